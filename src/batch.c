@@ -1,0 +1,35 @@
+/*
+ * batch.c - see batch.h.
+ */
+#include "batch.h"
+
+#include <stdlib.h>
+
+void batch_clear(struct batch *b)
+{
+	b->nrows = b->nerrs = 0;
+	b->records = b->applied = b->failed = 0;
+	b->final = false;
+	b->result = 0;
+	buf_reset(&b->arena);
+	buf_reset(&b->final_reason);
+	buf_reset(&b->final_location);
+}
+
+void batch_free(struct batch *b)
+{
+	free(b->cells);
+	free(b->errs);
+	buf_free(&b->arena);
+	buf_free(&b->final_reason);
+	buf_free(&b->final_location);
+	b->cells = NULL;
+	b->errs = NULL;
+	b->cap_rows = b->cap_errs = 0;
+}
+
+size_t batch_bytes(const struct batch *b)
+{
+	return b->nrows * b->ncells_row * sizeof(struct cell) +
+	       b->nerrs * sizeof(struct row_error) + b->arena.len;
+}

@@ -1,0 +1,82 @@
+/*
+ * batch.h - rows and row errors of one write transaction, handed from an
+ * ingest job (worker thread) to the single writer (writer thread).
+ *
+ * Ownership: the job owns its batches and reuses them (double buffering);
+ * between writer_submit() and the writer marking it done, only the writer
+ * touches a batch. Text lives in `arena` and is addressed by offset, so the
+ * arena may grow without invalidating cells.
+ */
+#ifndef INGESTD_BATCH_H
+#define INGESTD_BATCH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "schema.h"
+#include "upload.h"
+#include "util.h"
+
+struct cell {
+	uint8_t kind; /* enum value_kind */
+	union {
+		int64_t i;
+		double d;
+		struct {
+			uint32_t off, len;
+		} s;
+	} u;
+};
+
+struct row_error {
+	int64_t record; /* 1-based data record */
+	int64_t line;   /* physical line where the record starts */
+	int32_t field;  /* field index in the dataset, or -1 for the row */
+	uint8_t type;   /* enum err_type */
+	uint32_t value_off, value_len; /* value (valid UTF-8, <= 200 bytes) */
+	uint32_t msg_off, msg_len;
+	bool has_value;
+};
+
+struct batch {
+	int64_t upload_id;
+	const struct dataset *ds;
+	const char *upsert_sql; /* owned by the job; cells bind in order */
+	size_t ncells_row;      /* cells per row = bound parameters - 1 */
+	const int *cell_field;  /* field index of each cell */
+
+	struct cell *cells; /* nrows * ncells_row */
+	size_t nrows, cap_rows;
+	struct row_error *errs;
+	size_t nerrs, cap_errs;
+	struct buf arena;
+
+	/* Counts in this batch, added to the upload's totals on commit. */
+	int64_t records, applied, failed;
+	/* Resume point after this batch: the byte offset just past the last
+	 * record in it, the physical line number at that offset, and the
+	 * number of records before it. */
+	uint64_t end_offset;
+	int64_t end_line;
+	int64_t end_record;
+
+	/* Set on the last batch of an upload: the terminal state recorded in
+	 * the same transaction. */
+	bool final;
+	enum upload_state final_state;
+	struct buf final_reason; /* empty: NULL */
+	struct buf final_location; /* empty: NULL (deleted) */
+
+	/* Writer → job. */
+	int result; /* 0 or negative errno once done */
+	bool busy;  /* submitted and not yet done; guarded by the writer mutex */
+	struct batch *next; /* writer queue link */
+};
+
+/* Reset content (keeps allocations). */
+void batch_clear(struct batch *b);
+void batch_free(struct batch *b);
+/* Bytes of memory the batch content occupies (for flush decisions). */
+size_t batch_bytes(const struct batch *b);
+
+#endif

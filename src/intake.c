@@ -1,0 +1,1203 @@
+/*
+ * intake.c - see intake.h.
+ *
+ * Threads: everything here runs on the loop thread, except intake_notify
+ * (writer thread; touches only the notification queue under nmu) and
+ * ingest_run (worker thread; touches only its own struct up's job).
+ */
+#include "intake.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ingest.h"
+#include "log.h"
+#include "upload.h"
+
+#define CAND_MAX 65536        /* inbox entries tracked at once */
+#define CLAIMS_PER_TICK 256   /* keep the loop responsive in bursts */
+#define STATUS_INTERVAL_MS 500
+
+struct cand {
+	struct cand *next;
+	uint32_t hash;
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	int64_t mtime_ns;
+	uint64_t changed_ms; /* last time size or mtime changed */
+	bool moved_in;       /* renamed in: taken once the probe passes */
+	bool writing;        /* created, no close-write seen yet */
+	bool closed;         /* a close-write was seen since the last change */
+	bool noted;          /* a directory: logged once */
+	size_t len;
+	char name[];
+};
+
+struct up {
+	struct up *next; /* queue */
+	int64_t id;
+	struct config *cfg;
+	const struct dataset *ds;
+	unsigned char *name;
+	size_t name_len;
+	struct buf wn;       /* "<id>-<name>" as in the folders */
+	struct buf done_loc; /* "processed/<wn>", empty when deleted */
+	struct buf failed_loc;
+	uint64_t started_ms;
+	uint64_t last_render_ms;
+	bool dirty;
+	struct ingest_job job;
+	uv_work_t work;
+};
+
+struct note {
+	int64_t id;
+	bool state_changed;
+};
+
+struct synced {
+	int64_t id;
+	enum upload_state state;
+};
+
+struct intake {
+	struct intake_env env;
+	struct config *cfg;
+
+	struct cand **tab;
+	size_t tabsize, ncand;
+
+	struct up *qhead, **qtail;
+	unsigned queued, running;
+	struct up **active; /* running jobs, for status throttling */
+	size_t nactive, capactive;
+
+	uv_timer_t tick;
+	uv_async_t async;
+	uv_mutex_t nmu;
+	struct note *notes;
+	size_t nnotes, capnotes;
+
+	struct synced *sy;
+	size_t nsy, capsy;
+
+	bool stopping;
+	void (*on_done)(void *);
+	void *done_data;
+	int closing;
+
+	uint64_t n_completed, n_failed, n_rejected, n_rows;
+};
+
+/* ---- small helpers ---- */
+
+static uint32_t hash_name(const char *s, size_t n)
+{
+	uint32_t h = 2166136261u;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)s[i]) * 16777619u;
+	return h;
+}
+
+static int64_t mtime_ns(const struct stat *st)
+{
+	return (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+}
+
+static const char *qname(char *out, size_t sz, const void *name, size_t len)
+{
+	return log_quote(out, sz, name, len);
+}
+
+static void render(struct intake *in, int64_t id)
+{
+	enum upload_state state;
+	int r = status_write(in->env.status, id, &state);
+
+	if (r < 0) {
+		log_err("upload=%lld cannot write status file: %s", (long long)id,
+			strerror(-r));
+		return;
+	}
+	if (upload_state_terminal(state)) {
+		if (in->nsy == in->capsy) {
+			size_t cap = in->capsy ? in->capsy * 2 : 64;
+			struct synced *n = realloc(in->sy, cap * sizeof(*n));
+			if (!n)
+				return; /* stays marked: re-rendered at start-up */
+			in->sy = n;
+			in->capsy = cap;
+		}
+		in->sy[in->nsy++] = (struct synced){id, state};
+	}
+}
+
+struct synced_args {
+	int64_t *ids;
+	enum upload_state *states;
+	size_t n;
+};
+
+static int call_synced(struct store *s, void *arg)
+{
+	struct synced_args *a = arg;
+	return store_status_synced(s, a->ids, a->states, a->n);
+}
+
+static void flush_synced(struct intake *in)
+{
+	struct synced_args a = {0};
+
+	if (!in->nsy)
+		return;
+	a.ids = malloc(in->nsy * sizeof(*a.ids));
+	a.states = malloc(in->nsy * sizeof(*a.states));
+	if (a.ids && a.states) {
+		for (size_t i = 0; i < in->nsy; i++) {
+			a.ids[i] = in->sy[i].id;
+			a.states[i] = in->sy[i].state;
+		}
+		a.n = in->nsy;
+		if (writer_call(in->env.writer, call_synced, &a, 0) == 0)
+			in->nsy = 0;
+	}
+	free(a.ids);
+	free(a.states);
+}
+
+/* ---- writer calls used from the loop ---- */
+
+struct create_args {
+	struct upload_new u;
+	int64_t id;
+};
+
+static int call_create(struct store *s, void *arg)
+{
+	struct create_args *a = arg;
+	return store_upload_create(s, &a->u, &a->id);
+}
+
+struct change_args {
+	int64_t id;
+	struct upload_change ch;
+};
+
+static int call_change(struct store *s, void *arg)
+{
+	struct change_args *a = arg;
+	return store_upload_change(s, a->id, &a->ch);
+}
+
+static int change(struct intake *in, int64_t id, const struct upload_change *ch)
+{
+	struct change_args a = {.id = id, .ch = *ch};
+	int r = writer_call(in->env.writer, call_change, &a, 0);
+
+	if (r < 0)
+		log_err("upload=%lld cannot record state %s: %s", (long long)id,
+			upload_state_name(ch->to), strerror(-r));
+	else
+		render(in, id);
+	return r;
+}
+
+/* ---- uploads on their way ---- */
+
+static void up_free(struct up *u)
+{
+	if (!u)
+		return;
+	if (u->job.fd >= 0)
+		close(u->job.fd);
+	config_unref(u->cfg);
+	free(u->name);
+	buf_free(&u->wn);
+	buf_free(&u->done_loc);
+	buf_free(&u->failed_loc);
+	free(u);
+}
+
+static struct up *up_new(struct config *cfg, int64_t id,
+			 const unsigned char *name, size_t len)
+{
+	struct up *u = calloc(1, sizeof(*u));
+	int r;
+
+	if (!u)
+		return NULL;
+	u->job.fd = -1;
+	u->id = id;
+	u->cfg = config_ref(cfg);
+	u->name = malloc(len + 1);
+	if (!u->name)
+		goto err;
+	memcpy(u->name, name, len);
+	u->name[len] = '\0';
+	u->name_len = len;
+	r = folder_name(&u->wn, id, name, len);
+	r = r ?: buf_printf(&u->failed_loc, "failed/%s", u->wn.p);
+	if (r == 0 && cfg->keep_processed)
+		r = buf_printf(&u->done_loc, "processed/%s", u->wn.p);
+	if (r < 0)
+		goto err;
+	return u;
+err:
+	up_free(u);
+	return NULL;
+}
+
+static void pump(struct intake *in);
+
+static void log_done(struct intake *in, struct up *u, enum upload_state st)
+{
+	char q[512];
+	struct upload_rec rec = {0};
+	uint64_t ms = mono_ms() - u->started_ms;
+
+	if (store_upload_get(status_store(in->env.status), u->id, &rec) < 0) {
+		log_notice("upload=%lld file=\"%s\" state=%s ms=%llu",
+			   (long long)u->id, qname(q, sizeof(q), u->name, u->name_len),
+			   upload_state_name(st), (unsigned long long)ms);
+		return;
+	}
+	log_notice("upload=%lld file=\"%s\" dataset=%s state=%s rows=%lld applied=%lld failed=%lld errors=%lld ms=%llu%s%s",
+		   (long long)u->id, qname(q, sizeof(q), u->name, u->name_len),
+		   rec.dataset ? rec.dataset : "-", upload_state_name(st),
+		   (long long)rec.records, (long long)rec.applied,
+		   (long long)rec.failed, (long long)rec.errors,
+		   (unsigned long long)ms, rec.reason ? " reason=" : "",
+		   rec.reason ? rec.reason : "");
+	if (st == UP_COMPLETED) {
+		in->n_completed++;
+		in->n_rows += (uint64_t)rec.applied;
+	} else if (st == UP_FAILED) {
+		in->n_failed++;
+	}
+	upload_rec_clear(&rec);
+}
+
+/* Move the claimed file to where its terminal state says (or delete it).
+ * Its location is already committed: a crash before this rename is
+ * repaired at start-up. */
+static void place(struct intake *in, struct up *u, enum upload_state st)
+{
+	char q[512];
+	int r = 0;
+
+	if (st == UP_FAILED)
+		r = renameat(in->env.work_fd, u->wn.p, in->env.failed_fd, u->wn.p);
+	else if (u->done_loc.len)
+		r = renameat(in->env.work_fd, u->wn.p, in->env.processed_fd, u->wn.p);
+	else
+		r = unlinkat(in->env.work_fd, u->wn.p, 0);
+	if (r < 0)
+		log_err("upload=%lld cannot move .work/%s to its folder: %s",
+			(long long)u->id, qname(q, sizeof(q), u->wn.p, u->wn.len),
+			strerror(errno));
+}
+
+static void active_remove(struct intake *in, struct up *u)
+{
+	for (size_t i = 0; i < in->nactive; i++)
+		if (in->active[i] == u) {
+			in->active[i] = in->active[--in->nactive];
+			return;
+		}
+}
+
+static void work_cb(uv_work_t *w)
+{
+	ingest_run(&container_of(w, struct up, work)->job);
+}
+
+static void after_work_cb(uv_work_t *w, int status)
+{
+	struct up *u = container_of(w, struct up, work);
+	struct intake *in = w->data;
+	char q[512];
+
+	(void)status; /* never cancelled: jobs are queued only to run */
+	in->running--;
+	active_remove(in, u);
+	if (u->job.committed) {
+		place(in, u, u->job.final_state);
+		render(in, u->id);
+		log_done(in, u, u->job.final_state);
+	} else if (u->job.interrupted) {
+		render(in, u->id);
+		log_info("upload=%lld file=\"%s\" interrupted: resumes at the next start",
+			 (long long)u->id, qname(q, sizeof(q), u->name, u->name_len));
+	} else {
+		log_err("upload=%lld file=\"%s\" stopped: %s; it stays in .work/ and resumes at the next start",
+			(long long)u->id, qname(q, sizeof(q), u->name, u->name_len),
+			strerror(-u->job.error));
+	}
+	up_free(u);
+	if (in->stopping && in->running == 0 && in->on_done) {
+		void (*done)(void *) = in->on_done;
+		in->on_done = NULL;
+		done(in->done_data);
+		return;
+	}
+	pump(in);
+}
+
+static void pump(struct intake *in)
+{
+	while (!in->stopping && in->qhead && in->running < in->cfg->workers) {
+		struct up *u = in->qhead;
+		int r;
+
+		in->qhead = u->next;
+		if (!in->qhead)
+			in->qtail = &in->qhead;
+		in->queued--;
+		if (in->nactive == in->capactive) {
+			size_t cap = in->capactive ? in->capactive * 2 : 8;
+			struct up **n = realloc(in->active, cap * sizeof(*n));
+			if (!n) {
+				log_err("upload=%lld out of memory: resumes at the next start",
+					(long long)u->id);
+				up_free(u);
+				continue;
+			}
+			in->active = n;
+			in->capactive = cap;
+		}
+		u->work.data = in;
+		u->started_ms = mono_ms();
+		u->last_render_ms = 0;
+		r = uv_queue_work(in->env.loop, &u->work, work_cb, after_work_cb);
+		if (r < 0) {
+			/* Its callback never runs: clean up here. */
+			log_err("upload=%lld cannot queue: %s; resumes at the next start",
+				(long long)u->id, uv_strerror(r));
+			up_free(u);
+			continue;
+		}
+		in->active[in->nactive++] = u;
+		in->running++;
+	}
+}
+
+/* Queue u for the work pool; fd is the claimed file, open. */
+static void enqueue(struct intake *in, struct up *u, int fd,
+		    enum upload_state state, const struct upload_rec *resume)
+{
+	struct ingest_job *j = &u->job;
+
+	j->upload_id = u->id;
+	j->fd = fd;
+	j->cfg = u->cfg;
+	j->ds = u->ds;
+	j->writer = in->env.writer;
+	j->state = state;
+	j->done_location = u->done_loc.len ? u->done_loc.p : NULL;
+	j->failed_location = u->failed_loc.p;
+	j->stop = in->env.stop;
+	if (resume) {
+		j->expect_bytes = resume->bytes;
+		j->expect_mtime_ns = resume->mtime_ns;
+		j->resume_offset = resume->offset;
+		j->resume_line = resume->line;
+		j->resume_records = resume->records;
+		j->resume_errors = resume->errors;
+	}
+	u->next = NULL;
+	*in->qtail = u;
+	in->qtail = &u->next;
+	in->queued++;
+	pump(in);
+}
+
+/* ---- header check and rejection ---- */
+
+static int write_reason(struct intake *in, struct up *u, const char *why)
+{
+	struct buf b = BUF_INIT, fn = BUF_INIT;
+	int r;
+
+	r = buf_adds(&b, "ingestd did not accept this file.\n\nFile:   ");
+	r = r ?: text_escape(&b, u->name, u->name_len, 4096);
+	r = r ?: buf_printf(&b, "\nUpload: %lld\n\n", (long long)u->id);
+	r = r ?: buf_adds(&b, why);
+	r = r ?: buf_adds(&b, "\n\nThe file itself is kept unchanged next to this one. Fix it and upload it again under any name.\n");
+	r = r ?: buf_printf(&fn, "%s.reason.txt", u->wn.p);
+	/* fsync: the reason is what the partner reads; it must not be lost
+	 * while the state that points to it is durable. */
+	if (r == 0)
+		r = write_atomic(in->env.rejected_fd, fn.p, b.p, b.len, 1);
+	buf_free(&b);
+	buf_free(&fn);
+	return r;
+}
+
+/* Reject a claimed (from_fd = work_fd) or hostile (from_fd = inbox_fd,
+ * name = entry name) entry: reason file, state, then the move. */
+static void reject(struct intake *in, struct up *u, int from_fd,
+		   const char *from_name, const char *why, const char *dataset)
+{
+	struct upload_change ch = {.from = UP_PENDING, .to = UP_REJECTED,
+				   .reason = why, .dataset = dataset};
+	struct buf loc = BUF_INIT;
+	char q[512];
+	int r;
+
+	r = write_reason(in, u, why);
+	if (r < 0)
+		log_err("upload=%lld cannot write reason file: %s", (long long)u->id,
+			strerror(-r));
+	if (buf_printf(&loc, "rejected/%s", u->wn.p) < 0) {
+		buf_free(&loc);
+		return;
+	}
+	ch.location = loc.p;
+	if (change(in, u->id, &ch) == 0) {
+		if (renameat(from_fd, from_name, in->env.rejected_fd, u->wn.p) < 0)
+			log_err("upload=%lld cannot move the file to rejected/: %s",
+				(long long)u->id, strerror(errno));
+		render(in, u->id);
+		in->n_rejected++;
+		log_notice("upload=%lld file=\"%s\" state=rejected reason=\"%s\"",
+			   (long long)u->id, qname(q, sizeof(q), u->name, u->name_len),
+			   why);
+	}
+	buf_free(&loc);
+}
+
+/* Which dataset takes this file: the datasets whose glob matches the name,
+ * in config order; the first whose schema accepts the header. */
+static int choose(struct config *cfg, int fd, const struct up *u,
+		  const struct dataset **out, struct buf *why)
+{
+	struct csv_header h = {0};
+	struct buf one = BUF_INIT;
+	bool globbed = false;
+	int r;
+
+	for (size_t i = 0; i < cfg->ndatasets && !globbed; i++)
+		globbed = fnmatch(cfg->datasets[i].match, (const char *)u->name, 0) == 0;
+	if (!globbed) {
+		buf_adds(why, "No dataset accepts this file name. Names accepted: ");
+		for (size_t i = 0; i < cfg->ndatasets; i++)
+			buf_printf(why, "%s\"%s\" (dataset %s)", i ? ", " : "",
+				   cfg->datasets[i].match, cfg->datasets[i].name);
+		buf_adds(why, ".\nHow to fix: rename the file to match one of these patterns.");
+		return -EINVAL;
+	}
+	r = ingest_read_header(fd, cfg->max_header_bytes, cfg->max_columns, &h, &one);
+	if (r < 0) {
+		if (r == -EINVAL) {
+			buf_adds(why, "The file cannot be read as CSV: ");
+			buf_add(why, one.p, one.len);
+			buf_adds(why, ".");
+		} else {
+			buf_printf(why, "The file cannot be read: %s.", strerror(-r));
+		}
+		buf_free(&one);
+		return r == -EINVAL ? r : -EIO;
+	}
+	r = -EINVAL;
+	for (size_t i = 0; i < cfg->ndatasets; i++) {
+		const struct dataset *ds = &cfg->datasets[i];
+		struct header_map m;
+		int k;
+
+		if (fnmatch(ds->match, (const char *)u->name, 0) != 0)
+			continue;
+		buf_reset(&one);
+		k = schema_match_header(ds, h.names, h.lens, h.n, &m, &one);
+		if (k == 0) {
+			header_map_free(&m);
+			*out = ds;
+			r = 0;
+			break;
+		}
+		if (k != -EINVAL) {
+			r = k;
+			break;
+		}
+		if (why->len)
+			buf_adds(why, "\n\n");
+		buf_add(why, one.p, one.len);
+	}
+	csv_header_free(&h);
+	buf_free(&one);
+	return r;
+}
+
+/* The claimed file u is in .work/, open at fd: accept or reject. Takes
+ * ownership of u and fd. */
+static void check(struct intake *in, struct up *u, int fd, uint64_t bytes,
+		  int64_t mt)
+{
+	struct upload_rec rec = {.bytes = bytes, .mtime_ns = mt, .line = 1};
+	struct upload_change ch = {.from = UP_PENDING, .to = UP_PENDING};
+	struct buf why = BUF_INIT;
+	int r;
+
+	r = choose(u->cfg, fd, u, &u->ds, &why);
+	if (r == -EINVAL) {
+		close(fd);
+		reject(in, u, in->env.work_fd, u->wn.p, why.p, NULL);
+		up_free(u);
+		goto out;
+	}
+	if (r < 0) {
+		struct upload_change fch = {.from = UP_PENDING, .to = UP_FAILED,
+					    .reason = why.p, .location = u->failed_loc.p};
+		close(fd);
+		if (change(in, u->id, &fch) == 0 &&
+		    renameat(in->env.work_fd, u->wn.p, in->env.failed_fd, u->wn.p) < 0)
+			log_err("upload=%lld cannot move the file to failed/: %s",
+				(long long)u->id, strerror(errno));
+		up_free(u);
+		goto out;
+	}
+	ch.dataset = u->ds->name;
+	if (change(in, u->id, &ch) < 0) {
+		close(fd);
+		up_free(u);
+		goto out;
+	}
+	u->started_ms = mono_ms();
+	enqueue(in, u, fd, UP_PENDING, &rec);
+out:
+	buf_free(&why);
+}
+
+/* ---- candidates ---- */
+
+static struct cand **cand_slot(struct intake *in, const char *name, size_t len,
+			       uint32_t h)
+{
+	struct cand **pp = &in->tab[h & (in->tabsize - 1)];
+
+	while (*pp && !((*pp)->hash == h && (*pp)->len == len &&
+			memcmp((*pp)->name, name, len) == 0))
+		pp = &(*pp)->next;
+	return pp;
+}
+
+static void cand_remove(struct intake *in, struct cand **pp)
+{
+	struct cand *c = *pp;
+
+	*pp = c->next;
+	free(c);
+	in->ncand--;
+}
+
+static bool ignored(const struct config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->nignore; i++)
+		if (fnmatch(cfg->ignore[i], name, 0) == 0)
+			return true;
+	return false;
+}
+
+void intake_entry(struct intake *in, const char *name, enum watch_event ev)
+{
+	size_t len = strlen(name);
+	uint32_t h = hash_name(name, len);
+	struct cand **pp, *c;
+
+	if (in->stopping || ignored(in->cfg, name))
+		return;
+	pp = cand_slot(in, name, len, h);
+	c = *pp;
+	if (!c) {
+		if (in->ncand >= CAND_MAX)
+			return; /* picked up by a later scan */
+		c = calloc(1, sizeof(*c) + len + 1);
+		if (!c)
+			return;
+		c->hash = h;
+		c->len = len;
+		memcpy(c->name, name, len + 1);
+		c->changed_ms = mono_ms();
+		c->size = -1;
+		*pp = c;
+		in->ncand++;
+		c->writing = ev == WATCH_CREATED;
+	}
+	if (ev == WATCH_MOVED_IN) {
+		c->moved_in = true;
+		c->writing = false;
+	} else if (ev == WATCH_CLOSE_WRITE) {
+		c->closed = true;
+		c->writing = false;
+	}
+}
+
+void intake_scanned(struct intake *in)
+{
+	(void)in;
+}
+
+/* Reject an entry that is not a regular file we may read: it moves into
+ * rejected/ as it is (never opened, never followed). */
+static void reject_entry(struct intake *in, struct cand *c, const struct stat *st,
+			 const char *why)
+{
+	struct create_args a = {
+		.u = {.name = (const unsigned char *)c->name, .name_len = c->len,
+		      .bytes = S_ISREG(st->st_mode) ? (uint64_t)st->st_size : 0,
+		      .inode = (int64_t)st->st_ino, .mtime_ns = mtime_ns(st)},
+	};
+	struct up *u;
+	int r;
+
+	r = writer_call(in->env.writer, call_create, &a, 0);
+	if (r < 0) {
+		log_err("cannot record an upload: %s", strerror(-r));
+		return;
+	}
+	u = up_new(in->cfg, a.id, a.u.name, a.u.name_len);
+	if (!u)
+		return;
+	reject(in, u, in->env.inbox_fd, c->name, why, NULL);
+	up_free(u);
+}
+
+/* Try to take candidate c. Returns true when c is done with (claimed,
+ * rejected or gone) and must be forgotten. */
+static bool consider(struct intake *in, struct cand *c, uint64_t now)
+{
+	const struct config *cfg = in->cfg;
+	struct create_args a = {0};
+	struct stat st, fst;
+	struct up *u;
+	char q[512];
+	int fd, r;
+
+	if (fstatat(in->env.inbox_fd, c->name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return true; /* gone (or renamed away) */
+	if (S_ISDIR(st.st_mode)) {
+		if (!c->noted)
+			log_warning("inbox entry \"%s\" is a directory: left alone",
+				    qname(q, sizeof(q), c->name, c->len));
+		c->noted = true;
+		return false;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		reject_entry(in, c, &st,
+			     S_ISLNK(st.st_mode) ? "This entry is a symbolic link. ingestd never follows links out of the inbox.\nHow to fix: upload the file itself."
+			     : S_ISFIFO(st.st_mode) ? "This entry is a FIFO (named pipe), not a file.\nHow to fix: upload a regular file."
+			     : S_ISSOCK(st.st_mode) ? "This entry is a socket, not a file.\nHow to fix: upload a regular file."
+						    : "This entry is a device node, not a file.\nHow to fix: upload a regular file.");
+		return true;
+	}
+	if (st.st_size != c->size || mtime_ns(&st) != c->mtime_ns ||
+	    st.st_ino != c->ino) {
+		c->size = st.st_size;
+		c->mtime_ns = mtime_ns(&st);
+		c->ino = st.st_ino;
+		c->changed_ms = now;
+		if (!c->moved_in)
+			return false;
+	}
+	if (!c->moved_in && now - c->changed_ms < cfg->settle_ms)
+		return false;
+	if (cfg->ready_marker) {
+		struct buf m = BUF_INIT;
+		const char *at = strstr(cfg->ready_marker, "{name}");
+		bool ok;
+
+		buf_add(&m, cfg->ready_marker, (size_t)(at - cfg->ready_marker));
+		buf_add(&m, c->name, c->len);
+		buf_adds(&m, at + 6);
+		ok = m.p && faccessat(in->env.inbox_fd, m.p, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+		buf_free(&m);
+		if (!ok)
+			return false;
+	}
+
+	fd = openat(in->env.inbox_fd, c->name,
+		    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return errno == ENOENT;
+	if (fstat(fd, &fst) < 0 || fst.st_ino != st.st_ino || !S_ISREG(fst.st_mode)) {
+		close(fd); /* swapped under us: look again next tick */
+		return false;
+	}
+	/* A read lease cannot be taken while any process has the file open
+	 * for writing: the one check that tells "still being written". */
+	if (fcntl(fd, F_SETLEASE, F_RDLCK) == 0) {
+		fcntl(fd, F_SETLEASE, F_UNLCK);
+	} else if (errno == EAGAIN || errno == EBUSY) {
+		close(fd);
+		c->changed_ms = now; /* a writer has it open: wait */
+		c->moved_in = false;
+		return false;
+	} else if (c->writing && !c->closed) {
+		/* Probe not permitted: rely on the close-write event. */
+		close(fd);
+		return false;
+	}
+	if (fst.st_nlink > 1) {
+		close(fd);
+		reject_entry(in, c, &fst, "This file has more than one hard link: another name for it exists elsewhere on this host, so its content could change after upload.\nHow to fix: upload a copy of the file.");
+		return true;
+	}
+	if ((uint64_t)fst.st_size > cfg->max_file_bytes) {
+		char why[256];
+		close(fd);
+		snprintf(why, sizeof(why),
+			 "The file is %lld bytes, more than the limit of %llu bytes (max_file_bytes).\nHow to fix: split it into smaller files.",
+			 (long long)fst.st_size, (unsigned long long)cfg->max_file_bytes);
+		reject_entry(in, c, &fst, why);
+		return true;
+	}
+
+	a.u.name = (const unsigned char *)c->name;
+	a.u.name_len = c->len;
+	a.u.bytes = (uint64_t)fst.st_size;
+	a.u.inode = (int64_t)fst.st_ino;
+	a.u.mtime_ns = mtime_ns(&fst);
+	r = writer_call(in->env.writer, call_create, &a, 0);
+	if (r < 0) {
+		close(fd);
+		log_err("file=\"%s\" cannot record an upload: %s; will retry",
+			qname(q, sizeof(q), c->name, c->len), strerror(-r));
+		return false;
+	}
+	u = up_new(in->cfg, a.id, a.u.name, a.u.name_len);
+	if (!u) {
+		close(fd);
+		return false; /* record pending: start-up reconciles it */
+	}
+	if (renameat(in->env.inbox_fd, c->name, in->env.work_fd, u->wn.p) < 0) {
+		struct upload_change ch = {.from = UP_PENDING, .to = UP_FAILED,
+					   .reason = "The file disappeared from the inbox before it could be taken.",
+					   .clear_location = true};
+		log_err("upload=%lld cannot claim \"%s\": %s", (long long)u->id,
+			qname(q, sizeof(q), c->name, c->len), strerror(errno));
+		close(fd);
+		change(in, u->id, &ch);
+		up_free(u);
+		return true;
+	}
+	log_info("upload=%lld file=\"%s\" bytes=%lld taken",
+		 (long long)u->id, qname(q, sizeof(q), c->name, c->len),
+		 (long long)fst.st_size);
+	render(in, u->id);
+	check(in, u, fd, (uint64_t)fst.st_size, mtime_ns(&fst));
+	return true;
+}
+
+static void on_tick(uv_timer_t *t)
+{
+	struct intake *in = t->data;
+	uint64_t now = mono_ms();
+	unsigned claims = 0;
+
+	/* Progress of running jobs, at most every STATUS_INTERVAL_MS. */
+	for (size_t i = 0; i < in->nactive; i++) {
+		struct up *u = in->active[i];
+		if (u->dirty && now - u->last_render_ms >= STATUS_INTERVAL_MS) {
+			u->dirty = false;
+			u->last_render_ms = now;
+			render(in, u->id);
+		}
+	}
+	if (!in->stopping) {
+		for (size_t b = 0; b < in->tabsize && claims < CLAIMS_PER_TICK; b++) {
+			struct cand **pp = &in->tab[b];
+			while (*pp && claims < CLAIMS_PER_TICK) {
+				if (consider(in, *pp, now)) {
+					cand_remove(in, pp);
+					claims++;
+				} else {
+					pp = &(*pp)->next;
+				}
+			}
+		}
+	}
+	flush_synced(in);
+}
+
+/* ---- notifications from the writer ---- */
+
+void intake_notify(void *data, int64_t id, bool state_changed)
+{
+	struct intake *in = data;
+
+	uv_mutex_lock(&in->nmu);
+	for (size_t i = 0; i < in->nnotes; i++)
+		if (in->notes[i].id == id) {
+			in->notes[i].state_changed |= state_changed;
+			goto out;
+		}
+	if (in->nnotes == in->capnotes) {
+		size_t cap = in->capnotes ? in->capnotes * 2 : 16;
+		struct note *n = realloc(in->notes, cap * sizeof(*n));
+		if (!n)
+			goto out; /* the next notification or the tick catches up */
+		in->notes = n;
+		in->capnotes = cap;
+	}
+	in->notes[in->nnotes++] = (struct note){id, state_changed};
+out:
+	uv_mutex_unlock(&in->nmu);
+	uv_async_send(&in->async);
+}
+
+static void on_async(uv_async_t *a)
+{
+	struct intake *in = a->data;
+	struct note buf[64];
+	uint64_t now = mono_ms();
+	size_t n;
+
+	do {
+		uv_mutex_lock(&in->nmu);
+		n = in->nnotes < ARRAY_SIZE(buf) ? in->nnotes : ARRAY_SIZE(buf);
+		memcpy(buf, in->notes, n * sizeof(*buf));
+		memmove(in->notes, in->notes + n, (in->nnotes - n) * sizeof(*buf));
+		in->nnotes -= n;
+		uv_mutex_unlock(&in->nmu);
+		for (size_t i = 0; i < n; i++) {
+			struct up *u = NULL;
+
+			for (size_t k = 0; k < in->nactive; k++)
+				if (in->active[k]->id == buf[i].id)
+					u = in->active[k];
+			if (u && !buf[i].state_changed &&
+			    now - u->last_render_ms < STATUS_INTERVAL_MS) {
+				u->dirty = true;
+				continue;
+			}
+			if (u) {
+				u->dirty = false;
+				u->last_render_ms = now;
+			}
+			render(in, buf[i].id);
+		}
+	} while (n == ARRAY_SIZE(buf));
+}
+
+/* ---- start-up reconciliation ---- */
+
+static int open_work(struct intake *in, const struct up *u, struct stat *st)
+{
+	int fd = openat(in->env.work_fd, u->wn.p,
+			O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode)) {
+		close(fd);
+		return -EINVAL;
+	}
+	return fd;
+}
+
+/* A terminal upload whose file may not have reached its folder. */
+static void settle(struct intake *in, const struct upload_rec *rec, struct up *u)
+{
+	const char *loc = rec->location;
+	int dst_fd = -1;
+	const char *dst = NULL;
+	struct stat st;
+
+	if (fstatat(in->env.work_fd, u->wn.p, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return; /* already moved */
+	if (loc && strncmp(loc, "processed/", 10) == 0) {
+		dst_fd = in->env.processed_fd;
+		dst = loc + 10;
+	} else if (loc && strncmp(loc, "failed/", 7) == 0) {
+		dst_fd = in->env.failed_fd;
+		dst = loc + 7;
+	} else if (loc && strncmp(loc, "rejected/", 9) == 0) {
+		dst_fd = in->env.rejected_fd;
+		dst = loc + 9;
+		if (rec->reason && faccessat(in->env.rejected_fd, u->wn.p, F_OK, 0) < 0)
+			write_reason(in, u, rec->reason);
+	}
+	if (dst ? renameat(in->env.work_fd, u->wn.p, dst_fd, dst)
+		: unlinkat(in->env.work_fd, u->wn.p, 0))
+		log_err("upload=%lld cannot move .work/%s: %s", (long long)rec->id,
+			u->wn.p, strerror(errno));
+	else
+		log_info("upload=%lld finished moving its file after a restart",
+			 (long long)rec->id);
+}
+
+static int reconcile_one(struct intake *in, const struct upload_rec *rec)
+{
+	struct up *u = up_new(in->cfg, rec->id, rec->name, rec->name_len);
+	struct upload_change ch = {.from = rec->state};
+	struct stat st;
+	char q[512];
+	int fd;
+
+	if (!u)
+		return -ENOMEM;
+	if (upload_state_terminal(rec->state)) {
+		settle(in, rec, u);
+		render(in, rec->id);
+		up_free(u);
+		return 0;
+	}
+	fd = open_work(in, u, &st);
+	if (fd < 0 && rec->state == UP_PENDING) {
+		/* Crashed between record and claim: the file is still in the
+		 * inbox under its name, with the inode recorded. */
+		struct stat ist;
+		if (fstatat(in->env.inbox_fd, (const char *)rec->name, &ist,
+			    AT_SYMLINK_NOFOLLOW) == 0 &&
+		    (int64_t)ist.st_ino == rec->inode && S_ISREG(ist.st_mode) &&
+		    renameat(in->env.inbox_fd, (const char *)rec->name,
+			     in->env.work_fd, u->wn.p) == 0)
+			fd = open_work(in, u, &st);
+	}
+	if (fd < 0) {
+		ch.to = UP_FAILED;
+		ch.reason = rec->state == UP_PENDING
+				    ? "The file disappeared from the inbox before it could be taken."
+				    : "The claimed file is missing from .work/ (removed while ingestd was stopped?).";
+		ch.clear_location = true;
+		log_warning("upload=%lld file=\"%s\": %s", (long long)rec->id,
+			    qname(q, sizeof(q), rec->name, rec->name_len), ch.reason);
+		change(in, rec->id, &ch);
+		up_free(u);
+		return 0;
+	}
+	if (rec->state == UP_PENDING && !rec->dataset) {
+		check(in, u, fd, (uint64_t)st.st_size, mtime_ns(&st));
+		return 0;
+	}
+	u->ds = rec->dataset ? config_dataset(u->cfg, rec->dataset) : NULL;
+	if (!u->ds) {
+		/* Its dataset left the configuration: check it again. */
+		if (rec->state == UP_PENDING) {
+			check(in, u, fd, (uint64_t)st.st_size, mtime_ns(&st));
+			return 0;
+		}
+		ch.to = UP_FAILED;
+		ch.reason = "Its dataset is no longer in the configuration.";
+		ch.location = u->failed_loc.p;
+		close(fd);
+		if (change(in, rec->id, &ch) == 0)
+			renameat(in->env.work_fd, u->wn.p, in->env.failed_fd, u->wn.p);
+		up_free(u);
+		return 0;
+	}
+	log_info("upload=%lld file=\"%s\" state=%s resuming at line %lld",
+		 (long long)rec->id, qname(q, sizeof(q), rec->name, rec->name_len),
+		 upload_state_name(rec->state), (long long)rec->line);
+	enqueue(in, u, fd, rec->state, rec);
+	return 0;
+}
+
+struct idlist {
+	int64_t *v;
+	size_t n, cap;
+};
+
+static int collect(const struct upload_rec *rec, void *data)
+{
+	struct idlist *l = data;
+
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		int64_t *n = realloc(l->v, cap * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		l->v = n;
+		l->cap = cap;
+	}
+	l->v[l->n++] = rec->id;
+	return 0;
+}
+
+/* Files in .work/ that no upload claims (the database lost them): back to
+ * the inbox under their name, to be taken again. */
+static void orphans(struct intake *in)
+{
+	int fd = dup(in->env.work_fd);
+	DIR *d;
+	struct dirent *de;
+	struct store *db = status_store(in->env.status);
+
+	if (fd < 0)
+		return;
+	lseek(fd, 0, SEEK_SET);
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		struct upload_rec rec;
+		char *end;
+		long long id;
+		char q[512];
+
+		if (de->d_name[0] == '.')
+			continue;
+		id = strtoll(de->d_name, &end, 10);
+		if (id > 0 && *end == '-' && store_upload_get(db, id, &rec) == 0) {
+			upload_rec_clear(&rec);
+			continue;
+		}
+		end = id > 0 && *end == '-' ? end + 1 : de->d_name;
+		if (faccessat(in->env.inbox_fd, end, F_OK, AT_SYMLINK_NOFOLLOW) == 0 ||
+		    renameat(in->env.work_fd, de->d_name, in->env.inbox_fd, end) < 0)
+			log_err(".work/%s belongs to no upload and cannot go back to the inbox: left in place",
+				qname(q, sizeof(q), de->d_name, strlen(de->d_name)));
+		else
+			log_warning(".work/%s belongs to no upload: moved back to the inbox",
+				    qname(q, sizeof(q), de->d_name, strlen(de->d_name)));
+	}
+	closedir(d);
+}
+
+int intake_reconcile(struct intake *in)
+{
+	struct store *db = status_store(in->env.status);
+	struct idlist l = {0};
+	int r;
+
+	r = store_upload_foreach_unsettled(db, collect, &l);
+	for (size_t i = 0; r == 0 && i < l.n; i++) {
+		struct upload_rec rec;
+
+		r = store_upload_get(db, l.v[i], &rec);
+		if (r == 0) {
+			r = reconcile_one(in, &rec);
+			upload_rec_clear(&rec);
+		}
+	}
+	free(l.v);
+	if (r == 0)
+		orphans(in);
+	flush_synced(in);
+	return r;
+}
+
+/* ---- lifecycle ---- */
+
+int intake_new(const struct intake_env *env, struct config *cfg,
+	       struct intake **out)
+{
+	struct intake *in = calloc(1, sizeof(*in));
+	int r;
+
+	if (!in)
+		return -ENOMEM;
+	in->env = *env;
+	in->cfg = config_ref(cfg);
+	in->qtail = &in->qhead;
+	in->tabsize = 4096;
+	in->tab = calloc(in->tabsize, sizeof(*in->tab));
+	if (!in->tab) {
+		r = -ENOMEM;
+		goto err;
+	}
+	r = uv_mutex_init(&in->nmu);
+	if (r < 0)
+		goto err;
+	r = uv_async_init(env->loop, &in->async, on_async);
+	if (r < 0) {
+		uv_mutex_destroy(&in->nmu);
+		goto err;
+	}
+	in->async.data = in;
+	uv_timer_init(env->loop, &in->tick);
+	in->tick.data = in;
+	{
+		uint64_t every = cfg->settle_ms / 4;
+		if (every < 20)
+			every = 20;
+		if (every > 250)
+			every = 250;
+		uv_timer_start(&in->tick, on_tick, every, every);
+	}
+	*out = in;
+	return 0;
+err:
+	config_unref(in->cfg);
+	free(in->tab);
+	free(in);
+	return r;
+}
+
+void intake_set_config(struct intake *in, struct config *cfg)
+{
+	struct config *old = in->cfg;
+
+	in->cfg = config_ref(cfg);
+	config_unref(old);
+}
+
+void intake_stats(const struct intake *in, struct intake_stats *out)
+{
+	out->queued = in->queued;
+	out->running = in->running;
+	out->tracked = (unsigned)in->ncand;
+	out->completed = in->n_completed;
+	out->failed = in->n_failed;
+	out->rejected = in->n_rejected;
+	out->rows = in->n_rows;
+}
+
+void intake_shutdown(struct intake *in, void (*done)(void *), void *data)
+{
+	in->stopping = true;
+	/* Queued, not started: they stay pending/processing in the database
+	 * and resume at the next start. */
+	while (in->qhead) {
+		struct up *u = in->qhead;
+		in->qhead = u->next;
+		up_free(u);
+	}
+	in->qtail = &in->qhead;
+	in->queued = 0;
+	if (in->running == 0) {
+		done(data);
+		return;
+	}
+	in->on_done = done;
+	in->done_data = data;
+}
+
+static void on_closed(uv_handle_t *h)
+{
+	struct intake *in = h->data;
+
+	if (--in->closing > 0)
+		return;
+	uv_mutex_destroy(&in->nmu);
+	free(in->notes);
+	free(in->sy);
+	free(in->active);
+	config_unref(in->cfg);
+	free(in);
+}
+
+void intake_free(struct intake *in)
+{
+	if (!in)
+		return;
+	flush_synced(in);
+	for (size_t b = 0; b < in->tabsize; b++)
+		while (in->tab[b])
+			cand_remove(in, &in->tab[b]);
+	free(in->tab);
+	in->tab = NULL;
+	in->closing = 2;
+	uv_close((uv_handle_t *)&in->tick, on_closed);
+	uv_close((uv_handle_t *)&in->async, on_closed);
+}

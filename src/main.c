@@ -1,0 +1,473 @@
+/*
+ * main.c - CLI, start-up, wiring, signals, shutdown.
+ *
+ * Start-up order: configuration → folders → database (migrations, dataset
+ * tables) → writer thread → status → intake (reconcile what an earlier run
+ * left) → watch. Shutdown (SIGTERM/SIGINT): stop taking files, let running
+ * jobs commit their current batch, drain the writer, exit 0. SIGHUP reloads
+ * the configuration: a broken file is reported and the running one kept.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "config.h"
+#include "intake.h"
+#include "log.h"
+#include "status.h"
+#include "store.h"
+#include "watch.h"
+#include "writer.h"
+
+#ifndef INGESTD_VERSION
+#define INGESTD_VERSION "0.0.0"
+#endif
+
+#define EXIT_USAGE 64
+#define EXIT_CONFIG 78
+
+enum { DIR_ROOT, DIR_INBOX, DIR_WORK, DIR_REJECTED, DIR_PROCESSED, DIR_FAILED,
+       DIR_STATUS, DIR_BYNAME, DIR__COUNT };
+
+static const char *const dir_names[DIR__COUNT] = {
+	[DIR_ROOT] = ".",	       [DIR_INBOX] = "inbox",
+	[DIR_WORK] = ".work",	       [DIR_REJECTED] = "rejected",
+	[DIR_PROCESSED] = "processed", [DIR_FAILED] = "failed",
+	[DIR_STATUS] = "status",       [DIR_BYNAME] = "status/by-name",
+};
+
+struct daemon {
+	uv_loop_t loop;
+	struct config *cfg;
+	const char *config_path;
+	int dirs[DIR__COUNT];
+	struct writer *writer;
+	struct status *status;
+	struct intake *intake;
+	struct watch *watch;
+	uv_signal_t sigterm, sigint, sighup;
+	int stop;
+	int exit_code;
+	bool loop_ready;
+	bool signals_closed;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: ingestd -c FILE [--check-config]\n"
+		"       ingestd --version | --help\n"
+		"\n"
+		"Watch an inbox folder for CSV files, check each against its dataset\n"
+		"schema and upsert its rows into SQLite, with a status file per upload.\n"
+		"\n"
+		"  -c, --config FILE   configuration file (YAML)\n"
+		"      --check-config  check the configuration, print every problem as\n"
+		"                      FILE:LINE:COL: message, exit 0 or 78\n"
+		"      --version       print the version\n"
+		"  -h, --help          this text\n");
+}
+
+/* mkdir -p for an absolute path. */
+static int mkdirs(const char *path, mode_t mode)
+{
+	char *p = strdup(path);
+	int r = 0;
+
+	if (!p)
+		return -ENOMEM;
+	for (char *s = p + 1; r == 0; s++) {
+		if (*s != '/' && *s != '\0')
+			continue;
+		char c = *s;
+		*s = '\0';
+		if (mkdir(p, mode) < 0 && errno != EEXIST)
+			r = -errno;
+		*s = c;
+		if (c == '\0')
+			break;
+	}
+	free(p);
+	return r;
+}
+
+static int open_dirs(struct daemon *d)
+{
+	int r = mkdirs(d->cfg->root, 0755);
+
+	if (r < 0) {
+		log_err("cannot create root %s: %s", d->cfg->root, strerror(-r));
+		return r;
+	}
+	d->dirs[DIR_ROOT] = open(d->cfg->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (d->dirs[DIR_ROOT] < 0) {
+		log_err("cannot open root %s: %s", d->cfg->root, strerror(errno));
+		return -errno;
+	}
+	for (int i = 1; i < DIR__COUNT; i++) {
+		if (mkdirat(d->dirs[DIR_ROOT], dir_names[i], i == DIR_WORK ? 0700 : 0755) < 0 &&
+		    errno != EEXIST) {
+			log_err("cannot create %s/%s: %s", d->cfg->root, dir_names[i],
+				strerror(errno));
+			return -errno;
+		}
+		d->dirs[i] = openat(d->dirs[DIR_ROOT], dir_names[i],
+				    O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+		if (d->dirs[i] < 0) {
+			log_err("cannot open %s/%s: %s", d->cfg->root, dir_names[i],
+				strerror(errno));
+			return -errno;
+		}
+	}
+	return 0;
+}
+
+static void notify(void *data, int64_t id, bool state_changed)
+{
+	struct daemon *d = data;
+
+	if (d->intake)
+		intake_notify(d->intake, id, state_changed);
+}
+
+struct tables_args {
+	const struct config *cfg;
+	struct buf why;
+};
+
+static int call_tables(struct store *s, void *arg)
+{
+	struct tables_args *a = arg;
+	int r = 0;
+
+	for (size_t i = 0; r == 0 && i < a->cfg->ndatasets; i++)
+		r = store_ensure_table(s, &a->cfg->datasets[i], &a->why);
+	if (r < 0 && a->why.len == 0)
+		buf_adds(&a->why, store_errmsg(s));
+	return r;
+}
+
+static int open_db(struct daemon *d)
+{
+	struct tables_args ta = {.cfg = d->cfg, .why = BUF_INIT};
+	struct store *s = NULL;
+	char *dir = strdup(d->cfg->database);
+	int r;
+
+	if (!dir)
+		return -ENOMEM;
+	r = mkdirs(dirname(dir), 0755);
+	free(dir);
+	if (r < 0) {
+		log_err("cannot create the folder of %s: %s", d->cfg->database,
+			strerror(-r));
+		return r;
+	}
+	r = store_open(d->cfg->database, false, &s);
+	if (r < 0) {
+		log_err("cannot open database %s: %s", d->cfg->database,
+			s ? store_errmsg(s) : strerror(-r));
+		return r;
+	}
+	r = store_migrate(s);
+	if (r < 0) {
+		log_err("cannot prepare database %s: %s", d->cfg->database,
+			store_errmsg(s));
+		store_free(s);
+		return r;
+	}
+	r = writer_new(s, notify, d, &d->writer);
+	if (r < 0) {
+		store_free(s);
+		return r;
+	}
+	r = writer_call(d->writer, call_tables, &ta, 0);
+	if (r < 0)
+		log_err("database %s: %s", d->cfg->database, ta.why.p ? ta.why.p : strerror(-r));
+	buf_free(&ta.why);
+	return r;
+}
+
+static void print_errors(const struct buf *errs)
+{
+	if (errs->len)
+		fputs(errs->p, stderr);
+}
+
+static void reload(struct daemon *d)
+{
+	struct buf errs = BUF_INIT;
+	struct config *cfg = NULL;
+	int r;
+
+	log_notice("reloading configuration %s", d->config_path);
+	r = config_load(d->config_path, &cfg, &errs);
+	if (r < 0) {
+		/* Each problem on its own log line, FILE:LINE:COL first. */
+		for (char *line = errs.p, *nl; line && *line; line = nl + 1) {
+			nl = strchr(line, '\n');
+			if (!nl)
+				nl = line + strlen(line) - 1;
+			else
+				*nl = '\0';
+			log_err("%s", line);
+		}
+		log_err("configuration not reloaded: keeping the running one");
+		buf_free(&errs);
+		return;
+	}
+	if (strcmp(cfg->root, d->cfg->root) || strcmp(cfg->database, d->cfg->database)) {
+		log_warning("root and database changes need a restart: keeping the configuration");
+		config_unref(cfg);
+		return;
+	}
+	{
+		struct tables_args ta = {.cfg = cfg, .why = BUF_INIT};
+		r = writer_call(d->writer, call_tables, &ta, 0);
+		if (r < 0) {
+			log_err("configuration not reloaded: %s", ta.why.p ? ta.why.p : strerror(-r));
+			buf_free(&ta.why);
+			config_unref(cfg);
+			return;
+		}
+		buf_free(&ta.why);
+	}
+	intake_set_config(d->intake, cfg);
+	config_unref(d->cfg);
+	d->cfg = cfg;
+	log_notice("configuration reloaded: applies to files taken from now on");
+}
+
+static void watch_entry(void *data, const char *name, enum watch_event ev)
+{
+	struct daemon *d = data;
+	intake_entry(d->intake, name, ev);
+}
+
+static void watch_scanned(void *data)
+{
+	struct daemon *d = data;
+	intake_scanned(d->intake);
+}
+
+static void shutdown_begin(struct daemon *d, int code);
+
+static void watch_fatal(void *data, int err, const char *what)
+{
+	struct daemon *d = data;
+
+	log_err("%s: %s; stopping", what, strerror(-err));
+	shutdown_begin(d, 1);
+}
+
+static const struct watch_ops watch_ops = {
+	.entry = watch_entry,
+	.scanned = watch_scanned,
+	.fatal = watch_fatal,
+};
+
+static void close_signals(struct daemon *d)
+{
+	if (d->signals_closed)
+		return;
+	d->signals_closed = true;
+	uv_close((uv_handle_t *)&d->sigterm, NULL);
+	uv_close((uv_handle_t *)&d->sigint, NULL);
+	uv_close((uv_handle_t *)&d->sighup, NULL);
+}
+
+static void jobs_done(void *data)
+{
+	struct daemon *d = data;
+
+	/* Everything that holds the loop open goes; uv_run returns. */
+	intake_free(d->intake);
+	d->intake = NULL;
+	close_signals(d);
+}
+
+static void shutdown_begin(struct daemon *d, int code)
+{
+	if (__atomic_load_n(&d->stop, __ATOMIC_RELAXED))
+		return;
+	d->exit_code = code;
+	__atomic_store_n(&d->stop, 1, __ATOMIC_RELAXED);
+	watch_close(d->watch);
+	d->watch = NULL;
+	intake_shutdown(d->intake, jobs_done, d);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+	struct daemon *d = h->data;
+
+	if (signum == SIGHUP) {
+		reload(d);
+		return;
+	}
+	log_notice("%s: stopping (running uploads commit their current batch and resume at the next start)",
+		   strsignal(signum));
+	shutdown_begin(d, 0);
+}
+
+static int run(struct daemon *d)
+{
+	struct intake_env env;
+	char threads[16], inbox[4096];
+	int r;
+
+	/* The work pool runs `workers` jobs; one more thread stays free. */
+	snprintf(threads, sizeof(threads), "%u", d->cfg->workers + 1);
+	setenv("UV_THREADPOOL_SIZE", threads, 0);
+
+	r = uv_loop_init(&d->loop);
+	if (r < 0)
+		return r;
+	d->loop_ready = true;
+	uv_signal_init(&d->loop, &d->sigterm);
+	uv_signal_init(&d->loop, &d->sigint);
+	uv_signal_init(&d->loop, &d->sighup);
+	d->sigterm.data = d->sigint.data = d->sighup.data = d;
+	r = open_dirs(d);
+	if (r < 0)
+		return r;
+	r = open_db(d);
+	if (r < 0)
+		return r;
+	r = status_new(d->cfg->database, d->dirs[DIR_STATUS], &d->status);
+	if (r < 0) {
+		log_err("cannot open database %s for reading: %s", d->cfg->database,
+			strerror(-r));
+		return r;
+	}
+	env = (struct intake_env){
+		.loop = &d->loop,
+		.writer = d->writer,
+		.status = d->status,
+		.inbox_fd = d->dirs[DIR_INBOX],
+		.work_fd = d->dirs[DIR_WORK],
+		.rejected_fd = d->dirs[DIR_REJECTED],
+		.processed_fd = d->dirs[DIR_PROCESSED],
+		.failed_fd = d->dirs[DIR_FAILED],
+		.stop = &d->stop,
+	};
+	r = intake_new(&env, d->cfg, &d->intake);
+	if (r < 0)
+		return r;
+	r = intake_reconcile(d->intake);
+	if (r < 0) {
+		log_err("cannot reconcile uploads left by an earlier run: %s", strerror(-r));
+		return r;
+	}
+	snprintf(inbox, sizeof(inbox), "%s/inbox", d->cfg->root);
+	r = watch_new(&d->loop, d->cfg, inbox, d->dirs[DIR_INBOX], &watch_ops, d,
+		      &d->watch);
+	if (r < 0) {
+		log_err("cannot watch %s: %s", inbox, strerror(-r));
+		return r;
+	}
+	uv_signal_start(&d->sigterm, on_signal, SIGTERM);
+	uv_signal_start(&d->sigint, on_signal, SIGINT);
+	uv_signal_start(&d->sighup, on_signal, SIGHUP);
+	signal(SIGPIPE, SIG_IGN);
+
+	log_notice("ingestd %s started: inbox=%s database=%s datasets=%zu workers=%u",
+		   INGESTD_VERSION, inbox, d->cfg->database, d->cfg->ndatasets,
+		   d->cfg->workers);
+	uv_run(&d->loop, UV_RUN_DEFAULT);
+	return 0;
+}
+
+static void cleanup(struct daemon *d)
+{
+	if (d->watch) {
+		watch_close(d->watch);
+		d->watch = NULL;
+	}
+	if (d->loop_ready) {
+		__atomic_store_n(&d->stop, 1, __ATOMIC_RELAXED);
+		if (d->intake)
+			intake_shutdown(d->intake, jobs_done, d);
+		else
+			close_signals(d);
+		/* Let running jobs end and close callbacks run. */
+		uv_run(&d->loop, UV_RUN_DEFAULT);
+		uv_loop_close(&d->loop);
+	}
+	writer_free(d->writer); /* drains what is queued */
+	status_free(d->status);
+	for (int i = 0; i < DIR__COUNT; i++)
+		if (d->dirs[i] >= 0)
+			close(d->dirs[i]);
+	config_unref(d->cfg);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"check-config", no_argument, NULL, 'C'},
+		{"version", no_argument, NULL, 'V'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	struct daemon d = {0};
+	struct buf errs = BUF_INIT;
+	bool check = false;
+	int c, r;
+
+	for (int i = 0; i < DIR__COUNT; i++)
+		d.dirs[i] = -1;
+	log_init();
+	while ((c = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			d.config_path = optarg;
+			break;
+		case 'C':
+			check = true;
+			break;
+		case 'V':
+			printf("ingestd %s\n", INGESTD_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc || !d.config_path) {
+		fprintf(stderr, "ingestd: %s\n",
+			optind < argc ? "unexpected argument" : "-c FILE is required");
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	r = config_load(d.config_path, &d.cfg, &errs);
+	if (r < 0) {
+		print_errors(&errs);
+		buf_free(&errs);
+		return EXIT_CONFIG;
+	}
+	buf_free(&errs);
+	if (check) {
+		config_unref(d.cfg);
+		return 0;
+	}
+	r = run(&d);
+	if (r < 0 && d.exit_code == 0)
+		d.exit_code = 1;
+	cleanup(&d);
+	if (d.exit_code == 0)
+		log_notice("stopped");
+	return d.exit_code;
+}

@@ -1,0 +1,959 @@
+/*
+ * schema.c - header matching, and typing and constraints of one cell.
+ *
+ * Everything here is a pure function of an immutable struct dataset and the
+ * bytes handed in: no allocation on the per-cell path (schema_convert), no
+ * global state, so worker threads may call it concurrently.
+ *
+ * Formats accepted (see schema.h for storage):
+ *   integer   [+-]?[0-9]+, must fit int64
+ *   number    [+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?, finite
+ *   boolean   the field's trueValues / falseValues, exact bytes
+ *   date      YYYY-MM-DD, a real calendar day, year 0001..9999
+ *   datetime  YYYY-MM-DD(T| )HH:MM:SS(.f{1,9})?(Z|[+-]HH:MM)?
+ * Every type but string ignores surrounding spaces and tabs. Numbers are
+ * checked against the grammar above before strtod sees them, so strtod's
+ * extras (hex, inf, nan, locale-specific forms) never get through.
+ */
+#include "schema.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Longest number text we hand to strtod. Far longer than any double needs
+ * (at most 767 significant digits matter); keeps the copy on the stack. */
+#define NUMBER_MAX 1024
+
+/* Bounds on the explanation schema_match_header writes, whatever the file. */
+#define WHY_NAME_BYTES 256
+#define WHY_MAX_NAMES 50
+
+static const char *const default_true[] = {"true", "True", "TRUE", "1"};
+static const char *const default_false[] = {"false", "False", "FALSE", "0"};
+static const char *const default_missing[] = {""};
+
+const char *err_type_name(enum err_type t)
+{
+	switch (t) {
+	case ERR_TYPE:
+		return "type-error";
+	case ERR_CONSTRAINT:
+		return "constraint-error";
+	case ERR_MISSING_CELL:
+		return "missing-cell";
+	case ERR_EXTRA_CELL:
+		return "extra-cell";
+	case ERR_ENCODING:
+		return "encoding-error";
+	case ERR_FIELD_TOO_LARGE:
+		return "field-too-large";
+	case ERR_FORMAT:
+		return "format-error";
+	}
+	return "unknown-error";
+}
+
+static const char *const type_names[] = {
+	[FT_STRING] = "string",   [FT_INTEGER] = "integer",
+	[FT_NUMBER] = "number",   [FT_BOOLEAN] = "boolean",
+	[FT_DATE] = "date",       [FT_DATETIME] = "datetime",
+};
+
+static const char *const match_names[] = {
+	[FM_EXACT] = "exact",
+	[FM_EQUAL] = "equal",
+	[FM_SUBSET] = "subset",
+	[FM_SUPERSET] = "superset",
+};
+
+const char *field_type_name(enum field_type t)
+{
+	if ((size_t)t < ARRAY_SIZE(type_names))
+		return type_names[t];
+	return "unknown";
+}
+
+int field_type_parse(const char *s, enum field_type *out)
+{
+	size_t i;
+
+	if (!s)
+		return -EINVAL;
+	for (i = 0; i < ARRAY_SIZE(type_names); i++) {
+		if (strcmp(s, type_names[i]) == 0) {
+			*out = (enum field_type)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+const char *fields_match_name(enum fields_match m)
+{
+	if ((size_t)m < ARRAY_SIZE(match_names))
+		return match_names[m];
+	return "unknown";
+}
+
+int fields_match_parse(const char *s, enum fields_match *out)
+{
+	size_t i;
+
+	if (!s)
+		return -EINVAL;
+	for (i = 0; i < ARRAY_SIZE(match_names); i++) {
+		if (strcmp(s, match_names[i]) == 0) {
+			*out = (enum fields_match)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Header matching                                                     */
+
+void header_map_free(struct header_map *m)
+{
+	if (!m)
+		return;
+	free(m->col_field);
+	free(m->field_col);
+	m->col_field = NULL;
+	m->field_col = NULL;
+	m->ncols = m->nfields = 0;
+}
+
+struct hname {
+	const char *p;
+	size_t len;
+	size_t col;
+};
+
+/* Total order on (bytes, column) so equal names end up adjacent with the
+ * first column first. */
+static int hname_cmp(const void *a, const void *b)
+{
+	const struct hname *x = a, *y = b;
+	size_t n = x->len < y->len ? x->len : y->len;
+	int c = n ? memcmp(x->p, y->p, n) : 0;
+
+	if (c)
+		return c;
+	if (x->len != y->len)
+		return x->len < y->len ? -1 : 1;
+	return x->col < y->col ? -1 : x->col > y->col;
+}
+
+static int hname_find(const struct hname *h, size_t n, const char *p,
+		      size_t len)
+{
+	size_t lo = 0, hi = n;
+	struct hname key = {p, len, 0};
+
+	/* Lower bound: the first entry >= (p, column 0). */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (hname_cmp(&h[mid], &key) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < n && h[lo].len == len && (!len || !memcmp(h[lo].p, p, len)))
+		return (int)lo;
+	return -1;
+}
+
+static bool is_pk(const struct schema *s, size_t f)
+{
+	size_t i;
+
+	for (i = 0; i < s->npk; i++)
+		if (s->pk[i] == f)
+			return true;
+	return false;
+}
+
+/* A bounded, comma-separated list of names on one line of `why`. */
+struct namelist {
+	struct buf *b;
+	size_t shown, total;
+	int r;
+};
+
+static void list_begin(struct namelist *l, struct buf *b, const char *label)
+{
+	l->b = b;
+	l->shown = l->total = 0;
+	l->r = buf_adds(b, label);
+}
+
+static void list_item(struct namelist *l, const char *p, size_t len)
+{
+	l->total++;
+	if (l->r < 0 || l->shown >= WHY_MAX_NAMES)
+		return;
+	if (l->shown)
+		l->r = buf_adds(l->b, ", ");
+	if (l->r == 0)
+		l->r = len ? text_escape(l->b, p, len, WHY_NAME_BYTES)
+			   : buf_adds(l->b, "(empty)");
+	l->shown++;
+}
+
+static int list_end(struct namelist *l)
+{
+	if (l->r == 0 && l->total == 0)
+		l->r = buf_adds(l->b, "(none)");
+	if (l->r == 0 && l->total > l->shown)
+		l->r = buf_printf(l->b, " \xe2\x80\xa6 and %zu more",
+				  l->total - l->shown);
+	if (l->r == 0)
+		l->r = buf_addc(l->b, '\n');
+	return l->r;
+}
+
+static const char *fix_text(enum fields_match m)
+{
+	switch (m) {
+	case FM_EXACT:
+		return "make the first line of the file name exactly these "
+		       "columns, in this order, each once, separated by "
+		       "commas, and upload it again.";
+	case FM_EQUAL:
+		break;
+	case FM_SUBSET:
+		return "make the first line of the file name at least these "
+		       "columns (any order; extra columns are ignored), each "
+		       "once, separated by commas, and upload it again.";
+	case FM_SUPERSET:
+		return "make the first line of the file name only these "
+		       "columns (any order; columns may be omitted unless "
+		       "required), each once, separated by commas, and upload "
+		       "it again.";
+	}
+	return "make the first line of the file name exactly these columns "
+	       "(any order), each once, separated by commas, and upload it "
+	       "again.";
+}
+
+/* Column c's name, without a UTF-8 BOM on the first column. */
+static void col_name(char *const *names, const size_t *lens, size_t c,
+		     const char **p, size_t *len)
+{
+	*p = names[c];
+	*len = lens[c];
+	if (c == 0 && *len >= 3 && !memcmp(*p, "\xef\xbb\xbf", 3)) {
+		*p += 3;
+		*len -= 3;
+	}
+}
+
+/* flag values per CSV column */
+enum { COL_OK, COL_DUP_FIRST, COL_DUP_LATER };
+
+static int explain(const struct dataset *ds, char *const *names,
+		   const size_t *lens, size_t n, const int *col_field,
+		   const int *field_col, const unsigned char *flag,
+		   size_t order_col, struct buf *why)
+{
+	const struct schema *s = &ds->schema;
+	enum fields_match m = ds->fields_match;
+	struct namelist l;
+	const char *p;
+	size_t len, i, nmiss = 0, nunexp = 0, ndup = 0;
+	int r;
+
+	for (i = 0; i < s->nfields; i++) {
+		bool need = m != FM_SUPERSET || s->fields[i].required ||
+			    is_pk(s, i);
+		nmiss += field_col[i] < 0 && need;
+	}
+	for (i = 0; i < n; i++) {
+		nunexp += col_field[i] < 0 && flag[i] != COL_DUP_LATER;
+		ndup += flag[i] == COL_DUP_FIRST;
+	}
+
+	r = buf_adds(why, "Dataset \"");
+	if (r == 0)
+		r = text_escape(why, ds->name ? ds->name : "",
+				ds->name ? strlen(ds->name) : 0,
+				WHY_NAME_BYTES);
+	if (r == 0)
+		r = buf_printf(why,
+			       "\" (fieldsMatch: %s) does not accept this "
+			       "header.\n",
+			       fields_match_name(m));
+	if (r < 0)
+		return r;
+
+	list_begin(&l, why, "Expected columns: ");
+	for (i = 0; i < s->nfields; i++)
+		list_item(&l, s->fields[i].name, strlen(s->fields[i].name));
+	if ((r = list_end(&l)) < 0)
+		return r;
+	if (m == FM_SUPERSET) {
+		list_begin(&l, why, "Required columns: ");
+		for (i = 0; i < s->nfields; i++)
+			if (s->fields[i].required || is_pk(s, i))
+				list_item(&l, s->fields[i].name,
+					  strlen(s->fields[i].name));
+		if ((r = list_end(&l)) < 0)
+			return r;
+	}
+
+	list_begin(&l, why, "Found columns:    ");
+	for (i = 0; i < n; i++) {
+		col_name(names, lens, i, &p, &len);
+		list_item(&l, p, len);
+	}
+	if ((r = list_end(&l)) < 0)
+		return r;
+
+	if (nmiss) {
+		list_begin(&l, why, m == FM_SUPERSET
+					    ? "Missing required columns: "
+					    : "Missing columns:  ");
+		for (i = 0; i < s->nfields; i++)
+			if (field_col[i] < 0 &&
+			    (m != FM_SUPERSET || s->fields[i].required ||
+			     is_pk(s, i)))
+				list_item(&l, s->fields[i].name,
+					  strlen(s->fields[i].name));
+		if ((r = list_end(&l)) < 0)
+			return r;
+	}
+	if (nunexp && m != FM_SUBSET) {
+		list_begin(&l, why, "Unexpected columns: ");
+		for (i = 0; i < n; i++) {
+			if (col_field[i] >= 0 || flag[i] == COL_DUP_LATER)
+				continue;
+			col_name(names, lens, i, &p, &len);
+			list_item(&l, p, len);
+		}
+		if ((r = list_end(&l)) < 0)
+			return r;
+	}
+	if (ndup) {
+		list_begin(&l, why, "Duplicated columns: ");
+		for (i = 0; i < n; i++) {
+			if (flag[i] != COL_DUP_FIRST)
+				continue;
+			col_name(names, lens, i, &p, &len);
+			list_item(&l, p, len);
+		}
+		if ((r = list_end(&l)) < 0)
+			return r;
+	}
+	if (order_col < n) {
+		/* Only reached under FM_EXACT with the right set of names. */
+		col_name(names, lens, order_col, &p, &len);
+		r = buf_printf(why, "Wrong order:      column %zu is ",
+			       order_col + 1);
+		if (r == 0)
+			r = text_escape(why, p, len, WHY_NAME_BYTES);
+		if (r == 0)
+			r = buf_printf(why, ", expected %s\n",
+				       s->fields[order_col].name);
+		if (r < 0)
+			return r;
+	}
+	return buf_printf(why, "How to fix: %s\n", fix_text(m));
+}
+
+int schema_match_header(const struct dataset *ds, char *const *names,
+			const size_t *lens, size_t n, struct header_map *out,
+			struct buf *why)
+{
+	const struct schema *s = &ds->schema;
+	struct hname *h = NULL;
+	int *col_field = NULL, *field_col = NULL;
+	unsigned char *flag = NULL;
+	size_t i, j, order_col = SIZE_MAX;
+	bool reject = false;
+	int r;
+
+	if (n > INT_MAX || s->nfields > INT_MAX) {
+		r = buf_printf(why, "The header has too many columns (%zu).\n",
+			       n);
+		return r == -ENOMEM ? -ENOMEM : -EINVAL;
+	}
+
+	r = -ENOMEM;
+	h = calloc(n ? n : 1, sizeof(*h));
+	flag = calloc(n ? n : 1, 1);
+	col_field = malloc((n ? n : 1) * sizeof(*col_field));
+	field_col = malloc((s->nfields ? s->nfields : 1) * sizeof(*field_col));
+	if (!h || !flag || !col_field || !field_col)
+		goto out;
+
+	/* Sort a copy of the names: duplicates become neighbours and each
+	 * field is found by binary search, O((n + fields) log n) even for a
+	 * header with max_columns entries. */
+	for (i = 0; i < n; i++) {
+		col_name(names, lens, i, &h[i].p, &h[i].len);
+		h[i].col = i;
+		col_field[i] = -1;
+	}
+	qsort(h, n, sizeof(*h), hname_cmp);
+	for (i = 0; i < n; i = j) {
+		for (j = i + 1; j < n && h[j].len == h[i].len &&
+				(!h[i].len || !memcmp(h[j].p, h[i].p, h[i].len));
+		     j++)
+			flag[h[j].col] = COL_DUP_LATER;
+		if (j - i > 1) {
+			flag[h[i].col] = COL_DUP_FIRST;
+			reject = true;
+		}
+	}
+
+	for (i = 0; i < s->nfields; i++) {
+		const char *name = s->fields[i].name ? s->fields[i].name : "";
+		int k = hname_find(h, n, name, strlen(name));
+
+		field_col[i] = k < 0 ? -1 : (int)h[k].col;
+		if (k >= 0) {
+			col_field[h[k].col] = (int)i;
+		} else if (ds->fields_match != FM_SUPERSET ||
+			   s->fields[i].required || is_pk(s, i)) {
+			reject = true;
+		}
+	}
+	for (i = 0; i < n; i++)
+		if (col_field[i] < 0 && ds->fields_match != FM_SUBSET)
+			reject = true;
+	if (!reject && ds->fields_match == FM_EXACT) {
+		/* Same set of names (nothing missing, nothing extra, no
+		 * duplicates), so n == nfields: only the order can differ. */
+		for (i = 0; i < n; i++) {
+			if (col_field[i] != (int)i) {
+				order_col = i;
+				reject = true;
+				break;
+			}
+		}
+	}
+
+	if (reject) {
+		r = explain(ds, names, lens, n, col_field, field_col, flag,
+			    order_col, why);
+		r = r == -ENOMEM ? -ENOMEM : -EINVAL;
+		goto out;
+	}
+
+	out->ncols = n;
+	out->col_field = col_field;
+	out->nfields = s->nfields;
+	out->field_col = field_col;
+	col_field = field_col = NULL;
+	r = 0;
+out:
+	free(h);
+	free(flag);
+	free(col_field);
+	free(field_col);
+	return r;
+}
+
+/* ------------------------------------------------------------------ */
+/* Typing                                                              */
+
+static int fail(int kind, char *msg, size_t msgsz, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int fail(int kind, char *msg, size_t msgsz, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (msg && msgsz) {
+		va_start(ap, fmt);
+		vsnprintf(msg, msgsz, fmt, ap);
+		va_end(ap);
+	}
+	return kind + 1;
+}
+
+static bool is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+static bool is_blank(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/* Value of n ASCII digits at p, or -1. */
+static int num(const char *p, size_t n)
+{
+	int v = 0;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (!is_digit(p[i]))
+			return -1;
+		v = v * 10 + (p[i] - '0');
+	}
+	return v;
+}
+
+static bool parse_int64(const char *p, size_t n, int64_t *out)
+{
+	bool neg = false;
+	uint64_t v = 0, lim;
+	size_t i = 0;
+
+	if (n && (p[0] == '+' || p[0] == '-')) {
+		neg = p[0] == '-';
+		i++;
+	}
+	if (i == n)
+		return false;
+	lim = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+	for (; i < n; i++) {
+		unsigned d;
+		if (!is_digit(p[i]))
+			return false;
+		d = (unsigned)(p[i] - '0');
+		if (v > (lim - d) / 10)
+			return false;
+		v = v * 10 + d;
+	}
+	/* -(INT64_MAX + 1) without signed overflow. */
+	*out = neg ? (v ? -(int64_t)(v - 1) - 1 : 0) : (int64_t)v;
+	return true;
+}
+
+static bool number_syntax(const char *p, size_t n)
+{
+	size_t i = 0, digits = 0;
+
+	if (i < n && (p[i] == '+' || p[i] == '-'))
+		i++;
+	for (; i < n && is_digit(p[i]); i++)
+		digits++;
+	if (i < n && p[i] == '.')
+		for (i++; i < n && is_digit(p[i]); i++)
+			digits++;
+	if (!digits)
+		return false;
+	if (i < n && (p[i] == 'e' || p[i] == 'E')) {
+		size_t e = 0;
+		i++;
+		if (i < n && (p[i] == '+' || p[i] == '-'))
+			i++;
+		for (; i < n && is_digit(p[i]); i++)
+			e++;
+		if (!e)
+			return false;
+	}
+	return i == n;
+}
+
+/* strtod on a bounded NUL-terminated copy; the grammar was checked first,
+ * so only overflow (inf) is left to reject. Underflow to 0 or a subnormal
+ * is accepted: the value is still the closest double. Assumes the "C"
+ * LC_NUMERIC (the daemon never calls setlocale for it); under another
+ * locale strtod would stop at '.', and the whole-string check rejects. */
+static bool parse_number(const char *p, size_t n, double *out)
+{
+	char tmp[NUMBER_MAX];
+	char *end;
+	double d;
+
+	if (n >= sizeof(tmp) || !number_syntax(p, n))
+		return false;
+	memcpy(tmp, p, n);
+	tmp[n] = '\0';
+	d = strtod(tmp, &end);
+	if (end != tmp + n || !isfinite(d))
+		return false;
+	*out = d;
+	return true;
+}
+
+static bool leap(int y)
+{
+	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+static bool date_ok(const char *p, size_t n)
+{
+	static const int mdays[] = {31, 28, 31, 30, 31, 30,
+				    31, 31, 30, 31, 30, 31};
+	int y, m, d;
+
+	if (n != 10 || p[4] != '-' || p[7] != '-')
+		return false;
+	y = num(p, 4);
+	m = num(p + 5, 2);
+	d = num(p + 8, 2);
+	if (y < 1 || m < 1 || m > 12 || d < 1)
+		return false;
+	return d <= mdays[m - 1] + (m == 2 && leap(y));
+}
+
+static bool datetime_ok(const char *p, size_t n)
+{
+	size_t i;
+	int h, mi, sec;
+
+	if (n < 19 || !date_ok(p, 10) || (p[10] != 'T' && p[10] != ' ') ||
+	    p[13] != ':' || p[16] != ':')
+		return false;
+	h = num(p + 11, 2);
+	mi = num(p + 14, 2);
+	sec = num(p + 17, 2);
+	if (h < 0 || h > 23 || mi < 0 || mi > 59 || sec < 0 || sec > 60)
+		return false;
+	i = 19;
+	if (i < n && p[i] == '.') {
+		size_t f = 0;
+		for (i++; i < n && is_digit(p[i]); i++)
+			f++;
+		if (f < 1 || f > 9)
+			return false;
+	}
+	if (i == n)
+		return true;
+	if (p[i] == 'Z')
+		return i + 1 == n;
+	if ((p[i] != '+' && p[i] != '-') || n - i != 6 || p[i + 3] != ':')
+		return false;
+	h = num(p + i + 1, 2);
+	mi = num(p + i + 4, 2);
+	return h >= 0 && h <= 23 && mi >= 0 && mi <= 59;
+}
+
+static bool in_list(char *const *list, size_t n, const char *p, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strlen(list[i]) == len && !memcmp(list[i], p, len))
+			return true;
+	return false;
+}
+
+static bool in_default(const char *const *list, size_t n, const char *p,
+		       size_t len)
+{
+	return in_list((char *const *)list, n, p, len);
+}
+
+/* "a, b, c" into msg at *pos, bounded. */
+static void msg_list(char *msg, size_t msgsz, size_t *pos,
+		     char *const *list, size_t n)
+{
+	size_t i;
+	int k;
+
+	for (i = 0; i < n && *pos < msgsz; i++) {
+		k = snprintf(msg + *pos, msgsz - *pos, "%s%s", i ? ", " : "",
+			     list[i]);
+		if (k < 0)
+			return;
+		*pos += (size_t)k;
+	}
+}
+
+static int bool_fail(const struct field *f, char *msg, size_t msgsz)
+{
+	char *const *tv = f->n_true ? f->true_values
+				    : (char *const *)default_true;
+	char *const *fv = f->n_false ? f->false_values
+				     : (char *const *)default_false;
+	size_t nt = f->n_true ? f->n_true : ARRAY_SIZE(default_true);
+	size_t nf = f->n_false ? f->n_false : ARRAY_SIZE(default_false);
+	size_t pos = 0;
+	int k;
+
+	if (!msg || !msgsz)
+		return ERR_TYPE + 1;
+	msg[0] = '\0';
+	k = snprintf(msg, msgsz, "expected true/false (true: ");
+	if (k > 0)
+		pos = (size_t)k;
+	msg_list(msg, msgsz, &pos, tv, nt);
+	if (pos < msgsz) {
+		k = snprintf(msg + pos, msgsz - pos, "; false: ");
+		if (k > 0)
+			pos += (size_t)k;
+	}
+	msg_list(msg, msgsz, &pos, fv, nf);
+	if (pos < msgsz)
+		snprintf(msg + pos, msgsz - pos, ")");
+	return ERR_TYPE + 1;
+}
+
+/* Type one trimmed (or, for strings, verbatim) cell. */
+static int to_type(const struct field *f, const char *p, size_t n,
+		   struct value *out, char *msg, size_t msgsz)
+{
+	switch (f->type) {
+	case FT_STRING:
+		out->kind = V_TEXT;
+		out->u.s.p = p;
+		out->u.s.len = n;
+		return 0;
+	case FT_INTEGER:
+		out->kind = V_INT;
+		if (!parse_int64(p, n, &out->u.i))
+			return fail(ERR_TYPE, msg, msgsz,
+				    "expected an integer");
+		return 0;
+	case FT_NUMBER:
+		out->kind = V_REAL;
+		if (!parse_number(p, n, &out->u.d))
+			return fail(ERR_TYPE, msg, msgsz, "expected a number");
+		return 0;
+	case FT_BOOLEAN:
+		out->kind = V_INT;
+		if (f->n_true ? in_list(f->true_values, f->n_true, p, n)
+			      : in_default(default_true,
+					   ARRAY_SIZE(default_true), p, n)) {
+			out->u.i = 1;
+			return 0;
+		}
+		if (f->n_false ? in_list(f->false_values, f->n_false, p, n)
+			       : in_default(default_false,
+					    ARRAY_SIZE(default_false), p, n)) {
+			out->u.i = 0;
+			return 0;
+		}
+		return bool_fail(f, msg, msgsz);
+	case FT_DATE:
+		if (!date_ok(p, n))
+			return fail(ERR_TYPE, msg, msgsz,
+				    "expected a date (YYYY-MM-DD)");
+		break;
+	case FT_DATETIME:
+		if (!datetime_ok(p, n))
+			return fail(ERR_TYPE, msg, msgsz,
+				    "expected a datetime "
+				    "(YYYY-MM-DDTHH:MM:SS[.fff][Z|+HH:MM])");
+		break;
+	default:
+		return fail(ERR_TYPE, msg, msgsz, "unknown field type");
+	}
+	out->kind = V_TEXT;
+	out->u.s.p = p;
+	out->u.s.len = n;
+	return 0;
+}
+
+/* <0, 0, >0 like strcmp. Mixed INT/REAL compare as doubles; TEXT compares
+ * bytes (ISO dates sort lexicographically). Kinds are never mixed with
+ * TEXT: config converts bounds and enum values with the field's type. */
+static int value_cmp(const struct value *a, const struct value *b)
+{
+	if (a->kind == V_INT && b->kind == V_INT)
+		return (a->u.i > b->u.i) - (a->u.i < b->u.i);
+	if (a->kind == V_TEXT || b->kind == V_TEXT) {
+		size_t n = a->u.s.len < b->u.s.len ? a->u.s.len : b->u.s.len;
+		int c;
+		if (a->kind != b->kind)
+			return a->kind == V_TEXT ? 1 : -1;
+		c = n ? memcmp(a->u.s.p, b->u.s.p, n) : 0;
+		if (c)
+			return c;
+		return (a->u.s.len > b->u.s.len) - (a->u.s.len < b->u.s.len);
+	}
+	{
+		double x = a->kind == V_INT ? (double)a->u.i : a->u.d;
+		double y = b->kind == V_INT ? (double)b->u.i : b->u.d;
+		return (x > y) - (x < y);
+	}
+}
+
+/* Shortest of %.15g / %.17g that reads back as d. */
+static void fmt_double(char *b, size_t sz, double d)
+{
+	snprintf(b, sz, "%.15g", d);
+	if (strtod(b, NULL) != d)
+		snprintf(b, sz, "%.17g", d);
+}
+
+/* A converted value for a message. Only typed values are printed (numbers,
+ * validated dates): never free text from the file. */
+static void value_str(const struct value *v, char *b, size_t sz)
+{
+	switch (v->kind) {
+	case V_INT:
+		snprintf(b, sz, "%" PRId64, v->u.i);
+		break;
+	case V_REAL:
+		fmt_double(b, sz, v->u.d);
+		break;
+	case V_TEXT:
+		snprintf(b, sz, "%.*s",
+			 (int)(v->u.s.len < 64 ? v->u.s.len : 64), v->u.s.p);
+		break;
+	default:
+		snprintf(b, sz, "null");
+	}
+}
+
+static bool pattern_match(const struct field *f, const char *p, size_t n)
+{
+#ifdef REG_STARTEND
+	/* glibc/BSD: match p[0..n) without a NUL-terminated copy. */
+	regmatch_t m[1];
+
+	m[0].rm_so = 0;
+	m[0].rm_eo = (regoff_t)n;
+	return regexec(&f->re, p, 1, m, REG_STARTEND) == 0;
+#else
+	char *tmp = malloc(n + 1);
+	bool ok;
+
+	if (!tmp)
+		return false;
+	memcpy(tmp, p, n);
+	tmp[n] = '\0';
+	ok = regexec(&f->re, tmp, 0, NULL, 0) == 0;
+	free(tmp);
+	return ok;
+#endif
+}
+
+static bool is_missing(const struct schema *s, const char *raw, size_t len)
+{
+	if (!s)
+		return in_default(default_missing, ARRAY_SIZE(default_missing),
+				  raw, len);
+	return in_list(s->missing, s->nmissing, raw, len);
+}
+
+int schema_convert(const struct schema *s, const struct field *f,
+		   const char *raw, size_t len, struct value *out, char *msg,
+		   size_t msgsz)
+{
+	const char *p = raw;
+	size_t n = len;
+	char a[80], b[80];
+	int r;
+
+	if (msg && msgsz)
+		msg[0] = '\0';
+	if (is_missing(s, raw, len)) {
+		out->kind = V_NULL;
+		if (f->required)
+			return fail(ERR_CONSTRAINT, msg, msgsz,
+				    "required value is missing");
+		return 0;
+	}
+	if (f->type != FT_STRING) {
+		while (n && is_blank(p[0])) {
+			p++;
+			n--;
+		}
+		while (n && is_blank(p[n - 1]))
+			n--;
+	}
+	r = to_type(f, p, n, out, msg, msgsz);
+	if (r)
+		return r;
+
+	if (f->type == FT_STRING && (f->min_length >= 0 || f->max_length >= 0)) {
+		size_t c = utf8_chars((const unsigned char *)p, n);
+		if (f->max_length >= 0 && c > (uint64_t)f->max_length)
+			return fail(ERR_CONSTRAINT, msg, msgsz,
+				    "length %zu exceeds maxLength %" PRId64, c,
+				    f->max_length);
+		if (f->min_length >= 0 && c < (uint64_t)f->min_length)
+			return fail(ERR_CONSTRAINT, msg, msgsz,
+				    "length %zu is below minLength %" PRId64,
+				    c, f->min_length);
+	}
+	if (f->has_minimum && value_cmp(out, &f->minimum) < 0) {
+		value_str(out, a, sizeof(a));
+		value_str(&f->minimum, b, sizeof(b));
+		return fail(ERR_CONSTRAINT, msg, msgsz,
+			    "value %s is below minimum %s", a, b);
+	}
+	if (f->has_maximum && value_cmp(out, &f->maximum) > 0) {
+		value_str(out, a, sizeof(a));
+		value_str(&f->maximum, b, sizeof(b));
+		return fail(ERR_CONSTRAINT, msg, msgsz,
+			    "value %s is above maximum %s", a, b);
+	}
+	if (f->pattern && !pattern_match(f, p, n))
+		return fail(ERR_CONSTRAINT, msg, msgsz,
+			    "value does not match pattern %s", f->pattern);
+	if (f->n_enum) {
+		size_t i;
+		for (i = 0; i < f->n_enum; i++)
+			if (value_cmp(out, &f->enum_vals[i]) == 0)
+				return 0;
+		return fail(ERR_CONSTRAINT, msg, msgsz,
+			    "value is not one of the enum values");
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Freeing                                                             */
+
+static void strv_free(char **v, size_t n)
+{
+	size_t i;
+
+	if (!v)
+		return;
+	for (i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+void field_clear(struct field *f)
+{
+	if (!f)
+		return;
+	free(f->name);
+	if (f->pattern)
+		regfree(&f->re);
+	free(f->pattern);
+	/* Bounds of date/datetime fields are owned copies. */
+	if (f->minimum.kind == V_TEXT)
+		free((char *)f->minimum.u.s.p);
+	if (f->maximum.kind == V_TEXT)
+		free((char *)f->maximum.u.s.p);
+	/* enum_vals TEXT values point into enum_raw, freed here once. */
+	strv_free(f->enum_raw, f->n_enum);
+	free(f->enum_vals);
+	strv_free(f->true_values, f->n_true);
+	strv_free(f->false_values, f->n_false);
+	memset(f, 0, sizeof(*f));
+}
+
+void schema_clear(struct schema *s)
+{
+	size_t i;
+
+	if (!s)
+		return;
+	for (i = 0; s->fields && i < s->nfields; i++)
+		field_clear(&s->fields[i]);
+	free(s->fields);
+	free(s->pk);
+	strv_free(s->missing, s->nmissing);
+	memset(s, 0, sizeof(*s));
+}
+
+void dataset_clear(struct dataset *d)
+{
+	if (!d)
+		return;
+	free(d->name);
+	free(d->table);
+	free(d->match);
+	schema_clear(&d->schema);
+	memset(d, 0, sizeof(*d));
+}

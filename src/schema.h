@@ -1,0 +1,163 @@
+/*
+ * schema.h - a dataset's declared schema (Frictionless Table Schema
+ * vocabulary): header matching, and typing and constraints of one cell.
+ *
+ * A struct dataset is built by config.c and is immutable afterwards: worker
+ * threads read it concurrently without locks (compiled regexes are used with
+ * regexec, which is thread-safe in glibc).
+ */
+#ifndef INGESTD_SCHEMA_H
+#define INGESTD_SCHEMA_H
+
+#include <regex.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util.h"
+
+#define SCHEMA_MAX_COLUMNS_DEFAULT 4096
+
+enum field_type {
+	FT_STRING,
+	FT_INTEGER,
+	FT_NUMBER,
+	FT_BOOLEAN,
+	FT_DATE,
+	FT_DATETIME,
+};
+
+enum fields_match {
+	FM_EXACT,    /* same names, same order */
+	FM_EQUAL,    /* same names, any order (default) */
+	FM_SUBSET,   /* every schema field present; extra columns ignored */
+	FM_SUPERSET, /* only schema fields; non-required ones may be absent */
+};
+
+/* A typed cell. TEXT points into a buffer owned by the caller. */
+enum value_kind { V_NULL, V_INT, V_REAL, V_TEXT };
+struct value {
+	enum value_kind kind;
+	union {
+		int64_t i;
+		double d;
+		struct {
+			const char *p;
+			size_t len;
+		} s;
+	} u;
+};
+
+/* How each type is stored in SQLite:
+ *   string   TEXT verbatim           integer  INTEGER
+ *   number   REAL (finite)           boolean  INTEGER 0/1
+ *   date     TEXT YYYY-MM-DD         datetime TEXT as given (validated ISO 8601)
+ */
+struct field {
+	char *name;
+	enum field_type type;
+	bool required;
+	int64_t min_length; /* characters; -1 when unset */
+	int64_t max_length; /* characters; -1 when unset */
+	bool has_minimum, has_maximum;
+	struct value minimum, maximum; /* kind matches the type; TEXT for date/datetime
+					  (owned by the field) */
+	char *pattern;  /* POSIX ERE, anchored to the whole value; NULL if unset */
+	regex_t re;     /* compiled "^(pattern)$" when pattern != NULL */
+	char **enum_raw; /* the enum as written, owned */
+	struct value *enum_vals; /* converted with the field's type, same order;
+				    TEXT values point into enum_raw */
+	size_t n_enum;
+	char **true_values; /* boolean only; defaults true True TRUE 1 */
+	size_t n_true;
+	char **false_values; /* boolean only; defaults false False FALSE 0 */
+	size_t n_false;
+};
+
+struct schema {
+	struct field *fields;
+	size_t nfields;
+	size_t *pk; /* indexes into fields */
+	size_t npk;
+	char **missing; /* missingValues; config.c fills the default [""];
+			   an empty list means no value is missing */
+	size_t nmissing;
+};
+
+struct dataset {
+	char *name;
+	char *table;
+	char *match; /* fnmatch(3) glob on the file name */
+	enum fields_match fields_match;
+	struct schema schema;
+};
+
+/* Row error types (Frictionless names where they exist). */
+enum err_type {
+	ERR_TYPE,            /* type-error */
+	ERR_CONSTRAINT,      /* constraint-error */
+	ERR_MISSING_CELL,    /* missing-cell */
+	ERR_EXTRA_CELL,      /* extra-cell */
+	ERR_ENCODING,        /* encoding-error */
+	ERR_FIELD_TOO_LARGE, /* field-too-large */
+	ERR_FORMAT,          /* format-error */
+};
+const char *err_type_name(enum err_type t);
+const char *field_type_name(enum field_type t);
+/* Parse a type name ("string", ...); returns 0 or -EINVAL. */
+int field_type_parse(const char *s, enum field_type *out);
+const char *fields_match_name(enum fields_match m);
+int fields_match_parse(const char *s, enum fields_match *out);
+
+/*
+ * Result of matching a CSV header against a dataset.
+ * col_field[c] is the field index for CSV column c, or -1 when the column is
+ * ignored (FM_SUBSET extra columns). field_col[f] is the CSV column of field
+ * f, or -1 when absent (FM_SUPERSET). Arrays are owned; free with
+ * header_map_free().
+ */
+struct header_map {
+	size_t ncols;
+	int *col_field;
+	size_t nfields;
+	int *field_col;
+};
+void header_map_free(struct header_map *m);
+
+/*
+ * Match header names (UTF-8 BOM already stripped from names[0] by the caller
+ * or here: a leading EF BB BF on names[0] is ignored) against ds.
+ * Returns 0 and fills *out when accepted. Returns -EINVAL when rejected and
+ * appends to why a human-readable explanation: the dataset tried, expected
+ * columns, found columns, and which are missing, unexpected or duplicated,
+ * and how to fix it (names escaped with text_escape). -ENOMEM on allocation
+ * failure. *out is untouched on failure.
+ */
+int schema_match_header(const struct dataset *ds, char *const *names,
+			const size_t *lens, size_t n, struct header_map *out,
+			struct buf *why);
+
+/*
+ * Convert and check one cell for field f of schema s.
+ * raw[0..len) is the cell as parsed (valid UTF-8, no NUL: the caller checks
+ * encoding first). On success returns 0 and fills *out (TEXT values point
+ * into raw; booleans are V_INT 0/1). missingValues become V_NULL before typing; strings are kept
+ * verbatim; other types ignore surrounding ASCII spaces.
+ * On failure returns ERR_TYPE+1 or ERR_CONSTRAINT+1 (i.e. a positive
+ * err_type + 1) and writes a one-line message (NUL-terminated, truncated to
+ * msgsz) into msg, e.g. "expected a number" or "value 5 is below minimum
+ * 10". The cell's text is never echoed (the caller records it); only typed
+ * numbers and dates are. *out is then undefined.
+ * s may be NULL: missingValues is then [""]. Thread-safe.
+ */
+int schema_convert(const struct schema *s, const struct field *f,
+		   const char *raw, size_t len, struct value *out, char *msg,
+		   size_t msgsz);
+
+/* Free everything a field/schema/dataset owns (NULL-safe, idempotent on a
+ * zeroed struct). */
+void field_clear(struct field *f);
+void schema_clear(struct schema *s);
+void dataset_clear(struct dataset *d);
+
+#endif

@@ -1,0 +1,152 @@
+/*
+ * status.c - see status.h.
+ */
+#include "status.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct status {
+	struct store *db;
+	int dirfd;
+	int bynamefd;
+	struct buf json;
+	struct buf name;
+};
+
+int folder_name(struct buf *out, int64_t id, const unsigned char *name,
+		size_t len)
+{
+	char prefix[32] = "";
+	size_t plen, ext = 0, keep;
+	int r;
+
+	if (id > 0)
+		snprintf(prefix, sizeof(prefix), "%lld-", (long long)id);
+	plen = strlen(prefix);
+	r = buf_adds(out, prefix);
+	if (r < 0 || plen + len <= FOLDER_NAME_MAX)
+		return r ?: buf_add(out, name, len);
+	/* Extension: from the last '.', if within the last 16 bytes. */
+	for (size_t i = len; i > 0 && len - i < 16; i--)
+		if (name[i - 1] == '.') {
+			ext = len - (i - 1);
+			break;
+		}
+	keep = FOLDER_NAME_MAX - plen - ext - 3; /* 3: "…" */
+	while (keep > 0 && (name[keep] & 0xc0) == 0x80)
+		keep--; /* do not split a UTF-8 sequence */
+	r = buf_add(out, name, keep);
+	r = r ?: buf_adds(out, "\xe2\x80\xa6");
+	return r ?: buf_add(out, name + len - ext, ext);
+}
+
+int write_atomic(int dirfd, const char *name, const void *data, size_t len,
+		 int durable)
+{
+	char tmp[FOLDER_NAME_MAX + 64];
+	const char *p = data;
+	int fd, r = 0;
+
+	snprintf(tmp, sizeof(tmp), ".tmp-%d-%s", (int)getpid(), name);
+	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+		    0644);
+	if (fd < 0)
+		return -errno;
+	while (len > 0) {
+		ssize_t k = write(fd, p, len);
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			r = -errno;
+			break;
+		}
+		p += k;
+		len -= (size_t)k;
+	}
+	if (r == 0 && durable && fsync(fd) < 0)
+		r = -errno;
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	if (r == 0 && renameat(dirfd, tmp, dirfd, name) < 0)
+		r = -errno;
+	if (r < 0)
+		unlinkat(dirfd, tmp, 0);
+	return r;
+}
+
+int status_new(const char *db_path, int dirfd, struct status **out)
+{
+	struct status *st = calloc(1, sizeof(*st));
+	int r;
+
+	if (!st)
+		return -ENOMEM;
+	st->dirfd = dirfd;
+	st->bynamefd = openat(dirfd, "by-name", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (st->bynamefd < 0) {
+		r = -errno;
+		free(st);
+		return r;
+	}
+	r = store_open(db_path, true, &st->db);
+	if (r < 0) {
+		close(st->bynamefd);
+		free(st);
+		return r;
+	}
+	*out = st;
+	return 0;
+}
+
+void status_free(struct status *st)
+{
+	if (!st)
+		return;
+	store_free(st->db);
+	close(st->bynamefd);
+	buf_free(&st->json);
+	buf_free(&st->name);
+	free(st);
+}
+
+struct store *status_store(struct status *st)
+{
+	return st->db;
+}
+
+int status_write(struct status *st, int64_t id, enum upload_state *state)
+{
+	struct upload_rec rec = {0};
+	char name[40];
+	int r;
+
+	r = store_upload_get(st->db, id, &rec);
+	if (r < 0)
+		return r;
+	r = store_status_json(st->db, id, &st->json);
+	if (r < 0)
+		goto out;
+	r = buf_addc(&st->json, '\n');
+	if (r < 0)
+		goto out;
+	snprintf(name, sizeof(name), "%lld.json", (long long)id);
+	r = write_atomic(st->dirfd, name, st->json.p, st->json.len, 0);
+	if (r < 0)
+		goto out;
+	buf_reset(&st->name);
+	r = folder_name(&st->name, 0, rec.name, rec.name_len);
+	r = r ?: buf_adds(&st->name, ".json");
+	if (r == 0)
+		r = write_atomic(st->bynamefd, st->name.p, st->json.p, st->json.len, 0);
+	if (r == 0)
+		*state = rec.state;
+out:
+	upload_rec_clear(&rec);
+	return r;
+}

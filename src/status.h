@@ -1,0 +1,49 @@
+/*
+ * status.h - status files and the names of files in the drop folders.
+ *
+ * status/<id>.json and status/by-name/<name>.json are rendered by
+ * store_status_json() (the same document the HTTP API serves) and replaced
+ * atomically: written to a temporary name in the same folder, then
+ * renamed over the old one, so a reader never sees half a document. They
+ * are not fsynced: they are derived from the database, and an upload whose
+ * status file may be stale is re-rendered at start-up (status_pending).
+ */
+#ifndef INGESTD_STATUS_H
+#define INGESTD_STATUS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+#include "util.h"
+
+/* Longest file name written into a folder (NAME_MAX less room for the
+ * ".reason.txt" and temporary suffixes). */
+#define FOLDER_NAME_MAX 230
+
+/* "<id>-<name>" for the folders (.work, processed, rejected, failed), or
+ * "<name>" when id == 0: names too long are shortened in the middle of the
+ * stem, keeping the extension (up to 16 bytes) and never splitting a UTF-8
+ * sequence; the full name stays in the database. Appends to out. */
+int folder_name(struct buf *out, int64_t id, const unsigned char *name,
+		size_t len);
+
+struct status;
+
+/* dirfd: the status/ folder (kept open; the caller owns it). */
+int status_new(const char *db_path, int dirfd, struct status **out);
+void status_free(struct status *st);
+
+/* Render upload id and replace its status files. Returns 0 or a negative
+ * errno; sets *state to the state rendered. */
+int status_write(struct status *st, int64_t id, enum upload_state *state);
+
+/* The read-only connection (the loop's), for other read queries. */
+struct store *status_store(struct status *st);
+
+/* Write data to dirfd/name atomically (temp + rename); fsync the file
+ * first when durable is true. */
+int write_atomic(int dirfd, const char *name, const void *data, size_t len,
+		 int durable);
+
+#endif

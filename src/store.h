@@ -1,0 +1,127 @@
+/*
+ * store.h - the SQLite database: schema and migrations, the queries on
+ * uploads and row errors, the per-dataset tables, and the status document.
+ *
+ * A struct store is one connection, used by one thread at a time. The
+ * writer thread owns the only read-write connection; the loop (status
+ * files) and the HTTP server open read-only ones. WAL mode: readers never
+ * wait for the writer.
+ *
+ * Errors: negative errno (-EIO for most SQLite failures, -ENOSPC for
+ * SQLITE_FULL, -EBUSY, -ENOMEM, -ENOENT for a missing upload, -EINVAL for a
+ * refused state transition or a table that does not fit its schema);
+ * store_errmsg() says more, for the caller's log line.
+ */
+#ifndef INGESTD_STORE_H
+#define INGESTD_STORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "batch.h"
+#include "schema.h"
+#include "upload.h"
+#include "util.h"
+
+struct store;
+
+#define STORE_SCHEMA_VERSION 1
+
+int store_open(const char *path, bool readonly, struct store **out);
+void store_free(struct store *s); /* NULL-safe */
+const char *store_errmsg(const struct store *s);
+
+/* Create or upgrade the schema (PRAGMA user_version). Writer only. */
+int store_migrate(struct store *s);
+
+/* Create the dataset's table when missing; when present check that it fits
+ * (declared columns with their types, the primary key, _upload_id): on a
+ * mismatch returns -EINVAL and explains in *why. Writer only. */
+int store_ensure_table(struct store *s, const struct dataset *ds,
+		       struct buf *why);
+
+/* Everything about one upload that the daemon needs to resume it. */
+struct upload_rec {
+	int64_t id;
+	enum upload_state state;
+	char *dataset;       /* NULL until chosen */
+	unsigned char *name; /* raw file name bytes, NUL-terminated */
+	size_t name_len;
+	char *reason;
+	char *location;
+	uint64_t bytes;
+	int64_t inode;
+	int64_t mtime_ns;
+	uint64_t offset; /* resume point */
+	int64_t line;
+	int64_t records, applied, failed, errors;
+	char sha256[65]; /* "" when unknown */
+};
+void upload_rec_clear(struct upload_rec *r);
+
+struct upload_new {
+	const unsigned char *name; /* raw bytes */
+	size_t name_len;
+	uint64_t bytes;
+	int64_t inode;
+	int64_t mtime_ns;
+};
+
+/* Insert a pending upload; sets *id. Writer only. */
+int store_upload_create(struct store *s, const struct upload_new *u,
+			int64_t *id);
+
+/* A state change and the columns that come with it. NULL/unset fields are
+ * left as they are. */
+struct upload_change {
+	enum upload_state from, to;
+	const char *dataset;
+	const char *reason;
+	const char *location;
+	bool clear_location; /* set location to NULL */
+	const char *sha256;
+	int64_t duplicate_of; /* 0: unset */
+};
+/* Apply ch to upload id when its state is ch->from (else -EINVAL; a
+ * transition not in upload.c's table is -EINVAL too). from == to updates
+ * columns without a state change. Sets started_at on → processing and
+ * finished_at on a terminal state. Writer only. */
+int store_upload_change(struct store *s, int64_t id,
+			const struct upload_change *ch);
+
+/* Record sha256 for a processing upload and, when dedupe is true, look for
+ * a completed upload of the same dataset with the same hash: if found, the
+ * upload becomes duplicate (duplicate_of, location) in the same
+ * transaction and *dup_of is set; else *dup_of = 0. Writer only. */
+int store_upload_hashed(struct store *s, int64_t id, const char *sha256,
+			bool dedupe, const char *dup_location,
+			int64_t *dup_of);
+
+/* Apply one batch in one BEGIN IMMEDIATE transaction: upsert its rows,
+ * insert its errors, advance the upload's counters and resume point, and
+ * for a final batch record the terminal state. All or nothing. Writer
+ * only. */
+int store_apply_batch(struct store *s, const struct batch *b);
+
+/* Status files written: clear status_pending of each upload ids[i] that is
+ * still in states[i] (a later change keeps it marked). Uploads still marked
+ * are re-rendered at start-up. Writer only. */
+int store_status_synced(struct store *s, const int64_t *ids,
+			const enum upload_state *states, size_t n);
+
+int store_upload_get(struct store *s, int64_t id, struct upload_rec *out);
+
+/* Call fn for each upload in a non-terminal state or whose status file is
+ * not yet written, in id order. Stops at fn's first negative return. */
+int store_upload_foreach_unsettled(struct store *s,
+				   int (*fn)(const struct upload_rec *, void *),
+				   void *data);
+
+/* Render the status document of upload id into out (replacing its
+ * content): the JSON served as status/<id>.json and GET /uploads/<id>/. */
+int store_status_json(struct store *s, int64_t id, struct buf *out);
+
+/* Run the SQL in the writer transaction helpers (exposed for tests). */
+int store_exec(struct store *s, const char *sql);
+
+#endif

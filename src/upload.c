@@ -1,0 +1,49 @@
+/*
+ * upload.c - see upload.h. The transition table is the single source of
+ * truth; store.c asks it before every state change.
+ */
+#include "upload.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "util.h"
+
+static const char *const names[UP__COUNT] = {
+	[UP_PENDING] = "pending",     [UP_PROCESSING] = "processing",
+	[UP_COMPLETED] = "completed", [UP_FAILED] = "failed",
+	[UP_REJECTED] = "rejected",   [UP_DUPLICATE] = "duplicate",
+};
+
+/* allowed[from] is the set of states reachable from `from` in one step. */
+static const unsigned allowed[UP__COUNT] = {
+	[UP_PENDING] = 1u << UP_PROCESSING | 1u << UP_REJECTED | 1u << UP_FAILED,
+	[UP_PROCESSING] = 1u << UP_COMPLETED | 1u << UP_FAILED | 1u << UP_DUPLICATE,
+};
+
+const char *upload_state_name(enum upload_state s)
+{
+	return (unsigned)s < UP__COUNT ? names[s] : "invalid";
+}
+
+int upload_state_parse(const char *name, enum upload_state *out)
+{
+	for (unsigned i = 0; i < UP__COUNT; i++)
+		if (strcmp(names[i], name) == 0) {
+			*out = (enum upload_state)i;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+bool upload_state_terminal(enum upload_state s)
+{
+	return (unsigned)s < UP__COUNT && allowed[s] == 0;
+}
+
+int upload_transition_check(enum upload_state from, enum upload_state to)
+{
+	if ((unsigned)from >= UP__COUNT || (unsigned)to >= UP__COUNT)
+		return -EINVAL;
+	return allowed[from] & (1u << to) ? 0 : -EINVAL;
+}

@@ -1,0 +1,206 @@
+/*
+ * util.c - see util.h.
+ */
+#include "util.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static int buf_grow(struct buf *b, size_t need)
+{
+	size_t limit = b->max ? b->max : SIZE_MAX / 2;
+	size_t cap;
+	char *np;
+
+	if (need > limit || need < b->len)
+		return -ENOSPC;
+	if (need + 1 <= b->cap)
+		return 0;
+	cap = b->cap ? b->cap : 64;
+	while (cap < need + 1)
+		cap *= 2;
+	if (cap > limit + 1)
+		cap = limit + 1;
+	np = realloc(b->p, cap);
+	if (!np)
+		return -ENOMEM;
+	b->p = np;
+	b->cap = cap;
+	return 0;
+}
+
+int buf_add(struct buf *b, const void *p, size_t n)
+{
+	int r;
+
+	if (n > SIZE_MAX / 2 - b->len)
+		return -ENOSPC;
+	r = buf_grow(b, b->len + n);
+	if (r < 0)
+		return r;
+	if (n)
+		memcpy(b->p + b->len, p, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+	return 0;
+}
+
+int buf_adds(struct buf *b, const char *s)
+{
+	return buf_add(b, s, strlen(s));
+}
+
+int buf_addc(struct buf *b, char c)
+{
+	return buf_add(b, &c, 1);
+}
+
+int buf_printf(struct buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n, r;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return -EINVAL;
+	r = buf_grow(b, b->len + (size_t)n);
+	if (r < 0)
+		return r;
+	va_start(ap, fmt);
+	vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+	return 0;
+}
+
+void buf_reset(struct buf *b)
+{
+	b->len = 0;
+	if (b->p)
+		b->p[0] = '\0';
+}
+
+void buf_free(struct buf *b)
+{
+	free(b->p);
+	b->p = NULL;
+	b->len = b->cap = 0;
+}
+
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 when invalid.
+ * Rejects overlongs, surrogates and code points above U+10FFFF. */
+size_t utf8_seq_len(const unsigned char *s, size_t n)
+{
+	unsigned char c = s[0];
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		return n >= 2 && (s[1] & 0xc0) == 0x80 ? 2 : 0;
+	if (c >= 0xe0 && c <= 0xef) {
+		if (n < 3 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80)
+			return 0;
+		if (c == 0xe0 && s[1] < 0xa0)
+			return 0;
+		if (c == 0xed && s[1] > 0x9f)
+			return 0;
+		return 3;
+	}
+	if (c >= 0xf0 && c <= 0xf4) {
+		if (n < 4 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80 ||
+		    (s[3] & 0xc0) != 0x80)
+			return 0;
+		if (c == 0xf0 && s[1] < 0x90)
+			return 0;
+		if (c == 0xf4 && s[1] > 0x8f)
+			return 0;
+		return 4;
+	}
+	return 0;
+}
+
+size_t utf8_valid_prefix(const unsigned char *s, size_t n)
+{
+	size_t i = 0, k;
+
+	while (i < n) {
+		/* ASCII fast path, 8 bytes at a time. */
+		while (i + 8 <= n) {
+			uint64_t w;
+			memcpy(&w, s + i, 8);
+			if (w & 0x8080808080808080ULL)
+				break;
+			i += 8;
+		}
+		if (i >= n)
+			break;
+		k = utf8_seq_len(s + i, n - i);
+		if (!k)
+			return i;
+		i += k;
+	}
+	return n;
+}
+
+size_t utf8_chars(const unsigned char *s, size_t n)
+{
+	size_t i, c = 0;
+
+	for (i = 0; i < n; i++)
+		c += (s[i] & 0xc0) != 0x80;
+	return c;
+}
+
+static int escape(struct buf *b, const unsigned char *s, size_t n,
+		  size_t max_bytes, bool ctl)
+{
+	size_t i = 0, k;
+	int r = 0;
+
+	while (i < n && r == 0) {
+		if (i >= max_bytes)
+			return buf_adds(b, "\xe2\x80\xa6");
+		k = utf8_seq_len(s + i, n - i);
+		if (k == 0 || (ctl && (s[i] < 0x20 || s[i] == 0x7f))) {
+			if (i + 4 > max_bytes && i + 1 < n)
+				return buf_adds(b, "\xe2\x80\xa6");
+			r = buf_printf(b, "\\x%02X", s[i]);
+			i++;
+			continue;
+		}
+		if (i + k > max_bytes)
+			return buf_adds(b, "\xe2\x80\xa6");
+		r = buf_add(b, s + i, k);
+		i += k;
+	}
+	return r;
+}
+
+int utf8_escape(struct buf *b, const void *s, size_t n, size_t max_bytes)
+{
+	return escape(b, s, n, max_bytes, false);
+}
+
+int text_escape(struct buf *b, const void *s, size_t n, size_t max_bytes)
+{
+	return escape(b, s, n, max_bytes, true);
+}
+
+uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+char *xstrdup(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}

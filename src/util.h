@@ -1,0 +1,66 @@
+/*
+ * util.h - small helpers shared by every module: a growable byte buffer
+ * (after curl's dynbuf), UTF-8 checks and escaping, clocks.
+ *
+ * struct buf promises: p is NUL-terminated whenever p != NULL; len excludes
+ * the NUL; a buffer may refuse to grow past its max (ENOSPC) so that data a
+ * user controls never grows memory without bound.
+ */
+#ifndef INGESTD_UTIL_H
+#define INGESTD_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define container_of(ptr, type, member) \
+	((type *)((char *)(ptr) - offsetof(type, member)))
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+struct buf {
+	char *p;
+	size_t len;
+	size_t cap;
+	size_t max; /* 0: no limit beyond SIZE_MAX/2 */
+};
+
+#define BUF_INIT {NULL, 0, 0, 0}
+
+/* Append bytes; returns 0 or -ENOMEM / -ENOSPC (over max). On failure the
+ * buffer is unchanged. */
+int buf_add(struct buf *b, const void *p, size_t n);
+int buf_adds(struct buf *b, const char *s);
+int buf_addc(struct buf *b, char c);
+int buf_printf(struct buf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void buf_reset(struct buf *b);
+void buf_free(struct buf *b);
+
+/* Length (1..4) of the valid UTF-8 sequence at s[0..n), or 0 if invalid.
+ * Rejects overlongs, surrogates and code points above U+10FFFF. */
+size_t utf8_seq_len(const unsigned char *s, size_t n);
+/* Length of the longest valid UTF-8 prefix of s[0..n). */
+size_t utf8_valid_prefix(const unsigned char *s, size_t n);
+static inline bool utf8_valid(const void *s, size_t n)
+{
+	return utf8_valid_prefix(s, n) == n;
+}
+/* Number of code points in valid UTF-8 s[0..n). */
+size_t utf8_chars(const unsigned char *s, size_t n);
+
+/* Append s[0..n) as valid UTF-8: invalid bytes become "\xHH", at most
+ * max_bytes input bytes are taken (cut on a character boundary); when cut,
+ * "…" is appended. Returns 0 or a negative errno from buf_add. */
+int utf8_escape(struct buf *b, const void *s, size_t n, size_t max_bytes);
+
+/* Append s[0..n) for a human-readable text file (reason files, logs):
+ * like utf8_escape but control characters become "\xHH" as well. */
+int text_escape(struct buf *b, const void *s, size_t n, size_t max_bytes);
+
+/* Milliseconds on CLOCK_MONOTONIC. */
+uint64_t mono_ms(void);
+
+/* Duplicate a string; NULL on ENOMEM. */
+char *xstrdup(const char *s);
+
+#endif
