@@ -1,0 +1,282 @@
+/*
+ * test_store.c - the state machine table, the status document (JSON
+ * escaping of odd names and values), batches with their resume point, and
+ * dataset tables that do not fit.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "batch.h"
+#include "store.h"
+#include "upload.h"
+
+/* ---- state machine ---- */
+
+static void test_transitions(void **state)
+{
+	static const struct {
+		enum upload_state from, to;
+		int ok;
+	} cases[] = {
+		{UP_PENDING, UP_PROCESSING, 1},	 {UP_PENDING, UP_REJECTED, 1},
+		{UP_PENDING, UP_FAILED, 1},	 {UP_PROCESSING, UP_COMPLETED, 1},
+		{UP_PROCESSING, UP_FAILED, 1},	 {UP_PROCESSING, UP_DUPLICATE, 1},
+		{UP_PENDING, UP_COMPLETED, 0},	 {UP_PENDING, UP_DUPLICATE, 0},
+		{UP_PROCESSING, UP_PENDING, 0},	 {UP_PROCESSING, UP_REJECTED, 0},
+		{UP_COMPLETED, UP_PROCESSING, 0}, {UP_COMPLETED, UP_FAILED, 0},
+		{UP_FAILED, UP_PROCESSING, 0},	 {UP_REJECTED, UP_PENDING, 0},
+		{UP_DUPLICATE, UP_COMPLETED, 0}, {UP_PENDING, UP_PENDING, 0},
+		{UP__COUNT, UP_PENDING, 0},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int r = upload_transition_check(cases[i].from, cases[i].to);
+		if ((r == 0) != cases[i].ok)
+			fail_msg("%s -> %s: got %d", upload_state_name(cases[i].from),
+				 upload_state_name(cases[i].to), r);
+	}
+	for (int s = 0; s < UP__COUNT; s++) {
+		enum upload_state back;
+		assert_int_equal(upload_state_parse(upload_state_name(s), &back), 0);
+		assert_int_equal(back, s);
+		assert_int_equal(upload_state_terminal(s), s >= UP_COMPLETED);
+	}
+	{
+		enum upload_state x;
+		assert_int_equal(upload_state_parse("Completed", &x), -EINVAL);
+	}
+}
+
+/* ---- store ---- */
+
+static struct store *db;
+static char dbpath[64];
+
+static int setup(void **state)
+{
+	int fd;
+
+	(void)state;
+	strcpy(dbpath, "/tmp/ingestd-store-XXXXXX");
+	fd = mkstemp(dbpath);
+	close(fd);
+	assert_int_equal(store_open(dbpath, false, &db), 0);
+	assert_int_equal(store_migrate(db), 0);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char p[80];
+
+	(void)state;
+	store_free(db);
+	unlink(dbpath);
+	snprintf(p, sizeof(p), "%s-wal", dbpath);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s-shm", dbpath);
+	unlink(p);
+	return 0;
+}
+
+static int64_t create(const char *name, size_t len)
+{
+	struct upload_new u = {.name = (const unsigned char *)name, .name_len = len,
+			       .bytes = 100};
+	int64_t id = 0;
+
+	assert_int_equal(store_upload_create(db, &u, &id), 0);
+	return id;
+}
+
+static void test_status_names(void **state)
+{
+	static const struct {
+		const char *name;
+		size_t len;
+		const char *json; /* expected "file" member */
+	} cases[] = {
+		{"plain.csv", 9, "\"file\":\"plain.csv\""},
+		{"a \"quoted\" name.csv", 19, "\"file\":\"a \\\"quoted\\\" name.csv\""},
+		{"back\\slash.csv", 14, "\"file\":\"back\\\\slash.csv\""},
+		{"tab\there\n.csv", 14, "\"file\":\"tab\\there\\n.csv\""},
+		{"ctl\x01.csv", 8, "\"file\":\"ctl\\u0001.csv\""},
+		{"caf\xe9.csv", 8, "\"file\":\"caf\\\\xE9.csv\""},
+		{"pr\xc3\xb6" "duct \xe2\x9c\x93.csv", 16, "\"file\":\"pr\xc3\xb6" "duct \xe2\x9c\x93.csv\""},
+	};
+	struct buf out = BUF_INIT;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int64_t id = create(cases[i].name, cases[i].len);
+		struct upload_rec rec;
+
+		assert_int_equal(store_status_json(db, id, &out), 0);
+		if (!strstr(out.p, cases[i].json))
+			fail_msg("case %zu: %s lacks %s", i, out.p, cases[i].json);
+		assert_non_null(strstr(out.p, "\"state\":\"pending\""));
+		assert_non_null(strstr(out.p, "\"errors\":{\"count\":0,\"first\":[]}"));
+		/* the raw name comes back byte for byte */
+		assert_int_equal(store_upload_get(db, id, &rec), 0);
+		assert_int_equal(rec.name_len, cases[i].len);
+		assert_memory_equal(rec.name, cases[i].name, cases[i].len);
+		upload_rec_clear(&rec);
+	}
+	assert_int_equal(store_status_json(db, 9999, &out), -ENOENT);
+	buf_free(&out);
+}
+
+static struct field fields[] = {
+	{.name = "sku", .type = FT_STRING, .min_length = -1, .max_length = -1},
+	{.name = "qty", .type = FT_INTEGER, .min_length = -1, .max_length = -1},
+};
+static size_t pk[] = {0};
+static struct dataset ds = {
+	.name = "item", .table = "item", .match = "*.csv",
+	.schema = {.fields = fields, .nfields = 2, .pk = pk, .npk = 1},
+};
+
+static void add_text(struct batch *b, struct cell *c, const char *s)
+{
+	c->kind = V_TEXT;
+	c->u.s.off = (uint32_t)b->arena.len;
+	c->u.s.len = (uint32_t)strlen(s);
+	assert_int_equal(buf_adds(&b->arena, s), 0);
+}
+
+static void test_batches(void **state)
+{
+	struct upload_change ch = {.from = UP_PENDING, .to = UP_PENDING, .dataset = "item"};
+	struct buf why = BUF_INIT, json = BUF_INIT;
+	int cf[] = {0, 1};
+	struct batch b = {0};
+	struct upload_rec rec;
+	int64_t id, dup = -1;
+
+	(void)state;
+	assert_int_equal(store_ensure_table(db, &ds, &why), 0);
+	assert_int_equal(store_ensure_table(db, &ds, &why), 0); /* fits */
+	id = create("items.csv", 9);
+	assert_int_equal(store_upload_change(db, id, &ch), 0);
+	/* refused: not in the table, or not from the current state */
+	ch = (struct upload_change){.from = UP_PENDING, .to = UP_COMPLETED};
+	assert_int_equal(store_upload_change(db, id, &ch), -EINVAL);
+	ch = (struct upload_change){.from = UP_PROCESSING, .to = UP_COMPLETED};
+	assert_int_equal(store_upload_change(db, id, &ch), -EINVAL);
+	ch = (struct upload_change){.from = UP_PENDING, .to = UP_PROCESSING};
+	assert_int_equal(store_upload_change(db, id, &ch), 0);
+	assert_int_equal(store_upload_hashed(db, id, "ab", true, NULL, &dup), 0);
+	assert_int_equal(dup, 0);
+
+	b.upload_id = id;
+	b.ds = &ds;
+	b.upsert_sql = "INSERT INTO \"item\"(\"sku\", \"qty\", \"_upload_id\") VALUES(?, ?, ?)"
+		       " ON CONFLICT(\"sku\") DO UPDATE SET \"qty\" = excluded.\"qty\","
+		       " \"_upload_id\" = excluded.\"_upload_id\"";
+	b.ncells_row = 2;
+	b.cell_field = cf;
+	b.cells = calloc(8, sizeof(struct cell));
+	b.cap_rows = 4;
+	b.errs = calloc(2, sizeof(struct row_error));
+	b.cap_errs = 2;
+	add_text(&b, &b.cells[0], "A");
+	b.cells[1] = (struct cell){.kind = V_INT, .u.i = 1};
+	add_text(&b, &b.cells[2], "A"); /* same key: the later row wins */
+	b.cells[3] = (struct cell){.kind = V_INT, .u.i = 2};
+	b.nrows = 2;
+	b.errs[0] = (struct row_error){.record = 3, .line = 5, .field = 1, .type = ERR_TYPE,
+				       .has_value = true};
+	b.errs[0].value_off = (uint32_t)b.arena.len;
+	buf_adds(&b.arena, "x\"y");
+	b.errs[0].value_len = 3;
+	b.errs[0].msg_off = (uint32_t)b.arena.len;
+	buf_adds(&b.arena, "expected an integer");
+	b.errs[0].msg_len = 19;
+	b.nerrs = 1;
+	b.records = 3;
+	b.applied = 2;
+	b.failed = 1;
+	b.end_offset = 40;
+	b.end_line = 6;
+	assert_int_equal(store_apply_batch(db, &b), 0);
+
+	assert_int_equal(store_upload_get(db, id, &rec), 0);
+	assert_int_equal(rec.state, UP_PROCESSING);
+	assert_int_equal(rec.offset, 40);
+	assert_int_equal(rec.line, 6);
+	assert_int_equal(rec.records, 3);
+	assert_int_equal(rec.errors, 1);
+	upload_rec_clear(&rec);
+
+	/* final batch: no rows, terminal state and location */
+	batch_clear(&b);
+	b.records = 0;
+	b.end_offset = 100;
+	b.end_line = 7;
+	b.final = true;
+	b.final_state = UP_COMPLETED;
+	buf_adds(&b.final_location, "processed/1-items.csv");
+	assert_int_equal(store_apply_batch(db, &b), 0);
+	assert_int_equal(store_status_json(db, id, &json), 0);
+	assert_non_null(strstr(json.p, "\"state\":\"completed\""));
+	assert_non_null(strstr(json.p, "\"rows\":{\"total\":3,\"applied\":2,\"failed\":1}"));
+	assert_non_null(strstr(json.p, "\"progress\":1.0"));
+	assert_non_null(strstr(json.p, "{\"record\":3,\"line\":5,\"column\":\"qty\",\"value\":\"x\\\"y\",\"type\":\"type-error\",\"message\":\"expected an integer\"}"));
+	assert_non_null(strstr(json.p, "\"location\":\"processed/1-items.csv\""));
+	/* a terminal upload takes no more batches */
+	assert_int_not_equal(store_apply_batch(db, &b), 0);
+
+	/* same content again: duplicate of the completed one */
+	{
+		int64_t id2 = create("again.csv", 9);
+		ch = (struct upload_change){.from = UP_PENDING, .to = UP_PENDING, .dataset = "item"};
+		assert_int_equal(store_upload_change(db, id2, &ch), 0);
+		ch = (struct upload_change){.from = UP_PENDING, .to = UP_PROCESSING};
+		assert_int_equal(store_upload_change(db, id2, &ch), 0);
+		assert_int_equal(store_upload_hashed(db, id2, "ab", true, "processed/x", &dup), 0);
+		assert_int_equal(dup, id);
+		assert_int_equal(store_status_json(db, id2, &json), 0);
+		assert_non_null(strstr(json.p, "\"state\":\"duplicate\""));
+	}
+	batch_free(&b);
+	buf_free(&json);
+	buf_free(&why);
+}
+
+static void test_table_mismatch(void **state)
+{
+	struct buf why = BUF_INIT;
+
+	(void)state;
+	assert_int_equal(store_exec(db, "CREATE TABLE other(sku INTEGER PRIMARY KEY, x TEXT NOT NULL)"), 0);
+	{
+		struct dataset o = ds;
+		o.table = "other";
+		assert_int_equal(store_ensure_table(db, &o, &why), -EINVAL);
+		assert_non_null(strstr(why.p, "\"sku\""));
+		assert_non_null(strstr(why.p, "no column \"qty\""));
+		assert_non_null(strstr(why.p, "NOT NULL column \"x\""));
+		assert_non_null(strstr(why.p, "_upload_id"));
+	}
+	buf_free(&why);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_transitions),
+		cmocka_unit_test_setup_teardown(test_status_names, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batches, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_table_mismatch, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
