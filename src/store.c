@@ -14,6 +14,7 @@
  * between commit and status write leaves no stale status file.
  */
 #include "store.h"
+#include "store_int.h"
 
 #include <errno.h>
 #include <sqlite3.h>
@@ -21,22 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-#define STMT_CACHE 16
-
-struct cached_stmt {
-	char *sql;
-	sqlite3_stmt *st;
-	uint64_t used;
-};
-
-struct store {
-	sqlite3 *db;
-	bool readonly;
-	char err[512];
-	struct cached_stmt cache[STMT_CACHE];
-	uint64_t clock;
-};
 
 static int sqlite_errno(int rc)
 {
@@ -66,7 +51,7 @@ static int sqlite_errno(int rc)
 	}
 }
 
-static int fail(struct store *s, int rc)
+int store_fail(struct store *s, int rc)
 {
 	snprintf(s->err, sizeof(s->err), "%s", sqlite3_errmsg(s->db));
 	return sqlite_errno(rc) ? sqlite_errno(rc) : -EIO;
@@ -93,7 +78,7 @@ int store_exec(struct store *s, const char *sql)
 /* A prepared statement from the cache, reset and unbound. The cache keeps
  * the most recently used STMT_CACHE statements (the upserts of the datasets
  * in use, and the fixed queries). */
-static int prep(struct store *s, const char *sql, sqlite3_stmt **out)
+int store_prep(struct store *s, const char *sql, sqlite3_stmt **out)
 {
 	struct cached_stmt *victim = &s->cache[0];
 	int rc;
@@ -118,7 +103,7 @@ static int prep(struct store *s, const char *sql, sqlite3_stmt **out)
 	rc = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
 				&victim->st, NULL);
 	if (rc != SQLITE_OK)
-		return fail(s, rc);
+		return store_fail(s, rc);
 	victim->sql = strdup(sql);
 	if (!victim->sql) {
 		sqlite3_finalize(victim->st);
@@ -144,7 +129,7 @@ int store_open(const char *path, bool readonly, struct store **out)
 	s->readonly = readonly;
 	rc = sqlite3_open_v2(path, &s->db, flags, NULL);
 	if (rc != SQLITE_OK) {
-		r = s->db ? fail(s, rc) : -ENOMEM;
+		r = s->db ? store_fail(s, rc) : -ENOMEM;
 		goto err;
 	}
 	sqlite3_extended_result_codes(s->db, 1);
@@ -231,12 +216,12 @@ int store_migrate(struct store *s)
 
 	r = sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL);
 	if (r != SQLITE_OK)
-		return fail(s, r);
+		return store_fail(s, r);
 	r = sqlite3_step(st);
 	version = r == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
 	sqlite3_finalize(st);
 	if (version < 0)
-		return fail(s, r);
+		return store_fail(s, r);
 	if (version > (int)ARRAY_SIZE(migrations)) {
 		snprintf(s->err, sizeof(s->err),
 			 "database schema version %d is newer than this ingestd (%d)",
@@ -334,7 +319,7 @@ int store_ensure_table(struct store *s, const struct dataset *ds,
 				" FROM pragma_table_info(?)",
 				-1, &st, NULL);
 	if (rc != SQLITE_OK)
-		return fail(s, rc);
+		return store_fail(s, rc);
 	sqlite3_bind_text(st, 1, ds->table, -1, SQLITE_STATIC);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *name = (const char *)sqlite3_column_text(st, 0);
@@ -374,7 +359,7 @@ int store_ensure_table(struct store *s, const struct dataset *ds,
 	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)
-		return fail(s, rc);
+		return store_fail(s, rc);
 	if (nfound == 0)
 		return create_table(s, ds);
 	for (size_t f = 0; f < sc->nfields; f++) {
@@ -385,7 +370,7 @@ int store_ensure_table(struct store *s, const struct dataset *ds,
 					"SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2",
 					-1, &q, NULL);
 		if (rc != SQLITE_OK)
-			return fail(s, rc);
+			return store_fail(s, rc);
 		sqlite3_bind_text(q, 1, ds->table, -1, SQLITE_STATIC);
 		sqlite3_bind_text(q, 2, sc->fields[f].name, -1, SQLITE_STATIC);
 		found = sqlite3_step(q) == SQLITE_ROW;
@@ -429,7 +414,7 @@ int store_upload_create(struct store *s, const struct upload_new *u,
 	r = utf8_escape(&shown, u->name, u->name_len, SIZE_MAX);
 	if (r < 0)
 		goto out;
-	r = prep(s, "INSERT INTO uploads(file_name, file_name_raw, state, bytes,"
+	r = store_prep(s, "INSERT INTO uploads(file_name, file_name_raw, state, bytes,"
 		    " inode, mtime_ns, created_at)"
 		    " VALUES(?, ?, 'pending', ?, ?, ?, " NOW ")",
 		 &st);
@@ -442,7 +427,7 @@ int store_upload_create(struct store *s, const struct upload_new *u,
 	sqlite3_bind_int64(st, 5, u->mtime_ns);
 	r = sqlite3_step(st);
 	if (r != SQLITE_DONE) {
-		r = fail(s, r);
+		r = store_fail(s, r);
 		goto out;
 	}
 	*id = sqlite3_last_insert_rowid(s->db);
@@ -457,7 +442,7 @@ out:
 static int get_state(struct store *s, int64_t id, enum upload_state *out)
 {
 	sqlite3_stmt *st;
-	int r = prep(s, "SELECT state FROM uploads WHERE id = ?", &st);
+	int r = store_prep(s, "SELECT state FROM uploads WHERE id = ?", &st);
 
 	if (r < 0)
 		return r;
@@ -468,7 +453,7 @@ static int get_state(struct store *s, int64_t id, enum upload_state *out)
 	else if (r == SQLITE_DONE)
 		r = -ENOENT;
 	else
-		r = fail(s, r);
+		r = store_fail(s, r);
 	sqlite3_reset(st);
 	return r;
 }
@@ -494,7 +479,7 @@ static int change(struct store *s, int64_t id, const struct upload_change *ch)
 			 upload_state_name(cur), upload_state_name(ch->from));
 		return -EINVAL;
 	}
-	r = prep(s, "UPDATE uploads SET state = ?2,"
+	r = store_prep(s, "UPDATE uploads SET state = ?2,"
 		    " dataset = coalesce(?3, dataset),"
 		    " reason = coalesce(?4, reason),"
 		    " location = CASE WHEN ?6 THEN NULL ELSE coalesce(?5, location) END,"
@@ -523,7 +508,7 @@ static int change(struct store *s, int64_t id, const struct upload_change *ch)
 	if (ch->duplicate_of)
 		sqlite3_bind_int64(st, 8, ch->duplicate_of);
 	r = sqlite3_step(st);
-	r = r == SQLITE_DONE ? 0 : fail(s, r);
+	r = r == SQLITE_DONE ? 0 : store_fail(s, r);
 	sqlite3_reset(st);
 	return r;
 }
@@ -531,12 +516,12 @@ static int change(struct store *s, int64_t id, const struct upload_change *ch)
 static int begin(struct store *s)
 {
 	sqlite3_stmt *st;
-	int r = prep(s, "BEGIN IMMEDIATE", &st);
+	int r = store_prep(s, "BEGIN IMMEDIATE", &st);
 
 	if (r < 0)
 		return r;
 	r = sqlite3_step(st);
-	r = r == SQLITE_DONE ? 0 : fail(s, r);
+	r = r == SQLITE_DONE ? 0 : store_fail(s, r);
 	sqlite3_reset(st);
 	return r;
 }
@@ -548,10 +533,10 @@ static int end(struct store *s, int r)
 	int r2;
 
 	if (r == 0) {
-		r2 = prep(s, "COMMIT", &st);
+		r2 = store_prep(s, "COMMIT", &st);
 		if (r2 == 0) {
 			r2 = sqlite3_step(st);
-			r2 = r2 == SQLITE_DONE ? 0 : fail(s, r2);
+			r2 = r2 == SQLITE_DONE ? 0 : store_fail(s, r2);
 			sqlite3_reset(st);
 		}
 		if (r2 == 0)
@@ -589,7 +574,7 @@ int store_upload_hashed(struct store *s, int64_t id, const char *sha256,
 	if (r < 0)
 		return r;
 	if (dedupe) {
-		r = prep(s, "SELECT o.id FROM uploads o, uploads u"
+		r = store_prep(s, "SELECT o.id FROM uploads o, uploads u"
 			    " WHERE u.id = ?1 AND o.state = 'completed'"
 			    " AND o.dataset = u.dataset AND o.sha256 = ?2"
 			    " ORDER BY o.id LIMIT 1",
@@ -601,7 +586,7 @@ int store_upload_hashed(struct store *s, int64_t id, const char *sha256,
 		r = sqlite3_step(st);
 		if (r == SQLITE_ROW)
 			orig = sqlite3_column_int64(st, 0);
-		r = r == SQLITE_ROW || r == SQLITE_DONE ? 0 : fail(s, r);
+		r = r == SQLITE_ROW || r == SQLITE_DONE ? 0 : store_fail(s, r);
 		sqlite3_reset(st);
 		if (r < 0)
 			return end(s, r);
@@ -638,7 +623,7 @@ static int bind_cell(struct store *s, sqlite3_stmt *st, int i,
 	default:
 		rc = sqlite3_bind_null(st, i);
 	}
-	return rc == SQLITE_OK ? 0 : fail(s, rc);
+	return rc == SQLITE_OK ? 0 : store_fail(s, rc);
 }
 
 static int apply_rows(struct store *s, const struct batch *b)
@@ -648,7 +633,7 @@ static int apply_rows(struct store *s, const struct batch *b)
 
 	if (b->nrows == 0)
 		return 0;
-	r = prep(s, b->upsert_sql, &st);
+	r = store_prep(s, b->upsert_sql, &st);
 	if (r < 0)
 		return r;
 	for (size_t row = 0; row < b->nrows; row++) {
@@ -663,7 +648,7 @@ static int apply_rows(struct store *s, const struct batch *b)
 		rc = sqlite3_step(st);
 		sqlite3_reset(st);
 		if (rc != SQLITE_DONE)
-			return fail(s, rc);
+			return store_fail(s, rc);
 	}
 	return 0;
 }
@@ -675,7 +660,7 @@ static int apply_errors(struct store *s, const struct batch *b)
 
 	if (b->nerrs == 0)
 		return 0;
-	r = prep(s, "INSERT INTO upload_errors(upload_id, record, line,"
+	r = store_prep(s, "INSERT INTO upload_errors(upload_id, record, line,"
 		    " \"column\", value, type, message) VALUES(?,?,?,?,?,?,?)",
 		 &st);
 	if (r < 0)
@@ -702,7 +687,7 @@ static int apply_errors(struct store *s, const struct batch *b)
 		rc = sqlite3_step(st);
 		sqlite3_reset(st);
 		if (rc != SQLITE_DONE)
-			return fail(s, rc);
+			return store_fail(s, rc);
 	}
 	return 0;
 }
@@ -712,7 +697,7 @@ static int advance(struct store *s, const struct batch *b)
 	sqlite3_stmt *st;
 	int r, rc;
 
-	r = prep(s, "UPDATE uploads SET rows_total = rows_total + ?2,"
+	r = store_prep(s, "UPDATE uploads SET rows_total = rows_total + ?2,"
 		    " rows_applied = rows_applied + ?3,"
 		    " rows_failed = rows_failed + ?4,"
 		    " errors_count = errors_count + ?5,"
@@ -731,7 +716,7 @@ static int advance(struct store *s, const struct batch *b)
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE)
-		return fail(s, rc);
+		return store_fail(s, rc);
 	if (sqlite3_changes(s->db) != 1) {
 		snprintf(s->err, sizeof(s->err), "upload %lld is not processing",
 			 (long long)b->upload_id);
@@ -770,7 +755,7 @@ int store_status_synced(struct store *s, const int64_t *ids,
 
 	if (r < 0)
 		return r;
-	r = prep(s, "UPDATE uploads SET status_pending = 0 WHERE id = ? AND state = ?",
+	r = store_prep(s, "UPDATE uploads SET status_pending = 0 WHERE id = ? AND state = ?",
 		 &st);
 	for (size_t i = 0; r == 0 && i < n; i++) {
 		sqlite3_bind_int64(st, 1, ids[i]);
@@ -778,7 +763,7 @@ int store_status_synced(struct store *s, const int64_t *ids,
 		rc = sqlite3_step(st);
 		sqlite3_reset(st);
 		if (rc != SQLITE_DONE)
-			r = fail(s, rc);
+			r = store_fail(s, rc);
 	}
 	return end(s, r);
 }
@@ -832,7 +817,7 @@ int store_upload_get(struct store *s, int64_t id, struct upload_rec *out)
 {
 	struct upload_rec rec;
 	sqlite3_stmt *st;
-	int r = prep(s, "SELECT " REC_COLUMNS " FROM uploads WHERE id = ?", &st);
+	int r = store_prep(s, "SELECT " REC_COLUMNS " FROM uploads WHERE id = ?", &st);
 
 	if (r < 0)
 		return r;
@@ -845,7 +830,7 @@ int store_upload_get(struct store *s, int64_t id, struct upload_rec *out)
 		else
 			upload_rec_clear(&rec);
 	} else {
-		r = r == SQLITE_DONE ? -ENOENT : fail(s, r);
+		r = r == SQLITE_DONE ? -ENOENT : store_fail(s, r);
 	}
 	sqlite3_reset(st);
 	return r;
@@ -865,7 +850,7 @@ int store_upload_foreach_unsettled(struct store *s,
 				" ORDER BY id",
 				-1, &st, NULL);
 	if (rc != SQLITE_OK)
-		return fail(s, rc);
+		return store_fail(s, rc);
 	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct upload_rec rec;
 
@@ -875,7 +860,7 @@ int store_upload_foreach_unsettled(struct store *s,
 		upload_rec_clear(&rec);
 	}
 	if (r == 0 && rc != SQLITE_DONE)
-		r = fail(s, rc);
+		r = store_fail(s, rc);
 	sqlite3_finalize(st);
 	return r;
 }
@@ -906,7 +891,7 @@ static const char status_sql[] =
 int store_status_json(struct store *s, int64_t id, struct buf *out)
 {
 	sqlite3_stmt *st;
-	int r = prep(s, status_sql, &st);
+	int r = store_prep(s, status_sql, &st);
 
 	if (r < 0)
 		return r;
@@ -917,7 +902,7 @@ int store_status_json(struct store *s, int64_t id, struct buf *out)
 		r = buf_add(out, sqlite3_column_text(st, 0),
 			    (size_t)sqlite3_column_bytes(st, 0));
 	} else {
-		r = r == SQLITE_DONE ? -ENOENT : fail(s, r);
+		r = r == SQLITE_DONE ? -ENOENT : store_fail(s, r);
 	}
 	sqlite3_reset(st);
 	return r;
