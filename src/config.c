@@ -60,7 +60,7 @@ enum ktype {
 	K_UINT64,  /* uint64_t, min..max */
 	K_INT64,   /* int64_t, min..max (non-negative values only) */
 	K_BOOL,    /* bool */
-	K_STRING,  /* char *, owned; def_s NULL: optional, null unsets */
+	K_STRING,  /* char *, owned; null is refused unless optional */
 	K_ENUM,    /* enum stored as an int-sized value; names[] */
 	K_STRLIST, /* char ** at off, size_t count at off_n */
 	K_NODE,    /* handled by the caller through seen[] */
@@ -77,6 +77,7 @@ struct key {
 	const char *const *names; /* K_ENUM values; K_STRLIST default */
 	const char *what;         /* K_ENUM: "field type" in messages */
 	const char *(*check)(const char *s); /* K_STRING: why invalid */
+	bool optional; /* K_STRING: an explicit null unsets it */
 };
 
 /* Offsets checked against the member's type at compile time, so a row can
@@ -96,6 +97,9 @@ struct key {
 #define K_S(T, n, m, d, chk) \
 	{ .name = n, .type = K_STRING, .off = OFF(T, m, char *), \
 	  .def_s = d, .check = chk }
+#define K_SOPT(T, n, m, chk) \
+	{ .name = n, .type = K_STRING, .off = OFF(T, m, char *), \
+	  .check = chk, .optional = true }
 #define K_E(T, n, m, nm, w, d) \
 	{ .name = n, .type = K_ENUM, .off = offsetof(T, m), .names = nm, \
 	  .what = w, .def = d }
@@ -255,7 +259,7 @@ static const struct key top_keys[] = {
 	K_U(C, "max_errors", max_errors, 0, 100000000, 10000),
 	K_B(C, "keep_processed", keep_processed, true),
 	K_L(C, "ignore", ignore, nignore, default_ignore),
-	K_S(C, "ready_marker", ready_marker, NULL, check_marker),
+	K_SOPT(C, "ready_marker", ready_marker, check_marker),
 	K_U(C, "rescan_s", rescan_s, 1, 86400, 60),
 	K_E(C, "watch", watch, watch_names, "watch mode", WATCH_INOTIFY),
 	K_U(C, "poll_ms", poll_ms, 100, 3600000, 2000),
@@ -283,7 +287,7 @@ static const struct key http_keys[] = {
 #define D struct dataset
 static const struct key dataset_keys[] = {
 	K_S(D, "name", name, NULL, check_name),
-	K_S(D, "table", table, NULL, check_table),
+	K_SOPT(D, "table", table, check_table),
 	K_S(D, "match", match, "*.csv", check_nonempty),
 	K_E(D, "fieldsMatch", fields_match, fmatch_names, "fieldsMatch mode",
 	    FM_EQUAL),
@@ -668,7 +672,7 @@ static char **get_strlist(struct ctx *x, const char *label,
 static void set_value(struct ctx *x, const char *prefix, const struct key *k,
 		      yaml_node_t *v, void *base)
 {
-	char e[ESC_MAX], g[ESC_MAX + 8];
+	char e[ESC_MAX], g[ESC_MAX + 8], label[64];
 	void *p = member(base, k->off);
 	const char *s, *why;
 	uint64_t u;
@@ -698,17 +702,17 @@ static void set_value(struct ctx *x, const char *prefix, const struct key *k,
 		return;
 	case K_STRING:
 		if (is_null(v)) {
-			if (k->def_s) {
-				report(x, AT(v), "%s%s: expected a string",
-				       prefix, k->name);
-			} else {
-				/* Optional: an explicit null unsets it. */
+			if (k->optional) {
 				free(*(char **)p);
 				*(char **)p = NULL;
+			} else {
+				report(x, AT(v), "%s%s: expected a string",
+				       prefix, k->name);
 			}
 			return;
 		}
-		s = scalar_text(x, k->name, v);
+		snprintf(label, sizeof(label), "%s%s", prefix, k->name);
+		s = scalar_text(x, label, v);
 		if (!s)
 			return;
 		why = k->check ? k->check(s) : NULL;
@@ -1328,7 +1332,7 @@ static void parse_dataset(struct ctx *x, const yaml_node_t *item,
 	*table_node = SEEN(dataset_keys, seen, "table");
 	if (!*name_node)
 		report(x, AT(item), "dataset: missing required key \"name\"");
-	if (!*table_node && d->name) {
+	if ((!*table_node || is_null(*table_node)) && d->name) {
 		/* The table defaults to the name, which must then also be a
 		 * valid, unreserved table name. */
 		why = check_table(d->name);
@@ -1491,7 +1495,7 @@ static int make_absolute(char **p)
 		return 0;
 	cwd = getcwd(NULL, 0);
 	if (!cwd)
-		return -errno;
+		return errno ? -errno : -ENOMEM;
 	lc = strlen(cwd);
 	abs = malloc(lc + 1 + strlen(*p) + 1);
 	if (!abs) {
@@ -1561,7 +1565,7 @@ int config_load(const char *path, struct config **out, struct buf *errs)
 
 	f = fopen(path, "rb");
 	if (!f || fstat(fileno(f), &st) < 0)
-		r = -errno;
+		r = errno ? -errno : -EIO;
 	else if (S_ISDIR(st.st_mode))
 		r = -EISDIR;
 	else

@@ -598,6 +598,35 @@ static void cand_remove(struct intake *in, struct cand **pp)
 	in->ncand--;
 }
 
+/* The ready marker's name for an inbox entry: ready_marker with "{name}"
+ * replaced. */
+static int marker_name(const struct config *cfg, const char *name, size_t len,
+		       struct buf *out)
+{
+	const char *at = strstr(cfg->ready_marker, "{name}");
+	int r;
+
+	buf_reset(out);
+	r = buf_add(out, cfg->ready_marker, (size_t)(at - cfg->ready_marker));
+	r = r ?: buf_add(out, name, len);
+	return r ?: buf_adds(out, at + 6);
+}
+
+/* Is name a ready marker (prefix{name}suffix with a non-empty name)? */
+static bool is_marker(const struct config *cfg, const char *name, size_t len)
+{
+	const char *at;
+	size_t pre, suf;
+
+	if (!cfg->ready_marker)
+		return false;
+	at = strstr(cfg->ready_marker, "{name}");
+	pre = (size_t)(at - cfg->ready_marker);
+	suf = strlen(at + 6);
+	return len > pre + suf && memcmp(name, cfg->ready_marker, pre) == 0 &&
+	       memcmp(name + len - suf, at + 6, suf) == 0;
+}
+
 static bool ignored(const struct config *cfg, const char *name)
 {
 	for (size_t i = 0; i < cfg->nignore; i++)
@@ -612,7 +641,7 @@ void intake_entry(struct intake *in, const char *name, enum watch_event ev)
 	uint32_t h = hash_name(name, len);
 	struct cand **pp, *c;
 
-	if (in->stopping || ignored(in->cfg, name))
+	if (in->stopping || ignored(in->cfg, name) || is_marker(in->cfg, name, len))
 		return;
 	pp = cand_slot(in, name, len, h);
 	c = *pp;
@@ -671,8 +700,10 @@ static void reject_entry(struct intake *in, struct cand *c, const struct stat *s
 }
 
 /* Try to take candidate c. Returns true when c is done with (claimed,
- * rejected or gone) and must be forgotten. */
-static bool consider(struct intake *in, struct cand *c, uint64_t now)
+ * rejected or gone) and must be forgotten. marker: scratch for the ready
+ * marker's name. */
+static bool take(struct intake *in, struct cand *c, uint64_t now,
+		 struct buf *marker)
 {
 	const struct config *cfg = in->cfg;
 	struct create_args a = {0};
@@ -709,19 +740,10 @@ static bool consider(struct intake *in, struct cand *c, uint64_t now)
 	}
 	if (!c->moved_in && now - c->changed_ms < cfg->settle_ms)
 		return false;
-	if (cfg->ready_marker) {
-		struct buf m = BUF_INIT;
-		const char *at = strstr(cfg->ready_marker, "{name}");
-		bool ok;
-
-		buf_add(&m, cfg->ready_marker, (size_t)(at - cfg->ready_marker));
-		buf_add(&m, c->name, c->len);
-		buf_adds(&m, at + 6);
-		ok = m.p && faccessat(in->env.inbox_fd, m.p, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
-		buf_free(&m);
-		if (!ok)
-			return false;
-	}
+	if (cfg->ready_marker &&
+	    (marker_name(cfg, c->name, c->len, marker) < 0 ||
+	     faccessat(in->env.inbox_fd, marker->p, F_OK, AT_SYMLINK_NOFOLLOW) < 0))
+		return false;
 
 	fd = openat(in->env.inbox_fd, c->name,
 		    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
@@ -774,8 +796,11 @@ static bool consider(struct intake *in, struct cand *c, uint64_t now)
 	}
 	u = up_new(in->cfg, a.id, a.u.name, a.u.name_len);
 	if (!u) {
+		struct upload_change ch = {.from = UP_PENDING, .to = UP_FAILED,
+					   .reason = "ingestd ran out of memory while taking the file; it stays in the inbox and is taken again."};
 		close(fd);
-		return false; /* record pending: start-up reconciles it */
+		change(in, a.id, &ch);
+		return false;
 	}
 	if (renameat(in->env.inbox_fd, c->name, in->env.work_fd, u->wn.p) < 0) {
 		struct upload_change ch = {.from = UP_PENDING, .to = UP_FAILED,
@@ -788,12 +813,24 @@ static bool consider(struct intake *in, struct cand *c, uint64_t now)
 		up_free(u);
 		return true;
 	}
+	if (marker->len && unlinkat(in->env.inbox_fd, marker->p, 0) < 0 && errno != ENOENT)
+		log_warning("upload=%lld cannot remove its ready marker: %s",
+			    (long long)u->id, strerror(errno));
 	log_info("upload=%lld file=\"%s\" bytes=%lld taken",
 		 (long long)u->id, qname(q, sizeof(q), c->name, c->len),
 		 (long long)fst.st_size);
 	render(in, u->id);
 	check(in, u, fd, (uint64_t)fst.st_size, mtime_ns(&fst));
 	return true;
+}
+
+static bool consider(struct intake *in, struct cand *c, uint64_t now)
+{
+	struct buf marker = BUF_INIT;
+	bool done = take(in, c, now, &marker);
+
+	buf_free(&marker);
+	return done;
 }
 
 static void on_tick(uv_timer_t *t)
