@@ -35,8 +35,6 @@
 /* Bytes of a user-written string quoted in a message. */
 #define ESC_BYTES 128
 #define ESC_MAX (ESC_BYTES * 4 + 8)
-/* Keys in the largest table (sizes the "seen" arrays). */
-#define KEYS_MAX 24
 
 /* One problem, kept until the end so they can be printed in file order
  * (sections are checked after the mapping that holds them). */
@@ -321,8 +319,6 @@ static const struct key constraint_keys[] = {
 	K_N("enum"),
 };
 #undef F
-
-_Static_assert(ARRAY_SIZE(top_keys) <= KEYS_MAX, "KEYS_MAX");
 
 /* ------------------------------------------------------------------ */
 /* Reporting                                                           */
@@ -1532,7 +1528,9 @@ static void yaml_problem(struct ctx *x, const yaml_parser_t *ps)
 {
 	yaml_mark_t m = ps->problem_mark;
 
-	if (ps->error == YAML_MEMORY_ERROR) {
+	/* libyaml's loader fails some allocations (tag copies) without
+	 * setting an error at all: that is out of memory too. */
+	if (ps->error == YAML_MEMORY_ERROR || ps->error == YAML_NO_ERROR) {
 		oom(x);
 		return;
 	}

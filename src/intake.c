@@ -244,10 +244,15 @@ static struct up *up_new(struct config *cfg, int64_t id,
 	memcpy(u->name, name, len);
 	u->name[len] = '\0';
 	u->name_len = len;
+	/* Locations are shown text (valid UTF-8, as in the status JSON); the
+	 * file itself is always found through wn, its raw name. */
 	r = folder_name(&u->wn, id, name, len);
-	r = r ?: buf_printf(&u->failed_loc, "failed/%s", u->wn.p);
-	if (r == 0 && cfg->keep_processed)
-		r = buf_printf(&u->done_loc, "processed/%s", u->wn.p);
+	r = r ?: buf_adds(&u->failed_loc, "failed/");
+	r = r ?: utf8_escape(&u->failed_loc, u->wn.p, u->wn.len, SIZE_MAX);
+	if (r == 0 && cfg->keep_processed) {
+		r = buf_adds(&u->done_loc, "processed/");
+		r = r ?: utf8_escape(&u->done_loc, u->wn.p, u->wn.len, SIZE_MAX);
+	}
 	if (r < 0)
 		goto err;
 	return u;
@@ -457,7 +462,8 @@ static void reject(struct intake *in, struct up *u, int from_fd,
 	if (r < 0)
 		log_err("upload=%lld cannot write reason file: %s", (long long)u->id,
 			strerror(-r));
-	if (buf_printf(&loc, "rejected/%s", u->wn.p) < 0) {
+	if (buf_adds(&loc, "rejected/") < 0 ||
+	    utf8_escape(&loc, u->wn.p, u->wn.len, SIZE_MAX) < 0) {
 		buf_free(&loc);
 		return;
 	}
@@ -952,16 +958,15 @@ static void settle(struct intake *in, const struct upload_rec *rec, struct up *u
 		return; /* already moved */
 	if (loc && strncmp(loc, "processed/", 10) == 0) {
 		dst_fd = in->env.processed_fd;
-		dst = loc + 10;
 	} else if (loc && strncmp(loc, "failed/", 7) == 0) {
 		dst_fd = in->env.failed_fd;
-		dst = loc + 7;
 	} else if (loc && strncmp(loc, "rejected/", 9) == 0) {
 		dst_fd = in->env.rejected_fd;
-		dst = loc + 9;
 		if (rec->reason && faccessat(in->env.rejected_fd, u->wn.p, F_OK, 0) < 0)
 			write_reason(in, u, rec->reason);
 	}
+	if (dst_fd >= 0)
+		dst = u->wn.p;
 	if (dst ? renameat(in->env.work_fd, u->wn.p, dst_fd, dst)
 		: unlinkat(in->env.work_fd, u->wn.p, 0))
 		log_err("upload=%lld cannot move .work/%s: %s", (long long)rec->id,

@@ -123,6 +123,7 @@ struct store *status_store(struct status *st)
 int status_write(struct status *st, int64_t id, enum upload_state *state)
 {
 	struct upload_rec rec = {0};
+	int64_t latest = 0;
 	char name[40];
 	int r;
 
@@ -139,11 +140,17 @@ int status_write(struct status *st, int64_t id, enum upload_state *state)
 	r = write_atomic(st->dirfd, name, st->json.p, st->json.len, 0);
 	if (r < 0)
 		goto out;
+	/* by-name holds the newest upload of that name: an older one
+	 * re-rendered later (start-up, progress) must not replace it. */
+	r = store_upload_latest_same_name(st->db, id, &latest);
+	if (r < 0 || latest != id)
+		goto done;
 	buf_reset(&st->name);
 	r = folder_name(&st->name, 0, rec.name, rec.name_len);
 	r = r ?: buf_adds(&st->name, ".json");
 	if (r == 0)
 		r = write_atomic(st->bynamefd, st->name.p, st->json.p, st->json.len, 0);
+done:
 	if (r == 0)
 		*state = rec.state;
 out:

@@ -836,6 +836,28 @@ int store_upload_get(struct store *s, int64_t id, struct upload_rec *out)
 	return r;
 }
 
+int store_upload_latest_same_name(struct store *s, int64_t id, int64_t *latest)
+{
+	sqlite3_stmt *st;
+	int r = store_prep(s, "SELECT max(o.id) FROM uploads u, uploads o"
+			      " WHERE u.id = ?1 AND o.file_name = u.file_name"
+			      " AND o.file_name_raw = u.file_name_raw",
+			   &st);
+
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, id);
+	r = sqlite3_step(st);
+	if (r == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
+		*latest = sqlite3_column_int64(st, 0);
+		r = 0;
+	} else {
+		r = r == SQLITE_ROW ? -ENOENT : store_fail(s, r);
+	}
+	sqlite3_reset(st);
+	return r;
+}
+
 int store_upload_foreach_unsettled(struct store *s,
 				   int (*fn)(const struct upload_rec *, void *),
 				   void *data)

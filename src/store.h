@@ -111,6 +111,10 @@ int store_status_synced(struct store *s, const int64_t *ids,
 
 int store_upload_get(struct store *s, int64_t id, struct upload_rec *out);
 
+/* The newest upload with the same file name as upload id (id itself when
+ * it is the newest). */
+int store_upload_latest_same_name(struct store *s, int64_t id, int64_t *latest);
+
 /* Call fn for each upload in a non-terminal state or whose status file is
  * not yet written, in id order. Stops at fn's first negative return. */
 int store_upload_foreach_unsettled(struct store *s,

@@ -1,0 +1,1073 @@
+/*
+ * test_schema.c - schema.c: typing, missing values, constraints, header
+ * matching, name tables and freeing. Datasets are built by hand here so
+ * that these tests do not depend on config.c.
+ *
+ * Each table test runs every case and reports all mismatching ones (with
+ * the case index) before failing, so one run shows every broken case.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <math.h>
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "schema.h"
+
+#define CHECK(cond, ...)                                              \
+	do {                                                          \
+		if (!(cond)) {                                        \
+			print_error("%s:%d: ", __FILE__, __LINE__);   \
+			print_error(__VA_ARGS__);                     \
+			print_error("\n");                            \
+			bad++;                                        \
+		}                                                     \
+	} while (0)
+
+static struct field plain_field(enum field_type t)
+{
+	struct field f;
+
+	memset(&f, 0, sizeof(f));
+	f.name = (char *)"f";
+	f.type = t;
+	f.min_length = f.max_length = -1;
+	return f;
+}
+
+static struct value vint(int64_t i)
+{
+	struct value v = {.kind = V_INT};
+	v.u.i = i;
+	return v;
+}
+
+static struct value vreal(double d)
+{
+	struct value v = {.kind = V_REAL};
+	v.u.d = d;
+	return v;
+}
+
+static struct value vtext(const char *s)
+{
+	struct value v = {.kind = V_TEXT};
+	v.u.s.p = s;
+	v.u.s.len = strlen(s);
+	return v;
+}
+
+/* Compare a converted value against the expected one; TEXT by bytes. */
+static bool value_eq(const struct value *a, const struct value *b)
+{
+	if (a->kind != b->kind)
+		return false;
+	switch (a->kind) {
+	case V_NULL:
+		return true;
+	case V_INT:
+		return a->u.i == b->u.i;
+	case V_REAL:
+		return a->u.d == b->u.d;
+	case V_TEXT:
+		return a->u.s.len == b->u.s.len &&
+		       memcmp(a->u.s.p, b->u.s.p, a->u.s.len) == 0;
+	}
+	return false;
+}
+
+/* ------------------------------------------------------------------ */
+/* Typing                                                              */
+
+#define OK 0
+#define TYPE (ERR_TYPE + 1)
+#define CONS (ERR_CONSTRAINT + 1)
+
+struct type_case {
+	enum field_type type;
+	const char *in;
+	int rc;
+	struct value want; /* when rc == OK */
+	const char *msg;   /* substring of msg when rc != OK */
+};
+
+#define I(t, in, v) {t, in, OK, {.kind = V_INT, .u.i = (v)}, NULL}
+#define R(t, in, v) {t, in, OK, {.kind = V_REAL, .u.d = (v)}, NULL}
+#define T(t, in, txt) \
+	{t, in, OK, {.kind = V_TEXT, .u.s = {txt, sizeof(txt) - 1}}, NULL}
+#define N(t, in) {t, in, OK, {.kind = V_NULL}, NULL}
+#define BAD(t, in, m) {t, in, TYPE, {.kind = V_NULL}, m}
+
+static const struct type_case type_cases[] = {
+	/* string: verbatim, spaces are data */
+	T(FT_STRING, "abc", "abc"),
+	T(FT_STRING, " 12 ", " 12 "),
+	T(FT_STRING, "\t", "\t"),
+	T(FT_STRING, "h\xc3\xa9llo", "h\xc3\xa9llo"),
+	N(FT_STRING, ""),
+
+	/* integer */
+	I(FT_INTEGER, "0", 0),
+	I(FT_INTEGER, "42", 42),
+	I(FT_INTEGER, "-42", -42),
+	I(FT_INTEGER, "+7", 7),
+	I(FT_INTEGER, "007", 7),
+	I(FT_INTEGER, " 12 ", 12),
+	I(FT_INTEGER, "\t5\t", 5),
+	I(FT_INTEGER, "-0", 0),
+	I(FT_INTEGER, "9223372036854775807", INT64_MAX),
+	I(FT_INTEGER, "-9223372036854775808", INT64_MIN),
+	BAD(FT_INTEGER, "9223372036854775808", "expected an integer"),
+	BAD(FT_INTEGER, "-9223372036854775809", "expected an integer"),
+	BAD(FT_INTEGER, "99999999999999999999999", "expected an integer"),
+	BAD(FT_INTEGER, "1.0", "expected an integer"),
+	BAD(FT_INTEGER, "1e3", "expected an integer"),
+	BAD(FT_INTEGER, "0x10", "expected an integer"),
+	BAD(FT_INTEGER, "abc", "expected an integer"),
+	BAD(FT_INTEGER, "+", "expected an integer"),
+	BAD(FT_INTEGER, "-", "expected an integer"),
+	BAD(FT_INTEGER, "1 2", "expected an integer"),
+	BAD(FT_INTEGER, "12a", "expected an integer"),
+	BAD(FT_INTEGER, " ", "expected an integer"), /* not "": not missing */
+	BAD(FT_INTEGER, "--1", "expected an integer"),
+	BAD(FT_INTEGER, "1_000", "expected an integer"),
+	BAD(FT_INTEGER, "\xd9\xa3", "expected an integer"), /* Arabic 3 */
+	N(FT_INTEGER, ""),
+
+	/* number */
+	R(FT_NUMBER, "0", 0.0),
+	R(FT_NUMBER, "1e3", 1000.0),
+	R(FT_NUMBER, "1E-2", 0.01),
+	R(FT_NUMBER, "1.", 1.0),
+	R(FT_NUMBER, ".5", 0.5),
+	R(FT_NUMBER, "-0.25", -0.25),
+	R(FT_NUMBER, "+3", 3.0),
+	R(FT_NUMBER, " 2.5 ", 2.5),
+	R(FT_NUMBER, "99999999.99", 99999999.99),
+	R(FT_NUMBER, "1.5e+10", 1.5e10),
+	R(FT_NUMBER, "1e-400", 0.0), /* underflow: the nearest double */
+	BAD(FT_NUMBER, "inf", "expected a number"),
+	BAD(FT_NUMBER, "-Infinity", "expected a number"),
+	BAD(FT_NUMBER, "nan", "expected a number"),
+	BAD(FT_NUMBER, "NaN", "expected a number"),
+	BAD(FT_NUMBER, "0x10", "expected a number"),
+	BAD(FT_NUMBER, "1e999", "expected a number"),
+	BAD(FT_NUMBER, "-1e999", "expected a number"),
+	BAD(FT_NUMBER, "1e", "expected a number"),
+	BAD(FT_NUMBER, "e3", "expected a number"),
+	BAD(FT_NUMBER, ".", "expected a number"),
+	BAD(FT_NUMBER, "-", "expected a number"),
+	BAD(FT_NUMBER, "+.e1", "expected a number"),
+	BAD(FT_NUMBER, "1,5", "expected a number"),
+	BAD(FT_NUMBER, "1.2.3", "expected a number"),
+	BAD(FT_NUMBER, "1 000", "expected a number"),
+	BAD(FT_NUMBER, "abc", "expected a number"),
+	BAD(FT_NUMBER, " ", "expected a number"),
+	N(FT_NUMBER, ""),
+
+	/* boolean, default spellings */
+	I(FT_BOOLEAN, "true", 1),
+	I(FT_BOOLEAN, "True", 1),
+	I(FT_BOOLEAN, "TRUE", 1),
+	I(FT_BOOLEAN, "1", 1),
+	I(FT_BOOLEAN, "false", 0),
+	I(FT_BOOLEAN, "False", 0),
+	I(FT_BOOLEAN, "FALSE", 0),
+	I(FT_BOOLEAN, "0", 0),
+	I(FT_BOOLEAN, " true\t", 1),
+	BAD(FT_BOOLEAN, "yes", "expected true/false"),
+	BAD(FT_BOOLEAN, "tRUE", "true: true, True, TRUE, 1"),
+	BAD(FT_BOOLEAN, "2", "false: false, False, FALSE, 0"),
+	N(FT_BOOLEAN, ""),
+
+	/* date */
+	T(FT_DATE, "2024-02-29", "2024-02-29"),
+	T(FT_DATE, "2000-02-29", "2000-02-29"),
+	T(FT_DATE, "2026-04-30", "2026-04-30"),
+	T(FT_DATE, "0001-01-01", "0001-01-01"),
+	T(FT_DATE, "9999-12-31", "9999-12-31"),
+	T(FT_DATE, " 2024-01-01 ", "2024-01-01"),
+	BAD(FT_DATE, "2023-02-29", "expected a date (YYYY-MM-DD)"),
+	BAD(FT_DATE, "1900-02-29", "expected a date"),
+	BAD(FT_DATE, "2026-13-01", "expected a date"),
+	BAD(FT_DATE, "2026-00-10", "expected a date"),
+	BAD(FT_DATE, "2026-04-31", "expected a date"),
+	BAD(FT_DATE, "2026-01-00", "expected a date"),
+	BAD(FT_DATE, "2026-01-32", "expected a date"),
+	BAD(FT_DATE, "0000-01-01", "expected a date"),
+	BAD(FT_DATE, "2024-2-29", "expected a date"),
+	BAD(FT_DATE, "2024/02/29", "expected a date"),
+	BAD(FT_DATE, "20240229", "expected a date"),
+	BAD(FT_DATE, "2024-01-01T00:00:00", "expected a date"),
+	BAD(FT_DATE, "+024-01-01", "expected a date"),
+	BAD(FT_DATE, "2024-01-0a", "expected a date"),
+
+	/* datetime */
+	T(FT_DATETIME, "2024-01-01T12:34:56", "2024-01-01T12:34:56"),
+	T(FT_DATETIME, "2024-01-01 12:34:56", "2024-01-01 12:34:56"),
+	T(FT_DATETIME, "2024-01-01T12:34:56Z", "2024-01-01T12:34:56Z"),
+	T(FT_DATETIME, "2024-01-01T12:34:56+05:30",
+	  "2024-01-01T12:34:56+05:30"),
+	T(FT_DATETIME, "2024-01-01T12:34:56-08:00",
+	  "2024-01-01T12:34:56-08:00"),
+	T(FT_DATETIME, "2024-01-01T12:34:56.1", "2024-01-01T12:34:56.1"),
+	T(FT_DATETIME, "2024-01-01T12:34:56.123456789Z",
+	  "2024-01-01T12:34:56.123456789Z"),
+	T(FT_DATETIME, "2016-12-31T23:59:60Z", "2016-12-31T23:59:60Z"),
+	T(FT_DATETIME, "2024-02-29T00:00:00", "2024-02-29T00:00:00"),
+	T(FT_DATETIME, " 2024-01-01T00:00:00Z\t", "2024-01-01T00:00:00Z"),
+	BAD(FT_DATETIME, "2024-01-01T12:34:56.1234567890", "expected a datetime"),
+	BAD(FT_DATETIME, "2024-01-01T12:34:56.", "expected a datetime"),
+	BAD(FT_DATETIME, "2024-01-01T24:00:00", "expected a datetime"),
+	BAD(FT_DATETIME, "2024-01-01T12:60:00", "expected a datetime"),
+	BAD(FT_DATETIME, "2024-01-01T12:34:61", "expected a datetime"),
+	BAD(FT_DATETIME, "2024-01-01T12:34", "expected a datetime"),
+	BAD(FT_DATETIME, "2024-01-01", "expected a datetime"),
+	BAD(FT_DATETIME, "2024-01-01t12:34:56", "expected a datetime"),
+	BAD(FT_DATETIME, "2024-01-01T12:34:56z", "expected a datetime"),
+	BAD(FT_DATETIME, "2024-01-01T12:34:56ZZ", "expected a datetime"),
+	BAD(FT_DATETIME, "2024-01-01T12:34:56+0530", "expected a datetime"),
+	BAD(FT_DATETIME, "2024-01-01T12:34:56+24:00", "expected a datetime"),
+	BAD(FT_DATETIME, "2024-01-01T12:34:56+05:60", "expected a datetime"),
+	BAD(FT_DATETIME, "2024-01-01T12:34:56+05", "expected a datetime"),
+	BAD(FT_DATETIME, "2023-02-29T00:00:00", "expected a datetime"),
+	BAD(FT_DATETIME, "2024-01-01T1:34:56", "expected a datetime"),
+	BAD(FT_DATETIME, "2024-01-01_12:34:56", "expected a datetime"),
+};
+
+static void test_types(void **state)
+{
+	size_t i;
+	int bad = 0;
+
+	(void)state;
+	for (i = 0; i < ARRAY_SIZE(type_cases); i++) {
+		const struct type_case *c = &type_cases[i];
+		struct field f = plain_field(c->type);
+		struct value v;
+		char msg[256];
+		int rc;
+
+		memset(&v, 0, sizeof(v));
+		rc = schema_convert(NULL, &f, c->in, strlen(c->in), &v, msg,
+				    sizeof(msg));
+		CHECK(rc == c->rc, "case %zu (%s \"%s\"): rc %d, want %d (%s)",
+		      i, field_type_name(c->type), c->in, rc, c->rc, msg);
+		if (rc != c->rc)
+			continue;
+		if (rc == OK)
+			CHECK(value_eq(&v, &c->want),
+			      "case %zu (%s \"%s\"): wrong value", i,
+			      field_type_name(c->type), c->in);
+		else
+			CHECK(strstr(msg, c->msg) != NULL,
+			      "case %zu (\"%s\"): msg \"%s\" lacks \"%s\"", i,
+			      c->in, msg, c->msg);
+		/* Messages never echo the cell. */
+		if (rc != OK && strlen(c->in) > 2)
+			CHECK(strstr(msg, c->in) == NULL,
+			      "case %zu: msg \"%s\" echoes the value", i, msg);
+	}
+	assert_int_equal(bad, 0);
+}
+
+/* TEXT results point into the caller's buffer, trimmed. */
+static void test_text_points_into_raw(void **state)
+{
+	struct field f = plain_field(FT_DATE);
+	const char raw[] = "  2024-01-01 ";
+	struct value v;
+	char msg[64];
+
+	(void)state;
+	assert_int_equal(schema_convert(NULL, &f, raw, strlen(raw), &v, msg,
+					sizeof(msg)),
+			 0);
+	assert_int_equal(v.kind, V_TEXT);
+	assert_ptr_equal(v.u.s.p, raw + 2);
+	assert_int_equal(v.u.s.len, 10);
+
+	/* Not NUL-terminated: a number followed by more digits in memory. */
+	f = plain_field(FT_NUMBER);
+	assert_int_equal(schema_convert(NULL, &f, "12345", 2, &v, msg,
+					sizeof(msg)),
+			 0);
+	assert_true(v.kind == V_REAL && v.u.d == 12.0);
+	f = plain_field(FT_INTEGER);
+	assert_int_equal(schema_convert(NULL, &f, "12345", 3, &v, msg,
+					sizeof(msg)),
+			 0);
+	assert_true(v.kind == V_INT && v.u.i == 123);
+}
+
+/* Custom boolean spellings replace the defaults. */
+static void test_boolean_custom(void **state)
+{
+	static char *tv[] = {"Y", "ja"};
+	static char *fv[] = {"N"};
+	static const struct {
+		const char *in;
+		int rc;
+		int64_t want;
+	} cases[] = {
+		{"Y", OK, 1}, {"ja", OK, 1}, {" N ", OK, 0},
+		{"true", TYPE, 0}, {"0", TYPE, 0}, {"y", TYPE, 0},
+	};
+	struct field f = plain_field(FT_BOOLEAN);
+	size_t i;
+	int bad = 0;
+
+	(void)state;
+	f.true_values = tv;
+	f.n_true = 2;
+	f.false_values = fv;
+	f.n_false = 1;
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct value v;
+		char msg[256];
+		int rc = schema_convert(NULL, &f, cases[i].in,
+					strlen(cases[i].in), &v, msg,
+					sizeof(msg));
+		CHECK(rc == cases[i].rc, "case %zu: rc %d", i, rc);
+		if (rc == OK)
+			CHECK(v.kind == V_INT && v.u.i == cases[i].want,
+			      "case %zu: value", i);
+		else if (rc == TYPE)
+			CHECK(strstr(msg, "true: Y, ja; false: N") != NULL,
+			      "case %zu: msg \"%s\"", i, msg);
+	}
+	assert_int_equal(bad, 0);
+}
+
+/* ------------------------------------------------------------------ */
+/* missingValues                                                       */
+
+static void test_missing_values(void **state)
+{
+	static char *miss[] = {"", "NA", "-"};
+	struct schema s3 = {.missing = miss, .nmissing = 3};
+	struct schema none = {0};
+	static const struct {
+		int schema; /* 0: NULL (default [""]), 1: s3, 2: none */
+		enum field_type type;
+		bool required;
+		const char *in;
+		int rc;
+		enum value_kind kind;
+	} cases[] = {
+		{0, FT_INTEGER, false, "", OK, V_NULL},
+		{0, FT_INTEGER, false, "NA", TYPE, V_NULL},
+		{1, FT_INTEGER, false, "NA", OK, V_NULL},
+		{1, FT_INTEGER, false, "-", OK, V_NULL},
+		{1, FT_INTEGER, false, "", OK, V_NULL},
+		{1, FT_INTEGER, false, " NA", TYPE, V_NULL}, /* exact bytes */
+		{1, FT_STRING, false, "NA", OK, V_NULL},
+		{1, FT_STRING, false, "na", OK, V_TEXT},
+		{1, FT_DATE, false, "-", OK, V_NULL},
+		{1, FT_INTEGER, true, "NA", CONS, V_NULL},
+		{1, FT_STRING, true, "", CONS, V_NULL},
+		{1, FT_INTEGER, true, "5", OK, V_INT},
+		{2, FT_STRING, false, "", OK, V_TEXT}, /* no missing values */
+		{2, FT_INTEGER, false, "", TYPE, V_NULL},
+		{2, FT_STRING, true, "", OK, V_TEXT},
+	};
+	const struct schema *schemas[] = {NULL, &s3, &none};
+	size_t i;
+	int bad = 0;
+
+	(void)state;
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct field f = plain_field(cases[i].type);
+		struct value v;
+		char msg[128];
+		int rc;
+
+		f.required = cases[i].required;
+		rc = schema_convert(schemas[cases[i].schema], &f, cases[i].in,
+				    strlen(cases[i].in), &v, msg, sizeof(msg));
+		CHECK(rc == cases[i].rc, "case %zu: rc %d (%s)", i, rc, msg);
+		if (rc == OK)
+			CHECK(v.kind == cases[i].kind, "case %zu: kind %d", i,
+			      v.kind);
+		if (rc == CONS)
+			CHECK(strcmp(msg, "required value is missing") == 0,
+			      "case %zu: msg \"%s\"", i, msg);
+	}
+	assert_int_equal(bad, 0);
+}
+
+/* ------------------------------------------------------------------ */
+/* Constraints                                                         */
+
+enum cfield {
+	C_LEN,      /* string 2..4 characters */
+	C_INT,      /* integer 0..100 */
+	C_NUM,      /* number 0..99999999.99 */
+	C_DATE,     /* date 2024-01-01..2024-12-31 */
+	C_DT,       /* datetime minimum 2024-01-01T00:00:00Z */
+	C_PAT,      /* string pattern [A-Z]+ */
+	C_PAT_INT,  /* integer pattern [0-9]{3} */
+	C_ENUM_S,   /* string enum red, green */
+	C_ENUM_I,   /* integer enum 1, 2 */
+	C_ENUM_N,   /* number enum 0.5, 1 */
+	C_ENUM_D,   /* date enum 2024-01-01 */
+	C_REQ,      /* string required */
+	C_ALL,      /* string required, 1..3 chars, pattern [a-c]+, enum */
+	C_N
+};
+
+struct cons_fixture {
+	struct field f[C_N];
+	struct value enum_s[2], enum_i[2], enum_n[2], enum_d[1], enum_all[2];
+};
+
+static int cons_setup(void **state)
+{
+	struct cons_fixture *x = calloc(1, sizeof(*x));
+	int i;
+
+	if (!x)
+		return -1;
+	for (i = 0; i < C_N; i++)
+		x->f[i] = plain_field(FT_STRING);
+
+	x->f[C_LEN].min_length = 2;
+	x->f[C_LEN].max_length = 4;
+
+	x->f[C_INT].type = FT_INTEGER;
+	x->f[C_INT].has_minimum = x->f[C_INT].has_maximum = true;
+	x->f[C_INT].minimum = vint(0);
+	x->f[C_INT].maximum = vint(100);
+
+	x->f[C_NUM].type = FT_NUMBER;
+	x->f[C_NUM].has_minimum = x->f[C_NUM].has_maximum = true;
+	x->f[C_NUM].minimum = vreal(0);
+	x->f[C_NUM].maximum = vreal(99999999.99);
+
+	x->f[C_DATE].type = FT_DATE;
+	x->f[C_DATE].has_minimum = x->f[C_DATE].has_maximum = true;
+	x->f[C_DATE].minimum = vtext("2024-01-01");
+	x->f[C_DATE].maximum = vtext("2024-12-31");
+
+	x->f[C_DT].type = FT_DATETIME;
+	x->f[C_DT].has_minimum = true;
+	x->f[C_DT].minimum = vtext("2024-01-01T00:00:00Z");
+
+	x->f[C_PAT].pattern = (char *)"[A-Z]+";
+	if (regcomp(&x->f[C_PAT].re, "^([A-Z]+)$", REG_EXTENDED | REG_NOSUB))
+		return -1;
+	x->f[C_PAT_INT].type = FT_INTEGER;
+	x->f[C_PAT_INT].pattern = (char *)"[0-9]{3}";
+	if (regcomp(&x->f[C_PAT_INT].re, "^([0-9]{3})$",
+		    REG_EXTENDED | REG_NOSUB))
+		return -1;
+
+	x->enum_s[0] = vtext("red");
+	x->enum_s[1] = vtext("green");
+	x->f[C_ENUM_S].enum_vals = x->enum_s;
+	x->f[C_ENUM_S].n_enum = 2;
+
+	x->f[C_ENUM_I].type = FT_INTEGER;
+	x->enum_i[0] = vint(1);
+	x->enum_i[1] = vint(2);
+	x->f[C_ENUM_I].enum_vals = x->enum_i;
+	x->f[C_ENUM_I].n_enum = 2;
+
+	x->f[C_ENUM_N].type = FT_NUMBER;
+	x->enum_n[0] = vreal(0.5);
+	x->enum_n[1] = vreal(1);
+	x->f[C_ENUM_N].enum_vals = x->enum_n;
+	x->f[C_ENUM_N].n_enum = 2;
+
+	x->f[C_ENUM_D].type = FT_DATE;
+	x->enum_d[0] = vtext("2024-01-01");
+	x->f[C_ENUM_D].enum_vals = x->enum_d;
+	x->f[C_ENUM_D].n_enum = 1;
+
+	x->f[C_REQ].required = true;
+
+	x->f[C_ALL].required = true;
+	x->f[C_ALL].min_length = 1;
+	x->f[C_ALL].max_length = 3;
+	x->f[C_ALL].pattern = (char *)"[a-c]+";
+	if (regcomp(&x->f[C_ALL].re, "^([a-c]+)$", REG_EXTENDED | REG_NOSUB))
+		return -1;
+	x->enum_all[0] = vtext("ab");
+	x->enum_all[1] = vtext("abcd");
+	x->f[C_ALL].enum_vals = x->enum_all;
+	x->f[C_ALL].n_enum = 2;
+
+	*state = x;
+	return 0;
+}
+
+static int cons_teardown(void **state)
+{
+	struct cons_fixture *x = *state;
+
+	regfree(&x->f[C_PAT].re);
+	regfree(&x->f[C_PAT_INT].re);
+	regfree(&x->f[C_ALL].re);
+	free(x);
+	return 0;
+}
+
+static const struct {
+	enum cfield f;
+	const char *in;
+	int rc;
+	const char *msg; /* exact message when rc != OK */
+} cons_cases[] = {
+	{C_LEN, "ab", OK, NULL},
+	{C_LEN, "abcd", OK, NULL},
+	{C_LEN, "a", CONS, "length 1 is below minLength 2"},
+	{C_LEN, "abcde", CONS, "length 5 exceeds maxLength 4"},
+	{C_LEN, "\xc3\xa4\xc3\xb6\xc3\xbc", OK, NULL}, /* 3 chars, 6 bytes */
+	{C_LEN, "\xc3\xa4\xc3\xb6\xc3\xbc\xc3\x9f\xc3\xa9", CONS,
+	 "length 5 exceeds maxLength 4"},
+	{C_LEN, "", OK, NULL}, /* missing: NULL passes all but required */
+	{C_LEN, " a ", OK, NULL}, /* spaces count for strings */
+
+	{C_INT, "0", OK, NULL},
+	{C_INT, "100", OK, NULL},
+	{C_INT, " 50 ", OK, NULL},
+	{C_INT, "-1", CONS, "value -1 is below minimum 0"},
+	{C_INT, "101", CONS, "value 101 is above maximum 100"},
+	{C_INT, "x", TYPE, "expected an integer"},
+
+	{C_NUM, "0", OK, NULL},
+	{C_NUM, "99999999.99", OK, NULL},
+	{C_NUM, "-0.01", CONS, "value -0.01 is below minimum 0"},
+	{C_NUM, "99999999.991", CONS,
+	 "value 99999999.991 is above maximum 99999999.99"},
+	{C_NUM, "1e9", CONS, "value 1000000000 is above maximum 99999999.99"},
+
+	{C_DATE, "2024-06-01", OK, NULL},
+	{C_DATE, "2024-01-01", OK, NULL},
+	{C_DATE, "2024-12-31", OK, NULL},
+	{C_DATE, "2023-12-31", CONS,
+	 "value 2023-12-31 is below minimum 2024-01-01"},
+	{C_DATE, "2025-01-01", CONS,
+	 "value 2025-01-01 is above maximum 2024-12-31"},
+
+	{C_DT, "2024-01-01T00:00:00Z", OK, NULL},
+	{C_DT, "2023-12-31T23:59:59Z", CONS,
+	 "value 2023-12-31T23:59:59Z is below minimum 2024-01-01T00:00:00Z"},
+
+	{C_PAT, "ABC", OK, NULL},
+	{C_PAT, "ABc", CONS, "value does not match pattern [A-Z]+"},
+	{C_PAT, "XABC ", CONS, "value does not match pattern [A-Z]+"},
+	{C_PAT, "1ABC", CONS, "value does not match pattern [A-Z]+"},
+	{C_PAT, "", OK, NULL},
+	{C_PAT_INT, " 123 ", OK, NULL}, /* matched on the trimmed text */
+	{C_PAT_INT, "1234", CONS, "value does not match pattern [0-9]{3}"},
+	{C_PAT_INT, "+12", CONS, "value does not match pattern [0-9]{3}"},
+
+	{C_ENUM_S, "red", OK, NULL},
+	{C_ENUM_S, "green", OK, NULL},
+	{C_ENUM_S, "Red", CONS, "value is not one of the enum values"},
+	{C_ENUM_S, "re", CONS, "value is not one of the enum values"},
+	{C_ENUM_S, "redd", CONS, "value is not one of the enum values"},
+	{C_ENUM_I, "1", OK, NULL},
+	{C_ENUM_I, "+2", OK, NULL}, /* typed comparison */
+	{C_ENUM_I, "01", OK, NULL},
+	{C_ENUM_I, "3", CONS, "value is not one of the enum values"},
+	{C_ENUM_N, "0.50", OK, NULL},
+	{C_ENUM_N, "1e0", OK, NULL},
+	{C_ENUM_N, "0.25", CONS, "value is not one of the enum values"},
+	{C_ENUM_D, " 2024-01-01 ", OK, NULL},
+	{C_ENUM_D, "2024-01-02", CONS, "value is not one of the enum values"},
+
+	{C_REQ, "", CONS, "required value is missing"},
+	{C_REQ, " ", OK, NULL},
+	{C_REQ, "x", OK, NULL},
+
+	{C_ALL, "ab", OK, NULL},
+	{C_ALL, "", CONS, "required value is missing"},
+	{C_ALL, "abcd", CONS, "length 4 exceeds maxLength 3"},
+	{C_ALL, "xy", CONS, "value does not match pattern [a-c]+"},
+	{C_ALL, "abc", CONS, "value is not one of the enum values"},
+};
+
+static void test_constraints(void **state)
+{
+	struct cons_fixture *x = *state;
+	size_t i;
+	int bad = 0;
+
+	for (i = 0; i < ARRAY_SIZE(cons_cases); i++) {
+		const struct field *f = &x->f[cons_cases[i].f];
+		const char *in = cons_cases[i].in;
+		struct value v;
+		char msg[256];
+		int rc;
+
+		rc = schema_convert(NULL, f, in, strlen(in), &v, msg,
+				    sizeof(msg));
+		CHECK(rc == cons_cases[i].rc, "case %zu (\"%s\"): rc %d (%s)",
+		      i, in, rc, msg);
+		if (rc == cons_cases[i].rc && rc != OK)
+			CHECK(strcmp(msg, cons_cases[i].msg) == 0,
+			      "case %zu: msg \"%s\", want \"%s\"", i, msg,
+			      cons_cases[i].msg);
+	}
+	assert_int_equal(bad, 0);
+}
+
+/* A small msg buffer is filled, truncated and terminated; none at all is
+ * fine too. */
+static void test_msg_bounded(void **state)
+{
+	struct cons_fixture *x = *state;
+	struct field fb = plain_field(FT_BOOLEAN);
+	char msg[12];
+	struct value v;
+	size_t sz;
+
+	for (sz = 1; sz <= sizeof(msg); sz++) {
+		memset(msg, 'X', sizeof(msg));
+		assert_int_equal(schema_convert(NULL, &x->f[C_NUM], "-5", 2,
+						&v, msg, sz),
+				 CONS);
+		assert_int_equal(strlen(msg), sz - 1);
+		memset(msg, 'X', sizeof(msg));
+		assert_int_equal(schema_convert(NULL, &fb, "maybe", 5, &v,
+						msg, sz),
+				 TYPE);
+		assert_int_equal(strlen(msg), sz - 1);
+	}
+	assert_int_equal(schema_convert(NULL, &x->f[C_INT], "x", 1, &v, NULL,
+					0),
+			 TYPE);
+}
+
+/* ------------------------------------------------------------------ */
+/* Header matching                                                     */
+
+#define MAXC 10
+#define BOM "\xef\xbb\xbf"
+
+/* sku (primary key), name (required), price, description, active */
+static struct field hdr_fields[5];
+static size_t hdr_pk[] = {0};
+
+static void hdr_dataset(struct dataset *d, enum fields_match m)
+{
+	static const char *names[] = {"sku", "name", "price", "description",
+				      "active"};
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(hdr_fields); i++) {
+		hdr_fields[i] = plain_field(FT_STRING);
+		hdr_fields[i].name = (char *)names[i];
+	}
+	hdr_fields[0].required = true;
+	hdr_fields[1].required = true;
+	memset(d, 0, sizeof(*d));
+	d->name = (char *)"product";
+	d->table = (char *)"product";
+	d->fields_match = m;
+	d->schema.fields = hdr_fields;
+	d->schema.nfields = ARRAY_SIZE(hdr_fields);
+	d->schema.pk = hdr_pk;
+	d->schema.npk = 1;
+}
+
+struct hdr_case {
+	enum fields_match m;
+	const char *cols[MAXC]; /* NULL-terminated */
+	int rc;
+	int col_field[MAXC];  /* when rc == 0 */
+	int field_col[5];     /* when rc == 0 */
+	const char *why[4];   /* substrings of why when rc != 0 */
+	const char *not_why;  /* must not appear in why */
+};
+
+static const struct hdr_case hdr_cases[] = {
+	/* equal */
+	{FM_EQUAL, {"sku", "name", "price", "description", "active"}, 0,
+	 {0, 1, 2, 3, 4}, {0, 1, 2, 3, 4}, {NULL}, NULL},
+	{FM_EQUAL, {"active", "price", "sku", "description", "name"}, 0,
+	 {4, 2, 0, 3, 1}, {2, 4, 1, 3, 0}, {NULL}, NULL},
+	{FM_EQUAL, {BOM "sku", "name", "price", "description", "active"}, 0,
+	 {0, 1, 2, 3, 4}, {0, 1, 2, 3, 4}, {NULL}, NULL},
+	{FM_EQUAL, {"sku", "name", "cost", "description", "active"}, -EINVAL,
+	 {0}, {0},
+	 {"Dataset \"product\" (fieldsMatch: equal) does not accept this "
+	  "header.\nExpected columns: sku, name, price, description, active\n"
+	  "Found columns:    sku, name, cost, description, active\n"
+	  "Missing columns:  price\nUnexpected columns: cost\n"
+	  "How to fix: make the first line of the file name exactly these "
+	  "columns (any order)"},
+	 "Duplicated"},
+	{FM_EQUAL, {"sku", "name", "price", "description"}, -EINVAL, {0}, {0},
+	 {"Missing columns:  active\n"}, "Unexpected"},
+	{FM_EQUAL, {"sku", "name", "price", "description", "active", "x"},
+	 -EINVAL, {0}, {0}, {"Unexpected columns: x\n"}, "Missing"},
+	{FM_EQUAL, {"sku", "name", "price", "sku", "description", "active"},
+	 -EINVAL, {0}, {0}, {"Duplicated columns: sku\n", "each once"},
+	 "Missing"},
+	{FM_EQUAL, {"SKU", "name", "price", "description", "active"}, -EINVAL,
+	 {0}, {0}, {"Missing columns:  sku\n", "Unexpected columns: SKU\n"},
+	 NULL},
+	{FM_EQUAL, {"sku ", "name", "price", "description", "active"},
+	 -EINVAL, {0}, {0}, {"Unexpected columns: sku \n"}, NULL},
+	{FM_EQUAL, {"sku", BOM "name", "price", "description", "active"},
+	 -EINVAL, {0}, {0}, {"Missing columns:  name\n"}, NULL},
+	{FM_EQUAL, {NULL}, -EINVAL, {0}, {0},
+	 {"Found columns:    (none)\n",
+	  "Missing columns:  sku, name, price, description, active\n"},
+	 NULL},
+
+	/* exact */
+	{FM_EXACT, {"sku", "name", "price", "description", "active"}, 0,
+	 {0, 1, 2, 3, 4}, {0, 1, 2, 3, 4}, {NULL}, NULL},
+	{FM_EXACT, {BOM "sku", "name", "price", "description", "active"}, 0,
+	 {0, 1, 2, 3, 4}, {0, 1, 2, 3, 4}, {NULL}, NULL},
+	{FM_EXACT, {"sku", "price", "name", "description", "active"}, -EINVAL,
+	 {0}, {0},
+	 {"(fieldsMatch: exact)", "Wrong order:      column 2 is price, "
+	  "expected name\n", "in this order"},
+	 "Missing"},
+	{FM_EXACT, {"sku", "name", "price", "description"}, -EINVAL, {0}, {0},
+	 {"Missing columns:  active\n"}, "Wrong order"},
+
+	/* subset */
+	{FM_SUBSET, {"x", "sku", "name", "price", "description", "active", "y"},
+	 0, {-1, 0, 1, 2, 3, 4, -1}, {1, 2, 3, 4, 5}, {NULL}, NULL},
+	{FM_SUBSET, {"sku", "name", "price", "description", "active"}, 0,
+	 {0, 1, 2, 3, 4}, {0, 1, 2, 3, 4}, {NULL}, NULL},
+	{FM_SUBSET, {"sku", "name", "price", "active", "notes"}, -EINVAL, {0},
+	 {0},
+	 {"(fieldsMatch: subset)", "Missing columns:  description\n",
+	  "extra columns are ignored"},
+	 "Unexpected"},
+	{FM_SUBSET, {"sku", "name", "price", "description", "active", "x", "x"},
+	 -EINVAL, {0}, {0}, {"Duplicated columns: x\n"}, NULL},
+	{FM_SUBSET, {"sku", "name", "price", "description", "active", "", ""},
+	 -EINVAL, {0}, {0}, {"Duplicated columns: (empty)\n"}, NULL},
+
+	/* superset */
+	{FM_SUPERSET, {"name", "sku"}, 0, {1, 0}, {1, 0, -1, -1, -1}, {NULL},
+	 NULL},
+	{FM_SUPERSET, {"sku", "name", "price", "description", "active"}, 0,
+	 {0, 1, 2, 3, 4}, {0, 1, 2, 3, 4}, {NULL}, NULL},
+	{FM_SUPERSET, {"sku", "price"}, -EINVAL, {0}, {0},
+	 {"(fieldsMatch: superset)", "Required columns: sku, name\n",
+	  "Missing required columns: name\n",
+	  "columns may be omitted unless required"},
+	 "Unexpected"},
+	{FM_SUPERSET, {"name", "price"}, -EINVAL, {0}, {0},
+	 {"Missing required columns: sku\n"}, NULL},
+	{FM_SUPERSET, {"sku", "name", "cost"}, -EINVAL, {0}, {0},
+	 {"Unexpected columns: cost\n"}, "Missing"},
+	{FM_SUPERSET, {"sku", "name", "name"}, -EINVAL, {0}, {0},
+	 {"Duplicated columns: name\n"}, "Unexpected"},
+};
+
+static void test_header(void **state)
+{
+	size_t i, c;
+	int bad = 0;
+
+	(void)state;
+	for (i = 0; i < ARRAY_SIZE(hdr_cases); i++) {
+		const struct hdr_case *hc = &hdr_cases[i];
+		char *names[MAXC];
+		size_t lens[MAXC], n = 0, k;
+		struct dataset ds;
+		struct header_map m, untouched;
+		struct buf why = BUF_INIT;
+		int rc;
+
+		hdr_dataset(&ds, hc->m);
+		while (n < MAXC && hc->cols[n]) {
+			names[n] = (char *)hc->cols[n];
+			lens[n] = strlen(hc->cols[n]);
+			n++;
+		}
+		memset(&m, 0x5a, sizeof(m));
+		untouched = m;
+		rc = schema_match_header(&ds, names, lens, n, &m, &why);
+		CHECK(rc == hc->rc, "case %zu: rc %d, want %d\n%s", i, rc,
+		      hc->rc, why.p ? why.p : "");
+		if (rc == 0 && hc->rc == 0) {
+			CHECK(m.ncols == n && m.nfields == 5, "case %zu: sizes",
+			      i);
+			for (c = 0; c < n; c++)
+				CHECK(m.col_field[c] == hc->col_field[c],
+				      "case %zu: col_field[%zu] = %d", i, c,
+				      m.col_field[c]);
+			for (c = 0; c < 5; c++)
+				CHECK(m.field_col[c] == hc->field_col[c],
+				      "case %zu: field_col[%zu] = %d", i, c,
+				      m.field_col[c]);
+			CHECK(why.len == 0, "case %zu: why written on accept", i);
+			header_map_free(&m);
+		} else if (rc != 0) {
+			CHECK(memcmp(&m, &untouched, sizeof(m)) == 0,
+			      "case %zu: out touched on failure", i);
+			for (k = 0; k < 4 && hc->why[k]; k++)
+				CHECK(why.p && strstr(why.p, hc->why[k]),
+				      "case %zu: why lacks \"%s\":\n%s", i,
+				      hc->why[k], why.p ? why.p : "");
+			if (hc->not_why)
+				CHECK(!why.p || !strstr(why.p, hc->not_why),
+				      "case %zu: why has \"%s\":\n%s", i,
+				      hc->not_why, why.p);
+		}
+		buf_free(&why);
+	}
+	assert_int_equal(bad, 0);
+}
+
+/* Whatever a header holds, the explanation is bounded and escaped. */
+static void test_header_why_bounded(void **state)
+{
+	enum { NCOLS = 1000, LEN = 1000 };
+	char **names = calloc(NCOLS, sizeof(*names));
+	size_t *lens = calloc(NCOLS, sizeof(*lens));
+	struct dataset ds;
+	struct header_map m;
+	struct buf why = BUF_INIT;
+	size_t i;
+
+	(void)state;
+	assert_non_null(names);
+	assert_non_null(lens);
+	for (i = 0; i < NCOLS; i++) {
+		names[i] = malloc(LEN);
+		assert_non_null(names[i]);
+		memset(names[i], 'a', LEN);
+		snprintf(names[i], 16, "c%zu", i);
+		names[i][strlen(names[i])] = 'a';
+		lens[i] = LEN;
+	}
+	hdr_dataset(&ds, FM_EQUAL);
+	assert_int_equal(schema_match_header(&ds, names, lens, NCOLS, &m, &why),
+			 -EINVAL);
+	/* found + unexpected: 2 lists * 50 names * (256 + "…" + ", ") */
+	assert_true(why.len < 2 * 50 * 270 + 2000);
+	assert_non_null(strstr(why.p, "\xe2\x80\xa6 and 950 more\n"));
+	for (i = 0; i < NCOLS; i++)
+		free(names[i]);
+
+	/* Control bytes, NUL and invalid UTF-8 come out escaped. */
+	buf_free(&why);
+	names[0] = (char *)"a\0b";
+	lens[0] = 3;
+	names[1] = (char *)"\xff\n";
+	lens[1] = 2;
+	assert_int_equal(schema_match_header(&ds, names, lens, 2, &m, &why),
+			 -EINVAL);
+	assert_non_null(strstr(why.p, "Found columns:    a\\x00b, \\xFF\\x0A\n"));
+	assert_int_equal(strlen(why.p), why.len);
+
+	/* why is appended to, not replaced. */
+	buf_free(&why);
+	assert_int_equal(buf_adds(&why, "upload 7: "), 0);
+	assert_int_equal(schema_match_header(&ds, names, lens, 0, &m, &why),
+			 -EINVAL);
+	assert_true(strncmp(why.p, "upload 7: Dataset \"product\"", 27) == 0);
+
+	buf_free(&why);
+	free(names);
+	free(lens);
+}
+
+/* Many columns: found by sorting, not by quadratic scans. */
+static void test_header_many_columns(void **state)
+{
+	enum { NCOLS = 65536 };
+	char **names = calloc(NCOLS, sizeof(*names));
+	size_t *lens = calloc(NCOLS, sizeof(*lens));
+	char *store = calloc(NCOLS, 16);
+	struct dataset ds;
+	struct header_map m;
+	struct buf why = BUF_INIT;
+	size_t i;
+
+	(void)state;
+	assert_true(names && lens && store);
+	for (i = 0; i < NCOLS; i++) {
+		names[i] = store + i * 16;
+		lens[i] = (size_t)snprintf(names[i], 16, "x%zu", i);
+	}
+	memcpy(names[40000], "active", 6), lens[40000] = 6;
+	memcpy(names[3], "sku", 3), lens[3] = 3;
+	memcpy(names[65535], "name", 4), lens[65535] = 4;
+	memcpy(names[100], "price", 5), lens[100] = 5;
+	memcpy(names[0], "description", 11), lens[0] = 11;
+	hdr_dataset(&ds, FM_SUBSET);
+	assert_int_equal(schema_match_header(&ds, names, lens, NCOLS, &m, &why),
+			 0);
+	assert_int_equal(m.field_col[0], 3);
+	assert_int_equal(m.field_col[1], 65535);
+	assert_int_equal(m.field_col[2], 100);
+	assert_int_equal(m.field_col[3], 0);
+	assert_int_equal(m.field_col[4], 40000);
+	assert_int_equal(m.col_field[40000], 4);
+	assert_int_equal(m.col_field[1], -1);
+	header_map_free(&m);
+	header_map_free(&m); /* idempotent */
+	header_map_free(NULL);
+	free(names);
+	free(lens);
+	free(store);
+}
+
+/* ------------------------------------------------------------------ */
+/* Names and freeing                                                   */
+
+static void test_names(void **state)
+{
+	static const struct {
+		enum err_type t;
+		const char *name;
+	} errs[] = {
+		{ERR_TYPE, "type-error"},
+		{ERR_CONSTRAINT, "constraint-error"},
+		{ERR_MISSING_CELL, "missing-cell"},
+		{ERR_EXTRA_CELL, "extra-cell"},
+		{ERR_ENCODING, "encoding-error"},
+		{ERR_FIELD_TOO_LARGE, "field-too-large"},
+		{ERR_FORMAT, "format-error"},
+	};
+	static const char *types[] = {"string", "integer", "number",
+				      "boolean", "date", "datetime"};
+	static const char *modes[] = {"exact", "equal", "subset", "superset"};
+	static const char *bad_names[] = {"", "strin", "String", "int",
+					  "integer ", "Exact", "all"};
+	enum field_type ft;
+	enum fields_match fm;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < ARRAY_SIZE(errs); i++)
+		assert_string_equal(err_type_name(errs[i].t), errs[i].name);
+	for (i = 0; i < ARRAY_SIZE(types); i++) {
+		assert_int_equal(field_type_parse(types[i], &ft), 0);
+		assert_int_equal(ft, (enum field_type)i);
+		assert_string_equal(field_type_name(ft), types[i]);
+	}
+	for (i = 0; i < ARRAY_SIZE(modes); i++) {
+		assert_int_equal(fields_match_parse(modes[i], &fm), 0);
+		assert_int_equal(fm, (enum fields_match)i);
+		assert_string_equal(fields_match_name(fm), modes[i]);
+	}
+	ft = FT_DATE;
+	fm = FM_SUBSET;
+	for (i = 0; i < ARRAY_SIZE(bad_names); i++) {
+		assert_int_equal(field_type_parse(bad_names[i], &ft), -EINVAL);
+		assert_int_equal(fields_match_parse(bad_names[i], &fm),
+				 -EINVAL);
+	}
+	assert_int_equal(ft, FT_DATE); /* untouched on failure */
+	assert_int_equal(fm, FM_SUBSET);
+	assert_int_equal(field_type_parse(NULL, &ft), -EINVAL);
+	assert_string_equal(field_type_name((enum field_type)99), "unknown");
+}
+
+static char **strv(size_t n, ...)
+{
+	char **v = calloc(n, sizeof(*v));
+	va_list ap;
+	size_t i;
+
+	assert_non_null(v);
+	va_start(ap, n);
+	for (i = 0; i < n; i++)
+		v[i] = strdup(va_arg(ap, const char *));
+	va_end(ap);
+	return v;
+}
+
+/* A dataset owning everything a config-built one owns: clearing it must
+ * leave nothing for ASan/LeakSanitizer to find. */
+static void test_clear(void **state)
+{
+	struct dataset d;
+	struct field *f;
+
+	(void)state;
+	dataset_clear(NULL);
+	schema_clear(NULL);
+	field_clear(NULL);
+	memset(&d, 0, sizeof(d));
+	dataset_clear(&d); /* zeroed */
+
+	d.name = strdup("product");
+	d.table = strdup("product");
+	d.match = strdup("*.csv");
+	d.schema.nfields = 3;
+	d.schema.fields = calloc(3, sizeof(*d.schema.fields));
+	d.schema.pk = calloc(1, sizeof(size_t));
+	d.schema.npk = 1;
+	d.schema.missing = strv(2, "", "NA");
+	d.schema.nmissing = 2;
+	assert_non_null(d.schema.fields);
+
+	f = &d.schema.fields[0];
+	f->name = strdup("d");
+	f->type = FT_DATE;
+	f->has_minimum = f->has_maximum = true;
+	f->minimum = vtext(strdup("2024-01-01"));
+	f->maximum = vtext(strdup("2024-12-31"));
+	f->pattern = strdup("[0-9-]+");
+	assert_int_equal(regcomp(&f->re, "^([0-9-]+)$",
+				 REG_EXTENDED | REG_NOSUB),
+			 0);
+	f->enum_raw = strv(2, "2024-01-01", "2024-02-01");
+	f->enum_vals = calloc(2, sizeof(*f->enum_vals));
+	f->enum_vals[0] = vtext(f->enum_raw[0]);
+	f->enum_vals[1] = vtext(f->enum_raw[1]);
+	f->n_enum = 2;
+
+	f = &d.schema.fields[1];
+	f->name = strdup("b");
+	f->type = FT_BOOLEAN;
+	f->true_values = strv(1, "Y");
+	f->n_true = 1;
+	f->false_values = strv(2, "N", "n");
+	f->n_false = 2;
+
+	f = &d.schema.fields[2];
+	f->name = strdup("i");
+	f->type = FT_INTEGER;
+	f->has_minimum = true;
+	f->minimum = vint(1);
+
+	dataset_clear(&d);
+	assert_null(d.name);
+	assert_null(d.schema.fields);
+	assert_int_equal(d.schema.nfields, 0);
+	dataset_clear(&d); /* idempotent */
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_types),
+		cmocka_unit_test(test_text_points_into_raw),
+		cmocka_unit_test(test_boolean_custom),
+		cmocka_unit_test(test_missing_values),
+		cmocka_unit_test_setup_teardown(test_constraints, cons_setup,
+						cons_teardown),
+		cmocka_unit_test_setup_teardown(test_msg_bounded, cons_setup,
+						cons_teardown),
+		cmocka_unit_test(test_header),
+		cmocka_unit_test(test_header_why_bounded),
+		cmocka_unit_test(test_header_many_columns),
+		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_clear),
+	};
+
+	return cmocka_run_group_tests_name("schema", tests, NULL, NULL);
+}
