@@ -695,6 +695,10 @@ static int flush(struct job_state *js)
 	writer_submit(job->writer, js->cur);
 	r = writer_wait(job->writer, next);
 	batch_clear(next);
+	/* An empty batch resumes where the last one ends. */
+	next->end_offset = js->cur->end_offset;
+	next->end_line = js->cur->end_line;
+	next->end_record = js->cur->end_record;
 	js->cur = next;
 	if (r < 0)
 		js->writer_failed = true;
@@ -993,8 +997,10 @@ void ingest_run(struct ingest_job *job)
 	if (r == 2) {
 		/* Asked to stop: commit what is parsed, resume later. */
 		struct batch *other = js.cur == &js.b[0] ? &js.b[1] : &js.b[0];
-		writer_submit(job->writer, js.cur);
-		writer_wait(job->writer, js.cur);
+		if (js.cur->records > 0) {
+			writer_submit(job->writer, js.cur);
+			writer_wait(job->writer, js.cur);
+		}
 		writer_wait(job->writer, other);
 		job->interrupted = true;
 		goto out;

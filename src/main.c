@@ -336,6 +336,12 @@ static int run(struct daemon *d)
 	uv_signal_init(&d->loop, &d->sigint);
 	uv_signal_init(&d->loop, &d->sighup);
 	d->sigterm.data = d->sigint.data = d->sighup.data = d;
+	/* From here a signal waits in the loop until uv_run: a SIGTERM during
+	 * start-up is a clean stop once started, never a kill. */
+	uv_signal_start(&d->sigterm, on_signal, SIGTERM);
+	uv_signal_start(&d->sigint, on_signal, SIGINT);
+	uv_signal_start(&d->sighup, on_signal, SIGHUP);
+	signal(SIGPIPE, SIG_IGN);
 	r = open_dirs(d);
 	if (r < 0)
 		return r;
@@ -374,10 +380,6 @@ static int run(struct daemon *d)
 		log_err("cannot watch %s: %s", inbox, strerror(-r));
 		return r;
 	}
-	uv_signal_start(&d->sigterm, on_signal, SIGTERM);
-	uv_signal_start(&d->sigint, on_signal, SIGINT);
-	uv_signal_start(&d->sighup, on_signal, SIGHUP);
-	signal(SIGPIPE, SIG_IGN);
 
 	log_notice("ingestd %s started: inbox=%s database=%s datasets=%zu workers=%u",
 		   INGESTD_VERSION, inbox, d->cfg->database, d->cfg->ndatasets,
