@@ -62,6 +62,11 @@ asan: deps
 	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 all
 	@tests/run build-asan
 
+# Side by side with sqlite3 .import (issue 6); not part of make test.
+bench: deps
+	@$(MAKE) --no-print-directory $(BUILD)/ingestd
+	@python3 bench/run.py
+
 clean:
 	rm -rf build build-asan
 

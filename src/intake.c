@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -322,6 +323,7 @@ static void active_remove(struct intake *in, struct up *u)
 
 static void work_cb(uv_work_t *w)
 {
+	prctl(PR_SET_NAME, "ingestd-job");
 	ingest_run(&container_of(w, struct up, work)->job);
 }
 

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
 #include <uv.h>
 
 #include "log.h"
@@ -37,6 +38,7 @@ static void run(void *arg)
 {
 	struct writer *w = arg;
 
+	prctl(PR_SET_NAME, "ingestd-writer"); /* for top -H, perf, gdb */
 	uv_mutex_lock(&w->mu);
 	for (;;) {
 		struct wcall *c = w->calls;

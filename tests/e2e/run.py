@@ -1,0 +1,163 @@
+#!/usr/bin/env python3
+"""
+run.py - the end-to-end suite of ingestd.
+
+    python3 tests/e2e/run.py --bin build/ingestd [-k SUBSTRING] [--list]
+
+Discovers every test_* function of tests/e2e/test_*.py, in file order.
+A test whose first parameter is `d` gets a fresh, started harness.Daemon
+(config overrides from @with_config); one whose first parameter is `bin`
+gets the binary's path. @cases(table) runs a test once per row.
+
+After each test every daemon it made must still be alive (unless the test
+stopped it), must exit 0 on SIGTERM and must have logged no sanitizer
+report. Each test is bounded by E2E_TEST_TIMEOUT seconds (default 120).
+
+E2E_ONLY=substring (or -k) runs only the tests whose name contains it.
+Last line: "e2e: N passed, N failed"; exit status 1 when anything failed.
+"""
+
+import argparse
+import importlib.util
+import inspect
+import os
+import signal
+import sys
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.dont_write_bytecode = True  # keep the source tree clean
+sys.path.insert(0, HERE)
+
+import harness  # noqa: E402
+
+
+class TestTimeout(Exception):
+    pass
+
+
+def discover():
+    tests = []
+    for fname in sorted(os.listdir(HERE)):
+        if not (fname.startswith("test_") and fname.endswith(".py")):
+            continue
+        modname = fname[:-3]
+        spec = importlib.util.spec_from_file_location(modname, os.path.join(HERE, fname))
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        fns = [v for k, v in vars(mod).items()
+               if k.startswith("test_") and inspect.isfunction(v) and v.__module__ == modname]
+        fns.sort(key=lambda f: f.__code__.co_firstlineno)
+        for fn in fns:
+            table = getattr(fn, "cases", None)
+            if table is None:
+                tests.append((fn.__name__, fn, ()))
+            else:
+                for row in table:
+                    tests.append(("%s[%s]" % (fn.__name__, row[0]), fn, tuple(row[1:])))
+    return tests
+
+
+def on_alarm(signum, frame):
+    raise TestTimeout("test exceeded its time limit")
+
+
+def finish_daemons(passed_so_far):
+    """Post-test checks on every daemon of the test; always cleans up.
+    Returns (problems, log tails)."""
+    problems, tails = [], []
+    for d in harness.REGISTRY:
+        try:
+            if passed_so_far and d.proc is not None:
+                if not d.stopped:
+                    if not d.alive():
+                        problems.append("daemon died (exit %s)" % d.proc.returncode)
+                    else:
+                        rc = d.stop(signal.SIGTERM, timeout=10)
+                        if rc != 0:
+                            problems.append("exit code %s after SIGTERM (expected 0)" % rc)
+                rep = d.sanitizer_report()
+                if rep:
+                    problems.append("sanitizer: " + rep.strip())
+                if d.torn:
+                    p, data, err = d.torn[0]
+                    problems.append("status file %r read while not valid JSON (%s): %r"
+                                    % (p, err, data))
+        except Exception as e:  # noqa: BLE001 - report, keep cleaning up
+            problems.append("%s: %s" % (type(e).__name__, e))
+        if problems or not passed_so_far:
+            tails.append("  daemon log (%s):\n%s" % (d.dir, d.log_tail(25)))
+        d.close()
+    harness.REGISTRY.clear()
+    return problems, tails
+
+
+def run_one(name, fn, args, binpath, limit):
+    params = list(inspect.signature(fn).parameters)
+    err = None
+    signal.signal(signal.SIGALRM, on_alarm)
+    signal.alarm(int(limit))
+    try:
+        if params and params[0] == "d":
+            d = harness.Daemon(binpath, **getattr(fn, "daemon_config", {}))
+            fn(d, *args)
+        elif params and params[0] == "bin":
+            fn(binpath, *args)
+        else:
+            fn(*args)
+    except AssertionError as e:
+        err = str(e) or "assertion failed\n" + traceback.format_exc(limit=3)
+    except Exception as e:  # noqa: BLE001
+        err = "%s: %s\n%s" % (type(e).__name__, e, traceback.format_exc(limit=4))
+    finally:
+        signal.alarm(0)
+    problems, tails = finish_daemons(err is None)
+    if err is None and problems:
+        err = "; ".join(problems)
+    return err, tails
+
+
+def main():
+    ap = argparse.ArgumentParser(description="ingestd end-to-end tests")
+    ap.add_argument("--bin", required=True, help="path to the ingestd binary")
+    ap.add_argument("-k", default=os.environ.get("E2E_ONLY", ""),
+                    help="run only tests whose name contains this (env E2E_ONLY)")
+    ap.add_argument("--list", action="store_true", help="list test names and exit")
+    a = ap.parse_args()
+
+    tests = [t for t in discover() if a.k in t[0]]
+    if a.list:
+        for t in tests:
+            print(t[0])
+        return 0
+    binpath = os.path.abspath(a.bin)
+    if not (os.path.isfile(binpath) and os.access(binpath, os.X_OK)):
+        print("FAIL setup: %s is not an executable file" % a.bin)
+        print("e2e: 0 passed, 1 failed")
+        return 1
+    limit = float(os.environ.get("E2E_TEST_TIMEOUT", "120")) * harness.SCALE
+
+    passed = failed = 0
+    failures = []
+    t_all = time.monotonic()
+    for name, fn, args in tests:
+        t0 = time.monotonic()
+        err, tails = run_one(name, fn, args, binpath, limit)
+        dt = time.monotonic() - t0
+        if err is None:
+            passed += 1
+            print("ok   %s (%.1fs)" % (name, dt), flush=True)
+        else:
+            failed += 1
+            failures.append(name)
+            print("FAIL %s: %s" % (name, err.rstrip()), flush=True)
+            for t in tails:
+                print(t, flush=True)
+    print("e2e: %.1fs; failed: %s" % (time.monotonic() - t_all, ", ".join(failures) or "none"))
+    print("e2e: %d passed, %d failed" % (passed, failed), flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
