@@ -42,6 +42,8 @@ struct batch {
 	int64_t upload_id;
 	const struct dataset *ds;
 	const char *upsert_sql; /* owned by the job; cells bind in order */
+	const char *upsert_multi_sql; /* the same for multi_rows rows, or NULL */
+	size_t multi_rows;
 	size_t ncells_row;      /* cells per row = bound parameters - 1 */
 	const int *cell_field;  /* field index of each cell */
 

@@ -289,6 +289,7 @@ static const struct key dataset_keys[] = {
 	K_S(D, "match", match, "*.csv", check_nonempty),
 	K_E(D, "fieldsMatch", fields_match, fmatch_names, "fieldsMatch mode",
 	    FM_EQUAL),
+	K_B(D, "rowid", rowid, false),
 	K_N("schema"),
 };
 #undef D

@@ -464,20 +464,23 @@ out:
 /* ---- the job ---- */
 
 int ingest_upsert_sql(const struct dataset *ds, const int *fields, size_t n,
-		      struct buf *out)
+		      size_t rows, struct buf *out)
 {
 	const struct schema *sc = &ds->schema;
-	bool any_set = false;
 	int r;
 
 	buf_reset(out);
 	r = buf_printf(out, "INSERT INTO \"%s\"(", ds->table);
 	for (size_t k = 0; r == 0 && k < n; k++)
 		r = buf_printf(out, "\"%s\", ", sc->fields[fields[k]].name);
-	r = r ?: buf_adds(out, "\"_upload_id\") VALUES(");
-	for (size_t k = 0; r == 0 && k <= n; k++)
-		r = buf_adds(out, k ? ", ?" : "?");
-	r = r ?: buf_adds(out, ") ON CONFLICT(");
+	r = r ?: buf_adds(out, "\"_upload_id\") VALUES");
+	for (size_t row = 0; r == 0 && row < rows; row++) {
+		r = buf_adds(out, row ? ", (" : "(");
+		for (size_t k = 0; r == 0 && k <= n; k++)
+			r = buf_adds(out, k ? ", ?" : "?");
+		r = r ?: buf_adds(out, ")");
+	}
+	r = r ?: buf_adds(out, " ON CONFLICT(");
 	for (size_t k = 0; r == 0 && k < sc->npk; k++)
 		r = buf_printf(out, "%s\"%s\"", k ? ", " : "", sc->fields[sc->pk[k]].name);
 	r = r ?: buf_adds(out, ") DO UPDATE SET ");
@@ -489,17 +492,14 @@ int ingest_upsert_sql(const struct dataset *ds, const int *fields, size_t n,
 			continue;
 		r = buf_printf(out, "\"%s\" = excluded.\"%s\", ",
 			       sc->fields[fields[k]].name, sc->fields[fields[k]].name);
-		any_set = true;
 	}
-	(void)any_set;
-	r = r ?: buf_adds(out, "\"_upload_id\" = excluded.\"_upload_id\"");
-	return r;
+	return r ?: buf_adds(out, "\"_upload_id\" = excluded.\"_upload_id\"");
 }
 
 struct job_state {
 	struct ingest_job *job;
 	struct header_map map;
-	struct buf sql;
+	struct buf sql, sql_multi;
 	int *cell_field;   /* present fields, in dataset order */
 	size_t ncells_row;
 	struct batch b[2];
@@ -745,19 +745,9 @@ static int on_data_row(void *data, const struct csv_row *row)
 	return 0;
 }
 
-struct start_args {
-	int64_t id;
-};
-
-static int call_start(struct store *s, void *arg)
-{
-	struct start_args *a = arg;
-	struct upload_change ch = {.from = UP_PENDING, .to = UP_PROCESSING};
-	return store_upload_change(s, a->id, &ch);
-}
-
 struct hashed_args {
 	int64_t id;
+	enum upload_state from;
 	const char *sha;
 	bool dedupe;
 	const char *location;
@@ -767,12 +757,13 @@ struct hashed_args {
 static int call_hashed(struct store *s, void *arg)
 {
 	struct hashed_args *a = arg;
-	return store_upload_hashed(s, a->id, a->sha, a->dedupe, a->location,
-				   &a->dup_of);
+	return store_upload_hashed(s, a->id, a->from, a->sha, a->dedupe,
+				   a->location, &a->dup_of);
 }
 
 struct fail_args {
 	int64_t id;
+	enum upload_state from;
 	const char *reason;
 	const char *location;
 };
@@ -780,7 +771,7 @@ struct fail_args {
 static int call_fail(struct store *s, void *arg)
 {
 	struct fail_args *a = arg;
-	struct upload_change ch = {.from = UP_PROCESSING, .to = UP_FAILED,
+	struct upload_change ch = {.from = a->from, .to = UP_FAILED,
 				   .reason = a->reason, .location = a->location};
 	return store_upload_change(s, a->id, &ch);
 }
@@ -891,11 +882,11 @@ static void reason(struct ingest_job *job, const char *fmt, ...)
 
 void ingest_run(struct ingest_job *job)
 {
-	struct job_state js = {.job = job, .sql = BUF_INIT};
+	struct job_state js = {.job = job, .sql = BUF_INIT, .sql_multi = BUF_INIT};
+	size_t multi;
 	struct csv_header hdr = {0};
 	struct buf why = BUF_INIT;
 	unsigned char *buf = NULL;
-	struct start_args sa = {.id = job->upload_id};
 	struct hashed_args ha = {.id = job->upload_id};
 	char sha[65] = "";
 	uint64_t size = 0;
@@ -910,17 +901,9 @@ void ingest_run(struct ingest_job *job)
 		job->error = -ENOMEM;
 		goto out;
 	}
-	if (job->state == UP_PENDING) {
-		r = writer_call(job->writer, call_start, &sa, job->upload_id);
-		if (r < 0) {
-			job->error = r;
-			goto out;
-		}
-		job->state = UP_PROCESSING;
-	}
-
 	/* The whole file is hashed first: a duplicate must be known before
-	 * any row is applied. */
+	 * any row is applied. The upload becomes processing with its hash, in
+	 * one transaction. */
 	r = hash_file(job->fd, buf, INGEST_READ_SIZE, &size, sha);
 	if (r < 0) {
 		reason(job, "cannot read the file: %s", strerror(-r));
@@ -932,6 +915,7 @@ void ingest_run(struct ingest_job *job)
 		failed = true;
 		goto finish;
 	}
+	ha.from = job->state;
 	ha.sha = sha;
 	ha.dedupe = job->cfg->duplicates == DUP_SKIP;
 	ha.location = job->done_location;
@@ -940,6 +924,7 @@ void ingest_run(struct ingest_job *job)
 		job->error = r;
 		goto out;
 	}
+	job->state = UP_PROCESSING;
 	if (ha.dup_of) {
 		job->committed = true;
 		job->final_state = UP_DUPLICATE;
@@ -966,7 +951,16 @@ void ingest_run(struct ingest_job *job)
 	for (size_t f = 0; f < job->ds->schema.nfields; f++)
 		if (js.map.field_col[f] >= 0)
 			js.cell_field[js.ncells_row++] = (int)f;
-	r = ingest_upsert_sql(job->ds, js.cell_field, js.ncells_row, &js.sql);
+	/* Rows go in groups of multi_rows per statement (fewer statement
+	 * executions), the rest one by one; within a statement a later row
+	 * with the same key still wins. */
+	multi = INGEST_MULTI_PARAMS / (js.ncells_row + 1);
+	if (multi > INGEST_MULTI_ROWS)
+		multi = INGEST_MULTI_ROWS;
+	r = ingest_upsert_sql(job->ds, js.cell_field, js.ncells_row, 1, &js.sql);
+	if (r == 0 && multi > 1)
+		r = ingest_upsert_sql(job->ds, js.cell_field, js.ncells_row, multi,
+				      &js.sql_multi);
 	if (r < 0) {
 		job->error = r;
 		goto out;
@@ -975,6 +969,8 @@ void ingest_run(struct ingest_job *job)
 		js.b[i].upload_id = job->upload_id;
 		js.b[i].ds = job->ds;
 		js.b[i].upsert_sql = js.sql.p;
+		js.b[i].upsert_multi_sql = multi > 1 ? js.sql_multi.p : NULL;
+		js.b[i].multi_rows = multi > 1 ? multi : 0;
 		js.b[i].ncells_row = js.ncells_row;
 		js.b[i].cell_field = js.cell_field;
 	}
@@ -1044,7 +1040,8 @@ finish:
 			writer_wait(job->writer, &js.b[0]);
 			writer_wait(job->writer, &js.b[1]);
 		}
-		struct fail_args fa = {.id = job->upload_id, .reason = job->reason,
+		struct fail_args fa = {.id = job->upload_id, .from = job->state,
+				       .reason = job->reason,
 				       .location = job->failed_location};
 		r = writer_call(job->writer, call_fail, &fa, job->upload_id);
 		if (r == 0) {
@@ -1059,6 +1056,7 @@ out:
 	batch_free(&js.b[1]);
 	header_map_free(&js.map);
 	buf_free(&js.sql);
+	buf_free(&js.sql_multi);
 	buf_free(&why);
 	free(js.cell_field);
 	free(js.rowcells);

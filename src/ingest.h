@@ -120,10 +120,13 @@ struct ingest_job {
 /* Run the job on the calling (worker) thread. Never touches the loop. */
 void ingest_run(struct ingest_job *job);
 
-/* Build the upsert statement for ds and the fields present in a file:
- * INSERT INTO "t"(cols, _upload_id) VALUES(...) ON CONFLICT(pk) DO UPDATE
- * SET col = excluded.col, ..., _upload_id = excluded._upload_id. */
+/* Build the upsert statement for ds, the fields present in a file, and
+ * `rows` rows of values: INSERT INTO "t"(cols, _upload_id) VALUES(...),...
+ * ON CONFLICT(pk) DO UPDATE SET col = excluded.col, ...,
+ * _upload_id = excluded._upload_id. */
 int ingest_upsert_sql(const struct dataset *ds, const int *fields, size_t n,
-		      struct buf *out);
+		      size_t rows, struct buf *out);
+#define INGEST_MULTI_ROWS 64    /* rows per multi-row upsert */
+#define INGEST_MULTI_PARAMS 32000 /* below SQLite's 32766 parameters */
 
 #endif

@@ -25,6 +25,7 @@
 #define CAND_MAX 65536        /* inbox entries tracked at once */
 #define CLAIMS_PER_TICK 256   /* keep the loop responsive in bursts */
 #define STATUS_INTERVAL_MS 500
+#define STATE_RENDER_DELAY_MS 20
 
 struct cand {
 	struct cand *next;
@@ -90,6 +91,13 @@ struct intake {
 	struct synced *sy;
 	size_t nsy, capsy;
 
+	/* State changes to render: rendered together a moment later, so that
+	 * an upload passing through several states in a few milliseconds
+	 * (small files) writes its status files once. */
+	int64_t *dirty;
+	size_t ndirty, capdirty;
+	uv_timer_t flush;
+
 	bool stopping;
 	void (*on_done)(void *);
 	void *done_data;
@@ -119,7 +127,8 @@ static const char *qname(char *out, size_t sz, const void *name, size_t len)
 	return log_quote(out, sz, name, len);
 }
 
-static void render(struct intake *in, int64_t id)
+/* Write upload id's status files; returns the state rendered, or -1. */
+static int render(struct intake *in, int64_t id)
 {
 	enum upload_state state;
 	int r = status_write(in->env.status, id, &state);
@@ -127,19 +136,65 @@ static void render(struct intake *in, int64_t id)
 	if (r < 0) {
 		log_err("upload=%lld cannot write status file: %s", (long long)id,
 			strerror(-r));
-		return;
+		return -1;
 	}
 	if (upload_state_terminal(state)) {
 		if (in->nsy == in->capsy) {
 			size_t cap = in->capsy ? in->capsy * 2 : 64;
 			struct synced *n = realloc(in->sy, cap * sizeof(*n));
 			if (!n)
-				return; /* stays marked: re-rendered at start-up */
+				return (int)state; /* stays marked: re-rendered at start-up */
 			in->sy = n;
 			in->capsy = cap;
 		}
 		in->sy[in->nsy++] = (struct synced){id, state};
 	}
+	return (int)state;
+}
+
+static void flush_synced(struct intake *in);
+
+static int cmp_id(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return (x > y) - (x < y);
+}
+
+static void render_dirty(struct intake *in)
+{
+	size_t n = in->ndirty;
+
+	if (!n)
+		return;
+	qsort(in->dirty, n, sizeof(*in->dirty), cmp_id);
+	for (size_t i = 0; i < n; i++)
+		if (i == 0 || in->dirty[i] != in->dirty[i - 1])
+			render(in, in->dirty[i]);
+	in->ndirty = 0;
+	flush_synced(in);
+}
+
+static void on_flush(uv_timer_t *t)
+{
+	render_dirty(t->data);
+}
+
+/* Upload id changed state: render it within STATE_RENDER_DELAY_MS. */
+static void mark(struct intake *in, int64_t id)
+{
+	if (in->ndirty == in->capdirty) {
+		size_t cap = in->capdirty ? in->capdirty * 2 : 64;
+		int64_t *n = realloc(in->dirty, cap * sizeof(*n));
+		if (!n) {
+			render(in, id); /* no room to wait: now */
+			return;
+		}
+		in->dirty = n;
+		in->capdirty = cap;
+	}
+	in->dirty[in->ndirty++] = id;
+	if (!uv_is_active((uv_handle_t *)&in->flush))
+		uv_timer_start(&in->flush, on_flush, STATE_RENDER_DELAY_MS, 0);
 }
 
 struct synced_args {
@@ -207,8 +262,8 @@ static int change(struct intake *in, int64_t id, const struct upload_change *ch)
 	if (r < 0)
 		log_err("upload=%lld cannot record state %s: %s", (long long)id,
 			upload_state_name(ch->to), strerror(-r));
-	else
-		render(in, id);
+	else if (ch->from != ch->to)
+		mark(in, id); /* every state change; same-state updates wait */
 	return r;
 }
 
@@ -338,10 +393,10 @@ static void after_work_cb(uv_work_t *w, int status)
 	active_remove(in, u);
 	if (u->job.committed) {
 		place(in, u, u->job.final_state);
-		render(in, u->id);
+		mark(in, u->id);
 		log_done(in, u, u->job.final_state);
 	} else if (u->job.interrupted) {
-		render(in, u->id);
+		mark(in, u->id);
 		log_info("upload=%lld file=\"%s\" interrupted: resumes at the next start",
 			 (long long)u->id, qname(q, sizeof(q), u->name, u->name_len));
 	} else {
@@ -474,7 +529,6 @@ static void reject(struct intake *in, struct up *u, int from_fd,
 		if (renameat(from_fd, from_name, in->env.rejected_fd, u->wn.p) < 0)
 			log_err("upload=%lld cannot move the file to rejected/: %s",
 				(long long)u->id, strerror(errno));
-		render(in, u->id);
 		in->n_rejected++;
 		log_notice("upload=%lld file=\"%s\" state=rejected reason=\"%s\"",
 			   (long long)u->id, qname(q, sizeof(q), u->name, u->name_len),
@@ -827,7 +881,7 @@ static bool take(struct intake *in, struct cand *c, uint64_t now,
 	log_info("upload=%lld file=\"%s\" bytes=%lld taken",
 		 (long long)u->id, qname(q, sizeof(q), c->name, c->len),
 		 (long long)fst.st_size);
-	render(in, u->id);
+	mark(in, u->id);
 	check(in, u, fd, (uint64_t)fst.st_size, mtime_ns(&fst));
 	return true;
 }
@@ -927,7 +981,7 @@ static void on_async(uv_async_t *a)
 				u->dirty = false;
 				u->last_render_ms = now;
 			}
-			render(in, buf[i].id);
+			mark(in, buf[i].id);
 		}
 	} while (n == ARRAY_SIZE(buf));
 }
@@ -1127,7 +1181,7 @@ int intake_reconcile(struct intake *in)
 	free(l.v);
 	if (r == 0)
 		orphans(in);
-	flush_synced(in);
+	render_dirty(in);
 	return r;
 }
 
@@ -1161,6 +1215,8 @@ int intake_new(const struct intake_env *env, struct config *cfg,
 	in->async.data = in;
 	uv_timer_init(env->loop, &in->tick);
 	in->tick.data = in;
+	uv_timer_init(env->loop, &in->flush);
+	in->flush.data = in;
 	{
 		uint64_t every = cfg->settle_ms / 4;
 		if (every < 20)
@@ -1226,6 +1282,7 @@ static void on_closed(uv_handle_t *h)
 	uv_mutex_destroy(&in->nmu);
 	free(in->notes);
 	free(in->sy);
+	free(in->dirty);
 	free(in->active);
 	config_unref(in->cfg);
 	free(in);
@@ -1235,13 +1292,15 @@ void intake_free(struct intake *in)
 {
 	if (!in)
 		return;
+	render_dirty(in);
 	flush_synced(in);
 	for (size_t b = 0; b < in->tabsize; b++)
 		while (in->tab[b])
 			cand_remove(in, &in->tab[b]);
 	free(in->tab);
 	in->tab = NULL;
-	in->closing = 2;
+	in->closing = 3;
+	uv_close((uv_handle_t *)&in->flush, on_closed);
 	uv_close((uv_handle_t *)&in->tick, on_closed);
 	uv_close((uv_handle_t *)&in->async, on_closed);
 }

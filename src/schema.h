@@ -89,6 +89,7 @@ struct dataset {
 	char *table;
 	char *match; /* fnmatch(3) glob on the file name */
 	enum fields_match fields_match;
+	bool rowid; /* create the table with a rowid even for a text key */
 	struct schema schema;
 };
 

@@ -27,6 +27,8 @@ struct store;
 
 #define STORE_SCHEMA_VERSION 1
 
+/* Once, before any other store call (process-wide SQLite settings). */
+void store_global_init(void);
 int store_open(const char *path, bool readonly, struct store **out);
 void store_free(struct store *s); /* NULL-safe */
 const char *store_errmsg(const struct store *s);
@@ -89,13 +91,15 @@ struct upload_change {
 int store_upload_change(struct store *s, int64_t id,
 			const struct upload_change *ch);
 
-/* Record sha256 for a processing upload and, when dedupe is true, look for
- * a completed upload of the same dataset with the same hash: if found, the
- * upload becomes duplicate (duplicate_of, location) in the same
- * transaction and *dup_of is set; else *dup_of = 0. Writer only. */
-int store_upload_hashed(struct store *s, int64_t id, const char *sha256,
-			bool dedupe, const char *dup_location,
-			int64_t *dup_of);
+/* Record sha256 for upload id, in state from (pending: it becomes
+ * processing in the same transaction; or processing when resuming) and,
+ * when dedupe is true, look for a completed upload of the same dataset
+ * with the same hash: if found, the upload becomes duplicate
+ * (duplicate_of, location) in the same transaction and *dup_of is set;
+ * else *dup_of = 0. Writer only. */
+int store_upload_hashed(struct store *s, int64_t id, enum upload_state from,
+			const char *sha256, bool dedupe,
+			const char *dup_location, int64_t *dup_of);
 
 /* Apply one batch in one BEGIN IMMEDIATE transaction: upsert its rows,
  * insert its errors, advance the upload's counters and resume point, and

@@ -174,7 +174,7 @@ static void test_batches(void **state)
 	assert_int_equal(store_upload_change(db, id, &ch), -EINVAL);
 	ch = (struct upload_change){.from = UP_PENDING, .to = UP_PROCESSING};
 	assert_int_equal(store_upload_change(db, id, &ch), 0);
-	assert_int_equal(store_upload_hashed(db, id, "ab", true, NULL, &dup), 0);
+	assert_int_equal(store_upload_hashed(db, id, UP_PROCESSING, "ab", true, NULL, &dup), 0);
 	assert_int_equal(dup, 0);
 
 	b.upload_id = id;
@@ -240,9 +240,7 @@ static void test_batches(void **state)
 		int64_t id2 = create("again.csv", 9);
 		ch = (struct upload_change){.from = UP_PENDING, .to = UP_PENDING, .dataset = "item"};
 		assert_int_equal(store_upload_change(db, id2, &ch), 0);
-		ch = (struct upload_change){.from = UP_PENDING, .to = UP_PROCESSING};
-		assert_int_equal(store_upload_change(db, id2, &ch), 0);
-		assert_int_equal(store_upload_hashed(db, id2, "ab", true, "processed/x", &dup), 0);
+		assert_int_equal(store_upload_hashed(db, id2, UP_PENDING, "ab", true, "processed/x", &dup), 0);
 		assert_int_equal(dup, id);
 		assert_int_equal(store_status_json(db, id2, &json), 0);
 		assert_non_null(strstr(json.p, "\"state\":\"duplicate\""));
