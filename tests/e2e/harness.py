@@ -18,6 +18,7 @@ SIGTERM expecting exit 0, scans its log for sanitizer reports, then
 kills what is left and removes the temp dir.
 """
 
+import errno
 import hashlib
 import json
 import os
@@ -353,6 +354,10 @@ class Daemon:
                 data = f.read()
         except (FileNotFoundError, NotADirectoryError):
             return None
+        except OSError as e:
+            if e.errno == errno.ENAMETOOLONG:  # a long name's by-name file is shortened
+                return None
+            raise
         try:
             return json.loads(data.decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as e:
@@ -440,6 +445,64 @@ class Daemon:
             return [dict(r) for r in con.execute(sql, params).fetchall()]
         finally:
             con.close()
+
+    def uploads(self, where="", params=()):
+        """Rows of the uploads table (dicts), ordered by id."""
+        return self.query_dicts("SELECT * FROM uploads %s ORDER BY id" % where, params)
+
+    def wait_uploads(self, n, states=TERMINAL, timeout=30):
+        """Wait until at least n uploads exist and all of them are in states;
+        returns their rows."""
+        states = {states} if isinstance(states, str) else set(states)
+
+        def ok():
+            try:
+                rows = self.query_dicts("SELECT id, file_name, state FROM uploads ORDER BY id")
+            except sqlite3.Error:  # not created yet
+                return None
+            return rows if len(rows) >= n and all(r["state"] in states for r in rows) else None
+        wait_until("%d uploads in %s" % (n, sorted(states)), ok, timeout, daemon=self,
+                   poll=0.1)
+        return self.uploads()
+
+    def wait_settled(self, n, timeout=30):
+        """Wait until n uploads exist, each terminal both in the database and
+        in its status/<id>.json, and .work/ is empty (a terminal state is
+        committed before the file moves and before the status file is
+        written); returns their rows."""
+        def ok():
+            try:
+                rows = self.query("SELECT id, state FROM uploads ORDER BY id")
+            except sqlite3.Error:
+                return None
+            if len(rows) < n or any(st not in TERMINAL for _, st in rows) or self.listdir(".work"):
+                return None
+            for id, state in rows:
+                st = self._read_json(self.path("status", "%d.json" % id))
+                if not isinstance(st, dict) or st.get("state") != state:
+                    return None
+            return rows
+        wait_until("%d uploads settled (terminal, status written, .work/ empty)" % n, ok,
+                   timeout, daemon=self, poll=0.1)
+        return self.uploads()
+
+
+def wait_until(what, fn, timeout, daemon=None, poll=POLL_S):
+    """Poll fn() until it returns a true value, and return that value.
+    Bounded by timeout (x E2E_TIMEOUT_SCALE); raises DaemonError naming
+    what it waited for (with the daemon's log tail when given, and at once
+    when that daemon dies)."""
+    deadline = time.monotonic() + timeout * SCALE
+    while True:
+        v = fn()
+        if v:
+            return v
+        if daemon is not None and not daemon.alive():
+            raise DaemonError("daemon died while waiting for %s\n%s" % (what, daemon.log_tail()))
+        if time.monotonic() > deadline:
+            raise DaemonError("timeout after %ss waiting for %s%s" % (
+                timeout, what, "\n" + daemon.log_tail() if daemon is not None else ""))
+        time.sleep(poll)
 
 
 # --------------------------------------------------------------------------

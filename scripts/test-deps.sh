@@ -1,0 +1,10 @@
+#!/bin/sh
+# Install what the test suite needs beyond the build, when missing:
+# tests/e2e/test_sftp.py runs a real OpenSSH server and its clients (scp,
+# sftp, rsync over ssh); tests/e2e/test_systemd.py runs systemd-analyze,
+# systemd-sysusers and systemd-tmpfiles (systemd), mandoc and strace.
+# Adds to INGESTD_TEST_DEPS and runs deps.sh.
+set -eu
+INGESTD_TEST_DEPS="${INGESTD_TEST_DEPS:-} openssh-server openssh-client rsync systemd mandoc strace"
+export INGESTD_TEST_DEPS
+exec "$(dirname "$0")/deps.sh"
