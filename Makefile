@@ -1,6 +1,15 @@
 # ingestd - see README.md. `make run` and `make test` are the two commands.
 CC       ?= cc
 PREFIX   ?= /usr/local
+SYSCONFDIR ?= /etc
+BINDIR   ?= $(PREFIX)/bin
+MANDIR   ?= $(PREFIX)/share/man
+INSTALL  ?= install
+# systemd's own directories when its pkg-config file is there, else under PREFIX.
+SYSTEMD_PC := $(shell pkg-config --exists systemd 2>/dev/null && echo yes)
+UNITDIR     ?= $(if $(SYSTEMD_PC),$(shell pkg-config --variable=systemdsystemunitdir systemd),$(PREFIX)/lib/systemd/system)
+SYSUSERSDIR ?= $(if $(SYSTEMD_PC),$(shell pkg-config --variable=sysusersdir systemd),$(PREFIX)/lib/sysusers.d)
+TMPFILESDIR ?= $(if $(SYSTEMD_PC),$(shell pkg-config --variable=tmpfilesdir systemd),$(PREFIX)/lib/tmpfiles.d)
 BUILD    ?= build
 SAN      ?=
 PKGS      = libuv sqlite3 yaml-0.1 libcrypto libmicrohttpd
@@ -20,7 +29,7 @@ LIB_OBJ  = $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)
 UNIT_SRC = $(wildcard tests/unit/test_*.c)
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/%)
 
-.PHONY: all deps run test test-fast asan check-units clean bench
+.PHONY: all deps run test test-fast asan check-units clean bench install uninstall
 all: $(BUILD)/ingestd $(UNIT_BIN)
 
 deps:
@@ -66,6 +75,39 @@ asan: deps
 bench: deps
 	@$(MAKE) --no-print-directory $(BUILD)/ingestd
 	@python3 bench/run.py
+
+# Binary, default configuration (never over an existing one), systemd units
+# (paths rewritten for BINDIR and SYSCONFDIR), sysusers.d and tmpfiles.d
+# entries, man pages. Nothing is started: see docs/deploy.md.
+CONF = $(DESTDIR)$(SYSCONFDIR)/ingestd/ingestd.yaml
+install: $(BUILD)/ingestd
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSCONFDIR)/ingestd \
+		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) \
+		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
+	$(INSTALL) -m 0755 $(BUILD)/ingestd $(DESTDIR)$(BINDIR)/ingestd
+	@if [ -e $(CONF) ]; then echo "install: keeping $(CONF)"; \
+	else echo "$(INSTALL) -m 0644 config/ingestd.yaml $(CONF)"; \
+		$(INSTALL) -m 0644 config/ingestd.yaml $(CONF); fi
+	sed -e 's|/usr/local/bin/ingestd|$(BINDIR)/ingestd|g' \
+	    -e 's|/etc/ingestd/|$(SYSCONFDIR)/ingestd/|g' systemd/ingestd.service \
+		> $(DESTDIR)$(UNITDIR)/ingestd.service.tmp
+	chmod 0644 $(DESTDIR)$(UNITDIR)/ingestd.service.tmp
+	mv -f $(DESTDIR)$(UNITDIR)/ingestd.service.tmp $(DESTDIR)$(UNITDIR)/ingestd.service
+	$(INSTALL) -m 0644 systemd/ingestd.socket $(DESTDIR)$(UNITDIR)/ingestd.socket
+	$(INSTALL) -m 0644 systemd/ingestd.sysusers $(DESTDIR)$(SYSUSERSDIR)/ingestd.conf
+	$(INSTALL) -m 0644 systemd/ingestd.tmpfiles $(DESTDIR)$(TMPFILESDIR)/ingestd.conf
+	$(INSTALL) -m 0644 man/ingestd.8 $(DESTDIR)$(MANDIR)/man8/ingestd.8
+	$(INSTALL) -m 0644 man/ingestd.yaml.5 $(DESTDIR)$(MANDIR)/man5/ingestd.yaml.5
+
+# Reverses install; a configuration that differs from the default stays.
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/ingestd $(DESTDIR)$(UNITDIR)/ingestd.service \
+		$(DESTDIR)$(UNITDIR)/ingestd.socket $(DESTDIR)$(SYSUSERSDIR)/ingestd.conf \
+		$(DESTDIR)$(TMPFILESDIR)/ingestd.conf $(DESTDIR)$(MANDIR)/man8/ingestd.8 \
+		$(DESTDIR)$(MANDIR)/man5/ingestd.yaml.5
+	@if [ -e $(CONF) ] && ! cmp -s config/ingestd.yaml $(CONF); then \
+		echo "uninstall: keeping the modified $(CONF)"; \
+	else rm -f $(CONF); rmdir $(DESTDIR)$(SYSCONFDIR)/ingestd 2>/dev/null || true; fi
 
 clean:
 	rm -rf build build-asan

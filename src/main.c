@@ -6,6 +6,13 @@
  * left) → watch. Shutdown (SIGTERM/SIGINT): stop taking files, let running
  * jobs commit their current batch, drain the writer, exit 0. SIGHUP reloads
  * the configuration: a broken file is reported and the running one kept.
+ *
+ * Under systemd (notify.h): READY=1 once everything above is up, a STATUS=
+ * line kept current, RELOADING=1 ... READY=1 around a reload, STOPPING=1
+ * on shutdown, and WATCHDOG=1 only while the loop and the writer make
+ * progress. Test hook: with INGESTD_TEST_STALL_WRITER=1 in the environment
+ * at start-up, SIGUSR1 toggles a writer call that blocks until the next
+ * SIGUSR1 (or shutdown), so tests can see the watchdog withheld.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +29,7 @@
 #include "config.h"
 #include "intake.h"
 #include "log.h"
+#include "notify.h"
 #include "status.h"
 #include "store.h"
 #include "watch.h"
@@ -53,7 +61,33 @@ struct daemon {
 	struct status *status;
 	struct intake *intake;
 	struct watch *watch;
-	uv_signal_t sigterm, sigint, sighup;
+	uv_signal_t sigterm, sigint, sighup, sigusr1;
+	/* Service manager side (notify.h). listen_fd: the socket passed by
+	 * socket activation, or -1; whoever takes it sets it back to -1. */
+	struct notify *notify;
+	int listen_fd;
+	/* Loop heartbeat: mono_ms() at the last tick, written on the loop,
+	 * read from any thread (loop_heartbeat_ms()). */
+	uv_timer_t heartbeat;
+	uint64_t heartbeat_ms;
+	/* STATUS= line: refreshed every STATUS_TICK_MS, sent when it changed
+	 * or STATUS_REFRESH_MS passed; rows/s over the time since the last. */
+	uv_timer_t status_timer;
+	uint64_t status_ms, status_rows;
+	struct intake_stats status_last;
+	bool timers_ready;
+	bool reload_failed;
+	bool notify_warned;
+	/* Watchdog: writer_progress() at the last tick. */
+	uint64_t writer_ops;
+	bool writer_stalled;
+	/* Test hook (INGESTD_TEST_STALL_WRITER=1): see the file header. */
+	bool stall_hook;
+	bool stall_on;      /* guarded by stall_mu */
+	bool stall_queued;  /* loop thread only */
+	uv_mutex_t stall_mu;
+	uv_cond_t stall_cv;
+	uv_work_t stall_work;
 	int stop;
 	int exit_code;
 	bool loop_ready;
@@ -202,12 +236,236 @@ static void print_errors(const struct buf *errs)
 		fputs(errs->p, stderr);
 }
 
-static void reload(struct daemon *d)
+/* ------------------------------------------------------------------ */
+/* Service manager: heartbeat, status line, watchdog, test hook         */
+
+#define HEARTBEAT_MS 250
+#define STATUS_TICK_MS 1000
+#define STATUS_REFRESH_MS 5000
+
+/* mono_ms() at the loop's last heartbeat tick; any thread (for /healthz
+ * and the watchdog). */
+static uint64_t loop_heartbeat_ms(const struct daemon *d)
+{
+	return __atomic_load_n(&d->heartbeat_ms, __ATOMIC_RELAXED);
+}
+
+static void on_heartbeat(uv_timer_t *t)
+{
+	struct daemon *d = t->data;
+
+	__atomic_store_n(&d->heartbeat_ms, mono_ms(), __ATOMIC_RELAXED);
+}
+
+/* The service manager is told, not asked: a failed send is logged once. */
+static void notified(struct daemon *d, int r, const char *what)
+{
+	if (r < 0 && !d->notify_warned) {
+		d->notify_warned = true;
+		log_warning("cannot send %s to the service manager: %s", what,
+			    strerror(-r));
+	}
+}
+
+static bool stats_differ(const struct intake_stats *a, const struct intake_stats *b)
+{
+	return a->queued != b->queued || a->running != b->running ||
+	       a->completed != b->completed || a->failed != b->failed ||
+	       a->rejected != b->rejected;
+}
+
+/* The STATUS= text in line, e.g. "3 queued, 1 processing, 12 completed,
+ * 0 failed, 2 rejected, 41250 rows/s". Returns true when it should be
+ * sent: force, a count changed, or STATUS_REFRESH_MS passed. rows/s is
+ * over the time since the previous sample (at least a second). */
+static bool status_text(struct daemon *d, bool force, char *line, size_t n)
+{
+	struct intake_stats st = {0};
+	uint64_t now = mono_ms(), dt, rate = 0;
+
+	if (d->intake)
+		intake_stats(d->intake, &st);
+	if (!force && !stats_differ(&st, &d->status_last) &&
+	    now - d->status_ms < STATUS_REFRESH_MS)
+		return false;
+	dt = now - d->status_ms;
+	if (dt < 1000)
+		dt = 1000;
+	if (d->status_ms && st.rows >= d->status_rows)
+		rate = (st.rows - d->status_rows) * 1000 / dt;
+	d->status_last = st;
+	d->status_ms = now;
+	d->status_rows = st.rows;
+	snprintf(line, n, "%s%u queued, %u processing, %llu completed, %llu failed, "
+		 "%llu rejected, %llu rows/s%s",
+		 __atomic_load_n(&d->stop, __ATOMIC_RELAXED) ? "stopping: " : "",
+		 st.queued, st.running, (unsigned long long)st.completed,
+		 (unsigned long long)st.failed, (unsigned long long)st.rejected,
+		 (unsigned long long)rate,
+		 d->reload_failed ? "; last reload failed, see the log" : "");
+	return true;
+}
+
+static void on_status_tick(uv_timer_t *t)
+{
+	struct daemon *d = t->data;
+	char line[256];
+
+	if (notify_enabled(d->notify) && status_text(d, false, line, sizeof(line)))
+		notified(d, notify_status(d->notify, line), "STATUS");
+}
+
+/*
+ * Watchdog health, at each tick (WATCHDOG_USEC/2). The loop is alive: this
+ * runs on it, and its heartbeat is recent. The writer is alive when it is
+ * idle or finished an operation since the last tick; one operation that
+ * outlasts a whole WATCHDOG_USEC (two missed ticks) means a hung writer,
+ * and systemd restarts the service.
+ */
+static bool healthy(void *data)
+{
+	struct daemon *d = data;
+	uint64_t ops;
+	bool idle, ok;
+
+	if (mono_ms() - loop_heartbeat_ms(d) > 8 * HEARTBEAT_MS)
+		return false;
+	ops = writer_progress(d->writer, &idle);
+	ok = idle || ops != d->writer_ops;
+	d->writer_ops = ops;
+	if (!ok && !d->writer_stalled)
+		log_warning("writer: no progress since the last watchdog tick: watchdog withheld");
+	else if (ok && d->writer_stalled)
+		log_notice("writer: progressing again: watchdog resumed");
+	d->writer_stalled = !ok;
+	return ok;
+}
+
+/* Test hook: a writer call that blocks until the stall is released, or
+ * for STALL_MAX_NS at most: should the loop itself wait on the writer
+ * meanwhile, it could never handle the SIGUSR1 that releases it. */
+#define STALL_MAX_NS (30 * UINT64_C(1000000000))
+static int stall_call(struct store *s, void *arg)
+{
+	struct daemon *d = arg;
+	uint64_t end = uv_hrtime() + STALL_MAX_NS;
+
+	(void)s;
+	uv_mutex_lock(&d->stall_mu);
+	for (;;) {
+		uint64_t now = uv_hrtime();
+
+		if (!d->stall_on || now >= end)
+			break;
+		uv_cond_timedwait(&d->stall_cv, &d->stall_mu, end - now);
+	}
+	uv_mutex_unlock(&d->stall_mu);
+	return 0;
+}
+
+static void stall_work(uv_work_t *w)
+{
+	struct daemon *d = container_of(w, struct daemon, stall_work);
+
+	writer_call(d->writer, stall_call, d, 0);
+}
+
+static void stall_after(uv_work_t *w, int status)
+{
+	struct daemon *d = container_of(w, struct daemon, stall_work);
+
+	(void)status;
+	d->stall_queued = false;
+}
+
+/* Loop thread only (the only writer of stall_on). */
+static void stall_set(struct daemon *d, bool on)
+{
+	if (!d->stall_hook || d->stall_on == on)
+		return;
+	uv_mutex_lock(&d->stall_mu);
+	d->stall_on = on;
+	uv_cond_broadcast(&d->stall_cv);
+	uv_mutex_unlock(&d->stall_mu);
+	/* From a pool thread: the loop keeps running, only the writer hangs. */
+	if (on && !d->stall_queued &&
+	    uv_queue_work(&d->loop, &d->stall_work, stall_work, stall_after) == 0)
+		d->stall_queued = true;
+	log_notice("test hook: writer %s", on ? "stalled" : "released");
+}
+
+/* Socket activation, notify socket, timers; the watchdog starts with
+ * READY=1. */
+static int service_init(struct daemon *d)
+{
+	const char *hook = getenv("INGESTD_TEST_STALL_WRITER");
+	int r;
+
+	d->listen_fd = notify_listen_fd();
+	r = notify_new(&d->loop, healthy, d, &d->notify);
+	if (r == -EINVAL) {
+		/* Like sd_notify(3): a bad address is not fatal. */
+		log_warning("NOTIFY_SOCKET=\"%s\" is not an absolute path nor an @name "
+			    "that fits an AF_UNIX address: not notifying",
+			    getenv("NOTIFY_SOCKET"));
+	} else if (r < 0) {
+		log_err("cannot set up the notify socket: %s", strerror(-r));
+		return r;
+	}
+	uv_timer_init(&d->loop, &d->heartbeat);
+	uv_timer_init(&d->loop, &d->status_timer);
+	d->heartbeat.data = d->status_timer.data = d;
+	/* Neither keeps the loop alive: shutdown waits for work, not timers. */
+	uv_unref((uv_handle_t *)&d->heartbeat);
+	uv_unref((uv_handle_t *)&d->status_timer);
+	d->timers_ready = true;
+	__atomic_store_n(&d->heartbeat_ms, mono_ms(), __ATOMIC_RELAXED);
+	if (hook && strcmp(hook, "1") == 0) {
+		if (uv_mutex_init(&d->stall_mu) < 0)
+			return -ENOMEM;
+		if (uv_cond_init(&d->stall_cv) < 0) {
+			uv_mutex_destroy(&d->stall_mu);
+			return -ENOMEM;
+		}
+		d->stall_hook = true;
+		log_warning("test hook INGESTD_TEST_STALL_WRITER=1: SIGUSR1 stalls and releases the writer");
+	}
+	return 0;
+}
+
+/* READY=1 with the first STATUS= line; timers start ticking. */
+static void service_ready(struct daemon *d)
+{
+	char line[256];
+
+	uv_timer_start(&d->heartbeat, on_heartbeat, 0, HEARTBEAT_MS);
+	uv_timer_start(&d->status_timer, on_status_tick, STATUS_TICK_MS,
+		       STATUS_TICK_MS);
+	status_text(d, true, line, sizeof(line));
+	notified(d, notify_ready(d->notify, line), "READY=1");
+}
+
+static void service_close(struct daemon *d)
+{
+	if (d->timers_ready) {
+		d->timers_ready = false;
+		uv_close((uv_handle_t *)&d->heartbeat, NULL);
+		uv_close((uv_handle_t *)&d->status_timer, NULL);
+	}
+	notify_free(d->notify);
+	d->notify = NULL;
+}
+
+/* ------------------------------------------------------------------ */
+
+/* Sets d->reload_failed unless the new configuration is applied. */
+static void reload_config(struct daemon *d)
 {
 	struct buf errs = BUF_INIT;
 	struct config *cfg = NULL;
 	int r;
 
+	d->reload_failed = true;
 	log_notice("reloading configuration %s", d->config_path);
 	r = config_load(d->config_path, &cfg, &errs);
 	if (r < 0) {
@@ -243,7 +501,20 @@ static void reload(struct daemon *d)
 	intake_set_config(d->intake, cfg);
 	config_unref(d->cfg);
 	d->cfg = cfg;
+	d->reload_failed = false;
 	log_notice("configuration reloaded: applies to files taken from now on");
+}
+
+/* SIGHUP: RELOADING=1, reload, READY=1 (whatever the outcome: the daemon
+ * runs on, on the new or the old configuration). */
+static void reload(struct daemon *d)
+{
+	char line[256];
+
+	notified(d, notify_reloading(d->notify), "RELOADING=1");
+	reload_config(d);
+	status_text(d, true, line, sizeof(line));
+	notified(d, notify_ready(d->notify, line), "READY=1");
 }
 
 static void watch_entry(void *data, const char *name, enum watch_event ev)
@@ -282,6 +553,7 @@ static void close_signals(struct daemon *d)
 	uv_close((uv_handle_t *)&d->sigterm, NULL);
 	uv_close((uv_handle_t *)&d->sigint, NULL);
 	uv_close((uv_handle_t *)&d->sighup, NULL);
+	uv_close((uv_handle_t *)&d->sigusr1, NULL);
 }
 
 static void jobs_done(void *data)
@@ -296,10 +568,15 @@ static void jobs_done(void *data)
 
 static void shutdown_begin(struct daemon *d, int code)
 {
+	char line[256];
+
 	if (__atomic_load_n(&d->stop, __ATOMIC_RELAXED))
 		return;
 	d->exit_code = code;
 	__atomic_store_n(&d->stop, 1, __ATOMIC_RELAXED);
+	stall_set(d, false);
+	status_text(d, true, line, sizeof(line));
+	notified(d, notify_stopping(d->notify, line), "STOPPING=1");
 	watch_close(d->watch);
 	d->watch = NULL;
 	intake_shutdown(d->intake, jobs_done, d);
@@ -311,6 +588,10 @@ static void on_signal(uv_signal_t *h, int signum)
 
 	if (signum == SIGHUP) {
 		reload(d);
+		return;
+	}
+	if (signum == SIGUSR1) {
+		stall_set(d, !d->stall_on);
 		return;
 	}
 	log_notice("%s: stopping (running uploads commit their current batch and resume at the next start)",
@@ -335,13 +616,19 @@ static int run(struct daemon *d)
 	uv_signal_init(&d->loop, &d->sigterm);
 	uv_signal_init(&d->loop, &d->sigint);
 	uv_signal_init(&d->loop, &d->sighup);
-	d->sigterm.data = d->sigint.data = d->sighup.data = d;
+	uv_signal_init(&d->loop, &d->sigusr1);
+	d->sigterm.data = d->sigint.data = d->sighup.data = d->sigusr1.data = d;
 	/* From here a signal waits in the loop until uv_run: a SIGTERM during
 	 * start-up is a clean stop once started, never a kill. */
 	uv_signal_start(&d->sigterm, on_signal, SIGTERM);
 	uv_signal_start(&d->sigint, on_signal, SIGINT);
 	uv_signal_start(&d->sighup, on_signal, SIGHUP);
 	signal(SIGPIPE, SIG_IGN);
+	r = service_init(d);
+	if (r < 0)
+		return r;
+	if (d->stall_hook)
+		uv_signal_start(&d->sigusr1, on_signal, SIGUSR1);
 	r = open_dirs(d);
 	if (r < 0)
 		return r;
@@ -380,6 +667,11 @@ static int run(struct daemon *d)
 		log_err("cannot watch %s: %s", inbox, strerror(-r));
 		return r;
 	}
+	/* The HTTP server takes d->listen_fd when socket-activated. */
+	if (d->listen_fd >= 0)
+		log_info("socket activation: listening socket fd=%d passed by the service manager",
+			 d->listen_fd);
+	service_ready(d);
 
 	log_notice("ingestd %s started: inbox=%s database=%s datasets=%zu workers=%u",
 		   INGESTD_VERSION, inbox, d->cfg->database, d->cfg->ndatasets,
@@ -400,11 +692,19 @@ static void cleanup(struct daemon *d)
 			intake_shutdown(d->intake, jobs_done, d);
 		else
 			close_signals(d);
+		stall_set(d, false);
+		service_close(d);
 		/* Let running jobs end and close callbacks run. */
 		uv_run(&d->loop, UV_RUN_DEFAULT);
 		uv_loop_close(&d->loop);
 	}
 	writer_free(d->writer); /* drains what is queued */
+	if (d->stall_hook) {
+		uv_cond_destroy(&d->stall_cv);
+		uv_mutex_destroy(&d->stall_mu);
+	}
+	if (d->listen_fd >= 0)
+		close(d->listen_fd);
 	status_free(d->status);
 	for (int i = 0; i < DIR__COUNT; i++)
 		if (d->dirs[i] >= 0)
@@ -428,7 +728,9 @@ int main(int argc, char **argv)
 
 	for (int i = 0; i < DIR__COUNT; i++)
 		d.dirs[i] = -1;
+	d.listen_fd = -1;
 	log_init();
+	store_global_init();
 	while ((c = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
