@@ -131,8 +131,15 @@ static const char *qname(char *out, size_t sz, const void *name, size_t len)
 static int render(struct intake *in, int64_t id)
 {
 	enum upload_state state;
-	int r = status_write(in->env.status, id, &state);
+	bool running = false;
+	int r;
 
+	for (size_t k = 0; k < in->nactive; k++)
+		if (in->active[k]->id == id)
+			running = true;
+	r = status_write(in->env.status, id, running, &state);
+	if (r == -EAGAIN)
+		return -1; /* after_work_cb renders it once placed */
 	if (r < 0) {
 		log_err("upload=%lld cannot write status file: %s", (long long)id,
 			strerror(-r));
@@ -972,8 +979,15 @@ static void on_async(uv_async_t *a)
 			for (size_t k = 0; k < in->nactive; k++)
 				if (in->active[k]->id == buf[i].id)
 					u = in->active[k];
-			if (u && !buf[i].state_changed &&
-			    now - u->last_render_ms < STATUS_INTERVAL_MS) {
+			/* A running job's final batch: the file is still in
+			 * .work/ until after_work_cb places it, and renders
+			 * it then; a status saying completed must never
+			 * point at a file not yet there. */
+			if (u && buf[i].state_changed) {
+				u->dirty = false;
+				continue;
+			}
+			if (u && now - u->last_render_ms < STATUS_INTERVAL_MS) {
 				u->dirty = true;
 				continue;
 			}

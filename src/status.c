@@ -120,7 +120,8 @@ struct store *status_store(struct status *st)
 	return st->db;
 }
 
-int status_write(struct status *st, int64_t id, enum upload_state *state)
+int status_write(struct status *st, int64_t id, bool running,
+		 enum upload_state *state)
 {
 	struct upload_rec rec = {0};
 	int64_t latest = 0;
@@ -130,6 +131,10 @@ int status_write(struct status *st, int64_t id, enum upload_state *state)
 	r = store_upload_get(st->db, id, &rec);
 	if (r < 0)
 		return r;
+	if (running && upload_state_terminal(rec.state)) {
+		r = -EAGAIN;
+		goto out;
+	}
 	r = store_status_json(st->db, id, &st->json);
 	if (r < 0)
 		goto out;

@@ -11,6 +11,7 @@
 #ifndef INGESTD_STATUS_H
 #define INGESTD_STATUS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -35,8 +36,12 @@ int status_new(const char *db_path, int dirfd, struct status **out);
 void status_free(struct status *st);
 
 /* Render upload id and replace its status files. Returns 0 or a negative
- * errno; sets *state to the state rendered. */
-int status_write(struct status *st, int64_t id, enum upload_state *state);
+ * errno; sets *state to the state rendered. running: a job still holds
+ * the upload, its file not yet moved out of .work/: a terminal state is
+ * then not written (-EAGAIN), since the status would name a location the
+ * file is not in yet; the job's end renders it. */
+int status_write(struct status *st, int64_t id, bool running,
+		 enum upload_state *state);
 
 /* The read-only connection (the loop's), for other read queries. */
 struct store *status_store(struct status *st);

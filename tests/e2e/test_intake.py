@@ -8,6 +8,7 @@ folders, the status files and the target table. Waits are bounded; pauses
 that prove "not taken yet" are a few times settle_ms.
 """
 
+import json
 import os
 import socket
 import stat
@@ -398,6 +399,49 @@ def test_burst_of_1000(d):
     wait_until("%d files in status/by-name/" % n, lambda: len(
         [e for e in d.listdir(os.path.join("status", "by-name")) if not e.startswith(b".")]) == n,
         10, daemon=d)
+
+
+def test_terminal_status_names_where_the_file_is(d):
+    """A status file never says completed/failed/duplicate before its file
+    is at the location it names: watch status/ while a burst is taken."""
+    n = 150
+    stage = os.path.join(d.root, ".stage-loc")
+    os.mkdir(stage)
+    names = []
+    for i in range(n):
+        nm = "loc-%03d.csv" % i
+        rows = product_rows(3, start=3 * i + 1)
+        if i % 5 == 0:
+            rows[1][2] = "-1"          # a row error: still completed
+        body = csv_text(rows).encode()
+        if i % 7 == 0:
+            body = csv_text(product_rows(3, start=1)).encode()  # duplicates of one another
+        with open(os.path.join(stage, nm), "wb") as f:
+            f.write(body)
+        names.append(nm)
+    for nm in names:
+        os.rename(os.path.join(stage, nm), d.path("inbox", nm))
+    seen, misplaced = set(), []
+    deadline = time.monotonic() + 60
+    sdir = os.path.join(d.root, "status")
+    while len(seen) < n and time.monotonic() < deadline:
+        for e in os.listdir(sdir):
+            if not e.endswith(".json") or not e[:-5].isdigit() or e in seen:
+                continue
+            try:
+                with open(os.path.join(sdir, e), "rb") as f:
+                    st = json.loads(f.read())
+            except (OSError, ValueError):
+                continue
+            if st["state"] in ("completed", "failed", "duplicate", "rejected"):
+                seen.add(e)
+                loc = st.get("location")
+                if not loc or not os.path.exists(os.path.join(d.root, loc)):
+                    misplaced.append((st["id"], st["state"], loc))
+        time.sleep(0.002)
+    check_eq(misplaced, [], "terminal status files naming a missing file")
+    check_eq(len(seen), n, "terminal status files seen")
+    check_clean(d)
 
 
 def test_duplicate_content(d):

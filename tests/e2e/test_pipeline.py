@@ -445,6 +445,24 @@ def test_upsert_within_file(d):
                            ("K2", "other", 2.0, None, 1, st["id"])], "later row wins")
 
 
+
+def test_upsert_within_multirow_statement(d):
+    """Repeated keys inside one multi-row INSERT (64 rows a statement) and
+    across statements and batches: the last row of each key wins."""
+    rows, want = [], {}
+    for i in range(700):
+        k = "K%02d" % (i % 37)
+        row = [k, "v%d" % i, "%d" % i, "" if i % 3 else "d%d" % i, "true" if i % 2 else "false"]
+        rows.append(row)
+        want[k] = (k, row[1], float(i), row[3] or None, i % 2)
+    content = csv_text(rows)
+    d.drop("multi.csv", content)
+    st = d.wait_state("multi.csv")
+    check_upload(d, st, "multi.csv", as_bytes(content), "completed")
+    check_eq(st["rows"]["total"], 700, "rows.total")
+    check_eq(products(d), [want[k] + (st["id"],) for k in sorted(want)], "last row of each key wins")
+
+
 # --------------------------------------------------------------------------
 # limits and options
 
