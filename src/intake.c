@@ -24,6 +24,15 @@
 
 #define CAND_MAX 65536        /* inbox entries tracked at once */
 #define CLAIMS_PER_TICK 256   /* keep the loop responsive in bursts */
+/* Files are taken only as fast as the workers take them: at most
+ * QUEUE_MAX uploads wait in the queue (each holds an open descriptor);
+ * the rest wait, safe, in the inbox. */
+#define QUEUE_MAX 256
+/* A queued upload's first status file (pending) is written once it has
+ * waited this long: one that starts sooner is rendered processing or
+ * done, and in a burst of small files each upload writes one status file,
+ * not two. */
+#define PENDING_RENDER_MS 300
 #define STATUS_INTERVAL_MS 500
 #define STATE_RENDER_DELAY_MS 20
 
@@ -55,6 +64,7 @@ struct up {
 	struct buf failed_loc;
 	uint64_t started_ms;
 	uint64_t last_render_ms;
+	uint64_t render_at; /* queued, not yet rendered: render after this */
 	bool dirty;
 	struct ingest_job job;
 	uv_work_t work;
@@ -76,6 +86,7 @@ struct intake {
 
 	struct cand **tab;
 	size_t tabsize, ncand;
+	bool kicked; /* a tick is due at once: the queue has room */
 
 	struct up *qhead, **qtail;
 	unsigned queued, running;
@@ -250,6 +261,36 @@ static int call_create(struct store *s, void *arg)
 	return store_upload_create(s, &a->u, &a->id);
 }
 
+/*
+ * Files ready to be taken in one tick are recorded together: one writer
+ * call and one transaction for up to CREATE_BATCH uploads, instead of a
+ * round trip to the writer each (in a burst of small files, the loop's
+ * largest wait). Each holds its open descriptor until claimed.
+ */
+#define CREATE_BATCH 64
+
+struct prep {
+	struct cand *c;
+	int fd;
+	struct stat fst;
+	const struct dataset *ds;
+	int cr; /* choose()'s result */
+	struct buf why;
+	struct buf marker;
+};
+
+struct create_many_args {
+	struct upload_new u[CREATE_BATCH];
+	int64_t id[CREATE_BATCH];
+	size_t n;
+};
+
+static int call_create_many(struct store *s, void *arg)
+{
+	struct create_many_args *a = arg;
+	return store_upload_create_many(s, a->u, a->n, a->id);
+}
+
 struct change_args {
 	int64_t id;
 	struct upload_change ch;
@@ -325,6 +366,7 @@ err:
 }
 
 static void pump(struct intake *in);
+static void on_tick(uv_timer_t *t);
 
 static void log_done(struct intake *in, struct up *u, enum upload_state st)
 {
@@ -456,6 +498,14 @@ static void pump(struct intake *in)
 		}
 		in->active[in->nactive++] = u;
 		in->running++;
+		u->render_at = 0; /* its job renders it from now on */
+	}
+	/* Room in the queue and files waiting: take them now, not at the
+	 * next tick (which may be settle_ms/4 away). */
+	if (!in->stopping && !in->kicked && in->ncand &&
+	    in->queued < QUEUE_MAX / 2) {
+		in->kicked = true;
+		uv_timer_start(&in->tick, on_tick, 0, uv_timer_get_repeat(&in->tick));
 	}
 }
 
@@ -546,7 +596,7 @@ static void reject(struct intake *in, struct up *u, int from_fd,
 
 /* Which dataset takes this file: the datasets whose glob matches the name,
  * in config order; the first whose schema accepts the header. */
-static int choose(struct config *cfg, int fd, const struct up *u,
+static int choose(const struct config *cfg, int fd, const unsigned char *name,
 		  const struct dataset **out, struct buf *why)
 {
 	struct csv_header h = {0};
@@ -555,7 +605,7 @@ static int choose(struct config *cfg, int fd, const struct up *u,
 	int r;
 
 	for (size_t i = 0; i < cfg->ndatasets && !globbed; i++)
-		globbed = fnmatch(cfg->datasets[i].match, (const char *)u->name, 0) == 0;
+		globbed = fnmatch(cfg->datasets[i].match, (const char *)name, 0) == 0;
 	if (!globbed) {
 		buf_adds(why, "No dataset accepts this file name. Names accepted: ");
 		for (size_t i = 0; i < cfg->ndatasets; i++)
@@ -582,7 +632,7 @@ static int choose(struct config *cfg, int fd, const struct up *u,
 		struct header_map m;
 		int k;
 
-		if (fnmatch(ds->match, (const char *)u->name, 0) != 0)
+		if (fnmatch(ds->match, (const char *)name, 0) != 0)
 			continue;
 		buf_reset(&one);
 		k = schema_match_header(ds, h.names, h.lens, h.n, &m, &one);
@@ -605,43 +655,51 @@ static int choose(struct config *cfg, int fd, const struct up *u,
 	return r;
 }
 
-/* The claimed file u is in .work/, open at fd: accept or reject. Takes
- * ownership of u and fd. */
-static void check(struct intake *in, struct up *u, int fd, uint64_t bytes,
-		  int64_t mt)
+/* The claimed file u is in .work/, open at fd, its header checked by
+ * choose() (r, u->ds, why): queue it, reject it or fail it. recorded: the
+ * upload's record already names u->ds. Takes ownership of u and fd. */
+static void admit(struct intake *in, struct up *u, int fd, uint64_t bytes,
+		  int64_t mt, int r, const struct buf *why, bool recorded)
 {
 	struct upload_rec rec = {.bytes = bytes, .mtime_ns = mt, .line = 1};
 	struct upload_change ch = {.from = UP_PENDING, .to = UP_PENDING};
-	struct buf why = BUF_INIT;
-	int r;
 
-	r = choose(u->cfg, fd, u, &u->ds, &why);
 	if (r == -EINVAL) {
 		close(fd);
-		reject(in, u, in->env.work_fd, u->wn.p, why.p, NULL);
+		reject(in, u, in->env.work_fd, u->wn.p, why->p, NULL);
 		up_free(u);
-		goto out;
+		return;
 	}
 	if (r < 0) {
 		struct upload_change fch = {.from = UP_PENDING, .to = UP_FAILED,
-					    .reason = why.p, .location = u->failed_loc.p};
+					    .reason = why->p, .location = u->failed_loc.p};
 		close(fd);
 		if (change(in, u->id, &fch) == 0 &&
 		    renameat(in->env.work_fd, u->wn.p, in->env.failed_fd, u->wn.p) < 0)
 			log_err("upload=%lld cannot move the file to failed/: %s",
 				(long long)u->id, strerror(errno));
 		up_free(u);
-		goto out;
+		return;
 	}
 	ch.dataset = u->ds->name;
-	if (change(in, u->id, &ch) < 0) {
+	if (!recorded && change(in, u->id, &ch) < 0) {
 		close(fd);
 		up_free(u);
-		goto out;
+		return;
 	}
 	u->started_ms = mono_ms();
 	enqueue(in, u, fd, UP_PENDING, &rec);
-out:
+}
+
+/* Check the header of the claimed file u (in .work/, open at fd), then
+ * admit() it. Takes ownership of u and fd. */
+static void check(struct intake *in, struct up *u, int fd, uint64_t bytes,
+		  int64_t mt)
+{
+	struct buf why = BUF_INIT;
+	int r = choose(u->cfg, fd, u->name, &u->ds, &why);
+
+	admit(in, u, fd, bytes, mt, r, &why, false);
 	buf_free(&why);
 }
 
@@ -768,27 +826,28 @@ static void reject_entry(struct intake *in, struct cand *c, const struct stat *s
 	up_free(u);
 }
 
-/* Try to take candidate c. Returns true when c is done with (claimed,
- * rejected or gone) and must be forgotten. marker: scratch for the ready
- * marker's name. */
-static bool take(struct intake *in, struct cand *c, uint64_t now,
-		 struct buf *marker)
+enum take { TAKE_WAIT, TAKE_GONE, TAKE_READY };
+
+/* Look at candidate c: TAKE_WAIT (not yet), TAKE_GONE (rejected or gone:
+ * forget it) or TAKE_READY: p holds its open descriptor, its stat and the
+ * header check's result, and claim() takes it once it is recorded. */
+static enum take take(struct intake *in, struct cand *c, uint64_t now,
+		      struct prep *p)
 {
 	const struct config *cfg = in->cfg;
-	struct create_args a = {0};
+	struct buf *marker = &p->marker;
 	struct stat st, fst;
-	struct up *u;
 	char q[512];
-	int fd, r;
+	int fd;
 
 	if (fstatat(in->env.inbox_fd, c->name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return true; /* gone (or renamed away) */
+		return TAKE_GONE; /* gone (or renamed away) */
 	if (S_ISDIR(st.st_mode)) {
 		if (!c->noted)
 			log_warning("inbox entry \"%s\" is a directory: left alone",
 				    qname(q, sizeof(q), c->name, c->len));
 		c->noted = true;
-		return false;
+		return TAKE_WAIT;
 	}
 	if (!S_ISREG(st.st_mode)) {
 		reject_entry(in, c, &st,
@@ -796,7 +855,7 @@ static bool take(struct intake *in, struct cand *c, uint64_t now,
 			     : S_ISFIFO(st.st_mode) ? "This entry is a FIFO (named pipe), not a file.\nHow to fix: upload a regular file."
 			     : S_ISSOCK(st.st_mode) ? "This entry is a socket, not a file.\nHow to fix: upload a regular file."
 						    : "This entry is a device node, not a file.\nHow to fix: upload a regular file.");
-		return true;
+		return TAKE_GONE;
 	}
 	if (st.st_size != c->size || mtime_ns(&st) != c->mtime_ns ||
 	    st.st_ino != c->ino) {
@@ -805,22 +864,22 @@ static bool take(struct intake *in, struct cand *c, uint64_t now,
 		c->ino = st.st_ino;
 		c->changed_ms = now;
 		if (!c->moved_in)
-			return false;
+			return TAKE_WAIT;
 	}
 	if (!c->moved_in && now - c->changed_ms < cfg->settle_ms)
-		return false;
+		return TAKE_WAIT;
 	if (cfg->ready_marker &&
 	    (marker_name(cfg, c->name, c->len, marker) < 0 ||
 	     faccessat(in->env.inbox_fd, marker->p, F_OK, AT_SYMLINK_NOFOLLOW) < 0))
-		return false;
+		return TAKE_WAIT;
 
 	fd = openat(in->env.inbox_fd, c->name,
 		    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
-		return errno == ENOENT;
+		return errno == ENOENT ? TAKE_GONE : TAKE_WAIT;
 	if (fstat(fd, &fst) < 0 || fst.st_ino != st.st_ino || !S_ISREG(fst.st_mode)) {
 		close(fd); /* swapped under us: look again next tick */
-		return false;
+		return TAKE_WAIT;
 	}
 	/* A read lease cannot be taken while any process has the file open
 	 * for writing: the one check that tells "still being written". */
@@ -830,16 +889,16 @@ static bool take(struct intake *in, struct cand *c, uint64_t now,
 		close(fd);
 		c->changed_ms = now; /* a writer has it open: wait */
 		c->moved_in = false;
-		return false;
+		return TAKE_WAIT;
 	} else if (c->writing && !c->closed) {
 		/* Probe not permitted: rely on the close-write event. */
 		close(fd);
-		return false;
+		return TAKE_WAIT;
 	}
 	if (fst.st_nlink > 1) {
 		close(fd);
 		reject_entry(in, c, &fst, "This file has more than one hard link: another name for it exists elsewhere on this host, so its content could change after upload.\nHow to fix: upload a copy of the file.");
-		return true;
+		return TAKE_GONE;
 	}
 	if ((uint64_t)fst.st_size > cfg->max_file_bytes) {
 		char why[256];
@@ -848,27 +907,40 @@ static bool take(struct intake *in, struct cand *c, uint64_t now,
 			 "The file is %lld bytes, more than the limit of %llu bytes (max_file_bytes).\nHow to fix: split it into smaller files.",
 			 (long long)fst.st_size, (unsigned long long)cfg->max_file_bytes);
 		reject_entry(in, c, &fst, why);
-		return true;
+		return TAKE_GONE;
 	}
 
-	a.u.name = (const unsigned char *)c->name;
-	a.u.name_len = c->len;
-	a.u.bytes = (uint64_t)fst.st_size;
-	a.u.inode = (int64_t)fst.st_ino;
-	a.u.mtime_ns = mtime_ns(&fst);
-	r = writer_call(in->env.writer, call_create, &a, 0);
+	/* The header decides the dataset before the record is created, so
+	 * that an accepted file costs one write, not two. */
+	p->c = c;
+	p->fd = fd;
+	p->fst = fst;
+	p->ds = NULL;
+	p->cr = choose(in->cfg, fd, (const unsigned char *)c->name, &p->ds, &p->why);
+	return TAKE_READY;
+}
+
+/* p was recorded as upload id (or the record failed: r < 0): claim it
+ * into .work/ and admit it. Returns true when its candidate is done with. */
+static bool claim(struct intake *in, struct prep *p, int64_t id, int r)
+{
+	struct cand *c = p->c;
+	int fd = p->fd;
+	struct up *u;
+	char q[512];
+
 	if (r < 0) {
 		close(fd);
 		log_err("file=\"%s\" cannot record an upload: %s; will retry",
 			qname(q, sizeof(q), c->name, c->len), strerror(-r));
 		return false;
 	}
-	u = up_new(in->cfg, a.id, a.u.name, a.u.name_len);
+	u = up_new(in->cfg, id, (const unsigned char *)c->name, c->len);
 	if (!u) {
 		struct upload_change ch = {.from = UP_PENDING, .to = UP_FAILED,
 					   .reason = "ingestd ran out of memory while taking the file; it stays in the inbox and is taken again."};
 		close(fd);
-		change(in, a.id, &ch);
+		change(in, id, &ch);
 		return false;
 	}
 	if (renameat(in->env.inbox_fd, c->name, in->env.work_fd, u->wn.p) < 0) {
@@ -882,24 +954,50 @@ static bool take(struct intake *in, struct cand *c, uint64_t now,
 		up_free(u);
 		return true;
 	}
-	if (marker->len && unlinkat(in->env.inbox_fd, marker->p, 0) < 0 && errno != ENOENT)
+	if (p->marker.len && unlinkat(in->env.inbox_fd, p->marker.p, 0) < 0 &&
+	    errno != ENOENT)
 		log_warning("upload=%lld cannot remove its ready marker: %s",
 			    (long long)u->id, strerror(errno));
 	log_info("upload=%lld file=\"%s\" bytes=%lld taken",
 		 (long long)u->id, qname(q, sizeof(q), c->name, c->len),
-		 (long long)fst.st_size);
-	mark(in, u->id);
-	check(in, u, fd, (uint64_t)fst.st_size, mtime_ns(&fst));
+		 (long long)p->fst.st_size);
+	u->render_at = mono_ms() + PENDING_RENDER_MS;
+	u->ds = p->ds;
+	admit(in, u, fd, (uint64_t)p->fst.st_size, mtime_ns(&p->fst), p->cr,
+	      &p->why, true);
 	return true;
 }
 
-static bool consider(struct intake *in, struct cand *c, uint64_t now)
+static void prep_free(struct prep *p)
 {
-	struct buf marker = BUF_INIT;
-	bool done = take(in, c, now, &marker);
+	buf_free(&p->why);
+	buf_free(&p->marker);
+}
 
-	buf_free(&marker);
-	return done;
+/* Record p[0..n) in one writer call, then claim each; the candidates done
+ * with go to done[] (removed once the table is no longer being walked). */
+static void take_batch(struct intake *in, struct prep *p, size_t n,
+		       struct cand **done, size_t *ndone)
+{
+	struct create_many_args a;
+	int r;
+
+	for (size_t i = 0; i < n; i++)
+		a.u[i] = (struct upload_new){
+			.name = (const unsigned char *)p[i].c->name,
+			.name_len = p[i].c->len,
+			.bytes = (uint64_t)p[i].fst.st_size,
+			.inode = (int64_t)p[i].fst.st_ino,
+			.mtime_ns = mtime_ns(&p[i].fst),
+			.dataset = p[i].cr == 0 ? p[i].ds->name : NULL,
+		};
+	a.n = n;
+	r = writer_call(in->env.writer, call_create_many, &a, 0);
+	for (size_t i = 0; i < n; i++) {
+		if (claim(in, &p[i], a.id[i], r))
+			done[(*ndone)++] = p[i].c;
+		prep_free(&p[i]);
+	}
 }
 
 static void on_tick(uv_timer_t *t)
@@ -908,6 +1006,12 @@ static void on_tick(uv_timer_t *t)
 	uint64_t now = mono_ms();
 	unsigned claims = 0;
 
+	in->kicked = false;
+	for (struct up *u = in->qhead; u; u = u->next)
+		if (u->render_at && now >= u->render_at) {
+			u->render_at = 0;
+			mark(in, u->id);
+		}
 	/* Progress of running jobs, at most every STATUS_INTERVAL_MS. */
 	for (size_t i = 0; i < in->nactive; i++) {
 		struct up *u = in->active[i];
@@ -918,17 +1022,42 @@ static void on_tick(uv_timer_t *t)
 		}
 	}
 	if (!in->stopping) {
-		for (size_t b = 0; b < in->tabsize && claims < CLAIMS_PER_TICK; b++) {
-			struct cand **pp = &in->tab[b];
-			while (*pp && claims < CLAIMS_PER_TICK) {
-				if (consider(in, *pp, now)) {
-					cand_remove(in, pp);
+		struct prep prep[CREATE_BATCH];
+		struct cand *done[CLAIMS_PER_TICK];
+		size_t np = 0, ndone = 0;
+
+		for (size_t b = 0; b < in->tabsize && claims < CLAIMS_PER_TICK &&
+				   in->queued + np < QUEUE_MAX; b++) {
+			for (struct cand *c = in->tab[b];
+			     c && claims < CLAIMS_PER_TICK && in->queued + np < QUEUE_MAX;
+			     c = c->next) {
+				struct prep *p = &prep[np];
+
+				*p = (struct prep){.fd = -1, .why = BUF_INIT, .marker = BUF_INIT};
+				switch (take(in, c, now, p)) {
+				case TAKE_WAIT:
+					prep_free(p);
+					break;
+				case TAKE_GONE:
+					prep_free(p);
+					done[ndone++] = c;
 					claims++;
-				} else {
-					pp = &(*pp)->next;
+					break;
+				case TAKE_READY:
+					claims++;
+					if (++np == CREATE_BATCH) {
+						take_batch(in, prep, np, done, &ndone);
+						np = 0;
+					}
+					break;
 				}
 			}
 		}
+		if (np)
+			take_batch(in, prep, np, done, &ndone);
+		for (size_t i = 0; i < ndone; i++)
+			cand_remove(in, cand_slot(in, done[i]->name, done[i]->len,
+						  done[i]->hash));
 	}
 	flush_synced(in);
 }
@@ -979,15 +1108,8 @@ static void on_async(uv_async_t *a)
 			for (size_t k = 0; k < in->nactive; k++)
 				if (in->active[k]->id == buf[i].id)
 					u = in->active[k];
-			/* A running job's final batch: the file is still in
-			 * .work/ until after_work_cb places it, and renders
-			 * it then; a status saying completed must never
-			 * point at a file not yet there. */
-			if (u && buf[i].state_changed) {
-				u->dirty = false;
-				continue;
-			}
-			if (u && now - u->last_render_ms < STATUS_INTERVAL_MS) {
+			if (u && !buf[i].state_changed &&
+			    now - u->last_render_ms < STATUS_INTERVAL_MS) {
 				u->dirty = true;
 				continue;
 			}

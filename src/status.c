@@ -46,14 +46,13 @@ int folder_name(struct buf *out, int64_t id, const unsigned char *name,
 	return r ?: buf_add(out, name + len - ext, ext);
 }
 
-int write_atomic(int dirfd, const char *name, const void *data, size_t len,
-		 int durable)
+/* Create dirfd/tmp holding data (fsync'ed when durable). */
+static int write_tmp(int dirfd, const char *tmp, const void *data, size_t len,
+		     int durable)
 {
-	char tmp[FOLDER_NAME_MAX + 64];
 	const char *p = data;
 	int fd, r = 0;
 
-	snprintf(tmp, sizeof(tmp), ".tmp-%d-%s", (int)getpid(), name);
 	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
 		    0644);
 	if (fd < 0)
@@ -73,11 +72,49 @@ int write_atomic(int dirfd, const char *name, const void *data, size_t len,
 		r = -errno;
 	if (close(fd) < 0 && r == 0)
 		r = -errno;
-	if (r == 0 && renameat(dirfd, tmp, dirfd, name) < 0)
-		r = -errno;
 	if (r < 0)
 		unlinkat(dirfd, tmp, 0);
 	return r;
+}
+
+int write_atomic(int dirfd, const char *name, const void *data, size_t len,
+		 int durable)
+{
+	char tmp[FOLDER_NAME_MAX + 64];
+	int r;
+
+	snprintf(tmp, sizeof(tmp), ".tmp-%d-%s", (int)getpid(), name);
+	r = write_tmp(dirfd, tmp, data, len, durable);
+	if (r == 0 && renameat(dirfd, tmp, dirfd, name) < 0) {
+		r = -errno;
+		unlinkat(dirfd, tmp, 0);
+	}
+	return r;
+}
+
+/* dirfd/name becomes dirfd2/name2 too, as a second link to the same inode
+ * (the status and by-name files hold the same bytes: one inode to create
+ * instead of two, in bursts the daemon's largest cost), replacing it
+ * atomically. */
+static int link_atomic(int dirfd, const char *name, int dirfd2, const char *name2)
+{
+	char tmp2[FOLDER_NAME_MAX + 64];
+
+	snprintf(tmp2, sizeof(tmp2), ".tmp-%d-%s", (int)getpid(), name2);
+	if (linkat(dirfd, name, dirfd2, tmp2, 0) < 0) {
+		if (errno != EEXIST)
+			return -errno;
+		/* left by a crash: replace it */
+		if (unlinkat(dirfd2, tmp2, 0) < 0 ||
+		    linkat(dirfd, name, dirfd2, tmp2, 0) < 0)
+			return -errno;
+	}
+	if (renameat(dirfd2, tmp2, dirfd2, name2) < 0) {
+		int r = -errno;
+		unlinkat(dirfd2, tmp2, 0);
+		return r;
+	}
+	return 0;
 }
 
 int status_new(const char *db_path, int dirfd, struct status **out)
@@ -128,37 +165,38 @@ int status_write(struct status *st, int64_t id, bool running,
 	char name[40];
 	int r;
 
-	r = store_upload_get(st->db, id, &rec);
+	/* One read transaction: the record, the document and the by-name
+	 * check see the same snapshot (and take the WAL read lock once). */
+	r = store_read_begin(st->db);
 	if (r < 0)
 		return r;
+	r = store_upload_get(st->db, id, &rec);
+	if (r < 0)
+		goto out;
 	if (running && upload_state_terminal(rec.state)) {
 		r = -EAGAIN;
 		goto out;
 	}
 	r = store_status_json(st->db, id, &st->json);
-	if (r < 0)
-		goto out;
-	r = buf_addc(&st->json, '\n');
-	if (r < 0)
-		goto out;
-	snprintf(name, sizeof(name), "%lld.json", (long long)id);
-	r = write_atomic(st->dirfd, name, st->json.p, st->json.len, 0);
-	if (r < 0)
-		goto out;
+	r = r ?: buf_addc(&st->json, '\n');
 	/* by-name holds the newest upload of that name: an older one
 	 * re-rendered later (start-up, progress) must not replace it. */
-	r = store_upload_latest_same_name(st->db, id, &latest);
-	if (r < 0 || latest != id)
-		goto done;
-	buf_reset(&st->name);
-	r = folder_name(&st->name, 0, rec.name, rec.name_len);
-	r = r ?: buf_adds(&st->name, ".json");
-	if (r == 0)
-		r = write_atomic(st->bynamefd, st->name.p, st->json.p, st->json.len, 0);
-done:
+	r = r ?: store_upload_latest_same_name(st->db, id, &latest);
+	if (r < 0)
+		goto out;
+	store_read_end(st->db);
+	snprintf(name, sizeof(name), "%lld.json", (long long)id);
+	r = write_atomic(st->dirfd, name, st->json.p, st->json.len, 0);
+	if (r == 0 && latest == id) {
+		buf_reset(&st->name);
+		r = folder_name(&st->name, 0, rec.name, rec.name_len);
+		r = r ?: buf_adds(&st->name, ".json");
+		r = r ?: link_atomic(st->dirfd, name, st->bynamefd, st->name.p);
+	}
 	if (r == 0)
 		*state = rec.state;
 out:
+	store_read_end(st->db);
 	upload_rec_clear(&rec);
 	return r;
 }

@@ -62,6 +62,17 @@ const char *store_errmsg(const struct store *s)
 	return s->err;
 }
 
+int store_read_begin(struct store *s)
+{
+	return store_exec(s, "BEGIN");
+}
+
+void store_read_end(struct store *s)
+{
+	if (!sqlite3_get_autocommit(s->db))
+		store_exec(s, "COMMIT");
+}
+
 int store_exec(struct store *s, const char *sql)
 {
 	char *msg = NULL;
@@ -430,8 +441,8 @@ int store_upload_create(struct store *s, const struct upload_new *u,
 	if (r < 0)
 		goto out;
 	r = store_prep(s, "INSERT INTO uploads(file_name, file_name_raw, state, bytes,"
-		    " inode, mtime_ns, created_at)"
-		    " VALUES(?, ?, 'pending', ?, ?, ?, " NOW ")",
+		    " inode, mtime_ns, dataset, created_at)"
+		    " VALUES(?, ?, 'pending', ?, ?, ?, ?, " NOW ")",
 		 &st);
 	if (r < 0)
 		goto out;
@@ -440,6 +451,10 @@ int store_upload_create(struct store *s, const struct upload_new *u,
 	sqlite3_bind_int64(st, 3, (sqlite3_int64)u->bytes);
 	sqlite3_bind_int64(st, 4, u->inode);
 	sqlite3_bind_int64(st, 5, u->mtime_ns);
+	if (u->dataset)
+		sqlite3_bind_text(st, 6, u->dataset, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 6);
 	r = sqlite3_step(st);
 	if (r != SQLITE_DONE) {
 		r = store_fail(s, r);
@@ -528,10 +543,11 @@ static int change(struct store *s, int64_t id, const struct upload_change *ch)
 	return r;
 }
 
-static int begin(struct store *s)
+/* One cached statement without parameters or rows. */
+static int step1(struct store *s, const char *sql)
 {
 	sqlite3_stmt *st;
-	int r = store_prep(s, "BEGIN IMMEDIATE", &st);
+	int r = store_prep(s, sql, &st);
 
 	if (r < 0)
 		return r;
@@ -541,29 +557,78 @@ static int begin(struct store *s)
 	return r;
 }
 
-/* COMMIT when r == 0, else ROLLBACK keeping the first error message. */
+/* Undo the current operation keeping its first error message: its
+ * savepoint inside a group, else the transaction. */
+static void undo(struct store *s)
+{
+	char keep[sizeof(s->err)];
+
+	if (sqlite3_get_autocommit(s->db))
+		return; /* SQLite rolled it back already (a group too) */
+	memcpy(keep, s->err, sizeof(keep));
+	if (s->group) {
+		step1(s, "ROLLBACK TO op");
+		step1(s, "RELEASE op");
+	} else {
+		step1(s, "ROLLBACK");
+	}
+	memcpy(s->err, keep, sizeof(keep));
+}
+
+/* One operation: a transaction of its own, or a savepoint in a group. */
+static int begin(struct store *s)
+{
+	return step1(s, s->group ? "SAVEPOINT op" : "BEGIN IMMEDIATE");
+}
+
+/* Commit (or release) the operation when r == 0, else undo it. */
 static int end(struct store *s, int r)
 {
-	sqlite3_stmt *st;
-	int r2;
-
 	if (r == 0) {
-		r2 = store_prep(s, "COMMIT", &st);
-		if (r2 == 0) {
-			r2 = sqlite3_step(st);
-			r2 = r2 == SQLITE_DONE ? 0 : store_fail(s, r2);
-			sqlite3_reset(st);
-		}
-		if (r2 == 0)
+		r = step1(s, s->group ? "RELEASE op" : "COMMIT");
+		if (r == 0)
 			return 0;
-		r = r2;
 	}
-	if (!sqlite3_get_autocommit(s->db)) {
-		char keep[sizeof(s->err)];
-		memcpy(keep, s->err, sizeof(keep));
-		store_exec(s, "ROLLBACK");
-		memcpy(s->err, keep, sizeof(keep));
+	undo(s);
+	return r;
+}
+
+int store_upload_create_many(struct store *s, const struct upload_new *u,
+			     size_t n, int64_t *ids)
+{
+	int r = begin(s);
+
+	for (size_t i = 0; i < n && r == 0; i++)
+		r = store_upload_create(s, &u[i], &ids[i]);
+	return end(s, r);
+}
+
+int store_group_begin(struct store *s)
+{
+	int r = step1(s, "BEGIN IMMEDIATE");
+
+	s->group = r == 0;
+	return r;
+}
+
+bool store_group_intact(const struct store *s)
+{
+	return !sqlite3_get_autocommit(s->db);
+}
+
+int store_group_end(struct store *s, bool commit)
+{
+	int r = -EIO;
+
+	s->group = false;
+	if (sqlite3_get_autocommit(s->db))
+		return r; /* rolled back under us: nothing of it stands */
+	if (commit) {
+		r = step1(s, "COMMIT");
+		if (r == 0)
+			return 0;
 	}
+	undo(s);
 	return r;
 }
 

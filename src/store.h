@@ -67,11 +67,15 @@ struct upload_new {
 	uint64_t bytes;
 	int64_t inode;
 	int64_t mtime_ns;
+	const char *dataset; /* NULL: not chosen yet */
 };
 
 /* Insert a pending upload; sets *id. Writer only. */
 int store_upload_create(struct store *s, const struct upload_new *u,
 			int64_t *id);
+/* Insert n pending uploads in one transaction, all or none; sets ids[]. */
+int store_upload_create_many(struct store *s, const struct upload_new *u,
+			     size_t n, int64_t *ids);
 
 /* A state change and the columns that come with it. NULL/unset fields are
  * left as they are. */
@@ -128,6 +132,22 @@ int store_upload_foreach_unsettled(struct store *s,
 /* Render the status document of upload id into out (replacing its
  * content): the JSON served as status/<id>.json and GET /uploads/<id>/. */
 int store_status_json(struct store *s, int64_t id, struct buf *out);
+
+/* Group commit (writer only): between store_group_begin and
+ * store_group_end, each operation above runs as a savepoint of one
+ * transaction (a failed one is undone alone), and the group commits once.
+ * store_group_intact is false once SQLite rolled the whole group back (an
+ * I/O or disk-full error): then nothing of it stands.
+ * store_group_end(commit=false) rolls back; it returns 0 only when the
+ * group committed. */
+int store_group_begin(struct store *s);
+bool store_group_intact(const struct store *s);
+int store_group_end(struct store *s, bool commit);
+
+/* A read transaction, so that several queries see one snapshot (and take
+ * the WAL read lock once). store_read_end is a no-op outside one. */
+int store_read_begin(struct store *s);
+void store_read_end(struct store *s);
 
 /* Run the SQL in the writer transaction helpers (exposed for tests). */
 int store_exec(struct store *s, const char *sql);

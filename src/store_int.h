@@ -25,6 +25,7 @@ struct store {
 	char err[512];
 	struct cached_stmt cache[STMT_CACHE];
 	uint64_t clock;
+	bool group; /* inside store_group_begin(): operations are savepoints */
 };
 
 /* A cached prepared statement for sql, reset and unbound; the cache owns

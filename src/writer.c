@@ -15,7 +15,7 @@ struct wcall {
 	void *arg;
 	int64_t notify_id;
 	int result;
-	bool done;
+	uv_sem_t done; /* posted by the writer: wakes only this caller */
 	struct wcall *next;
 };
 
@@ -23,7 +23,7 @@ struct writer {
 	uv_thread_t thread;
 	uv_mutex_t mu;
 	uv_cond_t cv_work; /* queues became non-empty, or stopping */
-	uv_cond_t cv_done; /* a call or batch completed */
+	uv_cond_t cv_done; /* a batch completed */
 	struct wcall *calls, **calls_tail;
 	struct batch *batches, **batches_tail;
 	bool stopping;
@@ -34,56 +34,120 @@ struct writer {
 	void *notify_data;
 };
 
+/*
+ * Group commit. Whatever is queued when the writer looks (up to GROUP_MAX
+ * operations, and batches only while their rows stay under GROUP_ROWS)
+ * runs as one transaction, each operation a savepoint of it: in a burst of
+ * small files the loop and the jobs each wait on a few operations, and one
+ * commit serves them all. Nothing waits to fill a group: a lone operation
+ * commits at once, as before. Callers learn their result only after the
+ * commit, so "done" still means durable in the database.
+ */
+#define GROUP_MAX 64
+#define GROUP_ROWS 4096
+
+struct op {
+	struct wcall *c; /* a call, or */
+	struct batch *b; /* a batch */
+	int r;
+};
+
+static int run_op(struct writer *w, struct op *o)
+{
+	if (o->c)
+		return o->c->fn(w->store, o->c->arg);
+	return store_apply_batch(w->store, o->b);
+}
+
+/* After the commit: tell the loop, then the waiters. */
+static void finish(struct writer *w, struct op *ops, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct op *o = &ops[i];
+
+		if (o->c) {
+			if (o->r == 0 && o->c->notify_id > 0)
+				w->notify(w->notify_data, o->c->notify_id, true);
+		} else if (o->r < 0) {
+			log_err("upload=%lld writer: batch not applied: %s",
+				(long long)o->b->upload_id, store_errmsg(w->store));
+		} else {
+			w->notify(w->notify_data, o->b->upload_id, o->b->final);
+		}
+	}
+	uv_mutex_lock(&w->mu);
+	for (size_t i = 0; i < n; i++) {
+		if (ops[i].c) {
+			ops[i].c->result = ops[i].r;
+			uv_sem_post(&ops[i].c->done);
+		} else {
+			ops[i].b->result = ops[i].r;
+			ops[i].b->busy = false;
+		}
+	}
+	w->busy = false;
+	w->done_ops += n;
+	uv_cond_broadcast(&w->cv_done);
+}
+
+/* Runs ops[0..n) as one group; on failure of the group itself (nothing of
+ * it stands) each runs again alone. */
+static void run_group(struct writer *w, struct op *ops, size_t n)
+{
+	bool intact = true;
+
+	if (n == 1 || store_group_begin(w->store) < 0) {
+		for (size_t i = 0; i < n; i++)
+			ops[i].r = run_op(w, &ops[i]);
+		return;
+	}
+	for (size_t i = 0; i < n && intact; i++) {
+		ops[i].r = run_op(w, &ops[i]);
+		intact = store_group_intact(w->store);
+	}
+	if (store_group_end(w->store, intact) == 0)
+		return;
+	log_warning("writer: a group of %zu operations did not commit (%s): running each alone",
+		    n, store_errmsg(w->store));
+	for (size_t i = 0; i < n; i++)
+		ops[i].r = run_op(w, &ops[i]);
+}
+
 static void run(void *arg)
 {
 	struct writer *w = arg;
+	struct op ops[GROUP_MAX];
 
 	prctl(PR_SET_NAME, "ingestd-writer"); /* for top -H, perf, gdb */
 	uv_mutex_lock(&w->mu);
 	for (;;) {
-		struct wcall *c = w->calls;
-		struct batch *b = NULL;
+		size_t n = 0, rows = 0;
 
-		if (!c) {
-			b = w->batches;
-			if (!b) {
-				if (w->stopping)
-					break;
-				uv_cond_wait(&w->cv_work, &w->mu);
-				continue;
-			}
-			w->batches = b->next;
-			if (!w->batches)
-				w->batches_tail = &w->batches;
-		} else {
-			w->calls = c->next;
-			if (!w->calls)
-				w->calls_tail = &w->calls;
+		if (!w->calls && !w->batches) {
+			if (w->stopping)
+				break;
+			uv_cond_wait(&w->cv_work, &w->mu);
+			continue;
 		}
+		/* Calls first: the loop waits on them. */
+		while (w->calls && n < GROUP_MAX) {
+			ops[n++] = (struct op){.c = w->calls};
+			w->calls = w->calls->next;
+		}
+		if (!w->calls)
+			w->calls_tail = &w->calls;
+		while (w->batches && n < GROUP_MAX &&
+		       (n == 0 || rows + w->batches->nrows <= GROUP_ROWS)) {
+			rows += w->batches->nrows;
+			ops[n++] = (struct op){.b = w->batches};
+			w->batches = w->batches->next;
+		}
+		if (!w->batches)
+			w->batches_tail = &w->batches;
 		w->busy = true;
 		uv_mutex_unlock(&w->mu);
-
-		if (c) {
-			int r = c->fn(w->store, c->arg);
-			if (r == 0 && c->notify_id > 0)
-				w->notify(w->notify_data, c->notify_id, true);
-			uv_mutex_lock(&w->mu);
-			c->result = r;
-			c->done = true;
-		} else {
-			int r = store_apply_batch(w->store, b);
-			if (r < 0)
-				log_err("upload=%lld writer: batch not applied: %s",
-					(long long)b->upload_id, store_errmsg(w->store));
-			else
-				w->notify(w->notify_data, b->upload_id, b->final);
-			uv_mutex_lock(&w->mu);
-			b->result = r;
-			b->busy = false;
-		}
-		w->busy = false;
-		w->done_ops++;
-		uv_cond_broadcast(&w->cv_done);
+		run_group(w, ops, n);
+		finish(w, ops, n); /* returns with the mutex held */
 	}
 	uv_mutex_unlock(&w->mu);
 }
@@ -145,14 +209,17 @@ void writer_free(struct writer *w)
 int writer_call(struct writer *w, writer_fn fn, void *arg, int64_t notify_id)
 {
 	struct wcall c = {.fn = fn, .arg = arg, .notify_id = notify_id};
+	int r = uv_sem_init(&c.done, 0);
 
+	if (r < 0)
+		return r;
 	uv_mutex_lock(&w->mu);
 	*w->calls_tail = &c;
 	w->calls_tail = &c.next;
 	uv_cond_signal(&w->cv_work);
-	while (!c.done)
-		uv_cond_wait(&w->cv_done, &w->mu);
 	uv_mutex_unlock(&w->mu);
+	uv_sem_wait(&c.done);
+	uv_sem_destroy(&c.done);
 	return c.result;
 }
 

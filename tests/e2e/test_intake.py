@@ -379,8 +379,24 @@ def test_burst_of_1000(d):
     for i, nm in enumerate(names):
         with open(os.path.join(stage, nm), "wb") as f:
             f.write(csv_text(product_rows(2, start=2 * i + 1)).encode())
+    fds0 = len(os.listdir("/proc/%d/fd" % d.proc.pid))
     for nm in names:
         os.rename(os.path.join(stage, nm), d.path("inbox", nm))
+    # Files are taken only as fast as the workers go (256 queued at most,
+    # each with its descriptor): the rest wait in the inbox.
+    peak, inbox_peak = 0, 0
+    deadline = time.monotonic() + 100
+    while time.monotonic() < deadline:
+        try:
+            peak = max(peak, len(os.listdir("/proc/%d/fd" % d.proc.pid)))
+        except OSError:
+            pass
+        left = len(os.listdir(d.path("inbox")))
+        inbox_peak = max(inbox_peak, left)
+        if left == 0:
+            break
+        time.sleep(0.005)
+    check(peak - fds0 <= 256 + 16, "open descriptors grew by %d during the burst" % (peak - fds0))
     rows = d.wait_settled(n, timeout=100)
     check_eq(len(rows), n, "uploads")
     got = [r["file_name"] for r in rows]

@@ -135,6 +135,64 @@ static void test_status_names(void **state)
 	buf_free(&out);
 }
 
+static enum upload_state state_of(int64_t id)
+{
+	struct upload_rec rec;
+	enum upload_state st;
+
+	assert_int_equal(store_upload_get(db, id, &rec), 0);
+	st = rec.state;
+	upload_rec_clear(&rec);
+	return st;
+}
+
+/* Group commit: each operation a savepoint; a refused one is undone alone,
+ * the rest commit together; a group rolled back leaves nothing. */
+static void test_group(void **state)
+{
+	struct upload_new many[3] = {
+		{.name = (const unsigned char *)"a.csv", .name_len = 5, .dataset = "item"},
+		{.name = (const unsigned char *)"b.csv", .name_len = 5},
+		{.name = (const unsigned char *)"c.csv", .name_len = 5},
+	};
+	int64_t ids[3], id4 = 0;
+	struct upload_change to_proc = {.from = UP_PENDING, .to = UP_PROCESSING};
+	struct upload_change bad = {.from = UP_COMPLETED, .to = UP_FAILED};
+	struct upload_change to_rej = {.from = UP_PENDING, .to = UP_REJECTED, .reason = "r"};
+	struct upload_rec rec;
+
+	(void)state;
+	assert_int_equal(store_upload_create_many(db, many, 3, ids), 0);
+	assert_true(ids[0] > 0 && ids[1] == ids[0] + 1 && ids[2] == ids[1] + 1);
+	assert_int_equal(store_upload_get(db, ids[0], &rec), 0);
+	assert_string_equal(rec.dataset, "item");
+	upload_rec_clear(&rec);
+	assert_int_equal(store_upload_get(db, ids[1], &rec), 0);
+	assert_null(rec.dataset);
+	upload_rec_clear(&rec);
+
+	assert_int_equal(store_group_begin(db), 0);
+	assert_int_equal(store_upload_change(db, ids[0], &to_proc), 0);
+	assert_int_equal(store_upload_change(db, ids[1], &bad), -EINVAL);
+	assert_true(store_group_intact(db));
+	assert_int_equal(store_upload_change(db, ids[2], &to_rej), 0);
+	assert_int_equal(store_group_end(db, true), 0);
+	assert_int_equal(state_of(ids[0]), UP_PROCESSING);
+	assert_int_equal(state_of(ids[1]), UP_PENDING);
+	assert_int_equal(state_of(ids[2]), UP_REJECTED);
+
+	/* rolled back: neither the change nor the insert stands */
+	assert_int_equal(store_group_begin(db), 0);
+	assert_int_equal(store_upload_change(db, ids[1], &to_proc), 0);
+	assert_int_equal(store_upload_create(db, &many[1], &id4), 0);
+	assert_int_equal(store_group_end(db, false), -EIO);
+	assert_int_equal(state_of(ids[1]), UP_PENDING);
+	assert_int_equal(store_upload_get(db, id4, &rec), -ENOENT);
+	/* outside a group, operations commit on their own again */
+	assert_int_equal(store_upload_change(db, ids[1], &to_proc), 0);
+	assert_int_equal(state_of(ids[1]), UP_PROCESSING);
+}
+
 static struct field fields[] = {
 	{.name = "sku", .type = FT_STRING, .min_length = -1, .max_length = -1},
 	{.name = "qty", .type = FT_INTEGER, .min_length = -1, .max_length = -1},
@@ -274,6 +332,7 @@ int main(void)
 		cmocka_unit_test(test_transitions),
 		cmocka_unit_test_setup_teardown(test_status_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_batches, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_group, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_table_mismatch, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
