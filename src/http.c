@@ -981,12 +981,26 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 	return send_resp(c, MHD_HTTP_METHOD_NOT_ALLOWED, resp, JSON_TYPE, false);
 }
 
+/* libmicrohttpd's messages (refused connections, bad requests, timeouts)
+ * at info level, at most MHD_LOG_BURST a second: a flood of connections
+ * must not become a flood of log lines. */
+#define MHD_LOG_BURST 10
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
+	static uint64_t window, count; /* guarded by the atomics below */
+	uint64_t now = mono_ms() / 1000;
 	char msg[512];
 	size_t n;
 
 	(void)cls;
+	if (__atomic_exchange_n(&window, now, __ATOMIC_RELAXED) != now)
+		__atomic_store_n(&count, 0, __ATOMIC_RELAXED);
+	n = __atomic_add_fetch(&count, 1, __ATOMIC_RELAXED);
+	if (n > MHD_LOG_BURST) {
+		if (n == MHD_LOG_BURST + 1)
+			log_info("http: libmicrohttpd: more messages this second suppressed");
+		return;
+	}
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	n = strlen(msg);
 	while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
