@@ -7,6 +7,7 @@ bind failure, http.enabled: false, IPv6, socket activation.
 """
 
 import csv
+import http.client
 import io
 import json
 import signal
@@ -33,6 +34,7 @@ def jget(d, path, want=200, **kw):
 # /uploads/<id>/
 
 def test_http_detail_is_the_status_file(d):
+    wait_listening(d)
     d.drop("products.csv", example("products.csv"))
     d.drop("bad.csv", H + "S1,a,nope,,true\nS2,b,1,,maybe\n")
     d.wait_settled(2)
@@ -60,6 +62,7 @@ def test_http_detail_is_the_status_file(d):
 
 
 def test_http_methods(d):
+    wait_listening(d)
     for m in ("POST", "PUT", "DELETE", "PATCH", "OPTIONS"):
         for path in ("/uploads/", "/uploads/1/", "/healthz", "/nope"):
             st, h, body = get(d, path, method=m, body=b"x=1" if m in ("POST", "PUT") else None)
@@ -78,6 +81,7 @@ def test_http_methods(d):
 # /uploads/
 
 def test_http_list_filters_and_paging(d):
+    wait_listening(d)
     good = csv_text(product_rows(3))
     d.drop("p1.csv", good)
     d.wait_state("p1.csv")
@@ -154,6 +158,7 @@ def test_http_list_filters_and_paging(d):
 # /uploads/<id>/errors
 
 def test_http_errors_paging_and_csv(d):
+    wait_listening(d)
     # records with two errors each (price and active), one with one; quotes,
     # commas, newlines and markup in values
     rows = []
@@ -238,6 +243,7 @@ def test_http_errors_csv_large(bin):
 # pages
 
 def test_http_html_pages(d):
+    wait_listening(d)
     name = "<img src=x onerror=alert(1)>.csv"
     d.drop(name, H + "S1,a,<script>alert(2)</script>,,true\n")
     st = d.wait_state(name)
@@ -274,6 +280,7 @@ def test_http_html_pages(d):
 # /metrics
 
 def test_http_metrics(d):
+    wait_listening(d)
     d.drop("p.csv", csv_text(product_rows(4)))
     d.drop("bad.csv", H + "S1,a,nope,,true\n")
     d.drop("junk.csv", "x,y\n")
@@ -401,9 +408,21 @@ def test_http_big_header_and_stalled_client(bin):
 
 def test_http_per_ip_limit(bin):
     d = http_daemon(bin, per_ip=2, timeout_s=30)
-    held = [socket.create_connection(("127.0.0.1", d.port), timeout=5) for _ in range(2)]
+    held = []
     try:
-        time.sleep(0.2)
+        # two keep-alive connections, each proven accepted by an answer
+        for _ in range(2):
+            def open_one():
+                c = http.client.HTTPConnection("127.0.0.1", d.port, timeout=5 * SCALE)
+                try:
+                    c.request("GET", "/healthz")
+                    r = c.getresponse()
+                    r.read()
+                    return c if r.status == 200 else None
+                except OSError:  # the probe of wait_listening may still count
+                    c.close()
+                    return None
+            held.append(wait_until("a kept connection", open_one, 5, daemon=d))
         with socket.create_connection(("127.0.0.1", d.port), timeout=5 * SCALE) as s:
             try:
                 s.sendall(b"GET /healthz HTTP/1.0\r\n\r\n")
@@ -412,8 +431,8 @@ def test_http_per_ip_limit(bin):
                 data = b""
         check_eq(data, b"", "a third connection from one IP is refused")
     finally:
-        for s in held:
-            s.close()
+        for c in held:
+            c.close()
     def served():
         try:
             return get(d, "/healthz")[0] == 200
