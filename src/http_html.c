@@ -24,7 +24,7 @@ static const char style[] =
 	".scroll{overflow-x:auto}"
 	"table{border-collapse:collapse;width:100%;background:#fff}"
 	"th,td{text-align:left;padding:.35em .6em;border-bottom:1px solid #ddd;vertical-align:top}"
-	"td.file,td.value,td.msg{word-break:break-all;min-width:8em}"
+	"td.file,td.value,td.msg{overflow-wrap:anywhere;min-width:8em}"
 	"td.n{text-align:right;font-variant-numeric:tabular-nums}"
 	".badge{display:inline-block;padding:0 .5em;border-radius:1em;font-size:.85em;color:#fff;background:#6e7781}"
 	".completed{background:#1a7f37}.failed{background:#cf222e}.rejected{background:#bc4c00}"
