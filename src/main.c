@@ -2,10 +2,11 @@
  * main.c - CLI, start-up, wiring, signals, shutdown.
  *
  * Start-up order: configuration → folders → database (migrations, dataset
- * tables) → writer thread → status → HTTP server (http.h) → intake (reconcile what an earlier run
- * left) → watch. Shutdown (SIGTERM/SIGINT): stop taking files, let running
- * jobs commit their current batch, drain the writer, exit 0. SIGHUP reloads
- * the configuration: a broken file is reported and the running one kept.
+ * tables) → writer thread → status → intake (reconcile what an earlier run
+ * left) → watch → HTTP server (http.h). Shutdown (SIGTERM/SIGINT): stop
+ * taking files, let running jobs commit their current batch, drain the
+ * writer, exit 0. SIGHUP reloads the configuration: a broken file is
+ * reported and the running one kept.
  *
  * Under systemd (notify.h): READY=1 once everything above is up, a STATUS=
  * line kept current, RELOADING=1 ... READY=1 around a reload, STOPPING=1
@@ -288,7 +289,7 @@ static void http_live(void *data, struct http_live *out)
 	out->stopping = __atomic_load_n(&d->stop, __ATOMIC_RELAXED) != 0;
 }
 
-/* Before intake touches any file: a port in use is a start-up error. */
+/* A port in use is a start-up error (exit 1). */
 static int start_http(struct daemon *d)
 {
 	struct http_env env = {
@@ -704,12 +705,6 @@ static int run(struct daemon *d)
 			strerror(-r));
 		return r;
 	}
-	if (d->listen_fd >= 0)
-		log_info("socket activation: listening socket fd=%d passed by the service manager",
-			 d->listen_fd);
-	r = start_http(d);
-	if (r < 0)
-		return r;
 	env = (struct intake_env){
 		.loop = &d->loop,
 		.writer = d->writer,
@@ -736,6 +731,14 @@ static int run(struct daemon *d)
 		log_err("cannot watch %s: %s", inbox, strerror(-r));
 		return r;
 	}
+	/* Last before READY=1, so that the inbox watch is up as early as
+	 * before (files dropped right after start-up are seen being written). */
+	if (d->listen_fd >= 0)
+		log_info("socket activation: listening socket fd=%d passed by the service manager",
+			 d->listen_fd);
+	r = start_http(d);
+	if (r < 0)
+		return r;
 	service_ready(d); /* READY=1: the HTTP listener is up by now */
 
 	log_notice("ingestd %s started: inbox=%s database=%s datasets=%zu workers=%u",
