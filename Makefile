@@ -29,7 +29,7 @@ LIB_OBJ  = $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)
 UNIT_SRC = $(wildcard tests/unit/test_*.c)
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/%)
 
-.PHONY: all deps run test test-fast asan check-units clean bench install uninstall
+.PHONY: all deps run test test-fast asan check-units clean bench bench-http install uninstall
 all: $(BUILD)/ingestd $(UNIT_BIN)
 
 deps:
@@ -75,6 +75,12 @@ asan: deps
 bench: deps
 	@$(MAKE) --no-print-directory $(BUILD)/ingestd
 	@python3 bench/run.py
+
+# The HTTP API under wrk while a large file ingests (issue 4); not part of
+# make test. Needs wrk (scripts/test-deps.sh).
+bench-http: deps
+	@$(MAKE) --no-print-directory $(BUILD)/ingestd
+	@python3 bench/http.py
 
 # Binary, default configuration (never over an existing one), systemd units
 # (paths rewritten for BINDIR and SYSCONFDIR), sysusers.d and tmpfiles.d

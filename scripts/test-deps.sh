@@ -2,9 +2,10 @@
 # Install what the test suite needs beyond the build, when missing:
 # tests/e2e/test_sftp.py runs a real OpenSSH server and its clients (scp,
 # sftp, rsync over ssh); tests/e2e/test_systemd.py runs systemd-analyze,
-# systemd-sysusers and systemd-tmpfiles (systemd), mandoc and strace.
+# systemd-sysusers and systemd-tmpfiles (systemd), mandoc and strace;
+# tests/e2e/test_browser.py runs chromium headless; bench/http.sh runs wrk.
 # Adds to INGESTD_TEST_DEPS and runs deps.sh.
 set -eu
-INGESTD_TEST_DEPS="${INGESTD_TEST_DEPS:-} openssh-server openssh-client rsync systemd mandoc strace"
+INGESTD_TEST_DEPS="${INGESTD_TEST_DEPS:-} openssh-server openssh-client rsync systemd mandoc strace chromium wrk"
 export INGESTD_TEST_DEPS
 exec "$(dirname "$0")/deps.sh"

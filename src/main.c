@@ -3,9 +3,10 @@
  *
  * Start-up order: configuration → folders → database (migrations, dataset
  * tables) → writer thread → status → intake (reconcile what an earlier run
- * left) → watch. Shutdown (SIGTERM/SIGINT): stop taking files, let running
- * jobs commit their current batch, drain the writer, exit 0. SIGHUP reloads
- * the configuration: a broken file is reported and the running one kept.
+ * left) → watch → HTTP server (http.h). Shutdown (SIGTERM/SIGINT): stop
+ * taking files, let running jobs commit their current batch, drain the
+ * writer, exit 0. SIGHUP reloads the configuration: a broken file is
+ * reported and the running one kept.
  *
  * Under systemd (notify.h): READY=1 once everything above is up, a STATUS=
  * line kept current, RELOADING=1 ... READY=1 around a reload, STOPPING=1
@@ -27,6 +28,7 @@
 #include <uv.h>
 
 #include "config.h"
+#include "http.h"
 #include "intake.h"
 #include "log.h"
 #include "notify.h"
@@ -61,6 +63,7 @@ struct daemon {
 	struct status *status;
 	struct intake *intake;
 	struct watch *watch;
+	struct http *http; /* NULL when http.enabled is false */
 	uv_signal_t sigterm, sigint, sighup, sigusr1;
 	/* Service manager side (notify.h). listen_fd: the socket passed by
 	 * socket activation, or -1; whoever takes it sets it back to -1. */
@@ -70,6 +73,11 @@ struct daemon {
 	 * read from any thread (loop_heartbeat_ms()). */
 	uv_timer_t heartbeat;
 	uint64_t heartbeat_ms;
+	/* Published at each heartbeat for the HTTP threads (http_live()):
+	 * queue counts, and mono_ms() when the writer was last seen idle or
+	 * having finished an operation. Atomics; written on the loop only. */
+	unsigned live_queued, live_running;
+	uint64_t live_writer_ms, live_writer_ops;
 	/* STATUS= line: refreshed every STATUS_TICK_MS, sent when it changed
 	 * or STATUS_REFRESH_MS passed; rows/s over the time since the last. */
 	uv_timer_t status_timer;
@@ -253,8 +261,56 @@ static uint64_t loop_heartbeat_ms(const struct daemon *d)
 static void on_heartbeat(uv_timer_t *t)
 {
 	struct daemon *d = t->data;
+	struct intake_stats st = {0};
+	uint64_t now = mono_ms(), ops;
+	bool idle;
 
-	__atomic_store_n(&d->heartbeat_ms, mono_ms(), __ATOMIC_RELAXED);
+	__atomic_store_n(&d->heartbeat_ms, now, __ATOMIC_RELAXED);
+	if (d->intake)
+		intake_stats(d->intake, &st);
+	__atomic_store_n(&d->live_queued, st.queued, __ATOMIC_RELAXED);
+	__atomic_store_n(&d->live_running, st.running, __ATOMIC_RELAXED);
+	ops = writer_progress(d->writer, &idle);
+	if (idle || ops != d->live_writer_ops) {
+		d->live_writer_ops = ops;
+		__atomic_store_n(&d->live_writer_ms, now, __ATOMIC_RELAXED);
+	}
+}
+
+/* The snapshot for /healthz and /metrics; any HTTP thread. */
+static void http_live(void *data, struct http_live *out)
+{
+	struct daemon *d = data;
+
+	out->queued = __atomic_load_n(&d->live_queued, __ATOMIC_RELAXED);
+	out->running = __atomic_load_n(&d->live_running, __ATOMIC_RELAXED);
+	out->loop_ms = loop_heartbeat_ms(d);
+	out->writer_ms = __atomic_load_n(&d->live_writer_ms, __ATOMIC_RELAXED);
+	out->stopping = __atomic_load_n(&d->stop, __ATOMIC_RELAXED) != 0;
+}
+
+/* A port in use is a start-up error (exit 1). */
+static int start_http(struct daemon *d)
+{
+	struct http_env env = {
+		.cfg = d->cfg,
+		.db_path = d->cfg->database,
+		.listen_fd = d->listen_fd,
+		.live = http_live,
+		.data = d,
+	};
+	int r;
+
+	if (!d->cfg->http_enabled) {
+		if (d->listen_fd >= 0)
+			log_warning("http.enabled is false: the socket passed by the service manager is not used");
+		return 0;
+	}
+	r = http_new(&env, &d->http);
+	if (r < 0)
+		return r; /* logged by http_new */
+	d->listen_fd = -1; /* taken */
+	return 0;
 }
 
 /* The service manager is told, not asked: a failed send is logged once. */
@@ -420,6 +476,7 @@ static int service_init(struct daemon *d)
 	uv_unref((uv_handle_t *)&d->status_timer);
 	d->timers_ready = true;
 	__atomic_store_n(&d->heartbeat_ms, mono_ms(), __ATOMIC_RELAXED);
+	__atomic_store_n(&d->live_writer_ms, mono_ms(), __ATOMIC_RELAXED);
 	if (hook && strcmp(hook, "1") == 0) {
 		if (uv_mutex_init(&d->stall_mu) < 0)
 			return -ENOMEM;
@@ -482,6 +539,13 @@ static void reload_config(struct daemon *d)
 		buf_free(&errs);
 		return;
 	}
+	if (cfg->http_enabled != d->cfg->http_enabled ||
+	    strcmp(cfg->http_listen, d->cfg->http_listen) ||
+	    cfg->http_max_connections != d->cfg->http_max_connections ||
+	    cfg->http_per_ip != d->cfg->http_per_ip ||
+	    cfg->http_timeout_s != d->cfg->http_timeout_s ||
+	    cfg->http_memory_limit != d->cfg->http_memory_limit)
+		log_warning("http.* changes apply at the next start: the HTTP server keeps its settings");
 	if (strcmp(cfg->root, d->cfg->root) || strcmp(cfg->database, d->cfg->database)) {
 		log_warning("root and database changes need a restart: keeping the configuration");
 		config_unref(cfg);
@@ -667,11 +731,15 @@ static int run(struct daemon *d)
 		log_err("cannot watch %s: %s", inbox, strerror(-r));
 		return r;
 	}
-	/* The HTTP server takes d->listen_fd when socket-activated. */
+	/* Last before READY=1, so that the inbox watch is up as early as
+	 * before (files dropped right after start-up are seen being written). */
 	if (d->listen_fd >= 0)
 		log_info("socket activation: listening socket fd=%d passed by the service manager",
 			 d->listen_fd);
-	service_ready(d);
+	r = start_http(d);
+	if (r < 0)
+		return r;
+	service_ready(d); /* READY=1: the HTTP listener is up by now */
 
 	log_notice("ingestd %s started: inbox=%s database=%s datasets=%zu workers=%u",
 		   INGESTD_VERSION, inbox, d->cfg->database, d->cfg->ndatasets,
@@ -682,6 +750,9 @@ static int run(struct daemon *d)
 
 static void cleanup(struct daemon *d)
 {
+	/* First: no request reads the database while it closes. */
+	http_free(d->http);
+	d->http = NULL;
 	if (d->watch) {
 		watch_close(d->watch);
 		d->watch = NULL;

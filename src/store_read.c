@@ -1,0 +1,379 @@
+/*
+ * store_read.c - see store_read.h. Read-side companions of store.c: the
+ * same connection struct and statement cache (store_int.h), only SELECTs.
+ */
+#include "store_read.h"
+#include "store_int.h"
+
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <string.h>
+
+const double store_duration_bounds[STORE_DURATION_BUCKETS] = {
+	0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600,
+};
+
+/* Same formula as the status document's "progress" (store.c). */
+#define PROGRESS_EXPR                                                   \
+	"CASE WHEN state IN ('completed','duplicate') THEN 1.0"          \
+	" WHEN bytes > 0 THEN round(CAST(bytes_done AS REAL) / bytes, 4)" \
+	" ELSE 0.0 END"
+
+#define VIEW_COLUMNS                                                        \
+	"id, file_name, dataset, state, reason, location, sha256,"          \
+	" created_at, started_at, finished_at, bytes, bytes_done,"          \
+	" rows_total, rows_applied, rows_failed, errors_count, duplicate_of," \
+	" " PROGRESS_EXPR ","                                               \
+	" CASE WHEN started_at IS NULL THEN -1.0 ELSE"                      \
+	"  max(0.0, (julianday(coalesce(finished_at, 'now'))"               \
+	"   - julianday(started_at)) * 86400.0) END,"                       \
+	" json_object('id', id, 'file', file_name, 'dataset', dataset,"     \
+	"  'state', state, 'bytes', bytes,"                                 \
+	"  'rows', json_object('total', rows_total, 'applied', rows_applied," \
+	"   'failed', rows_failed),"                                        \
+	"  'progress', " PROGRESS_EXPR ", 'errors', errors_count,"          \
+	"  'reason', reason, 'duplicate_of', duplicate_of,"                 \
+	"  'created_at', created_at, 'started_at', started_at,"             \
+	"  'finished_at', finished_at, 'url', '/uploads/' || id || '/')"
+
+static const char *col_text(sqlite3_stmt *st, int i)
+{
+	return (const char *)sqlite3_column_text(st, i);
+}
+
+static int view_row(sqlite3_stmt *st, upload_view_fn fn, void *data)
+{
+	struct upload_view v = {
+		.id = sqlite3_column_int64(st, 0),
+		.file = col_text(st, 1),
+		.dataset = col_text(st, 2),
+		.state = col_text(st, 3),
+		.reason = col_text(st, 4),
+		.location = col_text(st, 5),
+		.sha256 = col_text(st, 6),
+		.created_at = col_text(st, 7),
+		.started_at = col_text(st, 8),
+		.finished_at = col_text(st, 9),
+		.bytes = sqlite3_column_int64(st, 10),
+		.bytes_done = sqlite3_column_int64(st, 11),
+		.rows_total = sqlite3_column_int64(st, 12),
+		.rows_applied = sqlite3_column_int64(st, 13),
+		.rows_failed = sqlite3_column_int64(st, 14),
+		.errors = sqlite3_column_int64(st, 15),
+		.duplicate_of = sqlite3_column_int64(st, 16),
+		.progress = sqlite3_column_double(st, 17),
+		.elapsed_s = sqlite3_column_double(st, 18),
+		.json = col_text(st, 19),
+	};
+
+	/* text pointers first, then their lengths (SQLite's documented order) */
+	v.json_len = (size_t)sqlite3_column_bytes(st, 19);
+	if (!v.file || !v.state || !v.json)
+		return -ENOMEM; /* NOT NULL columns: NULL means a failed conversion */
+	return fn(&v, data);
+}
+
+int store_uploads_list(struct store *s, const struct upload_query *q,
+		       upload_view_fn fn, void *data, int64_t *next_before)
+{
+	/* Keyset paging on the rowid, newest first; an exact name uses the
+	 * uploads_name index (file_name, rowid) in the same order. */
+	static const char all_sql[] =
+		"SELECT " VIEW_COLUMNS " FROM uploads"
+		" WHERE id < ?1 AND (?2 IS NULL OR state = ?2)"
+		" AND (?3 IS NULL OR dataset = ?3)"
+		" ORDER BY id DESC LIMIT ?4";
+	static const char name_sql[] =
+		"SELECT " VIEW_COLUMNS " FROM uploads"
+		" WHERE file_name = ?5 AND id < ?1 AND (?2 IS NULL OR state = ?2)"
+		" AND (?3 IS NULL OR dataset = ?3)"
+		" ORDER BY id DESC LIMIT ?4";
+	sqlite3_stmt *st;
+	int64_t last = 0, next = 0;
+	int n = 0, r, rc;
+
+	if (q->limit < 1 || q->limit > STORE_LIST_MAX)
+		return -EINVAL;
+	r = store_prep(s, q->name ? name_sql : all_sql, &st);
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, q->before > 0 ? q->before : INT64_MAX);
+	if (q->state)
+		sqlite3_bind_text(st, 2, q->state, -1, SQLITE_STATIC);
+	if (q->dataset)
+		sqlite3_bind_text(st, 3, q->dataset, -1, SQLITE_STATIC);
+	/* One more than asked: whether there is a next page. */
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)q->limit + 1);
+	if (q->name)
+		sqlite3_bind_text(st, 5, q->name, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((unsigned)n == q->limit) {
+			next = last;
+			break;
+		}
+		last = sqlite3_column_int64(st, 0);
+		r = view_row(st, fn, data);
+		if (r < 0)
+			goto out;
+		n++;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		r = store_fail(s, rc);
+		goto out;
+	}
+	*next_before = next;
+	r = n;
+out:
+	sqlite3_reset(st);
+	return r;
+}
+
+int store_upload_view(struct store *s, int64_t id, upload_view_fn fn,
+		      void *data)
+{
+	sqlite3_stmt *st;
+	int r = store_prep(s, "SELECT " VIEW_COLUMNS " FROM uploads WHERE id = ?", &st);
+
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, id);
+	r = sqlite3_step(st);
+	if (r == SQLITE_ROW)
+		r = view_row(st, fn, data);
+	else
+		r = r == SQLITE_DONE ? -ENOENT : store_fail(s, r);
+	sqlite3_reset(st);
+	return r;
+}
+
+#define ERROR_COLUMNS                                                    \
+	"rowid, record, line, \"column\", value, type, message,"          \
+	" json_object('record', record, 'line', line, 'column', \"column\"," \
+	"  'value', value, 'type', type, 'message', message)"
+
+static int error_rows(struct store *s, sqlite3_stmt *st, error_view_fn fn,
+		      void *data, int64_t *last_record)
+{
+	int n = 0, r, rc;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct error_view e = {
+			.rowid = sqlite3_column_int64(st, 0),
+			.record = sqlite3_column_int64(st, 1),
+			.line = sqlite3_column_int64(st, 2),
+			.column = col_text(st, 3),
+			.value = col_text(st, 4),
+			.type = col_text(st, 5),
+			.message = col_text(st, 6),
+			.json = col_text(st, 7),
+		};
+
+		e.json_len = (size_t)sqlite3_column_bytes(st, 7);
+		if (!e.type || !e.message || !e.json)
+			return -ENOMEM;
+		r = fn(&e, data);
+		if (r < 0)
+			return r;
+		if (last_record)
+			*last_record = e.record;
+		n++;
+	}
+	return rc == SQLITE_DONE ? n : store_fail(s, rc);
+}
+
+/* One int64 (or -ENOENT when the query returns no row or NULL); a and b
+ * bind ?1 and ?2 when sql has them (SQLITE_RANGE otherwise, ignored). */
+static int query_i64(struct store *s, const char *sql, int64_t a, int64_t b,
+		     int64_t *out)
+{
+	sqlite3_stmt *st;
+	int r = store_prep(s, sql, &st);
+
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, a);
+	sqlite3_bind_int64(st, 2, b);
+	r = sqlite3_step(st);
+	if (r == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
+		*out = sqlite3_column_int64(st, 0);
+		r = 0;
+	} else if (r == SQLITE_ROW || r == SQLITE_DONE) {
+		r = -ENOENT;
+	} else {
+		r = store_fail(s, r);
+	}
+	sqlite3_reset(st);
+	return r;
+}
+
+int store_errors_page(struct store *s, int64_t id, int64_t after,
+		      unsigned limit, error_view_fn fn, void *data,
+		      int64_t *next_after)
+{
+	int64_t extra = 0, first = 0, upto, last = 0, dummy;
+	sqlite3_stmt *st;
+	bool more;
+	int r;
+
+	if (limit < 1 || limit > STORE_LIST_MAX)
+		return -EINVAL;
+	r = query_i64(s, "SELECT 1 FROM uploads WHERE id = ?1", id, 0, &dummy);
+	if (r < 0)
+		return r;
+	/* The record of error number limit+1, if any: a record is never
+	 * split across pages, so the page ends before it, or holds only it
+	 * when it alone has more than limit errors. Errors of one record are
+	 * committed together and records only grow, so the three queries
+	 * agree without a transaction. */
+	r = store_prep(s, "SELECT record FROM upload_errors"
+			  " WHERE upload_id = ?1 AND record > ?2"
+			  " ORDER BY record, rowid LIMIT 1 OFFSET ?3", &st);
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, after);
+	sqlite3_bind_int64(st, 3, limit);
+	r = sqlite3_step(st);
+	more = r == SQLITE_ROW;
+	if (more)
+		extra = sqlite3_column_int64(st, 0);
+	r = r == SQLITE_ROW || r == SQLITE_DONE ? 0 : store_fail(s, r);
+	sqlite3_reset(st);
+	if (r < 0)
+		return r;
+	upto = INT64_MAX;
+	if (more) {
+		r = query_i64(s, "SELECT min(record) FROM upload_errors"
+				 " WHERE upload_id = ?1 AND record > ?2", id, after, &first);
+		if (r < 0)
+			return r;
+		upto = first < extra ? extra - 1 : extra;
+	}
+	r = store_prep(s, "SELECT " ERROR_COLUMNS " FROM upload_errors"
+			  " WHERE upload_id = ?1 AND record > ?2 AND record <= ?3"
+			  " ORDER BY record, rowid", &st);
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, after);
+	sqlite3_bind_int64(st, 3, upto);
+	r = error_rows(s, st, fn, data, &last);
+	sqlite3_reset(st);
+	if (r >= 0)
+		*next_after = more ? last : 0;
+	return r;
+}
+
+int store_errors_chunk(struct store *s, int64_t id, int64_t record,
+		       int64_t rowid, unsigned limit, error_view_fn fn,
+		       void *data)
+{
+	sqlite3_stmt *st;
+	int r = store_prep(s, "SELECT " ERROR_COLUMNS " FROM upload_errors"
+			      " WHERE upload_id = ?1 AND (record, rowid) > (?2, ?3)"
+			      " ORDER BY record, rowid LIMIT ?4", &st);
+
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, record);
+	sqlite3_bind_int64(st, 3, rowid);
+	sqlite3_bind_int64(st, 4, limit);
+	r = error_rows(s, st, fn, data, NULL);
+	sqlite3_reset(st);
+	return r;
+}
+
+int store_ping(struct store *s, int64_t *max_id)
+{
+	int64_t v = 0;
+	int r = query_i64(s, "SELECT coalesce(max(id), 0) FROM uploads", 0, 0, &v);
+
+	if (r == 0)
+		*max_id = v;
+	return r;
+}
+
+#define LE(b) " coalesce(sum(d <= " #b "), 0),"
+static const char duration_sql[] =
+	"SELECT count(*), total(d)," LE(0.5) LE(1) LE(2) LE(5) LE(10) LE(30)
+	LE(60) LE(120) LE(300) LE(600) LE(1800) " coalesce(sum(d <= 3600), 0)"
+	" FROM (SELECT (julianday(finished_at) - julianday(started_at)) * 86400.0 AS d"
+	"  FROM uploads WHERE state IN ('completed','failed')"
+	"  AND started_at IS NOT NULL AND finished_at IS NOT NULL)";
+#undef LE
+
+static int metrics_read(struct store *s, struct store_metrics *m)
+{
+	sqlite3_stmt *st;
+	enum upload_state state;
+	int r, rc;
+
+	r = store_prep(s, "SELECT state, count(*) FROM uploads GROUP BY state", &st);
+	if (r < 0)
+		return r;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		if (upload_state_parse(col_text(st, 0), &state) == 0)
+			m->uploads[state] = sqlite3_column_int64(st, 1);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return store_fail(s, rc);
+
+	r = store_prep(s, "SELECT coalesce(sum(rows_applied), 0),"
+			  " coalesce(sum(rows_failed), 0), coalesce(sum(bytes_done), 0),"
+			  " coalesce(max(id), 0),"
+			  " (SELECT coalesce(CAST(strftime('%s', max(finished_at)) AS INTEGER), 0)"
+			  "  FROM uploads WHERE state = 'completed')"
+			  " FROM uploads", &st);
+	if (r < 0)
+		return r;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		m->rows_applied = sqlite3_column_int64(st, 0);
+		m->rows_failed = sqlite3_column_int64(st, 1);
+		m->bytes_ingested = sqlite3_column_int64(st, 2);
+		m->max_id = sqlite3_column_int64(st, 3);
+		m->last_completed = sqlite3_column_int64(st, 4);
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW)
+		return store_fail(s, rc);
+
+	r = store_prep(s, duration_sql, &st);
+	if (r < 0)
+		return r;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		m->duration_count = sqlite3_column_int64(st, 0);
+		m->duration_sum = sqlite3_column_double(st, 1);
+		for (int i = 0; i < STORE_DURATION_BUCKETS; i++)
+			m->duration_le[i] = sqlite3_column_int64(st, 2 + i);
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? 0 : store_fail(s, rc);
+}
+
+int store_metrics(struct store *s, struct store_metrics *out)
+{
+	struct store_metrics m;
+	int r;
+
+	memset(&m, 0, sizeof(m));
+	/* One snapshot for every aggregate; released at once. */
+	r = store_exec(s, "BEGIN");
+	if (r < 0)
+		return r;
+	r = metrics_read(s, &m);
+	if (r < 0) {
+		char keep[sizeof(s->err)];
+		memcpy(keep, s->err, sizeof(keep));
+		store_exec(s, "ROLLBACK");
+		memcpy(s->err, keep, sizeof(keep));
+		return r;
+	}
+	r = store_exec(s, "COMMIT");
+	if (r == 0)
+		*out = m;
+	return r;
+}

@@ -1,0 +1,108 @@
+/*
+ * store_read.h - the read-side queries of the HTTP API, on a read-only
+ * connection (store_open(path, true, ...)): uploads newest first with
+ * filters and keyset paging, row errors paged by record or streamed by
+ * (record, rowid), and the aggregates behind /metrics.
+ *
+ * Every query is one short statement (or a few inside one read
+ * transaction): WAL readers never wait for the writer, and no read
+ * snapshot is held between calls, so a slow client never pins the WAL.
+ *
+ * Callbacks get views whose strings point into SQLite's row and are valid
+ * only during the call; they must not use the store. A negative return
+ * from a callback stops the query and is returned.
+ *
+ * Errors: negative errno as in store.h; -ENOENT for an unknown upload.
+ */
+#ifndef INGESTD_STORE_READ_H
+#define INGESTD_STORE_READ_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "store.h"
+#include "upload.h"
+
+/* One upload, for lists and pages. NULL strings are SQL NULLs. */
+struct upload_view {
+	int64_t id;
+	const char *file, *dataset, *state, *reason, *location, *sha256;
+	const char *created_at, *started_at, *finished_at;
+	int64_t bytes, bytes_done, rows_total, rows_applied, rows_failed;
+	int64_t errors, duplicate_of;
+	double progress;   /* 0..1, as in the status document */
+	double elapsed_s;  /* started_at → finished_at or now; < 0: not started */
+	const char *json;  /* the list item as a JSON object */
+	size_t json_len;
+};
+typedef int (*upload_view_fn)(const struct upload_view *v, void *data);
+
+#define STORE_LIST_MAX 500
+
+struct upload_query {
+	int64_t before;      /* only ids below it; 0: no bound */
+	const char *state;   /* exact state name, or NULL */
+	const char *dataset; /* exact dataset name, or NULL */
+	const char *name;    /* exact shown file name, or NULL */
+	unsigned limit;      /* 1..STORE_LIST_MAX */
+};
+
+/* Up to q->limit uploads matching q, newest first. *next_before is set to
+ * the id to pass as before for the next page, or 0 when this is the last
+ * page. Returns the number of uploads passed to fn. */
+int store_uploads_list(struct store *s, const struct upload_query *q,
+		       upload_view_fn fn, void *data, int64_t *next_before);
+
+/* Upload id as a view (-ENOENT when there is none). */
+int store_upload_view(struct store *s, int64_t id, upload_view_fn fn,
+		      void *data);
+
+/* One row error. */
+struct error_view {
+	int64_t rowid, record, line;
+	const char *column, *value, *type, *message; /* column, value may be NULL */
+	const char *json; /* {"record":..,"line":..,"column":..,"value":..,"type":..,"message":..} */
+	size_t json_len;
+};
+typedef int (*error_view_fn)(const struct error_view *e, void *data);
+
+/* A page of the errors of upload id with record > after: whole records
+ * only, about limit errors (fewer when the next record would not fit;
+ * more when a single record has more than limit errors). *next_after is
+ * the record to pass as after for the next page, or 0 on the last page.
+ * Returns the number of errors passed to fn; -ENOENT for an unknown
+ * upload. */
+int store_errors_page(struct store *s, int64_t id, int64_t after,
+		      unsigned limit, error_view_fn fn, void *data,
+		      int64_t *next_after);
+
+/* Up to limit errors of upload id after the position (record, rowid), in
+ * file order: for streaming every error in chunks. Returns the number
+ * passed to fn (0: the end). */
+int store_errors_chunk(struct store *s, int64_t id, int64_t record,
+		       int64_t rowid, unsigned limit, error_view_fn fn,
+		       void *data);
+
+/* Upper bounds (seconds) of the ingest duration histogram. */
+#define STORE_DURATION_BUCKETS 12
+extern const double store_duration_bounds[STORE_DURATION_BUCKETS];
+
+struct store_metrics {
+	int64_t uploads[UP__COUNT]; /* by state */
+	int64_t rows_applied, rows_failed, bytes_ingested;
+	/* Finished uploads that were processed (completed or failed, with
+	 * started_at): cumulative counts per bound, count and sum. */
+	int64_t duration_le[STORE_DURATION_BUCKETS];
+	int64_t duration_count;
+	double duration_sum;
+	int64_t last_completed; /* unix seconds of the newest completion; 0: none */
+	int64_t max_id;
+};
+
+/* The aggregates, from one read snapshot. */
+int store_metrics(struct store *s, struct store_metrics *out);
+
+/* The cheapest query that proves the database answers: sets *max_id. */
+int store_ping(struct store *s, int64_t *max_id);
+
+#endif
