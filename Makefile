@@ -29,11 +29,16 @@ LIB_OBJ  = $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)
 UNIT_SRC = $(wildcard tests/unit/test_*.c)
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/%)
 
-.PHONY: all deps run test test-fast asan check-units clean bench bench-http install uninstall
+.PHONY: all deps test-deps run test test-fast asan check-units clean bench bench-http install uninstall
 all: $(BUILD)/ingestd $(UNIT_BIN)
 
 deps:
 	@scripts/deps.sh
+
+# What the tests run beside the build: sshd and its clients, chromium, wrk,
+# systemd-analyze, mandoc, strace (scripts/test-deps.sh).
+test-deps:
+	@scripts/test-deps.sh
 
 $(BUILD)/obj/%.o: src/%.c
 	@mkdir -p $(dir $@)
@@ -58,7 +63,7 @@ run: deps
 	$(BUILD)/ingestd -c config/local.yaml
 
 # Everything: normal build, then the whole suite again under ASan/UBSan.
-test: deps
+test: test-deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 all
 	@tests/run build build-asan
@@ -67,7 +72,7 @@ test: deps
 test-fast: all
 	@tests/run $(BUILD)
 
-asan: deps
+asan: test-deps
 	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 all
 	@tests/run build-asan
 
@@ -78,13 +83,13 @@ bench: deps
 
 # The HTTP API under wrk while a large file ingests (issue 4); not part of
 # make test. Needs wrk (scripts/test-deps.sh).
-bench-http: deps
+bench-http: test-deps
 	@$(MAKE) --no-print-directory $(BUILD)/ingestd
 	@python3 bench/http.py
 
 # Binary, default configuration (never over an existing one), systemd units
 # (paths rewritten for BINDIR and SYSCONFDIR), sysusers.d and tmpfiles.d
-# entries, man pages. Nothing is started: see docs/deploy.md.
+# entries, man pages. Nothing is started: see the README, "Deployment (systemd)".
 CONF = $(DESTDIR)$(SYSCONFDIR)/ingestd/ingestd.yaml
 install: $(BUILD)/ingestd
 	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSCONFDIR)/ingestd \

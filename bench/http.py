@@ -13,6 +13,7 @@ Prints requests/s, latency percentiles and the slowdown, each the median of
 import argparse
 import os
 import re
+import resource
 import shutil
 import socket
 import statistics
@@ -162,20 +163,28 @@ def main():
             time.sleep(0.5)
             d.drop(big, "big.csv")
             loaded.append(d.wait_ms("big.csv"))
+            ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
             out = p.communicate(timeout=a.seconds + 30)[0].decode()
+            ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
             wrks.append(wrk_parse(out))
+            # wrk itself runs on the same cores: its CPU time is what the
+            # load costs before the daemon serves a single request
+            wrks[-1]["cpu"] = (ru1.ru_utime + ru1.ru_stime - ru0.ru_utime - ru0.ru_stime) / a.seconds
         finally:
             d.close()
-        print("round %d: ingest quiet %d ms, under load %d ms; wrk %.0f req/s p50 %.2f ms p99 %.2f ms %s"
+        print("round %d: ingest quiet %d ms, under load %d ms; wrk %.0f req/s p50 %.2f ms p99 %.2f ms, "
+              "wrk's own CPU %.2f cores %s"
               % (r + 1, quiet[-1], loaded[-1], wrks[-1]["rps"], wrks[-1]["p50"], wrks[-1]["p99"],
-                 wrks[-1]["errors"]), flush=True)
+                 wrks[-1]["cpu"], wrks[-1]["errors"]), flush=True)
     mq, ml = statistics.median(quiet), statistics.median(loaded)
     print("median of %d: %d rows ingest %.0f ms quiet, %.0f ms under load (%+.1f%%); "
-          "GET /uploads/1/ with %d connections: %.0f req/s, p50 %.2f ms, p99 %.2f ms"
+          "GET /uploads/1/ with %d connections: %.0f req/s, p50 %.2f ms, p99 %.2f ms; "
+          "wrk itself used %.2f of the %d cores"
           % (a.rounds, a.rows, mq, ml, (ml / mq - 1) * 100, a.connections,
              statistics.median(w["rps"] for w in wrks),
              statistics.median(w["p50"] for w in wrks),
-             statistics.median(w["p99"] for w in wrks)))
+             statistics.median(w["p99"] for w in wrks),
+             statistics.median(w["cpu"] for w in wrks), os.cpu_count()))
 
 
 if __name__ == "__main__":

@@ -37,14 +37,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+#include <uv.h>
 
 #ifndef INGESTD_VERSION
 #define INGESTD_VERSION "0.0.0"
 #endif
 
-#define HTTP_THREADS 4
+#define HTTP_THREADS 2
 #define POOL_SIZE HTTP_THREADS /* one query at a time per thread */
 #define LIST_DEFAULT 100
 #define PAGE_ERRORS 50          /* errors on an upload's page */
@@ -1096,6 +1099,48 @@ const char *http_address(const struct http *h)
 	return h->address;
 }
 
+/*
+ * The HTTP threads run at HTTP_NICE: on a small machine a flood of status
+ * requests then slows ingestion only a little, where at equal priority it
+ * took half the CPU. libmicrohttpd starts its threads from the thread that
+ * calls MHD_start_daemon, and on Linux each thread inherits its creator's
+ * nice value: so a short-lived thread lowers its own priority and starts
+ * the server (lowering is always allowed; raising it back would not be).
+ */
+#define HTTP_NICE 19
+
+struct starter {
+	struct http *h;
+	const struct config *cfg;
+	int fd;
+};
+
+static void start_low(void *arg)
+{
+	struct starter *s = arg;
+	const struct config *cfg = s->cfg;
+	id_t tid = (id_t)syscall(SYS_gettid);
+	int nice;
+
+	errno = 0;
+	nice = getpriority(PRIO_PROCESS, tid);
+	if (!(nice == -1 && errno) && nice < HTTP_NICE &&
+	    setpriority(PRIO_PROCESS, tid, HTTP_NICE) < 0)
+		log_warning("http: cannot lower the HTTP threads' priority: %s",
+			    strerror(errno));
+	s->h->mhd = MHD_start_daemon(
+		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG,
+		0, NULL, NULL, on_request, s->h,
+		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, /* first, to catch all */
+		MHD_OPTION_LISTEN_SOCKET, (MHD_socket)s->fd,
+		MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)HTTP_THREADS,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->http_max_connections,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)cfg->http_per_ip,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->http_timeout_s,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->http_memory_limit,
+		MHD_OPTION_END);
+}
+
 int http_new(const struct http_env *env, struct http **out)
 {
 	const struct config *cfg = env->cfg;
@@ -1143,17 +1188,15 @@ int http_new(const struct http_env *env, struct http **out)
 		log_err("http: cannot duplicate the listening socket: %s", strerror(-r));
 		goto fail;
 	}
-	h->mhd = MHD_start_daemon(
-		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG,
-		0, NULL, NULL, on_request, h,
-		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, /* first, to catch all */
-		MHD_OPTION_LISTEN_SOCKET, (MHD_socket)mfd,
-		MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)HTTP_THREADS,
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->http_max_connections,
-		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)cfg->http_per_ip,
-		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->http_timeout_s,
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->http_memory_limit,
-		MHD_OPTION_END);
+	{
+		struct starter st = {.h = h, .cfg = cfg, .fd = mfd};
+		uv_thread_t t;
+
+		if (uv_thread_create(&t, start_low, &st) == 0)
+			uv_thread_join(&t);
+		else
+			start_low(&st); /* at our own priority, then */
+	}
 	if (!h->mhd) {
 		log_err("http: cannot start the HTTP server on %s (libmicrohttpd %s; see above)",
 			h->address, MHD_get_version());

@@ -241,9 +241,11 @@ class Daemon:
         return e
 
     def start(self, timeout=10):
-        """Start BIN -c CONFIG; wait until drop/inbox/ exists and it is alive."""
+        """Start BIN -c CONFIG; wait until it logs that it started (the inbox
+        watch is up: files dropped from now on are seen being written)."""
         check(not self.alive(), "start: daemon already running")
         with open(self.logpath, "ab") as log:
+            since = log.tell()
             log.write(b"--- harness: start %s -c %s\n" % (self.bin.encode(), self.config_path.encode()))
             log.flush()
             self.proc = subprocess.Popen(
@@ -251,7 +253,6 @@ class Daemon:
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 env=self.env())
         self.stopped = False
-        inbox = os.path.join(self.root, "inbox")
         deadline = time.monotonic() + timeout * SCALE
         while True:
             rc = self.proc.poll()
@@ -259,10 +260,12 @@ class Daemon:
                 self.exit_codes.append(rc)
                 raise DaemonError("daemon exited with %d during start-up\n%s"
                                   % (rc, self.log_tail()))
-            if os.path.isdir(inbox):
-                return
+            with open(self.logpath, "rb") as f:
+                f.seek(since)
+                if b" started: inbox=" in f.read():
+                    return
             if time.monotonic() > deadline:
-                raise DaemonError("drop/inbox/ not created within %ss\n%s"
+                raise DaemonError("no \"started\" line within %ss\n%s"
                                   % (timeout, self.log_tail()))
             time.sleep(0.02)
 

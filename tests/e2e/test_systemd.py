@@ -586,13 +586,13 @@ def test_man_documents_every_config_key(bin):
 
 
 def test_deploy_doc_sshd_block(bin):
-    """The Match block of docs/deploy.md is valid sshd_config (sshd -t)."""
+    """The Match block of the README's deployment guide is valid sshd_config (sshd -t)."""
     sshd = "/usr/sbin/sshd"
     check(os.access(sshd, os.X_OK), "sshd missing: run scripts/test-deps.sh")
-    with open(os.path.join(REPO, "docs", "deploy.md")) as f:
+    with open(os.path.join(REPO, "README.md")) as f:
         doc = f.read()
     m = re.search(r"^```\n(Match Group ingest-drop\n.*?)^```", doc, re.M | re.S)
-    check(m is not None, "no Match Group ingest-drop block in docs/deploy.md")
+    check(m is not None, "no Match Group ingest-drop block in README.md")
     block = m.group(1)
     for k in ("ChrootDirectory /srv/ingestd", "ForceCommand internal-sftp"):
         check(k in block, "%s missing from the Match block" % k)
