@@ -113,8 +113,8 @@ class Daemon:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def wrk_run(port, seconds, conns):
-    p = subprocess.Popen(["wrk", "-t4", "-c%d" % conns, "-d%ds" % seconds, "--latency",
+def wrk_run(port, seconds, conns, threads):
+    p = subprocess.Popen(["wrk", "-t%d" % threads, "-c%d" % conns, "-d%ds" % seconds, "--latency",
                           "http://127.0.0.1:%d/uploads/1/" % port],
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     return p
@@ -136,6 +136,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--connections", type=int, default=64)
+    ap.add_argument("--threads", type=int, default=4, help="wrk threads")
     a = ap.parse_args()
     if not shutil.which("wrk"):
         sys.exit("bench: wrk missing: run scripts/test-deps.sh")
@@ -159,7 +160,7 @@ def main():
         try:
             d.drop(small, "small.csv")
             d.wait_ms("small.csv")
-            p = wrk_run(d.port, a.seconds, a.connections)
+            p = wrk_run(d.port, a.seconds, a.connections, a.threads)
             time.sleep(0.5)
             d.drop(big, "big.csv")
             loaded.append(d.wait_ms("big.csv"))
