@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -20,6 +21,8 @@ struct watch {
 	uv_timer_t timer;
 	int ifd;
 	int inbox_fd;
+	char *path; /* the inbox, to tell whether it is still there */
+	int wd_inbox, wd_root;
 	int pending_close;
 	bool poll_mode;
 	uint64_t period_ms;
@@ -27,12 +30,35 @@ struct watch {
 	void *data;
 };
 
+/*
+ * The inbox removed or renamed away. inotify says IN_MOVE_SELF for a move,
+ * but IN_DELETE_SELF only once the last reference goes, and the daemon
+ * holds one (inbox_fd): a removal is seen on the parent (IN_DELETE of
+ * "inbox", from a second watch), and here as a link count of 0. Every
+ * scan checks too (the only check in poll mode).
+ */
+static bool gone(const struct watch *w)
+{
+	struct stat a, b;
+
+	if (fstat(w->inbox_fd, &a) < 0 || a.st_nlink == 0)
+		return true;
+	if (stat(w->path, &b) < 0)
+		return errno == ENOENT || errno == ENOTDIR;
+	return a.st_ino != b.st_ino || a.st_dev != b.st_dev;
+}
+
 static void scan(struct watch *w)
 {
-	int fd = dup(w->inbox_fd);
+	int fd;
 	DIR *d;
 	struct dirent *de;
 
+	if (gone(w)) {
+		w->ops->fatal(w->data, -ENOENT, "the inbox was deleted or moved away");
+		return;
+	}
+	fd = dup(w->inbox_fd);
 	if (fd < 0) {
 		w->ops->fatal(w->data, -errno, "cannot scan the inbox");
 		return;
@@ -95,10 +121,20 @@ static void on_inotify(uv_poll_t *p, int status, int events)
 				rescan = true;
 				continue;
 			}
-			if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED)) {
+			if (ev->wd == w->wd_inbox &&
+			    (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED))) {
 				w->ops->fatal(w->data, -ENOENT,
 					      "the inbox was deleted or moved away");
 				return;
+			}
+			if (ev->wd == w->wd_root) {
+				/* anything under the root: is the inbox still there? */
+				if (gone(w)) {
+					w->ops->fatal(w->data, -ENOENT,
+						      "the inbox was deleted or moved away");
+					return;
+				}
+				continue;
 			}
 			if (!ev->len || !ev->name[0])
 				continue;
@@ -126,13 +162,20 @@ int watch_new(uv_loop_t *loop, const struct config *cfg, const char *inbox_path,
 	if (!w)
 		return -ENOMEM;
 	w->ifd = -1;
+	w->wd_inbox = w->wd_root = -1;
 	w->inbox_fd = inbox_fd;
+	w->path = strdup(inbox_path);
+	if (!w->path) {
+		free(w);
+		return -ENOMEM;
+	}
 	w->ops = ops;
 	w->data = data;
 	w->poll_mode = cfg->watch == WATCH_POLL;
 	w->period_ms = w->poll_mode ? cfg->poll_ms : (uint64_t)cfg->rescan_s * 1000;
 	r = uv_timer_init(loop, &w->timer);
 	if (r < 0) {
+		free(w->path);
 		free(w);
 		return r;
 	}
@@ -143,12 +186,33 @@ int watch_new(uv_loop_t *loop, const struct config *cfg, const char *inbox_path,
 			r = -errno;
 			goto err;
 		}
-		if (inotify_add_watch(w->ifd, inbox_path,
-				      IN_CREATE | IN_CLOSE_WRITE | IN_MOVED_TO |
-					      IN_ATTRIB | IN_DELETE_SELF |
-					      IN_MOVE_SELF | IN_ONLYDIR) < 0) {
+		w->wd_inbox = inotify_add_watch(w->ifd, inbox_path,
+						IN_CREATE | IN_CLOSE_WRITE | IN_MOVED_TO |
+							IN_ATTRIB | IN_DELETE_SELF |
+							IN_MOVE_SELF | IN_ONLYDIR);
+		if (w->wd_inbox < 0) {
 			r = -errno;
 			goto err;
+		}
+		{
+			char parent[4096];
+			char *slash;
+
+			snprintf(parent, sizeof(parent), "%s", inbox_path);
+			slash = strrchr(parent, '/');
+			if (slash == parent)
+				slash[1] = '\0';
+			else if (slash)
+				*slash = '\0';
+			else
+				strcpy(parent, ".");
+			w->wd_root = inotify_add_watch(w->ifd, parent,
+						       IN_DELETE | IN_MOVED_FROM |
+							       IN_ONLYDIR);
+			if (w->wd_root < 0) {
+				r = -errno;
+				goto err;
+			}
 		}
 		r = uv_poll_init(loop, &w->poll, w->ifd);
 		if (r < 0)
@@ -176,6 +240,7 @@ static void on_close(uv_handle_t *h)
 	if (--w->pending_close == 0) {
 		if (w->ifd >= 0)
 			close(w->ifd);
+		free(w->path);
 		free(w);
 	}
 }

@@ -139,6 +139,73 @@ def test_poll_mode(d):
     check(not any("inotify" in l for l in fds), "watch: poll holds an inotify fd: %r" % fds)
 
 
+INBOX_GONE = [
+    ("removed", lambda d: os.rmdir(d.path("inbox")), {}),
+    ("moved-away", lambda d: os.rename(d.path("inbox"), os.path.join(d.dir, "old-inbox")), {}),
+    ("removed-poll-mode", lambda d: os.rmdir(d.path("inbox")), {"extra": "watch: poll\npoll_ms: 200\n"}),
+]
+
+
+@cases(INBOX_GONE)
+def test_inbox_gone_stops_and_restart_recreates(d, remove, cfg):
+    """The inbox deleted or moved under the daemon: it says so and stops
+    (exit 1, so that systemd's Restart=on-failure restarts it); start-up
+    creates the inbox again and work goes on."""
+    if cfg:
+        d.stop()
+        d.overrides.update(cfg)
+        d.write_config()
+        d.start()
+    content = csv_text(product_rows(3)).encode()
+    d.drop("before.csv", content)
+    check_upload(d, d.wait_state("before.csv"), "before.csv", content, "completed")
+    remove(d)
+    try:
+        rc = d.proc.wait(10)
+    except Exception:  # noqa: BLE001
+        rc = None
+    d.stopped = True
+    check_eq(rc, 1, "exit code once the inbox is gone")
+    check("the inbox was deleted or moved away" in d.log(),
+          "log does not say the inbox went away")
+    d.start()
+    check(os.path.isdir(d.path("inbox")), "inbox not created again")
+    after = csv_text(product_rows(3, start=10)).encode()
+    d.drop("after.csv", after)
+    check_upload(d, d.wait_state("after.csv"), "after.csv", after, "completed")
+
+
+def test_inotify_overflow_rescans(d):
+    """An inotify queue that overflows (IN_Q_OVERFLOW) loses no file: the
+    inbox is rescanned. The queue is made tiny for this daemon only
+    (max_queued_events is read when the descriptor is created)."""
+    knob = "/proc/sys/fs/inotify/max_queued_events"
+    with open(knob) as f:
+        old = f.read().strip()
+    d.stop()
+    with open(knob, "w") as f:
+        f.write("8")
+    try:
+        d.start()
+    finally:
+        with open(knob, "w") as f:
+            f.write(old)
+    n = 200
+    stage = os.path.join(d.root, ".stage-ovf")
+    os.mkdir(stage)
+    for i in range(n):
+        with open(os.path.join(stage, "ovf-%03d.csv" % i), "wb") as f:
+            f.write(csv_text(product_rows(1, start=i + 1)).encode())
+    for i in range(n):
+        nm = "ovf-%03d.csv" % i
+        os.rename(os.path.join(stage, nm), d.path("inbox", nm))
+    rows = d.wait_settled(n, timeout=60)
+    check_eq(sorted(r["state"] for r in rows), ["completed"] * n, "states")
+    check_eq(product_count(d), n, "product rows")
+    check("inotify queue overflowed" in d.log(), "no overflow was logged")
+    check_clean(d)
+
+
 def test_dropped_while_stopped(d):
     """Files dropped while the daemon is down are taken at start-up (but not
     an ignored name, and not a file still open for writing)."""
