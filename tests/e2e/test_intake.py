@@ -10,6 +10,7 @@ that prove "not taken yet" are a few times settle_ms.
 
 import json
 import os
+import signal
 import socket
 import stat
 import time
@@ -196,9 +197,14 @@ def test_inotify_overflow_rescans(d):
     for i in range(n):
         with open(os.path.join(stage, "ovf-%03d.csv" % i), "wb") as f:
             f.write(csv_text(product_rows(1, start=i + 1)).encode())
-    for i in range(n):
-        nm = "ovf-%03d.csv" % i
-        os.rename(os.path.join(stage, nm), d.path("inbox", nm))
+    # stopped while the files arrive, so that the queue surely overflows
+    os.kill(d.proc.pid, signal.SIGSTOP)
+    try:
+        for i in range(n):
+            nm = "ovf-%03d.csv" % i
+            os.rename(os.path.join(stage, nm), d.path("inbox", nm))
+    finally:
+        os.kill(d.proc.pid, signal.SIGCONT)
     rows = d.wait_settled(n, timeout=60)
     check_eq(sorted(r["state"] for r in rows), ["completed"] * n, "states")
     check_eq(product_count(d), n, "product rows")
