@@ -590,6 +590,9 @@ struct csv_stream {
 	bool done;
 };
 
+/* A quoted CSV field. Values come from uploaded files: one that starts
+ * like a formula (= + - @, tab, CR) gets a leading ' so that a spreadsheet
+ * shows it as text instead of evaluating it (CSV injection). */
 static int csv_field(struct buf *b, const char *s)
 {
 	int r;
@@ -597,6 +600,8 @@ static int csv_field(struct buf *b, const char *s)
 	if (!s)
 		return 0;
 	r = buf_addc(b, '"');
+	if (r == 0 && *s && strchr("=+-@\t\r", *s))
+		r = buf_addc(b, '\'');
 	for (const char *p = s; r == 0 && *p; p++)
 		r = *p == '"' ? buf_adds(b, "\"\"") : buf_addc(b, *p);
 	return r ?: buf_addc(b, '"');

@@ -165,13 +165,15 @@ def test_http_errors_paging_and_csv(d):
     for i in range(1, 8):
         rows.append(["E%d" % i, "n", 'x,"%d"\n<b>' % i, "", "maybe"])
     rows.append(["E8", "n", "1", "", "nah"])
+    rows.append(["E9", "n", '=HYPERLINK("http://x")', "", "true"])  # formula-like
+    rows.append(["E10", "n", "-3", "", "true"])                     # below minimum
     rows.append(["OK", "n", "1", "", "true"])
     d.drop("errs.csv", csv_text(rows))
     st = d.wait_state("errs.csv")
     id = st["id"]
     db = d.query('SELECT record, line, "column", value, type, message FROM upload_errors'
                  ' WHERE upload_id = ? ORDER BY record, rowid', (id,))
-    check_eq(len(db), 15, "errors in the database")
+    check_eq(len(db), 17, "errors in the database")
 
     def as_tuple(e):
         return (e["record"], e["line"], e["column"], e["value"], e["type"], e["message"])
@@ -181,7 +183,7 @@ def test_http_errors_paging_and_csv(d):
     check_eq([as_tuple(e) for e in page["items"]], db, "all errors on one page")
     check_eq(page["next"], None, "next")
 
-    for limit in (1, 2, 3, 4, 15):
+    for limit in (1, 2, 3, 4, 17):
         got, path, n = [], "/uploads/%d/errors?limit=%d" % (id, limit), 0
         while path:
             page = jget(d, path)
@@ -196,7 +198,7 @@ def test_http_errors_paging_and_csv(d):
             check(n < 40, "paging does not end")
         check_eq(got, db, "errors over pages of %d" % limit)
     page = jget(d, "/uploads/%d/errors?after=7" % id)
-    check_eq([e["record"] for e in page["items"]], [8], "after=7")
+    check_eq([e["record"] for e in page["items"]], [8, 9, 10], "after=7")
 
     st, h, body = get(d, "/uploads/%d/errors?format=csv" % id)
     check_eq(st, 200, "CSV status")
@@ -205,8 +207,12 @@ def test_http_errors_paging_and_csv(d):
              "Content-Disposition")
     got = list(csv.reader(io.StringIO(body.decode("utf-8"), newline="")))
     check_eq(got[0], ["record", "line", "column", "value", "type", "message"], "CSV header")
-    check_eq([tuple(r) for r in got[1:]],
-             [tuple("" if v is None else str(v) for v in r) for r in db], "CSV rows")
+    def cell(v):
+        # formula-like text is defused with a leading ' (CSV injection)
+        s = "" if v is None else str(v)
+        return "'" + s if isinstance(v, str) and s[:1] in ("=", "+", "-", "@", "\t", "\r") else s
+    check_eq([tuple(r) for r in got[1:]], [tuple(cell(v) for v in r) for r in db], "CSV rows")
+    check(any(r[3].startswith("'=") for r in got[1:]), "no defused formula in %r" % got[1:])
 
     for bad in ("/uploads/99/errors", "/uploads/99/errors?format=csv"):
         st, h, _ = get(d, bad)
