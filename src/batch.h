@@ -61,6 +61,9 @@ struct batch {
 	uint64_t end_offset;
 	int64_t end_line;
 	int64_t end_record;
+	/* The upload's resume point this batch follows: it is applied only
+	 * there, so a batch never lands after one that was refused. */
+	uint64_t start_offset;
 
 	/* Set on the last batch of an upload: the terminal state recorded in
 	 * the same transaction. */
@@ -71,6 +74,7 @@ struct batch {
 
 	/* Writer → job. */
 	int result; /* 0 or negative errno once done */
+	char err[256]; /* the database's message when result < 0 */
 	bool busy;  /* submitted and not yet done; guarded by the writer mutex */
 	struct batch *next; /* writer queue link */
 };

@@ -686,6 +686,9 @@ static int append_row(struct job_state *js, const struct csv_row *row)
 
 /* Hand the current batch to the writer and take the other one (once the
  * writer is done with it). Returns the writer's error for that one. */
+static void reason(struct ingest_job *job, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
 static int flush(struct job_state *js)
 {
 	struct ingest_job *job = js->job;
@@ -694,8 +697,12 @@ static int flush(struct job_state *js)
 
 	writer_submit(job->writer, js->cur);
 	r = writer_wait(job->writer, next);
+	if (r < 0)
+		reason(job, "the database refused a batch of rows (%s); the rows of earlier batches stay applied",
+		       next->err);
 	batch_clear(next);
 	/* An empty batch resumes where the last one ends. */
+	next->start_offset = js->cur->end_offset;
 	next->end_offset = js->cur->end_offset;
 	next->end_line = js->cur->end_line;
 	next->end_record = js->cur->end_record;
@@ -870,8 +877,6 @@ out:
 }
 
 static void reason(struct ingest_job *job, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-static void reason(struct ingest_job *job, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -985,21 +990,34 @@ void ingest_run(struct ingest_job *job)
 			from = job->resume_offset;
 			line = job->resume_line;
 		}
+		js.cur->start_offset = job->resume_offset;
 		js.cur->end_offset = from;
 		js.cur->end_line = line;
 		js.cur->end_record = js.record;
 		r = parse(&js, buf, INGEST_READ_SIZE, from, line);
 	}
 	if (r == 2) {
-		/* Asked to stop: commit what is parsed, resume later. */
+		/* Asked to stop: commit what is parsed, resume later; a batch
+		 * refused on the way fails the upload as below. */
 		struct batch *other = js.cur == &js.b[0] ? &js.b[1] : &js.b[0];
+		struct batch *bad = NULL;
+
 		if (js.cur->records > 0) {
 			writer_submit(job->writer, js.cur);
-			writer_wait(job->writer, js.cur);
+			if (writer_wait(job->writer, js.cur) < 0)
+				bad = js.cur;
 		}
-		writer_wait(job->writer, other);
-		job->interrupted = true;
-		goto out;
+		if (writer_wait(job->writer, other) < 0)
+			bad = other; /* applied first: the cause */
+		if (!bad) {
+			job->interrupted = true;
+			goto out;
+		}
+		reason(job, "the database refused a batch of rows (%s); the rows of earlier batches stay applied",
+		       bad->err);
+		js.writer_failed = true;
+		failed = true;
+		goto finish;
 	}
 	if (r == 1) {
 		reason(job, "more than %u row errors (max_errors); stopped at line %lld. Rows before it were applied; fix the file and upload it again",
@@ -1009,11 +1027,23 @@ void ingest_run(struct ingest_job *job)
 		reason(job, "the file changed while it was being read (its size or modification time differs from when it was taken); upload it again");
 		failed = true;
 	} else if (r < 0) {
-		reason(job, "cannot process the file: %s", strerror(-r));
+		if (!js.writer_failed) /* flush() said why */
+			reason(job, "cannot process the file: %s", strerror(-r));
 		failed = true;
 	}
 
 finish:
+	if (js.cur && !js.writer_failed) {
+		/* The batch before the last must have stood: the final one
+		 * records the upload as done. */
+		struct batch *other = js.cur == &js.b[0] ? &js.b[1] : &js.b[0];
+
+		if (writer_wait(job->writer, other) < 0) {
+			reason(job, "the database refused a batch of rows (%s); the rows of earlier batches stay applied",
+			       other->err);
+			js.writer_failed = true;
+		}
+	}
 	if (js.cur && !js.writer_failed) {
 		struct batch *b = js.cur;
 		const char *loc = failed ? job->failed_location : job->done_location;
@@ -1026,14 +1056,19 @@ finish:
 			buf_adds(&b->final_location, loc);
 		writer_submit(job->writer, b);
 		r = writer_wait(job->writer, b);
-		writer_wait(job->writer, b == &js.b[0] ? &js.b[1] : &js.b[0]);
 		if (r == 0) {
 			job->committed = true;
 			job->final_state = b->final_state;
 		} else {
-			job->error = r;
+			/* Refused (a constraint of an existing table, a full
+			 * disk): the upload fails at its last committed batch,
+			 * unless the failure cannot be recorded either. */
+			reason(job, "the database refused a batch of rows (%s); the rows of earlier batches stay applied",
+			       b->err);
+			js.writer_failed = true;
 		}
-	} else {
+	}
+	if (!job->committed) {
 		/* Failed before any batch existed, or the writer refused one:
 		 * record the failure alone, at the last committed point. */
 		if (js.cur) {

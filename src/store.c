@@ -810,7 +810,7 @@ static int advance(struct store *s, const struct batch *b)
 		    " rows_failed = rows_failed + ?4,"
 		    " errors_count = errors_count + ?5,"
 		    " bytes_done = ?6, line_done = ?7"
-		    " WHERE id = ?1 AND state = 'processing'",
+		    " WHERE id = ?1 AND state = 'processing' AND bytes_done = ?8",
 		 &st);
 	if (r < 0)
 		return r;
@@ -821,12 +821,14 @@ static int advance(struct store *s, const struct batch *b)
 	sqlite3_bind_int64(st, 5, (sqlite3_int64)b->nerrs);
 	sqlite3_bind_int64(st, 6, (sqlite3_int64)b->end_offset);
 	sqlite3_bind_int64(st, 7, b->end_line);
+	sqlite3_bind_int64(st, 8, (sqlite3_int64)b->start_offset);
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE)
 		return store_fail(s, rc);
 	if (sqlite3_changes(s->db) != 1) {
-		snprintf(s->err, sizeof(s->err), "upload %lld is not processing",
+		snprintf(s->err, sizeof(s->err),
+			 "upload %lld is not processing, or a batch before this one was not applied",
 			 (long long)b->upload_id);
 		return -EINVAL;
 	}

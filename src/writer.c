@@ -4,7 +4,9 @@
 #include "writer.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/prctl.h>
 #include <uv.h>
 
@@ -54,9 +56,14 @@ struct op {
 
 static int run_op(struct writer *w, struct op *o)
 {
+	int r;
+
 	if (o->c)
 		return o->c->fn(w->store, o->c->arg);
-	return store_apply_batch(w->store, o->b);
+	r = store_apply_batch(w->store, o->b);
+	/* now, before another operation of the group replaces the message */
+	snprintf(o->b->err, sizeof(o->b->err), "%s", r < 0 ? store_errmsg(w->store) : "");
+	return r;
 }
 
 /* After the commit: tell the loop, then the waiters. */
@@ -69,8 +76,10 @@ static void finish(struct writer *w, struct op *ops, size_t n)
 			if (o->r == 0 && o->c->notify_id > 0)
 				w->notify(w->notify_data, o->c->notify_id, true);
 		} else if (o->r < 0) {
+			if (!o->b->err[0])
+				snprintf(o->b->err, sizeof(o->b->err), "%s", strerror(-o->r));
 			log_err("upload=%lld writer: batch not applied: %s",
-				(long long)o->b->upload_id, store_errmsg(w->store));
+				(long long)o->b->upload_id, o->b->err);
 		} else {
 			w->notify(w->notify_data, o->b->upload_id, o->b->final);
 		}

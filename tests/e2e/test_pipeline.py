@@ -3,6 +3,7 @@ test_pipeline.py - files dropped into inbox/ end in the right state, table,
 folder and status file.
 """
 
+import sqlite3
 import time
 
 from harness import (ANY, ORDER_HEADER, PRODUCT_HEADER, as_bytes, cases,
@@ -461,6 +462,37 @@ def test_upsert_within_multirow_statement(d):
     check_upload(d, st, "multi.csv", as_bytes(content), "completed")
     check_eq(st["rows"]["total"], 700, "rows.total")
     check_eq(products(d), [want[k] + (st["id"],) for k in sorted(want)], "last row of each key wins")
+
+
+
+REFUSED = [
+    # file rows (BAD is refused by a trigger), rows that stand, rows_total
+    ("middle-batch", ["R1", "R2", "R3", "BAD", "R5"], ["R1", "R2"], 2),
+    ("final-batch", ["R1", "R2", "BAD"], ["R1", "R2"], 2),
+    ("first-batch", ["BAD", "R2", "R3"], [], 0),
+]
+
+
+@cases(REFUSED)
+@with_config(batch_rows=2)
+def test_batch_refused_fails_upload(d, keys, kept, total):
+    """A batch the database refuses (here a trigger on an existing table;
+    a full disk alike) fails the upload with the database's reason; no
+    later batch is applied after it, and the batches before it stand."""
+    d.stop()
+    con = sqlite3.connect(d.dbpath)
+    con.execute("CREATE TRIGGER refuse BEFORE INSERT ON product WHEN NEW.sku = 'BAD'"
+                " BEGIN SELECT RAISE(ABORT, 'bad sku refused'); END")
+    con.commit()
+    con.close()
+    d.start()
+    content = csv_text([[k, "n", "1", "", "true"] for k in keys])
+    d.drop("refused.csv", content)
+    st = d.wait_state("refused.csv")
+    check_upload(d, st, "refused.csv", as_bytes(content), "failed")
+    check("bad sku refused" in (st.get("reason") or ""), "reason: %r" % st.get("reason"))
+    check_eq([r[0] for r in products(d)], kept, "rows that stand")
+    check_eq(st["rows"]["total"], total, "rows.total")
 
 
 # --------------------------------------------------------------------------

@@ -275,9 +275,16 @@ static void test_batches(void **state)
 	assert_int_equal(rec.errors, 1);
 	upload_rec_clear(&rec);
 
+	/* a batch that does not follow the resume point is refused */
+	batch_clear(&b);
+	b.start_offset = 10;
+	b.end_offset = 100;
+	assert_int_equal(store_apply_batch(db, &b), -EINVAL);
+
 	/* final batch: no rows, terminal state and location */
 	batch_clear(&b);
 	b.records = 0;
+	b.start_offset = 40;
 	b.end_offset = 100;
 	b.end_line = 7;
 	b.final = true;
