@@ -552,7 +552,11 @@ static enum MHD_Result get_upload(struct req *q, int64_t id)
 	s = store_get(q->h, &r);
 	if (!s)
 		return send_db_error(q, NULL, r);
-	if (!q->html) {
+	/* One snapshot for the whole document, as status_write() reads it. */
+	r = store_read_begin(s);
+	if (r < 0) {
+		/* fall through to the error answer below */
+	} else if (!q->html) {
 		/* The very document of status/<id>.json, its newline too. */
 		r = store_status_json(s, id, &out);
 		r = r ?: buf_addc(&out, '\n');
@@ -567,6 +571,7 @@ static enum MHD_Result get_upload(struct req *q, int64_t id)
 		r = r < 0 ? r : html_errors_end(&out, id, next_after ? next.p : NULL, x.n);
 		r = r ?: html_end(&out);
 	}
+	store_read_end(s);
 	if (r == -ENOENT)
 		ret = send_error(q->c, MHD_HTTP_NOT_FOUND, "no upload %lld", (long long)id);
 	else if (r < 0)

@@ -31,8 +31,12 @@
 /* A queued upload's first status file (pending) is written once it has
  * waited this long: one that starts sooner is rendered processing or
  * done, and in a burst of small files each upload writes one status file,
- * not two. */
+ * not two. Not so for a file of RENDER_NOW_BYTES or more (hashing it
+ * takes a while before "processing"), nor for a name that by-name/ shows
+ * an earlier upload of: a script polling by-name must not read the old
+ * outcome once the new file has left the inbox. */
 #define PENDING_RENDER_MS 300
+#define RENDER_NOW_BYTES (4 << 20)
 #define STATUS_INTERVAL_MS 500
 #define STATE_RENDER_DELAY_MS 20
 
@@ -87,6 +91,7 @@ struct intake {
 	struct cand **tab;
 	size_t tabsize, ncand;
 	bool kicked; /* a tick is due at once: the queue has room */
+	size_t scan_from; /* bucket where the next tick's walk starts */
 
 	struct up *qhead, **qtail;
 	unsigned queued, running;
@@ -944,15 +949,54 @@ static bool claim(struct intake *in, struct prep *p, int64_t id, int r)
 		return false;
 	}
 	if (renameat(in->env.inbox_fd, c->name, in->env.work_fd, u->wn.p) < 0) {
+		int e = errno;
 		struct upload_change ch = {.from = UP_PENDING, .to = UP_FAILED,
 					   .reason = "The file disappeared from the inbox before it could be taken.",
 					   .clear_location = true};
+		char why[256];
+
 		log_err("upload=%lld cannot claim \"%s\": %s", (long long)u->id,
-			qname(q, sizeof(q), c->name, c->len), strerror(errno));
+			qname(q, sizeof(q), c->name, c->len), strerror(e));
 		close(fd);
+		if (e != ENOENT) {
+			/* Still in the inbox: taken again once settled. */
+			snprintf(why, sizeof(why),
+				 "The file could not be moved out of the inbox (%s); it stays there and is taken again.",
+				 strerror(e));
+			ch.reason = why;
+			c->changed_ms = mono_ms();
+			c->moved_in = false;
+		}
 		change(in, u->id, &ch);
 		up_free(u);
-		return true;
+		return e == ENOENT;
+	}
+	{
+		/* The name was renamed by name: if another file replaced the
+		 * one opened (a partner uploading again) in between, the new
+		 * one goes back and is taken as an upload of its own. */
+		struct stat now;
+
+		if (fstatat(in->env.work_fd, u->wn.p, &now, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    now.st_ino != p->fst.st_ino || now.st_dev != p->fst.st_dev) {
+			struct upload_change ch = {.from = UP_PENDING, .to = UP_FAILED,
+						   .reason = "The file was replaced by another while it was being taken; the new one is taken as an upload of its own.",
+						   .clear_location = true};
+
+			log_warning("upload=%lld file=\"%s\" replaced while being taken: the new file goes back to the inbox",
+				    (long long)u->id, qname(q, sizeof(q), c->name, c->len));
+			if (renameat2(in->env.work_fd, u->wn.p, in->env.inbox_fd, c->name,
+				      RENAME_NOREPLACE) < 0 && errno != ENOENT)
+				log_err("upload=%lld cannot move the new \"%s\" back to the inbox: %s; it stays in .work/%s",
+					(long long)u->id, qname(q, sizeof(q), c->name, c->len),
+					strerror(errno), u->wn.p);
+			close(fd);
+			change(in, u->id, &ch);
+			up_free(u);
+			c->changed_ms = mono_ms();
+			c->moved_in = false;
+			return false;
+		}
 	}
 	if (p->marker.len && unlinkat(in->env.inbox_fd, p->marker.p, 0) < 0 &&
 	    errno != ENOENT)
@@ -961,7 +1005,11 @@ static bool claim(struct intake *in, struct prep *p, int64_t id, int r)
 	log_info("upload=%lld file=\"%s\" bytes=%lld taken",
 		 (long long)u->id, qname(q, sizeof(q), c->name, c->len),
 		 (long long)p->fst.st_size);
-	u->render_at = mono_ms() + PENDING_RENDER_MS;
+	if (p->fst.st_size >= RENDER_NOW_BYTES ||
+	    status_byname_exists(in->env.status, u->name, u->name_len))
+		mark(in, u->id);
+	else
+		u->render_at = mono_ms() + PENDING_RENDER_MS;
 	u->ds = p->ds;
 	admit(in, u, fd, (uint64_t)p->fst.st_size, mtime_ns(&p->fst), p->cr,
 	      &p->why, true);
@@ -1026,8 +1074,14 @@ static void on_tick(uv_timer_t *t)
 		struct cand *done[CLAIMS_PER_TICK];
 		size_t np = 0, ndone = 0;
 
-		for (size_t b = 0; b < in->tabsize && claims < CLAIMS_PER_TICK &&
-				   in->queued + np < QUEUE_MAX; b++) {
+		/* The walk resumes where the last one stopped: with the
+		 * queue full most of the time in a long burst, a walk from
+		 * bucket 0 would starve the files hashed to the end. */
+		size_t k = 0, b = in->scan_from;
+
+		for (; k < in->tabsize && claims < CLAIMS_PER_TICK &&
+		       in->queued + np < QUEUE_MAX;
+		     k++, b = (b + 1) & (in->tabsize - 1)) {
 			for (struct cand *c = in->tab[b];
 			     c && claims < CLAIMS_PER_TICK && in->queued + np < QUEUE_MAX;
 			     c = c->next) {
@@ -1053,6 +1107,7 @@ static void on_tick(uv_timer_t *t)
 				}
 			}
 		}
+		in->scan_from = b;
 		if (np)
 			take_batch(in, prep, np, done, &ndone);
 		for (size_t i = 0; i < ndone; i++)

@@ -91,6 +91,7 @@ struct daemon {
 	bool writer_stalled;
 	/* Test hook (INGESTD_TEST_STALL_WRITER=1): see the file header. */
 	bool stall_hook;
+	uint64_t stall_max_ns;
 	bool stall_on;      /* guarded by stall_mu */
 	bool stall_queued;  /* loop thread only */
 	uv_mutex_t stall_mu;
@@ -398,13 +399,13 @@ static bool healthy(void *data)
 }
 
 /* Test hook: a writer call that blocks until the stall is released, or
- * for STALL_MAX_NS at most: should the loop itself wait on the writer
- * meanwhile, it could never handle the SIGUSR1 that releases it. */
-#define STALL_MAX_NS (30 * UINT64_C(1000000000))
+ * for stall_max_ns at most (INGESTD_TEST_STALL_MAX_MS, default 30 s):
+ * should the loop itself wait on the writer meanwhile, it could never
+ * handle the SIGUSR1 that releases it. */
 static int stall_call(struct store *s, void *arg)
 {
 	struct daemon *d = arg;
-	uint64_t end = uv_hrtime() + STALL_MAX_NS;
+	uint64_t end = uv_hrtime() + d->stall_max_ns;
 
 	(void)s;
 	uv_mutex_lock(&d->stall_mu);
@@ -485,6 +486,10 @@ static int service_init(struct daemon *d)
 			return -ENOMEM;
 		}
 		d->stall_hook = true;
+		d->stall_max_ns = 30 * UINT64_C(1000000000);
+		if (getenv("INGESTD_TEST_STALL_MAX_MS"))
+			d->stall_max_ns = strtoull(getenv("INGESTD_TEST_STALL_MAX_MS"), NULL, 10) *
+					  UINT64_C(1000000);
 		log_warning("test hook INGESTD_TEST_STALL_WRITER=1: SIGUSR1 stalls and releases the writer");
 	}
 	return 0;

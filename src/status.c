@@ -152,6 +152,18 @@ void status_free(struct status *st)
 	free(st);
 }
 
+bool status_byname_exists(struct status *st, const unsigned char *name,
+			  size_t len)
+{
+	bool yes;
+
+	buf_reset(&st->name);
+	if (folder_name(&st->name, 0, name, len) < 0 || buf_adds(&st->name, ".json") < 0)
+		return true; /* cannot tell: as if it did */
+	yes = faccessat(st->bynamefd, st->name.p, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+	return yes;
+}
+
 struct store *status_store(struct status *st)
 {
 	return st->db;

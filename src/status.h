@@ -43,6 +43,11 @@ void status_free(struct status *st);
 int status_write(struct status *st, int64_t id, bool running,
 		 enum upload_state *state);
 
+/* True when status/by-name/ has a file for this upload name (an earlier
+ * upload of the same name). */
+bool status_byname_exists(struct status *st, const unsigned char *name,
+			  size_t len);
+
 /* The read-only connection (the loop's), for other read queries. */
 struct store *status_store(struct status *st);
 

@@ -567,7 +567,10 @@ static void undo(struct store *s)
 		return; /* SQLite rolled it back already (a group too) */
 	memcpy(keep, s->err, sizeof(keep));
 	if (s->group) {
-		step1(s, "ROLLBACK TO op");
+		/* If the savepoint cannot be rolled back, the operation's
+		 * partial writes would commit with the group: not intact. */
+		if (step1(s, "ROLLBACK TO op") < 0)
+			s->group_broken = true;
 		step1(s, "RELEASE op");
 	} else {
 		step1(s, "ROLLBACK");
@@ -608,12 +611,13 @@ int store_group_begin(struct store *s)
 	int r = step1(s, "BEGIN IMMEDIATE");
 
 	s->group = r == 0;
+	s->group_broken = false;
 	return r;
 }
 
 bool store_group_intact(const struct store *s)
 {
-	return !sqlite3_get_autocommit(s->db);
+	return !s->group_broken && !sqlite3_get_autocommit(s->db);
 }
 
 int store_group_end(struct store *s, bool commit)
@@ -623,6 +627,8 @@ int store_group_end(struct store *s, bool commit)
 	s->group = false;
 	if (sqlite3_get_autocommit(s->db))
 		return r; /* rolled back under us: nothing of it stands */
+	if (s->group_broken)
+		commit = false;
 	if (commit) {
 		r = step1(s, "COMMIT");
 		if (r == 0)

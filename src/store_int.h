@@ -26,6 +26,7 @@ struct store {
 	struct cached_stmt cache[STMT_CACHE];
 	uint64_t clock;
 	bool group; /* inside store_group_begin(): operations are savepoints */
+	bool group_broken; /* an operation could not be undone alone */
 };
 
 /* A cached prepared statement for sql, reset and unbound; the cache owns

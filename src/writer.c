@@ -146,7 +146,7 @@ static void run(void *arg)
 		if (!w->calls)
 			w->calls_tail = &w->calls;
 		while (w->batches && n < GROUP_MAX &&
-		       (n == 0 || rows + w->batches->nrows <= GROUP_ROWS)) {
+		       (rows == 0 || rows + w->batches->nrows <= GROUP_ROWS)) {
 			rows += w->batches->nrows;
 			ops[n++] = (struct op){.b = w->batches};
 			w->batches = w->batches->next;

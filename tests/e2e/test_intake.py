@@ -533,6 +533,51 @@ def test_terminal_status_names_where_the_file_is(d):
     check_clean(d)
 
 
+def test_replaced_while_taken(bin):
+    """A file replaced under its name while it is being taken (a partner
+    uploading again): the first upload fails saying so, the new file goes
+    back to the inbox and becomes an upload of its own; nothing is read
+    from the wrong file. The writer is stalled (test hook) to hold the
+    claim between the open and the rename."""
+    d = Daemon(bin, start=False)
+    base = d.env
+    # a short stall: the loop itself waits on the writer while taking
+    d.env = lambda: dict(base(), INGESTD_TEST_STALL_WRITER="1", INGESTD_TEST_STALL_MAX_MS="1500")
+    d.start()
+    a = csv_text(product_rows(2, start=1)).encode()
+    b = csv_text(product_rows(3, start=11)).encode()
+    d.proc.send_signal(signal.SIGUSR1)          # stall the writer (1.5 s)
+    wait_until("writer stalled", lambda: "test hook: writer stalled" in d.log(), 10, daemon=d)
+    d.drop("same.csv", a)                       # opened; its record waits
+    wait_until("same.csv opened", lambda: fds_of_name(d, "same.csv"), 10, daemon=d)
+    stage = os.path.join(d.root, ".stage-b")
+    os.mkdir(stage)
+    with open(os.path.join(stage, "same.csv"), "wb") as f:
+        f.write(b)
+    os.rename(os.path.join(stage, "same.csv"), d.path("inbox", "same.csv"))
+    check("test hook: writer released" not in d.log(), "the stall ended too soon")
+    rows = d.wait_settled(2, timeout=30)
+    check_eq([(r["state"], r["file_name"]) for r in rows],
+             [("failed", "same.csv"), ("completed", "same.csv")], "uploads")
+    check("replaced by another" in (rows[0]["reason"] or ""), "reason: %r" % rows[0]["reason"])
+    st = d.wait_state("same.csv")
+    check_upload(d, st, "same.csv", b, "completed")
+    check_eq(product_count(d), 3, "product rows (the new file's only)")
+    check_clean(d)
+
+
+def fds_of_name(d, name):
+    """True when the daemon has an open descriptor on inbox/<name>."""
+    want = os.path.join(d.root, "inbox", name)
+    for fd in os.listdir("/proc/%d/fd" % d.proc.pid):
+        try:
+            if os.readlink("/proc/%d/fd/%s" % (d.proc.pid, fd)) == want:
+                return True
+        except OSError:
+            pass
+    return False
+
+
 def test_duplicate_content(d):
     content = csv_text(product_rows(10)).encode()
     d.drop("first.csv", content)
