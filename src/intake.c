@@ -1248,8 +1248,18 @@ static int reconcile_one(struct intake *in, const struct upload_rec *rec)
 			    AT_SYMLINK_NOFOLLOW) == 0 &&
 		    (int64_t)ist.st_ino == rec->inode && S_ISREG(ist.st_mode) &&
 		    renameat(in->env.inbox_fd, (const char *)rec->name,
-			     in->env.work_fd, u->wn.p) == 0)
+			     in->env.work_fd, u->wn.p) == 0) {
+			struct buf marker = BUF_INIT;
+
 			fd = open_work(in, u, &st);
+			/* as claim() does: a marker left behind would let the
+			 * next file of this name skip the wait for its own */
+			if (in->cfg->ready_marker &&
+			    marker_name(in->cfg, (const char *)rec->name, rec->name_len,
+					&marker) == 0)
+				unlinkat(in->env.inbox_fd, marker.p, 0);
+			buf_free(&marker);
+		}
 	}
 	if (fd < 0) {
 		ch.to = UP_FAILED;
