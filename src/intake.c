@@ -41,7 +41,8 @@
 #define STATE_RENDER_DELAY_MS 20
 
 struct cand {
-	struct cand *next;
+	struct cand *next;           /* hash bucket */
+	struct cand *older, *newer;  /* in the order first seen */
 	uint32_t hash;
 	dev_t dev;
 	ino_t ino;
@@ -91,7 +92,10 @@ struct intake {
 	struct cand **tab;
 	size_t tabsize, ncand;
 	bool kicked; /* a tick is due at once: the queue has room */
-	size_t scan_from; /* bucket where the next tick's walk starts */
+	/* Candidates in the order they were first seen: each tick walks
+	 * them oldest first, so files are taken in the order they arrived
+	 * (and none waits behind later ones while the queue is full). */
+	struct cand *oldest, *newest;
 
 	struct up *qhead, **qtail;
 	unsigned queued, running;
@@ -726,6 +730,14 @@ static void cand_remove(struct intake *in, struct cand **pp)
 	struct cand *c = *pp;
 
 	*pp = c->next;
+	if (c->older)
+		c->older->newer = c->newer;
+	else
+		in->oldest = c->newer;
+	if (c->newer)
+		c->newer->older = c->older;
+	else
+		in->newest = c->older;
 	free(c);
 	in->ncand--;
 }
@@ -789,6 +801,12 @@ void intake_entry(struct intake *in, const char *name, enum watch_event ev)
 		c->changed_ms = mono_ms();
 		c->size = -1;
 		*pp = c;
+		c->older = in->newest;
+		if (in->newest)
+			in->newest->newer = c;
+		else
+			in->oldest = c;
+		in->newest = c;
 		in->ncand++;
 		c->writing = ev == WATCH_CREATED;
 	}
@@ -1074,40 +1092,30 @@ static void on_tick(uv_timer_t *t)
 		struct cand *done[CLAIMS_PER_TICK];
 		size_t np = 0, ndone = 0;
 
-		/* The walk resumes where the last one stopped: with the
-		 * queue full most of the time in a long burst, a walk from
-		 * bucket 0 would starve the files hashed to the end. */
-		size_t k = 0, b = in->scan_from;
+		for (struct cand *c = in->oldest;
+		     c && claims < CLAIMS_PER_TICK && in->queued + np < QUEUE_MAX;
+		     c = c->newer) {
+			struct prep *p = &prep[np];
 
-		for (; k < in->tabsize && claims < CLAIMS_PER_TICK &&
-		       in->queued + np < QUEUE_MAX;
-		     k++, b = (b + 1) & (in->tabsize - 1)) {
-			for (struct cand *c = in->tab[b];
-			     c && claims < CLAIMS_PER_TICK && in->queued + np < QUEUE_MAX;
-			     c = c->next) {
-				struct prep *p = &prep[np];
-
-				*p = (struct prep){.fd = -1, .why = BUF_INIT, .marker = BUF_INIT};
-				switch (take(in, c, now, p)) {
-				case TAKE_WAIT:
-					prep_free(p);
-					break;
-				case TAKE_GONE:
-					prep_free(p);
-					done[ndone++] = c;
-					claims++;
-					break;
-				case TAKE_READY:
-					claims++;
-					if (++np == CREATE_BATCH) {
-						take_batch(in, prep, np, done, &ndone);
-						np = 0;
-					}
-					break;
+			*p = (struct prep){.fd = -1, .why = BUF_INIT, .marker = BUF_INIT};
+			switch (take(in, c, now, p)) {
+			case TAKE_WAIT:
+				prep_free(p);
+				break;
+			case TAKE_GONE:
+				prep_free(p);
+				done[ndone++] = c;
+				claims++;
+				break;
+			case TAKE_READY:
+				claims++;
+				if (++np == CREATE_BATCH) {
+					take_batch(in, prep, np, done, &ndone);
+					np = 0;
 				}
+				break;
 			}
 		}
-		in->scan_from = b;
 		if (np)
 			take_batch(in, prep, np, done, &ndone);
 		for (size_t i = 0; i < ndone; i++)

@@ -578,6 +578,29 @@ def fds_of_name(d, name):
     return False
 
 
+@with_config(workers=1)
+def test_taken_in_arrival_order(d):
+    """Files are taken in the order they arrive; with one worker they are
+    applied in that order too, so the last file sent wins a key."""
+    n = 40
+    stage = os.path.join(d.root, ".stage-order")
+    os.mkdir(stage)
+    names = ["z-%02d.csv" % (n - i) for i in range(n)]  # not in name order
+    for i, nm in enumerate(names):
+        with open(os.path.join(stage, nm), "wb") as f:
+            f.write(csv_text([["K1", "v%02d" % i, "1", "", "true"]]).encode())
+    os.kill(d.proc.pid, signal.SIGSTOP)  # all of them arrive before one is taken
+    try:
+        for nm in names:
+            os.rename(os.path.join(stage, nm), d.path("inbox", nm))
+    finally:
+        os.kill(d.proc.pid, signal.SIGCONT)
+    rows = d.wait_settled(n, timeout=60)
+    check_eq([r["file_name"] for r in rows], names, "uploads in arrival order")
+    check_eq(d.query("SELECT name FROM product WHERE sku = 'K1'"), [("v%02d" % (n - 1),)],
+             "the last file sent wins")
+
+
 def test_duplicate_content(d):
     content = csv_text(product_rows(10)).encode()
     d.drop("first.csv", content)
