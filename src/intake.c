@@ -53,6 +53,8 @@ struct cand {
 	bool writing;        /* created, no close-write seen yet */
 	bool closed;         /* a close-write was seen since the last change */
 	bool noted;          /* a directory: logged once */
+	bool scanned_new;    /* added by the scan in progress (sorted at its end) */
+	int64_t seen_mtime_ns; /* its mtime when a scan found it */
 	size_t len;
 	char name[];
 };
@@ -809,6 +811,13 @@ void intake_entry(struct intake *in, const char *name, enum watch_event ev)
 		in->newest = c;
 		in->ncand++;
 		c->writing = ev == WATCH_CREATED;
+		if (ev == WATCH_SEEN) {
+			struct stat st;
+
+			c->scanned_new = true;
+			if (fstatat(in->env.inbox_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+				c->seen_mtime_ns = mtime_ns(&st);
+		}
 	}
 	if (ev == WATCH_MOVED_IN) {
 		c->moved_in = true;
@@ -819,9 +828,51 @@ void intake_entry(struct intake *in, const char *name, enum watch_event ev)
 	}
 }
 
+static int cmp_seen(const void *a, const void *b)
+{
+	const struct cand *x = *(struct cand *const *)a, *y = *(struct cand *const *)b;
+
+	if (x->seen_mtime_ns != y->seen_mtime_ns)
+		return x->seen_mtime_ns < y->seen_mtime_ns ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
+/* A scan found files in directory order; they arrived in mtime order (say,
+ * dropped while ingestd was stopped): the files this scan added, the tail
+ * of the arrival list, are put in mtime order. */
 void intake_scanned(struct intake *in)
 {
-	(void)in;
+	struct cand *c, *first = in->newest, *before, **v;
+	size_t n = 0, i = 0;
+
+	for (c = in->newest; c && c->scanned_new; c = c->older)
+		n++;
+	if (n < 2) {
+		if (n)
+			in->newest->scanned_new = false;
+		return;
+	}
+	v = malloc(n * sizeof(*v));
+	for (c = in->newest; c && c->scanned_new; c = c->older) {
+		c->scanned_new = false;
+		if (v)
+			v[i++] = c;
+		first = c;
+	}
+	if (!v)
+		return; /* left in directory order */
+	before = first->older;
+	qsort(v, n, sizeof(*v), cmp_seen);
+	for (i = 0; i < n; i++) {
+		v[i]->older = i ? v[i - 1] : before;
+		v[i]->newer = i + 1 < n ? v[i + 1] : NULL;
+	}
+	if (before)
+		before->newer = v[0];
+	else
+		in->oldest = v[0];
+	in->newest = v[n - 1];
+	free(v);
 }
 
 /* Reject an entry that is not a regular file we may read: it moves into

@@ -241,6 +241,26 @@ def test_dropped_while_stopped(d):
     check_eq(product_count(d), 9, "product rows")
 
 
+@with_config(workers=1)
+def test_dropped_while_stopped_taken_in_mtime_order(d):
+    """Files found by the start-up scan are taken oldest first (by mtime),
+    not in directory order: with one worker, the newest file wins a key."""
+    check_eq(d.stop(), 0, "exit code")
+    n = 30
+    names = ["m-%02d.csv" % ((i * 7) % n) for i in range(n)]  # mtime order != name order
+    now = time.time()
+    for i, nm in enumerate(names):
+        p = d.path("inbox", nm)
+        with open(p, "wb") as f:
+            f.write(csv_text([["K1", "v%02d" % i, "1", "", "true"]]).encode())
+        os.utime(p, (now - 100 + i, now - 100 + i))
+    d.start()
+    rows = d.wait_settled(n, timeout=60)
+    check_eq([r["file_name"] for r in rows], names, "uploads in mtime order")
+    check_eq(d.query("SELECT name FROM product WHERE sku = 'K1'"), [("v%02d" % (n - 1),)],
+             "the newest file wins")
+
+
 # --------------------------------------------------------------------------
 # ignored names and ready markers
 
