@@ -204,6 +204,11 @@ int status_write(struct status *st, int64_t id, bool running,
 		r = folder_name(&st->name, 0, rec.name, rec.name_len);
 		r = r ?: buf_adds(&st->name, ".json");
 		r = r ?: link_atomic(st->dirfd, name, st->bynamefd, st->name.p);
+		/* a file system (or a mount on by-name/) without such links:
+		 * a copy, as atomic */
+		if (r == -EXDEV || r == -EPERM || r == -EMLINK || r == -EOPNOTSUPP)
+			r = write_atomic(st->bynamefd, st->name.p, st->json.p,
+					 st->json.len, 0);
 	}
 	if (r == 0)
 		*state = rec.state;

@@ -13,6 +13,7 @@ import os
 import signal
 import socket
 import stat
+import subprocess
 import time
 
 from harness import (PRODUCT_HEADER, Daemon, as_bytes, cases, check, check_clean,
@@ -619,6 +620,32 @@ def test_taken_in_arrival_order(d):
     check_eq([r["file_name"] for r in rows], names, "uploads in arrival order")
     check_eq(d.query("SELECT name FROM product WHERE sku = 'K1'"), [("v%02d" % (n - 1),)],
              "the last file sent wins")
+
+
+def test_byname_on_another_file_system(d):
+    """status/by-name/ on a file system of its own (no hard link across):
+    the by-name file is a copy, the same bytes as status/<id>.json."""
+    d.stop()
+    byname = os.path.join(d.root, "status", "by-name")
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", byname], check=True)
+    try:
+        d.start()
+        content = csv_text(product_rows(2)).encode()
+        d.drop("copied.csv", content)
+        st = d.wait_state("copied.csv")
+        check_upload(d, st, "copied.csv", content, "completed")
+        with open(os.path.join(d.root, "status", "%d.json" % st["id"]), "rb") as f:
+            main = f.read()
+        wait_until("by-name copy", lambda: os.path.exists(os.path.join(byname, "copied.csv.json")),
+                   10, daemon=d)
+        with open(os.path.join(byname, "copied.csv.json"), "rb") as f:
+            check_eq(f.read(), main, "by-name bytes")
+        check("cannot write status file" not in d.log(), "status errors in the log")
+        check_eq(d.stop(), 0, "exit code")
+    finally:
+        if d.alive():
+            d.stop()  # it holds by-name/ open: unmount only once it is gone
+        subprocess.run(["umount", "-l", byname], check=False)
 
 
 def test_duplicate_content(d):
