@@ -689,6 +689,13 @@ static int append_row(struct job_state *js, const struct csv_row *row)
 static void reason(struct ingest_job *job, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/* The reason of an upload whose batch b the database refused. */
+static void refused(struct ingest_job *job, const struct batch *b)
+{
+	reason(job, "the database refused a batch of rows (%s); the rows of earlier batches stay applied",
+	       b->err);
+}
+
 static int flush(struct job_state *js)
 {
 	struct ingest_job *job = js->job;
@@ -698,8 +705,7 @@ static int flush(struct job_state *js)
 	writer_submit(job->writer, js->cur);
 	r = writer_wait(job->writer, next);
 	if (r < 0)
-		reason(job, "the database refused a batch of rows (%s); the rows of earlier batches stay applied",
-		       next->err);
+		refused(job, next);
 	batch_clear(next);
 	/* An empty batch resumes where the last one ends. */
 	next->start_offset = js->cur->end_offset;
@@ -1013,8 +1019,7 @@ void ingest_run(struct ingest_job *job)
 			job->interrupted = true;
 			goto out;
 		}
-		reason(job, "the database refused a batch of rows (%s); the rows of earlier batches stay applied",
-		       bad->err);
+		refused(job, bad);
 		js.writer_failed = true;
 		failed = true;
 		goto finish;
@@ -1039,8 +1044,7 @@ finish:
 		struct batch *other = js.cur == &js.b[0] ? &js.b[1] : &js.b[0];
 
 		if (writer_wait(job->writer, other) < 0) {
-			reason(job, "the database refused a batch of rows (%s); the rows of earlier batches stay applied",
-			       other->err);
+			refused(job, other);
 			js.writer_failed = true;
 		}
 	}
@@ -1063,8 +1067,7 @@ finish:
 			/* Refused (a constraint of an existing table, a full
 			 * disk): the upload fails at its last committed batch,
 			 * unless the failure cannot be recorded either. */
-			reason(job, "the database refused a batch of rows (%s); the rows of earlier batches stay applied",
-			       b->err);
+			refused(job, b);
 			js.writer_failed = true;
 		}
 	}
