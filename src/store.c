@@ -428,7 +428,7 @@ void upload_rec_clear(struct upload_rec *r)
 	memset(r, 0, sizeof(*r));
 }
 
-#define NOW "strftime('%Y-%m-%dT%H:%M:%SZ','now')"
+#define NOW "strftime('%Y-%m-%dT%H:%M:%fZ','now')" /* UTC, milliseconds */
 
 int store_upload_create(struct store *s, const struct upload_new *u,
 			int64_t *id)
