@@ -1,7 +1,7 @@
 /*
  * store.c - see store.h.
  *
- * Schema (user_version 1):
+ * Schema (user_version 2):
  *   uploads        one row per upload; offset/line/rows_* are the resume
  *                  point and counters, advanced only in the transaction that
  *                  applies the rows they describe, so a restart resumes after
@@ -225,6 +225,9 @@ static const char *const migrations[] = {
 	" type TEXT NOT NULL,"
 	" message TEXT NOT NULL);"
 	"CREATE INDEX upload_errors_upload ON upload_errors(upload_id, record);",
+	/* 1 → 2: GET /uploads/?state= and the counts by state of /metrics
+	 * without a scan of every upload */
+	"CREATE INDEX uploads_state ON uploads(state, id);",
 };
 
 int store_migrate(struct store *s)

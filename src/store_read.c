@@ -84,6 +84,11 @@ int store_uploads_list(struct store *s, const struct upload_query *q,
 		" WHERE id < ?1 AND (?2 IS NULL OR state = ?2)"
 		" AND (?3 IS NULL OR dataset = ?3)"
 		" ORDER BY id DESC LIMIT ?4";
+	static const char state_sql[] = /* the uploads_state index */
+		"SELECT " VIEW_COLUMNS " FROM uploads"
+		" WHERE state = ?2 AND id < ?1"
+		" AND (?3 IS NULL OR dataset = ?3)"
+		" ORDER BY id DESC LIMIT ?4";
 	static const char name_sql[] =
 		"SELECT " VIEW_COLUMNS " FROM uploads"
 		" WHERE file_name = ?5 AND id < ?1 AND (?2 IS NULL OR state = ?2)"
@@ -95,7 +100,7 @@ int store_uploads_list(struct store *s, const struct upload_query *q,
 
 	if (q->limit < 1 || q->limit > STORE_LIST_MAX)
 		return -EINVAL;
-	r = store_prep(s, q->name ? name_sql : all_sql, &st);
+	r = store_prep(s, q->name ? name_sql : q->state ? state_sql : all_sql, &st);
 	if (r < 0)
 		return r;
 	sqlite3_bind_int64(st, 1, q->before > 0 ? q->before : INT64_MAX);
