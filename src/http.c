@@ -1125,19 +1125,10 @@ struct starter {
 	int fd;
 };
 
-static void start_low(void *arg)
+static void start(struct starter *s)
 {
-	struct starter *s = arg;
 	const struct config *cfg = s->cfg;
-	id_t tid = (id_t)syscall(SYS_gettid);
-	int nice;
 
-	errno = 0;
-	nice = getpriority(PRIO_PROCESS, tid);
-	if (!(nice == -1 && errno) && nice < HTTP_NICE &&
-	    setpriority(PRIO_PROCESS, tid, HTTP_NICE) < 0)
-		log_warning("http: cannot lower the HTTP threads' priority: %s",
-			    strerror(errno));
 	s->h->mhd = MHD_start_daemon(
 		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG,
 		0, NULL, NULL, on_request, s->h,
@@ -1149,6 +1140,20 @@ static void start_low(void *arg)
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->http_timeout_s,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->http_memory_limit,
 		MHD_OPTION_END);
+}
+
+static void start_low(void *arg)
+{
+	id_t tid = (id_t)syscall(SYS_gettid);
+	int nice;
+
+	errno = 0;
+	nice = getpriority(PRIO_PROCESS, tid);
+	if (!(nice == -1 && errno) && nice < HTTP_NICE &&
+	    setpriority(PRIO_PROCESS, tid, HTTP_NICE) < 0)
+		log_warning("http: cannot lower the HTTP threads' priority: %s",
+			    strerror(errno));
+	start(arg);
 }
 
 int http_new(const struct http_env *env, struct http **out)
@@ -1205,7 +1210,7 @@ int http_new(const struct http_env *env, struct http **out)
 		if (uv_thread_create(&t, start_low, &st) == 0)
 			uv_thread_join(&t);
 		else
-			start_low(&st); /* at our own priority, then */
+			start(&st); /* at the loop's priority, which must stay */
 	}
 	if (!h->mhd) {
 		log_err("http: cannot start the HTTP server on %s (libmicrohttpd %s; see above)",

@@ -399,7 +399,8 @@ static bool healthy(void *data)
 }
 
 /* Test hook: a writer call that blocks until the stall is released, or
- * for stall_max_ns at most (INGESTD_TEST_STALL_MAX_MS, default 30 s):
+ * for stall_max_ns at most (INGESTD_TEST_STALL_MAX_MS, default 30 s, at
+ * most 600 s):
  * should the loop itself wait on the writer meanwhile, it could never
  * handle the SIGUSR1 that releases it. */
 static int stall_call(struct store *s, void *arg)
@@ -487,9 +488,11 @@ static int service_init(struct daemon *d)
 		}
 		d->stall_hook = true;
 		d->stall_max_ns = 30 * UINT64_C(1000000000);
-		if (getenv("INGESTD_TEST_STALL_MAX_MS"))
-			d->stall_max_ns = strtoull(getenv("INGESTD_TEST_STALL_MAX_MS"), NULL, 10) *
-					  UINT64_C(1000000);
+		if (getenv("INGESTD_TEST_STALL_MAX_MS")) {
+			unsigned long long ms = strtoull(getenv("INGESTD_TEST_STALL_MAX_MS"), NULL, 10);
+
+			d->stall_max_ns = (ms < 600000 ? ms : 600000) * UINT64_C(1000000);
+		}
 		log_warning("test hook INGESTD_TEST_STALL_WRITER=1: SIGUSR1 stalls and releases the writer");
 	}
 	return 0;

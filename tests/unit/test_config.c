@@ -22,15 +22,7 @@
 
 #include "config.h"
 
-#define CHECK(cond, ...)                                              \
-	do {                                                          \
-		if (!(cond)) {                                        \
-			print_error("%s:%d: ", __FILE__, __LINE__);   \
-			print_error(__VA_ARGS__);                     \
-			print_error("\n");                            \
-			bad++;                                        \
-		}                                                     \
-	} while (0)
+#include "check.h"
 
 /* Write text to a fresh temp file; path receives its name. */
 static void write_tmp(const char *text, char path[static 64])

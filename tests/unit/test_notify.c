@@ -24,15 +24,7 @@
 
 #include "notify.h"
 
-#define CHECK(cond, ...)                                              \
-	do {                                                          \
-		if (!(cond)) {                                        \
-			print_error("%s:%d: ", __FILE__, __LINE__);   \
-			print_error(__VA_ARGS__);                     \
-			print_error("\n");                            \
-			bad++;                                        \
-		}                                                     \
-	} while (0)
+#include "check.h"
 
 static void clear_env(void)
 {

@@ -21,15 +21,7 @@
 
 #include "schema.h"
 
-#define CHECK(cond, ...)                                              \
-	do {                                                          \
-		if (!(cond)) {                                        \
-			print_error("%s:%d: ", __FILE__, __LINE__);   \
-			print_error(__VA_ARGS__);                     \
-			print_error("\n");                            \
-			bad++;                                        \
-		}                                                     \
-	} while (0)
+#include "check.h"
 
 static struct field plain_field(enum field_type t)
 {
