@@ -322,7 +322,8 @@ class Daemon:
         """The first sanitizer line in the log, or None."""
         for l in self.log().splitlines():
             if ("ERROR: AddressSanitizer" in l or "ERROR: LeakSanitizer" in l
-                    or "runtime error:" in l or "SUMMARY: UndefinedBehaviorSanitizer" in l):
+                    or "runtime error:" in l or "SUMMARY: UndefinedBehaviorSanitizer" in l
+                    or "WARNING: ThreadSanitizer" in l):
                 return l
         return None
 
