@@ -166,7 +166,7 @@ static void active_remove(struct intake *in, struct up *u)
 
 static void work_cb(uv_work_t *w)
 {
-	prctl(PR_SET_NAME, "ingestd-job");
+	(void) prctl(PR_SET_NAME, "ingestd-job"); /* a name for ps; cosmetic */
 	ingest_run(&container_of(w, struct up, work)->job);
 }
 
@@ -206,6 +206,7 @@ static void after_work_cb(uv_work_t *w, int status)
 
 static void pump(struct intake *in)
 {
+	ASSERT_LOOP(in);
 	while (!in->stopping && in->qhead && in->running < in->cfg->workers) {
 		struct up *u = in->qhead;
 		int r;
@@ -246,7 +247,8 @@ static void pump(struct intake *in)
 	if (!in->stopping && !in->kicked && in->inbox.ncand &&
 	    in->queued < QUEUE_MAX / 2) {
 		in->kicked = true;
-		uv_timer_start(&in->tick, on_tick, 0, uv_timer_get_repeat(&in->tick));
+		(void) uv_timer_start(&in->tick, on_tick, 0,
+				      uv_timer_get_repeat(&in->tick));
 	}
 }
 
@@ -256,6 +258,7 @@ void intake_enqueue(struct intake *in, struct up *u, int fd,
 {
 	struct ingest_job *j = &u->job;
 
+	ASSERT_LOOP(in);
 	j->upload_id = u->id;
 	j->fd = fd;
 	j->cfg = u->cfg;
