@@ -80,7 +80,7 @@ static void reject(struct intake *in, struct up *u, int from_fd,
 	struct upload_change ch = {.from = UP_PENDING, .to = UP_REJECTED,
 				   .reason = why, .dataset = dataset};
 	struct buf loc = BUF_INIT;
-	char q[512];
+	char q[512], qr[1024];
 	int r;
 
 	r = claim_write_reason(in, u, why);
@@ -100,7 +100,7 @@ static void reject(struct intake *in, struct up *u, int from_fd,
 		in->n_rejected++;
 		log_notice("upload=%lld file=\"%s\" state=rejected reason=\"%s\"",
 			   (long long)u->id, log_quote(q, sizeof(q), u->name, u->name_len),
-			   why);
+			   log_quote(qr, sizeof(qr), why, strlen(why))); /* header text */
 	}
 	buf_free(&loc);
 }

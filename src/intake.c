@@ -109,7 +109,7 @@ static void on_tick(uv_timer_t *t);
 
 static void log_done(struct intake *in, struct up *u, enum upload_state st)
 {
-	char q[512];
+	char q[512], qr[1024];
 	struct upload_rec rec = {0};
 	uint64_t ms = mono_ms() - u->started_ms;
 
@@ -119,13 +119,14 @@ static void log_done(struct intake *in, struct up *u, enum upload_state st)
 			   upload_state_name(st), (unsigned long long)ms);
 		return;
 	}
-	log_notice("upload=%lld file=\"%s\" dataset=%s state=%s rows=%lld applied=%lld failed=%lld errors=%lld ms=%llu%s%s",
+	log_notice("upload=%lld file=\"%s\" dataset=%s state=%s rows=%lld applied=%lld failed=%lld errors=%lld ms=%llu%s%s%s",
 		   (long long)u->id, log_quote(q, sizeof(q), u->name, u->name_len),
 		   rec.dataset ? rec.dataset : "-", upload_state_name(st),
 		   (long long)rec.records, (long long)rec.applied,
 		   (long long)rec.failed, (long long)rec.errors,
-		   (unsigned long long)ms, rec.reason ? " reason=" : "",
-		   rec.reason ? rec.reason : "");
+		   (unsigned long long)ms, rec.reason ? " reason=\"" : "",
+		   rec.reason ? log_quote(qr, sizeof(qr), rec.reason, strlen(rec.reason)) : "",
+		   rec.reason ? "\"" : "");
 	if (st == UP_COMPLETED) {
 		in->n_completed++;
 		in->n_rows += (uint64_t)rec.applied;
