@@ -1,0 +1,408 @@
+/*
+ * claim.c - from a ready inbox entry to an upload: record it, claim it
+ * into .work/, choose its dataset by name and header, then admit it (the
+ * queue), reject it (reason file, state, rejected/) or fail it.
+ *
+ * Invariants (the claim protocol of intake.h): the record exists before
+ * the rename into .work/; a rejected file's reason file is written, and
+ * fsynced, before the state that points to it is recorded, and the state
+ * before the file moves; every file leaves .work/ only after its terminal
+ * state and location are committed. Every path that gives up a claimed
+ * upload records why.
+ *
+ * Thread: the loop thread; the writer calls wait for the writer thread.
+ */
+#include "intake_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "status.h"
+
+/* ---- writer calls ---- */
+
+struct create_args {
+	struct upload_new u;
+	int64_t id;
+};
+
+static int call_create(struct store *s, void *arg)
+{
+	struct create_args *a = arg;
+	return store_upload_create(s, &a->u, &a->id);
+}
+
+struct create_many_args {
+	struct upload_new u[CREATE_BATCH];
+	int64_t id[CREATE_BATCH];
+	size_t n;
+};
+
+static int call_create_many(struct store *s, void *arg)
+{
+	struct create_many_args *a = arg;
+	return store_upload_create_many(s, a->u, a->n, a->id);
+}
+
+/* ---- rejection ---- */
+
+int claim_write_reason(struct intake *in, struct up *u, const char *why)
+{
+	struct buf b = BUF_INIT, fn = BUF_INIT;
+	int r;
+
+	r = buf_adds(&b, "ingestd did not accept this file.\n\nFile:   ");
+	r = r ?: text_escape(&b, u->name, u->name_len, 4096);
+	r = r ?: buf_printf(&b, "\nUpload: %lld\n\n", (long long)u->id);
+	r = r ?: buf_adds(&b, why);
+	r = r ?: buf_adds(&b, "\n\nThe file itself is kept unchanged next to this one. Fix it and upload it again under any name.\n");
+	r = r ?: buf_printf(&fn, "%s.reason.txt", u->wn.p);
+	/* fsync: the reason is what the partner reads; it must not be lost
+	 * while the state that points to it is durable. */
+	if (r == 0)
+		r = write_atomic(in->env.rejected_fd, fn.p, b.p, b.len, 1);
+	buf_free(&b);
+	buf_free(&fn);
+	return r;
+}
+
+/* Reject a claimed (from_fd = work_fd) or hostile (from_fd = inbox_fd,
+ * name = entry name) entry: reason file, state, then the move. */
+static void reject(struct intake *in, struct up *u, int from_fd,
+		   const char *from_name, const char *why, const char *dataset)
+{
+	struct upload_change ch = {.from = UP_PENDING, .to = UP_REJECTED,
+				   .reason = why, .dataset = dataset};
+	struct buf loc = BUF_INIT;
+	char q[512], qr[1024];
+	int r;
+
+	r = claim_write_reason(in, u, why);
+	if (r < 0)
+		log_err("upload=%lld cannot write reason file: %s", (long long)u->id,
+			strerror(-r));
+	if (buf_adds(&loc, "rejected/") < 0 ||
+	    utf8_escape(&loc, u->wn.p, u->wn.len, SIZE_MAX) < 0) {
+		buf_free(&loc);
+		return;
+	}
+	ch.location = loc.p;
+	if (intake_change(in, u->id, &ch) == 0) {
+		if (renameat(from_fd, from_name, in->env.rejected_fd, u->wn.p) < 0)
+			log_err("upload=%lld cannot move the file to rejected/: %s",
+				(long long)u->id, strerror(errno));
+		in->n_rejected++;
+		log_notice("upload=%lld file=\"%s\" state=rejected reason=\"%s\"",
+			   (long long)u->id, log_quote(q, sizeof(q), u->name, u->name_len),
+			   log_quote(qr, sizeof(qr), why, strlen(why))); /* header text */
+	}
+	buf_free(&loc);
+}
+
+/* Reject an entry that is not a regular file we may read: it moves into
+ * rejected/ as it is (never opened, never followed). */
+static void reject_entry(struct intake *in, struct cand *c, const struct stat *st,
+			 const char *why)
+{
+	struct create_args a = {
+		.u = {.name = (const unsigned char *)c->name, .name_len = c->len,
+		      .bytes = S_ISREG(st->st_mode) ? (uint64_t)st->st_size : 0,
+		      .inode = (int64_t)st->st_ino, .mtime_ns = st_mtime_ns(st)},
+	};
+	struct up *u;
+	int r;
+
+	r = writer_call(in->env.writer, call_create, &a, 0);
+	if (r < 0) {
+		log_err("cannot record an upload: %s", strerror(-r));
+		return;
+	}
+	u = intake_up_new(in->cfg, a.id, a.u.name, a.u.name_len);
+	if (!u)
+		return;
+	reject(in, u, in->env.inbox_fd, c->name, why, NULL);
+	intake_up_free(u);
+}
+
+/* ---- header check ---- */
+
+/* Which dataset takes this file: the datasets whose glob matches the name,
+ * in config order; the first whose schema accepts the header. */
+static int choose(const struct config *cfg, int fd, const unsigned char *name,
+		  const struct dataset **out, struct buf *why)
+{
+	struct csv_header h = {0};
+	struct buf one = BUF_INIT;
+	bool globbed = false;
+	int r;
+
+	for (size_t i = 0; i < cfg->ndatasets && !globbed; i++)
+		globbed = fnmatch(cfg->datasets[i].match, (const char *)name, 0) == 0;
+	if (!globbed) {
+		buf_adds(why, "No dataset accepts this file name. Names accepted: ");
+		for (size_t i = 0; i < cfg->ndatasets; i++)
+			buf_printf(why, "%s\"%s\" (dataset %s)", i ? ", " : "",
+				   cfg->datasets[i].match, cfg->datasets[i].name);
+		buf_adds(why, ".\nHow to fix: rename the file to match one of these patterns.");
+		return -EINVAL;
+	}
+	r = ingest_read_header(fd, cfg->max_header_bytes, cfg->max_columns, &h, &one);
+	if (r < 0) {
+		if (r == -EINVAL) {
+			buf_adds(why, "The file cannot be read as CSV: ");
+			buf_add(why, one.p, one.len);
+			buf_adds(why, ".");
+		} else {
+			buf_printf(why, "The file cannot be read: %s.", strerror(-r));
+		}
+		buf_free(&one);
+		return r == -EINVAL ? r : -EIO;
+	}
+	r = -EINVAL;
+	for (size_t i = 0; i < cfg->ndatasets; i++) {
+		const struct dataset *ds = &cfg->datasets[i];
+		struct header_map m;
+		int k;
+
+		if (fnmatch(ds->match, (const char *)name, 0) != 0)
+			continue;
+		buf_reset(&one);
+		k = schema_match_header(ds, h.names, h.lens, h.n, &m, &one);
+		if (k == 0) {
+			header_map_free(&m);
+			*out = ds;
+			r = 0;
+			break;
+		}
+		if (k != -EINVAL) {
+			r = k;
+			break;
+		}
+		if (why->len)
+			buf_adds(why, "\n\n");
+		buf_add(why, one.p, one.len);
+	}
+	csv_header_free(&h);
+	buf_free(&one);
+	return r;
+}
+
+/* The claimed file u is in .work/, open at fd, its header checked by
+ * choose() (r, u->ds, why): queue it, reject it or fail it. recorded: the
+ * upload's record already names u->ds. Takes ownership of u and fd. */
+static void admit(struct intake *in, struct up *u, int fd, uint64_t bytes,
+		  int64_t mt, int r, const struct buf *why, bool recorded)
+{
+	struct upload_rec rec = {.bytes = bytes, .mtime_ns = mt, .line = 1};
+	struct upload_change ch = {.from = UP_PENDING, .to = UP_PENDING};
+
+	if (r == -EINVAL) {
+		(void) close(fd);
+		reject(in, u, in->env.work_fd, u->wn.p, why->p, NULL);
+		intake_up_free(u);
+		return;
+	}
+	if (r < 0) {
+		struct upload_change fch = {.from = UP_PENDING, .to = UP_FAILED,
+					    .reason = why->p, .location = u->failed_loc.p};
+		(void) close(fd);
+		if (intake_change(in, u->id, &fch) == 0 &&
+		    renameat(in->env.work_fd, u->wn.p, in->env.failed_fd, u->wn.p) < 0)
+			log_err("upload=%lld cannot move the file to failed/: %s",
+				(long long)u->id, strerror(errno));
+		intake_up_free(u);
+		return;
+	}
+	ch.dataset = u->ds->name;
+	if (!recorded && intake_change(in, u->id, &ch) < 0) {
+		(void) close(fd);
+		intake_up_free(u);
+		return;
+	}
+	u->started_ms = mono_ms();
+	intake_enqueue(in, u, fd, UP_PENDING, &rec);
+}
+
+void claim_check(struct intake *in, struct up *u, int fd, uint64_t bytes,
+		 int64_t mt)
+{
+	struct buf why = BUF_INIT;
+	int r = choose(u->cfg, fd, u->name, &u->ds, &why);
+
+	ASSERT_LOOP(in);
+	admit(in, u, fd, bytes, mt, r, &why, false);
+	buf_free(&why);
+}
+
+/* ---- taking ready files ---- */
+
+enum take claim_take(struct intake *in, struct cand *c, uint64_t now,
+		     struct prep *p)
+{
+	switch (inbox_look(&in->inbox, in->cfg, c, now, &p->t)) {
+	case INBOX_WAIT:
+		return TAKE_WAIT;
+	case INBOX_GONE:
+		return TAKE_GONE;
+	case INBOX_REJECT:
+		reject_entry(in, c, &p->t.st, p->t.why);
+		return TAKE_GONE;
+	case INBOX_READY:
+		break;
+	}
+	/* The header decides the dataset before the record is created, so
+	 * that an accepted file costs one write, not two. */
+	p->c = c;
+	p->ds = NULL;
+	p->cr = choose(in->cfg, p->t.fd, (const unsigned char *)c->name, &p->ds,
+		       &p->why);
+	return TAKE_READY;
+}
+
+void claim_prep_free(struct prep *p)
+{
+	buf_free(&p->why);
+	buf_free(&p->t.marker);
+}
+
+/* The rename into .work/ failed (e = errno): record why. Returns true when
+ * the candidate is done with (the file is gone). */
+static bool claim_lost(struct intake *in, struct cand *c, struct up *u, int e)
+{
+	struct upload_change ch = {.from = UP_PENDING, .to = UP_FAILED,
+				   .reason = "The file disappeared from the inbox before it could be taken.",
+				   .clear_location = true};
+	char why[256], q[512];
+
+	log_err("upload=%lld cannot claim \"%s\": %s", (long long)u->id,
+		log_quote(q, sizeof(q), c->name, c->len), strerror(e));
+	if (e != ENOENT) {
+		/* Still in the inbox: taken again once settled. */
+		snprintf(why, sizeof(why),
+			 "The file could not be moved out of the inbox (%s); it stays there and is taken again.",
+			 strerror(e));
+		ch.reason = why;
+		c->changed_ms = mono_ms();
+		c->moved_in = false;
+	}
+	(void) intake_change(in, u->id, &ch);
+	return e == ENOENT;
+}
+
+/* The name was renamed by name: if another file replaced the one opened
+ * (a partner uploading again) in between, the new one goes back and is
+ * taken as an upload of its own. Returns true when it was replaced (and
+ * the upload is recorded failed). */
+static bool claim_replaced(struct intake *in, struct prep *p, struct up *u)
+{
+	struct upload_change ch = {.from = UP_PENDING, .to = UP_FAILED,
+				   .reason = "The file was replaced by another while it was being taken; the new one is taken as an upload of its own.",
+				   .clear_location = true};
+	struct cand *c = p->c;
+	struct stat now;
+	char q[512], qw[512];
+
+	if (fstatat(in->env.work_fd, u->wn.p, &now, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    now.st_ino == p->t.st.st_ino && now.st_dev == p->t.st.st_dev)
+		return false;
+	log_warning("upload=%lld file=\"%s\" replaced while being taken: the new file goes back to the inbox",
+		    (long long)u->id, log_quote(q, sizeof(q), c->name, c->len));
+	if (renameat2(in->env.work_fd, u->wn.p, in->env.inbox_fd, c->name,
+		      RENAME_NOREPLACE) < 0 && errno != ENOENT)
+		log_err("upload=%lld cannot move the new \"%s\" back to the inbox: %s; it stays in .work/%s",
+			(long long)u->id, log_quote(q, sizeof(q), c->name, c->len),
+			strerror(errno), log_quote(qw, sizeof(qw), u->wn.p, u->wn.len));
+	(void) intake_change(in, u->id, &ch);
+	c->changed_ms = mono_ms();
+	c->moved_in = false;
+	return true;
+}
+
+/* p was recorded as upload id (or the record failed: r < 0): claim it
+ * into .work/ and admit it. Returns true when its candidate is done with.
+ * p->t.fd is always consumed. */
+static bool claim(struct intake *in, struct prep *p, int64_t id, int r)
+{
+	struct cand *c = p->c;
+	int fd = p->t.fd;
+	struct up *u;
+	char q[512];
+
+	p->t.fd = -1;
+	if (r < 0) {
+		(void) close(fd);
+		log_err("file=\"%s\" cannot record an upload: %s; will retry",
+			log_quote(q, sizeof(q), c->name, c->len), strerror(-r));
+		return false;
+	}
+	u = intake_up_new(in->cfg, id, (const unsigned char *)c->name, c->len);
+	if (!u) {
+		struct upload_change ch = {.from = UP_PENDING, .to = UP_FAILED,
+					   .reason = "ingestd ran out of memory while taking the file; it stays in the inbox and is taken again."};
+		(void) close(fd);
+		(void) intake_change(in, id, &ch);
+		return false;
+	}
+	if (renameat(in->env.inbox_fd, c->name, in->env.work_fd, u->wn.p) < 0) {
+		int e = errno;
+		bool gone;
+
+		(void) close(fd);
+		gone = claim_lost(in, c, u, e);
+		intake_up_free(u);
+		return gone;
+	}
+	if (claim_replaced(in, p, u)) {
+		(void) close(fd);
+		intake_up_free(u);
+		return false;
+	}
+	if (p->t.marker.len && unlinkat(in->env.inbox_fd, p->t.marker.p, 0) < 0 &&
+	    errno != ENOENT)
+		log_warning("upload=%lld cannot remove its ready marker: %s",
+			    (long long)u->id, strerror(errno));
+	log_info("upload=%lld file=\"%s\" bytes=%lld taken",
+		 (long long)u->id, log_quote(q, sizeof(q), c->name, c->len),
+		 (long long)p->t.st.st_size);
+	if (p->t.st.st_size >= RENDER_NOW_BYTES ||
+	    status_byname_exists(in->env.status, u->name, u->name_len))
+		render_mark(in, u->id);
+	else
+		u->render_at = mono_ms() + PENDING_RENDER_MS;
+	u->ds = p->ds;
+	admit(in, u, fd, (uint64_t)p->t.st.st_size, st_mtime_ns(&p->t.st), p->cr,
+	      &p->why, true);
+	return true;
+}
+
+void claim_batch(struct intake *in, struct prep *p, size_t n,
+		 struct cand **done, size_t *ndone)
+{
+	struct create_many_args a;
+	int r;
+
+	ASSERT_LOOP(in);
+	assert(n <= CREATE_BATCH);
+	for (size_t i = 0; i < n; i++)
+		a.u[i] = (struct upload_new){
+			.name = (const unsigned char *)p[i].c->name,
+			.name_len = p[i].c->len,
+			.bytes = (uint64_t)p[i].t.st.st_size,
+			.inode = (int64_t)p[i].t.st.st_ino,
+			.mtime_ns = st_mtime_ns(&p[i].t.st),
+			.dataset = p[i].cr == 0 ? p[i].ds->name : NULL,
+		};
+	a.n = n;
+	r = writer_call(in->env.writer, call_create_many, &a, 0);
+	for (size_t i = 0; i < n; i++) {
+		if (claim(in, &p[i], a.id[i], r))
+			done[(*ndone)++] = p[i].c;
+		claim_prep_free(&p[i]);
+	}
+}

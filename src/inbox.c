@@ -1,0 +1,341 @@
+/*
+ * inbox.c - the candidates table: inbox entries that may become uploads,
+ * in the order they arrived, and the readiness decision for each.
+ *
+ * Invariants: a name is in the table at most once; the arrival list holds
+ * every candidate, oldest first, except that the tail added by a scan in
+ * progress (scanned_new) is put in mtime order when the scan ends;
+ * ignored names and ready markers are never candidates. inbox_look opens
+ * nothing but the entry itself (O_NOFOLLOW, never a link's target) and
+ * only reads: claiming and rejecting are claim.c's.
+ *
+ * Thread: the loop thread (or a test's only thread); no locks.
+ */
+#include "intake_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+
+static uint32_t hash_name(const char *s, size_t n)
+{
+	uint32_t h = 2166136261u;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)s[i]) * 16777619u;
+	return h;
+}
+
+int inbox_init(struct inbox *ib, int dirfd)
+{
+	*ib = (struct inbox){.dirfd = dirfd, .tabsize = 4096};
+	ib->tab = calloc(ib->tabsize, sizeof(*ib->tab));
+	return ib->tab ? 0 : -ENOMEM;
+}
+
+static struct cand **cand_slot(struct inbox *ib, const char *name, size_t len,
+			       uint32_t h)
+{
+	struct cand **pp = &ib->tab[h & (ib->tabsize - 1)];
+
+	while (*pp && !((*pp)->hash == h && (*pp)->len == len &&
+			memcmp((*pp)->name, name, len) == 0))
+		pp = &(*pp)->next;
+	return pp;
+}
+
+static void cand_remove(struct inbox *ib, struct cand **pp)
+{
+	struct cand *c = *pp;
+
+	*pp = c->next;
+	if (c->older)
+		c->older->newer = c->newer;
+	else
+		ib->oldest = c->newer;
+	if (c->newer)
+		c->newer->older = c->older;
+	else
+		ib->newest = c->older;
+	free(c);
+	ib->ncand--;
+}
+
+void inbox_forget(struct inbox *ib, struct cand *c)
+{
+	struct cand **pp = cand_slot(ib, c->name, c->len, c->hash);
+
+	assert(*pp == c);
+	cand_remove(ib, pp);
+}
+
+void inbox_fini(struct inbox *ib)
+{
+	if (!ib->tab)
+		return;
+	for (size_t b = 0; b < ib->tabsize; b++)
+		while (ib->tab[b])
+			cand_remove(ib, &ib->tab[b]);
+	free(ib->tab);
+	ib->tab = NULL;
+}
+
+int inbox_marker_name(const struct config *cfg, const char *name, size_t len,
+		      struct buf *out)
+{
+	const char *at = strstr(cfg->ready_marker, "{name}");
+	int r;
+
+	buf_reset(out);
+	r = buf_add(out, cfg->ready_marker, (size_t)(at - cfg->ready_marker));
+	r = r ?: buf_add(out, name, len);
+	return r ?: buf_adds(out, at + 6);
+}
+
+/* Is name a ready marker (prefix{name}suffix with a non-empty name)? */
+static bool is_marker(const struct config *cfg, const char *name, size_t len)
+{
+	const char *at;
+	size_t pre, suf;
+
+	if (!cfg->ready_marker)
+		return false;
+	at = strstr(cfg->ready_marker, "{name}");
+	pre = (size_t)(at - cfg->ready_marker);
+	suf = strlen(at + 6);
+	return len > pre + suf && memcmp(name, cfg->ready_marker, pre) == 0 &&
+	       memcmp(name + len - suf, at + 6, suf) == 0;
+}
+
+static bool ignored(const struct config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->nignore; i++)
+		if (fnmatch(cfg->ignore[i], name, 0) == 0)
+			return true;
+	return false;
+}
+
+bool inbox_skip(const struct config *cfg, const char *name, size_t len)
+{
+	return ignored(cfg, name) || is_marker(cfg, name, len);
+}
+
+static struct cand *cand_add(struct inbox *ib, struct cand **pp,
+			     const char *name, size_t len, uint32_t h)
+{
+	struct cand *c;
+
+	if (ib->ncand >= CAND_MAX)
+		return NULL; /* picked up by a later scan */
+	c = calloc(1, sizeof(*c) + len + 1);
+	if (!c)
+		return NULL;
+	c->hash = h;
+	c->len = len;
+	memcpy(c->name, name, len + 1);
+	c->changed_ms = mono_ms();
+	c->size = -1;
+	*pp = c;
+	c->older = ib->newest;
+	if (ib->newest)
+		ib->newest->newer = c;
+	else
+		ib->oldest = c;
+	ib->newest = c;
+	ib->ncand++;
+	return c;
+}
+
+void inbox_entry(struct inbox *ib, const struct config *cfg, const char *name,
+		 enum watch_event ev)
+{
+	size_t len = strlen(name);
+	uint32_t h = hash_name(name, len);
+	struct cand **pp, *c;
+
+	if (inbox_skip(cfg, name, len))
+		return;
+	pp = cand_slot(ib, name, len, h);
+	c = *pp;
+	if (!c) {
+		c = cand_add(ib, pp, name, len, h);
+		if (!c)
+			return;
+		c->writing = ev == WATCH_CREATED;
+		if (ev == WATCH_SEEN) {
+			struct stat st;
+
+			c->scanned_new = true;
+			if (fstatat(ib->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+				c->seen_mtime_ns = st_mtime_ns(&st);
+		}
+	}
+	if (ev == WATCH_MOVED_IN) {
+		c->moved_in = true;
+		c->writing = false;
+	} else if (ev == WATCH_CLOSE_WRITE) {
+		c->closed = true;
+		c->writing = false;
+	}
+}
+
+static int cmp_seen(const void *a, const void *b)
+{
+	const struct cand *x = *(struct cand *const *)a, *y = *(struct cand *const *)b;
+
+	if (x->seen_mtime_ns != y->seen_mtime_ns)
+		return x->seen_mtime_ns < y->seen_mtime_ns ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
+/* A scan found files in directory order; they arrived in mtime order (say,
+ * dropped while ingestd was stopped): the files this scan added, the tail
+ * of the arrival list, are put in mtime order. */
+void inbox_scanned(struct inbox *ib)
+{
+	struct cand *c, *first = ib->newest, *before, **v;
+	size_t n = 0, i = 0;
+
+	for (c = ib->newest; c && c->scanned_new; c = c->older)
+		n++;
+	if (n < 2) {
+		if (n)
+			ib->newest->scanned_new = false;
+		return;
+	}
+	v = malloc(n * sizeof(*v));
+	for (c = ib->newest; c && c->scanned_new; c = c->older) {
+		c->scanned_new = false;
+		if (v)
+			v[i++] = c;
+		first = c;
+	}
+	if (!v)
+		return; /* left in directory order */
+	before = first->older;
+	qsort(v, n, sizeof(*v), cmp_seen);
+	for (i = 0; i < n; i++) {
+		v[i]->older = i ? v[i - 1] : before;
+		v[i]->newer = i + 1 < n ? v[i + 1] : NULL;
+	}
+	if (before)
+		before->newer = v[0];
+	else
+		ib->oldest = v[0];
+	ib->newest = v[n - 1];
+	free(v);
+}
+
+static enum inbox_verdict reject(struct inbox_take *t, const struct stat *st,
+				 const char *why)
+{
+	t->st = *st;
+	t->why = why;
+	return INBOX_REJECT;
+}
+
+/* The entry's kind and its stability: WAIT, REJECT (not a regular file) or
+ * READY to be opened. */
+static enum inbox_verdict look_stat(struct inbox *ib, const struct config *cfg,
+				    struct cand *c, uint64_t now,
+				    struct inbox_take *t, struct stat *st)
+{
+	char q[512];
+
+	if (fstatat(ib->dirfd, c->name, st, AT_SYMLINK_NOFOLLOW) < 0)
+		return INBOX_GONE; /* gone (or renamed away) */
+	if (S_ISDIR(st->st_mode)) {
+		if (!c->noted)
+			log_warning("inbox entry \"%s\" is a directory: left alone",
+				    log_quote(q, sizeof(q), c->name, c->len));
+		c->noted = true;
+		return INBOX_WAIT;
+	}
+	if (!S_ISREG(st->st_mode))
+		return reject(t, st,
+			      S_ISLNK(st->st_mode) ? "This entry is a symbolic link. ingestd never follows links out of the inbox.\nHow to fix: upload the file itself."
+			      : S_ISFIFO(st->st_mode) ? "This entry is a FIFO (named pipe), not a file.\nHow to fix: upload a regular file."
+			      : S_ISSOCK(st->st_mode) ? "This entry is a socket, not a file.\nHow to fix: upload a regular file."
+						      : "This entry is a device node, not a file.\nHow to fix: upload a regular file.");
+	if (st->st_size != c->size || st_mtime_ns(st) != c->mtime_ns ||
+	    st->st_ino != c->ino) {
+		c->size = st->st_size;
+		c->mtime_ns = st_mtime_ns(st);
+		c->ino = st->st_ino;
+		c->changed_ms = now;
+		if (!c->moved_in)
+			return INBOX_WAIT;
+	}
+	if (!c->moved_in && now - c->changed_ms < cfg->settle_ms)
+		return INBOX_WAIT;
+	if (cfg->ready_marker &&
+	    (inbox_marker_name(cfg, c->name, c->len, &t->marker) < 0 ||
+	     faccessat(ib->dirfd, t->marker.p, F_OK, AT_SYMLINK_NOFOLLOW) < 0))
+		return INBOX_WAIT;
+	return INBOX_READY;
+}
+
+/* The opened entry fd (fst its stat): no writer holds it open, one link,
+ * within max_file_bytes. */
+static enum inbox_verdict look_open(const struct config *cfg, struct cand *c,
+				    uint64_t now, int fd, const struct stat *fst,
+				    struct inbox_take *t)
+{
+	/* A read lease cannot be taken while any process has the file open
+	 * for writing: the one check that tells "still being written". */
+	if (fcntl(fd, F_SETLEASE, F_RDLCK) == 0) {
+		(void) fcntl(fd, F_SETLEASE, F_UNLCK);
+	} else if (errno == EAGAIN || errno == EBUSY) {
+		c->changed_ms = now; /* a writer has it open: wait */
+		c->moved_in = false;
+		return INBOX_WAIT;
+	} else if (c->writing && !c->closed) {
+		/* Probe not permitted: rely on the close-write event. */
+		return INBOX_WAIT;
+	}
+	if (fst->st_nlink > 1)
+		return reject(t, fst, "This file has more than one hard link: another name for it exists elsewhere on this host, so its content could change after upload.\nHow to fix: upload a copy of the file.");
+	if ((uint64_t)fst->st_size > cfg->max_file_bytes) {
+		snprintf(t->why_buf, sizeof(t->why_buf),
+			 "The file is %lld bytes, more than the limit of %llu bytes (max_file_bytes).\nHow to fix: split it into smaller files.",
+			 (long long)fst->st_size, (unsigned long long)cfg->max_file_bytes);
+		return reject(t, fst, t->why_buf);
+	}
+	return INBOX_READY;
+}
+
+enum inbox_verdict inbox_look(struct inbox *ib, const struct config *cfg,
+			      struct cand *c, uint64_t now,
+			      struct inbox_take *t)
+{
+	enum inbox_verdict v;
+	struct stat st, fst;
+	int fd;
+
+	assert(t->fd < 0);
+	v = look_stat(ib, cfg, c, now, t, &st);
+	if (v != INBOX_READY)
+		return v;
+	fd = openat(ib->dirfd, c->name,
+		    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return errno == ENOENT ? INBOX_GONE : INBOX_WAIT;
+	if (fstat(fd, &fst) < 0 || fst.st_ino != st.st_ino || !S_ISREG(fst.st_mode)) {
+		(void) close(fd); /* swapped under us: look again next tick */
+		return INBOX_WAIT;
+	}
+	v = look_open(cfg, c, now, fd, &fst, t);
+	if (v != INBOX_READY) {
+		(void) close(fd);
+		return v;
+	}
+	t->fd = fd;
+	t->st = fst;
+	return INBOX_READY;
+}
