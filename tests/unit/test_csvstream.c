@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "ingest.h"
+#include "csvstream.h"
 
 #define MAXR 16
 
@@ -29,7 +29,7 @@ struct got {
 	char first[MAXR][32];
 };
 
-static int collect(void *data, const struct csv_row *r)
+static int collect(void *data, const struct csvstream_row *r)
 {
 	struct got *g = data;
 	size_t i = g->n++;
@@ -40,7 +40,7 @@ static int collect(void *data, const struct csv_row *r)
 	g->end[i] = r->end_offset;
 	g->end_line[i] = r->end_line;
 	g->fmt[i] = r->format_error != NULL;
-	g->big[i] = r->nkept > 0 && (r->flags[0] & CELL_TOO_LARGE);
+	g->big[i] = r->nkept > 0 && (r->flags[0] & CSVSTREAM_CELL_TOO_LARGE);
 	if (r->nkept > 0 && !g->big[i]) {
 		size_t len = r->len[0] < 31 ? r->len[0] : 31;
 		memcpy(g->first[i], r->data + r->off[0], len);
@@ -156,7 +156,7 @@ static void test_resume(void **state)
 
 static void test_field_cap(void **state)
 {
-	size_t big = INGEST_FIELD_MAX + 10;
+	size_t big = CSVSTREAM_FIELD_MAX + 10;
 	const char *tails[] = {",ok\nnext,1\n", "\",ok\nnext,1\n"};
 
 	(void)state;
@@ -183,13 +183,13 @@ static void test_field_cap(void **state)
 	}
 	/* exactly at the cap is fine */
 	{
-		char *in = malloc(INGEST_FIELD_MAX + 8);
+		char *in = malloc(CSVSTREAM_FIELD_MAX + 8);
 		struct got g;
 
 		in[0] = '"';
-		memset(in + 1, 'y', INGEST_FIELD_MAX);
-		memcpy(in + 1 + INGEST_FIELD_MAX, "\",z\n", 4);
-		parse(in, INGEST_FIELD_MAX + 5, 4096, &g);
+		memset(in + 1, 'y', CSVSTREAM_FIELD_MAX);
+		memcpy(in + 1 + CSVSTREAM_FIELD_MAX, "\",z\n", 4);
+		parse(in, CSVSTREAM_FIELD_MAX + 5, 4096, &g);
 		assert_int_equal(g.n, 1);
 		assert_false(g.big[0]);
 		free(in);
@@ -239,9 +239,9 @@ static void test_header(void **state)
 		const struct header_case *c = &header_cases[k];
 		size_t len = c->len ? c->len : strlen(c->in);
 		int fd = write_tmp(c->in, len);
-		struct csv_header h = {0};
+		struct csvstream_header h = {0};
 		struct buf why = BUF_INIT;
-		int r = ingest_read_header(fd, 1024, 5, &h, &why);
+		int r = csvstream_read_header(fd, 1024, 5, &h, &why);
 
 		if (r != c->ret)
 			fail_msg("%s: returned %d, want %d (%s)", c->name, r, c->ret,
@@ -254,7 +254,7 @@ static void test_header(void **state)
 		} else if (!why.p || !strstr(why.p, c->why)) {
 			fail_msg("%s: why \"%s\" lacks \"%s\"", c->name, why.p ? why.p : "", c->why);
 		}
-		csv_header_free(&h);
+		csvstream_header_free(&h);
 		buf_free(&why);
 		close(fd);
 	}
@@ -263,7 +263,7 @@ static void test_header(void **state)
 static void test_header_too_long(void **state)
 {
 	char in[3000];
-	struct csv_header h = {0};
+	struct csvstream_header h = {0};
 	struct buf why = BUF_INIT;
 	int fd;
 
@@ -271,7 +271,7 @@ static void test_header_too_long(void **state)
 	memset(in, 'a', sizeof(in));
 	in[sizeof(in) - 1] = '\n';
 	fd = write_tmp(in, sizeof(in));
-	assert_int_equal(ingest_read_header(fd, 1024, 5, &h, &why), -EINVAL);
+	assert_int_equal(csvstream_read_header(fd, 1024, 5, &h, &why), -EINVAL);
 	assert_non_null(strstr(why.p, "1024 bytes"));
 	buf_free(&why);
 	close(fd);
