@@ -1,7 +1,8 @@
 /*
- * test_ingest.c - csvstream: records, physical line numbers (quoted
+ * test_csvstream.c - csvstream: records, physical line numbers (quoted
  * newlines, CRLF, lone CR, blank lines), resume offsets, strict-mode format
- * errors, the field size cap; and the header reader.
+ * errors, the field size cap; byte sources; the header reader; and the
+ * libcsv internals csvstream_libcsv.h relies on (pinned to libcsv 3.0.3).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +16,8 @@
 #include <unistd.h>
 
 #include "csvstream.h"
+#include "csvstream_libcsv.h"
+#include "check.h"
 
 #define MAXR 16
 
@@ -277,6 +280,277 @@ static void test_header_too_long(void **state)
 	close(fd);
 }
 
+/* ---- byte sources ---- */
+
+/* The fd source through csvstream_pump, from the start and from every
+ * resume point, in reads of any size: the same records as one feed, and
+ * the raw offset is the file's size at the end. */
+static void test_pump_fd(void **state)
+{
+	const char *in = "h1,h2\r\na,\"x\r\ny\"\r\n\r\nb,c\r\nd,e";
+	size_t len = strlen(in);
+	int fd = write_tmp(in, len);
+	struct got all, part;
+	int bad = 0;
+
+	(void)state;
+	parse(in, len, len, &all);
+	for (size_t i = 0; i <= all.n - 1; i++) {
+		uint64_t off = i ? all.end[i - 1] : 0;
+		size_t skip = i; /* records before off */
+
+		for (size_t bufsz = 1; bufsz <= len + 1; bufsz++) {
+			unsigned char buf[64];
+			struct bytesrc_fd f;
+			struct bytesrc src;
+			struct csvstream *cs;
+			int r;
+
+			memset(&part, 0, sizeof(part));
+			assert_int_equal(csvstream_new(8, collect, &part, &cs), 0);
+			csvstream_start(cs, off, i ? all.end_line[i - 1] : 1,
+					i ? (unsigned char)in[off - 1] : 0);
+			bytesrc_fd_init(&f, fd, off, &src);
+			r = csvstream_pump(cs, &src, buf, bufsz);
+			CHECK(r == 0, "from %llu bufsz %zu: pump %d", (unsigned long long)off, bufsz, r);
+			CHECK(src.raw_offset(src.ctx) == len, "from %llu bufsz %zu: raw offset %llu",
+			      (unsigned long long)off, bufsz,
+			      (unsigned long long)src.raw_offset(src.ctx));
+			assert_int_equal(csvstream_finish(cs), 0);
+			csvstream_free(cs);
+			CHECK(part.n == all.n - skip, "from %llu bufsz %zu: %zu records",
+			      (unsigned long long)off, bufsz, part.n);
+			for (size_t k = 0; k < part.n && k + skip < all.n; k++) {
+				CHECK(part.line[k] == all.line[skip + k] &&
+				      part.end[k] == all.end[skip + k] &&
+				      strcmp(part.first[k], all.first[skip + k]) == 0,
+				      "from %llu bufsz %zu record %zu differs",
+				      (unsigned long long)off, bufsz, k);
+			}
+		}
+	}
+	close(fd);
+	assert_int_equal(bad, 0);
+}
+
+/* A source of fixed reads, then an end or an error; counts its reads. */
+struct fake_src {
+	const char *data;
+	size_t len, pos;
+	ssize_t end; /* 0, or a negative errno once data is read */
+	int reads;
+};
+
+static ssize_t fake_read(void *ctx, void *buf, size_t n)
+{
+	struct fake_src *f = ctx;
+	size_t k = f->len - f->pos < n ? f->len - f->pos : n;
+
+	f->reads++;
+	if (k == 0)
+		return f->end;
+	memcpy(buf, f->data + f->pos, k);
+	f->pos += k;
+	return (ssize_t)k;
+}
+
+static uint64_t fake_raw(const void *ctx)
+{
+	return ((const struct fake_src *)ctx)->pos;
+}
+
+static int stop_second(void *data, const struct csvstream_row *row)
+{
+	int *n = data;
+
+	(void)row;
+	return ++*n == 2 ? 7 : 0;
+}
+
+/* How csvstream_pump ends: a source error passes through; a stop value of
+ * the row callback ends it without reading on. */
+static void test_pump_ends(void **state)
+{
+	static const struct {
+		const char *name;
+		const char *in;
+		ssize_t end;
+		int ret;
+		int reads; /* reads of 4 bytes the source sees */
+	} cases[] = {
+		{"end", "a\nb", 0, 0, 2},
+		{"error after data", "a\nb", -EIO, -EIO, 2},
+		{"error at once", "", -EBADF, -EBADF, 1},
+		{"stopped by the callback", "a\nb\nc\nd\ne\nf\n", 0, 7, 1},
+	};
+	int bad = 0;
+
+	(void)state;
+	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		struct fake_src f = {.data = cases[k].in, .len = strlen(cases[k].in),
+				     .end = cases[k].end};
+		struct bytesrc src = {.read = fake_read, .raw_offset = fake_raw, .ctx = &f};
+		char buf[4];
+		struct csvstream *cs;
+		int n = 0, r;
+
+		assert_int_equal(csvstream_new(4, stop_second, &n, &cs), 0);
+		r = csvstream_pump(cs, &src, buf, sizeof(buf));
+		CHECK(r == cases[k].ret, "%s: returned %d, want %d", cases[k].name, r,
+		      cases[k].ret);
+		CHECK(f.reads == cases[k].reads, "%s: %d reads, want %d", cases[k].name,
+		      f.reads, cases[k].reads);
+		csvstream_free(cs);
+	}
+	assert_int_equal(bad, 0);
+}
+
+/* ---- the libcsv internals of csvstream_libcsv.h ---- */
+
+/* csvstream_libcsv.h reads and writes struct csv_parser fields by their
+ * meaning in libcsv 3.0.3. Another version fails here on purpose: recheck
+ * libcsv.c's csv_parse() state machine against csvstream_libcsv.h, then
+ * update both and this version. */
+static void test_libcsv_version(void **state)
+{
+	(void)state;
+	if (CSV_MAJOR != 3 || CSV_MINOR != 0 || CSV_RELEASE != 3)
+		fail_msg("libcsv is %d.%d.%d, csvstream_libcsv.h was checked against 3.0.3: recheck it",
+			 CSV_MAJOR, CSV_MINOR, CSV_RELEASE);
+}
+
+struct seen {
+	size_t nfields, nrecs;
+	char field[8][64];
+	size_t flen[8];
+};
+
+static void seen_field(void *s, size_t len, void *data)
+{
+	struct seen *g = data;
+
+	if (g->nfields < 8) {
+		size_t n = len < 63 ? len : 63;
+		memcpy(g->field[g->nfields], s, n);
+		g->field[g->nfields][n] = '\0';
+		g->flen[g->nfields] = len;
+	}
+	g->nfields++;
+}
+
+static void seen_record(int c, void *data)
+{
+	(void)c;
+	((struct seen *)data)->nrecs++;
+}
+
+static size_t feed(struct csv_parser *p, const char *s, struct seen *g)
+{
+	return csv_parse(p, s, strlen(s), seen_field, seen_record, g);
+}
+
+/* Each helper as csvstream uses it: between records, which strict error,
+ * and a reset that forgets the broken record and the error. */
+static void test_libcsv_private(void **state)
+{
+	struct csv_parser p;
+	struct seen g = {0};
+
+	(void)state;
+	assert_int_equal(csv_init(&p, CSV_STRICT | CSV_STRICT_FINI), 0);
+	assert_true(csvpriv_between_records(&p));
+	feed(&p, "a", &g);
+	assert_false(csvpriv_between_records(&p));
+	feed(&p, "\n", &g);
+	assert_true(csvpriv_between_records(&p));
+	assert_int_equal(g.nrecs, 1);
+
+	/* A quote inside an unquoted field; the reset forgets "b". */
+	feed(&p, "b\"", &g);
+	assert_int_equal(csv_error(&p), CSV_EPARSE);
+	assert_true(csvpriv_quote_in_unquoted(&p));
+	csvpriv_reset_record(&p);
+	assert_int_equal(csv_error(&p), CSV_SUCCESS);
+	assert_true(csvpriv_between_records(&p));
+	assert_int_equal(feed(&p, "c,d\n", &g), 4);
+	assert_int_equal(g.nrecs, 2);
+	assert_int_equal(g.nfields, 3);
+	assert_string_equal(g.field[1], "c");
+	assert_string_equal(g.field[2], "d");
+
+	/* A character after a closing quote: the other strict error. */
+	feed(&p, "\"x\"y", &g);
+	assert_int_equal(csv_error(&p), CSV_EPARSE);
+	assert_false(csvpriv_quote_in_unquoted(&p));
+	csvpriv_reset_record(&p);
+	assert_true(csvpriv_between_records(&p));
+	assert_int_equal(feed(&p, "e\n", &g), 2);
+	assert_int_equal(g.nfields, 4);
+	assert_string_equal(g.field[3], "e");
+	assert_int_equal(csv_fini(&p, seen_field, seen_record, &g), 0);
+	csv_free(&p);
+}
+
+static void *cap16(void *p, size_t n)
+{
+	return n > 16 ? NULL : realloc(p, n);
+}
+
+/* A field buffer that may not grow past 16 bytes: on each CSV_ENOMEM,
+ * keeping the last byte lets parsing go on, and the closing quote still
+ * ends the field (as csvstream_feed does with its cap). */
+static void test_libcsv_keep_last_byte(void **state)
+{
+	static const char *tails[] = {"\",z\n", "\"\"\",z\n"}; /* x..." and x...""" */
+	int bad = 0;
+
+	(void)state;
+	for (size_t t = 0; t < 2; t++) {
+		for (size_t nx = 20; nx <= 40; nx++) {
+			char in[64];
+			struct csv_parser p;
+			struct seen g = {0};
+			size_t len = 0, done = 0;
+			int enomem = 0;
+
+			in[len++] = '"';
+			memset(in + len, 'x', nx);
+			len += nx;
+			memcpy(in + len, tails[t], strlen(tails[t]));
+			len += strlen(tails[t]);
+			assert_int_equal(csv_init(&p, CSV_STRICT | CSV_STRICT_FINI), 0);
+			csv_set_realloc_func(&p, cap16);
+			csv_set_blk_size(&p, 8);
+			while (done < len) {
+				done += csv_parse(&p, in + done, len - done, seen_field,
+						  seen_record, &g);
+				if (csv_error(&p) == CSV_ENOMEM) {
+					CHECK(csv_get_buffer_size(&p) == 16, "nx %zu: buffer %zu",
+					      nx, csv_get_buffer_size(&p));
+					csvpriv_keep_last_byte(&p);
+					enomem++;
+				} else if (csv_error(&p) != CSV_SUCCESS) {
+					break;
+				}
+			}
+			CHECK(enomem > 0 && csv_error(&p) == CSV_SUCCESS,
+			      "tail %zu nx %zu: %d ENOMEM, error %d", t, nx, enomem,
+			      csv_error(&p));
+			CHECK(g.nrecs == 1 && g.nfields == 2, "tail %zu nx %zu: %zu records %zu fields",
+			      t, nx, g.nrecs, g.nfields);
+			/* What is left of the field is of no use (csvstream
+			 * flags it too large): it must only stay small. */
+			CHECK(g.flen[0] < 16 &&
+			      strspn(g.field[0], t ? "x\"" : "x") == g.flen[0],
+			      "tail %zu nx %zu: first field \"%s\"", t, nx, g.field[0]);
+			CHECK(strcmp(g.field[1], "z") == 0, "tail %zu nx %zu: second field \"%s\"",
+			      t, nx, g.field[1]);
+			csv_free(&p);
+		}
+	}
+	assert_int_equal(bad, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -285,6 +559,11 @@ int main(void)
 		cmocka_unit_test(test_field_cap),
 		cmocka_unit_test(test_header),
 		cmocka_unit_test(test_header_too_long),
+		cmocka_unit_test(test_pump_fd),
+		cmocka_unit_test(test_pump_ends),
+		cmocka_unit_test(test_libcsv_version),
+		cmocka_unit_test(test_libcsv_private),
+		cmocka_unit_test(test_libcsv_keep_last_byte),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
