@@ -137,7 +137,7 @@ static void reject_entry(struct intake *in, struct cand *c, const struct stat *s
 static int choose(const struct config *cfg, int fd, const unsigned char *name,
 		  const struct dataset **out, struct buf *why)
 {
-	struct csv_header h = {0};
+	struct csvstream_header h = {0};
 	struct buf one = BUF_INIT;
 	bool globbed = false;
 	int r;
@@ -152,7 +152,7 @@ static int choose(const struct config *cfg, int fd, const unsigned char *name,
 		buf_adds(why, ".\nHow to fix: rename the file to match one of these patterns.");
 		return -EINVAL;
 	}
-	r = ingest_read_header(fd, cfg->max_header_bytes, cfg->max_columns, &h, &one);
+	r = csvstream_read_header(fd, cfg->max_header_bytes, cfg->max_columns, &h, &one);
 	if (r < 0) {
 		if (r == -EINVAL) {
 			buf_adds(why, "The file cannot be read as CSV: ");
@@ -188,7 +188,7 @@ static int choose(const struct config *cfg, int fd, const unsigned char *name,
 			buf_adds(why, "\n\n");
 		buf_add(why, one.p, one.len);
 	}
-	csv_header_free(&h);
+	csvstream_header_free(&h);
 	buf_free(&one);
 	return r;
 }

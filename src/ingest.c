@@ -1,23 +1,17 @@
 /*
  * ingest.c - see ingest.h.
  *
- * Line counting. libcsv reports records, not lines. We feed it one
- * physical line (segment) at a time: a segment ends just after '\n' or
- * '\r'. A record can only end at a line end, so when libcsv submits a
- * record, the segment being fed ends it: its end offset and line are the
- * segment's. A record starts on the line of the segment fed while libcsv
- * was between records (parser state ROW_NOT_BEGUN, the only state value
- * read from libcsv's public struct). "\r\n" counts as one line end, even
- * when split across reads or across a resume point.
- *
- * libcsv is told not to trim spaces (strings are data) and, in strict mode,
- * refuses stray quotes (format-error). Its field buffer grows through a
- * realloc that refuses to exceed INGEST_FIELD_MAX + 2: the resulting
- * ENOMEM marks the field too large, and parsing goes on in the same buffer.
+ * The job runs in five steps, each a function below: check_hash (hash the
+ * whole file and record it, a duplicate stops here), prepare (the header
+ * again, the statements, the two batches), parse_file (stream the file
+ * through csvstream into batches, handed to the writer as they fill),
+ * commit (the final batch records the terminal state with the last rows),
+ * finish (when nothing could be committed, record the failure alone).
+ * A step says how it ended with an enum step.
  */
 #include "ingest.h"
 
-#include <csv.h>
+#include <assert.h>
 #include <errno.h>
 #include <openssl/evp.h>
 #include <stdarg.h>
@@ -28,447 +22,20 @@
 #include <unistd.h>
 
 #include "batch.h"
+#include "csvstream.h"
 #include "store.h"
 #include "writer.h"
 
-#define ROW_NOT_BEGUN 0 /* libcsv's parser state between records */
-#define CSV_BLK (64 * 1024)
 #define BATCH_BYTES_MAX (8u * 1024 * 1024)
-
-struct csvstream {
-	struct csv_parser p;
-	csv_row_fn fn;
-	void *data;
-	size_t max_cells;
-
-	struct buf row; /* bytes of the kept cells */
-	uint32_t *off, *len;
-	uint8_t *flags;
-	size_t ncells;
-	bool too_large;        /* record over INGEST_ROW_MAX */
-	bool field_too_large;  /* the field being parsed */
-	const char *format_error;
-	bool skip_line;        /* after a format error: drop bytes to the line end */
-
-	uint64_t pos;       /* offset of the next byte fed */
-	int64_t line;       /* line number of that byte */
-	int64_t rec_line;   /* line the current record starts on */
-	uint64_t seg_end;   /* end of the segment being fed */
-	int64_t seg_end_line;
-	unsigned char prev; /* last byte fed */
-	int stop;           /* fn's first non-zero result */
-	bool oom;
-};
-
-/* libcsv grows its field buffer by blk_size through this; refusing past
- * the cap is how a huge field becomes a row error instead of memory. */
-static void *capped_realloc(void *p, size_t n)
-{
-	if (n > INGEST_FIELD_MAX + 2)
-		return NULL;
-	return realloc(p, n);
-}
-
-static int no_space(unsigned char c)
-{
-	(void)c;
-	return 0;
-}
-
-static void parser_init(struct csvstream *cs)
-{
-	csv_init(&cs->p, CSV_STRICT | CSV_STRICT_FINI);
-	csv_set_space_func(&cs->p, no_space);
-	csv_set_realloc_func(&cs->p, capped_realloc);
-	csv_set_blk_size(&cs->p, CSV_BLK);
-}
-
-/* Back to "between records" after a format error, keeping the buffer. */
-static void parser_reset_row(struct csvstream *cs)
-{
-	cs->p.pstate = ROW_NOT_BEGUN;
-	cs->p.quoted = 0;
-	cs->p.spaces = 0;
-	cs->p.entry_pos = 0;
-	cs->p.status = 0;
-}
-
-static void row_reset(struct csvstream *cs)
-{
-	buf_reset(&cs->row);
-	cs->ncells = 0;
-	cs->too_large = false;
-	cs->field_too_large = false;
-	cs->format_error = NULL;
-}
-
-static void on_field(void *field, size_t len, void *data)
-{
-	struct csvstream *cs = data;
-	size_t c = cs->ncells++;
-
-	if (c >= cs->max_cells) {
-		cs->field_too_large = false;
-		return;
-	}
-	cs->flags[c] = 0;
-	cs->off[c] = (uint32_t)cs->row.len;
-	cs->len[c] = 0;
-	if (cs->field_too_large || len > INGEST_FIELD_MAX) {
-		cs->flags[c] = CELL_TOO_LARGE;
-	} else if (cs->too_large || cs->row.len + len > INGEST_ROW_MAX) {
-		cs->too_large = true;
-	} else if (buf_add(&cs->row, field, len) < 0) {
-		cs->oom = true;
-	} else {
-		cs->len[c] = (uint32_t)len;
-	}
-	cs->field_too_large = false;
-}
-
-static int emit(struct csvstream *cs, uint64_t end, int64_t end_line)
-{
-	struct csv_row r = {
-		.line = cs->rec_line,
-		.ncells = cs->ncells,
-		.nkept = cs->ncells < cs->max_cells ? cs->ncells : cs->max_cells,
-		.data = cs->row.p ? cs->row.p : "",
-		.off = cs->off,
-		.len = cs->len,
-		.flags = cs->flags,
-		.too_large = cs->too_large,
-		.format_error = cs->format_error,
-		.end_offset = end,
-		.end_line = end_line,
-	};
-	int r2 = 0;
-
-	if (cs->oom)
-		r2 = -ENOMEM;
-	else if (!cs->stop)
-		r2 = cs->fn(cs->data, &r);
-	row_reset(cs);
-	return r2;
-}
-
-static void on_record(int c, void *data)
-{
-	struct csvstream *cs = data;
-	int r;
-
-	(void)c;
-	if (cs->stop)
-		return;
-	r = emit(cs, cs->seg_end, cs->seg_end_line);
-	if (r)
-		cs->stop = r;
-}
-
-int csvstream_new(size_t max_cells, csv_row_fn fn, void *data,
-		  struct csvstream **out)
-{
-	struct csvstream *cs = calloc(1, sizeof(*cs));
-
-	if (!cs)
-		return -ENOMEM;
-	if (max_cells == 0)
-		max_cells = 1;
-	cs->off = calloc(max_cells, sizeof(*cs->off));
-	cs->len = calloc(max_cells, sizeof(*cs->len));
-	cs->flags = calloc(max_cells, sizeof(*cs->flags));
-	if (!cs->off || !cs->len || !cs->flags) {
-		csvstream_free(cs);
-		return -ENOMEM;
-	}
-	cs->max_cells = max_cells;
-	cs->fn = fn;
-	cs->data = data;
-	parser_init(cs);
-	csvstream_start(cs, 0, 1, 0);
-	*out = cs;
-	return 0;
-}
-
-void csvstream_free(struct csvstream *cs)
-{
-	if (!cs)
-		return;
-	csv_free(&cs->p);
-	buf_free(&cs->row);
-	free(cs->off);
-	free(cs->len);
-	free(cs->flags);
-	free(cs);
-}
-
-void csvstream_start(struct csvstream *cs, uint64_t offset, int64_t line,
-		     unsigned char prev)
-{
-	parser_reset_row(cs);
-	row_reset(cs);
-	cs->skip_line = false;
-	cs->pos = offset;
-	cs->line = line;
-	cs->rec_line = line;
-	cs->prev = prev;
-	cs->stop = 0;
-	cs->oom = false;
-}
-
-static const char *strict_error(const struct csvstream *cs)
-{
-	/* libcsv stops on the offending quote or character. */
-	if (cs->p.pstate == 2 /* FIELD_BEGUN */ && !cs->p.quoted)
-		return "a quote inside an unquoted field (quote the whole field and double inner quotes)";
-	return "unexpected character after a closing quote (double a quote inside a quoted field)";
-}
-
-int csvstream_feed(struct csvstream *cs, const void *data, size_t n)
-{
-	const unsigned char *p = data;
-	size_t i = 0;
-
-	while (i < n && !cs->stop) {
-		size_t j = i, seglen, done;
-		bool term;
-
-		while (j < n && p[j] != '\n' && p[j] != '\r')
-			j++;
-		term = j < n;
-		if (term)
-			j++;
-		seglen = j - i;
-		cs->seg_end = cs->pos + seglen;
-		cs->seg_end_line = cs->line;
-		/* A line ends at '\r', at '\n' not preceded by '\r'. */
-		if (term && !(p[j - 1] == '\n' &&
-			      (j - 1 > i ? p[j - 2] : cs->prev) == '\r'))
-			cs->seg_end_line++;
-
-		if (cs->skip_line) {
-			/* Rest of a physical line after a format error. */
-			if (term) {
-				int r;
-				cs->skip_line = false;
-				r = emit(cs, cs->seg_end, cs->seg_end_line);
-				if (r)
-					cs->stop = r;
-			}
-			done = seglen;
-		} else {
-			if (cs->p.pstate == ROW_NOT_BEGUN)
-				cs->rec_line = cs->line;
-			done = 0;
-			while (done < seglen && !cs->stop) {
-				size_t k = csv_parse(&cs->p, p + i + done, seglen - done,
-						     on_field, on_record, cs);
-				done += k;
-				if (done >= seglen && csv_error(&cs->p) == CSV_SUCCESS)
-					break;
-				if (csv_error(&cs->p) == CSV_ENOMEM &&
-				    csv_get_buffer_size(&cs->p) > INGEST_FIELD_MAX) {
-					/* Field over the cap: keep its last byte (a
-					 * closing quote may be pending) and go on. */
-					cs->field_too_large = true;
-					cs->p.entry_buf[0] = cs->p.entry_buf[cs->p.entry_pos - 1];
-					cs->p.entry_pos = 1;
-					cs->p.status = 0;
-				} else if (csv_error(&cs->p) == CSV_EPARSE) {
-					cs->format_error = strict_error(cs);
-					parser_reset_row(cs);
-					if (term) {
-						int r = emit(cs, cs->seg_end, cs->seg_end_line);
-						if (r)
-							cs->stop = r;
-					} else {
-						cs->skip_line = true;
-					}
-					done = seglen;
-				} else if (csv_error(&cs->p) != CSV_SUCCESS) {
-					return -ENOMEM;
-				}
-			}
-		}
-		cs->pos += seglen;
-		cs->line = cs->seg_end_line;
-		cs->prev = p[j - 1];
-		i = j;
-	}
-	if (cs->oom)
-		return -ENOMEM;
-	return cs->stop;
-}
-
-int csvstream_finish(struct csvstream *cs)
-{
-	if (cs->stop)
-		return cs->stop;
-	cs->seg_end = cs->pos;
-	cs->seg_end_line = cs->line;
-	if (cs->skip_line) {
-		cs->skip_line = false;
-		cs->stop = emit(cs, cs->pos, cs->line);
-		return cs->stop;
-	}
-	if (csv_fini(&cs->p, on_field, on_record, cs) != 0) {
-		/* CSV_STRICT_FINI: a quoted field never closed. Whatever was
-		 * read since the opening quote is not a value. */
-		cs->format_error = "a quoted field is never closed (missing closing quote)";
-		parser_reset_row(cs);
-		cs->stop = emit(cs, cs->pos, cs->line);
-	}
-	if (cs->oom)
-		return -ENOMEM;
-	return cs->stop;
-}
-
-/* ---- header ---- */
-
-void csv_header_free(struct csv_header *h)
-{
-	for (size_t i = 0; h->names && i < h->n; i++)
-		free(h->names[i]);
-	free(h->names);
-	free(h->lens);
-	memset(h, 0, sizeof(*h));
-}
-
-struct header_ctx {
-	struct csv_header h;
-	size_t max_columns;
-	const char *bad; /* why the header cannot be ours */
-};
-
-static int on_header(void *data, const struct csv_row *row)
-{
-	struct header_ctx *hc = data;
-
-	if (row->format_error) {
-		hc->bad = row->format_error;
-		return 1;
-	}
-	if (row->ncells > hc->max_columns) {
-		hc->bad = "too many columns";
-		return 1;
-	}
-	if (row->too_large) {
-		hc->bad = "header too large";
-		return 1;
-	}
-	hc->h.names = calloc(row->ncells, sizeof(char *));
-	hc->h.lens = calloc(row->ncells, sizeof(size_t));
-	if (!hc->h.names || !hc->h.lens)
-		return -ENOMEM;
-	for (size_t c = 0; c < row->ncells; c++) {
-		const char *s = row->data + row->off[c];
-		size_t len = row->len[c];
-
-		if (row->flags[c] & CELL_TOO_LARGE) {
-			hc->bad = "header too large";
-			return 1;
-		}
-		if (!utf8_valid(s, len) || memchr(s, '\0', len)) {
-			hc->bad = "not UTF-8 text";
-			return 1;
-		}
-		hc->h.names[c] = malloc(len + 1);
-		if (!hc->h.names[c])
-			return -ENOMEM;
-		memcpy(hc->h.names[c], s, len);
-		hc->h.names[c][len] = '\0';
-		hc->h.lens[c] = len;
-		hc->h.n = c + 1;
-	}
-	hc->h.data_offset = row->end_offset;
-	hc->h.data_line = row->end_line;
-	return 1;
-}
-
-int ingest_read_header(int fd, size_t max_bytes, size_t max_columns,
-		       struct csv_header *out, struct buf *why)
-{
-	struct header_ctx hc = {.max_columns = max_columns};
-	struct csvstream *cs = NULL;
-	unsigned char *data = NULL;
-	size_t have = 0, start = 0;
-	ssize_t k;
-	int r;
-
-	/* One byte more than allowed tells "too long" from "exactly fits". */
-	data = malloc(max_bytes + 4);
-	if (!data)
-		return -ENOMEM;
-	while (have < max_bytes + 4) {
-		k = pread(fd, data + have, max_bytes + 4 - have, (off_t)have);
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			r = -errno;
-			goto out;
-		}
-		if (k == 0)
-			break;
-		have += (size_t)k;
-	}
-	if (have == 0) {
-		buf_adds(why, "the file is empty (0 bytes): a CSV file starts with a header line naming its columns");
-		r = -EINVAL;
-		goto out;
-	}
-	if (have >= 3 && memcmp(data, "\xEF\xBB\xBF", 3) == 0)
-		start = 3;
-	r = csvstream_new(max_columns + 1, on_header, &hc, &cs);
-	if (r < 0)
-		goto out;
-	csvstream_start(cs, start, 1, 0);
-	/* Feed at most max_bytes (+ BOM): a header ending later is too long. */
-	r = csvstream_feed(cs, data + start,
-			   (have < max_bytes + start ? have : max_bytes + start) - start);
-	if (r == 0 && have <= max_bytes + start)
-		r = csvstream_finish(cs);
-	if (r < 0)
-		goto out;
-	if (hc.bad) {
-		if (strcmp(hc.bad, "too many columns") == 0)
-			buf_printf(why, "the header has more than %zu columns (limit max_columns)",
-				   max_columns);
-		else if (strcmp(hc.bad, "not UTF-8 text") == 0)
-			buf_adds(why, "the header is not UTF-8 text (is this a CSV file? binary data, or another encoding such as Latin-1: save it as UTF-8)");
-		else if (strcmp(hc.bad, "header too large") == 0)
-			buf_printf(why, "the header line is longer than %zu bytes (limit max_header_bytes)",
-				   max_bytes);
-		else
-			buf_printf(why, "the header is not valid CSV: %s", hc.bad);
-		r = -EINVAL;
-		goto out;
-	}
-	if (hc.h.n == 0) {
-		if (have > max_bytes + start)
-			buf_printf(why, "no header line ends within the first %zu bytes (limit max_header_bytes): is this a CSV file?",
-				   max_bytes);
-		else
-			buf_adds(why, "the file has no header line (only blank lines)");
-		r = -EINVAL;
-		goto out;
-	}
-	*out = hc.h;
-	memset(&hc.h, 0, sizeof(hc.h));
-	r = 0;
-out:
-	csv_header_free(&hc.h);
-	csvstream_free(cs);
-	free(data);
-	return r;
-}
-
-/* ---- the job ---- */
 
 int ingest_upsert_sql(const struct dataset *ds, const int *fields, size_t n,
 		      size_t rows, struct buf *out)
 {
-	const struct schema *sc = &ds->schema;
+	const struct schema *sc;
 	int r;
 
+	assert(ds && (fields || n == 0) && rows > 0 && out);
+	sc = &ds->schema;
 	buf_reset(out);
 	r = buf_printf(out, "INSERT INTO \"%s\"(", ds->table);
 	for (size_t k = 0; r == 0 && k < n; k++)
@@ -511,6 +78,25 @@ struct job_state {
 	struct cell *rowcells;
 	char msg[256];
 	bool writer_failed;
+	unsigned char *buf; /* INGEST_READ_SIZE bytes: hashing, then reading */
+	uint64_t from;      /* where parsing starts: after the header, or */
+	int64_t from_line;  /* at the resume point */
+};
+
+/* Why on_data_row stops the stream (its positive returns), and so how
+ * parse() ends when it returns no error. */
+enum stop {
+	STOP_NONE = 0,        /* go on; from parse(): the end of the file */
+	STOP_TOO_MANY_ERRORS, /* more than max_errors row errors */
+	STOP_ASKED,           /* *job->stop: shutting down, resume later */
+};
+
+/* How a step of ingest_run ends. */
+enum step {
+	STEP_NEXT,   /* go on with the next step */
+	STEP_FAILED, /* the upload fails, job->reason says why: record it */
+	STEP_DONE,   /* nothing more to record: committed (a duplicate),
+			interrupted, or job->error set */
 };
 
 static int batch_grow(struct batch *b, size_t ncells_row)
@@ -580,7 +166,7 @@ static bool encoding_ok(const char *s, size_t len, const char **why)
 	return true;
 }
 
-static int check_row(struct job_state *js, const struct csv_row *row,
+static int check_row(struct job_state *js, const struct csvstream_row *row,
 		     bool *ok)
 {
 	const struct dataset *ds = js->job->ds;
@@ -596,7 +182,7 @@ static int check_row(struct job_state *js, const struct csv_row *row,
 	}
 	if (row->too_large) {
 		snprintf(js->msg, sizeof(js->msg),
-			 "the record is larger than %d bytes", INGEST_ROW_MAX);
+			 "the record is larger than %d bytes", CSVSTREAM_ROW_MAX);
 		r = add_error(js, row->line, -1, ERR_FIELD_TOO_LARGE, NULL, 0, js->msg);
 	}
 	for (size_t c = 0; r == 0 && c < n; c++) {
@@ -609,9 +195,9 @@ static int check_row(struct job_state *js, const struct csv_row *row,
 
 		if (f < 0)
 			continue;
-		if (row->flags[c] & CELL_TOO_LARGE) {
+		if (row->flags[c] & CSVSTREAM_CELL_TOO_LARGE) {
 			snprintf(js->msg, sizeof(js->msg),
-				 "the field is larger than %d bytes", INGEST_FIELD_MAX);
+				 "the field is larger than %d bytes", CSVSTREAM_FIELD_MAX);
 			r = add_error(js, row->line, f, ERR_FIELD_TOO_LARGE, NULL, 0, js->msg);
 			continue;
 		}
@@ -658,7 +244,7 @@ static int check_row(struct job_state *js, const struct csv_row *row,
 	return r;
 }
 
-static int append_row(struct job_state *js, const struct csv_row *row)
+static int append_row(struct job_state *js, const struct csvstream_row *row)
 {
 	struct batch *b = js->cur;
 	struct cell *dst;
@@ -684,10 +270,17 @@ static int append_row(struct job_state *js, const struct csv_row *row)
 	return 0;
 }
 
-/* Hand the current batch to the writer and take the other one (once the
- * writer is done with it). Returns the writer's error for that one. */
 static void reason(struct ingest_job *job, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+
+static void reason(struct ingest_job *job, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(job->reason, sizeof(job->reason), fmt, ap);
+	va_end(ap);
+}
 
 /* The reason of an upload whose batch b the database refused. */
 static void refused(struct ingest_job *job, const struct batch *b)
@@ -696,10 +289,18 @@ static void refused(struct ingest_job *job, const struct batch *b)
 	       b->err);
 }
 
+/* The other batch of the double buffer. */
+static struct batch *other_batch(struct job_state *js)
+{
+	return js->cur == &js->b[0] ? &js->b[1] : &js->b[0];
+}
+
+/* Hand the current batch to the writer and take the other one (once the
+ * writer is done with it). Returns the writer's error for that one. */
 static int flush(struct job_state *js)
 {
 	struct ingest_job *job = js->job;
-	struct batch *next = js->cur == &js->b[0] ? &js->b[1] : &js->b[0];
+	struct batch *next = other_batch(js);
 	int r;
 
 	writer_submit(job->writer, js->cur);
@@ -718,7 +319,7 @@ static int flush(struct job_state *js)
 	return r;
 }
 
-static int on_data_row(void *data, const struct csv_row *row)
+static int on_data_row(void *data, const struct csvstream_row *row)
 {
 	struct job_state *js = data;
 	struct ingest_job *job = js->job;
@@ -745,7 +346,7 @@ static int on_data_row(void *data, const struct csv_row *row)
 	if (js->errors > (int64_t)job->cfg->max_errors) {
 		js->too_many_errors = true;
 		js->stop_line = row->line;
-		return 1;
+		return STOP_TOO_MANY_ERRORS;
 	}
 	if (b->records >= (int64_t)job->cfg->batch_rows ||
 	    batch_bytes(b) >= BATCH_BYTES_MAX) {
@@ -754,8 +355,8 @@ static int on_data_row(void *data, const struct csv_row *row)
 			return r;
 	}
 	if (__atomic_load_n(job->stop, __ATOMIC_RELAXED))
-		return 2;
-	return 0;
+		return STOP_ASKED;
+	return STOP_NONE;
 }
 
 struct hashed_args {
@@ -813,10 +414,16 @@ static int hash_file(int fd, unsigned char *buf, size_t bufsz, uint64_t *size,
 		}
 		if (k == 0)
 			break;
-		EVP_DigestUpdate(md, buf, (size_t)k);
+		if (!EVP_DigestUpdate(md, buf, (size_t)k)) {
+			r = -ENOMEM;
+			goto out;
+		}
 		total += (uint64_t)k;
 	}
-	EVP_DigestFinal_ex(md, dig, &dlen);
+	if (!EVP_DigestFinal_ex(md, dig, &dlen)) {
+		r = -ENOMEM;
+		goto out;
+	}
 	for (unsigned i = 0; i < dlen && i < 32; i++)
 		snprintf(hex + 2 * i, 3, "%02x", dig[i]);
 	*size = total;
@@ -836,43 +443,33 @@ static bool changed(int fd, const struct ingest_job *job)
 		       job->expect_mtime_ns;
 }
 
-/* Parse from the resume point to the end; returns 0 at the end of the
- * file, 1 when stopped for too many errors, 2 when asked to stop, or a
- * negative errno. */
-static int parse(struct job_state *js, unsigned char *buf, size_t bufsz,
-		 uint64_t from, int64_t line)
+/* Parse from js->from to the end of the file. Returns STOP_NONE at the end,
+ * STOP_TOO_MANY_ERRORS or STOP_ASKED when on_data_row stopped it, or a
+ * negative errno (-ESTALE: the file is not the size it was at claim). */
+static int parse(struct job_state *js)
 {
 	struct ingest_job *job = js->job;
 	struct csvstream *cs = NULL;
+	struct bytesrc_fd f;
+	struct bytesrc src;
 	unsigned char prev = 0;
-	uint64_t pos = from;
-	ssize_t k;
 	int r;
 
 	r = csvstream_new(js->map.ncols + 1, on_data_row, js, &cs);
 	if (r < 0)
 		return r;
-	if (from > 0 && pread(job->fd, &prev, 1, (off_t)from - 1) != 1) {
+	/* The byte before a resume point: a CRLF split by it is one line end. */
+	if (js->from > 0 && pread(job->fd, &prev, 1, (off_t)js->from - 1) != 1) {
 		r = -EIO;
 		goto out;
 	}
-	csvstream_start(cs, from, line, prev);
-	for (;;) {
-		k = pread(job->fd, buf, bufsz, (off_t)pos);
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			r = -errno;
-			goto out;
-		}
-		if (k == 0)
-			break;
-		pos += (uint64_t)k;
-		r = csvstream_feed(cs, buf, (size_t)k);
-		if (r)
-			goto out;
-	}
-	if (pos != job->expect_bytes) {
+	csvstream_start(cs, js->from, js->from_line, prev);
+	bytesrc_fd_init(&f, job->fd, js->from, &src);
+	r = csvstream_pump(cs, &src, js->buf, INGEST_READ_SIZE);
+	if (r)
+		goto out;
+	/* Sizes are in bytes of the file as dropped: the source's raw offset. */
+	if (src.raw_offset(src.ctx) != job->expect_bytes) {
 		r = -ESTALE;
 		goto out;
 	}
@@ -882,49 +479,25 @@ out:
 	return r;
 }
 
-static void reason(struct ingest_job *job, const char *fmt, ...)
+/* Step 1. The whole file is hashed first: a duplicate must be known before
+ * any row is applied. The upload becomes processing with its hash, in one
+ * transaction. */
+static enum step check_hash(struct job_state *js)
 {
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(job->reason, sizeof(job->reason), fmt, ap);
-	va_end(ap);
-}
-
-void ingest_run(struct ingest_job *job)
-{
-	struct job_state js = {.job = job, .sql = BUF_INIT, .sql_multi = BUF_INIT};
-	size_t multi;
-	struct csv_header hdr = {0};
-	struct buf why = BUF_INIT;
-	unsigned char *buf = NULL;
+	struct ingest_job *job = js->job;
 	struct hashed_args ha = {.id = job->upload_id};
 	char sha[65] = "";
 	uint64_t size = 0;
-	bool failed = false;
 	int r;
 
-	job->committed = job->interrupted = false;
-	job->error = 0;
-	job->reason[0] = '\0';
-	buf = malloc(INGEST_READ_SIZE);
-	if (!buf) {
-		job->error = -ENOMEM;
-		goto out;
-	}
-	/* The whole file is hashed first: a duplicate must be known before
-	 * any row is applied. The upload becomes processing with its hash, in
-	 * one transaction. */
-	r = hash_file(job->fd, buf, INGEST_READ_SIZE, &size, sha);
+	r = hash_file(job->fd, js->buf, INGEST_READ_SIZE, &size, sha);
 	if (r < 0) {
 		reason(job, "cannot read the file: %s", strerror(-r));
-		failed = true;
-		goto finish;
+		return STEP_FAILED;
 	}
 	if (size != job->expect_bytes || changed(job->fd, job)) {
 		reason(job, "the file changed after it was taken (size or modification time differs); upload it again");
-		failed = true;
-		goto finish;
+		return STEP_FAILED;
 	}
 	ha.from = job->state;
 	ha.sha = sha;
@@ -933,173 +506,257 @@ void ingest_run(struct ingest_job *job)
 	r = writer_call(job->writer, call_hashed, &ha, job->upload_id);
 	if (r < 0) {
 		job->error = r;
-		goto out;
+		return STEP_DONE;
 	}
 	job->state = UP_PROCESSING;
 	if (ha.dup_of) {
 		job->committed = true;
 		job->final_state = UP_DUPLICATE;
-		goto out;
+		return STEP_DONE;
 	}
+	return STEP_NEXT;
+}
 
-	r = ingest_read_header(job->fd, job->cfg->max_header_bytes,
-			       job->cfg->max_columns, &hdr, &why);
-	if (r == 0)
-		r = schema_match_header(job->ds, hdr.names, hdr.lens, hdr.n,
-					&js.map, &why);
-	if (r < 0) {
-		reason(job, "the header no longer fits dataset \"%s\": %s",
-		       job->ds->name, why.p ? why.p : strerror(-r));
-		failed = true;
-		goto finish;
-	}
-	js.cell_field = calloc(job->ds->schema.nfields, sizeof(int));
-	js.rowcells = calloc(job->ds->schema.nfields, sizeof(struct cell));
-	if (!js.cell_field || !js.rowcells) {
-		job->error = -ENOMEM;
-		goto out;
-	}
-	for (size_t f = 0; f < job->ds->schema.nfields; f++)
-		if (js.map.field_col[f] >= 0)
-			js.cell_field[js.ncells_row++] = (int)f;
+/* The statements and the two batches for the fields of js->map. Returns 0
+ * or a negative errno. */
+static int prepare_batches(struct job_state *js)
+{
+	struct ingest_job *job = js->job;
+	size_t nfields = job->ds->schema.nfields;
+	size_t multi;
+	int r;
+
+	js->cell_field = calloc(nfields, sizeof(int));
+	js->rowcells = calloc(nfields, sizeof(struct cell));
+	if (!js->cell_field || !js->rowcells)
+		return -ENOMEM;
+	for (size_t f = 0; f < nfields; f++)
+		if (js->map.field_col[f] >= 0)
+			js->cell_field[js->ncells_row++] = (int)f;
 	/* Rows go in groups of multi_rows per statement (fewer statement
 	 * executions), the rest one by one; within a statement a later row
 	 * with the same key still wins. */
-	multi = INGEST_MULTI_PARAMS / (js.ncells_row + 1);
+	multi = INGEST_MULTI_PARAMS / (js->ncells_row + 1);
 	if (multi > INGEST_MULTI_ROWS)
 		multi = INGEST_MULTI_ROWS;
-	r = ingest_upsert_sql(job->ds, js.cell_field, js.ncells_row, 1, &js.sql);
+	r = ingest_upsert_sql(job->ds, js->cell_field, js->ncells_row, 1, &js->sql);
 	if (r == 0 && multi > 1)
-		r = ingest_upsert_sql(job->ds, js.cell_field, js.ncells_row, multi,
-				      &js.sql_multi);
+		r = ingest_upsert_sql(job->ds, js->cell_field, js->ncells_row, multi,
+				      &js->sql_multi);
+	if (r < 0)
+		return r;
+	for (int i = 0; i < 2; i++) {
+		js->b[i].upload_id = job->upload_id;
+		js->b[i].ds = job->ds;
+		js->b[i].upsert_sql = js->sql.p;
+		js->b[i].upsert_multi_sql = multi > 1 ? js->sql_multi.p : NULL;
+		js->b[i].multi_rows = multi > 1 ? multi : 0;
+		js->b[i].ncells_row = js->ncells_row;
+		js->b[i].cell_field = js->cell_field;
+	}
+	return 0;
+}
+
+/* Step 2. The header again (the file is read whole from here on), the
+ * batches, and where parsing starts: after the header, or at the resume
+ * point. js->cur is set only when this returns STEP_NEXT. */
+static enum step prepare(struct job_state *js)
+{
+	struct ingest_job *job = js->job;
+	struct csvstream_header hdr = {0};
+	struct buf why = BUF_INIT;
+	enum step s = STEP_DONE;
+	int r;
+
+	r = csvstream_read_header(job->fd, job->cfg->max_header_bytes,
+				  job->cfg->max_columns, &hdr, &why);
+	if (r == 0)
+		r = schema_match_header(job->ds, hdr.names, hdr.lens, hdr.n,
+					&js->map, &why);
+	if (r < 0) {
+		reason(job, "the header no longer fits dataset \"%s\": %s",
+		       job->ds->name, why.p ? why.p : strerror(-r));
+		s = STEP_FAILED;
+		goto out;
+	}
+	r = prepare_batches(js);
 	if (r < 0) {
 		job->error = r;
 		goto out;
 	}
-	for (int i = 0; i < 2; i++) {
-		js.b[i].upload_id = job->upload_id;
-		js.b[i].ds = job->ds;
-		js.b[i].upsert_sql = js.sql.p;
-		js.b[i].upsert_multi_sql = multi > 1 ? js.sql_multi.p : NULL;
-		js.b[i].multi_rows = multi > 1 ? multi : 0;
-		js.b[i].ncells_row = js.ncells_row;
-		js.b[i].cell_field = js.cell_field;
+	js->cur = &js->b[0];
+	js->record = job->resume_records;
+	js->errors = job->resume_errors;
+	js->from = hdr.data_offset;
+	js->from_line = hdr.data_line;
+	if (job->resume_offset > js->from) {
+		js->from = job->resume_offset;
+		js->from_line = job->resume_line;
 	}
-	js.cur = &js.b[0];
-	js.record = job->resume_records;
-	js.errors = job->resume_errors;
-	{
-		uint64_t from = hdr.data_offset;
-		int64_t line = hdr.data_line;
-
-		if (job->resume_offset > from) {
-			from = job->resume_offset;
-			line = job->resume_line;
-		}
-		js.cur->start_offset = job->resume_offset;
-		js.cur->end_offset = from;
-		js.cur->end_line = line;
-		js.cur->end_record = js.record;
-		r = parse(&js, buf, INGEST_READ_SIZE, from, line);
-	}
-	if (r == 2) {
-		/* Asked to stop: commit what is parsed, resume later; a batch
-		 * refused on the way fails the upload as below. */
-		struct batch *other = js.cur == &js.b[0] ? &js.b[1] : &js.b[0];
-		struct batch *bad = NULL;
-
-		if (js.cur->records > 0) {
-			writer_submit(job->writer, js.cur);
-			if (writer_wait(job->writer, js.cur) < 0)
-				bad = js.cur;
-		}
-		if (writer_wait(job->writer, other) < 0)
-			bad = other; /* applied first: the cause */
-		if (!bad) {
-			job->interrupted = true;
-			goto out;
-		}
-		refused(job, bad);
-		js.writer_failed = true;
-		failed = true;
-		goto finish;
-	}
-	if (r == 1) {
-		reason(job, "more than %u row errors (max_errors); stopped at line %lld. Rows before it were applied; fix the file and upload it again",
-		       job->cfg->max_errors, (long long)js.stop_line);
-		failed = true;
-	} else if (r == -ESTALE || (r == 0 && changed(job->fd, job))) {
-		reason(job, "the file changed while it was being read (its size or modification time differs from when it was taken); upload it again");
-		failed = true;
-	} else if (r < 0) {
-		if (!js.writer_failed) /* flush() said why */
-			reason(job, "cannot process the file: %s", strerror(-r));
-		failed = true;
-	}
-
-finish:
-	if (js.cur && !js.writer_failed) {
-		/* The batch before the last must have stood: the final one
-		 * records the upload as done. */
-		struct batch *other = js.cur == &js.b[0] ? &js.b[1] : &js.b[0];
-
-		if (writer_wait(job->writer, other) < 0) {
-			refused(job, other);
-			js.writer_failed = true;
-		}
-	}
-	if (js.cur && !js.writer_failed) {
-		struct batch *b = js.cur;
-		const char *loc = failed ? job->failed_location : job->done_location;
-
-		b->final = true;
-		b->final_state = failed ? UP_FAILED : UP_COMPLETED;
-		if (failed)
-			buf_adds(&b->final_reason, job->reason);
-		if (loc)
-			buf_adds(&b->final_location, loc);
-		writer_submit(job->writer, b);
-		r = writer_wait(job->writer, b);
-		if (r == 0) {
-			job->committed = true;
-			job->final_state = b->final_state;
-		} else {
-			/* Refused (a constraint of an existing table, a full
-			 * disk): the upload fails at its last committed batch,
-			 * unless the failure cannot be recorded either. */
-			refused(job, b);
-			js.writer_failed = true;
-		}
-	}
-	if (!job->committed) {
-		/* Failed before any batch existed, or the writer refused one:
-		 * record the failure alone, at the last committed point. */
-		if (js.cur) {
-			writer_wait(job->writer, &js.b[0]);
-			writer_wait(job->writer, &js.b[1]);
-		}
-		struct fail_args fa = {.id = job->upload_id, .from = job->state,
-				       .reason = job->reason,
-				       .location = job->failed_location};
-		r = writer_call(job->writer, call_fail, &fa, job->upload_id);
-		if (r == 0) {
-			job->committed = true;
-			job->final_state = UP_FAILED;
-		} else {
-			job->error = r;
-		}
-	}
+	js->cur->start_offset = job->resume_offset;
+	js->cur->end_offset = js->from;
+	js->cur->end_line = js->from_line;
+	js->cur->end_record = js->record;
+	s = STEP_NEXT;
 out:
-	batch_free(&js.b[0]);
-	batch_free(&js.b[1]);
-	header_map_free(&js.map);
-	buf_free(&js.sql);
-	buf_free(&js.sql_multi);
+	csvstream_header_free(&hdr);
 	buf_free(&why);
-	free(js.cell_field);
-	free(js.rowcells);
-	csv_header_free(&hdr);
-	free(buf);
+	return s;
+}
+
+/* Asked to stop: commit what is parsed, resume later; a batch refused on
+ * the way fails the upload as in commit(). */
+static enum step commit_interrupted(struct job_state *js)
+{
+	struct ingest_job *job = js->job;
+	struct batch *other = other_batch(js);
+	struct batch *bad = NULL;
+
+	if (js->cur->records > 0) {
+		writer_submit(job->writer, js->cur);
+		if (writer_wait(job->writer, js->cur) < 0)
+			bad = js->cur;
+	}
+	if (writer_wait(job->writer, other) < 0)
+		bad = other; /* applied first: the cause */
+	if (!bad) {
+		job->interrupted = true;
+		return STEP_DONE;
+	}
+	refused(job, bad);
+	js->writer_failed = true;
+	return STEP_FAILED;
+}
+
+/* Step 3. Parse the file into batches; STEP_NEXT: completed, to commit. */
+static enum step parse_file(struct job_state *js)
+{
+	struct ingest_job *job = js->job;
+	int r = parse(js);
+
+	if (r == STOP_ASKED)
+		return commit_interrupted(js);
+	if (r == STOP_TOO_MANY_ERRORS) {
+		reason(job, "more than %u row errors (max_errors); stopped at line %lld. Rows before it were applied; fix the file and upload it again",
+		       job->cfg->max_errors, (long long)js->stop_line);
+		return STEP_FAILED;
+	}
+	if (r == -ESTALE || (r == STOP_NONE && changed(job->fd, job))) {
+		reason(job, "the file changed while it was being read (its size or modification time differs from when it was taken); upload it again");
+		return STEP_FAILED;
+	}
+	if (r < 0) {
+		if (!js->writer_failed) /* flush() said why */
+			reason(job, "cannot process the file: %s", strerror(-r));
+		return STEP_FAILED;
+	}
+	return STEP_NEXT;
+}
+
+/* Step 4. The final batch carries the last rows and the terminal state:
+ * completed, or failed (job->reason) at the last parsed point. Nothing to
+ * do before any batch exists or once the writer refused one. */
+static void commit(struct job_state *js, bool failed)
+{
+	struct ingest_job *job = js->job;
+	struct batch *b = js->cur;
+	const char *loc = failed ? job->failed_location : job->done_location;
+
+	if (!b || js->writer_failed)
+		return;
+	/* The batch before the last must have stood: the final one records
+	 * the upload as done. */
+	if (writer_wait(job->writer, other_batch(js)) < 0) {
+		refused(job, other_batch(js));
+		js->writer_failed = true;
+		return;
+	}
+	b->final = true;
+	b->final_state = failed ? UP_FAILED : UP_COMPLETED;
+	/* A reason or location lost to ENOMEM still records the state. */
+	if (failed)
+		(void)buf_adds(&b->final_reason, job->reason);
+	if (loc)
+		(void)buf_adds(&b->final_location, loc);
+	writer_submit(job->writer, b);
+	if (writer_wait(job->writer, b) == 0) {
+		job->committed = true;
+		job->final_state = b->final_state;
+	} else {
+		/* Refused (a constraint of an existing table, a full disk):
+		 * the upload fails at its last committed batch, unless the
+		 * failure cannot be recorded either. */
+		refused(job, b);
+		js->writer_failed = true;
+	}
+}
+
+/* Step 5. Nothing committed (failed before any batch existed, or the
+ * writer refused one): record the failure alone, at the last committed
+ * point. */
+static void finish(struct job_state *js)
+{
+	struct ingest_job *job = js->job;
+	struct fail_args fa = {.id = job->upload_id, .from = job->state,
+			       .reason = job->reason,
+			       .location = job->failed_location};
+	int r;
+
+	if (job->committed)
+		return;
+	if (js->cur) {
+		/* Only for the batches to be idle: a refusal is already in
+		 * job->reason. */
+		(void)writer_wait(job->writer, &js->b[0]);
+		(void)writer_wait(job->writer, &js->b[1]);
+	}
+	r = writer_call(job->writer, call_fail, &fa, job->upload_id);
+	if (r == 0) {
+		job->committed = true;
+		job->final_state = UP_FAILED;
+	} else {
+		job->error = r;
+	}
+}
+
+static void job_state_free(struct job_state *js)
+{
+	batch_free(&js->b[0]);
+	batch_free(&js->b[1]);
+	header_map_free(&js->map);
+	buf_free(&js->sql);
+	buf_free(&js->sql_multi);
+	free(js->cell_field);
+	free(js->rowcells);
+	free(js->buf);
+}
+
+void ingest_run(struct ingest_job *job)
+{
+	struct job_state js = {.job = job, .sql = BUF_INIT, .sql_multi = BUF_INIT};
+	enum step s;
+
+	assert(job && job->fd >= 0 && job->cfg && job->ds && job->writer &&
+	       job->stop);
+	job->committed = job->interrupted = false;
+	job->error = 0;
+	job->reason[0] = '\0';
+	js.buf = malloc(INGEST_READ_SIZE);
+	if (!js.buf) {
+		job->error = -ENOMEM;
+		goto out;
+	}
+	s = check_hash(&js);
+	if (s == STEP_NEXT)
+		s = prepare(&js);
+	if (s == STEP_NEXT)
+		s = parse_file(&js);
+	if (s == STEP_DONE)
+		goto out;
+	commit(&js, s == STEP_FAILED);
+	finish(&js);
+out:
+	job_state_free(&js);
 	close(job->fd);
 	job->fd = -1;
 }

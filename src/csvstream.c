@@ -1,0 +1,538 @@
+/*
+ * csvstream.c - see csvstream.h.
+ *
+ * Line counting. libcsv reports records, not lines. We feed it one
+ * physical line (segment) at a time: a segment ends just after '\n' or
+ * '\r'. A record can only end at a line end, so when libcsv submits a
+ * record, the segment being fed ends it: its end offset and line are the
+ * segment's. A record starts on the line of the segment fed while libcsv
+ * was between records. "\r\n" counts as one line end, even when split
+ * across reads or across a resume point.
+ *
+ * What libcsv's API does not tell (between records? which strict error?)
+ * and what it cannot do (forget a broken record, drop an oversized field
+ * and go on) is done by the helpers of csvstream_libcsv.h, the only code
+ * that touches the fields of struct csv_parser.
+ *
+ * libcsv is told not to trim spaces (strings are data) and, in strict mode,
+ * refuses stray quotes (format-error). Its field buffer grows through a
+ * realloc that refuses to exceed CSVSTREAM_FIELD_MAX + 2: the resulting
+ * ENOMEM marks the field too large, and parsing goes on in the same buffer.
+ */
+#include "csvstream.h"
+
+#include <assert.h>
+#include <csv.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "csvstream_libcsv.h"
+
+/* ---- the plain fd source ---- */
+
+static ssize_t fd_read(void *ctx, void *buf, size_t n)
+{
+	struct bytesrc_fd *f = ctx;
+	ssize_t k;
+
+	do {
+		k = pread(f->fd, buf, n, (off_t)f->pos);
+	} while (k < 0 && errno == EINTR);
+	if (k < 0)
+		return -errno;
+	f->pos += (uint64_t)k;
+	return k;
+}
+
+/* Plain bytes: the offset read up to is the raw offset. */
+static uint64_t fd_raw_offset(const void *ctx)
+{
+	const struct bytesrc_fd *f = ctx;
+
+	return f->pos;
+}
+
+void bytesrc_fd_init(struct bytesrc_fd *f, int fd, uint64_t offset,
+		     struct bytesrc *src)
+{
+	assert(f && fd >= 0 && src);
+	f->fd = fd;
+	f->pos = offset;
+	src->read = fd_read;
+	src->raw_offset = fd_raw_offset;
+	src->ctx = f;
+}
+
+/* ---- the stream ---- */
+
+#define FIELD_BLK (64 * 1024) /* libcsv field buffer growth step */
+
+struct csvstream {
+	struct csv_parser p;
+	csvstream_row_fn fn;
+	void *data;
+	size_t max_cells;
+
+	struct buf row; /* bytes of the kept cells */
+	uint32_t *off, *len;
+	uint8_t *flags;
+	size_t ncells;
+	bool too_large;        /* record over CSVSTREAM_ROW_MAX */
+	bool field_too_large;  /* the field being parsed */
+	const char *format_error;
+	bool skip_line;        /* after a format error: drop bytes to the line end */
+
+	uint64_t pos;       /* offset of the next byte fed */
+	int64_t line;       /* line number of that byte */
+	int64_t rec_line;   /* line the current record starts on */
+	uint64_t seg_end;   /* end of the segment being fed */
+	int64_t seg_end_line;
+	unsigned char prev; /* last byte fed */
+	int stop;           /* fn's first non-zero result */
+	bool oom;
+};
+
+/* libcsv grows its field buffer by blk_size through this; refusing past
+ * the cap is how a huge field becomes a row error instead of memory. */
+static void *capped_realloc(void *p, size_t n)
+{
+	if (n > CSVSTREAM_FIELD_MAX + 2)
+		return NULL;
+	return realloc(p, n);
+}
+
+static int no_space(unsigned char c)
+{
+	(void)c;
+	return 0;
+}
+
+static void parser_init(struct csvstream *cs)
+{
+	csv_init(&cs->p, CSV_STRICT | CSV_STRICT_FINI);
+	csv_set_space_func(&cs->p, no_space);
+	csv_set_realloc_func(&cs->p, capped_realloc);
+	csv_set_blk_size(&cs->p, FIELD_BLK);
+}
+
+static void row_reset(struct csvstream *cs)
+{
+	buf_reset(&cs->row);
+	cs->ncells = 0;
+	cs->too_large = false;
+	cs->field_too_large = false;
+	cs->format_error = NULL;
+}
+
+static void on_field(void *field, size_t len, void *data)
+{
+	struct csvstream *cs = data;
+	size_t c = cs->ncells++;
+
+	if (c >= cs->max_cells) {
+		cs->field_too_large = false;
+		return;
+	}
+	cs->flags[c] = 0;
+	cs->off[c] = (uint32_t)cs->row.len;
+	cs->len[c] = 0;
+	if (cs->field_too_large || len > CSVSTREAM_FIELD_MAX) {
+		cs->flags[c] = CSVSTREAM_CELL_TOO_LARGE;
+	} else if (cs->too_large || cs->row.len + len > CSVSTREAM_ROW_MAX) {
+		cs->too_large = true;
+	} else if (buf_add(&cs->row, field, len) < 0) {
+		cs->oom = true;
+	} else {
+		cs->len[c] = (uint32_t)len;
+	}
+	cs->field_too_large = false;
+}
+
+static int emit(struct csvstream *cs, uint64_t end, int64_t end_line)
+{
+	struct csvstream_row r = {
+		.line = cs->rec_line,
+		.ncells = cs->ncells,
+		.nkept = cs->ncells < cs->max_cells ? cs->ncells : cs->max_cells,
+		.data = cs->row.p ? cs->row.p : "",
+		.off = cs->off,
+		.len = cs->len,
+		.flags = cs->flags,
+		.too_large = cs->too_large,
+		.format_error = cs->format_error,
+		.end_offset = end,
+		.end_line = end_line,
+	};
+	int r2 = 0;
+
+	if (cs->oom)
+		r2 = -ENOMEM;
+	else if (!cs->stop)
+		r2 = cs->fn(cs->data, &r);
+	row_reset(cs);
+	return r2;
+}
+
+static void on_record(int c, void *data)
+{
+	struct csvstream *cs = data;
+	int r;
+
+	(void)c;
+	if (cs->stop)
+		return;
+	r = emit(cs, cs->seg_end, cs->seg_end_line);
+	if (r)
+		cs->stop = r;
+}
+
+int csvstream_new(size_t max_cells, csvstream_row_fn fn, void *data,
+		  struct csvstream **out)
+{
+	struct csvstream *cs;
+
+	assert(fn && out);
+	cs = calloc(1, sizeof(*cs));
+	if (!cs)
+		return -ENOMEM;
+	if (max_cells == 0)
+		max_cells = 1;
+	cs->off = calloc(max_cells, sizeof(*cs->off));
+	cs->len = calloc(max_cells, sizeof(*cs->len));
+	cs->flags = calloc(max_cells, sizeof(*cs->flags));
+	if (!cs->off || !cs->len || !cs->flags) {
+		csvstream_free(cs);
+		return -ENOMEM;
+	}
+	cs->max_cells = max_cells;
+	cs->fn = fn;
+	cs->data = data;
+	parser_init(cs);
+	csvstream_start(cs, 0, 1, 0);
+	*out = cs;
+	return 0;
+}
+
+void csvstream_free(struct csvstream *cs)
+{
+	if (!cs)
+		return;
+	csv_free(&cs->p);
+	buf_free(&cs->row);
+	free(cs->off);
+	free(cs->len);
+	free(cs->flags);
+	free(cs);
+}
+
+void csvstream_start(struct csvstream *cs, uint64_t offset, int64_t line,
+		     unsigned char prev)
+{
+	assert(cs);
+	csvpriv_reset_record(&cs->p);
+	row_reset(cs);
+	cs->skip_line = false;
+	cs->pos = offset;
+	cs->line = line;
+	cs->rec_line = line;
+	cs->prev = prev;
+	cs->stop = 0;
+	cs->oom = false;
+}
+
+static const char *strict_error(const struct csvstream *cs)
+{
+	if (csvpriv_quote_in_unquoted(&cs->p))
+		return "a quote inside an unquoted field (quote the whole field and double inner quotes)";
+	return "unexpected character after a closing quote (double a quote inside a quoted field)";
+}
+
+int csvstream_feed(struct csvstream *cs, const void *data, size_t n)
+{
+	const unsigned char *p = data;
+	size_t i = 0;
+
+	assert(cs && (p || n == 0));
+	while (i < n && !cs->stop) {
+		size_t j = i, seglen, done;
+		bool term;
+
+		while (j < n && p[j] != '\n' && p[j] != '\r')
+			j++;
+		term = j < n;
+		if (term)
+			j++;
+		seglen = j - i;
+		cs->seg_end = cs->pos + seglen;
+		cs->seg_end_line = cs->line;
+		/* A line ends at '\r', at '\n' not preceded by '\r'. */
+		if (term && !(p[j - 1] == '\n' &&
+			      (j - 1 > i ? p[j - 2] : cs->prev) == '\r'))
+			cs->seg_end_line++;
+
+		if (cs->skip_line) {
+			/* Rest of a physical line after a format error. */
+			if (term) {
+				int r;
+				cs->skip_line = false;
+				r = emit(cs, cs->seg_end, cs->seg_end_line);
+				if (r)
+					cs->stop = r;
+			}
+			done = seglen;
+		} else {
+			if (csvpriv_between_records(&cs->p))
+				cs->rec_line = cs->line;
+			done = 0;
+			while (done < seglen && !cs->stop) {
+				size_t k = csv_parse(&cs->p, p + i + done, seglen - done,
+						     on_field, on_record, cs);
+				done += k;
+				if (done >= seglen && csv_error(&cs->p) == CSV_SUCCESS)
+					break;
+				if (csv_error(&cs->p) == CSV_ENOMEM &&
+				    csv_get_buffer_size(&cs->p) > CSVSTREAM_FIELD_MAX) {
+					/* Field over the cap: keep its last byte (a
+					 * closing quote may be pending) and go on. */
+					cs->field_too_large = true;
+					csvpriv_keep_last_byte(&cs->p);
+				} else if (csv_error(&cs->p) == CSV_EPARSE) {
+					cs->format_error = strict_error(cs);
+					csvpriv_reset_record(&cs->p);
+					if (term) {
+						int r = emit(cs, cs->seg_end, cs->seg_end_line);
+						if (r)
+							cs->stop = r;
+					} else {
+						cs->skip_line = true;
+					}
+					done = seglen;
+				} else if (csv_error(&cs->p) != CSV_SUCCESS) {
+					return -ENOMEM;
+				}
+			}
+		}
+		cs->pos += seglen;
+		cs->line = cs->seg_end_line;
+		cs->prev = p[j - 1];
+		i = j;
+	}
+	if (cs->oom)
+		return -ENOMEM;
+	return cs->stop;
+}
+
+int csvstream_pump(struct csvstream *cs, const struct bytesrc *src,
+		   void *buf, size_t bufsz)
+{
+	assert(cs && src && src->read && buf && bufsz > 0);
+	for (;;) {
+		ssize_t k = src->read(src->ctx, buf, bufsz);
+		int r;
+
+		if (k <= 0)
+			return (int)k;
+		r = csvstream_feed(cs, buf, (size_t)k);
+		if (r)
+			return r;
+	}
+}
+
+int csvstream_finish(struct csvstream *cs)
+{
+	assert(cs);
+	if (cs->stop)
+		return cs->stop;
+	cs->seg_end = cs->pos;
+	cs->seg_end_line = cs->line;
+	if (cs->skip_line) {
+		cs->skip_line = false;
+		cs->stop = emit(cs, cs->pos, cs->line);
+		return cs->stop;
+	}
+	if (csv_fini(&cs->p, on_field, on_record, cs) != 0) {
+		/* CSV_STRICT_FINI: a quoted field never closed. Whatever was
+		 * read since the opening quote is not a value. */
+		cs->format_error = "a quoted field is never closed (missing closing quote)";
+		csvpriv_reset_record(&cs->p);
+		cs->stop = emit(cs, cs->pos, cs->line);
+	}
+	if (cs->oom)
+		return -ENOMEM;
+	return cs->stop;
+}
+
+/* ---- header ---- */
+
+void csvstream_header_free(struct csvstream_header *h)
+{
+	assert(h);
+	for (size_t i = 0; h->names && i < h->n; i++)
+		free(h->names[i]);
+	free(h->names);
+	free(h->lens);
+	memset(h, 0, sizeof(*h));
+}
+
+/* Why a header record cannot be ours. */
+enum header_bad {
+	HEADER_OK,
+	HEADER_FORMAT,          /* broken CSV: header_ctx.format_error says how */
+	HEADER_TOO_MANY_COLUMNS,
+	HEADER_TOO_LARGE,
+	HEADER_NOT_UTF8,
+};
+
+/* on_header's stop value: the first record is the header, read no more. */
+#define HEADER_READ 1
+
+struct header_ctx {
+	struct csvstream_header h;
+	size_t max_columns;
+	enum header_bad bad;
+	const char *format_error;
+};
+
+static int on_header(void *data, const struct csvstream_row *row)
+{
+	struct header_ctx *hc = data;
+
+	if (row->format_error) {
+		hc->bad = HEADER_FORMAT;
+		hc->format_error = row->format_error;
+		return HEADER_READ;
+	}
+	if (row->ncells > hc->max_columns) {
+		hc->bad = HEADER_TOO_MANY_COLUMNS;
+		return HEADER_READ;
+	}
+	if (row->too_large) {
+		hc->bad = HEADER_TOO_LARGE;
+		return HEADER_READ;
+	}
+	hc->h.names = calloc(row->ncells, sizeof(char *));
+	hc->h.lens = calloc(row->ncells, sizeof(size_t));
+	if (!hc->h.names || !hc->h.lens)
+		return -ENOMEM;
+	for (size_t c = 0; c < row->ncells; c++) {
+		const char *s = row->data + row->off[c];
+		size_t len = row->len[c];
+
+		if (row->flags[c] & CSVSTREAM_CELL_TOO_LARGE) {
+			hc->bad = HEADER_TOO_LARGE;
+			return HEADER_READ;
+		}
+		if (!utf8_valid(s, len) || memchr(s, '\0', len)) {
+			hc->bad = HEADER_NOT_UTF8;
+			return HEADER_READ;
+		}
+		hc->h.names[c] = malloc(len + 1);
+		if (!hc->h.names[c])
+			return -ENOMEM;
+		memcpy(hc->h.names[c], s, len);
+		hc->h.names[c][len] = '\0';
+		hc->h.lens[c] = len;
+		hc->h.n = c + 1;
+	}
+	hc->h.data_offset = row->end_offset;
+	hc->h.data_line = row->end_line;
+	return HEADER_READ;
+}
+
+/* The sentence for a header that cannot be ours (a sentence lost to ENOMEM
+ * still leaves the -EINVAL right, hence the (void)s). */
+static void header_why(const struct header_ctx *hc, size_t max_bytes,
+		       size_t max_columns, struct buf *why)
+{
+	switch (hc->bad) {
+	case HEADER_TOO_MANY_COLUMNS:
+		(void)buf_printf(why, "the header has more than %zu columns (limit max_columns)",
+				 max_columns);
+		break;
+	case HEADER_NOT_UTF8:
+		(void)buf_adds(why, "the header is not UTF-8 text (is this a CSV file? binary data, or another encoding such as Latin-1: save it as UTF-8)");
+		break;
+	case HEADER_TOO_LARGE:
+		(void)buf_printf(why, "the header line is longer than %zu bytes (limit max_header_bytes)",
+				 max_bytes);
+		break;
+	case HEADER_FORMAT:
+		(void)buf_printf(why, "the header is not valid CSV: %s", hc->format_error);
+		break;
+	case HEADER_OK:
+		assert(!"header_why: not a bad header");
+		break;
+	}
+}
+
+int csvstream_read_header(int fd, size_t max_bytes, size_t max_columns,
+			  struct csvstream_header *out, struct buf *why)
+{
+	struct header_ctx hc = {.max_columns = max_columns};
+	struct csvstream *cs = NULL;
+	struct bytesrc_fd f;
+	struct bytesrc src;
+	unsigned char *data = NULL;
+	size_t have = 0, start = 0;
+	ssize_t k;
+	int r;
+
+	assert(fd >= 0 && out && why);
+	bytesrc_fd_init(&f, fd, 0, &src);
+	/* One byte more than allowed tells "too long" from "exactly fits". */
+	data = malloc(max_bytes + 4);
+	if (!data)
+		return -ENOMEM;
+	while (have < max_bytes + 4) {
+		k = src.read(src.ctx, data + have, max_bytes + 4 - have);
+		if (k < 0) {
+			r = (int)k;
+			goto out;
+		}
+		if (k == 0)
+			break;
+		have += (size_t)k;
+	}
+	if (have == 0) {
+		(void)buf_adds(why, "the file is empty (0 bytes): a CSV file starts with a header line naming its columns");
+		r = -EINVAL;
+		goto out;
+	}
+	if (have >= 3 && memcmp(data, "\xEF\xBB\xBF", 3) == 0)
+		start = 3;
+	r = csvstream_new(max_columns + 1, on_header, &hc, &cs);
+	if (r < 0)
+		goto out;
+	csvstream_start(cs, start, 1, 0);
+	/* Feed at most max_bytes (+ BOM): a header ending later is too long. */
+	r = csvstream_feed(cs, data + start,
+			   (have < max_bytes + start ? have : max_bytes + start) - start);
+	if (r == 0 && have <= max_bytes + start)
+		r = csvstream_finish(cs);
+	if (r < 0)
+		goto out;
+	if (hc.bad != HEADER_OK) {
+		header_why(&hc, max_bytes, max_columns, why);
+		r = -EINVAL;
+		goto out;
+	}
+	if (hc.h.n == 0) {
+		if (have > max_bytes + start)
+			(void)buf_printf(why, "no header line ends within the first %zu bytes (limit max_header_bytes): is this a CSV file?",
+					 max_bytes);
+		else
+			(void)buf_adds(why, "the file has no header line (only blank lines)");
+		r = -EINVAL;
+		goto out;
+	}
+	*out = hc.h;
+	memset(&hc.h, 0, sizeof(hc.h));
+	r = 0;
+out:
+	csvstream_header_free(&hc.h);
+	csvstream_free(cs);
+	free(data);
+	return r;
+}
