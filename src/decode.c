@@ -259,6 +259,7 @@ static char *quote_name(const char *name)
 }
 
 #define SEND_ONE "send one CSV file per upload (or a zip holding exactly one)"
+#define ZIP_EMPTY_WHY "this is an empty zip archive (no file in it); " SEND_ONE
 #define EXPORT_XL "export the sheet as CSV (File \u203a Save As \u203a CSV " \
 		  "UTF-8) and send that"
 
@@ -285,6 +286,9 @@ static int probe_zip(int fd, struct decode_probe *p)
 		return set_why(p, DECODE_ZIP_MANY,
 			       "this is a zip archive with %lld entries; " SEND_ONE,
 			       (long long)claimed);
+	/* libarchive does not recognise an archive of no entries at all. */
+	if (claimed == 0)
+		return set_why(p, DECODE_ZIP_EMPTY, ZIP_EMPTY_WHY);
 
 	src = malloc(sizeof(*src));
 	a = archive_read_new();
@@ -361,9 +365,7 @@ static int probe_zip(int fd, struct decode_probe *p)
 				 "be read as one (%s)", q)
 		       : -ENOMEM;
 	} else if (p->nfiles == 0) {
-		rc = set_why(p, DECODE_ZIP_EMPTY,
-			     "this is an empty zip archive (no file in it); "
-			     SEND_ONE);
+		rc = set_why(p, DECODE_ZIP_EMPTY, ZIP_EMPTY_WHY);
 	} else if (p->nfiles > 1) {
 		rc = set_why(p, DECODE_ZIP_MANY,
 			     "this is a zip archive with %u files; " SEND_ONE,
@@ -375,7 +377,7 @@ static int probe_zip(int fd, struct decode_probe *p)
 				 "without a password", q)
 		       : -ENOMEM;
 	}
-	if (rc == 0 && p->nfiles == 1) {
+	if (rc == 0 && p->refusal == DECODE_READABLE) {
 		p->member = first;
 		first = NULL;
 	}
@@ -814,8 +816,9 @@ static int archive_start(struct decoder *d)
 			    comp_names[d->comp]);
 	if (d->comp == DECODE_ZIP)
 		r = archive_read_support_format_zip_streamable(d->ar);
-	else
-		r = archive_read_support_format_raw(d->ar);
+	else if (archive_read_support_format_raw(d->ar) == ARCHIVE_OK)
+		/* raw does not bid on no data at all: empty does */
+		r = archive_read_support_format_empty(d->ar);
 	if (r != ARCHIVE_OK)
 		return fail(d, -ENOTSUP, "%s data cannot be decoded here",
 			    comp_names[d->comp]);

@@ -68,7 +68,7 @@ struct decode_probe {
 	enum decode_comp comp;
 	enum decode_refusal refusal;
 	unsigned nfiles; /* zip: files counted (not directories) */
-	char *member;    /* zip: the one file's name as stored; else NULL */
+	char *member;    /* readable zip: its file's name as stored; else NULL */
 	char *why;       /* refused: a sentence for people (UTF-8, escaped,
 			  * no final period); else NULL */
 };
