@@ -816,8 +816,10 @@ static int archive_start(struct decoder *d)
 			    comp_names[d->comp]);
 	if (d->comp == DECODE_ZIP)
 		r = archive_read_support_format_zip_streamable(d->ar);
-	else if (archive_read_support_format_raw(d->ar) == ARCHIVE_OK)
-		/* raw does not bid on no data at all: empty does */
+	else
+		r = archive_read_support_format_raw(d->ar);
+	/* raw does not bid on no data at all: empty does */
+	if (r == ARCHIVE_OK && d->comp != DECODE_ZIP)
 		r = archive_read_support_format_empty(d->ar);
 	if (r != ARCHIVE_OK)
 		return fail(d, -ENOTSUP, "%s data cannot be decoded here",
