@@ -760,6 +760,166 @@ static int fail_archive(struct decoder *d)
 	return r;
 }
 
+/*
+ * liblzma, as libarchive calls it, accepts any LZMA2 dictionary up to
+ * 1.5 GiB, and the pages of the dictionary are touched as output is made,
+ * so an .xz file could use as much memory as it decodes to. Before the
+ * first byte is decoded, the file is walked from its end (stream footer,
+ * index, each block header, through every concatenated stream) and a
+ * dictionary above XZ_DICT_MAX (what xz -9 uses) is refused. The walk
+ * needs pread: on a pipe it is skipped.
+ */
+#define XZ_DICT_MAX (64u << 20)
+#define XZ_INDEX_MAX (1u << 20)
+#define XZ_PAD_MAX (64 * 1024)
+
+static bool xz_varint(const unsigned char *b, size_t n, size_t *at,
+		      uint64_t *v)
+{
+	uint64_t x = 0;
+	int i;
+
+	for (i = 0; i < 9 && *at < n; i++) {
+		unsigned char c = b[(*at)++];
+
+		x |= (uint64_t)(c & 0x7f) << (7 * i);
+		if (!(c & 0x80)) {
+			*v = x;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* The largest LZMA2 dictionary in the block header at b[0..n), or -1. */
+static int64_t xz_block_dict(const unsigned char *b, size_t n)
+{
+	size_t at = 2, hsize = ((size_t)b[0] + 1) * 4;
+	uint64_t v, id, psz;
+	int64_t dict = 0;
+	unsigned f, nf;
+
+	if (n < 2 || b[0] == 0 || hsize > n)
+		return -1;
+	nf = (b[1] & 3) + 1;
+	if ((b[1] & 0x40) && !xz_varint(b, hsize, &at, &v))
+		return -1;
+	if ((b[1] & 0x80) && !xz_varint(b, hsize, &at, &v))
+		return -1;
+	for (f = 0; f < nf; f++) {
+		if (!xz_varint(b, hsize, &at, &id) ||
+		    !xz_varint(b, hsize, &at, &psz) || psz > hsize - at)
+			return -1;
+		if (id == 0x21 && psz == 1) {
+			unsigned c = b[at];
+
+			if (c > 40)
+				return -1;
+			v = c == 40 ? 0xffffffffu
+				    : (uint64_t)(2 | (c & 1)) << (c / 2 + 11);
+			if ((int64_t)v > dict)
+				dict = (int64_t)v;
+		}
+		at += psz;
+	}
+	return dict;
+}
+
+/* 0, or fail(): a dictionary too large, or a structure that cannot be
+ * walked (then the data is corrupt anyway). */
+static int xz_check(struct decoder *d)
+{
+	unsigned char ft[12], hdr[1024], *ix = NULL;
+	int64_t pos, start, off, dict, biggest = 0;
+	uint64_t bsize, nrec, r, unp, unc, blocks;
+	const char *bad = NULL;
+	struct stat sb;
+	size_t at, pad;
+	ssize_t k;
+	int pass, rc = 0;
+
+	if (fstat(d->fd, &sb) < 0 || !S_ISREG(sb.st_mode))
+		return 0;
+	pos = sb.st_size;
+	while (pos > 0 && !bad) {
+		for (pad = 0; pos >= 4 && pad <= XZ_PAD_MAX; pad += 4, pos -= 4)
+			if (pread_full(d->fd, ft, 4, (off_t)(pos - 4)) != 4 ||
+			    memcmp(ft, "\0\0\0\0", 4) != 0)
+				break;
+		bad = "no stream footer at its end";
+		if (pad > XZ_PAD_MAX || pos < 24 ||
+		    pread_full(d->fd, ft, 12, (off_t)(pos - 12)) != 12 ||
+		    memcmp(ft + 10, "YZ", 2) != 0)
+			break;
+		bad = "its index cannot be read";
+		bsize = (le(ft + 4, 4) + 1) * 4;
+		if (bsize > XZ_INDEX_MAX || (int64_t)bsize > pos - 24)
+			break;
+		ix = malloc(bsize);
+		if (!ix) {
+			rc = fail(d, -ENOMEM, "out of memory");
+			goto out;
+		}
+		if (pread_full(d->fd, ix, bsize, (off_t)(pos - 12 - (int64_t)bsize)) !=
+		    (ssize_t)bsize)
+			break;
+		/* Pass 0 sums the blocks to find the stream's start; pass 1
+		 * reads each block header from there. */
+		start = off = 0;
+		for (pass = 0; pass < 2; pass++) {
+			at = 1;
+			blocks = 0;
+			if (ix[0] != 0 || !xz_varint(ix, bsize, &at, &nrec))
+				goto walked;
+			for (r = 0; r < nrec; r++) {
+				if (!xz_varint(ix, bsize, &at, &unp) ||
+				    !xz_varint(ix, bsize, &at, &unc) ||
+				    unp > (uint64_t)sb.st_size)
+					goto walked;
+				if (pass == 1) {
+					k = pread_full(d->fd, hdr, sizeof(hdr),
+						       (off_t)off);
+					dict = k > 0 ? xz_block_dict(hdr, (size_t)k)
+						     : -1;
+					if (dict < 0) {
+						bad = "a block header cannot be read";
+						goto walked;
+					}
+					if (dict > biggest)
+						biggest = dict;
+					off += (int64_t)((unp + 3) & ~3ull);
+				}
+				blocks += (unp + 3) & ~3ull;
+				if (blocks > (uint64_t)sb.st_size)
+					goto walked;
+			}
+			start = pos - 12 - (int64_t)bsize - (int64_t)blocks - 12;
+			if (start < 0)
+				goto walked;
+			off = start + 12;
+		}
+		if (pread_full(d->fd, hdr, 6, (off_t)start) != 6 ||
+		    memcmp(hdr, "\xfd" "7zXZ\0", 6) != 0)
+			goto walked;
+		bad = NULL;
+		pos = start;
+walked:
+		free(ix);
+		ix = NULL;
+	}
+	if (bad)
+		rc = fail(d, -EBADMSG, "the xz data is corrupt or cut short (%s)",
+			  bad);
+	else if (biggest > XZ_DICT_MAX)
+		rc = fail(d, -EFBIG,
+			  "the xz data needs a %lld MiB dictionary to decompress, "
+			  "more than the %u MiB allowed; compress it with xz -9 "
+			  "or less", (long long)(biggest >> 20), XZ_DICT_MAX >> 20);
+out:
+	free(ix);
+	return rc;
+}
+
 /* The next zip entry that is a file; 1 when there is one, 0 at the end, or
  * a negative errno (fail called). */
 static int zip_next_file(struct decoder *d, struct archive_entry **e)
@@ -791,6 +951,11 @@ static int archive_start(struct decoder *d)
 	int r = ARCHIVE_OK;
 	char *q;
 
+	if (d->comp == DECODE_XZ) {
+		r = xz_check(d);
+		if (r < 0)
+			return r;
+	}
 	d->ar = archive_read_new();
 	if (!d->ar)
 		return fail(d, -ENOMEM, "out of memory");

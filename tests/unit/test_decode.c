@@ -366,6 +366,48 @@ static void test_zip_probe(void **state)
 	assert_int_equal(bad, 0);
 }
 
+/* Zips the other tools write: zip -e (traditional encryption), and one
+ * whose central directory claims more entries than are ever listed. */
+static void test_zip_probe_more(void **state)
+{
+	struct archive *a = archive_write_new();
+	struct decode_probe pr;
+	char name[32];
+	int i;
+
+	(void)state;
+	write_file(path("x.csv"), CSV, strlen(CSV));
+	sh("cd '%s' && zip -q -X -P secret cli-enc.zip x.csv", dir);
+	pr = probe_path(path("cli-enc.zip"));
+	assert_int_equal(pr.refusal, DECODE_ENCRYPTED);
+	assert_null(pr.member);
+	assert_non_null(strstr(pr.why, "x.csv is encrypted"));
+	decode_probe_clear(&pr);
+
+	assert_int_equal(archive_write_set_format_zip(a), ARCHIVE_OK);
+	assert_int_equal(archive_write_set_options(a, "zip:compression=store"),
+			 ARCHIVE_OK);
+	assert_int_equal(archive_write_open_filename(a, path("many.zip")),
+			 ARCHIVE_OK);
+	for (i = 0; i <= DECODE_ZIP_MAX_ENTRIES; i++) {
+		struct archive_entry *ae = archive_entry_new();
+
+		snprintf(name, sizeof(name), "f%d.csv", i);
+		archive_entry_set_pathname(ae, name);
+		archive_entry_set_filetype(ae, AE_IFREG);
+		archive_entry_set_perm(ae, 0644);
+		archive_entry_set_size(ae, 0);
+		assert_int_equal(archive_write_header(a, ae), ARCHIVE_OK);
+		archive_entry_free(ae);
+	}
+	assert_int_equal(archive_write_close(a), ARCHIVE_OK);
+	archive_write_free(a);
+	pr = probe_path(path("many.zip"));
+	assert_int_equal(pr.refusal, DECODE_ZIP_MANY);
+	assert_non_null(strstr(pr.why, "with 10001 entries"));
+	decode_probe_clear(&pr);
+}
+
 /* The readable zips decode to their one member, also zips written by the
  * zip CLI (to a file, and as a stream with data descriptors). */
 static void test_zip_decode(void **state)
@@ -1317,6 +1359,49 @@ static void test_bomb(void **state)
 	assert_int_equal(bad, 0);
 }
 
+/* xz: every block header of every stream is looked at before decoding; a
+ * dictionary above what xz -9 uses is refused (its pages would be touched
+ * as output is made), several blocks and concatenated streams decode. */
+static void test_xz_dict(void **state)
+{
+	static const struct {
+		const char *file;
+		int rc;
+		const char *why;
+		size_t len;
+	} cases[] = {
+		{"big-dict.xz", -EFBIG, "needs a 1536 MiB dictionary", 0},
+		{"dict64.xz", 0, NULL, 100000},
+		{"blocks.xz", 0, NULL, 100000},
+		{"streams.xz", 0, NULL, 200000},
+		{"streams-nopad.xz", -EBADMSG, "xz data is corrupt", 0},
+	};
+	size_t c;
+	int bad = 0;
+
+	(void)state;
+	sh("cd '%s' && head -c 100000 /dev/urandom >rnd && "
+	   "xz -c --lzma2=dict=1536MiB rnd >big-dict.xz && "
+	   "xz -c --lzma2=dict=64MiB rnd >dict64.xz && "
+	   "xz -c -T2 --block-size=30000 rnd >blocks.xz && "
+	   "cat blocks.xz dict64.xz >streams.xz && printf '\\0\\0\\0\\0' "
+	   ">>streams.xz && cat streams.xz >streams-nopad.xz && "
+	   "printf '\\0\\0' >>streams-nopad.xz", dir);
+	for (c = 0; c < ARRAY_SIZE(cases); c++) {
+		struct decode_opts o = {.comp = DECODE_XZ};
+		struct buf out = BUF_INIT;
+		struct run r = decode_path(path(cases[c].file), &o, 4096, &out);
+
+		CHECK(r.rc == cases[c].rc &&
+			      (cases[c].why ? strstr(r.why, cases[c].why) != NULL
+					    : out.len == cases[c].len),
+		      "%s: rc %d, %zu bytes, why \"%s\"", cases[c].file, r.rc,
+		      out.len, r.why);
+		buf_free(&out);
+	}
+	assert_int_equal(bad, 0);
+}
+
 static void test_corrupt(void **state)
 {
 	static const struct {
@@ -1367,6 +1452,7 @@ int main(void)
 		cmocka_unit_test(test_magic),
 		cmocka_unit_test(test_comp_names),
 		cmocka_unit_test(test_zip_probe),
+		cmocka_unit_test(test_zip_probe_more),
 		cmocka_unit_test(test_zip_decode),
 		cmocka_unit_test(test_zip_decode_refused),
 		cmocka_unit_test(test_strip_suffix),
@@ -1384,6 +1470,7 @@ int main(void)
 		cmocka_unit_test(test_open_errors),
 		cmocka_unit_test(test_compressed),
 		cmocka_unit_test(test_bomb),
+		cmocka_unit_test(test_xz_dict),
 		cmocka_unit_test(test_corrupt),
 	};
 
