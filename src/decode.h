@@ -16,9 +16,12 @@
  * pass-through.
  *
  * Invariants. Everything streams through fixed buffers (64 KiB each, plus
- * libarchive's own bounded decompressor state); nothing is written to disk;
- * decoded output stops at max_output_bytes, so a decompression bomb costs
- * at most that much work and no memory beyond the buffers. Bytes the source
+ * libarchive's decompressor state); nothing is written to disk; decoded
+ * output stops at max_output_bytes, so a decompression bomb costs at most
+ * that much work. The decompressors' windows are bounded whatever the
+ * input: deflate 32 KiB, bzip2 900 kB, zstd 128 MiB (libzstd refuses larger
+ * frames), xz 64 MiB (every block header is checked before decoding, since
+ * liblzma as libarchive sets it up would take 1.5 GiB). Bytes the source
  * encoding cannot decode are never replaced by a plausible character: each
  * undecodable input unit (1 byte; 2 for UTF-16/UCS-2; 4 for UTF-32/UCS-4)
  * becomes the single byte 0xFF, which is never valid UTF-8, so the row
@@ -154,7 +157,8 @@ struct decode_opts {
 struct decoder;
 
 /* A decoder reading fd sequentially with read(2) from its current offset
- * (nothing seeks: a pipe works for every kind); fd
+ * (nothing seeks: a pipe works for every kind, but the xz dictionary check
+ * needs pread and is skipped on one); fd
  * stays the caller's and must not be read by anyone else meanwhile. The
  * compressed data is only looked at by decode_read, so corrupt data is
  * reported there. Returns 0 and *out, -EINVAL (encoding unknown to iconv,
