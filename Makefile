@@ -12,7 +12,7 @@ SYSUSERSDIR ?= $(if $(SYSTEMD_PC),$(shell pkg-config --variable=sysusersdir syst
 TMPFILESDIR ?= $(if $(SYSTEMD_PC),$(shell pkg-config --variable=tmpfilesdir systemd),$(PREFIX)/lib/tmpfiles.d)
 BUILD    ?= build
 SAN      ?=
-PKGS      = libuv sqlite3 yaml-0.1 libcrypto libmicrohttpd
+PKGS      = libuv sqlite3 yaml-0.1 libcrypto libmicrohttpd libarchive
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -MMD -MP
 ifneq ($(SAN),)
