@@ -6,6 +6,6 @@
 # tests/e2e/test_browser.py runs chromium headless; bench/http.sh runs wrk.
 # Adds to INGESTD_TEST_DEPS and runs deps.sh.
 set -eu
-INGESTD_TEST_DEPS="${INGESTD_TEST_DEPS:-} openssh-server openssh-client rsync systemd mandoc strace chromium wrk"
+INGESTD_TEST_DEPS="${INGESTD_TEST_DEPS:-} openssh-server openssh-client rsync systemd mandoc strace chromium wrk clang clang-tools cppcheck clang-format"
 export INGESTD_TEST_DEPS
 exec "$(dirname "$0")/deps.sh"

@@ -139,6 +139,8 @@ static int choose(const struct config *cfg, int fd, const unsigned char *name,
 {
 	struct csvstream_header h = {0};
 	struct buf one = BUF_INIT;
+	struct bytesrc_fd f;
+	struct bytesrc src;
 	bool globbed = false;
 	int r;
 
@@ -152,7 +154,9 @@ static int choose(const struct config *cfg, int fd, const unsigned char *name,
 		buf_adds(why, ".\nHow to fix: rename the file to match one of these patterns.");
 		return -EINVAL;
 	}
-	r = csvstream_read_header(fd, cfg->max_header_bytes, cfg->max_columns, &h, &one);
+	bytesrc_fd_init(&f, fd, 0, &src);
+	r = csvstream_read_header(&src, NULL, true, cfg->max_header_bytes,
+				  cfg->max_columns, &h, &one);
 	if (r < 0) {
 		if (r == -EINVAL) {
 			buf_adds(why, "The file cannot be read as CSV: ");

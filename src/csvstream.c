@@ -14,10 +14,20 @@
  * and go on) is done by the helpers of csvstream_libcsv.h, the only code
  * that touches the fields of struct csv_parser.
  *
- * libcsv is told not to trim spaces (strings are data) and, in strict mode,
- * refuses stray quotes (format-error). Its field buffer grows through a
+ * libcsv is told not to trim spaces (strings are data; skipInitialSpace
+ * says otherwise) and runs in strict mode, so that a quote never closed is
+ * reported at the end; the two strict errors (a quote inside an unquoted
+ * field, a character after a closing quote) are then read leniently, as
+ * Excel and Python do (csvpriv_lenient). Its field buffer grows through a
  * realloc that refuses to exceed CSVSTREAM_FIELD_MAX + 2: the resulting
  * ENOMEM marks the field too large, and parsing goes on in the same buffer.
+ *
+ * Escapes (dialect escape byte E). libcsv knows none, so each segment is
+ * rewritten before libcsv sees it: "E x" becomes 0xFF and a code for x that
+ * libcsv does not read as special (a delimiter, quote or line end escaped
+ * stays data), and each field is decoded back in on_field. 0xFF never
+ * occurs in UTF-8; a raw 0xFF byte (invalid input) is coded too, so it
+ * comes out as it went in, and the UTF-8 check flags its row.
  */
 #include "csvstream.h"
 
@@ -82,7 +92,14 @@ struct csvstream {
 	bool too_large;        /* record over CSVSTREAM_ROW_MAX */
 	bool field_too_large;  /* the field being parsed */
 	const char *format_error;
-	bool skip_line;        /* after a format error: drop bytes to the line end */
+	unsigned char ftext[CSVSTREAM_FORMAT_TEXT]; /* format error's text */
+	size_t ftext_len;
+
+	struct csvdialect d;
+	struct buf esc;        /* a segment with escapes coded (d.escape) */
+	bool esc_pending;      /* the last byte fed was an escape */
+	struct buf nullx;      /* d.null_seq as coded */
+	bool comment_line;     /* dropping a comment line to its end */
 
 	uint64_t pos;       /* offset of the next byte fed */
 	int64_t line;       /* line number of that byte */
@@ -90,6 +107,7 @@ struct csvstream {
 	uint64_t seg_end;   /* end of the segment being fed */
 	int64_t seg_end_line;
 	unsigned char prev; /* last byte fed */
+	bool prev_ended;    /* it ended a line (or nothing was fed yet) */
 	int stop;           /* fn's first non-zero result */
 	bool oom;
 };
@@ -109,12 +127,97 @@ static int no_space(unsigned char c)
 	return 0;
 }
 
+static int ascii_space(unsigned char c)
+{
+	return c == ' ';
+}
+
 static void parser_init(struct csvstream *cs)
 {
-	csv_init(&cs->p, CSV_STRICT | CSV_STRICT_FINI);
+	csv_init(&cs->p, CSV_STRICT | CSV_STRICT_FINI | CSV_EMPTY_IS_NULL);
 	csv_set_space_func(&cs->p, no_space);
 	csv_set_realloc_func(&cs->p, capped_realloc);
 	csv_set_blk_size(&cs->p, FIELD_BLK);
+}
+
+/* Escape codes: what follows 0xFF in a coded segment. */
+enum {
+	ESC_DELIM = 1, ESC_QUOTE, ESC_CR, ESC_LF, ESC_FF, ESC_TAB,
+};
+
+/* The code for byte c after the escape byte (or for a raw 0xFF). */
+static unsigned char esc_code(const struct csvdialect *d, unsigned char c)
+{
+	if (c == d->delimiter)
+		return ESC_DELIM;
+	if (c == d->quote)
+		return ESC_QUOTE;
+	switch (c) {
+	case '\r': case 'r': return ESC_CR;
+	case '\n': case 'n': return ESC_LF;
+	case '\t': case 't': return ESC_TAB;
+	case 0xFF: return ESC_FF;
+	default: return c;
+	}
+}
+
+static unsigned char esc_decode(const struct csvdialect *d, unsigned char c)
+{
+	switch (c) {
+	case ESC_DELIM: return d->delimiter;
+	case ESC_QUOTE: return d->quote;
+	case ESC_CR: return '\r';
+	case ESC_LF: return '\n';
+	case ESC_FF: return 0xFF;
+	case ESC_TAB: return '\t';
+	default: return c;
+	}
+}
+
+/* Appends p[0..n) coded to out; *pending carries an escape byte that ends
+ * one call to the next. Returns 0 or -ENOMEM. */
+static int esc_code_bytes(const struct csvdialect *d, const unsigned char *p,
+			  size_t n, bool *pending, struct buf *out)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = p[i], two[2] = {0xFF, 0};
+
+		if (*pending) {
+			*pending = false;
+			two[1] = esc_code(d, c);
+		} else if (c == d->escape) {
+			*pending = true;
+			continue;
+		} else if (c == 0xFF) {
+			two[1] = ESC_FF;
+		} else {
+			if (buf_addc(out, (char)c) < 0)
+				return -ENOMEM;
+			continue;
+		}
+		if (buf_add(out, two, 2) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+int csvstream_set_dialect(struct csvstream *cs, const struct csvdialect *d)
+{
+	bool pending = false;
+
+	assert(cs && d && d->delimiter && d->quote);
+	assert(d->delimiter != d->quote && d->escape != d->delimiter);
+	cs->d = *d;
+	csv_set_delim(&cs->p, d->delimiter);
+	csv_set_quote(&cs->p, d->quote);
+	csv_set_space_func(&cs->p, d->skip_initial_space ? ascii_space : no_space);
+	buf_reset(&cs->nullx);
+	if (!d->null_seq)
+		return 0;
+	if (d->escape)
+		return esc_code_bytes(d, (const unsigned char *)d->null_seq,
+				      strlen(d->null_seq), &pending, &cs->nullx);
+	return buf_adds(&cs->nullx, d->null_seq);
 }
 
 static void row_reset(struct csvstream *cs)
@@ -124,6 +227,32 @@ static void row_reset(struct csvstream *cs)
 	cs->too_large = false;
 	cs->field_too_large = false;
 	cs->format_error = NULL;
+	cs->ftext_len = 0;
+}
+
+/* Appends field bytes to the row, escape codes decoded. */
+static int add_field(struct csvstream *cs, const unsigned char *s, size_t len)
+{
+	const unsigned char *ff;
+
+	if (!cs->d.escape || !(ff = memchr(s, 0xFF, len)))
+		return buf_add(&cs->row, s, len);
+	while (ff) {
+		if (buf_add(&cs->row, s, (size_t)(ff - s)) < 0)
+			return -ENOMEM;
+		len -= (size_t)(ff - s);
+		if (len >= 2) {
+			if (buf_addc(&cs->row, (char)esc_decode(&cs->d, ff[1])) < 0)
+				return -ENOMEM;
+			s = ff + 2;
+			len -= 2;
+		} else { /* cut by the size cap: drop the half code */
+			s = ff + 1;
+			len = 0;
+		}
+		ff = memchr(s, 0xFF, len);
+	}
+	return buf_add(&cs->row, s, len);
 }
 
 static void on_field(void *field, size_t len, void *data)
@@ -138,14 +267,21 @@ static void on_field(void *field, size_t len, void *data)
 	cs->flags[c] = 0;
 	cs->off[c] = (uint32_t)cs->row.len;
 	cs->len[c] = 0;
+	if (!field) /* unquoted and empty (CSV_EMPTY_IS_NULL) */
+		len = 0;
+	else if (len == 0)
+		cs->flags[c] = CSVSTREAM_CELL_QUOTED_EMPTY;
+	if (field && cs->nullx.len == len && len &&
+	    memcmp(field, cs->nullx.p, len) == 0)
+		cs->flags[c] |= CSVSTREAM_CELL_NULL;
 	if (cs->field_too_large || len > CSVSTREAM_FIELD_MAX) {
 		cs->flags[c] = CSVSTREAM_CELL_TOO_LARGE;
 	} else if (cs->too_large || cs->row.len + len > CSVSTREAM_ROW_MAX) {
 		cs->too_large = true;
-	} else if (buf_add(&cs->row, field, len) < 0) {
+	} else if (len && add_field(cs, field, len) < 0) {
 		cs->oom = true;
 	} else {
-		cs->len[c] = (uint32_t)len;
+		cs->len[c] = (uint32_t)(cs->row.len - cs->off[c]);
 	}
 	cs->field_too_large = false;
 }
@@ -162,6 +298,8 @@ static int emit(struct csvstream *cs, uint64_t end, int64_t end_line)
 		.flags = cs->flags,
 		.too_large = cs->too_large,
 		.format_error = cs->format_error,
+		.format_text = (const char *)cs->ftext,
+		.format_len = cs->ftext_len,
 		.end_offset = end,
 		.end_line = end_line,
 	};
@@ -221,6 +359,8 @@ void csvstream_free(struct csvstream *cs)
 		return;
 	csv_free(&cs->p);
 	buf_free(&cs->row);
+	buf_free(&cs->esc);
+	buf_free(&cs->nullx);
 	free(cs->off);
 	free(cs->len);
 	free(cs->flags);
@@ -233,20 +373,43 @@ void csvstream_start(struct csvstream *cs, uint64_t offset, int64_t line,
 	assert(cs);
 	csvpriv_reset_record(&cs->p);
 	row_reset(cs);
-	cs->skip_line = false;
+	cs->esc_pending = false;
+	cs->comment_line = false;
 	cs->pos = offset;
 	cs->line = line;
 	cs->rec_line = line;
 	cs->prev = prev;
+	cs->prev_ended = prev == 0 || prev == '\n' || prev == '\r';
 	cs->stop = 0;
 	cs->oom = false;
 }
 
-static const char *strict_error(const struct csvstream *cs)
+/* Parse one segment (a physical line or the part of one in this feed)
+ * through libcsv, reading stray quotes leniently and capping fields. */
+static int parse_segment(struct csvstream *cs, const unsigned char *p,
+			 size_t seglen)
 {
-	if (csvpriv_quote_in_unquoted(&cs->p))
-		return "a quote inside an unquoted field (quote the whole field and double inner quotes)";
-	return "unexpected character after a closing quote (double a quote inside a quoted field)";
+	size_t done = 0;
+
+	while (done < seglen && !cs->stop) {
+		size_t k = csv_parse(&cs->p, p + done, seglen - done, on_field,
+				     on_record, cs);
+		done += k;
+		if (done >= seglen && csv_error(&cs->p) == CSV_SUCCESS)
+			break;
+		if (csv_error(&cs->p) == CSV_ENOMEM &&
+		    csv_get_buffer_size(&cs->p) > CSVSTREAM_FIELD_MAX) {
+			/* Field over the cap: keep its last byte (a closing
+			 * quote may be pending) and go on. */
+			cs->field_too_large = true;
+			csvpriv_keep_last_byte(&cs->p);
+		} else if (csv_error(&cs->p) == CSV_EPARSE && done < seglen) {
+			done += csvpriv_lenient(&cs->p, p[done]);
+		} else if (csv_error(&cs->p) != CSV_SUCCESS) {
+			return -ENOMEM;
+		}
+	}
+	return 0;
 }
 
 int csvstream_feed(struct csvstream *cs, const void *data, size_t n)
@@ -256,7 +419,7 @@ int csvstream_feed(struct csvstream *cs, const void *data, size_t n)
 
 	assert(cs && (p || n == 0));
 	while (i < n && !cs->stop) {
-		size_t j = i, seglen, done;
+		size_t j = i, seglen;
 		bool term;
 
 		while (j < n && p[j] != '\n' && p[j] != '\r')
@@ -272,51 +435,37 @@ int csvstream_feed(struct csvstream *cs, const void *data, size_t n)
 			      (j - 1 > i ? p[j - 2] : cs->prev) == '\r'))
 			cs->seg_end_line++;
 
-		if (cs->skip_line) {
-			/* Rest of a physical line after a format error. */
-			if (term) {
-				int r;
-				cs->skip_line = false;
-				r = emit(cs, cs->seg_end, cs->seg_end_line);
-				if (r)
-					cs->stop = r;
-			}
-			done = seglen;
-		} else {
+		if (cs->comment_line ||
+		    (cs->d.comment && p[i] == cs->d.comment && !cs->esc_pending &&
+		     csvpriv_between_records(&cs->p) && cs->prev_ended)) {
+			/* A comment line: dropped to its end, still counted. */
+			cs->comment_line = !term;
+		} else if (cs->d.escape) {
+			int r;
+
 			if (csvpriv_between_records(&cs->p))
 				cs->rec_line = cs->line;
-			done = 0;
-			while (done < seglen && !cs->stop) {
-				size_t k = csv_parse(&cs->p, p + i + done, seglen - done,
-						     on_field, on_record, cs);
-				done += k;
-				if (done >= seglen && csv_error(&cs->p) == CSV_SUCCESS)
-					break;
-				if (csv_error(&cs->p) == CSV_ENOMEM &&
-				    csv_get_buffer_size(&cs->p) > CSVSTREAM_FIELD_MAX) {
-					/* Field over the cap: keep its last byte (a
-					 * closing quote may be pending) and go on. */
-					cs->field_too_large = true;
-					csvpriv_keep_last_byte(&cs->p);
-				} else if (csv_error(&cs->p) == CSV_EPARSE) {
-					cs->format_error = strict_error(cs);
-					csvpriv_reset_record(&cs->p);
-					if (term) {
-						int r = emit(cs, cs->seg_end, cs->seg_end_line);
-						if (r)
-							cs->stop = r;
-					} else {
-						cs->skip_line = true;
-					}
-					done = seglen;
-				} else if (csv_error(&cs->p) != CSV_SUCCESS) {
-					return -ENOMEM;
-				}
-			}
+			buf_reset(&cs->esc);
+			r = esc_code_bytes(&cs->d, p + i, seglen, &cs->esc_pending,
+					   &cs->esc);
+			if (r == 0)
+				r = parse_segment(cs, (const unsigned char *)cs->esc.p,
+						  cs->esc.len);
+			if (r < 0)
+				return r;
+		} else {
+			int r;
+
+			if (csvpriv_between_records(&cs->p))
+				cs->rec_line = cs->line;
+			r = parse_segment(cs, p + i, seglen);
+			if (r < 0)
+				return r;
 		}
 		cs->pos += seglen;
 		cs->line = cs->seg_end_line;
 		cs->prev = p[j - 1];
+		cs->prev_ended = term;
 		i = j;
 	}
 	if (cs->oom)
@@ -340,6 +489,11 @@ int csvstream_pump(struct csvstream *cs, const struct bytesrc *src,
 	}
 }
 
+int64_t csvstream_line(const struct csvstream *cs)
+{
+	return cs->line;
+}
+
 int csvstream_finish(struct csvstream *cs)
 {
 	assert(cs);
@@ -347,15 +501,20 @@ int csvstream_finish(struct csvstream *cs)
 		return cs->stop;
 	cs->seg_end = cs->pos;
 	cs->seg_end_line = cs->line;
-	if (cs->skip_line) {
-		cs->skip_line = false;
-		cs->stop = emit(cs, cs->pos, cs->line);
-		return cs->stop;
-	}
 	if (csv_fini(&cs->p, on_field, on_record, cs) != 0) {
 		/* CSV_STRICT_FINI: a quoted field never closed. Whatever was
-		 * read since the opening quote is not a value. */
+		 * read since the opening quote is not a value; it is shown
+		 * (quote first) so that the partner sees which text it is. */
+		size_t len;
+		const unsigned char *t = csvpriv_pending(&cs->p, &len);
+
 		cs->format_error = "a quoted field is never closed (missing closing quote)";
+		cs->ftext[0] = cs->d.quote;
+		if (len > sizeof(cs->ftext) - 1)
+			len = sizeof(cs->ftext) - 1;
+		if (len)
+			memcpy(cs->ftext + 1, t, len);
+		cs->ftext_len = len + 1;
 		csvpriv_reset_record(&cs->p);
 		cs->stop = emit(cs, cs->pos, cs->line);
 	}
@@ -467,26 +626,50 @@ static void header_why(const struct header_ctx *hc, size_t max_bytes,
 	}
 }
 
-int csvstream_read_header(int fd, size_t max_bytes, size_t max_columns,
+/* An Excel "sep=X" first line at p[0..n): its length with the line end
+ * (0 if it is not one), and X in *delim. */
+static size_t sep_line(const unsigned char *p, size_t n, unsigned char *delim)
+{
+	size_t k = 5;
+
+	if (n < 5 || memcmp(p, "sep=", 4) != 0 || p[4] == '\r' || p[4] == '\n' ||
+	    p[4] >= 0x80)
+		return 0;
+	if (k < n && p[k] == '\r')
+		k++;
+	if (k < n && p[k] == '\n')
+		k++;
+	if (k < n && k == 5) /* more text on the line: not a sep line */
+		return 0;
+	*delim = p[4];
+	return k;
+}
+
+int csvstream_read_header(const struct bytesrc *src,
+			  const struct csvdialect *d, bool header,
+			  size_t max_bytes, size_t max_columns,
 			  struct csvstream_header *out, struct buf *why)
 {
 	struct header_ctx hc = {.max_columns = max_columns};
+	struct csvdialect dd = CSVDIALECT_DEFAULT;
 	struct csvstream *cs = NULL;
-	struct bytesrc_fd f;
-	struct bytesrc src;
 	unsigned char *data = NULL;
-	size_t have = 0, start = 0;
+	size_t have = 0, start = 0, want, sep;
+	int64_t line = 1;
 	ssize_t k;
 	int r;
 
-	assert(fd >= 0 && out && why);
-	bytesrc_fd_init(&f, fd, 0, &src);
-	/* One byte more than allowed tells "too long" from "exactly fits". */
-	data = malloc(max_bytes + 4);
+	assert(src && out && why);
+	if (d)
+		dd = *d;
+	/* One byte more than allowed tells "too long" from "exactly fits";
+	 * a BOM and a sep= line come on top. */
+	want = max_bytes + 16;
+	data = malloc(want);
 	if (!data)
 		return -ENOMEM;
-	while (have < max_bytes + 4) {
-		k = src.read(src.ctx, data + have, max_bytes + 4 - have);
+	while (have < want) {
+		k = src->read(src->ctx, data + have, want - have);
 		if (k < 0) {
 			r = (int)k;
 			goto out;
@@ -502,10 +685,26 @@ int csvstream_read_header(int fd, size_t max_bytes, size_t max_columns,
 	}
 	if (have >= 3 && memcmp(data, "\xEF\xBB\xBF", 3) == 0)
 		start = 3;
+	sep = sep_line(data + start, have - start, &dd.delimiter);
+	if (sep) {
+		hc.h.sep_line = true;
+		start += sep;
+		line = 2;
+	}
+	hc.h.delimiter = dd.delimiter;
+	if (dd.delimiter == dd.quote || (dd.escape && dd.escape == dd.delimiter)) {
+		(void)buf_printf(why, "the sep= line names the quote or escape character '%c' as the delimiter",
+				 dd.delimiter);
+		r = -EINVAL;
+		goto out;
+	}
 	r = csvstream_new(max_columns + 1, on_header, &hc, &cs);
 	if (r < 0)
 		goto out;
-	csvstream_start(cs, start, 1, 0);
+	r = csvstream_set_dialect(cs, &dd);
+	if (r < 0)
+		goto out;
+	csvstream_start(cs, start, line, sep ? data[start - 1] : 0);
 	/* Feed at most max_bytes (+ BOM): a header ending later is too long. */
 	r = csvstream_feed(cs, data + start,
 			   (have < max_bytes + start ? have : max_bytes + start) - start);
@@ -526,6 +725,10 @@ int csvstream_read_header(int fd, size_t max_bytes, size_t max_columns,
 			(void)buf_adds(why, "the file has no header line (only blank lines)");
 		r = -EINVAL;
 		goto out;
+	}
+	if (!header) { /* that record is data: it starts where we began */
+		hc.h.data_offset = start;
+		hc.h.data_line = line;
 	}
 	*out = hc.h;
 	memset(&hc.h, 0, sizeof(hc.h));

@@ -2,14 +2,14 @@
  * csvstream.h - a line-counting CSV stream over libcsv, its byte sources,
  * and the header reader.
  *
- * The stream feeds libcsv in strict mode one physical line at a time, so
+ * The stream feeds libcsv one physical line at a time, so
  * that every record knows the physical line it starts on (quoted newlines
  * count; CRLF, LF and lone CR end a line) and the offset just past it (the
  * resume point). Memory is bounded: a field over CSVSTREAM_FIELD_MAX bytes
  * is flagged and dropped, a record over CSVSTREAM_ROW_MAX bytes too, and
- * cells past max_cells are counted but not kept. Broken CSV (a stray quote)
- * flags the record and resumes at the next physical line; a quote never
- * closed is flagged at the end.
+ * cells past max_cells are counted but not kept. Quotes are lenient (a
+ * quote inside an unquoted field is data); a quote never closed is a
+ * format error of the record, flagged at the end with its first bytes.
  *
  * Bytes come from a byte source (struct bytesrc): the plain fd source today;
  * a decoding layer (transcoding, decompression) slots in as another source
@@ -34,6 +34,44 @@
 
 /* Cell flags */
 #define CSVSTREAM_CELL_TOO_LARGE 1
+#define CSVSTREAM_CELL_QUOTED_EMPTY 2 /* "" (quoted): an empty string, not a missing value */
+#define CSVSTREAM_CELL_NULL 4         /* the dialect's nullSequence: NULL */
+
+/* Bytes of a record kept to show in a format error (CSVSTREAM_ROW_MAX is
+ * what it may span). */
+#define CSVSTREAM_FORMAT_TEXT 200
+
+/*
+ * How a file writes CSV: the Frictionless CSV Dialect, less what the stream
+ * does not do (the header is the caller's; lineTerminator is not needed:
+ * CR, LF and CRLF are all line ends).
+ *  delimiter, quote: single bytes (ASCII).
+ *  double_quote: "" inside a quoted field is one quote (libcsv always reads
+ *      it so; kept for the status and config).
+ *  escape: 0, or a byte that takes away the meaning of the next byte
+ *      (delimiter, quote, line end, itself: Python's escapechar); before
+ *      'n', 't' and 'r' it stands for LF, TAB and CR (PostgreSQL's text
+ *      format, MySQL's INTO OUTFILE).
+ *  skip_initial_space: spaces around an unquoted field are dropped (libcsv
+ *      trims both ends), and a quote after spaces opens a quoted field.
+ *  comment: 0, or a byte that, first on a line between records, makes the
+ *      whole line ignored (it still counts as a line).
+ *  null_seq: NULL, or the text of a NULL cell (e.g. "\N"), compared as
+ *      written in the file, before escapes are undone.
+ * Quotes are lenient: a quote inside an unquoted field is a literal
+ * character, as Excel and Python read it; a quoted field never closed is a
+ * format error.
+ */
+struct csvdialect {
+	unsigned char delimiter;
+	unsigned char quote;
+	unsigned char escape;
+	unsigned char comment;
+	bool double_quote;
+	bool skip_initial_space;
+	const char *null_seq; /* borrowed: outlives the stream */
+};
+#define CSVDIALECT_DEFAULT {.delimiter = ',', .quote = '"', .double_quote = true}
 
 /* ---- byte sources ---- */
 
@@ -76,6 +114,8 @@ struct csvstream_row {
 	const uint8_t *flags;
 	bool too_large;     /* the record exceeded CSVSTREAM_ROW_MAX */
 	const char *format_error; /* broken CSV: what was wrong, else NULL */
+	const char *format_text;  /* then the record's first bytes as written */
+	size_t format_len;        /* (at most CSVSTREAM_FORMAT_TEXT) */
 	uint64_t end_offset; /* byte offset just past the record */
 	int64_t end_line;    /* physical line number at end_offset */
 };
@@ -92,6 +132,10 @@ int csvstream_new(size_t max_cells, csvstream_row_fn fn, void *data,
 		  struct csvstream **out);
 /* NULL-safe. */
 void csvstream_free(struct csvstream *cs);
+/* Read d's dialect from now on (call before the first feed; the default is
+ * CSVDIALECT_DEFAULT). d->null_seq must outlive the stream. Returns 0 or
+ * -ENOMEM. */
+int csvstream_set_dialect(struct csvstream *cs, const struct csvdialect *d);
 /* Position of the first byte to be fed: its offset, its line number, and
  * the byte before it (0 at the start of the file; needed to count a CRLF
  * split by a resume point once). */
@@ -106,6 +150,8 @@ int csvstream_feed(struct csvstream *cs, const void *p, size_t n);
  * csvstream_feed's). */
 int csvstream_pump(struct csvstream *cs, const struct bytesrc *src,
 		   void *buf, size_t bufsz);
+/* The physical line number of the next byte to be fed. */
+int64_t csvstream_line(const struct csvstream *cs);
 /* End of input: flush a last record without a line end, or flag a quote
  * never closed. Same returns as csvstream_feed. */
 int csvstream_finish(struct csvstream *cs);
@@ -119,18 +165,26 @@ struct csvstream_header {
 	size_t *lens;
 	uint64_t data_offset; /* first byte after the header record */
 	int64_t data_line;    /* its physical line number */
+	unsigned char delimiter; /* the one used: sep= may have set it */
+	bool sep_line;        /* an Excel "sep=X" first line was read */
 };
 /* Frees the names and zeroes *h; a zeroed header is fine. */
 void csvstream_header_free(struct csvstream_header *h);
 
 /*
- * Read and parse the header record of the file open at fd (pread from 0; a
- * UTF-8 BOM is skipped). Returns 0 and fills *out; -EINVAL when the file
- * cannot be a CSV file of ours (empty, header over max_bytes, more than
- * max_columns columns, not UTF-8 text, broken CSV), with one sentence in
- * why; or a negative errno for an I/O error. *out untouched on failure.
+ * Read and parse the header record from src, which is at the start of the
+ * (decoded) file, in dialect d (NULL: the default). A UTF-8 BOM is
+ * skipped; an Excel "sep=X" first line sets the delimiter and the header is
+ * the record after it. With header false, the first record is read the
+ * same way but is data: data_offset/data_line are where it starts.
+ * Returns 0 and fills *out; -EINVAL when the file cannot be a CSV file of
+ * ours (empty, header over max_bytes, more than max_columns columns, not
+ * UTF-8 text, broken CSV), with one sentence in why; or a negative errno
+ * for an I/O error. *out untouched on failure.
  */
-int csvstream_read_header(int fd, size_t max_bytes, size_t max_columns,
+int csvstream_read_header(const struct bytesrc *src,
+			  const struct csvdialect *d, bool header,
+			  size_t max_bytes, size_t max_columns,
 			  struct csvstream_header *out, struct buf *why);
 
 #endif

@@ -166,6 +166,23 @@ static bool encoding_ok(const char *s, size_t len, const char **why)
 	return true;
 }
 
+/* The missing values a cell is read with: a cell that is the dialect's
+ * nullSequence is missing whatever it holds (NULL: schema_convert's
+ * default list, [""], and the cell's text is passed as ""); a quoted ""
+ * in a string field is an empty string, not missing (none). */
+static const struct schema *cell_schema(const struct job_state *js, int f,
+					uint8_t flags)
+{
+	static const struct schema none = {0};
+
+	if (flags & CSVSTREAM_CELL_NULL)
+		return NULL;
+	if ((flags & CSVSTREAM_CELL_QUOTED_EMPTY) &&
+	    js->job->ds->schema.fields[f].type == FT_STRING)
+		return &none;
+	return &js->job->ds->schema;
+}
+
 static int check_row(struct job_state *js, const struct csvstream_row *row,
 		     bool *ok)
 {
@@ -176,7 +193,8 @@ static int check_row(struct job_state *js, const struct csvstream_row *row,
 	int r = 0;
 
 	if (row->format_error) {
-		r = add_error(js, row->line, -1, ERR_FORMAT, NULL, 0, row->format_error);
+		r = add_error(js, row->line, -1, ERR_FORMAT, row->format_text,
+			      row->format_len, row->format_error);
 		*ok = false;
 		return r;
 	}
@@ -201,12 +219,15 @@ static int check_row(struct job_state *js, const struct csvstream_row *row,
 			r = add_error(js, row->line, f, ERR_FIELD_TOO_LARGE, NULL, 0, js->msg);
 			continue;
 		}
+		if (row->flags[c] & CSVSTREAM_CELL_NULL)
+			len = 0;
 		if (!encoding_ok(s, len, &why)) {
 			r = add_error(js, row->line, f, ERR_ENCODING, s, len, why);
 			continue;
 		}
-		e = schema_convert(&ds->schema, &ds->schema.fields[f], s, len, &v,
-				   js->msg, sizeof(js->msg));
+		e = schema_convert(cell_schema(js, f, row->flags[c]),
+				   &ds->schema.fields[f], s, len, &v, js->msg,
+				   sizeof(js->msg));
 		if (e) {
 			r = add_error(js, row->line, f, (enum err_type)(e - 1), s, len, js->msg);
 			continue;
@@ -565,10 +586,13 @@ static enum step prepare(struct job_state *js)
 	struct ingest_job *job = js->job;
 	struct csvstream_header hdr = {0};
 	struct buf why = BUF_INIT;
+	struct bytesrc_fd f;
+	struct bytesrc src;
 	enum step s = STEP_DONE;
 	int r;
 
-	r = csvstream_read_header(job->fd, job->cfg->max_header_bytes,
+	bytesrc_fd_init(&f, job->fd, 0, &src);
+	r = csvstream_read_header(&src, NULL, true, job->cfg->max_header_bytes,
 				  job->cfg->max_columns, &hdr, &why);
 	if (r == 0)
 		r = schema_match_header(job->ds, hdr.names, hdr.lens, hdr.n,

@@ -86,8 +86,8 @@ static const struct line_case line_cases[] = {
 	{"quoted crlf", "a,\"x\r\ny\r\nz\"\r\nb\r\n", 2, {1, 4}, {2, 1}, 5, {0}},
 	{"empty fields", ",,\n,\n", 2, {1, 2}, {3, 2}, 3, {0}},
 	{"spaces kept", " a , b \n", 1, {1}, {2}, 2, {0}},
-	{"stray quote then next line", "a\"b,c\nd\n", 2, {1, 2}, {0, 1}, 3, {1, 0}},
-	{"junk after closing quote", "\"a\"x,b\nc\n", 2, {1, 2}, {0, 1}, 3, {1, 0}},
+	{"stray quote is a literal", "a\"b,c\nd\n", 2, {1, 2}, {2, 1}, 3, {0, 0}},
+	{"text after a closing quote goes on", "\"a\"x,b\nc\n", 2, {1, 2}, {2, 1}, 3, {0, 0}},
 	{"quote never closed", "a\n\"b,c\nd\n", 2, {1, 2}, {1, 0}, 4, {0, 1}},
 	{"doubled quotes", "\"a\"\"b\",c\n", 1, {1}, {2}, 2, {0}},
 };
@@ -231,7 +231,11 @@ static const struct header_case header_cases[] = {
 	{"blank only", "\n\n", 0, -EINVAL, 0, NULL, 0, 0, "no header"},
 	{"latin1", "caf\xe9,b\n", 0, -EINVAL, 0, NULL, 0, 0, "UTF-8"},
 	{"nul", "a\0b,c\n", 6, -EINVAL, 0, NULL, 0, 0, "UTF-8"},
-	{"stray quote", "a\"b,c\n", 0, -EINVAL, 0, NULL, 0, 0, "not valid CSV"},
+	{"stray quote", "a\"b,c\n", 0, 0, 2, "a\"b", 6, 2, NULL},
+	{"quote never closed", "a,\"b\n", 0, -EINVAL, 0, NULL, 0, 0, "never closed"},
+	{"sep line", "sep=;\r\na;b\r\n1;2\r\n", 0, 0, 2, "a", 11, 3, NULL},
+	{"sep line, bom", "\xEF\xBB\xBFsep=|\na|b\n", 0, 0, 2, "a", 13, 3, NULL},
+	{"sep= as a header name", "sep=1,b\n", 0, 0, 2, "sep=1", 8, 2, NULL},
 	{"too many columns", "a,b,c,d,e,f\n", 0, -EINVAL, 0, NULL, 0, 0, "more than 5 columns"},
 };
 
@@ -244,7 +248,12 @@ static void test_header(void **state)
 		int fd = write_tmp(c->in, len);
 		struct csvstream_header h = {0};
 		struct buf why = BUF_INIT;
-		int r = csvstream_read_header(fd, 1024, 5, &h, &why);
+		struct bytesrc_fd f;
+		struct bytesrc src;
+		int r;
+
+		bytesrc_fd_init(&f, fd, 0, &src);
+		r = csvstream_read_header(&src, NULL, true, 1024, 5, &h, &why);
 
 		if (r != c->ret)
 			fail_msg("%s: returned %d, want %d (%s)", c->name, r, c->ret,
@@ -268,13 +277,17 @@ static void test_header_too_long(void **state)
 	char in[3000];
 	struct csvstream_header h = {0};
 	struct buf why = BUF_INIT;
+	struct bytesrc_fd f;
+	struct bytesrc src;
 	int fd;
 
 	(void)state;
 	memset(in, 'a', sizeof(in));
 	in[sizeof(in) - 1] = '\n';
 	fd = write_tmp(in, sizeof(in));
-	assert_int_equal(csvstream_read_header(fd, 1024, 5, &h, &why), -EINVAL);
+	bytesrc_fd_init(&f, fd, 0, &src);
+	assert_int_equal(csvstream_read_header(&src, NULL, true, 1024, 5, &h, &why),
+			 -EINVAL);
 	assert_non_null(strstr(why.p, "1024 bytes"));
 	buf_free(&why);
 	close(fd);
@@ -465,29 +478,40 @@ static void test_libcsv_private(void **state)
 	assert_true(csvpriv_between_records(&p));
 	assert_int_equal(g.nrecs, 1);
 
-	/* A quote inside an unquoted field; the reset forgets "b". */
-	feed(&p, "b\"", &g);
+	/* A quote inside an unquoted field stops strict mode on the quote;
+	 * lenient takes it as data and consumes it. */
+	assert_int_equal(feed(&p, "b\"", &g), 1);
 	assert_int_equal(csv_error(&p), CSV_EPARSE);
-	assert_true(csvpriv_quote_in_unquoted(&p));
-	csvpriv_reset_record(&p);
+	assert_int_equal(csvpriv_lenient(&p, '"'), 1);
 	assert_int_equal(csv_error(&p), CSV_SUCCESS);
-	assert_true(csvpriv_between_records(&p));
 	assert_int_equal(feed(&p, "c,d\n", &g), 4);
 	assert_int_equal(g.nrecs, 2);
 	assert_int_equal(g.nfields, 3);
-	assert_string_equal(g.field[1], "c");
+	assert_string_equal(g.field[1], "b\"c");
 	assert_string_equal(g.field[2], "d");
 
-	/* A character after a closing quote: the other strict error. */
-	feed(&p, "\"x\"y", &g);
+	/* A character after a closing quote: the field goes on unquoted, the
+	 * byte is parsed again. */
+	assert_int_equal(feed(&p, "\"x\"y", &g), 3);
 	assert_int_equal(csv_error(&p), CSV_EPARSE);
-	assert_false(csvpriv_quote_in_unquoted(&p));
+	assert_int_equal(csvpriv_lenient(&p, 'y'), 0);
+	assert_int_equal(feed(&p, "y\n", &g), 2);
+	assert_int_equal(g.nfields, 4);
+	assert_string_equal(g.field[3], "xy");
+
+	/* A quoted field never closed: pending, reported by csv_fini; the
+	 * reset forgets it. */
+	feed(&p, "\"open", &g);
+	{
+		size_t len;
+		const unsigned char *t = csvpriv_pending(&p, &len);
+		assert_int_equal(len, 4);
+		assert_memory_equal(t, "open", 4);
+	}
+	assert_int_equal(csv_fini(&p, seen_field, seen_record, &g), -1);
 	csvpriv_reset_record(&p);
 	assert_true(csvpriv_between_records(&p));
-	assert_int_equal(feed(&p, "e\n", &g), 2);
-	assert_int_equal(g.nfields, 4);
-	assert_string_equal(g.field[3], "e");
-	assert_int_equal(csv_fini(&p, seen_field, seen_record, &g), 0);
+	assert_int_equal(csv_error(&p), CSV_SUCCESS);
 	csv_free(&p);
 }
 
@@ -551,6 +575,96 @@ static void test_libcsv_keep_last_byte(void **state)
 	assert_int_equal(bad, 0);
 }
 
+/* ---- dialects ---- */
+
+/* Every record as "cell|cell" joined by " / "; a NULL-sequence cell is
+ * <null>, a quoted "" is <qe>, an unquoted empty cell is empty, a format
+ * error is "!" and its text. */
+static int render_rows(void *data, const struct csvstream_row *r)
+{
+	struct buf *b = data;
+
+	if (b->len)
+		assert_int_equal(buf_adds(b, " / "), 0);
+	if (r->format_error) {
+		assert_int_equal(buf_addc(b, '!'), 0);
+		assert_int_equal(buf_add(b, r->format_text, r->format_len), 0);
+		return 0;
+	}
+	for (size_t c = 0; c < r->nkept; c++) {
+		if (c)
+			assert_int_equal(buf_addc(b, '|'), 0);
+		if (r->flags[c] & CSVSTREAM_CELL_NULL)
+			assert_int_equal(buf_adds(b, "<null>"), 0);
+		else if (r->flags[c] & CSVSTREAM_CELL_QUOTED_EMPTY)
+			assert_int_equal(buf_adds(b, "<qe>"), 0);
+		else
+			assert_int_equal(buf_add(b, r->data + r->off[c], r->len[c]), 0);
+	}
+	return 0;
+}
+
+struct dialect_case {
+	const char *name;
+	struct csvdialect d;
+	const char *in;
+	const char *want;
+	int64_t end_line; /* line after the last record */
+};
+
+#define DQ .quote = '"', .double_quote = true
+static const struct dialect_case dialect_cases[] = {
+	{"semicolon", {.delimiter = ';', DQ}, "a;b,c\n\"x;y\";z\n", "a|b,c / x;y|z", 3},
+	{"tab", {.delimiter = '\t', DQ}, "a\tb\n1\t\n", "a|b / 1|", 3},
+	{"pipe", {.delimiter = '|', DQ}, "a|\"b|c\"\n", "a|b|c", 2},
+	{"single quote char", {.delimiter = ',', .quote = '\'', .double_quote = true}, "'a,b',\"c\n", "a,b|\"c", 2},
+	{"quoted empty vs empty", {.delimiter = ',', DQ}, ",\"\",x\n", "|<qe>|x", 2},
+	{"stray quotes are literal", {.delimiter = ',', DQ}, "27\" monitor,5'11\"\n", "27\" monitor|5'11\"", 2},
+	{"text after closing quote", {.delimiter = ',', DQ}, "\"ab\"c,d\n", "abc|d", 2},
+	{"unclosed quote shows its text", {.delimiter = ',', DQ}, "a,b\n1,\"never closed\n", "a|b / !\"never closed\n", 3},
+	{"escape: delimiter, quote, itself", {.delimiter = ',', DQ, .escape = '\\'}, "a\\,b,c\\\"d,e\\\\f\n", "a,b|c\"d|e\\f", 2},
+	{"escape: line end is data, still counted", {.delimiter = ',', DQ, .escape = '\\'}, "a\\\nb,c\nd\n", "a\nb|c / d", 4},
+	{"escape: \\n \\t \\r letters", {.delimiter = '\t', DQ, .escape = '\\'}, "x\\ny\tp\\tq\tr\\rs\n", "x\ny|p\tq|r\rs", 2},
+	{"escape: raw 0xFF kept", {.delimiter = ',', DQ, .escape = '\\'}, "\xff\\\xff,b\n", "\xff\xff|b", 2},
+	{"null sequence", {.delimiter = '\t', DQ, .escape = '\\', .null_seq = "\\N"}, "\\N\tN\t\\\\N\n", "<null>|N|\\N", 2},
+	{"null sequence unescaped", {.delimiter = ',', DQ, .null_seq = "NULL"}, "NULL,null,\"NULL\"\n", "<null>|null|<null>", 2},
+	{"comment lines", {.delimiter = ',', DQ, .comment = '#'}, "#c1\na,#b\n#c2\r\nc,d\n", "a|#b / c|d", 5},
+	{"comment char in a quoted newline", {.delimiter = ',', DQ, .comment = '#'}, "\"a\n#b\",c\n", "a\n#b|c", 3},
+	{"skip initial space", {.delimiter = ',', DQ, .skip_initial_space = true}, "a, \"b,c\", d\n", "a|b,c|d", 2},
+	{"no skip: spaces kept", {.delimiter = ',', DQ}, "a, b\n", "a| b", 2},
+};
+
+static void test_dialects(void **state)
+{
+	(void)state;
+	for (size_t k = 0; k < sizeof(dialect_cases) / sizeof(dialect_cases[0]); k++) {
+		const struct dialect_case *c = &dialect_cases[k];
+		size_t len = strlen(c->in);
+
+		for (size_t step = 1; step <= len; step++) {
+			struct buf b = BUF_INIT;
+			struct csvstream *cs;
+			int64_t end;
+
+			assert_int_equal(csvstream_new(8, render_rows, &b, &cs), 0);
+			assert_int_equal(csvstream_set_dialect(cs, &c->d), 0);
+			for (size_t i = 0; i < len; i += step)
+				assert_int_equal(csvstream_feed(cs, c->in + i,
+								len - i < step ? len - i : step), 0);
+			assert_int_equal(csvstream_finish(cs), 0);
+			end = csvstream_line(cs);
+			csvstream_free(cs);
+			if (strcmp(b.p ? b.p : "", c->want) != 0)
+				fail_msg("%s (step %zu): got \"%s\", want \"%s\"", c->name,
+					 step, b.p ? b.p : "", c->want);
+			if (end != c->end_line)
+				fail_msg("%s (step %zu): end line %lld, want %lld", c->name,
+					 step, (long long)end, (long long)c->end_line);
+			buf_free(&b);
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -559,6 +673,7 @@ int main(void)
 		cmocka_unit_test(test_field_cap),
 		cmocka_unit_test(test_header),
 		cmocka_unit_test(test_header_too_long),
+		cmocka_unit_test(test_dialects),
 		cmocka_unit_test(test_pump_fd),
 		cmocka_unit_test(test_pump_ends),
 		cmocka_unit_test(test_libcsv_version),
