@@ -178,12 +178,10 @@ static enum MHD_Result send_buf(struct MHD_Connection *c, unsigned status,
 	else
 		resp = MHD_create_response_from_buffer(body->len, body->p,
 						       MHD_RESPMEM_MUST_FREE);
-	if (resp) {
-		body->p = NULL; /* owned by the response now */
-		body->len = body->cap = 0;
-	} else {
+	if (resp)
+		(void)buf_take(body); /* owned by the response now */
+	else
 		buf_free(body);
-	}
 	return send_resp(c, status, resp, type, negotiated);
 }
 
@@ -449,10 +447,15 @@ static enum MHD_Result get_list(struct req *q)
 	if (before && !parse_num(before, 1, INT64_MAX, &f.before))
 		return send_error(q->c, MHD_HTTP_BAD_REQUEST, "before must be an upload id");
 	f.state = filter(q, "state");
-	if (f.state && upload_state_parse(f.state, &state) < 0)
-		return send_error(q->c, MHD_HTTP_BAD_REQUEST,
-				  "state must be one of pending, processing, completed, "
-				  "failed, rejected, duplicate");
+	if (f.state && upload_state_parse(f.state, &state) < 0) {
+		char msg[160];
+		size_t n = (size_t)snprintf(msg, sizeof(msg), "state must be one of");
+
+		for (int i = 0; i < UP__COUNT && n < sizeof(msg); i++)
+			n += (size_t)snprintf(msg + n, sizeof(msg) - n, "%s %s",
+					      i ? "," : "", upload_state_name(i));
+		return send_error(q->c, MHD_HTTP_BAD_REQUEST, msg);
+	}
 	f.dataset = filter(q, "dataset");
 	f.name = filter(q, "name");
 
@@ -509,7 +512,7 @@ static int view_html(const struct upload_view *v, void *data)
 	enum upload_state st = UP_PENDING;
 	int r;
 
-	upload_state_parse(v->state, &st);
+	(void)upload_state_parse(v->state, &st); /* unknown: not terminal */
 	vc->terminal = upload_state_terminal(st);
 	vc->errors = v->errors;
 	r = buf_printf(&vc->title, "Upload %lld: ", (long long)v->id);
