@@ -1035,27 +1035,19 @@ static int bind_listen(struct http *h, const char *listen_at)
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
 				 .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
 	struct addrinfo *ai = NULL;
-	char host[INET6_ADDRSTRLEN + 1];
-	const char *port, *colon;
+	char host[INET6_ADDRSTRLEN + 1], port[8];
+	uint16_t portnum;
 	int fd = -1, r, one = 1, err = 0;
 
-	if (listen_at[0] == '[') {
-		colon = strchr(listen_at, ']');
-		if (!colon || colon[1] != ':')
-			return -EINVAL;
-		snprintf(host, sizeof(host), "%.*s", (int)(colon - listen_at - 1), listen_at + 1);
-		port = colon + 2;
-		hints.ai_flags |= AI_NUMERICHOST;
-	} else {
-		colon = strrchr(listen_at, ':');
-		if (!colon)
-			return -EINVAL;
-		snprintf(host, sizeof(host), "%.*s", (int)(colon - listen_at), listen_at);
-		port = colon + 1;
-		if (strcmp(host, "localhost") == 0)
-			snprintf(host, sizeof(host), "127.0.0.1"); /* never a resolver */
-		hints.ai_flags |= AI_NUMERICHOST;
+	r = hostport_parse(listen_at, host, sizeof(host), &portnum);
+	if (r < 0) {
+		log_err("http: listen %s: not HOST:PORT", listen_at);
+		return r;
 	}
+	if (strcmp(host, "localhost") == 0)
+		snprintf(host, sizeof(host), "127.0.0.1"); /* never a resolver */
+	snprintf(port, sizeof(port), "%u", portnum);
+	hints.ai_flags |= AI_NUMERICHOST;
 	r = getaddrinfo(host, port, &hints, &ai);
 	if (r != 0) {
 		log_err("http: listen %s: %s", listen_at, gai_strerror(r));
@@ -1106,11 +1098,6 @@ static void describe_fd(struct http *h, int fd)
 }
 
 /* ------------------------------------------------------------------ */
-
-const char *http_address(const struct http *h)
-{
-	return h->address;
-}
 
 /*
  * The HTTP threads run at HTTP_NICE: on a small machine a flood of status

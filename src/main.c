@@ -44,21 +44,11 @@
 #define EXIT_USAGE 64
 #define EXIT_CONFIG 78
 
-enum { DIR_ROOT, DIR_INBOX, DIR_WORK, DIR_REJECTED, DIR_PROCESSED, DIR_FAILED,
-       DIR_STATUS, DIR_BYNAME, DIR__COUNT };
-
-static const char *const dir_names[DIR__COUNT] = {
-	[DIR_ROOT] = ".",	       [DIR_INBOX] = "inbox",
-	[DIR_WORK] = ".work",	       [DIR_REJECTED] = "rejected",
-	[DIR_PROCESSED] = "processed", [DIR_FAILED] = "failed",
-	[DIR_STATUS] = "status",       [DIR_BYNAME] = "status/by-name",
-};
-
 struct daemon {
 	uv_loop_t loop;
 	struct config *cfg;
 	const char *config_path;
-	int dirs[DIR__COUNT];
+	int dirs[FOLDER__COUNT];
 	struct writer *writer;
 	struct status *status;
 	struct intake *intake;
@@ -150,22 +140,22 @@ static int open_dirs(struct daemon *d)
 		log_err("cannot create root %s: %s", d->cfg->root, strerror(-r));
 		return r;
 	}
-	d->dirs[DIR_ROOT] = open(d->cfg->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (d->dirs[DIR_ROOT] < 0) {
+	d->dirs[FOLDER_ROOT] = open(d->cfg->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (d->dirs[FOLDER_ROOT] < 0) {
 		log_err("cannot open root %s: %s", d->cfg->root, strerror(errno));
 		return -errno;
 	}
-	for (int i = 1; i < DIR__COUNT; i++) {
-		if (mkdirat(d->dirs[DIR_ROOT], dir_names[i], i == DIR_WORK ? 0700 : 0755) < 0 &&
+	for (int i = 1; i < FOLDER__COUNT; i++) {
+		if (mkdirat(d->dirs[FOLDER_ROOT], folder_path(i), i == FOLDER_WORK ? 0700 : 0755) < 0 &&
 		    errno != EEXIST) {
-			log_err("cannot create %s/%s: %s", d->cfg->root, dir_names[i],
+			log_err("cannot create %s/%s: %s", d->cfg->root, folder_path(i),
 				strerror(errno));
 			return -errno;
 		}
-		d->dirs[i] = openat(d->dirs[DIR_ROOT], dir_names[i],
+		d->dirs[i] = openat(d->dirs[FOLDER_ROOT], folder_path(i),
 				    O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 		if (d->dirs[i] < 0) {
-			log_err("cannot open %s/%s: %s", d->cfg->root, dir_names[i],
+			log_err("cannot open %s/%s: %s", d->cfg->root, folder_path(i),
 				strerror(errno));
 			return -errno;
 		}
@@ -707,7 +697,7 @@ static int run(struct daemon *d)
 	r = open_db(d);
 	if (r < 0)
 		return r;
-	r = status_new(d->cfg->database, d->dirs[DIR_STATUS], &d->status);
+	r = status_new(d->cfg->database, d->dirs[FOLDER_STATUS], &d->status);
 	if (r < 0) {
 		log_err("cannot open database %s for reading: %s", d->cfg->database,
 			strerror(-r));
@@ -717,11 +707,11 @@ static int run(struct daemon *d)
 		.loop = &d->loop,
 		.writer = d->writer,
 		.status = d->status,
-		.inbox_fd = d->dirs[DIR_INBOX],
-		.work_fd = d->dirs[DIR_WORK],
-		.rejected_fd = d->dirs[DIR_REJECTED],
-		.processed_fd = d->dirs[DIR_PROCESSED],
-		.failed_fd = d->dirs[DIR_FAILED],
+		.inbox_fd = d->dirs[FOLDER_INBOX],
+		.work_fd = d->dirs[FOLDER_WORK],
+		.rejected_fd = d->dirs[FOLDER_REJECTED],
+		.processed_fd = d->dirs[FOLDER_PROCESSED],
+		.failed_fd = d->dirs[FOLDER_FAILED],
 		.stop = &d->stop,
 	};
 	r = intake_new(&env, d->cfg, &d->intake);
@@ -732,8 +722,8 @@ static int run(struct daemon *d)
 		log_err("cannot reconcile uploads left by an earlier run: %s", strerror(-r));
 		return r;
 	}
-	snprintf(inbox, sizeof(inbox), "%s/inbox", d->cfg->root);
-	r = watch_new(&d->loop, d->cfg, inbox, d->dirs[DIR_INBOX], &watch_ops, d,
+	snprintf(inbox, sizeof(inbox), "%s/%s", d->cfg->root, folder_path(FOLDER_INBOX));
+	r = watch_new(&d->loop, d->cfg, inbox, d->dirs[FOLDER_INBOX], &watch_ops, d,
 		      &d->watch);
 	if (r < 0) {
 		log_err("cannot watch %s: %s", inbox, strerror(-r));
@@ -785,7 +775,7 @@ static void cleanup(struct daemon *d)
 	if (d->listen_fd >= 0)
 		close(d->listen_fd);
 	status_free(d->status);
-	for (int i = 0; i < DIR__COUNT; i++)
+	for (int i = 0; i < FOLDER__COUNT; i++)
 		if (d->dirs[i] >= 0)
 			close(d->dirs[i]);
 	config_unref(d->cfg);
@@ -805,7 +795,7 @@ int main(int argc, char **argv)
 	bool check = false;
 	int c, r;
 
-	for (int i = 0; i < DIR__COUNT; i++)
+	for (int i = 0; i < FOLDER__COUNT; i++)
 		d.dirs[i] = -1;
 	d.listen_fd = -1;
 	log_init();
