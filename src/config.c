@@ -1521,7 +1521,7 @@ int config_load(const char *path, struct config **out, struct buf *errs)
 	else
 		r = 0;
 	if (r < 0) {
-		buf_printf(errs, "%s: cannot open: %s\n", path, strerror(-r));
+		buf_printf(errs, "%s: cannot open: %s\n", path, ERRSTR(r));
 		goto out;
 	}
 	r = -ENOMEM;
@@ -1572,7 +1572,7 @@ int config_load(const char *path, struct config **out, struct buf *errs)
 			r = make_absolute(&c->database);
 		if (r < 0) {
 			buf_printf(errs, "%s: cannot make paths absolute: %s\n",
-				   path, strerror(-r));
+				   path, ERRSTR(r));
 			goto out;
 		}
 	}

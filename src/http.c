@@ -100,7 +100,7 @@ static struct store *store_get(struct http *h, int *err)
 	r = store_open(h->db_path, true, &s);
 	if (r < 0) {
 		log_err("http: cannot open database %s for reading: %s", h->db_path,
-			s ? store_errmsg(s) : strerror(-r));
+			s ? store_errmsg(s) : ERRSTR(r));
 		store_free(s);
 		if (slot >= 0) {
 			pthread_mutex_lock(&h->mu);
@@ -234,7 +234,7 @@ static enum MHD_Result send_db_error(struct req *q, struct store *s, int r)
 {
 	if (r == -ENOMEM)
 		return send_error(q->c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
-	log_err("http: %s: database: %s", q->url, s ? store_errmsg(s) : strerror(-r));
+	log_err("http: %s: database: %s", q->url, s ? store_errmsg(s) : ERRSTR(r));
 	return send_error(q->c, MHD_HTTP_SERVICE_UNAVAILABLE, "the database did not answer");
 }
 
@@ -655,7 +655,7 @@ static ssize_t csv_read(void *cls, uint64_t pos, char *dst, size_t max)
 				       csv_row, cs);
 		if (r < 0)
 			log_err("http: errors CSV of upload %lld: %s", (long long)cs->id,
-				r == -ENOMEM ? strerror(ENOMEM) : store_errmsg(s));
+				r == -ENOMEM ? ERRSTR(ENOMEM) : store_errmsg(s));
 		store_put(cs->h, s);
 		if (r < 0)
 			return MHD_CONTENT_READER_END_WITH_ERROR; /* the client sees a cut stream */
@@ -807,7 +807,7 @@ static enum MHD_Result get_healthz(struct req *q)
 		r = s ? store_ping(s, &max_id) : r;
 		if (r < 0)
 			snprintf(why, sizeof(why), "database: %s",
-				 s ? store_errmsg(s) : strerror(-r));
+				 s ? store_errmsg(s) : ERRSTR(r));
 		if (s)
 			store_put(q->h, s);
 	}
@@ -1069,7 +1069,7 @@ static int bind_listen(struct http *h, const char *listen_at)
 	freeaddrinfo(ai);
 	return fd;
 fail:
-	log_err("http: cannot listen on %s: %s", listen_at, strerror(-err));
+	log_err("http: cannot listen on %s: %s", listen_at, ERRSTR(err));
 	if (fd >= 0)
 		close(fd);
 	freeaddrinfo(ai);
@@ -1142,7 +1142,7 @@ static void start_low(void *arg)
 	if (!(nice == -1 && errno) && nice < HTTP_NICE &&
 	    setpriority(PRIO_PROCESS, tid, HTTP_NICE) < 0)
 		log_warning("http: cannot lower the HTTP threads' priority: %s",
-			    strerror(errno));
+			    ERRSTR(errno));
 	start(arg);
 }
 
@@ -1171,7 +1171,7 @@ int http_new(const struct http_env *env, struct http **out)
 	r = store_open(h->db_path, true, &h->pool[0]);
 	if (r < 0) {
 		log_err("http: cannot open database %s for reading: %s", h->db_path,
-			h->pool[0] ? store_errmsg(h->pool[0]) : strerror(-r));
+			h->pool[0] ? store_errmsg(h->pool[0]) : ERRSTR(r));
 		goto fail;
 	}
 	if (env->listen_fd >= 0) {
@@ -1190,7 +1190,7 @@ int http_new(const struct http_env *env, struct http **out)
 	mfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
 	if (mfd < 0) {
 		r = -errno;
-		log_err("http: cannot duplicate the listening socket: %s", strerror(-r));
+		log_err("http: cannot duplicate the listening socket: %s", ERRSTR(r));
 		goto fail;
 	}
 	{

@@ -137,26 +137,26 @@ static int open_dirs(struct daemon *d)
 	int r = mkdirs(d->cfg->root, 0755);
 
 	if (r < 0) {
-		log_err("cannot create root %s: %s", d->cfg->root, strerror(-r));
+		log_err("cannot create root %s: %s", d->cfg->root, ERRSTR(r));
 		return r;
 	}
 	d->dirs[FOLDER_ROOT] = open(d->cfg->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (d->dirs[FOLDER_ROOT] < 0) {
-		log_err("cannot open root %s: %s", d->cfg->root, strerror(errno));
+		log_err("cannot open root %s: %s", d->cfg->root, ERRSTR(errno));
 		return -errno;
 	}
 	for (int i = 1; i < FOLDER__COUNT; i++) {
 		if (mkdirat(d->dirs[FOLDER_ROOT], folder_path(i), i == FOLDER_WORK ? 0700 : 0755) < 0 &&
 		    errno != EEXIST) {
 			log_err("cannot create %s/%s: %s", d->cfg->root, folder_path(i),
-				strerror(errno));
+				ERRSTR(errno));
 			return -errno;
 		}
 		d->dirs[i] = openat(d->dirs[FOLDER_ROOT], folder_path(i),
 				    O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 		if (d->dirs[i] < 0) {
 			log_err("cannot open %s/%s: %s", d->cfg->root, folder_path(i),
-				strerror(errno));
+				ERRSTR(errno));
 			return -errno;
 		}
 	}
@@ -201,13 +201,13 @@ static int open_db(struct daemon *d)
 	free(dir);
 	if (r < 0) {
 		log_err("cannot create the folder of %s: %s", d->cfg->database,
-			strerror(-r));
+			ERRSTR(r));
 		return r;
 	}
 	r = store_open(d->cfg->database, false, &s);
 	if (r < 0) {
 		log_err("cannot open database %s: %s", d->cfg->database,
-			s ? store_errmsg(s) : strerror(-r));
+			s ? store_errmsg(s) : ERRSTR(r));
 		return r;
 	}
 	r = store_migrate(s);
@@ -219,12 +219,14 @@ static int open_db(struct daemon *d)
 	}
 	r = writer_new(s, notify, d, &d->writer);
 	if (r < 0) {
+		log_err("cannot start the database writer for %s: %s",
+			d->cfg->database, ERRSTR(r));
 		store_free(s);
 		return r;
 	}
 	r = writer_call(d->writer, call_tables, &ta, 0);
 	if (r < 0)
-		log_err("database %s: %s", d->cfg->database, ta.why.p ? ta.why.p : strerror(-r));
+		log_err("database %s: %s", d->cfg->database, ta.why.p ? ta.why.p : ERRSTR(r));
 	buf_free(&ta.why);
 	return r;
 }
@@ -310,7 +312,7 @@ static void notified(struct daemon *d, int r, const char *what)
 	if (r < 0 && !d->notify_warned) {
 		d->notify_warned = true;
 		log_warning("cannot send %s to the service manager: %s", what,
-			    strerror(-r));
+			    ERRSTR(r));
 	}
 }
 
@@ -457,7 +459,7 @@ static int service_init(struct daemon *d)
 			    "that fits an AF_UNIX address: not notifying",
 			    getenv("NOTIFY_SOCKET"));
 	} else if (r < 0) {
-		log_err("cannot set up the notify socket: %s", strerror(-r));
+		log_err("cannot set up the notify socket: %s", ERRSTR(r));
 		return r;
 	}
 	uv_timer_init(&d->loop, &d->heartbeat);
@@ -553,7 +555,7 @@ static void reload_config(struct daemon *d)
 		struct tables_args ta = {.cfg = cfg, .why = BUF_INIT};
 		r = writer_call(d->writer, call_tables, &ta, 0);
 		if (r < 0) {
-			log_err("configuration not reloaded: %s", ta.why.p ? ta.why.p : strerror(-r));
+			log_err("configuration not reloaded: %s", ta.why.p ? ta.why.p : ERRSTR(r));
 			buf_free(&ta.why);
 			config_unref(cfg);
 			return;
@@ -597,7 +599,7 @@ static void watch_fatal(void *data, int err, const char *what)
 {
 	struct daemon *d = data;
 
-	log_err("%s: %s; stopping", what, strerror(-err));
+	log_err("%s: %s; stopping", what, ERRSTR(err));
 	shutdown_begin(d, 1);
 }
 
@@ -672,8 +674,10 @@ static int run(struct daemon *d)
 	setenv("UV_THREADPOOL_SIZE", threads, 0);
 
 	r = uv_loop_init(&d->loop);
-	if (r < 0)
+	if (r < 0) {
+		log_err("cannot create the event loop: %s", uv_strerror(r));
 		return r;
+	}
 	d->loop_ready = true;
 	uv_signal_init(&d->loop, &d->sigterm);
 	uv_signal_init(&d->loop, &d->sigint);
@@ -700,7 +704,7 @@ static int run(struct daemon *d)
 	r = status_new(d->cfg->database, d->dirs[FOLDER_STATUS], &d->status);
 	if (r < 0) {
 		log_err("cannot open database %s for reading: %s", d->cfg->database,
-			strerror(-r));
+			ERRSTR(r));
 		return r;
 	}
 	env = (struct intake_env){
@@ -715,18 +719,20 @@ static int run(struct daemon *d)
 		.stop = &d->stop,
 	};
 	r = intake_new(&env, d->cfg, &d->intake);
-	if (r < 0)
+	if (r < 0) {
+		log_err("cannot start intake for %s: %s", d->cfg->root, ERRSTR(r));
 		return r;
+	}
 	r = intake_reconcile(d->intake);
 	if (r < 0) {
-		log_err("cannot reconcile uploads left by an earlier run: %s", strerror(-r));
+		log_err("cannot reconcile uploads left by an earlier run: %s", ERRSTR(r));
 		return r;
 	}
 	snprintf(inbox, sizeof(inbox), "%s/%s", d->cfg->root, folder_path(FOLDER_INBOX));
 	r = watch_new(&d->loop, d->cfg, inbox, d->dirs[FOLDER_INBOX], &watch_ops, d,
 		      &d->watch);
 	if (r < 0) {
-		log_err("cannot watch %s: %s", inbox, strerror(-r));
+		log_err("cannot watch %s: %s", inbox, ERRSTR(r));
 		return r;
 	}
 	/* Last before READY=1, so that the inbox watch is up as early as
