@@ -1008,7 +1008,7 @@ static void finish_field(struct ctx *x, struct field *f, bool type_ok,
 		if (!fv && !(f->false_values = strv_dup(schema_default_false,
 							&f->n_false)))
 			oom(x);
-		for (i = 0; i < f->n_true && f->false_values; i++) {
+		for (i = 0; f->true_values && f->false_values && i < f->n_true; i++) {
 			size_t j;
 			for (j = 0; j < f->n_false; j++)
 				if (strcmp(f->true_values[i],
@@ -1048,7 +1048,7 @@ static void finish_field(struct ctx *x, struct field *f, bool type_ok,
 		if (max)
 			f->has_maximum = get_bound(x, "maximum", f, max,
 						   &f->maximum);
-		if (f->has_minimum && f->has_maximum) {
+		if (min && max && f->has_minimum && f->has_maximum) {
 			/* Type the maximum's text against the minimum: the
 			 * same comparison a cell gets. */
 			struct field t = bare_field(f);

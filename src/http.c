@@ -86,6 +86,7 @@ static struct store *store_get(struct http *h, int *err)
 	struct store *s = NULL;
 	int slot = -1, r;
 
+	*err = 0; /* set on every path: callers pass it on when s is NULL */
 	pthread_mutex_lock(&h->mu);
 	for (int i = 0; i < POOL_SIZE; i++)
 		if (!h->busy[i]) {
@@ -1079,7 +1080,7 @@ fail:
 /* "ADDR:PORT" of a socket passed by the service manager. */
 static void describe_fd(struct http *h, int fd)
 {
-	struct sockaddr_storage ss;
+	struct sockaddr_storage ss = {0}; /* ss_family read even if short */
 	socklen_t len = sizeof(ss);
 	char host[INET6_ADDRSTRLEN];
 

@@ -462,8 +462,8 @@ static int service_init(struct daemon *d)
 		log_err("cannot set up the notify socket: %s", ERRSTR(r));
 		return r;
 	}
-	uv_timer_init(&d->loop, &d->heartbeat);
-	uv_timer_init(&d->loop, &d->status_timer);
+	(void)uv_timer_init(&d->loop, &d->heartbeat); /* cannot fail */
+	(void)uv_timer_init(&d->loop, &d->status_timer);
 	d->heartbeat.data = d->status_timer.data = d;
 	/* Neither keeps the loop alive: shutdown waits for work, not timers. */
 	uv_unref((uv_handle_t *)&d->heartbeat);
@@ -472,16 +472,20 @@ static int service_init(struct daemon *d)
 	__atomic_store_n(&d->heartbeat_ms, mono_ms(), __ATOMIC_RELAXED);
 	__atomic_store_n(&d->live_writer_ms, mono_ms(), __ATOMIC_RELAXED);
 	if (hook && strcmp(hook, "1") == 0) {
-		if (uv_mutex_init(&d->stall_mu) < 0)
+		if (uv_mutex_init(&d->stall_mu) < 0) {
+			log_err("test hook INGESTD_TEST_STALL_WRITER: out of memory");
 			return -ENOMEM;
+		}
 		if (uv_cond_init(&d->stall_cv) < 0) {
+			log_err("test hook INGESTD_TEST_STALL_WRITER: out of memory");
 			uv_mutex_destroy(&d->stall_mu);
 			return -ENOMEM;
 		}
 		d->stall_hook = true;
 		d->stall_max_ns = 30 * UINT64_C(1000000000);
-		if (getenv("INGESTD_TEST_STALL_MAX_MS")) {
-			unsigned long long ms = strtoull(getenv("INGESTD_TEST_STALL_MAX_MS"), NULL, 10);
+		const char *max_ms = getenv("INGESTD_TEST_STALL_MAX_MS");
+		if (max_ms) {
+			unsigned long long ms = strtoull(max_ms, NULL, 10);
 
 			d->stall_max_ns = (ms < 600000 ? ms : 600000) * UINT64_C(1000000);
 		}
@@ -679,22 +683,29 @@ static int run(struct daemon *d)
 		return r;
 	}
 	d->loop_ready = true;
-	uv_signal_init(&d->loop, &d->sigterm);
-	uv_signal_init(&d->loop, &d->sigint);
-	uv_signal_init(&d->loop, &d->sighup);
-	uv_signal_init(&d->loop, &d->sigusr1);
+	/* The first uv_signal_init of a loop makes its signal pipe: it can
+	 * fail (EMFILE); the others then cannot. */
+	r = uv_signal_init(&d->loop, &d->sigterm);
+	if (r < 0) {
+		log_err("cannot set up signal handling: %s", uv_strerror(r));
+		d->signals_closed = true; /* none was initialised */
+		return r;
+	}
+	(void)uv_signal_init(&d->loop, &d->sigint);
+	(void)uv_signal_init(&d->loop, &d->sighup);
+	(void)uv_signal_init(&d->loop, &d->sigusr1);
 	d->sigterm.data = d->sigint.data = d->sighup.data = d->sigusr1.data = d;
 	/* From here a signal waits in the loop until uv_run: a SIGTERM during
 	 * start-up is a clean stop once started, never a kill. */
-	uv_signal_start(&d->sigterm, on_signal, SIGTERM);
-	uv_signal_start(&d->sigint, on_signal, SIGINT);
-	uv_signal_start(&d->sighup, on_signal, SIGHUP);
-	signal(SIGPIPE, SIG_IGN);
+	(void)uv_signal_start(&d->sigterm, on_signal, SIGTERM); /* valid signums: cannot fail */
+	(void)uv_signal_start(&d->sigint, on_signal, SIGINT);
+	(void)uv_signal_start(&d->sighup, on_signal, SIGHUP);
+	(void)signal(SIGPIPE, SIG_IGN);
 	r = service_init(d);
 	if (r < 0)
 		return r;
 	if (d->stall_hook)
-		uv_signal_start(&d->sigusr1, on_signal, SIGUSR1);
+		(void)uv_signal_start(&d->sigusr1, on_signal, SIGUSR1);
 	r = open_dirs(d);
 	if (r < 0)
 		return r;

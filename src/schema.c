@@ -17,6 +17,7 @@
  */
 #include "schema.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -261,9 +262,12 @@ static int explain(const struct dataset *ds, char *const *names,
 		return r;
 
 	list_begin(&l, why, "Expected columns: ");
-	for (i = 0; i < s->nfields; i++)
+	for (i = 0; i < s->nfields; i++) {
+		assert(s->fields[i].name); /* config.c names every field */
 		list_item(&l, s->fields[i].name, strlen(s->fields[i].name));
-	if ((r = list_end(&l)) < 0)
+	}
+	r = list_end(&l);
+	if (r < 0)
 		return r;
 	if (m == FM_SUPERSET) {
 		list_begin(&l, why, "Required columns: ");

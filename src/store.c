@@ -55,8 +55,10 @@ static int sqlite_errno(int rc)
 
 int store_fail(struct store *s, int rc)
 {
+	int e = sqlite_errno(rc);
+
 	snprintf(s->err, sizeof(s->err), "%s", sqlite3_errmsg(s->db));
-	return sqlite_errno(rc) ? sqlite_errno(rc) : -EIO;
+	return e < 0 ? e : -EIO; /* always negative: callers rely on it */
 }
 
 const char *store_errmsg(const struct store *s)
@@ -571,7 +573,7 @@ int store_upload_create(struct store *s, const struct upload_new *u,
 			int64_t *id)
 {
 	struct buf shown = BUF_INIT;
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = NULL; /* read at out: even when utf8_escape fails */
 	int r;
 
 	r = utf8_escape(&shown, u->name, u->name_len, SIZE_MAX);
@@ -629,7 +631,7 @@ static int get_state(struct store *s, int64_t id, enum upload_state *out)
 /* The UPDATE part of a state change; the caller holds the transaction. */
 static int change(struct store *s, int64_t id, const struct upload_change *ch)
 {
-	enum upload_state cur;
+	enum upload_state cur = UP__COUNT; /* matches no ch->from */
 	sqlite3_stmt *st;
 	int r;
 
