@@ -152,15 +152,15 @@ static enum MHD_Result send_resp(struct MHD_Connection *c, unsigned status,
 
 	if (!resp)
 		return MHD_NO; /* out of memory: libmicrohttpd closes the connection */
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	(void)MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 	if (negotiated)
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, "Accept");
+		(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, "Accept");
 	if (strcmp(type, HTML_TYPE) == 0) {
-		MHD_add_response_header(resp, "Content-Security-Policy", html_csp());
-		MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
-		MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+		(void)MHD_add_response_header(resp, "Content-Security-Policy", html_csp());
+		(void)MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+		(void)MHD_add_response_header(resp, "X-Frame-Options", "DENY");
 	}
 	ret = MHD_queue_response(c, status, resp);
 	MHD_destroy_response(resp);
@@ -703,7 +703,7 @@ static enum MHD_Result send_csv(struct req *q, int64_t id)
 	/* no user data in the header: the name is made of the id */
 	snprintf(disp, sizeof(disp), "attachment; filename=\"upload-%lld-errors.csv\"",
 		 (long long)id);
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_DISPOSITION, disp);
+	(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_DISPOSITION, disp);
 	return send_resp(q->c, MHD_HTTP_OK, resp, CSV_TYPE, true);
 }
 
@@ -937,7 +937,7 @@ static enum MHD_Result route(struct req *q)
 			buf_free(&b);
 			return MHD_NO;
 		}
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, "/uploads/");
+		(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, "/uploads/");
 		return send_resp(q->c, MHD_HTTP_FOUND, resp, JSON_TYPE, false);
 	}
 	if (strcmp(u, "/uploads") == 0 || strcmp(u, "/uploads/") == 0)
@@ -993,8 +993,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 		buf_free(&b);
 		return MHD_NO;
 	}
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+	(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+	(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
 	return send_resp(c, MHD_HTTP_METHOD_NOT_ALLOWED, resp, JSON_TYPE, false);
 }
 
@@ -1059,9 +1059,9 @@ static int bind_listen(struct http *h, const char *listen_at)
 		err = -errno;
 		goto fail;
 	}
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (ai->ai_family == AF_INET6)
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 128) < 0) {
 		err = -errno;
 		goto fail;
@@ -1089,11 +1089,11 @@ static void describe_fd(struct http *h, int fd)
 		return;
 	if (ss.ss_family == AF_INET) {
 		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-		inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+		(void)inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
 		snprintf(h->address, sizeof(h->address), "%s:%u", host, ntohs(a->sin_port));
 	} else if (ss.ss_family == AF_INET6) {
 		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-		inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+		(void)inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
 		snprintf(h->address, sizeof(h->address), "[%s]:%u", host, ntohs(a->sin6_port));
 	}
 }
@@ -1199,7 +1199,7 @@ int http_new(const struct http_env *env, struct http **out)
 		uv_thread_t t;
 
 		if (uv_thread_create(&t, start_low, &st) == 0)
-			uv_thread_join(&t);
+			(void)uv_thread_join(&t);
 		else
 			start(&st); /* at the loop's priority, which must stay */
 	}

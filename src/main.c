@@ -499,8 +499,8 @@ static void service_ready(struct daemon *d)
 {
 	char line[256];
 
-	uv_timer_start(&d->heartbeat, on_heartbeat, 0, HEARTBEAT_MS);
-	uv_timer_start(&d->status_timer, on_status_tick, STATUS_TICK_MS,
+	(void)uv_timer_start(&d->heartbeat, on_heartbeat, 0, HEARTBEAT_MS);
+	(void)uv_timer_start(&d->status_timer, on_status_tick, STATUS_TICK_MS,
 		       STATUS_TICK_MS);
 	status_text(d, true, line, sizeof(line));
 	notified(d, notify_ready(d->notify, line), "READY=1");

@@ -113,7 +113,7 @@ static int write_tmp(int dirfd, const char *tmp, const void *data, size_t len,
 	if (close(fd) < 0 && r == 0)
 		r = -errno;
 	if (r < 0)
-		unlinkat(dirfd, tmp, 0);
+		(void)unlinkat(dirfd, tmp, 0);
 	return r;
 }
 
@@ -127,7 +127,7 @@ int write_atomic(int dirfd, const char *name, const void *data, size_t len,
 	r = write_tmp(dirfd, tmp, data, len, durable);
 	if (r == 0 && renameat(dirfd, tmp, dirfd, name) < 0) {
 		r = -errno;
-		unlinkat(dirfd, tmp, 0);
+		(void)unlinkat(dirfd, tmp, 0);
 	}
 	return r;
 }
@@ -151,7 +151,7 @@ static int link_atomic(int dirfd, const char *name, int dirfd2, const char *name
 	}
 	if (renameat(dirfd2, tmp2, dirfd2, name2) < 0) {
 		int r = -errno;
-		unlinkat(dirfd2, tmp2, 0);
+		(void)unlinkat(dirfd2, tmp2, 0);
 		return r;
 	}
 	return 0;

@@ -74,7 +74,7 @@ int store_read_begin(struct store *s)
 void store_read_end(struct store *s)
 {
 	if (!sqlite3_get_autocommit(s->db))
-		store_exec(s, "COMMIT");
+		(void)store_exec(s, "COMMIT");
 }
 
 int store_exec(struct store *s, const char *sql)

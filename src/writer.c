@@ -240,7 +240,7 @@ void writer_free(struct writer *w)
 	w->stopping = true;
 	uv_cond_signal(&w->cv_work);
 	uv_mutex_unlock(&w->mu);
-	uv_thread_join(&w->thread);
+	(void)uv_thread_join(&w->thread);
 	uv_cond_destroy(&w->cv_done);
 	uv_cond_destroy(&w->cv_work);
 	uv_mutex_destroy(&w->mu);
