@@ -52,8 +52,28 @@ static void test_transitions(void **state)
 		assert_int_equal(upload_state_terminal(s), s >= UP_COMPLETED);
 	}
 	{
-		enum upload_state x;
+		enum upload_state x = UP_FAILED;
 		assert_int_equal(upload_state_parse("Completed", &x), -EINVAL);
+		assert_int_equal(upload_state_parse(NULL, &x), -EINVAL);
+		assert_int_equal(x, UP_FAILED); /* untouched on failure */
+		assert_string_equal(upload_state_name(UP__COUNT), "invalid");
+	}
+	{
+		const struct {
+			unsigned mask;
+			const char *sql;
+		} lists[] = {
+			{UP_ALL_MASK, "'pending','processing','completed','failed','rejected','duplicate'"},
+			{upload_state_terminal_mask(), "'completed','failed','rejected','duplicate'"},
+			{UP_BIT(UP_PROCESSING), "'processing'"},
+			{0, ""},
+		};
+		for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
+			struct buf b = BUF_INIT;
+			assert_int_equal(upload_state_sql_list(&b, lists[i].mask), 0);
+			assert_string_equal(b.p ? b.p : "", lists[i].sql);
+			buf_free(&b);
+		}
 	}
 }
 
