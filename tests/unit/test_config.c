@@ -426,9 +426,11 @@ static void test_all_errors(void **state)
 	p = errs.p;
 	for (i = 0; i < ARRAY_SIZE(want); i++) {
 		const char *q = strstr(p, want[i]);
-		if (!q)
+		if (!q) {
 			fail_msg("missing or out of order: %s\n%s", want[i],
 				 errs.p);
+			return; /* not reached: fail_msg ends the test */
+		}
 		p = q + 1;
 	}
 	buf_free(&errs);
