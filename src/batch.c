@@ -3,10 +3,14 @@
  */
 #include "batch.h"
 
+#include <assert.h>
 #include <stdlib.h>
 
+/* Neither runs on a batch the writer holds: its owner clears it only
+ * after writer_wait (which saw busy false under the writer mutex). */
 void batch_clear(struct batch *b)
 {
+	assert(!b->busy);
 	b->nrows = b->nerrs = 0;
 	b->records = b->applied = b->failed = 0;
 	b->final = false;
@@ -18,6 +22,7 @@ void batch_clear(struct batch *b)
 
 void batch_free(struct batch *b)
 {
+	assert(!b->busy);
 	free(b->cells);
 	free(b->errs);
 	buf_free(&b->arena);

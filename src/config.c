@@ -177,56 +177,15 @@ static const char *check_marker(const char *s)
 	return strstr(s, "{name}") ? NULL : "must contain \"{name}\"";
 }
 
-static bool port_ok(const char *p)
-{
-	unsigned v = 0;
-	size_t i;
-
-	for (i = 0; p[i]; i++) {
-		if (i >= 5 || p[i] < '0' || p[i] > '9')
-			return false;
-		v = v * 10 + (unsigned)(p[i] - '0');
-	}
-	return i > 0 && v >= 1 && v <= 65535;
-}
-
 static const char *check_listen(const char *s)
 {
-	static const char why[] =
-		"is not a valid address: use HOST:PORT with an IPv4 address, "
-		"[IPv6] or localhost, and a port 1..65535";
 	char host[INET6_ADDRSTRLEN + 1];
-	const char *end, *port;
-	unsigned char addr[sizeof(struct in6_addr)];
-	size_t hl;
+	uint16_t port;
 
-	if (s[0] == '[') {
-		end = strchr(s, ']');
-		if (!end || end[1] != ':')
-			return why;
-		hl = (size_t)(end - s - 1);
-		if (!hl || hl >= sizeof(host))
-			return why;
-		memcpy(host, s + 1, hl);
-		host[hl] = '\0';
-		if (inet_pton(AF_INET6, host, addr) != 1)
-			return why;
-		port = end + 2;
-	} else {
-		end = strchr(s, ':');
-		if (!end || strchr(end + 1, ':'))
-			return why;
-		hl = (size_t)(end - s);
-		if (!hl || hl >= sizeof(host))
-			return why;
-		memcpy(host, s, hl);
-		host[hl] = '\0';
-		if (strcmp(host, "localhost") != 0 &&
-		    inet_pton(AF_INET, host, addr) != 1)
-			return why;
-		port = end + 1;
-	}
-	return port_ok(port) ? NULL : why;
+	if (hostport_parse(s, host, sizeof(host), &port) < 0)
+		return "is not a valid address: use HOST:PORT with an IPv4 address, "
+		       "[IPv6] or localhost, and a port 1..65535";
+	return NULL;
 }
 
 /* ------------------------------------------------------------------ */
@@ -234,18 +193,10 @@ static const char *check_listen(const char *s)
 
 static const char *const watch_names[] = {"inotify", "poll", NULL};
 static const char *const dup_names[] = {"skip", "process", NULL};
-static const char *const ftype_names[] = {"string", "integer", "number",
-					  "boolean", "date", "datetime",
-					  NULL};
-static const char *const fmatch_names[] = {"exact", "equal", "subset",
-					   "superset", NULL};
 static const char *const default_ignore[] = {
 	".*", "*.part", "*.filepart", "*.tmp", "*.crdownload", "*~", NULL};
-static const char *const default_missing[] = {"", NULL};
-static const char *const default_true[] = {"true", "True", "TRUE", "1",
-					   NULL};
-static const char *const default_false[] = {"false", "False", "FALSE", "0",
-					    NULL};
+/* Field types, fieldsMatch modes and the default value lists of a field
+ * are schema.c's tables (schema.h). */
 
 #define C struct config
 static const struct key top_keys[] = {
@@ -287,7 +238,7 @@ static const struct key dataset_keys[] = {
 	K_S(D, "name", name, NULL, check_name),
 	K_SOPT(D, "table", table, check_table),
 	K_S(D, "match", match, "*.csv", check_nonempty),
-	K_E(D, "fieldsMatch", fields_match, fmatch_names, "fieldsMatch mode",
+	K_E(D, "fieldsMatch", fields_match, fields_match_names, "fieldsMatch mode",
 	    FM_EQUAL),
 	K_B(D, "rowid", rowid, false),
 	K_N("schema"),
@@ -297,14 +248,14 @@ static const struct key dataset_keys[] = {
 static const struct key schema_keys[] = {
 	K_N("primaryKey"),
 	K_L(struct schema, "missingValues", missing, nmissing,
-	    default_missing),
+	    schema_default_missing),
 	K_N("fields"),
 };
 
 #define F struct field
 static const struct key field_keys[] = {
 	K_S(F, "name", name, NULL, check_field),
-	K_E(F, "type", type, ftype_names, "field type", FT_STRING),
+	K_E(F, "type", type, field_type_names, "field type", FT_STRING),
 	K_L(F, "trueValues", true_values, n_true, NULL),
 	K_L(F, "falseValues", false_values, n_false, NULL),
 	K_N("constraints"),
@@ -1051,13 +1002,13 @@ static void finish_field(struct ctx *x, struct field *f, bool type_ok,
 			report(x, AT(tv), "trueValues: must not be empty");
 		if (fv && f->false_values && !f->n_false)
 			report(x, AT(fv), "falseValues: must not be empty");
-		if (!tv && !(f->true_values = strv_dup(default_true,
+		if (!tv && !(f->true_values = strv_dup(schema_default_true,
 						       &f->n_true)))
 			oom(x);
-		if (!fv && !(f->false_values = strv_dup(default_false,
+		if (!fv && !(f->false_values = strv_dup(schema_default_false,
 							&f->n_false)))
 			oom(x);
-		for (i = 0; i < f->n_true && f->false_values; i++) {
+		for (i = 0; f->true_values && f->false_values && i < f->n_true; i++) {
 			size_t j;
 			for (j = 0; j < f->n_false; j++)
 				if (strcmp(f->true_values[i],
@@ -1097,7 +1048,7 @@ static void finish_field(struct ctx *x, struct field *f, bool type_ok,
 		if (max)
 			f->has_maximum = get_bound(x, "maximum", f, max,
 						   &f->maximum);
-		if (f->has_minimum && f->has_maximum) {
+		if (min && max && f->has_minimum && f->has_maximum) {
 			/* Type the maximum's text against the minimum: the
 			 * same comparison a cell gets. */
 			struct field t = bare_field(f);
@@ -1570,7 +1521,7 @@ int config_load(const char *path, struct config **out, struct buf *errs)
 	else
 		r = 0;
 	if (r < 0) {
-		buf_printf(errs, "%s: cannot open: %s\n", path, strerror(-r));
+		buf_printf(errs, "%s: cannot open: %s\n", path, ERRSTR(r));
 		goto out;
 	}
 	r = -ENOMEM;
@@ -1621,7 +1572,7 @@ int config_load(const char *path, struct config **out, struct buf *errs)
 			r = make_absolute(&c->database);
 		if (r < 0) {
 			buf_printf(errs, "%s: cannot make paths absolute: %s\n",
-				   path, strerror(-r));
+				   path, ERRSTR(r));
 			goto out;
 		}
 	}

@@ -86,6 +86,7 @@ static struct store *store_get(struct http *h, int *err)
 	struct store *s = NULL;
 	int slot = -1, r;
 
+	*err = 0; /* set on every path: callers pass it on when s is NULL */
 	pthread_mutex_lock(&h->mu);
 	for (int i = 0; i < POOL_SIZE; i++)
 		if (!h->busy[i]) {
@@ -100,7 +101,7 @@ static struct store *store_get(struct http *h, int *err)
 	r = store_open(h->db_path, true, &s);
 	if (r < 0) {
 		log_err("http: cannot open database %s for reading: %s", h->db_path,
-			s ? store_errmsg(s) : strerror(-r));
+			s ? store_errmsg(s) : ERRSTR(r));
 		store_free(s);
 		if (slot >= 0) {
 			pthread_mutex_lock(&h->mu);
@@ -151,15 +152,15 @@ static enum MHD_Result send_resp(struct MHD_Connection *c, unsigned status,
 
 	if (!resp)
 		return MHD_NO; /* out of memory: libmicrohttpd closes the connection */
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	(void)MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 	if (negotiated)
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, "Accept");
+		(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, "Accept");
 	if (strcmp(type, HTML_TYPE) == 0) {
-		MHD_add_response_header(resp, "Content-Security-Policy", html_csp());
-		MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
-		MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+		(void)MHD_add_response_header(resp, "Content-Security-Policy", html_csp());
+		(void)MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+		(void)MHD_add_response_header(resp, "X-Frame-Options", "DENY");
 	}
 	ret = MHD_queue_response(c, status, resp);
 	MHD_destroy_response(resp);
@@ -178,12 +179,10 @@ static enum MHD_Result send_buf(struct MHD_Connection *c, unsigned status,
 	else
 		resp = MHD_create_response_from_buffer(body->len, body->p,
 						       MHD_RESPMEM_MUST_FREE);
-	if (resp) {
-		body->p = NULL; /* owned by the response now */
-		body->len = body->cap = 0;
-	} else {
+	if (resp)
+		(void)buf_take(body); /* owned by the response now */
+	else
 		buf_free(body);
-	}
 	return send_resp(c, status, resp, type, negotiated);
 }
 
@@ -236,7 +235,7 @@ static enum MHD_Result send_db_error(struct req *q, struct store *s, int r)
 {
 	if (r == -ENOMEM)
 		return send_error(q->c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
-	log_err("http: %s: database: %s", q->url, s ? store_errmsg(s) : strerror(-r));
+	log_err("http: %s: database: %s", q->url, s ? store_errmsg(s) : ERRSTR(r));
 	return send_error(q->c, MHD_HTTP_SERVICE_UNAVAILABLE, "the database did not answer");
 }
 
@@ -449,10 +448,15 @@ static enum MHD_Result get_list(struct req *q)
 	if (before && !parse_num(before, 1, INT64_MAX, &f.before))
 		return send_error(q->c, MHD_HTTP_BAD_REQUEST, "before must be an upload id");
 	f.state = filter(q, "state");
-	if (f.state && upload_state_parse(f.state, &state) < 0)
-		return send_error(q->c, MHD_HTTP_BAD_REQUEST,
-				  "state must be one of pending, processing, completed, "
-				  "failed, rejected, duplicate");
+	if (f.state && upload_state_parse(f.state, &state) < 0) {
+		char msg[160];
+		size_t n = (size_t)snprintf(msg, sizeof(msg), "state must be one of");
+
+		for (int i = 0; i < UP__COUNT && n < sizeof(msg); i++)
+			n += (size_t)snprintf(msg + n, sizeof(msg) - n, "%s %s",
+					      i ? "," : "", upload_state_name(i));
+		return send_error(q->c, MHD_HTTP_BAD_REQUEST, msg);
+	}
 	f.dataset = filter(q, "dataset");
 	f.name = filter(q, "name");
 
@@ -509,7 +513,7 @@ static int view_html(const struct upload_view *v, void *data)
 	enum upload_state st = UP_PENDING;
 	int r;
 
-	upload_state_parse(v->state, &st);
+	(void)upload_state_parse(v->state, &st); /* unknown: not terminal */
 	vc->terminal = upload_state_terminal(st);
 	vc->errors = v->errors;
 	r = buf_printf(&vc->title, "Upload %lld: ", (long long)v->id);
@@ -652,7 +656,7 @@ static ssize_t csv_read(void *cls, uint64_t pos, char *dst, size_t max)
 				       csv_row, cs);
 		if (r < 0)
 			log_err("http: errors CSV of upload %lld: %s", (long long)cs->id,
-				r == -ENOMEM ? strerror(ENOMEM) : store_errmsg(s));
+				r == -ENOMEM ? ERRSTR(ENOMEM) : store_errmsg(s));
 		store_put(cs->h, s);
 		if (r < 0)
 			return MHD_CONTENT_READER_END_WITH_ERROR; /* the client sees a cut stream */
@@ -699,7 +703,7 @@ static enum MHD_Result send_csv(struct req *q, int64_t id)
 	/* no user data in the header: the name is made of the id */
 	snprintf(disp, sizeof(disp), "attachment; filename=\"upload-%lld-errors.csv\"",
 		 (long long)id);
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_DISPOSITION, disp);
+	(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_DISPOSITION, disp);
 	return send_resp(q->c, MHD_HTTP_OK, resp, CSV_TYPE, true);
 }
 
@@ -804,7 +808,7 @@ static enum MHD_Result get_healthz(struct req *q)
 		r = s ? store_ping(s, &max_id) : r;
 		if (r < 0)
 			snprintf(why, sizeof(why), "database: %s",
-				 s ? store_errmsg(s) : strerror(-r));
+				 s ? store_errmsg(s) : ERRSTR(r));
 		if (s)
 			store_put(q->h, s);
 	}
@@ -933,7 +937,7 @@ static enum MHD_Result route(struct req *q)
 			buf_free(&b);
 			return MHD_NO;
 		}
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, "/uploads/");
+		(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, "/uploads/");
 		return send_resp(q->c, MHD_HTTP_FOUND, resp, JSON_TYPE, false);
 	}
 	if (strcmp(u, "/uploads") == 0 || strcmp(u, "/uploads/") == 0)
@@ -989,8 +993,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 		buf_free(&b);
 		return MHD_NO;
 	}
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+	(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+	(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
 	return send_resp(c, MHD_HTTP_METHOD_NOT_ALLOWED, resp, JSON_TYPE, false);
 }
 
@@ -1032,27 +1036,19 @@ static int bind_listen(struct http *h, const char *listen_at)
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
 				 .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
 	struct addrinfo *ai = NULL;
-	char host[INET6_ADDRSTRLEN + 1];
-	const char *port, *colon;
+	char host[INET6_ADDRSTRLEN + 1], port[8];
+	uint16_t portnum;
 	int fd = -1, r, one = 1, err = 0;
 
-	if (listen_at[0] == '[') {
-		colon = strchr(listen_at, ']');
-		if (!colon || colon[1] != ':')
-			return -EINVAL;
-		snprintf(host, sizeof(host), "%.*s", (int)(colon - listen_at - 1), listen_at + 1);
-		port = colon + 2;
-		hints.ai_flags |= AI_NUMERICHOST;
-	} else {
-		colon = strrchr(listen_at, ':');
-		if (!colon)
-			return -EINVAL;
-		snprintf(host, sizeof(host), "%.*s", (int)(colon - listen_at), listen_at);
-		port = colon + 1;
-		if (strcmp(host, "localhost") == 0)
-			snprintf(host, sizeof(host), "127.0.0.1"); /* never a resolver */
-		hints.ai_flags |= AI_NUMERICHOST;
+	r = hostport_parse(listen_at, host, sizeof(host), &portnum);
+	if (r < 0) {
+		log_err("http: listen %s: not HOST:PORT", listen_at);
+		return r;
 	}
+	if (strcmp(host, "localhost") == 0)
+		snprintf(host, sizeof(host), "127.0.0.1"); /* never a resolver */
+	snprintf(port, sizeof(port), "%u", portnum);
+	hints.ai_flags |= AI_NUMERICHOST;
 	r = getaddrinfo(host, port, &hints, &ai);
 	if (r != 0) {
 		log_err("http: listen %s: %s", listen_at, gai_strerror(r));
@@ -1063,9 +1059,9 @@ static int bind_listen(struct http *h, const char *listen_at)
 		err = -errno;
 		goto fail;
 	}
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (ai->ai_family == AF_INET6)
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 128) < 0) {
 		err = -errno;
 		goto fail;
@@ -1074,7 +1070,7 @@ static int bind_listen(struct http *h, const char *listen_at)
 	freeaddrinfo(ai);
 	return fd;
 fail:
-	log_err("http: cannot listen on %s: %s", listen_at, strerror(-err));
+	log_err("http: cannot listen on %s: %s", listen_at, ERRSTR(err));
 	if (fd >= 0)
 		close(fd);
 	freeaddrinfo(ai);
@@ -1084,7 +1080,7 @@ fail:
 /* "ADDR:PORT" of a socket passed by the service manager. */
 static void describe_fd(struct http *h, int fd)
 {
-	struct sockaddr_storage ss;
+	struct sockaddr_storage ss = {0}; /* ss_family read even if short */
 	socklen_t len = sizeof(ss);
 	char host[INET6_ADDRSTRLEN];
 
@@ -1093,21 +1089,16 @@ static void describe_fd(struct http *h, int fd)
 		return;
 	if (ss.ss_family == AF_INET) {
 		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-		inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+		(void)inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
 		snprintf(h->address, sizeof(h->address), "%s:%u", host, ntohs(a->sin_port));
 	} else if (ss.ss_family == AF_INET6) {
 		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-		inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+		(void)inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
 		snprintf(h->address, sizeof(h->address), "[%s]:%u", host, ntohs(a->sin6_port));
 	}
 }
 
 /* ------------------------------------------------------------------ */
-
-const char *http_address(const struct http *h)
-{
-	return h->address;
-}
 
 /*
  * The HTTP threads run at HTTP_NICE: on a small machine a flood of status
@@ -1152,7 +1143,7 @@ static void start_low(void *arg)
 	if (!(nice == -1 && errno) && nice < HTTP_NICE &&
 	    setpriority(PRIO_PROCESS, tid, HTTP_NICE) < 0)
 		log_warning("http: cannot lower the HTTP threads' priority: %s",
-			    strerror(errno));
+			    ERRSTR(errno));
 	start(arg);
 }
 
@@ -1181,7 +1172,7 @@ int http_new(const struct http_env *env, struct http **out)
 	r = store_open(h->db_path, true, &h->pool[0]);
 	if (r < 0) {
 		log_err("http: cannot open database %s for reading: %s", h->db_path,
-			h->pool[0] ? store_errmsg(h->pool[0]) : strerror(-r));
+			h->pool[0] ? store_errmsg(h->pool[0]) : ERRSTR(r));
 		goto fail;
 	}
 	if (env->listen_fd >= 0) {
@@ -1200,7 +1191,7 @@ int http_new(const struct http_env *env, struct http **out)
 	mfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
 	if (mfd < 0) {
 		r = -errno;
-		log_err("http: cannot duplicate the listening socket: %s", strerror(-r));
+		log_err("http: cannot duplicate the listening socket: %s", ERRSTR(r));
 		goto fail;
 	}
 	{
@@ -1208,7 +1199,7 @@ int http_new(const struct http_env *env, struct http **out)
 		uv_thread_t t;
 
 		if (uv_thread_create(&t, start_low, &st) == 0)
-			uv_thread_join(&t);
+			(void)uv_thread_join(&t);
 		else
 			start(&st); /* at the loop's priority, which must stay */
 	}

@@ -56,7 +56,4 @@ int http_new(const struct http_env *env, struct http **out);
  * the connections to the database. NULL-safe. */
 void http_free(struct http *h);
 
-/* The address actually bound ("127.0.0.1:8080"), for the start-up log. */
-const char *http_address(const struct http *h);
-
 #endif

@@ -143,15 +143,13 @@ static int opt(struct buf *out, const char *value, const char *label,
 
 int html_list_begin(struct buf *out, const struct upload_query *q)
 {
-	static const char *const states[] = {"pending", "processing", "completed",
-					     "failed", "rejected", "duplicate"};
 	int r;
 
 	r = buf_adds(out, "<h1>Uploads</h1>\n<form method=\"get\" action=\"/uploads/\">"
 			  "<select name=\"state\" aria-label=\"state\">");
 	r = r ?: opt(out, "", "any state", q->state);
-	for (size_t i = 0; r == 0 && i < ARRAY_SIZE(states); i++)
-		r = opt(out, states[i], states[i], q->state);
+	for (int i = 0; r == 0 && i < UP__COUNT; i++)
+		r = opt(out, upload_state_name(i), upload_state_name(i), q->state);
 	r = r ?: buf_adds(out, "</select><input name=\"dataset\" placeholder=\"dataset\" aria-label=\"dataset\" value=\"");
 	r = r ?: html_escape(out, q->dataset);
 	r = r ?: buf_adds(out, "\"><input name=\"name\" placeholder=\"exact file name\" aria-label=\"file name\" value=\"");
@@ -230,7 +228,8 @@ static int dd_text(struct buf *out, const char *term, const char *value)
 
 int html_upload(struct buf *out, const struct upload_view *v)
 {
-	bool processing = strcmp(v->state, "processing") == 0;
+	enum upload_state st;
+	bool processing = upload_state_parse(v->state, &st) == 0 && st == UP_PROCESSING;
 	int r;
 
 	r = buf_adds(out, "<h1>");

@@ -44,21 +44,11 @@
 #define EXIT_USAGE 64
 #define EXIT_CONFIG 78
 
-enum { DIR_ROOT, DIR_INBOX, DIR_WORK, DIR_REJECTED, DIR_PROCESSED, DIR_FAILED,
-       DIR_STATUS, DIR_BYNAME, DIR__COUNT };
-
-static const char *const dir_names[DIR__COUNT] = {
-	[DIR_ROOT] = ".",	       [DIR_INBOX] = "inbox",
-	[DIR_WORK] = ".work",	       [DIR_REJECTED] = "rejected",
-	[DIR_PROCESSED] = "processed", [DIR_FAILED] = "failed",
-	[DIR_STATUS] = "status",       [DIR_BYNAME] = "status/by-name",
-};
-
 struct daemon {
 	uv_loop_t loop;
 	struct config *cfg;
 	const char *config_path;
-	int dirs[DIR__COUNT];
+	int dirs[FOLDER__COUNT];
 	struct writer *writer;
 	struct status *status;
 	struct intake *intake;
@@ -147,26 +137,26 @@ static int open_dirs(struct daemon *d)
 	int r = mkdirs(d->cfg->root, 0755);
 
 	if (r < 0) {
-		log_err("cannot create root %s: %s", d->cfg->root, strerror(-r));
+		log_err("cannot create root %s: %s", d->cfg->root, ERRSTR(r));
 		return r;
 	}
-	d->dirs[DIR_ROOT] = open(d->cfg->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (d->dirs[DIR_ROOT] < 0) {
-		log_err("cannot open root %s: %s", d->cfg->root, strerror(errno));
+	d->dirs[FOLDER_ROOT] = open(d->cfg->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (d->dirs[FOLDER_ROOT] < 0) {
+		log_err("cannot open root %s: %s", d->cfg->root, ERRSTR(errno));
 		return -errno;
 	}
-	for (int i = 1; i < DIR__COUNT; i++) {
-		if (mkdirat(d->dirs[DIR_ROOT], dir_names[i], i == DIR_WORK ? 0700 : 0755) < 0 &&
+	for (int i = 1; i < FOLDER__COUNT; i++) {
+		if (mkdirat(d->dirs[FOLDER_ROOT], folder_path(i), i == FOLDER_WORK ? 0700 : 0755) < 0 &&
 		    errno != EEXIST) {
-			log_err("cannot create %s/%s: %s", d->cfg->root, dir_names[i],
-				strerror(errno));
+			log_err("cannot create %s/%s: %s", d->cfg->root, folder_path(i),
+				ERRSTR(errno));
 			return -errno;
 		}
-		d->dirs[i] = openat(d->dirs[DIR_ROOT], dir_names[i],
+		d->dirs[i] = openat(d->dirs[FOLDER_ROOT], folder_path(i),
 				    O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 		if (d->dirs[i] < 0) {
-			log_err("cannot open %s/%s: %s", d->cfg->root, dir_names[i],
-				strerror(errno));
+			log_err("cannot open %s/%s: %s", d->cfg->root, folder_path(i),
+				ERRSTR(errno));
 			return -errno;
 		}
 	}
@@ -211,13 +201,13 @@ static int open_db(struct daemon *d)
 	free(dir);
 	if (r < 0) {
 		log_err("cannot create the folder of %s: %s", d->cfg->database,
-			strerror(-r));
+			ERRSTR(r));
 		return r;
 	}
 	r = store_open(d->cfg->database, false, &s);
 	if (r < 0) {
 		log_err("cannot open database %s: %s", d->cfg->database,
-			s ? store_errmsg(s) : strerror(-r));
+			s ? store_errmsg(s) : ERRSTR(r));
 		return r;
 	}
 	r = store_migrate(s);
@@ -229,12 +219,14 @@ static int open_db(struct daemon *d)
 	}
 	r = writer_new(s, notify, d, &d->writer);
 	if (r < 0) {
+		log_err("cannot start the database writer for %s: %s",
+			d->cfg->database, ERRSTR(r));
 		store_free(s);
 		return r;
 	}
 	r = writer_call(d->writer, call_tables, &ta, 0);
 	if (r < 0)
-		log_err("database %s: %s", d->cfg->database, ta.why.p ? ta.why.p : strerror(-r));
+		log_err("database %s: %s", d->cfg->database, ta.why.p ? ta.why.p : ERRSTR(r));
 	buf_free(&ta.why);
 	return r;
 }
@@ -320,7 +312,7 @@ static void notified(struct daemon *d, int r, const char *what)
 	if (r < 0 && !d->notify_warned) {
 		d->notify_warned = true;
 		log_warning("cannot send %s to the service manager: %s", what,
-			    strerror(-r));
+			    ERRSTR(r));
 	}
 }
 
@@ -467,11 +459,11 @@ static int service_init(struct daemon *d)
 			    "that fits an AF_UNIX address: not notifying",
 			    getenv("NOTIFY_SOCKET"));
 	} else if (r < 0) {
-		log_err("cannot set up the notify socket: %s", strerror(-r));
+		log_err("cannot set up the notify socket: %s", ERRSTR(r));
 		return r;
 	}
-	uv_timer_init(&d->loop, &d->heartbeat);
-	uv_timer_init(&d->loop, &d->status_timer);
+	(void)uv_timer_init(&d->loop, &d->heartbeat); /* cannot fail */
+	(void)uv_timer_init(&d->loop, &d->status_timer);
 	d->heartbeat.data = d->status_timer.data = d;
 	/* Neither keeps the loop alive: shutdown waits for work, not timers. */
 	uv_unref((uv_handle_t *)&d->heartbeat);
@@ -480,16 +472,20 @@ static int service_init(struct daemon *d)
 	__atomic_store_n(&d->heartbeat_ms, mono_ms(), __ATOMIC_RELAXED);
 	__atomic_store_n(&d->live_writer_ms, mono_ms(), __ATOMIC_RELAXED);
 	if (hook && strcmp(hook, "1") == 0) {
-		if (uv_mutex_init(&d->stall_mu) < 0)
+		if (uv_mutex_init(&d->stall_mu) < 0) {
+			log_err("test hook INGESTD_TEST_STALL_WRITER: out of memory");
 			return -ENOMEM;
+		}
 		if (uv_cond_init(&d->stall_cv) < 0) {
+			log_err("test hook INGESTD_TEST_STALL_WRITER: out of memory");
 			uv_mutex_destroy(&d->stall_mu);
 			return -ENOMEM;
 		}
 		d->stall_hook = true;
 		d->stall_max_ns = 30 * UINT64_C(1000000000);
-		if (getenv("INGESTD_TEST_STALL_MAX_MS")) {
-			unsigned long long ms = strtoull(getenv("INGESTD_TEST_STALL_MAX_MS"), NULL, 10);
+		const char *max_ms = getenv("INGESTD_TEST_STALL_MAX_MS");
+		if (max_ms) {
+			unsigned long long ms = strtoull(max_ms, NULL, 10);
 
 			d->stall_max_ns = (ms < 600000 ? ms : 600000) * UINT64_C(1000000);
 		}
@@ -503,8 +499,8 @@ static void service_ready(struct daemon *d)
 {
 	char line[256];
 
-	uv_timer_start(&d->heartbeat, on_heartbeat, 0, HEARTBEAT_MS);
-	uv_timer_start(&d->status_timer, on_status_tick, STATUS_TICK_MS,
+	(void)uv_timer_start(&d->heartbeat, on_heartbeat, 0, HEARTBEAT_MS);
+	(void)uv_timer_start(&d->status_timer, on_status_tick, STATUS_TICK_MS,
 		       STATUS_TICK_MS);
 	status_text(d, true, line, sizeof(line));
 	notified(d, notify_ready(d->notify, line), "READY=1");
@@ -563,7 +559,7 @@ static void reload_config(struct daemon *d)
 		struct tables_args ta = {.cfg = cfg, .why = BUF_INIT};
 		r = writer_call(d->writer, call_tables, &ta, 0);
 		if (r < 0) {
-			log_err("configuration not reloaded: %s", ta.why.p ? ta.why.p : strerror(-r));
+			log_err("configuration not reloaded: %s", ta.why.p ? ta.why.p : ERRSTR(r));
 			buf_free(&ta.why);
 			config_unref(cfg);
 			return;
@@ -607,7 +603,7 @@ static void watch_fatal(void *data, int err, const char *what)
 {
 	struct daemon *d = data;
 
-	log_err("%s: %s; stopping", what, strerror(-err));
+	log_err("%s: %s; stopping", what, ERRSTR(err));
 	shutdown_begin(d, 1);
 }
 
@@ -682,61 +678,72 @@ static int run(struct daemon *d)
 	setenv("UV_THREADPOOL_SIZE", threads, 0);
 
 	r = uv_loop_init(&d->loop);
-	if (r < 0)
+	if (r < 0) {
+		log_err("cannot create the event loop: %s", uv_strerror(r));
 		return r;
+	}
 	d->loop_ready = true;
-	uv_signal_init(&d->loop, &d->sigterm);
-	uv_signal_init(&d->loop, &d->sigint);
-	uv_signal_init(&d->loop, &d->sighup);
-	uv_signal_init(&d->loop, &d->sigusr1);
+	/* The first uv_signal_init of a loop makes its signal pipe: it can
+	 * fail (EMFILE); the others then cannot. */
+	r = uv_signal_init(&d->loop, &d->sigterm);
+	if (r < 0) {
+		log_err("cannot set up signal handling: %s", uv_strerror(r));
+		d->signals_closed = true; /* none was initialised */
+		return r;
+	}
+	(void)uv_signal_init(&d->loop, &d->sigint);
+	(void)uv_signal_init(&d->loop, &d->sighup);
+	(void)uv_signal_init(&d->loop, &d->sigusr1);
 	d->sigterm.data = d->sigint.data = d->sighup.data = d->sigusr1.data = d;
 	/* From here a signal waits in the loop until uv_run: a SIGTERM during
 	 * start-up is a clean stop once started, never a kill. */
-	uv_signal_start(&d->sigterm, on_signal, SIGTERM);
-	uv_signal_start(&d->sigint, on_signal, SIGINT);
-	uv_signal_start(&d->sighup, on_signal, SIGHUP);
-	signal(SIGPIPE, SIG_IGN);
+	(void)uv_signal_start(&d->sigterm, on_signal, SIGTERM); /* valid signums: cannot fail */
+	(void)uv_signal_start(&d->sigint, on_signal, SIGINT);
+	(void)uv_signal_start(&d->sighup, on_signal, SIGHUP);
+	(void)signal(SIGPIPE, SIG_IGN);
 	r = service_init(d);
 	if (r < 0)
 		return r;
 	if (d->stall_hook)
-		uv_signal_start(&d->sigusr1, on_signal, SIGUSR1);
+		(void)uv_signal_start(&d->sigusr1, on_signal, SIGUSR1);
 	r = open_dirs(d);
 	if (r < 0)
 		return r;
 	r = open_db(d);
 	if (r < 0)
 		return r;
-	r = status_new(d->cfg->database, d->dirs[DIR_STATUS], &d->status);
+	r = status_new(d->cfg->database, d->dirs[FOLDER_STATUS], &d->status);
 	if (r < 0) {
 		log_err("cannot open database %s for reading: %s", d->cfg->database,
-			strerror(-r));
+			ERRSTR(r));
 		return r;
 	}
 	env = (struct intake_env){
 		.loop = &d->loop,
 		.writer = d->writer,
 		.status = d->status,
-		.inbox_fd = d->dirs[DIR_INBOX],
-		.work_fd = d->dirs[DIR_WORK],
-		.rejected_fd = d->dirs[DIR_REJECTED],
-		.processed_fd = d->dirs[DIR_PROCESSED],
-		.failed_fd = d->dirs[DIR_FAILED],
+		.inbox_fd = d->dirs[FOLDER_INBOX],
+		.work_fd = d->dirs[FOLDER_WORK],
+		.rejected_fd = d->dirs[FOLDER_REJECTED],
+		.processed_fd = d->dirs[FOLDER_PROCESSED],
+		.failed_fd = d->dirs[FOLDER_FAILED],
 		.stop = &d->stop,
 	};
 	r = intake_new(&env, d->cfg, &d->intake);
-	if (r < 0)
-		return r;
-	r = intake_reconcile(d->intake);
 	if (r < 0) {
-		log_err("cannot reconcile uploads left by an earlier run: %s", strerror(-r));
+		log_err("cannot start intake for %s: %s", d->cfg->root, ERRSTR(r));
 		return r;
 	}
-	snprintf(inbox, sizeof(inbox), "%s/inbox", d->cfg->root);
-	r = watch_new(&d->loop, d->cfg, inbox, d->dirs[DIR_INBOX], &watch_ops, d,
+	r = intake_reconcile(d->intake);
+	if (r < 0) {
+		log_err("cannot reconcile uploads left by an earlier run: %s", ERRSTR(r));
+		return r;
+	}
+	snprintf(inbox, sizeof(inbox), "%s/%s", d->cfg->root, folder_path(FOLDER_INBOX));
+	r = watch_new(&d->loop, d->cfg, inbox, d->dirs[FOLDER_INBOX], &watch_ops, d,
 		      &d->watch);
 	if (r < 0) {
-		log_err("cannot watch %s: %s", inbox, strerror(-r));
+		log_err("cannot watch %s: %s", inbox, ERRSTR(r));
 		return r;
 	}
 	/* Last before READY=1, so that the inbox watch is up as early as
@@ -785,7 +792,7 @@ static void cleanup(struct daemon *d)
 	if (d->listen_fd >= 0)
 		close(d->listen_fd);
 	status_free(d->status);
-	for (int i = 0; i < DIR__COUNT; i++)
+	for (int i = 0; i < FOLDER__COUNT; i++)
 		if (d->dirs[i] >= 0)
 			close(d->dirs[i]);
 	config_unref(d->cfg);
@@ -805,7 +812,7 @@ int main(int argc, char **argv)
 	bool check = false;
 	int c, r;
 
-	for (int i = 0; i < DIR__COUNT; i++)
+	for (int i = 0; i < FOLDER__COUNT; i++)
 		d.dirs[i] = -1;
 	d.listen_fd = -1;
 	log_init();

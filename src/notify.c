@@ -93,7 +93,7 @@ static void on_watchdog(uv_timer_t *t)
 	struct notify *n = container_of(t, struct notify, watchdog);
 
 	if (!n->health || n->health(n->health_data))
-		notify_send(n, "WATCHDOG=1\n");
+		(void)notify_send(n, "WATCHDOG=1\n");
 }
 
 int notify_new(uv_loop_t *loop, notify_health_fn health, void *data,
@@ -151,7 +151,7 @@ void notify_free(struct notify *n)
 {
 	if (!n)
 		return;
-	uv_timer_stop(&n->watchdog);
+	(void)uv_timer_stop(&n->watchdog);
 	if (n->fd >= 0)
 		close(n->fd);
 	n->fd = -1;
@@ -278,7 +278,7 @@ int notify_listen_fd(void)
 
 		if (fl < 0)
 			continue;
-		fcntl(f, F_SETFD, fl | FD_CLOEXEC);
+		(void)fcntl(f, F_SETFD, fl | FD_CLOEXEC);
 		if (i == 0) {
 			fd = f;
 			continue;

@@ -17,6 +17,7 @@
  */
 #include "schema.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -26,6 +27,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "strtable.h"
+
 /* Longest number text we hand to strtod. Far longer than any double needs
  * (at most 767 significant digits matter); keeps the copy on the stack. */
 #define NUMBER_MAX 1024
@@ -34,9 +37,11 @@
 #define WHY_NAME_BYTES 256
 #define WHY_MAX_NAMES 50
 
-static const char *const default_true[] = {"true", "True", "TRUE", "1"};
-static const char *const default_false[] = {"false", "False", "FALSE", "0"};
-static const char *const default_missing[] = {""};
+const char *const schema_default_true[] = {"true", "True", "TRUE", "1", NULL};
+const char *const schema_default_false[] = {"false", "False", "FALSE", "0", NULL};
+const char *const schema_default_missing[] = {"", NULL};
+/* The length of a default list, without the terminating NULL. */
+#define NDEFAULT(t) (ARRAY_SIZE(t) - 1)
 
 const char *err_type_name(enum err_type t)
 {
@@ -59,62 +64,25 @@ const char *err_type_name(enum err_type t)
 	return "unknown-error";
 }
 
-static const char *const type_names[] = {
+const char *const field_type_names[FT__COUNT + 1] = {
 	[FT_STRING] = "string",   [FT_INTEGER] = "integer",
 	[FT_NUMBER] = "number",   [FT_BOOLEAN] = "boolean",
 	[FT_DATE] = "date",       [FT_DATETIME] = "datetime",
+	[FT__COUNT] = NULL,
 };
 
-static const char *const match_names[] = {
+const char *const fields_match_names[FM__COUNT + 1] = {
 	[FM_EXACT] = "exact",
 	[FM_EQUAL] = "equal",
 	[FM_SUBSET] = "subset",
 	[FM_SUPERSET] = "superset",
+	[FM__COUNT] = NULL,
 };
 
-const char *field_type_name(enum field_type t)
-{
-	if ((size_t)t < ARRAY_SIZE(type_names))
-		return type_names[t];
-	return "unknown";
-}
-
-int field_type_parse(const char *s, enum field_type *out)
-{
-	size_t i;
-
-	if (!s)
-		return -EINVAL;
-	for (i = 0; i < ARRAY_SIZE(type_names); i++) {
-		if (strcmp(s, type_names[i]) == 0) {
-			*out = (enum field_type)i;
-			return 0;
-		}
-	}
-	return -EINVAL;
-}
-
-const char *fields_match_name(enum fields_match m)
-{
-	if ((size_t)m < ARRAY_SIZE(match_names))
-		return match_names[m];
-	return "unknown";
-}
-
-int fields_match_parse(const char *s, enum fields_match *out)
-{
-	size_t i;
-
-	if (!s)
-		return -EINVAL;
-	for (i = 0; i < ARRAY_SIZE(match_names); i++) {
-		if (strcmp(s, match_names[i]) == 0) {
-			*out = (enum fields_match)i;
-			return 0;
-		}
-	}
-	return -EINVAL;
-}
+STRTABLE_LOOKUP(field_type_name, field_type_parse, enum field_type,
+		field_type_names, "unknown")
+STRTABLE_LOOKUP(fields_match_name, fields_match_parse, enum fields_match,
+		fields_match_names, "unknown")
 
 /* ------------------------------------------------------------------ */
 /* Header matching                                                     */
@@ -294,9 +262,12 @@ static int explain(const struct dataset *ds, char *const *names,
 		return r;
 
 	list_begin(&l, why, "Expected columns: ");
-	for (i = 0; i < s->nfields; i++)
+	for (i = 0; i < s->nfields; i++) {
+		assert(s->fields[i].name); /* config.c names every field */
 		list_item(&l, s->fields[i].name, strlen(s->fields[i].name));
-	if ((r = list_end(&l)) < 0)
+	}
+	r = list_end(&l);
+	if (r < 0)
 		return r;
 	if (m == FM_SUPERSET) {
 		list_begin(&l, why, "Required columns: ");
@@ -666,11 +637,11 @@ static void msg_list(char *msg, size_t msgsz, size_t *pos,
 static int bool_fail(const struct field *f, char *msg, size_t msgsz)
 {
 	char *const *tv = f->n_true ? f->true_values
-				    : (char *const *)default_true;
+				    : (char *const *)schema_default_true;
 	char *const *fv = f->n_false ? f->false_values
-				     : (char *const *)default_false;
-	size_t nt = f->n_true ? f->n_true : ARRAY_SIZE(default_true);
-	size_t nf = f->n_false ? f->n_false : ARRAY_SIZE(default_false);
+				     : (char *const *)schema_default_false;
+	size_t nt = f->n_true ? f->n_true : NDEFAULT(schema_default_true);
+	size_t nf = f->n_false ? f->n_false : NDEFAULT(schema_default_false);
 	size_t pos = 0;
 	int k;
 
@@ -716,14 +687,14 @@ static int to_type(const struct field *f, const char *p, size_t n,
 	case FT_BOOLEAN:
 		out->kind = V_INT;
 		if (f->n_true ? in_list(f->true_values, f->n_true, p, n)
-			      : in_default(default_true,
-					   ARRAY_SIZE(default_true), p, n)) {
+			      : in_default(schema_default_true,
+					   NDEFAULT(schema_default_true), p, n)) {
 			out->u.i = 1;
 			return 0;
 		}
 		if (f->n_false ? in_list(f->false_values, f->n_false, p, n)
-			       : in_default(default_false,
-					    ARRAY_SIZE(default_false), p, n)) {
+			       : in_default(schema_default_false,
+					    NDEFAULT(schema_default_false), p, n)) {
 			out->u.i = 0;
 			return 0;
 		}
@@ -826,7 +797,7 @@ static bool pattern_match(const struct field *f, const char *p, size_t n)
 static bool is_missing(const struct schema *s, const char *raw, size_t len)
 {
 	if (!s)
-		return in_default(default_missing, ARRAY_SIZE(default_missing),
+		return in_default(schema_default_missing, NDEFAULT(schema_default_missing),
 				  raw, len);
 	return in_list(s->missing, s->nmissing, raw, len);
 }

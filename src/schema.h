@@ -26,6 +26,7 @@ enum field_type {
 	FT_DATE,
 	FT_DATETIME,
 };
+#define FT__COUNT (FT_DATETIME + 1) /* not in the enum: switches stay complete */
 
 enum fields_match {
 	FM_EXACT,    /* same names, same order */
@@ -33,6 +34,18 @@ enum fields_match {
 	FM_SUBSET,   /* every schema field present; extra columns ignored */
 	FM_SUPERSET, /* only schema fields; non-required ones may be absent */
 };
+#define FM__COUNT (FM_SUPERSET + 1)
+
+/* The one spelling of each field type and fieldsMatch mode, indexed by the
+ * enum and NULL-terminated (config.c's key tables take them as they are);
+ * field_type_name() and friends are the lookups over them. */
+extern const char *const field_type_names[FT__COUNT + 1];
+extern const char *const fields_match_names[FM__COUNT + 1];
+/* What a boolean field accepts when it declares no trueValues/falseValues,
+ * and the missingValues default; NULL-terminated. */
+extern const char *const schema_default_true[];
+extern const char *const schema_default_false[];
+extern const char *const schema_default_missing[];
 
 /* A typed cell. TEXT points into a buffer owned by the caller. */
 enum value_kind { V_NULL, V_INT, V_REAL, V_TEXT };

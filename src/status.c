@@ -11,6 +11,46 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "strtable.h"
+
+static const char *const folders[FOLDER__COUNT] = {
+	[FOLDER_ROOT] = ".",
+	[FOLDER_INBOX] = "inbox",
+	[FOLDER_WORK] = ".work",
+	[FOLDER_REJECTED] = "rejected",
+	[FOLDER_PROCESSED] = "processed",
+	[FOLDER_FAILED] = "failed",
+	[FOLDER_STATUS] = "status",
+	[FOLDER_BYNAME] = "status/by-name",
+};
+
+const char *folder_path(enum folder f)
+{
+	const char *p = strtable_to_string(folders, ARRAY_SIZE(folders), (size_t)f);
+
+	return p ? p : "invalid";
+}
+
+const char *folder_base(enum folder f)
+{
+	const char *p = folder_path(f), *slash = strrchr(p, '/');
+
+	return slash ? slash + 1 : p;
+}
+
+int folder_of_location(const char *loc, enum folder *out)
+{
+	for (size_t i = 0; loc && i < ARRAY_SIZE(folders); i++) {
+		size_t n = strlen(folders[i]);
+
+		if (strncmp(loc, folders[i], n) == 0 && loc[n] == '/') {
+			*out = (enum folder)i;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
 struct status {
 	struct store *db;
 	int dirfd;
@@ -73,7 +113,7 @@ static int write_tmp(int dirfd, const char *tmp, const void *data, size_t len,
 	if (close(fd) < 0 && r == 0)
 		r = -errno;
 	if (r < 0)
-		unlinkat(dirfd, tmp, 0);
+		(void)unlinkat(dirfd, tmp, 0);
 	return r;
 }
 
@@ -87,7 +127,7 @@ int write_atomic(int dirfd, const char *name, const void *data, size_t len,
 	r = write_tmp(dirfd, tmp, data, len, durable);
 	if (r == 0 && renameat(dirfd, tmp, dirfd, name) < 0) {
 		r = -errno;
-		unlinkat(dirfd, tmp, 0);
+		(void)unlinkat(dirfd, tmp, 0);
 	}
 	return r;
 }
@@ -111,7 +151,7 @@ static int link_atomic(int dirfd, const char *name, int dirfd2, const char *name
 	}
 	if (renameat(dirfd2, tmp2, dirfd2, name2) < 0) {
 		int r = -errno;
-		unlinkat(dirfd2, tmp2, 0);
+		(void)unlinkat(dirfd2, tmp2, 0);
 		return r;
 	}
 	return 0;
@@ -125,7 +165,7 @@ int status_new(const char *db_path, int dirfd, struct status **out)
 	if (!st)
 		return -ENOMEM;
 	st->dirfd = dirfd;
-	st->bynamefd = openat(dirfd, "by-name", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	st->bynamefd = openat(dirfd, folder_base(FOLDER_BYNAME), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (st->bynamefd < 0) {
 		r = -errno;
 		free(st);

@@ -18,6 +18,34 @@
 #include "store.h"
 #include "util.h"
 
+/*
+ * The folders under the drop root (config `root`), one spelling each:
+ * main.c creates and opens them, intake moves files between them, and a
+ * file's location in the database and status documents is
+ * "<folder_path>/<name>".
+ */
+enum folder {
+	FOLDER_ROOT,      /* "." */
+	FOLDER_INBOX,     /* "inbox" */
+	FOLDER_WORK,      /* ".work": claimed files, mode 0700 */
+	FOLDER_REJECTED,  /* "rejected" */
+	FOLDER_PROCESSED, /* "processed" */
+	FOLDER_FAILED,    /* "failed" */
+	FOLDER_STATUS,    /* "status" */
+	FOLDER_BYNAME,    /* "status/by-name" */
+	FOLDER__COUNT
+};
+
+/* The path of f relative to the root ("status/by-name"); "invalid" when
+ * out of range. Folders come in creation order: a parent before its
+ * children. */
+const char *folder_path(enum folder f);
+/* The last component of folder_path ("by-name"), for openat() from the
+ * parent's fd. */
+const char *folder_base(enum folder f);
+/* The folder whose "<path>/" loc starts with: 0 and *out, or -ENOENT. */
+int folder_of_location(const char *loc, enum folder *out);
+
 /* Longest file name written into a folder (NAME_MAX less room for the
  * ".reason.txt" and temporary suffixes). */
 #define FOLDER_NAME_MAX 230

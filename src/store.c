@@ -16,8 +16,10 @@
 #include "store.h"
 #include "store_int.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <sqlite3.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,8 +55,10 @@ static int sqlite_errno(int rc)
 
 int store_fail(struct store *s, int rc)
 {
+	int e = sqlite_errno(rc);
+
 	snprintf(s->err, sizeof(s->err), "%s", sqlite3_errmsg(s->db));
-	return sqlite_errno(rc) ? sqlite_errno(rc) : -EIO;
+	return e < 0 ? e : -EIO; /* always negative: callers rely on it */
 }
 
 const char *store_errmsg(const struct store *s)
@@ -70,7 +74,7 @@ int store_read_begin(struct store *s)
 void store_read_end(struct store *s)
 {
 	if (!sqlite3_get_autocommit(s->db))
-		store_exec(s, "COMMIT");
+		(void)store_exec(s, "COMMIT");
 }
 
 int store_exec(struct store *s, const char *sql)
@@ -126,6 +130,121 @@ int store_prep(struct store *s, const char *sql, sqlite3_stmt **out)
 	return 0;
 }
 
+/* ------------------------------------------------------------------ */
+/* SQL made from the state table                                      */
+
+#define UNSETTLED_MASK (UP_ALL_MASK & ~upload_state_terminal_mask())
+#define DONE_MASK (UP_BIT(UP_COMPLETED) | UP_BIT(UP_DUPLICATE)) /* progress 1 */
+
+static int sql_vfill(struct buf *b, const char *tmpl, va_list ap)
+{
+	const char *p = tmpl, *q;
+	int r = 0;
+
+	while (r == 0 && (q = strstr(p, "{}"))) {
+		r = buf_add(b, p, (size_t)(q - p));
+		r = r ?: upload_state_sql_list(b, va_arg(ap, unsigned));
+		p = q + 2;
+	}
+	return r ?: buf_adds(b, p);
+}
+
+int store_sql_fill(struct buf *b, const char *tmpl, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, tmpl);
+	r = sql_vfill(b, tmpl, ap);
+	va_end(ap);
+	return r;
+}
+
+int store_sql_set(struct store *s, enum store_sql id, const char *tmpl, ...)
+{
+	struct buf b = BUF_INIT;
+	va_list ap;
+	int r;
+
+	assert(id < SQL__COUNT && !s->sql[id]);
+	va_start(ap, tmpl);
+	r = sql_vfill(&b, tmpl, ap);
+	va_end(ap);
+	if (r < 0) {
+		buf_free(&b);
+		return r;
+	}
+	s->sql[id] = buf_take(&b);
+	return 0;
+}
+
+#define NOW "strftime('%Y-%m-%dT%H:%M:%fZ','now')" /* UTC, milliseconds */
+
+#define REC_COLUMNS                                                         \
+	"id, state, dataset, file_name_raw, reason, location, bytes, inode," \
+	" mtime_ns, sha256, bytes_done, line_done, rows_total, rows_applied,"        \
+	" rows_failed, errors_count"
+
+static int build_sql(struct store *s)
+{
+	int r;
+
+	r = store_sql_set(s, SQL_CHANGE, "UPDATE uploads SET state = ?2,"
+		    " dataset = coalesce(?3, dataset),"
+		    " reason = coalesce(?4, reason),"
+		    " location = CASE WHEN ?6 THEN NULL ELSE coalesce(?5, location) END,"
+		    " sha256 = coalesce(?7, sha256),"
+		    " duplicate_of = coalesce(?8, duplicate_of),"
+		    " started_at = CASE WHEN ?2 = {} AND started_at IS NULL"
+		    "   THEN " NOW " ELSE started_at END,"
+		    " finished_at = CASE WHEN ?2 IN ({})"
+		    "   THEN coalesce(finished_at, " NOW ") ELSE finished_at END,"
+		    " status_pending = 1"
+		    " WHERE id = ?1",
+		    UP_BIT(UP_PROCESSING), upload_state_terminal_mask());
+	/* o.state = 'completed' as a literal: the uploads_sha partial index */
+	r = r ?: store_sql_set(s, SQL_DEDUPE, "SELECT o.id FROM uploads o, uploads u"
+			    " WHERE u.id = ?1 AND o.state = {}"
+			    " AND o.dataset = u.dataset AND o.sha256 = ?2"
+			    " ORDER BY o.id LIMIT 1",
+			    UP_BIT(UP_COMPLETED));
+	r = r ?: store_sql_set(s, SQL_ADVANCE, "UPDATE uploads SET rows_total = rows_total + ?2,"
+		    " rows_applied = rows_applied + ?3,"
+		    " rows_failed = rows_failed + ?4,"
+		    " errors_count = errors_count + ?5,"
+		    " bytes_done = ?6, line_done = ?7"
+		    " WHERE id = ?1 AND state = {} AND bytes_done = ?8",
+		    UP_BIT(UP_PROCESSING));
+	/* The same list as the uploads_unsettled partial index. */
+	r = r ?: store_sql_set(s, SQL_UNSETTLED, "SELECT " REC_COLUMNS " FROM uploads"
+				" WHERE status_pending OR state IN ({})"
+				" ORDER BY id",
+				UNSETTLED_MASK);
+	/* The status document. json_object escapes every string (quotes,
+	 * control characters); file names are stored in their shown, valid
+	 * UTF-8 form, and error values are made valid UTF-8 before they are
+	 * stored. */
+	r = r ?: store_sql_set(s, SQL_STATUS, "SELECT json_object("
+	" 'id', u.id, 'file', u.file_name, 'dataset', u.dataset,"
+	" 'state', u.state, 'sha256', u.sha256, 'bytes', u.bytes,"
+	" 'rows', json_object('total', u.rows_total, 'applied', u.rows_applied,"
+	"   'failed', u.rows_failed),"
+	" 'progress', CASE WHEN u.state IN ({}) THEN 1.0"
+	"   WHEN u.bytes > 0 THEN round(CAST(u.bytes_done AS REAL) / u.bytes, 4)"
+	"   ELSE 0.0 END,"
+	" 'errors', json_object('count', u.errors_count, 'first', json(("
+	"   SELECT json_group_array(json_object('record', e.record, 'line', e.line,"
+	"     'column', e.\"column\", 'value', e.value, 'type', e.type,"
+	"     'message', e.message))"
+	"   FROM (SELECT * FROM upload_errors WHERE upload_id = u.id"
+	"         ORDER BY rowid LIMIT 100) e))),"
+	" 'reason', u.reason, 'duplicate_of', u.duplicate_of,"
+	" 'created_at', u.created_at, 'started_at', u.started_at,"
+	" 'finished_at', u.finished_at, 'location', u.location)"
+	" FROM uploads u WHERE u.id = ?", DONE_MASK);
+	return r ?: store_read_build_sql(s);
+}
+
 void store_global_init(void)
 {
 	/* Before any connection: no global memory statistics, whose mutex
@@ -166,6 +285,9 @@ int store_open(const char *path, bool readonly, struct store **out)
 		if (r < 0)
 			goto err;
 	}
+	r = build_sql(s);
+	if (r < 0)
+		goto err;
 	*out = s;
 	return 0;
 err:
@@ -181,10 +303,20 @@ void store_free(struct store *s)
 		sqlite3_finalize(s->cache[i].st);
 		free(s->cache[i].sql);
 	}
-	sqlite3_close_v2(s->db);
+	for (int i = 0; i < SQL__COUNT; i++)
+		free(s->sql[i]);
+	(void)sqlite3_close_v2(s->db); /* close_v2 defers what is still open */
 	free(s);
 }
 
+/*
+ * The migrations, in order; migration v takes user_version v to v + 1.
+ * A migration's text never changes once released: SQLite keeps the text
+ * of every CREATE in sqlite_schema, and a database made today must hold
+ * the same text as one made by the first release (tests/unit/test_store.c
+ * compares). Hence the state lists come from the state table but the
+ * spacing of the v1 text stays, three blanks included.
+ */
 static const char *const migrations[] = {
 	/* 0 → 1 */
 	"CREATE TABLE uploads("
@@ -192,8 +324,8 @@ static const char *const migrations[] = {
 	" file_name TEXT NOT NULL,"      /* shown form: valid UTF-8 */
 	" file_name_raw BLOB NOT NULL,"  /* exact bytes */
 	" dataset TEXT,"
-	" state TEXT NOT NULL CHECK(state IN ('pending','processing',"
-	"   'completed','failed','rejected','duplicate')),"
+	" state TEXT NOT NULL CHECK(state IN ({},"  /* unsettled, */
+	"   {})),"                                    /* terminal */
 	" sha256 TEXT,"
 	" bytes INTEGER NOT NULL DEFAULT 0,"
 	" inode INTEGER,"
@@ -212,9 +344,9 @@ static const char *const migrations[] = {
 	" location TEXT,"
 	" status_pending INTEGER NOT NULL DEFAULT 1);"
 	"CREATE INDEX uploads_unsettled ON uploads(id)"
-	" WHERE status_pending OR state IN ('pending','processing');"
+	" WHERE status_pending OR state IN ({});"
 	"CREATE INDEX uploads_sha ON uploads(dataset, sha256)"
-	" WHERE state = 'completed';"
+	" WHERE state = {};"
 	"CREATE INDEX uploads_name ON uploads(file_name);"
 	"CREATE TABLE upload_errors("
 	" upload_id INTEGER NOT NULL,"
@@ -250,12 +382,18 @@ int store_migrate(struct store *s)
 		return -EINVAL;
 	}
 	for (; version < (int)ARRAY_SIZE(migrations); version++) {
+		struct buf text = BUF_INIT;
 		char sql[64];
 
 		r = store_exec(s, "BEGIN IMMEDIATE");
 		if (r < 0)
 			return r;
-		r = store_exec(s, migrations[version]);
+		/* {} are, in order: unsettled, terminal, unsettled, completed */
+		r = store_sql_fill(&text, migrations[version], UNSETTLED_MASK,
+				   upload_state_terminal_mask(), UNSETTLED_MASK,
+				   UP_BIT(UP_COMPLETED));
+		r = r ?: store_exec(s, text.p);
+		buf_free(&text);
 		snprintf(sql, sizeof(sql), "PRAGMA user_version=%d", version + 1);
 		if (r == 0)
 			r = store_exec(s, sql);
@@ -264,7 +402,7 @@ int store_migrate(struct store *s)
 		if (r < 0) {
 			char keep[sizeof(s->err)];
 			memcpy(keep, s->err, sizeof(keep));
-			store_exec(s, "ROLLBACK");
+			(void)store_exec(s, "ROLLBACK"); /* the error is r */
 			memcpy(s->err, keep, sizeof(keep));
 			return r;
 		}
@@ -431,13 +569,11 @@ void upload_rec_clear(struct upload_rec *r)
 	memset(r, 0, sizeof(*r));
 }
 
-#define NOW "strftime('%Y-%m-%dT%H:%M:%fZ','now')" /* UTC, milliseconds */
-
 int store_upload_create(struct store *s, const struct upload_new *u,
 			int64_t *id)
 {
 	struct buf shown = BUF_INIT;
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = NULL; /* read at out: even when utf8_escape fails */
 	int r;
 
 	r = utf8_escape(&shown, u->name, u->name_len, SIZE_MAX);
@@ -445,11 +581,12 @@ int store_upload_create(struct store *s, const struct upload_new *u,
 		goto out;
 	r = store_prep(s, "INSERT INTO uploads(file_name, file_name_raw, state, bytes,"
 		    " inode, mtime_ns, dataset, created_at)"
-		    " VALUES(?, ?, 'pending', ?, ?, ?, ?, " NOW ")",
+		    " VALUES(?1, ?2, ?7, ?3, ?4, ?5, ?6, " NOW ")",
 		 &st);
 	if (r < 0)
 		goto out;
 	sqlite3_bind_text(st, 1, shown.p ? shown.p : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 7, upload_state_name(UP_PENDING), -1, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 2, u->name, (int)u->name_len, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, (sqlite3_int64)u->bytes);
 	sqlite3_bind_int64(st, 4, u->inode);
@@ -494,7 +631,7 @@ static int get_state(struct store *s, int64_t id, enum upload_state *out)
 /* The UPDATE part of a state change; the caller holds the transaction. */
 static int change(struct store *s, int64_t id, const struct upload_change *ch)
 {
-	enum upload_state cur;
+	enum upload_state cur = UP__COUNT; /* matches no ch->from */
 	sqlite3_stmt *st;
 	int r;
 
@@ -512,19 +649,7 @@ static int change(struct store *s, int64_t id, const struct upload_change *ch)
 			 upload_state_name(cur), upload_state_name(ch->from));
 		return -EINVAL;
 	}
-	r = store_prep(s, "UPDATE uploads SET state = ?2,"
-		    " dataset = coalesce(?3, dataset),"
-		    " reason = coalesce(?4, reason),"
-		    " location = CASE WHEN ?6 THEN NULL ELSE coalesce(?5, location) END,"
-		    " sha256 = coalesce(?7, sha256),"
-		    " duplicate_of = coalesce(?8, duplicate_of),"
-		    " started_at = CASE WHEN ?2 = 'processing' AND started_at IS NULL"
-		    "   THEN " NOW " ELSE started_at END,"
-		    " finished_at = CASE WHEN ?2 IN ('completed','failed','rejected','duplicate')"
-		    "   THEN coalesce(finished_at, " NOW ") ELSE finished_at END,"
-		    " status_pending = 1"
-		    " WHERE id = ?1",
-		 &st);
+	r = store_prep(s, s->sql[SQL_CHANGE], &st);
 	if (r < 0)
 		return r;
 	sqlite3_bind_int64(st, 1, id);
@@ -670,11 +795,7 @@ int store_upload_hashed(struct store *s, int64_t id, enum upload_state from,
 			return end(s, r);
 	}
 	if (dedupe) {
-		r = store_prep(s, "SELECT o.id FROM uploads o, uploads u"
-			    " WHERE u.id = ?1 AND o.state = 'completed'"
-			    " AND o.dataset = u.dataset AND o.sha256 = ?2"
-			    " ORDER BY o.id LIMIT 1",
-			 &st);
+		r = store_prep(s, s->sql[SQL_DEDUPE], &st);
 		if (r < 0)
 			return end(s, r);
 		sqlite3_bind_int64(st, 1, id);
@@ -814,13 +935,7 @@ static int advance(struct store *s, const struct batch *b)
 	sqlite3_stmt *st;
 	int r, rc;
 
-	r = store_prep(s, "UPDATE uploads SET rows_total = rows_total + ?2,"
-		    " rows_applied = rows_applied + ?3,"
-		    " rows_failed = rows_failed + ?4,"
-		    " errors_count = errors_count + ?5,"
-		    " bytes_done = ?6, line_done = ?7"
-		    " WHERE id = ?1 AND state = 'processing' AND bytes_done = ?8",
-		 &st);
+	r = store_prep(s, s->sql[SQL_ADVANCE], &st);
 	if (r < 0)
 		return r;
 	sqlite3_bind_int64(st, 1, b->upload_id);
@@ -927,11 +1042,6 @@ static int read_rec(sqlite3_stmt *st, struct upload_rec *r)
 	return 0;
 }
 
-#define REC_COLUMNS                                                         \
-	"id, state, dataset, file_name_raw, reason, location, bytes, inode," \
-	" mtime_ns, sha256, bytes_done, line_done, rows_total, rows_applied,"        \
-	" rows_failed, errors_count"
-
 int store_upload_get(struct store *s, int64_t id, struct upload_rec *out)
 {
 	struct upload_rec rec;
@@ -985,11 +1095,7 @@ int store_upload_foreach_unsettled(struct store *s,
 	int rc, r = 0;
 
 	/* Not cached: fn may use the store (and its cache) re-entrantly. */
-	rc = sqlite3_prepare_v2(s->db,
-				"SELECT " REC_COLUMNS " FROM uploads"
-				" WHERE status_pending OR state IN ('pending','processing')"
-				" ORDER BY id",
-				-1, &st, NULL);
+	rc = sqlite3_prepare_v2(s->db, s->sql[SQL_UNSETTLED], -1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return store_fail(s, rc);
 	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -1006,33 +1112,10 @@ int store_upload_foreach_unsettled(struct store *s,
 	return r;
 }
 
-/* The status document. json_object escapes every string (quotes, control
- * characters); file names are stored in their shown, valid UTF-8 form, and
- * error values are made valid UTF-8 before they are stored. */
-static const char status_sql[] =
-	"SELECT json_object("
-	" 'id', u.id, 'file', u.file_name, 'dataset', u.dataset,"
-	" 'state', u.state, 'sha256', u.sha256, 'bytes', u.bytes,"
-	" 'rows', json_object('total', u.rows_total, 'applied', u.rows_applied,"
-	"   'failed', u.rows_failed),"
-	" 'progress', CASE WHEN u.state IN ('completed','duplicate') THEN 1.0"
-	"   WHEN u.bytes > 0 THEN round(CAST(u.bytes_done AS REAL) / u.bytes, 4)"
-	"   ELSE 0.0 END,"
-	" 'errors', json_object('count', u.errors_count, 'first', json(("
-	"   SELECT json_group_array(json_object('record', e.record, 'line', e.line,"
-	"     'column', e.\"column\", 'value', e.value, 'type', e.type,"
-	"     'message', e.message))"
-	"   FROM (SELECT * FROM upload_errors WHERE upload_id = u.id"
-	"         ORDER BY rowid LIMIT 100) e))),"
-	" 'reason', u.reason, 'duplicate_of', u.duplicate_of,"
-	" 'created_at', u.created_at, 'started_at', u.started_at,"
-	" 'finished_at', u.finished_at, 'location', u.location)"
-	" FROM uploads u WHERE u.id = ?";
-
 int store_status_json(struct store *s, int64_t id, struct buf *out)
 {
 	sqlite3_stmt *st;
-	int r = store_prep(s, status_sql, &st);
+	int r = store_prep(s, s->sql[SQL_STATUS], &st);
 
 	if (r < 0)
 		return r;

@@ -19,8 +19,26 @@ struct cached_stmt {
 	uint64_t used;
 };
 
+/* The queries whose text is made from the upload state table (upload.c)
+ * or the histogram bounds: built once per connection by store_open. */
+enum store_sql {
+	SQL_CHANGE,      /* store.c: the UPDATE of a state change */
+	SQL_DEDUPE,      /* store.c: an earlier completed upload, same content */
+	SQL_ADVANCE,     /* store.c: the resume point of a batch */
+	SQL_UNSETTLED,   /* store.c: uploads to resume or re-render */
+	SQL_STATUS,      /* store.c: the status document */
+	SQL_LIST_ALL,    /* store_read.c: the pages of /uploads/ */
+	SQL_LIST_STATE,
+	SQL_LIST_NAME,
+	SQL_VIEW,        /* store_read.c: one upload */
+	SQL_LAST_DONE,   /* store_read.c: /metrics aggregates */
+	SQL_DURATIONS,   /* store_read.c: the duration histogram */
+	SQL__COUNT
+};
+
 struct store {
 	sqlite3 *db;
+	char *sql[SQL__COUNT];
 	bool readonly;
 	char err[512];
 	struct cached_stmt cache[STMT_CACHE];
@@ -32,6 +50,14 @@ struct store {
 /* A cached prepared statement for sql, reset and unbound; the cache owns
  * it. Returns 0 or a negative errno (message in s->err). */
 int store_prep(struct store *s, const char *sql, sqlite3_stmt **out);
+/* Append tmpl to b, each "{}" replaced by the SQL list of the upload
+ * states of the next unsigned argument (UP_BIT()s), 'a','b'. Returns 0 or
+ * a negative errno from buf_add. */
+int store_sql_fill(struct buf *b, const char *tmpl, ...);
+/* s->sql[id] = the text store_sql_fill makes; 0 or -ENOMEM. */
+int store_sql_set(struct store *s, enum store_sql id, const char *tmpl, ...);
+/* Build the store_read.c texts of s->sql[]; 0 or -ENOMEM. */
+int store_read_build_sql(struct store *s);
 /* Record sqlite3_errmsg in s->err and map rc to a negative errno. */
 int store_fail(struct store *s, int rc);
 

@@ -5,6 +5,7 @@
 #include "store_read.h"
 #include "store_int.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -14,9 +15,11 @@ const double store_duration_bounds[STORE_DURATION_BUCKETS] = {
 	0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600,
 };
 
-/* Same formula as the status document's "progress" (store.c). */
+/* Same formula as the status document's "progress" (store.c); {} are the
+ * states done (completed, duplicate). */
+#define DONE_MASK (UP_BIT(UP_COMPLETED) | UP_BIT(UP_DUPLICATE))
 #define PROGRESS_EXPR                                                   \
-	"CASE WHEN state IN ('completed','duplicate') THEN 1.0"          \
+	"CASE WHEN state IN ({}) THEN 1.0"                               \
 	" WHEN bytes > 0 THEN round(CAST(bytes_done AS REAL) / bytes, 4)" \
 	" ELSE 0.0 END"
 
@@ -77,30 +80,16 @@ static int view_row(sqlite3_stmt *st, upload_view_fn fn, void *data)
 int store_uploads_list(struct store *s, const struct upload_query *q,
 		       upload_view_fn fn, void *data, int64_t *next_before)
 {
-	/* Keyset paging on the rowid, newest first; an exact name uses the
-	 * uploads_name index (file_name, rowid) in the same order. */
-	static const char all_sql[] =
-		"SELECT " VIEW_COLUMNS " FROM uploads"
-		" WHERE id < ?1 AND (?2 IS NULL OR state = ?2)"
-		" AND (?3 IS NULL OR dataset = ?3)"
-		" ORDER BY id DESC LIMIT ?4";
-	static const char state_sql[] = /* the uploads_state index */
-		"SELECT " VIEW_COLUMNS " FROM uploads"
-		" WHERE state = ?2 AND id < ?1"
-		" AND (?3 IS NULL OR dataset = ?3)"
-		" ORDER BY id DESC LIMIT ?4";
-	static const char name_sql[] =
-		"SELECT " VIEW_COLUMNS " FROM uploads"
-		" WHERE file_name = ?5 AND id < ?1 AND (?2 IS NULL OR state = ?2)"
-		" AND (?3 IS NULL OR dataset = ?3)"
-		" ORDER BY id DESC LIMIT ?4";
 	sqlite3_stmt *st;
 	int64_t last = 0, next = 0;
 	int n = 0, r, rc;
 
 	if (q->limit < 1 || q->limit > STORE_LIST_MAX)
 		return -EINVAL;
-	r = store_prep(s, q->name ? name_sql : q->state ? state_sql : all_sql, &st);
+	r = store_prep(s, s->sql[q->name    ? SQL_LIST_NAME
+				 : q->state ? SQL_LIST_STATE
+					    : SQL_LIST_ALL],
+		       &st);
 	if (r < 0)
 		return r;
 	sqlite3_bind_int64(st, 1, q->before > 0 ? q->before : INT64_MAX);
@@ -138,7 +127,7 @@ int store_upload_view(struct store *s, int64_t id, upload_view_fn fn,
 		      void *data)
 {
 	sqlite3_stmt *st;
-	int r = store_prep(s, "SELECT " VIEW_COLUMNS " FROM uploads WHERE id = ?", &st);
+	int r = store_prep(s, s->sql[SQL_VIEW], &st);
 
 	if (r < 0)
 		return r;
@@ -300,14 +289,62 @@ int store_ping(struct store *s, int64_t *max_id)
 	return r;
 }
 
-#define LE(b) " coalesce(sum(d <= " #b "), 0),"
-static const char duration_sql[] =
-	"SELECT count(*), total(d)," LE(0.5) LE(1) LE(2) LE(5) LE(10) LE(30)
-	LE(60) LE(120) LE(300) LE(600) LE(1800) " coalesce(sum(d <= 3600), 0)"
-	" FROM (SELECT (julianday(finished_at) - julianday(started_at)) * 86400.0 AS d"
-	"  FROM uploads WHERE state IN ('completed','failed')"
-	"  AND started_at IS NOT NULL AND finished_at IS NOT NULL)";
-#undef LE
+/* The histogram's columns from store_duration_bounds, the one list. */
+static int build_durations(struct store *s)
+{
+	struct buf b = BUF_INIT;
+	int r;
+
+	r = buf_adds(&b, "SELECT count(*), total(d)");
+	for (size_t i = 0; r == 0 && i < STORE_DURATION_BUCKETS; i++)
+		r = buf_printf(&b, ", coalesce(sum(d <= %.17g), 0)",
+			       store_duration_bounds[i]);
+	r = r ?: store_sql_fill(&b,
+		" FROM (SELECT (julianday(finished_at) - julianday(started_at)) * 86400.0 AS d"
+		"  FROM uploads WHERE state IN ({})"
+		"  AND started_at IS NOT NULL AND finished_at IS NOT NULL)",
+		UP_BIT(UP_COMPLETED) | UP_BIT(UP_FAILED));
+	if (r < 0) {
+		buf_free(&b);
+		return r;
+	}
+	assert(!s->sql[SQL_DURATIONS]);
+	s->sql[SQL_DURATIONS] = buf_take(&b);
+	return 0;
+}
+
+int store_read_build_sql(struct store *s)
+{
+	/* Keyset paging on the rowid, newest first; an exact name uses the
+	 * uploads_name index (file_name, rowid) in the same order. */
+	int r = store_sql_set(s, SQL_LIST_ALL,
+		"SELECT " VIEW_COLUMNS " FROM uploads"
+		" WHERE id < ?1 AND (?2 IS NULL OR state = ?2)"
+		" AND (?3 IS NULL OR dataset = ?3)"
+		" ORDER BY id DESC LIMIT ?4", DONE_MASK, DONE_MASK);
+
+	r = r ?: store_sql_set(s, SQL_LIST_STATE, /* the uploads_state index */
+		"SELECT " VIEW_COLUMNS " FROM uploads"
+		" WHERE state = ?2 AND id < ?1"
+		" AND (?3 IS NULL OR dataset = ?3)"
+		" ORDER BY id DESC LIMIT ?4", DONE_MASK, DONE_MASK);
+	r = r ?: store_sql_set(s, SQL_LIST_NAME,
+		"SELECT " VIEW_COLUMNS " FROM uploads"
+		" WHERE file_name = ?5 AND id < ?1 AND (?2 IS NULL OR state = ?2)"
+		" AND (?3 IS NULL OR dataset = ?3)"
+		" ORDER BY id DESC LIMIT ?4", DONE_MASK, DONE_MASK);
+	r = r ?: store_sql_set(s, SQL_VIEW,
+		"SELECT " VIEW_COLUMNS " FROM uploads WHERE id = ?",
+		DONE_MASK, DONE_MASK);
+	r = r ?: store_sql_set(s, SQL_LAST_DONE,
+		"SELECT coalesce(sum(rows_applied), 0),"
+		" coalesce(sum(rows_failed), 0), coalesce(sum(bytes_done), 0),"
+		" coalesce(max(id), 0),"
+		" (SELECT coalesce(CAST(strftime('%s', max(finished_at)) AS INTEGER), 0)"
+		"  FROM uploads WHERE state = {})"
+		" FROM uploads", UP_BIT(UP_COMPLETED));
+	return r ?: build_durations(s);
+}
 
 static int metrics_read(struct store *s, struct store_metrics *m)
 {
@@ -325,12 +362,7 @@ static int metrics_read(struct store *s, struct store_metrics *m)
 	if (rc != SQLITE_DONE)
 		return store_fail(s, rc);
 
-	r = store_prep(s, "SELECT coalesce(sum(rows_applied), 0),"
-			  " coalesce(sum(rows_failed), 0), coalesce(sum(bytes_done), 0),"
-			  " coalesce(max(id), 0),"
-			  " (SELECT coalesce(CAST(strftime('%s', max(finished_at)) AS INTEGER), 0)"
-			  "  FROM uploads WHERE state = 'completed')"
-			  " FROM uploads", &st);
+	r = store_prep(s, s->sql[SQL_LAST_DONE], &st);
 	if (r < 0)
 		return r;
 	rc = sqlite3_step(st);
@@ -345,7 +377,7 @@ static int metrics_read(struct store *s, struct store_metrics *m)
 	if (rc != SQLITE_ROW)
 		return store_fail(s, rc);
 
-	r = store_prep(s, duration_sql, &st);
+	r = store_prep(s, s->sql[SQL_DURATIONS], &st);
 	if (r < 0)
 		return r;
 	rc = sqlite3_step(st);
@@ -373,7 +405,7 @@ int store_metrics(struct store *s, struct store_metrics *out)
 	if (r < 0) {
 		char keep[sizeof(s->err)];
 		memcpy(keep, s->err, sizeof(keep));
-		store_exec(s, "ROLLBACK");
+		(void)store_exec(s, "ROLLBACK"); /* the error is r */
 		memcpy(s->err, keep, sizeof(keep));
 		return r;
 	}

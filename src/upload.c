@@ -7,8 +7,11 @@
 #include <errno.h>
 #include <string.h>
 
+#include "strtable.h"
 #include "util.h"
 
+/* The one spelling of each state: the database (CHECK constraint, partial
+ * indexes, queries), JSON, status files, metrics and pages use it. */
 static const char *const names[UP__COUNT] = {
 	[UP_PENDING] = "pending",     [UP_PROCESSING] = "processing",
 	[UP_COMPLETED] = "completed", [UP_FAILED] = "failed",
@@ -21,19 +24,22 @@ static const unsigned allowed[UP__COUNT] = {
 	[UP_PROCESSING] = 1u << UP_COMPLETED | 1u << UP_FAILED | 1u << UP_DUPLICATE,
 };
 
-const char *upload_state_name(enum upload_state s)
+STRTABLE_LOOKUP(upload_state_name, upload_state_parse, enum upload_state,
+		names, "invalid")
+
+int upload_state_sql_list(struct buf *b, unsigned mask)
 {
-	return (unsigned)s < UP__COUNT ? names[s] : "invalid";
+	return strtable_sql_list(b, names, ARRAY_SIZE(names), mask);
 }
 
-int upload_state_parse(const char *name, enum upload_state *out)
+unsigned upload_state_terminal_mask(void)
 {
+	unsigned m = 0;
+
 	for (unsigned i = 0; i < UP__COUNT; i++)
-		if (strcmp(names[i], name) == 0) {
-			*out = (enum upload_state)i;
-			return 0;
-		}
-	return -EINVAL;
+		if (allowed[i] == 0)
+			m |= UP_BIT(i);
+	return m;
 }
 
 bool upload_state_terminal(enum upload_state s)

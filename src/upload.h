@@ -16,6 +16,8 @@
 
 #include <stdbool.h>
 
+struct buf;
+
 enum upload_state {
 	UP_PENDING,
 	UP_PROCESSING,
@@ -26,10 +28,20 @@ enum upload_state {
 	UP__COUNT
 };
 
-/* Lowercase name as stored in the database and JSON. */
+#define UP_BIT(s) (1u << (s))
+#define UP_ALL_MASK (UP_BIT(UP__COUNT) - 1)
+
+/* Lowercase name as stored in the database and JSON ("invalid" when out
+ * of range). */
 const char *upload_state_name(enum upload_state s);
-/* Returns 0 and sets *out, or -EINVAL for an unknown name. */
+/* Returns 0 and sets *out, or -EINVAL for an unknown name (or NULL). */
 int upload_state_parse(const char *name, enum upload_state *out);
+/* Append the states of mask (UP_BIT()s) as SQL literals in enum order,
+ * 'pending','processing'; for IN (...) lists and CHECK constraints.
+ * Returns 0 or a negative errno from buf_add. */
+int upload_state_sql_list(struct buf *b, unsigned mask);
+/* UP_BIT()s of the terminal states (no transition out). */
+unsigned upload_state_terminal_mask(void);
 bool upload_state_terminal(enum upload_state s);
 /* 0 when from → to is allowed, -EINVAL otherwise. */
 int upload_transition_check(enum upload_state from, enum upload_state to);

@@ -3,18 +3,32 @@
  */
 #include "util.h"
 
+#include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+/* The invariants of util.h, checked on entry to every buf_* function. */
+static void buf_check(const struct buf *b)
+{
+	assert(b);
+	assert(b->p ? b->len < b->cap && b->p[b->len] == '\0'
+		    : b->len == 0 && b->cap == 0);
+	assert(b->cap <= BUF_HARD_MAX + 1);
+}
+
 static int buf_grow(struct buf *b, size_t need)
 {
-	size_t limit = b->max ? b->max : SIZE_MAX / 2;
+	size_t limit = b->max && b->max < BUF_HARD_MAX ? b->max : BUF_HARD_MAX;
 	size_t cap;
 	char *np;
+
+	buf_check(b);
 
 	if (need > limit || need < b->len)
 		return -ENOSPC;
@@ -37,6 +51,8 @@ int buf_add(struct buf *b, const void *p, size_t n)
 {
 	int r;
 
+	buf_check(b);
+	assert(p || n == 0);
 	if (n > SIZE_MAX / 2 - b->len)
 		return -ENOSPC;
 	r = buf_grow(b, b->len + n);
@@ -64,6 +80,7 @@ int buf_printf(struct buf *b, const char *fmt, ...)
 	va_list ap;
 	int n, r;
 
+	buf_check(b);
 	va_start(ap, fmt);
 	n = vsnprintf(NULL, 0, fmt, ap);
 	va_end(ap);
@@ -73,7 +90,7 @@ int buf_printf(struct buf *b, const char *fmt, ...)
 	if (r < 0)
 		return r;
 	va_start(ap, fmt);
-	vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+	(void)vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
 	va_end(ap);
 	b->len += (size_t)n;
 	return 0;
@@ -81,6 +98,7 @@ int buf_printf(struct buf *b, const char *fmt, ...)
 
 void buf_reset(struct buf *b)
 {
+	buf_check(b);
 	b->len = 0;
 	if (b->p)
 		b->p[0] = '\0';
@@ -88,9 +106,21 @@ void buf_reset(struct buf *b)
 
 void buf_free(struct buf *b)
 {
+	buf_check(b);
 	free(b->p);
 	b->p = NULL;
 	b->len = b->cap = 0;
+}
+
+char *buf_take(struct buf *b)
+{
+	char *p;
+
+	buf_check(b);
+	p = b->p;
+	b->p = NULL;
+	b->len = b->cap = 0;
+	return p;
 }
 
 /* Length of the valid UTF-8 sequence at s (1..4), or 0 when invalid.
@@ -196,11 +226,68 @@ uint64_t mono_ms(void)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts); /* cannot fail on Linux */
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-char *xstrdup(const char *s)
+const char *errstr(int err, char *buf, size_t n)
 {
-	return s ? strdup(s) : NULL;
+	/* GNU strerror_r (_GNU_SOURCE): returns a static string or buf. */
+	return strerror_r(err < 0 ? -err : err, buf, n);
+}
+
+static bool port_parse(const char *p, uint16_t *out)
+{
+	unsigned v = 0;
+	size_t i;
+
+	for (i = 0; p[i]; i++) {
+		if (i >= 5 || p[i] < '0' || p[i] > '9')
+			return false;
+		v = v * 10 + (unsigned)(p[i] - '0');
+	}
+	if (i == 0 || v < 1 || v > 65535)
+		return false;
+	*out = (uint16_t)v;
+	return true;
+}
+
+int hostport_parse(const char *s, char *host, size_t hostsz, uint16_t *port)
+{
+	char h[INET6_ADDRSTRLEN + 1];
+	unsigned char addr[sizeof(struct in6_addr)];
+	const char *end, *p;
+	uint16_t v;
+	size_t hl;
+
+	if (s[0] == '[') {
+		end = strchr(s, ']');
+		if (!end || end[1] != ':')
+			return -EINVAL;
+		hl = (size_t)(end - s - 1);
+		if (!hl || hl >= sizeof(h))
+			return -EINVAL;
+		memcpy(h, s + 1, hl);
+		h[hl] = '\0';
+		if (inet_pton(AF_INET6, h, addr) != 1)
+			return -EINVAL;
+		p = end + 2;
+	} else {
+		end = strchr(s, ':');
+		if (!end || strchr(end + 1, ':'))
+			return -EINVAL;
+		hl = (size_t)(end - s);
+		if (!hl || hl >= sizeof(h))
+			return -EINVAL;
+		memcpy(h, s, hl);
+		h[hl] = '\0';
+		if (strcmp(h, "localhost") != 0 && inet_pton(AF_INET, h, addr) != 1)
+			return -EINVAL;
+		p = end + 1;
+	}
+	if (!port_parse(p, &v) || hl >= hostsz)
+		return -EINVAL;
+	memcpy(host, h, hl + 1);
+	*port = v;
+	return 0;
 }

@@ -3,8 +3,11 @@
  * (after curl's dynbuf), UTF-8 checks and escaping, clocks.
  *
  * struct buf promises: p is NUL-terminated whenever p != NULL; len excludes
- * the NUL; a buffer may refuse to grow past its max (ENOSPC) so that data a
- * user controls never grows memory without bound.
+ * the NUL (len < cap whenever p != NULL); a buffer may refuse to grow past
+ * its max (ENOSPC) so that data a user controls never grows memory without
+ * bound, and no buffer grows past BUF_HARD_MAX. Every buf_* function
+ * asserts these invariants (curl's dynbuf DEBUGASSERTs; kept in release
+ * builds, they are a few compares).
  */
 #ifndef INGESTD_UTIL_H
 #define INGESTD_UTIL_H
@@ -25,6 +28,8 @@ struct buf {
 };
 
 #define BUF_INIT {NULL, 0, 0, 0}
+/* Whatever max says: no buffer in ingestd holds a gigabyte. */
+#define BUF_HARD_MAX ((size_t)1 << 30)
 
 /* Append bytes; returns 0 or -ENOMEM / -ENOSPC (over max). On failure the
  * buffer is unchanged. */
@@ -35,6 +40,9 @@ int buf_printf(struct buf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void buf_reset(struct buf *b);
 void buf_free(struct buf *b);
+/* Hand the string over: returns p (the caller frees it; NULL when nothing
+ * was ever added) and leaves b empty, as after buf_free (max is kept). */
+char *buf_take(struct buf *b);
 
 /* Length (1..4) of the valid UTF-8 sequence at s[0..n), or 0 if invalid.
  * Rejects overlongs, surrogates and code points above U+10FFFF. */
@@ -60,7 +68,20 @@ int text_escape(struct buf *b, const void *s, size_t n, size_t max_bytes);
 /* Milliseconds on CLOCK_MONOTONIC. */
 uint64_t mono_ms(void);
 
-/* Duplicate a string; NULL on ENOMEM. */
-char *xstrdup(const char *s);
+/* The message of errno err (positive or negative), written to buf[0..n)
+ * when glibc does not return a static string; returns buf or that string.
+ * Thread-safe (strerror_r), for code off the loop thread and everywhere
+ * else too. */
+const char *errstr(int err, char *buf, size_t n);
+/* errstr() into a buffer of the calling statement: for log arguments. */
+#define ERRSTR_MAX 128
+#define ERRSTR(err) errstr((err), (char[ERRSTR_MAX]){0}, ERRSTR_MAX)
+
+/* Parse "HOST:PORT": HOST is a dotted IPv4 address, "localhost", or an
+ * IPv6 address in brackets ("[::1]:8080"); PORT is 1..65535 in decimal.
+ * Sets host (without brackets; at most hostsz - 1 bytes) and *port and
+ * returns 0, or returns -EINVAL and leaves both untouched. Resolves no
+ * name. */
+int hostport_parse(const char *s, char *host, size_t hostsz, uint16_t *port);
 
 #endif

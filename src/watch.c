@@ -64,25 +64,22 @@ static void scan(struct watch *w)
 		return;
 	}
 	/* rewind: the dup shares the offset with inbox_fd */
-	lseek(fd, 0, SEEK_SET);
+	(void)lseek(fd, 0, SEEK_SET); /* a directory fd: cannot fail */
 	d = fdopendir(fd);
 	if (!d) {
 		close(fd);
 		w->ops->fatal(w->data, -errno, "cannot scan the inbox");
 		return;
 	}
-	while ((errno = 0, de = readdir(d)) != NULL) {
+	/* A failing readdir ends the scan like its end does: the next scan
+	 * (poll interval or inotify overflow) sees what this one missed. */
+	while ((de = readdir(d)) != NULL) {
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
 		w->ops->entry(w->data, de->d_name, WATCH_SEEN);
 	}
 	closedir(d);
 	w->ops->scanned(w->data);
-}
-
-void watch_rescan(struct watch *w)
-{
-	scan(w);
 }
 
 static void on_timer(uv_timer_t *t)

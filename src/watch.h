@@ -40,8 +40,6 @@ struct watch;
 int watch_new(uv_loop_t *loop, const struct config *cfg, const char *inbox_path,
 	      int inbox_fd, const struct watch_ops *ops, void *data,
 	      struct watch **out);
-/* Scan now (also done by watch_new's first run of the loop). */
-void watch_rescan(struct watch *w);
 /* Close handles; w is freed once they are closed. NULL-safe. */
 void watch_close(struct watch *w);
 

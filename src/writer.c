@@ -3,6 +3,7 @@
  */
 #include "writer.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include <uv.h>
 
 #include "log.h"
+#include "util.h"
 
 struct wcall {
 	writer_fn fn;
@@ -21,8 +23,13 @@ struct wcall {
 	struct wcall *next;
 };
 
+/* Which thread owns what: mu guards the queues, stopping, busy, done_ops,
+ * the busy/result of queued batches and the result of queued calls;
+ * store, and self once set, belong to the writer thread alone. */
 struct writer {
 	uv_thread_t thread;
+	uv_thread_t self;   /* the writer thread's id, set by itself under mu */
+	bool self_set;
 	uv_mutex_t mu;
 	uv_cond_t cv_work; /* queues became non-empty, or stopping */
 	uv_cond_t cv_done; /* a batch completed */
@@ -54,10 +61,31 @@ struct op {
 	int r;
 };
 
+/* Whether the caller is the writer thread (for asserts). */
+static bool on_writer(struct writer *w)
+{
+	uv_thread_t me = uv_thread_self();
+	bool set;
+
+	uv_mutex_lock(&w->mu);
+	set = w->self_set;
+	uv_mutex_unlock(&w->mu);
+	return set && uv_thread_equal(&me, &w->self);
+}
+
+/* The same, for callers that hold mu. */
+static bool on_writer_locked(const struct writer *w)
+{
+	uv_thread_t me = uv_thread_self();
+
+	return w->self_set && uv_thread_equal(&me, &w->self);
+}
+
 static int run_op(struct writer *w, struct op *o)
 {
 	int r;
 
+	assert(on_writer(w));
 	if (o->c)
 		return o->c->fn(w->store, o->c->arg);
 	r = store_apply_batch(w->store, o->b);
@@ -69,6 +97,7 @@ static int run_op(struct writer *w, struct op *o)
 /* After the commit: tell the loop, then the waiters. */
 static void finish(struct writer *w, struct op *ops, size_t n)
 {
+	assert(on_writer(w));
 	for (size_t i = 0; i < n; i++) {
 		struct op *o = &ops[i];
 
@@ -76,10 +105,11 @@ static void finish(struct writer *w, struct op *ops, size_t n)
 			if (o->r == 0 && o->c->notify_id > 0)
 				w->notify(w->notify_data, o->c->notify_id, true);
 		} else if (o->r < 0) {
+			/* Not logged here: the job that submitted the batch
+			 * fails the upload with b->err as its reason, and
+			 * intake logs that (log once, where it is decided). */
 			if (!o->b->err[0])
-				snprintf(o->b->err, sizeof(o->b->err), "%s", strerror(-o->r));
-			log_err("upload=%lld writer: batch not applied: %s",
-				(long long)o->b->upload_id, o->b->err);
+				snprintf(o->b->err, sizeof(o->b->err), "%s", ERRSTR(o->r));
 		} else {
 			w->notify(w->notify_data, o->b->upload_id, o->b->final);
 		}
@@ -105,6 +135,7 @@ static void run_group(struct writer *w, struct op *ops, size_t n)
 {
 	bool intact = true;
 
+	assert(on_writer(w) && n > 0 && n <= GROUP_MAX);
 	if (n == 1 || store_group_begin(w->store) < 0) {
 		for (size_t i = 0; i < n; i++)
 			ops[i].r = run_op(w, &ops[i]);
@@ -127,8 +158,10 @@ static void run(void *arg)
 	struct writer *w = arg;
 	struct op ops[GROUP_MAX];
 
-	prctl(PR_SET_NAME, "ingestd-writer"); /* for top -H, perf, gdb */
+	(void)prctl(PR_SET_NAME, "ingestd-writer"); /* for top -H, perf, gdb; cosmetic */
 	uv_mutex_lock(&w->mu);
+	w->self = uv_thread_self();
+	w->self_set = true;
 	for (;;) {
 		size_t n = 0, rows = 0;
 
@@ -207,7 +240,7 @@ void writer_free(struct writer *w)
 	w->stopping = true;
 	uv_cond_signal(&w->cv_work);
 	uv_mutex_unlock(&w->mu);
-	uv_thread_join(&w->thread);
+	(void)uv_thread_join(&w->thread);
 	uv_cond_destroy(&w->cv_done);
 	uv_cond_destroy(&w->cv_work);
 	uv_mutex_destroy(&w->mu);
@@ -218,12 +251,18 @@ void writer_free(struct writer *w)
 int writer_call(struct writer *w, writer_fn fn, void *arg, int64_t notify_id)
 {
 	struct wcall c = {.fn = fn, .arg = arg, .notify_id = notify_id};
-	int r = uv_sem_init(&c.done, 0);
+	int r;
 
+	assert(w && fn && !on_writer(w)); /* the writer would wait on itself */
+	r = uv_sem_init(&c.done, 0);
 	if (r < 0)
 		return r;
 	uv_mutex_lock(&w->mu);
 	*w->calls_tail = &c;
+	/* c lives until done is posted; by then the writer has taken it off
+	 * the queue and reset calls_tail (run(): the queue is emptied and the
+	 * tail reset under mu, before any call is finished). */
+	// cppcheck-suppress autoVariables
 	w->calls_tail = &c.next;
 	uv_cond_signal(&w->cv_work);
 	uv_mutex_unlock(&w->mu);
@@ -235,6 +274,8 @@ int writer_call(struct writer *w, writer_fn fn, void *arg, int64_t notify_id)
 void writer_submit(struct writer *w, struct batch *b)
 {
 	uv_mutex_lock(&w->mu);
+	assert(!on_writer_locked(w));
+	assert(!b->busy); /* a batch is queued once; writer_wait before reuse */
 	b->busy = true;
 	b->next = NULL;
 	*w->batches_tail = b;
@@ -248,6 +289,7 @@ int writer_wait(struct writer *w, struct batch *b)
 	int r;
 
 	uv_mutex_lock(&w->mu);
+	assert(!on_writer_locked(w));
 	while (b->busy)
 		uv_cond_wait(&w->cv_done, &w->mu);
 	r = b->result;

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <errno.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,8 +52,28 @@ static void test_transitions(void **state)
 		assert_int_equal(upload_state_terminal(s), s >= UP_COMPLETED);
 	}
 	{
-		enum upload_state x;
+		enum upload_state x = UP_FAILED;
 		assert_int_equal(upload_state_parse("Completed", &x), -EINVAL);
+		assert_int_equal(upload_state_parse(NULL, &x), -EINVAL);
+		assert_int_equal(x, UP_FAILED); /* untouched on failure */
+		assert_string_equal(upload_state_name(UP__COUNT), "invalid");
+	}
+	{
+		const struct {
+			unsigned mask;
+			const char *sql;
+		} lists[] = {
+			{UP_ALL_MASK, "'pending','processing','completed','failed','rejected','duplicate'"},
+			{upload_state_terminal_mask(), "'completed','failed','rejected','duplicate'"},
+			{UP_BIT(UP_PROCESSING), "'processing'"},
+			{0, ""},
+		};
+		for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
+			struct buf b = BUF_INIT;
+			assert_int_equal(upload_state_sql_list(&b, lists[i].mask), 0);
+			assert_string_equal(b.p ? b.p : "", lists[i].sql);
+			buf_free(&b);
+		}
 	}
 }
 
@@ -96,6 +117,64 @@ static int64_t create(const char *name, size_t len)
 
 	assert_int_equal(store_upload_create(db, &u, &id), 0);
 	return id;
+}
+
+/* The schema text SQLite keeps in sqlite_schema is made from the state
+ * table now; it must stay the bytes the first release wrote, so that old
+ * and new databases are alike. */
+static void test_schema_text(void **state)
+{
+	static const struct {
+		const char *name, *sql;
+	} cases[] = {
+		{"uploads",
+		 "CREATE TABLE uploads("
+		 " id INTEGER PRIMARY KEY,"
+		 " file_name TEXT NOT NULL,"
+		 " file_name_raw BLOB NOT NULL,"
+		 " dataset TEXT,"
+		 " state TEXT NOT NULL CHECK(state IN ('pending','processing',"
+		 "   'completed','failed','rejected','duplicate')),"
+		 " sha256 TEXT,"
+		 " bytes INTEGER NOT NULL DEFAULT 0,"
+		 " inode INTEGER,"
+		 " mtime_ns INTEGER,"
+		 " rows_total INTEGER NOT NULL DEFAULT 0,"
+		 " rows_applied INTEGER NOT NULL DEFAULT 0,"
+		 " rows_failed INTEGER NOT NULL DEFAULT 0,"
+		 " errors_count INTEGER NOT NULL DEFAULT 0,"
+		 " bytes_done INTEGER NOT NULL DEFAULT 0,"
+		 " line_done INTEGER NOT NULL DEFAULT 1,"
+		 " reason TEXT,"
+		 " duplicate_of INTEGER,"
+		 " created_at TEXT NOT NULL,"
+		 " started_at TEXT,"
+		 " finished_at TEXT,"
+		 " location TEXT,"
+		 " status_pending INTEGER NOT NULL DEFAULT 1)"},
+		{"uploads_unsettled",
+		 "CREATE INDEX uploads_unsettled ON uploads(id)"
+		 " WHERE status_pending OR state IN ('pending','processing')"},
+		{"uploads_sha",
+		 "CREATE INDEX uploads_sha ON uploads(dataset, sha256)"
+		 " WHERE state = 'completed'"},
+		{"uploads_state", "CREATE INDEX uploads_state ON uploads(state, id)"},
+	};
+	sqlite3 *h = NULL;
+	sqlite3_stmt *st = NULL;
+
+	(void)state;
+	assert_int_equal(sqlite3_open_v2(dbpath, &h, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(h, "SELECT sql FROM sqlite_schema WHERE name = ?",
+					    -1, &st, NULL), SQLITE_OK);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		sqlite3_reset(st);
+		sqlite3_bind_text(st, 1, cases[i].name, -1, SQLITE_STATIC);
+		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+		assert_string_equal((const char *)sqlite3_column_text(st, 0), cases[i].sql);
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(h);
 }
 
 static void test_status_names(void **state)
@@ -337,6 +416,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_transitions),
+		cmocka_unit_test_setup_teardown(test_schema_text, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_status_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_batches, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_group, setup, teardown),
