@@ -86,8 +86,8 @@ static void reject(struct intake *in, struct up *u, int from_fd,
 	r = claim_write_reason(in, u, why);
 	if (r < 0)
 		log_err("upload=%lld cannot write reason file: %s", (long long)u->id,
-			strerror(-r));
-	if (buf_adds(&loc, "rejected/") < 0 ||
+			ERRSTR(-r));
+	if (buf_printf(&loc, "%s/", folder_path(FOLDER_REJECTED)) < 0 ||
 	    utf8_escape(&loc, u->wn.p, u->wn.len, SIZE_MAX) < 0) {
 		buf_free(&loc);
 		return;
@@ -96,7 +96,7 @@ static void reject(struct intake *in, struct up *u, int from_fd,
 	if (intake_change(in, u->id, &ch) == 0) {
 		if (renameat(from_fd, from_name, in->env.rejected_fd, u->wn.p) < 0)
 			log_err("upload=%lld cannot move the file to rejected/: %s",
-				(long long)u->id, strerror(errno));
+				(long long)u->id, ERRSTR(errno));
 		in->n_rejected++;
 		log_notice("upload=%lld file=\"%s\" state=rejected reason=\"%s\"",
 			   (long long)u->id, log_quote(q, sizeof(q), u->name, u->name_len),
@@ -120,7 +120,7 @@ static void reject_entry(struct intake *in, struct cand *c, const struct stat *s
 
 	r = writer_call(in->env.writer, call_create, &a, 0);
 	if (r < 0) {
-		log_err("cannot record an upload: %s", strerror(-r));
+		log_err("cannot record an upload: %s", ERRSTR(-r));
 		return;
 	}
 	u = intake_up_new(in->cfg, a.id, a.u.name, a.u.name_len);
@@ -163,7 +163,7 @@ static int choose(const struct config *cfg, int fd, const unsigned char *name,
 			buf_add(why, one.p, one.len);
 			buf_adds(why, ".");
 		} else {
-			buf_printf(why, "The file cannot be read: %s.", strerror(-r));
+			buf_printf(why, "The file cannot be read: %s.", ERRSTR(-r));
 		}
 		buf_free(&one);
 		return r == -EINVAL ? r : -EIO;
@@ -219,7 +219,7 @@ static void admit(struct intake *in, struct up *u, int fd, uint64_t bytes,
 		if (intake_change(in, u->id, &fch) == 0 &&
 		    renameat(in->env.work_fd, u->wn.p, in->env.failed_fd, u->wn.p) < 0)
 			log_err("upload=%lld cannot move the file to failed/: %s",
-				(long long)u->id, strerror(errno));
+				(long long)u->id, ERRSTR(errno));
 		intake_up_free(u);
 		return;
 	}
@@ -285,12 +285,12 @@ static bool claim_lost(struct intake *in, struct cand *c, struct up *u, int e)
 	char why[256], q[512];
 
 	log_err("upload=%lld cannot claim \"%s\": %s", (long long)u->id,
-		log_quote(q, sizeof(q), c->name, c->len), strerror(e));
+		log_quote(q, sizeof(q), c->name, c->len), ERRSTR(e));
 	if (e != ENOENT) {
 		/* Still in the inbox: taken again once settled. */
 		snprintf(why, sizeof(why),
 			 "The file could not be moved out of the inbox (%s); it stays there and is taken again.",
-			 strerror(e));
+			 ERRSTR(e));
 		ch.reason = why;
 		c->changed_ms = mono_ms();
 		c->moved_in = false;
@@ -321,7 +321,7 @@ static bool claim_replaced(struct intake *in, struct prep *p, struct up *u)
 		      RENAME_NOREPLACE) < 0 && errno != ENOENT)
 		log_err("upload=%lld cannot move the new \"%s\" back to the inbox: %s; it stays in .work/%s",
 			(long long)u->id, log_quote(q, sizeof(q), c->name, c->len),
-			strerror(errno), log_quote(qw, sizeof(qw), u->wn.p, u->wn.len));
+			ERRSTR(errno), log_quote(qw, sizeof(qw), u->wn.p, u->wn.len));
 	(void) intake_change(in, u->id, &ch);
 	c->changed_ms = mono_ms();
 	c->moved_in = false;
@@ -342,7 +342,7 @@ static bool claim(struct intake *in, struct prep *p, int64_t id, int r)
 	if (r < 0) {
 		(void) close(fd);
 		log_err("file=\"%s\" cannot record an upload: %s; will retry",
-			log_quote(q, sizeof(q), c->name, c->len), strerror(-r));
+			log_quote(q, sizeof(q), c->name, c->len), ERRSTR(-r));
 		return false;
 	}
 	u = intake_up_new(in->cfg, id, (const unsigned char *)c->name, c->len);
@@ -370,7 +370,7 @@ static bool claim(struct intake *in, struct prep *p, int64_t id, int r)
 	if (p->t.marker.len && unlinkat(in->env.inbox_fd, p->t.marker.p, 0) < 0 &&
 	    errno != ENOENT)
 		log_warning("upload=%lld cannot remove its ready marker: %s",
-			    (long long)u->id, strerror(errno));
+			    (long long)u->id, ERRSTR(errno));
 	log_info("upload=%lld file=\"%s\" bytes=%lld taken",
 		 (long long)u->id, log_quote(q, sizeof(q), c->name, c->len),
 		 (long long)p->t.st.st_size);

@@ -41,6 +41,7 @@ struct config {
 	unsigned max_header_bytes; /* 1024..16 MiB, default 64 KiB */
 	unsigned max_columns;      /* 1..65536, default 4096 */
 	enum dup_mode duplicates;  /* default skip */
+	uint64_t max_uncompressed_bytes; /* decoded bytes of a compressed file; default 10 x max_file_bytes, capped at 2^62 */
 
 	/* http */
 	bool http_enabled;   /* default true */

@@ -513,7 +513,7 @@ static enum step check_hash(struct job_state *js)
 
 	r = hash_file(job->fd, js->buf, INGEST_READ_SIZE, &size, sha);
 	if (r < 0) {
-		reason(job, "cannot read the file: %s", strerror(-r));
+		reason(job, "cannot read the file: %s", ERRSTR(-r));
 		return STEP_FAILED;
 	}
 	if (size != job->expect_bytes || changed(job->fd, job)) {
@@ -599,7 +599,7 @@ static enum step prepare(struct job_state *js)
 					&js->map, &why);
 	if (r < 0) {
 		reason(job, "the header no longer fits dataset \"%s\": %s",
-		       job->ds->name, why.p ? why.p : strerror(-r));
+		       job->ds->name, why.p ? why.p : ERRSTR(-r));
 		s = STEP_FAILED;
 		goto out;
 	}
@@ -671,7 +671,7 @@ static enum step parse_file(struct job_state *js)
 	}
 	if (r < 0) {
 		if (!js->writer_failed) /* flush() said why */
-			reason(job, "cannot process the file: %s", strerror(-r));
+			reason(job, "cannot process the file: %s", ERRSTR(-r));
 		return STEP_FAILED;
 	}
 	return STEP_NEXT;

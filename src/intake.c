@@ -48,7 +48,7 @@ int intake_change(struct intake *in, int64_t id, const struct upload_change *ch)
 
 	if (r < 0)
 		log_err("upload=%lld cannot record state %s: %s", (long long)id,
-			upload_state_name(ch->to), strerror(-r));
+			upload_state_name(ch->to), ERRSTR(-r));
 	else if (ch->from != ch->to)
 		render_mark(in, id); /* every state change; same-state updates wait */
 	return r;
@@ -90,10 +90,10 @@ struct up *intake_up_new(struct config *cfg, int64_t id,
 	/* Locations are shown text (valid UTF-8, as in the status JSON); the
 	 * file itself is always found through wn, its raw name. */
 	r = folder_name(&u->wn, id, name, len);
-	r = r ?: buf_adds(&u->failed_loc, "failed/");
+	r = r ?: buf_printf(&u->failed_loc, "%s/", folder_path(FOLDER_FAILED));
 	r = r ?: utf8_escape(&u->failed_loc, u->wn.p, u->wn.len, SIZE_MAX);
 	if (r == 0 && cfg->keep_processed) {
-		r = buf_adds(&u->done_loc, "processed/");
+		r = buf_printf(&u->done_loc, "%s/", folder_path(FOLDER_PROCESSED));
 		r = r ?: utf8_escape(&u->done_loc, u->wn.p, u->wn.len, SIZE_MAX);
 	}
 	if (r < 0)
@@ -153,7 +153,7 @@ static void place(struct intake *in, struct up *u, enum upload_state st)
 	if (r < 0)
 		log_err("upload=%lld cannot move .work/%s to its folder: %s",
 			(long long)u->id, log_quote(q, sizeof(q), u->wn.p, u->wn.len),
-			strerror(errno));
+			ERRSTR(errno));
 }
 
 static void active_remove(struct intake *in, struct up *u)
@@ -193,7 +193,7 @@ static void after_work_cb(uv_work_t *w, int status)
 	} else {
 		log_err("upload=%lld file=\"%s\" stopped: %s; it stays in .work/ and resumes at the next start",
 			(long long)u->id, log_quote(q, sizeof(q), u->name, u->name_len),
-			strerror(-u->job.error));
+			ERRSTR(-u->job.error));
 	}
 	intake_up_free(u);
 	if (in->stopping && in->running == 0 && in->on_done) {

@@ -48,16 +48,19 @@ static void settle(struct intake *in, const struct upload_rec *rec, struct up *u
 	const char *loc = rec->location;
 	int dst_fd = -1;
 	const char *dst = NULL;
+	enum folder where;
 	struct stat st;
 	char q[512];
 
 	if (fstatat(in->env.work_fd, u->wn.p, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return; /* already moved */
-	if (loc && strncmp(loc, "processed/", 10) == 0) {
+	if (!loc || folder_of_location(loc, &where) < 0)
+		where = FOLDER__COUNT;
+	if (where == FOLDER_PROCESSED) {
 		dst_fd = in->env.processed_fd;
-	} else if (loc && strncmp(loc, "failed/", 7) == 0) {
+	} else if (where == FOLDER_FAILED) {
 		dst_fd = in->env.failed_fd;
-	} else if (loc && strncmp(loc, "rejected/", 9) == 0) {
+	} else if (where == FOLDER_REJECTED) {
 		dst_fd = in->env.rejected_fd;
 		/* Best effort: the state already says why. */
 		if (rec->reason && faccessat(in->env.rejected_fd, u->wn.p, F_OK, 0) < 0)
@@ -68,7 +71,7 @@ static void settle(struct intake *in, const struct upload_rec *rec, struct up *u
 	if (dst ? renameat(in->env.work_fd, u->wn.p, dst_fd, dst)
 		: unlinkat(in->env.work_fd, u->wn.p, 0))
 		log_err("upload=%lld cannot move .work/%s: %s", (long long)rec->id,
-			log_quote(q, sizeof(q), u->wn.p, u->wn.len), strerror(errno));
+			log_quote(q, sizeof(q), u->wn.p, u->wn.len), ERRSTR(errno));
 	else
 		log_info("upload=%lld finished moving its file after a restart",
 			 (long long)rec->id);

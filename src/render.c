@@ -42,7 +42,7 @@ int render_now(struct intake *in, int64_t id)
 		return -1; /* after_work_cb renders it once placed */
 	if (r < 0) {
 		log_err("upload=%lld cannot write status file: %s", (long long)id,
-			strerror(-r));
+			ERRSTR(-r));
 		return -1;
 	}
 	if (upload_state_terminal(state)) {

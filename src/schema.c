@@ -602,7 +602,7 @@ static bool datetime_ok(const char *p, size_t n)
 	return h >= 0 && h <= 23 && mi >= 0 && mi <= 59;
 }
 
-static bool in_list(char *const *list, size_t n, const char *p, size_t len)
+static bool in_list(const char *const *list, size_t n, const char *p, size_t len)
 {
 	size_t i;
 
@@ -615,12 +615,12 @@ static bool in_list(char *const *list, size_t n, const char *p, size_t len)
 static bool in_default(const char *const *list, size_t n, const char *p,
 		       size_t len)
 {
-	return in_list((char *const *)list, n, p, len);
+	return in_list(list, n, p, len);
 }
 
 /* "a, b, c" into msg at *pos, bounded. */
 static void msg_list(char *msg, size_t msgsz, size_t *pos,
-		     char *const *list, size_t n)
+		     const char *const *list, size_t n)
 {
 	size_t i;
 	int k;
@@ -636,10 +636,10 @@ static void msg_list(char *msg, size_t msgsz, size_t *pos,
 
 static int bool_fail(const struct field *f, char *msg, size_t msgsz)
 {
-	char *const *tv = f->n_true ? f->true_values
-				    : (char *const *)schema_default_true;
-	char *const *fv = f->n_false ? f->false_values
-				     : (char *const *)schema_default_false;
+	const char *const *tv = f->n_true ? (const char *const *)f->true_values
+					  : schema_default_true;
+	const char *const *fv = f->n_false ? (const char *const *)f->false_values
+					   : schema_default_false;
 	size_t nt = f->n_true ? f->n_true : NDEFAULT(schema_default_true);
 	size_t nf = f->n_false ? f->n_false : NDEFAULT(schema_default_false);
 	size_t pos = 0;
@@ -686,13 +686,13 @@ static int to_type(const struct field *f, const char *p, size_t n,
 		return 0;
 	case FT_BOOLEAN:
 		out->kind = V_INT;
-		if (f->n_true ? in_list(f->true_values, f->n_true, p, n)
+		if (f->n_true ? in_list((const char *const *)f->true_values, f->n_true, p, n)
 			      : in_default(schema_default_true,
 					   NDEFAULT(schema_default_true), p, n)) {
 			out->u.i = 1;
 			return 0;
 		}
-		if (f->n_false ? in_list(f->false_values, f->n_false, p, n)
+		if (f->n_false ? in_list((const char *const *)f->false_values, f->n_false, p, n)
 			       : in_default(schema_default_false,
 					    NDEFAULT(schema_default_false), p, n)) {
 			out->u.i = 0;
@@ -799,7 +799,7 @@ static bool is_missing(const struct schema *s, const char *raw, size_t len)
 	if (!s)
 		return in_default(schema_default_missing, NDEFAULT(schema_default_missing),
 				  raw, len);
-	return in_list(s->missing, s->nmissing, raw, len);
+	return in_list((const char *const *)s->missing, s->nmissing, raw, len);
 }
 
 int schema_convert(const struct schema *s, const struct field *f,
@@ -893,9 +893,9 @@ void field_clear(struct field *f)
 	free(f->pattern);
 	/* Bounds of date/datetime fields are owned copies. */
 	if (f->minimum.kind == V_TEXT)
-		free((char *)f->minimum.u.s.p);
+		free_const(f->minimum.u.s.p);
 	if (f->maximum.kind == V_TEXT)
-		free((char *)f->maximum.u.s.p);
+		free_const(f->maximum.u.s.p);
 	/* enum_vals TEXT values point into enum_raw, freed here once. */
 	strv_free(f->enum_raw, f->n_enum);
 	free(f->enum_vals);

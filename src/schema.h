@@ -10,6 +10,8 @@
 #define INGESTD_SCHEMA_H
 
 #include <regex.h>
+
+#include "csvstream.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -67,7 +69,8 @@ struct value {
  *   date     TEXT YYYY-MM-DD         datetime TEXT as given (validated ISO 8601)
  */
 struct field {
-	char *name;
+	char *name;     /* as in the header: any non-empty text */
+	char *column;   /* the SQL column (quoted identifier): `column:`, else name */
 	enum field_type type;
 	bool required;
 	int64_t min_length; /* characters; -1 when unset */
@@ -97,6 +100,18 @@ struct schema {
 	size_t nmissing;
 };
 
+/* How a dataset's files are read (issue 11): the Frictionless CSV Dialect
+ * and the encoding. */
+struct dataset_read {
+	struct csvdialect dialect; /* delimiter 0: detected from the header */
+	bool header;               /* dialect.header, default true */
+	char *null_seq;            /* dialect.nullSequence (owned; dialect.null_seq points here) */
+	char *encoding;            /* "auto" (default) or an iconv name */
+	char *encoding_fallback;   /* auto without BOM, not UTF-8: default "windows-1252" */
+	bool header_case_insensitive; /* header_case: insensitive */
+	bool match_case_sensitive;    /* match_case: sensitive (default insensitive) */
+};
+
 struct dataset {
 	char *name;
 	char *table;
@@ -104,6 +119,7 @@ struct dataset {
 	enum fields_match fields_match;
 	bool rowid; /* create the table with a rowid even for a text key */
 	struct schema schema;
+	struct dataset_read read;
 };
 
 /* Row error types (Frictionless names where they exist). */

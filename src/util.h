@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #define container_of(ptr, type, member) \
 	((type *)((char *)(ptr) - offsetof(type, member)))
@@ -83,5 +84,12 @@ const char *errstr(int err, char *buf, size_t n);
  * returns 0, or returns -EINVAL and leaves both untouched. Resolves no
  * name. */
 int hostport_parse(const char *s, char *host, size_t hostsz, uint16_t *port);
+
+/* free() of memory reached through a const pointer (owned copies kept as
+ * const char * in value structs). */
+static inline void free_const(const void *p)
+{
+	free((void *)(uintptr_t)p);
+}
 
 #endif

@@ -250,7 +250,9 @@ ROW_ERRORS = [
     ("field-too-large-quoted", H + G + 'E1,Cup,1,"' + "y" * (1024 * 1024 + 10) + '",true\n',
      [(2, 3, "description", "field-too-large")], (2, 1, 1)),
     ("format-unclosed-quote-at-eof", H + G + 'E1,Cup,1,"never closed,true\n', [(2, 3, ANY, "format-error")], (2, 1, 1)),
-    ("format-stray-quote", H + G + 'E1,Cup,1,a"b,true\nG2,Good,2,,false\n', [(2, 3, ANY, "format-error")], (3, 2, 1)),
+    # A quote that never closes takes the rest of the file into its field:
+    # one record, one format-error (a stray quote inside a field is data).
+    ("format-unclosed-quote-mid-file", H + G + 'E1,Cup,1,"never closed,true\nG2,Good,2,,false\n', [(2, 3, ANY, "format-error")], (2, 1, 1)),
     ("order-type-error-integer", OH + "G1,S,1,2026-01-01\nE1,S,1.5,2026-01-01\n", [(2, 3, "quantity", "type-error")], (2, 1, 1)),
     ("order-constraint-minimum", OH + "G1,S,1,2026-01-01\nE1,S,0,2026-01-01\n", [(2, 3, "quantity", "constraint-error")], (2, 1, 1)),
     ("order-date-not-a-date", OH + "G1,S,1,2026-01-01\nE1,S,1,yesterday\n", [(2, 3, "ordered_at", "type-error")], (2, 1, 1)),

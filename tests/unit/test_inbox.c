@@ -157,7 +157,7 @@ static void test_order(void **state)
 static void test_names(void **state)
 {
 	static const struct {
-		const char *marker; /* ready_marker, or NULL */
+		char *marker; /* ready_marker, or NULL */
 		const char *name;
 		bool skip;
 		const char *marker_of; /* inbox_marker_name(name), or NULL */
@@ -187,7 +187,7 @@ static void test_names(void **state)
 		const char *n = cases[i].name;
 		bool skip;
 
-		cfg.ready_marker = (char *)cases[i].marker;
+		cfg.ready_marker = cases[i].marker;
 		skip = inbox_skip(&cfg, n, strlen(n));
 		CHECK(skip == cases[i].skip, "%s [%s]: skip %d", n,
 		      cases[i].marker ? cases[i].marker : "-", skip);

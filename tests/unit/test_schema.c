@@ -652,13 +652,13 @@ static size_t hdr_pk[] = {0};
 
 static void hdr_dataset(struct dataset *d, enum fields_match m)
 {
-	static const char *names[] = {"sku", "name", "price", "description",
+	static char *names[] = {"sku", "name", "price", "description",
 				      "active"};
 	size_t i;
 
 	for (i = 0; i < ARRAY_SIZE(hdr_fields); i++) {
 		hdr_fields[i] = plain_field(FT_STRING);
-		hdr_fields[i].name = (char *)names[i];
+		hdr_fields[i].name = names[i];
 	}
 	hdr_fields[0].required = true;
 	hdr_fields[1].required = true;
@@ -674,7 +674,7 @@ static void hdr_dataset(struct dataset *d, enum fields_match m)
 
 struct hdr_case {
 	enum fields_match m;
-	const char *cols[MAXC]; /* NULL-terminated */
+	char *cols[MAXC]; /* NULL-terminated */
 	int rc;
 	int col_field[MAXC];  /* when rc == 0 */
 	int field_col[5];     /* when rc == 0 */
@@ -781,7 +781,7 @@ static void test_header(void **state)
 
 		hdr_dataset(&ds, hc->m);
 		while (n < MAXC && hc->cols[n]) {
-			names[n] = (char *)hc->cols[n];
+			names[n] = hc->cols[n];
 			lens[n] = strlen(hc->cols[n]);
 			n++;
 		}
