@@ -59,6 +59,7 @@ struct batch {
 	 * record in it, the physical line number at that offset, and the
 	 * number of records before it. */
 	uint64_t end_offset;
+	uint64_t raw_offset; /* bytes of the file as dropped read by then (progress) */
 	int64_t end_line;
 	int64_t end_record;
 	/* The upload's resume point this batch follows: it is applied only

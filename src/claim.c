@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "readplan.h"
 #include "status.h"
 
 /* ---- writer calls ---- */
@@ -132,68 +133,90 @@ static void reject_entry(struct intake *in, struct cand *c, const struct stat *s
 
 /* ---- header check ---- */
 
-/* Which dataset takes this file: the datasets whose glob matches the name,
- * in config order; the first whose schema accepts the header. */
+/* Which dataset takes this file: the datasets whose glob matches the name
+ * (of the file inside, for a compressed one), in config order; the first
+ * whose schema accepts the header, read as readplan decides. */
 static int choose(const struct config *cfg, int fd, const unsigned char *name,
 		  const struct dataset **out, struct buf *why)
 {
-	struct csvstream_header h = {0};
-	struct buf one = BUF_INIT;
-	struct bytesrc_fd f;
-	struct bytesrc src;
+	struct decode_probe pr = {0};
+	struct buf one = BUF_INIT, inner = BUF_INIT;
+	const char *mname = (const char *)name;
 	bool globbed = false;
 	int r;
 
-	for (size_t i = 0; i < cfg->ndatasets && !globbed; i++)
-		globbed = fnmatch(cfg->datasets[i].match, (const char *)name, 0) == 0;
-	if (!globbed) {
-		buf_adds(why, "No dataset accepts this file name. Names accepted: ");
-		for (size_t i = 0; i < cfg->ndatasets; i++)
-			buf_printf(why, "%s\"%s\" (dataset %s)", i ? ", " : "",
-				   cfg->datasets[i].match, cfg->datasets[i].name);
-		buf_adds(why, ".\nHow to fix: rename the file to match one of these patterns.");
-		return -EINVAL;
-	}
-	bytesrc_fd_init(&f, fd, 0, &src);
-	r = csvstream_read_header(&src, NULL, true, cfg->max_header_bytes,
-				  cfg->max_columns, &h, &one);
+	r = decode_probe(fd, &pr);
 	if (r < 0) {
-		if (r == -EINVAL) {
-			buf_adds(why, "The file cannot be read as CSV: ");
-			buf_add(why, one.p, one.len);
-			buf_adds(why, ".");
-		} else {
-			buf_printf(why, "The file cannot be read: %s.", ERRSTR(-r));
+		(void)buf_printf(why, "The file cannot be read: %s.", ERRSTR(r));
+		return -EIO;
+	}
+	if (pr.refusal != DECODE_READABLE) {
+		(void)buf_printf(why, "The file cannot be read as CSV: %s.",
+				 pr.why ? pr.why : "not a CSV file");
+		r = -EINVAL;
+		goto out;
+	}
+	/* The dataset is chosen by the name of the text inside. */
+	if (pr.comp == DECODE_ZIP && pr.member) {
+		const char *base = strrchr(pr.member, '/');
+		mname = base ? base + 1 : pr.member;
+	} else if (pr.comp != DECODE_PLAIN) {
+		size_t len = decode_strip_suffix(mname, strlen(mname));
+		if (buf_add(&inner, mname, len) < 0) {
+			r = -ENOMEM;
+			goto out;
 		}
-		buf_free(&one);
-		return r == -EINVAL ? r : -EIO;
+		mname = inner.p ? inner.p : "";
+	}
+	for (size_t i = 0; i < cfg->ndatasets && !globbed; i++)
+		globbed = dataset_match_name(&cfg->datasets[i], mname);
+	if (!globbed) {
+		(void)buf_adds(why, "No dataset accepts this file name. Names accepted: ");
+		for (size_t i = 0; i < cfg->ndatasets; i++)
+			(void)buf_printf(why, "%s\"%s\" (dataset %s)", i ? ", " : "",
+					 cfg->datasets[i].match, cfg->datasets[i].name);
+		(void)buf_adds(why, ".\nHow to fix: rename the file to match one of these patterns.");
+		r = -EINVAL;
+		goto out;
 	}
 	r = -EINVAL;
 	for (size_t i = 0; i < cfg->ndatasets; i++) {
 		const struct dataset *ds = &cfg->datasets[i];
+		struct csvstream_header h = {0};
+		struct readplan plan;
 		struct header_map m;
 		int k;
 
-		if (fnmatch(ds->match, (const char *)name, 0) != 0)
+		if (!dataset_match_name(ds, mname))
 			continue;
 		buf_reset(&one);
-		k = schema_match_header(ds, h.names, h.lens, h.n, &m, &one);
+		k = readplan_decide(fd, cfg, ds, &pr, -1, &plan, &one);
+		if (k == 0)
+			k = readplan_header(fd, cfg, ds, &plan, &h, &m, &one);
 		if (k == 0) {
 			header_map_free(&m);
+			csvstream_header_free(&h);
 			*out = ds;
 			r = 0;
 			break;
 		}
 		if (k != -EINVAL) {
-			r = k;
+			(void)buf_printf(why, "The file cannot be read: %s.", ERRSTR(k));
+			r = -EIO;
 			break;
 		}
+		/* A file-level reason (empty, not text) is the same for every
+		 * dataset: say it once. */
+		if (one.p && why->p && strstr(why->p, one.p))
+			continue;
 		if (why->len)
-			buf_adds(why, "\n\n");
-		buf_add(why, one.p, one.len);
+			(void)buf_adds(why, "\n\n");
+		(void)buf_add(why, one.p, one.len);
 	}
-	csvstream_header_free(&h);
+out:
+	decode_probe_clear(&pr);
 	buf_free(&one);
+	buf_free(&inner);
 	return r;
 }
 

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "batch.h"
+#include "readplan.h"
 #include "csvstream.h"
 #include "store.h"
 #include "writer.h"
@@ -81,6 +82,10 @@ struct job_state {
 	unsigned char *buf; /* INGEST_READ_SIZE bytes: hashing, then reading */
 	uint64_t from;      /* where parsing starts: after the header, or */
 	int64_t from_line;  /* at the resume point */
+	bool raw_utf8;      /* the file's bytes are UTF-8 (hash pass) */
+	struct decode_probe probe;
+	struct readplan plan;
+	struct plansrc src; /* open while parsing */
 };
 
 /* Why on_data_row stops the stream (its positive returns), and so how
@@ -362,6 +367,7 @@ static int on_data_row(void *data, const struct csvstream_row *row)
 	}
 	b->records++;
 	b->end_offset = row->end_offset;
+	b->raw_offset = js->src.src.raw_offset ? js->src.src.raw_offset(js->src.src.ctx) : 0;
 	b->end_line = row->end_line;
 	b->end_record = js->record;
 	if (js->errors > (int64_t)job->cfg->max_errors) {
@@ -411,9 +417,13 @@ static int call_fail(struct store *s, void *arg)
 	return store_upload_change(s, a->id, &ch);
 }
 
+/* SHA-256 of the file as dropped; in the same pass, whether its bytes are
+ * UTF-8 (*utf8; the encoding "auto" of a plain file needs it before the
+ * first row). */
 static int hash_file(int fd, unsigned char *buf, size_t bufsz, uint64_t *size,
-		     char hex[65])
+		     char hex[65], bool *utf8)
 {
+	struct utf8check u8 = UTF8CHECK_INIT;
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	unsigned char dig[EVP_MAX_MD_SIZE];
 	unsigned int dlen = 0;
@@ -439,6 +449,8 @@ static int hash_file(int fd, unsigned char *buf, size_t bufsz, uint64_t *size,
 			r = -ENOMEM;
 			goto out;
 		}
+		if (u8.bad_at == UTF8CHECK_VALID)
+			utf8check_feed(&u8, buf, (size_t)k);
 		total += (uint64_t)k;
 	}
 	if (!EVP_DigestFinal_ex(md, dig, &dlen)) {
@@ -448,6 +460,7 @@ static int hash_file(int fd, unsigned char *buf, size_t bufsz, uint64_t *size,
 	for (unsigned i = 0; i < dlen && i < 32; i++)
 		snprintf(hex + 2 * i, 3, "%02x", dig[i]);
 	*size = total;
+	*utf8 = utf8check_done(&u8);
 out:
 	EVP_MD_CTX_free(md);
 	return r;
@@ -471,26 +484,50 @@ static int parse(struct job_state *js)
 {
 	struct ingest_job *job = js->job;
 	struct csvstream *cs = NULL;
-	struct bytesrc_fd f;
-	struct bytesrc src;
+	const struct bytesrc *src = &js->src.src;
 	unsigned char prev = 0;
 	int r;
 
 	r = csvstream_new(js->map.ncols + 1, on_data_row, js, &cs);
 	if (r < 0)
 		return r;
-	/* The byte before a resume point: a CRLF split by it is one line end. */
-	if (js->from > 0 && pread(job->fd, &prev, 1, (off_t)js->from - 1) != 1) {
-		r = -EIO;
+	r = csvstream_set_dialect(cs, &js->plan.dialect);
+	if (r < 0)
 		goto out;
+	r = plansrc_open(&js->src, job->fd, &js->plan);
+	if (r < 0)
+		goto out;
+	if (readplan_seekable(&js->plan)) {
+		/* The byte before a resume point: a CRLF split by it is one
+		 * line end. */
+		if (js->from > 0 &&
+		    pread(job->fd, &prev, 1, (off_t)js->from - 1) != 1) {
+			r = -EIO;
+			goto out;
+		}
+		js->src.fd.pos = js->from;
+	} else {
+		/* Decoded text cannot seek: read up to the resume point. */
+		uint64_t skip = js->from;
+
+		while (skip > 0) {
+			size_t want = skip < INGEST_READ_SIZE ? (size_t)skip : INGEST_READ_SIZE;
+			ssize_t k = src->read(src->ctx, js->buf, want);
+
+			if (k <= 0) {
+				r = k < 0 ? (int)k : -ESTALE;
+				goto out;
+			}
+			skip -= (uint64_t)k;
+			prev = js->buf[k - 1];
+		}
 	}
 	csvstream_start(cs, js->from, js->from_line, prev);
-	bytesrc_fd_init(&f, job->fd, js->from, &src);
-	r = csvstream_pump(cs, &src, js->buf, INGEST_READ_SIZE);
+	r = csvstream_pump(cs, src, js->buf, INGEST_READ_SIZE);
 	if (r)
 		goto out;
 	/* Sizes are in bytes of the file as dropped: the source's raw offset. */
-	if (src.raw_offset(src.ctx) != job->expect_bytes) {
+	if (src->raw_offset(src->ctx) != job->expect_bytes) {
 		r = -ESTALE;
 		goto out;
 	}
@@ -511,7 +548,7 @@ static enum step check_hash(struct job_state *js)
 	uint64_t size = 0;
 	int r;
 
-	r = hash_file(job->fd, js->buf, INGEST_READ_SIZE, &size, sha);
+	r = hash_file(job->fd, js->buf, INGEST_READ_SIZE, &size, sha, &js->raw_utf8);
 	if (r < 0) {
 		reason(job, "cannot read the file: %s", ERRSTR(-r));
 		return STEP_FAILED;
@@ -578,6 +615,58 @@ static int prepare_batches(struct job_state *js)
 	return 0;
 }
 
+/* Is the whole text UTF-8? For a plain file the hash pass said so; for a
+ * compressed one (encoding auto, no BOM) it takes a pass over the
+ * decompressed text. Returns 1, 0, or a negative errno; 1 when the answer
+ * does not matter. */
+static int whole_text_utf8(struct job_state *js)
+{
+	struct ingest_job *job = js->job;
+	struct utf8check u8 = UTF8CHECK_INIT;
+	struct readplan probe_plan = {.comp = js->probe.comp,
+				      .max_out = job->cfg->max_uncompressed_bytes};
+	struct plansrc ps;
+	ssize_t k;
+	int r;
+
+	if (js->probe.comp == DECODE_PLAIN)
+		return js->raw_utf8;
+	if (strcmp(job->ds->read.encoding, "auto") != 0)
+		return 1;
+	snprintf(probe_plan.encoding, sizeof(probe_plan.encoding), "utf-8");
+	r = plansrc_open(&ps, job->fd, &probe_plan);
+	if (r < 0)
+		return r;
+	while ((k = ps.src.read(ps.src.ctx, js->buf, INGEST_READ_SIZE)) > 0) {
+		utf8check_feed(&u8, js->buf, (size_t)k);
+		if (u8.bad_at != UTF8CHECK_VALID)
+			break;
+	}
+	if (k < 0) {
+		if (k == -EFBIG)
+			reason(job, "the decompressed text is larger than max_uncompressed_bytes (%llu bytes); nothing was applied",
+			       (unsigned long long)job->cfg->max_uncompressed_bytes);
+		else
+			reason(job, "cannot read the file: %s",
+			       plansrc_error(&ps) ? plansrc_error(&ps) : ERRSTR(-(int)k));
+		plansrc_close(&ps);
+		return k == -EFBIG ? -EFBIG : -EBADMSG;
+	}
+	plansrc_close(&ps);
+	return u8.bad_at != UTF8CHECK_VALID ? 0 : utf8check_done(&u8);
+}
+
+struct dialect_args {
+	int64_t id;
+	struct buf json;
+};
+
+static int call_dialect(struct store *s, void *arg)
+{
+	struct dialect_args *a = arg;
+	return store_upload_dialect(s, a->id, a->json.p);
+}
+
 /* Step 2. The header again (the file is read whole from here on), the
  * batches, and where parsing starts: after the header, or at the resume
  * point. js->cur is set only when this returns STEP_NEXT. */
@@ -586,21 +675,37 @@ static enum step prepare(struct job_state *js)
 	struct ingest_job *job = js->job;
 	struct csvstream_header hdr = {0};
 	struct buf why = BUF_INIT;
-	struct bytesrc_fd f;
-	struct bytesrc src;
+	struct dialect_args da = {.id = job->upload_id};
 	enum step s = STEP_DONE;
 	int r;
 
-	bytesrc_fd_init(&f, job->fd, 0, &src);
-	r = csvstream_read_header(&src, NULL, true, job->cfg->max_header_bytes,
-				  job->cfg->max_columns, &hdr, &why);
+	r = decode_probe(job->fd, &js->probe);
+	if (r == 0) {
+		r = whole_text_utf8(js);
+		if (r == -EFBIG || r == -EBADMSG) { /* it said why */
+			s = STEP_FAILED;
+			goto out;
+		}
+	}
+	if (r >= 0)
+		r = readplan_decide(job->fd, job->cfg, job->ds, &js->probe, r,
+				    &js->plan, &why);
 	if (r == 0)
-		r = schema_match_header(job->ds, hdr.names, hdr.lens, hdr.n,
-					&js->map, &why);
+		r = readplan_header(job->fd, job->cfg, job->ds, &js->plan, &hdr,
+				    &js->map, &why);
 	if (r < 0) {
 		reason(job, "the header no longer fits dataset \"%s\": %s",
 		       job->ds->name, why.p ? why.p : ERRSTR(-r));
 		s = STEP_FAILED;
+		goto out;
+	}
+	/* What was used, for the status document. */
+	r = readplan_json(&js->plan, &da.json);
+	if (r == 0)
+		r = writer_call(job->writer, call_dialect, &da, job->upload_id);
+	buf_free(&da.json);
+	if (r < 0) {
+		job->error = r;
 		goto out;
 	}
 	r = prepare_batches(js);
@@ -670,7 +775,14 @@ static enum step parse_file(struct job_state *js)
 		return STEP_FAILED;
 	}
 	if (r < 0) {
-		if (!js->writer_failed) /* flush() said why */
+		if (js->writer_failed) /* flush() said why */
+			;
+		else if (r == -EFBIG)
+			reason(job, "the decompressed text is larger than max_uncompressed_bytes (%llu bytes); nothing after that point was read",
+			       (unsigned long long)job->cfg->max_uncompressed_bytes);
+		else if (plansrc_error(&js->src))
+			reason(job, "cannot read the file: %s", plansrc_error(&js->src));
+		else
 			reason(job, "cannot process the file: %s", ERRSTR(-r));
 		return STEP_FAILED;
 	}
@@ -753,6 +865,8 @@ static void job_state_free(struct job_state *js)
 	free(js->cell_field);
 	free(js->rowcells);
 	free(js->buf);
+	plansrc_close(&js->src);
+	decode_probe_clear(&js->probe);
 }
 
 void ingest_run(struct ingest_job *job)

@@ -19,6 +19,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <fnmatch.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
@@ -927,4 +928,10 @@ void dataset_clear(struct dataset *d)
 	free(d->match);
 	schema_clear(&d->schema);
 	memset(d, 0, sizeof(*d));
+}
+
+bool dataset_match_name(const struct dataset *ds, const char *name)
+{
+	return fnmatch(ds->match, name,
+		       ds->read.match_case_sensitive ? 0 : FNM_CASEFOLD) == 0;
 }

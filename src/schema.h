@@ -154,6 +154,10 @@ struct header_map {
 };
 void header_map_free(struct header_map *m);
 
+/* Does name match ds's `match` glob (without case unless match_case:
+ * sensitive)? */
+bool dataset_match_name(const struct dataset *ds, const char *name);
+
 /*
  * Match header names (UTF-8 BOM already stripped from names[0] by the caller
  * or here: a leading EF BB BF on names[0] is ignored) against ds.

@@ -1,7 +1,7 @@
 /*
  * store.c - see store.h.
  *
- * Schema (user_version 2):
+ * Schema (user_version 3):
  *   uploads        one row per upload; offset/line/rows_* are the resume
  *                  point and counters, advanced only in the transaction that
  *                  applies the rows they describe, so a restart resumes after
@@ -212,7 +212,7 @@ static int build_sql(struct store *s)
 		    " rows_applied = rows_applied + ?3,"
 		    " rows_failed = rows_failed + ?4,"
 		    " errors_count = errors_count + ?5,"
-		    " bytes_done = ?6, line_done = ?7"
+		    " bytes_done = ?6, line_done = ?7, bytes_read = ?9"
 		    " WHERE id = ?1 AND state = {} AND bytes_done = ?8",
 		    UP_BIT(UP_PROCESSING));
 	/* The same list as the uploads_unsettled partial index. */
@@ -230,7 +230,7 @@ static int build_sql(struct store *s)
 	" 'rows', json_object('total', u.rows_total, 'applied', u.rows_applied,"
 	"   'failed', u.rows_failed),"
 	" 'progress', CASE WHEN u.state IN ({}) THEN 1.0"
-	"   WHEN u.bytes > 0 THEN round(CAST(u.bytes_done AS REAL) / u.bytes, 4)"
+	"   WHEN u.bytes > 0 THEN round(CAST(min(u.bytes, coalesce(u.bytes_read, u.bytes_done)) AS REAL) / u.bytes, 4)"
 	"   ELSE 0.0 END,"
 	" 'errors', json_object('count', u.errors_count, 'first', json(("
 	"   SELECT json_group_array(json_object('record', e.record, 'line', e.line,"
@@ -238,6 +238,7 @@ static int build_sql(struct store *s)
 	"     'message', e.message))"
 	"   FROM (SELECT * FROM upload_errors WHERE upload_id = u.id"
 	"         ORDER BY rowid LIMIT 100) e))),"
+	" 'dialect', json(u.dialect),"
 	" 'reason', u.reason, 'duplicate_of', u.duplicate_of,"
 	" 'created_at', u.created_at, 'started_at', u.started_at,"
 	" 'finished_at', u.finished_at, 'location', u.location)"
@@ -360,6 +361,11 @@ static const char *const migrations[] = {
 	/* 1 → 2: GET /uploads/?state= and the counts by state of /metrics
 	 * without a scan of every upload */
 	"CREATE INDEX uploads_state ON uploads(state, id);",
+	/* 2 → 3: how the file was read (the status document's "dialect":
+	 * JSON text) and the bytes of the file read so far (progress of a
+	 * compressed file, whose resume point is in decoded text) */
+	"ALTER TABLE uploads ADD COLUMN dialect TEXT;"
+	"ALTER TABLE uploads ADD COLUMN bytes_read INTEGER;",
 };
 
 int store_migrate(struct store *s)
@@ -946,6 +952,7 @@ static int advance(struct store *s, const struct batch *b)
 	sqlite3_bind_int64(st, 6, (sqlite3_int64)b->end_offset);
 	sqlite3_bind_int64(st, 7, b->end_line);
 	sqlite3_bind_int64(st, 8, (sqlite3_int64)b->start_offset);
+	sqlite3_bind_int64(st, 9, (sqlite3_int64)b->raw_offset);
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE)
@@ -1130,4 +1137,20 @@ int store_status_json(struct store *s, int64_t id, struct buf *out)
 	}
 	sqlite3_reset(st);
 	return r;
+}
+
+int store_upload_dialect(struct store *s, int64_t id, const char *json)
+{
+	sqlite3_stmt *st = NULL;
+	int r, rc;
+
+	r = store_prep(s, "UPDATE uploads SET dialect = ?2, status_pending = 1"
+			  " WHERE id = ?1", &st);
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_text(st, 2, json, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : store_fail(s, rc);
 }

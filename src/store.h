@@ -101,6 +101,9 @@ int store_upload_change(struct store *s, int64_t id,
  * with the same hash: if found, the upload becomes duplicate
  * (duplicate_of, location) in the same transaction and *dup_of is set;
  * else *dup_of = 0. Writer only. */
+/* Record how upload id's file is read (the status document's "dialect",
+ * JSON text). Writer thread. Returns 0 or a negative errno. */
+int store_upload_dialect(struct store *s, int64_t id, const char *json);
 int store_upload_hashed(struct store *s, int64_t id, enum upload_state from,
 			const char *sha256, bool dedupe,
 			const char *dup_location, int64_t *dup_of);
