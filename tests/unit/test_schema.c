@@ -680,16 +680,17 @@ struct hdr_case {
 	int field_col[5];     /* when rc == 0 */
 	const char *why[4];   /* substrings of why when rc != 0 */
 	const char *not_why;  /* must not appear in why */
+	bool fold;            /* header_case: insensitive */
 };
 
 static const struct hdr_case hdr_cases[] = {
 	/* equal */
 	{FM_EQUAL, {"sku", "name", "price", "description", "active"}, 0,
-	 {0, 1, 2, 3, 4}, {0, 1, 2, 3, 4}, {NULL}, NULL},
+	 {0, 1, 2, 3, 4}, {0, 1, 2, 3, 4}, {NULL}, NULL, false},
 	{FM_EQUAL, {"active", "price", "sku", "description", "name"}, 0,
-	 {4, 2, 0, 3, 1}, {2, 4, 1, 3, 0}, {NULL}, NULL},
+	 {4, 2, 0, 3, 1}, {2, 4, 1, 3, 0}, {NULL}, NULL, false},
 	{FM_EQUAL, {BOM "sku", "name", "price", "description", "active"}, 0,
-	 {0, 1, 2, 3, 4}, {0, 1, 2, 3, 4}, {NULL}, NULL},
+	 {0, 1, 2, 3, 4}, {0, 1, 2, 3, 4}, {NULL}, NULL, false},
 	{FM_EQUAL, {"sku", "name", "cost", "description", "active"}, -EINVAL,
 	 {0}, {0},
 	 {"Dataset \"product\" (fieldsMatch: equal) does not accept this "
@@ -698,70 +699,99 @@ static const struct hdr_case hdr_cases[] = {
 	  "Missing columns:  price\nUnexpected columns: cost\n"
 	  "How to fix: make the first line of the file name exactly these "
 	  "columns (any order)"},
-	 "Duplicated"},
+	 "Duplicated", false},
 	{FM_EQUAL, {"sku", "name", "price", "description"}, -EINVAL, {0}, {0},
-	 {"Missing columns:  active\n"}, "Unexpected"},
+	 {"Missing columns:  active\n"}, "Unexpected", false},
 	{FM_EQUAL, {"sku", "name", "price", "description", "active", "x"},
-	 -EINVAL, {0}, {0}, {"Unexpected columns: x\n"}, "Missing"},
+	 -EINVAL, {0}, {0}, {"Unexpected columns: x\n"}, "Missing", false},
 	{FM_EQUAL, {"sku", "name", "price", "sku", "description", "active"},
 	 -EINVAL, {0}, {0}, {"Duplicated columns: sku\n", "each once"},
-	 "Missing"},
+	 "Missing", false},
 	{FM_EQUAL, {"SKU", "name", "price", "description", "active"}, -EINVAL,
 	 {0}, {0}, {"Missing columns:  sku\n", "Unexpected columns: SKU\n"},
-	 NULL},
-	{FM_EQUAL, {"sku ", "name", "price", "description", "active"},
-	 -EINVAL, {0}, {0}, {"Unexpected columns: sku \n"}, NULL},
+	 NULL, false},
+	/* surrounding spaces never count (issue 11) */
+	{FM_EQUAL, {"sku ", "  name", " price ", "description", "active"},
+	 0, {0, 1, 2, 3, 4}, {0, 1, 2, 3, 4}, {NULL}, NULL, false},
+	{FM_EQUAL, {BOM " sku", "name", "price", "description", "active"},
+	 0, {0, 1, 2, 3, 4}, {0, 1, 2, 3, 4}, {NULL}, NULL, false},
+	{FM_EQUAL, {"sku", "na me", "price", "description", "active"},
+	 -EINVAL, {0}, {0}, {"Unexpected columns: na me\n"}, NULL, false},
+	/* header_case: insensitive */
+	{FM_EQUAL, {"SKU", "Name", "PRICE", "description", "acTive"}, 0,
+	 {0, 1, 2, 3, 4}, {0, 1, 2, 3, 4}, {NULL}, NULL, true},
+	{FM_EQUAL, {"sku", "name", "price", "description", "active", "SKU"},
+	 -EINVAL, {0}, {0}, {"Duplicated columns: sku\n"}, NULL, true},
+	{FM_EQUAL, {" Sku ", "NAME", "price", "description", "active"}, 0,
+	 {0, 1, 2, 3, 4}, {0, 1, 2, 3, 4}, {NULL}, NULL, true},
+	/* trailing empty cells are padding, under every mode */
+	{FM_EQUAL, {"sku", "name", "price", "description", "active", "", " ",
+		    ""},
+	 0, {0, 1, 2, 3, 4, -2, -2, -2}, {0, 1, 2, 3, 4}, {NULL}, NULL, false},
+	{FM_EQUAL, {"sku", "", "name", "price", "description", "active"},
+	 -EINVAL, {0}, {0}, {"Unexpected columns: (empty)\n"}, NULL, false},
 	{FM_EQUAL, {"sku", BOM "name", "price", "description", "active"},
-	 -EINVAL, {0}, {0}, {"Missing columns:  name\n"}, NULL},
+	 -EINVAL, {0}, {0}, {"Missing columns:  name\n"}, NULL, false},
 	{FM_EQUAL, {NULL}, -EINVAL, {0}, {0},
 	 {"Found columns:    (none)\n",
 	  "Missing columns:  sku, name, price, description, active\n"},
-	 NULL},
+	 NULL, false},
 
 	/* exact */
 	{FM_EXACT, {"sku", "name", "price", "description", "active"}, 0,
-	 {0, 1, 2, 3, 4}, {0, 1, 2, 3, 4}, {NULL}, NULL},
+	 {0, 1, 2, 3, 4}, {0, 1, 2, 3, 4}, {NULL}, NULL, false},
 	{FM_EXACT, {BOM "sku", "name", "price", "description", "active"}, 0,
-	 {0, 1, 2, 3, 4}, {0, 1, 2, 3, 4}, {NULL}, NULL},
+	 {0, 1, 2, 3, 4}, {0, 1, 2, 3, 4}, {NULL}, NULL, false},
 	{FM_EXACT, {"sku", "price", "name", "description", "active"}, -EINVAL,
 	 {0}, {0},
 	 {"(fieldsMatch: exact)", "Wrong order:      column 2 is price, "
 	  "expected name\n", "in this order"},
-	 "Missing"},
+	 "Missing", false},
 	{FM_EXACT, {"sku", "name", "price", "description"}, -EINVAL, {0}, {0},
-	 {"Missing columns:  active\n"}, "Wrong order"},
+	 {"Missing columns:  active\n"}, "Wrong order", false},
+	{FM_EXACT, {"sku", "name", "price", "description", "active", ""}, 0,
+	 {0, 1, 2, 3, 4, -2}, {0, 1, 2, 3, 4}, {NULL}, NULL, false},
+	{FM_EXACT, {"sku", "name", "price", "active", "description", ""},
+	 -EINVAL, {0}, {0}, {"Wrong order:      column 4 is active"}, NULL, false},
 
 	/* subset */
 	{FM_SUBSET, {"x", "sku", "name", "price", "description", "active", "y"},
-	 0, {-1, 0, 1, 2, 3, 4, -1}, {1, 2, 3, 4, 5}, {NULL}, NULL},
+	 0, {-1, 0, 1, 2, 3, 4, -1}, {1, 2, 3, 4, 5}, {NULL}, NULL, false},
 	{FM_SUBSET, {"sku", "name", "price", "description", "active"}, 0,
-	 {0, 1, 2, 3, 4}, {0, 1, 2, 3, 4}, {NULL}, NULL},
+	 {0, 1, 2, 3, 4}, {0, 1, 2, 3, 4}, {NULL}, NULL, false},
 	{FM_SUBSET, {"sku", "name", "price", "active", "notes"}, -EINVAL, {0},
 	 {0},
 	 {"(fieldsMatch: subset)", "Missing columns:  description\n",
 	  "extra columns are ignored"},
-	 "Unexpected"},
+	 "Unexpected", false},
+	/* undeclared columns may repeat or be empty under subset */
 	{FM_SUBSET, {"sku", "name", "price", "description", "active", "x", "x"},
-	 -EINVAL, {0}, {0}, {"Duplicated columns: x\n"}, NULL},
-	{FM_SUBSET, {"sku", "name", "price", "description", "active", "", ""},
-	 -EINVAL, {0}, {0}, {"Duplicated columns: (empty)\n"}, NULL},
+	 0, {0, 1, 2, 3, 4, -1, -1}, {0, 1, 2, 3, 4}, {NULL}, NULL, false},
+	{FM_SUBSET, {"", "sku", "", "name", "price", "description", "active",
+		     "", ""},
+	 0, {-1, 0, -1, 1, 2, 3, 4, -2, -2}, {1, 3, 4, 5, 6}, {NULL}, NULL, false},
+	{FM_SUBSET, {"sku", "name", "price", "description", "active", "sku"},
+	 -EINVAL, {0}, {0}, {"Duplicated columns: sku\n"}, NULL, false},
+	{FM_SUBSET, {"x", "sku", "name", "price", "description", "active",
+		     "Name"},
+	 -EINVAL, {0}, {0}, {"Duplicated columns: name\n"}, NULL, true},
 
 	/* superset */
 	{FM_SUPERSET, {"name", "sku"}, 0, {1, 0}, {1, 0, -1, -1, -1}, {NULL},
-	 NULL},
+	 NULL, false},
 	{FM_SUPERSET, {"sku", "name", "price", "description", "active"}, 0,
-	 {0, 1, 2, 3, 4}, {0, 1, 2, 3, 4}, {NULL}, NULL},
+	 {0, 1, 2, 3, 4}, {0, 1, 2, 3, 4}, {NULL}, NULL, false},
 	{FM_SUPERSET, {"sku", "price"}, -EINVAL, {0}, {0},
 	 {"(fieldsMatch: superset)", "Required columns: sku, name\n",
 	  "Missing required columns: name\n",
 	  "columns may be omitted unless required"},
-	 "Unexpected"},
+	 "Unexpected", false},
 	{FM_SUPERSET, {"name", "price"}, -EINVAL, {0}, {0},
-	 {"Missing required columns: sku\n"}, NULL},
+	 {"Missing required columns: sku\n"}, NULL, false},
 	{FM_SUPERSET, {"sku", "name", "cost"}, -EINVAL, {0}, {0},
-	 {"Unexpected columns: cost\n"}, "Missing"},
+	 {"Unexpected columns: cost\n"}, "Missing", false},
 	{FM_SUPERSET, {"sku", "name", "name"}, -EINVAL, {0}, {0},
-	 {"Duplicated columns: name\n"}, "Unexpected"},
+	 {"Duplicated columns: name\n"}, "Unexpected", false},
 };
 
 static void test_header(void **state)
@@ -780,6 +810,7 @@ static void test_header(void **state)
 		int rc;
 
 		hdr_dataset(&ds, hc->m);
+		ds.read.header_case_insensitive = hc->fold;
 		while (n < MAXC && hc->cols[n]) {
 			names[n] = hc->cols[n];
 			lens[n] = strlen(hc->cols[n]);
