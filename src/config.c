@@ -1351,9 +1351,9 @@ static void parse_dialect(struct ctx *x, const yaml_node_t *v,
 			if (!ch[i] || ch[i] != ch[j])
 				continue;
 			report(x, AT(at[i] ? at[i] : at[j] ? at[j] : v),
-			       "dialect.%s: '%c' is already the %s; the "
+			       "dialect: %s and %s are both '%c'; the "
 			       "characters must differ%s",
-			       label[i], ch[i], label[j],
+			       label[j], label[i], ch[i],
 			       i == 2 && j == 1 ? " (for a doubled quote use "
 						  "doubleQuote: true)"
 						: "");
