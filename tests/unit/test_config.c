@@ -1011,6 +1011,48 @@ static void test_good(void **state)
 	assert_int_equal(bad, 0);
 }
 
+/* At most SCHEMA_MAX_FIELDS fields: 1999 load, 2000 are refused. */
+static void test_max_fields(void **state)
+{
+	static const size_t counts[] = {SCHEMA_MAX_FIELDS,
+					SCHEMA_MAX_FIELDS + 1};
+	size_t k, i;
+
+	(void)state;
+	for (k = 0; k < ARRAY_SIZE(counts); k++) {
+		struct buf y = BUF_INIT, errs = BUF_INIT;
+		struct config *c = NULL;
+		char path[64];
+		int r;
+
+		assert_int_equal(buf_adds(&y, "datasets:\n  - name: p\n"
+					      "    schema:\n"
+					      "      primaryKey: f0\n"
+					      "      fields:\n"),
+				 0);
+		for (i = 0; i < counts[k]; i++)
+			assert_int_equal(
+				buf_printf(&y, "        - {name: f%zu}\n", i), 0);
+		r = load_text(y.p, &c, &errs, path);
+		if (k == 0) {
+			assert_int_equal(r, 0);
+			assert_int_equal(c->datasets[0].schema.nfields,
+					 SCHEMA_MAX_FIELDS);
+		} else {
+			assert_int_equal(r, -EINVAL);
+			assert_null(c);
+			assert_non_null(strstr(
+				errs.p, ":6:9: fields: dataset \"p\" declares "
+					"2000 fields, at most 1999 are allowed "
+					"(SQLite allows 2000 columns and the "
+					"table adds _upload_id)"));
+		}
+		config_unref(c);
+		buf_free(&y);
+		buf_free(&errs);
+	}
+}
+
 /* Errors are appended to what errs already holds. */
 static void test_errs_appended(void **state)
 {
@@ -1151,6 +1193,7 @@ int main(void)
 		cmocka_unit_test(test_all_keys),
 		cmocka_unit_test(test_good),
 		cmocka_unit_test(test_errs_appended),
+		cmocka_unit_test(test_max_fields),
 		cmocka_unit_test(test_local_yaml),
 	};
 

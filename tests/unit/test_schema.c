@@ -851,6 +851,88 @@ static void test_header(void **state)
 	assert_int_equal(bad, 0);
 }
 
+/* header_case: insensitive folds Latin-1 letters too, not other bytes. */
+static void test_header_fold_latin1(void **state)
+{
+	static const struct {
+		char *field, *col;
+		bool fold, ok;
+	} cases[] = {
+		{"Pr\xc3\xa9nom", "PR\xc3\x89NOM", true, true},
+		{"Pr\xc3\xa9nom", "PR\xc3\x89NOM", false, false},
+		{"\xc3\x97", "\xc3\xb7", true, false}, /* x and / signs */
+		{"Stra\xc3\x9f" "e", "STRA\xc3\x9f" "E", true, true},
+		{"a_b", "A_B", true, true},
+		{"a@b", "A`B", true, false},
+		{"Customer ID", " customer id ", true, true},
+	};
+	size_t i;
+	int bad = 0;
+
+	(void)state;
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct field f = plain_field(FT_STRING);
+		size_t pk = 0;
+		struct dataset ds;
+		struct header_map m = {0};
+		struct buf why = BUF_INIT;
+		char *names[1] = {cases[i].col};
+		size_t lens[1] = {strlen(cases[i].col)};
+		int rc;
+
+		f.name = cases[i].field;
+		memset(&ds, 0, sizeof(ds));
+		ds.name = (char *)"d";
+		ds.fields_match = FM_EQUAL;
+		ds.schema.fields = &f;
+		ds.schema.nfields = 1;
+		ds.schema.pk = &pk;
+		ds.schema.npk = 1;
+		ds.read.header_case_insensitive = cases[i].fold;
+		rc = schema_match_header(&ds, names, lens, 1, &m, &why);
+		CHECK((rc == 0) == cases[i].ok, "case %zu: rc %d", i, rc);
+		header_map_free(&m);
+		buf_free(&why);
+	}
+	assert_int_equal(bad, 0);
+}
+
+/* dataset_match_name: case-insensitive unless match_case: sensitive. */
+static void test_match_name(void **state)
+{
+	struct dataset ds;
+
+	(void)state;
+	memset(&ds, 0, sizeof(ds));
+	ds.match = (char *)"orders_*.csv";
+	assert_true(dataset_match_name(&ds, "orders_1.csv"));
+	assert_true(dataset_match_name(&ds, "ORDERS_1.CSV"));
+	assert_false(dataset_match_name(&ds, "order_1.csv"));
+	ds.read.match_case_sensitive = true;
+	assert_true(dataset_match_name(&ds, "orders_1.csv"));
+	assert_false(dataset_match_name(&ds, "Orders_1.csv"));
+}
+
+/* sql_ident quotes and doubles inner quotes. */
+static void test_sql_ident(void **state)
+{
+	static const char *const in[] = {"a", "Customer ID", "say \"hi\"",
+					 "\"", ""};
+	static const char *const want[] = {"\"a\"", "\"Customer ID\"",
+					   "\"say \"\"hi\"\"\"", "\"\"\"\"",
+					   "\"\""};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < ARRAY_SIZE(in); i++) {
+		struct buf b = BUF_INIT;
+
+		assert_int_equal(sql_ident(&b, in[i]), 0);
+		assert_string_equal(b.p, want[i]);
+		buf_free(&b);
+	}
+}
+
 /* Whatever a header holds, the explanation is bounded and escaped. */
 static void test_header_why_bounded(void **state)
 {
@@ -1086,6 +1168,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_msg_bounded, cons_setup,
 						cons_teardown),
 		cmocka_unit_test(test_header),
+		cmocka_unit_test(test_header_fold_latin1),
+		cmocka_unit_test(test_match_name),
+		cmocka_unit_test(test_sql_ident),
 		cmocka_unit_test(test_header_why_bounded),
 		cmocka_unit_test(test_header_many_columns),
 		cmocka_unit_test(test_names),
