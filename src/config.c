@@ -1246,7 +1246,8 @@ static void check_field_clash(struct ctx *x, const struct dataset *d,
 			return;
 		}
 		if (d->read.header_case_insensitive &&
-		    strcasecmp(o->name, f->name) == 0) {
+		    schema_name_cmp(o->name, strlen(o->name), f->name,
+				    strlen(f->name), true) == 0) {
 			report(x, AT(nn),
 			       "name: field \"%s\" duplicates \"%s\" in "
 			       "dataset \"%s\" (header_case: insensitive)",

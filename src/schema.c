@@ -144,7 +144,7 @@ static unsigned char fold_at(const char *p, size_t i)
 	return c;
 }
 
-static int name_cmp(const char *p, size_t plen, const char *q, size_t qlen,
+int schema_name_cmp(const char *p, size_t plen, const char *q, size_t qlen,
 		    bool fold)
 {
 	size_t n = plen < qlen ? plen : qlen, i;
@@ -168,7 +168,7 @@ static int name_cmp(const char *p, size_t plen, const char *q, size_t qlen,
 static int hname_order(const struct hname *x, const struct hname *y,
 		       bool fold)
 {
-	int c = name_cmp(x->p, x->len, y->p, y->len, fold);
+	int c = schema_name_cmp(x->p, x->len, y->p, y->len, fold);
 
 	if (c)
 		return c;
@@ -199,7 +199,7 @@ static int hname_find(const struct hname *h, size_t n, const char *p,
 		else
 			hi = mid;
 	}
-	if (lo < n && name_cmp(h[lo].p, h[lo].len, p, len, fold) == 0)
+	if (lo < n && schema_name_cmp(h[lo].p, h[lo].len, p, len, fold) == 0)
 		return (int)lo;
 	return -1;
 }
@@ -405,8 +405,13 @@ static int explain(const struct dataset *ds, char *const *names,
 		if (r == 0)
 			r = text_escape(why, p, len, WHY_NAME_BYTES);
 		if (r == 0)
-			r = buf_printf(why, ", expected %s\n",
-				       s->fields[order_col].name);
+			r = buf_adds(why, ", expected ");
+		if (r == 0)
+			r = text_escape(why, s->fields[order_col].name,
+					strlen(s->fields[order_col].name),
+					WHY_NAME_BYTES);
+		if (r == 0)
+			r = buf_addc(why, '\n');
 		if (r < 0)
 			return r;
 	}
@@ -466,9 +471,9 @@ int schema_match_header(const struct dataset *ds, char *const *names,
 		}
 	}
 	for (i = 0; i < nreal; i = j) {
-		for (j = i + 1;
-		     j < nreal &&
-		     name_cmp(h[j].p, h[j].len, h[i].p, h[i].len, fold) == 0;
+		for (j = i + 1; j < nreal && schema_name_cmp(h[j].p, h[j].len,
+							    h[i].p, h[i].len,
+							    fold) == 0;
 		     j++)
 			;
 		/* Under subset an undeclared column may repeat: it is

@@ -188,6 +188,12 @@ struct header_map {
 };
 void header_map_free(struct header_map *m);
 
+/* Order of two names as schema_match_header compares them: bytes, or with
+ * fold (header_case: insensitive) ASCII and Latin-1 letters without case.
+ * <0, 0, >0. */
+int schema_name_cmp(const char *p, size_t plen, const char *q, size_t qlen,
+		    bool fold);
+
 /*
  * Match header names (UTF-8 BOM already stripped from names[0] by the caller
  * or here: a leading EF BB BF on names[0] is ignored) against ds.

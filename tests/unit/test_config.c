@@ -301,6 +301,12 @@ static const struct bad_case bad_cases[] = {
 	 ":6:34: name: field \"A\" duplicates \"a\" in dataset \"p\" "
 	 "(header_case: insensitive)"},
 	{DSF("{name: b, column: [x]}"), "column: expected a string, got a list"},
+	{"datasets:\n  - name: p\n    header_case: insensitive\n"
+	 "    schema:\n      primaryKey: a\n"
+	 "      fields: [{name: a}, {name: \"Pr\xc3\xa9nom\"}, "
+	 "{name: \"PR\xc3\x89NOM\", column: p2}]\n",
+	 "name: field \"PR\xc3\x89NOM\" duplicates \"Pr\xc3\xa9nom\" in dataset "
+	 "\"p\" (header_case: insensitive)"},
 
 	/* dialect */
 	{DSK("dialect: {delimiter: ab}"),
