@@ -32,6 +32,8 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "decode.h"
+
 /* Bytes of a user-written string quoted in a message. */
 #define ESC_BYTES 128
 #define ESC_MAX (ESC_BYTES * 4 + 8)
@@ -158,12 +160,56 @@ static const char *check_table(const char *s)
 	return NULL;
 }
 
-static const char *check_field(const char *s)
+/* Field names are header text as people write it in spreadsheets
+ * ("Customer ID", "Prénom"); the SQL column is quoted wherever it is used.
+ * Header cells are trimmed of spaces, so a name with surrounding spaces
+ * could never match. */
+static const char *check_text_name(const char *s)
 {
-	if (!ident_ok(s))
-		return IDENT_WHY;
-	if (strcasecmp(s, "_upload_id") == 0)
-		return "is reserved for ingestd's own column";
+	const unsigned char *u = (const unsigned char *)s;
+	size_t n = strlen(s), i, k;
+
+	if (!n)
+		return "must not be empty";
+	if (n > SCHEMA_NAME_MAX)
+		return "is too long: at most 256 bytes";
+	if (!utf8_valid(s, n))
+		return "is not valid UTF-8";
+	for (i = 0; i < n; i += k) {
+		k = utf8_seq_len(u + i, n - i);
+		if (u[i] < 0x20 || u[i] == 0x7f ||
+		    (k == 2 && u[i] == 0xc2 && u[i + 1] < 0xa0))
+			return "must not contain control characters";
+	}
+	if (s[0] == ' ' || s[n - 1] == ' ')
+		return "must not start or end with a space (header cells are "
+		       "compared without surrounding spaces)";
+	return NULL;
+}
+
+#define RESERVED_COLUMN "_upload_id"
+#define RESERVED_WHY "is reserved for ingestd's own column"
+
+static const char *check_column(const char *s)
+{
+	const char *why = check_text_name(s);
+
+	if (why)
+		return why;
+	if (strcasecmp(s, RESERVED_COLUMN) == 0)
+		return RESERVED_WHY;
+	return NULL;
+}
+
+/* One ASCII character that can separate, quote, escape or comment. */
+static const char *check_char(const char *s)
+{
+	unsigned char c = (unsigned char)s[0];
+
+	if (!c || s[1] || c >= 0x80)
+		return "must be exactly one ASCII character";
+	if (c == '\r' || c == '\n')
+		return "must not be a line break";
 	return NULL;
 }
 
@@ -198,6 +244,8 @@ static const char *const default_ignore[] = {
 /* Field types, fieldsMatch modes and the default value lists of a field
  * are schema.c's tables (schema.h). */
 
+#define MAX_UNCOMPRESSED (UINT64_C(1) << 62)
+
 #define C struct config
 static const struct key top_keys[] = {
 	K_S(C, "root", root, "var/drop", check_nonempty),
@@ -219,6 +267,10 @@ static const struct key top_keys[] = {
 	    SCHEMA_MAX_COLUMNS_DEFAULT),
 	K_E(C, "duplicates", duplicates, dup_names, "duplicates mode",
 	    DUP_SKIP),
+	/* 0 until parsed: the default depends on max_file_bytes, applied in
+	 * finish_top(). */
+	K_U64(C, "max_uncompressed_bytes", max_uncompressed_bytes, 1,
+	      MAX_UNCOMPRESSED, 0),
 	K_N("http"),
 	K_N("datasets"),
 };
@@ -241,9 +293,50 @@ static const struct key dataset_keys[] = {
 	K_E(D, "fieldsMatch", fields_match, fields_match_names, "fieldsMatch mode",
 	    FM_EQUAL),
 	K_B(D, "rowid", rowid, false),
+	K_N("dialect"),
+	K_N("encoding"),
+	K_N("encoding_fallback"),
+	K_N("header_case"),
+	K_N("match_case"),
 	K_N("schema"),
 };
 #undef D
+
+/* header_case and match_case are parsed into an int (the enum) with these
+ * rows, then kept as the bools of struct dataset_read. */
+static const struct key header_case_key = {
+	.name = "header_case", .type = K_ENUM, .off = 0,
+	.names = header_case_names, .what = "header_case mode",
+	.def = HEADER_CASE_SENSITIVE};
+static const struct key match_case_key = {
+	.name = "match_case", .type = K_ENUM, .off = 0,
+	.names = match_case_names, .what = "match_case mode",
+	.def = MATCH_CASE_INSENSITIVE};
+_Static_assert(sizeof(enum header_case) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum match_case) == sizeof(int), "enum size");
+
+/* The Frictionless CSV Dialect as written; dialect_finish() checks the
+ * characters against each other and fills struct dataset_read. */
+struct dialect_in {
+	char *delimiter, *quote, *escape, *comment, *null_seq, *line_term;
+	bool double_quote, skip_initial_space, header;
+};
+
+#define DI struct dialect_in
+static const struct key dialect_keys[] = {
+	K_SOPT(DI, "delimiter", delimiter, check_char),
+	K_S(DI, "quoteChar", quote, "\"", check_char),
+	K_B(DI, "doubleQuote", double_quote, true),
+	K_SOPT(DI, "escapeChar", escape, check_char),
+	K_B(DI, "skipInitialSpace", skip_initial_space, false),
+	K_B(DI, "header", header, true),
+	K_SOPT(DI, "commentChar", comment, check_char),
+	K_SOPT(DI, "nullSequence", null_seq, NULL),
+	/* Accepted for Frictionless compatibility: CR, LF and CRLF all end a
+	 * record whatever it says. */
+	K_SOPT(DI, "lineTerminator", line_term, NULL),
+};
+#undef DI
 
 static const struct key schema_keys[] = {
 	K_N("primaryKey"),
@@ -254,7 +347,8 @@ static const struct key schema_keys[] = {
 
 #define F struct field
 static const struct key field_keys[] = {
-	K_S(F, "name", name, NULL, check_field),
+	K_S(F, "name", name, NULL, check_text_name),
+	K_SOPT(F, "column", column, check_column),
 	K_E(F, "type", type, field_type_names, "field type", FT_STRING),
 	K_L(F, "trueValues", true_values, n_true, NULL),
 	K_L(F, "falseValues", false_values, n_false, NULL),
@@ -1069,7 +1163,8 @@ static void finish_field(struct ctx *x, struct field *f, bool type_ok,
 }
 
 static void parse_field(struct ctx *x, const yaml_node_t *item,
-			struct field *f, yaml_node_t **name_node)
+			struct field *f, yaml_node_t **name_node,
+			yaml_node_t **column_node)
 {
 	yaml_node_t *fseen[ARRAY_SIZE(field_keys)];
 	yaml_node_t *cseen[ARRAY_SIZE(constraint_keys)];
@@ -1077,7 +1172,7 @@ static void parse_field(struct ctx *x, const yaml_node_t *item,
 	enum field_type ft;
 	bool have_c = false;
 
-	*name_node = NULL;
+	*name_node = *column_node = NULL;
 	if (item->type != YAML_MAPPING_NODE) {
 		report(x, AT(item), "fields: each field must be a mapping "
 				    "with at least \"name\"");
@@ -1090,6 +1185,19 @@ static void parse_field(struct ctx *x, const yaml_node_t *item,
 	*name_node = SEEN(field_keys, fseen, "name");
 	if (!*name_node)
 		report(x, AT(item), "field: missing required key \"name\"");
+	*column_node = SEEN(field_keys, fseen, "column");
+	if (f->name && !f->column) {
+		/* The column defaults to the name, reserved words included. */
+		if (strcasecmp(f->name, RESERVED_COLUMN) == 0)
+			report(x, AT(*name_node),
+			       "name: \"%s\" " RESERVED_WHY
+			       " (give the field another \"column\")",
+			       f->name);
+		else if (!(f->column = strdup(f->name)))
+			oom(x);
+	}
+	if (f->column && !*column_node)
+		*column_node = *name_node;
 
 	cn = SEEN(field_keys, fseen, "constraints");
 	if (cn && cn->type == YAML_MAPPING_NODE) {
@@ -1109,6 +1217,195 @@ static void parse_field(struct ctx *x, const yaml_node_t *item,
 /* ------------------------------------------------------------------ */
 /* Datasets                                                            */
 
+/*
+ * Field i against the fields before it: the same name twice (or, under
+ * header_case: insensitive, names equal but for case) could never be told
+ * apart in a header; two SQL columns equal without ASCII case are one
+ * column to SQLite. nn and cn are the name and column nodes (cn is nn when
+ * the column comes from the name).
+ */
+static void check_field_clash(struct ctx *x, const struct dataset *d,
+			      size_t i, yaml_node_t *nn, yaml_node_t *cn)
+{
+	const struct schema *s = &d->schema;
+	const struct field *f = &s->fields[i];
+	const char *dn = d->name ? d->name : "?";
+	char e1[ESC_MAX], e2[ESC_MAX], e3[ESC_MAX];
+	size_t j;
+
+	for (j = 0; j < i; j++) {
+		const struct field *o = &s->fields[j];
+
+		if (!o->name)
+			continue;
+		if (strcmp(o->name, f->name) == 0) {
+			report(x, AT(nn),
+			       "name: duplicate field \"%s\" in dataset "
+			       "\"%s\"",
+			       esc(e1, sizeof(e1), f->name), dn);
+			return;
+		}
+		if (d->read.header_case_insensitive &&
+		    schema_name_cmp(o->name, strlen(o->name), f->name,
+				    strlen(f->name), true) == 0) {
+			report(x, AT(nn),
+			       "name: field \"%s\" duplicates \"%s\" in "
+			       "dataset \"%s\" (header_case: insensitive)",
+			       esc(e1, sizeof(e1), f->name),
+			       esc(e2, sizeof(e2), o->name), dn);
+			return;
+		}
+		if (!o->column || !f->column ||
+		    strcasecmp(o->column, f->column) != 0)
+			continue;
+		if (cn == nn && strcmp(o->column, o->name) == 0)
+			report(x, AT(nn),
+			       "name: field \"%s\" duplicates \"%s\" in "
+			       "dataset \"%s\" (column names ignore case)",
+			       esc(e1, sizeof(e1), f->name),
+			       esc(e2, sizeof(e2), o->name), dn);
+		else
+			report(x, AT(cn),
+			       "column: fields \"%s\" and \"%s\" of dataset "
+			       "\"%s\" both use the SQL column \"%s\" (column "
+			       "names ignore case); give one a different "
+			       "\"column\"",
+			       esc(e2, sizeof(e2), o->name),
+			       esc(e1, sizeof(e1), f->name), dn,
+			       esc(e3, sizeof(e3), f->column));
+		return;
+	}
+}
+
+/* encoding / encoding_fallback: "auto" (encoding only) or a name iconv
+ * converts to UTF-8. */
+static void parse_encoding(struct ctx *x, const char *key, yaml_node_t *v,
+			   bool auto_ok, char **dst)
+{
+	char e[ESC_MAX];
+	const char *s;
+
+	if (is_null(v)) {
+		report(x, AT(v), "%s: expected a string", key);
+		return;
+	}
+	s = scalar_text(x, key, v);
+	if (!s)
+		return;
+	if (!(auto_ok && strcmp(s, "auto") == 0) &&
+	    decode_encoding_check(s) < 0) {
+		report(x, AT(v),
+		       "%s: unknown encoding \"%s\" (iconv -l lists the names)",
+		       key, esc(e, sizeof(e), s));
+		return;
+	}
+	free(*dst);
+	if (!(*dst = strdup(s)))
+		oom(x);
+}
+
+static void dialect_in_clear(struct dialect_in *di)
+{
+	free(di->delimiter);
+	free(di->quote);
+	free(di->escape);
+	free(di->comment);
+	free(di->null_seq);
+	free(di->line_term);
+}
+
+/*
+ * dialect: the Frictionless CSV Dialect. The four special characters must
+ * differ from each other (a character cannot both separate and quote).
+ * Without a header nothing can be detected, so an unset delimiter is ','.
+ */
+static void parse_dialect(struct ctx *x, const yaml_node_t *v,
+			  struct dataset *d)
+{
+	static const char *const label[] = {"delimiter", "quoteChar",
+					    "escapeChar", "commentChar"};
+	yaml_node_t *seen[ARRAY_SIZE(dialect_keys)];
+	struct dialect_in di = {0};
+	struct csvdialect *cd = &d->read.dialect;
+	unsigned char ch[4];
+	yaml_node_t *at[4];
+	char g[ESC_MAX + 8];
+	size_t i, j;
+
+	if (v->type != YAML_MAPPING_NODE) {
+		if (!is_null(v))
+			report(x, AT(v), "dialect: expected a mapping, got %s",
+			       got(v, g, sizeof(g)));
+		return;
+	}
+	apply_defaults(x, dialect_keys, ARRAY_SIZE(dialect_keys), &di);
+	parse_table(x, v, "dialect", "dialect.", dialect_keys,
+		    ARRAY_SIZE(dialect_keys), &di, seen);
+	ch[0] = di.delimiter ? (unsigned char)di.delimiter[0] : 0;
+	ch[1] = di.quote ? (unsigned char)di.quote[0] : 0;
+	ch[2] = di.escape ? (unsigned char)di.escape[0] : 0;
+	ch[3] = di.comment ? (unsigned char)di.comment[0] : 0;
+	for (i = 0; i < 4; i++)
+		at[i] = SEEN(dialect_keys, seen, label[i]);
+	for (i = 1; i < 4; i++) {
+		for (j = 0; j < i; j++) {
+			if (!ch[i] || ch[i] != ch[j])
+				continue;
+			report(x, AT(at[i] ? at[i] : at[j] ? at[j] : v),
+			       "dialect: %s and %s are both '%c'; the "
+			       "characters must differ%s",
+			       label[j], label[i], ch[i],
+			       i == 2 && j == 1 ? " (for a doubled quote use "
+						  "doubleQuote: true)"
+						: "");
+			break;
+		}
+	}
+	cd->delimiter = ch[0];
+	cd->quote = ch[1];
+	cd->escape = ch[2];
+	cd->comment = ch[3];
+	cd->double_quote = di.double_quote;
+	cd->skip_initial_space = di.skip_initial_space;
+	d->read.header = di.header;
+	if (!d->read.header && !cd->delimiter)
+		cd->delimiter = ',';
+	d->read.null_seq = di.null_seq;
+	di.null_seq = NULL;
+	cd->null_seq = d->read.null_seq;
+	dialect_in_clear(&di);
+}
+
+/* The read settings of a dataset, before its schema (header_case decides
+ * which field names clash). */
+static void parse_read(struct ctx *x, const struct key *keys, size_t nkeys,
+		       yaml_node_t *const *seen, struct dataset *d)
+{
+	struct csvdialect def = CSVDIALECT_DEFAULT;
+	int hc = HEADER_CASE_SENSITIVE, mc = MATCH_CASE_INSENSITIVE;
+	yaml_node_t *n;
+
+	d->read.dialect = def;
+	d->read.dialect.delimiter = 0; /* detected from the header */
+	d->read.header = true;
+	if ((n = seen_get(keys, nkeys, seen, "dialect")))
+		parse_dialect(x, n, d);
+	if (!(d->read.encoding = strdup("auto")) ||
+	    !(d->read.encoding_fallback = strdup("windows-1252")))
+		oom(x);
+	if ((n = seen_get(keys, nkeys, seen, "encoding")))
+		parse_encoding(x, "encoding", n, true, &d->read.encoding);
+	if ((n = seen_get(keys, nkeys, seen, "encoding_fallback")))
+		parse_encoding(x, "encoding_fallback", n, false,
+			       &d->read.encoding_fallback);
+	if ((n = seen_get(keys, nkeys, seen, "header_case")))
+		set_value(x, "", &header_case_key, n, &hc);
+	if ((n = seen_get(keys, nkeys, seen, "match_case")))
+		set_value(x, "", &match_case_key, n, &mc);
+	d->read.header_case_insensitive = hc == HEADER_CASE_INSENSITIVE;
+	d->read.match_case_sensitive = mc == MATCH_CASE_SENSITIVE;
+}
+
 static void parse_fields(struct ctx *x, const yaml_node_t *v,
 			 struct dataset *d)
 {
@@ -1116,7 +1413,7 @@ static void parse_fields(struct ctx *x, const yaml_node_t *v,
 	const char *dn = d->name ? d->name : "?";
 	char g[ESC_MAX + 8];
 	yaml_node_item_t *it;
-	size_t n, i = 0, j;
+	size_t n, i = 0;
 
 	if (v->type != YAML_SEQUENCE_NODE) {
 		report(x, AT(v), "fields: expected a list of fields, got %s",
@@ -1128,6 +1425,14 @@ static void parse_fields(struct ctx *x, const yaml_node_t *v,
 		report(x, AT(v), "fields: dataset \"%s\" has no fields", dn);
 		return;
 	}
+	if (n > SCHEMA_MAX_FIELDS) {
+		report(x, AT(v),
+		       "fields: dataset \"%s\" declares %zu fields, at most "
+		       "%d are allowed (SQLite allows 2000 columns and the "
+		       "table adds _upload_id)",
+		       dn, n, SCHEMA_MAX_FIELDS);
+		return;
+	}
 	s->fields = calloc(n, sizeof(*s->fields));
 	if (!s->fields) {
 		oom(x);
@@ -1136,32 +1441,14 @@ static void parse_fields(struct ctx *x, const yaml_node_t *v,
 	s->nfields = n;
 	for (it = v->data.sequence.items.start;
 	     it < v->data.sequence.items.top; it++, i++) {
-		yaml_node_t *item = node_at(x, *it), *nn = NULL;
+		yaml_node_t *item = node_at(x, *it), *nn = NULL, *cn = NULL;
 		struct field *f = &s->fields[i];
 
 		if (!item)
 			continue;
-		parse_field(x, item, f, &nn);
-		if (!f->name)
-			continue;
-		/* Column names are case-insensitive in SQLite. */
-		for (j = 0; j < i; j++) {
-			const char *o = s->fields[j].name;
-			if (!o || strcasecmp(o, f->name) != 0)
-				continue;
-			if (strcmp(o, f->name) == 0)
-				report(x, AT(nn),
-				       "name: duplicate field \"%s\" in "
-				       "dataset \"%s\"",
-				       f->name, dn);
-			else
-				report(x, AT(nn),
-				       "name: field \"%s\" duplicates \"%s\" "
-				       "in dataset \"%s\" (column names "
-				       "ignore case)",
-				       f->name, o, dn);
-			break;
-		}
+		parse_field(x, item, f, &nn, &cn);
+		if (f->name)
+			check_field_clash(x, d, i, nn, cn);
 	}
 }
 
@@ -1293,6 +1580,7 @@ static void parse_dataset(struct ctx *x, const yaml_node_t *item,
 			oom(x);
 		*table_node = *name_node;
 	}
+	parse_read(x, dataset_keys, ARRAY_SIZE(dataset_keys), seen, d);
 	sn = SEEN(dataset_keys, seen, "schema");
 	if (sn)
 		parse_schema(x, sn, d);
@@ -1431,6 +1719,11 @@ static void parse_top(struct ctx *x, const yaml_node_t *root,
 		parse_datasets(x, d, c);
 	else
 		report(x, AT(root), "missing required key \"datasets\"");
+	if (!c->max_uncompressed_bytes)
+		c->max_uncompressed_bytes =
+			c->max_file_bytes > MAX_UNCOMPRESSED / 10
+				? MAX_UNCOMPRESSED
+				: c->max_file_bytes * 10;
 }
 
 /* p relative → cwd "/" p. */

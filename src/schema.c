@@ -80,10 +80,33 @@ const char *const fields_match_names[FM__COUNT + 1] = {
 	[FM__COUNT] = NULL,
 };
 
+const char *const header_case_names[HEADER_CASE__COUNT + 1] = {
+	[HEADER_CASE_SENSITIVE] = "sensitive",
+	[HEADER_CASE_INSENSITIVE] = "insensitive",
+	[HEADER_CASE__COUNT] = NULL,
+};
+
+const char *const match_case_names[MATCH_CASE__COUNT + 1] = {
+	[MATCH_CASE_INSENSITIVE] = "insensitive",
+	[MATCH_CASE_SENSITIVE] = "sensitive",
+	[MATCH_CASE__COUNT] = NULL,
+};
+
+STRTABLE_LOOKUP(header_case_name, header_case_parse, enum header_case,
+		header_case_names, "unknown")
+STRTABLE_LOOKUP(match_case_name, match_case_parse, enum match_case,
+		match_case_names, "unknown")
 STRTABLE_LOOKUP(field_type_name, field_type_parse, enum field_type,
 		field_type_names, "unknown")
 STRTABLE_LOOKUP(fields_match_name, fields_match_parse, enum fields_match,
 		fields_match_names, "unknown")
+
+bool dataset_match_name(const struct dataset *ds, const char *name)
+{
+	int flags = ds->read.match_case_sensitive ? 0 : FNM_CASEFOLD;
+
+	return ds->match && fnmatch(ds->match, name, flags) == 0;
+}
 
 /* ------------------------------------------------------------------ */
 /* Header matching                                                     */
@@ -105,23 +128,65 @@ struct hname {
 	size_t col;
 };
 
-/* Total order on (bytes, column) so equal names end up adjacent with the
- * first column first. */
-static int hname_cmp(const void *a, const void *b)
+/* Byte i of p folded for header_case: insensitive: ASCII A-Z, and the
+ * second byte of UTF-8 U+00C0..U+00DE (lead byte C3, which is never a
+ * continuation byte) but U+00D7, moved to their lowercase forms. The fold
+ * keeps lengths, so byte order on folded text is still a total order. */
+static unsigned char fold_at(const char *p, size_t i)
 {
-	const struct hname *x = a, *y = b;
-	size_t n = x->len < y->len ? x->len : y->len;
-	int c = n ? memcmp(x->p, y->p, n) : 0;
+	unsigned char c = (unsigned char)p[i];
+
+	if (c >= 'A' && c <= 'Z')
+		return (unsigned char)(c + 32);
+	if (i > 0 && (unsigned char)p[i - 1] == 0xc3 && c >= 0x80 &&
+	    c <= 0x9e && c != 0x97)
+		return (unsigned char)(c + 0x20);
+	return c;
+}
+
+int schema_name_cmp(const char *p, size_t plen, const char *q, size_t qlen,
+		    bool fold)
+{
+	size_t n = plen < qlen ? plen : qlen, i;
+	int c;
+
+	if (!fold) {
+		c = n ? memcmp(p, q, n) : 0;
+	} else {
+		for (c = 0, i = 0; i < n && c == 0; i++)
+			c = (int)fold_at(p, i) - (int)fold_at(q, i);
+	}
+	if (c)
+		return c;
+	if (plen != qlen)
+		return plen < qlen ? -1 : 1;
+	return 0;
+}
+
+/* Total order on (bytes, column) so equal names end up adjacent with the
+ * first column first; _fold compares folded bytes. */
+static int hname_order(const struct hname *x, const struct hname *y,
+		       bool fold)
+{
+	int c = schema_name_cmp(x->p, x->len, y->p, y->len, fold);
 
 	if (c)
 		return c;
-	if (x->len != y->len)
-		return x->len < y->len ? -1 : 1;
 	return x->col < y->col ? -1 : x->col > y->col;
 }
 
+static int hname_cmp(const void *a, const void *b)
+{
+	return hname_order(a, b, false);
+}
+
+static int hname_cmp_fold(const void *a, const void *b)
+{
+	return hname_order(a, b, true);
+}
+
 static int hname_find(const struct hname *h, size_t n, const char *p,
-		      size_t len)
+		      size_t len, bool fold)
 {
 	size_t lo = 0, hi = n;
 	struct hname key = {p, len, 0};
@@ -129,12 +194,12 @@ static int hname_find(const struct hname *h, size_t n, const char *p,
 	/* Lower bound: the first entry >= (p, column 0). */
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		if (hname_cmp(&h[mid], &key) < 0)
+		if (hname_order(&h[mid], &key, fold) < 0)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	if (lo < n && h[lo].len == len && (!len || !memcmp(h[lo].p, p, len)))
+	if (lo < n && schema_name_cmp(h[lo].p, h[lo].len, p, len, fold) == 0)
 		return (int)lo;
 	return -1;
 }
@@ -212,7 +277,8 @@ static const char *fix_text(enum fields_match m)
 	       "again.";
 }
 
-/* Column c's name, without a UTF-8 BOM on the first column. */
+/* Column c's name, without a UTF-8 BOM on the first column and without
+ * surrounding ASCII spaces. */
 static void col_name(char *const *names, const size_t *lens, size_t c,
 		     const char **p, size_t *len)
 {
@@ -222,6 +288,12 @@ static void col_name(char *const *names, const size_t *lens, size_t c,
 		*p += 3;
 		*len -= 3;
 	}
+	while (*len && **p == ' ') {
+		(*p)++;
+		(*len)--;
+	}
+	while (*len && (*p)[*len - 1] == ' ')
+		(*len)--;
 }
 
 /* flag values per CSV column */
@@ -245,7 +317,8 @@ static int explain(const struct dataset *ds, char *const *names,
 		nmiss += field_col[i] < 0 && need;
 	}
 	for (i = 0; i < n; i++) {
-		nunexp += col_field[i] < 0 && flag[i] != COL_DUP_LATER;
+		nunexp += col_field[i] == HEADER_COL_IGNORED &&
+			  flag[i] != COL_DUP_LATER;
 		ndup += flag[i] == COL_DUP_FIRST;
 	}
 
@@ -304,7 +377,8 @@ static int explain(const struct dataset *ds, char *const *names,
 	if (nunexp && m != FM_SUBSET) {
 		list_begin(&l, why, "Unexpected columns: ");
 		for (i = 0; i < n; i++) {
-			if (col_field[i] >= 0 || flag[i] == COL_DUP_LATER)
+			if (col_field[i] != HEADER_COL_IGNORED ||
+			    flag[i] == COL_DUP_LATER)
 				continue;
 			col_name(names, lens, i, &p, &len);
 			list_item(&l, p, len);
@@ -331,8 +405,13 @@ static int explain(const struct dataset *ds, char *const *names,
 		if (r == 0)
 			r = text_escape(why, p, len, WHY_NAME_BYTES);
 		if (r == 0)
-			r = buf_printf(why, ", expected %s\n",
-				       s->fields[order_col].name);
+			r = buf_adds(why, ", expected ");
+		if (r == 0)
+			r = text_escape(why, s->fields[order_col].name,
+					strlen(s->fields[order_col].name),
+					WHY_NAME_BYTES);
+		if (r == 0)
+			r = buf_addc(why, '\n');
 		if (r < 0)
 			return r;
 	}
@@ -347,8 +426,8 @@ int schema_match_header(const struct dataset *ds, char *const *names,
 	struct hname *h = NULL;
 	int *col_field = NULL, *field_col = NULL;
 	unsigned char *flag = NULL;
-	size_t i, j, order_col = SIZE_MAX;
-	bool reject = false;
+	size_t i, j, k, nreal, order_col = SIZE_MAX;
+	bool reject = false, fold = ds->read.header_case_insensitive;
 	int r;
 
 	if (n > INT_MAX || s->nfields > INT_MAX) {
@@ -365,45 +444,57 @@ int schema_match_header(const struct dataset *ds, char *const *names,
 	if (!h || !flag || !col_field || !field_col)
 		goto out;
 
-	/* Sort a copy of the names: duplicates become neighbours and each
-	 * field is found by binary search, O((n + fields) log n) even for a
-	 * header with max_columns entries. */
+	/* Trailing empty cells are spreadsheet padding, not columns. */
 	for (i = 0; i < n; i++) {
 		col_name(names, lens, i, &h[i].p, &h[i].len);
 		h[i].col = i;
-		col_field[i] = -1;
+		col_field[i] = HEADER_COL_IGNORED;
 	}
-	qsort(h, n, sizeof(*h), hname_cmp);
-	for (i = 0; i < n; i = j) {
-		for (j = i + 1; j < n && h[j].len == h[i].len &&
-				(!h[i].len || !memcmp(h[j].p, h[i].p, h[i].len));
-		     j++)
-			flag[h[j].col] = COL_DUP_LATER;
-		if (j - i > 1) {
-			flag[h[i].col] = COL_DUP_FIRST;
-			reject = true;
-		}
-	}
+	for (nreal = n; nreal > 0 && h[nreal - 1].len == 0; nreal--)
+		col_field[nreal - 1] = HEADER_COL_PADDING;
+
+	/* Sort a copy of the real names: duplicates become neighbours and
+	 * each field is found by binary search, O((n + fields) log n) even
+	 * for a header with max_columns entries. */
+	qsort(h, nreal, sizeof(*h), fold ? hname_cmp_fold : hname_cmp);
 
 	for (i = 0; i < s->nfields; i++) {
 		const char *name = s->fields[i].name ? s->fields[i].name : "";
-		int k = hname_find(h, n, name, strlen(name));
+		int at = hname_find(h, nreal, name, strlen(name), fold);
 
-		field_col[i] = k < 0 ? -1 : (int)h[k].col;
-		if (k >= 0) {
-			col_field[h[k].col] = (int)i;
+		field_col[i] = at < 0 ? -1 : (int)h[at].col;
+		if (at >= 0) {
+			col_field[h[at].col] = (int)i;
 		} else if (ds->fields_match != FM_SUPERSET ||
 			   s->fields[i].required || is_pk(s, i)) {
 			reject = true;
 		}
 	}
+	for (i = 0; i < nreal; i = j) {
+		for (j = i + 1; j < nreal && schema_name_cmp(h[j].p, h[j].len,
+							    h[i].p, h[i].len,
+							    fold) == 0;
+		     j++)
+			;
+		/* Under subset an undeclared column may repeat: it is
+		 * ignored anyway. A declared name must be there once. */
+		if (j - i < 2 || (ds->fields_match == FM_SUBSET &&
+				  col_field[h[i].col] < 0))
+			continue;
+		flag[h[i].col] = COL_DUP_FIRST;
+		for (k = i + 1; k < j; k++)
+			flag[h[k].col] = COL_DUP_LATER;
+		reject = true;
+	}
 	for (i = 0; i < n; i++)
-		if (col_field[i] < 0 && ds->fields_match != FM_SUBSET)
+		if (col_field[i] == HEADER_COL_IGNORED &&
+		    ds->fields_match != FM_SUBSET)
 			reject = true;
 	if (!reject && ds->fields_match == FM_EXACT) {
 		/* Same set of names (nothing missing, nothing extra, no
-		 * duplicates), so n == nfields: only the order can differ. */
-		for (i = 0; i < n; i++) {
+		 * duplicates), so nreal == nfields: only the order can
+		 * differ. */
+		for (i = 0; i < nreal; i++) {
 			if (col_field[i] != (int)i) {
 				order_col = i;
 				reject = true;
@@ -889,6 +980,7 @@ void field_clear(struct field *f)
 	if (!f)
 		return;
 	free(f->name);
+	free(f->column);
 	if (f->pattern)
 		regfree(&f->re);
 	free(f->pattern);
@@ -927,11 +1019,8 @@ void dataset_clear(struct dataset *d)
 	free(d->table);
 	free(d->match);
 	schema_clear(&d->schema);
+	free(d->read.null_seq);
+	free(d->read.encoding);
+	free(d->read.encoding_fallback);
 	memset(d, 0, sizeof(*d));
-}
-
-bool dataset_match_name(const struct dataset *ds, const char *name)
-{
-	return fnmatch(ds->match, name,
-		       ds->read.match_case_sensitive ? 0 : FNM_CASEFOLD) == 0;
 }

@@ -38,11 +38,26 @@ enum fields_match {
 };
 #define FM__COUNT (FM_SUPERSET + 1)
 
+/* header_case and match_case (issue 11); the structs keep them as bools
+ * (read.header_case_insensitive, read.match_case_sensitive). */
+enum header_case {
+	HEADER_CASE_SENSITIVE,   /* default */
+	HEADER_CASE_INSENSITIVE, /* ASCII and Latin-1 letters fold */
+};
+#define HEADER_CASE__COUNT (HEADER_CASE_INSENSITIVE + 1)
+enum match_case {
+	MATCH_CASE_INSENSITIVE, /* default: FNM_CASEFOLD */
+	MATCH_CASE_SENSITIVE,
+};
+#define MATCH_CASE__COUNT (MATCH_CASE_SENSITIVE + 1)
+
 /* The one spelling of each field type and fieldsMatch mode, indexed by the
  * enum and NULL-terminated (config.c's key tables take them as they are);
  * field_type_name() and friends are the lookups over them. */
 extern const char *const field_type_names[FT__COUNT + 1];
 extern const char *const fields_match_names[FM__COUNT + 1];
+extern const char *const header_case_names[HEADER_CASE__COUNT + 1];
+extern const char *const match_case_names[MATCH_CASE__COUNT + 1];
 /* What a boolean field accepts when it declares no trueValues/falseValues,
  * and the missingValues default; NULL-terminated. */
 extern const char *const schema_default_true[];
@@ -138,14 +153,33 @@ const char *field_type_name(enum field_type t);
 int field_type_parse(const char *s, enum field_type *out);
 const char *fields_match_name(enum fields_match m);
 int fields_match_parse(const char *s, enum fields_match *out);
+const char *header_case_name(enum header_case h);
+int header_case_parse(const char *s, enum header_case *out);
+const char *match_case_name(enum match_case m);
+int match_case_parse(const char *s, enum match_case *out);
+
+/* Whether file name (a base name) is one of ds's files: fnmatch(3) of
+ * ds->match, with FNM_CASEFOLD unless read.match_case_sensitive.
+ * Thread-safe. */
+bool dataset_match_name(const struct dataset *ds, const char *name);
+
+/* SQLite allows 2000 columns and each table adds _upload_id. */
+#define SCHEMA_MAX_FIELDS 1999
+/* Bytes of a field name or SQL column name. */
+#define SCHEMA_NAME_MAX 256
 
 /*
  * Result of matching a CSV header against a dataset.
- * col_field[c] is the field index for CSV column c, or -1 when the column is
- * ignored (FM_SUBSET extra columns). field_col[f] is the CSV column of field
- * f, or -1 when absent (FM_SUPERSET). Arrays are owned; free with
- * header_map_free().
+ * col_field[c] is the field index for CSV column c, HEADER_COL_IGNORED (-1)
+ * when the column is ignored (FM_SUBSET extra columns), or
+ * HEADER_COL_PADDING (-2) for an empty header cell after the last non-empty
+ * one (spreadsheet padding: "id,name,,,"), accepted under every fieldsMatch
+ * mode; the caller must check that such a column's data cells are empty
+ * too. field_col[f] is the CSV column of field f, or -1 when absent
+ * (FM_SUPERSET). Arrays are owned; free with header_map_free().
  */
+#define HEADER_COL_IGNORED (-1)
+#define HEADER_COL_PADDING (-2)
 struct header_map {
 	size_t ncols;
 	int *col_field;
@@ -154,13 +188,19 @@ struct header_map {
 };
 void header_map_free(struct header_map *m);
 
-/* Does name match ds's `match` glob (without case unless match_case:
- * sensitive)? */
-bool dataset_match_name(const struct dataset *ds, const char *name);
+/* Order of two names as schema_match_header compares them: bytes, or with
+ * fold (header_case: insensitive) ASCII and Latin-1 letters without case.
+ * <0, 0, >0. */
+int schema_name_cmp(const char *p, size_t plen, const char *q, size_t qlen,
+		    bool fold);
 
 /*
  * Match header names (UTF-8 BOM already stripped from names[0] by the caller
  * or here: a leading EF BB BF on names[0] is ignored) against ds.
+ * Surrounding ASCII spaces of every cell are ignored; with
+ * read.header_case_insensitive so is the case of ASCII and Latin-1 letters
+ * (A-Z, U+00C0..U+00DE but U+00D7). Under FM_SUBSET undeclared columns may
+ * be empty or repeated; a declared name must appear once in every mode.
  * Returns 0 and fills *out when accepted. Returns -EINVAL when rejected and
  * appends to why a human-readable explanation: the dataset tried, expected
  * columns, found columns, and which are missing, unexpected or duplicated,

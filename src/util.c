@@ -222,6 +222,24 @@ int text_escape(struct buf *b, const void *s, size_t n, size_t max_bytes)
 	return escape(b, s, n, max_bytes, true);
 }
 
+int sql_ident(struct buf *b, const char *name)
+{
+	size_t old = b->len, i;
+	int r = buf_addc(b, '"');
+
+	for (i = 0; r == 0 && name[i]; i++)
+		r = name[i] == '"' ? buf_add(b, "\"\"", 2)
+				   : buf_addc(b, name[i]);
+	if (r == 0)
+		r = buf_addc(b, '"');
+	if (r < 0 && b->p) {
+		/* buf_add leaves the buffer as it was: undo our part. */
+		b->len = old;
+		b->p[old] = '\0';
+	}
+	return r;
+}
+
 uint64_t mono_ms(void)
 {
 	struct timespec ts;

@@ -66,6 +66,12 @@ int utf8_escape(struct buf *b, const void *s, size_t n, size_t max_bytes);
  * like utf8_escape but control characters become "\xHH" as well. */
 int text_escape(struct buf *b, const void *s, size_t n, size_t max_bytes);
 
+/* Append name as an SQL quoted identifier: "name" with every inner '"'
+ * doubled. Any text but NUL is a valid identifier once quoted; config.c
+ * bounds and checks field columns. Returns 0 or a negative errno from
+ * buf_add (b unchanged on failure). */
+int sql_ident(struct buf *b, const char *name);
+
 /* Milliseconds on CLOCK_MONOTONIC. */
 uint64_t mono_ms(void);
 

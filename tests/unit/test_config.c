@@ -69,6 +69,17 @@ static int load_text(const char *text, struct config **out, struct buf *errs,
 	"        - {name: a}\n"              \
 	"        - " field "\n"
 
+/* Dataset p with one more dataset key on line 3 (col 5). */
+#define DSK(key)                             \
+	"datasets:\n"                        \
+	"  - name: p\n"                      \
+	"    " key "\n"                      \
+	"    schema:\n"                      \
+	"      primaryKey: a\n"              \
+	"      fields: [{name: a}]\n"
+
+#define X64 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+
 struct bad_case {
 	const char *yaml;
 	const char *err; /* substring of errs */
@@ -131,7 +142,7 @@ static const struct bad_case bad_cases[] = {
 	 "[{name: a}]}\n",
 	 ":2:11: name: expected a string"},
 	{DSF("{name: ~}"), ":7:18: name: expected a string"},
-	{DSF("{name: \"\"}"), ":7:18: name: \"\" is not a valid name"},
+	{DSF("{name: \"\"}"), ":7:18: name: \"\" must not be empty"},
 	{"root:\n" DS, ":1:6: root: expected a string"},
 	{"database: [a]\n" DS, "database: expected a string, got a list"},
 	{"root: \"a\\0b\"\n" DS, "root: must not contain a NUL character"},
@@ -261,7 +272,96 @@ static const struct bad_case bad_cases[] = {
 			   "\"p\""},
 	{DSF("{name: A}"), ":7:18: name: field \"A\" duplicates \"a\""},
 	{DSF("{name: _upload_id}"), "name: \"_upload_id\" is reserved"},
-	{DSF("{name: 9b}"), "name: \"9b\" is not a valid name"},
+	/* field names are header text, columns are quoted SQL names */
+	{DSF("{name: \" b\"}"), ":7:18: name: \" b\" must not start or end "
+				"with a space"},
+	{DSF("{name: \"b \"}"), "must not start or end with a space"},
+	{DSF("{name: \"a\\tb\"}"), "name: \"a\\x09b\" must not contain control "
+				  "characters"},
+	{DSF("{name: \"a\\x85b\"}"), "must not contain control characters"},
+	{DSF("{name: \"a\\0b\"}"), "name: must not contain a NUL character"},
+	{DSF("{name: \"" X64 X64 X64 X64 "y\"}"),
+	 "is too long: at most 256 bytes"},
+	{DSF("{name: \"" X64 X64 X64 X64 "\", column: " X64 X64 X64 X64 "y}"),
+	 "column: \"" X64},
+	{DSF("{name: b, column: \"\"}"), ":7:29: column: \"\" must not be empty"},
+	{DSF("{name: b, column: _Upload_Id}"),
+	 ":7:29: column: \"_Upload_Id\" is reserved for ingestd's own column"},
+	{DSF("{name: b, column: A}"),
+	 ":7:29: column: fields \"a\" and \"b\" of dataset \"p\" both use the "
+	 "SQL column \"A\" (column names ignore case)"},
+	{DSF("{name: b, column: x}\n        - {name: c, column: X}"),
+	 ":8:29: column: fields \"b\" and \"c\" of dataset \"p\" both use"},
+	{DSF("{name: A, column: a2}\n        - {name: b, column: A2}"),
+	 "fields \"A\" and \"b\" of dataset \"p\" both use the SQL column "
+	 "\"A2\""},
+	{"datasets:\n  - name: p\n    header_case: insensitive\n"
+	 "    schema:\n      primaryKey: a\n"
+	 "      fields: [{name: a}, {name: A, column: a2}]\n",
+	 ":6:34: name: field \"A\" duplicates \"a\" in dataset \"p\" "
+	 "(header_case: insensitive)"},
+	{DSF("{name: b, column: [x]}"), "column: expected a string, got a list"},
+	{"datasets:\n  - name: p\n    header_case: insensitive\n"
+	 "    schema:\n      primaryKey: a\n"
+	 "      fields: [{name: a}, {name: \"Pr\xc3\xa9nom\"}, "
+	 "{name: \"PR\xc3\x89NOM\", column: p2}]\n",
+	 "name: field \"PR\xc3\x89NOM\" duplicates \"Pr\xc3\xa9nom\" in dataset "
+	 "\"p\" (header_case: insensitive)"},
+
+	/* dialect */
+	{DSK("dialect: {delimiter: ab}"),
+	 ":3:26: dialect.delimiter: \"ab\" must be exactly one ASCII "
+	 "character"},
+	{DSK("dialect: {delimiter: \"\"}"), "must be exactly one ASCII"},
+	{DSK("dialect: {delimiter: \"\\n\"}"),
+	 "dialect.delimiter: \"\\x0A\" must not be a line break"},
+	{DSK("dialect: {delimiter: \"\\r\"}"), "must not be a line break"},
+	{DSK("dialect: {delimiter: \"\xc3\xa9\"}"),
+	 "must be exactly one ASCII character"},
+	{DSK("dialect: {delimiter: \"\\\"\"}"),
+	 ":3:26: dialect: delimiter and quoteChar are both '\"'; the "
+	 "characters must differ"},
+	{DSK("dialect: {quoteChar: \";\", delimiter: \";\"}"),
+	 ":3:26: dialect: delimiter and quoteChar are both ';'"},
+	{DSK("dialect: {escapeChar: \";\", delimiter: \";\"}"),
+	 "dialect: delimiter and escapeChar are both ';'"},
+	{DSK("dialect: {escapeChar: '\"'}"),
+	 "dialect: quoteChar and escapeChar are both '\"'; the characters "
+	 "must differ (for a doubled quote use doubleQuote: true)"},
+	{DSK("dialect: {commentChar: \"#\", delimiter: \"#\"}"),
+	 "dialect: delimiter and commentChar are both '#'"},
+	{DSK("dialect: {quoteChar: ~}"), "dialect.quoteChar: expected a string"},
+	{DSK("dialect: {delimter: \";\"}"),
+	 ":3:15: unknown key \"delimter\" in dialect"},
+	{DSK("dialect: {header: maybe}"),
+	 "dialect.header: expected true or false, got \"maybe\""},
+	{DSK("dialect: {doubleQuote: 1}"), "dialect.doubleQuote: expected true"},
+	{DSK("dialect: {lineTerminator: [a]}"),
+	 "dialect.lineTerminator: expected a string, got a list"},
+	{DSK("dialect: {nullSequence: {a: 1}}"),
+	 "dialect.nullSequence: expected a string, got a mapping"},
+	{DSK("dialect: [a]"), ":3:14: dialect: expected a mapping, got a list"},
+
+	/* encodings and case modes */
+	{DSK("encoding: klingon"),
+	 ":3:15: encoding: unknown encoding \"klingon\" (iconv -l lists the "
+	 "names)"},
+	{DSK("encoding: \"../x\""), "encoding: unknown encoding \"../x\""},
+	{DSK("encoding: ~"), ":3:15: encoding: expected a string"},
+	{DSK("encoding: [utf-8]"), "encoding: expected a string, got a list"},
+	{DSK("encoding_fallback: auto"),
+	 ":3:24: encoding_fallback: unknown encoding \"auto\" (iconv -l"},
+	{DSK("header_case: lower"),
+	 ":3:18: header_case: unknown header_case mode \"lower\" (expected "
+	 "one of: sensitive, insensitive)"},
+	{DSK("match_case: yes"),
+	 ":3:17: match_case: unknown match_case mode \"yes\" (expected one "
+	 "of: insensitive, sensitive)"},
+	{"max_uncompressed_bytes: 0\n" DS,
+	 ":1:25: max_uncompressed_bytes: 0 is out of range "
+	 "1..4611686018427387904"},
+	{"max_uncompressed_bytes: 4611686018427387905\n" DS,
+	 "max_uncompressed_bytes: 4611686018427387905 is out of range"},
 	{DSF("{name: b, constraints: [required]}"),
 	 "constraints: expected a mapping"},
 	{DSF("{name: b, constraints: {requird: true}}"),
@@ -530,6 +630,24 @@ static void test_defaults(void **state)
 	assert_null(f->pattern);
 	assert_int_equal(f->n_enum, 0);
 	assert_int_equal(f->n_true, 0);
+	assert_string_equal(f->column, "a");
+	assert_true(c->max_uncompressed_bytes == UINT64_C(107374182400));
+	assert_int_equal(d->read.dialect.delimiter, 0);
+	assert_int_equal(d->read.dialect.quote, '"');
+	assert_int_equal(d->read.dialect.escape, 0);
+	assert_int_equal(d->read.dialect.comment, 0);
+	assert_true(d->read.dialect.double_quote);
+	assert_false(d->read.dialect.skip_initial_space);
+	assert_null(d->read.dialect.null_seq);
+	assert_null(d->read.null_seq);
+	assert_true(d->read.header);
+	assert_string_equal(d->read.encoding, "auto");
+	assert_string_equal(d->read.encoding_fallback, "windows-1252");
+	assert_false(d->read.header_case_insensitive);
+	assert_false(d->read.match_case_sensitive);
+	assert_true(dataset_match_name(d, "x.csv"));
+	assert_true(dataset_match_name(d, "X.CSV"));
+	assert_false(dataset_match_name(d, "x.txt"));
 	assert_null(config_dataset(c, "P"));
 	assert_null(config_dataset(c, "nope"));
 	assert_null(config_dataset(NULL, "p"));
@@ -724,11 +842,106 @@ static bool g_block_style(const struct config *c)
 	       f->required && strcmp(c->datasets[1].table, "Q") == 0;
 }
 
+static bool g_spreadsheet(const struct config *c)
+{
+	const struct field *id = g_field(c, "Customer ID");
+	const struct field *fn = g_field(c, "Pr\xc3\xa9nom");
+	const struct field *up = g_field(c, "Unit Price (\xe2\x82\xac)");
+	const struct field *q = g_field(c, "9 \"quoted\"");
+
+	return id && strcmp(id->column, "Customer ID") == 0 && id->required &&
+	       fn && strcmp(fn->column, "Pr\xc3\xa9nom") == 0 && up &&
+	       strcmp(up->column, "unit_price") == 0 && q &&
+	       strcmp(q->column, "my \"col\"") == 0 &&
+	       c->datasets[0].schema.pk[0] == 1;
+}
+static bool g_dialect(const struct config *c)
+{
+	const struct dataset *d = &c->datasets[0];
+	const struct csvdialect *cd = &d->read.dialect;
+
+	return cd->delimiter == ';' && cd->quote == '\'' &&
+	       !cd->double_quote && cd->escape == '\\' &&
+	       cd->skip_initial_space && cd->comment == '#' && d->read.header &&
+	       strcmp(d->read.null_seq, "NA") == 0 &&
+	       cd->null_seq == d->read.null_seq &&
+	       strcmp(d->read.encoding, "latin1") == 0 &&
+	       strcmp(d->read.encoding_fallback, "ISO-8859-15") == 0 &&
+	       d->read.header_case_insensitive && d->read.match_case_sensitive &&
+	       dataset_match_name(d, "p.csv") &&
+	       !dataset_match_name(d, "P.CSV");
+}
+static bool g_no_header(const struct config *c)
+{
+	const struct dataset *d = &c->datasets[0];
+
+	return !d->read.header && d->read.dialect.delimiter == ',' &&
+	       d->read.dialect.quote == '"' && !d->read.null_seq &&
+	       !d->read.dialect.null_seq;
+}
+static bool g_no_header_tab(const struct config *c)
+{
+	const struct dataset *d = &c->datasets[0];
+
+	return !d->read.header && d->read.dialect.delimiter == '\t' &&
+	       d->read.dialect.escape == 0 && d->read.dialect.comment == 0;
+}
+static bool g_no_header_tab_unused(const struct config *c)
+{
+	/* dialect: ~ is the default dialect: delimiter detected. */
+	return c->datasets[0].read.header &&
+	       c->datasets[0].read.dialect.delimiter == 0;
+}
+static bool g_uncompressed_cap(const struct config *c)
+{
+	return c->max_uncompressed_bytes == UINT64_C(1) << 62;
+}
+static bool g_uncompressed_10x(const struct config *c)
+{
+	return c->max_uncompressed_bytes == 1000;
+}
+static bool g_uncompressed_set(const struct config *c)
+{
+	return c->max_uncompressed_bytes == 5 && c->max_file_bytes == 100;
+}
+static bool g_case_names(const struct config *c)
+{
+	/* Names differing in case are two header names by default. */
+	return g_field(c, "a") && g_field(c, "A") &&
+	       strcmp(g_field(c, "A")->column, "a2") == 0 &&
+	       strcmp(g_field(c, "9b")->column, "9b") == 0;
+}
+
 #define ONE_DS(fields)                                            \
 	"datasets:\n  - name: p\n    schema:\n      primaryKey: a\n" \
 	"      fields:\n        - {name: a}\n" fields
 
 static const struct good_case good_cases[] = {
+	{"datasets:\n  - name: p\n    schema:\n"
+	 "      primaryKey: Customer ID\n      fields:\n"
+	 "        - {name: Pr\xc3\xa9nom}\n"
+	 "        - {name: Customer ID}\n"
+	 "        - {name: \"Unit Price (\xe2\x82\xac)\", column: unit_price}\n"
+	 "        - {name: '9 \"quoted\"', column: 'my \"col\"'}\n",
+	 g_spreadsheet},
+	{DSK("dialect: {delimiter: \";\", quoteChar: \"'\", doubleQuote: false, "
+	     "escapeChar: \"\\\\\", skipInitialSpace: true, header: true, "
+	     "commentChar: \"#\", nullSequence: NA, lineTerminator: "
+	     "\"\\r\\n\"}\n    encoding: latin1\n"
+	     "    encoding_fallback: ISO-8859-15\n"
+	     "    header_case: insensitive\n    match_case: sensitive"),
+	 g_dialect},
+	{DSK("dialect: {header: false}"), g_no_header},
+	{DSK("dialect: {header: false, delimiter: \"\\t\", escapeChar: ~, "
+	     "commentChar: ~}"),
+	 g_no_header_tab},
+	{DSK("dialect: ~"), g_no_header_tab_unused},
+	{"max_file_bytes: 4611686018427387904\n" DS, g_uncompressed_cap},
+	{"max_file_bytes: 100\n" DS, g_uncompressed_10x},
+	{"max_uncompressed_bytes: 5\nmax_file_bytes: 100\n" DS,
+	 g_uncompressed_set},
+	{ONE_DS("        - {name: A, column: a2}\n        - {name: 9b}\n"),
+	 g_case_names},
 	{"ignore: []\nready_marker: ~\n" DS, g_ignore_empty},
 	{"keep_processed: Yes\nhttp: {enabled: OFF}\n" DS, g_bools},
 	{"keep_processed: on\nhttp: {enabled: false}\n" DS, g_bools},
@@ -802,6 +1015,48 @@ static void test_good(void **state)
 		buf_free(&errs);
 	}
 	assert_int_equal(bad, 0);
+}
+
+/* At most SCHEMA_MAX_FIELDS fields: 1999 load, 2000 are refused. */
+static void test_max_fields(void **state)
+{
+	static const size_t counts[] = {SCHEMA_MAX_FIELDS,
+					SCHEMA_MAX_FIELDS + 1};
+	size_t k, i;
+
+	(void)state;
+	for (k = 0; k < ARRAY_SIZE(counts); k++) {
+		struct buf y = BUF_INIT, errs = BUF_INIT;
+		struct config *c = NULL;
+		char path[64];
+		int r;
+
+		assert_int_equal(buf_adds(&y, "datasets:\n  - name: p\n"
+					      "    schema:\n"
+					      "      primaryKey: f0\n"
+					      "      fields:\n"),
+				 0);
+		for (i = 0; i < counts[k]; i++)
+			assert_int_equal(
+				buf_printf(&y, "        - {name: f%zu}\n", i), 0);
+		r = load_text(y.p, &c, &errs, path);
+		if (k == 0) {
+			assert_int_equal(r, 0);
+			assert_int_equal(c->datasets[0].schema.nfields,
+					 SCHEMA_MAX_FIELDS);
+		} else {
+			assert_int_equal(r, -EINVAL);
+			assert_null(c);
+			assert_non_null(strstr(
+				errs.p, ":6:9: fields: dataset \"p\" declares "
+					"2000 fields, at most 1999 are allowed "
+					"(SQLite allows 2000 columns and the "
+					"table adds _upload_id)"));
+		}
+		config_unref(c);
+		buf_free(&y);
+		buf_free(&errs);
+	}
 }
 
 /* Errors are appended to what errs already holds. */
@@ -944,6 +1199,7 @@ int main(void)
 		cmocka_unit_test(test_all_keys),
 		cmocka_unit_test(test_good),
 		cmocka_unit_test(test_errs_appended),
+		cmocka_unit_test(test_max_fields),
 		cmocka_unit_test(test_local_yaml),
 	};
 

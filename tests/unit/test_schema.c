@@ -680,16 +680,17 @@ struct hdr_case {
 	int field_col[5];     /* when rc == 0 */
 	const char *why[4];   /* substrings of why when rc != 0 */
 	const char *not_why;  /* must not appear in why */
+	bool fold;            /* header_case: insensitive */
 };
 
 static const struct hdr_case hdr_cases[] = {
 	/* equal */
 	{FM_EQUAL, {"sku", "name", "price", "description", "active"}, 0,
-	 {0, 1, 2, 3, 4}, {0, 1, 2, 3, 4}, {NULL}, NULL},
+	 {0, 1, 2, 3, 4}, {0, 1, 2, 3, 4}, {NULL}, NULL, false},
 	{FM_EQUAL, {"active", "price", "sku", "description", "name"}, 0,
-	 {4, 2, 0, 3, 1}, {2, 4, 1, 3, 0}, {NULL}, NULL},
+	 {4, 2, 0, 3, 1}, {2, 4, 1, 3, 0}, {NULL}, NULL, false},
 	{FM_EQUAL, {BOM "sku", "name", "price", "description", "active"}, 0,
-	 {0, 1, 2, 3, 4}, {0, 1, 2, 3, 4}, {NULL}, NULL},
+	 {0, 1, 2, 3, 4}, {0, 1, 2, 3, 4}, {NULL}, NULL, false},
 	{FM_EQUAL, {"sku", "name", "cost", "description", "active"}, -EINVAL,
 	 {0}, {0},
 	 {"Dataset \"product\" (fieldsMatch: equal) does not accept this "
@@ -698,70 +699,99 @@ static const struct hdr_case hdr_cases[] = {
 	  "Missing columns:  price\nUnexpected columns: cost\n"
 	  "How to fix: make the first line of the file name exactly these "
 	  "columns (any order)"},
-	 "Duplicated"},
+	 "Duplicated", false},
 	{FM_EQUAL, {"sku", "name", "price", "description"}, -EINVAL, {0}, {0},
-	 {"Missing columns:  active\n"}, "Unexpected"},
+	 {"Missing columns:  active\n"}, "Unexpected", false},
 	{FM_EQUAL, {"sku", "name", "price", "description", "active", "x"},
-	 -EINVAL, {0}, {0}, {"Unexpected columns: x\n"}, "Missing"},
+	 -EINVAL, {0}, {0}, {"Unexpected columns: x\n"}, "Missing", false},
 	{FM_EQUAL, {"sku", "name", "price", "sku", "description", "active"},
 	 -EINVAL, {0}, {0}, {"Duplicated columns: sku\n", "each once"},
-	 "Missing"},
+	 "Missing", false},
 	{FM_EQUAL, {"SKU", "name", "price", "description", "active"}, -EINVAL,
 	 {0}, {0}, {"Missing columns:  sku\n", "Unexpected columns: SKU\n"},
-	 NULL},
-	{FM_EQUAL, {"sku ", "name", "price", "description", "active"},
-	 -EINVAL, {0}, {0}, {"Unexpected columns: sku \n"}, NULL},
+	 NULL, false},
+	/* surrounding spaces never count (issue 11) */
+	{FM_EQUAL, {"sku ", "  name", " price ", "description", "active"},
+	 0, {0, 1, 2, 3, 4}, {0, 1, 2, 3, 4}, {NULL}, NULL, false},
+	{FM_EQUAL, {BOM " sku", "name", "price", "description", "active"},
+	 0, {0, 1, 2, 3, 4}, {0, 1, 2, 3, 4}, {NULL}, NULL, false},
+	{FM_EQUAL, {"sku", "na me", "price", "description", "active"},
+	 -EINVAL, {0}, {0}, {"Unexpected columns: na me\n"}, NULL, false},
+	/* header_case: insensitive */
+	{FM_EQUAL, {"SKU", "Name", "PRICE", "description", "acTive"}, 0,
+	 {0, 1, 2, 3, 4}, {0, 1, 2, 3, 4}, {NULL}, NULL, true},
+	{FM_EQUAL, {"sku", "name", "price", "description", "active", "SKU"},
+	 -EINVAL, {0}, {0}, {"Duplicated columns: sku\n"}, NULL, true},
+	{FM_EQUAL, {" Sku ", "NAME", "price", "description", "active"}, 0,
+	 {0, 1, 2, 3, 4}, {0, 1, 2, 3, 4}, {NULL}, NULL, true},
+	/* trailing empty cells are padding, under every mode */
+	{FM_EQUAL, {"sku", "name", "price", "description", "active", "", " ",
+		    ""},
+	 0, {0, 1, 2, 3, 4, -2, -2, -2}, {0, 1, 2, 3, 4}, {NULL}, NULL, false},
+	{FM_EQUAL, {"sku", "", "name", "price", "description", "active"},
+	 -EINVAL, {0}, {0}, {"Unexpected columns: (empty)\n"}, NULL, false},
 	{FM_EQUAL, {"sku", BOM "name", "price", "description", "active"},
-	 -EINVAL, {0}, {0}, {"Missing columns:  name\n"}, NULL},
+	 -EINVAL, {0}, {0}, {"Missing columns:  name\n"}, NULL, false},
 	{FM_EQUAL, {NULL}, -EINVAL, {0}, {0},
 	 {"Found columns:    (none)\n",
 	  "Missing columns:  sku, name, price, description, active\n"},
-	 NULL},
+	 NULL, false},
 
 	/* exact */
 	{FM_EXACT, {"sku", "name", "price", "description", "active"}, 0,
-	 {0, 1, 2, 3, 4}, {0, 1, 2, 3, 4}, {NULL}, NULL},
+	 {0, 1, 2, 3, 4}, {0, 1, 2, 3, 4}, {NULL}, NULL, false},
 	{FM_EXACT, {BOM "sku", "name", "price", "description", "active"}, 0,
-	 {0, 1, 2, 3, 4}, {0, 1, 2, 3, 4}, {NULL}, NULL},
+	 {0, 1, 2, 3, 4}, {0, 1, 2, 3, 4}, {NULL}, NULL, false},
 	{FM_EXACT, {"sku", "price", "name", "description", "active"}, -EINVAL,
 	 {0}, {0},
 	 {"(fieldsMatch: exact)", "Wrong order:      column 2 is price, "
 	  "expected name\n", "in this order"},
-	 "Missing"},
+	 "Missing", false},
 	{FM_EXACT, {"sku", "name", "price", "description"}, -EINVAL, {0}, {0},
-	 {"Missing columns:  active\n"}, "Wrong order"},
+	 {"Missing columns:  active\n"}, "Wrong order", false},
+	{FM_EXACT, {"sku", "name", "price", "description", "active", ""}, 0,
+	 {0, 1, 2, 3, 4, -2}, {0, 1, 2, 3, 4}, {NULL}, NULL, false},
+	{FM_EXACT, {"sku", "name", "price", "active", "description", ""},
+	 -EINVAL, {0}, {0}, {"Wrong order:      column 4 is active"}, NULL, false},
 
 	/* subset */
 	{FM_SUBSET, {"x", "sku", "name", "price", "description", "active", "y"},
-	 0, {-1, 0, 1, 2, 3, 4, -1}, {1, 2, 3, 4, 5}, {NULL}, NULL},
+	 0, {-1, 0, 1, 2, 3, 4, -1}, {1, 2, 3, 4, 5}, {NULL}, NULL, false},
 	{FM_SUBSET, {"sku", "name", "price", "description", "active"}, 0,
-	 {0, 1, 2, 3, 4}, {0, 1, 2, 3, 4}, {NULL}, NULL},
+	 {0, 1, 2, 3, 4}, {0, 1, 2, 3, 4}, {NULL}, NULL, false},
 	{FM_SUBSET, {"sku", "name", "price", "active", "notes"}, -EINVAL, {0},
 	 {0},
 	 {"(fieldsMatch: subset)", "Missing columns:  description\n",
 	  "extra columns are ignored"},
-	 "Unexpected"},
+	 "Unexpected", false},
+	/* undeclared columns may repeat or be empty under subset */
 	{FM_SUBSET, {"sku", "name", "price", "description", "active", "x", "x"},
-	 -EINVAL, {0}, {0}, {"Duplicated columns: x\n"}, NULL},
-	{FM_SUBSET, {"sku", "name", "price", "description", "active", "", ""},
-	 -EINVAL, {0}, {0}, {"Duplicated columns: (empty)\n"}, NULL},
+	 0, {0, 1, 2, 3, 4, -1, -1}, {0, 1, 2, 3, 4}, {NULL}, NULL, false},
+	{FM_SUBSET, {"", "sku", "", "name", "price", "description", "active",
+		     "", ""},
+	 0, {-1, 0, -1, 1, 2, 3, 4, -2, -2}, {1, 3, 4, 5, 6}, {NULL}, NULL, false},
+	{FM_SUBSET, {"sku", "name", "price", "description", "active", "sku"},
+	 -EINVAL, {0}, {0}, {"Duplicated columns: sku\n"}, NULL, false},
+	{FM_SUBSET, {"x", "sku", "name", "price", "description", "active",
+		     "Name"},
+	 -EINVAL, {0}, {0}, {"Duplicated columns: name\n"}, NULL, true},
 
 	/* superset */
 	{FM_SUPERSET, {"name", "sku"}, 0, {1, 0}, {1, 0, -1, -1, -1}, {NULL},
-	 NULL},
+	 NULL, false},
 	{FM_SUPERSET, {"sku", "name", "price", "description", "active"}, 0,
-	 {0, 1, 2, 3, 4}, {0, 1, 2, 3, 4}, {NULL}, NULL},
+	 {0, 1, 2, 3, 4}, {0, 1, 2, 3, 4}, {NULL}, NULL, false},
 	{FM_SUPERSET, {"sku", "price"}, -EINVAL, {0}, {0},
 	 {"(fieldsMatch: superset)", "Required columns: sku, name\n",
 	  "Missing required columns: name\n",
 	  "columns may be omitted unless required"},
-	 "Unexpected"},
+	 "Unexpected", false},
 	{FM_SUPERSET, {"name", "price"}, -EINVAL, {0}, {0},
-	 {"Missing required columns: sku\n"}, NULL},
+	 {"Missing required columns: sku\n"}, NULL, false},
 	{FM_SUPERSET, {"sku", "name", "cost"}, -EINVAL, {0}, {0},
-	 {"Unexpected columns: cost\n"}, "Missing"},
+	 {"Unexpected columns: cost\n"}, "Missing", false},
 	{FM_SUPERSET, {"sku", "name", "name"}, -EINVAL, {0}, {0},
-	 {"Duplicated columns: name\n"}, "Unexpected"},
+	 {"Duplicated columns: name\n"}, "Unexpected", false},
 };
 
 static void test_header(void **state)
@@ -780,6 +810,7 @@ static void test_header(void **state)
 		int rc;
 
 		hdr_dataset(&ds, hc->m);
+		ds.read.header_case_insensitive = hc->fold;
 		while (n < MAXC && hc->cols[n]) {
 			names[n] = hc->cols[n];
 			lens[n] = strlen(hc->cols[n]);
@@ -818,6 +849,88 @@ static void test_header(void **state)
 		buf_free(&why);
 	}
 	assert_int_equal(bad, 0);
+}
+
+/* header_case: insensitive folds Latin-1 letters too, not other bytes. */
+static void test_header_fold_latin1(void **state)
+{
+	static const struct {
+		char *field, *col;
+		bool fold, ok;
+	} cases[] = {
+		{"Pr\xc3\xa9nom", "PR\xc3\x89NOM", true, true},
+		{"Pr\xc3\xa9nom", "PR\xc3\x89NOM", false, false},
+		{"\xc3\x97", "\xc3\xb7", true, false}, /* x and / signs */
+		{"Stra\xc3\x9f" "e", "STRA\xc3\x9f" "E", true, true},
+		{"a_b", "A_B", true, true},
+		{"a@b", "A`B", true, false},
+		{"Customer ID", " customer id ", true, true},
+	};
+	size_t i;
+	int bad = 0;
+
+	(void)state;
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct field f = plain_field(FT_STRING);
+		size_t pk = 0;
+		struct dataset ds;
+		struct header_map m = {0};
+		struct buf why = BUF_INIT;
+		char *names[1] = {cases[i].col};
+		size_t lens[1] = {strlen(cases[i].col)};
+		int rc;
+
+		f.name = cases[i].field;
+		memset(&ds, 0, sizeof(ds));
+		ds.name = (char *)"d";
+		ds.fields_match = FM_EQUAL;
+		ds.schema.fields = &f;
+		ds.schema.nfields = 1;
+		ds.schema.pk = &pk;
+		ds.schema.npk = 1;
+		ds.read.header_case_insensitive = cases[i].fold;
+		rc = schema_match_header(&ds, names, lens, 1, &m, &why);
+		CHECK((rc == 0) == cases[i].ok, "case %zu: rc %d", i, rc);
+		header_map_free(&m);
+		buf_free(&why);
+	}
+	assert_int_equal(bad, 0);
+}
+
+/* dataset_match_name: case-insensitive unless match_case: sensitive. */
+static void test_match_name(void **state)
+{
+	struct dataset ds;
+
+	(void)state;
+	memset(&ds, 0, sizeof(ds));
+	ds.match = (char *)"orders_*.csv";
+	assert_true(dataset_match_name(&ds, "orders_1.csv"));
+	assert_true(dataset_match_name(&ds, "ORDERS_1.CSV"));
+	assert_false(dataset_match_name(&ds, "order_1.csv"));
+	ds.read.match_case_sensitive = true;
+	assert_true(dataset_match_name(&ds, "orders_1.csv"));
+	assert_false(dataset_match_name(&ds, "Orders_1.csv"));
+}
+
+/* sql_ident quotes and doubles inner quotes. */
+static void test_sql_ident(void **state)
+{
+	static const char *const in[] = {"a", "Customer ID", "say \"hi\"",
+					 "\"", ""};
+	static const char *const want[] = {"\"a\"", "\"Customer ID\"",
+					   "\"say \"\"hi\"\"\"", "\"\"\"\"",
+					   "\"\""};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < ARRAY_SIZE(in); i++) {
+		struct buf b = BUF_INIT;
+
+		assert_int_equal(sql_ident(&b, in[i]), 0);
+		assert_string_equal(b.p, want[i]);
+		buf_free(&b);
+	}
 }
 
 /* Whatever a header holds, the explanation is bounded and escaped. */
@@ -1055,6 +1168,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_msg_bounded, cons_setup,
 						cons_teardown),
 		cmocka_unit_test(test_header),
+		cmocka_unit_test(test_header_fold_latin1),
+		cmocka_unit_test(test_match_name),
+		cmocka_unit_test(test_sql_ident),
 		cmocka_unit_test(test_header_why_bounded),
 		cmocka_unit_test(test_header_many_columns),
 		cmocka_unit_test(test_names),
