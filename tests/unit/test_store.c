@@ -151,7 +151,9 @@ static void test_schema_text(void **state)
 		 " started_at TEXT,"
 		 " finished_at TEXT,"
 		 " location TEXT,"
-		 " status_pending INTEGER NOT NULL DEFAULT 1)"},
+		 " status_pending INTEGER NOT NULL DEFAULT 1,"
+		 /* schema 3: ALTER TABLE ADD COLUMN appends to the stored text */
+		 " dialect TEXT, bytes_read INTEGER)"},
 		{"uploads_unsettled",
 		 "CREATE INDEX uploads_unsettled ON uploads(id)"
 		 " WHERE status_pending OR state IN ('pending','processing')"},
