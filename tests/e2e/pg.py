@@ -43,6 +43,8 @@ class Server:
         return r
 
     def start(self):
+        if os.geteuid() != 0:
+            raise AssertionError("pg.py runs PostgreSQL as the postgres user (su): run the suite as root")
         if not os.path.isfile(os.path.join(BIN, "initdb")):
             raise AssertionError("PostgreSQL 15 is not installed (%s/initdb missing): "
                                  "run scripts/test-deps.sh" % BIN)

@@ -151,11 +151,11 @@ def check_loaded(d, name, content, rows, delimiter, encoding, compression=None,
     n = len(rows)
     check_eq(st["rows"], {"total": n, "applied": n, "failed": 0},
              "rows (errors: %r)" % (st.get("errors"),))
-    check_dialect(st, delimiter, encoding, compression, header)
     got, want = stored(d, dataset), want_rows(rows)
     for i, (g, w) in enumerate(zip(got, want)):
         check_eq(g, w, "stored row %d" % (i + 1))
     check_eq(len(got), len(want), "stored row count")
+    check_dialect(st, delimiter, encoding, compression, header)
     return st
 
 
@@ -388,13 +388,17 @@ def fods(rows, header=HEADER):
             "</table:table></office:spreadsheet></office:body></office:document>\n" % trs).encode()
 
 
+# A tab in a cell (<text:tab/>) does not survive LibreOffice's CSV export.
+LO_ROWS = [r if r[0] != 3 else (3, "Zoë", "", 0.25) for r in ROWS]
+
+
 @with_config(datasets=ITEM)
 def test_libreoffice_csv_default_filter(d):
     """soffice --convert-to csv with its default filter: Windows-1252, comma,
     LF; an empty cell (from "" or no value) is an empty unquoted cell."""
-    content = soffice_convert("items.fods", fods(ROWS), "csv")
+    content = soffice_convert("items.fods", fods(LO_ROWS), "csv")
     d.drop("items.csv", content)
-    check_loaded(d, "items.csv", content, empty_is_null(ROWS), ",", "windows-1252")
+    check_loaded(d, "items.csv", content, empty_is_null(LO_ROWS), ",", "windows-1252")
 
 
 # --------------------------------------------------------------------------
@@ -459,7 +463,7 @@ def test_zip_with_two_members_rejected(d):
         z.writestr("b.csv", python_csv(ROWS[2:]))
     content = b.getvalue()
     d.drop("items.csv.zip", content)
-    check_rejected(d, "items.csv.zip", content)
+    check_rejected(d, "items.csv.zip", content, mentions=[("zip", "archive", "member")])
     check_eq(d.query("SELECT count(*) FROM item"), [(0,)], "rows applied")
 
 
@@ -574,15 +578,18 @@ def stored_prices(d):
 
 
 def check_prices(d, name, content, want, delimiter=",", encoding="utf-8", header=True,
-                 errors=(), total=None):
+                 errors=(), total=None, dialect=True):
+    """Like check_loaded, for the price dataset, with expected row errors;
+    dialect=False leaves the dialect to the caller."""
     st = d.wait_state(name)
     check_upload(d, st, name, content, "completed", dataset="price")
     total = len(want) + len({e[0] for e in errors}) if total is None else total
     check_eq(st["rows"], {"total": total, "applied": len(want), "failed": total - len(want)},
              "rows (errors: %r)" % (st.get("errors"),))
     check_errors(d, st, list(errors))
-    check_dialect(st, delimiter, encoding, None, header)
     check_eq(stored_prices(d), [(i, n.encode(), p) for i, n, p in want], "stored rows")
+    if dialect:
+        check_dialect(st, delimiter, encoding, None, header)
     return st
 
 
@@ -666,7 +673,8 @@ def test_unclosed_quote_value(d, tail):
     text = 'id,name,price\n1,a,1.5\n2,"%s\n' % tail
     content = text.encode()
     d.drop("prices.csv", content)
-    st = check_prices(d, "prices.csv", content, [(1, "a", 1.5)], errors=[(2, 3, ANY, "format-error")])
+    st = check_prices(d, "prices.csv", content, [(1, "a", 1.5)], errors=[(2, 3, ANY, "format-error")],
+                      dialect=False)
     v = st["errors"]["first"][0].get("value")
     check(isinstance(v, str) and v != "", "format-error value should be the offending text: %r" % (v,))
     check(len(v.encode()) <= 200, "value longer than 200 bytes: %d" % len(v.encode()))
@@ -676,6 +684,7 @@ def test_unclosed_quote_value(d, tail):
     check(len(v.encode()) >= min(len(tail.encode()), 190), "value cut short: %r" % v)
     dbv = d.query("SELECT value FROM upload_errors WHERE upload_id = ?", (st["id"],))
     check_eq(dbv, [(v,)], "upload_errors.value")
+    check_dialect(st, ",", "utf-8")
 
 
 # Which delimiter: exactly one candidate split of the header must fit.
