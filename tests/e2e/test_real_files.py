@@ -335,6 +335,62 @@ def test_python_csv_quote_none_escapechar(d):
     check_loaded(d, "items.csv", content, empty_is_null(ROWS), ",", "utf-8")
 
 
+# Python's csv with a dialect that needs its setting: (case id, csv.writer
+# arguments, the dataset's dialect, the writer's loss, detected delimiter)
+PY_CSV_SET = [
+    ("quoteChar-apostrophe", {"quotechar": "'"}, {"quoteChar": "'"}, empty_is_null, ","),
+    ("doubleQuote-false-escapeChar", {"doublequote": False, "escapechar": "\\"},
+     {"doubleQuote": False, "escapeChar": "\\"}, empty_is_null, ","),
+    ("delimiter-semicolon", {"delimiter": ";"}, {"delimiter": ";"}, empty_is_null, ";"),
+    ("lineTerminator-is-ignored", {"lineterminator": "\n"}, {"lineTerminator": "\r\n"}, empty_is_null, ","),
+]
+
+
+@cases(PY_CSV_SET)
+def test_python_csv_dialect_setting(bin, writer, dialect, loss, delimiter):
+    d = harness.Daemon(bin, datasets=item(dialect=dialect))
+    content = python_csv(ROWS, **writer)
+    d.drop("items.csv", content)
+    check_loaded(d, "items.csv", content, loss(ROWS), delimiter, "utf-8")
+
+
+# The dataset's encoding setting: (case id, dataset keys, Python codec the
+# file is written with, detected encoding in the status)
+ENCODING_SET = [
+    ("encoding-iso-8859-15", {"encoding": "iso-8859-15"}, "iso8859_15", "iso-8859-15"),
+    ("encoding_fallback-iso-8859-15", {"encoding_fallback": "iso-8859-15"}, "iso8859_15", "iso-8859-15"),
+    ("encoding-windows-1252", {"encoding": "windows-1252"}, "cp1252", "windows-1252"),
+    ("encoding_fallback-valid-utf-8-wins", {"encoding_fallback": "iso-8859-15"}, "utf-8", "utf-8"),
+]
+
+
+@cases(ENCODING_SET)
+def test_encoding_setting(bin, keys, codec, detected):
+    """ISO-8859-15 has € at 0xA4, where Windows-1252 has ¤: only the setting
+    reads it right."""
+    d = harness.Daemon(bin, datasets=item(**keys))
+    content = python_csv(ROWS, codec)
+    d.drop("items.csv", content)
+    check_loaded(d, "items.csv", content, empty_is_null(ROWS), ",", detected)
+
+
+@with_config(datasets=item(encoding="utf-8"))
+def test_encoding_utf_8_forced(d):
+    """encoding: utf-8 turns detection off: a Windows-1252 file's accented
+    cells are encoding-errors (as before issue 11), the ASCII row applies."""
+    content = python_csv(ROWS, "cp1252")
+    d.drop("items.csv", content)
+    st = d.wait_state("items.csv")
+    check_upload(d, st, "items.csv", content, "completed", dataset="item")
+    check_eq(st["rows"], {"total": 5, "applied": 1, "failed": 4}, "rows")
+    # lines: header 1, row 1 on 2, row 2 on 3-4 (a newline in note), then 5, 6, 7
+    check_errors(d, st, [(1, 2, "name", "encoding-error"), (1, 2, "note", "encoding-error"),
+                         (2, 3, "name", "encoding-error"), (3, 5, "name", "encoding-error"),
+                         (4, 6, "name", "encoding-error")])
+    check_eq(stored(d), want_rows(empty_is_null(ROWS[4:])), "stored rows")
+    check_dialect(st, ",", "utf-8")
+
+
 # --------------------------------------------------------------------------
 # LibreOffice headless: a spreadsheet written as flat ODS XML by this test,
 # converted by soffice
@@ -717,6 +773,16 @@ def test_header_false(d):
     d.drop("prices.csv", content)
     check_prices(d, "prices.csv", content, [(1, "apple", 1.5), (3, "é", 2.0)], header=False,
                  errors=[(2, 2, "price", "type-error")])
+
+
+@with_config(datasets=price(dialect={"commentChar": "#"}))
+def test_comment_char(d):
+    """Lines starting with commentChar are skipped, before the header too;
+    line numbers still count them."""
+    content = b"# exported 2026-12-01\nid,name,price\n1,a,1.5\n# a note\n2,b,x\n3,c,3\n"
+    d.drop("prices.csv", content)
+    check_prices(d, "prices.csv", content, [(1, "a", 1.5), (3, "c", 3.0)],
+                 errors=[(2, 5, "price", "type-error")])
 
 
 @with_config(datasets=ITEM)
