@@ -30,6 +30,7 @@ import io
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import tempfile
 import zipfile
@@ -209,7 +210,10 @@ def test_postgres_copy_csv(d, options, rows, delimiter, encoding):
 
 
 # PostgreSQL's text format: TAB, \N for NULL, "" as an empty cell, and
-# backslash escapes (\n \t \\) in values; no quoting.
+# backslash escapes in values (\n newline, \t tab, \r, \\ backslash); no
+# quoting. The dataset says so: escapeChar "\\" (a backslash before n, t or
+# r is that control character, before anything else that character),
+# nullSequence "\\N", and missingValues [] so that an empty cell is "".
 PG_TEXT = [
     ("utf8", "HEADER, ENCODING 'UTF8'", ROWS, "utf-8"),
     ("win1252", "HEADER, ENCODING 'WIN1252'", ROWS, "windows-1252"),
@@ -236,7 +240,6 @@ def sqlite3_export(rows, mode):
     tmp = tempfile.mkdtemp(prefix="ingestd-e2e-sqlite3-", dir="/tmp")
     try:
         db, out = os.path.join(tmp, "src.db"), os.path.join(tmp, "out.csv")
-        import sqlite3
         con = sqlite3.connect(db)
         con.execute("CREATE TABLE items (id INTEGER, name TEXT, note TEXT, price REAL)")
         con.executemany("INSERT INTO items VALUES (?, ?, ?, ?)", rows)
@@ -405,8 +408,8 @@ def soffice_convert(src_name, src_bytes, fmt):
     exe = shutil.which("soffice")
     check(exe is not None, "soffice is not installed (libreoffice-calc-nogui): run scripts/test-deps.sh")
     if _lo_dir is None:
-        _lo_dir = tempfile.mkdtemp(prefix="ingestd-e2e-lo-", dir="/tmp")
-        harness.at_end(lambda: shutil.rmtree(_lo_dir, ignore_errors=True))
+        _lo_dir = top = tempfile.mkdtemp(prefix="ingestd-e2e-lo-", dir="/tmp")
+        harness.at_end(lambda: shutil.rmtree(top, ignore_errors=True))
     work = tempfile.mkdtemp(dir=_lo_dir)
     src = os.path.join(work, src_name)
     with open(src, "wb") as f:
