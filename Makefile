@@ -54,7 +54,8 @@ deps:
 	@scripts/deps.sh
 
 # What the tests run beside the build: sshd and its clients, chromium, wrk,
-# systemd-analyze, mandoc, strace (scripts/test-deps.sh).
+# systemd-analyze, mandoc, strace, PostgreSQL, LibreOffice, zstd, xz, bzip2,
+# zip (scripts/test-deps.sh).
 test-deps:
 	@scripts/test-deps.sh
 

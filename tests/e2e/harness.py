@@ -41,6 +41,28 @@ POLL_S = 0.05
 # Daemons created during the current test; the runner empties it.
 REGISTRY = []
 
+# Cleanups of what outlives one test (the PostgreSQL server that pg.py
+# starts once for a module); run.py runs them once, after the last test.
+AT_END = []
+
+
+def at_end(fn):
+    """Register fn() to run once when the suite ends."""
+    AT_END.append(fn)
+
+
+def run_at_end():
+    """Run and forget every at_end() cleanup, newest first; returns the
+    problems as strings (a failing cleanup does not stop the others)."""
+    problems = []
+    while AT_END:
+        fn = AT_END.pop()
+        try:
+            fn()
+        except Exception as e:  # noqa: BLE001 - report, keep cleaning up
+            problems.append("%s: %s: %s" % (getattr(fn, "__qualname__", fn), type(e).__name__, e))
+    return problems
+
 PRODUCT_HEADER = ["sku", "name", "price", "description", "active"]
 ORDER_HEADER = ["order_id", "sku", "quantity", "ordered_at"]
 

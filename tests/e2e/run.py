@@ -13,7 +13,10 @@ After each test every daemon it made must still be alive (unless the test
 stopped it), must exit 0 on SIGTERM and must have logged no sanitizer
 report. Each test is bounded by E2E_TEST_TIMEOUT seconds (default 120).
 
-E2E_ONLY=substring (or -k) runs only the tests whose name contains it.
+E2E_ONLY=substring (or -k) runs only the tests whose name, or whose
+module's name (test_pipeline), contains it. Cleanups registered with
+harness.at_end() (a server shared by a module's tests) run after the last
+test.
 Last line: "e2e: N passed, N failed"; exit status 1 when anything failed.
 """
 
@@ -52,10 +55,10 @@ def discover():
         for fn in fns:
             table = getattr(fn, "cases", None)
             if table is None:
-                tests.append((fn.__name__, fn, ()))
+                tests.append((fn.__name__, fn, (), modname))
             else:
                 for row in table:
-                    tests.append(("%s[%s]" % (fn.__name__, row[0]), fn, tuple(row[1:])))
+                    tests.append(("%s[%s]" % (fn.__name__, row[0]), fn, tuple(row[1:]), modname))
     return tests
 
 
@@ -122,11 +125,11 @@ def main():
     ap = argparse.ArgumentParser(description="ingestd end-to-end tests")
     ap.add_argument("--bin", required=True, help="path to the ingestd binary")
     ap.add_argument("-k", default=os.environ.get("E2E_ONLY", ""),
-                    help="run only tests whose name contains this (env E2E_ONLY)")
+                    help="run only tests whose name or module name contains this (env E2E_ONLY)")
     ap.add_argument("--list", action="store_true", help="list test names and exit")
     a = ap.parse_args()
 
-    tests = [t for t in discover() if a.k in t[0]]
+    tests = [t for t in discover() if a.k in t[0] or a.k in t[3]]
     if a.list:
         for t in tests:
             print(t[0])
@@ -141,19 +144,25 @@ def main():
     passed = failed = 0
     failures = []
     t_all = time.monotonic()
-    for name, fn, args in tests:
-        t0 = time.monotonic()
-        err, tails = run_one(name, fn, args, binpath, limit)
-        dt = time.monotonic() - t0
-        if err is None:
-            passed += 1
-            print("ok   %s (%.1fs)" % (name, dt), flush=True)
-        else:
+    try:
+        for name, fn, args, _ in tests:
+            t0 = time.monotonic()
+            err, tails = run_one(name, fn, args, binpath, limit)
+            dt = time.monotonic() - t0
+            if err is None:
+                passed += 1
+                print("ok   %s (%.1fs)" % (name, dt), flush=True)
+            else:
+                failed += 1
+                failures.append(name)
+                print("FAIL %s: %s" % (name, err.rstrip()), flush=True)
+                for t in tails:
+                    print(t, flush=True)
+    finally:
+        for p in harness.run_at_end():
             failed += 1
-            failures.append(name)
-            print("FAIL %s: %s" % (name, err.rstrip()), flush=True)
-            for t in tails:
-                print(t, flush=True)
+            failures.append("cleanup")
+            print("FAIL cleanup: %s" % p, flush=True)
     print("e2e: %.1fs; failed: %s" % (time.monotonic() - t_all, ", ".join(failures) or "none"))
     print("e2e: %d passed, %d failed" % (passed, failed), flush=True)
     return 1 if failed else 0
