@@ -348,7 +348,7 @@ static int probe_zip(int fd, struct decode_probe *p)
 			     "file: " EXPORT_XL);
 	} else if (ods) {
 		rc = set_why(p, DECODE_ODS,
-			     "this is an OpenDocument spreadsheet (.ods), not "
+			     "this is an OpenDocument spreadsheet workbook (.ods), not "
 			     "a CSV file: export the sheet as CSV (File \u203a "
 			     "Save a Copy \u203a Text CSV, character set UTF-8) "
 			     "and send that");

@@ -38,9 +38,13 @@ int ingest_upsert_sql(const struct dataset *ds, const int *fields, size_t n,
 	assert(ds && (fields || n == 0) && rows > 0 && out);
 	sc = &ds->schema;
 	buf_reset(out);
-	r = buf_printf(out, "INSERT INTO \"%s\"(", ds->table);
-	for (size_t k = 0; r == 0 && k < n; k++)
-		r = buf_printf(out, "\"%s\", ", sc->fields[fields[k]].name);
+	r = buf_adds(out, "INSERT INTO ");
+	r = r ?: sql_ident(out, ds->table);
+	r = r ?: buf_adds(out, "(");
+	for (size_t k = 0; r == 0 && k < n; k++) {
+		r = sql_ident(out, field_column(&sc->fields[fields[k]]));
+		r = r ?: buf_adds(out, ", ");
+	}
 	r = r ?: buf_adds(out, "\"_upload_id\") VALUES");
 	for (size_t row = 0; r == 0 && row < rows; row++) {
 		r = buf_adds(out, row ? ", (" : "(");
@@ -49,17 +53,23 @@ int ingest_upsert_sql(const struct dataset *ds, const int *fields, size_t n,
 		r = r ?: buf_adds(out, ")");
 	}
 	r = r ?: buf_adds(out, " ON CONFLICT(");
-	for (size_t k = 0; r == 0 && k < sc->npk; k++)
-		r = buf_printf(out, "%s\"%s\"", k ? ", " : "", sc->fields[sc->pk[k]].name);
+	for (size_t k = 0; r == 0 && k < sc->npk; k++) {
+		r = k ? buf_adds(out, ", ") : 0;
+		r = r ?: sql_ident(out, field_column(&sc->fields[sc->pk[k]]));
+	}
 	r = r ?: buf_adds(out, ") DO UPDATE SET ");
 	for (size_t k = 0; r == 0 && k < n; k++) {
+		const char *col = field_column(&sc->fields[fields[k]]);
 		bool pk = false;
+
 		for (size_t q = 0; q < sc->npk; q++)
 			pk |= sc->pk[q] == (size_t)fields[k];
 		if (pk)
 			continue;
-		r = buf_printf(out, "\"%s\" = excluded.\"%s\", ",
-			       sc->fields[fields[k]].name, sc->fields[fields[k]].name);
+		r = sql_ident(out, col);
+		r = r ?: buf_adds(out, " = excluded.");
+		r = r ?: sql_ident(out, col);
+		r = r ?: buf_adds(out, ", ");
 	}
 	return r ?: buf_adds(out, "\"_upload_id\" = excluded.\"_upload_id\"");
 }

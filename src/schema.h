@@ -158,6 +158,12 @@ int header_case_parse(const char *s, enum header_case *out);
 const char *match_case_name(enum match_case m);
 int match_case_parse(const char *s, enum match_case *out);
 
+/* The SQL column of field f: its `column:`, else its name. */
+static inline const char *field_column(const struct field *f)
+{
+	return f->column ? f->column : f->name;
+}
+
 /* Whether file name (a base name) is one of ds's files: fnmatch(3) of
  * ds->match, with FNM_CASEFOLD unless read.match_case_sensitive.
  * Thread-safe. */

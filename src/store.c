@@ -433,7 +433,7 @@ static const char *sql_type(enum field_type t)
  * is for keywords such as "order". */
 static int add_ident(struct buf *b, const char *id)
 {
-	return buf_printf(b, "\"%s\"", id);
+	return sql_ident(b, id);
 }
 
 static int field_pk_pos(const struct schema *sc, size_t f)
@@ -454,14 +454,14 @@ static int create_table(struct store *s, const struct dataset *ds)
 	r = r ?: add_ident(&b, ds->table);
 	r = r ?: buf_adds(&b, "(");
 	for (size_t f = 0; r == 0 && f < sc->nfields; f++) {
-		r = add_ident(&b, sc->fields[f].name);
+		r = add_ident(&b, field_column(&sc->fields[f]));
 		r = r ?: buf_printf(&b, " %s%s, ", sql_type(sc->fields[f].type),
 				    field_pk_pos(sc, f) ? " NOT NULL" : "");
 	}
 	r = r ?: buf_adds(&b, "\"_upload_id\" INTEGER, PRIMARY KEY(");
 	for (size_t k = 0; r == 0 && k < sc->npk; k++) {
 		r = buf_adds(&b, k ? ", " : "");
-		r = r ?: add_ident(&b, sc->fields[sc->pk[k]].name);
+		r = r ?: add_ident(&b, field_column(&sc->fields[sc->pk[k]]));
 	}
 	r = r ?: buf_adds(&b, "))");
 	/* A table keyed by anything but one INTEGER column is WITHOUT ROWID:
@@ -508,7 +508,7 @@ int store_ensure_table(struct store *s, const struct dataset *ds,
 			continue;
 		}
 		for (f = 0; f < sc->nfields; f++)
-			if (strcmp(sc->fields[f].name, name) == 0)
+			if (strcasecmp(field_column(&sc->fields[f]), name) == 0)
 				break;
 		if (f == sc->nfields) {
 			if (notnull && !has_default) {
@@ -545,12 +545,12 @@ int store_ensure_table(struct store *s, const struct dataset *ds,
 		if (rc != SQLITE_OK)
 			return store_fail(s, rc);
 		sqlite3_bind_text(q, 1, ds->table, -1, SQLITE_STATIC);
-		sqlite3_bind_text(q, 2, sc->fields[f].name, -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 2, field_column(&sc->fields[f]), -1, SQLITE_STATIC);
 		found = sqlite3_step(q) == SQLITE_ROW;
 		sqlite3_finalize(q);
 		if (!found) {
 			buf_printf(why, "table \"%s\" has no column \"%s\"; ",
-				   ds->table, sc->fields[f].name);
+				   ds->table, field_column(&sc->fields[f]));
 			bad = true;
 		}
 	}

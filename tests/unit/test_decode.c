@@ -323,7 +323,7 @@ static const struct zip_case zip_cases[] = {
 	  "this is an Excel workbook (.xlsx), not a CSV file: export the "
 	  "sheet as CSV (File \u203a Save As \u203a CSV UTF-8) and send that"),
 	Z("book.ods", z_ods, "zip:compression=store", NULL, DECODE_ODS, 3,
-	  NULL, "OpenDocument spreadsheet (.ods)"),
+	  NULL, "OpenDocument spreadsheet workbook (.ods)"),
 	Z("doc.odt", z_odt, NULL, NULL, DECODE_ZIP_MANY, 2, NULL,
 	  "with 2 files"),
 	Z("enc.zip", z_one, "zip:encryption=zipcrypt", "secret",
