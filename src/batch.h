@@ -44,8 +44,8 @@ struct batch {
 	const char *upsert_sql; /* owned by the job; cells bind in order */
 	const char *upsert_multi_sql; /* the same for multi_rows rows, or NULL */
 	size_t multi_rows;
-	size_t ncells_row;      /* cells per row = bound parameters - 1 */
-	const int *cell_field;  /* field index of each cell */
+	size_t ncells_row;     /* cells per row = bound parameters - 1 */
+	const int *cell_field; /* field index of each cell */
 
 	struct cell *cells; /* nrows * ncells_row */
 	size_t nrows, cap_rows;
@@ -70,13 +70,13 @@ struct batch {
 	 * the same transaction. */
 	bool final;
 	enum upload_state final_state;
-	struct buf final_reason; /* empty: NULL */
+	struct buf final_reason;   /* empty: NULL */
 	struct buf final_location; /* empty: NULL (deleted) */
 
 	/* Writer → job. */
-	int result; /* 0 or negative errno once done */
+	int result;    /* 0 or negative errno once done */
 	char err[256]; /* the database's message when result < 0 */
-	bool busy;  /* submitted and not yet done; guarded by the writer mutex */
+	bool busy; /* submitted and not yet done; guarded by the writer mutex */
 	struct batch *next; /* writer queue link */
 };
 

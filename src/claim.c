@@ -78,16 +78,18 @@ int claim_write_reason(struct intake *in, struct up *u, const char *why)
 static void reject(struct intake *in, struct up *u, int from_fd,
 		   const char *from_name, const char *why, const char *dataset)
 {
-	struct upload_change ch = {.from = UP_PENDING, .to = UP_REJECTED,
-				   .reason = why, .dataset = dataset};
+	struct upload_change ch = {.from = UP_PENDING,
+				   .to = UP_REJECTED,
+				   .reason = why,
+				   .dataset = dataset};
 	struct buf loc = BUF_INIT;
 	char q[512], qr[1024];
 	int r;
 
 	r = claim_write_reason(in, u, why);
 	if (r < 0)
-		log_err("upload=%lld cannot write reason file: %s", (long long)u->id,
-			ERRSTR(-r));
+		log_err("upload=%lld cannot write reason file: %s",
+			(long long)u->id, ERRSTR(-r));
 	if (buf_printf(&loc, "%s/", folder_path(FOLDER_REJECTED)) < 0 ||
 	    utf8_escape(&loc, u->wn.p, u->wn.len, SIZE_MAX) < 0) {
 		buf_free(&loc);
@@ -95,26 +97,32 @@ static void reject(struct intake *in, struct up *u, int from_fd,
 	}
 	ch.location = loc.p;
 	if (intake_change(in, u->id, &ch) == 0) {
-		if (renameat(from_fd, from_name, in->env.rejected_fd, u->wn.p) < 0)
+		if (renameat(from_fd, from_name, in->env.rejected_fd, u->wn.p) <
+		    0)
 			log_err("upload=%lld cannot move the file to rejected/: %s",
 				(long long)u->id, ERRSTR(errno));
 		in->n_rejected++;
-		log_notice("upload=%lld file=\"%s\" state=rejected reason=\"%s\"",
-			   (long long)u->id, log_quote(q, sizeof(q), u->name, u->name_len),
-			   log_quote(qr, sizeof(qr), why, strlen(why))); /* header text */
+		log_notice(
+			"upload=%lld file=\"%s\" state=rejected reason=\"%s\"",
+			(long long)u->id,
+			log_quote(q, sizeof(q), u->name, u->name_len),
+			log_quote(qr, sizeof(qr), why,
+				  strlen(why))); /* header text */
 	}
 	buf_free(&loc);
 }
 
 /* Reject an entry that is not a regular file we may read: it moves into
  * rejected/ as it is (never opened, never followed). */
-static void reject_entry(struct intake *in, struct cand *c, const struct stat *st,
-			 const char *why)
+static void reject_entry(struct intake *in, struct cand *c,
+			 const struct stat *st, const char *why)
 {
 	struct create_args a = {
-		.u = {.name = (const unsigned char *)c->name, .name_len = c->len,
+		.u = {.name = (const unsigned char *)c->name,
+		      .name_len = c->len,
 		      .bytes = S_ISREG(st->st_mode) ? (uint64_t)st->st_size : 0,
-		      .inode = (int64_t)st->st_ino, .mtime_ns = st_mtime_ns(st)},
+		      .inode = (int64_t)st->st_ino,
+		      .mtime_ns = st_mtime_ns(st)},
 	};
 	struct up *u;
 	int r;
@@ -147,7 +155,8 @@ static int choose(const struct config *cfg, int fd, const unsigned char *name,
 
 	r = decode_probe(fd, &pr);
 	if (r < 0) {
-		(void)buf_printf(why, "The file cannot be read: %s.", ERRSTR(r));
+		(void)buf_printf(why, "The file cannot be read: %s.",
+				 ERRSTR(r));
 		return -EIO;
 	}
 	if (pr.refusal != DECODE_READABLE) {
@@ -171,11 +180,16 @@ static int choose(const struct config *cfg, int fd, const unsigned char *name,
 	for (size_t i = 0; i < cfg->ndatasets && !globbed; i++)
 		globbed = dataset_match_name(&cfg->datasets[i], mname);
 	if (!globbed) {
-		(void)buf_adds(why, "No dataset accepts this file name. Names accepted: ");
+		(void)buf_adds(
+			why,
+			"No dataset accepts this file name. Names accepted: ");
 		for (size_t i = 0; i < cfg->ndatasets; i++)
-			(void)buf_printf(why, "%s\"%s\" (dataset %s)", i ? ", " : "",
-					 cfg->datasets[i].match, cfg->datasets[i].name);
-		(void)buf_adds(why, ".\nHow to fix: rename the file to match one of these patterns.");
+			(void)buf_printf(why, "%s\"%s\" (dataset %s)",
+					 i ? ", " : "", cfg->datasets[i].match,
+					 cfg->datasets[i].name);
+		(void)buf_adds(
+			why,
+			".\nHow to fix: rename the file to match one of these patterns.");
 		r = -EINVAL;
 		goto out;
 	}
@@ -201,7 +215,8 @@ static int choose(const struct config *cfg, int fd, const unsigned char *name,
 			break;
 		}
 		if (k != -EINVAL) {
-			(void)buf_printf(why, "The file cannot be read: %s.", ERRSTR(k));
+			(void)buf_printf(why, "The file cannot be read: %s.",
+					 ERRSTR(k));
 			r = -EIO;
 			break;
 		}
@@ -230,17 +245,20 @@ static void admit(struct intake *in, struct up *u, int fd, uint64_t bytes,
 	struct upload_change ch = {.from = UP_PENDING, .to = UP_PENDING};
 
 	if (r == -EINVAL) {
-		(void) close(fd);
+		(void)close(fd);
 		reject(in, u, in->env.work_fd, u->wn.p, why->p, NULL);
 		intake_up_free(u);
 		return;
 	}
 	if (r < 0) {
-		struct upload_change fch = {.from = UP_PENDING, .to = UP_FAILED,
-					    .reason = why->p, .location = u->failed_loc.p};
-		(void) close(fd);
+		struct upload_change fch = {.from = UP_PENDING,
+					    .to = UP_FAILED,
+					    .reason = why->p,
+					    .location = u->failed_loc.p};
+		(void)close(fd);
 		if (intake_change(in, u->id, &fch) == 0 &&
-		    renameat(in->env.work_fd, u->wn.p, in->env.failed_fd, u->wn.p) < 0)
+		    renameat(in->env.work_fd, u->wn.p, in->env.failed_fd,
+			     u->wn.p) < 0)
 			log_err("upload=%lld cannot move the file to failed/: %s",
 				(long long)u->id, ERRSTR(errno));
 		intake_up_free(u);
@@ -248,7 +266,7 @@ static void admit(struct intake *in, struct up *u, int fd, uint64_t bytes,
 	}
 	ch.dataset = u->ds->name;
 	if (!recorded && intake_change(in, u->id, &ch) < 0) {
-		(void) close(fd);
+		(void)close(fd);
 		intake_up_free(u);
 		return;
 	}
@@ -302,23 +320,27 @@ void claim_prep_free(struct prep *p)
  * the candidate is done with (the file is gone). */
 static bool claim_lost(struct intake *in, struct cand *c, struct up *u, int e)
 {
-	struct upload_change ch = {.from = UP_PENDING, .to = UP_FAILED,
-				   .reason = "The file disappeared from the inbox before it could be taken.",
-				   .clear_location = true};
+	struct upload_change ch = {
+		.from = UP_PENDING,
+		.to = UP_FAILED,
+		.reason =
+			"The file disappeared from the inbox before it could be taken.",
+		.clear_location = true};
 	char why[256], q[512];
 
 	log_err("upload=%lld cannot claim \"%s\": %s", (long long)u->id,
 		log_quote(q, sizeof(q), c->name, c->len), ERRSTR(e));
 	if (e != ENOENT) {
 		/* Still in the inbox: taken again once settled. */
-		snprintf(why, sizeof(why),
-			 "The file could not be moved out of the inbox (%s); it stays there and is taken again.",
-			 ERRSTR(e));
+		snprintf(
+			why, sizeof(why),
+			"The file could not be moved out of the inbox (%s); it stays there and is taken again.",
+			ERRSTR(e));
 		ch.reason = why;
 		c->changed_ms = mono_ms();
 		c->moved_in = false;
 	}
-	(void) intake_change(in, u->id, &ch);
+	(void)intake_change(in, u->id, &ch);
 	return e == ENOENT;
 }
 
@@ -328,9 +350,12 @@ static bool claim_lost(struct intake *in, struct cand *c, struct up *u, int e)
  * the upload is recorded failed). */
 static bool claim_replaced(struct intake *in, struct prep *p, struct up *u)
 {
-	struct upload_change ch = {.from = UP_PENDING, .to = UP_FAILED,
-				   .reason = "The file was replaced by another while it was being taken; the new one is taken as an upload of its own.",
-				   .clear_location = true};
+	struct upload_change ch = {
+		.from = UP_PENDING,
+		.to = UP_FAILED,
+		.reason =
+			"The file was replaced by another while it was being taken; the new one is taken as an upload of its own.",
+		.clear_location = true};
 	struct cand *c = p->c;
 	struct stat now;
 	char q[512], qw[512];
@@ -338,14 +363,17 @@ static bool claim_replaced(struct intake *in, struct prep *p, struct up *u)
 	if (fstatat(in->env.work_fd, u->wn.p, &now, AT_SYMLINK_NOFOLLOW) == 0 &&
 	    now.st_ino == p->t.st.st_ino && now.st_dev == p->t.st.st_dev)
 		return false;
-	log_warning("upload=%lld file=\"%s\" replaced while being taken: the new file goes back to the inbox",
-		    (long long)u->id, log_quote(q, sizeof(q), c->name, c->len));
+	log_warning(
+		"upload=%lld file=\"%s\" replaced while being taken: the new file goes back to the inbox",
+		(long long)u->id, log_quote(q, sizeof(q), c->name, c->len));
 	if (renameat2(in->env.work_fd, u->wn.p, in->env.inbox_fd, c->name,
-		      RENAME_NOREPLACE) < 0 && errno != ENOENT)
+		      RENAME_NOREPLACE) < 0 &&
+	    errno != ENOENT)
 		log_err("upload=%lld cannot move the new \"%s\" back to the inbox: %s; it stays in .work/%s",
-			(long long)u->id, log_quote(q, sizeof(q), c->name, c->len),
-			ERRSTR(errno), log_quote(qw, sizeof(qw), u->wn.p, u->wn.len));
-	(void) intake_change(in, u->id, &ch);
+			(long long)u->id,
+			log_quote(q, sizeof(q), c->name, c->len), ERRSTR(errno),
+			log_quote(qw, sizeof(qw), u->wn.p, u->wn.len));
+	(void)intake_change(in, u->id, &ch);
 	c->changed_ms = mono_ms();
 	c->moved_in = false;
 	return true;
@@ -363,39 +391,42 @@ static bool claim(struct intake *in, struct prep *p, int64_t id, int r)
 
 	p->t.fd = -1;
 	if (r < 0) {
-		(void) close(fd);
+		(void)close(fd);
 		log_err("file=\"%s\" cannot record an upload: %s; will retry",
 			log_quote(q, sizeof(q), c->name, c->len), ERRSTR(-r));
 		return false;
 	}
 	u = intake_up_new(in->cfg, id, (const unsigned char *)c->name, c->len);
 	if (!u) {
-		struct upload_change ch = {.from = UP_PENDING, .to = UP_FAILED,
-					   .reason = "ingestd ran out of memory while taking the file; it stays in the inbox and is taken again."};
-		(void) close(fd);
-		(void) intake_change(in, id, &ch);
+		struct upload_change ch = {
+			.from = UP_PENDING,
+			.to = UP_FAILED,
+			.reason =
+				"ingestd ran out of memory while taking the file; it stays in the inbox and is taken again."};
+		(void)close(fd);
+		(void)intake_change(in, id, &ch);
 		return false;
 	}
 	if (renameat(in->env.inbox_fd, c->name, in->env.work_fd, u->wn.p) < 0) {
 		int e = errno;
 		bool gone;
 
-		(void) close(fd);
+		(void)close(fd);
 		gone = claim_lost(in, c, u, e);
 		intake_up_free(u);
 		return gone;
 	}
 	if (claim_replaced(in, p, u)) {
-		(void) close(fd);
+		(void)close(fd);
 		intake_up_free(u);
 		return false;
 	}
-	if (p->t.marker.len && unlinkat(in->env.inbox_fd, p->t.marker.p, 0) < 0 &&
-	    errno != ENOENT)
+	if (p->t.marker.len &&
+	    unlinkat(in->env.inbox_fd, p->t.marker.p, 0) < 0 && errno != ENOENT)
 		log_warning("upload=%lld cannot remove its ready marker: %s",
 			    (long long)u->id, ERRSTR(errno));
-	log_info("upload=%lld file=\"%s\" bytes=%lld taken",
-		 (long long)u->id, log_quote(q, sizeof(q), c->name, c->len),
+	log_info("upload=%lld file=\"%s\" bytes=%lld taken", (long long)u->id,
+		 log_quote(q, sizeof(q), c->name, c->len),
 		 (long long)p->t.st.st_size);
 	if (p->t.st.st_size >= RENDER_NOW_BYTES ||
 	    status_byname_exists(in->env.status, u->name, u->name_len))
@@ -403,8 +434,8 @@ static bool claim(struct intake *in, struct prep *p, int64_t id, int r)
 	else
 		u->render_at = mono_ms() + PENDING_RENDER_MS;
 	u->ds = p->ds;
-	admit(in, u, fd, (uint64_t)p->t.st.st_size, st_mtime_ns(&p->t.st), p->cr,
-	      &p->why, true);
+	admit(in, u, fd, (uint64_t)p->t.st.st_size, st_mtime_ns(&p->t.st),
+	      p->cr, &p->why, true);
 	return true;
 }
 

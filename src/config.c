@@ -82,31 +82,50 @@ struct key {
 
 /* Offsets checked against the member's type at compile time, so a row can
  * never write an unsigned into a uint64_t or a string into a list. */
-#define OFF(T, m, type) _Generic(((T *)0)->m, type: offsetof(T, m))
-#define K_U(T, n, m, lo, hi, d) \
-	{ .name = n, .type = K_UINT, .off = OFF(T, m, unsigned), \
-	  .min = lo, .max = hi, .def = d }
-#define K_U64(T, n, m, lo, hi, d) \
-	{ .name = n, .type = K_UINT64, .off = OFF(T, m, uint64_t), \
-	  .min = lo, .max = hi, .def = d }
-#define K_I64(T, n, m, lo, hi, d) \
-	{ .name = n, .type = K_INT64, .off = OFF(T, m, int64_t), \
-	  .min = lo, .max = hi, .def = d }
-#define K_B(T, n, m, d) \
-	{ .name = n, .type = K_BOOL, .off = OFF(T, m, bool), .def = d }
-#define K_S(T, n, m, d, chk) \
-	{ .name = n, .type = K_STRING, .off = OFF(T, m, char *), \
-	  .def_s = d, .check = chk }
-#define K_SOPT(T, n, m, chk) \
-	{ .name = n, .type = K_STRING, .off = OFF(T, m, char *), \
-	  .check = chk, .optional = true }
-#define K_E(T, n, m, nm, w, d) \
-	{ .name = n, .type = K_ENUM, .off = offsetof(T, m), .names = nm, \
-	  .what = w, .def = d }
-#define K_L(T, n, m, cnt, d) \
-	{ .name = n, .type = K_STRLIST, .off = OFF(T, m, char **), \
-	  .off_n = OFF(T, cnt, size_t), .names = d }
-#define K_N(n) { .name = n, .type = K_NODE }
+#define OFF(T, m, type) _Generic(((T *)0)->m, type : offsetof(T, m))
+#define K_U(T, n, m, lo, hi, d)                                        \
+	{                                                              \
+		.name = n, .type = K_UINT, .off = OFF(T, m, unsigned), \
+		.min = lo, .max = hi, .def = d                         \
+	}
+#define K_U64(T, n, m, lo, hi, d)                                        \
+	{                                                                \
+		.name = n, .type = K_UINT64, .off = OFF(T, m, uint64_t), \
+		.min = lo, .max = hi, .def = d                           \
+	}
+#define K_I64(T, n, m, lo, hi, d)                                      \
+	{                                                              \
+		.name = n, .type = K_INT64, .off = OFF(T, m, int64_t), \
+		.min = lo, .max = hi, .def = d                         \
+	}
+#define K_B(T, n, m, d)                                                     \
+	{                                                                   \
+		.name = n, .type = K_BOOL, .off = OFF(T, m, bool), .def = d \
+	}
+#define K_S(T, n, m, d, chk)                                           \
+	{                                                              \
+		.name = n, .type = K_STRING, .off = OFF(T, m, char *), \
+		.def_s = d, .check = chk                               \
+	}
+#define K_SOPT(T, n, m, chk)                                           \
+	{                                                              \
+		.name = n, .type = K_STRING, .off = OFF(T, m, char *), \
+		.check = chk, .optional = true                         \
+	}
+#define K_E(T, n, m, nm, w, d)                                                 \
+	{                                                                      \
+		.name = n, .type = K_ENUM, .off = offsetof(T, m), .names = nm, \
+		.what = w, .def = d                                            \
+	}
+#define K_L(T, n, m, cnt, d)                                             \
+	{                                                                \
+		.name = n, .type = K_STRLIST, .off = OFF(T, m, char **), \
+		.off_n = OFF(T, cnt, size_t), .names = d                 \
+	}
+#define K_N(n)                            \
+	{                                 \
+		.name = n, .type = K_NODE \
+	}
 
 _Static_assert(sizeof(enum watch_mode) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum dup_mode) == sizeof(int), "enum size");
@@ -125,15 +144,15 @@ static bool ident_ok(const char *s)
 		return false;
 	for (i = 1; s[i]; i++) {
 		char c = s[i];
-		if (i > 62 || !((c >= 'A' && c <= 'Z') ||
-				(c >= 'a' && c <= 'z') ||
-				(c >= '0' && c <= '9') || c == '_'))
+		if (i > 62 ||
+		    !((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		      (c >= '0' && c <= '9') || c == '_'))
 			return false;
 	}
 	return true;
 }
 
-#define IDENT_WHY \
+#define IDENT_WHY                                                       \
 	"is not a valid name: use letters, digits and _, not starting " \
 	"with a digit, at most 63 characters"
 
@@ -290,8 +309,8 @@ static const struct key dataset_keys[] = {
 	K_S(D, "name", name, NULL, check_name),
 	K_SOPT(D, "table", table, check_table),
 	K_S(D, "match", match, "*.csv", check_nonempty),
-	K_E(D, "fieldsMatch", fields_match, fields_match_names, "fieldsMatch mode",
-	    FM_EQUAL),
+	K_E(D, "fieldsMatch", fields_match, fields_match_names,
+	    "fieldsMatch mode", FM_EQUAL),
 	K_B(D, "rowid", rowid, false),
 	K_N("dialect"),
 	K_N("encoding"),
@@ -304,14 +323,18 @@ static const struct key dataset_keys[] = {
 
 /* header_case and match_case are parsed into an int (the enum) with these
  * rows, then kept as the bools of struct dataset_read. */
-static const struct key header_case_key = {
-	.name = "header_case", .type = K_ENUM, .off = 0,
-	.names = header_case_names, .what = "header_case mode",
-	.def = HEADER_CASE_SENSITIVE};
-static const struct key match_case_key = {
-	.name = "match_case", .type = K_ENUM, .off = 0,
-	.names = match_case_names, .what = "match_case mode",
-	.def = MATCH_CASE_INSENSITIVE};
+static const struct key header_case_key = {.name = "header_case",
+					   .type = K_ENUM,
+					   .off = 0,
+					   .names = header_case_names,
+					   .what = "header_case mode",
+					   .def = HEADER_CASE_SENSITIVE};
+static const struct key match_case_key = {.name = "match_case",
+					  .type = K_ENUM,
+					  .off = 0,
+					  .names = match_case_names,
+					  .what = "match_case mode",
+					  .def = MATCH_CASE_INSENSITIVE};
 _Static_assert(sizeof(enum header_case) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum match_case) == sizeof(int), "enum size");
 
@@ -586,9 +609,9 @@ static void apply_defaults(struct ctx *x, const struct key *keys, size_t n,
 				oom(x);
 			break;
 		case K_STRLIST:
-			if (k->names && !(*(char ***)p = strv_dup(
-						  k->names,
-						  member(base, k->off_n))))
+			if (k->names &&
+			    !(*(char ***)p = strv_dup(k->names,
+						      member(base, k->off_n))))
 				oom(x);
 			break;
 		case K_NODE:
@@ -685,8 +708,8 @@ static char **get_strlist(struct ctx *x, const char *label,
 		oom(x);
 		return NULL;
 	}
-	for (it = v->data.sequence.items.start;
-	     it < v->data.sequence.items.top; it++, i++) {
+	for (it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+	     it++, i++) {
 		yaml_node_t *item = node_at(x, *it);
 		const char *s;
 
@@ -899,11 +922,12 @@ static bool parens_balanced(const char *p)
 			if (*p == ']')
 				p++;
 			while (*p && *p != ']') {
-				if (*p == '[' &&
-				    (p[1] == ':' || p[1] == '.' || p[1] == '=')) {
+				if (*p == '[' && (p[1] == ':' || p[1] == '.' ||
+						  p[1] == '=')) {
 					char t = p[1];
 					const char *c = p + 2;
-					while (*c && !(c[0] == t && c[1] == ']'))
+					while (*c &&
+					       !(c[0] == t && c[1] == ']'))
 						c++;
 					p = *c ? c + 2 : c;
 				} else {
@@ -945,7 +969,8 @@ static void set_pattern(struct ctx *x, struct field *f, const yaml_node_t *v)
 	buf_free(&re);
 	if (rc) {
 		regerror(rc, &f->re, rerr, sizeof(rerr));
-		report(x, AT(v), "pattern: invalid regular expression \"%s\": %s",
+		report(x, AT(v),
+		       "pattern: invalid regular expression \"%s\": %s",
 		       esc(e, sizeof(e), s), rerr);
 		return;
 	}
@@ -988,8 +1013,8 @@ static bool get_bound(struct ctx *x, const char *label, const struct field *f,
 		       field_type_name(f->type), got(v, g, sizeof(g)));
 		return false;
 	}
-	if (schema_convert(&nomissing, &t, sval(v), v->data.scalar.length,
-			   &val, msg, sizeof(msg))) {
+	if (schema_convert(&nomissing, &t, sval(v), v->data.scalar.length, &val,
+			   msg, sizeof(msg))) {
 		report(x, AT(v), "%s: %s", label, msg);
 		return false;
 	}
@@ -1034,8 +1059,8 @@ static void set_enum(struct ctx *x, struct field *f, const yaml_node_t *v)
 		oom(x);
 		return;
 	}
-	for (it = v->data.sequence.items.start;
-	     it < v->data.sequence.items.top; it++, i++) {
+	for (it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+	     it++, i++) {
 		yaml_node_t *item = node_at(x, *it);
 		const char *s;
 
@@ -1063,16 +1088,16 @@ static void finish_field(struct ctx *x, struct field *f, bool type_ok,
 	static const struct schema nomissing;
 	yaml_node_t *tv = SEEN(field_keys, fseen, "trueValues");
 	yaml_node_t *fv = SEEN(field_keys, fseen, "falseValues");
-	yaml_node_t *minl = cseen ? SEEN(constraint_keys, cseen, "minLength")
-				  : NULL;
-	yaml_node_t *maxl = cseen ? SEEN(constraint_keys, cseen, "maxLength")
-				  : NULL;
-	yaml_node_t *min = cseen ? SEEN(constraint_keys, cseen, "minimum")
-				 : NULL;
-	yaml_node_t *max = cseen ? SEEN(constraint_keys, cseen, "maximum")
-				 : NULL;
-	yaml_node_t *pat = cseen ? SEEN(constraint_keys, cseen, "pattern")
-				 : NULL;
+	yaml_node_t *minl =
+		cseen ? SEEN(constraint_keys, cseen, "minLength") : NULL;
+	yaml_node_t *maxl =
+		cseen ? SEEN(constraint_keys, cseen, "maxLength") : NULL;
+	yaml_node_t *min =
+		cseen ? SEEN(constraint_keys, cseen, "minimum") : NULL;
+	yaml_node_t *max =
+		cseen ? SEEN(constraint_keys, cseen, "maximum") : NULL;
+	yaml_node_t *pat =
+		cseen ? SEEN(constraint_keys, cseen, "pattern") : NULL;
 	yaml_node_t *en = cseen ? SEEN(constraint_keys, cseen, "enum") : NULL;
 	char e[ESC_MAX];
 	size_t i;
@@ -1096,13 +1121,14 @@ static void finish_field(struct ctx *x, struct field *f, bool type_ok,
 			report(x, AT(tv), "trueValues: must not be empty");
 		if (fv && f->false_values && !f->n_false)
 			report(x, AT(fv), "falseValues: must not be empty");
-		if (!tv && !(f->true_values = strv_dup(schema_default_true,
-						       &f->n_true)))
+		if (!tv && !(f->true_values =
+				     strv_dup(schema_default_true, &f->n_true)))
 			oom(x);
 		if (!fv && !(f->false_values = strv_dup(schema_default_false,
 							&f->n_false)))
 			oom(x);
-		for (i = 0; f->true_values && f->false_values && i < f->n_true; i++) {
+		for (i = 0; f->true_values && f->false_values && i < f->n_true;
+		     i++) {
 			size_t j;
 			for (j = 0; j < f->n_false; j++)
 				if (strcmp(f->true_values[i],
@@ -1129,19 +1155,18 @@ static void finish_field(struct ctx *x, struct field *f, bool type_ok,
 		       f->max_length, f->min_length);
 	}
 
-	if ((min || max) &&
-	    (f->type == FT_STRING || f->type == FT_BOOLEAN)) {
+	if ((min || max) && (f->type == FT_STRING || f->type == FT_BOOLEAN)) {
 		report(x, AT(min ? min : max),
 		       "%s: not allowed for %s fields (only integer, number, "
 		       "date, datetime)",
 		       min ? "minimum" : "maximum", field_type_name(f->type));
 	} else {
 		if (min)
-			f->has_minimum = get_bound(x, "minimum", f, min,
-						   &f->minimum);
+			f->has_minimum =
+				get_bound(x, "minimum", f, min, &f->minimum);
 		if (max)
-			f->has_maximum = get_bound(x, "maximum", f, max,
-						   &f->maximum);
+			f->has_maximum =
+				get_bound(x, "maximum", f, max, &f->maximum);
 		if (min && max && f->has_minimum && f->has_maximum) {
 			/* Type the maximum's text against the minimum: the
 			 * same comparison a cell gets. */
@@ -1162,9 +1187,8 @@ static void finish_field(struct ctx *x, struct field *f, bool type_ok,
 		set_enum(x, f, en);
 }
 
-static void parse_field(struct ctx *x, const yaml_node_t *item,
-			struct field *f, yaml_node_t **name_node,
-			yaml_node_t **column_node)
+static void parse_field(struct ctx *x, const yaml_node_t *item, struct field *f,
+			yaml_node_t **name_node, yaml_node_t **column_node)
 {
 	yaml_node_t *fseen[ARRAY_SIZE(field_keys)];
 	yaml_node_t *cseen[ARRAY_SIZE(constraint_keys)];
@@ -1174,14 +1198,15 @@ static void parse_field(struct ctx *x, const yaml_node_t *item,
 
 	*name_node = *column_node = NULL;
 	if (item->type != YAML_MAPPING_NODE) {
-		report(x, AT(item), "fields: each field must be a mapping "
-				    "with at least \"name\"");
+		report(x, AT(item),
+		       "fields: each field must be a mapping "
+		       "with at least \"name\"");
 		return;
 	}
 	apply_defaults(x, field_keys, ARRAY_SIZE(field_keys), f);
 	apply_defaults(x, constraint_keys, ARRAY_SIZE(constraint_keys), f);
-	parse_table(x, item, "field", "", field_keys, ARRAY_SIZE(field_keys),
-		    f, fseen);
+	parse_table(x, item, "field", "", field_keys, ARRAY_SIZE(field_keys), f,
+		    fseen);
 	*name_node = SEEN(field_keys, fseen, "name");
 	if (!*name_node)
 		report(x, AT(item), "field: missing required key \"name\"");
@@ -1224,8 +1249,8 @@ static void parse_field(struct ctx *x, const yaml_node_t *item,
  * column to SQLite. nn and cn are the name and column nodes (cn is nn when
  * the column comes from the name).
  */
-static void check_field_clash(struct ctx *x, const struct dataset *d,
-			      size_t i, yaml_node_t *nn, yaml_node_t *cn)
+static void check_field_clash(struct ctx *x, const struct dataset *d, size_t i,
+			      yaml_node_t *nn, yaml_node_t *cn)
 {
 	const struct schema *s = &d->schema;
 	const struct field *f = &s->fields[i];
@@ -1351,7 +1376,10 @@ static void parse_dialect(struct ctx *x, const yaml_node_t *v,
 		for (j = 0; j < i; j++) {
 			if (!ch[i] || ch[i] != ch[j])
 				continue;
-			report(x, AT(at[i] ? at[i] : at[j] ? at[j] : v),
+			report(x,
+			       AT(at[i]   ? at[i]
+				  : at[j] ? at[j]
+					  : v),
 			       "dialect: %s and %s are both '%c'; the "
 			       "characters must differ%s",
 			       label[j], label[i], ch[i],
@@ -1406,8 +1434,7 @@ static void parse_read(struct ctx *x, const struct key *keys, size_t nkeys,
 	d->read.match_case_sensitive = mc == MATCH_CASE_SENSITIVE;
 }
 
-static void parse_fields(struct ctx *x, const yaml_node_t *v,
-			 struct dataset *d)
+static void parse_fields(struct ctx *x, const yaml_node_t *v, struct dataset *d)
 {
 	struct schema *s = &d->schema;
 	const char *dn = d->name ? d->name : "?";
@@ -1439,8 +1466,8 @@ static void parse_fields(struct ctx *x, const yaml_node_t *v,
 		return;
 	}
 	s->nfields = n;
-	for (it = v->data.sequence.items.start;
-	     it < v->data.sequence.items.top; it++, i++) {
+	for (it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+	     it++, i++) {
 		yaml_node_t *item = node_at(x, *it), *nn = NULL, *cn = NULL;
 		struct field *f = &s->fields[i];
 
@@ -1519,8 +1546,7 @@ static void parse_pk(struct ctx *x, yaml_node_t *v, struct dataset *d)
 	}
 }
 
-static void parse_schema(struct ctx *x, const yaml_node_t *v,
-			 struct dataset *d)
+static void parse_schema(struct ctx *x, const yaml_node_t *v, struct dataset *d)
 {
 	yaml_node_t *seen[ARRAY_SIZE(schema_keys)];
 	yaml_node_t *fn, *pk;
@@ -1597,7 +1623,8 @@ static void parse_datasets(struct ctx *x, const yaml_node_t *v,
 	bool dup;
 
 	if (v->type != YAML_SEQUENCE_NODE) {
-		report(x, AT(v), "datasets: expected a list of datasets, got %s",
+		report(x, AT(v),
+		       "datasets: expected a list of datasets, got %s",
 		       got(v, g, sizeof(g)));
 		return;
 	}
@@ -1612,8 +1639,8 @@ static void parse_datasets(struct ctx *x, const yaml_node_t *v,
 		return;
 	}
 	c->ndatasets = n;
-	for (it = v->data.sequence.items.start;
-	     it < v->data.sequence.items.top; it++, i++) {
+	for (it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+	     it++, i++) {
 		yaml_node_t *item = node_at(x, *it), *nn, *tn;
 		struct dataset *d = &c->datasets[i];
 
@@ -1660,10 +1687,10 @@ static bool check_aliases(struct ctx *x)
 	unsigned char *refs = calloc(n ? n : 1, 1);
 	bool ok = true;
 
-#define REF(id)                                                   \
-	do {                                                      \
-		if ((id) >= 1 && (size_t)(id) <= n && refs[(id) - 1] < 2) \
-			refs[(id) - 1]++;                         \
+#define REF(id)                                                         \
+	do {                                                            \
+		if ((id) >= 1 && (size_t)(id) <= n && refs[(id)-1] < 2) \
+			refs[(id)-1]++;                                 \
 	} while (0)
 
 	if (!refs) {
@@ -1698,8 +1725,7 @@ static bool check_aliases(struct ctx *x)
 	return ok;
 }
 
-static void parse_top(struct ctx *x, const yaml_node_t *root,
-		      struct config *c)
+static void parse_top(struct ctx *x, const yaml_node_t *root, struct config *c)
 {
 	yaml_node_t *seen[ARRAY_SIZE(top_keys)];
 	yaml_node_t *hseen[ARRAY_SIZE(http_keys)];
@@ -1840,8 +1866,9 @@ int config_load(const char *path, struct config **out, struct buf *errs)
 
 	root = yaml_document_get_root_node(&doc);
 	if (!root)
-		report(&x, &start, "the file is empty: expected a mapping with "
-				   "at least \"datasets\"");
+		report(&x, &start,
+		       "the file is empty: expected a mapping with "
+		       "at least \"datasets\"");
 	else if (root->type != YAML_MAPPING_NODE)
 		report(&x, AT(root), "expected a mapping at the top level");
 	else if (check_aliases(&x))
@@ -1910,7 +1937,8 @@ const struct dataset *config_dataset(const struct config *c, const char *name)
 	if (!c || !name)
 		return NULL;
 	for (i = 0; i < c->ndatasets; i++)
-		if (c->datasets[i].name && strcmp(c->datasets[i].name, name) == 0)
+		if (c->datasets[i].name &&
+		    strcmp(c->datasets[i].name, name) == 0)
 			return &c->datasets[i];
 	return NULL;
 }

@@ -15,41 +15,47 @@
 #include "schema.h"
 #include "util.h"
 
-enum watch_mode { WATCH_INOTIFY, WATCH_POLL };
-enum dup_mode { DUP_SKIP, DUP_PROCESS };
+enum watch_mode {
+	WATCH_INOTIFY,
+	WATCH_POLL
+};
+enum dup_mode {
+	DUP_SKIP,
+	DUP_PROCESS
+};
 
 struct config {
-	int refs; /* atomic */
+	int refs;   /* atomic */
 	char *path; /* the file it came from */
 
-	char *root;     /* absolute */
-	char *database; /* absolute */
-	unsigned workers;       /* 1..64, default 2 */
-	unsigned settle_ms;     /* 0..3600000, default 1000 */
-	unsigned batch_rows;    /* 1..1000000, default 10000 */
-	unsigned max_errors;    /* 0..100000000, default 10000 */
-	bool keep_processed;    /* default true */
+	char *root;          /* absolute */
+	char *database;      /* absolute */
+	unsigned workers;    /* 1..64, default 2 */
+	unsigned settle_ms;  /* 0..3600000, default 1000 */
+	unsigned batch_rows; /* 1..1000000, default 10000 */
+	unsigned max_errors; /* 0..100000000, default 10000 */
+	bool keep_processed; /* default true */
 
 	/* intake */
 	char **ignore; /* globs; default .* *.part *.filepart *.tmp *.crdownload *~ */
 	size_t nignore;
-	char *ready_marker;      /* e.g. "{name}.done"; NULL when unset */
-	unsigned rescan_s;       /* 1..86400, default 60 */
-	enum watch_mode watch;   /* default inotify */
-	unsigned poll_ms;        /* 100..3600000, default 2000 */
-	uint64_t max_file_bytes; /* default 10 GiB */
+	char *ready_marker;        /* e.g. "{name}.done"; NULL when unset */
+	unsigned rescan_s;         /* 1..86400, default 60 */
+	enum watch_mode watch;     /* default inotify */
+	unsigned poll_ms;          /* 100..3600000, default 2000 */
+	uint64_t max_file_bytes;   /* default 10 GiB */
 	unsigned max_header_bytes; /* 1024..16 MiB, default 64 KiB */
 	unsigned max_columns;      /* 1..65536, default 4096 */
 	enum dup_mode duplicates;  /* default skip */
 	uint64_t max_uncompressed_bytes; /* decoded bytes of a compressed file; default 10 x max_file_bytes, capped at 2^62 */
 
 	/* http */
-	bool http_enabled;   /* default true */
-	char *http_listen;   /* "HOST:PORT" or "[V6]:PORT", default 127.0.0.1:8080 */
-	unsigned http_max_connections;  /* default 256 */
-	unsigned http_per_ip;           /* default 32 */
-	unsigned http_timeout_s;        /* default 15 */
-	unsigned http_memory_limit;     /* bytes per connection, default 32 KiB */
+	bool http_enabled; /* default true */
+	char *http_listen; /* "HOST:PORT" or "[V6]:PORT", default 127.0.0.1:8080 */
+	unsigned http_max_connections; /* default 256 */
+	unsigned http_per_ip;          /* default 32 */
+	unsigned http_timeout_s;       /* default 15 */
+	unsigned http_memory_limit; /* bytes per connection, default 32 KiB */
 
 	struct dataset *datasets;
 	size_t ndatasets;

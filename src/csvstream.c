@@ -89,22 +89,22 @@ struct csvstream {
 	uint32_t *off, *len;
 	uint8_t *flags;
 	size_t ncells;
-	bool too_large;        /* record over CSVSTREAM_ROW_MAX */
-	bool field_too_large;  /* the field being parsed */
+	bool too_large;       /* record over CSVSTREAM_ROW_MAX */
+	bool field_too_large; /* the field being parsed */
 	const char *format_error;
 	unsigned char ftext[CSVSTREAM_FORMAT_TEXT]; /* format error's text */
 	size_t ftext_len;
 
 	struct csvdialect d;
-	struct buf esc;        /* a segment with escapes coded (d.escape) */
-	bool esc_pending;      /* the last byte fed was an escape */
-	struct buf nullx;      /* d.null_seq as coded */
-	bool comment_line;     /* dropping a comment line to its end */
+	struct buf esc;    /* a segment with escapes coded (d.escape) */
+	bool esc_pending;  /* the last byte fed was an escape */
+	struct buf nullx;  /* d.null_seq as coded */
+	bool comment_line; /* dropping a comment line to its end */
 
-	uint64_t pos;       /* offset of the next byte fed */
-	int64_t line;       /* line number of that byte */
-	int64_t rec_line;   /* line the current record starts on */
-	uint64_t seg_end;   /* end of the segment being fed */
+	uint64_t pos;     /* offset of the next byte fed */
+	int64_t line;     /* line number of that byte */
+	int64_t rec_line; /* line the current record starts on */
+	uint64_t seg_end; /* end of the segment being fed */
 	int64_t seg_end_line;
 	unsigned char prev; /* last byte fed */
 	bool prev_ended;    /* it ended a line (or nothing was fed yet) */
@@ -142,7 +142,12 @@ static void parser_init(struct csvstream *cs)
 
 /* Escape codes: what follows 0xFF in a coded segment. */
 enum {
-	ESC_DELIM = 1, ESC_QUOTE, ESC_CR, ESC_LF, ESC_FF, ESC_TAB,
+	ESC_DELIM = 1,
+	ESC_QUOTE,
+	ESC_CR,
+	ESC_LF,
+	ESC_FF,
+	ESC_TAB,
 };
 
 /* The code for byte c after the escape byte (or for a raw 0xFF). */
@@ -153,24 +158,39 @@ static unsigned char esc_code(const struct csvdialect *d, unsigned char c)
 	if (c == d->quote)
 		return ESC_QUOTE;
 	switch (c) {
-	case '\r': case 'r': return ESC_CR;
-	case '\n': case 'n': return ESC_LF;
-	case '\t': case 't': return ESC_TAB;
-	case 0xFF: return ESC_FF;
-	default: return c;
+	case '\r':
+	case 'r':
+		return ESC_CR;
+	case '\n':
+	case 'n':
+		return ESC_LF;
+	case '\t':
+	case 't':
+		return ESC_TAB;
+	case 0xFF:
+		return ESC_FF;
+	default:
+		return c;
 	}
 }
 
 static unsigned char esc_decode(const struct csvdialect *d, unsigned char c)
 {
 	switch (c) {
-	case ESC_DELIM: return d->delimiter;
-	case ESC_QUOTE: return d->quote;
-	case ESC_CR: return '\r';
-	case ESC_LF: return '\n';
-	case ESC_FF: return 0xFF;
-	case ESC_TAB: return '\t';
-	default: return c;
+	case ESC_DELIM:
+		return d->delimiter;
+	case ESC_QUOTE:
+		return d->quote;
+	case ESC_CR:
+		return '\r';
+	case ESC_LF:
+		return '\n';
+	case ESC_FF:
+		return 0xFF;
+	case ESC_TAB:
+		return '\t';
+	default:
+		return c;
 	}
 }
 
@@ -210,13 +230,15 @@ int csvstream_set_dialect(struct csvstream *cs, const struct csvdialect *d)
 	cs->d = *d;
 	csv_set_delim(&cs->p, d->delimiter);
 	csv_set_quote(&cs->p, d->quote);
-	csv_set_space_func(&cs->p, d->skip_initial_space ? ascii_space : no_space);
+	csv_set_space_func(&cs->p,
+			   d->skip_initial_space ? ascii_space : no_space);
 	buf_reset(&cs->nullx);
 	if (!d->null_seq)
 		return 0;
 	if (d->escape)
 		return esc_code_bytes(d, (const unsigned char *)d->null_seq,
-				      strlen(d->null_seq), &pending, &cs->nullx);
+				      strlen(d->null_seq), &pending,
+				      &cs->nullx);
 	return buf_adds(&cs->nullx, d->null_seq);
 }
 
@@ -242,7 +264,8 @@ static int add_field(struct csvstream *cs, const unsigned char *s, size_t len)
 			return -ENOMEM;
 		len -= (size_t)(ff - s);
 		if (len >= 2) {
-			if (buf_addc(&cs->row, (char)esc_decode(&cs->d, ff[1])) < 0)
+			if (buf_addc(&cs->row,
+				     (char)esc_decode(&cs->d, ff[1])) < 0)
 				return -ENOMEM;
 			s = ff + 2;
 			len -= 2;
@@ -291,7 +314,8 @@ static int emit(struct csvstream *cs, uint64_t end, int64_t end_line)
 	struct csvstream_row r = {
 		.line = cs->rec_line,
 		.ncells = cs->ncells,
-		.nkept = cs->ncells < cs->max_cells ? cs->ncells : cs->max_cells,
+		.nkept =
+			cs->ncells < cs->max_cells ? cs->ncells : cs->max_cells,
 		.data = cs->row.p ? cs->row.p : "",
 		.off = cs->off,
 		.len = cs->len,
@@ -436,8 +460,9 @@ int csvstream_feed(struct csvstream *cs, const void *data, size_t n)
 			cs->seg_end_line++;
 
 		if (cs->comment_line ||
-		    (cs->d.comment && p[i] == cs->d.comment && !cs->esc_pending &&
-		     csvpriv_between_records(&cs->p) && cs->prev_ended)) {
+		    (cs->d.comment && p[i] == cs->d.comment &&
+		     !cs->esc_pending && csvpriv_between_records(&cs->p) &&
+		     cs->prev_ended)) {
 			/* A comment line: dropped to its end, still counted. */
 			cs->comment_line = !term;
 		} else if (cs->d.escape) {
@@ -446,11 +471,12 @@ int csvstream_feed(struct csvstream *cs, const void *data, size_t n)
 			if (csvpriv_between_records(&cs->p))
 				cs->rec_line = cs->line;
 			buf_reset(&cs->esc);
-			r = esc_code_bytes(&cs->d, p + i, seglen, &cs->esc_pending,
-					   &cs->esc);
+			r = esc_code_bytes(&cs->d, p + i, seglen,
+					   &cs->esc_pending, &cs->esc);
 			if (r == 0)
-				r = parse_segment(cs, (const unsigned char *)cs->esc.p,
-						  cs->esc.len);
+				r = parse_segment(
+					cs, (const unsigned char *)cs->esc.p,
+					cs->esc.len);
 			if (r < 0)
 				return r;
 		} else {
@@ -473,8 +499,8 @@ int csvstream_feed(struct csvstream *cs, const void *data, size_t n)
 	return cs->stop;
 }
 
-int csvstream_pump(struct csvstream *cs, const struct bytesrc *src,
-		   void *buf, size_t bufsz)
+int csvstream_pump(struct csvstream *cs, const struct bytesrc *src, void *buf,
+		   size_t bufsz)
 {
 	assert(cs && src && src->read && buf && bufsz > 0);
 	for (;;) {
@@ -508,7 +534,8 @@ int csvstream_finish(struct csvstream *cs)
 		size_t len;
 		const unsigned char *t = csvpriv_pending(&cs->p, &len);
 
-		cs->format_error = "a quoted field is never closed (missing closing quote)";
+		cs->format_error =
+			"a quoted field is never closed (missing closing quote)";
 		cs->ftext[0] = cs->d.quote;
 		if (len > sizeof(cs->ftext) - 1)
 			len = sizeof(cs->ftext) - 1;
@@ -538,7 +565,7 @@ void csvstream_header_free(struct csvstream_header *h)
 /* Why a header record cannot be ours. */
 enum header_bad {
 	HEADER_OK,
-	HEADER_FORMAT,          /* broken CSV: header_ctx.format_error says how */
+	HEADER_FORMAT, /* broken CSV: header_ctx.format_error says how */
 	HEADER_TOO_MANY_COLUMNS,
 	HEADER_TOO_LARGE,
 	HEADER_NOT_UTF8,
@@ -607,18 +634,25 @@ static void header_why(const struct header_ctx *hc, size_t max_bytes,
 {
 	switch (hc->bad) {
 	case HEADER_TOO_MANY_COLUMNS:
-		(void)buf_printf(why, "the header has more than %zu columns (limit max_columns)",
-				 max_columns);
+		(void)buf_printf(
+			why,
+			"the header has more than %zu columns (limit max_columns)",
+			max_columns);
 		break;
 	case HEADER_NOT_UTF8:
-		(void)buf_adds(why, "the header is not UTF-8 text (is this a CSV file? binary data, or another encoding such as Latin-1: save it as UTF-8)");
+		(void)buf_adds(
+			why,
+			"the header is not UTF-8 text (is this a CSV file? binary data, or another encoding such as Latin-1: save it as UTF-8)");
 		break;
 	case HEADER_TOO_LARGE:
-		(void)buf_printf(why, "the header line is longer than %zu bytes (limit max_header_bytes)",
-				 max_bytes);
+		(void)buf_printf(
+			why,
+			"the header line is longer than %zu bytes (limit max_header_bytes)",
+			max_bytes);
 		break;
 	case HEADER_FORMAT:
-		(void)buf_printf(why, "the header is not valid CSV: %s", hc->format_error);
+		(void)buf_printf(why, "the header is not valid CSV: %s",
+				 hc->format_error);
 		break;
 	case HEADER_OK:
 		assert(!"header_why: not a bad header");
@@ -632,8 +666,8 @@ static size_t sep_line(const unsigned char *p, size_t n, unsigned char *delim)
 {
 	size_t k = 5;
 
-	if (n < 5 || memcmp(p, "sep=", 4) != 0 || p[4] == '\r' || p[4] == '\n' ||
-	    p[4] >= 0x80)
+	if (n < 5 || memcmp(p, "sep=", 4) != 0 || p[4] == '\r' ||
+	    p[4] == '\n' || p[4] >= 0x80)
 		return 0;
 	if (k < n && p[k] == '\r')
 		k++;
@@ -645,9 +679,8 @@ static size_t sep_line(const unsigned char *p, size_t n, unsigned char *delim)
 	return k;
 }
 
-int csvstream_read_header(const struct bytesrc *src,
-			  const struct csvdialect *d, bool header,
-			  size_t max_bytes, size_t max_columns,
+int csvstream_read_header(const struct bytesrc *src, const struct csvdialect *d,
+			  bool header, size_t max_bytes, size_t max_columns,
 			  struct csvstream_header *out, struct buf *why)
 {
 	struct header_ctx hc = {.max_columns = max_columns};
@@ -679,7 +712,9 @@ int csvstream_read_header(const struct bytesrc *src,
 		have += (size_t)k;
 	}
 	if (have == 0) {
-		(void)buf_adds(why, "the file is empty (0 bytes): a CSV file starts with a header line naming its columns");
+		(void)buf_adds(
+			why,
+			"the file is empty (0 bytes): a CSV file starts with a header line naming its columns");
 		r = -EINVAL;
 		goto out;
 	}
@@ -692,9 +727,12 @@ int csvstream_read_header(const struct bytesrc *src,
 		line = 2;
 	}
 	hc.h.delimiter = dd.delimiter;
-	if (dd.delimiter == dd.quote || (dd.escape && dd.escape == dd.delimiter)) {
-		(void)buf_printf(why, "the sep= line names the quote or escape character '%c' as the delimiter",
-				 dd.delimiter);
+	if (dd.delimiter == dd.quote ||
+	    (dd.escape && dd.escape == dd.delimiter)) {
+		(void)buf_printf(
+			why,
+			"the sep= line names the quote or escape character '%c' as the delimiter",
+			dd.delimiter);
 		r = -EINVAL;
 		goto out;
 	}
@@ -706,8 +744,9 @@ int csvstream_read_header(const struct bytesrc *src,
 		goto out;
 	csvstream_start(cs, start, line, sep ? data[start - 1] : 0);
 	/* Feed at most max_bytes (+ BOM): a header ending later is too long. */
-	r = csvstream_feed(cs, data + start,
-			   (have < max_bytes + start ? have : max_bytes + start) - start);
+	r = csvstream_feed(
+		cs, data + start,
+		(have < max_bytes + start ? have : max_bytes + start) - start);
 	if (r == 0 && have <= max_bytes + start)
 		r = csvstream_finish(cs);
 	if (r < 0)
@@ -719,10 +758,14 @@ int csvstream_read_header(const struct bytesrc *src,
 	}
 	if (hc.h.n == 0) {
 		if (have > max_bytes + start)
-			(void)buf_printf(why, "no header line ends within the first %zu bytes (limit max_header_bytes): is this a CSV file?",
-					 max_bytes);
+			(void)buf_printf(
+				why,
+				"no header line ends within the first %zu bytes (limit max_header_bytes): is this a CSV file?",
+				max_bytes);
 		else
-			(void)buf_adds(why, "the file has no header line (only blank lines)");
+			(void)buf_adds(
+				why,
+				"the file has no header line (only blank lines)");
 		r = -EINVAL;
 		goto out;
 	}

@@ -34,8 +34,9 @@
 
 /* Cell flags */
 #define CSVSTREAM_CELL_TOO_LARGE 1
-#define CSVSTREAM_CELL_QUOTED_EMPTY 2 /* "" (quoted): an empty string, not a missing value */
-#define CSVSTREAM_CELL_NULL 4         /* the dialect's nullSequence: NULL */
+#define CSVSTREAM_CELL_QUOTED_EMPTY \
+	2 /* "" (quoted): an empty string, not a missing value */
+#define CSVSTREAM_CELL_NULL 4 /* the dialect's nullSequence: NULL */
 
 /* Bytes of a record kept to show in a format error (CSVSTREAM_ROW_MAX is
  * what it may span). */
@@ -71,7 +72,10 @@ struct csvdialect {
 	bool skip_initial_space;
 	const char *null_seq; /* borrowed: outlives the stream */
 };
-#define CSVDIALECT_DEFAULT {.delimiter = ',', .quote = '"', .double_quote = true}
+#define CSVDIALECT_DEFAULT                                           \
+	{                                                            \
+		.delimiter = ',', .quote = '"', .double_quote = true \
+	}
 
 /* ---- byte sources ---- */
 
@@ -106,18 +110,18 @@ void bytesrc_fd_init(struct bytesrc_fd *f, int fd, uint64_t offset,
 
 /* One record as parsed: cell c is data[off[c] .. off[c]+len[c]). */
 struct csvstream_row {
-	int64_t line;       /* physical line the record starts on */
-	size_t ncells;      /* cells in the record (may exceed nkept) */
-	size_t nkept;       /* cells whose bytes are kept (<= max_cells) */
+	int64_t line;  /* physical line the record starts on */
+	size_t ncells; /* cells in the record (may exceed nkept) */
+	size_t nkept;  /* cells whose bytes are kept (<= max_cells) */
 	const char *data;
 	const uint32_t *off, *len;
 	const uint8_t *flags;
-	bool too_large;     /* the record exceeded CSVSTREAM_ROW_MAX */
+	bool too_large;           /* the record exceeded CSVSTREAM_ROW_MAX */
 	const char *format_error; /* broken CSV: what was wrong, else NULL */
 	const char *format_text;  /* then the record's first bytes as written */
 	size_t format_len;        /* (at most CSVSTREAM_FORMAT_TEXT) */
-	uint64_t end_offset; /* byte offset just past the record */
-	int64_t end_line;    /* physical line number at end_offset */
+	uint64_t end_offset;      /* byte offset just past the record */
+	int64_t end_line;         /* physical line number at end_offset */
 };
 
 /* Called for each record; return 0 to go on, > 0 to stop feeding (the
@@ -148,8 +152,8 @@ int csvstream_feed(struct csvstream *cs, const void *p, size_t n);
  * comes. Returns 0 at the end of the input (csvstream_finish is still to
  * be called), a positive stop value, or a negative errno (the source's or
  * csvstream_feed's). */
-int csvstream_pump(struct csvstream *cs, const struct bytesrc *src,
-		   void *buf, size_t bufsz);
+int csvstream_pump(struct csvstream *cs, const struct bytesrc *src, void *buf,
+		   size_t bufsz);
 /* The physical line number of the next byte to be fed. */
 int64_t csvstream_line(const struct csvstream *cs);
 /* End of input: flush a last record without a line end, or flag a quote
@@ -163,10 +167,10 @@ struct csvstream_header {
 	size_t n;
 	char **names;
 	size_t *lens;
-	uint64_t data_offset; /* first byte after the header record */
-	int64_t data_line;    /* its physical line number */
+	uint64_t data_offset;    /* first byte after the header record */
+	int64_t data_line;       /* its physical line number */
 	unsigned char delimiter; /* the one used: sep= may have set it */
-	bool sep_line;        /* an Excel "sep=X" first line was read */
+	bool sep_line;           /* an Excel "sep=X" first line was read */
 };
 /* Frees the names and zeroes *h; a zeroed header is fine. */
 void csvstream_header_free(struct csvstream_header *h);
@@ -182,9 +186,8 @@ void csvstream_header_free(struct csvstream_header *h);
  * UTF-8 text, broken CSV), with one sentence in why; or a negative errno
  * for an I/O error. *out untouched on failure.
  */
-int csvstream_read_header(const struct bytesrc *src,
-			  const struct csvdialect *d, bool header,
-			  size_t max_bytes, size_t max_columns,
+int csvstream_read_header(const struct bytesrc *src, const struct csvdialect *d,
+			  bool header, size_t max_bytes, size_t max_columns,
 			  struct csvstream_header *out, struct buf *why);
 
 #endif

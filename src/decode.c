@@ -35,7 +35,7 @@
 
 static const char *const comp_names[] = {
 	[DECODE_PLAIN] = "plain", [DECODE_GZIP] = "gzip",
-	[DECODE_ZSTD] = "zstd",	  [DECODE_XZ] = "xz",
+	[DECODE_ZSTD] = "zstd",   [DECODE_XZ] = "xz",
 	[DECODE_BZIP2] = "bzip2", [DECODE_ZIP] = "zip",
 };
 
@@ -79,12 +79,14 @@ static enum decode_comp sniff(const unsigned char *b, size_t n, bool *ole2)
 		return DECODE_GZIP;
 	if (n >= 4 && memcmp(b, "\x28\xb5\x2f\xfd", 4) == 0)
 		return DECODE_ZSTD;
-	if (n >= 6 && memcmp(b, "\xfd" "7zXZ\0", 6) == 0)
+	if (n >= 6 && memcmp(b,
+			     "\xfd"
+			     "7zXZ\0",
+			     6) == 0)
 		return DECODE_XZ;
 	/* "BZh" alone starts plain text too: ask for the block magic (pi)
 	 * or the end-of-stream magic (sqrt pi) after the level digit. */
-	if (n >= 10 && memcmp(b, "BZh", 3) == 0 && b[3] >= '1' &&
-	    b[3] <= '9' &&
+	if (n >= 10 && memcmp(b, "BZh", 3) == 0 && b[3] >= '1' && b[3] <= '9' &&
 	    (memcmp(b + 4, "\x31\x41\x59\x26\x53\x59", 6) == 0 ||
 	     memcmp(b + 4, "\x17\x72\x45\x38\x50\x90", 6) == 0))
 		return DECODE_BZIP2;
@@ -191,11 +193,13 @@ static int64_t zip_claimed_entries(int fd, int64_t size, int *err)
 		if (memcmp(b + i, "PK\5\6", 4) != 0)
 			continue;
 		n = (int64_t)le(b + i + 10, 2);
-		if (n == 0xffff && i >= 20 && memcmp(b + i - 20, "PK\6\7", 4) == 0) {
+		if (n == 0xffff && i >= 20 &&
+		    memcmp(b + i - 20, "PK\6\7", 4) == 0) {
 			uint64_t off = le(b + i - 20 + 8, 8);
 
 			r = off < (uint64_t)size
-				    ? pread_full(fd, rec, sizeof(rec), (off_t)off)
+				    ? pread_full(fd, rec, sizeof(rec),
+						 (off_t)off)
 				    : 0;
 			if (r == (ssize_t)sizeof(rec) &&
 			    memcmp(rec, "PK\6\6", 4) == 0) {
@@ -260,8 +264,9 @@ static char *quote_name(const char *name)
 
 #define SEND_ONE "send one CSV file per upload (or a zip holding exactly one)"
 #define ZIP_EMPTY_WHY "this is an empty zip archive (no file in it); " SEND_ONE
-#define EXPORT_XL "export the sheet as CSV (File \u203a Save As \u203a CSV " \
-		  "UTF-8) and send that"
+#define EXPORT_XL                                                  \
+	"export the sheet as CSV (File \u203a Save As \u203a CSV " \
+	"UTF-8) and send that"
 
 static const char ODS_MIME[] = "application/vnd.oasis.opendocument.spreadsheet";
 
@@ -283,9 +288,10 @@ static int probe_zip(int fd, struct decode_probe *p)
 	if (rc < 0)
 		return rc;
 	if (claimed > DECODE_ZIP_MAX_ENTRIES)
-		return set_why(p, DECODE_ZIP_MANY,
-			       "this is a zip archive with %lld entries; " SEND_ONE,
-			       (long long)claimed);
+		return set_why(
+			p, DECODE_ZIP_MANY,
+			"this is a zip archive with %lld entries; " SEND_ONE,
+			(long long)claimed);
 	/* libarchive does not recognise an archive of no entries at all. */
 	if (claimed == 0)
 		return set_why(p, DECODE_ZIP_EMPTY, ZIP_EMPTY_WHY);
@@ -347,22 +353,25 @@ static int probe_zip(int fd, struct decode_probe *p)
 			     "this is an Excel workbook (.xlsx), not a CSV "
 			     "file: " EXPORT_XL);
 	} else if (ods) {
-		rc = set_why(p, DECODE_ODS,
-			     "this is an OpenDocument spreadsheet workbook (.ods), not "
-			     "a CSV file: export the sheet as CSV (File \u203a "
-			     "Save a Copy \u203a Text CSV, character set UTF-8) "
-			     "and send that");
+		rc = set_why(
+			p, DECODE_ODS,
+			"this is an OpenDocument spreadsheet workbook (.ods), not "
+			"a CSV file: export the sheet as CSV (File \u203a "
+			"Save a Copy \u203a Text CSV, character set UTF-8) "
+			"and send that");
 	} else if (entries > DECODE_ZIP_MAX_ENTRIES) {
-		rc = set_why(p, DECODE_ZIP_MANY,
-			     "this is a zip archive with more than %d entries; "
-			     SEND_ONE, DECODE_ZIP_MAX_ENTRIES);
+		rc = set_why(
+			p, DECODE_ZIP_MANY,
+			"this is a zip archive with more than %d entries; " SEND_ONE,
+			DECODE_ZIP_MAX_ENTRIES);
 	} else if (r != ARCHIVE_EOF) {
 		const char *m = archive_error_string(a);
 
 		q = quote_name(m ? m : "unknown error");
 		rc = q ? set_why(p, DECODE_ZIP_BAD,
 				 "this starts like a zip archive but cannot "
-				 "be read as one (%s)", q)
+				 "be read as one (%s)",
+				 q)
 		       : -ENOMEM;
 	} else if (p->nfiles == 0) {
 		rc = set_why(p, DECODE_ZIP_EMPTY, ZIP_EMPTY_WHY);
@@ -374,7 +383,8 @@ static int probe_zip(int fd, struct decode_probe *p)
 		q = quote_name(first);
 		rc = q ? set_why(p, DECODE_ENCRYPTED,
 				 "the zip member %s is encrypted; send it "
-				 "without a password", q)
+				 "without a password",
+				 q)
 		       : -ENOMEM;
 	}
 	if (rc == 0 && p->refusal == DECODE_READABLE) {
@@ -402,9 +412,9 @@ int decode_probe(int fd, struct decode_probe *out)
 		return (int)n;
 	p.comp = sniff(head, (size_t)n, &ole2);
 	if (ole2)
-		rc = set_why(&p, DECODE_XLS,
-			     "this is an Excel workbook (.xls), not a CSV file: "
-			     EXPORT_XL);
+		rc = set_why(
+			&p, DECODE_XLS,
+			"this is an Excel workbook (.xls), not a CSV file: " EXPORT_XL);
 	else if (p.comp == DECODE_ZIP)
 		rc = probe_zip(fd, &p);
 	if (rc < 0) {
@@ -460,7 +470,8 @@ const char *decode_bom(const void *p, size_t n, size_t *len)
 	size_t i;
 
 	for (i = 0; i < ARRAY_SIZE(boms); i++) {
-		if (n >= boms[i].len && memcmp(p, boms[i].bytes, boms[i].len) == 0) {
+		if (n >= boms[i].len &&
+		    memcmp(p, boms[i].bytes, boms[i].len) == 0) {
 			*len = boms[i].len;
 			return boms[i].name;
 		}
@@ -589,17 +600,17 @@ static void name_key(const char *name, char *key, size_t size)
 static const struct {
 	const char *key, *canon;
 } aliases[] = {
-	{"utf8", "utf-8"},	     {"utf16", "utf-16"},
-	{"utf16le", "utf-16le"},     {"utf16be", "utf-16be"},
-	{"utf32", "utf-32"},	     {"utf32le", "utf-32le"},
-	{"utf32be", "utf-32be"},     {"ucs2", "ucs-2"},
-	{"ascii", "us-ascii"},	     {"usascii", "us-ascii"},
-	{"latin1", "iso-8859-1"},    {"l1", "iso-8859-1"},
-	{"latin9", "iso-8859-15"},   {"shiftjis", "shift_jis"},
-	{"sjis", "shift_jis"},	     {"eucjp", "euc-jp"},
-	{"euckr", "euc-kr"},	     {"koi8r", "koi8-r"},
-	{"koi8u", "koi8-u"},	     {"mac", "macintosh"},
-	{"macroman", "macintosh"},   {"cp437", "ibm437"},
+	{"utf8", "utf-8"},         {"utf16", "utf-16"},
+	{"utf16le", "utf-16le"},   {"utf16be", "utf-16be"},
+	{"utf32", "utf-32"},       {"utf32le", "utf-32le"},
+	{"utf32be", "utf-32be"},   {"ucs2", "ucs-2"},
+	{"ascii", "us-ascii"},     {"usascii", "us-ascii"},
+	{"latin1", "iso-8859-1"},  {"l1", "iso-8859-1"},
+	{"latin9", "iso-8859-15"}, {"shiftjis", "shift_jis"},
+	{"sjis", "shift_jis"},     {"eucjp", "euc-jp"},
+	{"euckr", "euc-kr"},       {"koi8r", "koi8-r"},
+	{"koi8u", "koi8-u"},       {"mac", "macintosh"},
+	{"macroman", "macintosh"}, {"cp437", "ibm437"},
 	{"cp850", "ibm850"},
 };
 
@@ -773,8 +784,7 @@ static int fail_archive(struct decoder *d)
 #define XZ_INDEX_MAX (1u << 20)
 #define XZ_PAD_MAX (64 * 1024)
 
-static bool xz_varint(const unsigned char *b, size_t n, size_t *at,
-		      uint64_t *v)
+static bool xz_varint(const unsigned char *b, size_t n, size_t *at, uint64_t *v)
 {
 	uint64_t x = 0;
 	int i;
@@ -860,7 +870,8 @@ static int xz_check(struct decoder *d)
 			rc = fail(d, -ENOMEM, "out of memory");
 			goto out;
 		}
-		if (pread_full(d->fd, ix, bsize, (off_t)(pos - 12 - (int64_t)bsize)) !=
+		if (pread_full(d->fd, ix, bsize,
+			       (off_t)(pos - 12 - (int64_t)bsize)) !=
 		    (ssize_t)bsize)
 			break;
 		/* Pass 0 sums the blocks to find the stream's start; pass 1
@@ -879,7 +890,8 @@ static int xz_check(struct decoder *d)
 				if (pass == 1) {
 					k = pread_full(d->fd, hdr, sizeof(hdr),
 						       (off_t)off);
-					dict = k > 0 ? xz_block_dict(hdr, (size_t)k)
+					dict = k > 0 ? xz_block_dict(hdr,
+								     (size_t)k)
 						     : -1;
 					if (dict < 0) {
 						bad = "a block header cannot be read";
@@ -893,13 +905,17 @@ static int xz_check(struct decoder *d)
 				if (blocks > (uint64_t)sb.st_size)
 					goto walked;
 			}
-			start = pos - 12 - (int64_t)bsize - (int64_t)blocks - 12;
+			start = pos - 12 - (int64_t)bsize - (int64_t)blocks -
+				12;
 			if (start < 0)
 				goto walked;
 			off = start + 12;
 		}
 		if (pread_full(d->fd, hdr, 6, (off_t)start) != 6 ||
-		    memcmp(hdr, "\xfd" "7zXZ\0", 6) != 0)
+		    memcmp(hdr,
+			   "\xfd"
+			   "7zXZ\0",
+			   6) != 0)
 			goto walked;
 		bad = NULL;
 		pos = start;
@@ -908,13 +924,15 @@ walked:
 		ix = NULL;
 	}
 	if (bad)
-		rc = fail(d, -EBADMSG, "the xz data is corrupt or cut short (%s)",
-			  bad);
+		rc = fail(d, -EBADMSG,
+			  "the xz data is corrupt or cut short (%s)", bad);
 	else if (biggest > XZ_DICT_MAX)
-		rc = fail(d, -EFBIG,
-			  "the xz data needs a %lld MiB dictionary to decompress, "
-			  "more than the %u MiB allowed; compress it with xz -9 "
-			  "or less", (long long)(biggest >> 20), XZ_DICT_MAX >> 20);
+		rc = fail(
+			d, -EFBIG,
+			"the xz data needs a %lld MiB dictionary to decompress, "
+			"more than the %u MiB allowed; compress it with xz -9 "
+			"or less",
+			(long long)(biggest >> 20), XZ_DICT_MAX >> 20);
 out:
 	free(ix);
 	return rc;
@@ -997,7 +1015,8 @@ static int archive_start(struct decoder *d)
 		if (r < 0)
 			return r;
 		if (r == 0)
-			return fail(d, -EBADMSG, "the zip archive holds no file");
+			return fail(d, -EBADMSG,
+				    "the zip archive holds no file");
 		if (archive_entry_is_encrypted(e)) {
 			q = quote_name(archive_entry_pathname(e));
 			r = fail(d, -EBADMSG, "the zip member %s is encrypted",
@@ -1011,8 +1030,10 @@ static int archive_start(struct decoder *d)
 	if (r != ARCHIVE_OK && r != ARCHIVE_WARN && r != ARCHIVE_EOF)
 		return fail_archive(d);
 	if (archive_filter_code(d->ar, 0) != filter[d->comp])
-		return fail(d, -EBADMSG, "the file starts like %s data but is "
-			    "not", comp_names[d->comp]);
+		return fail(d, -EBADMSG,
+			    "the file starts like %s data but is "
+			    "not",
+			    comp_names[d->comp]);
 	return r == ARCHIVE_EOF ? 1 : 0;
 }
 
@@ -1159,7 +1180,8 @@ static ssize_t give(struct decoder *d, size_t k)
 	if (d->max_out && k > d->max_out - d->out_pos)
 		return fail(d, -EFBIG,
 			    "the decoded text is larger than the limit of "
-			    "%llu bytes", (unsigned long long)d->max_out);
+			    "%llu bytes",
+			    (unsigned long long)d->max_out);
 	d->out_pos += k;
 	return (ssize_t)k;
 }
@@ -1202,7 +1224,8 @@ ssize_t decode_read(struct decoder *d, void *buf, size_t n)
 			return rc;
 		if (d->bom_pending) {
 			d->bom_pending = false;
-			if (d->olen >= 3 && memcmp(d->obuf, "\xef\xbb\xbf", 3) == 0)
+			if (d->olen >= 3 &&
+			    memcmp(d->obuf, "\xef\xbb\xbf", 3) == 0)
 				d->ooff = 3;
 		}
 		if (d->passthrough && d->src_eof && d->ooff == d->olen)

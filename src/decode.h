@@ -55,9 +55,9 @@ enum decode_comp {
 /* Why a file is refused (DECODE_READABLE: it is not). */
 enum decode_refusal {
 	DECODE_READABLE = 0,
-	DECODE_XLS,       /* OLE2 compound file: an old Excel workbook */
-	DECODE_XLSX,      /* zip with [Content_Types].xml and xl/... */
-	DECODE_ODS,       /* zip whose mimetype is an OpenDocument spreadsheet */
+	DECODE_XLS,  /* OLE2 compound file: an old Excel workbook */
+	DECODE_XLSX, /* zip with [Content_Types].xml and xl/... */
+	DECODE_ODS,  /* zip whose mimetype is an OpenDocument spreadsheet */
 	DECODE_ZIP_EMPTY, /* zip with no file in it */
 	DECODE_ZIP_MANY,  /* zip with several files */
 	DECODE_ENCRYPTED, /* zip whose file is encrypted */
@@ -71,8 +71,8 @@ struct decode_probe {
 	enum decode_comp comp;
 	enum decode_refusal refusal;
 	unsigned nfiles; /* zip: files counted (not directories) */
-	char *member;    /* readable zip: its file's name as stored; else NULL */
-	char *why;       /* refused: a sentence for people (UTF-8, escaped,
+	char *member; /* readable zip: its file's name as stored; else NULL */
+	char *why;    /* refused: a sentence for people (UTF-8, escaped,
 			  * no final period); else NULL */
 };
 
@@ -116,7 +116,10 @@ struct utf8check {
 };
 
 #define UTF8CHECK_VALID UINT64_MAX
-#define UTF8CHECK_INIT {0, UTF8CHECK_VALID, 0, 0, 0x80, 0xbf}
+#define UTF8CHECK_INIT                               \
+	{                                            \
+		0, UTF8CHECK_VALID, 0, 0, 0x80, 0xbf \
+	}
 
 void utf8check_init(struct utf8check *st);
 void utf8check_feed(struct utf8check *st, const void *p, size_t n);
@@ -150,7 +153,7 @@ struct decode_opts {
 				* spelling of "utf-8": pass-through */
 	bool skip_bom;         /* drop a U+FEFF at the very start of the text */
 	uint64_t max_output_bytes; /* decoded bytes allowed; 0: no bound */
-	size_t in_chunk;       /* most source bytes taken per step (0: 64 KiB);
+	size_t in_chunk; /* most source bytes taken per step (0: 64 KiB);
 				* tests make it small to split sequences */
 };
 

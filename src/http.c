@@ -50,12 +50,12 @@
 #define HTTP_THREADS 2
 #define POOL_SIZE HTTP_THREADS /* one query at a time per thread */
 #define LIST_DEFAULT 100
-#define PAGE_ERRORS 50          /* errors on an upload's page */
-#define CSV_CHUNK 256           /* errors per query of a CSV download */
-#define CSV_BLOCK (32 * 1024)   /* libmicrohttpd's buffer for it */
-#define LOOP_STALL_MS 2000      /* 8 missed heartbeats (250 ms) */
-#define WRITER_STALL_MS 5000    /* one writer operation longer than this */
-#define REFRESH_S 2             /* pages of uploads in flight */
+#define PAGE_ERRORS 50        /* errors on an upload's page */
+#define CSV_CHUNK 256         /* errors per query of a CSV download */
+#define CSV_BLOCK (32 * 1024) /* libmicrohttpd's buffer for it */
+#define LOOP_STALL_MS 2000    /* 8 missed heartbeats (250 ms) */
+#define WRITER_STALL_MS 5000  /* one writer operation longer than this */
+#define REFRESH_S 2           /* pages of uploads in flight */
 
 #define JSON_TYPE "application/json; charset=utf-8"
 #define HTML_TYPE "text/html; charset=utf-8"
@@ -100,8 +100,8 @@ static struct store *store_get(struct http *h, int *err)
 		return s;
 	r = store_open(h->db_path, true, &s);
 	if (r < 0) {
-		log_err("http: cannot open database %s for reading: %s", h->db_path,
-			s ? store_errmsg(s) : ERRSTR(r));
+		log_err("http: cannot open database %s for reading: %s",
+			h->db_path, s ? store_errmsg(s) : ERRSTR(r));
 		store_free(s);
 		if (slot >= 0) {
 			pthread_mutex_lock(&h->mu);
@@ -153,13 +153,18 @@ static enum MHD_Result send_resp(struct MHD_Connection *c, unsigned status,
 	if (!resp)
 		return MHD_NO; /* out of memory: libmicrohttpd closes the connection */
 	(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-	(void)MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
-	(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	(void)MHD_add_response_header(resp, "X-Content-Type-Options",
+				      "nosniff");
+	(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
+				      "no-store");
 	if (negotiated)
-		(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, "Accept");
+		(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY,
+					      "Accept");
 	if (strcmp(type, HTML_TYPE) == 0) {
-		(void)MHD_add_response_header(resp, "Content-Security-Policy", html_csp());
-		(void)MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+		(void)MHD_add_response_header(resp, "Content-Security-Policy",
+					      html_csp());
+		(void)MHD_add_response_header(resp, "Referrer-Policy",
+					      "no-referrer");
 		(void)MHD_add_response_header(resp, "X-Frame-Options", "DENY");
 	}
 	ret = MHD_queue_response(c, status, resp);
@@ -175,7 +180,8 @@ static enum MHD_Result send_buf(struct MHD_Connection *c, unsigned status,
 	struct MHD_Response *resp;
 
 	if (!body->p)
-		resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+		resp = MHD_create_response_from_buffer(0, (void *)"",
+						       MHD_RESPMEM_PERSISTENT);
 	else
 		resp = MHD_create_response_from_buffer(body->len, body->p,
 						       MHD_RESPMEM_MUST_FREE);
@@ -234,9 +240,12 @@ static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status,
 static enum MHD_Result send_db_error(struct req *q, struct store *s, int r)
 {
 	if (r == -ENOMEM)
-		return send_error(q->c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
-	log_err("http: %s: database: %s", q->url, s ? store_errmsg(s) : ERRSTR(r));
-	return send_error(q->c, MHD_HTTP_SERVICE_UNAVAILABLE, "the database did not answer");
+		return send_error(q->c, MHD_HTTP_SERVICE_UNAVAILABLE,
+				  "out of memory");
+	log_err("http: %s: database: %s", q->url,
+		s ? store_errmsg(s) : ERRSTR(r));
+	return send_error(q->c, MHD_HTTP_SERVICE_UNAVAILABLE,
+			  "the database did not answer");
 }
 
 /* ------------------------------------------------------------------ */
@@ -286,11 +295,13 @@ static double media_q(const char *s, size_t n)
 		p++;
 		while (p < s + n && (*p == ' ' || *p == '\t'))
 			p++;
-		if (p + 2 <= s + n && (p[0] == 'q' || p[0] == 'Q') && p[1] == '=') {
+		if (p + 2 <= s + n && (p[0] == 'q' || p[0] == 'Q') &&
+		    p[1] == '=') {
 			char tmp[8] = {0};
 			size_t len = (size_t)(s + n - p - 2);
 
-			memcpy(tmp, p + 2, len < sizeof(tmp) - 1 ? len : sizeof(tmp) - 1);
+			memcpy(tmp, p + 2,
+			       len < sizeof(tmp) - 1 ? len : sizeof(tmp) - 1);
 			return strtod(tmp, NULL);
 		}
 		p = memchr(p, ';', (size_t)(s + n - p));
@@ -346,8 +357,8 @@ static int negotiate(struct req *q, bool csv_ok, enum MHD_Result *ret)
 {
 	const char *f = arg(q, "format");
 
-	q->html = prefers_html(MHD_lookup_connection_value(q->c, MHD_HEADER_KIND,
-							   MHD_HTTP_HEADER_ACCEPT));
+	q->html = prefers_html(MHD_lookup_connection_value(
+		q->c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT));
 	if (!f)
 		return 0;
 	if (strcmp(f, "json") == 0) {
@@ -360,7 +371,8 @@ static int negotiate(struct req *q, bool csv_ok, enum MHD_Result *ret)
 	}
 	if (csv_ok && strcmp(f, "csv") == 0)
 		return 1;
-	*ret = send_error(q->c, MHD_HTTP_BAD_REQUEST, "format must be json, html%s",
+	*ret = send_error(q->c, MHD_HTTP_BAD_REQUEST,
+			  "format must be json, html%s",
 			  csv_ok ? " or csv" : "");
 	return -1;
 }
@@ -378,7 +390,8 @@ static bool get_limit(struct req *q, unsigned def, unsigned *out,
 	}
 	if (!parse_num(s, 1, STORE_LIST_MAX, &v)) {
 		*ret = send_error(q->c, MHD_HTTP_BAD_REQUEST,
-				  "limit must be an integer from 1 to %d", STORE_LIST_MAX);
+				  "limit must be an integer from 1 to %d",
+				  STORE_LIST_MAX);
 		return false;
 	}
 	*out = (unsigned)v;
@@ -409,7 +422,8 @@ static int list_item(const struct upload_view *v, void *data)
 static int list_next_url(struct buf *u, const struct upload_query *f,
 			 int64_t before)
 {
-	int r = buf_printf(u, "/uploads/?before=%lld&limit=%u", (long long)before, f->limit);
+	int r = buf_printf(u, "/uploads/?before=%lld&limit=%u",
+			   (long long)before, f->limit);
 	const char *keys[] = {"state", "dataset", "name"};
 	const char *vals[] = {f->state, f->dataset, f->name};
 
@@ -442,26 +456,32 @@ static enum MHD_Result get_list(struct req *q)
 	int64_t next_before = 0;
 	int r;
 
-	if (negotiate(q, false, &ret) < 0 || !get_limit(q, LIST_DEFAULT, &f.limit, &ret))
+	if (negotiate(q, false, &ret) < 0 ||
+	    !get_limit(q, LIST_DEFAULT, &f.limit, &ret))
 		return ret;
 	l.html = q->html;
 	if (before && !parse_num(before, 1, INT64_MAX, &f.before))
-		return send_error(q->c, MHD_HTTP_BAD_REQUEST, "before must be an upload id");
+		return send_error(q->c, MHD_HTTP_BAD_REQUEST,
+				  "before must be an upload id");
 	f.state = filter(q, "state");
 	if (f.state && upload_state_parse(f.state, &state) < 0) {
 		char msg[160];
-		size_t n = (size_t)snprintf(msg, sizeof(msg), "state must be one of");
+		size_t n = (size_t)snprintf(msg, sizeof(msg),
+					    "state must be one of");
 
 		for (int i = 0; i < UP__COUNT && n < sizeof(msg); i++)
 			n += (size_t)snprintf(msg + n, sizeof(msg) - n, "%s %s",
-					      i ? "," : "", upload_state_name(i));
+					      i ? "," : "",
+					      upload_state_name(i));
 		return send_error(q->c, MHD_HTTP_BAD_REQUEST, msg);
 	}
 	f.dataset = filter(q, "dataset");
 	f.name = filter(q, "name");
 
 	r = q->html ? html_begin(&out, "Uploads", 0) : 0;
-	r = r ?: (q->html ? html_list_begin(&out, &f) : buf_adds(&out, "{\"items\":["));
+	r = r
+		    ?: (q->html ? html_list_begin(&out, &f)
+				: buf_adds(&out, "{\"items\":["));
 	if (r < 0)
 		goto out;
 	s = store_get(q->h, &r);
@@ -482,14 +502,18 @@ static enum MHD_Result get_list(struct req *q)
 		r = r ?: html_end(&out);
 	} else {
 		r = r ?: buf_adds(&out, "],\"next\":");
-		r = r ?: (next_before ? json_str(&out, next.p) : buf_adds(&out, "null"));
+		r = r
+			    ?: (next_before ? json_str(&out, next.p)
+					    : buf_adds(&out, "null"));
 		r = r ?: buf_adds(&out, "}\n");
 	}
 	if (r == 0)
-		ret = send_buf(q->c, MHD_HTTP_OK, q->html ? HTML_TYPE : JSON_TYPE, &out, true);
+		ret = send_buf(q->c, MHD_HTTP_OK,
+			       q->html ? HTML_TYPE : JSON_TYPE, &out, true);
 out:
 	if (r < 0 && ret == MHD_NO) /* a buffer could not grow */
-		ret = send_error(q->c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+		ret = send_error(q->c, MHD_HTTP_SERVICE_UNAVAILABLE,
+				 "out of memory");
 	if (s)
 		store_put(q->h, s);
 	buf_free(&out);
@@ -568,20 +592,28 @@ static enum MHD_Result get_upload(struct req *q, int64_t id)
 		r = store_upload_view(s, id, view_html, &vc);
 		r = r ?: html_errors_begin(&out, id, vc.errors);
 		if (r == 0 && vc.errors > 0)
-			r = store_errors_page(s, id, 0, PAGE_ERRORS, err_item, &x, &next_after);
+			r = store_errors_page(s, id, 0, PAGE_ERRORS, err_item,
+					      &x, &next_after);
 		if (r >= 0 && next_after)
-			r = buf_printf(&next, "/uploads/%lld/errors?after=%lld&limit=%d",
-				       (long long)id, (long long)next_after, PAGE_ERRORS);
-		r = r < 0 ? r : html_errors_end(&out, id, next_after ? next.p : NULL, x.n);
+			r = buf_printf(
+				&next,
+				"/uploads/%lld/errors?after=%lld&limit=%d",
+				(long long)id, (long long)next_after,
+				PAGE_ERRORS);
+		r = r < 0 ? r
+			  : html_errors_end(&out, id,
+					    next_after ? next.p : NULL, x.n);
 		r = r ?: html_end(&out);
 	}
 	store_read_end(s);
 	if (r == -ENOENT)
-		ret = send_error(q->c, MHD_HTTP_NOT_FOUND, "no upload %lld", (long long)id);
+		ret = send_error(q->c, MHD_HTTP_NOT_FOUND, "no upload %lld",
+				 (long long)id);
 	else if (r < 0)
 		ret = send_db_error(q, s, r);
 	else
-		ret = send_buf(q->c, MHD_HTTP_OK, q->html ? HTML_TYPE : JSON_TYPE, &out, true);
+		ret = send_buf(q->c, MHD_HTTP_OK,
+			       q->html ? HTML_TYPE : JSON_TYPE, &out, true);
 	store_put(q->h, s);
 	buf_free(&out);
 	buf_free(&next);
@@ -621,7 +653,8 @@ static int csv_row(const struct error_view *e, void *data)
 	struct csv_stream *cs = data;
 	int r;
 
-	r = buf_printf(&cs->out, "%lld,%lld,", (long long)e->record, (long long)e->line);
+	r = buf_printf(&cs->out, "%lld,%lld,", (long long)e->record,
+		       (long long)e->line);
 	r = r ?: csv_field(&cs->out, e->column);
 	r = r ?: buf_addc(&cs->out, ',');
 	r = r ?: csv_field(&cs->out, e->value);
@@ -652,11 +685,13 @@ static ssize_t csv_read(void *cls, uint64_t pos, char *dst, size_t max)
 		s = store_get(cs->h, &r);
 		if (!s)
 			return MHD_CONTENT_READER_END_WITH_ERROR;
-		r = store_errors_chunk(s, cs->id, cs->record, cs->rowid, CSV_CHUNK,
-				       csv_row, cs);
+		r = store_errors_chunk(s, cs->id, cs->record, cs->rowid,
+				       CSV_CHUNK, csv_row, cs);
 		if (r < 0)
-			log_err("http: errors CSV of upload %lld: %s", (long long)cs->id,
-				r == -ENOMEM ? ERRSTR(ENOMEM) : store_errmsg(s));
+			log_err("http: errors CSV of upload %lld: %s",
+				(long long)cs->id,
+				r == -ENOMEM ? ERRSTR(ENOMEM)
+					     : store_errmsg(s));
 		store_put(cs->h, s);
 		if (r < 0)
 			return MHD_CONTENT_READER_END_WITH_ERROR; /* the client sees a cut stream */
@@ -687,23 +722,28 @@ static enum MHD_Result send_csv(struct req *q, int64_t id)
 
 	cs = calloc(1, sizeof(*cs));
 	if (!cs)
-		return send_error(q->c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+		return send_error(q->c, MHD_HTTP_SERVICE_UNAVAILABLE,
+				  "out of memory");
 	cs->h = q->h;
 	cs->id = id;
-	if (buf_adds(&cs->out, "record,line,column,value,type,message\r\n") < 0) {
+	if (buf_adds(&cs->out, "record,line,column,value,type,message\r\n") <
+	    0) {
 		csv_free(cs);
-		return send_error(q->c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+		return send_error(q->c, MHD_HTTP_SERVICE_UNAVAILABLE,
+				  "out of memory");
 	}
-	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, CSV_BLOCK, csv_read,
-						 cs, csv_free);
+	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, CSV_BLOCK,
+						 csv_read, cs, csv_free);
 	if (!resp) {
 		csv_free(cs);
 		return MHD_NO;
 	}
 	/* no user data in the header: the name is made of the id */
-	snprintf(disp, sizeof(disp), "attachment; filename=\"upload-%lld-errors.csv\"",
+	snprintf(disp, sizeof(disp),
+		 "attachment; filename=\"upload-%lld-errors.csv\"",
 		 (long long)id);
-	(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_DISPOSITION, disp);
+	(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_DISPOSITION,
+				      disp);
 	return send_resp(q->c, MHD_HTTP_OK, resp, CSV_TYPE, true);
 }
 
@@ -730,7 +770,8 @@ static enum MHD_Result get_errors(struct req *q, int64_t id)
 	if (fmt < 0 || !get_limit(q, LIST_DEFAULT, &limit, &ret))
 		return ret;
 	if (after_s && !parse_num(after_s, 0, INT64_MAX, &after))
-		return send_error(q->c, MHD_HTTP_BAD_REQUEST, "after must be a record number");
+		return send_error(q->c, MHD_HTTP_BAD_REQUEST,
+				  "after must be a record number");
 	x.html = q->html;
 	s = store_get(q->h, &r);
 	if (!s)
@@ -744,30 +785,38 @@ static enum MHD_Result get_errors(struct req *q, int64_t id)
 		r = store_upload_view(s, id, view_html, &vc);
 		r = r ?: html_errors_begin(&out, id, vc.errors);
 	} else {
-		r = buf_printf(&out, "{\"upload\":%lld,\"items\":[", (long long)id);
+		r = buf_printf(&out, "{\"upload\":%lld,\"items\":[",
+			       (long long)id);
 	}
-	r = r ?: store_errors_page(s, id, after, limit, err_item, &x, &next_after);
+	r = r
+		    ?: store_errors_page(s, id, after, limit, err_item, &x,
+					 &next_after);
 	if (r >= 0 && next_after)
-		r = buf_printf(&next, "/uploads/%lld/errors?after=%lld&limit=%u",
+		r = buf_printf(&next,
+			       "/uploads/%lld/errors?after=%lld&limit=%u",
 			       (long long)id, (long long)next_after, limit);
 	if (r >= 0 && q->html) {
 		r = html_errors_end(&out, id, next_after ? next.p : NULL, x.n);
 		r = r ?: html_end(&out);
 	} else if (r >= 0) {
 		r = buf_adds(&out, "],\"next\":");
-		r = r ?: (next_after ? json_str(&out, next.p) : buf_adds(&out, "null"));
+		r = r
+			    ?: (next_after ? json_str(&out, next.p)
+					   : buf_adds(&out, "null"));
 		r = r ?: buf_adds(&out, "}\n");
 	}
 csv:
 	if (r == -ENOENT)
-		ret = send_error(q->c, MHD_HTTP_NOT_FOUND, "no upload %lld", (long long)id);
+		ret = send_error(q->c, MHD_HTTP_NOT_FOUND, "no upload %lld",
+				 (long long)id);
 	else if (r < 0)
 		ret = send_db_error(q, s, r);
 	store_put(q->h, s);
 	if (r >= 0)
 		ret = fmt == 1 ? send_csv(q, id)
-			       : send_buf(q->c, MHD_HTTP_OK, q->html ? HTML_TYPE : JSON_TYPE,
-					  &out, true);
+			       : send_buf(q->c, MHD_HTTP_OK,
+					  q->html ? HTML_TYPE : JSON_TYPE, &out,
+					  true);
 	buf_free(&out);
 	buf_free(&next);
 	buf_free(&vc.title);
@@ -800,9 +849,12 @@ static enum MHD_Result get_healthz(struct req *q)
 	if (lv.stopping)
 		snprintf(why, sizeof(why), "stopping");
 	else if (loop_age > LOOP_STALL_MS)
-		snprintf(why, sizeof(why), "event loop: no heartbeat for %.1f s", loop_age / 1000.0);
+		snprintf(why, sizeof(why),
+			 "event loop: no heartbeat for %.1f s",
+			 loop_age / 1000.0);
 	else if (writer_age > WRITER_STALL_MS)
-		snprintf(why, sizeof(why), "writer: no progress for %.1f s", writer_age / 1000.0);
+		snprintf(why, sizeof(why), "writer: no progress for %.1f s",
+			 writer_age / 1000.0);
 	if (!why[0]) {
 		s = store_get(q->h, &r);
 		r = s ? store_ping(s, &max_id) : r;
@@ -828,23 +880,29 @@ static enum MHD_Result get_healthz(struct req *q)
 		r = r ?: buf_adds(&out, ",\"reason\":");
 		r = r ?: json_str(&out, why);
 	}
-	r = r ?: buf_printf(&out, ",\"version\":\"%s\",\"queued\":%u,\"processing\":%u,"
-			    "\"loop_age_ms\":%llu,\"writer_age_ms\":%llu,\"last_upload_id\":%lld}\n",
-			    INGESTD_VERSION, lv.queued, lv.running,
-			    (unsigned long long)loop_age, (unsigned long long)writer_age,
-			    (long long)max_id);
+	r = r
+		    ?: buf_printf(
+			       &out,
+			       ",\"version\":\"%s\",\"queued\":%u,\"processing\":%u,"
+			       "\"loop_age_ms\":%llu,\"writer_age_ms\":%llu,\"last_upload_id\":%lld}\n",
+			       INGESTD_VERSION, lv.queued, lv.running,
+			       (unsigned long long)loop_age,
+			       (unsigned long long)writer_age,
+			       (long long)max_id);
 	if (r < 0) {
 		buf_free(&out);
 		return MHD_NO;
 	}
-	return send_buf(q->c, why[0] ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_OK,
+	return send_buf(q->c,
+			why[0] ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_OK,
 			JSON_TYPE, &out, false);
 }
 
 static int metric_head(struct buf *b, const char *name, const char *type,
 		       const char *help)
 {
-	return buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+	return buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name,
+			  type);
 }
 
 static enum MHD_Result get_metrics(struct req *q)
@@ -870,45 +928,82 @@ static enum MHD_Result get_metrics(struct req *q)
 	r = metric_head(&out, "ingestd_uploads", "gauge", "Uploads by state.");
 	for (int i = 0; r == 0 && i < UP__COUNT; i++)
 		r = buf_printf(&out, "ingestd_uploads{state=\"%s\"} %lld\n",
-			       upload_state_name((enum upload_state)i), (long long)m.uploads[i]);
-	r = r ?: metric_head(&out, "ingestd_rows_applied_total", "counter",
-			     "Rows upserted into dataset tables.");
-	r = r ?: buf_printf(&out, "ingestd_rows_applied_total %lld\n", (long long)m.rows_applied);
-	r = r ?: metric_head(&out, "ingestd_rows_failed_total", "counter",
-			     "Rows not applied because of a row error.");
-	r = r ?: buf_printf(&out, "ingestd_rows_failed_total %lld\n", (long long)m.rows_failed);
-	r = r ?: metric_head(&out, "ingestd_bytes_ingested_total", "counter",
-			     "Bytes of uploaded files read and processed.");
-	r = r ?: buf_printf(&out, "ingestd_bytes_ingested_total %lld\n", (long long)m.bytes_ingested);
-	r = r ?: metric_head(&out, "ingestd_queue_depth", "gauge",
-			     "Accepted uploads waiting for a worker.");
+			       upload_state_name((enum upload_state)i),
+			       (long long)m.uploads[i]);
+	r = r
+		    ?: metric_head(&out, "ingestd_rows_applied_total",
+				   "counter",
+				   "Rows upserted into dataset tables.");
+	r = r
+		    ?: buf_printf(&out, "ingestd_rows_applied_total %lld\n",
+				  (long long)m.rows_applied);
+	r = r
+		    ?: metric_head(&out, "ingestd_rows_failed_total", "counter",
+				   "Rows not applied because of a row error.");
+	r = r
+		    ?: buf_printf(&out, "ingestd_rows_failed_total %lld\n",
+				  (long long)m.rows_failed);
+	r = r
+		    ?: metric_head(
+			       &out, "ingestd_bytes_ingested_total", "counter",
+			       "Bytes of uploaded files read and processed.");
+	r = r
+		    ?: buf_printf(&out, "ingestd_bytes_ingested_total %lld\n",
+				  (long long)m.bytes_ingested);
+	r = r
+		    ?: metric_head(&out, "ingestd_queue_depth", "gauge",
+				   "Accepted uploads waiting for a worker.");
 	r = r ?: buf_printf(&out, "ingestd_queue_depth %u\n", lv.queued);
-	r = r ?: metric_head(&out, "ingestd_uploads_in_progress", "gauge",
-			     "Uploads being processed by a worker.");
-	r = r ?: buf_printf(&out, "ingestd_uploads_in_progress %u\n", lv.running);
-	r = r ?: metric_head(&out, "ingestd_ingest_duration_seconds", "histogram",
-			     "Time from the start of processing to completed or failed "
-			     "(1 s resolution).");
+	r = r
+		    ?: metric_head(&out, "ingestd_uploads_in_progress", "gauge",
+				   "Uploads being processed by a worker.");
+	r = r
+		    ?: buf_printf(&out, "ingestd_uploads_in_progress %u\n",
+				  lv.running);
+	r = r
+		    ?: metric_head(
+			       &out, "ingestd_ingest_duration_seconds",
+			       "histogram",
+			       "Time from the start of processing to completed or failed "
+			       "(1 s resolution).");
 	for (int i = 0; r == 0 && i < STORE_DURATION_BUCKETS; i++)
-		r = buf_printf(&out, "ingestd_ingest_duration_seconds_bucket{le=\"%g\"} %lld\n",
-			       store_duration_bounds[i], (long long)m.duration_le[i]);
-	r = r ?: buf_printf(&out, "ingestd_ingest_duration_seconds_bucket{le=\"+Inf\"} %lld\n"
-			    "ingestd_ingest_duration_seconds_sum %.3f\n"
-			    "ingestd_ingest_duration_seconds_count %lld\n",
-			    (long long)m.duration_count, m.duration_sum,
-			    (long long)m.duration_count);
-	r = r ?: metric_head(&out, "ingestd_last_completed_timestamp_seconds", "gauge",
-			     "Unix time of the last completed upload (0: none yet).");
-	r = r ?: buf_printf(&out, "ingestd_last_completed_timestamp_seconds %lld\n",
-			    (long long)m.last_completed);
-	r = r ?: metric_head(&out, "ingestd_build_info", "gauge",
-			     "Versions of ingestd and its libraries; always 1.");
-	r = r ?: buf_printf(&out, "ingestd_build_info{version=\"%s\",sqlite=\"%s\","
-			    "libmicrohttpd=\"%s\"} 1\n",
-			    INGESTD_VERSION, sqlite3_libversion(), MHD_get_version());
+		r = buf_printf(
+			&out,
+			"ingestd_ingest_duration_seconds_bucket{le=\"%g\"} %lld\n",
+			store_duration_bounds[i], (long long)m.duration_le[i]);
+	r = r
+		    ?: buf_printf(
+			       &out,
+			       "ingestd_ingest_duration_seconds_bucket{le=\"+Inf\"} %lld\n"
+			       "ingestd_ingest_duration_seconds_sum %.3f\n"
+			       "ingestd_ingest_duration_seconds_count %lld\n",
+			       (long long)m.duration_count, m.duration_sum,
+			       (long long)m.duration_count);
+	r = r
+		    ?: metric_head(
+			       &out, "ingestd_last_completed_timestamp_seconds",
+			       "gauge",
+			       "Unix time of the last completed upload (0: none yet).");
+	r = r
+		    ?: buf_printf(
+			       &out,
+			       "ingestd_last_completed_timestamp_seconds %lld\n",
+			       (long long)m.last_completed);
+	r = r
+		    ?: metric_head(
+			       &out, "ingestd_build_info", "gauge",
+			       "Versions of ingestd and its libraries; always 1.");
+	r = r
+		    ?: buf_printf(
+			       &out,
+			       "ingestd_build_info{version=\"%s\",sqlite=\"%s\","
+			       "libmicrohttpd=\"%s\"} 1\n",
+			       INGESTD_VERSION, sqlite3_libversion(),
+			       MHD_get_version());
 	if (r < 0) {
 		buf_free(&out);
-		return send_error(q->c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+		return send_error(q->c, MHD_HTTP_SERVICE_UNAVAILABLE,
+				  "out of memory");
 	}
 	return send_buf(q->c, MHD_HTTP_OK, METRICS_TYPE, &out, false);
 }
@@ -932,12 +1027,14 @@ static enum MHD_Result route(struct req *q)
 
 		if (buf_adds(&b, "{\"see\":\"/uploads/\"}\n") < 0)
 			return MHD_NO;
-		resp = MHD_create_response_from_buffer(b.len, b.p, MHD_RESPMEM_MUST_FREE);
+		resp = MHD_create_response_from_buffer(b.len, b.p,
+						       MHD_RESPMEM_MUST_FREE);
 		if (!resp) {
 			buf_free(&b);
 			return MHD_NO;
 		}
-		(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, "/uploads/");
+		(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION,
+					      "/uploads/");
 		return send_resp(q->c, MHD_HTTP_FOUND, resp, JSON_TYPE, false);
 	}
 	if (strcmp(u, "/uploads") == 0 || strcmp(u, "/uploads/") == 0)
@@ -982,20 +1079,26 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 			*upload_data_size = 0;
 			return MHD_YES;
 		}
-		return route(&q); /* HEAD: libmicrohttpd sends the headers only */
+		return route(
+			&q); /* HEAD: libmicrohttpd sends the headers only */
 	}
 	/* Read-only: answered at once, a request body is never read. */
-	if (buf_printf(&b, "{\"error\":\"method not allowed: use GET or HEAD\",\"status\":%d}\n",
-		       MHD_HTTP_METHOD_NOT_ALLOWED) < 0)
+	if (buf_printf(
+		    &b,
+		    "{\"error\":\"method not allowed: use GET or HEAD\",\"status\":%d}\n",
+		    MHD_HTTP_METHOD_NOT_ALLOWED) < 0)
 		return MHD_NO;
-	resp = MHD_create_response_from_buffer(b.len, b.p, MHD_RESPMEM_MUST_FREE);
+	resp = MHD_create_response_from_buffer(b.len, b.p,
+					       MHD_RESPMEM_MUST_FREE);
 	if (!resp) {
 		buf_free(&b);
 		return MHD_NO;
 	}
 	(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
-	(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
-	return send_resp(c, MHD_HTTP_METHOD_NOT_ALLOWED, resp, JSON_TYPE, false);
+	(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION,
+				      "close");
+	return send_resp(c, MHD_HTTP_METHOD_NOT_ALLOWED, resp, JSON_TYPE,
+			 false);
 }
 
 /* libmicrohttpd's messages (refused connections, bad requests, timeouts)
@@ -1015,7 +1118,8 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	n = __atomic_add_fetch(&count, 1, __ATOMIC_RELAXED);
 	if (n > MHD_LOG_BURST) {
 		if (n == MHD_LOG_BURST + 1)
-			log_info("http: libmicrohttpd: more messages this second suppressed");
+			log_info(
+				"http: libmicrohttpd: more messages this second suppressed");
 		return;
 	}
 	vsnprintf(msg, sizeof(msg), fmt, ap);
@@ -1046,7 +1150,8 @@ static int bind_listen(struct http *h, const char *listen_at)
 		return r;
 	}
 	if (strcmp(host, "localhost") == 0)
-		snprintf(host, sizeof(host), "127.0.0.1"); /* never a resolver */
+		snprintf(host, sizeof(host),
+			 "127.0.0.1"); /* never a resolver */
 	snprintf(port, sizeof(port), "%u", portnum);
 	hints.ai_flags |= AI_NUMERICHOST;
 	r = getaddrinfo(host, port, &hints, &ai);
@@ -1054,14 +1159,16 @@ static int bind_listen(struct http *h, const char *listen_at)
 		log_err("http: listen %s: %s", listen_at, gai_strerror(r));
 		return -EINVAL;
 	}
-	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+		    0);
 	if (fd < 0) {
 		err = -errno;
 		goto fail;
 	}
 	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (ai->ai_family == AF_INET6)
-		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one,
+				 sizeof(one));
 	if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 128) < 0) {
 		err = -errno;
 		goto fail;
@@ -1090,11 +1197,13 @@ static void describe_fd(struct http *h, int fd)
 	if (ss.ss_family == AF_INET) {
 		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
 		(void)inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
-		snprintf(h->address, sizeof(h->address), "%s:%u", host, ntohs(a->sin_port));
+		snprintf(h->address, sizeof(h->address), "%s:%u", host,
+			 ntohs(a->sin_port));
 	} else if (ss.ss_family == AF_INET6) {
 		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
 		(void)inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
-		snprintf(h->address, sizeof(h->address), "[%s]:%u", host, ntohs(a->sin6_port));
+		snprintf(h->address, sizeof(h->address), "[%s]:%u", host,
+			 ntohs(a->sin6_port));
 	}
 }
 
@@ -1121,16 +1230,19 @@ static void start(struct starter *s)
 	const struct config *cfg = s->cfg;
 
 	s->h->mhd = MHD_start_daemon(
-		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG,
-		0, NULL, NULL, on_request, s->h,
-		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, /* first, to catch all */
+		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+			MHD_USE_ERROR_LOG,
+		0, NULL, NULL, on_request, s->h, MHD_OPTION_EXTERNAL_LOGGER,
+		mhd_log, NULL, /* first, to catch all */
 		MHD_OPTION_LISTEN_SOCKET, (MHD_socket)s->fd,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)HTTP_THREADS,
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->http_max_connections,
-		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)cfg->http_per_ip,
-		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->http_timeout_s,
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->http_memory_limit,
-		MHD_OPTION_END);
+		MHD_OPTION_CONNECTION_LIMIT,
+		(unsigned int)cfg->http_max_connections,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+		(unsigned int)cfg->http_per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
+		(unsigned int)cfg->http_timeout_s,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+		(size_t)cfg->http_memory_limit, MHD_OPTION_END);
 }
 
 static void start_low(void *arg)
@@ -1171,7 +1283,8 @@ int http_new(const struct http_env *env, struct http **out)
 	 * start-up error, not a surprise at the first request. */
 	r = store_open(h->db_path, true, &h->pool[0]);
 	if (r < 0) {
-		log_err("http: cannot open database %s for reading: %s", h->db_path,
+		log_err("http: cannot open database %s for reading: %s",
+			h->db_path,
 			h->pool[0] ? store_errmsg(h->pool[0]) : ERRSTR(r));
 		goto fail;
 	}
@@ -1191,7 +1304,8 @@ int http_new(const struct http_env *env, struct http **out)
 	mfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
 	if (mfd < 0) {
 		r = -errno;
-		log_err("http: cannot duplicate the listening socket: %s", ERRSTR(r));
+		log_err("http: cannot duplicate the listening socket: %s",
+			ERRSTR(r));
 		goto fail;
 	}
 	{
@@ -1209,9 +1323,10 @@ int http_new(const struct http_env *env, struct http **out)
 		r = -EIO;
 		goto fail;
 	}
-	log_notice("http: listening on %s: max_connections=%u per_ip=%u timeout_s=%u memory_limit=%u",
-		   h->address, cfg->http_max_connections, cfg->http_per_ip,
-		   cfg->http_timeout_s, cfg->http_memory_limit);
+	log_notice(
+		"http: listening on %s: max_connections=%u per_ip=%u timeout_s=%u memory_limit=%u",
+		h->address, cfg->http_max_connections, cfg->http_per_ip,
+		cfg->http_timeout_s, cfg->http_memory_limit);
 	close(fd); /* libmicrohttpd listens on mfd; a passed socket is taken */
 	*out = h;
 	return 0;
@@ -1230,7 +1345,8 @@ void http_free(struct http *h)
 	if (!h)
 		return;
 	if (h->mhd)
-		MHD_stop_daemon(h->mhd); /* joins the threads, closes the listener */
+		MHD_stop_daemon(
+			h->mhd); /* joins the threads, closes the listener */
 	for (int i = 0; i < POOL_SIZE; i++)
 		store_free(h->pool[i]);
 	pthread_mutex_destroy(&h->mu);

@@ -28,10 +28,10 @@
 
 /* A snapshot of the daemon, published by the loop thread. */
 struct http_live {
-	unsigned queued;     /* accepted files waiting for a worker */
-	unsigned running;    /* uploads being processed */
-	uint64_t loop_ms;    /* mono_ms() of the loop's last heartbeat */
-	uint64_t writer_ms;  /* mono_ms() when the writer was last seen idle
+	unsigned queued;    /* accepted files waiting for a worker */
+	unsigned running;   /* uploads being processed */
+	uint64_t loop_ms;   /* mono_ms() of the loop's last heartbeat */
+	uint64_t writer_ms; /* mono_ms() when the writer was last seen idle
 			      * or having finished an operation */
 	bool stopping;
 };

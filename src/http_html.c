@@ -45,7 +45,8 @@ int html_init(void)
 	unsigned char b64[4 * ((EVP_MAX_MD_SIZE + 2) / 3) + 1];
 	unsigned int mdlen = 0;
 
-	if (!EVP_Digest(style, sizeof(style) - 1, md, &mdlen, EVP_sha256(), NULL))
+	if (!EVP_Digest(style, sizeof(style) - 1, md, &mdlen, EVP_sha256(),
+			NULL))
 		return -EIO;
 	EVP_EncodeBlock(b64, md, (int)mdlen);
 	snprintf(csp, sizeof(csp),
@@ -71,12 +72,23 @@ int html_escape(struct buf *out, const char *s)
 		const char *rep;
 
 		switch (*s) {
-		case '&': rep = "&amp;"; break;
-		case '<': rep = "&lt;"; break;
-		case '>': rep = "&gt;"; break;
-		case '"': rep = "&quot;"; break;
-		case '\'': rep = "&#39;"; break;
-		default: continue;
+		case '&':
+			rep = "&amp;";
+			break;
+		case '<':
+			rep = "&lt;";
+			break;
+		case '>':
+			rep = "&gt;";
+			break;
+		case '"':
+			rep = "&quot;";
+			break;
+		case '\'':
+			rep = "&#39;";
+			break;
+		default:
+			continue;
 		}
 		r = buf_add(out, run, (size_t)(s - run));
 		r = r ?: buf_adds(out, rep);
@@ -93,8 +105,8 @@ int url_encode(struct buf *out, const char *s)
 		unsigned char c = (unsigned char)*s;
 
 		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-		    (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' ||
-		    c == '~')
+		    (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+		    c == '.' || c == '~')
 			r = buf_addc(out, (char)c);
 		else
 			r = buf_printf(out, "%%%02X", c);
@@ -104,16 +116,23 @@ int url_encode(struct buf *out, const char *s)
 
 int html_begin(struct buf *out, const char *title, unsigned refresh_s)
 {
-	int r = buf_adds(out, "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-			      "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">");
+	int r = buf_adds(
+		out,
+		"<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+		"<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">");
 
 	if (r == 0 && refresh_s)
-		r = buf_printf(out, "<meta http-equiv=\"refresh\" content=\"%u\">", refresh_s);
+		r = buf_printf(out,
+			       "<meta http-equiv=\"refresh\" content=\"%u\">",
+			       refresh_s);
 	r = r ?: buf_adds(out, "<title>");
 	r = r ?: html_escape(out, title);
-	r = r ?: buf_printf(out, " · ingestd</title><style>%s</style></head>\n<body>"
-			    "<header><a href=\"/uploads/\">ingestd · uploads</a></header><main>\n",
-			    style);
+	r = r
+		    ?: buf_printf(
+			       out,
+			       " · ingestd</title><style>%s</style></head>\n<body>"
+			       "<header><a href=\"/uploads/\">ingestd · uploads</a></header><main>\n",
+			       style);
 	return r;
 }
 
@@ -145,16 +164,22 @@ int html_list_begin(struct buf *out, const struct upload_query *q)
 {
 	int r;
 
-	r = buf_adds(out, "<h1>Uploads</h1>\n<form method=\"get\" action=\"/uploads/\">"
-			  "<select name=\"state\" aria-label=\"state\">");
+	r = buf_adds(
+		out,
+		"<h1>Uploads</h1>\n<form method=\"get\" action=\"/uploads/\">"
+		"<select name=\"state\" aria-label=\"state\">");
 	r = r ?: opt(out, "", "any state", q->state);
 	for (int i = 0; r == 0 && i < UP__COUNT; i++)
-		r = opt(out, upload_state_name(i), upload_state_name(i), q->state);
+		r = opt(out, upload_state_name(i), upload_state_name(i),
+			q->state);
 	r = r ?: buf_adds(out, "</select><input name=\"dataset\" placeholder=\"dataset\" aria-label=\"dataset\" value=\"");
 	r = r ?: html_escape(out, q->dataset);
 	r = r ?: buf_adds(out, "\"><input name=\"name\" placeholder=\"exact file name\" aria-label=\"file name\" value=\"");
 	r = r ?: html_escape(out, q->name);
-	r = r ?: buf_adds(out, "\"><button>Filter</button></form>\n<div class=\"scroll\"><table>"
+	r = r
+		    ?: buf_adds(
+			       out,
+			       "\"><button>Filter</button></form>\n<div class=\"scroll\"><table>"
 			       "<thead><tr><th>#</th><th>File</th><th>Dataset</th><th>State</th>"
 			       "<th>Rows</th><th>Errors</th><th>Progress</th><th>Created</th>"
 			       "<th>Finished</th></tr></thead><tbody>\n");
@@ -165,18 +190,24 @@ int html_list_row(struct buf *out, const struct upload_view *v)
 {
 	int r;
 
-	r = buf_printf(out, "<tr><td class=\"n\"><a href=\"/uploads/%lld/\">%lld</a></td>"
-			    "<td class=\"file\"><a href=\"/uploads/%lld/\">",
-		       (long long)v->id, (long long)v->id, (long long)v->id);
+	r = buf_printf(
+		out,
+		"<tr><td class=\"n\"><a href=\"/uploads/%lld/\">%lld</a></td>"
+		"<td class=\"file\"><a href=\"/uploads/%lld/\">",
+		(long long)v->id, (long long)v->id, (long long)v->id);
 	r = r ?: html_escape(out, v->file);
 	r = r ?: buf_adds(out, "</a></td><td>");
 	r = r ?: html_escape(out, v->dataset ? v->dataset : "—");
 	r = r ?: buf_adds(out, "</td><td>");
 	r = r ?: badge(out, v->state);
-	r = r ?: buf_printf(out, "</td><td class=\"n\">%lld / %lld</td><td class=\"n\">%lld</td>"
-			    "<td class=\"n\">%.0f%%</td><td>",
-			    (long long)v->rows_applied, (long long)v->rows_total,
-			    (long long)v->errors, v->progress * 100);
+	r = r
+		    ?: buf_printf(
+			       out,
+			       "</td><td class=\"n\">%lld / %lld</td><td class=\"n\">%lld</td>"
+			       "<td class=\"n\">%.0f%%</td><td>",
+			       (long long)v->rows_applied,
+			       (long long)v->rows_total, (long long)v->errors,
+			       v->progress * 100);
 	r = r ?: html_escape(out, v->created_at);
 	r = r ?: buf_adds(out, "</td><td>");
 	r = r ?: html_escape(out, v->finished_at ? v->finished_at : "—");
@@ -201,7 +232,8 @@ static int duration(struct buf *out, double s)
 	unsigned long long t = s < 0 ? 0 : (unsigned long long)(s + 0.5);
 
 	if (t >= 3600)
-		return buf_printf(out, "%llu h %02llu min", t / 3600, t % 3600 / 60);
+		return buf_printf(out, "%llu h %02llu min", t / 3600,
+				  t % 3600 / 60);
 	if (t >= 60)
 		return buf_printf(out, "%llu min %02llu s", t / 60, t % 60);
 	return buf_printf(out, "%llu s", t);
@@ -229,7 +261,8 @@ static int dd_text(struct buf *out, const char *term, const char *value)
 int html_upload(struct buf *out, const struct upload_view *v)
 {
 	enum upload_state st;
-	bool processing = upload_state_parse(v->state, &st) == 0 && st == UP_PROCESSING;
+	bool processing =
+		upload_state_parse(v->state, &st) == 0 && st == UP_PROCESSING;
 	int r;
 
 	r = buf_adds(out, "<h1>");
@@ -237,8 +270,11 @@ int html_upload(struct buf *out, const struct upload_view *v)
 	r = r ?: buf_printf(out, "</h1>\n<p>Upload %lld ", (long long)v->id);
 	r = r ?: badge(out, v->state);
 	r = r ?: buf_adds(out, "</p>\n");
-	r = r ?: buf_printf(out, "<progress max=\"1\" value=\"%.4f\">%.0f%%</progress>\n",
-			    v->progress, v->progress * 100);
+	r = r
+		    ?: buf_printf(
+			       out,
+			       "<progress max=\"1\" value=\"%.4f\">%.0f%%</progress>\n",
+			       v->progress, v->progress * 100);
 	if (r == 0 && v->reason) {
 		r = buf_adds(out, "<h2>Why</h2><p class=\"reason\">");
 		r = r ?: html_escape(out, v->reason);
@@ -247,12 +283,18 @@ int html_upload(struct buf *out, const struct upload_view *v)
 	r = r ?: buf_adds(out, "<dl>");
 	r = r ?: dd_text(out, "Dataset", v->dataset);
 	r = r ?: dt(out, "Progress");
-	r = r ?: buf_printf(out, "%.1f%% (%lld of %lld bytes)</dd>", v->progress * 100,
-			    (long long)v->bytes_done, (long long)v->bytes);
+	r = r
+		    ?: buf_printf(out, "%.1f%% (%lld of %lld bytes)</dd>",
+				  v->progress * 100, (long long)v->bytes_done,
+				  (long long)v->bytes);
 	r = r ?: dt(out, "Rows");
-	r = r ?: buf_printf(out, "%lld read, %lld applied, %lld with errors</dd>",
-			    (long long)v->rows_total, (long long)v->rows_applied,
-			    (long long)v->rows_failed);
+	r = r
+		    ?: buf_printf(
+			       out,
+			       "%lld read, %lld applied, %lld with errors</dd>",
+			       (long long)v->rows_total,
+			       (long long)v->rows_applied,
+			       (long long)v->rows_failed);
 	r = r ?: dt(out, "Errors");
 	r = r ?: buf_printf(out, "%lld</dd>", (long long)v->errors);
 	if (r == 0 && v->elapsed_s >= 0) {
@@ -262,13 +304,18 @@ int html_upload(struct buf *out, const struct upload_view *v)
 		/* timestamps have 1 s resolution: no rate before a second */
 		if (r == 0 && v->elapsed_s >= 1) {
 			r = dt(out, "Rate");
-			r = r ?: buf_printf(out, "%.0f rows/s</dd>", v->rows_total / v->elapsed_s);
+			r = r
+				    ?: buf_printf(out, "%.0f rows/s</dd>",
+						  v->rows_total / v->elapsed_s);
 		}
-		if (r == 0 && processing && v->elapsed_s >= 1 && v->progress > 0 &&
-		    v->progress < 1) {
+		if (r == 0 && processing && v->elapsed_s >= 1 &&
+		    v->progress > 0 && v->progress < 1) {
 			r = dt(out, "Time left");
 			r = r ?: buf_adds(out, "about ");
-			r = r ?: duration(out, v->elapsed_s * (1 - v->progress) / v->progress);
+			r = r
+				    ?: duration(out, v->elapsed_s *
+							     (1 - v->progress) /
+							     v->progress);
 			r = r ?: buf_adds(out, "</dd>");
 		}
 	}
@@ -278,28 +325,37 @@ int html_upload(struct buf *out, const struct upload_view *v)
 	r = r ?: dd_text(out, "Location", v->location);
 	r = r ?: dd_text(out, "SHA-256", v->sha256);
 	if (r == 0 && v->duplicate_of > 0)
-		r = buf_printf(out, "<dt>Duplicate of</dt><dd><a href=\"/uploads/%lld/\">upload %lld</a></dd>",
-			       (long long)v->duplicate_of, (long long)v->duplicate_of);
-	r = r ?: buf_printf(out, "</dl>\n<p><a href=\"/uploads/%lld/?format=json\">JSON</a></p>\n",
-			    (long long)v->id);
+		r = buf_printf(
+			out,
+			"<dt>Duplicate of</dt><dd><a href=\"/uploads/%lld/\">upload %lld</a></dd>",
+			(long long)v->duplicate_of, (long long)v->duplicate_of);
+	r = r
+		    ?: buf_printf(
+			       out,
+			       "</dl>\n<p><a href=\"/uploads/%lld/?format=json\">JSON</a></p>\n",
+			       (long long)v->id);
 	return r;
 }
 
 int html_errors_begin(struct buf *out, int64_t id, int64_t count)
 {
-	return buf_printf(out, "<h2>Row errors (%lld)</h2>\n<p><a href=\"/uploads/%lld/errors?format=csv\">"
-			       "Download every error as CSV</a></p>\n<div class=\"scroll\"><table>"
-			       "<thead><tr><th>Record</th><th>Line</th><th>Column</th><th>Value</th>"
-			       "<th>Type</th><th>Message</th></tr></thead><tbody>\n",
-			  (long long)count, (long long)id);
+	return buf_printf(
+		out,
+		"<h2>Row errors (%lld)</h2>\n<p><a href=\"/uploads/%lld/errors?format=csv\">"
+		"Download every error as CSV</a></p>\n<div class=\"scroll\"><table>"
+		"<thead><tr><th>Record</th><th>Line</th><th>Column</th><th>Value</th>"
+		"<th>Type</th><th>Message</th></tr></thead><tbody>\n",
+		(long long)count, (long long)id);
 }
 
 int html_error_row(struct buf *out, const struct error_view *e)
 {
 	int r;
 
-	r = buf_printf(out, "<tr><td class=\"n\">%lld</td><td class=\"n\">%lld</td><td>",
-		       (long long)e->record, (long long)e->line);
+	r = buf_printf(
+		out,
+		"<tr><td class=\"n\">%lld</td><td class=\"n\">%lld</td><td>",
+		(long long)e->record, (long long)e->line);
 	r = r ?: html_escape(out, e->column ? e->column : "—");
 	r = r ?: buf_adds(out, "</td><td class=\"value\">");
 	r = r ?: html_escape(out, e->value ? e->value : "");

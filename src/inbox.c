@@ -172,7 +172,8 @@ void inbox_entry(struct inbox *ib, const struct config *cfg, const char *name,
 			struct stat st;
 
 			c->scanned_new = true;
-			if (fstatat(ib->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+			if (fstatat(ib->dirfd, name, &st,
+				    AT_SYMLINK_NOFOLLOW) == 0)
 				c->seen_mtime_ns = st_mtime_ns(&st);
 		}
 	}
@@ -187,7 +188,8 @@ void inbox_entry(struct inbox *ib, const struct config *cfg, const char *name,
 
 static int cmp_seen(const void *a, const void *b)
 {
-	const struct cand *x = *(struct cand *const *)a, *y = *(struct cand *const *)b;
+	const struct cand *x = *(struct cand *const *)a,
+			  *y = *(struct cand *const *)b;
 
 	if (x->seen_mtime_ns != y->seen_mtime_ns)
 		return x->seen_mtime_ns < y->seen_mtime_ns ? -1 : 1;
@@ -252,17 +254,22 @@ static enum inbox_verdict look_stat(struct inbox *ib, const struct config *cfg,
 		return INBOX_GONE; /* gone (or renamed away) */
 	if (S_ISDIR(st->st_mode)) {
 		if (!c->noted)
-			log_warning("inbox entry \"%s\" is a directory: left alone",
-				    log_quote(q, sizeof(q), c->name, c->len));
+			log_warning(
+				"inbox entry \"%s\" is a directory: left alone",
+				log_quote(q, sizeof(q), c->name, c->len));
 		c->noted = true;
 		return INBOX_WAIT;
 	}
 	if (!S_ISREG(st->st_mode))
-		return reject(t, st,
-			      S_ISLNK(st->st_mode) ? "This entry is a symbolic link. ingestd never follows links out of the inbox.\nHow to fix: upload the file itself."
-			      : S_ISFIFO(st->st_mode) ? "This entry is a FIFO (named pipe), not a file.\nHow to fix: upload a regular file."
-			      : S_ISSOCK(st->st_mode) ? "This entry is a socket, not a file.\nHow to fix: upload a regular file."
-						      : "This entry is a device node, not a file.\nHow to fix: upload a regular file.");
+		return reject(
+			t, st,
+			S_ISLNK(st->st_mode)
+				? "This entry is a symbolic link. ingestd never follows links out of the inbox.\nHow to fix: upload the file itself."
+			: S_ISFIFO(st->st_mode)
+				? "This entry is a FIFO (named pipe), not a file.\nHow to fix: upload a regular file."
+			: S_ISSOCK(st->st_mode)
+				? "This entry is a socket, not a file.\nHow to fix: upload a regular file."
+				: "This entry is a device node, not a file.\nHow to fix: upload a regular file.");
 	if (st->st_size != c->size || st_mtime_ns(st) != c->mtime_ns ||
 	    st->st_ino != c->ino) {
 		c->size = st->st_size;
@@ -284,13 +291,14 @@ static enum inbox_verdict look_stat(struct inbox *ib, const struct config *cfg,
 /* The opened entry fd (fst its stat): no writer holds it open, one link,
  * within max_file_bytes. */
 static enum inbox_verdict look_open(const struct config *cfg, struct cand *c,
-				    uint64_t now, int fd, const struct stat *fst,
+				    uint64_t now, int fd,
+				    const struct stat *fst,
 				    struct inbox_take *t)
 {
 	/* A read lease cannot be taken while any process has the file open
 	 * for writing: the one check that tells "still being written". */
 	if (fcntl(fd, F_SETLEASE, F_RDLCK) == 0) {
-		(void) fcntl(fd, F_SETLEASE, F_UNLCK);
+		(void)fcntl(fd, F_SETLEASE, F_UNLCK);
 	} else if (errno == EAGAIN || errno == EBUSY) {
 		c->changed_ms = now; /* a writer has it open: wait */
 		c->moved_in = false;
@@ -300,11 +308,15 @@ static enum inbox_verdict look_open(const struct config *cfg, struct cand *c,
 		return INBOX_WAIT;
 	}
 	if (fst->st_nlink > 1)
-		return reject(t, fst, "This file has more than one hard link: another name for it exists elsewhere on this host, so its content could change after upload.\nHow to fix: upload a copy of the file.");
+		return reject(
+			t, fst,
+			"This file has more than one hard link: another name for it exists elsewhere on this host, so its content could change after upload.\nHow to fix: upload a copy of the file.");
 	if ((uint64_t)fst->st_size > cfg->max_file_bytes) {
-		snprintf(t->why_buf, sizeof(t->why_buf),
-			 "The file is %lld bytes, more than the limit of %llu bytes (max_file_bytes).\nHow to fix: split it into smaller files.",
-			 (long long)fst->st_size, (unsigned long long)cfg->max_file_bytes);
+		snprintf(
+			t->why_buf, sizeof(t->why_buf),
+			"The file is %lld bytes, more than the limit of %llu bytes (max_file_bytes).\nHow to fix: split it into smaller files.",
+			(long long)fst->st_size,
+			(unsigned long long)cfg->max_file_bytes);
 		return reject(t, fst, t->why_buf);
 	}
 	return INBOX_READY;
@@ -326,13 +338,14 @@ enum inbox_verdict inbox_look(struct inbox *ib, const struct config *cfg,
 		    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
 		return errno == ENOENT ? INBOX_GONE : INBOX_WAIT;
-	if (fstat(fd, &fst) < 0 || fst.st_ino != st.st_ino || !S_ISREG(fst.st_mode)) {
-		(void) close(fd); /* swapped under us: look again next tick */
+	if (fstat(fd, &fst) < 0 || fst.st_ino != st.st_ino ||
+	    !S_ISREG(fst.st_mode)) {
+		(void)close(fd); /* swapped under us: look again next tick */
 		return INBOX_WAIT;
 	}
 	v = look_open(cfg, c, now, fd, &fst, t);
 	if (v != INBOX_READY) {
-		(void) close(fd);
+		(void)close(fd);
 		return v;
 	}
 	t->fd = fd;

@@ -78,12 +78,12 @@ struct job_state {
 	struct ingest_job *job;
 	struct header_map map;
 	struct buf sql, sql_multi;
-	int *cell_field;   /* present fields, in dataset order */
+	int *cell_field; /* present fields, in dataset order */
 	size_t ncells_row;
 	struct batch b[2];
 	struct batch *cur;
-	int64_t record;    /* records so far (committed + in memory) */
-	int64_t errors;    /* row errors so far */
+	int64_t record; /* records so far (committed + in memory) */
+	int64_t errors; /* row errors so far */
 	bool too_many_errors;
 	int64_t stop_line;
 	struct cell *rowcells;
@@ -118,7 +118,8 @@ static int batch_grow(struct batch *b, size_t ncells_row)
 {
 	if (b->nrows == b->cap_rows) {
 		size_t cap = b->cap_rows ? b->cap_rows * 2 : 256;
-		struct cell *nc = realloc(b->cells, cap * ncells_row * sizeof(*nc));
+		struct cell *nc =
+			realloc(b->cells, cap * ncells_row * sizeof(*nc));
 		if (!nc)
 			return -ENOMEM;
 		b->cells = nc;
@@ -215,8 +216,10 @@ static int check_row(struct job_state *js, const struct csvstream_row *row,
 	}
 	if (row->too_large) {
 		snprintf(js->msg, sizeof(js->msg),
-			 "the record is larger than %d bytes", CSVSTREAM_ROW_MAX);
-		r = add_error(js, row->line, -1, ERR_FIELD_TOO_LARGE, NULL, 0, js->msg);
+			 "the record is larger than %d bytes",
+			 CSVSTREAM_ROW_MAX);
+		r = add_error(js, row->line, -1, ERR_FIELD_TOO_LARGE, NULL, 0,
+			      js->msg);
 	}
 	for (size_t c = 0; r == 0 && c < n; c++) {
 		int f = m->col_field[c];
@@ -230,21 +233,25 @@ static int check_row(struct job_state *js, const struct csvstream_row *row,
 			continue;
 		if (row->flags[c] & CSVSTREAM_CELL_TOO_LARGE) {
 			snprintf(js->msg, sizeof(js->msg),
-				 "the field is larger than %d bytes", CSVSTREAM_FIELD_MAX);
-			r = add_error(js, row->line, f, ERR_FIELD_TOO_LARGE, NULL, 0, js->msg);
+				 "the field is larger than %d bytes",
+				 CSVSTREAM_FIELD_MAX);
+			r = add_error(js, row->line, f, ERR_FIELD_TOO_LARGE,
+				      NULL, 0, js->msg);
 			continue;
 		}
 		if (row->flags[c] & CSVSTREAM_CELL_NULL)
 			len = 0;
 		if (!encoding_ok(s, len, &why)) {
-			r = add_error(js, row->line, f, ERR_ENCODING, s, len, why);
+			r = add_error(js, row->line, f, ERR_ENCODING, s, len,
+				      why);
 			continue;
 		}
 		e = schema_convert(cell_schema(js, f, row->flags[c]),
 				   &ds->schema.fields[f], s, len, &v, js->msg,
 				   sizeof(js->msg));
 		if (e) {
-			r = add_error(js, row->line, f, (enum err_type)(e - 1), s, len, js->msg);
+			r = add_error(js, row->line, f, (enum err_type)(e - 1),
+				      s, len, js->msg);
 			continue;
 		}
 		js->rowcells[f].kind = (uint8_t)v.kind;
@@ -254,25 +261,27 @@ static int check_row(struct job_state *js, const struct csvstream_row *row,
 			js->rowcells[f].u.d = v.u.d;
 		} else if (v.kind == V_TEXT) {
 			/* offset into the row for now; copied when applied */
-			js->rowcells[f].u.s.off = (uint32_t)(v.u.s.p - row->data);
+			js->rowcells[f].u.s.off =
+				(uint32_t)(v.u.s.p - row->data);
 			js->rowcells[f].u.s.len = (uint32_t)v.u.s.len;
 		}
 	}
 	if (r == 0 && row->ncells < m->ncols) {
 		snprintf(js->msg, sizeof(js->msg),
-			 "the row has %zu cells, the header has %zu", row->ncells,
-			 m->ncols);
+			 "the row has %zu cells, the header has %zu",
+			 row->ncells, m->ncols);
 		for (size_t c = row->ncells; r == 0 && c < m->ncols; c++)
 			if (m->col_field[c] >= 0)
 				r = add_error(js, row->line, m->col_field[c],
-					      ERR_MISSING_CELL, NULL, 0, js->msg);
+					      ERR_MISSING_CELL, NULL, 0,
+					      js->msg);
 	}
 	if (r == 0 && row->ncells > m->ncols) {
 		size_t c = m->ncols;
 		const char *s = c < row->nkept ? row->data + row->off[c] : NULL;
 		snprintf(js->msg, sizeof(js->msg),
-			 "the row has %zu cells, the header has %zu", row->ncells,
-			 m->ncols);
+			 "the row has %zu cells, the header has %zu",
+			 row->ncells, m->ncols);
 		r = add_error(js, row->line, -1, ERR_EXTRA_CELL, s,
 			      s ? row->len[c] : 0, js->msg);
 	}
@@ -295,7 +304,8 @@ static int append_row(struct job_state *js, const struct csvstream_row *row)
 
 		if (c.kind == V_TEXT) {
 			size_t at = b->arena.len;
-			r = buf_add(&b->arena, row->data + c.u.s.off, c.u.s.len);
+			r = buf_add(&b->arena, row->data + c.u.s.off,
+				    c.u.s.len);
 			if (r < 0)
 				return r;
 			c.u.s.off = (uint32_t)at;
@@ -321,7 +331,8 @@ static void reason(struct ingest_job *job, const char *fmt, ...)
 /* The reason of an upload whose batch b the database refused. */
 static void refused(struct ingest_job *job, const struct batch *b)
 {
-	reason(job, "the database refused a batch of rows (%s); the rows of earlier batches stay applied",
+	reason(job,
+	       "the database refused a batch of rows (%s); the rows of earlier batches stay applied",
 	       b->err);
 }
 
@@ -377,7 +388,9 @@ static int on_data_row(void *data, const struct csvstream_row *row)
 	}
 	b->records++;
 	b->end_offset = row->end_offset;
-	b->raw_offset = js->src.src.raw_offset ? js->src.src.raw_offset(js->src.src.ctx) : 0;
+	b->raw_offset = js->src.src.raw_offset
+				? js->src.src.raw_offset(js->src.src.ctx)
+				: 0;
 	b->end_line = row->end_line;
 	b->end_record = js->record;
 	if (js->errors > (int64_t)job->cfg->max_errors) {
@@ -422,8 +435,10 @@ struct fail_args {
 static int call_fail(struct store *s, void *arg)
 {
 	struct fail_args *a = arg;
-	struct upload_change ch = {.from = a->from, .to = UP_FAILED,
-				   .reason = a->reason, .location = a->location};
+	struct upload_change ch = {.from = a->from,
+				   .to = UP_FAILED,
+				   .reason = a->reason,
+				   .location = a->location};
 	return store_upload_change(s, a->id, &ch);
 }
 
@@ -521,7 +536,9 @@ static int parse(struct job_state *js)
 		uint64_t skip = js->from;
 
 		while (skip > 0) {
-			size_t want = skip < INGEST_READ_SIZE ? (size_t)skip : INGEST_READ_SIZE;
+			size_t want = skip < INGEST_READ_SIZE
+					      ? (size_t)skip
+					      : INGEST_READ_SIZE;
 			ssize_t k = src->read(src->ctx, js->buf, want);
 
 			if (k <= 0) {
@@ -558,13 +575,15 @@ static enum step check_hash(struct job_state *js)
 	uint64_t size = 0;
 	int r;
 
-	r = hash_file(job->fd, js->buf, INGEST_READ_SIZE, &size, sha, &js->raw_utf8);
+	r = hash_file(job->fd, js->buf, INGEST_READ_SIZE, &size, sha,
+		      &js->raw_utf8);
 	if (r < 0) {
 		reason(job, "cannot read the file: %s", ERRSTR(-r));
 		return STEP_FAILED;
 	}
 	if (size != job->expect_bytes || changed(job->fd, job)) {
-		reason(job, "the file changed after it was taken (size or modification time differs); upload it again");
+		reason(job,
+		       "the file changed after it was taken (size or modification time differs); upload it again");
 		return STEP_FAILED;
 	}
 	ha.from = job->state;
@@ -607,10 +626,11 @@ static int prepare_batches(struct job_state *js)
 	multi = INGEST_MULTI_PARAMS / (js->ncells_row + 1);
 	if (multi > INGEST_MULTI_ROWS)
 		multi = INGEST_MULTI_ROWS;
-	r = ingest_upsert_sql(job->ds, js->cell_field, js->ncells_row, 1, &js->sql);
+	r = ingest_upsert_sql(job->ds, js->cell_field, js->ncells_row, 1,
+			      &js->sql);
 	if (r == 0 && multi > 1)
-		r = ingest_upsert_sql(job->ds, js->cell_field, js->ncells_row, multi,
-				      &js->sql_multi);
+		r = ingest_upsert_sql(job->ds, js->cell_field, js->ncells_row,
+				      multi, &js->sql_multi);
 	if (r < 0)
 		return r;
 	for (int i = 0; i < 2; i++) {
@@ -634,7 +654,8 @@ static int whole_text_utf8(struct job_state *js)
 	struct ingest_job *job = js->job;
 	struct utf8check u8 = UTF8CHECK_INIT;
 	struct readplan probe_plan = {.comp = js->probe.comp,
-				      .max_out = job->cfg->max_uncompressed_bytes};
+				      .max_out =
+					      job->cfg->max_uncompressed_bytes};
 	struct plansrc ps;
 	ssize_t k;
 	int r;
@@ -654,11 +675,14 @@ static int whole_text_utf8(struct job_state *js)
 	}
 	if (k < 0) {
 		if (k == -EFBIG)
-			reason(job, "the decompressed text is larger than max_uncompressed_bytes (%llu bytes); nothing was applied",
-			       (unsigned long long)job->cfg->max_uncompressed_bytes);
+			reason(job,
+			       "the decompressed text is larger than max_uncompressed_bytes (%llu bytes); nothing was applied",
+			       (unsigned long long)
+				       job->cfg->max_uncompressed_bytes);
 		else
 			reason(job, "cannot read the file: %s",
-			       plansrc_error(&ps) ? plansrc_error(&ps) : ERRSTR(-(int)k));
+			       plansrc_error(&ps) ? plansrc_error(&ps)
+						  : ERRSTR(-(int)k));
 		plansrc_close(&ps);
 		return k == -EFBIG ? -EFBIG : -EBADMSG;
 	}
@@ -776,22 +800,27 @@ static enum step parse_file(struct job_state *js)
 	if (r == STOP_ASKED)
 		return commit_interrupted(js);
 	if (r == STOP_TOO_MANY_ERRORS) {
-		reason(job, "more than %u row errors (max_errors); stopped at line %lld. Rows before it were applied; fix the file and upload it again",
+		reason(job,
+		       "more than %u row errors (max_errors); stopped at line %lld. Rows before it were applied; fix the file and upload it again",
 		       job->cfg->max_errors, (long long)js->stop_line);
 		return STEP_FAILED;
 	}
 	if (r == -ESTALE || (r == STOP_NONE && changed(job->fd, job))) {
-		reason(job, "the file changed while it was being read (its size or modification time differs from when it was taken); upload it again");
+		reason(job,
+		       "the file changed while it was being read (its size or modification time differs from when it was taken); upload it again");
 		return STEP_FAILED;
 	}
 	if (r < 0) {
 		if (js->writer_failed) /* flush() said why */
 			;
 		else if (r == -EFBIG)
-			reason(job, "the decompressed text is larger than max_uncompressed_bytes (%llu bytes); nothing after that point was read",
-			       (unsigned long long)job->cfg->max_uncompressed_bytes);
+			reason(job,
+			       "the decompressed text is larger than max_uncompressed_bytes (%llu bytes); nothing after that point was read",
+			       (unsigned long long)
+				       job->cfg->max_uncompressed_bytes);
 		else if (plansrc_error(&js->src))
-			reason(job, "cannot read the file: %s", plansrc_error(&js->src));
+			reason(job, "cannot read the file: %s",
+			       plansrc_error(&js->src));
 		else
 			reason(job, "cannot process the file: %s", ERRSTR(-r));
 		return STEP_FAILED;
@@ -843,7 +872,8 @@ static void commit(struct job_state *js, bool failed)
 static void finish(struct job_state *js)
 {
 	struct ingest_job *job = js->job;
-	struct fail_args fa = {.id = job->upload_id, .from = job->state,
+	struct fail_args fa = {.id = job->upload_id,
+			       .from = job->state,
 			       .reason = job->reason,
 			       .location = job->failed_location};
 	int r;
@@ -881,7 +911,8 @@ static void job_state_free(struct job_state *js)
 
 void ingest_run(struct ingest_job *job)
 {
-	struct job_state js = {.job = job, .sql = BUF_INIT, .sql_multi = BUF_INIT};
+	struct job_state js = {
+		.job = job, .sql = BUF_INIT, .sql_multi = BUF_INIT};
 	enum step s;
 
 	assert(job && job->fd >= 0 && job->cfg && job->ds && job->writer &&

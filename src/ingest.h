@@ -21,34 +21,34 @@
 
 struct writer;
 
-#define INGEST_VALUE_MAX 200              /* bytes of a value in an error */
-#define INGEST_READ_SIZE (256 * 1024)     /* one read(2) */
+#define INGEST_VALUE_MAX 200          /* bytes of a value in an error */
+#define INGEST_READ_SIZE (256 * 1024) /* one read(2) */
 
 /* A job: everything it needs, set by the loop before queueing. */
 struct ingest_job {
 	/* in */
 	int64_t upload_id;
-	int fd;                    /* the claimed file, owned: closed by the job */
-	const struct config *cfg;  /* the configuration the upload started under */
-	const struct dataset *ds;  /* chosen by the header check */
+	int fd; /* the claimed file, owned: closed by the job */
+	const struct config *cfg; /* the configuration the upload started under */
+	const struct dataset *ds; /* chosen by the header check */
 	struct writer *writer;
-	enum upload_state state;   /* pending, or processing when resuming */
-	uint64_t expect_bytes;     /* size and mtime at claim time */
+	enum upload_state state; /* pending, or processing when resuming */
+	uint64_t expect_bytes;   /* size and mtime at claim time */
 	int64_t expect_mtime_ns;
-	uint64_t resume_offset;    /* 0, or the committed resume point */
+	uint64_t resume_offset; /* 0, or the committed resume point */
 	int64_t resume_line;
 	int64_t resume_records;
 	int64_t resume_errors;
 	const char *done_location; /* where a completed or duplicate file goes;
 				      NULL: deleted */
 	const char *failed_location;
-	const int *stop;           /* read atomically: non-zero asks to stop */
+	const int *stop; /* read atomically: non-zero asks to stop */
 
 	/* out */
 	enum upload_state final_state; /* meaningful when committed */
-	bool committed;  /* the terminal state is in the database */
+	bool committed;   /* the terminal state is in the database */
 	bool interrupted; /* stopped by request; resumes at next start */
-	int error;       /* negative errno when neither */
+	int error;        /* negative errno when neither */
 	char reason[512];
 };
 
@@ -62,7 +62,7 @@ void ingest_run(struct ingest_job *job);
  * _upload_id = excluded._upload_id. */
 int ingest_upsert_sql(const struct dataset *ds, const int *fields, size_t n,
 		      size_t rows, struct buf *out);
-#define INGEST_MULTI_ROWS 64    /* rows per multi-row upsert */
+#define INGEST_MULTI_ROWS 64      /* rows per multi-row upsert */
 #define INGEST_MULTI_PARAMS 32000 /* below SQLite's 32766 parameters */
 
 #endif

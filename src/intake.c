@@ -50,7 +50,9 @@ int intake_change(struct intake *in, int64_t id, const struct upload_change *ch)
 		log_err("upload=%lld cannot record state %s: %s", (long long)id,
 			upload_state_name(ch->to), ERRSTR(-r));
 	else if (ch->from != ch->to)
-		render_mark(in, id); /* every state change; same-state updates wait */
+		render_mark(
+			in,
+			id); /* every state change; same-state updates wait */
 	return r;
 }
 
@@ -61,7 +63,7 @@ void intake_up_free(struct up *u)
 	if (!u)
 		return;
 	if (u->job.fd >= 0)
-		(void) close(u->job.fd);
+		(void)close(u->job.fd);
 	config_unref(u->cfg);
 	free(u->name);
 	buf_free(&u->wn);
@@ -93,8 +95,11 @@ struct up *intake_up_new(struct config *cfg, int64_t id,
 	r = r ?: buf_printf(&u->failed_loc, "%s/", folder_path(FOLDER_FAILED));
 	r = r ?: utf8_escape(&u->failed_loc, u->wn.p, u->wn.len, SIZE_MAX);
 	if (r == 0 && cfg->keep_processed) {
-		r = buf_printf(&u->done_loc, "%s/", folder_path(FOLDER_PROCESSED));
-		r = r ?: utf8_escape(&u->done_loc, u->wn.p, u->wn.len, SIZE_MAX);
+		r = buf_printf(&u->done_loc, "%s/",
+			       folder_path(FOLDER_PROCESSED));
+		r = r
+			    ?: utf8_escape(&u->done_loc, u->wn.p, u->wn.len,
+					   SIZE_MAX);
 	}
 	if (r < 0)
 		goto err;
@@ -115,18 +120,22 @@ static void log_done(struct intake *in, struct up *u, enum upload_state st)
 
 	if (store_upload_get(status_store(in->env.status), u->id, &rec) < 0) {
 		log_notice("upload=%lld file=\"%s\" state=%s ms=%llu",
-			   (long long)u->id, log_quote(q, sizeof(q), u->name, u->name_len),
+			   (long long)u->id,
+			   log_quote(q, sizeof(q), u->name, u->name_len),
 			   upload_state_name(st), (unsigned long long)ms);
 		return;
 	}
-	log_notice("upload=%lld file=\"%s\" dataset=%s state=%s rows=%lld applied=%lld failed=%lld errors=%lld ms=%llu%s%s%s",
-		   (long long)u->id, log_quote(q, sizeof(q), u->name, u->name_len),
-		   rec.dataset ? rec.dataset : "-", upload_state_name(st),
-		   (long long)rec.records, (long long)rec.applied,
-		   (long long)rec.failed, (long long)rec.errors,
-		   (unsigned long long)ms, rec.reason ? " reason=\"" : "",
-		   rec.reason ? log_quote(qr, sizeof(qr), rec.reason, strlen(rec.reason)) : "",
-		   rec.reason ? "\"" : "");
+	log_notice(
+		"upload=%lld file=\"%s\" dataset=%s state=%s rows=%lld applied=%lld failed=%lld errors=%lld ms=%llu%s%s%s",
+		(long long)u->id, log_quote(q, sizeof(q), u->name, u->name_len),
+		rec.dataset ? rec.dataset : "-", upload_state_name(st),
+		(long long)rec.records, (long long)rec.applied,
+		(long long)rec.failed, (long long)rec.errors,
+		(unsigned long long)ms, rec.reason ? " reason=\"" : "",
+		rec.reason ? log_quote(qr, sizeof(qr), rec.reason,
+				       strlen(rec.reason))
+			   : "",
+		rec.reason ? "\"" : "");
 	if (st == UP_COMPLETED) {
 		in->n_completed++;
 		in->n_rows += (uint64_t)rec.applied;
@@ -145,14 +154,17 @@ static void place(struct intake *in, struct up *u, enum upload_state st)
 	int r = 0;
 
 	if (st == UP_FAILED)
-		r = renameat(in->env.work_fd, u->wn.p, in->env.failed_fd, u->wn.p);
+		r = renameat(in->env.work_fd, u->wn.p, in->env.failed_fd,
+			     u->wn.p);
 	else if (u->done_loc.len)
-		r = renameat(in->env.work_fd, u->wn.p, in->env.processed_fd, u->wn.p);
+		r = renameat(in->env.work_fd, u->wn.p, in->env.processed_fd,
+			     u->wn.p);
 	else
 		r = unlinkat(in->env.work_fd, u->wn.p, 0);
 	if (r < 0)
 		log_err("upload=%lld cannot move .work/%s to its folder: %s",
-			(long long)u->id, log_quote(q, sizeof(q), u->wn.p, u->wn.len),
+			(long long)u->id,
+			log_quote(q, sizeof(q), u->wn.p, u->wn.len),
 			ERRSTR(errno));
 }
 
@@ -167,7 +179,7 @@ static void active_remove(struct intake *in, struct up *u)
 
 static void work_cb(uv_work_t *w)
 {
-	(void) prctl(PR_SET_NAME, "ingestd-job"); /* a name for ps; cosmetic */
+	(void)prctl(PR_SET_NAME, "ingestd-job"); /* a name for ps; cosmetic */
 	ingest_run(&container_of(w, struct up, work)->job);
 }
 
@@ -188,11 +200,14 @@ static void after_work_cb(uv_work_t *w, int status)
 		log_done(in, u, u->job.final_state);
 	} else if (u->job.interrupted) {
 		render_mark(in, u->id);
-		log_info("upload=%lld file=\"%s\" interrupted: resumes at the next start",
-			 (long long)u->id, log_quote(q, sizeof(q), u->name, u->name_len));
+		log_info(
+			"upload=%lld file=\"%s\" interrupted: resumes at the next start",
+			(long long)u->id,
+			log_quote(q, sizeof(q), u->name, u->name_len));
 	} else {
 		log_err("upload=%lld file=\"%s\" stopped: %s; it stays in .work/ and resumes at the next start",
-			(long long)u->id, log_quote(q, sizeof(q), u->name, u->name_len),
+			(long long)u->id,
+			log_quote(q, sizeof(q), u->name, u->name_len),
 			ERRSTR(-u->job.error));
 	}
 	intake_up_free(u);
@@ -231,7 +246,8 @@ static void pump(struct intake *in)
 		u->work.data = in;
 		u->started_ms = mono_ms();
 		u->last_render_ms = 0;
-		r = uv_queue_work(in->env.loop, &u->work, work_cb, after_work_cb);
+		r = uv_queue_work(in->env.loop, &u->work, work_cb,
+				  after_work_cb);
 		if (r < 0) {
 			/* Its callback never runs: clean up here. */
 			log_err("upload=%lld cannot queue: %s; resumes at the next start",
@@ -248,8 +264,8 @@ static void pump(struct intake *in)
 	if (!in->stopping && !in->kicked && in->inbox.ncand &&
 	    in->queued < QUEUE_MAX / 2) {
 		in->kicked = true;
-		(void) uv_timer_start(&in->tick, on_tick, 0,
-				      uv_timer_get_repeat(&in->tick));
+		(void)uv_timer_start(&in->tick, on_tick, 0,
+				     uv_timer_get_repeat(&in->tick));
 	}
 }
 
@@ -315,7 +331,8 @@ static void take_ready(struct intake *in, uint64_t now)
 	     c = c->newer) {
 		struct prep *p = &prep[np];
 
-		*p = (struct prep){.t = {.fd = -1, .marker = BUF_INIT}, .why = BUF_INIT};
+		*p = (struct prep){.t = {.fd = -1, .marker = BUF_INIT},
+				   .why = BUF_INIT};
 		switch (claim_take(in, c, now, p)) {
 		case TAKE_WAIT:
 			claim_prep_free(p);
@@ -381,16 +398,16 @@ int intake_new(const struct intake_env *env, struct config *cfg,
 		goto err;
 	}
 	in->async.data = in;
-	(void) uv_timer_init(env->loop, &in->tick); /* cannot fail */
+	(void)uv_timer_init(env->loop, &in->tick); /* cannot fail */
 	in->tick.data = in;
-	(void) uv_timer_init(env->loop, &in->flush);
+	(void)uv_timer_init(env->loop, &in->flush);
 	in->flush.data = in;
 	every = cfg->settle_ms / 4;
 	if (every < 20)
 		every = 20;
 	if (every > 250)
 		every = 250;
-	(void) uv_timer_start(&in->tick, on_tick, every, every); /* has a cb */
+	(void)uv_timer_start(&in->tick, on_tick, every, every); /* has a cb */
 	*out = in;
 	return 0;
 err:

@@ -39,8 +39,8 @@
 #include "upload.h"
 #include "util.h"
 
-#define CAND_MAX 65536        /* inbox entries tracked at once */
-#define CLAIMS_PER_TICK 256   /* keep the loop responsive in bursts */
+#define CAND_MAX 65536      /* inbox entries tracked at once */
+#define CLAIMS_PER_TICK 256 /* keep the loop responsive in bursts */
 /* Files are taken only as fast as the workers take them: at most
  * QUEUE_MAX uploads wait in the queue (each holds an open descriptor);
  * the rest wait, safe, in the inbox. */
@@ -65,30 +65,30 @@
 /* An inbox entry that may become an upload. Loop thread only (inbox.c
  * owns the links; take and claim update the readiness fields). */
 struct cand {
-	struct cand *next;           /* hash bucket */
-	struct cand *older, *newer;  /* in the order first seen */
-	uint32_t hash;               /* of name, set once */
+	struct cand *next;          /* hash bucket */
+	struct cand *older, *newer; /* in the order first seen */
+	uint32_t hash;              /* of name, set once */
 	dev_t dev;
-	ino_t ino;                   /* as last seen by inbox_look */
-	off_t size;                  /* as last seen; -1 before the first look */
-	int64_t mtime_ns;            /* as last seen */
+	ino_t ino;           /* as last seen by inbox_look */
+	off_t size;          /* as last seen; -1 before the first look */
+	int64_t mtime_ns;    /* as last seen */
 	uint64_t changed_ms; /* last time size or mtime changed */
 	bool moved_in;       /* renamed in: taken once the probe passes */
 	bool writing;        /* created, no close-write seen yet */
 	bool closed;         /* a close-write was seen since the last change */
 	bool noted;          /* a directory: logged once */
-	bool scanned_new;    /* added by the scan in progress (sorted at its end) */
+	bool scanned_new; /* added by the scan in progress (sorted at its end) */
 	int64_t seen_mtime_ns; /* its mtime when a scan found it */
-	size_t len;          /* of name, set once */
-	char name[];         /* the entry's name in the inbox, NUL-terminated */
+	size_t len;            /* of name, set once */
+	char name[]; /* the entry's name in the inbox, NUL-terminated */
 };
 
 /* The candidates table: a hash by name plus the arrival list. Loop thread
  * only; an inbox is usable alone (tests build one over a scratch folder). */
 struct inbox {
-	int dirfd;                   /* the inbox folder; not owned */
-	struct cand **tab;           /* tabsize buckets, a power of two */
-	size_t tabsize, ncand;       /* ncand <= CAND_MAX */
+	int dirfd;             /* the inbox folder; not owned */
+	struct cand **tab;     /* tabsize buckets, a power of two */
+	size_t tabsize, ncand; /* ncand <= CAND_MAX */
 	/* Candidates in the order they were first seen: each tick walks
 	 * them oldest first, so files are taken in the order they arrived
 	 * (and none waits behind later ones while the queue is full). */
@@ -100,8 +100,8 @@ struct inbox {
  * after_work_cb), when the worker owns job and the loop reads nothing of
  * it. */
 struct up {
-	struct up *next; /* queue (loop) */
-	int64_t id;      /* set once */
+	struct up *next;          /* queue (loop) */
+	int64_t id;               /* set once */
 	struct config *cfg;       /* reference: the config it started under */
 	const struct dataset *ds; /* in cfg; NULL until chosen */
 	unsigned char *name;      /* raw upload name, NUL-terminated */
@@ -132,9 +132,9 @@ struct synced {
 
 /* What inbox_look found for a candidate (INBOX_READY or INBOX_REJECT). */
 struct inbox_take {
-	int fd;          /* READY: the entry, open read-only; -1 otherwise */
-	struct stat st;  /* READY: fstat of fd; REJECT: what was rejected */
-	const char *why; /* REJECT: the reason for the partner */
+	int fd;            /* READY: the entry, open read-only; -1 otherwise */
+	struct stat st;    /* READY: fstat of fd; REJECT: what was rejected */
+	const char *why;   /* REJECT: the reason for the partner */
 	char why_buf[256]; /* room for a reason with numbers in it */
 	struct buf marker; /* its ready marker's name when one is configured */
 };
@@ -149,12 +149,12 @@ struct prep {
 };
 
 struct intake {
-	struct intake_env env; /* set once; the fds are not owned */
-	struct config *cfg;    /* loop: reference, replaced by set_config */
+	struct intake_env env;   /* set once; the fds are not owned */
+	struct config *cfg;      /* loop: reference, replaced by set_config */
 	uv_thread_t loop_thread; /* set once: the thread of intake_new */
 
 	struct inbox inbox; /* loop */
-	bool kicked;        /* loop: a tick is due at once: the queue has room */
+	bool kicked; /* loop: a tick is due at once: the queue has room */
 
 	struct up *qhead, **qtail; /* loop: accepted, waiting for a worker */
 	unsigned queued, running;  /* loop */
@@ -164,11 +164,11 @@ struct intake {
 	uv_timer_t tick;  /* loop */
 	uv_async_t async; /* uv_async_send from the writer; runs on the loop */
 	uv_mutex_t nmu;   /* guards notes, nnotes, capnotes (a leaf lock) */
-	struct note *notes; /* nmu */
+	struct note *notes;      /* nmu */
 	size_t nnotes, capnotes; /* nmu */
 
-	struct synced *sy;  /* loop */
-	size_t nsy, capsy;  /* loop */
+	struct synced *sy; /* loop */
+	size_t nsy, capsy; /* loop */
 
 	/* State changes to render: rendered together a moment later, so that
 	 * an upload passing through several states in a few milliseconds
@@ -177,10 +177,10 @@ struct intake {
 	size_t ndirty, capdirty;
 	uv_timer_t flush;
 
-	bool stopping;            /* loop */
-	void (*on_done)(void *);  /* loop: intake_shutdown's callback */
+	bool stopping;           /* loop */
+	void (*on_done)(void *); /* loop: intake_shutdown's callback */
 	void *done_data;
-	int closing;              /* loop: handles still closing */
+	int closing; /* loop: handles still closing */
 
 	uint64_t n_completed, n_failed, n_rejected, n_rows; /* loop */
 };
@@ -207,7 +207,8 @@ struct up *intake_up_new(struct config *cfg, int64_t id,
 void intake_up_free(struct up *u); /* NULL-safe; closes job.fd */
 /* Record ch for upload id (a writer call); logs a failure; a change of
  * state is marked for rendering. Returns 0 or a negative errno. */
-int intake_change(struct intake *in, int64_t id, const struct upload_change *ch);
+int intake_change(struct intake *in, int64_t id,
+		  const struct upload_change *ch);
 /* Queue u (owned from now on) for the work pool; fd is its claimed file,
  * open; resume: the recorded resume point, or NULL. */
 void intake_enqueue(struct intake *in, struct up *u, int fd,
@@ -252,7 +253,11 @@ enum inbox_verdict inbox_look(struct inbox *ib, const struct config *cfg,
 
 /* ---- claim.c ---- */
 
-enum take { TAKE_WAIT, TAKE_GONE, TAKE_READY };
+enum take {
+	TAKE_WAIT,
+	TAKE_GONE,
+	TAKE_READY
+};
 
 /* Look at c: TAKE_WAIT, TAKE_GONE (rejected or gone: forget it) or
  * TAKE_READY: p holds its open file and its header check's result. */

@@ -28,8 +28,9 @@ void log_init(void)
 
 static const char *level_name(int prio)
 {
-	static const char *const names[] = {"emerg", "alert", "crit", "error",
-					    "warning", "notice", "info", "debug"};
+	static const char *const names[] = {"emerg", "alert",   "crit",
+					    "error", "warning", "notice",
+					    "info",  "debug"};
 	return names[prio & 7];
 }
 

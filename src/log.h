@@ -15,7 +15,8 @@
 #include <syslog.h>
 
 void log_init(void);
-void log_msg(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void log_msg(int prio, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 #define log_err(...) log_msg(LOG_ERR, __VA_ARGS__)
 #define log_warning(...) log_msg(LOG_WARNING, __VA_ARGS__)

@@ -82,8 +82,8 @@ struct daemon {
 	/* Test hook (INGESTD_TEST_STALL_WRITER=1): see the file header. */
 	bool stall_hook;
 	uint64_t stall_max_ns;
-	bool stall_on;      /* guarded by stall_mu */
-	bool stall_queued;  /* loop thread only */
+	bool stall_on;     /* guarded by stall_mu */
+	bool stall_queued; /* loop thread only */
 	uv_mutex_t stall_mu;
 	uv_cond_t stall_cv;
 	uv_work_t stall_work;
@@ -140,23 +140,26 @@ static int open_dirs(struct daemon *d)
 		log_err("cannot create root %s: %s", d->cfg->root, ERRSTR(r));
 		return r;
 	}
-	d->dirs[FOLDER_ROOT] = open(d->cfg->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	d->dirs[FOLDER_ROOT] =
+		open(d->cfg->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (d->dirs[FOLDER_ROOT] < 0) {
 		log_err("cannot open root %s: %s", d->cfg->root, ERRSTR(errno));
 		return -errno;
 	}
 	for (int i = 1; i < FOLDER__COUNT; i++) {
-		if (mkdirat(d->dirs[FOLDER_ROOT], folder_path(i), i == FOLDER_WORK ? 0700 : 0755) < 0 &&
+		if (mkdirat(d->dirs[FOLDER_ROOT], folder_path(i),
+			    i == FOLDER_WORK ? 0700 : 0755) < 0 &&
 		    errno != EEXIST) {
-			log_err("cannot create %s/%s: %s", d->cfg->root, folder_path(i),
-				ERRSTR(errno));
+			log_err("cannot create %s/%s: %s", d->cfg->root,
+				folder_path(i), ERRSTR(errno));
 			return -errno;
 		}
-		d->dirs[i] = openat(d->dirs[FOLDER_ROOT], folder_path(i),
-				    O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+		d->dirs[i] =
+			openat(d->dirs[FOLDER_ROOT], folder_path(i),
+			       O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 		if (d->dirs[i] < 0) {
-			log_err("cannot open %s/%s: %s", d->cfg->root, folder_path(i),
-				ERRSTR(errno));
+			log_err("cannot open %s/%s: %s", d->cfg->root,
+				folder_path(i), ERRSTR(errno));
 			return -errno;
 		}
 	}
@@ -226,7 +229,8 @@ static int open_db(struct daemon *d)
 	}
 	r = writer_call(d->writer, call_tables, &ta, 0);
 	if (r < 0)
-		log_err("database %s: %s", d->cfg->database, ta.why.p ? ta.why.p : ERRSTR(r));
+		log_err("database %s: %s", d->cfg->database,
+			ta.why.p ? ta.why.p : ERRSTR(r));
 	buf_free(&ta.why);
 	return r;
 }
@@ -296,12 +300,13 @@ static int start_http(struct daemon *d)
 
 	if (!d->cfg->http_enabled) {
 		if (d->listen_fd >= 0)
-			log_warning("http.enabled is false: the socket passed by the service manager is not used");
+			log_warning(
+				"http.enabled is false: the socket passed by the service manager is not used");
 		return 0;
 	}
 	r = http_new(&env, &d->http);
 	if (r < 0)
-		return r; /* logged by http_new */
+		return r;  /* logged by http_new */
 	d->listen_fd = -1; /* taken */
 	return 0;
 }
@@ -316,7 +321,8 @@ static void notified(struct daemon *d, int r, const char *what)
 	}
 }
 
-static bool stats_differ(const struct intake_stats *a, const struct intake_stats *b)
+static bool stats_differ(const struct intake_stats *a,
+			 const struct intake_stats *b)
 {
 	return a->queued != b->queued || a->running != b->running ||
 	       a->completed != b->completed || a->failed != b->failed ||
@@ -345,9 +351,11 @@ static bool status_text(struct daemon *d, bool force, char *line, size_t n)
 	d->status_last = st;
 	d->status_ms = now;
 	d->status_rows = st.rows;
-	snprintf(line, n, "%s%u queued, %u processing, %llu completed, %llu failed, "
+	snprintf(line, n,
+		 "%s%u queued, %u processing, %llu completed, %llu failed, "
 		 "%llu rejected, %llu rows/s%s",
-		 __atomic_load_n(&d->stop, __ATOMIC_RELAXED) ? "stopping: " : "",
+		 __atomic_load_n(&d->stop, __ATOMIC_RELAXED) ? "stopping: "
+							     : "",
 		 st.queued, st.running, (unsigned long long)st.completed,
 		 (unsigned long long)st.failed, (unsigned long long)st.rejected,
 		 (unsigned long long)rate,
@@ -360,7 +368,8 @@ static void on_status_tick(uv_timer_t *t)
 	struct daemon *d = t->data;
 	char line[256];
 
-	if (notify_enabled(d->notify) && status_text(d, false, line, sizeof(line)))
+	if (notify_enabled(d->notify) &&
+	    status_text(d, false, line, sizeof(line)))
 		notified(d, notify_status(d->notify, line), "STATUS");
 }
 
@@ -383,7 +392,8 @@ static bool healthy(void *data)
 	ok = idle || ops != d->writer_ops;
 	d->writer_ops = ops;
 	if (!ok && !d->writer_stalled)
-		log_warning("writer: no progress since the last watchdog tick: watchdog withheld");
+		log_warning(
+			"writer: no progress since the last watchdog tick: watchdog withheld");
 	else if (ok && d->writer_stalled)
 		log_notice("writer: progressing again: watchdog resumed");
 	d->writer_stalled = !ok;
@@ -439,7 +449,8 @@ static void stall_set(struct daemon *d, bool on)
 	uv_mutex_unlock(&d->stall_mu);
 	/* From a pool thread: the loop keeps running, only the writer hangs. */
 	if (on && !d->stall_queued &&
-	    uv_queue_work(&d->loop, &d->stall_work, stall_work, stall_after) == 0)
+	    uv_queue_work(&d->loop, &d->stall_work, stall_work, stall_after) ==
+		    0)
 		d->stall_queued = true;
 	log_notice("test hook: writer %s", on ? "stalled" : "released");
 }
@@ -455,9 +466,10 @@ static int service_init(struct daemon *d)
 	r = notify_new(&d->loop, healthy, d, &d->notify);
 	if (r == -EINVAL) {
 		/* Like sd_notify(3): a bad address is not fatal. */
-		log_warning("NOTIFY_SOCKET=\"%s\" is not an absolute path nor an @name "
-			    "that fits an AF_UNIX address: not notifying",
-			    getenv("NOTIFY_SOCKET"));
+		log_warning(
+			"NOTIFY_SOCKET=\"%s\" is not an absolute path nor an @name "
+			"that fits an AF_UNIX address: not notifying",
+			getenv("NOTIFY_SOCKET"));
 	} else if (r < 0) {
 		log_err("cannot set up the notify socket: %s", ERRSTR(r));
 		return r;
@@ -487,9 +499,11 @@ static int service_init(struct daemon *d)
 		if (max_ms) {
 			unsigned long long ms = strtoull(max_ms, NULL, 10);
 
-			d->stall_max_ns = (ms < 600000 ? ms : 600000) * UINT64_C(1000000);
+			d->stall_max_ns =
+				(ms < 600000 ? ms : 600000) * UINT64_C(1000000);
 		}
-		log_warning("test hook INGESTD_TEST_STALL_WRITER=1: SIGUSR1 stalls and releases the writer");
+		log_warning(
+			"test hook INGESTD_TEST_STALL_WRITER=1: SIGUSR1 stalls and releases the writer");
 	}
 	return 0;
 }
@@ -501,7 +515,7 @@ static void service_ready(struct daemon *d)
 
 	(void)uv_timer_start(&d->heartbeat, on_heartbeat, 0, HEARTBEAT_MS);
 	(void)uv_timer_start(&d->status_timer, on_status_tick, STATUS_TICK_MS,
-		       STATUS_TICK_MS);
+			     STATUS_TICK_MS);
 	status_text(d, true, line, sizeof(line));
 	notified(d, notify_ready(d->notify, line), "READY=1");
 }
@@ -549,9 +563,12 @@ static void reload_config(struct daemon *d)
 	    cfg->http_per_ip != d->cfg->http_per_ip ||
 	    cfg->http_timeout_s != d->cfg->http_timeout_s ||
 	    cfg->http_memory_limit != d->cfg->http_memory_limit)
-		log_warning("http.* changes apply at the next start: the HTTP server keeps its settings");
-	if (strcmp(cfg->root, d->cfg->root) || strcmp(cfg->database, d->cfg->database)) {
-		log_warning("root and database changes need a restart: keeping the configuration");
+		log_warning(
+			"http.* changes apply at the next start: the HTTP server keeps its settings");
+	if (strcmp(cfg->root, d->cfg->root) ||
+	    strcmp(cfg->database, d->cfg->database)) {
+		log_warning(
+			"root and database changes need a restart: keeping the configuration");
 		config_unref(cfg);
 		return;
 	}
@@ -559,7 +576,8 @@ static void reload_config(struct daemon *d)
 		struct tables_args ta = {.cfg = cfg, .why = BUF_INIT};
 		r = writer_call(d->writer, call_tables, &ta, 0);
 		if (r < 0) {
-			log_err("configuration not reloaded: %s", ta.why.p ? ta.why.p : ERRSTR(r));
+			log_err("configuration not reloaded: %s",
+				ta.why.p ? ta.why.p : ERRSTR(r));
 			buf_free(&ta.why);
 			config_unref(cfg);
 			return;
@@ -570,7 +588,8 @@ static void reload_config(struct daemon *d)
 	config_unref(d->cfg);
 	d->cfg = cfg;
 	d->reload_failed = false;
-	log_notice("configuration reloaded: applies to files taken from now on");
+	log_notice(
+		"configuration reloaded: applies to files taken from now on");
 }
 
 /* SIGHUP: RELOADING=1, reload, READY=1 (whatever the outcome: the daemon
@@ -662,8 +681,9 @@ static void on_signal(uv_signal_t *h, int signum)
 		stall_set(d, !d->stall_on);
 		return;
 	}
-	log_notice("%s: stopping (running uploads commit their current batch and resume at the next start)",
-		   strsignal(signum));
+	log_notice(
+		"%s: stopping (running uploads commit their current batch and resume at the next start)",
+		strsignal(signum));
 	shutdown_begin(d, 0);
 }
 
@@ -697,7 +717,8 @@ static int run(struct daemon *d)
 	d->sigterm.data = d->sigint.data = d->sighup.data = d->sigusr1.data = d;
 	/* From here a signal waits in the loop until uv_run: a SIGTERM during
 	 * start-up is a clean stop once started, never a kill. */
-	(void)uv_signal_start(&d->sigterm, on_signal, SIGTERM); /* valid signums: cannot fail */
+	(void)uv_signal_start(&d->sigterm, on_signal,
+			      SIGTERM); /* valid signums: cannot fail */
 	(void)uv_signal_start(&d->sigint, on_signal, SIGINT);
 	(void)uv_signal_start(&d->sighup, on_signal, SIGHUP);
 	(void)signal(SIGPIPE, SIG_IGN);
@@ -714,8 +735,8 @@ static int run(struct daemon *d)
 		return r;
 	r = status_new(d->cfg->database, d->dirs[FOLDER_STATUS], &d->status);
 	if (r < 0) {
-		log_err("cannot open database %s for reading: %s", d->cfg->database,
-			ERRSTR(r));
+		log_err("cannot open database %s for reading: %s",
+			d->cfg->database, ERRSTR(r));
 		return r;
 	}
 	env = (struct intake_env){
@@ -731,17 +752,20 @@ static int run(struct daemon *d)
 	};
 	r = intake_new(&env, d->cfg, &d->intake);
 	if (r < 0) {
-		log_err("cannot start intake for %s: %s", d->cfg->root, ERRSTR(r));
+		log_err("cannot start intake for %s: %s", d->cfg->root,
+			ERRSTR(r));
 		return r;
 	}
 	r = intake_reconcile(d->intake);
 	if (r < 0) {
-		log_err("cannot reconcile uploads left by an earlier run: %s", ERRSTR(r));
+		log_err("cannot reconcile uploads left by an earlier run: %s",
+			ERRSTR(r));
 		return r;
 	}
-	snprintf(inbox, sizeof(inbox), "%s/%s", d->cfg->root, folder_path(FOLDER_INBOX));
-	r = watch_new(&d->loop, d->cfg, inbox, d->dirs[FOLDER_INBOX], &watch_ops, d,
-		      &d->watch);
+	snprintf(inbox, sizeof(inbox), "%s/%s", d->cfg->root,
+		 folder_path(FOLDER_INBOX));
+	r = watch_new(&d->loop, d->cfg, inbox, d->dirs[FOLDER_INBOX],
+		      &watch_ops, d, &d->watch);
 	if (r < 0) {
 		log_err("cannot watch %s: %s", inbox, ERRSTR(r));
 		return r;
@@ -749,16 +773,18 @@ static int run(struct daemon *d)
 	/* Last before READY=1, so that the inbox watch is up as early as
 	 * before (files dropped right after start-up are seen being written). */
 	if (d->listen_fd >= 0)
-		log_info("socket activation: listening socket fd=%d passed by the service manager",
-			 d->listen_fd);
+		log_info(
+			"socket activation: listening socket fd=%d passed by the service manager",
+			d->listen_fd);
 	r = start_http(d);
 	if (r < 0)
 		return r;
 	service_ready(d); /* READY=1: the HTTP listener is up by now */
 
-	log_notice("ingestd %s started: inbox=%s database=%s datasets=%zu workers=%u",
-		   INGESTD_VERSION, inbox, d->cfg->database, d->cfg->ndatasets,
-		   d->cfg->workers);
+	log_notice(
+		"ingestd %s started: inbox=%s database=%s datasets=%zu workers=%u",
+		INGESTD_VERSION, inbox, d->cfg->database, d->cfg->ndatasets,
+		d->cfg->workers);
 	uv_run(&d->loop, UV_RUN_DEFAULT);
 	return 0;
 }
@@ -838,7 +864,8 @@ int main(int argc, char **argv)
 	}
 	if (optind < argc || !d.config_path) {
 		fprintf(stderr, "ingestd: %s\n",
-			optind < argc ? "unexpected argument" : "-c FILE is required");
+			optind < argc ? "unexpected argument"
+				      : "-c FILE is required");
 		usage(stderr);
 		return EXIT_USAGE;
 	}

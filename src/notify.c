@@ -74,7 +74,8 @@ static int parse_address(const char *s, struct sockaddr_un *a, socklen_t *len)
 		if (n >= sizeof(a->sun_path))
 			return -EINVAL;
 		memcpy(a->sun_path, s, n + 1);
-		*len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
+		*len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n +
+				   1);
 		return 0;
 	}
 	if (s[0] == '@' && n >= 2) {
@@ -116,7 +117,8 @@ int notify_new(uv_loop_t *loop, notify_health_fn health, void *data,
 		r = parse_address(sock, &n->addr, &n->addrlen);
 		if (r < 0)
 			goto fail;
-		n->fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		n->fd = socket(AF_UNIX,
+			       SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 		if (n->fd < 0) {
 			r = -errno;
 			goto fail;
@@ -124,7 +126,8 @@ int notify_new(uv_loop_t *loop, notify_health_fn health, void *data,
 	}
 	/* WATCHDOG_PID names the process the watchdog is meant for: a child
 	 * that inherited the variables must not ping for its parent. */
-	ours = !wpid || (parse_u64(wpid, &pid) == 0 && pid == (uint64_t)getpid());
+	ours = !wpid ||
+	       (parse_u64(wpid, &pid) == 0 && pid == (uint64_t)getpid());
 	if (n->fd >= 0 && ours && parse_u64(wd, &usec) == 0 && usec > 0)
 		n->watchdog_usec = usec;
 	r = uv_timer_init(loop, &n->watchdog);
@@ -241,7 +244,8 @@ int notify_status(struct notify *n, const char *status)
 {
 	if (!notify_enabled(n))
 		return 0;
-	if (n->status_sent && strncmp(n->last_status, status, STATUS_MAX - 1) == 0)
+	if (n->status_sent &&
+	    strncmp(n->last_status, status, STATUS_MAX - 1) == 0)
 		return 0;
 	return send_with_status(n, "", status);
 }
@@ -268,8 +272,9 @@ int notify_listen_fd(void)
 	}
 	unset_listen_env();
 	if (nfds > (uint64_t)(INT_MAX - SD_LISTEN_FDS_START)) {
-		log_warning("LISTEN_FDS=%llu is out of range: ignoring passed sockets",
-			    (unsigned long long)nfds);
+		log_warning(
+			"LISTEN_FDS=%llu is out of range: ignoring passed sockets",
+			(unsigned long long)nfds);
 		return -1;
 	}
 	for (int i = 0; i < (int)nfds; i++) {
@@ -283,12 +288,15 @@ int notify_listen_fd(void)
 			fd = f;
 			continue;
 		}
-		log_warning("passed socket fd=%d ignored: ingestd listens on one socket", f);
+		log_warning(
+			"passed socket fd=%d ignored: ingestd listens on one socket",
+			f);
 		close(f);
 	}
 	if (fd < 0) {
-		log_warning("LISTEN_FDS=%llu but fd %d is not open: binding instead",
-			    (unsigned long long)nfds, SD_LISTEN_FDS_START);
+		log_warning(
+			"LISTEN_FDS=%llu but fd %d is not open: binding instead",
+			(unsigned long long)nfds, SD_LISTEN_FDS_START);
 		return -1;
 	}
 	if (fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode)) {
@@ -300,7 +308,9 @@ int notify_listen_fd(void)
 			acc = 0;
 	}
 	if (type != SOCK_STREAM || !acc) {
-		log_warning("passed fd %d is not a listening stream socket: binding instead", fd);
+		log_warning(
+			"passed fd %d is not a listening stream socket: binding instead",
+			fd);
 		close(fd);
 		return -1;
 	}

@@ -125,7 +125,9 @@ int readplan_decide(int fd, const struct config *cfg, const struct dataset *ds,
 
 	assert(fd >= 0 && cfg && ds && probe && out && why);
 	if (probe->refusal != DECODE_READABLE) {
-		(void)buf_adds(why, probe->why ? probe->why : "the file cannot be read as CSV");
+		(void)buf_adds(why, probe->why
+					    ? probe->why
+					    : "the file cannot be read as CSV");
 		return -EINVAL;
 	}
 	p.comp = probe->comp;
@@ -149,16 +151,20 @@ int readplan_decide(int fd, const struct config *cfg, const struct dataset *ds,
 		p.auto_encoding = true;
 	} else {
 		size_t ok = utf8_valid_prefix(buf, (size_t)n);
-		bool utf8 = whole_utf8 >= 0 ? whole_utf8 == 1
-			    /* a sequence cut by the sniff's end is fine */
-			    : ok == (size_t)n || (n == SNIFF_BYTES && ok + 4 > (size_t)n);
+		bool utf8 =
+			whole_utf8 >= 0
+				? whole_utf8 == 1
+				/* a sequence cut by the sniff's end is fine */
+				: ok == (size_t)n || (n == SNIFF_BYTES &&
+						      ok + 4 > (size_t)n);
 
 		enc = utf8 ? "utf-8" : ds->read.encoding_fallback;
 		p.auto_encoding = true;
 	}
 	r = decode_encoding_canon(enc, p.encoding, sizeof(p.encoding));
 	if (r < 0) {
-		(void)buf_printf(why, "the encoding \"%s\" is not known here", enc);
+		(void)buf_printf(why, "the encoding \"%s\" is not known here",
+				 enc);
 		r = -EINVAL;
 		goto out;
 	}
@@ -174,11 +180,16 @@ out:
 static const char *delim_name(unsigned char c)
 {
 	switch (c) {
-	case ',': return "comma (,)";
-	case ';': return "semicolon (;)";
-	case '\t': return "tab";
-	case '|': return "pipe (|)";
-	default: return NULL;
+	case ',':
+		return "comma (,)";
+	case ';':
+		return "semicolon (;)";
+	case '\t':
+		return "tab";
+	case '|':
+		return "pipe (|)";
+	default:
+		return NULL;
 	}
 }
 
@@ -199,11 +210,13 @@ static int try_delim(int fd, const struct config *cfg, const struct dataset *ds,
 	r = plansrc_open(&ps, fd, p);
 	if (r < 0)
 		return r;
-	r = csvstream_read_header(&ps.src, &dl, p->header, cfg->max_header_bytes,
-				  cfg->max_columns, h, &one);
+	r = csvstream_read_header(&ps.src, &dl, p->header,
+				  cfg->max_header_bytes, cfg->max_columns, h,
+				  &one);
 	if (r < 0 && ps.dec && decode_error(ps.dec)) {
 		/* corrupt compressed data, over the bound, ... */
-		(void)buf_printf(why, "The file cannot be read: %s.", decode_error(ps.dec));
+		(void)buf_printf(why, "The file cannot be read: %s.",
+				 decode_error(ps.dec));
 		r = -EINVAL;
 		*readfail = true;
 	} else if (r == -EINVAL) {
@@ -220,8 +233,10 @@ static int try_delim(int fd, const struct config *cfg, const struct dataset *ds,
 		size_t nf = ds->schema.nfields;
 
 		if (h->n != nf) {
-			(void)buf_printf(why, "the first row has %zu cells; dataset %s has %zu fields (dialect header: false)",
-					 h->n, ds->name, nf);
+			(void)buf_printf(
+				why,
+				"the first row has %zu cells; dataset %s has %zu fields (dialect header: false)",
+				h->n, ds->name, nf);
 			csvstream_header_free(h);
 			return -EINVAL;
 		}
@@ -319,8 +334,10 @@ int readplan_header(int fd, const struct config *cfg, const struct dataset *ds,
 	}
 	if (nfit == 0) {
 		if (detect)
-			(void)buf_printf(why, "The header does not fit dataset %s with any of the delimiters tried (comma, semicolon, tab, pipe). Split at the likeliest one: ",
-					 ds->name);
+			(void)buf_printf(
+				why,
+				"The header does not fit dataset %s with any of the delimiters tried (comma, semicolon, tab, pipe). Split at the likeliest one: ",
+				ds->name);
 		(void)buf_add(why, first.p, first.len);
 		r = -EINVAL;
 		goto out;
@@ -328,12 +345,16 @@ int readplan_header(int fd, const struct config *cfg, const struct dataset *ds,
 	if (detect && nfit_split > 1 && best.n > 1) {
 		size_t multi = 0;
 
-		(void)buf_printf(why, "The delimiter is ambiguous: the header fits dataset %s when split at ",
-				 ds->name);
+		(void)buf_printf(
+			why,
+			"The delimiter is ambiguous: the header fits dataset %s when split at ",
+			ds->name);
 		for (size_t i = 0; i < nfit; i++)
 			(void)buf_printf(why, "%s%s", multi++ ? " and at " : "",
 					 delim_name(fit[i]));
-		(void)buf_adds(why, ". How to fix: set dialect: {delimiter: ...} for this dataset.");
+		(void)buf_adds(
+			why,
+			". How to fix: set dialect: {delimiter: ...} for this dataset.");
 		r = -EINVAL;
 		goto out;
 	}
@@ -367,9 +388,11 @@ int readplan_json(const struct readplan *p, struct buf *out)
 		snprintf(d, sizeof(d), "\\u%04x", c);
 	else
 		snprintf(d, sizeof(d), "%c", c);
-	return buf_printf(out, "{\"delimiter\":\"%s\",\"encoding\":\"%s\",\"compression\":%s%s%s,\"header\":%s}",
-			  d, p->encoding, p->comp == DECODE_PLAIN ? "" : "\"",
-			  p->comp == DECODE_PLAIN ? "null" : decode_comp_name(p->comp),
-			  p->comp == DECODE_PLAIN ? "" : "\"",
-			  p->header ? "true" : "false");
+	return buf_printf(
+		out,
+		"{\"delimiter\":\"%s\",\"encoding\":\"%s\",\"compression\":%s%s%s,\"header\":%s}",
+		d, p->encoding, p->comp == DECODE_PLAIN ? "" : "\"",
+		p->comp == DECODE_PLAIN ? "null" : decode_comp_name(p->comp),
+		p->comp == DECODE_PLAIN ? "" : "\"",
+		p->header ? "true" : "false");
 }

@@ -37,11 +37,11 @@ struct config;
 struct readplan {
 	enum decode_comp comp;
 	char encoding[DECODE_ENCODING_MAX]; /* canonical: "utf-8", "windows-1252", ... */
-	bool auto_encoding; /* chosen by auto (not set by the dataset) */
-	bool bom;           /* the text starts with a byte order mark */
+	bool auto_encoding;        /* chosen by auto (not set by the dataset) */
+	bool bom;                  /* the text starts with a byte order mark */
 	struct csvdialect dialect; /* delimiter decided */
 	bool header;
-	uint64_t max_out;   /* max_uncompressed_bytes (compressed files) */
+	uint64_t max_out; /* max_uncompressed_bytes (compressed files) */
 };
 
 /* A byte source that reads fd under a plan: the plain fd source for plain

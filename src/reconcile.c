@@ -31,19 +31,21 @@
 static int open_work(struct intake *in, const struct up *u, struct stat *st)
 {
 	int fd = openat(in->env.work_fd, u->wn.p,
-			O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+			O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC |
+				O_NOCTTY);
 
 	if (fd < 0)
 		return -errno;
 	if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode)) {
-		(void) close(fd);
+		(void)close(fd);
 		return -EINVAL;
 	}
 	return fd;
 }
 
 /* A terminal upload whose file may not have reached its folder. */
-static void settle(struct intake *in, const struct upload_rec *rec, struct up *u)
+static void settle(struct intake *in, const struct upload_rec *rec,
+		   struct up *u)
 {
 	const char *loc = rec->location;
 	int dst_fd = -1;
@@ -63,15 +65,18 @@ static void settle(struct intake *in, const struct upload_rec *rec, struct up *u
 	} else if (where == FOLDER_REJECTED) {
 		dst_fd = in->env.rejected_fd;
 		/* Best effort: the state already says why. */
-		if (rec->reason && faccessat(in->env.rejected_fd, u->wn.p, F_OK, 0) < 0)
-			(void) claim_write_reason(in, u, rec->reason);
+		if (rec->reason &&
+		    faccessat(in->env.rejected_fd, u->wn.p, F_OK, 0) < 0)
+			(void)claim_write_reason(in, u, rec->reason);
 	}
 	if (dst_fd >= 0)
 		dst = u->wn.p;
 	if (dst ? renameat(in->env.work_fd, u->wn.p, dst_fd, dst)
 		: unlinkat(in->env.work_fd, u->wn.p, 0))
-		log_err("upload=%lld cannot move .work/%s: %s", (long long)rec->id,
-			log_quote(q, sizeof(q), u->wn.p, u->wn.len), ERRSTR(errno));
+		log_err("upload=%lld cannot move .work/%s: %s",
+			(long long)rec->id,
+			log_quote(q, sizeof(q), u->wn.p, u->wn.len),
+			ERRSTR(errno));
 	else
 		log_info("upload=%lld finished moving its file after a restart",
 			 (long long)rec->id);
@@ -99,7 +104,7 @@ static int reclaim(struct intake *in, const struct upload_rec *rec,
 	if (in->cfg->ready_marker &&
 	    inbox_marker_name(in->cfg, (const char *)rec->name, rec->name_len,
 			      &marker) == 0)
-		(void) unlinkat(in->env.inbox_fd, marker.p, 0);
+		(void)unlinkat(in->env.inbox_fd, marker.p, 0);
 	buf_free(&marker);
 	return fd;
 }
@@ -108,16 +113,20 @@ static int reclaim(struct intake *in, const struct upload_rec *rec,
 static void lost(struct intake *in, const struct upload_rec *rec)
 {
 	struct upload_change ch = {
-		.from = rec->state, .to = UP_FAILED, .clear_location = true,
-		.reason = rec->state == UP_PENDING
-				  ? "The file disappeared from the inbox before it could be taken."
-				  : "The claimed file is missing from .work/ (removed while ingestd was stopped?).",
+		.from = rec->state,
+		.to = UP_FAILED,
+		.clear_location = true,
+		.reason =
+			rec->state == UP_PENDING
+				? "The file disappeared from the inbox before it could be taken."
+				: "The claimed file is missing from .work/ (removed while ingestd was stopped?).",
 	};
 	char q[512];
 
 	log_warning("upload=%lld file=\"%s\": %s", (long long)rec->id,
-		    log_quote(q, sizeof(q), rec->name, rec->name_len), ch.reason);
-	(void) intake_change(in, rec->id, &ch);
+		    log_quote(q, sizeof(q), rec->name, rec->name_len),
+		    ch.reason);
+	(void)intake_change(in, rec->id, &ch);
 }
 
 /* The claimed file u (open at fd, st) of a pending or processing upload:
@@ -126,8 +135,10 @@ static void lost(struct intake *in, const struct upload_rec *rec)
 static void resume(struct intake *in, const struct upload_rec *rec,
 		   struct up *u, int fd, const struct stat *st)
 {
-	struct upload_change ch = {.from = rec->state, .to = UP_FAILED,
-				   .reason = "Its dataset is no longer in the configuration."};
+	struct upload_change ch = {
+		.from = rec->state,
+		.to = UP_FAILED,
+		.reason = "Its dataset is no longer in the configuration."};
 	char q[512];
 
 	u->ds = rec->dataset ? config_dataset(u->cfg, rec->dataset) : NULL;
@@ -139,22 +150,25 @@ static void resume(struct intake *in, const struct upload_rec *rec,
 	}
 	if (!u->ds) {
 		ch.location = u->failed_loc.p;
-		(void) close(fd);
+		(void)close(fd);
 		if (intake_change(in, rec->id, &ch) == 0)
-			(void) renameat(in->env.work_fd, u->wn.p, in->env.failed_fd,
-					u->wn.p); /* else, or if it fails: next start */
+			(void)renameat(
+				in->env.work_fd, u->wn.p, in->env.failed_fd,
+				u->wn.p); /* else, or if it fails: next start */
 		intake_up_free(u);
 		return;
 	}
 	log_info("upload=%lld file=\"%s\" state=%s resuming at line %lld",
-		 (long long)rec->id, log_quote(q, sizeof(q), rec->name, rec->name_len),
+		 (long long)rec->id,
+		 log_quote(q, sizeof(q), rec->name, rec->name_len),
 		 upload_state_name(rec->state), (long long)rec->line);
 	intake_enqueue(in, u, fd, rec->state, rec);
 }
 
 static int reconcile_one(struct intake *in, const struct upload_rec *rec)
 {
-	struct up *u = intake_up_new(in->cfg, rec->id, rec->name, rec->name_len);
+	struct up *u =
+		intake_up_new(in->cfg, rec->id, rec->name, rec->name_len);
 	struct stat st;
 	int fd;
 
@@ -162,7 +176,7 @@ static int reconcile_one(struct intake *in, const struct upload_rec *rec)
 		return -ENOMEM;
 	if (upload_state_terminal(rec->state)) {
 		settle(in, rec, u);
-		(void) render_now(in, rec->id);
+		(void)render_now(in, rec->id);
 		intake_up_free(u);
 		return 0;
 	}
@@ -210,10 +224,10 @@ static void orphans(struct intake *in)
 
 	if (fd < 0)
 		return;
-	(void) lseek(fd, 0, SEEK_SET);
+	(void)lseek(fd, 0, SEEK_SET);
 	d = fdopendir(fd);
 	if (!d) {
-		(void) close(fd);
+		(void)close(fd);
 		return;
 	}
 	while ((de = readdir(d)) != NULL) {
@@ -225,20 +239,26 @@ static void orphans(struct intake *in)
 		if (de->d_name[0] == '.')
 			continue;
 		id = strtoll(de->d_name, &end, 10);
-		if (id > 0 && *end == '-' && store_upload_get(db, id, &rec) == 0) {
+		if (id > 0 && *end == '-' &&
+		    store_upload_get(db, id, &rec) == 0) {
 			upload_rec_clear(&rec);
 			continue;
 		}
 		end = id > 0 && *end == '-' ? end + 1 : de->d_name;
-		if (faccessat(in->env.inbox_fd, end, F_OK, AT_SYMLINK_NOFOLLOW) == 0 ||
-		    renameat(in->env.work_fd, de->d_name, in->env.inbox_fd, end) < 0)
+		if (faccessat(in->env.inbox_fd, end, F_OK,
+			      AT_SYMLINK_NOFOLLOW) == 0 ||
+		    renameat(in->env.work_fd, de->d_name, in->env.inbox_fd,
+			     end) < 0)
 			log_err(".work/%s belongs to no upload and cannot go back to the inbox: left in place",
-				log_quote(q, sizeof(q), de->d_name, strlen(de->d_name)));
+				log_quote(q, sizeof(q), de->d_name,
+					  strlen(de->d_name)));
 		else
-			log_warning(".work/%s belongs to no upload: moved back to the inbox",
-				    log_quote(q, sizeof(q), de->d_name, strlen(de->d_name)));
+			log_warning(
+				".work/%s belongs to no upload: moved back to the inbox",
+				log_quote(q, sizeof(q), de->d_name,
+					  strlen(de->d_name)));
 	}
-	(void) closedir(d);
+	(void)closedir(d);
 }
 
 int intake_reconcile(struct intake *in)

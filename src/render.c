@@ -41,8 +41,8 @@ int render_now(struct intake *in, int64_t id)
 	if (r == -EAGAIN)
 		return -1; /* after_work_cb renders it once placed */
 	if (r < 0) {
-		log_err("upload=%lld cannot write status file: %s", (long long)id,
-			ERRSTR(-r));
+		log_err("upload=%lld cannot write status file: %s",
+			(long long)id, ERRSTR(-r));
 		return -1;
 	}
 	if (upload_state_terminal(state)) {
@@ -50,7 +50,8 @@ int render_now(struct intake *in, int64_t id)
 			size_t cap = in->capsy ? in->capsy * 2 : 64;
 			struct synced *n = realloc(in->sy, cap * sizeof(*n));
 			if (!n)
-				return (int)state; /* stays marked: re-rendered at start-up */
+				return (int)
+					state; /* stays marked: re-rendered at start-up */
 			in->sy = n;
 			in->capsy = cap;
 		}
@@ -75,7 +76,7 @@ void render_dirty(struct intake *in)
 	qsort(in->dirty, n, sizeof(*in->dirty), cmp_id);
 	for (size_t i = 0; i < n; i++)
 		if (i == 0 || in->dirty[i] != in->dirty[i - 1])
-			(void) render_now(in, in->dirty[i]);
+			(void)render_now(in, in->dirty[i]);
 	in->ndirty = 0;
 	render_flush_synced(in);
 }
@@ -92,7 +93,7 @@ void render_mark(struct intake *in, int64_t id)
 		size_t cap = in->capdirty ? in->capdirty * 2 : 64;
 		int64_t *n = realloc(in->dirty, cap * sizeof(*n));
 		if (!n) {
-			(void) render_now(in, id); /* no room to wait: now */
+			(void)render_now(in, id); /* no room to wait: now */
 			return;
 		}
 		in->dirty = n;
@@ -100,7 +101,8 @@ void render_mark(struct intake *in, int64_t id)
 	}
 	in->dirty[in->ndirty++] = id;
 	if (!uv_is_active((uv_handle_t *)&in->flush))
-		(void) uv_timer_start(&in->flush, on_flush, STATE_RENDER_DELAY_MS, 0);
+		(void)uv_timer_start(&in->flush, on_flush,
+				     STATE_RENDER_DELAY_MS, 0);
 }
 
 struct synced_args {
@@ -152,7 +154,7 @@ void render_tick(struct intake *in, uint64_t now)
 		if (u->dirty && now - u->last_render_ms >= STATUS_INTERVAL_MS) {
 			u->dirty = false;
 			u->last_render_ms = now;
-			(void) render_now(in, u->id);
+			(void)render_now(in, u->id);
 		}
 	}
 }
@@ -180,7 +182,7 @@ void intake_notify(void *data, int64_t id, bool state_changed)
 	in->notes[in->nnotes++] = (struct note){id, state_changed};
 out:
 	uv_mutex_unlock(&in->nmu);
-	(void) uv_async_send(&in->async);
+	(void)uv_async_send(&in->async);
 }
 
 /* One notice: a state change is marked at once, progress of a running job
@@ -192,7 +194,8 @@ static void on_note(struct intake *in, const struct note *nt, uint64_t now)
 	for (size_t k = 0; k < in->nactive; k++)
 		if (in->active[k]->id == nt->id)
 			u = in->active[k];
-	if (u && !nt->state_changed && now - u->last_render_ms < STATUS_INTERVAL_MS) {
+	if (u && !nt->state_changed &&
+	    now - u->last_render_ms < STATUS_INTERVAL_MS) {
 		u->dirty = true;
 		return;
 	}

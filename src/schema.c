@@ -39,7 +39,8 @@
 #define WHY_MAX_NAMES 50
 
 const char *const schema_default_true[] = {"true", "True", "TRUE", "1", NULL};
-const char *const schema_default_false[] = {"false", "False", "FALSE", "0", NULL};
+const char *const schema_default_false[] = {"false", "False", "FALSE", "0",
+					    NULL};
 const char *const schema_default_missing[] = {"", NULL};
 /* The length of a default list, without the terminating NULL. */
 #define NDEFAULT(t) (ARRAY_SIZE(t) - 1)
@@ -66,17 +67,15 @@ const char *err_type_name(enum err_type t)
 }
 
 const char *const field_type_names[FT__COUNT + 1] = {
-	[FT_STRING] = "string",   [FT_INTEGER] = "integer",
-	[FT_NUMBER] = "number",   [FT_BOOLEAN] = "boolean",
-	[FT_DATE] = "date",       [FT_DATETIME] = "datetime",
+	[FT_STRING] = "string", [FT_INTEGER] = "integer",
+	[FT_NUMBER] = "number", [FT_BOOLEAN] = "boolean",
+	[FT_DATE] = "date",     [FT_DATETIME] = "datetime",
 	[FT__COUNT] = NULL,
 };
 
 const char *const fields_match_names[FM__COUNT + 1] = {
-	[FM_EXACT] = "exact",
-	[FM_EQUAL] = "equal",
-	[FM_SUBSET] = "subset",
-	[FM_SUPERSET] = "superset",
+	[FM_EXACT] = "exact",   [FM_EQUAL] = "equal",
+	[FM_SUBSET] = "subset", [FM_SUPERSET] = "superset",
 	[FM__COUNT] = NULL,
 };
 
@@ -165,8 +164,7 @@ int schema_name_cmp(const char *p, size_t plen, const char *q, size_t qlen,
 
 /* Total order on (bytes, column) so equal names end up adjacent with the
  * first column first; _fold compares folded bytes. */
-static int hname_order(const struct hname *x, const struct hname *y,
-		       bool fold)
+static int hname_order(const struct hname *x, const struct hname *y, bool fold)
 {
 	int c = schema_name_cmp(x->p, x->len, y->p, y->len, fold);
 
@@ -297,7 +295,11 @@ static void col_name(char *const *names, const size_t *lens, size_t c,
 }
 
 /* flag values per CSV column */
-enum { COL_OK, COL_DUP_FIRST, COL_DUP_LATER };
+enum {
+	COL_OK,
+	COL_DUP_FIRST,
+	COL_DUP_LATER
+};
 
 static int explain(const struct dataset *ds, char *const *names,
 		   const size_t *lens, size_t n, const int *col_field,
@@ -362,8 +364,8 @@ static int explain(const struct dataset *ds, char *const *names,
 		return r;
 
 	if (nmiss) {
-		list_begin(&l, why, m == FM_SUPERSET
-					    ? "Missing required columns: "
+		list_begin(&l, why,
+			   m == FM_SUPERSET ? "Missing required columns: "
 					    : "Missing columns:  ");
 		for (i = 0; i < s->nfields; i++)
 			if (field_col[i] < 0 &&
@@ -471,15 +473,15 @@ int schema_match_header(const struct dataset *ds, char *const *names,
 		}
 	}
 	for (i = 0; i < nreal; i = j) {
-		for (j = i + 1; j < nreal && schema_name_cmp(h[j].p, h[j].len,
-							    h[i].p, h[i].len,
-							    fold) == 0;
+		for (j = i + 1;
+		     j < nreal && schema_name_cmp(h[j].p, h[j].len, h[i].p,
+						  h[i].len, fold) == 0;
 		     j++)
 			;
 		/* Under subset an undeclared column may repeat: it is
 		 * ignored anyway. A declared name must be there once. */
-		if (j - i < 2 || (ds->fields_match == FM_SUBSET &&
-				  col_field[h[i].col] < 0))
+		if (j - i < 2 ||
+		    (ds->fields_match == FM_SUBSET && col_field[h[i].col] < 0))
 			continue;
 		flag[h[i].col] = COL_DUP_FIRST;
 		for (k = i + 1; k < j; k++)
@@ -694,7 +696,8 @@ static bool datetime_ok(const char *p, size_t n)
 	return h >= 0 && h <= 23 && mi >= 0 && mi <= 59;
 }
 
-static bool in_list(const char *const *list, size_t n, const char *p, size_t len)
+static bool in_list(const char *const *list, size_t n, const char *p,
+		    size_t len)
 {
 	size_t i;
 
@@ -730,8 +733,9 @@ static int bool_fail(const struct field *f, char *msg, size_t msgsz)
 {
 	const char *const *tv = f->n_true ? (const char *const *)f->true_values
 					  : schema_default_true;
-	const char *const *fv = f->n_false ? (const char *const *)f->false_values
-					   : schema_default_false;
+	const char *const *fv = f->n_false
+					? (const char *const *)f->false_values
+					: schema_default_false;
 	size_t nt = f->n_true ? f->n_true : NDEFAULT(schema_default_true);
 	size_t nf = f->n_false ? f->n_false : NDEFAULT(schema_default_false);
 	size_t pos = 0;
@@ -778,15 +782,19 @@ static int to_type(const struct field *f, const char *p, size_t n,
 		return 0;
 	case FT_BOOLEAN:
 		out->kind = V_INT;
-		if (f->n_true ? in_list((const char *const *)f->true_values, f->n_true, p, n)
-			      : in_default(schema_default_true,
-					   NDEFAULT(schema_default_true), p, n)) {
+		if (f->n_true
+			    ? in_list((const char *const *)f->true_values,
+				      f->n_true, p, n)
+			    : in_default(schema_default_true,
+					 NDEFAULT(schema_default_true), p, n)) {
 			out->u.i = 1;
 			return 0;
 		}
-		if (f->n_false ? in_list((const char *const *)f->false_values, f->n_false, p, n)
+		if (f->n_false ? in_list((const char *const *)f->false_values,
+					 f->n_false, p, n)
 			       : in_default(schema_default_false,
-					    NDEFAULT(schema_default_false), p, n)) {
+					    NDEFAULT(schema_default_false), p,
+					    n)) {
 			out->u.i = 0;
 			return 0;
 		}
@@ -889,8 +897,8 @@ static bool pattern_match(const struct field *f, const char *p, size_t n)
 static bool is_missing(const struct schema *s, const char *raw, size_t len)
 {
 	if (!s)
-		return in_default(schema_default_missing, NDEFAULT(schema_default_missing),
-				  raw, len);
+		return in_default(schema_default_missing,
+				  NDEFAULT(schema_default_missing), raw, len);
 	return in_list((const char *const *)s->missing, s->nmissing, raw, len);
 }
 
@@ -924,7 +932,8 @@ int schema_convert(const struct schema *s, const struct field *f,
 	if (r)
 		return r;
 
-	if (f->type == FT_STRING && (f->min_length >= 0 || f->max_length >= 0)) {
+	if (f->type == FT_STRING &&
+	    (f->min_length >= 0 || f->max_length >= 0)) {
 		size_t c = utf8_chars((const unsigned char *)p, n);
 		if (f->max_length >= 0 && c > (uint64_t)f->max_length)
 			return fail(ERR_CONSTRAINT, msg, msgsz,
@@ -932,8 +941,8 @@ int schema_convert(const struct schema *s, const struct field *f,
 				    f->max_length);
 		if (f->min_length >= 0 && c < (uint64_t)f->min_length)
 			return fail(ERR_CONSTRAINT, msg, msgsz,
-				    "length %zu is below minLength %" PRId64,
-				    c, f->min_length);
+				    "length %zu is below minLength %" PRId64, c,
+				    f->min_length);
 	}
 	if (f->has_minimum && value_cmp(out, &f->minimum) < 0) {
 		value_str(out, a, sizeof(a));

@@ -28,7 +28,8 @@ enum field_type {
 	FT_DATE,
 	FT_DATETIME,
 };
-#define FT__COUNT (FT_DATETIME + 1) /* not in the enum: switches stay complete */
+#define FT__COUNT \
+	(FT_DATETIME + 1) /* not in the enum: switches stay complete */
 
 enum fields_match {
 	FM_EXACT,    /* same names, same order */
@@ -65,7 +66,12 @@ extern const char *const schema_default_false[];
 extern const char *const schema_default_missing[];
 
 /* A typed cell. TEXT points into a buffer owned by the caller. */
-enum value_kind { V_NULL, V_INT, V_REAL, V_TEXT };
+enum value_kind {
+	V_NULL,
+	V_INT,
+	V_REAL,
+	V_TEXT
+};
 struct value {
 	enum value_kind kind;
 	union {
@@ -84,18 +90,19 @@ struct value {
  *   date     TEXT YYYY-MM-DD         datetime TEXT as given (validated ISO 8601)
  */
 struct field {
-	char *name;     /* as in the header: any non-empty text */
-	char *column;   /* the SQL column (quoted identifier): `column:`, else name */
+	char *name; /* as in the header: any non-empty text */
+	char *column; /* the SQL column (quoted identifier): `column:`, else name */
 	enum field_type type;
 	bool required;
 	int64_t min_length; /* characters; -1 when unset */
 	int64_t max_length; /* characters; -1 when unset */
 	bool has_minimum, has_maximum;
-	struct value minimum, maximum; /* kind matches the type; TEXT for date/datetime
+	struct value minimum,
+		maximum; /* kind matches the type; TEXT for date/datetime
 					  (owned by the field) */
-	char *pattern;  /* POSIX ERE, anchored to the whole value; NULL if unset */
-	regex_t re;     /* compiled "^(pattern)$" when pattern != NULL */
-	char **enum_raw; /* the enum as written, owned */
+	char *pattern; /* POSIX ERE, anchored to the whole value; NULL if unset */
+	regex_t re;    /* compiled "^(pattern)$" when pattern != NULL */
+	char **enum_raw;         /* the enum as written, owned */
 	struct value *enum_vals; /* converted with the field's type, same order;
 				    TEXT values point into enum_raw */
 	size_t n_enum;
@@ -120,11 +127,11 @@ struct schema {
 struct dataset_read {
 	struct csvdialect dialect; /* delimiter 0: detected from the header */
 	bool header;               /* dialect.header, default true */
-	char *null_seq;            /* dialect.nullSequence (owned; dialect.null_seq points here) */
-	char *encoding;            /* "auto" (default) or an iconv name */
-	char *encoding_fallback;   /* auto without BOM, not UTF-8: default "windows-1252" */
+	char *null_seq; /* dialect.nullSequence (owned; dialect.null_seq points here) */
+	char *encoding; /* "auto" (default) or an iconv name */
+	char *encoding_fallback; /* auto without BOM, not UTF-8: default "windows-1252" */
 	bool header_case_insensitive; /* header_case: insensitive */
-	bool match_case_sensitive;    /* match_case: sensitive (default insensitive) */
+	bool match_case_sensitive; /* match_case: sensitive (default insensitive) */
 };
 
 struct dataset {

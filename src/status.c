@@ -26,7 +26,8 @@ static const char *const folders[FOLDER__COUNT] = {
 
 const char *folder_path(enum folder f)
 {
-	const char *p = strtable_to_string(folders, ARRAY_SIZE(folders), (size_t)f);
+	const char *p =
+		strtable_to_string(folders, ARRAY_SIZE(folders), (size_t)f);
 
 	return p ? p : "invalid";
 }
@@ -93,7 +94,8 @@ static int write_tmp(int dirfd, const char *tmp, const void *data, size_t len,
 	const char *p = data;
 	int fd, r = 0;
 
-	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+	fd = openat(dirfd, tmp,
+		    O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
 		    0644);
 	if (fd < 0)
 		return -errno;
@@ -136,7 +138,8 @@ int write_atomic(int dirfd, const char *name, const void *data, size_t len,
  * (the status and by-name files hold the same bytes: one inode to create
  * instead of two, in bursts the daemon's largest cost), replacing it
  * atomically. */
-static int link_atomic(int dirfd, const char *name, int dirfd2, const char *name2)
+static int link_atomic(int dirfd, const char *name, int dirfd2,
+		       const char *name2)
 {
 	char tmp2[FOLDER_NAME_MAX + 64];
 
@@ -165,7 +168,8 @@ int status_new(const char *db_path, int dirfd, struct status **out)
 	if (!st)
 		return -ENOMEM;
 	st->dirfd = dirfd;
-	st->bynamefd = openat(dirfd, folder_base(FOLDER_BYNAME), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	st->bynamefd = openat(dirfd, folder_base(FOLDER_BYNAME),
+			      O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (st->bynamefd < 0) {
 		r = -errno;
 		free(st);
@@ -198,9 +202,11 @@ bool status_byname_exists(struct status *st, const unsigned char *name,
 	bool yes;
 
 	buf_reset(&st->name);
-	if (folder_name(&st->name, 0, name, len) < 0 || buf_adds(&st->name, ".json") < 0)
+	if (folder_name(&st->name, 0, name, len) < 0 ||
+	    buf_adds(&st->name, ".json") < 0)
 		return true; /* cannot tell: as if it did */
-	yes = faccessat(st->bynamefd, st->name.p, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+	yes = faccessat(st->bynamefd, st->name.p, F_OK, AT_SYMLINK_NOFOLLOW) ==
+	      0;
 	return yes;
 }
 
@@ -246,7 +252,8 @@ int status_write(struct status *st, int64_t id, bool running,
 		r = r ?: link_atomic(st->dirfd, name, st->bynamefd, st->name.p);
 		/* a file system (or a mount on by-name/) without such links:
 		 * a copy, as atomic */
-		if (r == -EXDEV || r == -EPERM || r == -EMLINK || r == -EOPNOTSUPP)
+		if (r == -EXDEV || r == -EPERM || r == -EMLINK ||
+		    r == -EOPNOTSUPP)
 			r = write_atomic(st->bynamefd, st->name.p, st->json.p,
 					 st->json.len, 0);
 	}

@@ -83,7 +83,8 @@ int store_exec(struct store *s, const char *sql)
 	int rc = sqlite3_exec(s->db, sql, NULL, NULL, &msg);
 
 	if (rc != SQLITE_OK) {
-		snprintf(s->err, sizeof(s->err), "%s", msg ? msg : sqlite3_errstr(rc));
+		snprintf(s->err, sizeof(s->err), "%s",
+			 msg ? msg : sqlite3_errstr(rc));
 		sqlite3_free(msg);
 		return sqlite_errno(rc) ? sqlite_errno(rc) : -EIO;
 	}
@@ -180,69 +181,83 @@ int store_sql_set(struct store *s, enum store_sql id, const char *tmpl, ...)
 
 #define NOW "strftime('%Y-%m-%dT%H:%M:%fZ','now')" /* UTC, milliseconds */
 
-#define REC_COLUMNS                                                         \
-	"id, state, dataset, file_name_raw, reason, location, bytes, inode," \
-	" mtime_ns, sha256, bytes_done, line_done, rows_total, rows_applied,"        \
+#define REC_COLUMNS                                                           \
+	"id, state, dataset, file_name_raw, reason, location, bytes, inode,"  \
+	" mtime_ns, sha256, bytes_done, line_done, rows_total, rows_applied," \
 	" rows_failed, errors_count"
 
 static int build_sql(struct store *s)
 {
 	int r;
 
-	r = store_sql_set(s, SQL_CHANGE, "UPDATE uploads SET state = ?2,"
-		    " dataset = coalesce(?3, dataset),"
-		    " reason = coalesce(?4, reason),"
-		    " location = CASE WHEN ?6 THEN NULL ELSE coalesce(?5, location) END,"
-		    " sha256 = coalesce(?7, sha256),"
-		    " duplicate_of = coalesce(?8, duplicate_of),"
-		    " started_at = CASE WHEN ?2 = {} AND started_at IS NULL"
-		    "   THEN " NOW " ELSE started_at END,"
-		    " finished_at = CASE WHEN ?2 IN ({})"
-		    "   THEN coalesce(finished_at, " NOW ") ELSE finished_at END,"
-		    " status_pending = 1"
-		    " WHERE id = ?1",
-		    UP_BIT(UP_PROCESSING), upload_state_terminal_mask());
+	r = store_sql_set(
+		s, SQL_CHANGE,
+		"UPDATE uploads SET state = ?2,"
+		" dataset = coalesce(?3, dataset),"
+		" reason = coalesce(?4, reason),"
+		" location = CASE WHEN ?6 THEN NULL ELSE coalesce(?5, location) END,"
+		" sha256 = coalesce(?7, sha256),"
+		" duplicate_of = coalesce(?8, duplicate_of),"
+		" started_at = CASE WHEN ?2 = {} AND started_at IS NULL"
+		"   THEN " NOW " ELSE started_at END,"
+		" finished_at = CASE WHEN ?2 IN ({})"
+		"   THEN coalesce(finished_at, " NOW ") ELSE finished_at END,"
+		" status_pending = 1"
+		" WHERE id = ?1",
+		UP_BIT(UP_PROCESSING), upload_state_terminal_mask());
 	/* o.state = 'completed' as a literal: the uploads_sha partial index */
-	r = r ?: store_sql_set(s, SQL_DEDUPE, "SELECT o.id FROM uploads o, uploads u"
-			    " WHERE u.id = ?1 AND o.state = {}"
-			    " AND o.dataset = u.dataset AND o.sha256 = ?2"
-			    " ORDER BY o.id LIMIT 1",
-			    UP_BIT(UP_COMPLETED));
-	r = r ?: store_sql_set(s, SQL_ADVANCE, "UPDATE uploads SET rows_total = rows_total + ?2,"
-		    " rows_applied = rows_applied + ?3,"
-		    " rows_failed = rows_failed + ?4,"
-		    " errors_count = errors_count + ?5,"
-		    " bytes_done = ?6, line_done = ?7, bytes_read = ?9"
-		    " WHERE id = ?1 AND state = {} AND bytes_done = ?8",
-		    UP_BIT(UP_PROCESSING));
+	r = r
+		    ?: store_sql_set(
+			       s, SQL_DEDUPE,
+			       "SELECT o.id FROM uploads o, uploads u"
+			       " WHERE u.id = ?1 AND o.state = {}"
+			       " AND o.dataset = u.dataset AND o.sha256 = ?2"
+			       " ORDER BY o.id LIMIT 1",
+			       UP_BIT(UP_COMPLETED));
+	r = r
+		    ?: store_sql_set(
+			       s, SQL_ADVANCE,
+			       "UPDATE uploads SET rows_total = rows_total + ?2,"
+			       " rows_applied = rows_applied + ?3,"
+			       " rows_failed = rows_failed + ?4,"
+			       " errors_count = errors_count + ?5,"
+			       " bytes_done = ?6, line_done = ?7, bytes_read = ?9"
+			       " WHERE id = ?1 AND state = {} AND bytes_done = ?8",
+			       UP_BIT(UP_PROCESSING));
 	/* The same list as the uploads_unsettled partial index. */
-	r = r ?: store_sql_set(s, SQL_UNSETTLED, "SELECT " REC_COLUMNS " FROM uploads"
-				" WHERE status_pending OR state IN ({})"
-				" ORDER BY id",
-				UNSETTLED_MASK);
+	r = r
+		    ?: store_sql_set(s, SQL_UNSETTLED,
+				     "SELECT " REC_COLUMNS " FROM uploads"
+				     " WHERE status_pending OR state IN ({})"
+				     " ORDER BY id",
+				     UNSETTLED_MASK);
 	/* The status document. json_object escapes every string (quotes,
 	 * control characters); file names are stored in their shown, valid
 	 * UTF-8 form, and error values are made valid UTF-8 before they are
 	 * stored. */
-	r = r ?: store_sql_set(s, SQL_STATUS, "SELECT json_object("
-	" 'id', u.id, 'file', u.file_name, 'dataset', u.dataset,"
-	" 'state', u.state, 'sha256', u.sha256, 'bytes', u.bytes,"
-	" 'rows', json_object('total', u.rows_total, 'applied', u.rows_applied,"
-	"   'failed', u.rows_failed),"
-	" 'progress', CASE WHEN u.state IN ({}) THEN 1.0"
-	"   WHEN u.bytes > 0 THEN round(CAST(min(u.bytes, coalesce(u.bytes_read, u.bytes_done)) AS REAL) / u.bytes, 4)"
-	"   ELSE 0.0 END,"
-	" 'errors', json_object('count', u.errors_count, 'first', json(("
-	"   SELECT json_group_array(json_object('record', e.record, 'line', e.line,"
-	"     'column', e.\"column\", 'value', e.value, 'type', e.type,"
-	"     'message', e.message))"
-	"   FROM (SELECT * FROM upload_errors WHERE upload_id = u.id"
-	"         ORDER BY rowid LIMIT 100) e))),"
-	" 'dialect', json(u.dialect),"
-	" 'reason', u.reason, 'duplicate_of', u.duplicate_of,"
-	" 'created_at', u.created_at, 'started_at', u.started_at,"
-	" 'finished_at', u.finished_at, 'location', u.location)"
-	" FROM uploads u WHERE u.id = ?", DONE_MASK);
+	r = r
+		    ?: store_sql_set(
+			       s, SQL_STATUS,
+			       "SELECT json_object("
+			       " 'id', u.id, 'file', u.file_name, 'dataset', u.dataset,"
+			       " 'state', u.state, 'sha256', u.sha256, 'bytes', u.bytes,"
+			       " 'rows', json_object('total', u.rows_total, 'applied', u.rows_applied,"
+			       "   'failed', u.rows_failed),"
+			       " 'progress', CASE WHEN u.state IN ({}) THEN 1.0"
+			       "   WHEN u.bytes > 0 THEN round(CAST(min(u.bytes, coalesce(u.bytes_read, u.bytes_done)) AS REAL) / u.bytes, 4)"
+			       "   ELSE 0.0 END,"
+			       " 'errors', json_object('count', u.errors_count, 'first', json(("
+			       "   SELECT json_group_array(json_object('record', e.record, 'line', e.line,"
+			       "     'column', e.\"column\", 'value', e.value, 'type', e.type,"
+			       "     'message', e.message))"
+			       "   FROM (SELECT * FROM upload_errors WHERE upload_id = u.id"
+			       "         ORDER BY rowid LIMIT 100) e))),"
+			       " 'dialect', json(u.dialect),"
+			       " 'reason', u.reason, 'duplicate_of', u.duplicate_of,"
+			       " 'created_at', u.created_at, 'started_at', u.started_at,"
+			       " 'finished_at', u.finished_at, 'location', u.location)"
+			       " FROM uploads u WHERE u.id = ?",
+			       DONE_MASK);
 	return r ?: store_read_build_sql(s);
 }
 
@@ -322,11 +337,11 @@ static const char *const migrations[] = {
 	/* 0 → 1 */
 	"CREATE TABLE uploads("
 	" id INTEGER PRIMARY KEY,"
-	" file_name TEXT NOT NULL,"      /* shown form: valid UTF-8 */
-	" file_name_raw BLOB NOT NULL,"  /* exact bytes */
+	" file_name TEXT NOT NULL,"     /* shown form: valid UTF-8 */
+	" file_name_raw BLOB NOT NULL," /* exact bytes */
 	" dataset TEXT,"
-	" state TEXT NOT NULL CHECK(state IN ({},"  /* unsettled, */
-	"   {})),"                                    /* terminal */
+	" state TEXT NOT NULL CHECK(state IN ({}," /* unsettled, */
+	"   {})),"                                 /* terminal */
 	" sha256 TEXT,"
 	" bytes INTEGER NOT NULL DEFAULT 0,"
 	" inode INTEGER,"
@@ -382,9 +397,10 @@ int store_migrate(struct store *s)
 	if (version < 0)
 		return store_fail(s, r);
 	if (version > (int)ARRAY_SIZE(migrations)) {
-		snprintf(s->err, sizeof(s->err),
-			 "database schema version %d is newer than this ingestd (%d)",
-			 version, (int)ARRAY_SIZE(migrations));
+		snprintf(
+			s->err, sizeof(s->err),
+			"database schema version %d is newer than this ingestd (%d)",
+			version, (int)ARRAY_SIZE(migrations));
 		return -EINVAL;
 	}
 	for (; version < (int)ARRAY_SIZE(migrations); version++) {
@@ -400,7 +416,8 @@ int store_migrate(struct store *s)
 				   UP_BIT(UP_COMPLETED));
 		r = r ?: store_exec(s, text.p);
 		buf_free(&text);
-		snprintf(sql, sizeof(sql), "PRAGMA user_version=%d", version + 1);
+		snprintf(sql, sizeof(sql), "PRAGMA user_version=%d",
+			 version + 1);
 		if (r == 0)
 			r = store_exec(s, sql);
 		if (r == 0)
@@ -455,8 +472,11 @@ static int create_table(struct store *s, const struct dataset *ds)
 	r = r ?: buf_adds(&b, "(");
 	for (size_t f = 0; r == 0 && f < sc->nfields; f++) {
 		r = add_ident(&b, field_column(&sc->fields[f]));
-		r = r ?: buf_printf(&b, " %s%s, ", sql_type(sc->fields[f].type),
-				    field_pk_pos(sc, f) ? " NOT NULL" : "");
+		r = r
+			    ?: buf_printf(&b, " %s%s, ",
+					  sql_type(sc->fields[f].type),
+					  field_pk_pos(sc, f) ? " NOT NULL"
+							      : "");
 	}
 	r = r ?: buf_adds(&b, "\"_upload_id\" INTEGER, PRIMARY KEY(");
 	for (size_t k = 0; r == 0 && k < sc->npk; k++) {
@@ -512,21 +532,28 @@ int store_ensure_table(struct store *s, const struct dataset *ds,
 				break;
 		if (f == sc->nfields) {
 			if (notnull && !has_default) {
-				buf_printf(why, "table \"%s\" has a NOT NULL column \"%s\" that dataset \"%s\" does not declare; ",
-					   ds->table, name, ds->name);
+				buf_printf(
+					why,
+					"table \"%s\" has a NOT NULL column \"%s\" that dataset \"%s\" does not declare; ",
+					ds->table, name, ds->name);
 				bad = true;
 			}
 			continue;
 		}
 		if (strcasecmp(type, sql_type(sc->fields[f].type)) != 0) {
-			buf_printf(why, "column \"%s\" of table \"%s\" is %s, the schema needs %s; ",
-				   name, ds->table, type, sql_type(sc->fields[f].type));
+			buf_printf(
+				why,
+				"column \"%s\" of table \"%s\" is %s, the schema needs %s; ",
+				name, ds->table, type,
+				sql_type(sc->fields[f].type));
 			bad = true;
 		}
 		if (pk != field_pk_pos(sc, f)) {
-			buf_printf(why, "column \"%s\" of table \"%s\" is %s the primary key (position %d), the schema says %d; ",
-				   name, ds->table, pk ? "in" : "not in", pk,
-				   field_pk_pos(sc, f));
+			buf_printf(
+				why,
+				"column \"%s\" of table \"%s\" is %s the primary key (position %d), the schema says %d; ",
+				name, ds->table, pk ? "in" : "not in", pk,
+				field_pk_pos(sc, f));
 			bad = true;
 		}
 	}
@@ -539,13 +566,15 @@ int store_ensure_table(struct store *s, const struct dataset *ds,
 		sqlite3_stmt *q = NULL;
 		bool found;
 
-		rc = sqlite3_prepare_v2(s->db,
-					"SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2",
-					-1, &q, NULL);
+		rc = sqlite3_prepare_v2(
+			s->db,
+			"SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2",
+			-1, &q, NULL);
 		if (rc != SQLITE_OK)
 			return store_fail(s, rc);
 		sqlite3_bind_text(q, 1, ds->table, -1, SQLITE_STATIC);
-		sqlite3_bind_text(q, 2, field_column(&sc->fields[f]), -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 2, field_column(&sc->fields[f]), -1,
+				  SQLITE_STATIC);
 		found = sqlite3_step(q) == SQLITE_ROW;
 		sqlite3_finalize(q);
 		if (!found) {
@@ -555,12 +584,15 @@ int store_ensure_table(struct store *s, const struct dataset *ds,
 		}
 	}
 	if (!have_upload_id) {
-		buf_printf(why, "table \"%s\" has no column \"_upload_id\"; ", ds->table);
+		buf_printf(why, "table \"%s\" has no column \"_upload_id\"; ",
+			   ds->table);
 		bad = true;
 	}
 	if (bad) {
-		buf_printf(why, "drop or rename the table, or change dataset \"%s\" to match it",
-			   ds->name);
+		buf_printf(
+			why,
+			"drop or rename the table, or change dataset \"%s\" to match it",
+			ds->name);
 		r = -EINVAL;
 	}
 	return r;
@@ -585,14 +617,17 @@ int store_upload_create(struct store *s, const struct upload_new *u,
 	r = utf8_escape(&shown, u->name, u->name_len, SIZE_MAX);
 	if (r < 0)
 		goto out;
-	r = store_prep(s, "INSERT INTO uploads(file_name, file_name_raw, state, bytes,"
-		    " inode, mtime_ns, dataset, created_at)"
-		    " VALUES(?1, ?2, ?7, ?3, ?4, ?5, ?6, " NOW ")",
-		 &st);
+	r = store_prep(
+		s,
+		"INSERT INTO uploads(file_name, file_name_raw, state, bytes,"
+		" inode, mtime_ns, dataset, created_at)"
+		" VALUES(?1, ?2, ?7, ?3, ?4, ?5, ?6, " NOW ")",
+		&st);
 	if (r < 0)
 		goto out;
 	sqlite3_bind_text(st, 1, shown.p ? shown.p : "", -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 7, upload_state_name(UP_PENDING), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 7, upload_state_name(UP_PENDING), -1,
+			  SQLITE_STATIC);
 	sqlite3_bind_blob(st, 2, u->name, (int)u->name_len, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, (sqlite3_int64)u->bytes);
 	sqlite3_bind_int64(st, 4, u->inode);
@@ -625,7 +660,8 @@ static int get_state(struct store *s, int64_t id, enum upload_state *out)
 	sqlite3_bind_int64(st, 1, id);
 	r = sqlite3_step(st);
 	if (r == SQLITE_ROW)
-		r = upload_state_parse((const char *)sqlite3_column_text(st, 0), out);
+		r = upload_state_parse((const char *)sqlite3_column_text(st, 0),
+				       out);
 	else if (r == SQLITE_DONE)
 		r = -ENOENT;
 	else
@@ -641,18 +677,20 @@ static int change(struct store *s, int64_t id, const struct upload_change *ch)
 	sqlite3_stmt *st;
 	int r;
 
-	if (ch->from != ch->to && upload_transition_check(ch->from, ch->to) < 0) {
+	if (ch->from != ch->to &&
+	    upload_transition_check(ch->from, ch->to) < 0) {
 		snprintf(s->err, sizeof(s->err), "transition %s -> %s refused",
-			 upload_state_name(ch->from), upload_state_name(ch->to));
+			 upload_state_name(ch->from),
+			 upload_state_name(ch->to));
 		return -EINVAL;
 	}
 	r = get_state(s, id, &cur);
 	if (r < 0)
 		return r;
 	if (cur != ch->from) {
-		snprintf(s->err, sizeof(s->err),
-			 "upload %lld is %s, not %s", (long long)id,
-			 upload_state_name(cur), upload_state_name(ch->from));
+		snprintf(s->err, sizeof(s->err), "upload %lld is %s, not %s",
+			 (long long)id, upload_state_name(cur),
+			 upload_state_name(ch->from));
 		return -EINVAL;
 	}
 	r = store_prep(s, s->sql[SQL_CHANGE], &st);
@@ -783,11 +821,11 @@ int store_upload_change(struct store *s, int64_t id,
 }
 
 int store_upload_hashed(struct store *s, int64_t id, enum upload_state from,
-			const char *sha256, bool dedupe, const char *dup_location,
-			int64_t *dup_of)
+			const char *sha256, bool dedupe,
+			const char *dup_location, int64_t *dup_of)
 {
-	struct upload_change ch = {.from = UP_PROCESSING, .to = UP_PROCESSING,
-				   .sha256 = sha256};
+	struct upload_change ch = {
+		.from = UP_PROCESSING, .to = UP_PROCESSING, .sha256 = sha256};
 	struct upload_change start = {.from = UP_PENDING, .to = UP_PROCESSING};
 	sqlite3_stmt *st;
 	int64_t orig = 0;
@@ -904,9 +942,11 @@ static int apply_errors(struct store *s, const struct batch *b)
 
 	if (b->nerrs == 0)
 		return 0;
-	r = store_prep(s, "INSERT INTO upload_errors(upload_id, record, line,"
-		    " \"column\", value, type, message) VALUES(?,?,?,?,?,?,?)",
-		 &st);
+	r = store_prep(
+		s,
+		"INSERT INTO upload_errors(upload_id, record, line,"
+		" \"column\", value, type, message) VALUES(?,?,?,?,?,?,?)",
+		&st);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < b->nerrs; i++) {
@@ -916,7 +956,8 @@ static int apply_errors(struct store *s, const struct batch *b)
 		sqlite3_bind_int64(st, 2, e->record);
 		sqlite3_bind_int64(st, 3, e->line);
 		if (e->field >= 0)
-			sqlite3_bind_text(st, 4, b->ds->schema.fields[e->field].name,
+			sqlite3_bind_text(st, 4,
+					  b->ds->schema.fields[e->field].name,
 					  -1, SQLITE_STATIC);
 		else
 			sqlite3_bind_null(st, 4);
@@ -925,9 +966,10 @@ static int apply_errors(struct store *s, const struct batch *b)
 					  (int)e->value_len, SQLITE_STATIC);
 		else
 			sqlite3_bind_null(st, 5);
-		sqlite3_bind_text(st, 6, err_type_name(e->type), -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 7, b->arena.p + e->msg_off, (int)e->msg_len,
+		sqlite3_bind_text(st, 6, err_type_name(e->type), -1,
 				  SQLITE_STATIC);
+		sqlite3_bind_text(st, 7, b->arena.p + e->msg_off,
+				  (int)e->msg_len, SQLITE_STATIC);
 		rc = sqlite3_step(st);
 		sqlite3_reset(st);
 		if (rc != SQLITE_DONE)
@@ -958,9 +1000,10 @@ static int advance(struct store *s, const struct batch *b)
 	if (rc != SQLITE_DONE)
 		return store_fail(s, rc);
 	if (sqlite3_changes(s->db) != 1) {
-		snprintf(s->err, sizeof(s->err),
-			 "upload %lld is not processing, or a batch before this one was not applied",
-			 (long long)b->upload_id);
+		snprintf(
+			s->err, sizeof(s->err),
+			"upload %lld is not processing, or a batch before this one was not applied",
+			(long long)b->upload_id);
 		return -EINVAL;
 	}
 	return 0;
@@ -979,8 +1022,10 @@ int store_apply_batch(struct store *s, const struct batch *b)
 		struct upload_change ch = {
 			.from = UP_PROCESSING,
 			.to = b->final_state,
-			.reason = b->final_reason.len ? b->final_reason.p : NULL,
-			.location = b->final_location.len ? b->final_location.p : NULL,
+			.reason =
+				b->final_reason.len ? b->final_reason.p : NULL,
+			.location = b->final_location.len ? b->final_location.p
+							  : NULL,
 			.clear_location = b->final_location.len == 0,
 		};
 		r = change(s, b->upload_id, &ch);
@@ -996,11 +1041,14 @@ int store_status_synced(struct store *s, const int64_t *ids,
 
 	if (r < 0)
 		return r;
-	r = store_prep(s, "UPDATE uploads SET status_pending = 0 WHERE id = ? AND state = ?",
-		 &st);
+	r = store_prep(
+		s,
+		"UPDATE uploads SET status_pending = 0 WHERE id = ? AND state = ?",
+		&st);
 	for (size_t i = 0; r == 0 && i < n; i++) {
 		sqlite3_bind_int64(st, 1, ids[i]);
-		sqlite3_bind_text(st, 2, upload_state_name(states[i]), -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, upload_state_name(states[i]), -1,
+				  SQLITE_STATIC);
 		rc = sqlite3_step(st);
 		sqlite3_reset(st);
 		if (rc != SQLITE_DONE)
@@ -1023,7 +1071,8 @@ static int read_rec(sqlite3_stmt *st, struct upload_rec *r)
 
 	memset(r, 0, sizeof(*r));
 	r->id = sqlite3_column_int64(st, 0);
-	if (upload_state_parse((const char *)sqlite3_column_text(st, 1), &r->state) < 0)
+	if (upload_state_parse((const char *)sqlite3_column_text(st, 1),
+			       &r->state) < 0)
 		return -EINVAL;
 	r->name = malloc((size_t)name_len + 1);
 	if (!r->name)
@@ -1053,7 +1102,8 @@ int store_upload_get(struct store *s, int64_t id, struct upload_rec *out)
 {
 	struct upload_rec rec;
 	sqlite3_stmt *st;
-	int r = store_prep(s, "SELECT " REC_COLUMNS " FROM uploads WHERE id = ?", &st);
+	int r = store_prep(
+		s, "SELECT " REC_COLUMNS " FROM uploads WHERE id = ?", &st);
 
 	if (r < 0)
 		return r;
@@ -1075,9 +1125,10 @@ int store_upload_get(struct store *s, int64_t id, struct upload_rec *out)
 int store_upload_latest_same_name(struct store *s, int64_t id, int64_t *latest)
 {
 	sqlite3_stmt *st;
-	int r = store_prep(s, "SELECT max(o.id) FROM uploads u, uploads o"
-			      " WHERE u.id = ?1 AND o.file_name = u.file_name"
-			      " AND o.file_name_raw = u.file_name_raw",
+	int r = store_prep(s,
+			   "SELECT max(o.id) FROM uploads u, uploads o"
+			   " WHERE u.id = ?1 AND o.file_name = u.file_name"
+			   " AND o.file_name_raw = u.file_name_raw",
 			   &st);
 
 	if (r < 0)
@@ -1144,8 +1195,10 @@ int store_upload_dialect(struct store *s, int64_t id, const char *json)
 	sqlite3_stmt *st = NULL;
 	int r, rc;
 
-	r = store_prep(s, "UPDATE uploads SET dialect = ?2, status_pending = 1"
-			  " WHERE id = ?1", &st);
+	r = store_prep(s,
+		       "UPDATE uploads SET dialect = ?2, status_pending = 1"
+		       " WHERE id = ?1",
+		       &st);
 	if (r < 0)
 		return r;
 	sqlite3_bind_int64(st, 1, id);

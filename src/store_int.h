@@ -22,17 +22,17 @@ struct cached_stmt {
 /* The queries whose text is made from the upload state table (upload.c)
  * or the histogram bounds: built once per connection by store_open. */
 enum store_sql {
-	SQL_CHANGE,      /* store.c: the UPDATE of a state change */
-	SQL_DEDUPE,      /* store.c: an earlier completed upload, same content */
-	SQL_ADVANCE,     /* store.c: the resume point of a batch */
-	SQL_UNSETTLED,   /* store.c: uploads to resume or re-render */
-	SQL_STATUS,      /* store.c: the status document */
-	SQL_LIST_ALL,    /* store_read.c: the pages of /uploads/ */
+	SQL_CHANGE,    /* store.c: the UPDATE of a state change */
+	SQL_DEDUPE,    /* store.c: an earlier completed upload, same content */
+	SQL_ADVANCE,   /* store.c: the resume point of a batch */
+	SQL_UNSETTLED, /* store.c: uploads to resume or re-render */
+	SQL_STATUS,    /* store.c: the status document */
+	SQL_LIST_ALL,  /* store_read.c: the pages of /uploads/ */
 	SQL_LIST_STATE,
 	SQL_LIST_NAME,
-	SQL_VIEW,        /* store_read.c: one upload */
-	SQL_LAST_DONE,   /* store_read.c: /metrics aggregates */
-	SQL_DURATIONS,   /* store_read.c: the duration histogram */
+	SQL_VIEW,      /* store_read.c: one upload */
+	SQL_LAST_DONE, /* store_read.c: /metrics aggregates */
+	SQL_DURATIONS, /* store_read.c: the duration histogram */
 	SQL__COUNT
 };
 

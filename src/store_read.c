@@ -18,26 +18,26 @@ const double store_duration_bounds[STORE_DURATION_BUCKETS] = {
 /* Same formula as the status document's "progress" (store.c); {} are the
  * states done (completed, duplicate). */
 #define DONE_MASK (UP_BIT(UP_COMPLETED) | UP_BIT(UP_DUPLICATE))
-#define PROGRESS_EXPR                                                   \
-	"CASE WHEN state IN ({}) THEN 1.0"                               \
+#define PROGRESS_EXPR                                                     \
+	"CASE WHEN state IN ({}) THEN 1.0"                                \
 	" WHEN bytes > 0 THEN round(CAST(bytes_done AS REAL) / bytes, 4)" \
 	" ELSE 0.0 END"
 
-#define VIEW_COLUMNS                                                        \
-	"id, file_name, dataset, state, reason, location, sha256,"          \
-	" created_at, started_at, finished_at, bytes, bytes_done,"          \
+#define VIEW_COLUMNS                                                          \
+	"id, file_name, dataset, state, reason, location, sha256,"            \
+	" created_at, started_at, finished_at, bytes, bytes_done,"            \
 	" rows_total, rows_applied, rows_failed, errors_count, duplicate_of," \
-	" " PROGRESS_EXPR ","                                               \
-	" CASE WHEN started_at IS NULL THEN -1.0 ELSE"                      \
-	"  max(0.0, (julianday(coalesce(finished_at, 'now'))"               \
-	"   - julianday(started_at)) * 86400.0) END,"                       \
-	" json_object('id', id, 'file', file_name, 'dataset', dataset,"     \
-	"  'state', state, 'bytes', bytes,"                                 \
+	" " PROGRESS_EXPR ","                                                 \
+	" CASE WHEN started_at IS NULL THEN -1.0 ELSE"                        \
+	"  max(0.0, (julianday(coalesce(finished_at, 'now'))"                 \
+	"   - julianday(started_at)) * 86400.0) END,"                         \
+	" json_object('id', id, 'file', file_name, 'dataset', dataset,"       \
+	"  'state', state, 'bytes', bytes,"                                   \
 	"  'rows', json_object('total', rows_total, 'applied', rows_applied," \
-	"   'failed', rows_failed),"                                        \
-	"  'progress', " PROGRESS_EXPR ", 'errors', errors_count,"          \
-	"  'reason', reason, 'duplicate_of', duplicate_of,"                 \
-	"  'created_at', created_at, 'started_at', started_at,"             \
+	"   'failed', rows_failed),"                                          \
+	"  'progress', " PROGRESS_EXPR ", 'errors', errors_count,"            \
+	"  'reason', reason, 'duplicate_of', duplicate_of,"                   \
+	"  'created_at', created_at, 'started_at', started_at,"               \
 	"  'finished_at', finished_at, 'url', '/uploads/' || id || '/')"
 
 static const char *col_text(sqlite3_stmt *st, int i)
@@ -86,9 +86,10 @@ int store_uploads_list(struct store *s, const struct upload_query *q,
 
 	if (q->limit < 1 || q->limit > STORE_LIST_MAX)
 		return -EINVAL;
-	r = store_prep(s, s->sql[q->name    ? SQL_LIST_NAME
-				 : q->state ? SQL_LIST_STATE
-					    : SQL_LIST_ALL],
+	r = store_prep(s,
+		       s->sql[q->name    ? SQL_LIST_NAME
+			      : q->state ? SQL_LIST_STATE
+					 : SQL_LIST_ALL],
 		       &st);
 	if (r < 0)
 		return r;
@@ -141,8 +142,8 @@ int store_upload_view(struct store *s, int64_t id, upload_view_fn fn,
 	return r;
 }
 
-#define ERROR_COLUMNS                                                    \
-	"rowid, record, line, \"column\", value, type, message,"          \
+#define ERROR_COLUMNS                                                        \
+	"rowid, record, line, \"column\", value, type, message,"             \
 	" json_object('record', record, 'line', line, 'column', \"column\"," \
 	"  'value', value, 'type', type, 'message', message)"
 
@@ -220,9 +221,11 @@ int store_errors_page(struct store *s, int64_t id, int64_t after,
 	 * when it alone has more than limit errors. Errors of one record are
 	 * committed together and records only grow, so the three queries
 	 * agree without a transaction. */
-	r = store_prep(s, "SELECT record FROM upload_errors"
-			  " WHERE upload_id = ?1 AND record > ?2"
-			  " ORDER BY record, rowid LIMIT 1 OFFSET ?3", &st);
+	r = store_prep(s,
+		       "SELECT record FROM upload_errors"
+		       " WHERE upload_id = ?1 AND record > ?2"
+		       " ORDER BY record, rowid LIMIT 1 OFFSET ?3",
+		       &st);
 	if (r < 0)
 		return r;
 	sqlite3_bind_int64(st, 1, id);
@@ -238,15 +241,19 @@ int store_errors_page(struct store *s, int64_t id, int64_t after,
 		return r;
 	upto = INT64_MAX;
 	if (more) {
-		r = query_i64(s, "SELECT min(record) FROM upload_errors"
-				 " WHERE upload_id = ?1 AND record > ?2", id, after, &first);
+		r = query_i64(s,
+			      "SELECT min(record) FROM upload_errors"
+			      " WHERE upload_id = ?1 AND record > ?2",
+			      id, after, &first);
 		if (r < 0)
 			return r;
 		upto = first < extra ? extra - 1 : extra;
 	}
-	r = store_prep(s, "SELECT " ERROR_COLUMNS " FROM upload_errors"
-			  " WHERE upload_id = ?1 AND record > ?2 AND record <= ?3"
-			  " ORDER BY record, rowid", &st);
+	r = store_prep(s,
+		       "SELECT " ERROR_COLUMNS " FROM upload_errors"
+		       " WHERE upload_id = ?1 AND record > ?2 AND record <= ?3"
+		       " ORDER BY record, rowid",
+		       &st);
 	if (r < 0)
 		return r;
 	sqlite3_bind_int64(st, 1, id);
@@ -264,9 +271,12 @@ int store_errors_chunk(struct store *s, int64_t id, int64_t record,
 		       void *data)
 {
 	sqlite3_stmt *st;
-	int r = store_prep(s, "SELECT " ERROR_COLUMNS " FROM upload_errors"
-			      " WHERE upload_id = ?1 AND (record, rowid) > (?2, ?3)"
-			      " ORDER BY record, rowid LIMIT ?4", &st);
+	int r = store_prep(
+		s,
+		"SELECT " ERROR_COLUMNS " FROM upload_errors"
+		" WHERE upload_id = ?1 AND (record, rowid) > (?2, ?3)"
+		" ORDER BY record, rowid LIMIT ?4",
+		&st);
 
 	if (r < 0)
 		return r;
@@ -282,7 +292,8 @@ int store_errors_chunk(struct store *s, int64_t id, int64_t record,
 int store_ping(struct store *s, int64_t *max_id)
 {
 	int64_t v = 0;
-	int r = query_i64(s, "SELECT coalesce(max(id), 0) FROM uploads", 0, 0, &v);
+	int r = query_i64(s, "SELECT coalesce(max(id), 0) FROM uploads", 0, 0,
+			  &v);
 
 	if (r == 0)
 		*max_id = v;
@@ -299,11 +310,13 @@ static int build_durations(struct store *s)
 	for (size_t i = 0; r == 0 && i < STORE_DURATION_BUCKETS; i++)
 		r = buf_printf(&b, ", coalesce(sum(d <= %.17g), 0)",
 			       store_duration_bounds[i]);
-	r = r ?: store_sql_fill(&b,
-		" FROM (SELECT (julianday(finished_at) - julianday(started_at)) * 86400.0 AS d"
-		"  FROM uploads WHERE state IN ({})"
-		"  AND started_at IS NOT NULL AND finished_at IS NOT NULL)",
-		UP_BIT(UP_COMPLETED) | UP_BIT(UP_FAILED));
+	r = r
+		    ?: store_sql_fill(
+			       &b,
+			       " FROM (SELECT (julianday(finished_at) - julianday(started_at)) * 86400.0 AS d"
+			       "  FROM uploads WHERE state IN ({})"
+			       "  AND started_at IS NOT NULL AND finished_at IS NOT NULL)",
+			       UP_BIT(UP_COMPLETED) | UP_BIT(UP_FAILED));
 	if (r < 0) {
 		buf_free(&b);
 		return r;
@@ -318,31 +331,43 @@ int store_read_build_sql(struct store *s)
 	/* Keyset paging on the rowid, newest first; an exact name uses the
 	 * uploads_name index (file_name, rowid) in the same order. */
 	int r = store_sql_set(s, SQL_LIST_ALL,
-		"SELECT " VIEW_COLUMNS " FROM uploads"
-		" WHERE id < ?1 AND (?2 IS NULL OR state = ?2)"
-		" AND (?3 IS NULL OR dataset = ?3)"
-		" ORDER BY id DESC LIMIT ?4", DONE_MASK, DONE_MASK);
+			      "SELECT " VIEW_COLUMNS " FROM uploads"
+			      " WHERE id < ?1 AND (?2 IS NULL OR state = ?2)"
+			      " AND (?3 IS NULL OR dataset = ?3)"
+			      " ORDER BY id DESC LIMIT ?4",
+			      DONE_MASK, DONE_MASK);
 
-	r = r ?: store_sql_set(s, SQL_LIST_STATE, /* the uploads_state index */
-		"SELECT " VIEW_COLUMNS " FROM uploads"
-		" WHERE state = ?2 AND id < ?1"
-		" AND (?3 IS NULL OR dataset = ?3)"
-		" ORDER BY id DESC LIMIT ?4", DONE_MASK, DONE_MASK);
-	r = r ?: store_sql_set(s, SQL_LIST_NAME,
-		"SELECT " VIEW_COLUMNS " FROM uploads"
-		" WHERE file_name = ?5 AND id < ?1 AND (?2 IS NULL OR state = ?2)"
-		" AND (?3 IS NULL OR dataset = ?3)"
-		" ORDER BY id DESC LIMIT ?4", DONE_MASK, DONE_MASK);
-	r = r ?: store_sql_set(s, SQL_VIEW,
-		"SELECT " VIEW_COLUMNS " FROM uploads WHERE id = ?",
-		DONE_MASK, DONE_MASK);
-	r = r ?: store_sql_set(s, SQL_LAST_DONE,
-		"SELECT coalesce(sum(rows_applied), 0),"
-		" coalesce(sum(rows_failed), 0), coalesce(sum(bytes_done), 0),"
-		" coalesce(max(id), 0),"
-		" (SELECT coalesce(CAST(strftime('%s', max(finished_at)) AS INTEGER), 0)"
-		"  FROM uploads WHERE state = {})"
-		" FROM uploads", UP_BIT(UP_COMPLETED));
+	r = r
+		    ?: store_sql_set(
+			       s, SQL_LIST_STATE, /* the uploads_state index */
+			       "SELECT " VIEW_COLUMNS " FROM uploads"
+			       " WHERE state = ?2 AND id < ?1"
+			       " AND (?3 IS NULL OR dataset = ?3)"
+			       " ORDER BY id DESC LIMIT ?4",
+			       DONE_MASK, DONE_MASK);
+	r = r
+		    ?: store_sql_set(
+			       s, SQL_LIST_NAME,
+			       "SELECT " VIEW_COLUMNS " FROM uploads"
+			       " WHERE file_name = ?5 AND id < ?1 AND (?2 IS NULL OR state = ?2)"
+			       " AND (?3 IS NULL OR dataset = ?3)"
+			       " ORDER BY id DESC LIMIT ?4",
+			       DONE_MASK, DONE_MASK);
+	r = r
+		    ?: store_sql_set(s, SQL_VIEW,
+				     "SELECT " VIEW_COLUMNS
+				     " FROM uploads WHERE id = ?",
+				     DONE_MASK, DONE_MASK);
+	r = r
+		    ?: store_sql_set(
+			       s, SQL_LAST_DONE,
+			       "SELECT coalesce(sum(rows_applied), 0),"
+			       " coalesce(sum(rows_failed), 0), coalesce(sum(bytes_done), 0),"
+			       " coalesce(max(id), 0),"
+			       " (SELECT coalesce(CAST(strftime('%s', max(finished_at)) AS INTEGER), 0)"
+			       "  FROM uploads WHERE state = {})"
+			       " FROM uploads",
+			       UP_BIT(UP_COMPLETED));
 	return r ?: build_durations(s);
 }
 
@@ -352,7 +377,8 @@ static int metrics_read(struct store *s, struct store_metrics *m)
 	enum upload_state state;
 	int r, rc;
 
-	r = store_prep(s, "SELECT state, count(*) FROM uploads GROUP BY state", &st);
+	r = store_prep(s, "SELECT state, count(*) FROM uploads GROUP BY state",
+		       &st);
 	if (r < 0)
 		return r;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)

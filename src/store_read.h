@@ -30,9 +30,9 @@ struct upload_view {
 	const char *created_at, *started_at, *finished_at;
 	int64_t bytes, bytes_done, rows_total, rows_applied, rows_failed;
 	int64_t errors, duplicate_of;
-	double progress;   /* 0..1, as in the status document */
-	double elapsed_s;  /* started_at → finished_at or now; < 0: not started */
-	const char *json;  /* the list item as a JSON object */
+	double progress; /* 0..1, as in the status document */
+	double elapsed_s; /* started_at → finished_at or now; < 0: not started */
+	const char *json; /* the list item as a JSON object */
 	size_t json_len;
 };
 typedef int (*upload_view_fn)(const struct upload_view *v, void *data);
@@ -60,8 +60,10 @@ int store_upload_view(struct store *s, int64_t id, upload_view_fn fn,
 /* One row error. */
 struct error_view {
 	int64_t rowid, record, line;
-	const char *column, *value, *type, *message; /* column, value may be NULL */
-	const char *json; /* {"record":..,"line":..,"column":..,"value":..,"type":..,"message":..} */
+	const char *column, *value, *type,
+		*message; /* column, value may be NULL */
+	const char *
+		json; /* {"record":..,"line":..,"column":..,"value":..,"type":..,"message":..} */
 	size_t json_len;
 };
 typedef int (*error_view_fn)(const struct error_view *e, void *data);

@@ -62,7 +62,7 @@ static inline int strtable_sql_list(struct buf *b, const char *const *t,
 	return r;
 }
 
-#define STRTABLE_LOOKUP(to_string, from_string, type, table, unknown)       \
+#define STRTABLE_LOOKUP(to_string, from_string, type, table, unknown)        \
 	const char *to_string(type v)                                        \
 	{                                                                    \
 		const char *s = strtable_to_string(table, ARRAY_SIZE(table), \

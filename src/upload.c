@@ -20,12 +20,14 @@ static const char *const names[UP__COUNT] = {
 
 /* allowed[from] is the set of states reachable from `from` in one step. */
 static const unsigned allowed[UP__COUNT] = {
-	[UP_PENDING] = 1u << UP_PROCESSING | 1u << UP_REJECTED | 1u << UP_FAILED,
-	[UP_PROCESSING] = 1u << UP_COMPLETED | 1u << UP_FAILED | 1u << UP_DUPLICATE,
+	[UP_PENDING] =
+		1u << UP_PROCESSING | 1u << UP_REJECTED | 1u << UP_FAILED,
+	[UP_PROCESSING] =
+		1u << UP_COMPLETED | 1u << UP_FAILED | 1u << UP_DUPLICATE,
 };
 
-STRTABLE_LOOKUP(upload_state_name, upload_state_parse, enum upload_state,
-		names, "invalid")
+STRTABLE_LOOKUP(upload_state_name, upload_state_parse, enum upload_state, names,
+		"invalid")
 
 int upload_state_sql_list(struct buf *b, unsigned mask)
 {

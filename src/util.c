@@ -299,7 +299,8 @@ int hostport_parse(const char *s, char *host, size_t hostsz, uint16_t *port)
 			return -EINVAL;
 		memcpy(h, s, hl);
 		h[hl] = '\0';
-		if (strcmp(h, "localhost") != 0 && inet_pton(AF_INET, h, addr) != 1)
+		if (strcmp(h, "localhost") != 0 &&
+		    inet_pton(AF_INET, h, addr) != 1)
 			return -EINVAL;
 		p = end + 1;
 	}

@@ -18,7 +18,7 @@
 #include <stdlib.h>
 
 #define container_of(ptr, type, member) \
-	((type *)((char *)(ptr) - offsetof(type, member)))
+	((type *)((char *)(ptr)-offsetof(type, member)))
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 struct buf {
@@ -28,7 +28,10 @@ struct buf {
 	size_t max; /* 0: no limit beyond SIZE_MAX/2 */
 };
 
-#define BUF_INIT {NULL, 0, 0, 0}
+#define BUF_INIT              \
+	{                     \
+		NULL, 0, 0, 0 \
+	}
 /* Whatever max says: no buffer in ingestd holds a gigabyte. */
 #define BUF_HARD_MAX ((size_t)1 << 30)
 

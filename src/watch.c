@@ -55,7 +55,8 @@ static void scan(struct watch *w)
 	struct dirent *de;
 
 	if (gone(w)) {
-		w->ops->fatal(w->data, -ENOENT, "the inbox was deleted or moved away");
+		w->ops->fatal(w->data, -ENOENT,
+			      "the inbox was deleted or moved away");
 		return;
 	}
 	fd = dup(w->inbox_fd);
@@ -74,7 +75,8 @@ static void scan(struct watch *w)
 	/* A failing readdir ends the scan like its end does: the next scan
 	 * (poll interval or inotify overflow) sees what this one missed. */
 	while ((de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
 			continue;
 		w->ops->entry(w->data, de->d_name, WATCH_SEEN);
 	}
@@ -91,7 +93,8 @@ static void on_inotify(uv_poll_t *p, int status, int events)
 {
 	struct watch *w = container_of(p, struct watch, poll);
 	/* Aligned as inotify_event requires. */
-	char buf[64 * 1024] __attribute__((aligned(__alignof__(struct inotify_event))));
+	char buf[64 * 1024]
+		__attribute__((aligned(__alignof__(struct inotify_event))));
 	bool rescan = false;
 
 	(void)events;
@@ -114,21 +117,25 @@ static void on_inotify(uv_poll_t *p, int status, int events)
 
 			q += sizeof(*ev) + ev->len;
 			if (ev->mask & IN_Q_OVERFLOW) {
-				log_warning("inotify queue overflowed: rescanning the inbox");
+				log_warning(
+					"inotify queue overflowed: rescanning the inbox");
 				rescan = true;
 				continue;
 			}
 			if (ev->wd == w->wd_inbox &&
-			    (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED))) {
-				w->ops->fatal(w->data, -ENOENT,
-					      "the inbox was deleted or moved away");
+			    (ev->mask &
+			     (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED))) {
+				w->ops->fatal(
+					w->data, -ENOENT,
+					"the inbox was deleted or moved away");
 				return;
 			}
 			if (ev->wd == w->wd_root) {
 				/* anything under the root: is the inbox still there? */
 				if (gone(w)) {
-					w->ops->fatal(w->data, -ENOENT,
-						      "the inbox was deleted or moved away");
+					w->ops->fatal(
+						w->data, -ENOENT,
+						"the inbox was deleted or moved away");
 					return;
 				}
 				continue;
@@ -136,9 +143,11 @@ static void on_inotify(uv_poll_t *p, int status, int events)
 			if (!ev->len || !ev->name[0])
 				continue;
 			if (ev->mask & IN_MOVED_TO)
-				w->ops->entry(w->data, ev->name, WATCH_MOVED_IN);
+				w->ops->entry(w->data, ev->name,
+					      WATCH_MOVED_IN);
 			else if (ev->mask & IN_CLOSE_WRITE)
-				w->ops->entry(w->data, ev->name, WATCH_CLOSE_WRITE);
+				w->ops->entry(w->data, ev->name,
+					      WATCH_CLOSE_WRITE);
 			else if (ev->mask & IN_CREATE)
 				w->ops->entry(w->data, ev->name, WATCH_CREATED);
 			else
@@ -169,7 +178,8 @@ int watch_new(uv_loop_t *loop, const struct config *cfg, const char *inbox_path,
 	w->ops = ops;
 	w->data = data;
 	w->poll_mode = cfg->watch == WATCH_POLL;
-	w->period_ms = w->poll_mode ? cfg->poll_ms : (uint64_t)cfg->rescan_s * 1000;
+	w->period_ms =
+		w->poll_mode ? cfg->poll_ms : (uint64_t)cfg->rescan_s * 1000;
 	r = uv_timer_init(loop, &w->timer);
 	if (r < 0) {
 		free(w->path);
@@ -183,10 +193,10 @@ int watch_new(uv_loop_t *loop, const struct config *cfg, const char *inbox_path,
 			r = -errno;
 			goto err;
 		}
-		w->wd_inbox = inotify_add_watch(w->ifd, inbox_path,
-						IN_CREATE | IN_CLOSE_WRITE | IN_MOVED_TO |
-							IN_ATTRIB | IN_DELETE_SELF |
-							IN_MOVE_SELF | IN_ONLYDIR);
+		w->wd_inbox = inotify_add_watch(
+			w->ifd, inbox_path,
+			IN_CREATE | IN_CLOSE_WRITE | IN_MOVED_TO | IN_ATTRIB |
+				IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR);
 		if (w->wd_inbox < 0) {
 			r = -errno;
 			goto err;
@@ -203,9 +213,9 @@ int watch_new(uv_loop_t *loop, const struct config *cfg, const char *inbox_path,
 				*slash = '\0';
 			else
 				strcpy(parent, ".");
-			w->wd_root = inotify_add_watch(w->ifd, parent,
-						       IN_DELETE | IN_MOVED_FROM |
-							       IN_ONLYDIR);
+			w->wd_root = inotify_add_watch(
+				w->ifd, parent,
+				IN_DELETE | IN_MOVED_FROM | IN_ONLYDIR);
 			if (w->wd_root < 0) {
 				r = -errno;
 				goto err;

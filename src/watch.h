@@ -19,8 +19,8 @@
 #include "config.h"
 
 enum watch_event {
-	WATCH_SEEN,        /* found by a scan, or its attributes changed */
-	WATCH_CREATED,     /* created in the inbox (a writer may have it open) */
+	WATCH_SEEN,    /* found by a scan, or its attributes changed */
+	WATCH_CREATED, /* created in the inbox (a writer may have it open) */
 	WATCH_CLOSE_WRITE, /* a writer closed it */
 	WATCH_MOVED_IN,    /* renamed into the inbox */
 };

@@ -28,7 +28,7 @@ struct wcall {
  * store, and self once set, belong to the writer thread alone. */
 struct writer {
 	uv_thread_t thread;
-	uv_thread_t self;   /* the writer thread's id, set by itself under mu */
+	uv_thread_t self; /* the writer thread's id, set by itself under mu */
 	bool self_set;
 	uv_mutex_t mu;
 	uv_cond_t cv_work; /* queues became non-empty, or stopping */
@@ -90,7 +90,8 @@ static int run_op(struct writer *w, struct op *o)
 		return o->c->fn(w->store, o->c->arg);
 	r = store_apply_batch(w->store, o->b);
 	/* now, before another operation of the group replaces the message */
-	snprintf(o->b->err, sizeof(o->b->err), "%s", r < 0 ? store_errmsg(w->store) : "");
+	snprintf(o->b->err, sizeof(o->b->err), "%s",
+		 r < 0 ? store_errmsg(w->store) : "");
 	return r;
 }
 
@@ -103,13 +104,15 @@ static void finish(struct writer *w, struct op *ops, size_t n)
 
 		if (o->c) {
 			if (o->r == 0 && o->c->notify_id > 0)
-				w->notify(w->notify_data, o->c->notify_id, true);
+				w->notify(w->notify_data, o->c->notify_id,
+					  true);
 		} else if (o->r < 0) {
 			/* Not logged here: the job that submitted the batch
 			 * fails the upload with b->err as its reason, and
 			 * intake logs that (log once, where it is decided). */
 			if (!o->b->err[0])
-				snprintf(o->b->err, sizeof(o->b->err), "%s", ERRSTR(o->r));
+				snprintf(o->b->err, sizeof(o->b->err), "%s",
+					 ERRSTR(o->r));
 		} else {
 			w->notify(w->notify_data, o->b->upload_id, o->b->final);
 		}
@@ -147,8 +150,9 @@ static void run_group(struct writer *w, struct op *ops, size_t n)
 	}
 	if (store_group_end(w->store, intact) == 0)
 		return;
-	log_warning("writer: a group of %zu operations did not commit (%s): running each alone",
-		    n, store_errmsg(w->store));
+	log_warning(
+		"writer: a group of %zu operations did not commit (%s): running each alone",
+		n, store_errmsg(w->store));
 	for (size_t i = 0; i < n; i++)
 		ops[i].r = run_op(w, &ops[i]);
 }
@@ -158,7 +162,8 @@ static void run(void *arg)
 	struct writer *w = arg;
 	struct op ops[GROUP_MAX];
 
-	(void)prctl(PR_SET_NAME, "ingestd-writer"); /* for top -H, perf, gdb; cosmetic */
+	(void)prctl(PR_SET_NAME,
+		    "ingestd-writer"); /* for top -H, perf, gdb; cosmetic */
 	uv_mutex_lock(&w->mu);
 	w->self = uv_thread_self();
 	w->self_set = true;

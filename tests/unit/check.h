@@ -7,14 +7,14 @@
 #ifndef INGESTD_TEST_CHECK_H
 #define INGESTD_TEST_CHECK_H
 
-#define CHECK(cond, ...)                                              \
-	do {                                                          \
-		if (!(cond)) {                                        \
-			print_error("%s:%d: ", __FILE__, __LINE__);   \
-			print_error(__VA_ARGS__);                     \
-			print_error("\n");                            \
-			bad++;                                        \
-		}                                                     \
+#define CHECK(cond, ...)                                            \
+	do {                                                        \
+		if (!(cond)) {                                      \
+			print_error("%s:%d: ", __FILE__, __LINE__); \
+			print_error(__VA_ARGS__);                   \
+			print_error("\n");                          \
+			bad++;                                      \
+		}                                                   \
 	} while (0)
 
 #endif

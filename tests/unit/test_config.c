@@ -52,30 +52,30 @@ static int load_text(const char *text, struct config **out, struct buf *errs,
 }
 
 /* A valid dataset block to append after top-level keys. */
-#define DS                                   \
-	"datasets:\n"                        \
-	"  - name: p\n"                      \
-	"    schema:\n"                      \
-	"      primaryKey: a\n"              \
+#define DS                      \
+	"datasets:\n"           \
+	"  - name: p\n"         \
+	"    schema:\n"         \
+	"      primaryKey: a\n" \
 	"      fields: [{name: a}]\n"
 
 /* Dataset p with one field line (at line 5 of the file, col 9 = '-'). */
-#define DSF(field)                           \
-	"datasets:\n"                        \
-	"  - name: p\n"                      \
-	"    schema:\n"                      \
-	"      primaryKey: a\n"              \
-	"      fields:\n"                    \
-	"        - {name: a}\n"              \
+#define DSF(field)              \
+	"datasets:\n"           \
+	"  - name: p\n"         \
+	"    schema:\n"         \
+	"      primaryKey: a\n" \
+	"      fields:\n"       \
+	"        - {name: a}\n" \
 	"        - " field "\n"
 
 /* Dataset p with one more dataset key on line 3 (col 5). */
-#define DSK(key)                             \
-	"datasets:\n"                        \
-	"  - name: p\n"                      \
-	"    " key "\n"                      \
-	"    schema:\n"                      \
-	"      primaryKey: a\n"              \
+#define DSK(key)                \
+	"datasets:\n"           \
+	"  - name: p\n"         \
+	"    " key "\n"         \
+	"    schema:\n"         \
+	"      primaryKey: a\n" \
 	"      fields: [{name: a}]\n"
 
 #define X64 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
@@ -122,7 +122,8 @@ static const struct bad_case bad_cases[] = {
 	/* booleans */
 	{"keep_processed: maybe\n" DS,
 	 ":1:17: keep_processed: expected true or false, got \"maybe\""},
-	{"keep_processed: \"yes\"\n" DS, "keep_processed: expected true or false"},
+	{"keep_processed: \"yes\"\n" DS,
+	 "keep_processed: expected true or false"},
 	{"keep_processed: 1\n" DS, "keep_processed: expected true or false"},
 	{"keep_processed: [true]\n" DS,
 	 "keep_processed: expected true or false, got a list"},
@@ -137,7 +138,8 @@ static const struct bad_case bad_cases[] = {
 
 	/* strings and string lists */
 	{"root: \"\"\n" DS, ":1:7: root: \"\" must not be empty"},
-	{"http: {listen: [a]}\n" DS, "http.listen: expected a string, got a list"},
+	{"http: {listen: [a]}\n" DS,
+	 "http.listen: expected a string, got a list"},
 	{"datasets:\n  - name: ~\n    schema: {primaryKey: a, fields: "
 	 "[{name: a}]}\n",
 	 ":2:11: name: expected a string"},
@@ -150,7 +152,8 @@ static const struct bad_case bad_cases[] = {
 	 ":1:15: ready_marker: \"done\" must contain \"{name}\""},
 	{"ignore: \"*.tmp\"\n" DS,
 	 ":1:9: ignore: expected a list of strings, got \"*.tmp\""},
-	{"ignore: [a, [b]]\n" DS, ":1:13: ignore: expected a string, got a list"},
+	{"ignore: [a, [b]]\n" DS,
+	 ":1:13: ignore: expected a string, got a list"},
 
 	/* unknown and duplicate keys */
 	{"foo: 1\n" DS, ":1:1: unknown key \"foo\"\n"},
@@ -162,7 +165,8 @@ static const struct bad_case bad_cases[] = {
 	{"http: 8080\n" DS, ":1:7: http: expected a mapping"},
 	{"http:\n  listen: 127.0.0.1\n" DS,
 	 ":2:11: http.listen: \"127.0.0.1\" is not a valid address"},
-	{"http: {listen: \"1.2.3.4:0\"}\n" DS, "http.listen: \"1.2.3.4:0\" is not"},
+	{"http: {listen: \"1.2.3.4:0\"}\n" DS,
+	 "http.listen: \"1.2.3.4:0\" is not"},
 	{"http: {listen: \"1.2.3.4:65536\"}\n" DS, "is not a valid address"},
 	{"http: {listen: \"1.2.3.4:-1\"}\n" DS, "is not a valid address"},
 	{"http: {listen: \"1.2.3.4:80x\"}\n" DS, "is not a valid address"},
@@ -178,7 +182,8 @@ static const struct bad_case bad_cases[] = {
 	{"http:\n  max_connections: 0\n" DS,
 	 ":2:20: http.max_connections: 0 is out of range 1..100000"},
 	{"http: {per_ip: 100001}\n" DS, "http.per_ip: 100001 is out of range"},
-	{"http: {timeout_s: 3601}\n" DS, "http.timeout_s: 3601 is out of range"},
+	{"http: {timeout_s: 3601}\n" DS,
+	 "http.timeout_s: 3601 is out of range"},
 	{"http: {memory_limit: 4095}\n" DS,
 	 "http.memory_limit: 4095 is out of range 4096..16777216"},
 	{"http: {enabled: 2}\n" DS, "http.enabled: expected true or false"},
@@ -262,7 +267,8 @@ static const struct bad_case bad_cases[] = {
 	 "primaryKey: expected a field name or a list of field names"},
 
 	/* fields */
-	{DSF("{name: b, colour: red}"), ":7:21: unknown key \"colour\" in field"},
+	{DSF("{name: b, colour: red}"),
+	 ":7:21: unknown key \"colour\" in field"},
 	{DSF("{type: integer}"), ":7:11: field: missing required key \"name\""},
 	{DSF("x"), ":7:11: fields: each field must be a mapping"},
 	{DSF("{name: b, type: strin}"),
@@ -277,14 +283,15 @@ static const struct bad_case bad_cases[] = {
 				"with a space"},
 	{DSF("{name: \"b \"}"), "must not start or end with a space"},
 	{DSF("{name: \"a\\tb\"}"), "name: \"a\\x09b\" must not contain control "
-				  "characters"},
+				   "characters"},
 	{DSF("{name: \"a\\x85b\"}"), "must not contain control characters"},
 	{DSF("{name: \"a\\0b\"}"), "name: must not contain a NUL character"},
 	{DSF("{name: \"" X64 X64 X64 X64 "y\"}"),
 	 "is too long: at most 256 bytes"},
 	{DSF("{name: \"" X64 X64 X64 X64 "\", column: " X64 X64 X64 X64 "y}"),
 	 "column: \"" X64},
-	{DSF("{name: b, column: \"\"}"), ":7:29: column: \"\" must not be empty"},
+	{DSF("{name: b, column: \"\"}"),
+	 ":7:29: column: \"\" must not be empty"},
 	{DSF("{name: b, column: _Upload_Id}"),
 	 ":7:29: column: \"_Upload_Id\" is reserved for ingestd's own column"},
 	{DSF("{name: b, column: A}"),
@@ -300,7 +307,8 @@ static const struct bad_case bad_cases[] = {
 	 "      fields: [{name: a}, {name: A, column: a2}]\n",
 	 ":6:34: name: field \"A\" duplicates \"a\" in dataset \"p\" "
 	 "(header_case: insensitive)"},
-	{DSF("{name: b, column: [x]}"), "column: expected a string, got a list"},
+	{DSF("{name: b, column: [x]}"),
+	 "column: expected a string, got a list"},
 	{"datasets:\n  - name: p\n    header_case: insensitive\n"
 	 "    schema:\n      primaryKey: a\n"
 	 "      fields: [{name: a}, {name: \"Pr\xc3\xa9nom\"}, "
@@ -330,12 +338,14 @@ static const struct bad_case bad_cases[] = {
 	 "must differ (for a doubled quote use doubleQuote: true)"},
 	{DSK("dialect: {commentChar: \"#\", delimiter: \"#\"}"),
 	 "dialect: delimiter and commentChar are both '#'"},
-	{DSK("dialect: {quoteChar: ~}"), "dialect.quoteChar: expected a string"},
+	{DSK("dialect: {quoteChar: ~}"),
+	 "dialect.quoteChar: expected a string"},
 	{DSK("dialect: {delimter: \";\"}"),
 	 ":3:15: unknown key \"delimter\" in dialect"},
 	{DSK("dialect: {header: maybe}"),
 	 "dialect.header: expected true or false, got \"maybe\""},
-	{DSK("dialect: {doubleQuote: 1}"), "dialect.doubleQuote: expected true"},
+	{DSK("dialect: {doubleQuote: 1}"),
+	 "dialect.doubleQuote: expected true"},
 	{DSK("dialect: {lineTerminator: [a]}"),
 	 "dialect.lineTerminator: expected a string, got a list"},
 	{DSK("dialect: {nullSequence: {a: 1}}"),
@@ -495,21 +505,24 @@ static void test_all_errors(void **state)
 {
 	static const char yaml[] =
 		"http:\n"
-		"  listen: nowhere\n"      /* 2 */
-		"workers: 0\n"             /* 3 */
-		"foo: 1\n"                 /* 4 */
+		"  listen: nowhere\n" /* 2 */
+		"workers: 0\n"        /* 3 */
+		"foo: 1\n"            /* 4 */
 		"datasets:\n"
 		"  - name: p\n"
 		"    schema:\n"
-		"      primaryKey: zz\n"   /* 8 */
+		"      primaryKey: zz\n" /* 8 */
 		"      fields:\n"
 		"        - {name: a, type: integr}\n" /* 10 */
 		"  - name: q\n"
-		"    colour: 1\n"          /* 12 */
+		"    colour: 1\n" /* 12 */
 		"    schema: {primaryKey: a, fields: [{name: a}]}\n";
 	static const char *const want[] = {
-		":2:11: http.listen:", ":3:10: workers:", ":4:1: unknown key",
-		":8:19: primaryKey:", ":10:27: type: unknown field type",
+		":2:11: http.listen:",
+		":3:10: workers:",
+		":4:1: unknown key",
+		":8:19: primaryKey:",
+		":10:27: type: unknown field type",
 		":12:5: unknown key \"colour\" in dataset"};
 	struct config *c = NULL;
 	struct buf errs = BUF_INIT;
@@ -569,7 +582,7 @@ static char *cwd_join(const char *rel)
 /* Every default, from the smallest valid file. */
 static void test_defaults(void **state)
 {
-	static const char *ignore[] = {".*",  "*.part",       "*.filepart",
+	static const char *ignore[] = {".*",    "*.part",       "*.filepart",
 				       "*.tmp", "*.crdownload", "*~"};
 	struct config *c = NULL;
 	struct buf errs = BUF_INIT;
@@ -667,30 +680,29 @@ static void test_defaults(void **state)
 /* Every key set to a non-default value. */
 static void test_all_keys(void **state)
 {
-	static const char yaml[] =
-		"root: /srv/drop\n"
-		"database: data/x.db\n"
-		"workers: 64\n"
-		"settle_ms: 0\n"
-		"batch_rows: 1000000\n"
-		"max_errors: 0\n"
-		"keep_processed: no\n"
-		"ignore: [\"*.bak\", '.~lock*']\n"
-		"ready_marker: \"{name}.done\"\n"
-		"rescan_s: 1\n"
-		"watch: poll\n"
-		"poll_ms: 100\n"
-		"max_file_bytes: 4611686018427387904\n"
-		"max_header_bytes: 1024\n"
-		"max_columns: 65536\n"
-		"duplicates: process\n"
-		"http:\n"
-		"  enabled: off\n"
-		"  listen: \"[::1]:9000\"\n"
-		"  max_connections: 100000\n"
-		"  per_ip: 1\n"
-		"  timeout_s: 3600\n"
-		"  memory_limit: 16777216\n" DS;
+	static const char yaml[] = "root: /srv/drop\n"
+				   "database: data/x.db\n"
+				   "workers: 64\n"
+				   "settle_ms: 0\n"
+				   "batch_rows: 1000000\n"
+				   "max_errors: 0\n"
+				   "keep_processed: no\n"
+				   "ignore: [\"*.bak\", '.~lock*']\n"
+				   "ready_marker: \"{name}.done\"\n"
+				   "rescan_s: 1\n"
+				   "watch: poll\n"
+				   "poll_ms: 100\n"
+				   "max_file_bytes: 4611686018427387904\n"
+				   "max_header_bytes: 1024\n"
+				   "max_columns: 65536\n"
+				   "duplicates: process\n"
+				   "http:\n"
+				   "  enabled: off\n"
+				   "  listen: \"[::1]:9000\"\n"
+				   "  max_connections: 100000\n"
+				   "  per_ip: 1\n"
+				   "  timeout_s: 3600\n"
+				   "  memory_limit: 16777216\n" DS;
 	struct config *c = NULL;
 	struct buf errs = BUF_INIT;
 	char path[64];
@@ -771,8 +783,8 @@ static bool g_types(const struct config *c)
 	const struct field *t = g_field(c, "t");
 
 	return b && b->type == FT_BOOLEAN && b->n_true == 4 &&
-	       strcmp(b->true_values[3], "1") == 0 && b->n_false == 4 &&
-	       i && i->type == FT_INTEGER && i->has_minimum &&
+	       strcmp(b->true_values[3], "1") == 0 && b->n_false == 4 && i &&
+	       i->type == FT_INTEGER && i->has_minimum &&
 	       i->minimum.kind == V_INT && i->minimum.u.i == -5 &&
 	       i->has_maximum && i->maximum.u.i == 5 && !i->required && n &&
 	       n->type == FT_NUMBER && n->minimum.kind == V_REAL &&
@@ -838,8 +850,8 @@ static bool g_block_style(const struct config *c)
 {
 	const struct field *f = g_field(c, "sku");
 
-	return c->ndatasets == 2 && f && f->max_length == 100 &&
-	       f->required && strcmp(c->datasets[1].table, "Q") == 0;
+	return c->ndatasets == 2 && f && f->max_length == 100 && f->required &&
+	       strcmp(c->datasets[1].table, "Q") == 0;
 }
 
 static bool g_spreadsheet(const struct config *c)
@@ -860,15 +872,15 @@ static bool g_dialect(const struct config *c)
 	const struct dataset *d = &c->datasets[0];
 	const struct csvdialect *cd = &d->read.dialect;
 
-	return cd->delimiter == ';' && cd->quote == '\'' &&
-	       !cd->double_quote && cd->escape == '\\' &&
-	       cd->skip_initial_space && cd->comment == '#' && d->read.header &&
+	return cd->delimiter == ';' && cd->quote == '\'' && !cd->double_quote &&
+	       cd->escape == '\\' && cd->skip_initial_space &&
+	       cd->comment == '#' && d->read.header &&
 	       strcmp(d->read.null_seq, "NA") == 0 &&
 	       cd->null_seq == d->read.null_seq &&
 	       strcmp(d->read.encoding, "latin1") == 0 &&
 	       strcmp(d->read.encoding_fallback, "ISO-8859-15") == 0 &&
-	       d->read.header_case_insensitive && d->read.match_case_sensitive &&
-	       dataset_match_name(d, "p.csv") &&
+	       d->read.header_case_insensitive &&
+	       d->read.match_case_sensitive && dataset_match_name(d, "p.csv") &&
 	       !dataset_match_name(d, "P.CSV");
 }
 static bool g_no_header(const struct config *c)
@@ -912,7 +924,7 @@ static bool g_case_names(const struct config *c)
 	       strcmp(g_field(c, "9b")->column, "9b") == 0;
 }
 
-#define ONE_DS(fields)                                            \
+#define ONE_DS(fields)                                               \
 	"datasets:\n  - name: p\n    schema:\n      primaryKey: a\n" \
 	"      fields:\n        - {name: a}\n" fields
 
@@ -1038,7 +1050,8 @@ static void test_max_fields(void **state)
 				 0);
 		for (i = 0; i < counts[k]; i++)
 			assert_int_equal(
-				buf_printf(&y, "        - {name: f%zu}\n", i), 0);
+				buf_printf(&y, "        - {name: f%zu}\n", i),
+				0);
 		r = load_text(y.p, &c, &errs, path);
 		if (k == 0) {
 			assert_int_equal(r, 0);
@@ -1134,8 +1147,7 @@ static void test_local_yaml(void **state)
 	assert_non_null(o);
 	assert_string_equal(o->table, "orders");
 	assert_int_equal(o->schema.nfields, 4);
-	assert_string_equal(o->schema.fields[o->schema.pk[0]].name,
-			    "order_id");
+	assert_string_equal(o->schema.fields[o->schema.pk[0]].name, "order_id");
 	f = &o->schema.fields[2];
 	assert_int_equal(f->type, FT_INTEGER);
 	assert_true(f->has_minimum && f->minimum.kind == V_INT &&
@@ -1173,18 +1185,23 @@ static void test_hostport(void **state)
 		int r = hostport_parse(cases[i].in, host, sizeof(host), &port);
 
 		if (!cases[i].host) {
-			CHECK(r == -EINVAL && strcmp(host, "untouched") == 0 && port == 7,
-			      "%s: r=%d host=%s port=%u", cases[i].in, r, host, port);
+			CHECK(r == -EINVAL && strcmp(host, "untouched") == 0 &&
+				      port == 7,
+			      "%s: r=%d host=%s port=%u", cases[i].in, r, host,
+			      port);
 			continue;
 		}
-		CHECK(r == 0 && strcmp(host, cases[i].host) == 0 && port == cases[i].port,
+		CHECK(r == 0 && strcmp(host, cases[i].host) == 0 &&
+			      port == cases[i].port,
 		      "%s: r=%d host=%s port=%u", cases[i].in, r, host, port);
 	}
 	assert_int_equal(bad, 0);
 	{
 		char small[4];
 		uint16_t port = 0;
-		assert_int_equal(hostport_parse("1.2.3.4:80", small, sizeof(small), &port), -EINVAL);
+		assert_int_equal(hostport_parse("1.2.3.4:80", small,
+						sizeof(small), &port),
+				 -EINVAL);
 	}
 }
 

@@ -61,7 +61,10 @@ static void parse(const char *in, size_t len, size_t step, struct got *g)
 	memset(g, 0, sizeof(*g));
 	assert_int_equal(csvstream_new(8, collect, g, &cs), 0);
 	for (size_t i = 0; i < len; i += step)
-		assert_int_equal(csvstream_feed(cs, in + i, len - i < step ? len - i : step), 0);
+		assert_int_equal(
+			csvstream_feed(cs, in + i,
+				       len - i < step ? len - i : step),
+			0);
 	assert_int_equal(csvstream_finish(cs), 0);
 	csvstream_free(cs);
 }
@@ -70,9 +73,9 @@ struct line_case {
 	const char *name;
 	const char *in;
 	size_t nrec;
-	int64_t lines[4];  /* start line of each record */
+	int64_t lines[4]; /* start line of each record */
 	size_t cells[4];
-	int64_t end_line;  /* line after the last record */
+	int64_t end_line; /* line after the last record */
 	bool fmt[4];
 };
 
@@ -81,13 +84,25 @@ static const struct line_case line_cases[] = {
 	{"crlf", "a,b\r\nc,d\r\n", 2, {1, 2}, {2, 2}, 3, {0}},
 	{"lone cr", "a,b\rc,d\r", 2, {1, 2}, {2, 2}, 3, {0}},
 	{"no final newline", "a,b\nc,d", 2, {1, 2}, {2, 2}, 2, {0}},
-	{"blank lines skipped, counted", "a\n\n\nb\r\n\r\nc\n", 3, {1, 4, 6}, {1, 1, 1}, 7, {0}},
+	{"blank lines skipped, counted",
+	 "a\n\n\nb\r\n\r\nc\n",
+	 3,
+	 {1, 4, 6},
+	 {1, 1, 1},
+	 7,
+	 {0}},
 	{"quoted newline", "a,\"x\ny\",z\nb\n", 2, {1, 3}, {3, 1}, 4, {0}},
 	{"quoted crlf", "a,\"x\r\ny\r\nz\"\r\nb\r\n", 2, {1, 4}, {2, 1}, 5, {0}},
 	{"empty fields", ",,\n,\n", 2, {1, 2}, {3, 2}, 3, {0}},
 	{"spaces kept", " a , b \n", 1, {1}, {2}, 2, {0}},
 	{"stray quote is a literal", "a\"b,c\nd\n", 2, {1, 2}, {2, 1}, 3, {0, 0}},
-	{"text after a closing quote goes on", "\"a\"x,b\nc\n", 2, {1, 2}, {2, 1}, 3, {0, 0}},
+	{"text after a closing quote goes on",
+	 "\"a\"x,b\nc\n",
+	 2,
+	 {1, 2},
+	 {2, 1},
+	 3,
+	 {0, 0}},
 	{"quote never closed", "a\n\"b,c\nd\n", 2, {1, 2}, {1, 0}, 4, {0, 1}},
 	{"doubled quotes", "\"a\"\"b\",c\n", 1, {1}, {2}, 2, {0}},
 };
@@ -95,7 +110,8 @@ static const struct line_case line_cases[] = {
 static void test_lines(void **state)
 {
 	(void)state;
-	for (size_t k = 0; k < sizeof(line_cases) / sizeof(line_cases[0]); k++) {
+	for (size_t k = 0; k < sizeof(line_cases) / sizeof(line_cases[0]);
+	     k++) {
 		const struct line_case *c = &line_cases[k];
 		size_t len = strlen(c->in);
 
@@ -104,24 +120,31 @@ static void test_lines(void **state)
 
 			parse(c->in, len, step, &g);
 			if (g.n != c->nrec)
-				fail_msg("%s (step %zu): %zu records, want %zu", c->name,
-					 step, g.n, c->nrec);
+				fail_msg("%s (step %zu): %zu records, want %zu",
+					 c->name, step, g.n, c->nrec);
 			for (size_t i = 0; i < c->nrec; i++) {
-				if (g.line[i] != c->lines[i] || g.fmt[i] != c->fmt[i] ||
+				if (g.line[i] != c->lines[i] ||
+				    g.fmt[i] != c->fmt[i] ||
 				    (!c->fmt[i] && g.ncells[i] != c->cells[i]))
-					fail_msg("%s (step %zu) record %zu: line %lld cells %zu fmt %d",
-						 c->name, step, i + 1, (long long)g.line[i],
-						 g.ncells[i], g.fmt[i]);
+					fail_msg(
+						"%s (step %zu) record %zu: line %lld cells %zu fmt %d",
+						c->name, step, i + 1,
+						(long long)g.line[i],
+						g.ncells[i], g.fmt[i]);
 			}
 			if (g.end_line[c->nrec - 1] != c->end_line)
-				fail_msg("%s (step %zu): end line %lld, want %lld", c->name,
-					 step, (long long)g.end_line[c->nrec - 1],
-					 (long long)c->end_line);
+				fail_msg(
+					"%s (step %zu): end line %lld, want %lld",
+					c->name, step,
+					(long long)g.end_line[c->nrec - 1],
+					(long long)c->end_line);
 			/* A record ends just past the byte that ended it: for
 			 * CRLF that is the CR (the LF is then a blank line). */
 			if (!c->fmt[c->nrec - 1]) {
-				bool crlf = len >= 2 && memcmp(c->in + len - 2, "\r\n", 2) == 0;
-				assert_int_equal(g.end[c->nrec - 1], crlf ? len - 1 : len);
+				bool crlf = len >= 2 && memcmp(c->in + len - 2,
+							       "\r\n", 2) == 0;
+				assert_int_equal(g.end[c->nrec - 1],
+						 crlf ? len - 1 : len);
 			}
 		}
 	}
@@ -144,7 +167,8 @@ static void test_resume(void **state)
 
 		memset(&part, 0, sizeof(part));
 		assert_int_equal(csvstream_new(8, collect, &part, &cs), 0);
-		csvstream_start(cs, off, all.end_line[i], (unsigned char)in[off - 1]);
+		csvstream_start(cs, off, all.end_line[i],
+				(unsigned char)in[off - 1]);
 		assert_int_equal(csvstream_feed(cs, in + off, len - off), 0);
 		assert_int_equal(csvstream_finish(cs), 0);
 		csvstream_free(cs);
@@ -152,7 +176,8 @@ static void test_resume(void **state)
 		for (size_t k = 0; k < part.n; k++) {
 			assert_int_equal(part.line[k], all.line[i + 1 + k]);
 			assert_int_equal(part.end[k], all.end[i + 1 + k]);
-			assert_string_equal(part.first[k], all.first[i + 1 + k]);
+			assert_string_equal(part.first[k],
+					    all.first[i + 1 + k]);
 		}
 	}
 }
@@ -232,17 +257,21 @@ static const struct header_case header_cases[] = {
 	{"latin1", "caf\xe9,b\n", 0, -EINVAL, 0, NULL, 0, 0, "UTF-8"},
 	{"nul", "a\0b,c\n", 6, -EINVAL, 0, NULL, 0, 0, "UTF-8"},
 	{"stray quote", "a\"b,c\n", 0, 0, 2, "a\"b", 6, 2, NULL},
-	{"quote never closed", "a,\"b\n", 0, -EINVAL, 0, NULL, 0, 0, "never closed"},
+	{"quote never closed", "a,\"b\n", 0, -EINVAL, 0, NULL, 0, 0,
+	 "never closed"},
 	{"sep line", "sep=;\r\na;b\r\n1;2\r\n", 0, 0, 2, "a", 11, 3, NULL},
-	{"sep line, bom", "\xEF\xBB\xBFsep=|\na|b\n", 0, 0, 2, "a", 13, 3, NULL},
+	{"sep line, bom", "\xEF\xBB\xBFsep=|\na|b\n", 0, 0, 2, "a", 13, 3,
+	 NULL},
 	{"sep= as a header name", "sep=1,b\n", 0, 0, 2, "sep=1", 8, 2, NULL},
-	{"too many columns", "a,b,c,d,e,f\n", 0, -EINVAL, 0, NULL, 0, 0, "more than 5 columns"},
+	{"too many columns", "a,b,c,d,e,f\n", 0, -EINVAL, 0, NULL, 0, 0,
+	 "more than 5 columns"},
 };
 
 static void test_header(void **state)
 {
 	(void)state;
-	for (size_t k = 0; k < sizeof(header_cases) / sizeof(header_cases[0]); k++) {
+	for (size_t k = 0; k < sizeof(header_cases) / sizeof(header_cases[0]);
+	     k++) {
 		const struct header_case *c = &header_cases[k];
 		size_t len = c->len ? c->len : strlen(c->in);
 		int fd = write_tmp(c->in, len);
@@ -256,15 +285,16 @@ static void test_header(void **state)
 		r = csvstream_read_header(&src, NULL, true, 1024, 5, &h, &why);
 
 		if (r != c->ret)
-			fail_msg("%s: returned %d, want %d (%s)", c->name, r, c->ret,
-				 why.p ? why.p : "");
+			fail_msg("%s: returned %d, want %d (%s)", c->name, r,
+				 c->ret, why.p ? why.p : "");
 		if (r == 0) {
 			assert_int_equal(h.n, c->n);
 			assert_string_equal(h.names[0], c->first);
 			assert_int_equal(h.data_offset, c->data_offset);
 			assert_int_equal(h.data_line, c->data_line);
 		} else if (!why.p || !strstr(why.p, c->why)) {
-			fail_msg("%s: why \"%s\" lacks \"%s\"", c->name, why.p ? why.p : "", c->why);
+			fail_msg("%s: why \"%s\" lacks \"%s\"", c->name,
+				 why.p ? why.p : "", c->why);
 		}
 		csvstream_header_free(&h);
 		buf_free(&why);
@@ -286,8 +316,9 @@ static void test_header_too_long(void **state)
 	in[sizeof(in) - 1] = '\n';
 	fd = write_tmp(in, sizeof(in));
 	bytesrc_fd_init(&f, fd, 0, &src);
-	assert_int_equal(csvstream_read_header(&src, NULL, true, 1024, 5, &h, &why),
-			 -EINVAL);
+	assert_int_equal(
+		csvstream_read_header(&src, NULL, true, 1024, 5, &h, &why),
+		-EINVAL);
 	assert_non_null(strstr(why.p, "1024 bytes"));
 	buf_free(&why);
 	close(fd);
@@ -320,23 +351,30 @@ static void test_pump_fd(void **state)
 			int r;
 
 			memset(&part, 0, sizeof(part));
-			assert_int_equal(csvstream_new(8, collect, &part, &cs), 0);
+			assert_int_equal(csvstream_new(8, collect, &part, &cs),
+					 0);
 			csvstream_start(cs, off, i ? all.end_line[i - 1] : 1,
 					i ? (unsigned char)in[off - 1] : 0);
 			bytesrc_fd_init(&f, fd, off, &src);
 			r = csvstream_pump(cs, &src, buf, bufsz);
-			CHECK(r == 0, "from %llu bufsz %zu: pump %d", (unsigned long long)off, bufsz, r);
-			CHECK(src.raw_offset(src.ctx) == len, "from %llu bufsz %zu: raw offset %llu",
+			CHECK(r == 0, "from %llu bufsz %zu: pump %d",
+			      (unsigned long long)off, bufsz, r);
+			CHECK(src.raw_offset(src.ctx) == len,
+			      "from %llu bufsz %zu: raw offset %llu",
 			      (unsigned long long)off, bufsz,
 			      (unsigned long long)src.raw_offset(src.ctx));
 			assert_int_equal(csvstream_finish(cs), 0);
 			csvstream_free(cs);
-			CHECK(part.n == all.n - skip, "from %llu bufsz %zu: %zu records",
+			CHECK(part.n == all.n - skip,
+			      "from %llu bufsz %zu: %zu records",
 			      (unsigned long long)off, bufsz, part.n);
-			for (size_t k = 0; k < part.n && k + skip < all.n; k++) {
+			for (size_t k = 0; k < part.n && k + skip < all.n;
+			     k++) {
 				CHECK(part.line[k] == all.line[skip + k] &&
-				      part.end[k] == all.end[skip + k] &&
-				      strcmp(part.first[k], all.first[skip + k]) == 0,
+					      part.end[k] ==
+						      all.end[skip + k] &&
+					      strcmp(part.first[k],
+						     all.first[skip + k]) == 0,
 				      "from %llu bufsz %zu record %zu differs",
 				      (unsigned long long)off, bufsz, k);
 			}
@@ -400,19 +438,21 @@ static void test_pump_ends(void **state)
 
 	(void)state;
 	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
-		struct fake_src f = {.data = cases[k].in, .len = strlen(cases[k].in),
+		struct fake_src f = {.data = cases[k].in,
+				     .len = strlen(cases[k].in),
 				     .end = cases[k].end};
-		struct bytesrc src = {.read = fake_read, .raw_offset = fake_raw, .ctx = &f};
+		struct bytesrc src = {
+			.read = fake_read, .raw_offset = fake_raw, .ctx = &f};
 		char buf[4];
 		struct csvstream *cs;
 		int n = 0, r;
 
 		assert_int_equal(csvstream_new(4, stop_second, &n, &cs), 0);
 		r = csvstream_pump(cs, &src, buf, sizeof(buf));
-		CHECK(r == cases[k].ret, "%s: returned %d, want %d", cases[k].name, r,
-		      cases[k].ret);
-		CHECK(f.reads == cases[k].reads, "%s: %d reads, want %d", cases[k].name,
-		      f.reads, cases[k].reads);
+		CHECK(r == cases[k].ret, "%s: returned %d, want %d",
+		      cases[k].name, r, cases[k].ret);
+		CHECK(f.reads == cases[k].reads, "%s: %d reads, want %d",
+		      cases[k].name, f.reads, cases[k].reads);
 		csvstream_free(cs);
 	}
 	assert_int_equal(bad, 0);
@@ -428,8 +468,9 @@ static void test_libcsv_version(void **state)
 {
 	(void)state;
 	if (CSV_MAJOR != 3 || CSV_MINOR != 0 || CSV_RELEASE != 3)
-		fail_msg("libcsv is %d.%d.%d, csvstream_libcsv.h was checked against 3.0.3: recheck it",
-			 CSV_MAJOR, CSV_MINOR, CSV_RELEASE);
+		fail_msg(
+			"libcsv is %d.%d.%d, csvstream_libcsv.h was checked against 3.0.3: recheck it",
+			CSV_MAJOR, CSV_MINOR, CSV_RELEASE);
 }
 
 struct seen {
@@ -525,7 +566,8 @@ static void *cap16(void *p, size_t n)
  * ends the field (as csvstream_feed does with its cap). */
 static void test_libcsv_keep_last_byte(void **state)
 {
-	static const char *tails[] = {"\",z\n", "\"\"\",z\n"}; /* x..." and x...""" */
+	static const char *tails[] = {"\",z\n",
+				      "\"\"\",z\n"}; /* x..." and x...""" */
 	int bad = 0;
 
 	(void)state;
@@ -542,15 +584,17 @@ static void test_libcsv_keep_last_byte(void **state)
 			len += nx;
 			memcpy(in + len, tails[t], strlen(tails[t]));
 			len += strlen(tails[t]);
-			assert_int_equal(csv_init(&p, CSV_STRICT | CSV_STRICT_FINI), 0);
+			assert_int_equal(
+				csv_init(&p, CSV_STRICT | CSV_STRICT_FINI), 0);
 			csv_set_realloc_func(&p, cap16);
 			csv_set_blk_size(&p, 8);
 			while (done < len) {
-				done += csv_parse(&p, in + done, len - done, seen_field,
-						  seen_record, &g);
+				done += csv_parse(&p, in + done, len - done,
+						  seen_field, seen_record, &g);
 				if (csv_error(&p) == CSV_ENOMEM) {
-					CHECK(csv_get_buffer_size(&p) == 16, "nx %zu: buffer %zu",
-					      nx, csv_get_buffer_size(&p));
+					CHECK(csv_get_buffer_size(&p) == 16,
+					      "nx %zu: buffer %zu", nx,
+					      csv_get_buffer_size(&p));
 					csvpriv_keep_last_byte(&p);
 					enomem++;
 				} else if (csv_error(&p) != CSV_SUCCESS) {
@@ -558,17 +602,21 @@ static void test_libcsv_keep_last_byte(void **state)
 				}
 			}
 			CHECK(enomem > 0 && csv_error(&p) == CSV_SUCCESS,
-			      "tail %zu nx %zu: %d ENOMEM, error %d", t, nx, enomem,
-			      csv_error(&p));
-			CHECK(g.nrecs == 1 && g.nfields == 2, "tail %zu nx %zu: %zu records %zu fields",
-			      t, nx, g.nrecs, g.nfields);
+			      "tail %zu nx %zu: %d ENOMEM, error %d", t, nx,
+			      enomem, csv_error(&p));
+			CHECK(g.nrecs == 1 && g.nfields == 2,
+			      "tail %zu nx %zu: %zu records %zu fields", t, nx,
+			      g.nrecs, g.nfields);
 			/* What is left of the field is of no use (csvstream
 			 * flags it too large): it must only stay small. */
 			CHECK(g.flen[0] < 16 &&
-			      strspn(g.field[0], t ? "x\"" : "x") == g.flen[0],
-			      "tail %zu nx %zu: first field \"%s\"", t, nx, g.field[0]);
-			CHECK(strcmp(g.field[1], "z") == 0, "tail %zu nx %zu: second field \"%s\"",
-			      t, nx, g.field[1]);
+				      strspn(g.field[0], t ? "x\"" : "x") ==
+					      g.flen[0],
+			      "tail %zu nx %zu: first field \"%s\"", t, nx,
+			      g.field[0]);
+			CHECK(strcmp(g.field[1], "z") == 0,
+			      "tail %zu nx %zu: second field \"%s\"", t, nx,
+			      g.field[1]);
 			csv_free(&p);
 		}
 	}
@@ -599,7 +647,8 @@ static int render_rows(void *data, const struct csvstream_row *r)
 		else if (r->flags[c] & CSVSTREAM_CELL_QUOTED_EMPTY)
 			assert_int_equal(buf_adds(b, "<qe>"), 0);
 		else
-			assert_int_equal(buf_add(b, r->data + r->off[c], r->len[c]), 0);
+			assert_int_equal(
+				buf_add(b, r->data + r->off[c], r->len[c]), 0);
 	}
 	return 0;
 }
@@ -614,30 +663,91 @@ struct dialect_case {
 
 #define DQ .quote = '"', .double_quote = true
 static const struct dialect_case dialect_cases[] = {
-	{"semicolon", {.delimiter = ';', DQ}, "a;b,c\n\"x;y\";z\n", "a|b,c / x;y|z", 3},
+	{"semicolon",
+	 {.delimiter = ';', DQ},
+	 "a;b,c\n\"x;y\";z\n",
+	 "a|b,c / x;y|z",
+	 3},
 	{"tab", {.delimiter = '\t', DQ}, "a\tb\n1\t\n", "a|b / 1|", 3},
 	{"pipe", {.delimiter = '|', DQ}, "a|\"b|c\"\n", "a|b|c", 2},
-	{"single quote char", {.delimiter = ',', .quote = '\'', .double_quote = true}, "'a,b',\"c\n", "a,b|\"c", 2},
-	{"quoted empty vs empty", {.delimiter = ',', DQ}, ",\"\",x\n", "|<qe>|x", 2},
-	{"stray quotes are literal", {.delimiter = ',', DQ}, "27\" monitor,5'11\"\n", "27\" monitor|5'11\"", 2},
-	{"text after closing quote", {.delimiter = ',', DQ}, "\"ab\"c,d\n", "abc|d", 2},
-	{"unclosed quote shows its text", {.delimiter = ',', DQ}, "a,b\n1,\"never closed\n", "a|b / !\"never closed\n", 3},
-	{"escape: delimiter, quote, itself", {.delimiter = ',', DQ, .escape = '\\'}, "a\\,b,c\\\"d,e\\\\f\n", "a,b|c\"d|e\\f", 2},
-	{"escape: line end is data, still counted", {.delimiter = ',', DQ, .escape = '\\'}, "a\\\nb,c\nd\n", "a\nb|c / d", 4},
-	{"escape: \\n \\t \\r letters", {.delimiter = '\t', DQ, .escape = '\\'}, "x\\ny\tp\\tq\tr\\rs\n", "x\ny|p\tq|r\rs", 2},
-	{"escape: raw 0xFF kept", {.delimiter = ',', DQ, .escape = '\\'}, "\xff\\\xff,b\n", "\xff\xff|b", 2},
-	{"null sequence", {.delimiter = '\t', DQ, .escape = '\\', .null_seq = "\\N"}, "\\N\tN\t\\\\N\n", "<null>|N|\\N", 2},
-	{"null sequence unescaped", {.delimiter = ',', DQ, .null_seq = "NULL"}, "NULL,null,\"NULL\"\n", "<null>|null|<null>", 2},
-	{"comment lines", {.delimiter = ',', DQ, .comment = '#'}, "#c1\na,#b\n#c2\r\nc,d\n", "a|#b / c|d", 5},
-	{"comment char in a quoted newline", {.delimiter = ',', DQ, .comment = '#'}, "\"a\n#b\",c\n", "a\n#b|c", 3},
-	{"skip initial space", {.delimiter = ',', DQ, .skip_initial_space = true}, "a, \"b,c\", d\n", "a|b,c|d", 2},
+	{"single quote char",
+	 {.delimiter = ',', .quote = '\'', .double_quote = true},
+	 "'a,b',\"c\n",
+	 "a,b|\"c",
+	 2},
+	{"quoted empty vs empty",
+	 {.delimiter = ',', DQ},
+	 ",\"\",x\n",
+	 "|<qe>|x",
+	 2},
+	{"stray quotes are literal",
+	 {.delimiter = ',', DQ},
+	 "27\" monitor,5'11\"\n",
+	 "27\" monitor|5'11\"",
+	 2},
+	{"text after closing quote",
+	 {.delimiter = ',', DQ},
+	 "\"ab\"c,d\n",
+	 "abc|d",
+	 2},
+	{"unclosed quote shows its text",
+	 {.delimiter = ',', DQ},
+	 "a,b\n1,\"never closed\n",
+	 "a|b / !\"never closed\n",
+	 3},
+	{"escape: delimiter, quote, itself",
+	 {.delimiter = ',', DQ, .escape = '\\'},
+	 "a\\,b,c\\\"d,e\\\\f\n",
+	 "a,b|c\"d|e\\f",
+	 2},
+	{"escape: line end is data, still counted",
+	 {.delimiter = ',', DQ, .escape = '\\'},
+	 "a\\\nb,c\nd\n",
+	 "a\nb|c / d",
+	 4},
+	{"escape: \\n \\t \\r letters",
+	 {.delimiter = '\t', DQ, .escape = '\\'},
+	 "x\\ny\tp\\tq\tr\\rs\n",
+	 "x\ny|p\tq|r\rs",
+	 2},
+	{"escape: raw 0xFF kept",
+	 {.delimiter = ',', DQ, .escape = '\\'},
+	 "\xff\\\xff,b\n",
+	 "\xff\xff|b",
+	 2},
+	{"null sequence",
+	 {.delimiter = '\t', DQ, .escape = '\\', .null_seq = "\\N"},
+	 "\\N\tN\t\\\\N\n",
+	 "<null>|N|\\N",
+	 2},
+	{"null sequence unescaped",
+	 {.delimiter = ',', DQ, .null_seq = "NULL"},
+	 "NULL,null,\"NULL\"\n",
+	 "<null>|null|<null>",
+	 2},
+	{"comment lines",
+	 {.delimiter = ',', DQ, .comment = '#'},
+	 "#c1\na,#b\n#c2\r\nc,d\n",
+	 "a|#b / c|d",
+	 5},
+	{"comment char in a quoted newline",
+	 {.delimiter = ',', DQ, .comment = '#'},
+	 "\"a\n#b\",c\n",
+	 "a\n#b|c",
+	 3},
+	{"skip initial space",
+	 {.delimiter = ',', DQ, .skip_initial_space = true},
+	 "a, \"b,c\", d\n",
+	 "a|b,c|d",
+	 2},
 	{"no skip: spaces kept", {.delimiter = ',', DQ}, "a, b\n", "a| b", 2},
 };
 
 static void test_dialects(void **state)
 {
 	(void)state;
-	for (size_t k = 0; k < sizeof(dialect_cases) / sizeof(dialect_cases[0]); k++) {
+	for (size_t k = 0; k < sizeof(dialect_cases) / sizeof(dialect_cases[0]);
+	     k++) {
 		const struct dialect_case *c = &dialect_cases[k];
 		size_t len = strlen(c->in);
 
@@ -646,20 +756,27 @@ static void test_dialects(void **state)
 			struct csvstream *cs;
 			int64_t end;
 
-			assert_int_equal(csvstream_new(8, render_rows, &b, &cs), 0);
+			assert_int_equal(csvstream_new(8, render_rows, &b, &cs),
+					 0);
 			assert_int_equal(csvstream_set_dialect(cs, &c->d), 0);
 			for (size_t i = 0; i < len; i += step)
-				assert_int_equal(csvstream_feed(cs, c->in + i,
-								len - i < step ? len - i : step), 0);
+				assert_int_equal(
+					csvstream_feed(cs, c->in + i,
+						       len - i < step ? len - i
+								      : step),
+					0);
 			assert_int_equal(csvstream_finish(cs), 0);
 			end = csvstream_line(cs);
 			csvstream_free(cs);
 			if (strcmp(b.p ? b.p : "", c->want) != 0)
-				fail_msg("%s (step %zu): got \"%s\", want \"%s\"", c->name,
-					 step, b.p ? b.p : "", c->want);
+				fail_msg(
+					"%s (step %zu): got \"%s\", want \"%s\"",
+					c->name, step, b.p ? b.p : "", c->want);
 			if (end != c->end_line)
-				fail_msg("%s (step %zu): end line %lld, want %lld", c->name,
-					 step, (long long)end, (long long)c->end_line);
+				fail_msg(
+					"%s (step %zu): end line %lld, want %lld",
+					c->name, step, (long long)end,
+					(long long)c->end_line);
 			buf_free(&b);
 		}
 	}

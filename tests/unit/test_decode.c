@@ -98,8 +98,8 @@ struct run {
 	char why[512];
 };
 
-static struct run decode_fd(int fd, const struct decode_opts *o,
-			    size_t bufsz, struct buf *out)
+static struct run decode_fd(int fd, const struct decode_opts *o, size_t bufsz,
+			    struct buf *out)
 {
 	struct run res = {0};
 	struct decoder *d = NULL;
@@ -158,7 +158,10 @@ struct magic_case {
 	enum decode_refusal refusal;
 };
 
-#define M(s, c, r) {s, sizeof(s) - 1, c, r}
+#define M(s, c, r)                     \
+	{                              \
+		s, sizeof(s) - 1, c, r \
+	}
 
 static const struct magic_case magic_cases[] = {
 	M("", DECODE_PLAIN, DECODE_READABLE),
@@ -169,10 +172,15 @@ static const struct magic_case magic_cases[] = {
 	M("\x1f", DECODE_PLAIN, DECODE_READABLE),
 	M("\x28\xb5\x2f\xfd\x24\x00", DECODE_ZSTD, DECODE_READABLE),
 	M("\x28\xb5\x2f", DECODE_PLAIN, DECODE_READABLE),
-	M("\xfd" "7zXZ\0\0\4", DECODE_XZ, DECODE_READABLE),
-	M("\xfd" "7zXZ", DECODE_PLAIN, DECODE_READABLE),
+	M("\xfd"
+	  "7zXZ\0\0\4",
+	  DECODE_XZ, DECODE_READABLE),
+	M("\xfd"
+	  "7zXZ",
+	  DECODE_PLAIN, DECODE_READABLE),
 	M("BZh91AY&SY\0\0", DECODE_BZIP2, DECODE_READABLE),
-	M("BZh9\x17\x72\x45\x38\x50\x90\0\0\0\0", DECODE_BZIP2, DECODE_READABLE),
+	M("BZh9\x17\x72\x45\x38\x50\x90\0\0\0\0", DECODE_BZIP2,
+	  DECODE_READABLE),
 	M("BZh9", DECODE_PLAIN, DECODE_READABLE),
 	M("BZhello,world\n", DECODE_PLAIN, DECODE_READABLE),
 	M("BZh0AY&SY\0\0", DECODE_PLAIN, DECODE_READABLE),
@@ -183,8 +191,12 @@ static const struct magic_case magic_cases[] = {
 	M("PK,data\n", DECODE_PLAIN, DECODE_READABLE),
 	M("\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1\0\0\0\0", DECODE_PLAIN, DECODE_XLS),
 	M("\xd0\xcf\x11\xe0\xa1\xb1\x1a", DECODE_PLAIN, DECODE_READABLE),
-	M("\xef\xbb\xbf" "a,b\n", DECODE_PLAIN, DECODE_READABLE),
-	M("\xff\xfe" "a\0", DECODE_PLAIN, DECODE_READABLE),
+	M("\xef\xbb\xbf"
+	  "a,b\n",
+	  DECODE_PLAIN, DECODE_READABLE),
+	M("\xff\xfe"
+	  "a\0",
+	  DECODE_PLAIN, DECODE_READABLE),
 };
 
 static void test_magic(void **state)
@@ -309,7 +321,10 @@ struct zip_case {
 	const char *why;    /* substring, refused */
 };
 
-#define Z(f, e, o, pw, r, nf, m, w) {f, e, ARRAY_SIZE(e), o, pw, r, nf, m, w}
+#define Z(f, e, o, pw, r, nf, m, w)                     \
+	{                                               \
+		f, e, ARRAY_SIZE(e), o, pw, r, nf, m, w \
+	}
 
 static const struct zip_case zip_cases[] = {
 	Z("one.zip", z_one, NULL, NULL, DECODE_READABLE, 1, "x.csv", NULL),
@@ -322,14 +337,14 @@ static const struct zip_case zip_cases[] = {
 	Z("book.xlsx", z_xlsx, NULL, NULL, DECODE_XLSX, 4, NULL,
 	  "this is an Excel workbook (.xlsx), not a CSV file: export the "
 	  "sheet as CSV (File \u203a Save As \u203a CSV UTF-8) and send that"),
-	Z("book.ods", z_ods, "zip:compression=store", NULL, DECODE_ODS, 3,
-	  NULL, "OpenDocument spreadsheet workbook (.ods)"),
+	Z("book.ods", z_ods, "zip:compression=store", NULL, DECODE_ODS, 3, NULL,
+	  "OpenDocument spreadsheet workbook (.ods)"),
 	Z("doc.odt", z_odt, NULL, NULL, DECODE_ZIP_MANY, 2, NULL,
 	  "with 2 files"),
 	Z("enc.zip", z_one, "zip:encryption=zipcrypt", "secret",
 	  DECODE_ENCRYPTED, 1, NULL, "the zip member x.csv is encrypted"),
-	Z("aes.zip", z_one, "zip:encryption=aes256", "secret",
-	  DECODE_ENCRYPTED, 1, NULL, "the zip member x.csv is encrypted"),
+	Z("aes.zip", z_one, "zip:encryption=aes256", "secret", DECODE_ENCRYPTED,
+	  1, NULL, "the zip member x.csv is encrypted"),
 	{"empty.zip", NULL, 0, NULL, NULL, DECODE_ZIP_EMPTY, 0, NULL,
 	 "empty zip archive"},
 };
@@ -425,7 +440,8 @@ static void test_zip_decode(void **state)
 	zip_write(path("mac.zip"), z_mac, ARRAY_SIZE(z_mac), NULL, NULL);
 	write_file(path("x.csv"), CSV, strlen(CSV));
 	sh("cd '%s' && zip -q -X cli.zip x.csv && zip -q -X - - <x.csv "
-	   ">cli-stream.zip", dir);
+	   ">cli-stream.zip",
+	   dir);
 	for (i = 0; i < ARRAY_SIZE(files); i++) {
 		struct buf out = BUF_INIT;
 		struct decode_probe pr = probe_path(path(files[i]));
@@ -436,10 +452,11 @@ static void test_zip_decode(void **state)
 		decode_probe_clear(&pr);
 		r = decode_path(path(files[i]), &o, 4096, &out);
 		CHECK(r.rc == 0, "%s: rc %d %s", files[i], r.rc, r.why);
-		CHECK(out.len == strlen(CSV) && memcmp(out.p, CSV, out.len) == 0,
+		CHECK(out.len == strlen(CSV) &&
+			      memcmp(out.p, CSV, out.len) == 0,
 		      "%s: output differs (%zu bytes)", files[i], out.len);
-		CHECK(r.in_pos == file_size(path(files[i])),
-		      "%s: in_pos %llu", files[i], (unsigned long long)r.in_pos);
+		CHECK(r.in_pos == file_size(path(files[i])), "%s: in_pos %llu",
+		      files[i], (unsigned long long)r.in_pos);
 		CHECK(r.out_pos == strlen(CSV), "%s: out_pos", files[i]);
 		buf_free(&out);
 	}
@@ -481,12 +498,18 @@ static void test_strip_suffix(void **state)
 	static const struct {
 		const char *in, *want;
 	} cases[] = {
-		{"prices.csv.gz", "prices.csv"}, {"prices.csv.GZ", "prices.csv"},
-		{"a.csv.zst", "a.csv"},		 {"a.csv.xz", "a.csv"},
-		{"a.csv.bz2", "a.csv"},		 {"a.csv.Zip", "a.csv"},
-		{"a.csv", "a.csv"},		 {"a.tar.gz", "a.tar"},
-		{".gz", ".gz"},			 {"gz", "gz"},
-		{"a.gzip", "a.gzip"},		 {"a.csv.gz.gz", "a.csv.gz"},
+		{"prices.csv.gz", "prices.csv"},
+		{"prices.csv.GZ", "prices.csv"},
+		{"a.csv.zst", "a.csv"},
+		{"a.csv.xz", "a.csv"},
+		{"a.csv.bz2", "a.csv"},
+		{"a.csv.Zip", "a.csv"},
+		{"a.csv", "a.csv"},
+		{"a.tar.gz", "a.tar"},
+		{".gz", ".gz"},
+		{"gz", "gz"},
+		{"a.gzip", "a.gzip"},
+		{"a.csv.gz.gz", "a.csv.gz"},
 		{"", ""},
 	};
 	size_t i, n;
@@ -513,10 +536,14 @@ static void test_bom(void **state)
 		const char *enc;
 		size_t len;
 	} cases[] = {
-		{"\xef\xbb\xbf" "a", 4, "utf-8", 3},
+		{"\xef\xbb\xbf"
+		 "a",
+		 4, "utf-8", 3},
 		{"\xef\xbb\xbf", 3, "utf-8", 3},
 		{"\xef\xbb", 2, NULL, 0},
-		{"\xff\xfe" "a\0", 4, "utf-16le", 2},
+		{"\xff\xfe"
+		 "a\0",
+		 4, "utf-16le", 2},
 		{"\xff\xfe", 2, "utf-16le", 2},
 		{"\xfe\xff\0a", 4, "utf-16be", 2},
 		{"\xff\xfe\0\0", 4, "utf-32le", 4},
@@ -548,7 +575,10 @@ struct u8case {
 	int bad_at; /* -1: valid */
 };
 
-#define U(s, b) {s, sizeof(s) - 1, b}
+#define U(s, b)                     \
+	{                           \
+		s, sizeof(s) - 1, b \
+	}
 
 static const struct u8case u8cases[] = {
 	U("", -1),
@@ -557,34 +587,38 @@ static const struct u8case u8cases[] = {
 	U("caf\xc3\xa9", -1),
 	U("\xe2\x82\xac", -1),
 	U("\xf0\x9f\x98\x80", -1),
-	U("\xf4\x8f\xbf\xbf", -1),      /* U+10FFFF */
-	U("\xed\x9f\xbf", -1),          /* U+D7FF */
-	U("\xee\x80\x80", -1),          /* U+E000 */
+	U("\xf4\x8f\xbf\xbf", -1), /* U+10FFFF */
+	U("\xed\x9f\xbf", -1),     /* U+D7FF */
+	U("\xee\x80\x80", -1),     /* U+E000 */
 	U("\xc2\x80\xdf\xbf", -1),
 	U("\xe0\xa0\x80\xef\xbf\xbf", -1),
 	U("\xf0\x90\x80\x80", -1),
-	U("\xc0\x80", 0),               /* overlong NUL */
+	U("\xc0\x80", 0), /* overlong NUL */
 	U("\xc1\xbf", 0),
-	U("a\xe0\x80\x80", 1),          /* overlong 3 */
+	U("a\xe0\x80\x80", 1), /* overlong 3 */
 	U("ab\xe0\x9f\xbf", 2),
-	U("\xf0\x80\x80\x80", 0),       /* overlong 4 */
+	U("\xf0\x80\x80\x80", 0), /* overlong 4 */
 	U("\xf0\x8f\xbf\xbf", 0),
-	U("\xed\xa0\x80", 0),           /* surrogates */
+	U("\xed\xa0\x80", 0), /* surrogates */
 	U("\xed\xbf\xbf", 0),
-	U("x\xf4\x90\x80\x80", 1),      /* > U+10FFFF */
+	U("x\xf4\x90\x80\x80", 1), /* > U+10FFFF */
 	U("\xf5\x80\x80\x80", 0),
 	U("\xf8\x88\x80\x80\x80", 0),
-	U("\x80", 0),                   /* stray continuation */
+	U("\x80", 0), /* stray continuation */
 	U("a\xbf", 1),
 	U("\xfe", 0),
 	U("\xff", 0),
-	U("\xc3", 0),                   /* cut by the end */
+	U("\xc3", 0), /* cut by the end */
 	U("ok\xe2\x82", 2),
 	U("\xf0\x9f\x98", 0),
-	U("\xc3" "A", 0),               /* cut by ASCII */
-	U("\xe2\x82" "A", 0),
+	U("\xc3"
+	  "A",
+	  0), /* cut by ASCII */
+	U("\xe2\x82"
+	  "A",
+	  0),
 	U("\xc3\xa9\xc3", 2),
-	U("\xc3\xa9\xe9t\xc3\xa9", 2),  /* latin-1 inside */
+	U("\xc3\xa9\xe9t\xc3\xa9", 2), /* latin-1 inside */
 };
 
 /* Feed s in the pieces cut at the offsets in cuts[0..ncuts). */
@@ -615,9 +649,11 @@ static void test_utf8check(void **state)
 		for (pad = 0; pad <= 37; pad += 37) {
 			/* pad ASCII bytes first: through the 16-byte path */
 			size_t n = pad + u8cases[i].n;
-			int64_t want = u8cases[i].bad_at < 0
-					       ? -1
-					       : (int64_t)(pad + (size_t)u8cases[i].bad_at);
+			int64_t want =
+				u8cases[i].bad_at < 0
+					? -1
+					: (int64_t)(pad +
+						    (size_t)u8cases[i].bad_at);
 
 			memset(big, 'p', pad);
 			memcpy(big + pad, u8cases[i].s, u8cases[i].n);
@@ -633,7 +669,9 @@ static void test_utf8check(void **state)
 					bool ok = utf8check_done(&st);
 
 					CHECK(ok == (want < 0) &&
-						      (ok || st.bad_at == (uint64_t)want) &&
+						      (ok ||
+						       st.bad_at ==
+							       (uint64_t)want) &&
 						      st.pos == n,
 					      "case %zu pad %zu cuts %zu,%zu: ok %d "
 					      "bad_at %llu",
@@ -659,7 +697,7 @@ static void test_utf8check(void **state)
 static void test_utf8check_random(void **state)
 {
 	static const unsigned char alpha[] = {
-		'a', '\n', 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xc2,
+		'a',  '\n', 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xc2,
 		0xdf, 0xe0, 0xe1, 0xed, 0xef, 0xf0, 0xf4, 0xf5, 0xff};
 	unsigned char s[24];
 	unsigned seed = 12345;
@@ -705,7 +743,8 @@ static double check_speed(const unsigned char *p, size_t n)
 		size_t at;
 
 		for (at = 0; at < n; at += 65536)
-			utf8check_feed(&st, p + at, n - at < 65536 ? n - at : 65536);
+			utf8check_feed(&st, p + at,
+				       n - at < 65536 ? n - at : 65536);
 		assert_true(utf8check_done(&st));
 		dt = now_s() - t0;
 		if (dt > 0 && n / dt / 1e9 > best)
@@ -719,7 +758,8 @@ static void test_utf8check_speed(void **state)
 	const size_t n = 64u << 20;
 	unsigned char *p = malloc(n);
 	static const char row[] = "12345,Widget large,2024-01-31,19.99,true\n";
-	static const char row8[] = "12346,Caf\xc3\xa9 cr\xc3\xa8me,2024-01-31,4.50,false\n";
+	static const char row8[] =
+		"12346,Caf\xc3\xa9 cr\xc3\xa8me,2024-01-31,4.50,false\n";
 	double ascii, mixed;
 	size_t at = 0, k = 0;
 
@@ -745,7 +785,8 @@ static void test_utf8check_speed(void **state)
 	}
 	mixed = check_speed(p, n);
 	print_message("utf8check: %.2f GB/s ASCII CSV, %.2f GB/s with one row "
-		      "in ten accented\n", ascii, mixed);
+		      "in ten accented\n",
+		      ascii, mixed);
 #if !defined(__SANITIZE_ADDRESS__) && !defined(__OPTIMIZE_SIZE__) && \
 	defined(__OPTIMIZE__)
 	assert_true(ascii >= 1.0);
@@ -762,11 +803,15 @@ static void test_guess(void **state)
 	} cases[] = {
 		{"i\0d\0,\0n\0\xe9\0\n\0", 12, "utf-16le"},
 		{"\0i\0d\0,\0n\0\xe9\0\n", 12, "utf-16be"},
-		{"\xff\xfe" "a\0", 4, "utf-16le"},
+		{"\xff\xfe"
+		 "a\0",
+		 4, "utf-16le"},
 		{"\xfe\xff\0a", 4, "utf-16be"},
 		{"id,name\ncaf\xe9\n", 13, "windows-1252"},
 		{"\x93quoted\x94", 8, "windows-1252"},
-		{"a\0b\0c\0d\xe9" "efghijklmnop", 20, "utf-16le"},
+		{"a\0b\0c\0d\xe9"
+		 "efghijklmnop",
+		 20, "utf-16le"},
 		{"a\0bcdefgh\xe9ijklmnopqrs", 20, "windows-1252"},
 		{"", 0, "windows-1252"},
 		{"\xe9", 1, "windows-1252"},
@@ -888,8 +933,8 @@ static size_t count_lines(const unsigned char *p, size_t n, size_t unit,
 
 	for (i = 0; i + unit <= n; i += unit) {
 		unsigned v = unit == 1 ? p[i]
-			   : be	     ? (unsigned)p[i] << 8 | p[i + 1]
-				     : (unsigned)p[i + 1] << 8 | p[i];
+			     : be      ? (unsigned)p[i] << 8 | p[i + 1]
+				       : (unsigned)p[i + 1] << 8 | p[i];
 
 		c += v == '\n' || v == '\r';
 	}
@@ -898,10 +943,10 @@ static size_t count_lines(const unsigned char *p, size_t n, size_t unit,
 
 /* windows-1252 0x80..0x9F (0: undefined). */
 static const uint16_t cp1252_hi[32] = {
-	0x20ac, 0,	0x201a, 0x0192, 0x201e, 0x2026, 0x2020, 0x2021,
-	0x02c6, 0x2030, 0x0160, 0x2039, 0x0152, 0,	0x017d, 0,
-	0,	0x2018, 0x2019, 0x201c, 0x201d, 0x2022, 0x2013, 0x2014,
-	0x02dc, 0x2122, 0x0161, 0x203a, 0x0153, 0,	0x017e, 0x0178,
+	0x20ac, 0,      0x201a, 0x0192, 0x201e, 0x2026, 0x2020, 0x2021,
+	0x02c6, 0x2030, 0x0160, 0x2039, 0x0152, 0,      0x017d, 0,
+	0,      0x2018, 0x2019, 0x201c, 0x201d, 0x2022, 0x2013, 0x2014,
+	0x02dc, 0x2122, 0x0161, 0x203a, 0x0153, 0,      0x017e, 0x0178,
 };
 
 static const size_t out_sizes[] = {1, 2, 3, 4096};
@@ -949,7 +994,8 @@ static void test_cp1252(void **state)
 			      "out %zu in %zu: output differs", out_sizes[i],
 			      in_chunks[j]);
 			CHECK(count_lines((void *)out.p, out.len, 1, false) ==
-				      count_lines((void *)src.p, src.len, 1, false),
+				      count_lines((void *)src.p, src.len, 1,
+						  false),
 			      "line count");
 			CHECK(r.in_pos == src.len && r.out_pos == want.len,
 			      "positions %llu %llu",
@@ -966,10 +1012,11 @@ static void test_cp1252(void **state)
 /* Code points of the UTF-16 text: supplementary characters at every
  * alignment, every line ending, a BOM-looking U+FEFF inside. */
 static const uint32_t u16text[] = {
-	'i', 'd', ',', 'n', '\r', '\n', 0x1f600, '1', ',', 0xe9, 0x20ac,
-	'\n', 'a', 0x1f600, 0x10ffff, '\r', 'a', 'b', 0x10000, '\r', '\n',
-	0xfeff, 'a', 'b', 'c', 0x1f4a9, 0x1f4a9, '\n', 0xd7ff, 0xe000,
-	0xfffd, 'x', 0x10400, '\n',
+	'i',      'd',    ',',    'n',    '\r',    '\n',    0x1f600,
+	'1',      ',',    0xe9,   0x20ac, '\n',    'a',     0x1f600,
+	0x10ffff, '\r',   'a',    'b',    0x10000, '\r',    '\n',
+	0xfeff,   'a',    'b',    'c',    0x1f4a9, 0x1f4a9, '\n',
+	0xd7ff,   0xe000, 0xfffd, 'x',    0x10400, '\n',
 };
 
 struct u16 {
@@ -1022,7 +1069,8 @@ static void test_utf16(void **state)
 							   out_sizes[i], &out);
 
 				CHECK(r.rc == 0 && out.len == t.want.len &&
-					      memcmp(out.p, t.want.p, out.len) == 0,
+					      memcmp(out.p, t.want.p,
+						     out.len) == 0,
 				      "case %zu out %zu in %zu: rc %d, %zu bytes",
 				      c, out_sizes[i], in_chunks[j], r.rc,
 				      out.len);
@@ -1053,7 +1101,11 @@ static void test_utf16_bad(void **state)
 		/* lone high surrogate before LF */
 		{"a\0\x3d\xd8\n\0b\0", 8, "a\xff\nb"},
 		/* lone low surrogate */
-		{"\x00\xdc" "a\0", 4, "\xff" "a"},
+		{"\x00\xdc"
+		 "a\0",
+		 4,
+		 "\xff"
+		 "a"},
 		/* high surrogate twice, then the pair */
 		{"\x3d\xd8\x3d\xd8\x00\xde", 6, "\xff\xf0\x9f\x98\x80"},
 		/* high surrogate cut by the end */
@@ -1071,11 +1123,12 @@ static void test_utf16_bad(void **state)
 			struct decode_opts o = {.encoding = "utf-16le",
 						.in_chunk = in_chunks[j]};
 			struct buf out = BUF_INIT;
-			struct run r = decode_path(path("u16bad.csv"), &o, 3,
-						   &out);
+			struct run r =
+				decode_path(path("u16bad.csv"), &o, 3, &out);
 
 			CHECK(r.rc == 0 && out.len == strlen(cases[c].want) &&
-				      memcmp(out.p, cases[c].want, out.len) == 0,
+				      memcmp(out.p, cases[c].want, out.len) ==
+					      0,
 			      "case %zu in %zu: rc %d, %zu bytes", c,
 			      in_chunks[j], r.rc, out.len);
 			buf_free(&out);
@@ -1149,8 +1202,15 @@ static void test_passthrough(void **state)
 		const char *want;
 		size_t wn;
 	} cases[] = {
-		{"\xef\xbb\xbf" "a,b\r\n", 8, true, "a,b\r\n", 5},
-		{"\xef\xbb\xbf" "a,b\r\n", 8, false, "\xef\xbb\xbf" "a,b\r\n", 8},
+		{"\xef\xbb\xbf"
+		 "a,b\r\n",
+		 8, true, "a,b\r\n", 5},
+		{"\xef\xbb\xbf"
+		 "a,b\r\n",
+		 8, false,
+		 "\xef\xbb\xbf"
+		 "a,b\r\n",
+		 8},
 		{"\xef\xbb\xbf", 3, true, "", 0},
 		{"\xef\xbb", 2, true, "\xef\xbb", 2},
 		{"a", 1, true, "a", 1},
@@ -1219,7 +1279,8 @@ static void make_text(struct buf *b, size_t rows)
 	for (i = 0; i < rows; i++)
 		assert_int_equal(buf_printf(b, "%zu,caf\xc3\xa9 %zu,%s\r\n", i,
 					    i * 7919 % 1000,
-					    i % 3 ? "x" : "\xe2\x82\xac"), 0);
+					    i % 3 ? "x" : "\xe2\x82\xac"),
+				 0);
 }
 
 static void test_compressed(void **state)
@@ -1262,8 +1323,8 @@ static void test_compressed(void **state)
 					.in_chunk = i ? 0 : 1000,
 					.max_output_bytes = 4 * text.len};
 				struct buf out = BUF_INIT;
-				struct run r = decode_path(path(name), &o,
-							   4096, &out);
+				struct run r =
+					decode_path(path(name), &o, 4096, &out);
 
 				CHECK(r.rc == 0, "%s: rc %d %s", name, r.rc,
 				      r.why);
@@ -1280,15 +1341,18 @@ static void test_compressed(void **state)
 				CHECK(r.in_pos == file_size(path(name)),
 				      "%s: in_pos %llu of %llu", name,
 				      (unsigned long long)r.in_pos,
-				      (unsigned long long)file_size(path(name)));
-				CHECK(r.out_pos == out.len, "%s: out_pos", name);
+				      (unsigned long long)file_size(
+					      path(name)));
+				CHECK(r.out_pos == out.len, "%s: out_pos",
+				      name);
 				buf_free(&out);
 			}
 		}
 	}
 	/* Concatenated gzip members are one stream, as gzip -d has it. */
 	sh("cd '%s' && printf 'a,b\\n' | gzip -c >cat.gz && printf '1,2\\n' | "
-	   "gzip -c >>cat.gz", dir);
+	   "gzip -c >>cat.gz",
+	   dir);
 	{
 		struct decode_opts o = {.comp = DECODE_GZIP};
 		struct buf out = BUF_INIT;
@@ -1310,10 +1374,8 @@ static void test_bomb(void **state)
 		const char *file;
 		enum decode_comp comp;
 	} cases[] = {
-		{"zeros.gz", DECODE_GZIP},
-		{"zeros.zst", DECODE_ZSTD},
-		{"zeros.xz", DECODE_XZ},
-		{"zeros.bz2", DECODE_BZIP2},
+		{"zeros.gz", DECODE_GZIP}, {"zeros.zst", DECODE_ZSTD},
+		{"zeros.xz", DECODE_XZ},   {"zeros.bz2", DECODE_BZIP2},
 		{"zeros.zip", DECODE_ZIP},
 	};
 	size_t c;
@@ -1328,7 +1390,8 @@ static void test_bomb(void **state)
 		struct decode_opts o = {.comp = cases[c].comp,
 					.max_output_bytes = 1000000};
 		struct buf out = BUF_INIT;
-		struct run r = decode_path(path(cases[c].file), &o, 65536, &out);
+		struct run r =
+			decode_path(path(cases[c].file), &o, 65536, &out);
 
 		CHECK(r.rc == -EFBIG && strstr(r.why, "1000000 bytes") &&
 			      out.len <= 1000000 && r.out_pos == out.len,
@@ -1386,15 +1449,17 @@ static void test_xz_dict(void **state)
 	   "xz -c -T2 --block-size=30000 rnd >blocks.xz && "
 	   "cat blocks.xz dict64.xz >streams.xz && printf '\\0\\0\\0\\0' "
 	   ">>streams.xz && cat streams.xz >streams-nopad.xz && "
-	   "printf '\\0\\0' >>streams-nopad.xz", dir);
+	   "printf '\\0\\0' >>streams-nopad.xz",
+	   dir);
 	for (c = 0; c < ARRAY_SIZE(cases); c++) {
 		struct decode_opts o = {.comp = DECODE_XZ};
 		struct buf out = BUF_INIT;
 		struct run r = decode_path(path(cases[c].file), &o, 4096, &out);
 
 		CHECK(r.rc == cases[c].rc &&
-			      (cases[c].why ? strstr(r.why, cases[c].why) != NULL
-					    : out.len == cases[c].len),
+			      (cases[c].why
+				       ? strstr(r.why, cases[c].why) != NULL
+				       : out.len == cases[c].len),
 		      "%s: rc %d, %zu bytes, why \"%s\"", cases[c].file, r.rc,
 		      out.len, r.why);
 		buf_free(&out);
@@ -1409,12 +1474,16 @@ static void test_corrupt(void **state)
 		enum decode_comp comp;
 		const char *why;
 	} cases[] = {
-		{"cut.gz", DECODE_GZIP, "the gzip data is corrupt or cut short"},
-		{"flip.gz", DECODE_GZIP, "the gzip data is corrupt or cut short"},
+		{"cut.gz", DECODE_GZIP,
+		 "the gzip data is corrupt or cut short"},
+		{"flip.gz", DECODE_GZIP,
+		 "the gzip data is corrupt or cut short"},
 		{"fake.gz", DECODE_GZIP, "gzip"},
-		{"cut.zst", DECODE_ZSTD, "the zstd data is corrupt or cut short"},
+		{"cut.zst", DECODE_ZSTD,
+		 "the zstd data is corrupt or cut short"},
 		{"cut.xz", DECODE_XZ, "the xz data is corrupt or cut short"},
-		{"cut.bz2", DECODE_BZIP2, "the bzip2 data is corrupt or cut short"},
+		{"cut.bz2", DECODE_BZIP2,
+		 "the bzip2 data is corrupt or cut short"},
 		{"cut.zip", DECODE_ZIP, "zip"},
 		{"notgz.csv", DECODE_GZIP, "starts like gzip data but is not"},
 	};
@@ -1432,7 +1501,8 @@ static void test_corrupt(void **state)
 	   "head -c 20000 full.zip >cut.zip && cp full.gz flip.gz && "
 	   "printf 'XXXXXXXXXXXXXXXX' | dd of=flip.gz bs=1 seek=5000 "
 	   "conv=notrunc status=none && printf '\\037\\213\\010garbage' "
-	   ">fake.gz && printf 'a,b\\n' >notgz.csv", dir);
+	   ">fake.gz && printf 'a,b\\n' >notgz.csv",
+	   dir);
 	for (c = 0; c < ARRAY_SIZE(cases); c++) {
 		struct decode_opts o = {.comp = cases[c].comp};
 		struct buf out = BUF_INIT;

@@ -39,7 +39,7 @@ static int teardown(void **state)
 	char cmd[128];
 
 	(void)state;
-	(void) close(dfd);
+	(void)close(dfd);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	assert_int_equal(system(cmd), 0);
 	return 0;
@@ -54,19 +54,20 @@ static void reset(void)
 
 static void put(const char *name, const char *data, time_t mtime)
 {
-	int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+			0644);
 
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, data, strlen(data)), (ssize_t)strlen(data));
-	(void) close(fd);
+	(void)close(fd);
 	if (mtime) {
 		struct timespec ts[2] = {{mtime, 0}, {mtime, 0}};
 		assert_int_equal(utimensat(dfd, name, ts, 0), 0);
 	}
 }
 
-static char *default_ignore[] = {".*", "*.part", "*.filepart", "*.tmp",
-				 "*.crdownload", "*~"};
+static char *default_ignore[] = {".*",    "*.part",       "*.filepart",
+				 "*.tmp", "*.crdownload", "*~"};
 
 static struct config base_config(void)
 {
@@ -85,7 +86,8 @@ static void order(const struct inbox *ib, char *out, size_t n)
 
 	out[0] = '\0';
 	for (const struct cand *c = ib->oldest; c; c = c->newer)
-		k += (size_t)snprintf(out + k, n - k, "%s%s", k ? " " : "", c->name);
+		k += (size_t)snprintf(out + k, n - k, "%s%s", k ? " " : "",
+				      c->name);
 }
 
 static void test_order(void **state)
@@ -98,16 +100,26 @@ static void test_order(void **state)
 		const char *events;
 		const char *want;
 	} cases[] = {
-		{"a scan sorts by mtime", {"a@300", "b@100", "c@200"},
-		 "a:S b:S c:S |", "b c a"},
-		{"equal mtimes: by name", {"b@100", "a@100", "c@50"},
-		 "b:S a:S c:S |", "c a b"},
-		{"live events keep their order", {"a@300", "b@100", "c@200"},
-		 "a:C b:M c:C", "a b c"},
-		{"a scan sorts only what it added", {"x@900", "a@300", "b@100"},
-		 "x:C | a:S b:S x:S |", "x b a"},
-		{"seen twice: tracked once", {"a@100", "b@200"},
-		 "b:C a:S b:S a:W |", "b a"},
+		{"a scan sorts by mtime",
+		 {"a@300", "b@100", "c@200"},
+		 "a:S b:S c:S |",
+		 "b c a"},
+		{"equal mtimes: by name",
+		 {"b@100", "a@100", "c@50"},
+		 "b:S a:S c:S |",
+		 "c a b"},
+		{"live events keep their order",
+		 {"a@300", "b@100", "c@200"},
+		 "a:C b:M c:C",
+		 "a b c"},
+		{"a scan sorts only what it added",
+		 {"x@900", "a@300", "b@100"},
+		 "x:C | a:S b:S x:S |",
+		 "x b a"},
+		{"seen twice: tracked once",
+		 {"a@100", "b@200"},
+		 "b:C a:S b:S a:W |",
+		 "b a"},
 	};
 	int bad = 0;
 
@@ -122,7 +134,9 @@ static void test_order(void **state)
 			char name[32];
 			long mt;
 
-			assert_int_equal(sscanf(cases[i].files[f], "%31[^@]@%ld", name, &mt), 2);
+			assert_int_equal(sscanf(cases[i].files[f],
+						"%31[^@]@%ld", name, &mt),
+					 2);
 			put(name, "x\n", (time_t)mt);
 		}
 		assert_int_equal(inbox_init(&ib, dfd), 0);
@@ -139,16 +153,25 @@ static void test_order(void **state)
 			assert_non_null(colon);
 			*colon = '\0';
 			switch (colon[1]) {
-			case 'C': e = WATCH_CREATED; break;
-			case 'M': e = WATCH_MOVED_IN; break;
-			case 'W': e = WATCH_CLOSE_WRITE; break;
-			default: e = WATCH_SEEN; break;
+			case 'C':
+				e = WATCH_CREATED;
+				break;
+			case 'M':
+				e = WATCH_MOVED_IN;
+				break;
+			case 'W':
+				e = WATCH_CLOSE_WRITE;
+				break;
+			default:
+				e = WATCH_SEEN;
+				break;
 			}
 			inbox_entry(&ib, &cfg, tok, e);
 		}
 		order(&ib, got, sizeof(got));
-		CHECK(strcmp(got, cases[i].want) == 0, "%s: order \"%s\", want \"%s\"",
-		      cases[i].what, got, cases[i].want);
+		CHECK(strcmp(got, cases[i].want) == 0,
+		      "%s: order \"%s\", want \"%s\"", cases[i].what, got,
+		      cases[i].want);
 		inbox_fini(&ib);
 	}
 	assert_int_equal(bad, 0);
@@ -168,14 +191,17 @@ static void test_names(void **state)
 		{NULL, "orders.csv.tmp", true, NULL},
 		{NULL, "orders.csv~", true, NULL},
 		{NULL, "orders.csv.crdownload", true, NULL},
-		{NULL, "orders.csv.done", false, NULL}, /* no marker configured */
+		{NULL, "orders.csv.done", false,
+		 NULL}, /* no marker configured */
 		{"{name}.done", "orders.csv", false, "orders.csv.done"},
-		{"{name}.done", "orders.csv.done", true, "orders.csv.done.done"},
+		{"{name}.done", "orders.csv.done", true,
+		 "orders.csv.done.done"},
 		{"{name}.done", "x.done", true, "x.done.done"},
 		{"{name}.done", "done", false, "done.done"},
 		{"ready-{name}", "ready-a.csv", true, "ready-ready-a.csv"},
 		{"ready-{name}", "a.csv", false, "ready-a.csv"},
-		{"ready-{name}", "ready-", false, "ready-ready-"}, /* empty name */
+		{"ready-{name}", "ready-", false,
+		 "ready-ready-"}, /* empty name */
 	};
 	int bad = 0;
 
@@ -194,19 +220,28 @@ static void test_names(void **state)
 		/* A skipped name is never tracked. */
 		assert_int_equal(inbox_init(&ib, dfd), 0);
 		inbox_entry(&ib, &cfg, n, WATCH_CREATED);
-		CHECK(ib.ncand == (skip ? 0u : 1u), "%s: tracked %zu", n, ib.ncand);
+		CHECK(ib.ncand == (skip ? 0u : 1u), "%s: tracked %zu", n,
+		      ib.ncand);
 		inbox_fini(&ib);
 		if (cases[i].marker_of) {
-			assert_int_equal(inbox_marker_name(&cfg, n, strlen(n), &m), 0);
-			CHECK(strcmp(m.p, cases[i].marker_of) == 0, "%s: marker \"%s\"",
-			      n, m.p);
+			assert_int_equal(
+				inbox_marker_name(&cfg, n, strlen(n), &m), 0);
+			CHECK(strcmp(m.p, cases[i].marker_of) == 0,
+			      "%s: marker \"%s\"", n, m.p);
 		}
 		buf_free(&m);
 	}
 	assert_int_equal(bad, 0);
 }
 
-enum kind { REG, LINK, FIFO, DIR_, HARDLINK, MISSING };
+enum kind {
+	REG,
+	LINK,
+	FIFO,
+	DIR_,
+	HARDLINK,
+	MISSING
+};
 
 static const char *verdict_name(enum inbox_verdict v)
 {
@@ -223,38 +258,136 @@ static void test_ready(void **state)
 		enum kind kind;
 		enum watch_event ev;
 		bool marker_cfg, marker_file;
-		bool hold_open;  /* a writer keeps it open throughout */
-		bool grow;       /* appended to after the first look */
+		bool hold_open; /* a writer keeps it open throughout */
+		bool grow;      /* appended to after the first look */
 		uint64_t max_bytes;
 		enum inbox_verdict v[3];
 	} cases[] = {
-		{"settle time not elapsed, then ready", REG, WATCH_CREATED, 0, 0, 0, 0, 0,
+		{"settle time not elapsed, then ready",
+		 REG,
+		 WATCH_CREATED,
+		 0,
+		 0,
+		 0,
+		 0,
+		 0,
 		 {INBOX_WAIT, INBOX_WAIT, INBOX_READY}},
-		{"seen by a scan: same", REG, WATCH_SEEN, 0, 0, 0, 0, 0,
+		{"seen by a scan: same",
+		 REG,
+		 WATCH_SEEN,
+		 0,
+		 0,
+		 0,
+		 0,
+		 0,
 		 {INBOX_WAIT, INBOX_WAIT, INBOX_READY}},
-		{"size and mtime changed: waits again", REG, WATCH_CREATED, 0, 0, 0, 1, 0,
+		{"size and mtime changed: waits again",
+		 REG,
+		 WATCH_CREATED,
+		 0,
+		 0,
+		 0,
+		 1,
+		 0,
 		 {INBOX_WAIT, INBOX_WAIT, INBOX_WAIT}},
-		{"moved in: ready at once", REG, WATCH_MOVED_IN, 0, 0, 0, 0, 0,
+		{"moved in: ready at once",
+		 REG,
+		 WATCH_MOVED_IN,
+		 0,
+		 0,
+		 0,
+		 0,
+		 0,
 		 {INBOX_READY, INBOX_READY, INBOX_READY}},
-		{"held open for writing: waits (lease probe)", REG, WATCH_MOVED_IN, 0, 0, 1, 0, 0,
+		{"held open for writing: waits (lease probe)",
+		 REG,
+		 WATCH_MOVED_IN,
+		 0,
+		 0,
+		 1,
+		 0,
+		 0,
 		 {INBOX_WAIT, INBOX_WAIT, INBOX_WAIT}},
-		{"held open, seen created: waits", REG, WATCH_CREATED, 0, 0, 1, 0, 0,
+		{"held open, seen created: waits",
+		 REG,
+		 WATCH_CREATED,
+		 0,
+		 0,
+		 1,
+		 0,
+		 0,
 		 {INBOX_WAIT, INBOX_WAIT, INBOX_WAIT}},
-		{"ready marker missing: waits", REG, WATCH_MOVED_IN, 1, 0, 0, 0, 0,
+		{"ready marker missing: waits",
+		 REG,
+		 WATCH_MOVED_IN,
+		 1,
+		 0,
+		 0,
+		 0,
+		 0,
 		 {INBOX_WAIT, INBOX_WAIT, INBOX_WAIT}},
-		{"ready marker present: ready", REG, WATCH_MOVED_IN, 1, 1, 0, 0, 0,
+		{"ready marker present: ready",
+		 REG,
+		 WATCH_MOVED_IN,
+		 1,
+		 1,
+		 0,
+		 0,
+		 0,
 		 {INBOX_READY, INBOX_READY, INBOX_READY}},
-		{"larger than max_file_bytes: rejected", REG, WATCH_MOVED_IN, 0, 0, 0, 0, 4,
+		{"larger than max_file_bytes: rejected",
+		 REG,
+		 WATCH_MOVED_IN,
+		 0,
+		 0,
+		 0,
+		 0,
+		 4,
 		 {INBOX_REJECT, INBOX_REJECT, INBOX_REJECT}},
-		{"symbolic link: rejected", LINK, WATCH_CREATED, 0, 0, 0, 0, 0,
+		{"symbolic link: rejected",
+		 LINK,
+		 WATCH_CREATED,
+		 0,
+		 0,
+		 0,
+		 0,
+		 0,
 		 {INBOX_REJECT, INBOX_REJECT, INBOX_REJECT}},
-		{"FIFO: rejected", FIFO, WATCH_CREATED, 0, 0, 0, 0, 0,
+		{"FIFO: rejected",
+		 FIFO,
+		 WATCH_CREATED,
+		 0,
+		 0,
+		 0,
+		 0,
+		 0,
 		 {INBOX_REJECT, INBOX_REJECT, INBOX_REJECT}},
-		{"second hard link: rejected once settled", HARDLINK, WATCH_CREATED, 0, 0, 0, 0, 0,
+		{"second hard link: rejected once settled",
+		 HARDLINK,
+		 WATCH_CREATED,
+		 0,
+		 0,
+		 0,
+		 0,
+		 0,
 		 {INBOX_WAIT, INBOX_WAIT, INBOX_REJECT}},
-		{"directory: left alone", DIR_, WATCH_CREATED, 0, 0, 0, 0, 0,
+		{"directory: left alone",
+		 DIR_,
+		 WATCH_CREATED,
+		 0,
+		 0,
+		 0,
+		 0,
+		 0,
 		 {INBOX_WAIT, INBOX_WAIT, INBOX_WAIT}},
-		{"gone", MISSING, WATCH_CREATED, 0, 0, 0, 0, 0,
+		{"gone",
+		 MISSING,
+		 WATCH_CREATED,
+		 0,
+		 0,
+		 0,
+		 0,
+		 0,
 		 {INBOX_GONE, INBOX_GONE, INBOX_GONE}},
 	};
 	int bad = 0;
@@ -277,14 +410,16 @@ static void test_ready(void **state)
 			break;
 		case LINK:
 			put("target.csv", "id\n1\n", 0);
-			assert_int_equal(symlinkat("target.csv", dfd, "f.csv"), 0);
+			assert_int_equal(symlinkat("target.csv", dfd, "f.csv"),
+					 0);
 			break;
 		case FIFO:
 			assert_int_equal(mkfifoat(dfd, "f.csv", 0644), 0);
 			break;
 		case HARDLINK:
 			put("f.csv", "id\n1\n", 0);
-			assert_int_equal(linkat(dfd, "f.csv", dfd, "other", 0), 0);
+			assert_int_equal(linkat(dfd, "f.csv", dfd, "other", 0),
+					 0);
 			break;
 		case DIR_:
 			assert_int_equal(mkdirat(dfd, "f.csv", 0755), 0);
@@ -295,7 +430,8 @@ static void test_ready(void **state)
 		if (cases[i].marker_file)
 			put("f.csv.done", "", 0);
 		if (cases[i].hold_open)
-			holder = openat(dfd, "f.csv", O_WRONLY | O_APPEND | O_CLOEXEC);
+			holder = openat(dfd, "f.csv",
+					O_WRONLY | O_APPEND | O_CLOEXEC);
 		assert_int_equal(inbox_init(&ib, dfd), 0);
 		inbox_entry(&ib, &cfg, "f.csv", cases[i].ev);
 		assert_non_null(ib.oldest);
@@ -308,41 +444,47 @@ static void test_ready(void **state)
 			enum inbox_verdict v;
 
 			v = inbox_look(&ib, &cfg, ib.oldest, at[k], &t);
-			CHECK(v == cases[i].v[k], "%s: look %d: %s, want %s", cases[i].what,
-			      k, verdict_name(v), verdict_name(cases[i].v[k]));
-			CHECK((v == INBOX_READY) == (t.fd >= 0), "%s: look %d: fd %d",
-			      cases[i].what, k, t.fd);
+			CHECK(v == cases[i].v[k], "%s: look %d: %s, want %s",
+			      cases[i].what, k, verdict_name(v),
+			      verdict_name(cases[i].v[k]));
+			CHECK((v == INBOX_READY) == (t.fd >= 0),
+			      "%s: look %d: fd %d", cases[i].what, k, t.fd);
 			if (v == INBOX_READY && cases[i].marker_cfg)
 				CHECK(strcmp(t.marker.p, "f.csv.done") == 0,
-				      "%s: marker \"%s\"", cases[i].what, t.marker.p);
+				      "%s: marker \"%s\"", cases[i].what,
+				      t.marker.p);
 			if (v == INBOX_REJECT)
-				CHECK(t.why && *t.why, "%s: no reason", cases[i].what);
+				CHECK(t.why && *t.why, "%s: no reason",
+				      cases[i].what);
 			if (v == INBOX_REJECT && cases[i].max_bytes)
-				CHECK(strstr(t.why, "max_file_bytes") != NULL, "%s: reason %s",
-				      cases[i].what, t.why);
+				CHECK(strstr(t.why, "max_file_bytes") != NULL,
+				      "%s: reason %s", cases[i].what, t.why);
 			if (t.fd >= 0)
-				(void) close(t.fd);
+				(void)close(t.fd);
 			buf_free(&t.marker);
 			if (k == 0 && cases[i].grow) {
-				int fd = openat(dfd, "f.csv", O_WRONLY | O_APPEND | O_CLOEXEC);
+				int fd =
+					openat(dfd, "f.csv",
+					       O_WRONLY | O_APPEND | O_CLOEXEC);
 				assert_true(fd >= 0);
 				assert_int_equal(write(fd, "2\n", 2), 2);
-				(void) close(fd);
+				(void)close(fd);
 			}
 		}
 		if (cases[i].grow) {
 			/* Settled again, counted from the change. */
 			struct inbox_take t = {.fd = -1, .marker = BUF_INIT};
-			enum inbox_verdict v = inbox_look(&ib, &cfg, ib.oldest,
-							  at[2] + 1 + cfg.settle_ms, &t);
+			enum inbox_verdict v =
+				inbox_look(&ib, &cfg, ib.oldest,
+					   at[2] + 1 + cfg.settle_ms, &t);
 			CHECK(v == INBOX_READY, "%s: after settling again: %s",
 			      cases[i].what, verdict_name(v));
 			if (t.fd >= 0)
-				(void) close(t.fd);
+				(void)close(t.fd);
 			buf_free(&t.marker);
 		}
 		if (holder >= 0)
-			(void) close(holder);
+			(void)close(holder);
 		inbox_forget(&ib, ib.oldest);
 		CHECK(ib.ncand == 0 && !ib.oldest && !ib.newest, "%s: forget",
 		      cases[i].what);

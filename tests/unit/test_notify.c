@@ -49,7 +49,8 @@ static int bind_dgram(const char *addr)
 	} else {
 		unlink(addr);
 		memcpy(a.sun_path, addr, n + 1);
-		len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
+		len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n +
+				  1);
 	}
 	if (bind(fd, (struct sockaddr *)&a, len) < 0) {
 		close(fd);
@@ -76,8 +77,8 @@ static void close_loop(uv_loop_t *loop)
 static void test_addresses(void **state)
 {
 	static const struct {
-		const char *env;  /* NOTIFY_SOCKET; NULL: unset */
-		int result;       /* of notify_new */
+		const char *env; /* NOTIFY_SOCKET; NULL: unset */
+		int result;      /* of notify_new */
 		bool enabled;
 	} cases[] = {
 		{NULL, 0, false},
@@ -89,9 +90,11 @@ static void test_addresses(void **state)
 		/* sun_path is 108 bytes: a path needs its NUL, an abstract
 		 * name does not */
 		{"/xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-		 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", -EINVAL, false},
+		 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+		 -EINVAL, false},
 		{"@xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-		 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", 0, true},
+		 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+		 0, true},
 	};
 	int bad = 0;
 
@@ -107,14 +110,16 @@ static void test_addresses(void **state)
 			setenv("NOTIFY_SOCKET", cases[i].env, 1);
 		if (cases[i].enabled) {
 			fd = bind_dgram(cases[i].env);
-			CHECK(fd >= 0, "case %zu: cannot bind %s", i, cases[i].env);
+			CHECK(fd >= 0, "case %zu: cannot bind %s", i,
+			      cases[i].env);
 		}
 		assert_int_equal(uv_loop_init(&loop), 0);
 		r = notify_new(&loop, NULL, NULL, &n);
-		CHECK(r == cases[i].result, "case %zu: notify_new %d, want %d", i, r,
-		      cases[i].result);
+		CHECK(r == cases[i].result, "case %zu: notify_new %d, want %d",
+		      i, r, cases[i].result);
 		if (r == 0) {
-			CHECK(notify_enabled(n) == cases[i].enabled, "case %zu: enabled", i);
+			CHECK(notify_enabled(n) == cases[i].enabled,
+			      "case %zu: enabled", i);
 			r = notify_ready(n, "all good");
 			CHECK(r == 0, "case %zu: notify_ready %d", i, r);
 			if (fd >= 0)
@@ -151,22 +156,29 @@ static void test_messages(void **state)
 	assert_int_equal(notify_new(&loop, NULL, NULL, &n), 0);
 
 	CHECK(notify_status(n, "1 queued") == 0, "status");
-	CHECK(strcmp(recv_msg(fd, buf, sizeof(buf)), "STATUS=1 queued\n") == 0, "got \"%s\"", buf);
+	CHECK(strcmp(recv_msg(fd, buf, sizeof(buf)), "STATUS=1 queued\n") == 0,
+	      "got \"%s\"", buf);
 	/* the same text again is not sent */
 	CHECK(notify_status(n, "1 queued") == 0, "status again");
-	CHECK(strcmp(recv_msg(fd, buf, sizeof(buf)), "") == 0, "repeated STATUS sent: \"%s\"", buf);
+	CHECK(strcmp(recv_msg(fd, buf, sizeof(buf)), "") == 0,
+	      "repeated STATUS sent: \"%s\"", buf);
 	CHECK(notify_status(n, "2 queued") == 0, "status changed");
-	CHECK(strcmp(recv_msg(fd, buf, sizeof(buf)), "STATUS=2 queued\n") == 0, "got \"%s\"", buf);
+	CHECK(strcmp(recv_msg(fd, buf, sizeof(buf)), "STATUS=2 queued\n") == 0,
+	      "got \"%s\"", buf);
 
 	CHECK(notify_reloading(n) == 0, "reloading");
 	recv_msg(fd, buf, sizeof(buf));
-	CHECK(sscanf(buf, "RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=", &us) == 1 && us > 0,
+	CHECK(sscanf(buf, "RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=", &us) ==
+			      1 &&
+		      us > 0,
 	      "got \"%s\"", buf);
 	CHECK(notify_stopping(n, "bye") == 0, "stopping");
-	CHECK(strcmp(recv_msg(fd, buf, sizeof(buf)), "STOPPING=1\nSTATUS=bye\n") == 0,
+	CHECK(strcmp(recv_msg(fd, buf, sizeof(buf)),
+		     "STOPPING=1\nSTATUS=bye\n") == 0,
 	      "got \"%s\"", buf);
 	CHECK(notify_send(n, "X=1\n") == 0, "send");
-	CHECK(strcmp(recv_msg(fd, buf, sizeof(buf)), "X=1\n") == 0, "got \"%s\"", buf);
+	CHECK(strcmp(recv_msg(fd, buf, sizeof(buf)), "X=1\n") == 0,
+	      "got \"%s\"", buf);
 	/* no WATCHDOG_USEC: no watchdog */
 	CHECK(notify_watchdog_usec(n) == 0, "watchdog usec");
 
@@ -201,7 +213,8 @@ static void wd_stop(uv_timer_t *t)
 }
 
 /* Runs the loop for ms with WATCHDOG_USEC=usec; returns the pings. */
-static int watchdog_pings(const char *usec, const char *pid, bool healthy, int *calls)
+static int watchdog_pings(const char *usec, const char *pid, bool healthy,
+			  int *calls)
 {
 	const char *addr = "@ingestd-test-notify-wd";
 	struct wd w = {.healthy = healthy};
@@ -241,15 +254,17 @@ static void test_watchdog(void **state)
 	(void)state;
 	/* 100 ms → a tick every 50 ms, the first at once: 5 in 210 ms */
 	pings = watchdog_pings("100000", NULL, true, &calls);
-	CHECK(pings >= 3 && pings <= 6 && calls == pings, "healthy: %d pings, %d checks",
-	      pings, calls);
+	CHECK(pings >= 3 && pings <= 6 && calls == pings,
+	      "healthy: %d pings, %d checks", pings, calls);
 	pings = watchdog_pings("100000", NULL, false, &calls);
-	CHECK(pings == 0 && calls >= 3, "unhealthy: %d pings, %d checks", pings, calls);
+	CHECK(pings == 0 && calls >= 3, "unhealthy: %d pings, %d checks", pings,
+	      calls);
 	snprintf(me, sizeof(me), "%d", (int)getpid());
 	pings = watchdog_pings("100000", me, true, &calls);
 	CHECK(pings >= 3, "WATCHDOG_PID ours: %d pings", pings);
 	pings = watchdog_pings("100000", "1", true, &calls);
-	CHECK(pings == 0 && calls == 0, "WATCHDOG_PID not ours: %d pings", pings);
+	CHECK(pings == 0 && calls == 0, "WATCHDOG_PID not ours: %d pings",
+	      pings);
 	pings = watchdog_pings("0", NULL, true, &calls);
 	CHECK(pings == 0, "WATCHDOG_USEC=0: %d pings", pings);
 	pings = watchdog_pings("12x", NULL, true, &calls);
@@ -267,7 +282,9 @@ static int pass_fd(bool listening)
 		fd = socket(AF_UNIX, SOCK_STREAM, 0);
 		struct sockaddr_un a = {.sun_family = AF_UNIX};
 		/* autobind to an abstract address */
-		assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(sa_family_t)), 0);
+		assert_int_equal(
+			bind(fd, (struct sockaddr *)&a, sizeof(sa_family_t)),
+			0);
 		assert_int_equal(listen(fd, 1), 0);
 	} else {
 		fd = open("/dev/null", O_RDONLY);
@@ -312,18 +329,24 @@ static void test_listen_fd(void **state)
 		unsetenv("LISTEN_PID");
 		unsetenv("LISTEN_FDS");
 		if (cases[i].pid)
-			setenv("LISTEN_PID", strcmp(cases[i].pid, "me") ? cases[i].pid : me, 1);
+			setenv("LISTEN_PID",
+			       strcmp(cases[i].pid, "me") ? cases[i].pid : me,
+			       1);
 		if (cases[i].fds)
 			setenv("LISTEN_FDS", cases[i].fds, 1);
 		setenv("LISTEN_FDNAMES", "http", 1);
 		got = notify_listen_fd();
-		CHECK(got == (cases[i].taken ? 3 : -1), "case %zu: got %d", i, got);
-		CHECK(!getenv("LISTEN_PID") && !getenv("LISTEN_FDS") && !getenv("LISTEN_FDNAMES"),
+		CHECK(got == (cases[i].taken ? 3 : -1), "case %zu: got %d", i,
+		      got);
+		CHECK(!getenv("LISTEN_PID") && !getenv("LISTEN_FDS") &&
+			      !getenv("LISTEN_FDNAMES"),
 		      "case %zu: environment not unset", i);
 		if (got == 3)
-			CHECK(fcntl(3, F_GETFD) & FD_CLOEXEC, "case %zu: no FD_CLOEXEC", i);
+			CHECK(fcntl(3, F_GETFD) & FD_CLOEXEC,
+			      "case %zu: no FD_CLOEXEC", i);
 		if (cases[i].fds && strcmp(cases[i].fds, "2") == 0)
-			CHECK(fcntl(4, F_GETFD) < 0, "case %zu: fd 4 left open", i);
+			CHECK(fcntl(4, F_GETFD) < 0, "case %zu: fd 4 left open",
+			      i);
 		close(3);
 		close(4);
 	}

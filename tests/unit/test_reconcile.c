@@ -26,9 +26,17 @@
 #include "upload.h"
 #include "writer.h"
 
-enum where { NOWHERE, INBOX, WORK, PROCESSED, REJECTED, FAILED, NDIRS };
-static const char *dir_names[NDIRS] = {NULL, "inbox", ".work", "processed",
-				       "rejected", "failed"};
+enum where {
+	NOWHERE,
+	INBOX,
+	WORK,
+	PROCESSED,
+	REJECTED,
+	FAILED,
+	NDIRS
+};
+static const char *dir_names[NDIRS] = {NULL,        "inbox",    ".work",
+				       "processed", "rejected", "failed"};
 
 #define GOOD "id,name\n1,a\n2,b\n"
 #define BAD_HEADER "sku,price\nx,1\n"
@@ -55,24 +63,28 @@ static const struct row {
 	{"pending, another file of that name in the inbox: failed, left there",
 	 UP_PENDING, 1, NULL, NULL, NULL, 0, INBOX, 1, GOOD, INBOX, UP_FAILED,
 	 "disappeared from the inbox", 0},
-	{"pending, file gone: failed", UP_PENDING, 1, NULL, NULL, NULL, 0, NOWHERE,
-	 0, GOOD, NOWHERE, UP_FAILED, "disappeared from the inbox", 0},
+	{"pending, file gone: failed", UP_PENDING, 1, NULL, NULL, NULL, 0,
+	 NOWHERE, 0, GOOD, NOWHERE, UP_FAILED, "disappeared from the inbox", 0},
 	{"pending, claimed into .work/, not checked: checked and loaded",
-	 UP_PENDING, 1, NULL, NULL, NULL, 0, WORK, 0, GOOD, PROCESSED, UP_COMPLETED,
-	 NULL, 0},
-	{"pending, claimed, bad header: rejected with a reason file", UP_PENDING,
-	 1, NULL, NULL, NULL, 0, WORK, 0, BAD_HEADER, REJECTED, UP_REJECTED, NULL, 1},
-	{"pending with its dataset, claimed: loaded", UP_PENDING, 1, "items", NULL,
-	 NULL, 0, WORK, 0, GOOD, PROCESSED, UP_COMPLETED, NULL, 0},
+	 UP_PENDING, 1, NULL, NULL, NULL, 0, WORK, 0, GOOD, PROCESSED,
+	 UP_COMPLETED, NULL, 0},
+	{"pending, claimed, bad header: rejected with a reason file",
+	 UP_PENDING, 1, NULL, NULL, NULL, 0, WORK, 0, BAD_HEADER, REJECTED,
+	 UP_REJECTED, NULL, 1},
+	{"pending with its dataset, claimed: loaded", UP_PENDING, 1, "items",
+	 NULL, NULL, 0, WORK, 0, GOOD, PROCESSED, UP_COMPLETED, NULL, 0},
 	{"processing with a resume point: resumed and loaded", UP_PROCESSING, 1,
-	 "items", NULL, NULL, 1, WORK, 0, GOOD, PROCESSED, UP_COMPLETED, NULL, 0},
+	 "items", NULL, NULL, 1, WORK, 0, GOOD, PROCESSED, UP_COMPLETED, NULL,
+	 0},
 	{"processing, its dataset gone from the configuration: failed",
-	 UP_PROCESSING, 1, "gone", NULL, NULL, 0, WORK, 0, GOOD, FAILED, UP_FAILED,
-	 "no longer in the configuration", 0},
+	 UP_PROCESSING, 1, "gone", NULL, NULL, 0, WORK, 0, GOOD, FAILED,
+	 UP_FAILED, "no longer in the configuration", 0},
 	{"pending, its dataset gone: checked again and loaded", UP_PENDING, 1,
-	 "gone", NULL, NULL, 0, WORK, 0, GOOD, PROCESSED, UP_COMPLETED, NULL, 0},
-	{"processing, file missing from .work/: failed", UP_PROCESSING, 1, "items",
-	 NULL, NULL, 0, NOWHERE, 0, GOOD, NOWHERE, UP_FAILED, "missing from .work/", 0},
+	 "gone", NULL, NULL, 0, WORK, 0, GOOD, PROCESSED, UP_COMPLETED, NULL,
+	 0},
+	{"processing, file missing from .work/: failed", UP_PROCESSING, 1,
+	 "items", NULL, NULL, 0, NOWHERE, 0, GOOD, NOWHERE, UP_FAILED,
+	 "missing from .work/", 0},
 	{"completed, file not yet moved: moved to processed/", UP_COMPLETED, 1,
 	 "items", "processed/1-items.csv", NULL, 0, WORK, 0, GOOD, PROCESSED,
 	 UP_COMPLETED, NULL, 0},
@@ -80,8 +92,8 @@ static const struct row {
 	 "failed/1-items.csv", "it failed", 0, WORK, 0, GOOD, FAILED, UP_FAILED,
 	 "it failed", 0},
 	{"rejected, file and reason not yet written: both in rejected/",
-	 UP_REJECTED, 1, NULL, "rejected/1-items.csv", "Wrong header.", 0, WORK, 0,
-	 BAD_HEADER, REJECTED, UP_REJECTED, "Wrong header.", 1},
+	 UP_REJECTED, 1, NULL, "rejected/1-items.csv", "Wrong header.", 0, WORK,
+	 0, BAD_HEADER, REJECTED, UP_REJECTED, "Wrong header.", 1},
 	{"completed without a location (not kept): deleted", UP_COMPLETED, 1,
 	 "items", NULL, NULL, 0, WORK, 0, GOOD, NOWHERE, UP_COMPLETED, NULL, 0},
 	{"a file in .work/ without a record: back to the inbox", UP_PENDING, 0,
@@ -148,8 +160,8 @@ static void world_make(struct world *w)
 	for (int d = INBOX; d < NDIRS; d++)
 		w->fd[d] = dir_at(root, dir_names[d]);
 	w->status_fd = dir_at(root, "status");
-	(void) close(dir_at(w->status_fd, "by-name"));
-	(void) close(root);
+	(void)close(dir_at(w->status_fd, "by-name"));
+	(void)close(root);
 	snprintf(path, sizeof(path), "%s/ingestd.yaml", w->root);
 	f = fopen(path, "w");
 	assert_non_null(f);
@@ -166,26 +178,28 @@ static void world_free(struct world *w)
 
 	config_unref(w->cfg);
 	for (int d = INBOX; d < NDIRS; d++)
-		(void) close(w->fd[d]);
-	(void) close(w->status_fd);
+		(void)close(w->fd[d]);
+	(void)close(w->status_fd);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", w->root);
 	assert_int_equal(system(cmd), 0);
 }
 
 static void put(int dirfd, const char *name, const char *data, struct stat *st)
 {
-	int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+			0644);
 
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, data, strlen(data)), (ssize_t)strlen(data));
 	assert_int_equal(fstat(fd, st), 0);
-	(void) close(fd);
+	(void)close(fd);
 }
 
 static void change(struct store *s, int64_t id, enum upload_state from,
 		   enum upload_state to, const struct row *r)
 {
-	struct upload_change ch = {.from = from, .to = to, .dataset = r->dataset};
+	struct upload_change ch = {
+		.from = from, .to = to, .dataset = r->dataset};
 
 	if (upload_state_terminal(to)) {
 		ch.location = r->location;
@@ -206,7 +220,8 @@ static int64_t leave(struct world *w, const struct row *r, struct store *s)
 	if (r->file_at == INBOX)
 		put(w->fd[INBOX], name, r->content, &st);
 	else if (r->file_at == WORK)
-		put(w->fd[WORK], r->record ? wn : "77-items.csv", r->content, &st);
+		put(w->fd[WORK], r->record ? wn : "77-items.csv", r->content,
+		    &st);
 	else {
 		/* Its inode and size as if it had been there. */
 		put(w->fd[INBOX], "scratch", r->content, &st);
@@ -216,7 +231,8 @@ static int64_t leave(struct world *w, const struct row *r, struct store *s)
 		return 0;
 	{
 		struct upload_new u = {
-			.name = (const unsigned char *)name, .name_len = strlen(name),
+			.name = (const unsigned char *)name,
+			.name_len = strlen(name),
 			.bytes = (uint64_t)st.st_size,
 			.inode = (int64_t)st.st_ino + (r->other_inode ? 1 : 0),
 			.mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 +
@@ -236,9 +252,11 @@ static int64_t leave(struct world *w, const struct row *r, struct store *s)
 	if (r->resume) {
 		char sql[160];
 
-		snprintf(sql, sizeof(sql),
-			 "UPDATE uploads SET bytes_done = %d, line_done = 3, rows_total = 1"
-			 " WHERE id = %lld", ROW1_END, (long long)id);
+		snprintf(
+			sql, sizeof(sql),
+			"UPDATE uploads SET bytes_done = %d, line_done = 3, rows_total = 1"
+			" WHERE id = %lld",
+			ROW1_END, (long long)id);
 		assert_int_equal(store_exec(s, sql), 0);
 	}
 	return id;
@@ -266,10 +284,15 @@ static void run(struct world *w, struct store *s)
 	assert_int_equal(writer_new(s, notify, w, &wr), 0);
 	assert_int_equal(status_new(w->db, w->status_fd, &st), 0);
 	env = (struct intake_env){
-		.loop = &loop, .writer = wr, .status = st,
-		.inbox_fd = w->fd[INBOX], .work_fd = w->fd[WORK],
-		.rejected_fd = w->fd[REJECTED], .processed_fd = w->fd[PROCESSED],
-		.failed_fd = w->fd[FAILED], .stop = &stop,
+		.loop = &loop,
+		.writer = wr,
+		.status = st,
+		.inbox_fd = w->fd[INBOX],
+		.work_fd = w->fd[WORK],
+		.rejected_fd = w->fd[REJECTED],
+		.processed_fd = w->fd[PROCESSED],
+		.failed_fd = w->fd[FAILED],
+		.stop = &stop,
 	};
 	assert_int_equal(intake_new(&env, w->cfg, &in), 0);
 	w->in = in;
@@ -304,8 +327,10 @@ static enum where where(const struct world *w, bool orphan)
 	int n = 0;
 
 	for (int d = INBOX; d < NDIRS; d++)
-		if (exists(w, d, d == INBOX ? "items.csv"
-			       : orphan ? "77-items.csv" : "1-items.csv")) {
+		if (exists(w, d,
+			   d == INBOX ? "items.csv"
+			   : orphan   ? "77-items.csv"
+				      : "1-items.csv")) {
 			at = d;
 			n++;
 		}
@@ -329,7 +354,9 @@ static void test_reconcile(void **state)
 		assert_int_equal(store_migrate(s), 0);
 		for (size_t k = 0; k < w.cfg->ndatasets; k++) {
 			struct buf why = BUF_INIT;
-			assert_int_equal(store_ensure_table(s, &w.cfg->datasets[k], &why), 0);
+			assert_int_equal(store_ensure_table(
+						 s, &w.cfg->datasets[k], &why),
+					 0);
 			buf_free(&why);
 		}
 		id = leave(&w, r, s);
@@ -337,19 +364,24 @@ static void test_reconcile(void **state)
 
 		at = where(&w, !r->record);
 		CHECK(at == r->want_at, "%s: file in %s, want %s", r->what,
-		      at == NDIRS ? "two places" : at ? dir_names[at] : "nowhere",
+		      at == NDIRS ? "two places"
+		      : at        ? dir_names[at]
+				  : "nowhere",
 		      r->want_at ? dir_names[r->want_at] : "nowhere");
-		CHECK(exists(&w, REJECTED, "1-items.csv.reason.txt") == r->want_reason_file,
+		CHECK(exists(&w, REJECTED, "1-items.csv.reason.txt") ==
+			      r->want_reason_file,
 		      "%s: reason file %d", r->what, !r->want_reason_file);
 		if (id) {
 			struct upload_rec rec = {0};
 
 			assert_int_equal(store_open(w.db, true, &s), 0);
 			assert_int_equal(store_upload_get(s, id, &rec), 0);
-			CHECK(rec.state == r->want, "%s: state %s, want %s", r->what,
-			      upload_state_name(rec.state), upload_state_name(r->want));
+			CHECK(rec.state == r->want, "%s: state %s, want %s",
+			      r->what, upload_state_name(rec.state),
+			      upload_state_name(r->want));
 			if (r->want_reason)
-				CHECK(rec.reason && strstr(rec.reason, r->want_reason),
+				CHECK(rec.reason && strstr(rec.reason,
+							   r->want_reason),
 				      "%s: reason \"%s\"", r->what,
 				      rec.reason ? rec.reason : "(none)");
 			if (r->resume)
@@ -357,7 +389,8 @@ static void test_reconcile(void **state)
 				 * is loaded by this run. */
 				CHECK(rec.applied == 1 && rec.records == 2,
 				      "%s: applied %lld of %lld", r->what,
-				      (long long)rec.applied, (long long)rec.records);
+				      (long long)rec.applied,
+				      (long long)rec.records);
 			upload_rec_clear(&rec);
 			store_free(s);
 		}

@@ -90,12 +90,27 @@ struct type_case {
 	const char *msg;   /* substring of msg when rc != OK */
 };
 
-#define I(t, in, v) {t, in, OK, {.kind = V_INT, .u.i = (v)}, NULL}
-#define R(t, in, v) {t, in, OK, {.kind = V_REAL, .u.d = (v)}, NULL}
-#define T(t, in, txt) \
-	{t, in, OK, {.kind = V_TEXT, .u.s = {txt, sizeof(txt) - 1}}, NULL}
-#define N(t, in) {t, in, OK, {.kind = V_NULL}, NULL}
-#define BAD(t, in, m) {t, in, TYPE, {.kind = V_NULL}, m}
+#define I(t, in, v)                                          \
+	{                                                    \
+		t, in, OK, {.kind = V_INT, .u.i = (v)}, NULL \
+	}
+#define R(t, in, v)                                           \
+	{                                                     \
+		t, in, OK, {.kind = V_REAL, .u.d = (v)}, NULL \
+	}
+#define T(t, in, txt)                                                       \
+	{                                                                   \
+		t, in, OK, {.kind = V_TEXT, .u.s = {txt, sizeof(txt) - 1}}, \
+			NULL                                                \
+	}
+#define N(t, in)                                  \
+	{                                         \
+		t, in, OK, {.kind = V_NULL}, NULL \
+	}
+#define BAD(t, in, m)                            \
+	{                                        \
+		t, in, TYPE, {.kind = V_NULL}, m \
+	}
 
 static const struct type_case type_cases[] = {
 	/* string: verbatim, spaces are data */
@@ -215,7 +230,8 @@ static const struct type_case type_cases[] = {
 	T(FT_DATETIME, "2016-12-31T23:59:60Z", "2016-12-31T23:59:60Z"),
 	T(FT_DATETIME, "2024-02-29T00:00:00", "2024-02-29T00:00:00"),
 	T(FT_DATETIME, " 2024-01-01T00:00:00Z\t", "2024-01-01T00:00:00Z"),
-	BAD(FT_DATETIME, "2024-01-01T12:34:56.1234567890", "expected a datetime"),
+	BAD(FT_DATETIME, "2024-01-01T12:34:56.1234567890",
+	    "expected a datetime"),
 	BAD(FT_DATETIME, "2024-01-01T12:34:56.", "expected a datetime"),
 	BAD(FT_DATETIME, "2024-01-01T24:00:00", "expected a datetime"),
 	BAD(FT_DATETIME, "2024-01-01T12:60:00", "expected a datetime"),
@@ -288,14 +304,12 @@ static void test_text_points_into_raw(void **state)
 
 	/* Not NUL-terminated: a number followed by more digits in memory. */
 	f = plain_field(FT_NUMBER);
-	assert_int_equal(schema_convert(NULL, &f, "12345", 2, &v, msg,
-					sizeof(msg)),
-			 0);
+	assert_int_equal(
+		schema_convert(NULL, &f, "12345", 2, &v, msg, sizeof(msg)), 0);
 	assert_true(v.kind == V_REAL && v.u.d == 12.0);
 	f = plain_field(FT_INTEGER);
-	assert_int_equal(schema_convert(NULL, &f, "12345", 3, &v, msg,
-					sizeof(msg)),
-			 0);
+	assert_int_equal(
+		schema_convert(NULL, &f, "12345", 3, &v, msg, sizeof(msg)), 0);
 	assert_true(v.kind == V_INT && v.u.i == 123);
 }
 
@@ -309,7 +323,7 @@ static void test_boolean_custom(void **state)
 		int rc;
 		int64_t want;
 	} cases[] = {
-		{"Y", OK, 1}, {"ja", OK, 1}, {" N ", OK, 0},
+		{"Y", OK, 1},      {"ja", OK, 1},  {" N ", OK, 0},
 		{"true", TYPE, 0}, {"0", TYPE, 0}, {"y", TYPE, 0},
 	};
 	struct field f = plain_field(FT_BOOLEAN);
@@ -399,19 +413,19 @@ static void test_missing_values(void **state)
 /* Constraints                                                         */
 
 enum cfield {
-	C_LEN,      /* string 2..4 characters */
-	C_INT,      /* integer 0..100 */
-	C_NUM,      /* number 0..99999999.99 */
-	C_DATE,     /* date 2024-01-01..2024-12-31 */
-	C_DT,       /* datetime minimum 2024-01-01T00:00:00Z */
-	C_PAT,      /* string pattern [A-Z]+ */
-	C_PAT_INT,  /* integer pattern [0-9]{3} */
-	C_ENUM_S,   /* string enum red, green */
-	C_ENUM_I,   /* integer enum 1, 2 */
-	C_ENUM_N,   /* number enum 0.5, 1 */
-	C_ENUM_D,   /* date enum 2024-01-01 */
-	C_REQ,      /* string required */
-	C_ALL,      /* string required, 1..3 chars, pattern [a-c]+, enum */
+	C_LEN,     /* string 2..4 characters */
+	C_INT,     /* integer 0..100 */
+	C_NUM,     /* number 0..99999999.99 */
+	C_DATE,    /* date 2024-01-01..2024-12-31 */
+	C_DT,      /* datetime minimum 2024-01-01T00:00:00Z */
+	C_PAT,     /* string pattern [A-Z]+ */
+	C_PAT_INT, /* integer pattern [0-9]{3} */
+	C_ENUM_S,  /* string enum red, green */
+	C_ENUM_I,  /* integer enum 1, 2 */
+	C_ENUM_N,  /* number enum 0.5, 1 */
+	C_ENUM_D,  /* date enum 2024-01-01 */
+	C_REQ,     /* string required */
+	C_ALL,     /* string required, 1..3 chars, pattern [a-c]+, enum */
 	C_N
 };
 
@@ -524,7 +538,7 @@ static const struct {
 	{C_LEN, "\xc3\xa4\xc3\xb6\xc3\xbc", OK, NULL}, /* 3 chars, 6 bytes */
 	{C_LEN, "\xc3\xa4\xc3\xb6\xc3\xbc\xc3\x9f\xc3\xa9", CONS,
 	 "length 5 exceeds maxLength 4"},
-	{C_LEN, "", OK, NULL}, /* missing: NULL passes all but required */
+	{C_LEN, "", OK, NULL},    /* missing: NULL passes all but required */
 	{C_LEN, " a ", OK, NULL}, /* spaces count for strings */
 
 	{C_INT, "0", OK, NULL},
@@ -625,19 +639,18 @@ static void test_msg_bounded(void **state)
 
 	for (sz = 1; sz <= sizeof(msg); sz++) {
 		memset(msg, 'X', sizeof(msg));
-		assert_int_equal(schema_convert(NULL, &x->f[C_NUM], "-5", 2,
-						&v, msg, sz),
+		assert_int_equal(schema_convert(NULL, &x->f[C_NUM], "-5", 2, &v,
+						msg, sz),
 				 CONS);
 		assert_int_equal(strlen(msg), sz - 1);
 		memset(msg, 'X', sizeof(msg));
-		assert_int_equal(schema_convert(NULL, &fb, "maybe", 5, &v,
-						msg, sz),
-				 TYPE);
+		assert_int_equal(
+			schema_convert(NULL, &fb, "maybe", 5, &v, msg, sz),
+			TYPE);
 		assert_int_equal(strlen(msg), sz - 1);
 	}
-	assert_int_equal(schema_convert(NULL, &x->f[C_INT], "x", 1, &v, NULL,
-					0),
-			 TYPE);
+	assert_int_equal(
+		schema_convert(NULL, &x->f[C_INT], "x", 1, &v, NULL, 0), TYPE);
 }
 
 /* ------------------------------------------------------------------ */
@@ -653,7 +666,7 @@ static size_t hdr_pk[] = {0};
 static void hdr_dataset(struct dataset *d, enum fields_match m)
 {
 	static char *names[] = {"sku", "name", "price", "description",
-				      "active"};
+				"active"};
 	size_t i;
 
 	for (i = 0; i < ARRAY_SIZE(hdr_fields); i++) {
@@ -676,122 +689,333 @@ struct hdr_case {
 	enum fields_match m;
 	char *cols[MAXC]; /* NULL-terminated */
 	int rc;
-	int col_field[MAXC];  /* when rc == 0 */
-	int field_col[5];     /* when rc == 0 */
-	const char *why[4];   /* substrings of why when rc != 0 */
-	const char *not_why;  /* must not appear in why */
-	bool fold;            /* header_case: insensitive */
+	int col_field[MAXC]; /* when rc == 0 */
+	int field_col[5];    /* when rc == 0 */
+	const char *why[4];  /* substrings of why when rc != 0 */
+	const char *not_why; /* must not appear in why */
+	bool fold;           /* header_case: insensitive */
 };
 
 static const struct hdr_case hdr_cases[] = {
 	/* equal */
-	{FM_EQUAL, {"sku", "name", "price", "description", "active"}, 0,
-	 {0, 1, 2, 3, 4}, {0, 1, 2, 3, 4}, {NULL}, NULL, false},
-	{FM_EQUAL, {"active", "price", "sku", "description", "name"}, 0,
-	 {4, 2, 0, 3, 1}, {2, 4, 1, 3, 0}, {NULL}, NULL, false},
-	{FM_EQUAL, {BOM "sku", "name", "price", "description", "active"}, 0,
-	 {0, 1, 2, 3, 4}, {0, 1, 2, 3, 4}, {NULL}, NULL, false},
-	{FM_EQUAL, {"sku", "name", "cost", "description", "active"}, -EINVAL,
-	 {0}, {0},
+	{FM_EQUAL,
+	 {"sku", "name", "price", "description", "active"},
+	 0,
+	 {0, 1, 2, 3, 4},
+	 {0, 1, 2, 3, 4},
+	 {NULL},
+	 NULL,
+	 false},
+	{FM_EQUAL,
+	 {"active", "price", "sku", "description", "name"},
+	 0,
+	 {4, 2, 0, 3, 1},
+	 {2, 4, 1, 3, 0},
+	 {NULL},
+	 NULL,
+	 false},
+	{FM_EQUAL,
+	 {BOM "sku", "name", "price", "description", "active"},
+	 0,
+	 {0, 1, 2, 3, 4},
+	 {0, 1, 2, 3, 4},
+	 {NULL},
+	 NULL,
+	 false},
+	{FM_EQUAL,
+	 {"sku", "name", "cost", "description", "active"},
+	 -EINVAL,
+	 {0},
+	 {0},
 	 {"Dataset \"product\" (fieldsMatch: equal) does not accept this "
 	  "header.\nExpected columns: sku, name, price, description, active\n"
 	  "Found columns:    sku, name, cost, description, active\n"
 	  "Missing columns:  price\nUnexpected columns: cost\n"
 	  "How to fix: make the first line of the file name exactly these "
 	  "columns (any order)"},
-	 "Duplicated", false},
-	{FM_EQUAL, {"sku", "name", "price", "description"}, -EINVAL, {0}, {0},
-	 {"Missing columns:  active\n"}, "Unexpected", false},
-	{FM_EQUAL, {"sku", "name", "price", "description", "active", "x"},
-	 -EINVAL, {0}, {0}, {"Unexpected columns: x\n"}, "Missing", false},
-	{FM_EQUAL, {"sku", "name", "price", "sku", "description", "active"},
-	 -EINVAL, {0}, {0}, {"Duplicated columns: sku\n", "each once"},
-	 "Missing", false},
-	{FM_EQUAL, {"SKU", "name", "price", "description", "active"}, -EINVAL,
-	 {0}, {0}, {"Missing columns:  sku\n", "Unexpected columns: SKU\n"},
-	 NULL, false},
+	 "Duplicated",
+	 false},
+	{FM_EQUAL,
+	 {"sku", "name", "price", "description"},
+	 -EINVAL,
+	 {0},
+	 {0},
+	 {"Missing columns:  active\n"},
+	 "Unexpected",
+	 false},
+	{FM_EQUAL,
+	 {"sku", "name", "price", "description", "active", "x"},
+	 -EINVAL,
+	 {0},
+	 {0},
+	 {"Unexpected columns: x\n"},
+	 "Missing",
+	 false},
+	{FM_EQUAL,
+	 {"sku", "name", "price", "sku", "description", "active"},
+	 -EINVAL,
+	 {0},
+	 {0},
+	 {"Duplicated columns: sku\n", "each once"},
+	 "Missing",
+	 false},
+	{FM_EQUAL,
+	 {"SKU", "name", "price", "description", "active"},
+	 -EINVAL,
+	 {0},
+	 {0},
+	 {"Missing columns:  sku\n", "Unexpected columns: SKU\n"},
+	 NULL,
+	 false},
 	/* surrounding spaces never count (issue 11) */
-	{FM_EQUAL, {"sku ", "  name", " price ", "description", "active"},
-	 0, {0, 1, 2, 3, 4}, {0, 1, 2, 3, 4}, {NULL}, NULL, false},
-	{FM_EQUAL, {BOM " sku", "name", "price", "description", "active"},
-	 0, {0, 1, 2, 3, 4}, {0, 1, 2, 3, 4}, {NULL}, NULL, false},
-	{FM_EQUAL, {"sku", "na me", "price", "description", "active"},
-	 -EINVAL, {0}, {0}, {"Unexpected columns: na me\n"}, NULL, false},
+	{FM_EQUAL,
+	 {"sku ", "  name", " price ", "description", "active"},
+	 0,
+	 {0, 1, 2, 3, 4},
+	 {0, 1, 2, 3, 4},
+	 {NULL},
+	 NULL,
+	 false},
+	{FM_EQUAL,
+	 {BOM " sku", "name", "price", "description", "active"},
+	 0,
+	 {0, 1, 2, 3, 4},
+	 {0, 1, 2, 3, 4},
+	 {NULL},
+	 NULL,
+	 false},
+	{FM_EQUAL,
+	 {"sku", "na me", "price", "description", "active"},
+	 -EINVAL,
+	 {0},
+	 {0},
+	 {"Unexpected columns: na me\n"},
+	 NULL,
+	 false},
 	/* header_case: insensitive */
-	{FM_EQUAL, {"SKU", "Name", "PRICE", "description", "acTive"}, 0,
-	 {0, 1, 2, 3, 4}, {0, 1, 2, 3, 4}, {NULL}, NULL, true},
-	{FM_EQUAL, {"sku", "name", "price", "description", "active", "SKU"},
-	 -EINVAL, {0}, {0}, {"Duplicated columns: sku\n"}, NULL, true},
-	{FM_EQUAL, {" Sku ", "NAME", "price", "description", "active"}, 0,
-	 {0, 1, 2, 3, 4}, {0, 1, 2, 3, 4}, {NULL}, NULL, true},
+	{FM_EQUAL,
+	 {"SKU", "Name", "PRICE", "description", "acTive"},
+	 0,
+	 {0, 1, 2, 3, 4},
+	 {0, 1, 2, 3, 4},
+	 {NULL},
+	 NULL,
+	 true},
+	{FM_EQUAL,
+	 {"sku", "name", "price", "description", "active", "SKU"},
+	 -EINVAL,
+	 {0},
+	 {0},
+	 {"Duplicated columns: sku\n"},
+	 NULL,
+	 true},
+	{FM_EQUAL,
+	 {" Sku ", "NAME", "price", "description", "active"},
+	 0,
+	 {0, 1, 2, 3, 4},
+	 {0, 1, 2, 3, 4},
+	 {NULL},
+	 NULL,
+	 true},
 	/* trailing empty cells are padding, under every mode */
-	{FM_EQUAL, {"sku", "name", "price", "description", "active", "", " ",
-		    ""},
-	 0, {0, 1, 2, 3, 4, -2, -2, -2}, {0, 1, 2, 3, 4}, {NULL}, NULL, false},
-	{FM_EQUAL, {"sku", "", "name", "price", "description", "active"},
-	 -EINVAL, {0}, {0}, {"Unexpected columns: (empty)\n"}, NULL, false},
-	{FM_EQUAL, {"sku", BOM "name", "price", "description", "active"},
-	 -EINVAL, {0}, {0}, {"Missing columns:  name\n"}, NULL, false},
-	{FM_EQUAL, {NULL}, -EINVAL, {0}, {0},
+	{FM_EQUAL,
+	 {"sku", "name", "price", "description", "active", "", " ", ""},
+	 0,
+	 {0, 1, 2, 3, 4, -2, -2, -2},
+	 {0, 1, 2, 3, 4},
+	 {NULL},
+	 NULL,
+	 false},
+	{FM_EQUAL,
+	 {"sku", "", "name", "price", "description", "active"},
+	 -EINVAL,
+	 {0},
+	 {0},
+	 {"Unexpected columns: (empty)\n"},
+	 NULL,
+	 false},
+	{FM_EQUAL,
+	 {"sku", BOM "name", "price", "description", "active"},
+	 -EINVAL,
+	 {0},
+	 {0},
+	 {"Missing columns:  name\n"},
+	 NULL,
+	 false},
+	{FM_EQUAL,
+	 {NULL},
+	 -EINVAL,
+	 {0},
+	 {0},
 	 {"Found columns:    (none)\n",
 	  "Missing columns:  sku, name, price, description, active\n"},
-	 NULL, false},
+	 NULL,
+	 false},
 
 	/* exact */
-	{FM_EXACT, {"sku", "name", "price", "description", "active"}, 0,
-	 {0, 1, 2, 3, 4}, {0, 1, 2, 3, 4}, {NULL}, NULL, false},
-	{FM_EXACT, {BOM "sku", "name", "price", "description", "active"}, 0,
-	 {0, 1, 2, 3, 4}, {0, 1, 2, 3, 4}, {NULL}, NULL, false},
-	{FM_EXACT, {"sku", "price", "name", "description", "active"}, -EINVAL,
-	 {0}, {0},
-	 {"(fieldsMatch: exact)", "Wrong order:      column 2 is price, "
-	  "expected name\n", "in this order"},
-	 "Missing", false},
-	{FM_EXACT, {"sku", "name", "price", "description"}, -EINVAL, {0}, {0},
-	 {"Missing columns:  active\n"}, "Wrong order", false},
-	{FM_EXACT, {"sku", "name", "price", "description", "active", ""}, 0,
-	 {0, 1, 2, 3, 4, -2}, {0, 1, 2, 3, 4}, {NULL}, NULL, false},
-	{FM_EXACT, {"sku", "name", "price", "active", "description", ""},
-	 -EINVAL, {0}, {0}, {"Wrong order:      column 4 is active"}, NULL, false},
+	{FM_EXACT,
+	 {"sku", "name", "price", "description", "active"},
+	 0,
+	 {0, 1, 2, 3, 4},
+	 {0, 1, 2, 3, 4},
+	 {NULL},
+	 NULL,
+	 false},
+	{FM_EXACT,
+	 {BOM "sku", "name", "price", "description", "active"},
+	 0,
+	 {0, 1, 2, 3, 4},
+	 {0, 1, 2, 3, 4},
+	 {NULL},
+	 NULL,
+	 false},
+	{FM_EXACT,
+	 {"sku", "price", "name", "description", "active"},
+	 -EINVAL,
+	 {0},
+	 {0},
+	 {"(fieldsMatch: exact)",
+	  "Wrong order:      column 2 is price, "
+	  "expected name\n",
+	  "in this order"},
+	 "Missing",
+	 false},
+	{FM_EXACT,
+	 {"sku", "name", "price", "description"},
+	 -EINVAL,
+	 {0},
+	 {0},
+	 {"Missing columns:  active\n"},
+	 "Wrong order",
+	 false},
+	{FM_EXACT,
+	 {"sku", "name", "price", "description", "active", ""},
+	 0,
+	 {0, 1, 2, 3, 4, -2},
+	 {0, 1, 2, 3, 4},
+	 {NULL},
+	 NULL,
+	 false},
+	{FM_EXACT,
+	 {"sku", "name", "price", "active", "description", ""},
+	 -EINVAL,
+	 {0},
+	 {0},
+	 {"Wrong order:      column 4 is active"},
+	 NULL,
+	 false},
 
 	/* subset */
-	{FM_SUBSET, {"x", "sku", "name", "price", "description", "active", "y"},
-	 0, {-1, 0, 1, 2, 3, 4, -1}, {1, 2, 3, 4, 5}, {NULL}, NULL, false},
-	{FM_SUBSET, {"sku", "name", "price", "description", "active"}, 0,
-	 {0, 1, 2, 3, 4}, {0, 1, 2, 3, 4}, {NULL}, NULL, false},
-	{FM_SUBSET, {"sku", "name", "price", "active", "notes"}, -EINVAL, {0},
+	{FM_SUBSET,
+	 {"x", "sku", "name", "price", "description", "active", "y"},
+	 0,
+	 {-1, 0, 1, 2, 3, 4, -1},
+	 {1, 2, 3, 4, 5},
+	 {NULL},
+	 NULL,
+	 false},
+	{FM_SUBSET,
+	 {"sku", "name", "price", "description", "active"},
+	 0,
+	 {0, 1, 2, 3, 4},
+	 {0, 1, 2, 3, 4},
+	 {NULL},
+	 NULL,
+	 false},
+	{FM_SUBSET,
+	 {"sku", "name", "price", "active", "notes"},
+	 -EINVAL,
+	 {0},
 	 {0},
 	 {"(fieldsMatch: subset)", "Missing columns:  description\n",
 	  "extra columns are ignored"},
-	 "Unexpected", false},
+	 "Unexpected",
+	 false},
 	/* undeclared columns may repeat or be empty under subset */
-	{FM_SUBSET, {"sku", "name", "price", "description", "active", "x", "x"},
-	 0, {0, 1, 2, 3, 4, -1, -1}, {0, 1, 2, 3, 4}, {NULL}, NULL, false},
-	{FM_SUBSET, {"", "sku", "", "name", "price", "description", "active",
-		     "", ""},
-	 0, {-1, 0, -1, 1, 2, 3, 4, -2, -2}, {1, 3, 4, 5, 6}, {NULL}, NULL, false},
-	{FM_SUBSET, {"sku", "name", "price", "description", "active", "sku"},
-	 -EINVAL, {0}, {0}, {"Duplicated columns: sku\n"}, NULL, false},
-	{FM_SUBSET, {"x", "sku", "name", "price", "description", "active",
-		     "Name"},
-	 -EINVAL, {0}, {0}, {"Duplicated columns: name\n"}, NULL, true},
+	{FM_SUBSET,
+	 {"sku", "name", "price", "description", "active", "x", "x"},
+	 0,
+	 {0, 1, 2, 3, 4, -1, -1},
+	 {0, 1, 2, 3, 4},
+	 {NULL},
+	 NULL,
+	 false},
+	{FM_SUBSET,
+	 {"", "sku", "", "name", "price", "description", "active", "", ""},
+	 0,
+	 {-1, 0, -1, 1, 2, 3, 4, -2, -2},
+	 {1, 3, 4, 5, 6},
+	 {NULL},
+	 NULL,
+	 false},
+	{FM_SUBSET,
+	 {"sku", "name", "price", "description", "active", "sku"},
+	 -EINVAL,
+	 {0},
+	 {0},
+	 {"Duplicated columns: sku\n"},
+	 NULL,
+	 false},
+	{FM_SUBSET,
+	 {"x", "sku", "name", "price", "description", "active", "Name"},
+	 -EINVAL,
+	 {0},
+	 {0},
+	 {"Duplicated columns: name\n"},
+	 NULL,
+	 true},
 
 	/* superset */
-	{FM_SUPERSET, {"name", "sku"}, 0, {1, 0}, {1, 0, -1, -1, -1}, {NULL},
-	 NULL, false},
-	{FM_SUPERSET, {"sku", "name", "price", "description", "active"}, 0,
-	 {0, 1, 2, 3, 4}, {0, 1, 2, 3, 4}, {NULL}, NULL, false},
-	{FM_SUPERSET, {"sku", "price"}, -EINVAL, {0}, {0},
+	{FM_SUPERSET,
+	 {"name", "sku"},
+	 0,
+	 {1, 0},
+	 {1, 0, -1, -1, -1},
+	 {NULL},
+	 NULL,
+	 false},
+	{FM_SUPERSET,
+	 {"sku", "name", "price", "description", "active"},
+	 0,
+	 {0, 1, 2, 3, 4},
+	 {0, 1, 2, 3, 4},
+	 {NULL},
+	 NULL,
+	 false},
+	{FM_SUPERSET,
+	 {"sku", "price"},
+	 -EINVAL,
+	 {0},
+	 {0},
 	 {"(fieldsMatch: superset)", "Required columns: sku, name\n",
 	  "Missing required columns: name\n",
 	  "columns may be omitted unless required"},
-	 "Unexpected", false},
-	{FM_SUPERSET, {"name", "price"}, -EINVAL, {0}, {0},
-	 {"Missing required columns: sku\n"}, NULL, false},
-	{FM_SUPERSET, {"sku", "name", "cost"}, -EINVAL, {0}, {0},
-	 {"Unexpected columns: cost\n"}, "Missing", false},
-	{FM_SUPERSET, {"sku", "name", "name"}, -EINVAL, {0}, {0},
-	 {"Duplicated columns: name\n"}, "Unexpected", false},
+	 "Unexpected",
+	 false},
+	{FM_SUPERSET,
+	 {"name", "price"},
+	 -EINVAL,
+	 {0},
+	 {0},
+	 {"Missing required columns: sku\n"},
+	 NULL,
+	 false},
+	{FM_SUPERSET,
+	 {"sku", "name", "cost"},
+	 -EINVAL,
+	 {0},
+	 {0},
+	 {"Unexpected columns: cost\n"},
+	 "Missing",
+	 false},
+	{FM_SUPERSET,
+	 {"sku", "name", "name"},
+	 -EINVAL,
+	 {0},
+	 {0},
+	 {"Duplicated columns: name\n"},
+	 "Unexpected",
+	 false},
 };
 
 static void test_header(void **state)
@@ -832,7 +1056,8 @@ static void test_header(void **state)
 				CHECK(m.field_col[c] == hc->field_col[c],
 				      "case %zu: field_col[%zu] = %d", i, c,
 				      m.field_col[c]);
-			CHECK(why.len == 0, "case %zu: why written on accept", i);
+			CHECK(why.len == 0, "case %zu: why written on accept",
+			      i);
 			header_map_free(&m);
 		} else if (rc != 0) {
 			CHECK(memcmp(&m, &untouched, sizeof(m)) == 0,
@@ -861,7 +1086,11 @@ static void test_header_fold_latin1(void **state)
 		{"Pr\xc3\xa9nom", "PR\xc3\x89NOM", true, true},
 		{"Pr\xc3\xa9nom", "PR\xc3\x89NOM", false, false},
 		{"\xc3\x97", "\xc3\xb7", true, false}, /* x and / signs */
-		{"Stra\xc3\x9f" "e", "STRA\xc3\x9f" "E", true, true},
+		{"Stra\xc3\x9f"
+		 "e",
+		 "STRA\xc3\x9f"
+		 "E",
+		 true, true},
 		{"a_b", "A_B", true, true},
 		{"a@b", "A`B", true, false},
 		{"Customer ID", " customer id ", true, true},
@@ -916,8 +1145,8 @@ static void test_match_name(void **state)
 /* sql_ident quotes and doubles inner quotes. */
 static void test_sql_ident(void **state)
 {
-	static const char *const in[] = {"a", "Customer ID", "say \"hi\"",
-					 "\"", ""};
+	static const char *const in[] = {"a", "Customer ID", "say \"hi\"", "\"",
+					 ""};
 	static const char *const want[] = {"\"a\"", "\"Customer ID\"",
 					   "\"say \"\"hi\"\"\"", "\"\"\"\"",
 					   "\"\""};
@@ -936,7 +1165,10 @@ static void test_sql_ident(void **state)
 /* Whatever a header holds, the explanation is bounded and escaped. */
 static void test_header_why_bounded(void **state)
 {
-	enum { NCOLS = 1000, LEN = 1000 };
+	enum {
+		NCOLS = 1000,
+		LEN = 1000
+	};
 	char **names = calloc(NCOLS, sizeof(*names));
 	size_t *lens = calloc(NCOLS, sizeof(*lens));
 	struct dataset ds;
@@ -972,7 +1204,8 @@ static void test_header_why_bounded(void **state)
 	lens[1] = 2;
 	assert_int_equal(schema_match_header(&ds, names, lens, 2, &m, &why),
 			 -EINVAL);
-	assert_non_null(strstr(why.p, "Found columns:    a\\x00b, \\xFF\\x0A\n"));
+	assert_non_null(
+		strstr(why.p, "Found columns:    a\\x00b, \\xFF\\x0A\n"));
 	assert_int_equal(strlen(why.p), why.len);
 
 	/* why is appended to, not replaced. */
@@ -990,7 +1223,9 @@ static void test_header_why_bounded(void **state)
 /* Many columns: found by sorting, not by quadratic scans. */
 static void test_header_many_columns(void **state)
 {
-	enum { NCOLS = 65536 };
+	enum {
+		NCOLS = 65536
+	};
 	char **names = calloc(NCOLS, sizeof(*names));
 	size_t *lens = calloc(NCOLS, sizeof(*lens));
 	char *store = calloc(NCOLS, 16);
@@ -1045,10 +1280,10 @@ static void test_names(void **state)
 		{ERR_FIELD_TOO_LARGE, "field-too-large"},
 		{ERR_FORMAT, "format-error"},
 	};
-	static const char *types[] = {"string", "integer", "number",
-				      "boolean", "date", "datetime"};
+	static const char *types[] = {"string",  "integer", "number",
+				      "boolean", "date",    "datetime"};
 	static const char *modes[] = {"exact", "equal", "subset", "superset"};
-	static const char *bad_names[] = {"", "strin", "String", "int",
+	static const char *bad_names[] = {"",         "strin", "String", "int",
 					  "integer ", "Exact", "all"};
 	enum field_type ft;
 	enum fields_match fm;
@@ -1126,9 +1361,8 @@ static void test_clear(void **state)
 	f->minimum = vtext(strdup("2024-01-01"));
 	f->maximum = vtext(strdup("2024-12-31"));
 	f->pattern = strdup("[0-9-]+");
-	assert_int_equal(regcomp(&f->re, "^([0-9-]+)$",
-				 REG_EXTENDED | REG_NOSUB),
-			 0);
+	assert_int_equal(
+		regcomp(&f->re, "^([0-9-]+)$", REG_EXTENDED | REG_NOSUB), 0);
 	f->enum_raw = strv(2, "2024-01-01", "2024-02-01");
 	f->enum_vals = calloc(2, sizeof(*f->enum_vals));
 	f->enum_vals[0] = vtext(f->enum_raw[0]);

@@ -27,14 +27,22 @@ static void test_transitions(void **state)
 		enum upload_state from, to;
 		int ok;
 	} cases[] = {
-		{UP_PENDING, UP_PROCESSING, 1},	 {UP_PENDING, UP_REJECTED, 1},
-		{UP_PENDING, UP_FAILED, 1},	 {UP_PROCESSING, UP_COMPLETED, 1},
-		{UP_PROCESSING, UP_FAILED, 1},	 {UP_PROCESSING, UP_DUPLICATE, 1},
-		{UP_PENDING, UP_COMPLETED, 0},	 {UP_PENDING, UP_DUPLICATE, 0},
-		{UP_PROCESSING, UP_PENDING, 0},	 {UP_PROCESSING, UP_REJECTED, 0},
-		{UP_COMPLETED, UP_PROCESSING, 0}, {UP_COMPLETED, UP_FAILED, 0},
-		{UP_FAILED, UP_PROCESSING, 0},	 {UP_REJECTED, UP_PENDING, 0},
-		{UP_DUPLICATE, UP_COMPLETED, 0}, {UP_PENDING, UP_PENDING, 0},
+		{UP_PENDING, UP_PROCESSING, 1},
+		{UP_PENDING, UP_REJECTED, 1},
+		{UP_PENDING, UP_FAILED, 1},
+		{UP_PROCESSING, UP_COMPLETED, 1},
+		{UP_PROCESSING, UP_FAILED, 1},
+		{UP_PROCESSING, UP_DUPLICATE, 1},
+		{UP_PENDING, UP_COMPLETED, 0},
+		{UP_PENDING, UP_DUPLICATE, 0},
+		{UP_PROCESSING, UP_PENDING, 0},
+		{UP_PROCESSING, UP_REJECTED, 0},
+		{UP_COMPLETED, UP_PROCESSING, 0},
+		{UP_COMPLETED, UP_FAILED, 0},
+		{UP_FAILED, UP_PROCESSING, 0},
+		{UP_REJECTED, UP_PENDING, 0},
+		{UP_DUPLICATE, UP_COMPLETED, 0},
+		{UP_PENDING, UP_PENDING, 0},
 		{UP__COUNT, UP_PENDING, 0},
 	};
 
@@ -42,12 +50,14 @@ static void test_transitions(void **state)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		int r = upload_transition_check(cases[i].from, cases[i].to);
 		if ((r == 0) != cases[i].ok)
-			fail_msg("%s -> %s: got %d", upload_state_name(cases[i].from),
+			fail_msg("%s -> %s: got %d",
+				 upload_state_name(cases[i].from),
 				 upload_state_name(cases[i].to), r);
 	}
 	for (int s = 0; s < UP__COUNT; s++) {
 		enum upload_state back;
-		assert_int_equal(upload_state_parse(upload_state_name(s), &back), 0);
+		assert_int_equal(
+			upload_state_parse(upload_state_name(s), &back), 0);
 		assert_int_equal(back, s);
 		assert_int_equal(upload_state_terminal(s), s >= UP_COMPLETED);
 	}
@@ -63,14 +73,17 @@ static void test_transitions(void **state)
 			unsigned mask;
 			const char *sql;
 		} lists[] = {
-			{UP_ALL_MASK, "'pending','processing','completed','failed','rejected','duplicate'"},
-			{upload_state_terminal_mask(), "'completed','failed','rejected','duplicate'"},
+			{UP_ALL_MASK,
+			 "'pending','processing','completed','failed','rejected','duplicate'"},
+			{upload_state_terminal_mask(),
+			 "'completed','failed','rejected','duplicate'"},
 			{UP_BIT(UP_PROCESSING), "'processing'"},
 			{0, ""},
 		};
 		for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
 			struct buf b = BUF_INIT;
-			assert_int_equal(upload_state_sql_list(&b, lists[i].mask), 0);
+			assert_int_equal(
+				upload_state_sql_list(&b, lists[i].mask), 0);
 			assert_string_equal(b.p ? b.p : "", lists[i].sql);
 			buf_free(&b);
 		}
@@ -111,7 +124,8 @@ static int teardown(void **state)
 
 static int64_t create(const char *name, size_t len)
 {
-	struct upload_new u = {.name = (const unsigned char *)name, .name_len = len,
+	struct upload_new u = {.name = (const unsigned char *)name,
+			       .name_len = len,
 			       .bytes = 100};
 	int64_t id = 0;
 
@@ -160,20 +174,27 @@ static void test_schema_text(void **state)
 		{"uploads_sha",
 		 "CREATE INDEX uploads_sha ON uploads(dataset, sha256)"
 		 " WHERE state = 'completed'"},
-		{"uploads_state", "CREATE INDEX uploads_state ON uploads(state, id)"},
+		{"uploads_state",
+		 "CREATE INDEX uploads_state ON uploads(state, id)"},
 	};
 	sqlite3 *h = NULL;
 	sqlite3_stmt *st = NULL;
 
 	(void)state;
-	assert_int_equal(sqlite3_open_v2(dbpath, &h, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-	assert_int_equal(sqlite3_prepare_v2(h, "SELECT sql FROM sqlite_schema WHERE name = ?",
-					    -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(
+		sqlite3_open_v2(dbpath, &h, SQLITE_OPEN_READONLY, NULL),
+		SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(
+				 h,
+				 "SELECT sql FROM sqlite_schema WHERE name = ?",
+				 -1, &st, NULL),
+			 SQLITE_OK);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		sqlite3_reset(st);
 		sqlite3_bind_text(st, 1, cases[i].name, -1, SQLITE_STATIC);
 		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-		assert_string_equal((const char *)sqlite3_column_text(st, 0), cases[i].sql);
+		assert_string_equal((const char *)sqlite3_column_text(st, 0),
+				    cases[i].sql);
 	}
 	sqlite3_finalize(st);
 	sqlite3_close(h);
@@ -187,12 +208,17 @@ static void test_status_names(void **state)
 		const char *json; /* expected "file" member */
 	} cases[] = {
 		{"plain.csv", 9, "\"file\":\"plain.csv\""},
-		{"a \"quoted\" name.csv", 19, "\"file\":\"a \\\"quoted\\\" name.csv\""},
+		{"a \"quoted\" name.csv", 19,
+		 "\"file\":\"a \\\"quoted\\\" name.csv\""},
 		{"back\\slash.csv", 14, "\"file\":\"back\\\\slash.csv\""},
 		{"tab\there\n.csv", 14, "\"file\":\"tab\\there\\n.csv\""},
 		{"ctl\x01.csv", 8, "\"file\":\"ctl\\u0001.csv\""},
 		{"caf\xe9.csv", 8, "\"file\":\"caf\\\\xE9.csv\""},
-		{"pr\xc3\xb6" "duct \xe2\x9c\x93.csv", 16, "\"file\":\"pr\xc3\xb6" "duct \xe2\x9c\x93.csv\""},
+		{"pr\xc3\xb6"
+		 "duct \xe2\x9c\x93.csv",
+		 16,
+		 "\"file\":\"pr\xc3\xb6"
+		 "duct \xe2\x9c\x93.csv\""},
 	};
 	struct buf out = BUF_INIT;
 
@@ -203,9 +229,11 @@ static void test_status_names(void **state)
 
 		assert_int_equal(store_status_json(db, id, &out), 0);
 		if (!strstr(out.p, cases[i].json))
-			fail_msg("case %zu: %s lacks %s", i, out.p, cases[i].json);
+			fail_msg("case %zu: %s lacks %s", i, out.p,
+				 cases[i].json);
 		assert_non_null(strstr(out.p, "\"state\":\"pending\""));
-		assert_non_null(strstr(out.p, "\"errors\":{\"count\":0,\"first\":[]}"));
+		assert_non_null(
+			strstr(out.p, "\"errors\":{\"count\":0,\"first\":[]}"));
 		/* the raw name comes back byte for byte */
 		assert_int_equal(store_upload_get(db, id, &rec), 0);
 		assert_int_equal(rec.name_len, cases[i].len);
@@ -232,14 +260,18 @@ static enum upload_state state_of(int64_t id)
 static void test_group(void **state)
 {
 	struct upload_new many[3] = {
-		{.name = (const unsigned char *)"a.csv", .name_len = 5, .dataset = "item"},
+		{.name = (const unsigned char *)"a.csv",
+		 .name_len = 5,
+		 .dataset = "item"},
 		{.name = (const unsigned char *)"b.csv", .name_len = 5},
 		{.name = (const unsigned char *)"c.csv", .name_len = 5},
 	};
 	int64_t ids[3], id4 = 0;
-	struct upload_change to_proc = {.from = UP_PENDING, .to = UP_PROCESSING};
+	struct upload_change to_proc = {.from = UP_PENDING,
+					.to = UP_PROCESSING};
 	struct upload_change bad = {.from = UP_COMPLETED, .to = UP_FAILED};
-	struct upload_change to_rej = {.from = UP_PENDING, .to = UP_REJECTED, .reason = "r"};
+	struct upload_change to_rej = {
+		.from = UP_PENDING, .to = UP_REJECTED, .reason = "r"};
 	struct upload_rec rec;
 
 	(void)state;
@@ -280,7 +312,9 @@ static struct field fields[] = {
 };
 static size_t pk[] = {0};
 static struct dataset ds = {
-	.name = "item", .table = "item", .match = "*.csv",
+	.name = "item",
+	.table = "item",
+	.match = "*.csv",
 	.schema = {.fields = fields, .nfields = 2, .pk = pk, .npk = 1},
 };
 
@@ -294,7 +328,8 @@ static void add_text(struct batch *b, struct cell *c, const char *s)
 
 static void test_batches(void **state)
 {
-	struct upload_change ch = {.from = UP_PENDING, .to = UP_PENDING, .dataset = "item"};
+	struct upload_change ch = {
+		.from = UP_PENDING, .to = UP_PENDING, .dataset = "item"};
 	struct buf why = BUF_INIT, json = BUF_INIT;
 	int cf[] = {0, 1};
 	struct batch b = {0};
@@ -313,14 +348,17 @@ static void test_batches(void **state)
 	assert_int_equal(store_upload_change(db, id, &ch), -EINVAL);
 	ch = (struct upload_change){.from = UP_PENDING, .to = UP_PROCESSING};
 	assert_int_equal(store_upload_change(db, id, &ch), 0);
-	assert_int_equal(store_upload_hashed(db, id, UP_PROCESSING, "ab", true, NULL, &dup), 0);
+	assert_int_equal(store_upload_hashed(db, id, UP_PROCESSING, "ab", true,
+					     NULL, &dup),
+			 0);
 	assert_int_equal(dup, 0);
 
 	b.upload_id = id;
 	b.ds = &ds;
-	b.upsert_sql = "INSERT INTO \"item\"(\"sku\", \"qty\", \"_upload_id\") VALUES(?, ?, ?)"
-		       " ON CONFLICT(\"sku\") DO UPDATE SET \"qty\" = excluded.\"qty\","
-		       " \"_upload_id\" = excluded.\"_upload_id\"";
+	b.upsert_sql =
+		"INSERT INTO \"item\"(\"sku\", \"qty\", \"_upload_id\") VALUES(?, ?, ?)"
+		" ON CONFLICT(\"sku\") DO UPDATE SET \"qty\" = excluded.\"qty\","
+		" \"_upload_id\" = excluded.\"_upload_id\"";
 	b.ncells_row = 2;
 	b.cell_field = cf;
 	b.cells = calloc(8, sizeof(struct cell));
@@ -332,7 +370,10 @@ static void test_batches(void **state)
 	add_text(&b, &b.cells[2], "A"); /* same key: the later row wins */
 	b.cells[3] = (struct cell){.kind = V_INT, .u.i = 2};
 	b.nrows = 2;
-	b.errs[0] = (struct row_error){.record = 3, .line = 5, .field = 1, .type = ERR_TYPE,
+	b.errs[0] = (struct row_error){.record = 3,
+				       .line = 5,
+				       .field = 1,
+				       .type = ERR_TYPE,
 				       .has_value = true};
 	b.errs[0].value_off = (uint32_t)b.arena.len;
 	buf_adds(&b.arena, "x\"y");
@@ -374,19 +415,27 @@ static void test_batches(void **state)
 	assert_int_equal(store_apply_batch(db, &b), 0);
 	assert_int_equal(store_status_json(db, id, &json), 0);
 	assert_non_null(strstr(json.p, "\"state\":\"completed\""));
-	assert_non_null(strstr(json.p, "\"rows\":{\"total\":3,\"applied\":2,\"failed\":1}"));
+	assert_non_null(strstr(
+		json.p, "\"rows\":{\"total\":3,\"applied\":2,\"failed\":1}"));
 	assert_non_null(strstr(json.p, "\"progress\":1.0"));
-	assert_non_null(strstr(json.p, "{\"record\":3,\"line\":5,\"column\":\"qty\",\"value\":\"x\\\"y\",\"type\":\"type-error\",\"message\":\"expected an integer\"}"));
-	assert_non_null(strstr(json.p, "\"location\":\"processed/1-items.csv\""));
+	assert_non_null(strstr(
+		json.p,
+		"{\"record\":3,\"line\":5,\"column\":\"qty\",\"value\":\"x\\\"y\",\"type\":\"type-error\",\"message\":\"expected an integer\"}"));
+	assert_non_null(
+		strstr(json.p, "\"location\":\"processed/1-items.csv\""));
 	/* a terminal upload takes no more batches */
 	assert_int_not_equal(store_apply_batch(db, &b), 0);
 
 	/* same content again: duplicate of the completed one */
 	{
 		int64_t id2 = create("again.csv", 9);
-		ch = (struct upload_change){.from = UP_PENDING, .to = UP_PENDING, .dataset = "item"};
+		ch = (struct upload_change){.from = UP_PENDING,
+					    .to = UP_PENDING,
+					    .dataset = "item"};
 		assert_int_equal(store_upload_change(db, id2, &ch), 0);
-		assert_int_equal(store_upload_hashed(db, id2, UP_PENDING, "ab", true, "processed/x", &dup), 0);
+		assert_int_equal(store_upload_hashed(db, id2, UP_PENDING, "ab",
+						     true, "processed/x", &dup),
+				 0);
 		assert_int_equal(dup, id);
 		assert_int_equal(store_status_json(db, id2, &json), 0);
 		assert_non_null(strstr(json.p, "\"state\":\"duplicate\""));
@@ -401,7 +450,11 @@ static void test_table_mismatch(void **state)
 	struct buf why = BUF_INIT;
 
 	(void)state;
-	assert_int_equal(store_exec(db, "CREATE TABLE other(sku INTEGER PRIMARY KEY, x TEXT NOT NULL)"), 0);
+	assert_int_equal(
+		store_exec(
+			db,
+			"CREATE TABLE other(sku INTEGER PRIMARY KEY, x TEXT NOT NULL)"),
+		0);
 	{
 		struct dataset o = ds;
 		o.table = "other";
@@ -418,11 +471,14 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_transitions),
-		cmocka_unit_test_setup_teardown(test_schema_text, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_status_names, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_schema_text, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_status_names, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_batches, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_group, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_table_mismatch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_table_mismatch, setup,
+						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
