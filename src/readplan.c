@@ -297,7 +297,6 @@ int readplan_header(int fd, const struct config *cfg, const struct dataset *ds,
 				}
 				first_n = h.n;
 			}
-			r = 0;
 			if (!detect)
 				break;
 			continue;

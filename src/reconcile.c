@@ -19,6 +19,7 @@
 #include "intake_int.h"
 
 #include <dirent.h>
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -35,7 +36,7 @@ static int open_work(struct intake *in, const struct up *u, struct stat *st)
 				O_NOCTTY);
 
 	if (fd < 0)
-		return -errno;
+		return errno > 0 ? -errno : -EIO;
 	if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode)) {
 		(void)close(fd);
 		return -EINVAL;
@@ -69,6 +70,7 @@ static void settle(struct intake *in, const struct upload_rec *rec,
 		    faccessat(in->env.rejected_fd, u->wn.p, F_OK, 0) < 0)
 			(void)claim_write_reason(in, u, rec->reason);
 	}
+	assert(u->wn.p); /* folder_name() made it, or up_new failed */
 	if (dst_fd >= 0)
 		dst = u->wn.p;
 	if (dst ? renameat(in->env.work_fd, u->wn.p, dst_fd, dst)
@@ -169,7 +171,7 @@ static int reconcile_one(struct intake *in, const struct upload_rec *rec)
 {
 	struct up *u =
 		intake_up_new(in->cfg, rec->id, rec->name, rec->name_len);
-	struct stat st;
+	struct stat st = {0};
 	int fd;
 
 	if (!u)
