@@ -610,6 +610,7 @@ static int prepare_batches(struct job_state *js)
 {
 	struct ingest_job *job = js->job;
 	size_t nfields = job->ds->schema.nfields;
+	struct buf one = BUF_INIT, many = BUF_INIT;
 	size_t multi;
 	int r;
 
@@ -626,11 +627,14 @@ static int prepare_batches(struct job_state *js)
 	multi = INGEST_MULTI_PARAMS / (js->ncells_row + 1);
 	if (multi > INGEST_MULTI_ROWS)
 		multi = INGEST_MULTI_ROWS;
-	r = ingest_upsert_sql(job->ds, js->cell_field, js->ncells_row, 1,
-			      &js->sql);
+	/* Built in locals and then moved in: a pointer into *js handed to
+	 * another file would make the clang analyzer forget what js holds. */
+	r = ingest_upsert_sql(job->ds, js->cell_field, js->ncells_row, 1, &one);
 	if (r == 0 && multi > 1)
 		r = ingest_upsert_sql(job->ds, js->cell_field, js->ncells_row,
-				      multi, &js->sql_multi);
+				      multi, &many);
+	js->sql = one;
+	js->sql_multi = many;
 	if (r < 0)
 		return r;
 	for (int i = 0; i < 2; i++) {

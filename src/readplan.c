@@ -267,10 +267,11 @@ int readplan_header(int fd, const struct config *cfg, const struct dataset *ds,
 	struct buf one = BUF_INIT, first = BUF_INIT;
 	unsigned char fit[4];
 	size_t nfit = 0, nfit_split = 0, first_n = 0;
-	bool detect = p->dialect.delimiter == 0;
+	bool detect;
 	int r = 0;
 
 	assert(cfg && ds && p && hdr && map && why);
+	detect = p->dialect.delimiter == 0;
 	for (size_t i = 0; i < (detect ? sizeof(delimiters) : 1); i++) {
 		unsigned char d = detect ? delimiters[i] : p->dialect.delimiter;
 
