@@ -787,7 +787,8 @@ static void test_utf8check_speed(void **state)
 	print_message("utf8check: %.2f GB/s ASCII CSV, %.2f GB/s with one row "
 		      "in ten accented\n",
 		      ascii, mixed);
-#if !defined(__SANITIZE_ADDRESS__) && !defined(__OPTIMIZE_SIZE__) && \
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__) && \
+	!defined(__OPTIMIZE_SIZE__) && \
 	defined(__OPTIMIZE__)
 	assert_true(ascii >= 1.0);
 #endif
