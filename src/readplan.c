@@ -387,11 +387,15 @@ int readplan_json(const struct readplan *p, struct buf *out)
 		snprintf(d, sizeof(d), "\\u%04x", c);
 	else
 		snprintf(d, sizeof(d), "%c", c);
+	/* likely_encoding is one of decode_guess()'s names: no escaping */
 	return buf_printf(
 		out,
-		"{\"delimiter\":\"%s\",\"encoding\":\"%s\",\"compression\":%s%s%s,\"header\":%s}",
+		"{\"delimiter\":\"%s\",\"encoding\":\"%s\",\"compression\":%s%s%s,\"header\":%s%s%s%s}",
 		d, p->encoding, p->comp == DECODE_PLAIN ? "" : "\"",
 		p->comp == DECODE_PLAIN ? "null" : decode_comp_name(p->comp),
 		p->comp == DECODE_PLAIN ? "" : "\"",
-		p->header ? "true" : "false");
+		p->header ? "true" : "false",
+		p->likely_encoding ? ",\"likely_encoding\":\"" : "",
+		p->likely_encoding ? p->likely_encoding : "",
+		p->likely_encoding ? "\"" : "");
 }

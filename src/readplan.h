@@ -42,6 +42,10 @@ struct readplan {
 	struct csvdialect dialect; /* delimiter decided */
 	bool header;
 	uint64_t max_out; /* max_uncompressed_bytes (compressed files) */
+	/* What the file most likely is when most rows failed to decode under
+	 * an explicit encoding (ingest.c guesses), or NULL; shown as
+	 * "likely_encoding" in the status document's "dialect". */
+	const char *likely_encoding;
 };
 
 /* A byte source that reads fd under a plan: the plain fd source for plain
@@ -86,7 +90,9 @@ int readplan_header(int fd, const struct config *cfg, const struct dataset *ds,
 		    struct readplan *p, struct csvstream_header *hdr,
 		    struct header_map *map, struct buf *why);
 
-/* The status document's "dialect" object for a plan, as JSON text. */
+/* The status document's "dialect" object for a plan, as JSON text
+ * (appended to out): delimiter, encoding, compression, header, and
+ * likely_encoding when p->likely_encoding is set. */
 int readplan_json(const struct readplan *p, struct buf *out);
 
 #endif
