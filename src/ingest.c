@@ -768,8 +768,11 @@ static int prepare_batches(struct job_state *js)
 
 /* Is the whole text UTF-8? For a plain file the hash pass said so; for a
  * compressed one (encoding auto, no BOM) it takes a pass over the
- * decompressed text. Returns 1, 0, or a negative errno; 1 when the answer
- * does not matter. */
+ * decompressed text. That second decompression cannot be folded into the
+ * parse: the verdict must be known before the first row is applied (never
+ * half a file as UTF-8), and keeping the text instead is unbounded memory.
+ * It stops at the first invalid byte. Returns 1, 0, or a negative errno; 1
+ * when the answer does not matter. */
 static int whole_text_utf8(struct job_state *js)
 {
 	struct ingest_job *job = js->job;

@@ -790,6 +790,26 @@ def test_excel_padding_column_values(bin, rows, want, errors):
         check(e[5] in g["message"], "message of %r should say %r" % (g, e[5]))
 
 
+TWO = datasets(dataset("item", ITEM_FIELDS, pk=["id"]),
+               dataset("price", [("id", "integer"), ("name", "string"), ("price", "number")], pk=["id"]))
+# (case id, content, text in the reason and how many times)
+TWO_REASONS = [
+    ("empty-said-once", b"", "the file is empty", 1),
+    ("unclosed-quote-header-said-once", b'id,"name\n', "cannot be read as csv", 1),
+    ("header-fits-neither-both-said", b"a,b\n1,2\n", "does not fit dataset", 2),
+]
+
+
+@cases(TWO_REASONS)
+def test_two_datasets_reasons(bin, content, text, times):
+    """A reason about the file itself (readplan's -EBADMSG) is said once
+    however many datasets tried it; each dataset's own reason is said."""
+    d = harness.Daemon(bin, datasets=TWO)
+    d.drop("x.csv", content)
+    st = check_rejected(d, "x.csv", content)
+    check_eq(st["reason"].lower().count(text), times, "times %r in %r" % (text, st["reason"]))
+
+
 @with_config(datasets=PRICE)
 def test_excel_sep_line(d):
     """Excel's "sep=;" first line sets the delimiter; the header is line 2
