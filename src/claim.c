@@ -225,7 +225,8 @@ static int choose(const struct config *cfg, int fd, const unsigned char *name,
 		 * -EBADMSG) is the same for datasets read alike: say it once.
 		 * Datasets with another encoding may see the file otherwise. */
 		if (k == -EBADMSG) {
-			if (file_why.p && one.p && strcmp(file_why.p, one.p) == 0)
+			if (file_why.p && one.p &&
+			    strcmp(file_why.p, one.p) == 0)
 				continue;
 			if (!file_why.p)
 				(void)buf_add(&file_why, one.p, one.len);

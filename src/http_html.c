@@ -291,8 +291,9 @@ static int dialect(struct buf *out, const struct upload_view *v)
 		r = r ?: html_escape(out, v->encoding ? v->encoding : "");
 		r = r ?: buf_adds(out, ")</dd>");
 	}
-	r = r ?: dd_text(out, "Compression",
-			 v->compression ? v->compression : "none");
+	r = r
+		    ?: dd_text(out, "Compression",
+			       v->compression ? v->compression : "none");
 	if (r == 0 && v->header >= 0)
 		r = dd_text(out, "Header",
 			    v->header ? "first line names the columns"

@@ -101,8 +101,9 @@ struct job_state {
 	 * encoding-error most likely are (see guess_encoding). Counts are of
 	 * this run: a resumed upload counts from where it resumed. */
 	bool guessing;
-	bool row_enc_failed;       /* the current record has an encoding-error */
-	int64_t rows_run, enc_rows; /* records this run; with an encoding-error */
+	bool row_enc_failed; /* the current record has an encoding-error */
+	int64_t rows_run,
+		enc_rows; /* records this run; with an encoding-error */
 	int64_t guess_n[GUESS__COUNT]; /* failing rows by decode_guess() */
 	const char *shown_guess;       /* in the status document now, or NULL */
 };
@@ -282,9 +283,10 @@ static int check_row(struct job_state *js, const struct csvstream_row *row,
 			 * ignored only while it stays empty (or the dialect's
 			 * nullSequence): a value there has no column to go
 			 * to. */
-			snprintf(js->msg, sizeof(js->msg),
-				 "column %zu has no header (an empty header cell after the last named column) but holds a value",
-				 c + 1);
+			snprintf(
+				js->msg, sizeof(js->msg),
+				"column %zu has no header (an empty header cell after the last named column) but holds a value",
+				c + 1);
 			r = add_error(js, row->line, -1, ERR_EXTRA_CELL, s, len,
 				      js->msg);
 			continue;
@@ -446,11 +448,12 @@ static void guess_hint(const struct job_state *js, char *out, size_t size)
 	out[0] = '\0';
 	if (g < 0)
 		return;
-	snprintf(out, size,
-		 "%lld of %lld rows failed as encoding-error under encoding: %s; this looks like %s: set encoding: %s for dataset \"%s\" (or leave encoding unset to detect it) and upload the file again",
-		 (long long)js->enc_rows, (long long)js->rows_run,
-		 js->plan.encoding, guesses[g].label, guesses[g].name,
-		 js->job->ds->name);
+	snprintf(
+		out, size,
+		"%lld of %lld rows failed as encoding-error under encoding: %s; this looks like %s: set encoding: %s for dataset \"%s\" (or leave encoding unset to detect it) and upload the file again",
+		(long long)js->enc_rows, (long long)js->rows_run,
+		js->plan.encoding, guesses[g].label, guesses[g].name,
+		js->job->ds->name);
 }
 
 /* The other batch of the double buffer. */

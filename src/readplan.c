@@ -220,9 +220,8 @@ static uint64_t head_raw(const void *ctx)
 /* Read the start of fd's text under p into *t. Returns 0; -EBADMSG with
  * the decoder's sentence in why (corrupt compressed data, over the bound,
  * ...); or a negative errno. */
-static int head_fill(int fd, const struct config *cfg,
-		     const struct readplan *p, struct headtext *t,
-		     struct buf *why)
+static int head_fill(int fd, const struct config *cfg, const struct readplan *p,
+		     struct headtext *t, struct buf *why)
 {
 	size_t want = CSVSTREAM_HEADER_READ(cfg->max_header_bytes);
 	struct plansrc ps;

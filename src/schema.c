@@ -156,8 +156,8 @@ static uint32_t fold_cp(uint32_t c)
 	if (c < 0x80)
 		return c >= 'A' && c <= 'Z' ? c + 32 : c;
 	if (fold_locale != (locale_t)0)
-		return (uint32_t)towlower_l(
-			towupper_l((wint_t)c, fold_locale), fold_locale);
+		return (uint32_t)towlower_l(towupper_l((wint_t)c, fold_locale),
+					    fold_locale);
 	return c >= 0xc0 && c <= 0xde && c != 0xd7 ? c + 0x20 : c;
 }
 
