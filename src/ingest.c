@@ -102,8 +102,8 @@ struct job_state {
 	 * this run: a resumed upload counts from where it resumed. */
 	bool guessing;
 	bool row_enc_failed; /* the current record has an encoding-error */
-	int64_t rows_run,
-		enc_rows; /* records this run; with an encoding-error */
+	int64_t rows_run;    /* records this run */
+	int64_t enc_rows;    /* of them, with an encoding-error */
 	int64_t guess_n[GUESS__COUNT]; /* failing rows by decode_guess() */
 	const char *shown_guess;       /* in the status document now, or NULL */
 };
