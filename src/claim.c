@@ -150,6 +150,7 @@ static int choose(const struct config *cfg, int fd, const unsigned char *name,
 	struct decode_probe pr = {0};
 	struct buf one = BUF_INIT, inner = BUF_INIT;
 	const char *mname = (const char *)name;
+	struct buf file_why = BUF_INIT;
 	bool globbed = false;
 	int r;
 
@@ -214,16 +215,22 @@ static int choose(const struct config *cfg, int fd, const unsigned char *name,
 			r = 0;
 			break;
 		}
-		if (k != -EINVAL) {
+		if (k != -EINVAL && k != -EBADMSG) {
 			(void)buf_printf(why, "The file cannot be read: %s.",
 					 ERRSTR(k));
 			r = -EIO;
 			break;
 		}
-		/* A file-level reason (empty, not text) is the same for every
-		 * dataset: say it once. */
-		if (one.p && why->p && strstr(why->p, one.p))
-			continue;
+		/* A reason about the file itself (empty, not text: readplan's
+		 * -EBADMSG) is the same for datasets read alike: say it once.
+		 * Datasets with another encoding may see the file otherwise. */
+		if (k == -EBADMSG) {
+			if (file_why.p && one.p &&
+			    strcmp(file_why.p, one.p) == 0)
+				continue;
+			if (!file_why.p)
+				(void)buf_add(&file_why, one.p, one.len);
+		}
 		if (why->len)
 			(void)buf_adds(why, "\n\n");
 		(void)buf_add(why, one.p, one.len);
@@ -232,6 +239,7 @@ out:
 	decode_probe_clear(&pr);
 	buf_free(&one);
 	buf_free(&inner);
+	buf_free(&file_why);
 	return r;
 }
 

@@ -695,9 +695,7 @@ int csvstream_read_header(const struct bytesrc *src, const struct csvdialect *d,
 	assert(src && out && why);
 	if (d)
 		dd = *d;
-	/* One byte more than allowed tells "too long" from "exactly fits";
-	 * a BOM and a sep= line come on top. */
-	want = max_bytes + 16;
+	want = CSVSTREAM_HEADER_READ(max_bytes);
 	data = malloc(want);
 	if (!data)
 		return -ENOMEM;

@@ -605,6 +605,12 @@ const char *decode_guess(const void *p, size_t n)
 		return "utf-16le";
 	if (pairs && even * 4 >= pairs && odd * 8 <= even)
 		return "utf-16be";
+	/* The five bytes Windows-1252 leaves undefined are C1 controls in
+	 * ISO-8859-1, which decodes every byte. */
+	for (i = 0; i < n; i++)
+		if (b[i] == 0x81 || b[i] == 0x8d || b[i] == 0x8f ||
+		    b[i] == 0x90 || b[i] == 0x9d)
+			return "iso-8859-1";
 	return "windows-1252";
 }
 

@@ -258,6 +258,49 @@ static int dd_text(struct buf *out, const char *term, const char *value)
 	return r ?: buf_adds(out, "</dd>");
 }
 
+/* The status document's "dialect" as the page says it: the delimiter by
+ * name, the encoding (and what the file most likely is, when ingest
+ * guessed), the compression, whether a header line names the columns.
+ * Nothing before the file is read. */
+static int dialect(struct buf *out, const struct upload_view *v)
+{
+	static const struct {
+		const char *c, *name;
+	} names[] = {
+		{",", "comma (,)"},
+		{";", "semicolon (;)"},
+		{"\t", "tab"},
+		{"|", "pipe (|)"},
+	};
+	const char *delim = NULL;
+	int r = 0;
+
+	if (!v->delimiter)
+		return 0;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(v->delimiter, names[i].c) == 0)
+			delim = names[i].name;
+	r = dt(out, "Delimiter");
+	r = r ?: html_escape(out, delim ? delim : v->delimiter);
+	r = r ?: buf_adds(out, "</dd>");
+	r = r ?: dd_text(out, "Encoding", v->encoding);
+	if (r == 0 && v->likely_encoding) {
+		r = dt(out, "Looks like");
+		r = r ?: html_escape(out, v->likely_encoding);
+		r = r ?: buf_adds(out, " (most rows are not valid ");
+		r = r ?: html_escape(out, v->encoding ? v->encoding : "");
+		r = r ?: buf_adds(out, ")</dd>");
+	}
+	r = r
+		    ?: dd_text(out, "Compression",
+			       v->compression ? v->compression : "none");
+	if (r == 0 && v->header >= 0)
+		r = dd_text(out, "Header",
+			    v->header ? "first line names the columns"
+				      : "none (columns in schema order)");
+	return r;
+}
+
 int html_upload(struct buf *out, const struct upload_view *v)
 {
 	enum upload_state st;
@@ -297,6 +340,7 @@ int html_upload(struct buf *out, const struct upload_view *v)
 			       (long long)v->rows_failed);
 	r = r ?: dt(out, "Errors");
 	r = r ?: buf_printf(out, "%lld</dd>", (long long)v->errors);
+	r = r ?: dialect(out, v);
 	if (r == 0 && v->elapsed_s >= 0) {
 		r = dt(out, processing ? "Running for" : "Took");
 		r = r ?: duration(out, v->elapsed_s);

@@ -28,6 +28,7 @@
 #include "writer.h"
 
 #define BATCH_BYTES_MAX (8u * 1024 * 1024)
+#define GUESS__COUNT 4
 
 int ingest_upsert_sql(const struct dataset *ds, const int *fields, size_t n,
 		      size_t rows, struct buf *out)
@@ -96,6 +97,25 @@ struct job_state {
 	struct decode_probe probe;
 	struct readplan plan;
 	struct plansrc src; /* open while parsing */
+	/* Under an explicit encoding: utf-8, what the rows that fail as
+	 * encoding-error most likely are (see guess_encoding). Counts are of
+	 * this run: a resumed upload counts from where it resumed. */
+	bool guessing;
+	bool row_enc_failed; /* the current record has an encoding-error */
+	int64_t rows_run;    /* records this run */
+	int64_t enc_rows;    /* of them, with an encoding-error */
+	int64_t guess_n[GUESS__COUNT]; /* failing rows by decode_guess() */
+	const char *shown_guess;       /* in the status document now, or NULL */
+};
+
+/* decode_guess()'s answers, and how a reason names them. */
+static const struct {
+	const char *name, *label;
+} guesses[GUESS__COUNT] = {
+	{"windows-1252", "Windows-1252"},
+	{"iso-8859-1", "ISO-8859-1 (Latin-1)"},
+	{"utf-16le", "UTF-16LE"},
+	{"utf-16be", "UTF-16BE"},
 };
 
 /* Why on_data_row stops the stream (its positive returns), and so how
@@ -199,6 +219,33 @@ static const struct schema *cell_schema(const struct job_state *js, int f,
 	return &js->job->ds->schema;
 }
 
+/* A record's first encoding-error: which encoding its bytes look like
+ * (decode_guess: a cheap look at the failing value only). */
+static void note_guess(struct job_state *js, const char *s, size_t len)
+{
+	const char *g = decode_guess(s, len);
+
+	js->row_enc_failed = true;
+	js->enc_rows++;
+	for (size_t i = 0; i < GUESS__COUNT; i++)
+		if (strcmp(g, guesses[i].name) == 0)
+			js->guess_n[i]++;
+}
+
+/* The likeliest encoding once more than half of this run's records failed
+ * as encoding-error (an index into guesses), or -1. */
+static int guess_encoding(const struct job_state *js)
+{
+	int best = 0;
+
+	if (!js->guessing || js->enc_rows * 2 <= js->rows_run)
+		return -1;
+	for (int i = 1; i < GUESS__COUNT; i++)
+		if (js->guess_n[i] > js->guess_n[best])
+			best = i;
+	return best;
+}
+
 static int check_row(struct job_state *js, const struct csvstream_row *row,
 		     bool *ok)
 {
@@ -229,6 +276,21 @@ static int check_row(struct job_state *js, const struct csvstream_row *row,
 		struct value v;
 		int e;
 
+		if (f == HEADER_COL_PADDING &&
+		    ((len > 0 && !(row->flags[c] & CSVSTREAM_CELL_NULL)) ||
+		     (row->flags[c] & CSVSTREAM_CELL_TOO_LARGE))) {
+			/* A padding column (empty header cell at the end) is
+			 * ignored only while it stays empty (or the dialect's
+			 * nullSequence): a value there has no column to go
+			 * to. */
+			snprintf(
+				js->msg, sizeof(js->msg),
+				"column %zu has no header (an empty header cell after the last named column) but holds a value",
+				c + 1);
+			r = add_error(js, row->line, -1, ERR_EXTRA_CELL, s, len,
+				      js->msg);
+			continue;
+		}
 		if (f < 0)
 			continue;
 		if (row->flags[c] & CSVSTREAM_CELL_TOO_LARGE) {
@@ -242,6 +304,8 @@ static int check_row(struct job_state *js, const struct csvstream_row *row,
 		if (row->flags[c] & CSVSTREAM_CELL_NULL)
 			len = 0;
 		if (!encoding_ok(s, len, &why)) {
+			if (js->guessing && !js->row_enc_failed)
+				note_guess(js, s, len);
 			r = add_error(js, row->line, f, ERR_ENCODING, s, len,
 				      why);
 			continue;
@@ -336,6 +400,62 @@ static void refused(struct ingest_job *job, const struct batch *b)
 	       b->err);
 }
 
+struct dialect_args {
+	int64_t id;
+	struct buf json;
+};
+
+static int call_dialect(struct store *s, void *arg)
+{
+	struct dialect_args *a = arg;
+	return store_upload_dialect(s, a->id, a->json.p);
+}
+
+/* Record the plan as the status document's "dialect". */
+static int record_dialect(struct job_state *js)
+{
+	struct ingest_job *job = js->job;
+	struct dialect_args da = {.id = job->upload_id};
+	int r = readplan_json(&js->plan, &da.json);
+
+	if (r == 0)
+		r = writer_call(job->writer, call_dialect, &da, job->upload_id);
+	buf_free(&da.json);
+	return r;
+}
+
+/* Keep the status document's dialect.likely_encoding in step with
+ * guess_encoding: called as batches are handed over, so it follows the
+ * rows committed, not every row. Returns 0 or the writer's error. */
+static int show_guess(struct job_state *js)
+{
+	int g = guess_encoding(js);
+	const char *name = g < 0 ? NULL : guesses[g].name;
+
+	if (name == js->shown_guess)
+		return 0;
+	js->plan.likely_encoding = name;
+	js->shown_guess = name;
+	return record_dialect(js);
+}
+
+/* The sentence a reason ends with while guess_encoding holds, into
+ * out[0..size); "" when it does not. */
+static void guess_hint(const struct job_state *js, char *out, size_t size)
+{
+	int g = guess_encoding(js);
+
+	out[0] = '\0';
+	if (g < 0)
+		return;
+	snprintf(
+		out, size,
+		"%lld of %lld rows failed as encoding-error under encoding: %s; this looks like %s: set encoding: %s for dataset \"%s\" (or leave encoding unset to detect it) and upload the file again",
+		(long long)js->enc_rows, (long long)js->rows_run,
+		js->plan.encoding, guesses[g].label, guesses[g].name,
+		js->job->ds->name);
+}
+
 /* The other batch of the double buffer. */
 static struct batch *other_batch(struct job_state *js)
 {
@@ -348,8 +468,10 @@ static int flush(struct job_state *js)
 {
 	struct ingest_job *job = js->job;
 	struct batch *next = other_batch(js);
-	int r;
+	int r = show_guess(js);
 
+	if (r < 0)
+		return r;
 	writer_submit(job->writer, js->cur);
 	r = writer_wait(job->writer, next);
 	if (r < 0)
@@ -375,6 +497,8 @@ static int on_data_row(void *data, const struct csvstream_row *row)
 	int r;
 
 	js->record++;
+	js->rows_run++;
+	js->row_enc_failed = false;
 	r = check_row(js, row, &ok);
 	if (r < 0)
 		return r;
@@ -651,8 +775,11 @@ static int prepare_batches(struct job_state *js)
 
 /* Is the whole text UTF-8? For a plain file the hash pass said so; for a
  * compressed one (encoding auto, no BOM) it takes a pass over the
- * decompressed text. Returns 1, 0, or a negative errno; 1 when the answer
- * does not matter. */
+ * decompressed text. That second decompression cannot be folded into the
+ * parse: the verdict must be known before the first row is applied (never
+ * half a file as UTF-8), and keeping the text instead is unbounded memory.
+ * It stops at the first invalid byte. Returns 1, 0, or a negative errno; 1
+ * when the answer does not matter. */
 static int whole_text_utf8(struct job_state *js)
 {
 	struct ingest_job *job = js->job;
@@ -694,17 +821,6 @@ static int whole_text_utf8(struct job_state *js)
 	return u8.bad_at != UTF8CHECK_VALID ? 0 : utf8check_done(&u8);
 }
 
-struct dialect_args {
-	int64_t id;
-	struct buf json;
-};
-
-static int call_dialect(struct store *s, void *arg)
-{
-	struct dialect_args *a = arg;
-	return store_upload_dialect(s, a->id, a->json.p);
-}
-
 /* Step 2. The header again (the file is read whole from here on), the
  * batches, and where parsing starts: after the header, or at the resume
  * point. js->cur is set only when this returns STEP_NEXT. */
@@ -713,7 +829,6 @@ static enum step prepare(struct job_state *js)
 	struct ingest_job *job = js->job;
 	struct csvstream_header hdr = {0};
 	struct buf why = BUF_INIT;
-	struct dialect_args da = {.id = job->upload_id};
 	enum step s = STEP_DONE;
 	int r;
 
@@ -738,10 +853,7 @@ static enum step prepare(struct job_state *js)
 		goto out;
 	}
 	/* What was used, for the status document. */
-	r = readplan_json(&js->plan, &da.json);
-	if (r == 0)
-		r = writer_call(job->writer, call_dialect, &da, job->upload_id);
-	buf_free(&da.json);
+	r = record_dialect(js);
 	if (r < 0) {
 		job->error = r;
 		goto out;
@@ -751,6 +863,8 @@ static enum step prepare(struct job_state *js)
 		job->error = r;
 		goto out;
 	}
+	js->guessing = !js->plan.auto_encoding &&
+		       strcmp(js->plan.encoding, "utf-8") == 0;
 	js->cur = &js->b[0];
 	js->record = job->resume_records;
 	js->errors = job->resume_errors;
@@ -840,9 +954,22 @@ static void commit(struct job_state *js, bool failed)
 	struct ingest_job *job = js->job;
 	struct batch *b = js->cur;
 	const char *loc = failed ? job->failed_location : job->done_location;
+	char hint[320];
 
 	if (!b || js->writer_failed)
 		return;
+	/* Most rows not decodable under encoding: utf-8: the status and the
+	 * reason say what the file most likely is, even when it completed. */
+	guess_hint(js, hint, sizeof(hint));
+	if (hint[0] && failed) {
+		char why[sizeof(job->reason)];
+
+		memcpy(why, job->reason, sizeof(why));
+		reason(job, "%.*s; %s", (int)(sizeof(why) / 2), why, hint);
+	}
+	/* Only the status's "likely_encoding" is lost if this fails: the
+	 * reason still says it. */
+	(void)show_guess(js);
 	/* The batch before the last must have stood: the final one records
 	 * the upload as done. */
 	if (writer_wait(job->writer, other_batch(js)) < 0) {
@@ -855,6 +982,8 @@ static void commit(struct job_state *js, bool failed)
 	/* A reason or location lost to ENOMEM still records the state. */
 	if (failed)
 		(void)buf_adds(&b->final_reason, job->reason);
+	else if (hint[0])
+		(void)buf_adds(&b->final_reason, hint);
 	if (loc)
 		(void)buf_adds(&b->final_location, loc);
 	writer_submit(job->writer, b);

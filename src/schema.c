@@ -22,11 +22,14 @@
 #include <fnmatch.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <locale.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <wctype.h>
 
 #include "strtable.h"
 
@@ -127,39 +130,83 @@ struct hname {
 	size_t col;
 };
 
-/* Byte i of p folded for header_case: insensitive: ASCII A-Z, and the
- * second byte of UTF-8 U+00C0..U+00DE (lead byte C3, which is never a
- * continuation byte) but U+00D7, moved to their lowercase forms. The fold
- * keeps lengths, so byte order on folded text is still a total order. */
-static unsigned char fold_at(const char *p, size_t i)
-{
-	unsigned char c = (unsigned char)p[i];
+/*
+ * header_case: insensitive compares names by Unicode simple case folding
+ * of each code point: towlower(towupper(c)) under glibc's C.UTF-8 locale
+ * (its LC_CTYPE holds the full Unicode case tables), so "ÉTÉ" = "été",
+ * "ΣΊΣΥΦΟΣ" = "σίσυφος" (final ς and Σ meet at σ), "ẞ" = "ß", while "ß"
+ * stays ß ("STRASSE" is another name: no fold changes the number of code
+ * points); dotless ı meets i through I. The locale object is made once (pthread_once), read-only after,
+ * and used through the _l functions: no thread's locale is changed, so
+ * every thread may compare at once. Should newlocale fail, the fold is
+ * ASCII and Latin-1 letters only (U+00C0..U+00DE but U+00D7).
+ * Bytes that are not valid UTF-8 compare as themselves, above every code
+ * point, and are never folded.
+ */
+static pthread_once_t fold_once = PTHREAD_ONCE_INIT;
+static locale_t fold_locale = (locale_t)0;
 
-	if (c >= 'A' && c <= 'Z')
-		return (unsigned char)(c + 32);
-	if (i > 0 && (unsigned char)p[i - 1] == 0xc3 && c >= 0x80 &&
-	    c <= 0x9e && c != 0x97)
-		return (unsigned char)(c + 0x20);
+static void fold_init(void)
+{
+	fold_locale = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+}
+
+static uint32_t fold_cp(uint32_t c)
+{
+	if (c < 0x80)
+		return c >= 'A' && c <= 'Z' ? c + 32 : c;
+	if (fold_locale != (locale_t)0)
+		return (uint32_t)towlower_l(towupper_l((wint_t)c, fold_locale),
+					    fold_locale);
+	return c >= 0xc0 && c <= 0xde && c != 0xd7 ? c + 0x20 : c;
+}
+
+/* The code point at p[*i..n), advancing *i; an invalid byte b is
+ * 0x110000 + b (one byte). */
+static uint32_t next_cp(const char *p, size_t n, size_t *i)
+{
+	const unsigned char *s = (const unsigned char *)p + *i;
+	size_t k = utf8_seq_len(s, n - *i);
+	uint32_t c;
+
+	if (k == 0) {
+		*i += 1;
+		return 0x110000u + s[0];
+	}
+	*i += k;
+	if (k == 1)
+		return s[0];
+	c = s[0] & (0x7fu >> k);
+	for (size_t j = 1; j < k; j++)
+		c = c << 6 | (s[j] & 0x3fu);
 	return c;
 }
 
 int schema_name_cmp(const char *p, size_t plen, const char *q, size_t qlen,
 		    bool fold)
 {
-	size_t n = plen < qlen ? plen : qlen, i;
+	size_t n = plen < qlen ? plen : qlen, i, j;
 	int c;
 
 	if (!fold) {
 		c = n ? memcmp(p, q, n) : 0;
-	} else {
-		for (c = 0, i = 0; i < n && c == 0; i++)
-			c = (int)fold_at(p, i) - (int)fold_at(q, i);
+		if (c)
+			return c;
+		if (plen != qlen)
+			return plen < qlen ? -1 : 1;
+		return 0;
 	}
-	if (c)
-		return c;
-	if (plen != qlen)
-		return plen < qlen ? -1 : 1;
-	return 0;
+	pthread_once(&fold_once, fold_init);
+	for (i = j = 0; i < plen && j < qlen;) {
+		uint32_t a = fold_cp(next_cp(p, plen, &i));
+		uint32_t b = fold_cp(next_cp(q, qlen, &j));
+
+		if (a != b)
+			return a < b ? -1 : 1;
+	}
+	if (i < plen)
+		return 1;
+	return j < qlen ? -1 : 0;
 }
 
 /* Total order on (bytes, column) so equal names end up adjacent with the

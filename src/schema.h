@@ -202,8 +202,9 @@ struct header_map {
 void header_map_free(struct header_map *m);
 
 /* Order of two names as schema_match_header compares them: bytes, or with
- * fold (header_case: insensitive) ASCII and Latin-1 letters without case.
- * <0, 0, >0. */
+ * fold (header_case: insensitive) code points under Unicode simple case
+ * folding, towlower(towupper(c)) in glibc's C.UTF-8 (schema.c says what
+ * that folds and what it leaves alone). <0, 0, >0. Thread-safe. */
 int schema_name_cmp(const char *p, size_t plen, const char *q, size_t qlen,
 		    bool fold);
 
@@ -211,8 +212,8 @@ int schema_name_cmp(const char *p, size_t plen, const char *q, size_t qlen,
  * Match header names (UTF-8 BOM already stripped from names[0] by the caller
  * or here: a leading EF BB BF on names[0] is ignored) against ds.
  * Surrounding ASCII spaces of every cell are ignored; with
- * read.header_case_insensitive so is the case of ASCII and Latin-1 letters
- * (A-Z, U+00C0..U+00DE but U+00D7). Under FM_SUBSET undeclared columns may
+ * read.header_case_insensitive so is letter case (schema_name_cmp). Under
+ * FM_SUBSET undeclared columns may
  * be empty or repeated; a declared name must appear once in every mode.
  * Returns 0 and fills *out when accepted. Returns -EINVAL when rejected and
  * appends to why a human-readable explanation: the dataset tried, expected

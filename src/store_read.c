@@ -38,7 +38,12 @@ const double store_duration_bounds[STORE_DURATION_BUCKETS] = {
 	"  'progress', " PROGRESS_EXPR ", 'errors', errors_count,"            \
 	"  'reason', reason, 'duplicate_of', duplicate_of,"                   \
 	"  'created_at', created_at, 'started_at', started_at,"               \
-	"  'finished_at', finished_at, 'url', '/uploads/' || id || '/')"
+	"  'finished_at', finished_at, 'url', '/uploads/' || id || '/'),"     \
+	" json_extract(dialect, '$.delimiter'),"                              \
+	" json_extract(dialect, '$.encoding'),"                               \
+	" json_extract(dialect, '$.compression'),"                            \
+	" coalesce(json_extract(dialect, '$.header'), -1),"                   \
+	" json_extract(dialect, '$.likely_encoding')"
 
 static const char *col_text(sqlite3_stmt *st, int i)
 {
@@ -68,6 +73,11 @@ static int view_row(sqlite3_stmt *st, upload_view_fn fn, void *data)
 		.progress = sqlite3_column_double(st, 17),
 		.elapsed_s = sqlite3_column_double(st, 18),
 		.json = col_text(st, 19),
+		.delimiter = col_text(st, 20),
+		.encoding = col_text(st, 21),
+		.compression = col_text(st, 22),
+		.header = sqlite3_column_int(st, 23),
+		.likely_encoding = col_text(st, 24),
 	};
 
 	/* text pointers first, then their lengths (SQLite's documented order) */

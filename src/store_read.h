@@ -34,6 +34,10 @@ struct upload_view {
 	double elapsed_s; /* started_at → finished_at or now; < 0: not started */
 	const char *json; /* the list item as a JSON object */
 	size_t json_len;
+	/* The status document's "dialect" (NULL, header -1: not read yet);
+	 * compression NULL: a plain file. */
+	const char *delimiter, *encoding, *compression, *likely_encoding;
+	int header; /* 1 the first line names the columns, 0 not, -1 unknown */
 };
 typedef int (*upload_view_fn)(const struct upload_view *v, void *data);
 

@@ -568,8 +568,10 @@ def check_clean(d, name=None):
     check(work == [], ".work/ not empty: %r" % work)
 
 
-def check_upload(d, st, name, content, state, dataset=ANY):
-    """The status of an upload in a terminal state, its folder and its file."""
+def check_upload(d, st, name, content, state, dataset=ANY, completed_reason=None):
+    """The status of an upload in a terminal state, its folder and its file.
+    completed_reason: the reason a completed upload carries (None: none;
+    ANY: a non-empty string, checked by the caller)."""
     name = as_bytes(name)
     shown = display_name(name)
     id = st.get("id")
@@ -593,7 +595,11 @@ def check_upload(d, st, name, content, state, dataset=ANY):
         check(isinstance(st.get("reason"), str) and st["reason"].strip(),
               "reason should be a non-empty string: %r" % st.get("reason"))
     elif state == "completed":
-        check_eq(st.get("reason"), None, "reason")
+        if completed_reason is ANY:
+            check(isinstance(st.get("reason"), str) and st["reason"].strip(),
+                  "reason should be a non-empty string: %r" % st.get("reason"))
+        else:
+            check_eq(st.get("reason"), completed_reason, "reason")
         check_eq(st.get("progress"), 1.0, "progress")
         rows = st.get("rows") or {}
         check_eq(rows.get("applied", 0) + rows.get("failed", 0), rows.get("total"),

@@ -816,6 +816,10 @@ static void test_guess(void **state)
 		{"a\0bcdefgh\xe9ijklmnopqrs", 20, "windows-1252"},
 		{"", 0, "windows-1252"},
 		{"\xe9", 1, "windows-1252"},
+		{"caf\xe9 \x81", 6, "iso-8859-1"},
+		{"\x9d", 1, "iso-8859-1"},
+		{"\x8d\x8f\x90", 3, "iso-8859-1"},
+		{"\x80\x9f\xff", 3, "windows-1252"},
 	};
 	size_t i;
 	int bad = 0;

@@ -1076,8 +1076,9 @@ static void test_header(void **state)
 	assert_int_equal(bad, 0);
 }
 
-/* header_case: insensitive folds Latin-1 letters too, not other bytes. */
-static void test_header_fold_latin1(void **state)
+/* header_case: insensitive folds letters of any script, not other
+ * characters. */
+static void test_header_fold(void **state)
 {
 	static const struct {
 		char *field, *col;
@@ -1094,6 +1095,16 @@ static void test_header_fold_latin1(void **state)
 		{"a_b", "A_B", true, true},
 		{"a@b", "A`B", true, false},
 		{"Customer ID", " customer id ", true, true},
+		{"\xc3\xa9t\xc3\xa9", "\xc3\x89T\xc3\x89", true, true},
+		{"\xcf\x83\xce\xaf\xcf\x83\xcf\x85\xcf\x86\xce\xbf\xcf\x82",
+		 "\xce\xa3\xce\x8a\xce\xa3\xce\xa5\xce\xa6\xce\x9f\xce\xa3",
+		 true, true},
+		{"\xcf\x83\xce\xaf\xcf\x83\xcf\x85\xcf\x86\xce\xbf\xcf\x82",
+		 "\xce\xa3\xce\x8a\xce\xa3\xce\xa5\xce\xa6\xce\x9f\xce\xa3",
+		 false, false},
+		{"Stra\xc3\x9f"
+		 "e",
+		 "STRASSE", true, false},
 	};
 	size_t i;
 	int bad = 0;
@@ -1122,6 +1133,62 @@ static void test_header_fold_latin1(void **state)
 		CHECK((rc == 0) == cases[i].ok, "case %zu: rc %d", i, rc);
 		header_map_free(&m);
 		buf_free(&why);
+	}
+	assert_int_equal(bad, 0);
+}
+
+/* schema_name_cmp: Unicode simple case folding under fold, bytes without;
+ * the order is antisymmetric (the header is sorted and searched by it). */
+static void test_name_cmp_fold(void **state)
+{
+	static const struct {
+		const char *a, *b;
+		bool fold;
+		int want; /* sign */
+	} cases[] = {
+		{"\xc3\x89T\xc3\x89", "\xc3\xa9t\xc3\xa9", true,
+		 0}, /* ÉTÉ été */
+		{"\xc3\x89T\xc3\x89", "\xc3\xa9t\xc3\xa9", false, -1},
+		/* ΣΊΣΥΦΟΣ σίσυφος: final ς and Σ both fold to σ */
+		{"\xce\xa3\xce\x8a\xce\xa3\xce\xa5\xce\xa6\xce\x9f\xce\xa3",
+		 "\xcf\x83\xce\xaf\xcf\x83\xcf\x85\xcf\x86\xce\xbf\xcf\x82",
+		 true, 0},
+		{"Stra\xc3\x9f"
+		 "e",
+		 "STRASSE", true, 1}, /* ß stays ß */
+		{"Stra\xc3\x9f"
+		 "e",
+		 "STRA\xe1\xba\x9e"
+		 "E",
+		 true, 0}, /* capital ẞ */
+		{"\xd0\x98\xd0\x9c\xd0\xaf", "\xd0\xb8\xd0\xbc\xd1\x8f", true,
+		 0}, /* ИМЯ имя */
+		{"\xc3\x9cnit Price (\xe2\x82\xac)",
+		 "\xc3\xbcnit price (\xe2\x82\xac)", true, 0},
+		{"\xc3\x97", "\xc3\xb7", true, -1}, /* × ÷: not letters */
+		{"a\xff", "A\xff", true, 0}, /* invalid bytes: themselves */
+		{"\xff", "\xfe", true, 1},
+		{"\xc3", "\xc3\xa9", true, 1}, /* a cut sequence is above é */
+		{"\xc3\xa9", "f", true, 1},
+		{"e", "\xc3\xa9", true, -1},
+		{"ab", "ABC", true, -1},
+		{"", "", true, 0},
+	};
+	size_t i;
+	int bad = 0;
+
+	(void)state;
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		size_t la = strlen(cases[i].a), lb = strlen(cases[i].b);
+		int ab = schema_name_cmp(cases[i].a, la, cases[i].b, lb,
+					 cases[i].fold);
+		int ba = schema_name_cmp(cases[i].b, lb, cases[i].a, la,
+					 cases[i].fold);
+
+		CHECK((ab > 0) - (ab < 0) == cases[i].want, "case %zu: %d", i,
+		      ab);
+		CHECK((ba > 0) - (ba < 0) == -cases[i].want,
+		      "case %zu reversed: %d", i, ba);
 	}
 	assert_int_equal(bad, 0);
 }
@@ -1402,7 +1469,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_msg_bounded, cons_setup,
 						cons_teardown),
 		cmocka_unit_test(test_header),
-		cmocka_unit_test(test_header_fold_latin1),
+		cmocka_unit_test(test_header_fold),
+		cmocka_unit_test(test_name_cmp_fold),
 		cmocka_unit_test(test_match_name),
 		cmocka_unit_test(test_sql_ident),
 		cmocka_unit_test(test_header_why_bounded),
