@@ -439,15 +439,25 @@ static int parse_segment(struct csvstream *cs, const unsigned char *p,
 int csvstream_feed(struct csvstream *cs, const void *data, size_t n)
 {
 	const unsigned char *p = data;
-	size_t i = 0;
+	size_t i = 0, lf = SIZE_MAX; /* the next '\n' at or after i, n: none */
 
 	assert(cs && (p || n == 0));
 	while (i < n && !cs->stop) {
-		size_t j = i, seglen;
+		size_t j, seglen;
+		const unsigned char *cr;
 		bool term;
 
-		while (j < n && p[j] != '\n' && p[j] != '\r')
-			j++;
+		/* The line end: the first '\n' or '\r'. Two memchr (vector
+		 * code) instead of a byte loop; the '\n' found is kept for the
+		 * lines before it, so a file of bare '\r' line ends stays
+		 * linear. */
+		if (lf == SIZE_MAX || lf < i) {
+			const unsigned char *q = memchr(p + i, '\n', n - i);
+
+			lf = q ? (size_t)(q - p) : n;
+		}
+		cr = memchr(p + i, '\r', lf - i);
+		j = cr ? (size_t)(cr - p) : lf;
 		term = j < n;
 		if (term)
 			j++;

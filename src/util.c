@@ -51,8 +51,16 @@ int buf_add(struct buf *b, const void *p, size_t n)
 {
 	int r;
 
+	assert(b && (p || n == 0));
+	/* The common case, kept short: it fits (cap > len is an invariant,
+	 * and cap never exceeds max + 1, so it also fits max). */
+	if (b->p && n < b->cap - b->len) {
+		memcpy(b->p + b->len, p, n);
+		b->len += n;
+		b->p[b->len] = '\0';
+		return 0;
+	}
 	buf_check(b);
-	assert(p || n == 0);
 	if (n > SIZE_MAX / 2 - b->len)
 		return -ENOSPC;
 	r = buf_grow(b, b->len + n);

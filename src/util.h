@@ -25,7 +25,7 @@ struct buf {
 	char *p;
 	size_t len;
 	size_t cap;
-	size_t max; /* 0: no limit beyond SIZE_MAX/2 */
+	size_t max; /* 0: no limit beyond SIZE_MAX/2; set before the first add */
 };
 
 #define BUF_INIT              \

@@ -788,8 +788,7 @@ static void test_utf8check_speed(void **state)
 		      "in ten accented\n",
 		      ascii, mixed);
 #if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__) && \
-	!defined(__OPTIMIZE_SIZE__) && \
-	defined(__OPTIMIZE__)
+	!defined(__OPTIMIZE_SIZE__) && defined(__OPTIMIZE__)
 	assert_true(ascii >= 1.0);
 #endif
 	free(p);
