@@ -608,6 +608,7 @@ def test_installed_layout_restart_rebuilds_drop_tree(bin):
                  "inbox/ after ExecStartPre")
         d.start()
         drop_and_complete("b.csv", 10)
+        check_eq(d.stop(), 0, "exit code")  # before the scratch root goes
     finally:
         shutil.rmtree(top, ignore_errors=True)
 
