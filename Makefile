@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 the ingestd authors
+# SPDX-License-Identifier: MIT
 # ingestd - see README.md. `make run` and `make test` are the two commands.
 CC       ?= cc
 PREFIX   ?= /usr/local

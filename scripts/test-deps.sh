@@ -1,4 +1,6 @@
 #!/bin/sh
+# SPDX-FileCopyrightText: 2026 the ingestd authors
+# SPDX-License-Identifier: MIT
 # Install what the test suite needs beyond the build, when missing:
 # tests/e2e/test_sftp.py runs a real OpenSSH server and its clients (scp,
 # sftp, rsync over ssh); tests/e2e/test_systemd.py runs systemd-analyze,

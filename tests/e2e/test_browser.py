@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 the ingestd authors
+# SPDX-License-Identifier: MIT
 """
 test_browser.py - the pages in a real browser (issue 4): Debian chromium,
 headless, with a fresh profile per run.

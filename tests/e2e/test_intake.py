@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 the ingestd authors
+# SPDX-License-Identifier: MIT
 """
 test_intake.py - when an inbox entry is taken, and what happens to entries
 that are not plain, finished, single-named files (issue 3).

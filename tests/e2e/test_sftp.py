@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 the ingestd authors
+# SPDX-License-Identifier: MIT
 """
 test_sftp.py - real clients (scp, sftp, rsync over ssh) writing into the
 inbox through a real OpenSSH server that each test starts on a free
