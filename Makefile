@@ -57,7 +57,7 @@ LIB_OBJ  = $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)
 UNIT_SRC = $(wildcard tests/unit/test_*.c)
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/%)
 
-.PHONY: all deps test-deps run test test-fast asan tsan analyze format format-check \
+.PHONY: all deps test-deps run test test-fast check dist asan tsan analyze format format-check \
 	check-units clean bench bench-http install uninstall
 all: $(BUILD)/ingestd $(UNIT_BIN)
 
@@ -101,6 +101,13 @@ test: test-deps
 # One build, no sanitizers (quick local loop).
 test-fast: all
 	@tests/run $(BUILD)
+
+# What the Debian package's test step (dh_auto_test) runs: the unit tests and
+# the e2e tests that need nothing beyond the package's build dependencies (no
+# sshd, chromium, wrk, PostgreSQL, LibreOffice, reuse, lintian; the tests
+# that need root only as root). See tests/e2e/run.py, --self-contained.
+check: all
+	@E2E_SELF_CONTAINED=1 tests/run $(BUILD)
 
 asan: test-deps
 	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 all
@@ -174,6 +181,14 @@ uninstall:
 	@if [ -e $(CONF) ] && ! cmp -s config/ingestd.yaml $(CONF); then \
 		echo "uninstall: keeping the modified $(CONF)"; \
 	else rm -f $(CONF); rmdir $(DESTDIR)$(SYSCONFDIR)/ingestd 2>/dev/null || true; fi
+
+# The release tarball: the committed tree of HEAD (git archive), under
+# ingestd-$(VERSION)/. A release is the commit tagged v$(VERSION) (README,
+# "Releases"); debian/watch follows those tags.
+DIST = ingestd-$(VERSION)
+dist:
+	git archive --format=tar.gz --prefix=$(DIST)/ -o $(DIST).tar.gz HEAD
+	@echo "dist: $(DIST).tar.gz"
 
 clean:
 	rm -rf build build-asan build-tsan build-analyze

@@ -544,6 +544,25 @@ def with_config(**overrides):
     return deco
 
 
+# What a test may need beyond the build dependencies of the Debian package
+# (debian/control): `make check` (the package's test step) runs only the
+# tests that need none of these, and "root" only when run as root. A module
+# says it for all of its tests with NEEDS = (...); @needs for one test.
+NEEDS_EXTERNAL = ("sshd", "chromium", "wrk", "postgres", "libreoffice", "reuse", "lintian")
+NEEDS_ALL = NEEDS_EXTERNAL + ("root",)
+
+
+def needs(*what):
+    """Mark a test as needing these (NEEDS_ALL) to run."""
+    unknown = set(what) - set(NEEDS_ALL)
+    assert not unknown, "unknown needs %s" % sorted(unknown)
+
+    def deco(fn):
+        fn.needs = tuple(what)
+        return fn
+    return deco
+
+
 def cases(table):
     """Expand a test into one run per row: row[0] is the case id, row[1:]
     are passed as extra arguments."""

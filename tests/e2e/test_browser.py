@@ -24,6 +24,8 @@ import tempfile
 from harness import SCALE, check, check_eq, csv_text
 from httpc import big_products, get, http_daemon, output_dir, png_size, stall_while_processing
 
+NEEDS = ("chromium",)
+
 XSS_NAME = "<img src=x onerror=\"document.title='XSS-NAME'\">.csv"
 XSS_PRICE = "<script>document.title='XSS-SCRIPT'</script>"
 XSS_ACTIVE = "<img src=x onerror=\"document.body.setAttribute('data-xss','1')\">"

@@ -20,7 +20,7 @@ import time
 
 from harness import (PRODUCT_HEADER, Daemon, as_bytes, cases, check, check_clean,
                      check_eq, check_upload, csv_text, display_name, example,
-                     product_rows, sha256, wait_until, with_config)
+                     needs, product_rows, sha256, wait_until, with_config)
 
 SETTLE_S = 0.15  # harness default settle_ms
 
@@ -83,6 +83,7 @@ def test_writer_pauses_with_file_open(d):
     check_eq(product_count(d), 20000, "product rows")
 
 
+@needs("root")  # a file of another owner (fchown)
 def test_no_lease_falls_back_to_close_write(bin):
     """Where the lease probe is not permitted (a file of another owner, the
     daemon without CAP_LEASE), the close-write event decides."""
@@ -624,6 +625,7 @@ def test_taken_in_arrival_order(d):
              "the last file sent wins")
 
 
+@needs("root")  # mount -t tmpfs
 def test_byname_on_another_file_system(d):
     """status/by-name/ on a file system of its own (no hard link across):
     the by-name file is a copy, the same bytes as status/<id>.json."""

@@ -23,6 +23,8 @@ import time
 from harness import (PRODUCT_HEADER, SCALE, check, check_eq, check_upload,
                      free_port, sha256, with_config)
 
+NEEDS = ("sshd", "root")  # a real OpenSSH server, run as root
+
 SSHD = "/usr/sbin/sshd"
 CLIENT_OPTS = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
                "-o", "LogLevel=ERROR", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",

@@ -28,7 +28,7 @@ import sys
 import tempfile
 import time
 
-from harness import (REPO, SCALE, Daemon, cases, check, check_eq, csv_text,
+from harness import (REPO, SCALE, Daemon, cases, check, check_eq, csv_text, needs,
                      product_rows, wait_until)
 
 MAX_EXPOSURE = 1.5
@@ -527,6 +527,7 @@ def test_install_dirs_follow_prefix(bin, prefix, dirs):
         shutil.rmtree(dest, ignore_errors=True)
 
 
+@needs("root")  # chown to the ingestd user, setpriv to become it
 def test_installed_layout_restart_rebuilds_drop_tree(bin):
     """make install into a scratch root, users and drop tree from the
     installed sysusers.d/tmpfiles.d files, the daemon run as the ingestd user
@@ -724,6 +725,7 @@ def test_man_documents_every_config_key(bin):
     check_eq(sorted(keys - documented), [], "config keys missing from ingestd.yaml(5)")
 
 
+@needs("sshd")
 def test_deploy_doc_sshd_block(bin):
     """The Match block of the README's deployment guide is valid sshd_config (sshd -t)."""
     sshd = "/usr/sbin/sshd"
