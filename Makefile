@@ -185,10 +185,11 @@ uninstall:
 # The release tarball: the committed tree of HEAD (git archive), under
 # ingestd-$(VERSION)/. A release is the commit tagged v$(VERSION) (README,
 # "Releases"); debian/watch follows those tags.
-DIST = ingestd-$(VERSION)
+DIST    = ingestd-$(VERSION)
+DISTDIR ?= .
 dist:
-	git archive --format=tar.gz --prefix=$(DIST)/ -o $(DIST).tar.gz HEAD
-	@echo "dist: $(DIST).tar.gz"
+	git archive --format=tar.gz --prefix=$(DIST)/ -o $(DISTDIR)/$(DIST).tar.gz HEAD
+	@echo "dist: $(DISTDIR)/$(DIST).tar.gz"
 
 clean:
 	rm -rf build build-asan build-tsan build-analyze
