@@ -553,13 +553,17 @@ NEEDS_EXTERNAL = ("sshd", "chromium", "wrk", "postgres", "libreoffice", "reuse",
 NEEDS_ALL = NEEDS_EXTERNAL + ("root",)
 
 
-def needs(*what):
-    """Mark a test as needing these (NEEDS_ALL) to run."""
+def needs(*what, cases=None):
+    """Mark a test as needing these (NEEDS_ALL) to run; with cases=(ids),
+    only those rows of its @cases table."""
     unknown = set(what) - set(NEEDS_ALL)
     assert not unknown, "unknown needs %s" % sorted(unknown)
 
     def deco(fn):
-        fn.needs = tuple(what)
+        if cases is None:
+            fn.needs = tuple(what)
+        else:
+            fn.case_needs = dict(getattr(fn, "case_needs", {}), **{c: tuple(what) for c in cases})
         return fn
     return deco
 

@@ -67,9 +67,11 @@ def discover():
             if table is None:
                 tests.append((fn.__name__, fn, (), modname, need))
             else:
+                per_case = getattr(fn, "case_needs", {})
+                assert not set(per_case) - {row[0] for row in table}, "%s: needs of no case" % fn
                 for row in table:
                     tests.append(("%s[%s]" % (fn.__name__, row[0]), fn, tuple(row[1:]), modname,
-                                  need))
+                                  need + per_case.get(row[0], ())))
     return tests
 
 

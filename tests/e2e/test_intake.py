@@ -180,6 +180,7 @@ def test_inbox_gone_stops_and_restart_recreates(d, remove, cfg):
     check_upload(d, d.wait_state("after.csv"), "after.csv", after, "completed")
 
 
+@needs("root")  # writes /proc/sys/fs/inotify/max_queued_events
 def test_inotify_overflow_rescans(d):
     """An inotify queue that overflows (IN_Q_OVERFLOW) loses no file: the
     inbox is rescanned. The queue is made tiny for this daemon only
@@ -385,6 +386,7 @@ HOSTILE = [
 ]
 
 
+@needs("root", cases=("chardev", "blockdev"))  # mknod
 @cases(HOSTILE)
 def test_hostile_entry_rejected(d, make, is_kind, mentions):
     name = "entry.csv"

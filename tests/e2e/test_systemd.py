@@ -616,6 +616,7 @@ def test_installed_layout_restart_rebuilds_drop_tree(bin):
         shutil.rmtree(top, ignore_errors=True)
 
 
+@needs("root")  # systemd-tmpfiles chowns to the new users
 def test_sysusers_tmpfiles_layout(bin):
     sysusers, tmpfiles = tool("systemd-sysusers"), tool("systemd-tmpfiles")
     root = tempfile.mkdtemp(prefix="ingestd-root-")
