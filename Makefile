@@ -104,8 +104,8 @@ test-fast: all
 
 # What the Debian package's test step (dh_auto_test) runs: the unit tests and
 # the e2e tests that need nothing beyond the package's build dependencies (no
-# sshd, chromium, wrk, PostgreSQL, LibreOffice, reuse, lintian; the tests
-# that need root only as root). See tests/e2e/run.py, --self-contained.
+# sshd, chromium, wrk, PostgreSQL, LibreOffice, reuse, lintian, git checkout;
+# the tests that need root only as root). See tests/e2e/run.py, --self-contained.
 check: all
 	@E2E_SELF_CONTAINED=1 tests/run $(BUILD)
 
