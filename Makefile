@@ -1,15 +1,26 @@
+# SPDX-FileCopyrightText: 2026 the ingestd authors
+# SPDX-License-Identifier: MIT
 # ingestd - see README.md. `make run` and `make test` are the two commands.
 CC       ?= cc
 PREFIX   ?= /usr/local
 SYSCONFDIR ?= /etc
-BINDIR   ?= $(PREFIX)/bin
+SBINDIR  ?= $(PREFIX)/sbin
 MANDIR   ?= $(PREFIX)/share/man
 INSTALL  ?= install
-# systemd's own directories when its pkg-config file is there, else under PREFIX.
+# Units, sysusers.d and tmpfiles.d: under PREFIX/lib, which systemd searches
+# for PREFIX=/usr/local (/usr/local/lib/systemd/system, ...); the
+# distribution's own directories (pkg-config systemd, else /usr/lib/...) only
+# for PREFIX=/usr, as a package installs.
+ifeq ($(PREFIX),/usr)
 SYSTEMD_PC := $(shell pkg-config --exists systemd 2>/dev/null && echo yes)
-UNITDIR     ?= $(if $(SYSTEMD_PC),$(shell pkg-config --variable=systemdsystemunitdir systemd),$(PREFIX)/lib/systemd/system)
-SYSUSERSDIR ?= $(if $(SYSTEMD_PC),$(shell pkg-config --variable=sysusersdir systemd),$(PREFIX)/lib/sysusers.d)
-TMPFILESDIR ?= $(if $(SYSTEMD_PC),$(shell pkg-config --variable=tmpfilesdir systemd),$(PREFIX)/lib/tmpfiles.d)
+UNITDIR     ?= $(if $(SYSTEMD_PC),$(shell pkg-config --variable=systemdsystemunitdir systemd),/usr/lib/systemd/system)
+SYSUSERSDIR ?= $(if $(SYSTEMD_PC),$(shell pkg-config --variable=sysusersdir systemd),/usr/lib/sysusers.d)
+TMPFILESDIR ?= $(if $(SYSTEMD_PC),$(shell pkg-config --variable=tmpfilesdir systemd),/usr/lib/tmpfiles.d)
+else
+UNITDIR     ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
+endif
 BUILD    ?= build
 # SAN=1: AddressSanitizer + UBSan; SAN=thread: ThreadSanitizer.
 SAN      ?=
@@ -46,7 +57,7 @@ LIB_OBJ  = $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)
 UNIT_SRC = $(wildcard tests/unit/test_*.c)
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/%)
 
-.PHONY: all deps test-deps run test test-fast asan tsan analyze format format-check \
+.PHONY: all deps test-deps run test test-fast check dist asan tsan analyze format format-check \
 	check-units clean bench bench-http install uninstall
 all: $(BUILD)/ingestd $(UNIT_BIN)
 
@@ -91,6 +102,13 @@ test: test-deps
 test-fast: all
 	@tests/run $(BUILD)
 
+# What the Debian package's test step (dh_auto_test) runs: the unit tests and
+# the e2e tests that need nothing beyond the package's build dependencies (no
+# sshd, chromium, wrk, PostgreSQL, LibreOffice, reuse, lintian, git checkout;
+# the tests that need root only as root). See tests/e2e/run.py, --self-contained.
+check: all
+	@E2E_SELF_CONTAINED=1 tests/run $(BUILD)
+
 asan: test-deps
 	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 all
 	@tests/run build-asan
@@ -131,18 +149,19 @@ bench-http: test-deps
 	@python3 bench/http.py
 
 # Binary, default configuration (never over an existing one), systemd units
-# (paths rewritten for BINDIR and SYSCONFDIR), sysusers.d and tmpfiles.d
+# (paths rewritten for SBINDIR, SYSCONFDIR and TMPFILESDIR), sysusers.d and tmpfiles.d
 # entries, man pages. Nothing is started: see the README, "Deployment (systemd)".
 CONF = $(DESTDIR)$(SYSCONFDIR)/ingestd/ingestd.yaml
 install: $(BUILD)/ingestd
-	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSCONFDIR)/ingestd \
+	$(INSTALL) -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(SYSCONFDIR)/ingestd \
 		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) \
 		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
-	$(INSTALL) -m 0755 $(BUILD)/ingestd $(DESTDIR)$(BINDIR)/ingestd
+	$(INSTALL) -m 0755 $(BUILD)/ingestd $(DESTDIR)$(SBINDIR)/ingestd
 	@if [ -e $(CONF) ]; then echo "install: keeping $(CONF)"; \
 	else echo "$(INSTALL) -m 0644 config/ingestd.yaml $(CONF)"; \
 		$(INSTALL) -m 0644 config/ingestd.yaml $(CONF); fi
-	sed -e 's|/usr/local/bin/ingestd|$(BINDIR)/ingestd|g' \
+	sed -e 's|/usr/local/sbin/ingestd|$(SBINDIR)/ingestd|g' \
+	    -e 's|/usr/local/lib/tmpfiles.d/ingestd.conf|$(TMPFILESDIR)/ingestd.conf|g' \
 	    -e 's|/etc/ingestd/|$(SYSCONFDIR)/ingestd/|g' systemd/ingestd.service \
 		> $(DESTDIR)$(UNITDIR)/ingestd.service.tmp
 	chmod 0644 $(DESTDIR)$(UNITDIR)/ingestd.service.tmp
@@ -155,13 +174,22 @@ install: $(BUILD)/ingestd
 
 # Reverses install; a configuration that differs from the default stays.
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/ingestd $(DESTDIR)$(UNITDIR)/ingestd.service \
+	rm -f $(DESTDIR)$(SBINDIR)/ingestd $(DESTDIR)$(UNITDIR)/ingestd.service \
 		$(DESTDIR)$(UNITDIR)/ingestd.socket $(DESTDIR)$(SYSUSERSDIR)/ingestd.conf \
 		$(DESTDIR)$(TMPFILESDIR)/ingestd.conf $(DESTDIR)$(MANDIR)/man8/ingestd.8 \
 		$(DESTDIR)$(MANDIR)/man5/ingestd.yaml.5
 	@if [ -e $(CONF) ] && ! cmp -s config/ingestd.yaml $(CONF); then \
 		echo "uninstall: keeping the modified $(CONF)"; \
 	else rm -f $(CONF); rmdir $(DESTDIR)$(SYSCONFDIR)/ingestd 2>/dev/null || true; fi
+
+# The release tarball: the committed tree of HEAD (git archive), under
+# ingestd-$(VERSION)/. A release is the commit tagged v$(VERSION) (README,
+# "Releases"); debian/watch follows those tags.
+DIST    = ingestd-$(VERSION)
+DISTDIR ?= .
+dist:
+	git archive --format=tar.gz --prefix=$(DIST)/ -o $(DISTDIR)/$(DIST).tar.gz HEAD
+	@echo "dist: $(DISTDIR)/$(DIST).tar.gz"
 
 clean:
 	rm -rf build build-asan build-tsan build-analyze

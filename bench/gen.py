@@ -1,4 +1,6 @@
 #!/usr/bin/env python3
+# SPDX-FileCopyrightText: 2026 the ingestd authors
+# SPDX-License-Identifier: MIT
 """bench/gen.py - deterministic product CSV files for `make bench`.
 
     gen.py OUT ROWS [--seed N] [--changed] [--bad-pct P] [--start K]

@@ -1,4 +1,6 @@
 #!/usr/bin/env python3
+# SPDX-FileCopyrightText: 2026 the ingestd authors
+# SPDX-License-Identifier: MIT
 """bench/run.py - `make bench`: ingestd side by side with `sqlite3 .import`.
 
 Every contender runs in the same session, alternating, for --rounds rounds;

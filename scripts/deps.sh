@@ -1,4 +1,6 @@
 #!/bin/sh
+# SPDX-FileCopyrightText: 2026 the ingestd authors
+# SPDX-License-Identifier: MIT
 # Install the Debian packages ingestd needs to build and test, when missing.
 # Does nothing when everything is present. Uses sudo when not root.
 set -eu

@@ -1,4 +1,6 @@
 #!/bin/sh
+# SPDX-FileCopyrightText: 2026 the ingestd authors
+# SPDX-License-Identifier: MIT
 # Install what the test suite needs beyond the build, when missing:
 # tests/e2e/test_sftp.py runs a real OpenSSH server and its clients (scp,
 # sftp, rsync over ssh); tests/e2e/test_systemd.py runs systemd-analyze,
@@ -6,9 +8,11 @@
 # tests/e2e/test_browser.py runs chromium headless; bench/http.sh runs wrk;
 # tests/e2e/test_real_files.py has files written by a real PostgreSQL 15
 # server (COPY ... TO), LibreOffice headless (soffice --convert-to) and
-# compressed by zstd, xz, bzip2 and zip.
+# compressed by zstd, xz, bzip2 and zip; tests/e2e/test_package.py runs
+# reuse lint, builds the Debian package (dpkg-dev, debhelper, fakeroot) and
+# checks it with lintian and hardening-check (devscripts), and runs git.
 # Adds to INGESTD_TEST_DEPS and runs deps.sh.
 set -eu
-INGESTD_TEST_DEPS="${INGESTD_TEST_DEPS:-} openssh-server openssh-client rsync systemd mandoc strace chromium wrk clang clang-tools cppcheck clang-format postgresql zstd xz-utils bzip2 zip libreoffice-calc-nogui"
+INGESTD_TEST_DEPS="${INGESTD_TEST_DEPS:-} openssh-server openssh-client rsync systemd mandoc strace chromium wrk clang clang-tools cppcheck clang-format postgresql zstd xz-utils bzip2 zip libreoffice-calc-nogui reuse dpkg-dev debhelper fakeroot lintian devscripts git"
 export INGESTD_TEST_DEPS
 exec "$(dirname "$0")/deps.sh"

@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: 2026 the ingestd authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * batch.h - rows and row errors of one write transaction, handed from an
  * ingest job (worker thread) to the single writer (writer thread).

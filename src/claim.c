@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: 2026 the ingestd authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * claim.c - from a ready inbox entry to an upload: record it, claim it
  * into .work/, choose its dataset by name and header, then admit it (the

@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: 2026 the ingestd authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * csvstream.h - a line-counting CSV stream over libcsv, its byte sources,
  * and the header reader.

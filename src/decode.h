@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: 2026 the ingestd authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * decode.h - the decoding layer beneath the CSV stream: what a dropped file
  * is (by its first bytes, never by its name), which text encoding it is in,

@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: 2026 the ingestd authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * http_html.h - the pages for people served by http.c: plain HTML and one
  * stylesheet, no scripts, no external assets.

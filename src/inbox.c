@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: 2026 the ingestd authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * inbox.c - the candidates table: inbox entries that may become uploads,
  * in the order they arrived, and the readiness decision for each.

@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: 2026 the ingestd authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * ingest.h - the work-pool job that streams one accepted file through
  * csvstream (csvstream.h), validates and types every row, and hands row

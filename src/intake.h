@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: 2026 the ingestd authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * intake.h - from "this inbox entry may be ready" to a finished upload, on
  * the loop thread: readiness checks, claim, header check, rejection with a

@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: 2026 the ingestd authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * intake_int.h - private to the intake module: the structs shared by its
  * files and the one-line contracts of the functions they share.

@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: 2026 the ingestd authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * log.h - one line per event on stderr, written with a single write(2) so
  * that lines from several threads never interleave.

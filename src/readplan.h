@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: 2026 the ingestd authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * readplan.h - how one file is read: its compression, its encoding, its
  * CSV dialect, and the byte source that yields its text as UTF-8.

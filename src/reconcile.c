@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: 2026 the ingestd authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * reconcile.c - start-up: bring every upload an earlier run left behind to
  * its next step (the claim protocol in intake.h says which leftovers each

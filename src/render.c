@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: 2026 the ingestd authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * render.c - when status files are written: the writer's notices, state
  * changes rendered together a moment later, progress of running jobs at

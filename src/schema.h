@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: 2026 the ingestd authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * schema.h - a dataset's declared schema (Frictionless Table Schema
  * vocabulary): header matching, and typing and constraints of one cell.

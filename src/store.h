@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: 2026 the ingestd authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * store.h - the SQLite database: schema and migrations, the queries on
  * uploads and row errors, the per-dataset tables, and the status document.

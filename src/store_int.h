@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: 2026 the ingestd authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * store_int.h - private to the store module (store.c and its read-side
  * companions): the connection struct and the statement cache.

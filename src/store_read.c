@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: 2026 the ingestd authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * store_read.c - see store_read.h. Read-side companions of store.c: the
  * same connection struct and statement cache (store_int.h), only SELECTs.

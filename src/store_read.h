@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: 2026 the ingestd authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * store_read.h - the read-side queries of the HTTP API, on a read-only
  * connection (store_open(path, true, ...)): uploads newest first with

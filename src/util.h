@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: 2026 the ingestd authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * util.h - small helpers shared by every module: a growable byte buffer
  * (after curl's dynbuf), UTF-8 checks and escaping, clocks.

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 the ingestd authors
+# SPDX-License-Identifier: MIT
 """
 harness.py - run the real ingestd binary against a scratch root.
 
@@ -538,6 +540,30 @@ def with_config(**overrides):
     """Run the test's daemon with these config_yaml() overrides."""
     def deco(fn):
         fn.daemon_config = overrides
+        return fn
+    return deco
+
+
+# What a test may need beyond the build dependencies of the Debian package
+# (debian/control): `make check` (the package's test step) runs only the
+# tests that need none of these, and "root" only when run as root. A module
+# says it for all of its tests with NEEDS = (...); @needs for one test.
+NEEDS_EXTERNAL = ("sshd", "chromium", "wrk", "postgres", "libreoffice", "reuse", "lintian",
+                  "git")  # git: a checkout (the package builds from a copy without .git)
+NEEDS_ALL = NEEDS_EXTERNAL + ("root",)
+
+
+def needs(*what, cases=None):
+    """Mark a test as needing these (NEEDS_ALL) to run; with cases=(ids),
+    only those rows of its @cases table."""
+    unknown = set(what) - set(NEEDS_ALL)
+    assert not unknown, "unknown needs %s" % sorted(unknown)
+
+    def deco(fn):
+        if cases is None:
+            fn.needs = tuple(what)
+        else:
+            fn.case_needs = dict(getattr(fn, "case_needs", {}), **{c: tuple(what) for c in cases})
         return fn
     return deco
 

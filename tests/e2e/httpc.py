@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 the ingestd authors
+# SPDX-License-Identifier: MIT
 """
 httpc.py - HTTP helpers shared by test_http.py and test_browser.py.
 

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 the ingestd authors
+# SPDX-License-Identifier: MIT
 """
 test_browser.py - the pages in a real browser (issue 4): Debian chromium,
 headless, with a fresh profile per run.
@@ -21,6 +23,8 @@ import tempfile
 
 from harness import SCALE, check, check_eq, csv_text
 from httpc import big_products, get, http_daemon, output_dir, png_size, stall_while_processing
+
+NEEDS = ("chromium",)
 
 XSS_NAME = "<img src=x onerror=\"document.title='XSS-NAME'\">.csv"
 XSS_PRICE = "<script>document.title='XSS-SCRIPT'</script>"

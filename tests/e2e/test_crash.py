@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 the ingestd authors
+# SPDX-License-Identifier: MIT
 """
 test_crash.py - kill -9 at several instants (after the drop, during the
 claim, during processing at several progress values, at the finish),

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 the ingestd authors
+# SPDX-License-Identifier: MIT
 """
 test_http.py - the read-only HTTP API (issue 4): every endpoint and
 filter, paging by next links, the status document byte for byte, the

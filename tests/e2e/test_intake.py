@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 the ingestd authors
+# SPDX-License-Identifier: MIT
 """
 test_intake.py - when an inbox entry is taken, and what happens to entries
 that are not plain, finished, single-named files (issue 3).
@@ -18,7 +20,7 @@ import time
 
 from harness import (PRODUCT_HEADER, Daemon, as_bytes, cases, check, check_clean,
                      check_eq, check_upload, csv_text, display_name, example,
-                     product_rows, sha256, wait_until, with_config)
+                     needs, product_rows, sha256, wait_until, with_config)
 
 SETTLE_S = 0.15  # harness default settle_ms
 
@@ -81,6 +83,7 @@ def test_writer_pauses_with_file_open(d):
     check_eq(product_count(d), 20000, "product rows")
 
 
+@needs("root")  # a file of another owner (fchown)
 def test_no_lease_falls_back_to_close_write(bin):
     """Where the lease probe is not permitted (a file of another owner, the
     daemon without CAP_LEASE), the close-write event decides."""
@@ -177,6 +180,7 @@ def test_inbox_gone_stops_and_restart_recreates(d, remove, cfg):
     check_upload(d, d.wait_state("after.csv"), "after.csv", after, "completed")
 
 
+@needs("root")  # writes /proc/sys/fs/inotify/max_queued_events
 def test_inotify_overflow_rescans(d):
     """An inotify queue that overflows (IN_Q_OVERFLOW) loses no file: the
     inbox is rescanned. The queue is made tiny for this daemon only
@@ -382,6 +386,7 @@ HOSTILE = [
 ]
 
 
+@needs("root", cases=("chardev", "blockdev"))  # mknod
 @cases(HOSTILE)
 def test_hostile_entry_rejected(d, make, is_kind, mentions):
     name = "entry.csv"
@@ -622,6 +627,7 @@ def test_taken_in_arrival_order(d):
              "the last file sent wins")
 
 
+@needs("root")  # mount -t tmpfs
 def test_byname_on_another_file_system(d):
     """status/by-name/ on a file system of its own (no hard link across):
     the by-name file is a copy, the same bytes as status/<id>.json."""

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 the ingestd authors
+# SPDX-License-Identifier: MIT
 """
 test_pipeline.py - files dropped into inbox/ end in the right state, table,
 folder and status file.

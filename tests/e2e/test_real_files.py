@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 the ingestd authors
+# SPDX-License-Identifier: MIT
 """
 test_real_files.py - files written by real programs load as their writer
 meant them (issue 11).
@@ -38,7 +40,7 @@ from xml.sax.saxutils import escape as xml_escape
 
 import harness
 import pg
-from harness import ANY, cases, check, check_eq, check_errors, check_upload, with_config
+from harness import ANY, cases, check, check_eq, check_errors, check_upload, needs, with_config
 
 
 # --------------------------------------------------------------------------
@@ -200,6 +202,7 @@ PG_CSV = [
 ]
 
 
+@needs("postgres", "root")  # pg.py: initdb and pg_ctl as the postgres user
 @cases(PG_CSV)
 @with_config(datasets=ITEM)
 def test_postgres_copy_csv(d, options, rows, delimiter, encoding):
@@ -220,6 +223,7 @@ PG_TEXT = [
 ]
 
 
+@needs("postgres", "root")
 @cases(PG_TEXT)
 @with_config(datasets=datasets(dataset("item", ITEM_FIELDS, pk=["id"], schema={"missingValues": []},
                                        dialect={"escapeChar": "\\", "nullSequence": "\\N"})))
@@ -532,6 +536,7 @@ def fods(rows, header=HEADER):
 LO_ROWS = [r if r[0] != 3 else (3, "Zoë", "", 0.25) for r in ROWS]
 
 
+@needs("libreoffice")
 @with_config(datasets=ITEM)
 def test_libreoffice_csv_default_filter(d):
     """soffice --convert-to csv with its default filter: Windows-1252, comma,
@@ -616,6 +621,7 @@ WORKBOOKS = [
 ]
 
 
+@needs("libreoffice")
 @cases(WORKBOOKS)
 @with_config(datasets=ITEM)
 def test_workbook_rejected(d, fmt, name):

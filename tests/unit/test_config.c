@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: 2026 the ingestd authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * test_config.c - config.c: every key type, bounds, defaults, error
  * positions, datasets and schemas, and the shipped config/local.yaml.

@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: 2026 the ingestd authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * test_csvstream.c - csvstream: records, physical line numbers (quoted
  * newlines, CRLF, lone CR, blank lines), resume offsets, strict-mode format

@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: 2026 the ingestd authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * test_decode.c - decode.c: magic bytes, zip listing (zips written at test
  * time with libarchive's writer and the zip CLI), the compression suffix,

@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: 2026 the ingestd authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * test_inbox.c - the inbox's decisions on a scratch folder, without a
  * daemon: arrival order against mtime order of scanned files, ignore

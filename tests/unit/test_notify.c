@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: 2026 the ingestd authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * test_notify.c - notify.c: NOTIFY_SOCKET addresses (path, abstract, bad),
  * the messages and their framing, STATUS= de-duplication, WATCHDOG_PID,

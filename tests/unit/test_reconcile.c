@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: 2026 the ingestd authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * test_reconcile.c - start-up reconciliation as a table of the leftovers
  * a crash can leave (see the claim protocol in intake.h): each row sets up

@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: 2026 the ingestd authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * test_schema.c - schema.c: typing, missing values, constraints, header
  * matching, name tables and freeing. Datasets are built by hand here so

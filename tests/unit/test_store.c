@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: 2026 the ingestd authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * test_store.c - the state machine table, the status document (JSON
  * escaping of odd names and values), batches with their resume point, and
