@@ -567,7 +567,8 @@ static bool is_blank(char c)
 	return c == ' ' || c == '\t';
 }
 
-static bool parse_int64(const char *p, size_t n, int64_t *out)
+static inline __attribute__((always_inline)) bool
+parse_int64(const char *p, size_t n, int64_t *out)
 {
 	bool neg = false;
 	uint64_t v = 0, lim;
@@ -594,7 +595,8 @@ static bool parse_int64(const char *p, size_t n, int64_t *out)
 	return true;
 }
 
-static bool number_syntax(const char *p, size_t n)
+static inline __attribute__((always_inline)) bool
+number_syntax(const char *p, size_t n)
 {
 	size_t i = 0, digits = 0;
 
@@ -625,7 +627,8 @@ static bool number_syntax(const char *p, size_t n)
  * is accepted: the value is still the closest double. Assumes the "C"
  * LC_NUMERIC (the daemon never calls setlocale for it); under another
  * locale strtod would stop at '.', and the whole-string check rejects. */
-static bool parse_number(const char *p, size_t n, double *out)
+static inline __attribute__((always_inline)) bool
+parse_number(const char *p, size_t n, double *out)
 {
 	char tmp[NUMBER_MAX];
 	char *end;
@@ -771,8 +774,10 @@ static void fmt_double(char *b, size_t sz, double d)
 		snprintf(b, sz, "%.17g", d);
 }
 
-static int to_type(const struct field *f, const char *p, size_t n,
-		   struct value *out, char *msg, size_t msgsz);
+static inline int to_type(const struct field *f, const char *p, size_t n,
+			  struct value *out, char *msg, size_t msgsz);
+static int to_type_rich(const struct field *f, const char *p, size_t n,
+			struct value *out, char *msg, size_t msgsz);
 
 static enum tf_kind tf_kind_of(enum field_type t)
 {
@@ -959,55 +964,19 @@ static int64_t list_items(const struct field *f, const char *p, size_t n)
 	return cnt + 1;
 }
 
-/* Type one trimmed (or, for strings, verbatim) cell. */
-static int to_type(const struct field *f, const char *p, size_t n,
-		   struct value *out, char *msg, size_t msgsz)
+/* The types and formats beyond the plain ones; out of line so that the
+ * plain path below stays small enough to be inlined into schema_convert
+ * (measured: see the README's note on the typing hot path). */
+static __attribute__((noinline)) int
+to_type_rich(const struct field *f, const char *p, size_t n, struct value *out,
+	     char *msg, size_t msgsz)
 {
 	switch (f->type) {
-	case FT_STRING:
-		if (f->fmt != FF_DEFAULT && to_string_fmt(f, p, n, msg, msgsz))
-			return ERR_TYPE + 1;
-		/* fall through */
-	case FT_ANY:
-		out->kind = V_TEXT;
-		out->u.s.p = p;
-		out->u.s.len = n;
-		return 0;
 	case FT_INTEGER:
-		if (f->group_char || f->not_bare)
-			return to_number(f, p, n, out, msg, msgsz);
-		out->kind = V_INT;
-		if (!parse_int64(p, n, &out->u.i))
-			return fail(ERR_TYPE, msg, msgsz,
-				    "expected an integer");
-		return 0;
 	case FT_NUMBER:
-		if (f->group_char || f->decimal_char || f->not_bare)
-			return to_number(f, p, n, out, msg, msgsz);
-		out->kind = V_REAL;
-		if (!parse_number(p, n, &out->u.d) &&
-		    !special_number(p, n, &out->u.d))
-			return fail(ERR_TYPE, msg, msgsz, "expected a number");
-		return 0;
-	case FT_BOOLEAN:
-		out->kind = V_INT;
-		if (f->n_true
-			    ? in_list((const char *const *)f->true_values,
-				      f->n_true, p, n)
-			    : in_default(schema_default_true,
-					 NDEFAULT(schema_default_true), p, n)) {
-			out->u.i = 1;
-			return 0;
-		}
-		if (f->n_false ? in_list((const char *const *)f->false_values,
-					 f->n_false, p, n)
-			       : in_default(schema_default_false,
-					    NDEFAULT(schema_default_false), p,
-					    n)) {
-			out->u.i = 0;
-			return 0;
-		}
-		return bool_fail(f, msg, msgsz);
+		return to_number(f, p, n, out, msg, msgsz);
+	case FT_ANY:
+		break;
 	case FT_DATE:
 	case FT_TIME:
 	case FT_DATETIME:
@@ -1085,6 +1054,60 @@ static int to_type(const struct field *f, const char *p, size_t n,
 	out->u.s.p = p;
 	out->u.s.len = n;
 	return 0;
+}
+
+/* Type one trimmed (or, for strings, verbatim) cell: the plain types here,
+ * inlined into schema_convert as they were before formats existed (so the
+ * common path costs what it did), everything else in to_type_rich. */
+static inline __attribute__((always_inline)) int to_type(const struct field *f, const char *p, size_t n,
+		   struct value *out, char *msg, size_t msgsz)
+{
+	switch (f->type) {
+	case FT_STRING:
+		if (f->fmt != FF_DEFAULT && to_string_fmt(f, p, n, msg, msgsz))
+			return ERR_TYPE + 1;
+		out->kind = V_TEXT;
+		out->u.s.p = p;
+		out->u.s.len = n;
+		return 0;
+	case FT_INTEGER:
+		if (f->group_char || f->not_bare)
+			return to_type_rich(f, p, n, out, msg, msgsz);
+		out->kind = V_INT;
+		if (!parse_int64(p, n, &out->u.i))
+			return fail(ERR_TYPE, msg, msgsz,
+				    "expected an integer");
+		return 0;
+	case FT_NUMBER:
+		if (f->group_char || f->decimal_char || f->not_bare)
+			return to_type_rich(f, p, n, out, msg, msgsz);
+		out->kind = V_REAL;
+		if (!parse_number(p, n, &out->u.d) &&
+		    !special_number(p, n, &out->u.d))
+			return fail(ERR_TYPE, msg, msgsz, "expected a number");
+		return 0;
+	case FT_BOOLEAN:
+		out->kind = V_INT;
+		if (f->n_true
+			    ? in_list((const char *const *)f->true_values,
+				      f->n_true, p, n)
+			    : in_default(schema_default_true,
+					 NDEFAULT(schema_default_true), p, n)) {
+			out->u.i = 1;
+			return 0;
+		}
+		if (f->n_false ? in_list((const char *const *)f->false_values,
+					 f->n_false, p, n)
+			       : in_default(schema_default_false,
+					    NDEFAULT(schema_default_false), p,
+					    n)) {
+			out->u.i = 0;
+			return 0;
+		}
+		return bool_fail(f, msg, msgsz);
+	default:
+		return to_type_rich(f, p, n, out, msg, msgsz);
+	}
 }
 
 /* Whether values of type t have an order (minimum, maximum, exclusive*):

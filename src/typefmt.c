@@ -11,7 +11,7 @@
  *             the US order, as dateutil reads it: write a pattern such as
  *             %d/%m/%Y for day-first slashes), %d %b %Y, %d %B %Y,
  *             %b %d, %Y, %B %d, %Y
- *   time      ISO, %I:%M:%S %p, %I:%M %p, %I %p
+ *   time      %I:%M:%S %p, %I:%M %p, %I %p, ISO
  *   datetime  ISO; RFC 2822 (%a, %d %b %Y %H:%M:%S %z); any date, then
  *             T, a space or ", ", then any time, then optionally a space
  *             and an offset (%z or UTC/GMT)
@@ -361,8 +361,7 @@ static bool any_time_at(struct cur *c, struct tparts *t)
 	size_t at = c->i;
 	bool pm = false, has_pm = false;
 
-	if (iso_time(c, t))
-		return true;
+	/* 12-hour spellings first: ISO would take "12:00" of "12:00 am". */
 	for (size_t k = 0; k < sizeof(any_time) / sizeof(*any_time); k++) {
 		c->i = at;
 		pm = has_pm = false;
@@ -370,6 +369,9 @@ static bool any_time_at(struct cur *c, struct tparts *t)
 		    settle(t, pm, has_pm, false, false))
 			return true;
 	}
+	c->i = at;
+	if (iso_time(c, t))
+		return true;
 	c->i = at;
 	return false;
 }
@@ -640,7 +642,8 @@ static bool dpart(struct cur *c, char want, bool *frac_seen, bool *any)
 			f++;
 		if (!f || *frac_seen)
 			return (c->i = at), false;
-		*frac_seen = true;
+		if (c->i < c->n && c->p[c->i] == want)
+			*frac_seen = true; /* a fraction ends the duration */
 	}
 	if (c->i < c->n && c->p[c->i] == want) {
 		c->i++;
