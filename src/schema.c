@@ -906,6 +906,9 @@ static int to_number(const struct field *f, const char *p, size_t n,
 			    f->not_bare ? " (bareNumber: false)" : "");
 	}
 	out->kind = V_REAL;
+	/* before bareNumber: false would strip the letters of NaN and INF */
+	if (special_number(p, n, &out->u.d))
+		return 0;
 	if (rewrite_number(f, p, n, tmp, &tn) &&
 	    (parse_number(tmp, tn, &out->u.d) ||
 	     special_number(tmp, tn, &out->u.d)))

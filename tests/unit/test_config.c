@@ -848,6 +848,44 @@ static bool g_types(const struct config *c)
 	       t->type == FT_DATETIME && t->has_maximum &&
 	       strcmp(t->maximum.u.s.p, "2030-01-01T00:00:00Z") == 0;
 }
+/* Issue 12: formats, number options, list, exclusive bounds, bounds in
+ * the field's own format and enum values typed (and normalised) by it. */
+static bool g_formats(const struct config *c)
+{
+	const struct field *e = g_field(c, "e");
+	const struct field *d = g_field(c, "d");
+	const struct field *t = g_field(c, "t");
+	const struct field *n = g_field(c, "n");
+	const struct field *k = g_field(c, "k");
+	const struct field *l = g_field(c, "l");
+	const struct field *g = g_field(c, "g");
+	const struct field *s = g_field(c, "s");
+	struct value v;
+	char msg[128];
+
+	return e && e->fmt == FF_EMAIL && d && d->fmt == FF_PATTERN &&
+	       !strcmp(d->format, "%d/%m/%Y") && d->has_minimum &&
+	       !strcmp(d->minimum.u.s.p, "2026-01-01") && d->has_xmax &&
+	       !strcmp(d->xmax.u.s.p, "2027-01-01") && t &&
+	       t->fmt == FF_ANY && t->type == FT_TIME && t->n_enum == 1 &&
+	       t->enum_vals[0].u.s.len == 8 &&
+	       !memcmp(t->enum_vals[0].u.s.p, "21:00:00", 8) && n &&
+	       n->not_bare && !strcmp(n->group_char, ".") &&
+	       !strcmp(n->decimal_char, ",") && n->has_xmin &&
+	       n->xmin.kind == V_REAL && n->xmin.u.d == 1000.5 && k &&
+	       !k->decimal_char && !k->not_bare && l &&
+	       l->type == FT_LIST && !strcmp(l->delimiter, ";") &&
+	       l->item_type == FT_INTEGER && l->max_length == 3 && g &&
+	       g->fmt == FF_ARRAY && s && s->fmt == FF_DEFAULT &&
+	       schema_convert(&c->datasets[0].schema, s, "123", 3, &v, msg,
+			      sizeof(msg)) == 0 &&
+	       schema_convert(&c->datasets[0].schema, s, "ddd", 3, &v, msg,
+			      sizeof(msg)) == ERR_CONSTRAINT + 1 &&
+	       schema_convert(&c->datasets[0].schema, n,
+			      "EUR 1.000,75", 12, &v, msg,
+			      sizeof(msg)) == 0 &&
+	       v.u.d == 1000.75;
+}
 static bool g_custom_bool(const struct config *c)
 {
 	const struct field *b = g_field(c, "b");
@@ -1025,6 +1063,22 @@ static const struct good_case good_cases[] = {
 		"          constraints:\n"
 		"            maximum: \"2030-01-01T00:00:00Z\"\n"),
 	 g_types},
+	{ONE_DS("        - {name: e, format: email}\n"
+		"        - {name: d, type: date, format: \"%d/%m/%Y\", "
+		"constraints: {minimum: 01/01/2026, exclusiveMaximum: "
+		"01/01/2027}}\n"
+		"        - {name: t, type: time, format: any, constraints: "
+		"{enum: [\"9:00 PM\"]}}\n"
+		"        - {name: n, type: number, bareNumber: false, groupChar: "
+		"\".\", decimalChar: \",\", constraints: {exclusiveMinimum: "
+		"\"1.000,5\"}}\n"
+		"        - {name: k, type: number, decimalChar: \".\", format: "
+		"default}\n"
+		"        - {name: l, type: list, delimiter: \";\", itemType: "
+		"integer, constraints: {maxLength: 3}}\n"
+		"        - {name: g, type: geopoint, format: array}\n"
+		"        - {name: s, constraints: {pattern: \"\\\\d{3}\"}}\n"),
+	 g_formats},
 	/* constraints before type: order of keys does not matter */
 	{ONE_DS("        - {constraints: {enum: [Y]}, trueValues: [Y, ja], "
 		"falseValues: [N], type: boolean, name: b}\n"),

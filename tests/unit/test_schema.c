@@ -1695,6 +1695,8 @@ static const struct fmt_case fmt_cases[] = {
 	FR(S_NUM_BARE, "EUR 1,000", 1000.0),
 	FR(S_NUM_BARE, "-5 USD", -5.0),
 	FR(S_NUM_BARE, "\xe2\x82\xac" "3", 3.0), /* euro sign */
+	FR(S_NUM_BARE, "-INF", -INFINITY), /* not stripped to "-" */
+	FR(S_NUM_EU, "INF", INFINITY),
 	FB(S_NUM_BARE, "USD", "bareNumber: false"),
 	FB(S_NUM_BARE, "1 2", "expected a number"),
 	FR(S_NUM, "INF", INFINITY),
