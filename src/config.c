@@ -394,8 +394,7 @@ static const struct key field_keys[] = {
 	K_SOPT(F, "groupChar", group_char, check_numchar),
 	K_SOPT(F, "decimalChar", decimal_char, check_numchar),
 	K_SOPT(F, "delimiter", delimiter, check_nonempty),
-	K_E(F, "itemType", item_type, field_type_names, "item type",
-	    FT_STRING),
+	K_E(F, "itemType", item_type, field_type_names, "item type", FT_STRING),
 };
 
 static const struct key constraint_keys[] = {
@@ -1098,7 +1097,7 @@ static void finish_types(struct ctx *x, struct field *f,
 				break;
 			}
 			f->fmt = FF_PATTERN;
-			why = typefmt_check(f->type == FT_DATE	 ? TF_DATE
+			why = typefmt_check(f->type == FT_DATE   ? TF_DATE
 					    : f->type == FT_TIME ? TF_TIME
 								 : TF_DATETIME,
 					    v);
@@ -1141,7 +1140,8 @@ static void finish_types(struct ctx *x, struct field *f,
 		report(x, AT(gc),
 		       "groupChar: only allowed for number and integer fields");
 	if (dc && f->type != FT_NUMBER)
-		report(x, AT(dc), "decimalChar: only allowed for number fields");
+		report(x, AT(dc),
+		       "decimalChar: only allowed for number fields");
 	if (f->decimal_char && !strcmp(f->decimal_char, ".")) {
 		free(f->decimal_char); /* the default: keep the plain path */
 		f->decimal_char = NULL;
@@ -1256,11 +1256,11 @@ static void finish_field(struct ctx *x, struct field *f, bool type_ok,
 		       field_type_name(f->type));
 	} else {
 		if (xmin)
-			f->has_xmin =
-				get_bound(x, "exclusiveMinimum", f, xmin, &f->xmin);
+			f->has_xmin = get_bound(x, "exclusiveMinimum", f, xmin,
+						&f->xmin);
 		if (xmax)
-			f->has_xmax =
-				get_bound(x, "exclusiveMaximum", f, xmax, &f->xmax);
+			f->has_xmax = get_bound(x, "exclusiveMaximum", f, xmax,
+						&f->xmax);
 	}
 	if ((min || max) && !field_type_ordered(f->type)) {
 		report(x, AT(min ? min : max),

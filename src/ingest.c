@@ -928,8 +928,10 @@ static void job_state_free(struct job_state *js)
 
 void ingest_run(struct ingest_job *job)
 {
-	struct job_state js = {
-		.job = job, .sql = BUF_INIT, .sql_multi = BUF_INIT, .norm = BUF_INIT};
+	struct job_state js = {.job = job,
+			       .sql = BUF_INIT,
+			       .sql_multi = BUF_INIT,
+			       .norm = BUF_INIT};
 	enum step s;
 
 	assert(job && job->fd >= 0 && job->cfg && job->ds && job->writer &&

@@ -38,8 +38,7 @@ enum field_type {
 	FT_GEOPOINT,
 	FT_LIST,
 };
-#define FT__COUNT \
-	(FT_LIST + 1) /* not in the enum: switches stay complete */
+#define FT__COUNT (FT_LIST + 1) /* not in the enum: switches stay complete */
 
 /* A field's `format` (Table Schema v1), resolved by config.c per type. */
 enum field_format {
@@ -141,12 +140,12 @@ struct field {
 	pcre2_match_context *mctx; /* the match limits; read-only after config */
 	char *format;              /* as written; NULL: default */
 	enum field_format fmt;
-	bool not_bare;     /* number/integer: bareNumber: false */
-	char *group_char;  /* number/integer: NULL for none */
-	char *decimal_char; /* number: NULL for "." */
-	char *delimiter;    /* list: NULL for "," */
+	bool not_bare;             /* number/integer: bareNumber: false */
+	char *group_char;          /* number/integer: NULL for none */
+	char *decimal_char;        /* number: NULL for "." */
+	char *delimiter;           /* list: NULL for "," */
 	enum field_type item_type; /* list: the type of each item */
-	char **enum_raw;         /* the enum as written, owned */
+	char **enum_raw;           /* the enum as written, owned */
 	struct value *enum_vals; /* converted with the field's type, same order;
 				    TEXT values point into enum_raw */
 	size_t n_enum;

@@ -84,8 +84,7 @@ static bool lit(struct cur *c, char ch)
 
 /* An English name from t (full, or its first three letters when abbr),
  * any case; index in *v. */
-static bool name(struct cur *c, const char *const *t, int nt, bool abbr,
-		 int *v)
+static bool name(struct cur *c, const char *const *t, int nt, bool abbr, int *v)
 {
 	for (int k = 0; k < nt; k++) {
 		size_t len = abbr ? 3 : strlen(t[k]);
@@ -155,14 +154,12 @@ static bool iso_date(struct cur *c, struct tparts *t)
 	size_t at = c->i;
 
 	return digits(c, 4, 4, &t->y) && c->i == at + 4 && lit(c, '-') &&
-	       digits(c, 2, 2, &t->mo) && lit(c, '-') &&
-	       digits(c, 2, 2, &t->d);
+	       digits(c, 2, 2, &t->mo) && lit(c, '-') && digits(c, 2, 2, &t->d);
 }
 
 static bool iso_time(struct cur *c, struct tparts *t)
 {
-	if (!digits(c, 2, 2, &t->h) || !lit(c, ':') ||
-	    !digits(c, 2, 2, &t->mi))
+	if (!digits(c, 2, 2, &t->h) || !lit(c, ':') || !digits(c, 2, 2, &t->mi))
 		return false;
 	if (lit(c, ':')) {
 		if (!digits(c, 2, 2, &t->s))
@@ -313,8 +310,7 @@ static bool run(const char *fmt, struct cur *c, struct tparts *t, bool *pm,
 }
 
 /* After run(): 12-hour clock and day of year resolved, ranges checked. */
-static bool settle(struct tparts *t, bool pm, bool has_pm, bool date,
-		   bool time)
+static bool settle(struct tparts *t, bool pm, bool has_pm, bool date, bool time)
 {
 	if (has_pm) {
 		if (t->h < 1 || t->h > 12)
@@ -385,8 +381,8 @@ bool typefmt_any(enum tf_kind k, const char *p, size_t n, struct tparts *t)
 	if (k == TF_DATETIME &&
 	    typefmt_strptime("%a, %d %b %Y %H:%M:%S %z", p, n, t))
 		return true;
-	for (size_t d = 0; k != TF_TIME && d < sizeof(any_date) / sizeof(*any_date);
-	     d++) {
+	for (size_t d = 0;
+	     k != TF_TIME && d < sizeof(any_date) / sizeof(*any_date); d++) {
 		struct cur c = {p, n, 0};
 		memset(t, 0, sizeof(*t));
 		if (!run(any_date[d], &c, t, &pm, &has_pm))
@@ -396,9 +392,9 @@ bool typefmt_any(enum tf_kind k, const char *p, size_t n, struct tparts *t)
 				return true;
 			continue;
 		}
-		if (!(lit(&c, 'T') || (c.n - c.i >= 2 &&
-				       !strncmp(c.p + c.i, ", ", 2) &&
-				       (c.i += 2)) ||
+		if (!(lit(&c, 'T') ||
+		      (c.n - c.i >= 2 && !strncmp(c.p + c.i, ", ", 2) &&
+		       (c.i += 2)) ||
 		      lit(&c, ' ')))
 			continue;
 		if (!any_time_at(&c, t))
@@ -425,8 +421,8 @@ bool typefmt_any(enum tf_kind k, const char *p, size_t n, struct tparts *t)
 
 const char *typefmt_check(enum tf_kind k, const char *fmt)
 {
-	bool y = false, m = false, d = false, j = false, h = false,
-	     i12 = false, p = false;
+	bool y = false, m = false, d = false, j = false, h = false, i12 = false,
+	     p = false;
 
 	for (const char *f = fmt; *f; f++) {
 		if (*f != '%')
@@ -527,7 +523,8 @@ size_t typefmt_render(enum tf_kind k, const struct tparts *t, char *buf)
 	if (k == TF_DATETIME && t->has_off && t->off_min) {
 		int64_t mins = days_from_civil(t->y, t->mo, t->d) * 1440 +
 			       t->h * 60 + t->mi - t->off_min;
-		int64_t days = mins >= 0 ? mins / 1440 : -((-mins + 1439) / 1440);
+		int64_t days =
+			mins >= 0 ? mins / 1440 : -((-mins + 1439) / 1440);
 		int64_t rem = mins - days * 1440;
 		civil_from_days(days, &u.y, &u.mo, &u.d);
 		u.h = (int)(rem / 60);
@@ -568,27 +565,70 @@ void typefmt_example(const char *fmt, char *buf, size_t sz)
 			continue;
 		}
 		switch (*++f) {
-		case 'Y': s = "2026"; break;
-		case 'y': s = "26"; break;
-		case 'm': s = "11"; break;
-		case 'd': s = "28"; break;
-		case 'j': s = "332"; break;
-		case 'H': s = "09"; break;
-		case 'I': s = "09"; break;
-		case 'M': s = "05"; break;
-		case 'S': s = "07"; break;
-		case 'f': s = "123"; break;
-		case 'b': s = "Nov"; break;
-		case 'B': s = "November"; break;
-		case 'a': s = "Sat"; break;
-		case 'A': s = "Saturday"; break;
-		case 'p': s = "AM"; break;
-		case 'z': s = "+01:00"; break;
-		case 'Z': s = "UTC"; break;
-		case 'F': s = "2026-11-28"; break;
-		case 'T': s = "09:05:07"; break;
-		case '%': s = "%"; break;
-		case '\0': f--; s = "%"; break;
+		case 'Y':
+			s = "2026";
+			break;
+		case 'y':
+			s = "26";
+			break;
+		case 'm':
+			s = "11";
+			break;
+		case 'd':
+			s = "28";
+			break;
+		case 'j':
+			s = "332";
+			break;
+		case 'H':
+			s = "09";
+			break;
+		case 'I':
+			s = "09";
+			break;
+		case 'M':
+			s = "05";
+			break;
+		case 'S':
+			s = "07";
+			break;
+		case 'f':
+			s = "123";
+			break;
+		case 'b':
+			s = "Nov";
+			break;
+		case 'B':
+			s = "November";
+			break;
+		case 'a':
+			s = "Sat";
+			break;
+		case 'A':
+			s = "Saturday";
+			break;
+		case 'p':
+			s = "AM";
+			break;
+		case 'z':
+			s = "+01:00";
+			break;
+		case 'Z':
+			s = "UTC";
+			break;
+		case 'F':
+			s = "2026-11-28";
+			break;
+		case 'T':
+			s = "09:05:07";
+			break;
+		case '%':
+			s = "%";
+			break;
+		case '\0':
+			f--;
+			s = "%";
+			break;
 		default:
 			snprintf(tmp, sizeof(tmp), "%%%c", *f);
 			s = tmp;

@@ -22,11 +22,11 @@ enum tf_kind {
 
 /* A parsed date/time. Fields not given stay as typefmt_* set them (0). */
 struct tparts {
-	int y, mo, d;     /* date */
-	int h, mi, s;     /* time; s may be 60 (leap second) */
-	char frac[10];    /* fraction digits as written, NUL-terminated */
-	bool has_off;     /* an offset (Z, +HH, +HHMM, +HH:MM) was given */
-	int off_min;      /* east of UTC, minutes */
+	int y, mo, d;  /* date */
+	int h, mi, s;  /* time; s may be 60 (leap second) */
+	char frac[10]; /* fraction digits as written, NUL-terminated */
+	bool has_off;  /* an offset (Z, +HH, +HHMM, +HH:MM) was given */
+	int off_min;   /* east of UTC, minutes */
 };
 
 /* Longest normalised text typefmt_render writes, NUL included. */

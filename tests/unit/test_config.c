@@ -417,8 +417,7 @@ static const struct bad_case bad_cases[] = {
 	 "closing parenthesis at offset 1"},
 	{DSF("{name: b, constraints: {pattern: \"\\\\p{Nope}\"}}"),
 	 ":7:44: pattern: invalid regular expression"},
-	{DSF("{name: b, constraints: {pattern: \"(?<n\"}}"),
-	 "at offset 4"},
+	{DSF("{name: b, constraints: {pattern: \"(?<n\"}}"), "at offset 4"},
 	/* formats, options and constraints against the type (issue 12) */
 	{DSF("{name: b, format: emial}"),
 	 ":7:29: format: \"emial\" is not a string format (default, email, "
@@ -866,24 +865,23 @@ static bool g_formats(const struct config *c)
 	return e && e->fmt == FF_EMAIL && d && d->fmt == FF_PATTERN &&
 	       !strcmp(d->format, "%d/%m/%Y") && d->has_minimum &&
 	       !strcmp(d->minimum.u.s.p, "2026-01-01") && d->has_xmax &&
-	       !strcmp(d->xmax.u.s.p, "2027-01-01") && t &&
-	       t->fmt == FF_ANY && t->type == FT_TIME && t->n_enum == 1 &&
+	       !strcmp(d->xmax.u.s.p, "2027-01-01") && t && t->fmt == FF_ANY &&
+	       t->type == FT_TIME && t->n_enum == 1 &&
 	       t->enum_vals[0].u.s.len == 8 &&
 	       !memcmp(t->enum_vals[0].u.s.p, "21:00:00", 8) && n &&
 	       n->not_bare && !strcmp(n->group_char, ".") &&
 	       !strcmp(n->decimal_char, ",") && n->has_xmin &&
 	       n->xmin.kind == V_REAL && n->xmin.u.d == 1000.5 && k &&
-	       !k->decimal_char && !k->not_bare && l &&
-	       l->type == FT_LIST && !strcmp(l->delimiter, ";") &&
-	       l->item_type == FT_INTEGER && l->max_length == 3 && g &&
-	       g->fmt == FF_ARRAY && s && s->fmt == FF_DEFAULT &&
+	       !k->decimal_char && !k->not_bare && l && l->type == FT_LIST &&
+	       !strcmp(l->delimiter, ";") && l->item_type == FT_INTEGER &&
+	       l->max_length == 3 && g && g->fmt == FF_ARRAY && s &&
+	       s->fmt == FF_DEFAULT &&
 	       schema_convert(&c->datasets[0].schema, s, "123", 3, &v, msg,
 			      sizeof(msg)) == 0 &&
 	       schema_convert(&c->datasets[0].schema, s, "ddd", 3, &v, msg,
 			      sizeof(msg)) == ERR_CONSTRAINT + 1 &&
-	       schema_convert(&c->datasets[0].schema, n,
-			      "EUR 1.000,75", 12, &v, msg,
-			      sizeof(msg)) == 0 &&
+	       schema_convert(&c->datasets[0].schema, n, "EUR 1.000,75", 12, &v,
+			      msg, sizeof(msg)) == 0 &&
 	       v.u.d == 1000.75;
 }
 static bool g_custom_bool(const struct config *c)

@@ -1491,8 +1491,8 @@ static const struct fshape shapes[S_N] = {
 	[S_DT_ANY] = {FT_DATETIME, "any", NULL, NULL, false, NULL, FT_STRING},
 	[S_DT_P] = {FT_DATETIME, "%m/%d/%Y %H:%M", NULL, NULL, false, NULL,
 		    FT_STRING},
-	[S_DT_PZ] = {FT_DATETIME, "%d %B %Y %H:%M:%S.%f %z", NULL, NULL,
-		     false, NULL, FT_STRING},
+	[S_DT_PZ] = {FT_DATETIME, "%d %B %Y %H:%M:%S.%f %z", NULL, NULL, false,
+		     NULL, FT_STRING},
 	[S_NUM_G] = {FT_NUMBER, NULL, ",", NULL, false, NULL, FT_STRING},
 	[S_NUM_EU] = {FT_NUMBER, NULL, ".", ",", false, NULL, FT_STRING},
 	[S_NUM_BARE] = {FT_NUMBER, NULL, ",", NULL, true, NULL, FT_STRING},
@@ -1523,20 +1523,20 @@ struct fmt_case {
 };
 
 #define FT_(sh, in, txt)                                                     \
-	{                                                                   \
+	{                                                                    \
 		sh, in, OK, {.kind = V_TEXT, .u.s = {txt, sizeof(txt) - 1}}, \
-			NULL                                                \
+			NULL                                                 \
 	}
 #define FI(sh, in, v)                                         \
-	{                                                    \
+	{                                                     \
 		sh, in, OK, {.kind = V_INT, .u.i = (v)}, NULL \
 	}
 #define FR(sh, in, v)                                          \
-	{                                                     \
+	{                                                      \
 		sh, in, OK, {.kind = V_REAL, .u.d = (v)}, NULL \
 	}
 #define FB(sh, in, m)                             \
-	{                                        \
+	{                                         \
 		sh, in, TYPE, {.kind = V_NULL}, m \
 	}
 
@@ -1545,8 +1545,9 @@ static const struct fmt_case fmt_cases[] = {
 	FT_(S_EMAIL, "ann@example.org", "ann@example.org"),
 	FT_(S_EMAIL, "a.b+c@mail.example.co.uk", "a.b+c@mail.example.co.uk"),
 	FT_(S_EMAIL, "x@y.z", "x@y.z"),
-	FB(S_EMAIL, "ann", "expected an email address like name@example.org "
-			   "(format email)"),
+	FB(S_EMAIL, "ann",
+	   "expected an email address like name@example.org "
+	   "(format email)"),
 	FB(S_EMAIL, "ann@", "format email"),
 	FB(S_EMAIL, "@example.org", "format email"),
 	FB(S_EMAIL, "ann@example", "format email"),
@@ -1554,12 +1555,14 @@ static const struct fmt_case fmt_cases[] = {
 	FB(S_EMAIL, "a nn@example.org", "format email"),
 	FB(S_EMAIL, "ann@example..org", "format email"),
 	FB(S_EMAIL, "ann@example.org.", "format email"),
-	FT_(S_URI, "https://example.org/a?b=c#d", "https://example.org/a?b=c#d"),
+	FT_(S_URI, "https://example.org/a?b=c#d",
+	    "https://example.org/a?b=c#d"),
 	FT_(S_URI, "mailto:ann@example.org", "mailto:ann@example.org"),
 	FT_(S_URI, "urn:isbn:0451450523", "urn:isbn:0451450523"),
 	FT_(S_URI, "svn+ssh://h/x", "svn+ssh://h/x"),
-	FB(S_URI, "example.org/a", "expected a URI like https://example.org/x "
-				   "(format uri)"),
+	FB(S_URI, "example.org/a",
+	   "expected a URI like https://example.org/x "
+	   "(format uri)"),
 	FB(S_URI, "https://exa mple.org", "format uri"),
 	FB(S_URI, "1http://x", "format uri"),
 	FB(S_URI, "http:", "format uri"),
@@ -1592,8 +1595,9 @@ static const struct fmt_case fmt_cases[] = {
 	FT_(S_DATE_ANY, "Nov 28, 2026", "2026-11-28"),
 	FT_(S_DATE_ANY, "February 29, 2024", "2024-02-29"),
 	FT_(S_DATE_ANY, "1.2.2026", "2026-02-01"),
-	FB(S_DATE_ANY, "28/11/2026", "expected a date in one of the format "
-				     "any spellings"),
+	FB(S_DATE_ANY, "28/11/2026",
+	   "expected a date in one of the format "
+	   "any spellings"),
 	FB(S_DATE_ANY, "29.02.2023", "format any"),
 	FB(S_DATE_ANY, "2026-11-28T10:00", "format any"),
 	FB(S_DATE_ANY, "Nov 28 2026", "format any"),
@@ -1661,8 +1665,9 @@ static const struct fmt_case fmt_cases[] = {
 	FT_(S_DT_ANY, "28 Nov 2026 10:00 UTC", "2026-11-28T10:00:00Z"),
 	FT_(S_DT_ANY, "Nov 28, 2026, 10:00:01", "2026-11-28T10:00:01"),
 	FT_(S_DT_ANY, "2026/11/28T10:00+02:00", "2026-11-28T08:00:00Z"),
-	FB(S_DT_ANY, "2026-11-28", "expected a datetime in one of the format "
-				   "any spellings"),
+	FB(S_DT_ANY, "2026-11-28",
+	   "expected a datetime in one of the format "
+	   "any spellings"),
 	FB(S_DT_ANY, "28.11.2026 25:00", "format any"),
 	FB(S_DT_ANY, "28.11.2026 10:00 CET", "format any"),
 	/* datetime, patterns */
@@ -1694,7 +1699,10 @@ static const struct fmt_case fmt_cases[] = {
 	FR(S_NUM_BARE, "12.5%", 12.5),
 	FR(S_NUM_BARE, "EUR 1,000", 1000.0),
 	FR(S_NUM_BARE, "-5 USD", -5.0),
-	FR(S_NUM_BARE, "\xe2\x82\xac" "3", 3.0), /* euro sign */
+	FR(S_NUM_BARE,
+	   "\xe2\x82\xac"
+	   "3",
+	   3.0),                           /* euro sign */
 	FR(S_NUM_BARE, "-INF", -INFINITY), /* not stripped to "-" */
 	FR(S_NUM_EU, "INF", INFINITY),
 	FB(S_NUM_BARE, "USD", "bareNumber: false"),
@@ -1772,7 +1780,8 @@ static const struct fmt_case fmt_cases[] = {
 	FT_(S_ARR, " [ 1 , 2 ] ", "[ 1 , 2 ]"),
 	FT_(S_ARR, "[\"a,b\", [], {}]", "[\"a,b\", [], {}]"),
 	FT_(S_ARR, "[0, -0.0, 1E+2, 2e-3]", "[0, -0.0, 1E+2, 2e-3]"),
-	FT_(S_ARR, "[1, \"two\", {\"three\": 3}]", "[1, \"two\", {\"three\": 3}]"),
+	FT_(S_ARR, "[1, \"two\", {\"three\": 3}]",
+	    "[1, \"two\", {\"three\": 3}]"),
 	FB(S_ARR, "{}", "expected a JSON array like [1, 2]"),
 	FB(S_ARR, "[1 2]", "expected a JSON array"),
 	FB(S_ARR, "[", "expected a JSON array"),
@@ -1788,8 +1797,9 @@ static const struct fmt_case fmt_cases[] = {
 	FT_(S_GEO, "-180,-90", "-180,-90"),
 	FT_(S_GEO, "180, 90", "180,90"),
 	FT_(S_GEO, "0.10, -0", "0.1,0"),
-	FB(S_GEO, "181, 0", "expected a geopoint like 13.4, 52.5 (format "
-			    "default; lon -180..180, lat -90..90)"),
+	FB(S_GEO, "181, 0",
+	   "expected a geopoint like 13.4, 52.5 (format "
+	   "default; lon -180..180, lat -90..90)"),
 	FB(S_GEO, "0, 91", "format default"),
 	FB(S_GEO, "13.4 52.5", "format default"),
 	FB(S_GEO, "[13.4, 52.5]", "format default"),
@@ -1812,8 +1822,9 @@ static const struct fmt_case fmt_cases[] = {
 	FT_(S_LIST, "a,,b", "a,,b"),
 	FT_(S_LIST_INT, "1;2; 3", "1;2; 3"),
 	FT_(S_LIST_INT, "-1", "-1"),
-	FB(S_LIST_INT, "1;x;3", "expected a list of integer items separated "
-				"by \";\""),
+	FB(S_LIST_INT, "1;x;3",
+	   "expected a list of integer items separated "
+	   "by \";\""),
 	FB(S_LIST_INT, "1,2", "expected a list of integer items"),
 	FB(S_LIST_INT, "1;;2", "expected a list of integer items"),
 	FB(S_LIST_INT, "1;", "expected a list of integer items"),
@@ -1836,8 +1847,9 @@ static void test_formats(void **state)
 		memset(&v, 0, sizeof(v));
 		rc = schema_convert(NULL, &f, c->in, strlen(c->in), &v, msg,
 				    sizeof(msg));
-		CHECK(rc == c->rc, "case %zu (shape %d \"%s\"): rc %d, want %d (%s)",
-		      i, c->shape, c->in, rc, c->rc, msg);
+		CHECK(rc == c->rc,
+		      "case %zu (shape %d \"%s\"): rc %d, want %d (%s)", i,
+		      c->shape, c->in, rc, c->rc, msg);
 		if (rc != c->rc)
 			continue;
 		if (rc == OK && c->want.kind == V_TEXT)
@@ -1881,7 +1893,8 @@ static void test_formats_coverage(void **state)
 		if (t == FT_ANY || t == FT_STRING)
 			b += 5; /* nothing is bad for any; strings: formats */
 		CHECK(g + b >= 10 && g > 0 && b > 0,
-		      "type %s: %d good, %d bad rows", field_type_name(t), g, b);
+		      "type %s: %d good, %d bad rows", field_type_name(t), g,
+		      b);
 	}
 	assert_int_equal(bad, 0);
 }
@@ -1968,7 +1981,8 @@ static void test_constraints_typed(void **state)
 
 	const struct xcons_case cases[] = {
 		{"xmin", fi, "1", OK, NULL},
-		{"xmin", fi, "0", CONS, "value 0 is not above exclusiveMinimum 0"},
+		{"xmin", fi, "0", CONS,
+		 "value 0 is not above exclusiveMinimum 0"},
 		{"xmax", fi, "9", OK, NULL},
 		{"xmax", fi, "10", CONS,
 		 "value 10 is not below exclusiveMaximum 10"},
@@ -2081,8 +2095,14 @@ static void test_pattern_semantics(void **state)
 		{"\\p{L}+", "\xc3\xa9t\xc3\xa9", true},
 		{"\\p{L}+", "\xe6\x97\xa5\xe6\x9c\xac", true},
 		{"\\p{L}+", "abc1", false},
-		{"\\p{Lu}\\p{Ll}*", "\xc3\x89" "cole", true},
-		{"\\p{Lu}\\p{Ll}*", "\xc3\xa9" "cole", false},
+		{"\\p{Lu}\\p{Ll}*",
+		 "\xc3\x89"
+		 "cole",
+		 true},
+		{"\\p{Lu}\\p{Ll}*",
+		 "\xc3\xa9"
+		 "cole",
+		 false},
 		{"[A-Z]{2}-\\d+", "DE-12", true},
 		{".", "\xc3\xa9", true}, /* one character, two bytes */
 		{"[^a]", "\xc3\xa9", true},
@@ -2100,8 +2120,8 @@ static void test_pattern_semantics(void **state)
 
 		if (field_set_pattern(&f, cases[i].pattern, why, sizeof(why),
 				      &off)) {
-			CHECK(!cases[i].match && !strcmp(cases[i].pattern,
-							 "a)|(b"),
+			CHECK(!cases[i].match &&
+				      !strcmp(cases[i].pattern, "a)|(b"),
 			      "case %zu: /%s/ does not compile: %s at %zu", i,
 			      cases[i].pattern, why, off);
 			continue;
@@ -2138,9 +2158,9 @@ static void test_pattern_limit(void **state)
 	in[sizeof(in) - 2] = 'x';
 	in[sizeof(in) - 1] = '\0';
 	assert_int_equal(field_set_pattern(&f, "(a+)+!", NULL, 0, NULL), 0);
-	assert_int_equal(schema_convert(NULL, &f, in, strlen(in), &v, msg,
-					sizeof(msg)),
-			 CONS);
+	assert_int_equal(
+		schema_convert(NULL, &f, in, strlen(in), &v, msg, sizeof(msg)),
+		CONS);
 	assert_non_null(strstr(msg, "the match limit was reached"));
 	f.name = NULL;
 	field_clear(&f);
