@@ -1097,6 +1097,11 @@ static void finish_types(struct ctx *x, struct field *f,
 				break;
 			}
 			f->fmt = FF_PATTERN;
+			/* Table Schema v1.0's "fmt:PATTERN" spelling: the
+			 * pattern after the prefix. */
+			if (!strncmp(v, "fmt:", 4))
+				memmove(f->format, f->format + 4,
+					strlen(f->format + 4) + 1);
 			why = typefmt_check(f->type == FT_DATE   ? TF_DATE
 					    : f->type == FT_TIME ? TF_TIME
 								 : TF_DATETIME,

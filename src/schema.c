@@ -1232,7 +1232,9 @@ int field_set_pattern(struct field *f, const char *pattern, char *why,
 /* Match data per thread: pcre2_code is shareable, match data is not, and
  * PCRE2 keeps its backtracking frames in it, so one per worker thread
  * (created on its first pattern, kept for the thread's life; ovector
- * size 1 serves every pattern) avoids a malloc per cell. */
+ * size 1 serves every pattern) avoids a malloc per cell. Measured on
+ * "[A-Z]{2}-\\d{3,6}": 150-190 ns a match reused, 270 ns created per
+ * call. */
 static __thread pcre2_match_data *tls_md;
 
 /* 1 match, 0 no match, -1 the match limit was hit (or no memory). */

@@ -859,6 +859,7 @@ static bool g_formats(const struct config *c)
 	const struct field *l = g_field(c, "l");
 	const struct field *g = g_field(c, "g");
 	const struct field *s = g_field(c, "s");
+	const struct field *o = g_field(c, "o");
 	struct value v;
 	char msg[128];
 
@@ -1075,6 +1076,8 @@ static const struct good_case good_cases[] = {
 		"        - {name: l, type: list, delimiter: \";\", itemType: "
 		"integer, constraints: {maxLength: 3}}\n"
 		"        - {name: g, type: geopoint, format: array}\n"
+		"        - {name: o, type: datetime, format: \"fmt:%d.%m.%Y "
+		"%H:%M\"}\n"
 		"        - {name: s, constraints: {pattern: \"\\\\d{3}\"}}\n"),
 	 g_formats},
 	/* constraints before type: order of keys does not matter */
