@@ -876,7 +876,8 @@ static bool g_formats(const struct config *c)
 	       !k->decimal_char && !k->not_bare && l && l->type == FT_LIST &&
 	       !strcmp(l->delimiter, ";") && l->item_type == FT_INTEGER &&
 	       l->max_length == 3 && g && g->fmt == FF_ARRAY && s &&
-	       s->fmt == FF_DEFAULT &&
+	       s->fmt == FF_DEFAULT && o && o->fmt == FF_PATTERN &&
+	       !strcmp(o->format, "%d.%m.%Y %H:%M") &&
 	       schema_convert(&c->datasets[0].schema, s, "123", 3, &v, msg,
 			      sizeof(msg)) == 0 &&
 	       schema_convert(&c->datasets[0].schema, s, "ddd", 3, &v, msg,
