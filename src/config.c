@@ -24,7 +24,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <regex.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +34,7 @@
 #include <yaml.h>
 
 #include "decode.h"
+#include "typefmt.h"
 
 /* Bytes of a user-written string quoted in a message. */
 #define ESC_BYTES 128
@@ -234,6 +234,17 @@ static const char *check_char(const char *s)
 	return NULL;
 }
 
+/* groupChar / decimalChar: a short text that cannot be part of a number
+ * itself. */
+static const char *check_numchar(const char *s)
+{
+	if (!s[0] || strlen(s) > 4)
+		return "must be one character (at most 4 bytes)";
+	if (strpbrk(s, "0123456789+-eE"))
+		return "must not be a digit, a sign or an exponent letter";
+	return NULL;
+}
+
 static const char *check_nonempty(const char *s)
 {
 	return s[0] ? NULL : "must not be empty";
@@ -378,6 +389,14 @@ static const struct key field_keys[] = {
 	K_L(F, "trueValues", true_values, n_true, NULL),
 	K_L(F, "falseValues", false_values, n_false, NULL),
 	K_N("constraints"),
+	/* Types and formats (issue 12): checked against the type in
+	 * finish_types(). */
+	K_SOPT(F, "format", format, check_nonempty),
+	K_N("bareNumber"),
+	K_SOPT(F, "groupChar", group_char, check_numchar),
+	K_SOPT(F, "decimalChar", decimal_char, check_numchar),
+	K_SOPT(F, "delimiter", delimiter, check_nonempty),
+	K_E(F, "itemType", item_type, field_type_names, "item type", FT_STRING),
 };
 
 static const struct key constraint_keys[] = {
@@ -388,6 +407,9 @@ static const struct key constraint_keys[] = {
 	K_N("maximum"),
 	K_N("pattern"),
 	K_N("enum"),
+	/* issue 12 */
+	K_N("exclusiveMinimum"),
+	K_N("exclusiveMaximum"),
 };
 #undef F
 
@@ -904,84 +926,26 @@ static yaml_node_t *seen_get(const struct key *keys, size_t nkeys,
 /* ------------------------------------------------------------------ */
 /* Fields                                                              */
 
-/*
- * A pattern is wrapped as "^(" p ")$"; a ')' closing a group the pattern
- * never opened (e.g. "a)|(b") would let the alternation escape the anchors
- * and silently match partial values, so parentheses must balance.
- * Bracket expressions ("[)]", "[[:alpha:]]") and "\)" are skipped.
- */
-static bool parens_balanced(const char *p)
-{
-	int depth = 0;
-
-	while (*p) {
-		if (*p == '\\') {
-			p += p[1] ? 2 : 1;
-		} else if (*p == '[') {
-			p++;
-			if (*p == '^')
-				p++;
-			if (*p == ']')
-				p++;
-			while (*p && *p != ']') {
-				if (*p == '[' && (p[1] == ':' || p[1] == '.' ||
-						  p[1] == '=')) {
-					char t = p[1];
-					const char *c = p + 2;
-					while (*c &&
-					       !(c[0] == t && c[1] == ']'))
-						c++;
-					p = *c ? c + 2 : c;
-				} else {
-					p++;
-				}
-			}
-			if (*p)
-				p++;
-		} else {
-			if (*p == '(')
-				depth++;
-			else if (*p == ')' && --depth < 0)
-				return false;
-			p++;
-		}
-	}
-	return depth == 0;
-}
-
+/* Table Schema's pattern: compiled once here by field_set_pattern()
+ * (PCRE2, anchored at both ends, Unicode classes); worker threads share
+ * the code. */
 static void set_pattern(struct ctx *x, struct field *f, const yaml_node_t *v)
 {
-	char e[ESC_MAX], rerr[256];
+	char e[ESC_MAX], why[256];
 	const char *s = scalar_text(x, "pattern", v);
-	struct buf re = BUF_INIT;
-	int rc;
+	size_t off = 0;
+	int r;
 
 	if (!s)
 		return;
-	if (!parens_balanced(s)) {
-		report(x, AT(v), "pattern: \"%s\" has unbalanced parentheses",
-		       esc(e, sizeof(e), s));
-		return;
-	}
-	if (buf_printf(&re, "^(%s)$", s) < 0) {
+	r = field_set_pattern(f, s, why, sizeof(why), &off);
+	if (r == -ENOMEM)
 		oom(x);
-		return;
-	}
-	rc = regcomp(&f->re, re.p, REG_EXTENDED | REG_NOSUB);
-	buf_free(&re);
-	if (rc) {
-		regerror(rc, &f->re, rerr, sizeof(rerr));
+	else if (r < 0)
 		report(x, AT(v),
-		       "pattern: invalid regular expression \"%s\": %s",
-		       esc(e, sizeof(e), s), rerr);
-		return;
-	}
-	/* field_clear() calls regfree() exactly when pattern is set. */
-	f->pattern = strdup(s);
-	if (!f->pattern) {
-		regfree(&f->re);
-		oom(x);
-	}
+		       "pattern: invalid regular expression \"%s\": %s at "
+		       "offset %zu",
+		       esc(e, sizeof(e), s), why, off);
 }
 
 /* A field with f's type and boolean spelling but no constraints, to type
@@ -997,6 +961,13 @@ static struct field bare_field(const struct field *f)
 	t.n_true = f->n_true;
 	t.false_values = f->false_values;
 	t.n_false = f->n_false;
+	t.fmt = f->fmt;
+	t.format = f->format;
+	t.not_bare = f->not_bare;
+	t.group_char = f->group_char;
+	t.decimal_char = f->decimal_char;
+	t.delimiter = f->delimiter;
+	t.item_type = f->item_type;
 	return t;
 }
 
@@ -1084,6 +1055,124 @@ static void set_enum(struct ctx *x, struct field *f, const yaml_node_t *v)
 	}
 }
 
+/* format, bareNumber, groupChar, decimalChar, delimiter and itemType
+ * against the field's type (Table Schema v1; list is v2). */
+static void finish_types(struct ctx *x, struct field *f,
+			 yaml_node_t *const *fseen)
+{
+	yaml_node_t *fm = SEEN(field_keys, fseen, "format");
+	yaml_node_t *bn = SEEN(field_keys, fseen, "bareNumber");
+	yaml_node_t *gc = SEEN(field_keys, fseen, "groupChar");
+	yaml_node_t *dc = SEEN(field_keys, fseen, "decimalChar");
+	yaml_node_t *dl = SEEN(field_keys, fseen, "delimiter");
+	yaml_node_t *it = SEEN(field_keys, fseen, "itemType");
+	const char *tn = field_type_name(f->type);
+	bool numeric = f->type == FT_NUMBER || f->type == FT_INTEGER;
+	char e[ESC_MAX], g[ESC_MAX + 8];
+	const char *why;
+	bool b;
+
+	f->fmt = FF_DEFAULT;
+	if (fm && f->format && strcmp(f->format, "default") != 0) {
+		const char *v = f->format;
+		switch (f->type) {
+		case FT_STRING:
+			if (!strcmp(v, "email"))
+				f->fmt = FF_EMAIL;
+			else if (!strcmp(v, "uri"))
+				f->fmt = FF_URI;
+			else if (!strcmp(v, "uuid"))
+				f->fmt = FF_UUID;
+			else if (!strcmp(v, "binary"))
+				f->fmt = FF_BINARY;
+			else
+				report(x, AT(fm),
+				       "format: \"%s\" is not a string format "
+				       "(default, email, uri, uuid, binary)",
+				       esc(e, sizeof(e), v));
+			break;
+		case FT_DATE:
+		case FT_TIME:
+		case FT_DATETIME:
+			if (!strcmp(v, "any")) {
+				f->fmt = FF_ANY;
+				break;
+			}
+			f->fmt = FF_PATTERN;
+			/* Table Schema v1.0's "fmt:PATTERN" spelling: the
+			 * pattern after the prefix. */
+			if (!strncmp(v, "fmt:", 4))
+				memmove(f->format, f->format + 4,
+					strlen(f->format + 4) + 1);
+			why = typefmt_check(f->type == FT_DATE   ? TF_DATE
+					    : f->type == FT_TIME ? TF_TIME
+								 : TF_DATETIME,
+					    v);
+			if (why)
+				report(x, AT(fm),
+				       "format: \"%s\" %s (or use default or "
+				       "any)",
+				       esc(e, sizeof(e), v), why);
+			break;
+		case FT_GEOPOINT:
+			if (!strcmp(v, "array"))
+				f->fmt = FF_ARRAY;
+			else if (!strcmp(v, "object"))
+				f->fmt = FF_OBJECT;
+			else
+				report(x, AT(fm),
+				       "format: \"%s\" is not a geopoint format "
+				       "(default, array, object)",
+				       esc(e, sizeof(e), v));
+			break;
+		default:
+			report(x, AT(fm),
+			       "format: %s fields have only format default",
+			       tn);
+		}
+	}
+	if (bn) {
+		if (!numeric)
+			report(x, AT(bn),
+			       "bareNumber: only allowed for number and "
+			       "integer fields");
+		else if (!get_bool(bn, &b))
+			report(x, AT(bn),
+			       "bareNumber: expected true or false, got %s",
+			       got(bn, g, sizeof(g)));
+		else
+			f->not_bare = !b;
+	}
+	if (gc && !numeric)
+		report(x, AT(gc),
+		       "groupChar: only allowed for number and integer fields");
+	if (dc && f->type != FT_NUMBER)
+		report(x, AT(dc),
+		       "decimalChar: only allowed for number fields");
+	if (f->decimal_char && !strcmp(f->decimal_char, ".")) {
+		free(f->decimal_char); /* the default: keep the plain path */
+		f->decimal_char = NULL;
+	}
+	if (f->group_char && f->decimal_char &&
+	    !strcmp(f->group_char, f->decimal_char))
+		report(x, AT(gc), "groupChar: must differ from decimalChar");
+	if (f->group_char && !f->decimal_char && !strcmp(f->group_char, "."))
+		report(x, AT(gc),
+		       "groupChar: \".\" needs a decimalChar (such as \",\")");
+	if (dl && f->type != FT_LIST)
+		report(x, AT(dl), "delimiter: only allowed for list fields");
+	if (it && f->type != FT_LIST)
+		report(x, AT(it), "itemType: only allowed for list fields");
+	if (it && f->type == FT_LIST &&
+	    (f->item_type == FT_LIST || f->item_type == FT_OBJECT ||
+	     f->item_type == FT_ARRAY || f->item_type == FT_GEOPOINT))
+		report(x, AT(it),
+		       "itemType: %s items are not supported in a list "
+		       "(string, integer, number, boolean, date, time, "
+		       "datetime, year, yearmonth, duration, any)",
+		       field_type_name(f->item_type));
+}
+
 static void finish_field(struct ctx *x, struct field *f, bool type_ok,
 			 yaml_node_t *const *fseen, yaml_node_t *const *cseen)
 {
@@ -1101,6 +1190,12 @@ static void finish_field(struct ctx *x, struct field *f, bool type_ok,
 	yaml_node_t *pat =
 		cseen ? SEEN(constraint_keys, cseen, "pattern") : NULL;
 	yaml_node_t *en = cseen ? SEEN(constraint_keys, cseen, "enum") : NULL;
+	yaml_node_t *xmin =
+		cseen ? SEEN(constraint_keys, cseen, "exclusiveMinimum") : NULL;
+	yaml_node_t *xmax =
+		cseen ? SEEN(constraint_keys, cseen, "exclusiveMaximum") : NULL;
+	bool counted = f->type == FT_STRING || f->type == FT_OBJECT ||
+		       f->type == FT_ARRAY || f->type == FT_LIST;
 	char e[ESC_MAX];
 	size_t i;
 
@@ -1110,6 +1205,7 @@ static void finish_field(struct ctx *x, struct field *f, bool type_ok,
 	 * wrong rather than report errors that follow from that one. */
 	if (!type_ok)
 		return;
+	finish_types(x, f, fseen);
 
 	if (f->type != FT_BOOLEAN) {
 		if (tv)
@@ -1143,13 +1239,15 @@ static void finish_field(struct ctx *x, struct field *f, bool type_ok,
 		}
 	}
 
-	if (f->type != FT_STRING) {
+	if (!counted) {
 		if (minl)
 			report(x, AT(minl),
-			       "minLength: only allowed for string fields");
+			       "minLength: only allowed for string, object, "
+			       "array and list fields");
 		if (maxl)
 			report(x, AT(maxl),
-			       "maxLength: only allowed for string fields");
+			       "maxLength: only allowed for string, object, "
+			       "array and list fields");
 	} else if (minl && maxl && f->min_length >= 0 && f->max_length >= 0 &&
 		   f->max_length < f->min_length) {
 		report(x, AT(maxl),
@@ -1157,10 +1255,24 @@ static void finish_field(struct ctx *x, struct field *f, bool type_ok,
 		       f->max_length, f->min_length);
 	}
 
-	if ((min || max) && (f->type == FT_STRING || f->type == FT_BOOLEAN)) {
+	if ((xmin || xmax) && !field_type_ordered(f->type)) {
+		report(x, AT(xmin ? xmin : xmax),
+		       "%s: not allowed for %s fields (only integer, number, "
+		       "date, time, datetime, year, yearmonth)",
+		       xmin ? "exclusiveMinimum" : "exclusiveMaximum",
+		       field_type_name(f->type));
+	} else {
+		if (xmin)
+			f->has_xmin = get_bound(x, "exclusiveMinimum", f, xmin,
+						&f->xmin);
+		if (xmax)
+			f->has_xmax = get_bound(x, "exclusiveMaximum", f, xmax,
+						&f->xmax);
+	}
+	if ((min || max) && !field_type_ordered(f->type)) {
 		report(x, AT(min ? min : max),
 		       "%s: not allowed for %s fields (only integer, number, "
-		       "date, datetime)",
+		       "date, time, datetime, year, yearmonth)",
 		       min ? "minimum" : "maximum", field_type_name(f->type));
 	} else {
 		if (min)

@@ -90,6 +90,11 @@ struct job_state {
 	bool too_many_errors;
 	int64_t stop_line;
 	struct cell *rowcells;
+	/* Text typing rewrote (struct value's norm: dates in another format,
+	 * datetimes in UTC, ...) for the current row; rownorm[f] says that
+	 * rowcells[f].u.s.off is an offset in here, not in the row. */
+	struct buf norm;
+	uint8_t *rownorm;
 	char msg[256];
 	bool writer_failed;
 	unsigned char *buf; /* INGEST_READ_SIZE bytes: hashing, then reading */
@@ -270,6 +275,7 @@ static int check_row(struct job_state *js, const struct csvstream_row *row,
 		r = add_error(js, row->line, -1, ERR_FIELD_TOO_LARGE, NULL, 0,
 			      js->msg);
 	}
+	buf_reset(&js->norm);
 	for (size_t c = 0; r == 0 && c < n; c++) {
 		int f = m->col_field[c];
 		const char *s = row->data + row->off[c];
@@ -325,8 +331,14 @@ static int check_row(struct job_state *js, const struct csvstream_row *row,
 			js->rowcells[f].u.i = v.u.i;
 		} else if (v.kind == V_REAL) {
 			js->rowcells[f].u.d = v.u.d;
+		} else if (v.kind == V_TEXT && v.u.s.p == v.norm) {
+			js->rownorm[f] = 1;
+			js->rowcells[f].u.s.off = (uint32_t)js->norm.len;
+			js->rowcells[f].u.s.len = (uint32_t)v.u.s.len;
+			r = buf_add(&js->norm, v.norm, v.u.s.len);
 		} else if (v.kind == V_TEXT) {
 			/* offset into the row for now; copied when applied */
+			js->rownorm[f] = 0;
 			js->rowcells[f].u.s.off =
 				(uint32_t)(v.u.s.p - row->data);
 			js->rowcells[f].u.s.len = (uint32_t)v.u.s.len;
@@ -370,7 +382,9 @@ static int append_row(struct job_state *js, const struct csvstream_row *row)
 
 		if (c.kind == V_TEXT) {
 			size_t at = b->arena.len;
-			r = buf_add(&b->arena, row->data + c.u.s.off,
+			r = buf_add(&b->arena,
+				    (js->rownorm[f] ? js->norm.p : row->data) +
+					    c.u.s.off,
 				    c.u.s.len);
 			if (r < 0)
 				return r;
@@ -742,7 +756,8 @@ static int prepare_batches(struct job_state *js)
 
 	js->cell_field = calloc(nfields, sizeof(int));
 	js->rowcells = calloc(nfields, sizeof(struct cell));
-	if (!js->cell_field || !js->rowcells)
+	js->rownorm = calloc(nfields ? nfields : 1, 1);
+	if (!js->cell_field || !js->rowcells || !js->rownorm)
 		return -ENOMEM;
 	for (size_t f = 0; f < nfields; f++)
 		if (js->map.field_col[f] >= 0)
@@ -1039,6 +1054,8 @@ static void job_state_free(struct job_state *js)
 	buf_free(&js->sql_multi);
 	free(js->cell_field);
 	free(js->rowcells);
+	free(js->rownorm);
+	buf_free(&js->norm);
 	free(js->buf);
 	plansrc_close(&js->src);
 	decode_probe_clear(&js->probe);
@@ -1046,8 +1063,10 @@ static void job_state_free(struct job_state *js)
 
 void ingest_run(struct ingest_job *job)
 {
-	struct job_state js = {
-		.job = job, .sql = BUF_INIT, .sql_multi = BUF_INIT};
+	struct job_state js = {.job = job,
+			       .sql = BUF_INIT,
+			       .sql_multi = BUF_INIT,
+			       .norm = BUF_INIT};
 	enum step s;
 
 	assert(job && job->fd >= 0 && job->cfg && job->ds && job->writer &&

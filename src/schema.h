@@ -5,13 +5,14 @@
  * vocabulary): header matching, and typing and constraints of one cell.
  *
  * A struct dataset is built by config.c and is immutable afterwards: worker
- * threads read it concurrently without locks (compiled regexes are used with
- * regexec, which is thread-safe in glibc).
+ * threads read it concurrently without locks (a compiled PCRE2 pattern is
+ * shareable; each thread matches with match data of its own).
  */
 #ifndef INGESTD_SCHEMA_H
 #define INGESTD_SCHEMA_H
 
-#include <regex.h>
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
 
 #include "csvstream.h"
 #include <stdbool.h>
@@ -29,9 +30,30 @@ enum field_type {
 	FT_BOOLEAN,
 	FT_DATE,
 	FT_DATETIME,
+	FT_TIME,
+	FT_YEAR,
+	FT_YEARMONTH,
+	FT_DURATION,
+	FT_ANY,
+	FT_OBJECT,
+	FT_ARRAY,
+	FT_GEOPOINT,
+	FT_LIST,
 };
-#define FT__COUNT \
-	(FT_DATETIME + 1) /* not in the enum: switches stay complete */
+#define FT__COUNT (FT_LIST + 1) /* not in the enum: switches stay complete */
+
+/* A field's `format` (Table Schema v1), resolved by config.c per type. */
+enum field_format {
+	FF_DEFAULT, /* every type */
+	FF_ANY,     /* date, time, datetime: typefmt.c's list of spellings */
+	FF_PATTERN, /* date, time, datetime: field.format is the pattern */
+	FF_EMAIL,   /* string */
+	FF_URI,     /* string */
+	FF_UUID,    /* string */
+	FF_BINARY,  /* string: accepted as text */
+	FF_ARRAY,   /* geopoint "[lon, lat]" */
+	FF_OBJECT,  /* geopoint {"lon": .., "lat": ..} */
+};
 
 enum fields_match {
 	FM_EXACT,    /* same names, same order */
@@ -67,7 +89,11 @@ extern const char *const schema_default_true[];
 extern const char *const schema_default_false[];
 extern const char *const schema_default_missing[];
 
-/* A typed cell. TEXT points into a buffer owned by the caller. */
+/* A typed cell. TEXT points into the caller's raw text or, when typing
+ * rewrote it (dates in another format, datetimes moved to UTC, times
+ * without seconds, geopoints), into norm of this very struct: copy the
+ * text, not the struct, to keep it. */
+#define VALUE_NORM_MAX 64
 enum value_kind {
 	V_NULL,
 	V_INT,
@@ -84,27 +110,44 @@ struct value {
 			size_t len;
 		} s;
 	} u;
+	char norm[VALUE_NORM_MAX];
 };
 
 /* How each type is stored in SQLite:
  *   string   TEXT verbatim           integer  INTEGER
  *   number   REAL (finite)           boolean  INTEGER 0/1
- *   date     TEXT YYYY-MM-DD         datetime TEXT as given (validated ISO 8601)
+ *   date     TEXT YYYY-MM-DD         datetime TEXT: with an offset in UTC
+ *   time     TEXT HH:MM:SS[.f]                (YYYY-MM-DDTHH:MM:SS[.f]Z);
+ *   year     INTEGER                          without, as given (format
+ *   yearmonth TEXT YYYY-MM                    default) or ISO with T
+ *   duration, any, object, array, list  TEXT as given (validated)
+ *   geopoint TEXT "LON,LAT" (shortest round-trip decimals)
+ * number NaN is a REAL NaN, which SQLite stores as NULL; +-Inf stay REAL.
  */
 struct field {
 	char *name; /* as in the header: any non-empty text */
 	char *column; /* the SQL column (quoted identifier): `column:`, else name */
 	enum field_type type;
 	bool required;
-	int64_t min_length; /* characters; -1 when unset */
-	int64_t max_length; /* characters; -1 when unset */
+	int64_t min_length; /* characters; members for object/array/list; -1 when unset */
+	int64_t max_length; /* as min_length */
 	bool has_minimum, has_maximum;
 	struct value minimum,
 		maximum; /* kind matches the type; TEXT for date/datetime
 					  (owned by the field) */
-	char *pattern; /* POSIX ERE, anchored to the whole value; NULL if unset */
-	regex_t re;    /* compiled "^(pattern)$" when pattern != NULL */
-	char **enum_raw;         /* the enum as written, owned */
+	bool has_xmin, has_xmax; /* exclusiveMinimum / exclusiveMaximum */
+	struct value xmin, xmax; /* as minimum/maximum */
+	char *pattern; /* XML Schema-style regex (PCRE2), anchored; NULL if unset */
+	pcre2_code *re; /* compiled with PCRE2_ANCHORED|ENDANCHORED|UTF|UCP */
+	pcre2_match_context *mctx; /* the match limits; read-only after config */
+	char *format;              /* as written; NULL: default */
+	enum field_format fmt;
+	bool not_bare;             /* number/integer: bareNumber: false */
+	char *group_char;          /* number/integer: NULL for none */
+	char *decimal_char;        /* number: NULL for "." */
+	char *delimiter;           /* list: NULL for "," */
+	enum field_type item_type; /* list: the type of each item */
+	char **enum_raw;           /* the enum as written, owned */
 	struct value *enum_vals; /* converted with the field's type, same order;
 				    TEXT values point into enum_raw */
 	size_t n_enum;
@@ -158,6 +201,9 @@ enum err_type {
 };
 const char *err_type_name(enum err_type t);
 const char *field_type_name(enum field_type t);
+/* Whether minimum/maximum/exclusive* apply to type t (integer, number,
+ * date, time, datetime, year, yearmonth). */
+bool field_type_ordered(enum field_type t);
 /* Parse a type name ("string", ...); returns 0 or -EINVAL. */
 int field_type_parse(const char *s, enum field_type *out);
 const char *fields_match_name(enum fields_match m);
@@ -231,7 +277,7 @@ int schema_match_header(const struct dataset *ds, char *const *names,
  * Convert and check one cell for field f of schema s.
  * raw[0..len) is the cell as parsed (valid UTF-8, no NUL: the caller checks
  * encoding first). On success returns 0 and fills *out (TEXT values point
- * into raw; booleans are V_INT 0/1). missingValues become V_NULL before typing; strings are kept
+ * into raw or into out->norm, see struct value; booleans are V_INT 0/1). missingValues become V_NULL before typing; strings are kept
  * verbatim; other types ignore surrounding ASCII spaces.
  * On failure returns ERR_TYPE+1 or ERR_CONSTRAINT+1 (i.e. a positive
  * err_type + 1) and writes a one-line message (NUL-terminated, truncated to
@@ -243,6 +289,20 @@ int schema_match_header(const struct dataset *ds, char *const *names,
 int schema_convert(const struct schema *s, const struct field *f,
 		   const char *raw, size_t len, struct value *out, char *msg,
 		   size_t msgsz);
+
+/*
+ * Compile Table Schema's pattern for f: an XML Schema-style regular
+ * expression, implicitly anchored at both ends, read by PCRE2 with UTF and
+ * UCP (so \d, \w, \s and \p{L} are Unicode classes, as in
+ * frictionless-py), with SCHEMA_PATTERN_MATCH_LIMIT and _DEPTH_LIMIT on
+ * every match (a cell that hits them is a constraint-error). Replaces
+ * f->pattern/re/mctx. Returns 0; -EINVAL with PCRE2's message in why and
+ * the byte offset in *off; -ENOMEM. f is untouched on failure.
+ */
+#define SCHEMA_PATTERN_MATCH_LIMIT 1000000
+#define SCHEMA_PATTERN_DEPTH_LIMIT 10000
+int field_set_pattern(struct field *f, const char *pattern, char *why,
+		      size_t whysz, size_t *off);
 
 /* Free everything a field/schema/dataset owns (NULL-safe, idempotent on a
  * zeroed struct). */

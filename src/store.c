@@ -440,6 +440,7 @@ static const char *sql_type(enum field_type t)
 	switch (t) {
 	case FT_INTEGER:
 	case FT_BOOLEAN:
+	case FT_YEAR:
 		return "INTEGER";
 	case FT_NUMBER:
 		return "REAL";

@@ -275,7 +275,8 @@ static const struct bad_case bad_cases[] = {
 	{DSF("x"), ":7:11: fields: each field must be a mapping"},
 	{DSF("{name: b, type: strin}"),
 	 ":7:27: type: unknown field type \"strin\" (expected one of: string, "
-	 "integer, number, boolean, date, datetime)"},
+	 "integer, number, boolean, date, datetime, time, year, yearmonth, "
+	 "duration, any, object, array, geopoint, list)"},
 	{DSF("{name: a}"), ":7:18: name: duplicate field \"a\" in dataset "
 			   "\"p\""},
 	{DSF("{name: A}"), ":7:18: name: field \"A\" duplicates \"a\""},
@@ -381,7 +382,8 @@ static const struct bad_case bad_cases[] = {
 	{DSF("{name: b, constraints: {required: maybe}}"),
 	 ":7:45: required: expected true or false"},
 	{DSF("{name: b, type: integer, constraints: {minLength: 1}}"),
-	 ":7:61: minLength: only allowed for string fields"},
+	 ":7:61: minLength: only allowed for string, object, array and list "
+	 "fields"},
 	{DSF("{name: b, constraints: {minLength: -1}}"),
 	 "minLength: -1 is out of range 0..9223372036854775807"},
 	{DSF("{name: b, constraints: {minLength: 5, maxLength: 4}}"),
@@ -411,8 +413,58 @@ static const struct bad_case bad_cases[] = {
 	 ":7:44: pattern: invalid regular expression \"[\": "},
 	{DSF("{name: b, constraints: {pattern: \"a{2,1}\"}}"),
 	 "pattern: invalid regular expression"},
+	/* PCRE2's own message and offset (issue 12) */
 	{DSF("{name: b, constraints: {pattern: \"a)|(b\"}}"),
-	 "pattern: \"a)|(b\" has unbalanced parentheses"},
+	 ":7:44: pattern: invalid regular expression \"a)|(b\": unmatched "
+	 "closing parenthesis at offset 1"},
+	{DSF("{name: b, constraints: {pattern: \"\\\\p{Nope}\"}}"),
+	 ":7:44: pattern: invalid regular expression"},
+	{DSF("{name: b, constraints: {pattern: \"(?<n\"}}"), "at offset 4"},
+	/* formats, options and constraints against the type (issue 12) */
+	{DSF("{name: b, format: emial}"),
+	 ":7:29: format: \"emial\" is not a string format (default, email, "
+	 "uri, uuid, binary)"},
+	{DSF("{name: b, type: date, format: \"%d/%m\"}"),
+	 "format: \"%d/%m\" needs a year (%Y or %y), a month"},
+	{DSF("{name: b, type: date, format: \"%d/%m/%Y %H\"}"),
+	 "is a date format: it must not hold time directives"},
+	{DSF("{name: b, type: time, format: \"%I:%M\"}"),
+	 "needs %I and %p together"},
+	{DSF("{name: b, type: datetime, format: \"%Y-%m-%d %Q\"}"),
+	 "uses a directive that is not supported"},
+	{DSF("{name: b, type: integer, format: any}"),
+	 "format: integer fields have only format default"},
+	{DSF("{name: b, type: geopoint, format: list}"),
+	 "is not a geopoint format (default, array, object)"},
+	{DSF("{name: b, bareNumber: false}"),
+	 ":7:33: bareNumber: only allowed for number and integer fields"},
+	{DSF("{name: b, type: number, bareNumber: perhaps}"),
+	 "bareNumber: expected true or false"},
+	{DSF("{name: b, type: integer, decimalChar: \",\"}"),
+	 "decimalChar: only allowed for number fields"},
+	{DSF("{name: b, type: number, groupChar: \"1\"}"),
+	 "groupChar: \"1\" must not be a digit"},
+	{DSF("{name: b, type: number, groupChar: \",\", decimalChar: \",\"}"),
+	 "groupChar: must differ from decimalChar"},
+	{DSF("{name: b, type: number, groupChar: \".\"}"),
+	 "groupChar: \".\" needs a decimalChar"},
+	{DSF("{name: b, delimiter: \";\"}"),
+	 "delimiter: only allowed for list fields"},
+	{DSF("{name: b, type: list, itemType: object}"),
+	 "itemType: object items are not supported in a list"},
+	{DSF("{name: b, type: list, itemType: strin}"),
+	 "itemType: unknown item type \"strin\""},
+	{DSF("{name: b, type: duration, constraints: {minimum: P1D}}"),
+	 "minimum: not allowed for duration fields"},
+	{DSF("{name: b, constraints: {exclusiveMaximum: a}}"),
+	 "exclusiveMaximum: not allowed for string fields"},
+	{DSF("{name: b, type: date, constraints: {exclusiveMinimum: 2024-02-30}}"),
+	 "exclusiveMinimum: expected a date (YYYY-MM-DD)"},
+	{DSF("{name: b, type: date, format: \"%d/%m/%Y\", constraints: "
+	     "{minimum: 2024-01-01}}"),
+	 "minimum: expected a date like 28/11/2026 (format %d/%m/%Y)"},
+	{DSF("{name: b, type: boolean, constraints: {maxLength: 2}}"),
+	 "maxLength: only allowed for string, object, array and list"},
 	{DSF("{name: b, constraints: {pattern: [a]}}"),
 	 "pattern: expected a string, got a list"},
 	{DSF("{name: b, type: integer, constraints: {enum: [1, x, 3]}}"),
@@ -797,6 +849,45 @@ static bool g_types(const struct config *c)
 	       t->type == FT_DATETIME && t->has_maximum &&
 	       strcmp(t->maximum.u.s.p, "2030-01-01T00:00:00Z") == 0;
 }
+/* Issue 12: formats, number options, list, exclusive bounds, bounds in
+ * the field's own format and enum values typed (and normalised) by it. */
+static bool g_formats(const struct config *c)
+{
+	const struct field *e = g_field(c, "e");
+	const struct field *d = g_field(c, "d");
+	const struct field *t = g_field(c, "t");
+	const struct field *n = g_field(c, "n");
+	const struct field *k = g_field(c, "k");
+	const struct field *l = g_field(c, "l");
+	const struct field *g = g_field(c, "g");
+	const struct field *s = g_field(c, "s");
+	const struct field *o = g_field(c, "o");
+	struct value v;
+	char msg[128];
+
+	return e && e->fmt == FF_EMAIL && d && d->fmt == FF_PATTERN &&
+	       !strcmp(d->format, "%d/%m/%Y") && d->has_minimum &&
+	       !strcmp(d->minimum.u.s.p, "2026-01-01") && d->has_xmax &&
+	       !strcmp(d->xmax.u.s.p, "2027-01-01") && t && t->fmt == FF_ANY &&
+	       t->type == FT_TIME && t->n_enum == 1 &&
+	       t->enum_vals[0].u.s.len == 8 &&
+	       !memcmp(t->enum_vals[0].u.s.p, "21:00:00", 8) && n &&
+	       n->not_bare && !strcmp(n->group_char, ".") &&
+	       !strcmp(n->decimal_char, ",") && n->has_xmin &&
+	       n->xmin.kind == V_REAL && n->xmin.u.d == 1000.5 && k &&
+	       !k->decimal_char && !k->not_bare && l && l->type == FT_LIST &&
+	       !strcmp(l->delimiter, ";") && l->item_type == FT_INTEGER &&
+	       l->max_length == 3 && g && g->fmt == FF_ARRAY && s &&
+	       s->fmt == FF_DEFAULT && o && o->fmt == FF_PATTERN &&
+	       !strcmp(o->format, "%d.%m.%Y %H:%M") &&
+	       schema_convert(&c->datasets[0].schema, s, "123", 3, &v, msg,
+			      sizeof(msg)) == 0 &&
+	       schema_convert(&c->datasets[0].schema, s, "ddd", 3, &v, msg,
+			      sizeof(msg)) == ERR_CONSTRAINT + 1 &&
+	       schema_convert(&c->datasets[0].schema, n, "EUR 1.000,75", 12, &v,
+			      msg, sizeof(msg)) == 0 &&
+	       v.u.d == 1000.75;
+}
 static bool g_custom_bool(const struct config *c)
 {
 	const struct field *b = g_field(c, "b");
@@ -974,6 +1065,24 @@ static const struct good_case good_cases[] = {
 		"          constraints:\n"
 		"            maximum: \"2030-01-01T00:00:00Z\"\n"),
 	 g_types},
+	{ONE_DS("        - {name: e, format: email}\n"
+		"        - {name: d, type: date, format: \"%d/%m/%Y\", "
+		"constraints: {minimum: 01/01/2026, exclusiveMaximum: "
+		"01/01/2027}}\n"
+		"        - {name: t, type: time, format: any, constraints: "
+		"{enum: [\"9:00 PM\"]}}\n"
+		"        - {name: n, type: number, bareNumber: false, groupChar: "
+		"\".\", decimalChar: \",\", constraints: {exclusiveMinimum: "
+		"\"1.000,5\"}}\n"
+		"        - {name: k, type: number, decimalChar: \".\", format: "
+		"default}\n"
+		"        - {name: l, type: list, delimiter: \";\", itemType: "
+		"integer, constraints: {maxLength: 3}}\n"
+		"        - {name: g, type: geopoint, format: array}\n"
+		"        - {name: o, type: datetime, format: \"fmt:%d.%m.%Y "
+		"%H:%M\"}\n"
+		"        - {name: s, constraints: {pattern: \"\\\\d{3}\"}}\n"),
+	 g_formats},
 	/* constraints before type: order of keys does not matter */
 	{ONE_DS("        - {constraints: {enum: [Y]}, trueValues: [Y, ja], "
 		"falseValues: [N], type: boolean, name: b}\n"),
