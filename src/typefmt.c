@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: 2026 the ingestd authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * typefmt.c - text forms of dates, times, datetimes and the other Table
  * Schema types that are not plain numbers (see typefmt.h).

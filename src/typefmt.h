@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: 2026 the ingestd authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * typefmt.h - the text forms of Table Schema's richer types: dates, times
  * and datetimes (ISO 8601, `any`, strptime-style patterns), year,

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 the ingestd authors
+# SPDX-License-Identifier: MIT
 """
 test_types.py - Table Schema types, formats and constraints end to end
 (issue 12): typed tables exported by real writers with their default
