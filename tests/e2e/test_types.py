@@ -18,7 +18,7 @@ import tempfile
 
 import harness
 import pg
-from harness import check, check_eq, check_errors, check_upload, with_config
+from harness import check, check_eq, check_errors, check_upload, needs, with_config
 from test_real_files import dataset, datasets
 
 # The typed table both writers export: integer, numeric, boolean, date,
@@ -76,6 +76,7 @@ def check_all_applied(d, name, content, want):
         check_eq(tuple(g), tuple(w), "stored row %d" % (i + 1))
 
 
+@needs("postgres", "root")  # pg.py: initdb and pg_ctl as the postgres user
 @with_config(datasets=PG_TYPED)
 def test_postgres_typed_table_default_copy(d):
     """COPY ... TO STDOUT WITH (FORMAT csv, HEADER): PostgreSQL's default
