@@ -283,7 +283,7 @@ static int write_rejects(const struct feedback_env *env,
 			.tail = rec->state == UP_FAILED,
 			.tail_from = rec->offset,
 			.budget = budget};
-	unsigned char *buf = malloc(READ_SIZE), prev = 0;
+	unsigned char *buf = malloc(READ_SIZE), prev = 0, last = 0;
 	char enc[DECODE_ENCODING_MAX] = "";
 	struct out o = {.fd = -1};
 	bool src_open = false;
@@ -330,10 +330,15 @@ static int write_rejects(const struct feedback_env *env,
 	if (r < 0)
 		goto done;
 	src_open = true;
-	/* segment 0 is the header (none without one), then the ranges */
+	/* Segment 0 is the header (none without one), then the ranges. A
+	 * record ends at its '\r' when lines end in CRLF: its '\n' starts
+	 * the next range, and rejoins the '\r' in the output; one after a
+	 * '\n' (or first) is dropped, and the last '\r' gets its '\n' back
+	 * from the file. */
 	for (size_t i = hdr.data_offset ? 0 : 1; r == 0 && i <= c.n; i++) {
 		uint64_t from = i ? c.v[i - 1].start : 0;
 		uint64_t to = i ? c.v[i - 1].end : hdr.data_offset;
+		bool first = true;
 
 		if (pos < from)
 			r = skip(&ps.src, buf, from - pos, &prev);
@@ -343,18 +348,30 @@ static int write_rejects(const struct feedback_env *env,
 			ssize_t k = ps.src.read(ps.src.ctx, buf,
 						left < READ_SIZE ? (size_t)left
 								 : READ_SIZE);
+			size_t s0 = 0;
 
 			if (k <= 0) {
 				r = k < 0 ? (int)k : -ESTALE;
 				break;
 			}
-			r = out_write(&o, buf, (size_t)k);
+			if (first && buf[0] == '\n' && last != '\r')
+				s0 = 1;
+			first = false;
+			if ((size_t)k > s0) {
+				r = out_write(&o, buf + s0, (size_t)k - s0);
+				last = buf[k - 1];
+			}
 			pos += (uint64_t)k;
-			prev = buf[k - 1];
 		}
+	}
+	if (r == 0 && last == '\r') {
+		ssize_t k = ps.src.read(ps.src.ctx, buf, 1);
+
+		if (k == 1 && buf[0] == '\n')
+			r = out_write(&o, "\n", 1);
+	} else if (r == 0 && last && last != '\n') {
 		/* the last record of a file without a final line end */
-		if (r == 0 && to > from && prev != '\n' && prev != '\r')
-			r = out_write(&o, "\r\n", 2);
+		r = out_write(&o, "\r\n", 2);
 	}
 done:
 	r = out_close(&o, r);
