@@ -36,6 +36,11 @@
 /* Records kept to cut a rejects file; past it the file is not written. */
 #define RANGES_MAX (4u * 1024 * 1024)
 
+static bool stopping(const bool *stop)
+{
+	return stop && __atomic_load_n(stop, __ATOMIC_ACQUIRE);
+}
+
 /* A file being written in errors/: temporary name, then renamed. */
 struct out {
 	int dirfd, fd;
@@ -155,6 +160,10 @@ static int write_errors(const struct feedback_env *env, int64_t id,
 	x->o = &o;
 	r = r ?: out_write(&o, ERRCSV_HEADER, strlen(ERRCSV_HEADER));
 	while (r == 0) {
+		if (stopping(env->stop)) {
+			r = -ECANCELED;
+			break;
+		}
 		n = store_errors_chunk(env->rs, id, x->record, x->rowid, 1000,
 				       err_row, x);
 		if (n < 0)
@@ -173,6 +182,7 @@ struct range {
 };
 
 struct cut {
+	const bool *stop;
 	const int64_t *lines;
 	size_t nlines, li;
 	bool tail;       /* every record from tail_from on (a failed upload) */
@@ -191,6 +201,8 @@ static int cut_row(void *data, const struct csvstream_row *row)
 	bool want;
 
 	c->prev_end = row->end_offset;
+	if (stopping(c->stop))
+		return -ECANCELED;
 	while (c->li < c->nlines && c->lines[c->li] < row->line)
 		c->li++;
 	want = (c->li < c->nlines && c->lines[c->li] == row->line) ||
@@ -278,7 +290,8 @@ static int write_rejects(const struct feedback_env *env,
 	struct buf why = BUF_INIT;
 	struct plansrc ps = {0};
 	struct csvstream *cs = NULL;
-	struct cut c = {.lines = errs->lines,
+	struct cut c = {.stop = env->stop,
+			.lines = errs->lines,
 			.nlines = errs->nlines,
 			.tail = rec->state == UP_FAILED,
 			.tail_from = rec->offset,
@@ -345,10 +358,15 @@ static int write_rejects(const struct feedback_env *env,
 		pos = from;
 		while (r == 0 && pos < to) {
 			uint64_t left = to - pos;
-			ssize_t k = ps.src.read(ps.src.ctx, buf,
-						left < READ_SIZE ? (size_t)left
-								 : READ_SIZE);
 			size_t s0 = 0;
+			ssize_t k;
+
+			if (stopping(env->stop)) {
+				r = -ECANCELED;
+				break;
+			}
+			k = ps.src.read(ps.src.ctx, buf,
+					left < READ_SIZE ? (size_t)left : READ_SIZE);
 
 			if (k <= 0) {
 				r = k < 0 ? (int)k : -ESTALE;

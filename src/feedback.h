@@ -29,6 +29,7 @@
 #ifndef INGESTD_FEEDBACK_H
 #define INGESTD_FEEDBACK_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -40,11 +41,13 @@ struct feedback_env {
 	struct store *rs; /* read-only connection */
 	int root_fd;      /* the drop root */
 	int errors_fd;    /* errors/ */
+	const bool *stop; /* read atomically: true makes it give up (-ECANCELED) */
 };
 
 /* Write the feedback files of terminal upload id (none when it has no row
  * errors and did not fail). Returns the number of files written, or a
- * negative errno (then the caller logs it; a later call may retry). */
+ * negative errno (then the caller logs it; a later call may retry);
+ * -ECANCELED when *env->stop became true (nothing half-written stays). */
 int feedback_write(const struct feedback_env *env, int64_t id);
 
 /* Remove files in errors/ last modified more than max_age_days before

@@ -861,11 +861,6 @@ int main(int argc, char **argv)
 	d.listen_fd = -1;
 	log_init();
 	store_global_init();
-	/* Before any thread: libcurl's global state (webhooks, outbox.c). */
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		log_err("cannot initialise libcurl");
-		return 1;
-	}
 	while ((c = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
@@ -903,10 +898,17 @@ int main(int argc, char **argv)
 		config_unref(d.cfg);
 		return 0;
 	}
+	/* Before any thread: libcurl's global state (webhooks, outbox.c). */
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		log_err("cannot initialise libcurl");
+		config_unref(d.cfg);
+		return 1;
+	}
 	r = run(&d);
 	if (r < 0 && d.exit_code == 0)
 		d.exit_code = 1;
 	cleanup(&d);
+	curl_global_cleanup();
 	if (d.exit_code == 0)
 		log_notice("stopped");
 	return d.exit_code;

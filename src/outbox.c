@@ -269,11 +269,28 @@ find_target(const struct config *c, const char *dataset, const char *key)
 
 #define TARGETS_MAX 64
 
-struct expand_arg {
-	int64_t event_id, now, deadline;
+struct expand_one {
+	int64_t event_id;
 	const char *keys[TARGETS_MAX];
 	size_t n;
 };
+
+/* The deliveries of up to EVENTS_PER_ROUND events, and each marked done:
+ * one writer operation for them all. */
+struct expand_arg {
+	int64_t now, deadline;
+	struct expand_one ev[EVENTS_PER_ROUND];
+	size_t n;
+};
+
+static int step(struct store *s, sqlite3_stmt *st)
+{
+	int r = sqlite3_step(st);
+
+	r = r == SQLITE_DONE ? 0 : store_fail(s, r);
+	sqlite3_reset(st);
+	return r;
+}
 
 static int call_expand(struct store *s, void *arg)
 {
@@ -283,30 +300,31 @@ static int call_expand(struct store *s, void *arg)
 
 	if (r < 0)
 		return r;
-	for (size_t i = 0; r == 0 && i < a->n; i++) {
-		r = store_prep(s,
-			       "INSERT OR IGNORE INTO deliveries(event_id, target,"
-			       " state, next_ms, deadline_ms, updated_at)"
-			       " VALUES(?, ?, 'pending', ?, ?, " NOW ")",
-			       &st);
-		if (r < 0)
-			break;
-		sqlite3_bind_int64(st, 1, a->event_id);
-		sqlite3_bind_text(st, 2, a->keys[i], -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 3, a->now);
-		sqlite3_bind_int64(st, 4, a->deadline);
-		r = sqlite3_step(st);
-		r = r == SQLITE_DONE ? 0 : store_fail(s, r);
-		sqlite3_reset(st);
-	}
-	if (r == 0)
-		r = store_prep(s, "UPDATE outbox SET done = 1 WHERE id = ?",
-			       &st);
-	if (r == 0) {
-		sqlite3_bind_int64(st, 1, a->event_id);
-		r = sqlite3_step(st);
-		r = r == SQLITE_DONE ? 0 : store_fail(s, r);
-		sqlite3_reset(st);
+	for (size_t e = 0; r == 0 && e < a->n; e++) {
+		const struct expand_one *o = &a->ev[e];
+
+		for (size_t i = 0; r == 0 && i < o->n; i++) {
+			r = store_prep(
+				s,
+				"INSERT OR IGNORE INTO deliveries(event_id, target,"
+				" state, next_ms, deadline_ms, updated_at)"
+				" VALUES(?, ?, 'pending', ?, ?, " NOW ")",
+				&st);
+			if (r < 0)
+				break;
+			sqlite3_bind_int64(st, 1, o->event_id);
+			sqlite3_bind_text(st, 2, o->keys[i], -1, SQLITE_STATIC);
+			sqlite3_bind_int64(st, 3, a->now);
+			sqlite3_bind_int64(st, 4, a->deadline);
+			r = step(s, st);
+		}
+		if (r == 0)
+			r = store_prep(s, "UPDATE outbox SET done = 1 WHERE id = ?",
+				       &st);
+		if (r == 0) {
+			sqlite3_bind_int64(st, 1, o->event_id);
+			r = step(s, st);
+		}
 	}
 	return store_op_end(s, r);
 }
@@ -399,30 +417,33 @@ static int fetch_events(struct outbox *o, struct event *ev, size_t max)
 	return r < 0 ? r : (int)n;
 }
 
-static void take_events(struct outbox *o, const struct config *c,
-			int64_t now)
+/* Returns the number of events taken (EVENTS_PER_ROUND: there may be
+ * more). */
+static int take_events(struct outbox *o, const struct config *c, int64_t now)
 {
 	struct event ev[EVENTS_PER_ROUND];
 	struct feedback_env fe = {.cfg = c,
 				  .rs = o->rs,
 				  .root_fd = o->root_fd,
-				  .errors_fd = o->errors_fd};
-	int n = fetch_events(o, ev, EVENTS_PER_ROUND);
+				  .errors_fd = o->errors_fd,
+				  .stop = &o->stopping};
+	struct expand_arg a = {.now = now,
+			       .deadline = now + (int64_t)c->notify_deadline_s *
+							 1000};
+	int n = fetch_events(o, ev, EVENTS_PER_ROUND), r;
 
 	if (n < 0) {
 		log_err("outbox: cannot read events: %s", store_errmsg(o->rs));
-		return;
+		return 0;
 	}
-	for (int i = 0; i < n && !__atomic_load_n(&o->stopping, __ATOMIC_ACQUIRE);
-	     i++) {
+	for (int i = 0; i < n; i++) {
 		const struct notify_list *l[2] = {
 			&c->notify, config_dataset_notify(c, ev[i].dataset)};
-		struct expand_arg a = {.event_id = ev[i].id,
-				       .now = now,
-				       .deadline = now + (int64_t)c->notify_deadline_s *
-								 1000};
-		int r = feedback_write(&fe, ev[i].upload_id);
+		struct expand_one *x = &a.ev[a.n];
 
+		r = feedback_write(&fe, ev[i].upload_id);
+		if (r == -ECANCELED)
+			break; /* stopping: this one and the rest next start */
 		/* Logged and not retried: the event is done either way, and
 		 * the errors stay in the database and at the HTTP API. */
 		if (r < 0)
@@ -432,18 +453,23 @@ static void take_events(struct outbox *o, const struct config *c,
 		else if (r > 0)
 			log_info("upload=%lld feedback files written: %d",
 				 (long long)ev[i].upload_id, r);
+		x->event_id = ev[i].id;
 		for (int k = 0; k < 2; k++)
-			for (size_t t = 0; t < l[k]->n && a.n < TARGETS_MAX;
+			for (size_t t = 0; t < l[k]->n && x->n < TARGETS_MAX;
 			     t++)
 				if (l[k]->v[t].events & UP_BIT(ev[i].ev))
-					a.keys[a.n++] = l[k]->v[t].key;
-		r = writer_call(o->writer, call_expand, &a, 0);
-		if (r < 0) {
-			log_err("outbox: event=%lld cannot be recorded as taken: %s",
-				(long long)ev[i].id, ERRSTR(-r));
-			return; /* again next round */
-		}
+					x->keys[x->n++] = l[k]->v[t].key;
+		a.n++;
 	}
+	if (a.n == 0)
+		return 0;
+	r = writer_call(o->writer, call_expand, &a, 0);
+	if (r < 0) {
+		log_err("outbox: %zu events cannot be recorded as taken: %s",
+			a.n, ERRSTR(-r));
+		return 0; /* again next round */
+	}
+	return (int)a.n;
 }
 
 /* ---- 2. start due deliveries ---- */
@@ -715,6 +741,7 @@ static void reap(struct outbox *o, const struct config *c)
 static void run(void *arg)
 {
 	struct outbox *o = arg;
+	bool more;
 	int running;
 
 	(void)prctl(PR_SET_NAME, "ingestd-outbox"); /* cosmetic */
@@ -730,12 +757,14 @@ static void run(void *arg)
 				log_info("errors/: %d old feedback files removed", n);
 			o->last_sweep = (uint64_t)now;
 		}
-		take_events(o, c, now);
+		more = take_events(o, c, now) == EVENTS_PER_ROUND;
 		start_due(o, c, now);
 		curl_multi_perform(o->multi, &running);
 		reap(o, c);
 		config_unref(c);
-		curl_multi_poll(o->multi, NULL, 0, OUTBOX_TICK_MS, NULL);
+		/* a full round of events: the next at once */
+		curl_multi_poll(o->multi, NULL, 0, more ? 0 : OUTBOX_TICK_MS,
+				NULL);
 		curl_multi_perform(o->multi, &running);
 		c = cfg_get(o);
 		reap(o, c);
