@@ -306,8 +306,8 @@ static const struct key top_keys[] = {
 	K_U64(C, "max_uncompressed_bytes", max_uncompressed_bytes, 1,
 	      MAX_UNCOMPRESSED, 0),
 	/* issue 14: feedback files and webhooks */
-	K_U64(C, "max_feedback_bytes", max_feedback_bytes, 0,
-	      UINT64_C(1) << 62, INT64_C(1073741824)),
+	K_U64(C, "max_feedback_bytes", max_feedback_bytes, 0, UINT64_C(1) << 62,
+	      INT64_C(1073741824)),
 	K_U(C, "feedback_max_age_days", feedback_max_age_days, 0, 3650, 30),
 	K_N("notify"),
 	K_U(C, "notify_deadline_s", notify_deadline_s, 1, 2592000, 86400),
@@ -1847,8 +1847,8 @@ static void parse_webhook(struct ctx *x, const char *prefix,
 	sf = SEEN(webhook_keys, seen, "secret_file");
 	ev = SEEN(webhook_keys, seen, "events");
 	if (!u) {
-		report(x, AT(item), "%snotify: missing required key \"webhook\"",
-		       prefix);
+		report(x, AT(item),
+		       "%snotify: missing required key \"webhook\"", prefix);
 	} else if ((s = scalar_text(x, "webhook", u))) {
 		why = check_url(s);
 		if (why)

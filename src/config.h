@@ -29,7 +29,7 @@ enum dup_mode {
 
 /* Terminal upload events a notification target may want (bits of
  * enum upload_state: UP_BIT(UP_COMPLETED) ...). */
-#define NOTIFY_EVENTS_ALL                                              \
+#define NOTIFY_EVENTS_ALL                                                 \
 	(UP_BIT(UP_COMPLETED) | UP_BIT(UP_FAILED) | UP_BIT(UP_REJECTED) | \
 	 UP_BIT(UP_DUPLICATE))
 
@@ -40,11 +40,11 @@ enum dup_mode {
  * hex digits of the URL's SHA-256.
  */
 struct notify_target {
-	char *url;            /* http:// or https:// */
-	char *secret;         /* the secret_file's content, trailing newline cut */
-	size_t secret_len;    /* 1..NOTIFY_SECRET_MAX */
-	unsigned events;      /* UP_BIT()s of terminal states; default all four */
-	char key[17];         /* hex, NUL-terminated */
+	char *url;         /* http:// or https:// */
+	char *secret;      /* the secret_file's content, trailing newline cut */
+	size_t secret_len; /* 1..NOTIFY_SECRET_MAX */
+	unsigned events;   /* UP_BIT()s of terminal states; default all four */
+	char key[17];      /* hex, NUL-terminated */
 };
 #define NOTIFY_SECRET_MAX 4096
 
@@ -88,16 +88,16 @@ struct config {
 	unsigned http_memory_limit; /* bytes per connection, default 32 KiB */
 
 	/* feedback files in errors/ (feedback.c) */
-	uint64_t max_feedback_bytes;   /* all of errors/; default 1 GiB */
+	uint64_t max_feedback_bytes;    /* all of errors/; default 1 GiB */
 	unsigned feedback_max_age_days; /* 0: kept; default 30 */
 
 	/* webhooks (outbox.c) */
-	struct notify_list notify;     /* top level: every dataset's uploads */
-	unsigned notify_deadline_s;    /* retry up to this long; default 86400 */
+	struct notify_list notify;  /* top level: every dataset's uploads */
+	unsigned notify_deadline_s; /* retry up to this long; default 86400 */
 	unsigned notify_connect_timeout_s; /* default 10 */
-	unsigned notify_timeout_s;     /* a whole attempt; default 30 */
-	unsigned notify_concurrency;   /* requests at once; default 4 */
-	unsigned notify_backoff_ms;    /* first retry delay; default 5000 */
+	unsigned notify_timeout_s;         /* a whole attempt; default 30 */
+	unsigned notify_concurrency;       /* requests at once; default 4 */
+	unsigned notify_backoff_ms;        /* first retry delay; default 5000 */
 
 	struct dataset *datasets;
 	size_t ndatasets;

@@ -99,7 +99,8 @@ static int out_close(struct out *o, int r)
 			    ? -errno
 			    : 1;
 	if (r <= 0 && o->tmp.p)
-		(void)unlinkat(o->dirfd, o->tmp.p, 0); /* nothing half-written stays */
+		(void)unlinkat(o->dirfd, o->tmp.p,
+			       0); /* nothing half-written stays */
 	buf_free(&o->tmp);
 	buf_free(&o->name);
 	return r;
@@ -185,7 +186,7 @@ struct cut {
 	const bool *stop;
 	const int64_t *lines;
 	size_t nlines, li;
-	bool tail;       /* every record from tail_from on (a failed upload) */
+	bool tail; /* every record from tail_from on (a failed upload) */
 	uint64_t tail_from;
 	uint64_t prev_end; /* where the next record starts */
 	struct range *v;
@@ -279,9 +280,9 @@ static int recorded_encoding(struct store *s, int64_t id, char *out,
 
 /* Write <base>.rejects.csv of rec from the file open on fd. */
 static int write_rejects(const struct feedback_env *env,
-			 const struct upload_rec *rec,
-			 const struct dataset *ds, int fd, const char *base,
-			 uint64_t budget, const struct errs_ctx *errs)
+			 const struct upload_rec *rec, const struct dataset *ds,
+			 int fd, const char *base, uint64_t budget,
+			 const struct errs_ctx *errs)
 {
 	struct decode_probe probe = {0};
 	struct readplan plan;
@@ -366,7 +367,8 @@ static int write_rejects(const struct feedback_env *env,
 				break;
 			}
 			k = ps.src.read(ps.src.ctx, buf,
-					left < READ_SIZE ? (size_t)left : READ_SIZE);
+					left < READ_SIZE ? (size_t)left
+							 : READ_SIZE);
 
 			if (k <= 0) {
 				r = k < 0 ? (int)k : -ESTALE;
@@ -415,38 +417,51 @@ static int write_reason(const struct feedback_env *env,
 	struct buf b = BUF_INIT, fn = BUF_INIT;
 	int r;
 
-	r = buf_adds(&b, "ingestd could not load this file completely.\n\nFile:   ");
+	r = buf_adds(
+		&b, "ingestd could not load this file completely.\n\nFile:   ");
 	r = r ?: text_escape(&b, rec->name, rec->name_len, 4096);
 	r = r ?: buf_printf(&b, "\nUpload: %lld\n\nWhy: ", (long long)rec->id);
 	r = r ?: buf_adds(&b, rec->reason ? rec->reason : "it stopped early");
-	r = r ?: buf_printf(&b,
-			    "\n\nWhat was loaded: %lld rows were read; %lld of them "
-			    "were loaded, %lld had errors and were not loaded. "
-			    "Rows after the point where it stopped were not loaded "
-			    "either.\n",
-			    (long long)rec->records, (long long)rec->applied,
-			    (long long)rec->failed);
+	r = r
+		    ?: buf_printf(
+			       &b,
+			       "\n\nWhat was loaded: %lld rows were read; %lld of them "
+			       "were loaded, %lld had errors and were not loaded. "
+			       "Rows after the point where it stopped were not loaded "
+			       "either.\n",
+			       (long long)rec->records, (long long)rec->applied,
+			       (long long)rec->failed);
 	if (errors_w > 0)
-		r = r ?: buf_printf(&b,
-				    "\nThe problems, one per line (the line of your "
-				    "file, the column, the value, what is wrong):\n"
-				    "  errors/%s.errors.csv\n",
-				    base);
+		r = r
+			    ?: buf_printf(
+				       &b,
+				       "\nThe problems, one per line (the line of your "
+				       "file, the column, the value, what is wrong):\n"
+				       "  errors/%s.errors.csv\n",
+				       base);
 	else if (rec->errors > 0)
-		r = r ?: buf_adds(&b, "\nThe list of problems was not written: the "
-				      "errors/ folder is full. Ask for it.\n");
+		r = r
+			    ?: buf_adds(
+				       &b,
+				       "\nThe list of problems was not written: the "
+				       "errors/ folder is full. Ask for it.\n");
 	if (rejects_w > 0)
-		r = r ?: buf_printf(&b,
-				    "\nThe rows that were not loaded, exactly as you "
-				    "sent them, with the header line first:\n"
-				    "  errors/%s.rejects.csv\n"
-				    "Fix those rows and drop that file into inbox/ "
-				    "again: only those rows are loaded.\n",
-				    base);
+		r = r
+			    ?: buf_printf(
+				       &b,
+				       "\nThe rows that were not loaded, exactly as you "
+				       "sent them, with the header line first:\n"
+				       "  errors/%s.rejects.csv\n"
+				       "Fix those rows and drop that file into inbox/ "
+				       "again: only those rows are loaded.\n",
+				       base);
 	else
-		r = r ?: buf_adds(&b, "\nFix the file and drop it into inbox/ "
-				      "again: rows already loaded are replaced "
-				      "by the same values.\n");
+		r = r
+			    ?: buf_adds(
+				       &b,
+				       "\nFix the file and drop it into inbox/ "
+				       "again: rows already loaded are replaced "
+				       "by the same values.\n");
 	r = r ?: buf_printf(&fn, "%s.reason.txt", base);
 	/* fsync as claim.c does for a rejection: the partner reads it */
 	if (r == 0)
@@ -503,10 +518,10 @@ int feedback_write(const struct feedback_env *env, int64_t id)
 		}
 		n += ew;
 		budget = env->cfg->max_feedback_bytes >
-				 feedback_usage(env->errors_fd)
-			 ? env->cfg->max_feedback_bytes -
-				   feedback_usage(env->errors_fd)
-			 : 0;
+					 feedback_usage(env->errors_fd)
+				 ? env->cfg->max_feedback_bytes -
+					   feedback_usage(env->errors_fd)
+				 : 0;
 	}
 	ds = config_dataset(env->cfg, rec.dataset);
 	if (ds && !errs.too_many) {

@@ -41,7 +41,8 @@ struct feedback_env {
 	struct store *rs; /* read-only connection */
 	int root_fd;      /* the drop root */
 	int errors_fd;    /* errors/ */
-	const bool *stop; /* read atomically: true makes it give up (-ECANCELED) */
+	const bool
+		*stop; /* read atomically: true makes it give up (-ECANCELED) */
 };
 
 /* Write the feedback files of terminal upload id (none when it has no row

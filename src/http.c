@@ -924,9 +924,10 @@ static int metrics_webhooks(struct buf *b, const struct outbox_metrics *m)
 			       (long long)m->success, (long long)m->gone,
 			       (long long)m->error);
 	r = r
-		    ?: metric_head(b, "ingestd_webhook_given_up_total", "counter",
-				   "Webhook deliveries given up (expired: the "
-				   "deadline passed; dropped: target removed).");
+		    ?: metric_head(
+			       b, "ingestd_webhook_given_up_total", "counter",
+			       "Webhook deliveries given up (expired: the "
+			       "deadline passed; dropped: target removed).");
 	r = r
 		    ?: buf_printf(
 			       b,
@@ -940,14 +941,16 @@ static int metrics_webhooks(struct buf *b, const struct outbox_metrics *m)
 		    ?: buf_printf(b, "ingestd_webhook_queue_depth %lld\n",
 				  (long long)m->pending);
 	r = r
-		    ?: metric_head(b, "ingestd_webhook_oldest_pending_age_seconds",
-				   "gauge",
-				   "Age of the event of the oldest delivery not yet made "
-				   "(0: none).");
+		    ?: metric_head(
+			       b, "ingestd_webhook_oldest_pending_age_seconds",
+			       "gauge",
+			       "Age of the event of the oldest delivery not yet made "
+			       "(0: none).");
 	r = r
-		    ?: buf_printf(b,
-				  "ingestd_webhook_oldest_pending_age_seconds %.3f\n",
-				  m->oldest_pending_s);
+		    ?: buf_printf(
+			       b,
+			       "ingestd_webhook_oldest_pending_age_seconds %.3f\n",
+			       m->oldest_pending_s);
 	r = r
 		    ?: metric_head(b, "ingestd_outbox_events_pending", "gauge",
 				   "Terminal events whose feedback files and "

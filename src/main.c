@@ -58,7 +58,8 @@ struct daemon {
 	struct intake *intake;
 	struct watch *watch;
 	struct http *http; /* NULL when http.enabled is false */
-	struct outbox *outbox; /* terminal events: feedback files, webhooks */
+	/* Terminal events: feedback files, webhooks (outbox.h). */
+	struct outbox *outbox;
 	uv_signal_t sigterm, sigint, sighup, sigusr1;
 	/* Service manager side (notify.h). listen_fd: the socket passed by
 	 * socket activation, or -1; whoever takes it sets it back to -1. */

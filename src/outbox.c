@@ -205,7 +205,7 @@ struct req {
 	char target[17];
 	int attempts; /* including this one */
 	int64_t deadline_ms;
-	size_t got;   /* response bytes seen */
+	size_t got; /* response bytes seen */
 	struct req *next;
 };
 
@@ -252,8 +252,9 @@ static struct config *cfg_get(struct outbox *o)
 }
 
 /* The target with key among the top level's and dataset's, or NULL. */
-static const struct notify_target *
-find_target(const struct config *c, const char *dataset, const char *key)
+static const struct notify_target *find_target(const struct config *c,
+					       const char *dataset,
+					       const char *key)
 {
 	const struct notify_list *l[2] = {&c->notify,
 					  config_dataset_notify(c, dataset)};
@@ -319,8 +320,9 @@ static int call_expand(struct store *s, void *arg)
 			r = step(s, st);
 		}
 		if (r == 0)
-			r = store_prep(s, "UPDATE outbox SET done = 1 WHERE id = ?",
-				       &st);
+			r = store_prep(
+				s, "UPDATE outbox SET done = 1 WHERE id = ?",
+				&st);
 		if (r == 0) {
 			sqlite3_bind_int64(st, 1, o->event_id);
 			r = step(s, st);
@@ -534,9 +536,12 @@ static int start_req(struct outbox *o, const struct config *c,
 		    ?: outbox_sign(t->secret, t->secret_len, ts, q->body.p,
 				   q->body.len, sig);
 	r = r ?: add_header(&q->hdrs, "Content-Type: application/json");
-	r = r ?: add_header(&q->hdrs, "User-Agent: ingestd/%s", INGESTD_VERSION);
-	r = r ?: add_header(&q->hdrs, "X-Ingestd-Event-Id: %lld",
-			    (long long)q->event_id);
+	r = r
+		    ?: add_header(&q->hdrs, "User-Agent: ingestd/%s",
+				  INGESTD_VERSION);
+	r = r
+		    ?: add_header(&q->hdrs, "X-Ingestd-Event-Id: %lld",
+				  (long long)q->event_id);
 	r = r ?: add_header(&q->hdrs, "X-Ingestd-Event: %s", event);
 	r = r ?: add_header(&q->hdrs, "X-Ingestd-Timestamp: %s", ts);
 	r = r ?: add_header(&q->hdrs, "X-Ingestd-Signature: %s", sig);
@@ -600,14 +605,15 @@ static void start_due(struct outbox *o, const struct config *c, int64_t now)
 	want = c->notify_concurrency + o->ninflight;
 	if (want > ARRAY_SIZE(due))
 		want = ARRAY_SIZE(due);
-	r = store_prep(o->rs,
-		       "SELECT d.event_id, o.upload_id, d.deadline_ms, d.attempts,"
-		       " d.target, o.event, coalesce(u.dataset, '')"
-		       " FROM deliveries d, outbox o, uploads u"
-		       " WHERE d.state = 'pending' AND d.next_ms <= ?"
-		       " AND o.id = d.event_id AND u.id = o.upload_id"
-		       " ORDER BY d.next_ms LIMIT ?",
-		       &st);
+	r = store_prep(
+		o->rs,
+		"SELECT d.event_id, o.upload_id, d.deadline_ms, d.attempts,"
+		" d.target, o.event, coalesce(u.dataset, '')"
+		" FROM deliveries d, outbox o, uploads u"
+		" WHERE d.state = 'pending' AND d.next_ms <= ?"
+		" AND o.id = d.event_id AND u.id = o.upload_id"
+		" ORDER BY d.next_ms LIMIT ?",
+		&st);
 	if (r < 0)
 		return;
 	sqlite3_bind_int64(st, 1, now);
@@ -641,14 +647,16 @@ static void start_due(struct outbox *o, const struct config *c, int64_t now)
 				.target = d->target,
 				.state = t ? "expired" : "dropped",
 				.attempts = d->attempts,
-				.error = t ? "the deadline passed"
-					   : "the target is no longer configured"};
+				.error =
+					t ? "the deadline passed"
+					  : "the target is no longer configured"};
 
-			log_warning("webhook: event=%lld upload=%lld target=%s %s",
-				    (long long)d->event_id,
-				    (long long)d->upload_id, d->target,
-				    t ? "expired: notify_deadline_s passed"
-				      : "dropped: no longer configured");
+			log_warning(
+				"webhook: event=%lld upload=%lld target=%s %s",
+				(long long)d->event_id, (long long)d->upload_id,
+				d->target,
+				t ? "expired: notify_deadline_s passed"
+				  : "dropped: no longer configured");
 			record_result(o, &a);
 			continue;
 		}
@@ -669,8 +677,8 @@ static void start_due(struct outbox *o, const struct config *c, int64_t now)
 
 /* ---- 3. finished requests ---- */
 
-static void finish_req(struct outbox *o, const struct config *c,
-		       struct req *q, CURLcode res)
+static void finish_req(struct outbox *o, const struct config *c, struct req *q,
+		       CURLcode res)
 {
 	struct result_arg a = {.event_id = q->event_id,
 			       .target = q->target,
@@ -683,15 +691,17 @@ static void finish_req(struct outbox *o, const struct config *c,
 	a.status = code;
 	if (res == CURLE_OK && code >= 200 && code < 300) {
 		a.state = "delivered";
-		log_info("webhook: event=%lld upload=%lld target=%s delivered status=%ld attempt=%d",
-			 (long long)q->event_id, (long long)q->upload_id,
-			 q->target, code, q->attempts);
+		log_info(
+			"webhook: event=%lld upload=%lld target=%s delivered status=%ld attempt=%d",
+			(long long)q->event_id, (long long)q->upload_id,
+			q->target, code, q->attempts);
 	} else if (res == CURLE_OK && code == 410) {
 		a.state = "gone";
 		a.error = "HTTP 410: the receiver asked to stop";
-		log_warning("webhook: event=%lld upload=%lld target=%s gone (410): not sent again",
-			    (long long)q->event_id, (long long)q->upload_id,
-			    q->target);
+		log_warning(
+			"webhook: event=%lld upload=%lld target=%s gone (410): not sent again",
+			(long long)q->event_id, (long long)q->upload_id,
+			q->target);
 	} else {
 		/* curl_easy_strerror, not the error buffer: it never holds
 		 * the URL */
@@ -701,16 +711,17 @@ static void finish_req(struct outbox *o, const struct config *c,
 			snprintf(err, sizeof(err), "%s",
 				 curl_easy_strerror(res));
 		a.error = err;
-		a.next_ms = now_ms() + (int64_t)outbox_backoff_ms(
-						c->notify_backoff_ms,
-						(unsigned)q->attempts,
-						next_rnd(o));
+		a.next_ms = now_ms() +
+			    (int64_t)outbox_backoff_ms(c->notify_backoff_ms,
+						       (unsigned)q->attempts,
+						       next_rnd(o));
 		a.state = a.next_ms > q->deadline_ms ? "expired" : "pending";
-		log_warning("webhook: event=%lld upload=%lld target=%s attempt=%d failed (%s)%s",
-			    (long long)q->event_id, (long long)q->upload_id,
-			    q->target, q->attempts, err,
-			    a.state[0] == 'e' ? ": expired, not sent again"
-					      : ": will retry");
+		log_warning(
+			"webhook: event=%lld upload=%lld target=%s attempt=%d failed (%s)%s",
+			(long long)q->event_id, (long long)q->upload_id,
+			q->target, q->attempts, err,
+			a.state[0] == 'e' ? ": expired, not sent again"
+					  : ": will retry");
 	}
 	record_result(o, &a);
 }
@@ -725,7 +736,8 @@ static void reap(struct outbox *o, const struct config *c)
 
 		if (m->msg != CURLMSG_DONE)
 			continue;
-		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&q);
+		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE,
+				  (char **)&q);
 		finish_req(o, c, q, m->data.result);
 		curl_multi_remove_handle(o->multi, q->easy);
 		for (pp = &o->inflight; *pp; pp = &(*pp)->next)
@@ -754,7 +766,9 @@ static void run(void *arg)
 					       c->feedback_max_age_days,
 					       (time_t)(now / 1000));
 			if (n > 0)
-				log_info("errors/: %d old feedback files removed", n);
+				log_info(
+					"errors/: %d old feedback files removed",
+					n);
 			o->last_sweep = (uint64_t)now;
 		}
 		more = take_events(o, c, now) == EVENTS_PER_ROUND;

@@ -48,27 +48,27 @@
 
 struct writer;
 
-#define OUTBOX_MIGRATION                                                       \
-	"CREATE TABLE outbox("                                                 \
-	" id INTEGER PRIMARY KEY,"                                             \
-	" upload_id INTEGER NOT NULL UNIQUE,"                                  \
-	" event TEXT NOT NULL,"                                                \
-	" created_at TEXT NOT NULL,"                                           \
-	" done INTEGER NOT NULL DEFAULT 0);"                                   \
-	"CREATE INDEX outbox_todo ON outbox(id) WHERE done = 0;"               \
-	"CREATE TABLE deliveries("                                             \
-	" event_id INTEGER NOT NULL,"                                          \
-	" target TEXT NOT NULL,"                                               \
-	" state TEXT NOT NULL CHECK(state IN"                                  \
-	"   ('pending','delivered','gone','expired','dropped')),"              \
-	" attempts INTEGER NOT NULL DEFAULT 0,"                                \
-	" next_ms INTEGER NOT NULL,"                                           \
-	" deadline_ms INTEGER NOT NULL,"                                       \
-	" last_status INTEGER,"                                                \
-	" last_error TEXT,"                                                    \
-	" updated_at TEXT,"                                                    \
-	" PRIMARY KEY(event_id, target)) WITHOUT ROWID;"                       \
-	"CREATE INDEX deliveries_due ON deliveries(next_ms)"                   \
+#define OUTBOX_MIGRATION                                          \
+	"CREATE TABLE outbox("                                    \
+	" id INTEGER PRIMARY KEY,"                                \
+	" upload_id INTEGER NOT NULL UNIQUE,"                     \
+	" event TEXT NOT NULL,"                                   \
+	" created_at TEXT NOT NULL,"                              \
+	" done INTEGER NOT NULL DEFAULT 0);"                      \
+	"CREATE INDEX outbox_todo ON outbox(id) WHERE done = 0;"  \
+	"CREATE TABLE deliveries("                                \
+	" event_id INTEGER NOT NULL,"                             \
+	" target TEXT NOT NULL,"                                  \
+	" state TEXT NOT NULL CHECK(state IN"                     \
+	"   ('pending','delivered','gone','expired','dropped'))," \
+	" attempts INTEGER NOT NULL DEFAULT 0,"                   \
+	" next_ms INTEGER NOT NULL,"                              \
+	" deadline_ms INTEGER NOT NULL,"                          \
+	" last_status INTEGER,"                                   \
+	" last_error TEXT,"                                       \
+	" updated_at TEXT,"                                       \
+	" PRIMARY KEY(event_id, target)) WITHOUT ROWID;"          \
+	"CREATE INDEX deliveries_due ON deliveries(next_ms)"      \
 	" WHERE state = 'pending';"
 
 /* Record the terminal event ev of upload id. Writer thread, inside the
@@ -85,10 +85,11 @@ int outbox_deliveries_json(struct store *s, int64_t id, struct buf *out);
  * 2xx), gone (410), error (anything else, a timeout, no connection). */
 struct outbox_metrics {
 	int64_t success, gone, error;
-	int64_t expired, dropped; /* deliveries given up: deadline, target removed */
-	int64_t pending;          /* deliveries still to make */
-	int64_t events_pending;   /* events not yet taken (feedback, targets) */
-	double oldest_pending_s;  /* age of the oldest pending delivery; 0: none */
+	int64_t expired,
+		dropped; /* deliveries given up: deadline, target removed */
+	int64_t pending; /* deliveries still to make */
+	int64_t events_pending; /* events not yet taken (feedback, targets) */
+	double oldest_pending_s; /* age of the oldest pending delivery; 0: none */
 };
 int outbox_metrics(struct store *s, struct outbox_metrics *out);
 

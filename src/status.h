@@ -35,7 +35,7 @@ enum folder {
 	FOLDER_FAILED,    /* "failed" */
 	FOLDER_STATUS,    /* "status" */
 	FOLDER_BYNAME,    /* "status/by-name" */
-	FOLDER_ERRORS,    /* "errors": feedback files for partners (feedback.c) */
+	FOLDER_ERRORS,    /* "errors": feedback.c */
 	FOLDER__COUNT
 };
 

@@ -1311,18 +1311,19 @@ static void test_notify(void **state)
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, "k3y\r\n", 5), 5);
 	close(fd);
-	snprintf(yaml, sizeof(yaml),
-		 "notify:\n"
-		 "  - webhook: \"https://a.example/h\"\n"
-		 "    secret_file: %s\n"
-		 "datasets:\n"
-		 "  - name: p\n"
-		 "    notify:\n"
-		 "      - {webhook: \"http://b:1/x\", secret_file: %s, events: [failed, rejected]}\n"
-		 "    schema: {primaryKey: a, fields: [{name: a}]}\n"
-		 "  - name: q\n"
-		 "    schema: {primaryKey: a, fields: [{name: a}]}\n",
-		 secret, secret);
+	snprintf(
+		yaml, sizeof(yaml),
+		"notify:\n"
+		"  - webhook: \"https://a.example/h\"\n"
+		"    secret_file: %s\n"
+		"datasets:\n"
+		"  - name: p\n"
+		"    notify:\n"
+		"      - {webhook: \"http://b:1/x\", secret_file: %s, events: [failed, rejected]}\n"
+		"    schema: {primaryKey: a, fields: [{name: a}]}\n"
+		"  - name: q\n"
+		"    schema: {primaryKey: a, fields: [{name: a}]}\n",
+		secret, secret);
 	assert_int_equal(load_text(yaml, &c, &errs, path), 0);
 	CHECK(c->notify.n == 1, "top-level targets: %zu", c->notify.n);
 	CHECK(strcmp(c->notify.v[0].url, "https://a.example/h") == 0, "url");
@@ -1334,8 +1335,8 @@ static void test_notify(void **state)
 	CHECK(strcmp(c->notify.v[0].key, "1cf96ade30a7350e") == 0, "key: %s",
 	      c->notify.v[0].key);
 	l = config_dataset_notify(c, "p");
-	CHECK(l->n == 1 && l->v[0].events == (UP_BIT(UP_FAILED) |
-					      UP_BIT(UP_REJECTED)),
+	CHECK(l->n == 1 && l->v[0].events ==
+				   (UP_BIT(UP_FAILED) | UP_BIT(UP_REJECTED)),
 	      "dataset p: %zu targets", l->n);
 	CHECK(strcmp(l->v[0].key, c->notify.v[0].key) != 0,
 	      "another URL, another key");

@@ -62,11 +62,12 @@ static void test_backoff(void **state)
 		uint32_t rnd;
 		uint64_t want;
 	} cases[] = {
-		{1000, 1, 0, 500},              /* half of base at least */
-		{1000, 1, UINT32_MAX, 1000},    /* base at most */
-		{1000, 2, 0, 1000},             /* doubling */
+		{1000, 1, 0, 500},           /* half of base at least */
+		{1000, 1, UINT32_MAX, 1000}, /* base at most */
+		{1000, 2, 0, 1000},          /* doubling */
 		{1000, 3, UINT32_MAX, 4000},
-		{1000, 4, UINT32_MAX / 2, 5999}, /* 4000 + 4000 * 0.5 (rounded down) */
+		{1000, 4, UINT32_MAX / 2,
+		 5999}, /* 4000 + 4000 * 0.5 (rounded down) */
 		{5000, 30, UINT32_MAX, 3600000}, /* the one-hour cap */
 		{5000, 30, 0, 1800000},
 		{3600000, 1, UINT32_MAX, 3600000},
@@ -76,9 +77,8 @@ static void test_backoff(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		uint64_t got = outbox_backoff_ms(cases[i].base,
-						 cases[i].attempt,
-						 cases[i].rnd);
+		uint64_t got = outbox_backoff_ms(
+			cases[i].base, cases[i].attempt, cases[i].rnd);
 		CHECK(got == cases[i].want, "case %zu: %llu, want %llu", i,
 		      (unsigned long long)got,
 		      (unsigned long long)cases[i].want);
@@ -91,11 +91,11 @@ static void test_csv_field(void **state)
 	static const struct {
 		const char *in, *out;
 	} cases[] = {
-		{"abc", "\"abc\""},       {"=1+1", "\"'=1+1\""},
-		{"+1", "\"'+1\""},        {"-1", "\"'-1\""},
-		{"@x", "\"'@x\""},        {"\tx", "\"'\tx\""},
-		{"\rx", "\"'\rx\""},      {"a\"b", "\"a\"\"b\""},
-		{"", "\"\""},             {"1=1", "\"1=1\""},
+		{"abc", "\"abc\""},  {"=1+1", "\"'=1+1\""},
+		{"+1", "\"'+1\""},   {"-1", "\"'-1\""},
+		{"@x", "\"'@x\""},   {"\tx", "\"'\tx\""},
+		{"\rx", "\"'\rx\""}, {"a\"b", "\"a\"\"b\""},
+		{"", "\"\""},        {"1=1", "\"1=1\""},
 	};
 	int bad = 0;
 
@@ -110,12 +110,17 @@ static void test_csv_field(void **state)
 	}
 	{
 		struct buf b = BUF_INIT;
-		struct error_view e = {.record = 3, .line = 4, .column = NULL,
-				       .value = "-5", .type = "type-error",
+		struct error_view e = {.record = 3,
+				       .line = 4,
+				       .column = NULL,
+				       .value = "-5",
+				       .type = "type-error",
 				       .message = "expected a number"};
 
 		assert_int_equal(errcsv_row(&b, &e), 0);
-		CHECK(strcmp(b.p, "3,4,,\"'-5\",\"type-error\",\"expected a number\"\r\n") == 0,
+		CHECK(strcmp(b.p,
+			     "3,4,,\"'-5\",\"type-error\",\"expected a number\"\r\n") ==
+			      0,
 		      "row: %s", b.p);
 		buf_free(&b);
 	}
@@ -175,11 +180,9 @@ static void test_event_with_state(void **state)
 			       .bytes = 1};
 	struct upload_change to_proc = {.from = UP_PENDING,
 					.to = UP_PROCESSING};
-	struct upload_change same = {.from = UP_PROCESSING,
-				     .to = UP_PROCESSING,
-				     .reason = "x"};
-	struct upload_change done = {.from = UP_PROCESSING,
-				     .to = UP_COMPLETED};
+	struct upload_change same = {
+		.from = UP_PROCESSING, .to = UP_PROCESSING, .reason = "x"};
+	struct upload_change done = {.from = UP_PROCESSING, .to = UP_COMPLETED};
 	struct upload_change rej = {.from = UP_PENDING, .to = UP_REJECTED};
 	struct outbox_metrics m;
 	struct buf b = BUF_INIT;
@@ -215,13 +218,12 @@ static void test_event_with_state(void **state)
 
 	/* deliveries as the thread writes them: counted by result */
 	assert_int_equal(
-		store_exec(db,
-			   "INSERT INTO deliveries(event_id, target, state,"
-			   " attempts, next_ms, deadline_ms) VALUES"
-			   " (1, 'a', 'delivered', 3, 0, 0),"
-			   " (1, 'b', 'gone', 1, 0, 0),"
-			   " (2, 'a', 'pending', 2, 0, 0),"
-			   " (2, 'b', 'expired', 5, 0, 0)"),
+		store_exec(db, "INSERT INTO deliveries(event_id, target, state,"
+			       " attempts, next_ms, deadline_ms) VALUES"
+			       " (1, 'a', 'delivered', 3, 0, 0),"
+			       " (1, 'b', 'gone', 1, 0, 0),"
+			       " (2, 'a', 'pending', 2, 0, 0),"
+			       " (2, 'b', 'expired', 5, 0, 0)"),
 		0);
 	assert_int_equal(outbox_metrics(db, &m), 0);
 	assert_int_equal(m.success, 1);
@@ -232,7 +234,9 @@ static void test_event_with_state(void **state)
 	assert_true(m.oldest_pending_s >= 0);
 	buf_reset(&b);
 	assert_int_equal(outbox_deliveries_json(db, id, &b), 0);
-	assert_non_null(strstr(b.p, "\"target\":\"a\",\"state\":\"delivered\",\"attempts\":3"));
+	assert_non_null(strstr(
+		b.p,
+		"\"target\":\"a\",\"state\":\"delivered\",\"attempts\":3"));
 	buf_free(&b);
 }
 
