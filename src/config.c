@@ -23,6 +23,8 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -303,6 +305,17 @@ static const struct key top_keys[] = {
 	 * finish_top(). */
 	K_U64(C, "max_uncompressed_bytes", max_uncompressed_bytes, 1,
 	      MAX_UNCOMPRESSED, 0),
+	/* issue 14: feedback files and webhooks */
+	K_U64(C, "max_feedback_bytes", max_feedback_bytes, 0, UINT64_C(1) << 62,
+	      INT64_C(1073741824)),
+	K_U(C, "feedback_max_age_days", feedback_max_age_days, 0, 3650, 30),
+	K_N("notify"),
+	K_U(C, "notify_deadline_s", notify_deadline_s, 1, 2592000, 86400),
+	K_U(C, "notify_connect_timeout_s", notify_connect_timeout_s, 1, 300,
+	    10),
+	K_U(C, "notify_timeout_s", notify_timeout_s, 1, 3600, 30),
+	K_U(C, "notify_concurrency", notify_concurrency, 1, 64, 4),
+	K_U(C, "notify_backoff_ms", notify_backoff_ms, 10, 3600000, 5000),
 	K_N("http"),
 	K_N("datasets"),
 };
@@ -331,8 +344,19 @@ static const struct key dataset_keys[] = {
 	K_N("header_case"),
 	K_N("match_case"),
 	K_N("schema"),
+	K_N("notify"),
 };
 #undef D
+
+/* One entry of a notify: list. webhook is K_NODE: its value is never
+ * echoed in a message (a URL may carry credentials). */
+#define NT struct notify_target
+static const struct key webhook_keys[] = {
+	K_N("webhook"),
+	K_N("secret_file"),
+	K_N("events"),
+};
+#undef NT
 
 /* header_case and match_case are parsed into an int (the enum) with these
  * rows, then kept as the bools of struct dataset_read. */
@@ -1686,9 +1710,212 @@ static void parse_schema(struct ctx *x, const yaml_node_t *v, struct dataset *d)
 		report(x, AT(v), "schema: missing required key \"primaryKey\"");
 }
 
+/* ------------------------------------------------------------------ */
+/* notify: (webhooks)                                                  */
+
+/* NULL when url is an http(s) URL with a host, else why. Never quotes
+ * the URL. */
+static const char *check_url(const char *url)
+{
+	const char *host;
+
+	if (strncmp(url, "https://", 8) == 0)
+		host = url + 8;
+	else if (strncmp(url, "http://", 7) == 0)
+		host = url + 7;
+	else
+		return "must start with http:// or https://";
+	if (!*host || *host == '/' || *host == '?' || *host == '#')
+		return "has no host";
+	for (const char *p = url; *p; p++)
+		if ((unsigned char)*p <= ' ' || *p == 0x7f)
+			return "must not contain spaces or control characters";
+	return NULL;
+}
+
+/* The secret_file's content: at most NOTIFY_SECRET_MAX bytes, one
+ * trailing newline (LF or CRLF) cut. Returns NULL with why set. */
+static char *read_secret(const char *path, size_t *len, const char **why)
+{
+	char *p = malloc(NOTIFY_SECRET_MAX + 2);
+	size_t n = 0;
+	ssize_t k;
+	int fd;
+
+	*why = "cannot be read";
+	if (!p)
+		return NULL;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		*why = ERRSTR(errno);
+		free(p);
+		return NULL;
+	}
+	while (n < NOTIFY_SECRET_MAX + 1 &&
+	       (k = read(fd, p + n, NOTIFY_SECRET_MAX + 1 - n)) > 0)
+		n += (size_t)k;
+	close(fd);
+	if (n > 0 && p[n - 1] == '\n')
+		n--;
+	if (n > 0 && p[n - 1] == '\r')
+		n--;
+	if (n == 0 || n > NOTIFY_SECRET_MAX) {
+		*why = n ? "is longer than 4096 bytes" : "is empty";
+		free(p);
+		return NULL;
+	}
+	p[n] = '\0';
+	*len = n;
+	return p;
+}
+
+static void notify_target_clear(struct notify_target *t)
+{
+	free(t->url);
+	if (t->secret)
+		OPENSSL_cleanse(t->secret, t->secret_len);
+	free(t->secret);
+	*t = (struct notify_target){0};
+}
+
+static void notify_list_clear(struct notify_list *l)
+{
+	for (size_t i = 0; l->v && i < l->n; i++)
+		notify_target_clear(&l->v[i]);
+	free(l->v);
+	*l = (struct notify_list){0};
+}
+
+static void parse_events(struct ctx *x, const char *prefix, yaml_node_t *v,
+			 unsigned *out)
+{
+	static const enum upload_state ok[] = {UP_COMPLETED, UP_FAILED,
+					       UP_REJECTED, UP_DUPLICATE};
+	char g[ESC_MAX + 8];
+	unsigned ev = 0;
+	yaml_node_item_t *it;
+
+	if (v->type != YAML_SEQUENCE_NODE ||
+	    v->data.sequence.items.top == v->data.sequence.items.start) {
+		report(x, AT(v),
+		       "%sevents: expected a list of completed, failed, rejected, duplicate, got %s",
+		       prefix, got(v, g, sizeof(g)));
+		return;
+	}
+	for (it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+	     it++) {
+		yaml_node_t *item = node_at(x, *it);
+		size_t i;
+
+		if (!item)
+			continue;
+		for (i = 0; i < ARRAY_SIZE(ok); i++)
+			if (item->type == YAML_SCALAR_NODE &&
+			    strcmp(sval(item), upload_state_name(ok[i])) == 0)
+				break;
+		if (i == ARRAY_SIZE(ok)) {
+			report(x, AT(item),
+			       "%sevents: unknown event %s (expected one of: completed, failed, rejected, duplicate)",
+			       prefix, got(item, g, sizeof(g)));
+			return;
+		}
+		ev |= UP_BIT(ok[i]);
+	}
+	*out = ev;
+}
+
+static void parse_webhook(struct ctx *x, const char *prefix,
+			  const yaml_node_t *item, struct notify_target *t)
+{
+	yaml_node_t *seen[ARRAY_SIZE(webhook_keys)];
+	yaml_node_t *u, *sf, *ev;
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned mdlen = 0;
+	const char *s, *why;
+	char e[ESC_MAX];
+
+	t->events = NOTIFY_EVENTS_ALL;
+	if (item->type != YAML_MAPPING_NODE) {
+		report(x, AT(item),
+		       "%snotify: each entry must be a mapping with a \"webhook\" URL",
+		       prefix);
+		return;
+	}
+	parse_table(x, item, "notify entry", prefix, webhook_keys,
+		    ARRAY_SIZE(webhook_keys), t, seen);
+	u = SEEN(webhook_keys, seen, "webhook");
+	sf = SEEN(webhook_keys, seen, "secret_file");
+	ev = SEEN(webhook_keys, seen, "events");
+	if (!u) {
+		report(x, AT(item),
+		       "%snotify: missing required key \"webhook\"", prefix);
+	} else if ((s = scalar_text(x, "webhook", u))) {
+		why = check_url(s);
+		if (why)
+			report(x, AT(u), "%swebhook: the URL %s", prefix, why);
+		else if (!(t->url = strdup(s)))
+			oom(x);
+		if (t->url &&
+		    EVP_Digest(s, strlen(s), md, &mdlen, EVP_sha256(), NULL))
+			for (unsigned i = 0; i < 8 && i < mdlen; i++)
+				snprintf(t->key + 2 * i, 3, "%02x", md[i]);
+	}
+	if (!sf) {
+		report(x, AT(item),
+		       "%snotify: missing required key \"secret_file\" (the key of the signature)",
+		       prefix);
+	} else if ((s = scalar_text(x, "secret_file", sf))) {
+		t->secret = read_secret(s, &t->secret_len, &why);
+		if (!t->secret)
+			report(x, AT(sf), "%ssecret_file: \"%s\" %s", prefix,
+			       esc(e, sizeof(e), s), why);
+	}
+	if (ev)
+		parse_events(x, prefix, ev, &t->events);
+}
+
+static void parse_notify(struct ctx *x, const char *prefix,
+			 const yaml_node_t *v, struct notify_list *out)
+{
+	char g[ESC_MAX + 8];
+	yaml_node_item_t *it;
+	size_t n, i = 0;
+
+	if (is_null(v))
+		return;
+	if (v->type != YAML_SEQUENCE_NODE) {
+		report(x, AT(v),
+		       "%snotify: expected a list of {webhook: URL, secret_file: FILE}, got %s",
+		       prefix, got(v, g, sizeof(g)));
+		return;
+	}
+	n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+	if (!n)
+		return;
+	out->v = calloc(n, sizeof(*out->v));
+	if (!out->v) {
+		oom(x);
+		return;
+	}
+	out->n = n;
+	for (it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+	     it++, i++) {
+		yaml_node_t *item = node_at(x, *it);
+
+		if (item)
+			parse_webhook(x, prefix, item, &out->v[i]);
+		for (size_t j = 0; item && j < i; j++)
+			if (out->v[i].url && out->v[j].url &&
+			    strcmp(out->v[i].url, out->v[j].url) == 0)
+				report(x, AT(item),
+				       "%snotify: the same webhook URL twice",
+				       prefix);
+	}
+}
+
 static void parse_dataset(struct ctx *x, const yaml_node_t *item,
-			  struct dataset *d, yaml_node_t **name_node,
-			  yaml_node_t **table_node)
+			  struct dataset *d, struct notify_list *nl,
+			  yaml_node_t **name_node, yaml_node_t **table_node)
 {
 	yaml_node_t *seen[ARRAY_SIZE(dataset_keys)];
 	yaml_node_t *sn;
@@ -1721,6 +1948,9 @@ static void parse_dataset(struct ctx *x, const yaml_node_t *item,
 		*table_node = *name_node;
 	}
 	parse_read(x, dataset_keys, ARRAY_SIZE(dataset_keys), seen, d);
+	sn = SEEN(dataset_keys, seen, "notify");
+	if (sn)
+		parse_notify(x, "", sn, nl);
 	sn = SEEN(dataset_keys, seen, "schema");
 	if (sn)
 		parse_schema(x, sn, d);
@@ -1753,6 +1983,11 @@ static void parse_datasets(struct ctx *x, const yaml_node_t *v,
 		return;
 	}
 	c->ndatasets = n;
+	c->ds_notify = calloc(n, sizeof(*c->ds_notify));
+	if (!c->ds_notify) {
+		oom(x);
+		return;
+	}
 	for (it = v->data.sequence.items.start; it < v->data.sequence.items.top;
 	     it++, i++) {
 		yaml_node_t *item = node_at(x, *it), *nn, *tn;
@@ -1760,7 +1995,7 @@ static void parse_datasets(struct ctx *x, const yaml_node_t *v,
 
 		if (!item)
 			continue;
-		parse_dataset(x, item, d, &nn, &tn);
+		parse_dataset(x, item, d, &c->ds_notify[i], &nn, &tn);
 		dup = false;
 		for (j = 0; j < i && d->name && !dup; j++) {
 			dup = c->datasets[j].name &&
@@ -1854,6 +2089,9 @@ static void parse_top(struct ctx *x, const yaml_node_t *root, struct config *c)
 	else if (h && !is_null(h))
 		report(x, AT(h), "http: expected a mapping, got %s",
 		       got(h, g, sizeof(g)));
+	d = SEEN(top_keys, seen, "notify");
+	if (d)
+		parse_notify(x, "", d, &c->notify);
 	d = SEEN(top_keys, seen, "datasets");
 	if (d)
 		parse_datasets(x, d, c);
@@ -1906,6 +2144,10 @@ static void config_free(struct config *c)
 	for (i = 0; c->datasets && i < c->ndatasets; i++)
 		dataset_clear(&c->datasets[i]);
 	free(c->datasets);
+	notify_list_clear(&c->notify);
+	for (i = 0; c->ds_notify && i < c->ndatasets; i++)
+		notify_list_clear(&c->ds_notify[i]);
+	free(c->ds_notify);
 	free(c);
 }
 
@@ -2055,4 +2297,16 @@ const struct dataset *config_dataset(const struct config *c, const char *name)
 		    strcmp(c->datasets[i].name, name) == 0)
 			return &c->datasets[i];
 	return NULL;
+}
+
+const struct notify_list *config_dataset_notify(const struct config *c,
+						const char *name)
+{
+	static const struct notify_list none;
+
+	for (size_t i = 0; c && name && c->ds_notify && i < c->ndatasets; i++)
+		if (c->datasets[i].name &&
+		    strcmp(c->datasets[i].name, name) == 0)
+			return &c->ds_notify[i];
+	return &none;
 }

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "schema.h"
+#include "upload.h"
 #include "util.h"
 
 enum watch_mode {
@@ -24,6 +25,33 @@ enum watch_mode {
 enum dup_mode {
 	DUP_SKIP,
 	DUP_PROCESS
+};
+
+/* Terminal upload events a notification target may want (bits of
+ * enum upload_state: UP_BIT(UP_COMPLETED) ...). */
+#define NOTIFY_EVENTS_ALL                                                 \
+	(UP_BIT(UP_COMPLETED) | UP_BIT(UP_FAILED) | UP_BIT(UP_REJECTED) | \
+	 UP_BIT(UP_DUPLICATE))
+
+/*
+ * One webhook target of a notify: list. The URL may carry credentials
+ * and the secret is one: neither is ever logged or stored in the
+ * database; the target is known there and in logs by key, the first 16
+ * hex digits of the URL's SHA-256.
+ */
+struct notify_target {
+	char *url;         /* http:// or https:// */
+	char *secret;      /* the secret_file's content, trailing newline cut */
+	size_t secret_len; /* 1..NOTIFY_SECRET_MAX */
+	unsigned events;   /* UP_BIT()s of terminal states; default all four */
+	char key[17];      /* hex, NUL-terminated */
+};
+#define NOTIFY_SECRET_MAX 4096
+
+/* A notify: list (top level, per dataset; later per partner). */
+struct notify_list {
+	struct notify_target *v;
+	size_t n;
 };
 
 struct config {
@@ -59,8 +87,21 @@ struct config {
 	unsigned http_timeout_s;       /* default 15 */
 	unsigned http_memory_limit; /* bytes per connection, default 32 KiB */
 
+	/* feedback files in errors/ (feedback.c) */
+	uint64_t max_feedback_bytes;    /* all of errors/; default 1 GiB */
+	unsigned feedback_max_age_days; /* 0: kept; default 30 */
+
+	/* webhooks (outbox.c) */
+	struct notify_list notify;  /* top level: every dataset's uploads */
+	unsigned notify_deadline_s; /* retry up to this long; default 86400 */
+	unsigned notify_connect_timeout_s; /* default 10 */
+	unsigned notify_timeout_s;         /* a whole attempt; default 30 */
+	unsigned notify_concurrency;       /* requests at once; default 4 */
+	unsigned notify_backoff_ms;        /* first retry delay; default 5000 */
+
 	struct dataset *datasets;
 	size_t ndatasets;
+	struct notify_list *ds_notify; /* [ndatasets]: each dataset's notify: */
 };
 
 /*
@@ -75,6 +116,11 @@ int config_load(const char *path, struct config **out, struct buf *errs);
 
 struct config *config_ref(struct config *c);
 void config_unref(struct config *c); /* NULL-safe */
+
+/* The notify: list of dataset name (an empty list when it has none or
+ * there is no such dataset). */
+const struct notify_list *config_dataset_notify(const struct config *c,
+						const char *name);
 
 /* First dataset whose name is name, or NULL. */
 const struct dataset *config_dataset(const struct config *c, const char *name);

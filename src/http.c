@@ -25,6 +25,8 @@
 #include "log.h"
 #include "store.h"
 #include "store_read.h"
+#include "errcsv.h"
+#include "outbox.h"
 #include "util.h"
 
 #include <arpa/inet.h>
@@ -633,41 +635,14 @@ struct csv_stream {
 	bool done;
 };
 
-/* A quoted CSV field. Values come from uploaded files: one that starts
- * like a formula (= + - @, tab, CR) gets a leading ' so that a spreadsheet
- * shows it as text instead of evaluating it (CSV injection). */
-static int csv_field(struct buf *b, const char *s)
-{
-	int r;
-
-	if (!s)
-		return 0;
-	r = buf_addc(b, '"');
-	if (r == 0 && *s && strchr("=+-@\t\r", *s))
-		r = buf_addc(b, '\'');
-	for (const char *p = s; r == 0 && *p; p++)
-		r = *p == '"' ? buf_adds(b, "\"\"") : buf_addc(b, *p);
-	return r ?: buf_addc(b, '"');
-}
-
+/* The CSV text is errcsv.c's, shared with the partner's feedback file. */
 static int csv_row(const struct error_view *e, void *data)
 {
 	struct csv_stream *cs = data;
-	int r;
 
-	r = buf_printf(&cs->out, "%lld,%lld,", (long long)e->record,
-		       (long long)e->line);
-	r = r ?: csv_field(&cs->out, e->column);
-	r = r ?: buf_addc(&cs->out, ',');
-	r = r ?: csv_field(&cs->out, e->value);
-	r = r ?: buf_addc(&cs->out, ',');
-	r = r ?: csv_field(&cs->out, e->type);
-	r = r ?: buf_addc(&cs->out, ',');
-	r = r ?: csv_field(&cs->out, e->message);
-	r = r ?: buf_adds(&cs->out, "\r\n");
 	cs->record = e->record;
 	cs->rowid = e->rowid;
-	return r;
+	return errcsv_row(&cs->out, e);
 }
 
 static ssize_t csv_read(void *cls, uint64_t pos, char *dst, size_t max)
@@ -728,8 +703,7 @@ static enum MHD_Result send_csv(struct req *q, int64_t id)
 				  "out of memory");
 	cs->h = q->h;
 	cs->id = id;
-	if (buf_adds(&cs->out, "record,line,column,value,type,message\r\n") <
-	    0) {
+	if (buf_adds(&cs->out, ERRCSV_HEADER) < 0) {
 		csv_free(cs);
 		return send_error(q->c, MHD_HTTP_SERVICE_UNAVAILABLE,
 				  "out of memory");
@@ -825,6 +799,31 @@ csv:
 	return ret;
 }
 
+/* GET /uploads/<id>/deliveries: the upload's event and the state of each
+ * webhook delivery (outbox.c), JSON only. */
+static enum MHD_Result get_deliveries(struct req *q, int64_t id)
+{
+	struct buf out = BUF_INIT;
+	enum MHD_Result ret;
+	struct store *s;
+	int r;
+
+	s = store_get(q->h, &r);
+	if (!s)
+		return send_db_error(q, NULL, r);
+	r = outbox_deliveries_json(s, id, &out);
+	if (r == -ENOENT)
+		ret = send_error(q->c, MHD_HTTP_NOT_FOUND, "no upload %lld",
+				 (long long)id);
+	else if (r < 0)
+		ret = send_db_error(q, s, r);
+	store_put(q->h, s);
+	if (r >= 0)
+		ret = send_buf(q->c, MHD_HTTP_OK, JSON_TYPE, &out, true);
+	buf_free(&out);
+	return ret;
+}
+
 /* ------------------------------------------------------------------ */
 /* GET /healthz and /metrics                                            */
 
@@ -907,9 +906,64 @@ static int metric_head(struct buf *b, const char *name, const char *type,
 			  type);
 }
 
+/* The webhook outbox (outbox.h): attempts by result, deliveries given
+ * up, the queue and its oldest entry. */
+static int metrics_webhooks(struct buf *b, const struct outbox_metrics *m)
+{
+	int r;
+
+	r = metric_head(b, "ingestd_webhook_deliveries_total", "counter",
+			"Webhook delivery attempts by result (success: 2xx; "
+			"gone: 410; error: anything else).");
+	r = r
+		    ?: buf_printf(
+			       b,
+			       "ingestd_webhook_deliveries_total{result=\"success\"} %lld\n"
+			       "ingestd_webhook_deliveries_total{result=\"gone\"} %lld\n"
+			       "ingestd_webhook_deliveries_total{result=\"error\"} %lld\n",
+			       (long long)m->success, (long long)m->gone,
+			       (long long)m->error);
+	r = r
+		    ?: metric_head(
+			       b, "ingestd_webhook_given_up_total", "counter",
+			       "Webhook deliveries given up (expired: the "
+			       "deadline passed; dropped: target removed).");
+	r = r
+		    ?: buf_printf(
+			       b,
+			       "ingestd_webhook_given_up_total{reason=\"expired\"} %lld\n"
+			       "ingestd_webhook_given_up_total{reason=\"dropped\"} %lld\n",
+			       (long long)m->expired, (long long)m->dropped);
+	r = r
+		    ?: metric_head(b, "ingestd_webhook_queue_depth", "gauge",
+				   "Webhook deliveries not yet made.");
+	r = r
+		    ?: buf_printf(b, "ingestd_webhook_queue_depth %lld\n",
+				  (long long)m->pending);
+	r = r
+		    ?: metric_head(
+			       b, "ingestd_webhook_oldest_pending_age_seconds",
+			       "gauge",
+			       "Age of the event of the oldest delivery not yet made "
+			       "(0: none).");
+	r = r
+		    ?: buf_printf(
+			       b,
+			       "ingestd_webhook_oldest_pending_age_seconds %.3f\n",
+			       m->oldest_pending_s);
+	r = r
+		    ?: metric_head(b, "ingestd_outbox_events_pending", "gauge",
+				   "Terminal events whose feedback files and "
+				   "deliveries are not yet made.");
+	return r
+		       ?: buf_printf(b, "ingestd_outbox_events_pending %lld\n",
+				     (long long)m->events_pending);
+}
+
 static enum MHD_Result get_metrics(struct req *q)
 {
 	struct store_metrics m;
+	struct outbox_metrics om;
 	struct http_live lv = {0};
 	struct buf out = BUF_INIT;
 	struct store *s;
@@ -919,6 +973,7 @@ static enum MHD_Result get_metrics(struct req *q)
 	if (!s)
 		return send_db_error(q, NULL, r);
 	r = store_metrics(s, &m);
+	r = r ?: outbox_metrics(s, &om);
 	if (r < 0) {
 		enum MHD_Result ret = send_db_error(q, s, r);
 		store_put(q->h, s);
@@ -991,6 +1046,7 @@ static enum MHD_Result get_metrics(struct req *q)
 			       &out,
 			       "ingestd_last_completed_timestamp_seconds %lld\n",
 			       (long long)m.last_completed);
+	r = r ?: metrics_webhooks(&out, &om);
 	r = r
 		    ?: metric_head(
 			       &out, "ingestd_build_info", "gauge",
@@ -1051,6 +1107,9 @@ static enum MHD_Result route(struct req *q)
 		return get_upload(q, id);
 	if (strcmp(slash, "/errors") == 0 || strcmp(slash, "/errors/") == 0)
 		return get_errors(q, id);
+	if (strcmp(slash, "/deliveries") == 0 ||
+	    strcmp(slash, "/deliveries/") == 0)
+		return get_deliveries(q, id);
 notfound:
 	return send_error(q->c, MHD_HTTP_NOT_FOUND, "not found");
 }

@@ -17,6 +17,7 @@
  * at start-up, SIGUSR1 toggles a writer call that blocks until the next
  * SIGUSR1 (or shutdown), so tests can see the watchdog withheld.
  */
+#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -34,6 +35,7 @@
 #include "intake.h"
 #include "log.h"
 #include "notify.h"
+#include "outbox.h"
 #include "status.h"
 #include "store.h"
 #include "watch.h"
@@ -56,6 +58,8 @@ struct daemon {
 	struct intake *intake;
 	struct watch *watch;
 	struct http *http; /* NULL when http.enabled is false */
+	/* Terminal events: feedback files, webhooks (outbox.h). */
+	struct outbox *outbox;
 	uv_signal_t sigterm, sigint, sighup, sigusr1;
 	/* Service manager side (notify.h). listen_fd: the socket passed by
 	 * socket activation, or -1; whoever takes it sets it back to -1. */
@@ -587,6 +591,7 @@ static void reload_config(struct daemon *d)
 		buf_free(&ta.why);
 	}
 	intake_set_config(d->intake, cfg);
+	outbox_set_config(d->outbox, cfg);
 	config_unref(d->cfg);
 	d->cfg = cfg;
 	d->reload_failed = false;
@@ -764,6 +769,17 @@ static int run(struct daemon *d)
 			ERRSTR(r));
 		return r;
 	}
+	r = outbox_new(&(struct outbox_env){.writer = d->writer,
+					    .db_path = d->cfg->database,
+					    .root_fd = d->dirs[FOLDER_ROOT],
+					    .errors_fd = d->dirs[FOLDER_ERRORS],
+					    .cfg = d->cfg},
+		       &d->outbox);
+	if (r < 0) {
+		log_err("cannot start the outbox (feedback files, webhooks): %s",
+			ERRSTR(r));
+		return r;
+	}
 	snprintf(inbox, sizeof(inbox), "%s/%s", d->cfg->root,
 		 folder_path(FOLDER_INBOX));
 	r = watch_new(&d->loop, d->cfg, inbox, d->dirs[FOLDER_INBOX],
@@ -812,6 +828,7 @@ static void cleanup(struct daemon *d)
 		uv_run(&d->loop, UV_RUN_DEFAULT);
 		uv_loop_close(&d->loop);
 	}
+	outbox_free(d->outbox); /* before the writer it writes through */
 	writer_free(d->writer); /* drains what is queued */
 	if (d->stall_hook) {
 		uv_cond_destroy(&d->stall_cv);
@@ -882,10 +899,17 @@ int main(int argc, char **argv)
 		config_unref(d.cfg);
 		return 0;
 	}
+	/* Before any thread: libcurl's global state (webhooks, outbox.c). */
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		log_err("cannot initialise libcurl");
+		config_unref(d.cfg);
+		return 1;
+	}
 	r = run(&d);
 	if (r < 0 && d.exit_code == 0)
 		d.exit_code = 1;
 	cleanup(&d);
+	curl_global_cleanup();
 	if (d.exit_code == 0)
 		log_notice("stopped");
 	return d.exit_code;

@@ -24,6 +24,7 @@ static const char *const folders[FOLDER__COUNT] = {
 	[FOLDER_FAILED] = "failed",
 	[FOLDER_STATUS] = "status",
 	[FOLDER_BYNAME] = "status/by-name",
+	[FOLDER_ERRORS] = "errors",
 };
 
 const char *folder_path(enum folder f)

@@ -35,6 +35,7 @@ enum folder {
 	FOLDER_FAILED,    /* "failed" */
 	FOLDER_STATUS,    /* "status" */
 	FOLDER_BYNAME,    /* "status/by-name" */
+	FOLDER_ERRORS,    /* "errors": feedback.c */
 	FOLDER__COUNT
 };
 

@@ -17,6 +17,7 @@
  */
 #include "store.h"
 #include "store_int.h"
+#include "outbox.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -383,6 +384,9 @@ static const char *const migrations[] = {
 	 * compressed file, whose resume point is in decoded text) */
 	"ALTER TABLE uploads ADD COLUMN dialect TEXT;"
 	"ALTER TABLE uploads ADD COLUMN bytes_read INTEGER;",
+	/* 3 → 4: the outbox of terminal events (issue 14; outbox.c owns
+	 * these tables and their queries) */
+	OUTBOX_MIGRATION,
 };
 
 int store_migrate(struct store *s)
@@ -715,6 +719,11 @@ static int change(struct store *s, int64_t id, const struct upload_change *ch)
 	r = sqlite3_step(st);
 	r = r == SQLITE_DONE ? 0 : store_fail(s, r);
 	sqlite3_reset(st);
+	/* The event of a terminal state, in the same transaction (outbox.c):
+	 * a crash can neither lose nor invent a notification. */
+	if (r == 0 && ch->from != ch->to &&
+	    (upload_state_terminal_mask() & UP_BIT(ch->to)))
+		r = outbox_event_add(s, id, ch->to);
 	return r;
 }
 
@@ -769,6 +778,16 @@ static int end(struct store *s, int r)
 	}
 	undo(s);
 	return r;
+}
+
+int store_op_begin(struct store *s)
+{
+	return begin(s);
+}
+
+int store_op_end(struct store *s, int r)
+{
+	return end(s, r);
 }
 
 int store_upload_create_many(struct store *s, const struct upload_new *u,

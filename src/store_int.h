@@ -60,6 +60,11 @@ int store_sql_fill(struct buf *b, const char *tmpl, ...);
 int store_sql_set(struct store *s, enum store_sql id, const char *tmpl, ...);
 /* Build the store_read.c texts of s->sql[]; 0 or -ENOMEM. */
 int store_read_build_sql(struct store *s);
+/* One write operation of a companion module (outbox.c): a transaction of
+ * its own, or a savepoint inside the writer's group. store_op_end commits
+ * when r == 0, else undoes; returns r or the commit's error. */
+int store_op_begin(struct store *s);
+int store_op_end(struct store *s, int r);
 /* Record sqlite3_errmsg in s->err and map rc to a negative errno. */
 int store_fail(struct store *s, int rc);
 

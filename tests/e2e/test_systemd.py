@@ -642,6 +642,7 @@ def test_sysusers_tmpfiles_layout(bin):
             "rejected": (0o2750, uid, drop),
             "status": (0o2750, uid, drop),
             "status/by-name": (0o2750, uid, drop),
+            "errors": (0o2750, uid, drop),
             "processed": (0o750, uid, gid),
             "failed": (0o750, uid, gid),
             ".work": (0o700, uid, gid),

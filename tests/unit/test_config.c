@@ -504,6 +504,32 @@ static const struct bad_case bad_cases[] = {
 	 "\n",
 	 ":3:22: table: \"p\" is already the table of dataset \"p\""},
 
+	/* notify: (issue 14); the URL is never quoted in a message */
+	{"notify:\n  - webhook: \"ftp://u:pw@h/\"\n    secret_file: /dev/null\n" DS,
+	 ":2:14: webhook: the URL must start with http:// or https://"},
+	{"notify:\n  - webhook: \"https:///x\"\n    secret_file: /dev/null\n" DS,
+	 ":2:14: webhook: the URL has no host"},
+	{"notify:\n  - webhook: \"https://h/a b\"\n    secret_file: /dev/null\n" DS,
+	 "webhook: the URL must not contain spaces or control characters"},
+	{"notify:\n  - webhook: \"https://h/\"\n    secret_file: /dev/null\n" DS,
+	 ":3:18: secret_file: \"/dev/null\" is empty"},
+	{"notify:\n  - webhook: \"https://h/\"\n    secret_file: /nonexistent/s\n" DS,
+	 ":3:18: secret_file: \"/nonexistent/s\" No such file or directory"},
+	{"notify:\n  - webhook: \"https://h/\"\n" DS,
+	 ":2:5: notify: missing required key \"secret_file\""},
+	{"notify:\n  - secret_file: /dev/null\n" DS,
+	 ":2:5: notify: missing required key \"webhook\""},
+	{"notify:\n  - webhook: \"https://h/\"\n    secret_file: /dev/null\n"
+	 "    events: [completed, done]\n" DS,
+	 ":4:25: events: unknown event \"done\""},
+	{"notify:\n  - webhook: \"https://h/\"\n    url: x\n" DS,
+	 ":3:5: unknown key \"url\" in notify entry"},
+	{"notify: https://h/\n" DS, ":1:9: notify: expected a list"},
+	{"notify_concurrency: 0\n" DS,
+	 "notify_concurrency: 0 is out of range 1..64"},
+	{"feedback_max_age_days: 3651\n" DS,
+	 "feedback_max_age_days: 3651 is out of range 0..3650"},
+
 	/* YAML itself */
 	{"workers: [1, 2\n" DS,
 	 ":2:9: YAML error: did not find expected ',' or ']'"},
@@ -1270,6 +1296,67 @@ static void test_local_yaml(void **state)
 
 /* hostport_parse (util.c), which http.listen is checked with and the HTTP
  * server binds by: what it sets; what it refuses leaves the outputs be. */
+/* notify: at the top and per dataset: URL, secret (trailing newline cut),
+ * events filter (default all four), the key of the URL. */
+static void test_notify(void **state)
+{
+	char secret[] = "/tmp/ingestd-test-secret-XXXXXX", yaml[1024], path[64];
+	struct config *c = NULL;
+	struct buf errs = BUF_INIT;
+	const struct notify_list *l;
+	int fd, bad = 0;
+
+	(void)state;
+	fd = mkstemp(secret);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "k3y\r\n", 5), 5);
+	close(fd);
+	snprintf(
+		yaml, sizeof(yaml),
+		"notify:\n"
+		"  - webhook: \"https://a.example/h\"\n"
+		"    secret_file: %s\n"
+		"datasets:\n"
+		"  - name: p\n"
+		"    notify:\n"
+		"      - {webhook: \"http://b:1/x\", secret_file: %s, events: [failed, rejected]}\n"
+		"    schema: {primaryKey: a, fields: [{name: a}]}\n"
+		"  - name: q\n"
+		"    schema: {primaryKey: a, fields: [{name: a}]}\n",
+		secret, secret);
+	assert_int_equal(load_text(yaml, &c, &errs, path), 0);
+	CHECK(c->notify.n == 1, "top-level targets: %zu", c->notify.n);
+	CHECK(strcmp(c->notify.v[0].url, "https://a.example/h") == 0, "url");
+	CHECK(c->notify.v[0].secret_len == 3 &&
+		      memcmp(c->notify.v[0].secret, "k3y", 3) == 0,
+	      "secret: the trailing CRLF is cut");
+	CHECK(c->notify.v[0].events == NOTIFY_EVENTS_ALL, "default events");
+	/* printf 'https://a.example/h' | sha256sum | cut -c1-16 */
+	CHECK(strcmp(c->notify.v[0].key, "1cf96ade30a7350e") == 0, "key: %s",
+	      c->notify.v[0].key);
+	l = config_dataset_notify(c, "p");
+	CHECK(l->n == 1 && l->v[0].events ==
+				   (UP_BIT(UP_FAILED) | UP_BIT(UP_REJECTED)),
+	      "dataset p: %zu targets", l->n);
+	CHECK(strcmp(l->v[0].key, c->notify.v[0].key) != 0,
+	      "another URL, another key");
+	CHECK(config_dataset_notify(c, "q")->n == 0, "q has none");
+	CHECK(config_dataset_notify(c, "nope")->n == 0, "unknown dataset");
+	CHECK(config_dataset_notify(c, NULL)->n == 0, "no dataset");
+	CHECK(c->notify_deadline_s == 86400 && c->notify_concurrency == 4 &&
+		      c->notify_backoff_ms == 5000 &&
+		      c->notify_connect_timeout_s == 10 &&
+		      c->notify_timeout_s == 30,
+	      "notify defaults");
+	CHECK(c->max_feedback_bytes == 1073741824 &&
+		      c->feedback_max_age_days == 30,
+	      "feedback defaults");
+	config_unref(c);
+	unlink(secret);
+	buf_free(&errs);
+	assert_int_equal(bad, 0);
+}
+
 static void test_hostport(void **state)
 {
 	static const struct {
@@ -1320,6 +1407,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_hostport),
+		cmocka_unit_test(test_notify),
 		cmocka_unit_test(test_bad),
 		cmocka_unit_test(test_all_errors),
 		cmocka_unit_test(test_missing_file),
