@@ -3,7 +3,7 @@
 /*
  * store.c - see store.h.
  *
- * Schema (user_version 3):
+ * Schema (user_version 4; the migrations below):
  *   uploads        one row per upload; offset/line/rows_* are the resume
  *                  point and counters, advanced only in the transaction that
  *                  applies the rows they describe, so a restart resumes after

@@ -27,7 +27,6 @@
 
 struct store;
 
-#define STORE_SCHEMA_VERSION 2
 
 /* Once, before any other store call (process-wide SQLite settings). */
 void store_global_init(void);
