@@ -11,6 +11,8 @@
  *                  records an error twice.
  *   upload_errors  one row per row error, in file order (rowid).
  *   <dataset>      declared columns + _upload_id, primary key as declared.
+ *   outbox, deliveries  webhook events, written with the terminal state,
+ *                  and their delivery per target (outbox.h).
  * status_pending is set by every state change and cleared once the status
  * file is written; start-up re-renders what is still marked, so a crash
  * between commit and status write leaves no stale status file.
