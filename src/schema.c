@@ -894,11 +894,15 @@ static bool pattern_match(const struct field *f, const char *p, size_t n)
 #endif
 }
 
-static bool is_missing(const struct schema *s, const char *raw, size_t len)
+static bool is_missing(const struct schema *s, const struct field *f,
+		       const char *raw, size_t len)
 {
 	if (!s)
 		return in_default(schema_default_missing,
 				  NDEFAULT(schema_default_missing), raw, len);
+	if (s->fields && f->has_missing)
+		return in_list((const char *const *)f->missing, f->nmissing,
+			       raw, len);
 	return in_list((const char *const *)s->missing, s->nmissing, raw, len);
 }
 
@@ -913,7 +917,7 @@ int schema_convert(const struct schema *s, const struct field *f,
 
 	if (msg && msgsz)
 		msg[0] = '\0';
-	if (is_missing(s, raw, len)) {
+	if (is_missing(s, f, raw, len)) {
 		out->kind = V_NULL;
 		if (f->required)
 			return fail(ERR_CONSTRAINT, msg, msgsz,
@@ -1003,6 +1007,9 @@ void field_clear(struct field *f)
 	free(f->enum_vals);
 	strv_free(f->true_values, f->n_true);
 	strv_free(f->false_values, f->n_false);
+	free(f->title);
+	free(f->description);
+	strv_free(f->missing, f->nmissing);
 	memset(f, 0, sizeof(*f));
 }
 

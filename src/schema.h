@@ -110,12 +110,21 @@ struct field {
 	size_t n_true;
 	char **false_values; /* boolean only; defaults false False FALSE 0 */
 	size_t n_false;
+	/* Issue 12 (schema document): title and description (NULL when
+	 * unset; shown on the HTML error table), and the field's own
+	 * missingValues (Table Schema v2), which replace the schema's when
+	 * has_missing. */
+	char *title, *description;
+	char **missing;
+	size_t nmissing;
+	bool has_missing;
 };
 
 struct schema {
 	struct field *fields;
 	size_t nfields;
-	size_t *pk; /* indexes into fields */
+	size_t *pk; /* indexes into fields; npk 0: no primaryKey, the dataset
+		       appends (schema_appends) */
 	size_t npk;
 	char **missing; /* missingValues; config.c fills the default [""];
 			   an empty list means no value is missing */
@@ -164,6 +173,15 @@ const char *header_case_name(enum header_case h);
 int header_case_parse(const char *s, enum header_case *out);
 const char *match_case_name(enum match_case m);
 int match_case_parse(const char *s, enum match_case *out);
+
+/* A dataset without primaryKey appends: each valid row is inserted with
+ * _upload_id and its record number in SCHEMA_RECORD_COLUMN, the two
+ * together unique. */
+#define SCHEMA_RECORD_COLUMN "_record"
+static inline bool schema_appends(const struct schema *s)
+{
+	return s->npk == 0;
+}
 
 /* The SQL column of field f: its `column:`, else its name. */
 static inline const char *field_column(const struct field *f)
@@ -235,7 +253,10 @@ int schema_match_header(const struct dataset *ds, char *const *names,
  * msgsz) into msg, e.g. "expected a number" or "value 5 is below minimum
  * 10". The cell's text is never echoed (the caller records it); only typed
  * numbers and dates are. *out is then undefined.
- * s may be NULL: missingValues is then [""]. Thread-safe.
+ * s may be NULL: missingValues is then [""]. A schema without fields
+ * (a sentinel such as an empty static struct) means its own missing list
+ * only; otherwise a field with has_missing uses its own list instead of
+ * the schema's. Thread-safe.
  */
 int schema_convert(const struct schema *s, const struct field *f,
 		   const char *raw, size_t len, struct value *out, char *msg,
