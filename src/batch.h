@@ -45,7 +45,8 @@ struct batch {
 	const char *upsert_multi_sql; /* the same for multi_rows rows, or NULL */
 	size_t multi_rows;
 	size_t ncells_row;     /* cells per row = bound parameters - 1 */
-	const int *cell_field; /* field index of each cell */
+	const int *cell_field; /* field index of each cell (appending: but the
+				last, the record number) */
 
 	struct cell *cells; /* nrows * ncells_row */
 	size_t nrows, cap_rows;

@@ -133,8 +133,8 @@ struct key {
 	{                                   \
 		.name = n, .type = K_IGNORE \
 	}
-#define K_NO(n, why)                                   \
-	{                                              \
+#define K_NO(n, why)                                    \
+	{                                               \
 		.name = n, .type = K_UNSUP, .what = why \
 	}
 #define NS_KEY ":"
@@ -884,8 +884,7 @@ static void set_value(struct ctx *x, const char *prefix, const struct key *k,
 	}
 }
 
-static size_t key_index(const struct key *keys, size_t nkeys,
-			const char *name)
+static size_t key_index(const struct key *keys, size_t nkeys, const char *name)
 {
 	size_t i;
 
@@ -1417,8 +1416,8 @@ static void parse_field(struct ctx *x, const yaml_node_t *item, struct field *f,
 	if (f->column && !*column_node)
 		*column_node = *name_node;
 	if ((cn = SEEN(field_keys, fseen, "missingValues")))
-		f->has_missing = parse_missing(x, cn, &f->missing,
-					       &f->nmissing);
+		f->has_missing =
+			parse_missing(x, cn, &f->missing, &f->nmissing);
 
 	cn = SEEN(field_keys, fseen, "constraints");
 	if (cn && cn->type == YAML_MAPPING_NODE) {
@@ -1765,8 +1764,8 @@ static void parse_schema(struct ctx *x, const yaml_node_t *v, struct dataset *d,
 	apply_defaults(x, schema_keys, ARRAY_SIZE(schema_keys), &d->schema);
 	parse_table(x, v, "schema", "", schema_keys, ARRAY_SIZE(schema_keys),
 		    &d->schema, seen);
-	if (!(d->schema.missing = strv_dup(schema_default_missing,
-					   &d->schema.nmissing)))
+	if (!(d->schema.missing =
+		      strv_dup(schema_default_missing, &d->schema.nmissing)))
 		oom(x);
 	if ((n = SEEN(schema_keys, seen, "missingValues")))
 		(void)parse_missing(x, n, &d->schema.missing,
@@ -1794,7 +1793,8 @@ static void parse_schema(struct ctx *x, const yaml_node_t *v, struct dataset *d,
 		/* Appending adds a column of its own. */
 		const struct field *f = &d->schema.fields[i];
 
-		if (f->column && strcasecmp(f->column, SCHEMA_RECORD_COLUMN) == 0)
+		if (f->column &&
+		    strcasecmp(f->column, SCHEMA_RECORD_COLUMN) == 0)
 			report(x, AT(v),
 			       "schema: field \"%s\" has the column \"%s\", "
 			       "reserved for the record number of a dataset "
@@ -1830,8 +1830,8 @@ static size_t json_surrogates(char *t, size_t n)
 		    sscanf(t + i + 2, "%4x", &hi) == 1 &&
 		    sscanf(t + i + 8, "%4x", &lo) == 1 && hi >= 0xd800 &&
 		    hi <= 0xdbff && lo >= 0xdc00 && lo <= 0xdfff) {
-			unsigned cp = 0x10000 + ((hi - 0xd800) << 10) +
-				      (lo - 0xdc00);
+			unsigned cp =
+				0x10000 + ((hi - 0xd800) << 10) + (lo - 0xdc00);
 			snprintf(tmp, sizeof(tmp), "%06X", cp);
 			t[o++] = '\\';
 			t[o++] = 'U';
@@ -1974,8 +1974,7 @@ static void parse_schema_file(struct ctx *x, const yaml_node_t *v,
 		goto out;
 	}
 	parser_ok = true;
-	yaml_parser_set_input_string(&parser, (const unsigned char *)text,
-				     len);
+	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
 	if (!yaml_parser_load(&parser, &doc)) {
 		yaml_problem(&sub, &parser);
 		goto out;

@@ -45,13 +45,20 @@ int ingest_upsert_sql(const struct dataset *ds, const int *fields, size_t n,
 		r = sql_ident(out, field_column(&sc->fields[fields[k]]));
 		r = r ?: buf_adds(out, ", ");
 	}
+	if (schema_appends(sc))
+		r = r ?: buf_adds(out, "\"" SCHEMA_RECORD_COLUMN "\", ");
 	r = r ?: buf_adds(out, "\"_upload_id\") VALUES");
 	for (size_t row = 0; r == 0 && row < rows; row++) {
 		r = buf_adds(out, row ? ", (" : "(");
-		for (size_t k = 0; r == 0 && k <= n; k++)
+		for (size_t k = 0; r == 0 && k <= n + schema_appends(sc); k++)
 			r = buf_adds(out, k ? ", ?" : "?");
 		r = r ?: buf_adds(out, ")");
 	}
+	/* Appending: (_upload_id, _record) is the key, and a row already
+	 * there is the very same row (a batch is applied once; this keeps a
+	 * replay harmless all the same). */
+	if (schema_appends(sc))
+		return r ?: buf_adds(out, " ON CONFLICT DO NOTHING");
 	r = r ?: buf_adds(out, " ON CONFLICT(");
 	for (size_t k = 0; r == 0 && k < sc->npk; k++) {
 		r = k ? buf_adds(out, ", ") : 0;
@@ -80,6 +87,7 @@ struct job_state {
 	struct buf sql, sql_multi;
 	int *cell_field; /* present fields, in dataset order */
 	size_t ncells_row;
+	size_t ncells_batch; /* cells of a batch row: + the record, appending */
 	struct batch b[2];
 	struct batch *cur;
 	int64_t record; /* records so far (committed + in memory) */
@@ -293,11 +301,11 @@ static int append_row(struct job_state *js, const struct csvstream_row *row)
 {
 	struct batch *b = js->cur;
 	struct cell *dst;
-	int r = batch_grow(b, js->ncells_row);
+	int r = batch_grow(b, js->ncells_batch);
 
 	if (r < 0)
 		return r;
-	dst = &b->cells[b->nrows * js->ncells_row];
+	dst = &b->cells[b->nrows * js->ncells_batch];
 	for (size_t k = 0; k < js->ncells_row; k++) {
 		int f = js->cell_field[k];
 		struct cell c = js->rowcells[f];
@@ -311,6 +319,11 @@ static int append_row(struct job_state *js, const struct csvstream_row *row)
 			c.u.s.off = (uint32_t)at;
 		}
 		dst[k] = c;
+	}
+	if (js->ncells_batch > js->ncells_row) {
+		/* appending: the _record column, bound before _upload_id */
+		dst[js->ncells_row].kind = V_INT;
+		dst[js->ncells_row].u.i = js->record;
 	}
 	b->nrows++;
 	return 0;
@@ -623,7 +636,8 @@ static int prepare_batches(struct job_state *js)
 	/* Rows go in groups of multi_rows per statement (fewer statement
 	 * executions), the rest one by one; within a statement a later row
 	 * with the same key still wins. */
-	multi = INGEST_MULTI_PARAMS / (js->ncells_row + 1);
+	js->ncells_batch = js->ncells_row + schema_appends(&job->ds->schema);
+	multi = INGEST_MULTI_PARAMS / (js->ncells_batch + 1);
 	if (multi > INGEST_MULTI_ROWS)
 		multi = INGEST_MULTI_ROWS;
 	r = ingest_upsert_sql(job->ds, js->cell_field, js->ncells_row, 1,
@@ -639,7 +653,7 @@ static int prepare_batches(struct job_state *js)
 		js->b[i].upsert_sql = js->sql.p;
 		js->b[i].upsert_multi_sql = multi > 1 ? js->sql_multi.p : NULL;
 		js->b[i].multi_rows = multi > 1 ? multi : 0;
-		js->b[i].ncells_row = js->ncells_row;
+		js->b[i].ncells_row = js->ncells_batch;
 		js->b[i].cell_field = js->cell_field;
 	}
 	return 0;

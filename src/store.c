@@ -8,7 +8,9 @@
  *                  the last committed batch and never applies a row or
  *                  records an error twice.
  *   upload_errors  one row per row error, in file order (rowid).
- *   <dataset>      declared columns + _upload_id, primary key as declared.
+ *   <dataset>      declared columns + _upload_id, primary key as declared;
+ *                  without primaryKey (appending) also _record, the key
+ *                  being (_upload_id, _record).
  * status_pending is set by every state change and cleared once the status
  * file is written; start-up re-renders what is still marked, so a crash
  * between commit and status write leaves no stale status file.
@@ -478,7 +480,17 @@ static int create_table(struct store *s, const struct dataset *ds)
 					  field_pk_pos(sc, f) ? " NOT NULL"
 							      : "");
 	}
-	r = r ?: buf_adds(&b, "\"_upload_id\" INTEGER, PRIMARY KEY(");
+	r = r ?: buf_adds(&b, "\"_upload_id\" INTEGER, ");
+	/* Appending: a row is its upload and record, so a batch applied
+	 * twice could never double a row. */
+	if (schema_appends(sc))
+		r = r
+			    ?: buf_adds(&b,
+					"\"" SCHEMA_RECORD_COLUMN "\" INTEGER, "
+					"PRIMARY KEY(\"_upload_id\", "
+					"\"" SCHEMA_RECORD_COLUMN "\"");
+	else
+		r = r ?: buf_adds(&b, "PRIMARY KEY(");
 	for (size_t k = 0; r == 0 && k < sc->npk; k++) {
 		r = buf_adds(&b, k ? ", " : "");
 		r = r ?: add_ident(&b, field_column(&sc->fields[sc->pk[k]]));
@@ -504,7 +516,7 @@ int store_ensure_table(struct store *s, const struct dataset *ds,
 	const struct schema *sc = &ds->schema;
 	sqlite3_stmt *st = NULL;
 	size_t nfound = 0;
-	bool have_upload_id = false, bad = false;
+	bool have_upload_id = false, have_record = false, bad = false;
 	int rc, r = 0;
 
 	rc = sqlite3_prepare_v2(s->db,
@@ -525,6 +537,11 @@ int store_ensure_table(struct store *s, const struct dataset *ds,
 		nfound++;
 		if (strcmp(name, "_upload_id") == 0) {
 			have_upload_id = true;
+			continue;
+		}
+		if (schema_appends(sc) &&
+		    strcmp(name, SCHEMA_RECORD_COLUMN) == 0) {
+			have_record = true;
 			continue;
 		}
 		for (f = 0; f < sc->nfields; f++)
@@ -586,6 +603,14 @@ int store_ensure_table(struct store *s, const struct dataset *ds,
 	if (!have_upload_id) {
 		buf_printf(why, "table \"%s\" has no column \"_upload_id\"; ",
 			   ds->table);
+		bad = true;
+	}
+	if (schema_appends(sc) && !have_record) {
+		buf_printf(
+			why,
+			"table \"%s\" has no column \"" SCHEMA_RECORD_COLUMN
+			"\" (dataset \"%s\" has no primaryKey: it appends); ",
+			ds->table, ds->name);
 		bad = true;
 	}
 	if (bad) {

@@ -268,7 +268,8 @@ static const struct bad_case bad_cases[] = {
 	{DSF("{name: b, missingValues: NA}"),
 	 ":7:36: missingValues: expected a list of strings or of {value, "
 	 "label} objects"},
-	{DSF("{name: b, title: [x]}"), ":7:28: title: expected a string, got a list"},
+	{DSF("{name: b, title: [x]}"),
+	 ":7:28: title: expected a string, got a list"},
 	/* issue 12: fieldsMatch in the schema (v2) or the dataset, once */
 	{"datasets:\n  - name: p\n    fieldsMatch: exact\n    schema:\n"
 	 "      fieldsMatch: subset\n      fields: [{name: a}]\n",
@@ -997,11 +998,11 @@ static bool g_document(const struct config *c)
 	return a && b && cc && c->datasets[0].schema.npk == 0 &&
 	       strv_is(c->datasets[0].schema.missing,
 		       c->datasets[0].schema.nmissing, sm) &&
-	       a->title && strcmp(a->title, "Article") == 0 &&
-	       a->description && strcmp(a->description, "the SKU") == 0 &&
-	       a->has_missing && strv_is(a->missing, a->nmissing, am) &&
-	       b->has_missing && strv_is(b->missing, b->nmissing, none) &&
-	       !cc->has_missing && !cc->title && !cc->description;
+	       a->title && strcmp(a->title, "Article") == 0 && a->description &&
+	       strcmp(a->description, "the SKU") == 0 && a->has_missing &&
+	       strv_is(a->missing, a->nmissing, am) && b->has_missing &&
+	       strv_is(b->missing, b->nmissing, none) && !cc->has_missing &&
+	       !cc->title && !cc->description;
 }
 
 static bool g_append(const struct config *c)
@@ -1159,7 +1160,7 @@ static const struct file_case file_cases[] = {
 	 "  ]\n}\n",
 	 ":3:27: type: unknown field type \"strin\""},
 	{"{\"fields\": [{\"name\": \"a\"}]\n", ":2:1: YAML error: did not find "
-					      "expected ',' or '}'"},
+					       "expected ',' or '}'"},
 	{"", ":1:1: the schema file is empty"},
 	{"[1]\n", ":1:1: expected a Table Schema"},
 	{"{\"primaryKey\": \"a\"}\n",
@@ -1198,7 +1199,8 @@ static void test_schema_file(void **state)
 			      errs.p ? errs.p : "");
 			if (r == 0)
 				CHECK(c->datasets[0].schema.nfields == 2 ||
-					      c->datasets[0].schema.nfields == 1,
+					      c->datasets[0].schema.nfields ==
+						      1,
 				      "file case %zu: fields", i);
 			if (r == 0 && i == 0) {
 				const struct field *a =
@@ -1214,8 +1216,7 @@ static void test_schema_file(void **state)
 			}
 		} else {
 			(void)buf_printf(&want, "%s%s", spath, fc->err);
-			CHECK(r == -EINVAL && !c, "file case %zu: rc %d", i,
-			      r);
+			CHECK(r == -EINVAL && !c, "file case %zu: rc %d", i, r);
 			CHECK(errs.p && strstr(errs.p, want.p),
 			      "file case %zu: errors lack \"%s\":\n%s", i,
 			      want.p, errs.p ? errs.p : "(none)");
