@@ -308,6 +308,7 @@ static int start_http(struct daemon *d)
 	if (r < 0)
 		return r;  /* logged by http_new */
 	d->listen_fd = -1; /* taken */
+	http_set_config(d->http, d->cfg);
 	return 0;
 }
 
@@ -585,6 +586,7 @@ static void reload_config(struct daemon *d)
 		buf_free(&ta.why);
 	}
 	intake_set_config(d->intake, cfg);
+	http_set_config(d->http, cfg);
 	config_unref(d->cfg);
 	d->cfg = cfg;
 	d->reload_failed = false;

@@ -201,3 +201,30 @@ def test_append_kill_mid_upload_no_doubled_rows(d):
                      " sum(n = _record) FROM event"),
              [(APPEND_ROWS, APPEND_ROWS, 1, APPEND_ROWS, APPEND_ROWS)],
              "rows, distinct records, first, last, n == record (killed at %r)" % (at,))
+
+
+TITLED = APPEND.replace('"x:ui": hidden}', '"x:ui": hidden, title: "Count <n>",'
+                        ' description: "How many & why"}')
+
+
+@with_config(datasets=TITLED)
+def test_html_error_rows_show_title_and_description(d):
+    """A field's title and description (escaped) on the page's error rows,
+    from the running configuration: a reload changes them."""
+    from httpc import HTML_ACCEPT, get
+    d.drop("a.csv", b"kind,n\nclick,x\n,2\n")
+    st = d.wait_state("a.csv")
+    check_eq(st["state"], "completed", "state")
+    for path in ("/uploads/%d/" % st["id"], "/uploads/%d/errors" % st["id"]):
+        code, _, body = get(d, path, headers={"Accept": HTML_ACCEPT})
+        page = body.decode()
+        check_eq(code, 200, path)
+        check('<td title="How many &amp; why">n<br><small>Count &lt;n&gt;</small></td>' in page,
+              "%s: the n error row shows no title/description:\n%s" % (path, page))
+        check("<td>kind<br><small>Kind</small></td>" in page,
+              "%s: kind has a title only" % path)
+    d.write_config(d.config_text(datasets=TITLED.replace("Count <n>", "Anzahl")))
+    d.proc.send_signal(signal.SIGHUP)
+    wait_until("reloaded", lambda: "configuration reloaded" in d.log(), 10, daemon=d)
+    code, _, body = get(d, "/uploads/%d/" % st["id"], headers={"Accept": HTML_ACCEPT})
+    check("n<br><small>Anzahl</small>" in body.decode(), "title after the reload")
