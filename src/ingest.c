@@ -740,7 +740,7 @@ static enum step prepare(struct job_state *js)
 				    &js->plan, &why);
 	if (r == 0)
 		r = readplan_header(job->fd, job->cfg, job->ds, &js->plan, &hdr,
-				    &js->map, &why);
+				    &js->map, &why, NULL);
 	if (r < 0) {
 		reason(job, "the header no longer fits dataset \"%s\": %s",
 		       job->ds->name, why.p ? why.p : ERRSTR(-r));

@@ -199,7 +199,8 @@ static const char *delim_name(unsigned char c)
 static int try_delim(int fd, const struct config *cfg, const struct dataset *ds,
 		     const struct readplan *p, unsigned char d,
 		     struct csvstream_header *h, struct header_map *m,
-		     struct buf *why, bool *readfail)
+		     struct buf *why, bool *readfail,
+		     struct header_errors *errs)
 {
 	struct csvdialect dl = p->dialect;
 	struct buf one = BUF_INIT;
@@ -252,7 +253,7 @@ static int try_delim(int fd, const struct config *cfg, const struct dataset *ds,
 			h->lens[i] = strlen(s);
 		}
 	}
-	r = schema_match_header(ds, h->names, h->lens, h->n, m, why);
+	r = schema_match_header(ds, h->names, h->lens, h->n, m, why, errs);
 	if (r < 0)
 		csvstream_header_free(h);
 	return r;
@@ -260,8 +261,10 @@ static int try_delim(int fd, const struct config *cfg, const struct dataset *ds,
 
 int readplan_header(int fd, const struct config *cfg, const struct dataset *ds,
 		    struct readplan *p, struct csvstream_header *hdr,
-		    struct header_map *map, struct buf *why)
+		    struct header_map *map, struct buf *why,
+		    struct header_errors *errs)
 {
+	struct header_errors cur = {0}, firsterrs = {0};
 	struct csvstream_header h = {0}, best = {0};
 	struct header_map m, bestm = {0};
 	struct buf one = BUF_INIT, first = BUF_INIT;
@@ -279,7 +282,9 @@ int readplan_header(int fd, const struct config *cfg, const struct dataset *ds,
 		bool readfail = false;
 
 		buf_reset(&one);
-		r = try_delim(fd, cfg, ds, p, d, &h, &m, &one, &readfail);
+		header_errors_clear(&cur);
+		r = try_delim(fd, cfg, ds, p, d, &h, &m, &one, &readfail,
+			      errs ? &cur : NULL);
 		if (r == -EINVAL && readfail) {
 			/* Empty, not text, too long, corrupt: no delimiter
 			 * helps; say that alone. */
@@ -296,6 +301,10 @@ int readplan_header(int fd, const struct config *cfg, const struct dataset *ds,
 					goto out;
 				}
 				first_n = h.n;
+				/* its typed errors go with it */
+				header_errors_clear(&firsterrs);
+				firsterrs = cur;
+				memset(&cur, 0, sizeof(cur));
 			}
 			if (!detect)
 				break;
@@ -338,6 +347,10 @@ int readplan_header(int fd, const struct config *cfg, const struct dataset *ds,
 				"The header does not fit dataset %s with any of the delimiters tried (comma, semicolon, tab, pipe). Split at the likeliest one: ",
 				ds->name);
 		(void)buf_add(why, first.p, first.len);
+		if (errs && header_errors_move(errs, &firsterrs) < 0) {
+			r = -ENOMEM;
+			goto out;
+		}
 		r = -EINVAL;
 		goto out;
 	}
@@ -369,6 +382,8 @@ out:
 	header_map_free(&bestm);
 	buf_free(&one);
 	buf_free(&first);
+	header_errors_clear(&cur);
+	header_errors_clear(&firsterrs);
 	return r;
 }
 

@@ -80,11 +80,14 @@ const char *plansrc_error(const struct plansrc *ps);
  * Read the header of the file under plan p (its delimiter may be 0:
  * detect) and match it against ds. On success fills *hdr and *map, and
  * p->dialect.delimiter with the one used. Returns 0; -EINVAL with the
- * reason for people in why; or a negative errno.
+ * reason for people in why and, when errs is not NULL and the names were
+ * the problem, the same as typed header errors appended to errs (of the
+ * split the reason shows); or a negative errno.
  */
 int readplan_header(int fd, const struct config *cfg, const struct dataset *ds,
 		    struct readplan *p, struct csvstream_header *hdr,
-		    struct header_map *map, struct buf *why);
+		    struct header_map *map, struct buf *why,
+		    struct header_errors *errs);
 
 /* The status document's "dialect" object for a plan, as JSON text. */
 int readplan_json(const struct readplan *p, struct buf *out);

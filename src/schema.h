@@ -162,6 +162,12 @@ enum err_type {
 	ERR_ENCODING,        /* encoding-error */
 	ERR_FIELD_TOO_LARGE, /* field-too-large */
 	ERR_FORMAT,          /* format-error */
+	/* Header errors (issue 12), record 0 */
+	ERR_MISSING_LABEL,   /* missing-label: a field has no column */
+	ERR_EXTRA_LABEL,     /* extra-label: a column is no field */
+	ERR_DUPLICATE_LABEL, /* duplicate-label: a column repeats another */
+	ERR_BLANK_LABEL,     /* blank-label: an empty header cell */
+	ERR_INCORRECT_LABEL, /* incorrect-label: fieldsMatch exact, wrong place */
 };
 const char *err_type_name(enum err_type t);
 const char *field_type_name(enum field_type t);
@@ -219,6 +225,31 @@ struct header_map {
 };
 void header_map_free(struct header_map *m);
 
+/*
+ * Why a header was refused, as data: one entry per problem, in column
+ * order (missing fields last, in field order). position is the 1-based
+ * header column; for missing-label the 1-based field position. label is
+ * the header cell as found (owned; NULL for missing-label); field the
+ * field concerned (missing-label; duplicate-label of a field;
+ * incorrect-label: the one expected there) or NULL.
+ */
+struct header_error {
+	enum err_type type;
+	size_t position;
+	char *label;
+	const char *field;   /* points into the dataset (outlives the list) */
+	const char *dataset; /* the dataset that refused, likewise */
+};
+struct header_errors {
+	struct header_error *v;
+	size_t n, cap;
+};
+/* Free the entries (NULL-safe, leaves an empty list). */
+void header_errors_clear(struct header_errors *e);
+/* Append all of src to dst and empty src. Returns 0 or -ENOMEM (then src
+ * is kept). */
+int header_errors_move(struct header_errors *dst, struct header_errors *src);
+
 /* Order of two names as schema_match_header compares them: bytes, or with
  * fold (header_case: insensitive) ASCII and Latin-1 letters without case.
  * <0, 0, >0. */
@@ -235,12 +266,13 @@ int schema_name_cmp(const char *p, size_t plen, const char *q, size_t qlen,
  * Returns 0 and fills *out when accepted. Returns -EINVAL when rejected and
  * appends to why a human-readable explanation: the dataset tried, expected
  * columns, found columns, and which are missing, unexpected or duplicated,
- * and how to fix it (names escaped with text_escape). -ENOMEM on allocation
+ * and how to fix it (names escaped with text_escape); errs, when not NULL,
+ * gets the same problems as data (appended). -ENOMEM on allocation
  * failure. *out is untouched on failure.
  */
 int schema_match_header(const struct dataset *ds, char *const *names,
 			const size_t *lens, size_t n, struct header_map *out,
-			struct buf *why);
+			struct buf *why, struct header_errors *errs);
 
 /*
  * Convert and check one cell for field f of schema s.

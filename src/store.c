@@ -1,13 +1,15 @@
 /*
  * store.c - see store.h.
  *
- * Schema (user_version 3):
+ * Schema (user_version 4):
  *   uploads        one row per upload; offset/line/rows_* are the resume
  *                  point and counters, advanced only in the transaction that
  *                  applies the rows they describe, so a restart resumes after
  *                  the last committed batch and never applies a row or
  *                  records an error twice.
- *   upload_errors  one row per row error, in file order (rowid).
+ *   upload_errors  one row per row error, in file order (rowid); header
+ *                  errors of a rejected upload are record 0 with the
+ *                  header column in position.
  *   <dataset>      declared columns + _upload_id, primary key as declared;
  *                  without primaryKey (appending) also _record, the key
  *                  being (_upload_id, _record).
@@ -249,9 +251,13 @@ static int build_sql(struct store *s)
 			       "   WHEN u.bytes > 0 THEN round(CAST(min(u.bytes, coalesce(u.bytes_read, u.bytes_done)) AS REAL) / u.bytes, 4)"
 			       "   ELSE 0.0 END,"
 			       " 'errors', json_object('count', u.errors_count, 'first', json(("
-			       "   SELECT json_group_array(json_object('record', e.record, 'line', e.line,"
+			       "   SELECT json_group_array(CASE WHEN e.position IS NULL THEN"
+			       "     json_object('record', e.record, 'line', e.line,"
 			       "     'column', e.\"column\", 'value', e.value, 'type', e.type,"
-			       "     'message', e.message))"
+			       "     'message', e.message) ELSE"
+			       "     json_object('record', e.record, 'line', e.line,"
+			       "     'column', e.\"column\", 'value', e.value, 'type', e.type,"
+			       "     'message', e.message, 'position', e.position) END)"
 			       "   FROM (SELECT * FROM upload_errors WHERE upload_id = u.id"
 			       "         ORDER BY rowid LIMIT 100) e))),"
 			       " 'dialect', json(u.dialect),"
@@ -383,6 +389,9 @@ static const char *const migrations[] = {
 	 * compressed file, whose resume point is in decoded text) */
 	"ALTER TABLE uploads ADD COLUMN dialect TEXT;"
 	"ALTER TABLE uploads ADD COLUMN bytes_read INTEGER;",
+	/* 3 → 4: the header column of a header error (missing-label: the
+	 * field's position), NULL for row errors */
+	"ALTER TABLE upload_errors ADD COLUMN position INTEGER;",
 };
 
 int store_migrate(struct store *s)
@@ -695,6 +704,99 @@ static int get_state(struct store *s, int64_t id, enum upload_state *out)
 	return r;
 }
 
+/* The sentence of a header error; labels and names bounded like values. */
+static int header_error_msg(struct buf *m, const struct header_error *e)
+{
+	const char *f = e->field ? e->field : "";
+	int r = buf_adds(m, "dataset \"");
+
+	r = r ?: utf8_escape(m, e->dataset, strlen(e->dataset), 200);
+	r = r ?: buf_adds(m, "\": ");
+	switch (e->type) {
+	case ERR_MISSING_LABEL:
+		r = r ?: buf_adds(m, "the header has no column \"");
+		r = r ?: utf8_escape(m, f, strlen(f), 200);
+		return r ?: buf_printf(m, "\" (field %zu)", e->position);
+	case ERR_BLANK_LABEL:
+		return r
+			       ?: buf_printf(m, "column %zu has no name",
+					     e->position);
+	case ERR_INCORRECT_LABEL:
+		r = r ?: buf_printf(m, "column %zu should be \"", e->position);
+		r = r ?: utf8_escape(m, f, strlen(f), 200);
+		return r ?: buf_adds(m, "\" (fieldsMatch: exact)");
+	case ERR_DUPLICATE_LABEL:
+		return r
+			       ?: buf_printf(
+					  m,
+					  "column %zu repeats an earlier column",
+					  e->position);
+	default:
+		return r
+			       ?: buf_printf(m, "column %zu is not a field",
+					     e->position);
+	}
+}
+
+/* Header errors of upload id into upload_errors, and their count. */
+static int header_errors_insert(struct store *s, int64_t id,
+				const struct header_errors *he)
+{
+	struct buf msg = BUF_INIT, val = BUF_INIT;
+	sqlite3_stmt *st;
+	int r, rc;
+
+	r = store_prep(s,
+		       "INSERT INTO upload_errors(upload_id, record, line,"
+		       " \"column\", value, type, message, position)"
+		       " VALUES(?,0,1,?,?,?,?,?)",
+		       &st);
+	for (size_t i = 0; r == 0 && i < he->n; i++) {
+		const struct header_error *e = &he->v[i];
+
+		buf_reset(&msg);
+		buf_reset(&val);
+		r = header_error_msg(&msg, e);
+		if (r == 0 && e->label)
+			r = utf8_escape(&val, e->label, strlen(e->label), 200);
+		if (r < 0)
+			break;
+		sqlite3_bind_int64(st, 1, id);
+		if (e->field)
+			sqlite3_bind_text(st, 2, e->field, -1, SQLITE_STATIC);
+		else
+			sqlite3_bind_null(st, 2);
+		if (e->label)
+			sqlite3_bind_text(st, 3, val.p ? val.p : "", -1,
+					  SQLITE_STATIC);
+		else
+			sqlite3_bind_null(st, 3);
+		sqlite3_bind_text(st, 4, err_type_name(e->type), -1,
+				  SQLITE_STATIC);
+		sqlite3_bind_text(st, 5, msg.p, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 6, (sqlite3_int64)e->position);
+		rc = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (rc != SQLITE_DONE)
+			r = store_fail(s, rc);
+	}
+	buf_free(&msg);
+	buf_free(&val);
+	if (r < 0)
+		return r;
+	r = store_prep(s,
+		       "UPDATE uploads SET errors_count = errors_count + ?2"
+		       " WHERE id = ?1",
+		       &st);
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)he->n);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : store_fail(s, rc);
+}
+
 /* The UPDATE part of a state change; the caller holds the transaction. */
 static int change(struct store *s, int64_t id, const struct upload_change *ch)
 {
@@ -737,6 +839,8 @@ static int change(struct store *s, int64_t id, const struct upload_change *ch)
 	r = sqlite3_step(st);
 	r = r == SQLITE_DONE ? 0 : store_fail(s, r);
 	sqlite3_reset(st);
+	if (r == 0 && ch->header_errors && ch->header_errors->n)
+		r = header_errors_insert(s, id, ch->header_errors);
 	return r;
 }
 

@@ -87,6 +87,9 @@ struct upload_change {
 	bool clear_location; /* set location to NULL */
 	const char *sha256;
 	int64_t duplicate_of; /* 0: unset */
+	/* Recorded in upload_errors with the change (record 0, line 1, the
+	 * column position) and counted in errors_count; NULL: none. */
+	const struct header_errors *header_errors;
 };
 /* Apply ch to upload id when its state is ch->from (else -EINVAL; a
  * transition not in upload.c's table is -EINVAL too). from == to updates

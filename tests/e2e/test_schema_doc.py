@@ -14,7 +14,7 @@ import time
 
 import yaml
 
-from harness import (REPO, SCALE, TERMINAL, Daemon, cases, check, check_eq, check_upload,
+from harness import (DATASETS_YAML, REPO, SCALE, TERMINAL, Daemon, cases, check, check_eq, check_upload,
                      csv_text, wait_until, with_config)
 
 SCHEMAS = os.path.join(REPO, "tests", "data", "schemas")
@@ -228,3 +228,69 @@ def test_html_error_rows_show_title_and_description(d):
     wait_until("reloaded", lambda: "configuration reloaded" in d.log(), 10, daemon=d)
     code, _, body = get(d, "/uploads/%d/" % st["id"], headers={"Accept": HTML_ACCEPT})
     check("n<br><small>Anzahl</small>" in body.decode(), "title after the reload")
+
+
+# --------------------------------------------------------------------------
+# header errors as data
+
+PRODUCT_ONLY = DATASETS_YAML[:DATASETS_YAML.index("  - name: order")]
+
+
+def header_errors(st):
+    return [(e["record"], e["line"], e["column"], e["value"], e["type"], e.get("position"))
+            for e in st["errors"]["first"]]
+
+
+@with_config(datasets=PRODUCT_ONLY)
+def test_header_errors_in_status(d):
+    content = b"sku,name,prize,,description,active,active\nA,B,1,,,true,1\n"
+    d.drop("hdr.csv", content)
+    st = d.wait_state("hdr.csv")
+    check_upload(d, st, "hdr.csv", content, "rejected")
+    want = [(0, 1, None, "prize", "extra-label", 3),
+            (0, 1, None, "", "blank-label", 4),
+            (0, 1, "active", "active", "duplicate-label", 7),
+            (0, 1, "price", None, "missing-label", 3)]
+    check_eq(header_errors(st), want, "errors.first (record, line, column, value, type, position)")
+    check_eq(st["errors"]["count"], 4, "errors.count")
+    check_eq(st["rows"], {"total": 0, "applied": 0, "failed": 0}, "rows")
+    msgs = [e["message"] for e in st["errors"]["first"]]
+    check_eq(msgs[3], 'dataset "product": the header has no column "price" (field 3)', "message")
+    rows = d.query('SELECT record, line, "column", value, type, position FROM upload_errors'
+                   ' WHERE upload_id = ? ORDER BY rowid', (st["id"],))
+    check_eq([tuple(r) for r in rows], want, "upload_errors")
+    # the prose reason file is still there and says the same
+    text = d.read("rejected", "%d-hdr.csv.reason.txt" % st["id"]).decode()
+    check("prize" in text and "price" in text, "reason file:\n" + text)
+    # row errors of an accepted file carry no position
+    d.drop("ok.csv", b"sku,name,price,description,active\nA,B,x,,true\n")
+    st2 = d.wait_state("ok.csv")
+    check_eq([("position" in e) for e in st2["errors"]["first"]], [False], "row error keys")
+
+
+@with_config(datasets=PRODUCT_ONLY.replace("fieldsMatch: equal", "fieldsMatch: exact"))
+def test_header_errors_exact_order(d):
+    d.drop("o.csv", b"name,sku,price,description,active\nB,A,1,,true\n")
+    st = d.wait_state("o.csv")
+    check_eq(st["state"], "rejected", "state")
+    check_eq(header_errors(st), [(0, 1, "sku", "name", "incorrect-label", 1),
+                                 (0, 1, "name", "sku", "incorrect-label", 2)], "errors")
+
+
+def test_header_errors_of_each_dataset_tried(d):
+    """Two datasets take *.csv: the errors of both, each message naming its
+    dataset."""
+    d.drop("x.csv", b"sku,qty\nA,1\n")
+    st = d.wait_state("x.csv")
+    check_eq(st["state"], "rejected", "state")
+    got = [(e["type"], e["column"] or e["value"], e["message"].split('"')[1])
+           for e in st["errors"]["first"]]
+    check_eq(got, [("extra-label", "qty", "product"),
+                   ("missing-label", "name", "product"),
+                   ("missing-label", "price", "product"),
+                   ("missing-label", "description", "product"),
+                   ("missing-label", "active", "product"),
+                   ("extra-label", "qty", "order"),
+                   ("missing-label", "order_id", "order"),
+                   ("missing-label", "quantity", "order"),
+                   ("missing-label", "ordered_at", "order")], "errors")
