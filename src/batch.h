@@ -53,9 +53,15 @@ struct batch {
 	struct row_error *errs;
 	size_t nerrs, cap_errs;
 	struct buf arena;
+	/* Each row's record and line (nrows, cap_rows), for the row errors
+	 * the writer finds (dataset_row_checks); NULL otherwise. */
+	struct row_pos {
+		int64_t record, line;
+	} * pos;
 
-	/* Counts in this batch, added to the upload's totals on commit. */
-	int64_t records, applied, failed;
+	/* Counts in this batch, added to the upload's totals on commit;
+	 * dup_keys is set by the writer (keys repeated within the upload). */
+	int64_t records, applied, failed, dup_keys;
 	/* Resume point after this batch: the byte offset just past the last
 	 * record in it, the physical line number at that offset, and the
 	 * number of records before it. */

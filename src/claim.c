@@ -146,14 +146,15 @@ static void reject_entry(struct intake *in, struct cand *c,
 /* Which dataset takes this file: the datasets whose glob matches the name
  * (of the file inside, for a compressed one), in config order; the first
  * whose schema accepts the header, read as readplan decides. When none
- * does, why says so and herrs gets the typed header errors of each
- * dataset tried. */
+ * does, why says so for each dataset tried, and herrs gets the typed
+ * header errors of the closest one (fewest errors; the first of those). */
 static int choose(const struct config *cfg, int fd, const unsigned char *name,
 		  const struct dataset **out, struct buf *why,
 		  struct header_errors *herrs)
 {
 	struct decode_probe pr = {0};
 	struct buf one = BUF_INIT, inner = BUF_INIT;
+	struct header_errors cur = {0};
 	const char *mname = (const char *)name;
 	bool globbed = false;
 	int r;
@@ -212,11 +213,12 @@ static int choose(const struct config *cfg, int fd, const unsigned char *name,
 		k = readplan_decide(fd, cfg, ds, &pr, -1, &plan, &one);
 		if (k == 0)
 			k = readplan_header(fd, cfg, ds, &plan, &h, &m, &one,
-					    herrs);
+					    &cur);
 		if (k == 0) {
 			header_map_free(&m);
 			csvstream_header_free(&h);
 			header_errors_clear(herrs); /* of datasets before it */
+			header_errors_clear(&cur);
 			*out = ds;
 			r = 0;
 			break;
@@ -227,6 +229,12 @@ static int choose(const struct config *cfg, int fd, const unsigned char *name,
 			r = -EIO;
 			break;
 		}
+		if (cur.n && (!herrs->n || cur.n < herrs->n)) {
+			header_errors_clear(herrs);
+			*herrs = cur;
+			memset(&cur, 0, sizeof(cur));
+		}
+		header_errors_clear(&cur);
 		/* A file-level reason (empty, not text) is the same for every
 		 * dataset: say it once. */
 		if (one.p && why->p && strstr(why->p, one.p))
@@ -239,6 +247,7 @@ out:
 	decode_probe_clear(&pr);
 	buf_free(&one);
 	buf_free(&inner);
+	header_errors_clear(&cur);
 	return r;
 }
 

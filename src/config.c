@@ -143,6 +143,7 @@ _Static_assert(sizeof(enum watch_mode) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum dup_mode) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum field_type) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum fields_match) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum duplicate_keys) == sizeof(int), "enum size");
 
 /* ------------------------------------------------------------------ */
 /* String checks: NULL when fine, else why (follows the quoted value).  */
@@ -324,6 +325,8 @@ static const struct key dataset_keys[] = {
 	K_E(D, "fieldsMatch", fields_match, fields_match_names,
 	    "fieldsMatch mode", FM_EQUAL),
 	K_B(D, "rowid", rowid, false),
+	K_E(D, "duplicate_keys", duplicate_keys, duplicate_keys_names,
+	    "duplicate_keys mode", DUPKEYS_COUNT),
 	K_N("dialect"),
 	K_N("encoding"),
 	K_N("encoding_fallback"),
@@ -382,17 +385,10 @@ static const struct key dialect_keys[] = {
  * an error, so that a misspelt core key ("constriants") is caught.
  */
 static const struct key schema_keys[] = {
-	K_N("primaryKey"),
-	K_N("missingValues"),
-	K_N("fields"),
-	K_N("fieldsMatch"),
-	K_X("$schema"),
-	K_X("name"),
-	K_X("title"),
-	K_X("description"),
-	K_X("foreignKeys"),
-	K_NO("uniqueKeys", "uniqueness is not enforced yet"),
-	K_X(NS_KEY),
+	K_N("primaryKey"),  K_N("missingValues"), K_N("fields"),
+	K_N("fieldsMatch"), K_X("$schema"),       K_X("name"),
+	K_X("title"),       K_X("description"),   K_X("foreignKeys"),
+	K_N("uniqueKeys"),  K_X(NS_KEY),
 };
 
 #define F struct field
@@ -420,7 +416,7 @@ static const struct key constraint_keys[] = {
 	K_N("maximum"),
 	K_N("pattern"),
 	K_N("enum"),
-	K_NO("unique", "uniqueness is not enforced yet"),
+	K_B(F, "unique", unique, false),
 };
 #undef F
 
@@ -1741,6 +1737,147 @@ static void parse_pk(struct ctx *x, yaml_node_t *v, struct dataset *d)
 	}
 }
 
+/* Whether ukey k has the same fields as the n fields f (any order). */
+static bool ukey_same(const struct ukey *k, const size_t *f, size_t n)
+{
+	size_t i, j;
+
+	if (k->n != n)
+		return false;
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < n && k->f[j] != f[i]; j++)
+			;
+		if (j == n)
+			return false;
+	}
+	return true;
+}
+
+/* Add the unique key f[0..n) (taken over) unless the primary key or an
+ * earlier unique key already makes it unique. */
+static void ukey_add(struct ctx *x, struct schema *s, size_t *f, size_t n)
+{
+	struct ukey pkey = {.f = s->pk, .n = s->npk}, *v;
+	size_t i;
+
+	for (i = 0; i < s->nukeys && !ukey_same(&s->ukeys[i], f, n); i++)
+		;
+	if (i < s->nukeys || (s->npk && ukey_same(&pkey, f, n))) {
+		free(f);
+		return;
+	}
+	v = realloc(s->ukeys, (s->nukeys + 1) * sizeof(*v));
+	if (!v) {
+		free(f);
+		oom(x);
+		return;
+	}
+	s->ukeys = v;
+	s->ukeys[s->nukeys].f = f;
+	s->ukeys[s->nukeys].n = n;
+	s->nukeys++;
+}
+
+/*
+ * uniqueKeys (Table Schema v2: a list of lists of field names) and the
+ * fields with constraints.unique, as schema.ukeys; duplicate_keys: error
+ * needs a primary key.
+ */
+static void parse_ukeys(struct ctx *x, const yaml_node_t *sv, yaml_node_t *v,
+			struct dataset *d)
+{
+	struct schema *s = &d->schema;
+	char e[ESC_MAX], g[ESC_MAX + 8];
+	yaml_node_item_t *it, *jt;
+
+	if (v && v->type != YAML_SEQUENCE_NODE) {
+		report(x, AT(v),
+		       "uniqueKeys: expected a list of lists of field names, "
+		       "got %s",
+		       got(v, g, sizeof(g)));
+		v = NULL;
+	}
+	for (it = v ? v->data.sequence.items.start : NULL;
+	     v && it < v->data.sequence.items.top; it++) {
+		yaml_node_t *k = node_at(x, *it);
+		size_t n, m = 0, i;
+		size_t *f;
+		bool bad = false;
+
+		if (!k)
+			continue;
+		if (k->type != YAML_SEQUENCE_NODE ||
+		    !(n = (size_t)(k->data.sequence.items.top -
+				   k->data.sequence.items.start))) {
+			report(x, AT(k),
+			       "uniqueKeys: each key must be a non-empty list "
+			       "of field names, got %s",
+			       got(k, g, sizeof(g)));
+			continue;
+		}
+		if (!(f = calloc(n, sizeof(*f)))) {
+			oom(x);
+			return;
+		}
+		for (jt = k->data.sequence.items.start;
+		     jt < k->data.sequence.items.top; jt++) {
+			yaml_node_t *item = node_at(x, *jt);
+			const char *name =
+				item ? scalar_text(x, "uniqueKeys", item)
+				     : NULL;
+
+			if (!name) {
+				bad = true;
+				continue;
+			}
+			for (i = 0; i < s->nfields; i++)
+				if (s->fields[i].name &&
+				    strcmp(s->fields[i].name, name) == 0)
+					break;
+			if (i == s->nfields) {
+				if (s->nfields)
+					report(x, AT(item),
+					       "uniqueKeys: \"%s\" is not a "
+					       "field of dataset \"%s\"",
+					       esc(e, sizeof(e), name),
+					       d->name ? d->name : "?");
+				bad = true;
+				continue;
+			}
+			for (size_t q = 0; q < m; q++)
+				if (f[q] == i) {
+					report(x, AT(item),
+					       "uniqueKeys: \"%s\" is listed "
+					       "twice in one key",
+					       esc(e, sizeof(e), name));
+					bad = true;
+				}
+			f[m++] = i;
+		}
+		if (bad)
+			free(f);
+		else
+			ukey_add(x, s, f, m);
+	}
+	for (size_t i = 0; i < s->nfields; i++) {
+		size_t *f;
+
+		if (!s->fields[i].unique)
+			continue;
+		if (!(f = malloc(sizeof(*f)))) {
+			oom(x);
+			return;
+		}
+		f[0] = i;
+		ukey_add(x, s, f, 1);
+	}
+	if (d->duplicate_keys == DUPKEYS_ERROR && !s->npk)
+		report(x, AT(sv),
+		       "duplicate_keys: error needs a primaryKey (dataset "
+		       "\"%s\" has none: it appends)",
+		       d->name ? d->name : "?");
+}
+
 static const struct key fields_match_key = {.name = "fieldsMatch",
 					    .type = K_ENUM,
 					    .off = 0,
@@ -1789,6 +1926,7 @@ static void parse_schema(struct ctx *x, const yaml_node_t *v, struct dataset *d,
 	pk = SEEN(schema_keys, seen, "primaryKey");
 	if (pk)
 		parse_pk(x, pk, d);
+	parse_ukeys(x, v, SEEN(schema_keys, seen, "uniqueKeys"), d);
 	for (size_t i = 0; !pk && i < d->schema.nfields; i++) {
 		/* Appending adds a column of its own. */
 		const struct field *f = &d->schema.fields[i];

@@ -58,7 +58,11 @@ int ingest_upsert_sql(const struct dataset *ds, const int *fields, size_t n,
 	 * there is the very same row (a batch is applied once; this keeps a
 	 * replay harmless all the same). */
 	if (schema_appends(sc))
-		return r ?: buf_adds(out, " ON CONFLICT DO NOTHING");
+		return r
+			       ?: buf_adds(
+					  out,
+					  " ON CONFLICT(\"_upload_id\", \"" SCHEMA_RECORD_COLUMN
+					  "\") DO NOTHING");
 	r = r ?: buf_adds(out, " ON CONFLICT(");
 	for (size_t k = 0; r == 0 && k < sc->npk; k++) {
 		r = k ? buf_adds(out, ", ") : 0;
@@ -78,7 +82,15 @@ int ingest_upsert_sql(const struct dataset *ds, const int *fields, size_t n,
 		r = r ?: sql_ident(out, col);
 		r = r ?: buf_adds(out, ", ");
 	}
-	return r ?: buf_adds(out, "\"_upload_id\" = excluded.\"_upload_id\"");
+	/* ingestd_dupkey (store.c) sees the row's _upload_id before and
+	 * after: equal means the key repeats within the upload. */
+	r = r
+		    ?: buf_printf(
+			       out,
+			       "\"_upload_id\" = ingestd_dupkey(\"_upload_id\", "
+			       "excluded.\"_upload_id\", %d)",
+			       ds->duplicate_keys == DUPKEYS_ERROR);
+	return r;
 }
 
 struct job_state {
@@ -131,6 +143,12 @@ static int batch_grow(struct batch *b, size_t ncells_row)
 		if (!nc)
 			return -ENOMEM;
 		b->cells = nc;
+		if (dataset_row_checks(b->ds)) {
+			struct row_pos *np = realloc(b->pos, cap * sizeof(*np));
+			if (!np)
+				return -ENOMEM;
+			b->pos = np;
+		}
 		b->cap_rows = cap;
 	}
 	return 0;
@@ -319,6 +337,10 @@ static int append_row(struct job_state *js, const struct csvstream_row *row)
 			c.u.s.off = (uint32_t)at;
 		}
 		dst[k] = c;
+	}
+	if (b->pos) {
+		b->pos[b->nrows].record = js->record;
+		b->pos[b->nrows].line = row->line;
 	}
 	if (js->ncells_batch > js->ncells_row) {
 		/* appending: the _record column, bound before _upload_id */

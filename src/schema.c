@@ -72,9 +72,16 @@ const char *err_type_name(enum err_type t)
 		return "blank-label";
 	case ERR_INCORRECT_LABEL:
 		return "incorrect-label";
+	case ERR_UNIQUE:
+		return "unique-error";
+	case ERR_PRIMARY_KEY:
+		return "primary-key";
 	}
 	return "unknown-error";
 }
+
+const char *const duplicate_keys_names[DUPKEYS__COUNT + 1] = {
+	[DUPKEYS_COUNT] = "count", [DUPKEYS_ERROR] = "error", NULL};
 
 const char *const field_type_names[FT__COUNT + 1] = {
 	[FT_STRING] = "string", [FT_INTEGER] = "integer",
@@ -1177,6 +1184,9 @@ void schema_clear(struct schema *s)
 	free(s->fields);
 	free(s->pk);
 	strv_free(s->missing, s->nmissing);
+	for (i = 0; s->ukeys && i < s->nukeys; i++)
+		free(s->ukeys[i].f);
+	free(s->ukeys);
 	memset(s, 0, sizeof(*s));
 }
 

@@ -31,6 +31,16 @@ enum field_type {
 #define FT__COUNT \
 	(FT_DATETIME + 1) /* not in the enum: switches stay complete */
 
+/* A primary key repeated within one upload (issue 12): the later row
+ * wins and is counted (rows.duplicate_keys), or it is a primary-key row
+ * error and the first row stays. */
+enum duplicate_keys {
+	DUPKEYS_COUNT, /* default */
+	DUPKEYS_ERROR,
+};
+#define DUPKEYS__COUNT (DUPKEYS_ERROR + 1)
+extern const char *const duplicate_keys_names[DUPKEYS__COUNT + 1];
+
 enum fields_match {
 	FM_EXACT,    /* same names, same order */
 	FM_EQUAL,    /* same names, any order (default) */
@@ -118,6 +128,14 @@ struct field {
 	char **missing;
 	size_t nmissing;
 	bool has_missing;
+	bool unique; /* constraints.unique: also one of schema.ukeys */
+};
+
+/* A set of fields whose values together are unique (uniqueKeys, or one
+ * field's unique constraint): a UNIQUE index on their columns. */
+struct ukey {
+	size_t *f; /* indexes into fields */
+	size_t n;
 };
 
 struct schema {
@@ -129,6 +147,9 @@ struct schema {
 	char **missing; /* missingValues; config.c fills the default [""];
 			   an empty list means no value is missing */
 	size_t nmissing;
+	struct ukey *ukeys; /* uniqueKeys then unique fields, none equal to
+			       the primary key or to each other */
+	size_t nukeys;
 };
 
 /* How a dataset's files are read (issue 11): the Frictionless CSV Dialect
@@ -149,6 +170,7 @@ struct dataset {
 	char *match; /* fnmatch(3) glob on the file name */
 	enum fields_match fields_match;
 	bool rowid; /* create the table with a rowid even for a text key */
+	enum duplicate_keys duplicate_keys;
 	struct schema schema;
 	struct dataset_read read;
 };
@@ -168,7 +190,17 @@ enum err_type {
 	ERR_DUPLICATE_LABEL, /* duplicate-label: a column repeats another */
 	ERR_BLANK_LABEL,     /* blank-label: an empty header cell */
 	ERR_INCORRECT_LABEL, /* incorrect-label: fieldsMatch exact, wrong place */
+	ERR_UNIQUE,          /* unique-error: a unique key's values repeat */
+	ERR_PRIMARY_KEY,     /* primary-key: a key repeats (duplicate_keys) */
 };
+
+/* Whether the writer checks rows against the table one by one when a
+ * statement is refused (unique keys, duplicate_keys: error): batches of
+ * such a dataset carry each row's record and line. */
+static inline bool dataset_row_checks(const struct dataset *ds)
+{
+	return ds->schema.nukeys > 0 || ds->duplicate_keys == DUPKEYS_ERROR;
+}
 const char *err_type_name(enum err_type t);
 const char *field_type_name(enum field_type t);
 /* Parse a type name ("string", ...); returns 0 or -EINVAL. */

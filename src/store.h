@@ -114,8 +114,11 @@ int store_upload_hashed(struct store *s, int64_t id, enum upload_state from,
 /* Apply one batch in one BEGIN IMMEDIATE transaction: upsert its rows,
  * insert its errors, advance the upload's counters and resume point, and
  * for a final batch record the terminal state. All or nothing. Writer
- * only. */
-int store_apply_batch(struct store *s, const struct batch *b);
+ * only. A row the table refuses for a unique key, or under
+ * duplicate_keys: error for a repeated primary key, becomes a row error:
+ * b->errs, applied, failed and dup_keys are updated to what was
+ * committed. */
+int store_apply_batch(struct store *s, struct batch *b);
 
 /* Status files written: clear status_pending of each upload ids[i] that is
  * still in states[i] (a later change keeps it marked). Uploads still marked

@@ -252,12 +252,31 @@ static const struct bad_case bad_cases[] = {
 	{DSF("{name: b, constraints: {\"x:foo\": 1}}"),
 	 ":7:35: unknown key \"x:foo\" in constraints\n"},
 	{DSK("\"x:foo\": 1"), ":3:5: unknown key \"x:foo\" in dataset\n"},
-	/* issue 12: known Table Schema keys not implemented are refused */
-	{"datasets:\n  - name: p\n    schema:\n      uniqueKeys: [[a]]\n"
+	/* issue 12: uniqueKeys, unique, duplicate_keys */
+	{"datasets:\n  - name: p\n    schema:\n      uniqueKeys: [[a, x]]\n"
 	 "      fields: [{name: a}]\n",
-	 ":4:19: uniqueKeys: not supported: uniqueness is not enforced yet"},
-	{DSF("{name: b, constraints: {unique: true}}"),
-	 ":7:43: unique: not supported"},
+	 ":4:24: uniqueKeys: \"x\" is not a field of dataset \"p\""},
+	{"datasets:\n  - name: p\n    schema:\n      uniqueKeys: [a]\n"
+	 "      fields: [{name: a}]\n",
+	 ":4:20: uniqueKeys: each key must be a non-empty list of field names, "
+	 "got \"a\""},
+	{"datasets:\n  - name: p\n    schema:\n      uniqueKeys: [[]]\n"
+	 "      fields: [{name: a}]\n",
+	 ":4:20: uniqueKeys: each key must be a non-empty list"},
+	{"datasets:\n  - name: p\n    schema:\n      uniqueKeys: a\n"
+	 "      fields: [{name: a}]\n",
+	 ":4:19: uniqueKeys: expected a list of lists of field names"},
+	{"datasets:\n  - name: p\n    schema:\n      uniqueKeys: [[a, a]]\n"
+	 "      fields: [{name: a}]\n",
+	 ":4:24: uniqueKeys: \"a\" is listed twice in one key"},
+	{DSF("{name: b, constraints: {unique: 1}}"),
+	 ":7:43: unique: expected true or false"},
+	{DSK("duplicate_keys: warn"),
+	 ":3:21: duplicate_keys: unknown duplicate_keys mode \"warn\" "
+	 "(expected one of: count, error)"},
+	{"datasets:\n  - name: p\n    duplicate_keys: error\n    schema:\n"
+	 "      fields: [{name: a}]\n",
+	 ":5:7: duplicate_keys: error needs a primaryKey"},
 	/* issue 12: missingValues as v2 objects, per field */
 	{DSF("{name: b, missingValues: [{label: x}]}"),
 	 ":7:37: missingValues: missing required key \"value\""},
@@ -1013,6 +1032,21 @@ static bool g_append(const struct config *c)
 	       d->schema.nfields == 2 && !d->schema.fields[0].required;
 }
 
+/* [b, c] once ([c, b] is the same set), [a] is the primary key, [d] is
+ * given twice (uniqueKeys and unique), e once. */
+static bool g_unique(const struct config *c)
+{
+	const struct dataset *d = &c->datasets[0];
+	const struct schema *s = &d->schema;
+
+	return d->duplicate_keys == DUPKEYS_ERROR && s->nukeys == 3 &&
+	       s->ukeys[0].n == 2 && s->ukeys[0].f[0] == 1 &&
+	       s->ukeys[0].f[1] == 2 && s->ukeys[1].n == 1 &&
+	       s->ukeys[1].f[0] == 3 && s->ukeys[2].n == 1 &&
+	       s->ukeys[2].f[0] == 4 && s->fields[4].unique &&
+	       !s->fields[1].unique;
+}
+
 static const struct good_case good_cases[] = {
 	{"datasets:\n  - name: p\n    schema:\n"
 	 "      primaryKey: Customer ID\n      fields:\n"
@@ -1109,6 +1143,14 @@ static const struct good_case good_cases[] = {
 	{"datasets:\n  - name: p\n    schema:\n      fieldsMatch: subset\n"
 	 "      fields: [{name: a}, {name: b, type: integer}]\n",
 	 g_append},
+	{"datasets:\n  - name: p\n    duplicate_keys: error\n    schema:\n"
+	 "      primaryKey: a\n"
+	 "      uniqueKeys: [[b, c], [c, b], [a], [d]]\n"
+	 "      fields:\n        - {name: a}\n        - {name: b}\n"
+	 "        - {name: c}\n"
+	 "        - {name: d, constraints: {unique: true}}\n"
+	 "        - {name: e, constraints: {unique: true}}\n",
+	 g_unique},
 };
 
 static void test_good(void **state)

@@ -167,7 +167,17 @@ static void test_schema_text(void **state)
 		 " location TEXT,"
 		 " status_pending INTEGER NOT NULL DEFAULT 1,"
 		 /* schema 3: ALTER TABLE ADD COLUMN appends to the stored text */
-		 " dialect TEXT, bytes_read INTEGER)"},
+		 " dialect TEXT, bytes_read INTEGER,"
+		 /* schema 4 */
+		 " rows_duplicate_keys INTEGER NOT NULL DEFAULT 0)"},
+		{"upload_errors", "CREATE TABLE upload_errors("
+				  " upload_id INTEGER NOT NULL,"
+				  " record INTEGER NOT NULL,"
+				  " line INTEGER NOT NULL,"
+				  " \"column\" TEXT,"
+				  " value TEXT,"
+				  " type TEXT NOT NULL,"
+				  " message TEXT NOT NULL, position INTEGER)"},
 		{"uploads_unsettled",
 		 "CREATE INDEX uploads_unsettled ON uploads(id)"
 		 " WHERE status_pending OR state IN ('pending','processing')"},
