@@ -1927,6 +1927,13 @@ static void parse_schema(struct ctx *x, const yaml_node_t *v, struct dataset *d,
 	if (pk)
 		parse_pk(x, pk, d);
 	parse_ukeys(x, v, SEEN(schema_keys, seen, "uniqueKeys"), d);
+	if (!pk && d->schema.nfields > SCHEMA_MAX_FIELDS - 1 && fn)
+		report(x, AT(fn),
+		       "fields: dataset \"%s\" declares %zu fields and no "
+		       "primaryKey: at most %d are allowed (SQLite allows 2000 "
+		       "columns, the table adds _upload_id and _record)",
+		       d->name ? d->name : "?", d->schema.nfields,
+		       SCHEMA_MAX_FIELDS - 1);
 	for (size_t i = 0; !pk && i < d->schema.nfields; i++) {
 		/* Appending adds a column of its own. */
 		const struct field *f = &d->schema.fields[i];

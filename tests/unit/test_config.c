@@ -1316,6 +1316,41 @@ static void test_max_fields(void **state)
 	}
 }
 
+/* Appending (no primaryKey) adds _record: 1998 fields load, 1999 not. */
+static void test_max_fields_append(void **state)
+{
+	(void)state;
+	for (size_t k = 0; k < 2; k++) {
+		struct buf y = BUF_INIT, errs = BUF_INIT;
+		struct config *c = NULL;
+		char path[64];
+		int r;
+
+		assert_int_equal(buf_adds(&y, "datasets:\n  - name: p\n"
+					      "    schema:\n"
+					      "      fields:\n"),
+				 0);
+		for (size_t i = 0; i < SCHEMA_MAX_FIELDS - 1 + k; i++)
+			assert_int_equal(
+				buf_printf(&y, "        - {name: f%zu}\n", i),
+				0);
+		r = load_text(y.p, &c, &errs, path);
+		if (k == 0) {
+			assert_int_equal(r, 0);
+		} else {
+			assert_int_equal(r, -EINVAL);
+			assert_non_null(
+				strstr(errs.p,
+				       ":5:9: fields: dataset \"p\" declares "
+				       "1999 fields and no primaryKey: at most "
+				       "1998 are allowed"));
+		}
+		config_unref(c);
+		buf_free(&y);
+		buf_free(&errs);
+	}
+}
+
 /* Errors are appended to what errs already holds. */
 static void test_errs_appended(void **state)
 {
@@ -1462,6 +1497,7 @@ int main(void)
 		cmocka_unit_test(test_errs_appended),
 		cmocka_unit_test(test_max_fields),
 		cmocka_unit_test(test_schema_file),
+		cmocka_unit_test(test_max_fields_append),
 		cmocka_unit_test(test_local_yaml),
 	};
 
