@@ -593,7 +593,7 @@ static int sync_unique(struct store *s, const struct dataset *ds,
 {
 	const struct schema *sc = &ds->schema;
 	bool *have = calloc(sc->nukeys + 1, sizeof(*have));
-	struct buf sql = BUF_INIT, name = BUF_INIT;
+	struct buf sql = BUF_INIT, name = BUF_INIT, drop = BUF_INIT;
 	sqlite3_stmt *st = NULL;
 	int rc, r = 0;
 
@@ -625,14 +625,16 @@ static int sync_unique(struct store *s, const struct dataset *ds,
 			have[k] = true;
 			continue;
 		}
-		buf_reset(&sql);
-		r = buf_adds(&sql, "DROP INDEX ");
-		r = r ?: sql_ident(&sql, iname);
-		r = r ?: store_exec(s, sql.p);
+		/* dropped once the query is done: not while it reads */
+		r = buf_adds(&drop, "DROP INDEX ");
+		r = r ?: sql_ident(&drop, iname);
+		r = r ?: buf_adds(&drop, ";");
 	}
 	if (r == 0 && rc != SQLITE_DONE)
 		r = store_fail(s, rc);
 	sqlite3_finalize(st);
+	if (r == 0 && drop.len)
+		r = store_exec(s, drop.p);
 	for (size_t k = 0, n = 1; r == 0 && k < sc->nukeys; k++) {
 		const struct ukey *u = &sc->ukeys[k];
 
@@ -698,6 +700,7 @@ out:
 	free(have);
 	buf_free(&sql);
 	buf_free(&name);
+	buf_free(&drop);
 	return r;
 }
 

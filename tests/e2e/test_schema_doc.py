@@ -400,3 +400,37 @@ def test_unique_in_append_dataset(d):
     check_eq(row_errors(st), [(3, 4, "id", "x", "unique-error")], "errors")
     check_eq(d.query("SELECT id, n, _record FROM ev ORDER BY _record"),
              [("x", 1, 1), ("y", 2, 2)], "rows")
+
+
+def test_unique_indexes_follow_the_config(bin):
+    """Indexes are made to match uniqueKeys at start and reload; a new key
+    that rows already in the table repeat keeps the daemon from starting."""
+    from harness import DaemonError
+    plain = UNIQUE.replace("      uniqueKeys: [[first, last]]\n", "").replace(
+        "{name: email, constraints: {unique: true}}", "{name: email}")
+    d = Daemon(bin, datasets=UNIQUE)
+
+    def indexes():
+        return d.query("SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'person'"
+                       " AND name LIKE 'ingestd_unique_%' ORDER BY name")
+
+    check_eq(len(indexes()), 2, "indexes at start")
+    d.write_config(d.config_text(datasets=plain))
+    d.proc.send_signal(signal.SIGHUP)
+    wait_until("reloaded", lambda: "configuration reloaded" in d.log(), 10, daemon=d)
+    check_eq(indexes(), [], "indexes after a reload without unique keys")
+    content = b"id,email,first,last\n1,a@x,A,B\n2,a@x,C,D\n"
+    d.drop("a.csv", content)
+    st = d.wait_state("a.csv")
+    check_eq(st["rows"], {"total": 2, "applied": 2, "failed": 0}, "no unique key: both rows")
+    check_eq(d.stop(), 0, "exit code")
+    d.write_config(d.config_text(datasets=UNIQUE))
+    try:
+        d.start()
+        started = True
+    except DaemonError:
+        started = False
+    check(not started, "started although the table repeats a new unique key")
+    check('has rows that repeat the unique key (email) of dataset "person"' in d.log(),
+          "the log says why:\n" + d.log_tail())
+    d.stopped = True
