@@ -11,7 +11,7 @@
 void batch_clear(struct batch *b)
 {
 	assert(!b->busy);
-	b->nrows = b->nerrs = 0;
+	b->nrows = b->nerrs = b->nerrs_job = 0;
 	b->records = b->applied = b->failed = b->dup_keys = 0;
 	b->final = false;
 	b->result = 0;

@@ -52,6 +52,8 @@ struct batch {
 	size_t nrows, cap_rows;
 	struct row_error *errs;
 	size_t nerrs, cap_errs;
+	size_t nerrs_job; /* of nerrs, the job's when submitted (the writer
+			     may add unique-error and primary-key ones) */
 	struct buf arena;
 	/* Each row's record and line (nrows, cap_rows), for the row errors
 	 * the writer finds (dataset_row_checks); NULL otherwise. */

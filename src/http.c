@@ -640,7 +640,7 @@ static enum MHD_Result get_upload(struct req *q, int64_t id)
 			err_ctx_dataset(&x, q->h, vc.dataset.p);
 		r = r ?: html_errors_begin(&out, id, vc.errors);
 		if (r == 0 && vc.errors > 0)
-			r = store_errors_page(s, id, 0, PAGE_ERRORS, err_item,
+			r = store_errors_page(s, id, -1, PAGE_ERRORS, err_item,
 					      &x, &next_after);
 		if (r >= 0 && next_after)
 			r = buf_printf(
@@ -813,7 +813,8 @@ static enum MHD_Result get_errors(struct req *q, int64_t id)
 	enum MHD_Result ret = MHD_NO;
 	const char *after_s = arg(q, "after");
 	struct store *s = NULL;
-	int64_t after = 0, next_after = 0;
+	/* -1: from the start, header errors (record 0) included */
+	int64_t after = -1, next_after = 0;
 	unsigned limit;
 	int fmt, r;
 

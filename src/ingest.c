@@ -385,10 +385,13 @@ static int flush(struct job_state *js)
 	struct batch *next = other_batch(js);
 	int r;
 
+	js->cur->nerrs_job = js->cur->nerrs;
 	writer_submit(job->writer, js->cur);
 	r = writer_wait(job->writer, next);
 	if (r < 0)
 		refused(job, next);
+	else /* the row errors the writer found count for max_errors too */
+		js->errors += (int64_t)(next->nerrs - next->nerrs_job);
 	batch_clear(next);
 	/* An empty batch resumes where the last one ends. */
 	next->start_offset = js->cur->end_offset;

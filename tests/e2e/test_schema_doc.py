@@ -262,6 +262,11 @@ def test_header_errors_in_status(d):
     # the prose reason file is still there and says the same
     text = d.read("rejected", "%d-hdr.csv.reason.txt" % st["id"]).decode()
     check("prize" in text and "price" in text, "reason file:\n" + text)
+    # GET /uploads/<id>/errors has them too, with their position
+    from httpc import get
+    code, _, body = get(d, "/uploads/%d/errors" % st["id"])
+    check_eq(code, 200, "GET errors")
+    check_eq(json.loads(body)["items"], st["errors"]["first"], "GET errors items")
     # row errors of an accepted file carry no position
     d.drop("ok.csv", b"sku,name,price,description,active\nA,B,x,,true\n")
     st2 = d.wait_state("ok.csv")
@@ -364,6 +369,9 @@ def test_duplicate_keys(bin, mode):
     d.drop("f.csv", content)
     st = d.wait_state("f.csv")
     check_upload(d, st, "f.csv", content, "completed", dataset="p")
+    from httpc import get
+    code, _, body = get(d, "/uploads/?limit=1")
+    check_eq(json.loads(body)["items"][0]["rows"], st["rows"], "GET /uploads/ rows")
     if mode == "count":
         check_eq(st["rows"], {"total": 4, "applied": 4, "failed": 0, "duplicate_keys": 2}, "rows")
         check_eq(row_errors(st), [], "errors")
@@ -434,3 +442,16 @@ def test_unique_indexes_follow_the_config(bin):
     check('has rows that repeat the unique key (email) of dataset "person"' in d.log(),
           "the log says why:\n" + d.log_tail())
     d.stopped = True
+
+
+@with_config(datasets=UNIQUE_APPEND, batch_rows=2, max_errors=2)
+def test_unique_errors_count_for_max_errors(d):
+    """unique-errors the writer finds count towards max_errors (seen by the
+    job once their batch is applied)."""
+    rows = ["x,%d" % i for i in range(1, 11)]  # x repeats 9 times
+    content = ("id,n\n" + "\n".join(rows) + "\n").encode()
+    d.drop("a.csv", content)
+    st = d.wait_state("a.csv")
+    check_eq(st["state"], "failed", "state (reason %r)" % st.get("reason"))
+    check("max_errors" in st["reason"], "reason: %r" % st["reason"])
+    check(st["rows"]["total"] < 10, "stopped early: %r" % st["rows"])
