@@ -469,3 +469,25 @@ def test_unique_errors_count_for_max_errors(d):
     check_eq(st["state"], "failed", "state (reason %r)" % st.get("reason"))
     check("max_errors" in st["reason"], "reason: %r" % st["reason"])
     check(st["rows"]["total"] < 10, "stopped early: %r" % st["rows"])
+
+
+@cases([("append-unique", UNIQUE_APPEND, "id,n", "unique-error", "ev"),
+        ("keyed-error", "datasets:\n  - name: ev\n    match: \"*.csv\"\n"
+         "    duplicate_keys: error\n    schema:\n      primaryKey: id\n"
+         "      fields: [{name: id}, {name: n, type: integer}]\n", "id,n", "primary-key", "ev")])
+def test_conflicts_inside_multi_row_statements(bin, ds, header, etype, table):
+    """Rows go 64 to a statement: a conflict in one undoes that statement
+    alone, its rows are applied again one by one (the others stay)."""
+    d = Daemon(bin, datasets=ds)
+    rows = ["r%d,%d" % (i, i) for i in range(1, 201)]
+    rows[99] = "r5,100"   # record 100 (2nd statement) repeats record 5
+    rows[150] = "r70,151"  # record 151 (3rd) repeats record 70 (2nd)
+    content = (header + "\n" + "\n".join(rows) + "\n").encode()
+    d.drop("m.csv", content)
+    st = d.wait_state("m.csv")
+    check_eq(st["state"], "completed", "state (reason %r)" % st.get("reason"))
+    check_eq(row_errors(st), [(100, 101, "id", "r5", etype), (151, 152, "id", "r70", etype)],
+             "errors")
+    check_eq(st["rows"]["applied"], 198, "applied")
+    check_eq(d.query("SELECT count(*), sum(n) FROM %s" % table),
+             [(198, sum(range(1, 201)) - 100 - 151)], "rows kept: the first of each")
