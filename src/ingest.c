@@ -82,14 +82,18 @@ int ingest_upsert_sql(const struct dataset *ds, const int *fields, size_t n,
 		r = r ?: sql_ident(out, col);
 		r = r ?: buf_adds(out, ", ");
 	}
-	/* ingestd_dupkey (store.c) sees the row's _upload_id before and
-	 * after: equal means the key repeats within the upload. */
+	/* ingestd_dupkey (store.c) counts a key that repeats within the
+	 * upload (the row it replaces has this upload's _upload_id), and
+	 * under duplicate_keys: error refuses it; called for those rows
+	 * only, an update from another upload costs a comparison. */
 	r = r
-		    ?: buf_printf(
-			       out,
-			       "\"_upload_id\" = ingestd_dupkey(\"_upload_id\", "
-			       "excluded.\"_upload_id\", %d)",
-			       ds->duplicate_keys == DUPKEYS_ERROR);
+		    ?: buf_printf(out,
+				  "\"_upload_id\" = CASE WHEN \"_upload_id\" = "
+				  "excluded.\"_upload_id\" THEN "
+				  "ingestd_dupkey(\"_upload_id\", "
+				  "excluded.\"_upload_id\", %d) ELSE "
+				  "excluded.\"_upload_id\" END",
+				  ds->duplicate_keys == DUPKEYS_ERROR);
 	return r;
 }
 
