@@ -13,8 +13,8 @@
 void batch_clear(struct batch *b)
 {
 	assert(!b->busy);
-	b->nrows = b->nerrs = 0;
-	b->records = b->applied = b->failed = 0;
+	b->nrows = b->nerrs = b->nerrs_job = 0;
+	b->records = b->applied = b->failed = b->dup_keys = 0;
 	b->final = false;
 	b->result = 0;
 	buf_reset(&b->arena);
@@ -26,11 +26,13 @@ void batch_free(struct batch *b)
 {
 	assert(!b->busy);
 	free(b->cells);
+	free(b->pos);
 	free(b->errs);
 	buf_free(&b->arena);
 	buf_free(&b->final_reason);
 	buf_free(&b->final_location);
 	b->cells = NULL;
+	b->pos = NULL;
 	b->errs = NULL;
 	b->cap_rows = b->cap_errs = 0;
 }

@@ -47,16 +47,25 @@ struct batch {
 	const char *upsert_multi_sql; /* the same for multi_rows rows, or NULL */
 	size_t multi_rows;
 	size_t ncells_row;     /* cells per row = bound parameters - 1 */
-	const int *cell_field; /* field index of each cell */
+	const int *cell_field; /* field index of each cell (appending: but the
+				last, the record number) */
 
 	struct cell *cells; /* nrows * ncells_row */
 	size_t nrows, cap_rows;
 	struct row_error *errs;
 	size_t nerrs, cap_errs;
+	size_t nerrs_job; /* of nerrs, the job's when submitted (the writer
+			     may add unique-error and primary-key ones) */
 	struct buf arena;
+	/* Each row's record and line (nrows, cap_rows), for the row errors
+	 * the writer finds (dataset_row_checks); NULL otherwise. */
+	struct row_pos {
+		int64_t record, line;
+	} * pos;
 
-	/* Counts in this batch, added to the upload's totals on commit. */
-	int64_t records, applied, failed;
+	/* Counts in this batch, added to the upload's totals on commit;
+	 * dup_keys is set by the writer (keys repeated within the upload). */
+	int64_t records, applied, failed, dup_keys;
 	/* Resume point after this batch: the byte offset just past the last
 	 * record in it, the physical line number at that offset, and the
 	 * number of records before it. */

@@ -78,12 +78,14 @@ int claim_write_reason(struct intake *in, struct up *u, const char *why)
 /* Reject a claimed (from_fd = work_fd) or hostile (from_fd = inbox_fd,
  * name = entry name) entry: reason file, state, then the move. */
 static void reject(struct intake *in, struct up *u, int from_fd,
-		   const char *from_name, const char *why, const char *dataset)
+		   const char *from_name, const char *why, const char *dataset,
+		   const struct header_errors *herrs)
 {
 	struct upload_change ch = {.from = UP_PENDING,
 				   .to = UP_REJECTED,
 				   .reason = why,
-				   .dataset = dataset};
+				   .dataset = dataset,
+				   .header_errors = herrs};
 	struct buf loc = BUF_INIT;
 	char q[512], qr[1024];
 	int r;
@@ -137,7 +139,7 @@ static void reject_entry(struct intake *in, struct cand *c,
 	u = intake_up_new(in->cfg, a.id, a.u.name, a.u.name_len);
 	if (!u)
 		return;
-	reject(in, u, in->env.inbox_fd, c->name, why, NULL);
+	reject(in, u, in->env.inbox_fd, c->name, why, NULL, NULL);
 	intake_up_free(u);
 }
 
@@ -145,12 +147,16 @@ static void reject_entry(struct intake *in, struct cand *c,
 
 /* Which dataset takes this file: the datasets whose glob matches the name
  * (of the file inside, for a compressed one), in config order; the first
- * whose schema accepts the header, read as readplan decides. */
+ * whose schema accepts the header, read as readplan decides. When none
+ * does, why says so for each dataset tried, and herrs gets the typed
+ * header errors of the closest one (fewest errors; the first of those). */
 static int choose(const struct config *cfg, int fd, const unsigned char *name,
-		  const struct dataset **out, struct buf *why)
+		  const struct dataset **out, struct buf *why,
+		  struct header_errors *herrs)
 {
 	struct decode_probe pr = {0};
 	struct buf one = BUF_INIT, inner = BUF_INIT;
+	struct header_errors cur = {0};
 	const char *mname = (const char *)name;
 	struct buf file_why = BUF_INIT;
 	bool globbed = false;
@@ -209,10 +215,13 @@ static int choose(const struct config *cfg, int fd, const unsigned char *name,
 		buf_reset(&one);
 		k = readplan_decide(fd, cfg, ds, &pr, -1, &plan, &one);
 		if (k == 0)
-			k = readplan_header(fd, cfg, ds, &plan, &h, &m, &one);
+			k = readplan_header(fd, cfg, ds, &plan, &h, &m, &one,
+					    &cur);
 		if (k == 0) {
 			header_map_free(&m);
 			csvstream_header_free(&h);
+			header_errors_clear(herrs); /* of datasets before it */
+			header_errors_clear(&cur);
 			*out = ds;
 			r = 0;
 			break;
@@ -223,6 +232,12 @@ static int choose(const struct config *cfg, int fd, const unsigned char *name,
 			r = -EIO;
 			break;
 		}
+		if (cur.n && (!herrs->n || cur.n < herrs->n)) {
+			header_errors_clear(herrs);
+			*herrs = cur;
+			memset(&cur, 0, sizeof(cur));
+		}
+		header_errors_clear(&cur);
 		/* A reason about the file itself (empty, not text: readplan's
 		 * -EBADMSG) is the same for datasets read alike: say it once.
 		 * Datasets with another encoding may see the file otherwise. */
@@ -242,6 +257,7 @@ out:
 	buf_free(&one);
 	buf_free(&inner);
 	buf_free(&file_why);
+	header_errors_clear(&cur);
 	return r;
 }
 
@@ -249,14 +265,15 @@ out:
  * choose() (r, u->ds, why): queue it, reject it or fail it. recorded: the
  * upload's record already names u->ds. Takes ownership of u and fd. */
 static void admit(struct intake *in, struct up *u, int fd, uint64_t bytes,
-		  int64_t mt, int r, const struct buf *why, bool recorded)
+		  int64_t mt, int r, const struct buf *why,
+		  const struct header_errors *herrs, bool recorded)
 {
 	struct upload_rec rec = {.bytes = bytes, .mtime_ns = mt, .line = 1};
 	struct upload_change ch = {.from = UP_PENDING, .to = UP_PENDING};
 
 	if (r == -EINVAL) {
 		(void)close(fd);
-		reject(in, u, in->env.work_fd, u->wn.p, why->p, NULL);
+		reject(in, u, in->env.work_fd, u->wn.p, why->p, NULL, herrs);
 		intake_up_free(u);
 		return;
 	}
@@ -288,11 +305,13 @@ void claim_check(struct intake *in, struct up *u, int fd, uint64_t bytes,
 		 int64_t mt)
 {
 	struct buf why = BUF_INIT;
-	int r = choose(u->cfg, fd, u->name, &u->ds, &why);
+	struct header_errors herrs = {0};
+	int r = choose(u->cfg, fd, u->name, &u->ds, &why, &herrs);
 
 	ASSERT_LOOP(in);
-	admit(in, u, fd, bytes, mt, r, &why, false);
+	admit(in, u, fd, bytes, mt, r, &why, &herrs, false);
 	buf_free(&why);
+	header_errors_clear(&herrs);
 }
 
 /* ---- taking ready files ---- */
@@ -315,14 +334,16 @@ enum take claim_take(struct intake *in, struct cand *c, uint64_t now,
 	 * that an accepted file costs one write, not two. */
 	p->c = c;
 	p->ds = NULL;
+	memset(&p->herrs, 0, sizeof(p->herrs));
 	p->cr = choose(in->cfg, p->t.fd, (const unsigned char *)c->name, &p->ds,
-		       &p->why);
+		       &p->why, &p->herrs);
 	return TAKE_READY;
 }
 
 void claim_prep_free(struct prep *p)
 {
 	buf_free(&p->why);
+	header_errors_clear(&p->herrs);
 	buf_free(&p->t.marker);
 }
 
@@ -445,7 +466,7 @@ static bool claim(struct intake *in, struct prep *p, int64_t id, int r)
 		u->render_at = mono_ms() + PENDING_RENDER_MS;
 	u->ds = p->ds;
 	admit(in, u, fd, (uint64_t)p->t.st.st_size, st_mtime_ns(&p->t.st),
-	      p->cr, &p->why, true);
+	      p->cr, &p->why, &p->herrs, true);
 	return true;
 }
 

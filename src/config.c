@@ -68,6 +68,8 @@ enum ktype {
 	K_ENUM,    /* enum stored as an int-sized value; names[] */
 	K_STRLIST, /* char ** at off, size_t count at off_n */
 	K_NODE,    /* handled by the caller through seen[] */
+	K_IGNORE,  /* accepted and ignored (documented as such) */
+	K_UNSUP,   /* a known key refused: .what says why */
 };
 
 struct key {
@@ -130,11 +132,22 @@ struct key {
 	{                                 \
 		.name = n, .type = K_NODE \
 	}
+/* K_X(NS_KEY): any namespaced key ("x:foo"), see ns_key(). */
+#define K_X(n)                              \
+	{                                   \
+		.name = n, .type = K_IGNORE \
+	}
+#define K_NO(n, why)                                    \
+	{                                               \
+		.name = n, .type = K_UNSUP, .what = why \
+	}
+#define NS_KEY ":"
 
 _Static_assert(sizeof(enum watch_mode) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum dup_mode) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum field_type) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum fields_match) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum duplicate_keys) == sizeof(int), "enum size");
 
 /* ------------------------------------------------------------------ */
 /* String checks: NULL when fine, else why (follows the quoted value).  */
@@ -338,6 +351,8 @@ static const struct key dataset_keys[] = {
 	K_E(D, "fieldsMatch", fields_match, fields_match_names,
 	    "fieldsMatch mode", FM_EQUAL),
 	K_B(D, "rowid", rowid, false),
+	K_E(D, "duplicate_keys", duplicate_keys, duplicate_keys_names,
+	    "duplicate_keys mode", DUPKEYS_COUNT),
 	K_N("dialect"),
 	K_N("encoding"),
 	K_N("encoding_fallback"),
@@ -398,11 +413,19 @@ static const struct key dialect_keys[] = {
 };
 #undef DI
 
+/*
+ * Table Schema properties (issue 12). A key of the spec that ingestd
+ * does not use is K_X (accepted and ignored: it changes nothing about
+ * which rows are valid), one that would change validation but is not
+ * implemented is K_NO (refused, never silently ignored). Any namespaced
+ * key ("x:foo", NS_KEY) is accepted and ignored; any other unknown key is
+ * an error, so that a misspelt core key ("constriants") is caught.
+ */
 static const struct key schema_keys[] = {
-	K_N("primaryKey"),
-	K_L(struct schema, "missingValues", missing, nmissing,
-	    schema_default_missing),
-	K_N("fields"),
+	K_N("primaryKey"),  K_N("missingValues"), K_N("fields"),
+	K_N("fieldsMatch"), K_X("$schema"),       K_X("name"),
+	K_X("title"),       K_X("description"),   K_X("foreignKeys"),
+	K_N("uniqueKeys"),  K_X(NS_KEY),
 };
 
 #define F struct field
@@ -421,6 +444,13 @@ static const struct key field_keys[] = {
 	K_SOPT(F, "decimalChar", decimal_char, check_numchar),
 	K_SOPT(F, "delimiter", delimiter, check_nonempty),
 	K_E(F, "itemType", item_type, field_type_names, "item type", FT_STRING),
+	/* issue 12, schema document */
+	K_SOPT(F, "title", title, NULL),
+	K_SOPT(F, "description", description, NULL),
+	K_X("example"),
+	K_X("rdfType"),
+	K_N("missingValues"),
+	K_X(NS_KEY),
 };
 
 static const struct key constraint_keys[] = {
@@ -434,8 +464,18 @@ static const struct key constraint_keys[] = {
 	/* issue 12 */
 	K_N("exclusiveMinimum"),
 	K_N("exclusiveMaximum"),
+	K_B(F, "unique", unique, false),
 };
 #undef F
+
+/* One entry of a v2 missingValues list written as an object. */
+struct missing_obj {
+	char *value;
+};
+static const struct key missing_obj_keys[] = {
+	K_S(struct missing_obj, "value", value, NULL, NULL),
+	K_X("label"),
+};
 
 /* ------------------------------------------------------------------ */
 /* Reporting                                                           */
@@ -663,6 +703,8 @@ static void apply_defaults(struct ctx *x, const struct key *keys, size_t n,
 				oom(x);
 			break;
 		case K_NODE:
+		case K_IGNORE:
+		case K_UNSUP:
 			break;
 		}
 	}
@@ -877,8 +919,73 @@ static void set_value(struct ctx *x, const char *prefix, const struct key *k,
 		*(size_t *)member(base, k->off_n) = n;
 		return;
 	case K_NODE:
+	case K_IGNORE:
+		return;
+	case K_UNSUP:
+		report(x, AT(v), "%s%s: not supported: %s", prefix, k->name,
+		       k->what);
 		return;
 	}
+}
+
+static size_t key_index(const struct key *keys, size_t nkeys, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < nkeys && strcmp(keys[i].name, name) != 0; i++)
+		;
+	return i;
+}
+
+/* Levenshtein distance of a and b, capped: anything above 3 is 3 (key
+ * names are short, a misspelling is one or two edits away). */
+static unsigned edit_distance(const char *a, const char *b)
+{
+	unsigned row[64], i, j, prev, cur;
+	size_t la = strlen(a), lb = strlen(b);
+
+	if (la >= ARRAY_SIZE(row) || lb >= ARRAY_SIZE(row))
+		return 3;
+	for (j = 0; j <= lb; j++)
+		row[j] = j;
+	for (i = 1; i <= la; i++) {
+		prev = row[0];
+		row[0] = i;
+		for (j = 1; j <= lb; j++) {
+			unsigned sub = prev + (a[i - 1] != b[j - 1]);
+			unsigned best = row[j] + 1 < row[j - 1] + 1
+						? row[j] + 1
+						: row[j - 1] + 1;
+			cur = row[j];
+			row[j] = sub < best ? sub : best;
+			prev = cur;
+		}
+	}
+	return row[lb] > 3 ? 3 : row[lb];
+}
+
+/* The key of the table closest to an unknown name, when it is one or two
+ * edits away (case differences count as edits: "PrimaryKey" finds
+ * "primaryKey"); NULL otherwise. */
+static const char *nearest_key(const struct key *keys, size_t nkeys,
+			       const char *name)
+{
+	const char *best = NULL;
+	unsigned bd = 3, d;
+	size_t i;
+
+	if (strlen(name) < 4)
+		return NULL;
+	for (i = 0; i < nkeys; i++) {
+		if (strcmp(keys[i].name, NS_KEY) == 0)
+			continue;
+		d = edit_distance(name, keys[i].name);
+		if (d < bd) {
+			bd = d;
+			best = keys[i].name;
+		}
+	}
+	return best;
 }
 
 /*
@@ -923,10 +1030,20 @@ static void parse_table(struct ctx *x, const yaml_node_t *map,
 		for (i = 0; i < nkeys; i++)
 			if (strcmp(keys[i].name, sval(kn)) == 0)
 				break;
+		if (i == nkeys && strchr(sval(kn), ':') &&
+		    key_index(keys, nkeys, NS_KEY) < nkeys)
+			continue; /* namespaced: accepted and ignored */
 		if (i == nkeys) {
-			report(x, AT(kn), "unknown key \"%s\"%s%s",
+			char hint[96] = "";
+			const char *near = nearest_key(keys, nkeys, sval(kn));
+
+			if (near)
+				snprintf(hint, sizeof(hint),
+					 " (did you mean \"%s\"?)", near);
+			report(x, AT(kn), "unknown key \"%s\"%s%s%s",
 			       esc(e, sizeof(e), sval(kn)),
-			       section ? " in " : "", section ? section : "");
+			       section ? " in " : "", section ? section : "",
+			       hint);
 			continue;
 		}
 		seen[i] = vn;
@@ -1325,6 +1442,77 @@ static void finish_field(struct ctx *x, struct field *f, bool type_ok,
 		set_enum(x, f, en);
 }
 
+/*
+ * missingValues (schema or field): a list of strings, or (Table Schema
+ * v2) of objects {value, label} of which only value counts. Replaces
+ * *list and *n only when the whole list is valid.
+ */
+static bool parse_missing(struct ctx *x, const yaml_node_t *v, char ***list,
+			  size_t *n)
+{
+	char g[ESC_MAX + 8];
+	yaml_node_item_t *it;
+	size_t k, i = 0;
+	char **r;
+	bool bad = false;
+
+	if (v->type != YAML_SEQUENCE_NODE) {
+		report(x, AT(v),
+		       "missingValues: expected a list of strings or of "
+		       "{value, label} objects, got %s",
+		       got(v, g, sizeof(g)));
+		return false;
+	}
+	k = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+	r = calloc(k ? k : 1, sizeof(*r));
+	if (!r) {
+		oom(x);
+		return false;
+	}
+	for (it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+	     it++, i++) {
+		yaml_node_t *item = node_at(x, *it);
+		yaml_node_t *seen[ARRAY_SIZE(missing_obj_keys)];
+		struct missing_obj mo = {0};
+		const char *t;
+
+		if (!item)
+			continue;
+		if (item->type == YAML_MAPPING_NODE) {
+			parse_table(x, item, "missingValues", "missingValues.",
+				    missing_obj_keys,
+				    ARRAY_SIZE(missing_obj_keys), &mo, seen);
+			if (!SEEN(missing_obj_keys, seen, "value")) {
+				report(x, AT(item),
+				       "missingValues: missing required key "
+				       "\"value\"");
+				bad = true;
+			}
+			if (!mo.value)
+				bad = true;
+			r[i] = mo.value;
+			continue;
+		}
+		t = scalar_text(x, "missingValues", item);
+		if (!t) {
+			bad = true;
+			continue;
+		}
+		if (!(r[i] = strdup(t))) {
+			oom(x);
+			bad = true;
+		}
+	}
+	if (bad) {
+		strv_free(r, k);
+		return false;
+	}
+	strv_free(*list, *n);
+	*list = r;
+	*n = k;
+	return true;
+}
+
 static void parse_field(struct ctx *x, const yaml_node_t *item, struct field *f,
 			yaml_node_t **name_node, yaml_node_t **column_node)
 {
@@ -1361,6 +1549,9 @@ static void parse_field(struct ctx *x, const yaml_node_t *item, struct field *f,
 	}
 	if (f->column && !*column_node)
 		*column_node = *name_node;
+	if ((cn = SEEN(field_keys, fseen, "missingValues")))
+		f->has_missing =
+			parse_missing(x, cn, &f->missing, &f->nmissing);
 
 	cn = SEEN(field_keys, fseen, "constraints");
 	if (cn && cn->type == YAML_MAPPING_NODE) {
@@ -1684,10 +1875,160 @@ static void parse_pk(struct ctx *x, yaml_node_t *v, struct dataset *d)
 	}
 }
 
-static void parse_schema(struct ctx *x, const yaml_node_t *v, struct dataset *d)
+/* Whether ukey k has the same fields as the n fields f (any order). */
+static bool ukey_same(const struct ukey *k, const size_t *f, size_t n)
+{
+	size_t i, j;
+
+	if (k->n != n)
+		return false;
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < n && k->f[j] != f[i]; j++)
+			;
+		if (j == n)
+			return false;
+	}
+	return true;
+}
+
+/* Add the unique key f[0..n) (taken over) unless the primary key or an
+ * earlier unique key already makes it unique. */
+static void ukey_add(struct ctx *x, struct schema *s, size_t *f, size_t n)
+{
+	struct ukey pkey = {.f = s->pk, .n = s->npk}, *v;
+	size_t i;
+
+	for (i = 0; i < s->nukeys && !ukey_same(&s->ukeys[i], f, n); i++)
+		;
+	if (i < s->nukeys || (s->npk && ukey_same(&pkey, f, n))) {
+		free(f);
+		return;
+	}
+	v = realloc(s->ukeys, (s->nukeys + 1) * sizeof(*v));
+	if (!v) {
+		free(f);
+		oom(x);
+		return;
+	}
+	s->ukeys = v;
+	s->ukeys[s->nukeys].f = f;
+	s->ukeys[s->nukeys].n = n;
+	s->nukeys++;
+}
+
+/*
+ * uniqueKeys (Table Schema v2: a list of lists of field names) and the
+ * fields with constraints.unique, as schema.ukeys; duplicate_keys: error
+ * needs a primary key.
+ */
+static void parse_ukeys(struct ctx *x, const yaml_node_t *sv, yaml_node_t *v,
+			struct dataset *d)
+{
+	struct schema *s = &d->schema;
+	char e[ESC_MAX], g[ESC_MAX + 8];
+	yaml_node_item_t *it, *jt;
+
+	if (v && v->type != YAML_SEQUENCE_NODE) {
+		report(x, AT(v),
+		       "uniqueKeys: expected a list of lists of field names, "
+		       "got %s",
+		       got(v, g, sizeof(g)));
+		v = NULL;
+	}
+	for (it = v ? v->data.sequence.items.start : NULL;
+	     v && it < v->data.sequence.items.top; it++) {
+		yaml_node_t *k = node_at(x, *it);
+		size_t n, m = 0, i;
+		size_t *f;
+		bool bad = false;
+
+		if (!k)
+			continue;
+		if (k->type != YAML_SEQUENCE_NODE ||
+		    !(n = (size_t)(k->data.sequence.items.top -
+				   k->data.sequence.items.start))) {
+			report(x, AT(k),
+			       "uniqueKeys: each key must be a non-empty list "
+			       "of field names, got %s",
+			       got(k, g, sizeof(g)));
+			continue;
+		}
+		if (!(f = calloc(n, sizeof(*f)))) {
+			oom(x);
+			return;
+		}
+		for (jt = k->data.sequence.items.start;
+		     jt < k->data.sequence.items.top; jt++) {
+			yaml_node_t *item = node_at(x, *jt);
+			const char *name =
+				item ? scalar_text(x, "uniqueKeys", item)
+				     : NULL;
+
+			if (!name) {
+				bad = true;
+				continue;
+			}
+			for (i = 0; i < s->nfields; i++)
+				if (s->fields[i].name &&
+				    strcmp(s->fields[i].name, name) == 0)
+					break;
+			if (i == s->nfields) {
+				if (s->nfields)
+					report(x, AT(item),
+					       "uniqueKeys: \"%s\" is not a "
+					       "field of dataset \"%s\"",
+					       esc(e, sizeof(e), name),
+					       d->name ? d->name : "?");
+				bad = true;
+				continue;
+			}
+			for (size_t q = 0; q < m; q++)
+				if (f[q] == i) {
+					report(x, AT(item),
+					       "uniqueKeys: \"%s\" is listed "
+					       "twice in one key",
+					       esc(e, sizeof(e), name));
+					bad = true;
+				}
+			f[m++] = i;
+		}
+		if (bad)
+			free(f);
+		else
+			ukey_add(x, s, f, m);
+	}
+	for (size_t i = 0; i < s->nfields; i++) {
+		size_t *f;
+
+		if (!s->fields[i].unique)
+			continue;
+		if (!(f = malloc(sizeof(*f)))) {
+			oom(x);
+			return;
+		}
+		f[0] = i;
+		ukey_add(x, s, f, 1);
+	}
+	if (d->duplicate_keys == DUPKEYS_ERROR && !s->npk)
+		report(x, AT(sv),
+		       "duplicate_keys: error needs a primaryKey (dataset "
+		       "\"%s\" has none: it appends)",
+		       d->name ? d->name : "?");
+}
+
+static const struct key fields_match_key = {.name = "fieldsMatch",
+					    .type = K_ENUM,
+					    .off = 0,
+					    .names = fields_match_names,
+					    .what = "fieldsMatch mode",
+					    .def = FM_EQUAL};
+
+/* dataset_fm: the dataset has its own fieldsMatch key. */
+static void parse_schema(struct ctx *x, const yaml_node_t *v, struct dataset *d,
+			 bool dataset_fm)
 {
 	yaml_node_t *seen[ARRAY_SIZE(schema_keys)];
-	yaml_node_t *fn, *pk;
+	yaml_node_t *fn, *pk, *n;
 	char g[ESC_MAX + 8];
 
 	if (v->type != YAML_MAPPING_NODE) {
@@ -1698,6 +2039,23 @@ static void parse_schema(struct ctx *x, const yaml_node_t *v, struct dataset *d)
 	apply_defaults(x, schema_keys, ARRAY_SIZE(schema_keys), &d->schema);
 	parse_table(x, v, "schema", "", schema_keys, ARRAY_SIZE(schema_keys),
 		    &d->schema, seen);
+	if (!(d->schema.missing =
+		      strv_dup(schema_default_missing, &d->schema.nmissing)))
+		oom(x);
+	if ((n = SEEN(schema_keys, seen, "missingValues")))
+		(void)parse_missing(x, n, &d->schema.missing,
+				    &d->schema.nmissing);
+	if ((n = SEEN(schema_keys, seen, "fieldsMatch"))) {
+		/* Table Schema v2 puts fieldsMatch in the schema; the
+		 * dataset key says the same, so one place only. */
+		if (dataset_fm)
+			report(x, AT(n),
+			       "fieldsMatch: given both in the dataset and in "
+			       "its schema; keep one");
+		else
+			set_value(x, "", &fields_match_key, n,
+				  &d->fields_match);
+	}
 	fn = SEEN(schema_keys, seen, "fields");
 	if (fn)
 		parse_fields(x, fn, d);
@@ -1706,8 +2064,231 @@ static void parse_schema(struct ctx *x, const yaml_node_t *v, struct dataset *d)
 	pk = SEEN(schema_keys, seen, "primaryKey");
 	if (pk)
 		parse_pk(x, pk, d);
-	else
-		report(x, AT(v), "schema: missing required key \"primaryKey\"");
+	parse_ukeys(x, v, SEEN(schema_keys, seen, "uniqueKeys"), d);
+	if (!pk && d->schema.nfields > SCHEMA_MAX_FIELDS - 1 && fn)
+		report(x, AT(fn),
+		       "fields: dataset \"%s\" declares %zu fields and no "
+		       "primaryKey: at most %d are allowed (SQLite allows 2000 "
+		       "columns, the table adds _upload_id and _record)",
+		       d->name ? d->name : "?", d->schema.nfields,
+		       SCHEMA_MAX_FIELDS - 1);
+	for (size_t i = 0; !pk && i < d->schema.nfields; i++) {
+		/* Appending adds a column of its own. */
+		const struct field *f = &d->schema.fields[i];
+
+		if (f->column &&
+		    strcasecmp(f->column, SCHEMA_RECORD_COLUMN) == 0)
+			report(x, AT(v),
+			       "schema: field \"%s\" has the column \"%s\", "
+			       "reserved for the record number of a dataset "
+			       "without primaryKey (give the field another "
+			       "\"column\")",
+			       f->name, f->column);
+	}
+}
+
+static bool check_aliases(struct ctx *x);
+static void yaml_problem(struct ctx *x, const yaml_parser_t *ps);
+
+/* Bytes of a schema file (a Table Schema of 1999 described fields is far
+ * smaller). */
+#define SCHEMA_FILE_MAX (16u * 1024 * 1024)
+
+/*
+ * libyaml reads JSON as YAML flow (checked: \uXXXX escapes, "\/", tabs,
+ * lines of any length), except a UTF-16 surrogate pair "\ud83d\ude00",
+ * which YAML spells "\U0001f600". Rewrite the pairs in place (the text
+ * only shrinks); a column after such a pair on the same line is then two
+ * less per pair than in the file.
+ */
+static size_t json_surrogates(char *t, size_t n)
+{
+	size_t i = 0, o = 0;
+	unsigned hi, lo;
+	char tmp[8];
+
+	while (i < n) {
+		if (t[i] == '\\' && i + 11 < n && t[i + 1] == 'u' &&
+		    t[i + 6] == '\\' && t[i + 7] == 'u' &&
+		    sscanf(t + i + 2, "%4x", &hi) == 1 &&
+		    sscanf(t + i + 8, "%4x", &lo) == 1 && hi >= 0xd800 &&
+		    hi <= 0xdbff && lo >= 0xdc00 && lo <= 0xdfff) {
+			unsigned cp =
+				0x10000 + ((hi - 0xd800) << 10) + (lo - 0xdc00);
+			snprintf(tmp, sizeof(tmp), "%06X", cp);
+			t[o++] = '\\';
+			t[o++] = 'U';
+			t[o++] = '0';
+			t[o++] = '0';
+			memcpy(t + o, tmp, 6);
+			o += 6;
+			i += 12;
+		} else if (t[i] == '\\' && i + 1 < n) {
+			t[o++] = t[i++]; /* an escaped backslash is not a \u */
+			t[o++] = t[i++];
+		} else {
+			t[o++] = t[i++];
+		}
+	}
+	return o;
+}
+
+/* The text of a schema file: at most SCHEMA_FILE_MAX bytes, owned by the
+ * caller; NULL with errno on failure (EFBIG: too large). */
+static char *read_schema_file(const char *path, size_t *len)
+{
+	struct buf b = BUF_INIT;
+	char chunk[65536];
+	size_t k;
+	FILE *f = fopen(path, "rb");
+	int e = 0;
+
+	struct stat st;
+
+	if (!f)
+		return NULL;
+	if (fstat(fileno(f), &st) < 0)
+		e = errno;
+	else if (S_ISDIR(st.st_mode))
+		e = EISDIR;
+	if (e) {
+		fclose(f);
+		errno = e;
+		return NULL;
+	}
+	b.max = SCHEMA_FILE_MAX + 1;
+	while ((k = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+		if (b.len + k > SCHEMA_FILE_MAX) {
+			e = EFBIG;
+			break;
+		}
+		if (buf_add(&b, chunk, k) < 0) {
+			e = ENOMEM;
+			break;
+		}
+	}
+	if (!e && ferror(f))
+		e = EIO;
+	fclose(f);
+	if (!e && !b.p && buf_adds(&b, "") < 0)
+		e = ENOMEM;
+	if (e) {
+		buf_free(&b);
+		errno = e;
+		return NULL;
+	}
+	*len = b.len;
+	return buf_take(&b);
+}
+
+/* Move sub's problems (sorted, each "SCHEMAFILE:LINE:COL: ...") into x at
+ * the position of the schema key m, so they print where it is named. */
+static void adopt_problems(struct ctx *x, struct ctx *sub, const yaml_mark_t *m)
+{
+	size_t i;
+
+	if (sub->np)
+		qsort(sub->pv, sub->np, sizeof(*sub->pv), problem_cmp);
+	for (i = 0; i < sub->np; i++) {
+		if (x->np == x->cap) {
+			size_t cap = x->cap ? x->cap * 2 : 16;
+			struct problem *pv = realloc(x->pv, cap * sizeof(*pv));
+			if (!pv) {
+				x->oom = true;
+				free(sub->pv[i].text);
+				continue;
+			}
+			x->pv = pv;
+			x->cap = cap;
+		}
+		x->pv[x->np] = sub->pv[i];
+		x->pv[x->np].line = m->line;
+		x->pv[x->np].col = m->column;
+		x->pv[x->np].seq = x->np;
+		x->np++;
+	}
+	free(sub->pv);
+	sub->pv = NULL;
+	sub->np = sub->cap = 0;
+	x->nerr += sub->nerr;
+	x->oom |= sub->oom;
+}
+
+/*
+ * schema: PATH — a Table Schema in a JSON or YAML file, relative to the
+ * directory of the config file. It is parsed like an inline schema, with
+ * its own positions: errors read "SCHEMAFILE:LINE:COL: message".
+ */
+static void parse_schema_file(struct ctx *x, const yaml_node_t *v,
+			      struct dataset *d, bool dataset_fm)
+{
+	const char *rel = scalar_text(x, "schema", v), *slash;
+	struct ctx sub = {.errs = x->errs};
+	yaml_parser_t parser;
+	yaml_document_t doc, doc2;
+	bool parser_ok = false, doc_ok = false;
+	struct buf path = BUF_INIT;
+	yaml_node_t *root;
+	yaml_mark_t start = {0, 0, 0};
+	char e[ESC_MAX], *text = NULL;
+	size_t len = 0;
+
+	if (!rel)
+		return;
+	slash = strrchr(x->path, '/');
+	if (rel[0] != '/' && slash)
+		(void)buf_add(&path, x->path, (size_t)(slash - x->path) + 1);
+	if (buf_adds(&path, rel) < 0) {
+		oom(x);
+		goto out;
+	}
+	text = read_schema_file(path.p, &len);
+	if (!text) {
+		int err = errno;
+		report(x, AT(v), "schema: cannot read \"%s\": %s",
+		       esc(e, sizeof(e), path.p),
+		       err == EFBIG ? "larger than 16 MiB" : strerror(err));
+		goto out;
+	}
+	len = json_surrogates(text, len);
+	sub.path = path.p;
+	if (!yaml_parser_initialize(&parser)) {
+		oom(x);
+		goto out;
+	}
+	parser_ok = true;
+	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+	if (!yaml_parser_load(&parser, &doc)) {
+		yaml_problem(&sub, &parser);
+		goto out;
+	}
+	doc_ok = true;
+	sub.doc = &doc;
+	root = yaml_document_get_root_node(&doc);
+	if (!root)
+		report(&sub, &start, "the schema file is empty");
+	else if (root->type != YAML_MAPPING_NODE)
+		report(&sub, AT(root),
+		       "expected a Table Schema (a mapping with \"fields\")");
+	else if (check_aliases(&sub))
+		parse_schema(&sub, root, d, dataset_fm);
+	if (!yaml_parser_load(&parser, &doc2)) {
+		yaml_problem(&sub, &parser);
+	} else {
+		root = yaml_document_get_root_node(&doc2);
+		if (root)
+			report(&sub, AT(root),
+			       "only one YAML document is allowed");
+		yaml_document_delete(&doc2);
+	}
+out:
+	adopt_problems(x, &sub, AT(v));
+	if (doc_ok)
+		yaml_document_delete(&doc);
+	if (parser_ok)
+		yaml_parser_delete(&parser);
+	free(text);
+	buf_free(&path);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1921,6 +2502,7 @@ static void parse_dataset(struct ctx *x, const yaml_node_t *item,
 	yaml_node_t *sn;
 	const char *why;
 	char e[ESC_MAX];
+	bool fm;
 
 	*name_node = *table_node = NULL;
 	if (item->type != YAML_MAPPING_NODE) {
@@ -1952,8 +2534,11 @@ static void parse_dataset(struct ctx *x, const yaml_node_t *item,
 	if (sn)
 		parse_notify(x, "", sn, nl);
 	sn = SEEN(dataset_keys, seen, "schema");
-	if (sn)
-		parse_schema(x, sn, d);
+	fm = SEEN(dataset_keys, seen, "fieldsMatch") != NULL;
+	if (sn && sn->type == YAML_SCALAR_NODE && !is_null(sn))
+		parse_schema_file(x, sn, d, fm);
+	else if (sn)
+		parse_schema(x, sn, d, fm);
 	else
 		report(x, AT(item), "dataset: missing required key \"schema\"");
 }

@@ -312,7 +312,9 @@ static int write_rejects(const struct feedback_env *env,
 	(void)recorded_encoding(env->rs, rec->id, enc, sizeof(enc));
 	r = readplan_decide(fd, env->cfg, ds, &probe,
 			    strcmp(enc, "utf-8") == 0 ? 1 : 0, &plan, &why);
-	r = r ?: readplan_header(fd, env->cfg, ds, &plan, &hdr, &map, &why);
+	r = r
+		    ?: readplan_header(fd, env->cfg, ds, &plan, &hdr, &map,
+				       &why, NULL);
 	if (r < 0)
 		goto out;
 	/* pass 1: the ranges */

@@ -73,7 +73,8 @@ struct http {
 	void (*live)(void *data, struct http_live *out);
 	void *live_data;
 	char address[INET6_ADDRSTRLEN + 16];
-	pthread_mutex_t mu; /* guards pool/busy and unhealthy */
+	pthread_mutex_t mu; /* guards pool/busy, unhealthy and cfg */
+	struct config *cfg; /* a reference: field titles for the pages */
 	struct store *pool[POOL_SIZE];
 	bool busy[POOL_SIZE];
 	bool unhealthy; /* last /healthz answer, to log changes only */
@@ -533,6 +534,7 @@ struct view_copy {
 	bool terminal;
 	int64_t errors;
 	struct buf title;
+	struct buf dataset; /* the upload's dataset, "" when none */
 };
 
 static int view_html(const struct upload_view *v, void *data)
@@ -544,7 +546,8 @@ static int view_html(const struct upload_view *v, void *data)
 	(void)upload_state_parse(v->state, &st); /* unknown: not terminal */
 	vc->terminal = upload_state_terminal(st);
 	vc->errors = v->errors;
-	r = buf_printf(&vc->title, "Upload %lld: ", (long long)v->id);
+	r = buf_adds(&vc->dataset, v->dataset ? v->dataset : "");
+	r = r ?: buf_printf(&vc->title, "Upload %lld: ", (long long)v->id);
 	r = r ?: buf_adds(&vc->title, v->file);
 	r = r ?: html_begin(vc->out, vc->title.p, vc->terminal ? 0 : REFRESH_S);
 	return r ?: html_upload(vc->out, v);
@@ -554,15 +557,57 @@ struct err_ctx {
 	struct buf *out;
 	bool html;
 	unsigned n;
+	struct config *cfg;       /* a reference, or NULL */
+	const struct dataset *ds; /* the upload's, in cfg; or NULL */
 };
+
+void http_set_config(struct http *h, struct config *cfg)
+{
+	struct config *old;
+
+	if (!h)
+		return;
+	config_ref(cfg);
+	pthread_mutex_lock(&h->mu);
+	old = h->cfg;
+	h->cfg = cfg;
+	pthread_mutex_unlock(&h->mu);
+	config_unref(old);
+}
+
+/* The HTML error rows name the field's title and description when the
+ * running configuration has the upload's dataset (it may have changed
+ * since: then only the column name, as stored, is shown). */
+static void err_ctx_dataset(struct err_ctx *x, struct http *h,
+			    const char *dataset)
+{
+	pthread_mutex_lock(&h->mu);
+	x->cfg = config_ref(h->cfg);
+	pthread_mutex_unlock(&h->mu);
+	x->ds = config_dataset(x->cfg, dataset);
+}
+
+static const struct field *err_field(const struct err_ctx *x,
+				     const char *column)
+{
+	if (!x->ds || !column)
+		return NULL;
+	for (size_t i = 0; i < x->ds->schema.nfields; i++)
+		if (strcmp(x->ds->schema.fields[i].name, column) == 0)
+			return &x->ds->schema.fields[i];
+	return NULL;
+}
 
 static int err_item(const struct error_view *e, void *data)
 {
 	struct err_ctx *x = data;
 
 	if (x->html) {
+		const struct field *f = err_field(x, e->column);
+
 		x->n++;
-		return html_error_row(x->out, e);
+		return html_error_row(x->out, e, f ? f->title : NULL,
+				      f ? f->description : NULL);
 	}
 	if (x->n++ && buf_addc(x->out, ',') < 0)
 		return -ENOMEM;
@@ -572,7 +617,8 @@ static int err_item(const struct error_view *e, void *data)
 static enum MHD_Result get_upload(struct req *q, int64_t id)
 {
 	struct buf out = BUF_INIT, next = BUF_INIT;
-	struct view_copy vc = {.out = &out, .title = BUF_INIT};
+	struct view_copy vc = {
+		.out = &out, .title = BUF_INIT, .dataset = BUF_INIT};
 	struct err_ctx x = {.out = &out, .html = true};
 	enum MHD_Result ret = MHD_NO;
 	struct store *s = NULL;
@@ -594,9 +640,11 @@ static enum MHD_Result get_upload(struct req *q, int64_t id)
 		r = r ?: buf_addc(&out, '\n');
 	} else {
 		r = store_upload_view(s, id, view_html, &vc);
+		if (r == 0)
+			err_ctx_dataset(&x, q->h, vc.dataset.p);
 		r = r ?: html_errors_begin(&out, id, vc.errors);
 		if (r == 0 && vc.errors > 0)
-			r = store_errors_page(s, id, 0, PAGE_ERRORS, err_item,
+			r = store_errors_page(s, id, -1, PAGE_ERRORS, err_item,
 					      &x, &next_after);
 		if (r >= 0 && next_after)
 			r = buf_printf(
@@ -622,6 +670,8 @@ static enum MHD_Result get_upload(struct req *q, int64_t id)
 	buf_free(&out);
 	buf_free(&next);
 	buf_free(&vc.title);
+	buf_free(&vc.dataset);
+	config_unref(x.cfg);
 	return ret;
 }
 
@@ -734,11 +784,13 @@ static enum MHD_Result get_errors(struct req *q, int64_t id)
 {
 	struct buf out = BUF_INIT, next = BUF_INIT;
 	struct err_ctx x = {.out = &out};
-	struct view_copy vc = {.out = &out, .title = BUF_INIT};
+	struct view_copy vc = {
+		.out = &out, .title = BUF_INIT, .dataset = BUF_INIT};
 	enum MHD_Result ret = MHD_NO;
 	const char *after_s = arg(q, "after");
 	struct store *s = NULL;
-	int64_t after = 0, next_after = 0;
+	/* -1: from the start, header errors (record 0) included */
+	int64_t after = -1, next_after = 0;
 	unsigned limit;
 	int fmt, r;
 
@@ -759,6 +811,8 @@ static enum MHD_Result get_errors(struct req *q, int64_t id)
 	}
 	if (q->html) {
 		r = store_upload_view(s, id, view_html, &vc);
+		if (r == 0)
+			err_ctx_dataset(&x, q->h, vc.dataset.p);
 		r = r ?: html_errors_begin(&out, id, vc.errors);
 	} else {
 		r = buf_printf(&out, "{\"upload\":%lld,\"items\":[",
@@ -796,6 +850,8 @@ csv:
 	buf_free(&out);
 	buf_free(&next);
 	buf_free(&vc.title);
+	buf_free(&vc.dataset);
+	config_unref(x.cfg);
 	return ret;
 }
 
@@ -1411,6 +1467,7 @@ void http_free(struct http *h)
 	for (int i = 0; i < POOL_SIZE; i++)
 		store_free(h->pool[i]);
 	pthread_mutex_destroy(&h->mu);
+	config_unref(h->cfg);
 	free(h->db_path);
 	free(h);
 }

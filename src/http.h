@@ -57,5 +57,9 @@ int http_new(const struct http_env *env, struct http **out);
 /* Stop: close the listener and every connection, join the threads, close
  * the connections to the database. NULL-safe. */
 void http_free(struct http *h);
+/* The running configuration, for what pages show of a dataset (field
+ * titles and descriptions): h keeps a reference to cfg and drops the one
+ * it had. Any thread; NULL-safe h. */
+void http_set_config(struct http *h, struct config *cfg);
 
 #endif

@@ -394,15 +394,27 @@ int html_errors_begin(struct buf *out, int64_t id, int64_t count)
 		(long long)count, (long long)id);
 }
 
-int html_error_row(struct buf *out, const struct error_view *e)
+int html_error_row(struct buf *out, const struct error_view *e,
+		   const char *title, const char *description)
 {
 	int r;
 
-	r = buf_printf(
-		out,
-		"<tr><td class=\"n\">%lld</td><td class=\"n\">%lld</td><td>",
-		(long long)e->record, (long long)e->line);
+	r = buf_printf(out,
+		       "<tr><td class=\"n\">%lld</td><td class=\"n\">%lld</td>",
+		       (long long)e->record, (long long)e->line);
+	if (description) {
+		r = r ?: buf_adds(out, "<td title=\"");
+		r = r ?: html_escape(out, description);
+		r = r ?: buf_adds(out, "\">");
+	} else {
+		r = r ?: buf_adds(out, "<td>");
+	}
 	r = r ?: html_escape(out, e->column ? e->column : "—");
+	if (title) {
+		r = r ?: buf_adds(out, "<br><small>");
+		r = r ?: html_escape(out, title);
+		r = r ?: buf_adds(out, "</small>");
+	}
 	r = r ?: buf_adds(out, "</td><td class=\"value\">");
 	r = r ?: html_escape(out, e->value ? e->value : "");
 	r = r ?: buf_adds(out, "</td><td>");

@@ -44,7 +44,11 @@ int html_list_end(struct buf *out, const char *next_url);
 /* /uploads/<id>/: summary, progress, reason; then the error table. */
 int html_upload(struct buf *out, const struct upload_view *v);
 int html_errors_begin(struct buf *out, int64_t id, int64_t count);
-int html_error_row(struct buf *out, const struct error_view *e);
+/* title, description: of the error's field in the running configuration
+ * (NULL when unset or unknown): shown under the column name, and as its
+ * tooltip. */
+int html_error_row(struct buf *out, const struct error_view *e,
+		   const char *title, const char *description);
 int html_errors_end(struct buf *out, int64_t id, const char *next_url,
 		    unsigned shown);
 

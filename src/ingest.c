@@ -48,13 +48,24 @@ int ingest_upsert_sql(const struct dataset *ds, const int *fields, size_t n,
 		r = sql_ident(out, field_column(&sc->fields[fields[k]]));
 		r = r ?: buf_adds(out, ", ");
 	}
+	if (schema_appends(sc))
+		r = r ?: buf_adds(out, "\"" SCHEMA_RECORD_COLUMN "\", ");
 	r = r ?: buf_adds(out, "\"_upload_id\") VALUES");
 	for (size_t row = 0; r == 0 && row < rows; row++) {
 		r = buf_adds(out, row ? ", (" : "(");
-		for (size_t k = 0; r == 0 && k <= n; k++)
+		for (size_t k = 0; r == 0 && k <= n + schema_appends(sc); k++)
 			r = buf_adds(out, k ? ", ?" : "?");
 		r = r ?: buf_adds(out, ")");
 	}
+	/* Appending: (_upload_id, _record) is the key, and a row already
+	 * there is the very same row (a batch is applied once; this keeps a
+	 * replay harmless all the same). */
+	if (schema_appends(sc))
+		return r
+			       ?: buf_adds(
+					  out,
+					  " ON CONFLICT(\"_upload_id\", \"" SCHEMA_RECORD_COLUMN
+					  "\") DO NOTHING");
 	r = r ?: buf_adds(out, " ON CONFLICT(");
 	for (size_t k = 0; r == 0 && k < sc->npk; k++) {
 		r = k ? buf_adds(out, ", ") : 0;
@@ -74,7 +85,19 @@ int ingest_upsert_sql(const struct dataset *ds, const int *fields, size_t n,
 		r = r ?: sql_ident(out, col);
 		r = r ?: buf_adds(out, ", ");
 	}
-	return r ?: buf_adds(out, "\"_upload_id\" = excluded.\"_upload_id\"");
+	/* ingestd_dupkey (store.c) counts a key that repeats within the
+	 * upload (the row it replaces has this upload's _upload_id), and
+	 * under duplicate_keys: error refuses it; called for those rows
+	 * only, an update from another upload costs a comparison. */
+	r = r
+		    ?: buf_printf(out,
+				  "\"_upload_id\" = CASE WHEN \"_upload_id\" = "
+				  "excluded.\"_upload_id\" THEN "
+				  "ingestd_dupkey(\"_upload_id\", "
+				  "excluded.\"_upload_id\", %d) ELSE "
+				  "excluded.\"_upload_id\" END",
+				  ds->duplicate_keys == DUPKEYS_ERROR);
+	return r;
 }
 
 struct job_state {
@@ -83,6 +106,7 @@ struct job_state {
 	struct buf sql, sql_multi;
 	int *cell_field; /* present fields, in dataset order */
 	size_t ncells_row;
+	size_t ncells_batch; /* cells of a batch row: + the record, appending */
 	struct batch b[2];
 	struct batch *cur;
 	int64_t record; /* records so far (committed + in memory) */
@@ -150,6 +174,12 @@ static int batch_grow(struct batch *b, size_t ncells_row)
 		if (!nc)
 			return -ENOMEM;
 		b->cells = nc;
+		if (dataset_row_checks(b->ds)) {
+			struct row_pos *np = realloc(b->pos, cap * sizeof(*np));
+			if (!np)
+				return -ENOMEM;
+			b->pos = np;
+		}
 		b->cap_rows = cap;
 	}
 	return 0;
@@ -371,11 +401,11 @@ static int append_row(struct job_state *js, const struct csvstream_row *row)
 {
 	struct batch *b = js->cur;
 	struct cell *dst;
-	int r = batch_grow(b, js->ncells_row);
+	int r = batch_grow(b, js->ncells_batch);
 
 	if (r < 0)
 		return r;
-	dst = &b->cells[b->nrows * js->ncells_row];
+	dst = &b->cells[b->nrows * js->ncells_batch];
 	for (size_t k = 0; k < js->ncells_row; k++) {
 		int f = js->cell_field[k];
 		struct cell c = js->rowcells[f];
@@ -391,6 +421,15 @@ static int append_row(struct job_state *js, const struct csvstream_row *row)
 			c.u.s.off = (uint32_t)at;
 		}
 		dst[k] = c;
+	}
+	if (b->pos) {
+		b->pos[b->nrows].record = js->record;
+		b->pos[b->nrows].line = row->line;
+	}
+	if (js->ncells_batch > js->ncells_row) {
+		/* appending: the _record column, bound before _upload_id */
+		dst[js->ncells_row].kind = V_INT;
+		dst[js->ncells_row].u.i = js->record;
 	}
 	b->nrows++;
 	return 0;
@@ -488,10 +527,13 @@ static int flush(struct job_state *js)
 
 	if (r < 0)
 		return r;
+	js->cur->nerrs_job = js->cur->nerrs;
 	writer_submit(job->writer, js->cur);
 	r = writer_wait(job->writer, next);
 	if (r < 0)
 		refused(job, next);
+	else /* the row errors the writer found count for max_errors too */
+		js->errors += (int64_t)(next->nerrs - next->nerrs_job);
 	batch_clear(next);
 	/* An empty batch resumes where the last one ends. */
 	next->start_offset = js->cur->end_offset;
@@ -765,7 +807,8 @@ static int prepare_batches(struct job_state *js)
 	/* Rows go in groups of multi_rows per statement (fewer statement
 	 * executions), the rest one by one; within a statement a later row
 	 * with the same key still wins. */
-	multi = INGEST_MULTI_PARAMS / (js->ncells_row + 1);
+	js->ncells_batch = js->ncells_row + schema_appends(&job->ds->schema);
+	multi = INGEST_MULTI_PARAMS / (js->ncells_batch + 1);
 	if (multi > INGEST_MULTI_ROWS)
 		multi = INGEST_MULTI_ROWS;
 	/* Built in locals and then moved in: a pointer into *js handed to
@@ -784,7 +827,7 @@ static int prepare_batches(struct job_state *js)
 		js->b[i].upsert_sql = js->sql.p;
 		js->b[i].upsert_multi_sql = multi > 1 ? js->sql_multi.p : NULL;
 		js->b[i].multi_rows = multi > 1 ? multi : 0;
-		js->b[i].ncells_row = js->ncells_row;
+		js->b[i].ncells_row = js->ncells_batch;
 		js->b[i].cell_field = js->cell_field;
 	}
 	return 0;
@@ -862,7 +905,7 @@ static enum step prepare(struct job_state *js)
 				    &js->plan, &why);
 	if (r == 0)
 		r = readplan_header(job->fd, job->cfg, job->ds, &js->plan, &hdr,
-				    &js->map, &why);
+				    &js->map, &why, NULL);
 	if (r < 0) {
 		reason(job, "the header no longer fits dataset \"%s\": %s",
 		       job->ds->name, why.p ? why.p : ERRSTR(-r));

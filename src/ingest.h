@@ -61,7 +61,12 @@ void ingest_run(struct ingest_job *job);
 /* Build the upsert statement for ds, the fields present in a file, and
  * `rows` rows of values: INSERT INTO "t"(cols, _upload_id) VALUES(...),...
  * ON CONFLICT(pk) DO UPDATE SET col = excluded.col, ...,
- * _upload_id = excluded._upload_id. */
+ * _upload_id = CASE WHEN _upload_id = excluded._upload_id THEN
+ * ingestd_dupkey(_upload_id, excluded._upload_id, E) ELSE
+ * excluded._upload_id END (store.c: counts a key repeated within the
+ * upload; E = 1 for duplicate_keys: error). A dataset without primaryKey (schema_appends) appends instead:
+ * INSERT INTO "t"(cols, _record, _upload_id) VALUES(...),...
+ * ON CONFLICT(_upload_id, _record) DO NOTHING, one more value per row. */
 int ingest_upsert_sql(const struct dataset *ds, const int *fields, size_t n,
 		      size_t rows, struct buf *out);
 #define INGEST_MULTI_ROWS 64      /* rows per multi-row upsert */

@@ -145,9 +145,10 @@ struct inbox_take {
 struct prep {
 	struct cand *c;
 	struct inbox_take t;
-	const struct dataset *ds; /* choose()'s dataset (cr == 0) */
-	int cr;                   /* choose()'s result */
-	struct buf why;           /* choose()'s reason when cr < 0 */
+	const struct dataset *ds;   /* choose()'s dataset (cr == 0) */
+	int cr;                     /* choose()'s result */
+	struct buf why;             /* choose()'s reason when cr < 0 */
+	struct header_errors herrs; /* and its typed header errors */
 };
 
 struct intake {

@@ -314,6 +314,7 @@ static int start_http(struct daemon *d)
 	if (r < 0)
 		return r;  /* logged by http_new */
 	d->listen_fd = -1; /* taken */
+	http_set_config(d->http, d->cfg);
 	return 0;
 }
 
@@ -592,6 +593,7 @@ static void reload_config(struct daemon *d)
 	}
 	intake_set_config(d->intake, cfg);
 	outbox_set_config(d->outbox, cfg);
+	http_set_config(d->http, cfg);
 	config_unref(d->cfg);
 	d->cfg = cfg;
 	d->reload_failed = false;

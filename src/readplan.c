@@ -260,7 +260,8 @@ static int head_fill(int fd, const struct config *cfg, const struct readplan *p,
 static int try_delim(struct headtext *t, const struct config *cfg,
 		     const struct dataset *ds, const struct readplan *p,
 		     unsigned char d, struct csvstream_header *h,
-		     struct header_map *m, struct buf *why)
+		     struct header_map *m, struct buf *why,
+		     struct header_errors *errs)
 {
 	struct csvdialect dl = p->dialect;
 	struct buf one = BUF_INIT;
@@ -303,7 +304,7 @@ static int try_delim(struct headtext *t, const struct config *cfg,
 			h->lens[i] = strlen(s);
 		}
 	}
-	r = schema_match_header(ds, h->names, h->lens, h->n, m, why);
+	r = schema_match_header(ds, h->names, h->lens, h->n, m, why, errs);
 	if (r < 0)
 		csvstream_header_free(h);
 	return r;
@@ -311,8 +312,10 @@ static int try_delim(struct headtext *t, const struct config *cfg,
 
 int readplan_header(int fd, const struct config *cfg, const struct dataset *ds,
 		    struct readplan *p, struct csvstream_header *hdr,
-		    struct header_map *map, struct buf *why)
+		    struct header_map *map, struct buf *why,
+		    struct header_errors *errs)
 {
+	struct header_errors cur = {0}, firsterrs = {0};
 	struct csvstream_header h = {0}, best = {0};
 	struct header_map m, bestm = {0};
 	struct buf one = BUF_INIT, first = BUF_INIT;
@@ -333,7 +336,9 @@ int readplan_header(int fd, const struct config *cfg, const struct dataset *ds,
 		if (detect && (d == p->dialect.quote || d == p->dialect.escape))
 			continue;
 		buf_reset(&one);
-		r = try_delim(&text, cfg, ds, p, d, &h, &m, &one);
+		header_errors_clear(&cur);
+		r = try_delim(&text, cfg, ds, p, d, &h, &m, &one,
+			      errs ? &cur : NULL);
 		if (r == -EBADMSG) {
 			/* Empty, not text, too long, corrupt: no delimiter
 			 * helps; say that alone. */
@@ -350,6 +355,10 @@ int readplan_header(int fd, const struct config *cfg, const struct dataset *ds,
 					goto out;
 				}
 				first_n = h.n;
+				/* its typed errors go with it */
+				header_errors_clear(&firsterrs);
+				firsterrs = cur;
+				memset(&cur, 0, sizeof(cur));
 			}
 			if (!detect)
 				break;
@@ -392,6 +401,10 @@ int readplan_header(int fd, const struct config *cfg, const struct dataset *ds,
 				"The header does not fit dataset %s with any of the delimiters tried (comma, semicolon, tab, pipe). Split at the likeliest one: ",
 				ds->name);
 		(void)buf_add(why, first.p, first.len);
+		if (errs && header_errors_move(errs, &firsterrs) < 0) {
+			r = -ENOMEM;
+			goto out;
+		}
 		r = -EINVAL;
 		goto out;
 	}
@@ -424,6 +437,8 @@ out:
 	buf_free(&one);
 	buf_free(&first);
 	free(text.p);
+	header_errors_clear(&cur);
+	header_errors_clear(&firsterrs);
 	return r;
 }
 

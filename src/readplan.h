@@ -90,13 +90,16 @@ const char *plansrc_error(const struct plansrc *ps);
  * p->dialect.delimiter with the one used. The start of the text is read
  * once (CSVSTREAM_HEADER_READ bytes) and split under each candidate.
  * Returns 0; -EINVAL when the header does not fit ds, with the reason for
- * people in why; -EBADMSG when the text cannot be a CSV file at all
+ * people in why and, when errs is not NULL and the names were the problem,
+ * the same as typed header errors appended to errs (of the split the
+ * reason shows); -EBADMSG when the text cannot be a CSV file at all
  * (empty, not text, header too long, corrupt compressed data: the same
  * sentence for every dataset); or a negative errno.
  */
 int readplan_header(int fd, const struct config *cfg, const struct dataset *ds,
 		    struct readplan *p, struct csvstream_header *hdr,
-		    struct header_map *map, struct buf *why);
+		    struct header_map *map, struct buf *why,
+		    struct header_errors *errs);
 
 /* The status document's "dialect" object for a plan, as JSON text
  * (appended to out): delimiter, encoding, compression, header, and

@@ -76,9 +76,26 @@ const char *err_type_name(enum err_type t)
 		return "field-too-large";
 	case ERR_FORMAT:
 		return "format-error";
+	case ERR_MISSING_LABEL:
+		return "missing-label";
+	case ERR_EXTRA_LABEL:
+		return "extra-label";
+	case ERR_DUPLICATE_LABEL:
+		return "duplicate-label";
+	case ERR_BLANK_LABEL:
+		return "blank-label";
+	case ERR_INCORRECT_LABEL:
+		return "incorrect-label";
+	case ERR_UNIQUE:
+		return "unique-error";
+	case ERR_PRIMARY_KEY:
+		return "primary-key";
 	}
 	return "unknown-error";
 }
+
+const char *const duplicate_keys_names[DUPKEYS__COUNT + 1] = {
+	[DUPKEYS_COUNT] = "count", [DUPKEYS_ERROR] = "error", NULL};
 
 const char *const field_type_names[FT__COUNT + 1] = {
 	[FT_STRING] = "string",
@@ -490,9 +507,149 @@ static int explain(const struct dataset *ds, char *const *names,
 	return buf_printf(why, "How to fix: %s\n", fix_text(m));
 }
 
+void header_errors_clear(struct header_errors *e)
+{
+	if (!e)
+		return;
+	for (size_t i = 0; i < e->n; i++)
+		free(e->v[i].label);
+	free(e->v);
+	e->v = NULL;
+	e->n = e->cap = 0;
+}
+
+static int herr_add(struct header_errors *e, const struct dataset *ds,
+		    enum err_type t, size_t pos, const char *label, size_t len,
+		    const char *field)
+{
+	struct header_error *he;
+	char *l = NULL;
+
+	if (label && !(l = strndup(label, len)))
+		return -ENOMEM;
+	if (e->n == e->cap) {
+		size_t cap = e->cap ? e->cap * 2 : 8;
+		struct header_error *v = realloc(e->v, cap * sizeof(*v));
+		if (!v) {
+			free(l);
+			return -ENOMEM;
+		}
+		e->v = v;
+		e->cap = cap;
+	}
+	he = &e->v[e->n++];
+	he->type = t;
+	he->position = pos;
+	he->label = l;
+	he->field = field;
+	he->dataset = ds->name;
+	return 0;
+}
+
+int header_errors_move(struct header_errors *dst, struct header_errors *src)
+{
+	if (!src->n)
+		return 0;
+	if (dst->n + src->n > dst->cap) {
+		size_t cap = dst->n + src->n;
+		struct header_error *v = realloc(dst->v, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		dst->v = v;
+		dst->cap = cap;
+	}
+	memcpy(dst->v + dst->n, src->v, src->n * sizeof(*src->v));
+	dst->n += src->n;
+	free(src->v);
+	src->v = NULL;
+	src->n = src->cap = 0;
+	return 0;
+}
+
+/*
+ * The typed header errors of a refused header, by the rules that refused
+ * it: h[0..nreal) the sorted names, col_field/field_col the matching. A
+ * repeated name is a duplicate-label at each of its columns but the
+ * first (under subset only when declared); an empty cell before the last
+ * named one is a blank-label; under exact, the right names in a wrong
+ * order are an incorrect-label at each misplaced column (order_only).
+ */
+static int header_errs(const struct dataset *ds, char *const *names,
+		       const size_t *lens, size_t n, const struct hname *h,
+		       size_t nreal, const int *col_field, const int *field_col,
+		       bool order_only, struct header_errors *e)
+{
+	const struct schema *s = &ds->schema;
+	bool fold = ds->read.header_case_insensitive;
+	unsigned char *dup = calloc(n ? n : 1, 1);
+	const char *p;
+	size_t len, i, j, k;
+	int r = 0;
+
+	if (!dup)
+		return -ENOMEM;
+	for (i = 0; i < nreal; i = j) {
+		size_t first = h[i].col;
+		bool declared = false;
+
+		for (j = i;
+		     j < nreal && schema_name_cmp(h[j].p, h[j].len, h[i].p,
+						  h[i].len, fold) == 0;
+		     j++) {
+			declared |= col_field[h[j].col] >= 0;
+			if (h[j].col < first)
+				first = h[j].col;
+		}
+		if (j - i < 2 || h[i].len == 0 ||
+		    (ds->fields_match == FM_SUBSET && !declared))
+			continue;
+		for (k = i; k < j; k++)
+			if (h[k].col != first)
+				dup[h[k].col] = 1;
+	}
+	for (i = 0; r == 0 && i < n; i++) {
+		int f = col_field[i];
+
+		if (f == HEADER_COL_PADDING)
+			continue;
+		col_name(names, lens, i, &p, &len);
+		if (order_only) {
+			if (f != (int)i)
+				r = herr_add(e, ds, ERR_INCORRECT_LABEL, i + 1,
+					     p, len, s->fields[i].name);
+		} else if (len == 0) {
+			if (ds->fields_match != FM_SUBSET)
+				r = herr_add(e, ds, ERR_BLANK_LABEL, i + 1, p,
+					     len, NULL);
+		} else if (dup[i]) {
+			const char *fn = NULL;
+			for (k = 0; k < s->nfields && !fn; k++)
+				if (schema_name_cmp(s->fields[k].name,
+						    strlen(s->fields[k].name),
+						    p, len, fold) == 0)
+					fn = s->fields[k].name;
+			r = herr_add(e, ds, ERR_DUPLICATE_LABEL, i + 1, p, len,
+				     fn);
+		} else if (f == HEADER_COL_IGNORED &&
+			   ds->fields_match != FM_SUBSET) {
+			r = herr_add(e, ds, ERR_EXTRA_LABEL, i + 1, p, len,
+				     NULL);
+		}
+	}
+	for (i = 0; r == 0 && !order_only && i < s->nfields; i++) {
+		bool need = ds->fields_match != FM_SUPERSET ||
+			    s->fields[i].required || is_pk(s, i);
+		if (field_col[i] < 0 && need)
+			r = herr_add(e, ds, ERR_MISSING_LABEL, i + 1, NULL, 0,
+				     s->fields[i].name);
+	}
+	free(dup);
+	return r;
+}
+
 int schema_match_header(const struct dataset *ds, char *const *names,
 			const size_t *lens, size_t n, struct header_map *out,
-			struct buf *why)
+			struct buf *why, struct header_errors *errs)
 {
 	const struct schema *s = &ds->schema;
 	struct hname *h = NULL;
@@ -578,6 +735,9 @@ int schema_match_header(const struct dataset *ds, char *const *names,
 	if (reject) {
 		r = explain(ds, names, lens, n, col_field, field_col, flag,
 			    order_col, why);
+		if (r != -ENOMEM && errs)
+			r = header_errs(ds, names, lens, n, h, nreal, col_field,
+					field_col, order_col < n, errs);
 		r = r == -ENOMEM ? -ENOMEM : -EINVAL;
 		goto out;
 	}
@@ -1299,11 +1459,15 @@ static int pattern_match(const struct field *f, const char *p, size_t n)
 	return rc == PCRE2_ERROR_NOMATCH ? 0 : -1;
 }
 
-static bool is_missing(const struct schema *s, const char *raw, size_t len)
+static bool is_missing(const struct schema *s, const struct field *f,
+		       const char *raw, size_t len)
 {
 	if (!s)
 		return in_default(schema_default_missing,
 				  NDEFAULT(schema_default_missing), raw, len);
+	if (s->fields && f->has_missing)
+		return in_list((const char *const *)f->missing, f->nmissing,
+			       raw, len);
 	return in_list((const char *const *)s->missing, s->nmissing, raw, len);
 }
 
@@ -1344,7 +1508,7 @@ int schema_convert(const struct schema *s, const struct field *f,
 
 	if (msg && msgsz)
 		msg[0] = '\0';
-	if (is_missing(s, raw, len)) {
+	if (is_missing(s, f, raw, len)) {
 		out->kind = V_NULL;
 		if (f->required)
 			return fail(ERR_CONSTRAINT, msg, msgsz,
@@ -1465,6 +1629,9 @@ void field_clear(struct field *f)
 	free(f->enum_vals);
 	strv_free(f->true_values, f->n_true);
 	strv_free(f->false_values, f->n_false);
+	free(f->title);
+	free(f->description);
+	strv_free(f->missing, f->nmissing);
 	memset(f, 0, sizeof(*f));
 }
 
@@ -1479,6 +1646,9 @@ void schema_clear(struct schema *s)
 	free(s->fields);
 	free(s->pk);
 	strv_free(s->missing, s->nmissing);
+	for (i = 0; s->ukeys && i < s->nukeys; i++)
+		free(s->ukeys[i].f);
+	free(s->ukeys);
 	memset(s, 0, sizeof(*s));
 }
 

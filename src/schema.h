@@ -55,6 +55,16 @@ enum field_format {
 	FF_OBJECT,  /* geopoint {"lon": .., "lat": ..} */
 };
 
+/* A primary key repeated within one upload (issue 12): the later row
+ * wins and is counted (rows.duplicate_keys), or it is a primary-key row
+ * error and the first row stays. */
+enum duplicate_keys {
+	DUPKEYS_COUNT, /* default */
+	DUPKEYS_ERROR,
+};
+#define DUPKEYS__COUNT (DUPKEYS_ERROR + 1)
+extern const char *const duplicate_keys_names[DUPKEYS__COUNT + 1];
+
 enum fields_match {
 	FM_EXACT,    /* same names, same order */
 	FM_EQUAL,    /* same names, any order (default) */
@@ -155,16 +165,36 @@ struct field {
 	size_t n_true;
 	char **false_values; /* boolean only; defaults false False FALSE 0 */
 	size_t n_false;
+	/* Issue 12 (schema document): title and description (NULL when
+	 * unset; shown on the HTML error table), and the field's own
+	 * missingValues (Table Schema v2), which replace the schema's when
+	 * has_missing. */
+	char *title, *description;
+	char **missing;
+	size_t nmissing;
+	bool has_missing;
+	bool unique; /* constraints.unique: also one of schema.ukeys */
+};
+
+/* A set of fields whose values together are unique (uniqueKeys, or one
+ * field's unique constraint): a UNIQUE index on their columns. */
+struct ukey {
+	size_t *f; /* indexes into fields */
+	size_t n;
 };
 
 struct schema {
 	struct field *fields;
 	size_t nfields;
-	size_t *pk; /* indexes into fields */
+	size_t *pk; /* indexes into fields; npk 0: no primaryKey, the dataset
+		       appends (schema_appends) */
 	size_t npk;
 	char **missing; /* missingValues; config.c fills the default [""];
 			   an empty list means no value is missing */
 	size_t nmissing;
+	struct ukey *ukeys; /* uniqueKeys then unique fields, none equal to
+			       the primary key or to each other */
+	size_t nukeys;
 };
 
 /* How a dataset's files are read (issue 11): the Frictionless CSV Dialect
@@ -185,6 +215,7 @@ struct dataset {
 	char *match; /* fnmatch(3) glob on the file name */
 	enum fields_match fields_match;
 	bool rowid; /* create the table with a rowid even for a text key */
+	enum duplicate_keys duplicate_keys;
 	struct schema schema;
 	struct dataset_read read;
 };
@@ -198,7 +229,23 @@ enum err_type {
 	ERR_ENCODING,        /* encoding-error */
 	ERR_FIELD_TOO_LARGE, /* field-too-large */
 	ERR_FORMAT,          /* format-error */
+	/* Header errors (issue 12), record 0 */
+	ERR_MISSING_LABEL,   /* missing-label: a field has no column */
+	ERR_EXTRA_LABEL,     /* extra-label: a column is no field */
+	ERR_DUPLICATE_LABEL, /* duplicate-label: a column repeats another */
+	ERR_BLANK_LABEL,     /* blank-label: an empty header cell */
+	ERR_INCORRECT_LABEL, /* incorrect-label: fieldsMatch exact, wrong place */
+	ERR_UNIQUE,          /* unique-error: a unique key's values repeat */
+	ERR_PRIMARY_KEY,     /* primary-key: a key repeats (duplicate_keys) */
 };
+
+/* Whether the writer checks rows against the table one by one when a
+ * statement is refused (unique keys, duplicate_keys: error): batches of
+ * such a dataset carry each row's record and line. */
+static inline bool dataset_row_checks(const struct dataset *ds)
+{
+	return ds->schema.nukeys > 0 || ds->duplicate_keys == DUPKEYS_ERROR;
+}
 const char *err_type_name(enum err_type t);
 const char *field_type_name(enum field_type t);
 /* Whether minimum/maximum/exclusive* apply to type t (integer, number,
@@ -212,6 +259,15 @@ const char *header_case_name(enum header_case h);
 int header_case_parse(const char *s, enum header_case *out);
 const char *match_case_name(enum match_case m);
 int match_case_parse(const char *s, enum match_case *out);
+
+/* A dataset without primaryKey appends: each valid row is inserted with
+ * _upload_id and its record number in SCHEMA_RECORD_COLUMN, the two
+ * together unique. */
+#define SCHEMA_RECORD_COLUMN "_record"
+static inline bool schema_appends(const struct schema *s)
+{
+	return s->npk == 0;
+}
 
 /* The SQL column of field f: its `column:`, else its name. */
 static inline const char *field_column(const struct field *f)
@@ -249,6 +305,31 @@ struct header_map {
 };
 void header_map_free(struct header_map *m);
 
+/*
+ * Why a header was refused, as data: one entry per problem, in column
+ * order (missing fields last, in field order). position is the 1-based
+ * header column; for missing-label the 1-based field position. label is
+ * the header cell as found (owned; NULL for missing-label); field the
+ * field concerned (missing-label; duplicate-label of a field;
+ * incorrect-label: the one expected there) or NULL.
+ */
+struct header_error {
+	enum err_type type;
+	size_t position;
+	char *label;
+	const char *field;   /* points into the dataset (outlives the list) */
+	const char *dataset; /* the dataset that refused, likewise */
+};
+struct header_errors {
+	struct header_error *v;
+	size_t n, cap;
+};
+/* Free the entries (NULL-safe, leaves an empty list). */
+void header_errors_clear(struct header_errors *e);
+/* Append all of src to dst and empty src. Returns 0 or -ENOMEM (then src
+ * is kept). */
+int header_errors_move(struct header_errors *dst, struct header_errors *src);
+
 /* Order of two names as schema_match_header compares them: bytes, or with
  * fold (header_case: insensitive) code points under Unicode simple case
  * folding, towlower(towupper(c)) in glibc's C.UTF-8 (schema.c says what
@@ -266,12 +347,13 @@ int schema_name_cmp(const char *p, size_t plen, const char *q, size_t qlen,
  * Returns 0 and fills *out when accepted. Returns -EINVAL when rejected and
  * appends to why a human-readable explanation: the dataset tried, expected
  * columns, found columns, and which are missing, unexpected or duplicated,
- * and how to fix it (names escaped with text_escape). -ENOMEM on allocation
+ * and how to fix it (names escaped with text_escape); errs, when not NULL,
+ * gets the same problems as data (appended). -ENOMEM on allocation
  * failure. *out is untouched on failure.
  */
 int schema_match_header(const struct dataset *ds, char *const *names,
 			const size_t *lens, size_t n, struct header_map *out,
-			struct buf *why);
+			struct buf *why, struct header_errors *errs);
 
 /*
  * Convert and check one cell for field f of schema s.
@@ -284,7 +366,10 @@ int schema_match_header(const struct dataset *ds, char *const *names,
  * msgsz) into msg, e.g. "expected a number" or "value 5 is below minimum
  * 10". The cell's text is never echoed (the caller records it); only typed
  * numbers and dates are. *out is then undefined.
- * s may be NULL: missingValues is then [""]. Thread-safe.
+ * s may be NULL: missingValues is then [""]. A schema without fields
+ * (a sentinel such as an empty static struct) means its own missing list
+ * only; otherwise a field with has_missing uses its own list instead of
+ * the schema's. Thread-safe.
  */
 int schema_convert(const struct schema *s, const struct field *f,
 		   const char *raw, size_t len, struct value *out, char *msg,

@@ -3,14 +3,18 @@
 /*
  * store.c - see store.h.
  *
- * Schema (user_version 4; the migrations below):
+ * Schema (user_version 5; the migrations below):
  *   uploads        one row per upload; offset/line/rows_* are the resume
  *                  point and counters, advanced only in the transaction that
  *                  applies the rows they describe, so a restart resumes after
  *                  the last committed batch and never applies a row or
  *                  records an error twice.
- *   upload_errors  one row per row error, in file order (rowid).
- *   <dataset>      declared columns + _upload_id, primary key as declared.
+ *   upload_errors  one row per row error, in file order (rowid); header
+ *                  errors of a rejected upload are record 0 with the
+ *                  header column in position.
+ *   <dataset>      declared columns + _upload_id, primary key as declared;
+ *                  without primaryKey (appending) also _record, the key
+ *                  being (_upload_id, _record).
  *   outbox, deliveries  webhook events, written with the terminal state,
  *                  and their delivery per target (outbox.h).
  * status_pending is set by every state change and cleared once the status
@@ -226,6 +230,7 @@ static int build_sql(struct store *s)
 			       " rows_applied = rows_applied + ?3,"
 			       " rows_failed = rows_failed + ?4,"
 			       " errors_count = errors_count + ?5,"
+			       " rows_duplicate_keys = rows_duplicate_keys + ?10,"
 			       " bytes_done = ?6, line_done = ?7, bytes_read = ?9"
 			       " WHERE id = ?1 AND state = {} AND bytes_done = ?8",
 			       UP_BIT(UP_PROCESSING));
@@ -246,15 +251,22 @@ static int build_sql(struct store *s)
 			       "SELECT json_object("
 			       " 'id', u.id, 'file', u.file_name, 'dataset', u.dataset,"
 			       " 'state', u.state, 'sha256', u.sha256, 'bytes', u.bytes,"
-			       " 'rows', json_object('total', u.rows_total, 'applied', u.rows_applied,"
-			       "   'failed', u.rows_failed),"
+			       " 'rows', CASE WHEN u.rows_duplicate_keys = 0 THEN"
+			       "   json_object('total', u.rows_total, 'applied', u.rows_applied,"
+			       "   'failed', u.rows_failed) ELSE"
+			       "   json_object('total', u.rows_total, 'applied', u.rows_applied,"
+			       "   'failed', u.rows_failed, 'duplicate_keys', u.rows_duplicate_keys) END,"
 			       " 'progress', CASE WHEN u.state IN ({}) THEN 1.0"
 			       "   WHEN u.bytes > 0 THEN round(CAST(min(u.bytes, coalesce(u.bytes_read, u.bytes_done)) AS REAL) / u.bytes, 4)"
 			       "   ELSE 0.0 END,"
 			       " 'errors', json_object('count', u.errors_count, 'first', json(("
-			       "   SELECT json_group_array(json_object('record', e.record, 'line', e.line,"
+			       "   SELECT json_group_array(CASE WHEN e.position IS NULL THEN"
+			       "     json_object('record', e.record, 'line', e.line,"
 			       "     'column', e.\"column\", 'value', e.value, 'type', e.type,"
-			       "     'message', e.message))"
+			       "     'message', e.message) ELSE"
+			       "     json_object('record', e.record, 'line', e.line,"
+			       "     'column', e.\"column\", 'value', e.value, 'type', e.type,"
+			       "     'message', e.message, 'position', e.position) END)"
 			       "   FROM (SELECT * FROM upload_errors WHERE upload_id = u.id"
 			       "         ORDER BY rowid LIMIT 100) e))),"
 			       " 'dialect', json(u.dialect),"
@@ -264,6 +276,32 @@ static int build_sql(struct store *s)
 			       " FROM uploads u WHERE u.id = ?",
 			       DONE_MASK);
 	return r ?: store_read_build_sql(s);
+}
+
+/*
+ * ingestd_dupkey(old, new, error): the _upload_id of a row an upsert
+ * updates. old == new means the key repeats a row of the same upload: it
+ * is counted in s->dup_keys, and with error = 1 the statement fails with
+ * SQLITE_CONSTRAINT_PRIMARYKEY (apply_rows makes that row a primary-key
+ * error). SQLite undoes a failed statement alone (a multi-row INSERT that
+ * may abort runs in a statement journal), the transaction stays.
+ */
+static void fn_dupkey(sqlite3_context *c, int n, sqlite3_value **v)
+{
+	struct store *s = sqlite3_user_data(c);
+
+	(void)n;
+	if (sqlite3_value_type(v[0]) == SQLITE_INTEGER &&
+	    sqlite3_value_int64(v[0]) == sqlite3_value_int64(v[1])) {
+		s->dup_keys++;
+		if (sqlite3_value_int(v[2])) {
+			sqlite3_result_error(c, "primary key repeated", -1);
+			sqlite3_result_error_code(c,
+						  SQLITE_CONSTRAINT_PRIMARYKEY);
+			return;
+		}
+	}
+	sqlite3_result_value(c, v[1]);
 }
 
 void store_global_init(void)
@@ -292,6 +330,15 @@ int store_open(const char *path, bool readonly, struct store **out)
 	}
 	sqlite3_extended_result_codes(s->db, 1);
 	sqlite3_busy_timeout(s->db, 10000);
+	/* The upserts of ingest_upsert_sql() call it; DIRECTONLY: never from
+	 * a view or trigger the database might hold. */
+	rc = sqlite3_create_function(s->db, "ingestd_dupkey", 3,
+				     SQLITE_UTF8 | SQLITE_DIRECTONLY, s,
+				     fn_dupkey, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		r = store_fail(s, rc);
+		goto err;
+	}
 	if (!readonly) {
 		/* WAL: readers (status, HTTP) never block the writer nor wait
 		 * for it. synchronous=NORMAL: a commit is durable once the WAL
@@ -389,6 +436,13 @@ static const char *const migrations[] = {
 	/* 3 → 4: the outbox of terminal events (issue 14; outbox.c owns
 	 * these tables and their queries) */
 	OUTBOX_MIGRATION,
+	/* 4 → 5: the header column of a header error (missing-label: the
+	 * field's position), NULL for row errors */
+	"ALTER TABLE upload_errors ADD COLUMN position INTEGER;"
+	/* primary keys repeated within the upload (the later row won, or
+	 * duplicate_keys: error made it a row error) */
+	"ALTER TABLE uploads ADD COLUMN rows_duplicate_keys INTEGER NOT NULL"
+	" DEFAULT 0;",
 };
 
 int store_migrate(struct store *s)
@@ -487,7 +541,17 @@ static int create_table(struct store *s, const struct dataset *ds)
 					  field_pk_pos(sc, f) ? " NOT NULL"
 							      : "");
 	}
-	r = r ?: buf_adds(&b, "\"_upload_id\" INTEGER, PRIMARY KEY(");
+	r = r ?: buf_adds(&b, "\"_upload_id\" INTEGER, ");
+	/* Appending: a row is its upload and record, so a batch applied
+	 * twice could never double a row. */
+	if (schema_appends(sc))
+		r = r
+			    ?: buf_adds(&b,
+					"\"" SCHEMA_RECORD_COLUMN "\" INTEGER, "
+					"PRIMARY KEY(\"_upload_id\", "
+					"\"" SCHEMA_RECORD_COLUMN "\"");
+	else
+		r = r ?: buf_adds(&b, "PRIMARY KEY(");
 	for (size_t k = 0; r == 0 && k < sc->npk; k++) {
 		r = buf_adds(&b, k ? ", " : "");
 		r = r ?: add_ident(&b, field_column(&sc->fields[sc->pk[k]]));
@@ -507,13 +571,155 @@ static int create_table(struct store *s, const struct dataset *ds)
 	return r;
 }
 
+#define UNIQUE_PREFIX "ingestd_unique_"
+
+/* Whether the unique key k of ds has the columns cols (names separated by
+ * \x1f, in index order). */
+static bool ukey_is(const struct dataset *ds, const struct ukey *k,
+		    const char *cols)
+{
+	const char *p = cols;
+
+	for (size_t i = 0; i < k->n; i++) {
+		const char *c = field_column(&ds->schema.fields[k->f[i]]);
+		size_t n = strlen(c);
+
+		if (strncasecmp(p, c, n) != 0 || (p[n] && p[n] != '\x1f'))
+			return false;
+		p += n + (p[n] ? 1 : 0);
+	}
+	return !*p;
+}
+
+/*
+ * The UNIQUE indexes of ds's table (named UNIQUE_PREFIX<table>_<n>) made
+ * to match schema.ukeys: one no key asks for is dropped, a missing one is
+ * created. Rows already in the table that repeat a new key refuse it
+ * (-EINVAL, why says which). Writer only.
+ */
+static int sync_unique(struct store *s, const struct dataset *ds,
+		       struct buf *why)
+{
+	const struct schema *sc = &ds->schema;
+	bool *have = calloc(sc->nukeys + 1, sizeof(*have));
+	struct buf sql = BUF_INIT, name = BUF_INIT, drop = BUF_INIT;
+	sqlite3_stmt *st = NULL;
+	int rc, r = 0;
+
+	if (!have)
+		return -ENOMEM;
+	rc = sqlite3_prepare_v2(
+		s->db,
+		"SELECT il.name, (SELECT group_concat(name, char(31)) FROM"
+		" (SELECT name FROM pragma_index_info(il.name) ORDER BY seqno))"
+		" FROM pragma_index_list(?1) il WHERE il.name LIKE ?2",
+		-1, &st, NULL);
+	if (rc != SQLITE_OK) {
+		r = store_fail(s, rc);
+		goto out;
+	}
+	(void)buf_printf(&name, UNIQUE_PREFIX "%s_%%", ds->table);
+	sqlite3_bind_text(st, 1, ds->table, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, name.p, -1, SQLITE_STATIC);
+	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *iname = (const char *)sqlite3_column_text(st, 0);
+		const char *cols = (const char *)sqlite3_column_text(st, 1);
+		size_t k;
+
+		for (k = 0; k < sc->nukeys; k++)
+			if (!have[k] &&
+			    ukey_is(ds, &sc->ukeys[k], cols ? cols : ""))
+				break;
+		if (k < sc->nukeys) {
+			have[k] = true;
+			continue;
+		}
+		/* dropped once the query is done: not while it reads */
+		r = buf_adds(&drop, "DROP INDEX ");
+		r = r ?: sql_ident(&drop, iname);
+		r = r ?: buf_adds(&drop, ";");
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = store_fail(s, rc);
+	sqlite3_finalize(st);
+	if (r == 0 && drop.len)
+		r = store_exec(s, drop.p);
+	for (size_t k = 0, n = 1; r == 0 && k < sc->nukeys; k++) {
+		const struct ukey *u = &sc->ukeys[k];
+
+		if (have[k])
+			continue;
+		/* the first free name */
+		for (;; n++) {
+			sqlite3_stmt *q = NULL;
+			bool taken;
+
+			buf_reset(&name);
+			r = buf_printf(&name, UNIQUE_PREFIX "%s_%zu", ds->table,
+				       n);
+			if (r < 0)
+				break;
+			rc = sqlite3_prepare_v2(
+				s->db,
+				"SELECT 1 FROM sqlite_schema WHERE name = ?1"
+				" COLLATE NOCASE",
+				-1, &q, NULL);
+			if (rc != SQLITE_OK) {
+				r = store_fail(s, rc);
+				break;
+			}
+			sqlite3_bind_text(q, 1, name.p, -1, SQLITE_STATIC);
+			taken = sqlite3_step(q) == SQLITE_ROW;
+			sqlite3_finalize(q);
+			if (!taken)
+				break;
+		}
+		buf_reset(&sql);
+		r = r ?: buf_adds(&sql, "CREATE UNIQUE INDEX ");
+		r = r ?: sql_ident(&sql, name.p);
+		r = r ?: buf_adds(&sql, " ON ");
+		r = r ?: sql_ident(&sql, ds->table);
+		r = r ?: buf_adds(&sql, "(");
+		for (size_t i = 0; r == 0 && i < u->n; i++) {
+			r = buf_adds(&sql, i ? ", " : "");
+			r = r
+				    ?: sql_ident(&sql,
+						 field_column(
+							 &sc->fields[u->f[i]]));
+		}
+		r = r ?: buf_adds(&sql, ")");
+		if (r == 0)
+			r = store_exec(s, sql.p);
+		if (r == -EINVAL && strstr(s->err, "UNIQUE")) {
+			buf_printf(why,
+				   "table \"%s\" has rows that repeat the "
+				   "unique key (",
+				   ds->table);
+			for (size_t i = 0; i < u->n; i++)
+				buf_printf(why, "%s%s", i ? ", " : "",
+					   sc->fields[u->f[i]].name);
+			buf_printf(why,
+				   ") of dataset \"%s\": remove the repeats "
+				   "or the key",
+				   ds->name);
+			r = -EINVAL;
+		}
+	}
+out:
+	free(have);
+	buf_free(&sql);
+	buf_free(&name);
+	buf_free(&drop);
+	return r;
+}
+
 int store_ensure_table(struct store *s, const struct dataset *ds,
 		       struct buf *why)
 {
 	const struct schema *sc = &ds->schema;
 	sqlite3_stmt *st = NULL;
 	size_t nfound = 0;
-	bool have_upload_id = false, bad = false;
+	bool have_upload_id = false, have_record = false, bad = false;
 	int rc, r = 0;
 
 	rc = sqlite3_prepare_v2(s->db,
@@ -534,6 +740,11 @@ int store_ensure_table(struct store *s, const struct dataset *ds,
 		nfound++;
 		if (strcmp(name, "_upload_id") == 0) {
 			have_upload_id = true;
+			continue;
+		}
+		if (schema_appends(sc) &&
+		    strcmp(name, SCHEMA_RECORD_COLUMN) == 0) {
+			have_record = true;
 			continue;
 		}
 		for (f = 0; f < sc->nfields; f++)
@@ -569,8 +780,10 @@ int store_ensure_table(struct store *s, const struct dataset *ds,
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)
 		return store_fail(s, rc);
-	if (nfound == 0)
-		return create_table(s, ds);
+	if (nfound == 0) {
+		r = create_table(s, ds);
+		return r ?: sync_unique(s, ds, why);
+	}
 	for (size_t f = 0; f < sc->nfields; f++) {
 		sqlite3_stmt *q = NULL;
 		bool found;
@@ -597,6 +810,14 @@ int store_ensure_table(struct store *s, const struct dataset *ds,
 			   ds->table);
 		bad = true;
 	}
+	if (schema_appends(sc) && !have_record) {
+		buf_printf(
+			why,
+			"table \"%s\" has no column \"" SCHEMA_RECORD_COLUMN
+			"\" (dataset \"%s\" has no primaryKey: it appends); ",
+			ds->table, ds->name);
+		bad = true;
+	}
 	if (bad) {
 		buf_printf(
 			why,
@@ -604,7 +825,7 @@ int store_ensure_table(struct store *s, const struct dataset *ds,
 			ds->name);
 		r = -EINVAL;
 	}
-	return r;
+	return r ?: sync_unique(s, ds, why);
 }
 
 void upload_rec_clear(struct upload_rec *r)
@@ -679,6 +900,99 @@ static int get_state(struct store *s, int64_t id, enum upload_state *out)
 	return r;
 }
 
+/* The sentence of a header error; labels and names bounded like values. */
+static int header_error_msg(struct buf *m, const struct header_error *e)
+{
+	const char *f = e->field ? e->field : "";
+	int r = buf_adds(m, "dataset \"");
+
+	r = r ?: utf8_escape(m, e->dataset, strlen(e->dataset), 200);
+	r = r ?: buf_adds(m, "\": ");
+	switch (e->type) {
+	case ERR_MISSING_LABEL:
+		r = r ?: buf_adds(m, "the header has no column \"");
+		r = r ?: utf8_escape(m, f, strlen(f), 200);
+		return r ?: buf_printf(m, "\" (field %zu)", e->position);
+	case ERR_BLANK_LABEL:
+		return r
+			       ?: buf_printf(m, "column %zu has no name",
+					     e->position);
+	case ERR_INCORRECT_LABEL:
+		r = r ?: buf_printf(m, "column %zu should be \"", e->position);
+		r = r ?: utf8_escape(m, f, strlen(f), 200);
+		return r ?: buf_adds(m, "\" (fieldsMatch: exact)");
+	case ERR_DUPLICATE_LABEL:
+		return r
+			       ?: buf_printf(
+					  m,
+					  "column %zu repeats an earlier column",
+					  e->position);
+	default:
+		return r
+			       ?: buf_printf(m, "column %zu is not a field",
+					     e->position);
+	}
+}
+
+/* Header errors of upload id into upload_errors, and their count. */
+static int header_errors_insert(struct store *s, int64_t id,
+				const struct header_errors *he)
+{
+	struct buf msg = BUF_INIT, val = BUF_INIT;
+	sqlite3_stmt *st;
+	int r, rc;
+
+	r = store_prep(s,
+		       "INSERT INTO upload_errors(upload_id, record, line,"
+		       " \"column\", value, type, message, position)"
+		       " VALUES(?,0,1,?,?,?,?,?)",
+		       &st);
+	for (size_t i = 0; r == 0 && i < he->n; i++) {
+		const struct header_error *e = &he->v[i];
+
+		buf_reset(&msg);
+		buf_reset(&val);
+		r = header_error_msg(&msg, e);
+		if (r == 0 && e->label)
+			r = utf8_escape(&val, e->label, strlen(e->label), 200);
+		if (r < 0)
+			break;
+		sqlite3_bind_int64(st, 1, id);
+		if (e->field)
+			sqlite3_bind_text(st, 2, e->field, -1, SQLITE_STATIC);
+		else
+			sqlite3_bind_null(st, 2);
+		if (e->label)
+			sqlite3_bind_text(st, 3, val.p ? val.p : "", -1,
+					  SQLITE_STATIC);
+		else
+			sqlite3_bind_null(st, 3);
+		sqlite3_bind_text(st, 4, err_type_name(e->type), -1,
+				  SQLITE_STATIC);
+		sqlite3_bind_text(st, 5, msg.p, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 6, (sqlite3_int64)e->position);
+		rc = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (rc != SQLITE_DONE)
+			r = store_fail(s, rc);
+	}
+	buf_free(&msg);
+	buf_free(&val);
+	if (r < 0)
+		return r;
+	r = store_prep(s,
+		       "UPDATE uploads SET errors_count = errors_count + ?2"
+		       " WHERE id = ?1",
+		       &st);
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)he->n);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : store_fail(s, rc);
+}
+
 /* The UPDATE part of a state change; the caller holds the transaction. */
 static int change(struct store *s, int64_t id, const struct upload_change *ch)
 {
@@ -726,6 +1040,8 @@ static int change(struct store *s, int64_t id, const struct upload_change *ch)
 	if (r == 0 && ch->from != ch->to &&
 	    (upload_state_terminal_mask() & UP_BIT(ch->to)))
 		r = outbox_event_add(s, id, ch->to);
+	if (r == 0 && ch->header_errors && ch->header_errors->n)
+		r = header_errors_insert(s, id, ch->header_errors);
 	return r;
 }
 
@@ -912,12 +1228,13 @@ static int bind_cell(struct store *s, sqlite3_stmt *st, int i,
 }
 
 /* Bind rows [row, row + n) to st (ncells_row + 1 parameters per row) and
- * run it once. */
+ * run it once. *src: SQLite's extended result code. */
 static int upsert(struct store *s, sqlite3_stmt *st, const struct batch *b,
-		  size_t row, size_t n)
+		  size_t row, size_t n, int *src)
 {
 	int p = 1, r, rc;
 
+	*src = SQLITE_OK;
 	for (size_t i = row; i < row + n; i++) {
 		const struct cell *c = &b->cells[i * b->ncells_row];
 
@@ -929,15 +1246,179 @@ static int upsert(struct store *s, sqlite3_stmt *st, const struct batch *b,
 		sqlite3_bind_int64(st, p++, b->upload_id);
 	}
 	rc = sqlite3_step(st);
+	if (rc != SQLITE_DONE)
+		*src = sqlite3_extended_errcode(s->db);
 	sqlite3_reset(st);
 	return rc == SQLITE_DONE ? 0 : store_fail(s, rc);
 }
 
-static int apply_rows(struct store *s, const struct batch *b)
+/* A refusal that is about one row against the table, not the batch: a
+ * unique key repeated (UNIQUE index) or, under duplicate_keys: error, a
+ * primary key repeated within the upload (ingestd_dupkey). */
+static bool row_conflict(const struct batch *b, int rc)
+{
+	return dataset_row_checks(b->ds) && b->pos &&
+	       (rc == SQLITE_CONSTRAINT_UNIQUE ||
+		(rc == SQLITE_CONSTRAINT_PRIMARYKEY &&
+		 b->ds->duplicate_keys == DUPKEYS_ERROR));
+}
+
+/* The cell of field f in row i of b, or NULL when the file lacks f. */
+static const struct cell *row_cell(const struct batch *b, size_t i, size_t f)
+{
+	for (size_t k = 0; k < b->ncells_row; k++)
+		if (k < b->ncells_row - schema_appends(&b->ds->schema) &&
+		    b->cell_field[k] == (int)f)
+			return &b->cells[i * b->ncells_row + k];
+	return NULL;
+}
+
+/* The unique key SQLite named in "UNIQUE constraint failed: t.a, t.b". */
+static const struct ukey *failed_ukey(struct store *s, const struct batch *b)
+{
+	const struct schema *sc = &b->ds->schema;
+	const char *m = strstr(s->err, "failed: ");
+	struct buf want = BUF_INIT;
+
+	for (size_t k = 0; m && k < sc->nukeys; k++) {
+		bool same;
+
+		buf_reset(&want);
+		for (size_t i = 0; i < sc->ukeys[k].n; i++)
+			(void)buf_printf(
+				&want, "%s%s.%s", i ? ", " : "", b->ds->table,
+				field_column(&sc->fields[sc->ukeys[k].f[i]]));
+		same = want.p && strcasecmp(m + 8, want.p) == 0;
+		if (same) {
+			buf_free(&want);
+			return &sc->ukeys[k];
+		}
+	}
+	buf_free(&want);
+	return sc->nukeys ? &sc->ukeys[0] : NULL;
+}
+
+/*
+ * Row i of b was refused for rc (row_conflict): it becomes a row error of
+ * its record, appended to b->errs (apply_rows puts them in file order),
+ * and counts as failed instead of applied. The writer owns b while it
+ * applies it (batch.h).
+ */
+static int row_refused(struct store *s, struct batch *b, size_t i, int rc)
+{
+	const struct schema *sc = &b->ds->schema;
+	struct ukey pkey = {.f = sc->pk, .n = sc->npk};
+	const struct ukey *k =
+		rc == SQLITE_CONSTRAINT_UNIQUE ? failed_ukey(s, b) : &pkey;
+	struct row_error *e;
+	struct buf *a = &b->arena;
+	int r = 0;
+
+	if (!k || !k->n)
+		return -EINVAL;
+	if (b->nerrs == b->cap_errs) {
+		size_t cap = b->cap_errs ? b->cap_errs * 2 : 64;
+		struct row_error *ne = realloc(b->errs, cap * sizeof(*ne));
+		if (!ne)
+			return -ENOMEM;
+		b->errs = ne;
+		b->cap_errs = cap;
+	}
+	e = &b->errs[b->nerrs];
+	memset(e, 0, sizeof(*e));
+	e->record = b->pos[i].record;
+	e->line = b->pos[i].line;
+	e->field = (int32_t)k->f[0];
+	e->type = rc == SQLITE_CONSTRAINT_UNIQUE ? ERR_UNIQUE : ERR_PRIMARY_KEY;
+	/* the key's values, as the file gave them */
+	e->value_off = (uint32_t)a->len;
+	for (size_t q = 0; r == 0 && q < k->n; q++) {
+		const struct cell *c = row_cell(b, i, k->f[q]);
+
+		r = q ? buf_adds(a, ", ") : 0;
+		if (r == 0 && c && c->kind == V_TEXT)
+			r = utf8_escape(a, a->p + c->u.s.off, c->u.s.len, 200);
+		else if (r == 0 && c && c->kind == V_INT)
+			r = buf_printf(a, "%lld", (long long)c->u.i);
+		else if (r == 0 && c && c->kind == V_REAL)
+			r = buf_printf(a, "%.17g", c->u.d);
+	}
+	e->value_len = (uint32_t)(a->len - e->value_off);
+	e->has_value = true;
+	e->msg_off = (uint32_t)a->len;
+	r = r
+		    ?: buf_adds(a,
+				rc == SQLITE_CONSTRAINT_UNIQUE
+					? "another row has the same value of "
+					  "the unique key ("
+					: "the primary key (");
+	for (size_t q = 0; r == 0 && q < k->n; q++) {
+		r = q ? buf_adds(a, ", ") : 0;
+		r = r ?: buf_adds(a, sc->fields[k->f[q]].name);
+	}
+	r = r
+		    ?: buf_adds(a, rc == SQLITE_CONSTRAINT_UNIQUE
+					   ? ")"
+					   : ") repeats an earlier row of this "
+					     "upload (duplicate_keys: error)");
+	if (r < 0)
+		return r;
+	e->msg_len = (uint32_t)(a->len - e->msg_off);
+	b->nerrs++;
+	b->applied--;
+	b->failed++;
+	return 0;
+}
+
+/* Rows [row, row + n) of b one by one: a row the table refuses for a
+ * conflict (row_conflict) is a row error, any other refusal fails. */
+static int apply_one_by_one(struct store *s, struct batch *b, size_t row,
+			    size_t n)
 {
 	sqlite3_stmt *st;
-	size_t row = 0;
-	int r;
+	int r = store_prep(s, b->upsert_sql, &st), rc;
+
+	for (size_t i = row; r == 0 && i < row + n; i++) {
+		int64_t dups = s->dup_keys;
+
+		r = upsert(s, st, b, i, 1, &rc);
+		if (r < 0 && row_conflict(b, rc)) {
+			if (rc == SQLITE_CONSTRAINT_UNIQUE)
+				s->dup_keys = dups; /* not applied: no repeat */
+			r = row_refused(s, b, i, rc);
+		}
+	}
+	return r;
+}
+
+/* The errors row_refused appended after the first n0 are merged into file
+ * order (both parts are in record order; a refused row had no error). */
+static int merge_errors(struct batch *b, size_t n0)
+{
+	struct row_error *m;
+	size_t i = 0, j = n0, k = 0;
+
+	if (b->nerrs == n0 || n0 == 0)
+		return 0;
+	m = malloc(b->nerrs * sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	while (i < n0 || j < b->nerrs)
+		m[k++] = j == b->nerrs || (i < n0 && b->errs[i].record <=
+							     b->errs[j].record)
+				 ? b->errs[i++]
+				 : b->errs[j++];
+	memcpy(b->errs, m, b->nerrs * sizeof(*m));
+	free(m);
+	return 0;
+}
+
+static int apply_rows(struct store *s, struct batch *b)
+{
+	sqlite3_stmt *st;
+	size_t row = 0, n0 = b->nerrs;
+	int64_t dups0 = s->dup_keys;
+	int r = 0, rc;
 
 	if (b->nrows == 0)
 		return 0;
@@ -946,17 +1427,23 @@ static int apply_rows(struct store *s, const struct batch *b)
 		if (r < 0)
 			return r;
 		for (; row + b->multi_rows <= b->nrows; row += b->multi_rows) {
-			r = upsert(s, st, b, row, b->multi_rows);
+			int64_t dups = s->dup_keys;
+
+			r = upsert(s, st, b, row, b->multi_rows, &rc);
+			if (r < 0 && row_conflict(b, rc)) {
+				/* SQLite undid the statement alone: its rows
+				 * again, one by one */
+				s->dup_keys = dups;
+				r = apply_one_by_one(s, b, row, b->multi_rows);
+			}
 			if (r < 0)
 				return r;
 		}
 	}
-	if (row == b->nrows)
-		return 0;
-	r = store_prep(s, b->upsert_sql, &st);
-	for (; r == 0 && row < b->nrows; row++)
-		r = upsert(s, st, b, row, 1);
-	return r;
+	if (row < b->nrows)
+		r = apply_one_by_one(s, b, row, b->nrows - row);
+	b->dup_keys = s->dup_keys - dups0;
+	return r ?: merge_errors(b, n0);
 }
 
 static int apply_errors(struct store *s, const struct batch *b)
@@ -1019,6 +1506,7 @@ static int advance(struct store *s, const struct batch *b)
 	sqlite3_bind_int64(st, 7, b->end_line);
 	sqlite3_bind_int64(st, 8, (sqlite3_int64)b->start_offset);
 	sqlite3_bind_int64(st, 9, (sqlite3_int64)b->raw_offset);
+	sqlite3_bind_int64(st, 10, b->dup_keys);
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE)
@@ -1033,7 +1521,7 @@ static int advance(struct store *s, const struct batch *b)
 	return 0;
 }
 
-int store_apply_batch(struct store *s, const struct batch *b)
+int store_apply_batch(struct store *s, struct batch *b)
 {
 	int r = begin(s);
 

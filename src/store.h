@@ -27,7 +27,6 @@
 
 struct store;
 
-
 /* Once, before any other store call (process-wide SQLite settings). */
 void store_global_init(void);
 int store_open(const char *path, bool readonly, struct store **out);
@@ -88,6 +87,9 @@ struct upload_change {
 	bool clear_location; /* set location to NULL */
 	const char *sha256;
 	int64_t duplicate_of; /* 0: unset */
+	/* Recorded in upload_errors with the change (record 0, line 1, the
+	 * column position) and counted in errors_count; NULL: none. */
+	const struct header_errors *header_errors;
 };
 /* Apply ch to upload id when its state is ch->from (else -EINVAL; a
  * transition not in upload.c's table is -EINVAL too). from == to updates
@@ -112,8 +114,11 @@ int store_upload_hashed(struct store *s, int64_t id, enum upload_state from,
 /* Apply one batch in one BEGIN IMMEDIATE transaction: upsert its rows,
  * insert its errors, advance the upload's counters and resume point, and
  * for a final batch record the terminal state. All or nothing. Writer
- * only. */
-int store_apply_batch(struct store *s, const struct batch *b);
+ * only. A row the table refuses for a unique key, or under
+ * duplicate_keys: error for a repeated primary key, becomes a row error:
+ * b->errs, applied, failed and dup_keys are updated to what was
+ * committed. */
+int store_apply_batch(struct store *s, struct batch *b);
 
 /* Status files written: clear status_pending of each upload ids[i] that is
  * still in states[i] (a later change keeps it marked). Uploads still marked

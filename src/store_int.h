@@ -47,6 +47,8 @@ struct store {
 	uint64_t clock;
 	bool group; /* inside store_group_begin(): operations are savepoints */
 	bool group_broken; /* an operation could not be undone alone */
+	int64_t dup_keys;  /* writer: keys repeated within their upload, as
+			      ingestd_dupkey() saw them (issue 12) */
 };
 
 /* A cached prepared statement for sql, reset and unbound; the cache owns

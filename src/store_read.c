@@ -25,26 +25,29 @@ const double store_duration_bounds[STORE_DURATION_BUCKETS] = {
 	" WHEN bytes > 0 THEN round(CAST(bytes_done AS REAL) / bytes, 4)" \
 	" ELSE 0.0 END"
 
-#define VIEW_COLUMNS                                                          \
-	"id, file_name, dataset, state, reason, location, sha256,"            \
-	" created_at, started_at, finished_at, bytes, bytes_done,"            \
-	" rows_total, rows_applied, rows_failed, errors_count, duplicate_of," \
-	" " PROGRESS_EXPR ","                                                 \
-	" CASE WHEN started_at IS NULL THEN -1.0 ELSE"                        \
-	"  max(0.0, (julianday(coalesce(finished_at, 'now'))"                 \
-	"   - julianday(started_at)) * 86400.0) END,"                         \
-	" json_object('id', id, 'file', file_name, 'dataset', dataset,"       \
-	"  'state', state, 'bytes', bytes,"                                   \
-	"  'rows', json_object('total', rows_total, 'applied', rows_applied," \
-	"   'failed', rows_failed),"                                          \
-	"  'progress', " PROGRESS_EXPR ", 'errors', errors_count,"            \
-	"  'reason', reason, 'duplicate_of', duplicate_of,"                   \
-	"  'created_at', created_at, 'started_at', started_at,"               \
-	"  'finished_at', finished_at, 'url', '/uploads/' || id || '/'),"     \
-	" json_extract(dialect, '$.delimiter'),"                              \
-	" json_extract(dialect, '$.encoding'),"                               \
-	" json_extract(dialect, '$.compression'),"                            \
-	" coalesce(json_extract(dialect, '$.header'), -1),"                   \
+#define VIEW_COLUMNS                                                            \
+	"id, file_name, dataset, state, reason, location, sha256,"              \
+	" created_at, started_at, finished_at, bytes, bytes_done,"              \
+	" rows_total, rows_applied, rows_failed, errors_count, duplicate_of,"   \
+	" " PROGRESS_EXPR ","                                                   \
+	" CASE WHEN started_at IS NULL THEN -1.0 ELSE"                          \
+	"  max(0.0, (julianday(coalesce(finished_at, 'now'))"                   \
+	"   - julianday(started_at)) * 86400.0) END,"                           \
+	" json_object('id', id, 'file', file_name, 'dataset', dataset,"         \
+	"  'state', state, 'bytes', bytes,"                                     \
+	"  'rows', CASE WHEN rows_duplicate_keys = 0 THEN"                      \
+	"   json_object('total', rows_total, 'applied', rows_applied,"          \
+	"   'failed', rows_failed) ELSE"                                        \
+	"   json_object('total', rows_total, 'applied', rows_applied,"          \
+	"   'failed', rows_failed, 'duplicate_keys', rows_duplicate_keys) END," \
+	"  'progress', " PROGRESS_EXPR ", 'errors', errors_count,"              \
+	"  'reason', reason, 'duplicate_of', duplicate_of,"                     \
+	"  'created_at', created_at, 'started_at', started_at,"                 \
+	"  'finished_at', finished_at, 'url', '/uploads/' || id || '/'),"       \
+	" json_extract(dialect, '$.delimiter'),"                                \
+	" json_extract(dialect, '$.encoding'),"                                 \
+	" json_extract(dialect, '$.compression'),"                              \
+	" coalesce(json_extract(dialect, '$.header'), -1),"                     \
 	" json_extract(dialect, '$.likely_encoding')"
 
 static const char *col_text(sqlite3_stmt *st, int i)
@@ -156,8 +159,12 @@ int store_upload_view(struct store *s, int64_t id, upload_view_fn fn,
 
 #define ERROR_COLUMNS                                                        \
 	"rowid, record, line, \"column\", value, type, message,"             \
+	" CASE WHEN position IS NULL THEN"                                   \
 	" json_object('record', record, 'line', line, 'column', \"column\"," \
-	"  'value', value, 'type', type, 'message', message)"
+	"  'value', value, 'type', type, 'message', message) ELSE"           \
+	" json_object('record', record, 'line', line, 'column', \"column\"," \
+	"  'value', value, 'type', type, 'message', message,"                \
+	"  'position', position) END"
 
 static int error_rows(struct store *s, sqlite3_stmt *st, error_view_fn fn,
 		      void *data, int64_t *last_record)

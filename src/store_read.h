@@ -74,7 +74,8 @@ struct error_view {
 };
 typedef int (*error_view_fn)(const struct error_view *e, void *data);
 
-/* A page of the errors of upload id with record > after: whole records
+/* A page of the errors of upload id with record > after (-1: from the
+ * start, the header errors of a rejected upload being record 0): whole records
  * only, about limit errors (fewer when the next record would not fit;
  * more when a single record has more than limit errors). *next_after is
  * the record to pass as after for the next page, or 0 on the last page.

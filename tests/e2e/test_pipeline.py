@@ -450,6 +450,7 @@ def test_upsert_within_file(d):
     check_upload(d, st, "dup.csv", as_bytes(content), "completed")
     check_eq(st["rows"]["total"], 3, "rows.total")
     check_eq(st["rows"]["failed"], 0, "rows.failed")
+    check_eq(st["rows"].get("duplicate_keys"), 1, "rows.duplicate_keys (issue 12)")
     check_eq(products(d), [("K1", "new", 3.0, "later", 0, st["id"]),
                            ("K2", "other", 2.0, None, 1, st["id"])], "later row wins")
 

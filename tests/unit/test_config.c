@@ -234,8 +234,76 @@ static const struct bad_case bad_cases[] = {
 				     "\"schema\""},
 	{"datasets:\n  - {name: p, schema: [a]}\n",
 	 "schema: expected a mapping, got a list"},
-	{"datasets:\n  - name: p\n    schema:\n      fields: [{name: a}]\n",
-	 ":4:7: schema: missing required key \"primaryKey\""},
+	/* issue 12: without primaryKey the dataset appends, with a
+	 * _record column of its own */
+	{"datasets:\n  - name: p\n    schema:\n      fields: [{name: _record}]\n",
+	 ":4:7: schema: field \"_record\" has the column \"_record\", reserved"},
+	{"datasets:\n  - name: p\n    schema:\n      fields: [{name: a, column: "
+	 "_RECORD}]\n",
+	 "has the column \"_RECORD\", reserved"},
+	/* issue 12: a misspelt core key is an error, with a hint */
+	{DSF("{name: b, constriants: {required: true}}"),
+	 ":7:21: unknown key \"constriants\" in field (did you mean "
+	 "\"constraints\"?)\n"},
+	{"datasets:\n  - name: p\n    schema:\n      PrimaryKey: a\n"
+	 "      fields: [{name: a}]\n",
+	 ":4:7: unknown key \"PrimaryKey\" in schema (did you mean "
+	 "\"primaryKey\"?)\n"},
+	{DSF("{name: b, colour: red}"),
+	 ":7:21: unknown key \"colour\" in field\n"},
+	{DSF("{name: b, constraints: {\"x:foo\": 1}}"),
+	 ":7:35: unknown key \"x:foo\" in constraints\n"},
+	{DSK("\"x:foo\": 1"), ":3:5: unknown key \"x:foo\" in dataset\n"},
+	/* issue 12: uniqueKeys, unique, duplicate_keys */
+	{"datasets:\n  - name: p\n    schema:\n      uniqueKeys: [[a, x]]\n"
+	 "      fields: [{name: a}]\n",
+	 ":4:24: uniqueKeys: \"x\" is not a field of dataset \"p\""},
+	{"datasets:\n  - name: p\n    schema:\n      uniqueKeys: [a]\n"
+	 "      fields: [{name: a}]\n",
+	 ":4:20: uniqueKeys: each key must be a non-empty list of field names, "
+	 "got \"a\""},
+	{"datasets:\n  - name: p\n    schema:\n      uniqueKeys: [[]]\n"
+	 "      fields: [{name: a}]\n",
+	 ":4:20: uniqueKeys: each key must be a non-empty list"},
+	{"datasets:\n  - name: p\n    schema:\n      uniqueKeys: a\n"
+	 "      fields: [{name: a}]\n",
+	 ":4:19: uniqueKeys: expected a list of lists of field names"},
+	{"datasets:\n  - name: p\n    schema:\n      uniqueKeys: [[a, a]]\n"
+	 "      fields: [{name: a}]\n",
+	 ":4:24: uniqueKeys: \"a\" is listed twice in one key"},
+	{DSF("{name: b, constraints: {unique: 1}}"),
+	 ":7:43: unique: expected true or false"},
+	{DSK("duplicate_keys: warn"),
+	 ":3:21: duplicate_keys: unknown duplicate_keys mode \"warn\" "
+	 "(expected one of: count, error)"},
+	{"datasets:\n  - name: p\n    duplicate_keys: error\n    schema:\n"
+	 "      fields: [{name: a}]\n",
+	 ":5:7: duplicate_keys: error needs a primaryKey"},
+	/* issue 12: missingValues as v2 objects, per field */
+	{DSF("{name: b, missingValues: [{label: x}]}"),
+	 ":7:37: missingValues: missing required key \"value\""},
+	{DSF("{name: b, missingValues: [{value: x, lable: y}]}"),
+	 ":7:48: unknown key \"lable\" in missingValues (did you mean \"label\"?)"},
+	{DSF("{name: b, missingValues: [[x]]}"),
+	 ":7:37: missingValues: expected a string, got a list"},
+	{DSF("{name: b, missingValues: NA}"),
+	 ":7:36: missingValues: expected a list of strings or of {value, "
+	 "label} objects"},
+	{DSF("{name: b, title: [x]}"),
+	 ":7:28: title: expected a string, got a list"},
+	/* issue 12: fieldsMatch in the schema (v2) or the dataset, once */
+	{"datasets:\n  - name: p\n    fieldsMatch: exact\n    schema:\n"
+	 "      fieldsMatch: subset\n      fields: [{name: a}]\n",
+	 ":5:20: fieldsMatch: given both in the dataset and in its schema"},
+	{"datasets:\n  - name: p\n    schema:\n      fieldsMatch: some\n"
+	 "      fields: [{name: a}]\n",
+	 ":4:20: fieldsMatch: unknown fieldsMatch mode \"some\""},
+	/* issue 12: schema: PATH */
+	{"datasets:\n  - name: p\n    schema: ingestd-no-such-schema.json\n",
+	 ":3:13: schema: cannot read \"/tmp/ingestd-no-such-schema.json\": "
+	 "No such file or directory"},
+	{"datasets:\n  - name: p\n    schema: \"\"\n",
+	 ":3:13: schema: cannot read \"/tmp/\": Is a directory"},
 	{"datasets:\n  - name: p\n    schema:\n      primaryKey: a\n",
 	 ":4:7: schema: missing required key \"fields\""},
 	{"datasets:\n  - name: p\n    schema:\n      primaryKey: a\n"
@@ -1047,6 +1115,57 @@ static bool g_case_names(const struct config *c)
 	"datasets:\n  - name: p\n    schema:\n      primaryKey: a\n" \
 	"      fields:\n        - {name: a}\n" fields
 
+static bool strv_is(char *const *v, size_t n, const char *const *want)
+{
+	size_t i;
+
+	for (i = 0; i < n && want[i]; i++)
+		if (strcmp(v[i], want[i]) != 0)
+			return false;
+	return i == n && !want[i];
+}
+
+static bool g_document(const struct config *c)
+{
+	static const char *const sm[] = {"", "n/a", NULL};
+	static const char *const am[] = {"-", "none", NULL};
+	static const char *const none[] = {NULL};
+	const struct field *a = g_field(c, "a"), *b = g_field(c, "b"),
+			   *cc = g_field(c, "c");
+
+	return a && b && cc && c->datasets[0].schema.npk == 0 &&
+	       strv_is(c->datasets[0].schema.missing,
+		       c->datasets[0].schema.nmissing, sm) &&
+	       a->title && strcmp(a->title, "Article") == 0 && a->description &&
+	       strcmp(a->description, "the SKU") == 0 && a->has_missing &&
+	       strv_is(a->missing, a->nmissing, am) && b->has_missing &&
+	       strv_is(b->missing, b->nmissing, none) && !cc->has_missing &&
+	       !cc->title && !cc->description;
+}
+
+static bool g_append(const struct config *c)
+{
+	const struct dataset *d = &c->datasets[0];
+
+	return schema_appends(&d->schema) && d->fields_match == FM_SUBSET &&
+	       d->schema.nfields == 2 && !d->schema.fields[0].required;
+}
+
+/* [b, c] once ([c, b] is the same set), [a] is the primary key, [d] is
+ * given twice (uniqueKeys and unique), e once. */
+static bool g_unique(const struct config *c)
+{
+	const struct dataset *d = &c->datasets[0];
+	const struct schema *s = &d->schema;
+
+	return d->duplicate_keys == DUPKEYS_ERROR && s->nukeys == 3 &&
+	       s->ukeys[0].n == 2 && s->ukeys[0].f[0] == 1 &&
+	       s->ukeys[0].f[1] == 2 && s->ukeys[1].n == 1 &&
+	       s->ukeys[1].f[0] == 3 && s->ukeys[2].n == 1 &&
+	       s->ukeys[2].f[0] == 4 && s->fields[4].unique &&
+	       !s->fields[1].unique;
+}
+
 static const struct good_case good_cases[] = {
 	{"datasets:\n  - name: p\n    schema:\n"
 	 "      primaryKey: Customer ID\n      fields:\n"
@@ -1142,6 +1261,33 @@ static const struct good_case good_cases[] = {
 	 "    table: Q\n"
 	 "    schema: {primaryKey: a, fields: [{name: a}]}\n",
 	 g_block_style},
+	/* issue 12: the Table Schema document as published */
+	{"datasets:\n  - name: p\n    schema:\n"
+	 "      $schema: https://datapackage.org/profiles/2.0/tableschema.json\n"
+	 "      name: products\n      title: Products\n"
+	 "      description: what we sell\n"
+	 "      foreignKeys: [{fields: a, reference: {resource: r, fields: "
+	 "id}}]\n"
+	 "      \"x:owner\": data team\n      \"ext:v\": {deep: [1, 2]}\n"
+	 "      missingValues: [{value: \"\", label: empty}, {value: n/a}]\n"
+	 "      fields:\n"
+	 "        - {name: a, title: Article, description: \"the SKU\", "
+	 "example: 12, rdfType: \"https://schema.org/sku\", \"x:ui\": hidden, "
+	 "missingValues: [\"-\", {value: none, label: no value}]}\n"
+	 "        - {name: b, missingValues: []}\n"
+	 "        - {name: c}\n",
+	 g_document},
+	{"datasets:\n  - name: p\n    schema:\n      fieldsMatch: subset\n"
+	 "      fields: [{name: a}, {name: b, type: integer}]\n",
+	 g_append},
+	{"datasets:\n  - name: p\n    duplicate_keys: error\n    schema:\n"
+	 "      primaryKey: a\n"
+	 "      uniqueKeys: [[b, c], [c, b], [a], [d]]\n"
+	 "      fields:\n        - {name: a}\n        - {name: b}\n"
+	 "        - {name: c}\n"
+	 "        - {name: d, constraints: {unique: true}}\n"
+	 "        - {name: e, constraints: {unique: true}}\n",
+	 g_unique},
 };
 
 static void test_good(void **state)
@@ -1163,6 +1309,104 @@ static void test_good(void **state)
 		config_unref(c);
 		buf_free(&errs);
 	}
+	assert_int_equal(bad, 0);
+}
+
+/*
+ * schema: PATH (issue 12). The schema file sits beside the config file
+ * and is named relative to it; err NULL means it loads, else a substring
+ * of the errors that follows the schema file's name (its own LINE:COL).
+ */
+struct file_case {
+	const char *schema;
+	const char *err;
+};
+
+static const struct file_case file_cases[] = {
+	/* JSON as frictionless-py writes it: tabs, \uXXXX, "\/", a UTF-16
+	 * surrogate pair (an emoji), an escaped backslash before a "u" */
+	{"{\n\t\"fields\": [\n\t\t{\"name\": \"caf\\u00e9\", \"title\": "
+	 "\"a\\/b \\ud83d\\ude00\", \"description\": \"C:\\\\ud83d\"},\n"
+	 "\t\t{\"name\": \"n\", \"type\": \"integer\", \"constraints\": "
+	 "{\"required\": true}}\n\t],\n\t\"primaryKey\": [\"n\"],\n"
+	 "\t\"missingValues\": [\"\", \"NA\"]\n}\n",
+	 NULL},
+	{"fields:\n  - name: a\nprimaryKey: a\n", NULL},
+	{"{\"fields\": [{\"name\": \"a\", \"constriants\": {}}]}\n",
+	 ":1:27: unknown key \"constriants\" in field (did you mean "
+	 "\"constraints\"?)\n"},
+	{"{\n  \"fields\": [\n    {\"name\": \"a\", \"type\": \"strin\"}\n"
+	 "  ]\n}\n",
+	 ":3:27: type: unknown field type \"strin\""},
+	{"{\"fields\": [{\"name\": \"a\"}]\n", ":2:1: YAML error: did not find "
+					       "expected ',' or '}'"},
+	{"", ":1:1: the schema file is empty"},
+	{"[1]\n", ":1:1: expected a Table Schema"},
+	{"{\"primaryKey\": \"a\"}\n",
+	 ":1:1: schema: missing required key \"fields\""},
+	{"fields: [{name: a}]\n---\nx: 1\n",
+	 ":3:1: only one YAML document is allowed"},
+};
+
+static void test_schema_file(void **state)
+{
+	char dir[] = "/tmp/ingestd-test-schema-XXXXXX";
+	char cpath[128], spath[128];
+	const char *cfg = "datasets:\n  - name: p\n    schema: s.json\n";
+	int bad = 0;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(cpath, sizeof(cpath), "%s/c.yaml", dir);
+	snprintf(spath, sizeof(spath), "%s/s.json", dir);
+	for (size_t i = 0; i < ARRAY_SIZE(file_cases); i++) {
+		const struct file_case *fc = &file_cases[i];
+		struct config *c = NULL;
+		struct buf errs = BUF_INIT, want = BUF_INIT;
+		FILE *f;
+		int r;
+
+		assert_non_null(f = fopen(cpath, "w"));
+		fputs(cfg, f);
+		assert_int_equal(fclose(f), 0);
+		assert_non_null(f = fopen(spath, "w"));
+		fputs(fc->schema, f);
+		assert_int_equal(fclose(f), 0);
+		r = config_load(cpath, &c, &errs);
+		if (!fc->err) {
+			CHECK(r == 0, "file case %zu: rc %d\n%s", i, r,
+			      errs.p ? errs.p : "");
+			if (r == 0)
+				CHECK(c->datasets[0].schema.nfields == 2 ||
+					      c->datasets[0].schema.nfields ==
+						      1,
+				      "file case %zu: fields", i);
+			if (r == 0 && i == 0) {
+				const struct field *a =
+					&c->datasets[0].schema.fields[0];
+				CHECK(strcmp(a->name, "caf\xc3\xa9") == 0 &&
+					      strcmp(a->title,
+						     "a/b \xf0\x9f\x98\x80") ==
+						      0 &&
+					      strcmp(a->description,
+						     "C:\\ud83d") == 0,
+				      "file case 0: text \"%s\" \"%s\"",
+				      a->title, a->description);
+			}
+		} else {
+			(void)buf_printf(&want, "%s%s", spath, fc->err);
+			CHECK(r == -EINVAL && !c, "file case %zu: rc %d", i, r);
+			CHECK(errs.p && strstr(errs.p, want.p),
+			      "file case %zu: errors lack \"%s\":\n%s", i,
+			      want.p, errs.p ? errs.p : "(none)");
+		}
+		config_unref(c);
+		buf_free(&errs);
+		buf_free(&want);
+	}
+	unlink(cpath);
+	unlink(spath);
+	rmdir(dir);
 	assert_int_equal(bad, 0);
 }
 
@@ -1202,6 +1446,41 @@ static void test_max_fields(void **state)
 					"2000 fields, at most 1999 are allowed "
 					"(SQLite allows 2000 columns and the "
 					"table adds _upload_id)"));
+		}
+		config_unref(c);
+		buf_free(&y);
+		buf_free(&errs);
+	}
+}
+
+/* Appending (no primaryKey) adds _record: 1998 fields load, 1999 not. */
+static void test_max_fields_append(void **state)
+{
+	(void)state;
+	for (size_t k = 0; k < 2; k++) {
+		struct buf y = BUF_INIT, errs = BUF_INIT;
+		struct config *c = NULL;
+		char path[64];
+		int r;
+
+		assert_int_equal(buf_adds(&y, "datasets:\n  - name: p\n"
+					      "    schema:\n"
+					      "      fields:\n"),
+				 0);
+		for (size_t i = 0; i < SCHEMA_MAX_FIELDS - 1 + k; i++)
+			assert_int_equal(
+				buf_printf(&y, "        - {name: f%zu}\n", i),
+				0);
+		r = load_text(y.p, &c, &errs, path);
+		if (k == 0) {
+			assert_int_equal(r, 0);
+		} else {
+			assert_int_equal(r, -EINVAL);
+			assert_non_null(
+				strstr(errs.p,
+				       ":5:9: fields: dataset \"p\" declares "
+				       "1999 fields and no primaryKey: at most "
+				       "1998 are allowed"));
 		}
 		config_unref(c);
 		buf_free(&y);
@@ -1416,6 +1695,8 @@ int main(void)
 		cmocka_unit_test(test_good),
 		cmocka_unit_test(test_errs_appended),
 		cmocka_unit_test(test_max_fields),
+		cmocka_unit_test(test_schema_file),
+		cmocka_unit_test(test_max_fields_append),
 		cmocka_unit_test(test_local_yaml),
 	};
 

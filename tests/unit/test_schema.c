@@ -1018,6 +1018,164 @@ static const struct hdr_case hdr_cases[] = {
 	 false},
 };
 
+/*
+ * Typed header errors (issue 12): each refused header as the list of
+ * (type, position, label or NULL, field or NULL) that the status document
+ * shows. Fields: sku (required, key), name (required), price,
+ * description, active.
+ */
+struct herr_want {
+	enum err_type type;
+	size_t pos;
+	const char *label, *field;
+};
+struct herr_case {
+	enum fields_match m;
+	char *cols[MAXC];
+	struct herr_want want[6];
+	size_t n;
+	bool fold;
+};
+
+#define ALL5 "sku", "name", "price", "description", "active"
+static const struct herr_case herr_cases[] = {
+	{FM_EQUAL,
+	 {"sku", "name", "price", "description"},
+	 {{ERR_MISSING_LABEL, 5, NULL, "active"}},
+	 1,
+	 false},
+	{FM_EQUAL,
+	 {ALL5, "colour"},
+	 {{ERR_EXTRA_LABEL, 6, "colour", NULL}},
+	 1,
+	 false},
+	{FM_EQUAL,
+	 {"sku", "name", "", "price", "description", "active"},
+	 {{ERR_BLANK_LABEL, 3, "", NULL}},
+	 1,
+	 false},
+	/* trailing empty cells are padding, not blank labels */
+	{FM_EQUAL,
+	 {"sku", "name", "price", "description", "", "", NULL},
+	 {{ERR_MISSING_LABEL, 5, NULL, "active"}},
+	 1,
+	 false},
+	{FM_EQUAL,
+	 {ALL5, "name"},
+	 {{ERR_DUPLICATE_LABEL, 6, "name", "name"}},
+	 1,
+	 false},
+	/* the first of the repeats stays, wherever it sorts */
+	{FM_EQUAL,
+	 {"name", ALL5, "name"},
+	 {{ERR_DUPLICATE_LABEL, 3, "name", "name"},
+	  {ERR_DUPLICATE_LABEL, 7, "name", "name"}},
+	 2,
+	 false},
+	{FM_EQUAL,
+	 {"SKU", "name", "price", "description", "active"},
+	 {{ERR_EXTRA_LABEL, 1, "SKU", NULL},
+	  {ERR_MISSING_LABEL, 1, NULL, "sku"}},
+	 2,
+	 false},
+	{FM_EQUAL,
+	 {"sku", "name", "price", "description", "active", "Name"},
+	 {{ERR_DUPLICATE_LABEL, 6, "Name", "name"}},
+	 1,
+	 true},
+	{FM_EXACT,
+	 {"name", "sku", "price", "description", "active"},
+	 {{ERR_INCORRECT_LABEL, 1, "name", "sku"},
+	  {ERR_INCORRECT_LABEL, 2, "sku", "name"}},
+	 2,
+	 false},
+	/* exact with a wrong set: missing/extra, not incorrect */
+	{FM_EXACT,
+	 {"sku", "name", "price", "description", "activ"},
+	 {{ERR_EXTRA_LABEL, 5, "activ", NULL},
+	  {ERR_MISSING_LABEL, 5, NULL, "active"}},
+	 2,
+	 false},
+	/* subset: extra and repeated undeclared columns are fine, missing
+	 * ones are not */
+	{FM_SUBSET,
+	 {"sku", "x", "x", "", "price"},
+	 {{ERR_MISSING_LABEL, 2, NULL, "name"},
+	  {ERR_MISSING_LABEL, 4, NULL, "description"},
+	  {ERR_MISSING_LABEL, 5, NULL, "active"}},
+	 3,
+	 false},
+	{FM_SUBSET,
+	 {ALL5, "sku"},
+	 {{ERR_DUPLICATE_LABEL, 6, "sku", "sku"}},
+	 1,
+	 false},
+	/* superset: only required fields may not be missing */
+	{FM_SUPERSET,
+	 {"price", "x"},
+	 {{ERR_EXTRA_LABEL, 2, "x", NULL},
+	  {ERR_MISSING_LABEL, 1, NULL, "sku"},
+	  {ERR_MISSING_LABEL, 2, NULL, "name"}},
+	 3,
+	 false},
+	{FM_EQUAL,
+	 {" sku ", "\xef\xbb\xbfname", ALL5},
+	 {{ERR_EXTRA_LABEL, 2, "\xef\xbb\xbfname", NULL},
+	  {ERR_DUPLICATE_LABEL, 3, "sku", "sku"}},
+	 2,
+	 false},
+};
+#undef ALL5
+
+static void test_header_errors(void **state)
+{
+	int bad = 0;
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(herr_cases); i++) {
+		const struct herr_case *hc = &herr_cases[i];
+		struct header_errors e = {0};
+		struct header_map m;
+		struct buf why = BUF_INIT;
+		char *names[MAXC];
+		size_t lens[MAXC], n = 0;
+		struct dataset ds;
+		int rc;
+
+		hdr_dataset(&ds, hc->m);
+		ds.read.header_case_insensitive = hc->fold;
+		while (n < MAXC && hc->cols[n]) {
+			names[n] = hc->cols[n];
+			lens[n] = strlen(hc->cols[n]);
+			n++;
+		}
+		rc = schema_match_header(&ds, names, lens, n, &m, &why, &e);
+		CHECK(rc == -EINVAL, "herr case %zu: rc %d", i, rc);
+		CHECK(e.n == hc->n, "herr case %zu: %zu errors, want %zu\n%s",
+		      i, e.n, hc->n, why.p ? why.p : "");
+		for (size_t k = 0; k < e.n && k < hc->n; k++) {
+			const struct header_error *g = &e.v[k];
+			const struct herr_want *w = &hc->want[k];
+
+			CHECK(g->type == w->type && g->position == w->pos &&
+				      !g->label == !w->label &&
+				      (!w->label ||
+				       !strcmp(g->label, w->label)) &&
+				      !g->field == !w->field &&
+				      (!w->field ||
+				       !strcmp(g->field, w->field)) &&
+				      !strcmp(g->dataset, "product"),
+			      "herr case %zu #%zu: got %s %zu \"%s\" \"%s\"", i,
+			      k, err_type_name(g->type), g->position,
+			      g->label ? g->label : "(null)",
+			      g->field ? g->field : "(null)");
+		}
+		header_errors_clear(&e);
+		buf_free(&why);
+	}
+	assert_int_equal(bad, 0);
+}
+
 static void test_header(void **state)
 {
 	size_t i, c;
@@ -1042,7 +1200,7 @@ static void test_header(void **state)
 		}
 		memset(&m, 0x5a, sizeof(m));
 		untouched = m;
-		rc = schema_match_header(&ds, names, lens, n, &m, &why);
+		rc = schema_match_header(&ds, names, lens, n, &m, &why, NULL);
 		CHECK(rc == hc->rc, "case %zu: rc %d, want %d\n%s", i, rc,
 		      hc->rc, why.p ? why.p : "");
 		if (rc == 0 && hc->rc == 0) {
@@ -1129,7 +1287,7 @@ static void test_header_fold(void **state)
 		ds.schema.pk = &pk;
 		ds.schema.npk = 1;
 		ds.read.header_case_insensitive = cases[i].fold;
-		rc = schema_match_header(&ds, names, lens, 1, &m, &why);
+		rc = schema_match_header(&ds, names, lens, 1, &m, &why, NULL);
 		CHECK((rc == 0) == cases[i].ok, "case %zu: rc %d", i, rc);
 		header_map_free(&m);
 		buf_free(&why);
@@ -1255,8 +1413,9 @@ static void test_header_why_bounded(void **state)
 		lens[i] = LEN;
 	}
 	hdr_dataset(&ds, FM_EQUAL);
-	assert_int_equal(schema_match_header(&ds, names, lens, NCOLS, &m, &why),
-			 -EINVAL);
+	assert_int_equal(
+		schema_match_header(&ds, names, lens, NCOLS, &m, &why, NULL),
+		-EINVAL);
 	/* found + unexpected: 2 lists * 50 names * (256 + "…" + ", ") */
 	assert_true(why.len < 2 * 50 * 270 + 2000);
 	assert_non_null(strstr(why.p, "\xe2\x80\xa6 and 950 more\n"));
@@ -1269,8 +1428,9 @@ static void test_header_why_bounded(void **state)
 	lens[0] = 3;
 	names[1] = (char *)"\xff\n";
 	lens[1] = 2;
-	assert_int_equal(schema_match_header(&ds, names, lens, 2, &m, &why),
-			 -EINVAL);
+	assert_int_equal(
+		schema_match_header(&ds, names, lens, 2, &m, &why, NULL),
+		-EINVAL);
 	assert_non_null(
 		strstr(why.p, "Found columns:    a\\x00b, \\xFF\\x0A\n"));
 	assert_int_equal(strlen(why.p), why.len);
@@ -1278,8 +1438,9 @@ static void test_header_why_bounded(void **state)
 	/* why is appended to, not replaced. */
 	buf_free(&why);
 	assert_int_equal(buf_adds(&why, "upload 7: "), 0);
-	assert_int_equal(schema_match_header(&ds, names, lens, 0, &m, &why),
-			 -EINVAL);
+	assert_int_equal(
+		schema_match_header(&ds, names, lens, 0, &m, &why, NULL),
+		-EINVAL);
 	assert_true(strncmp(why.p, "upload 7: Dataset \"product\"", 27) == 0);
 
 	buf_free(&why);
@@ -1313,8 +1474,9 @@ static void test_header_many_columns(void **state)
 	memcpy(names[100], "price", 5), lens[100] = 5;
 	memcpy(names[0], "description", 11), lens[0] = 11;
 	hdr_dataset(&ds, FM_SUBSET);
-	assert_int_equal(schema_match_header(&ds, names, lens, NCOLS, &m, &why),
-			 0);
+	assert_int_equal(
+		schema_match_header(&ds, names, lens, NCOLS, &m, &why, NULL),
+		0);
 	assert_int_equal(m.field_col[0], 3);
 	assert_int_equal(m.field_col[1], 65535);
 	assert_int_equal(m.field_col[2], 100);
@@ -2308,6 +2470,7 @@ int main(void)
 		cmocka_unit_test(test_header),
 		cmocka_unit_test(test_header_fold),
 		cmocka_unit_test(test_name_cmp_fold),
+		cmocka_unit_test(test_header_errors),
 		cmocka_unit_test(test_match_name),
 		cmocka_unit_test(test_sql_ident),
 		cmocka_unit_test(test_header_why_bounded),

@@ -169,7 +169,17 @@ static void test_schema_text(void **state)
 		 " location TEXT,"
 		 " status_pending INTEGER NOT NULL DEFAULT 1,"
 		 /* schema 3: ALTER TABLE ADD COLUMN appends to the stored text */
-		 " dialect TEXT, bytes_read INTEGER)"},
+		 " dialect TEXT, bytes_read INTEGER,"
+		 /* schema 4 */
+		 " rows_duplicate_keys INTEGER NOT NULL DEFAULT 0)"},
+		{"upload_errors", "CREATE TABLE upload_errors("
+				  " upload_id INTEGER NOT NULL,"
+				  " record INTEGER NOT NULL,"
+				  " line INTEGER NOT NULL,"
+				  " \"column\" TEXT,"
+				  " value TEXT,"
+				  " type TEXT NOT NULL,"
+				  " message TEXT NOT NULL, position INTEGER)"},
 		{"uploads_unsettled",
 		 "CREATE INDEX uploads_unsettled ON uploads(id)"
 		 " WHERE status_pending OR state IN ('pending','processing')"},
@@ -469,10 +479,66 @@ static void test_table_mismatch(void **state)
 	buf_free(&why);
 }
 
+/* Issue 12: a dataset without primaryKey gets (_upload_id, _record) as
+ * its key, and unique keys as UNIQUE indexes; a table without _record does
+ * not fit it. */
+static void test_append_table(void **state)
+{
+	static size_t uk0[] = {1};
+	static struct ukey uks[] = {{.f = uk0, .n = 1}};
+	struct dataset a = ds, old = ds;
+	struct buf why = BUF_INIT;
+	sqlite3_stmt *st = NULL;
+	sqlite3 *h = NULL;
+	const char *want[] = {
+		"CREATE TABLE \"ev\"(\"sku\" TEXT, \"qty\" INTEGER, "
+		"\"_upload_id\" INTEGER, \"_record\" INTEGER, PRIMARY "
+		"KEY(\"_upload_id\", \"_record\")) WITHOUT ROWID",
+		"CREATE UNIQUE INDEX \"ingestd_unique_ev_1\" ON \"ev\"(\"qty\")"};
+	const char *names[] = {"ev", "ingestd_unique_ev_1"};
+
+	(void)state;
+	a.name = a.table = "ev";
+	a.schema.npk = 0;
+	a.schema.pk = NULL;
+	a.schema.ukeys = uks;
+	a.schema.nukeys = 1;
+	assert_int_equal(store_ensure_table(db, &a, &why), 0);
+	assert_int_equal(store_ensure_table(db, &a, &why), 0); /* fits */
+	assert_int_equal(
+		sqlite3_open_v2(dbpath, &h, SQLITE_OPEN_READONLY, NULL),
+		SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(
+				 h,
+				 "SELECT sql FROM sqlite_schema WHERE name = ?",
+				 -1, &st, NULL),
+			 SQLITE_OK);
+	for (size_t i = 0; i < 2; i++) {
+		sqlite3_reset(st);
+		sqlite3_bind_text(st, 1, names[i], -1, SQLITE_STATIC);
+		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+		assert_string_equal((const char *)sqlite3_column_text(st, 0),
+				    want[i]);
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(h);
+	/* a keyed table of the same name does not fit an appending dataset */
+	old.name = old.table = "kept";
+	assert_int_equal(store_ensure_table(db, &old, &why), 0);
+	a.name = a.table = "kept";
+	a.schema.nukeys = 0;
+	assert_int_equal(store_ensure_table(db, &a, &why), -EINVAL);
+	assert_non_null(strstr(why.p, "(position 1), the schema says 0"));
+	assert_non_null(strstr(why.p, "no column \"_record\""));
+	buf_free(&why);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_transitions),
+		cmocka_unit_test_setup_teardown(test_append_table, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_schema_text, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_status_names, setup,
