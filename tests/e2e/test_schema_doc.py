@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 the ingestd authors
+# SPDX-License-Identifier: MIT
 """
 test_schema_doc.py - the schema document (issue 12, first half): real
 Table Schema files named by `schema: PATH`, keys accepted and ignored,
