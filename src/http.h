@@ -37,7 +37,7 @@ struct http_live {
 };
 
 struct http_env {
-	const struct config *cfg; /* http.* keys; read by http_new only */
+	struct config *cfg; /* http.* keys; http_new keeps a reference */
 	const char *db_path;
 	/* >= 0: a listening socket passed by the service manager, taken on
 	 * success (the caller then forgets it); -1: bind cfg->http_listen. */
