@@ -402,7 +402,7 @@ static enum MHD_Result get_list(struct req *q)
 			n += (size_t)snprintf(msg + n, sizeof(msg) - n, "%s %s",
 					      i ? "," : "",
 					      upload_state_name(i));
-		return send_error(q->c, MHD_HTTP_BAD_REQUEST, msg);
+		return send_error(q->c, MHD_HTTP_BAD_REQUEST, "%s", msg);
 	}
 	f.dataset = filter(q, "dataset");
 	f.name = filter(q, "name");
