@@ -247,12 +247,13 @@ static const char *check_listen(const char *s)
 	char host[INET6_ADDRSTRLEN + 1];
 	uint16_t port;
 
-	/* unix:PATH, an absolute path that fits sun_path (108 bytes). */
+	/* unix:PATH, an absolute path that fits sun_path (108 bytes) with
+	 * the ".PID" of the temporary name it is bound under (http.c). */
 	if (strncmp(s, "unix:", 5) == 0)
-		return s[5] == '/' && strlen(s + 5) < 108
+		return s[5] == '/' && strlen(s + 5) < 100
 			       ? NULL
 			       : "unix: must be followed by an absolute path "
-				 "shorter than 108 bytes";
+				 "shorter than 100 bytes";
 	if (hostport_parse(s, host, sizeof(host), &port) < 0)
 		return "is not a valid address: use HOST:PORT with an IPv4 address, "
 		       "[IPv6] or localhost, and a port 1..65535, or unix:PATH";
