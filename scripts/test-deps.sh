@@ -6,9 +6,11 @@
 # tests/e2e/test_browser.py runs chromium headless; bench/http.sh runs wrk;
 # tests/e2e/test_real_files.py has files written by a real PostgreSQL 15
 # server (COPY ... TO), LibreOffice headless (soffice --convert-to) and
-# compressed by zstd, xz, bzip2 and zip.
+# compressed by zstd, xz, bzip2 and zip. make fuzz builds tests/fuzz/ with
+# clang's libFuzzer (libclang-rt-14-dev, a dependency of clang on Debian 12,
+# named so that a missing one is installed).
 # Adds to INGESTD_TEST_DEPS and runs deps.sh.
 set -eu
-INGESTD_TEST_DEPS="${INGESTD_TEST_DEPS:-} openssh-server openssh-client rsync systemd mandoc strace chromium wrk clang clang-tools cppcheck clang-format postgresql zstd xz-utils bzip2 zip libreoffice-calc-nogui"
+INGESTD_TEST_DEPS="${INGESTD_TEST_DEPS:-} openssh-server openssh-client rsync systemd mandoc strace chromium wrk clang libclang-rt-14-dev clang-tools cppcheck clang-format postgresql zstd xz-utils bzip2 zip libreoffice-calc-nogui"
 export INGESTD_TEST_DEPS
 exec "$(dirname "$0")/deps.sh"
