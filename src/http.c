@@ -99,7 +99,7 @@ struct http {
 	size_t nhosts;
 	struct token *tokens; /* http.tokens_file; none: no authentication */
 	size_t ntokens;
-	char *unix_path; /* the socket we bound, removed at exit */
+	char *unix_path;     /* the socket we bound, removed at exit */
 	pthread_mutex_t cmu; /* guards conns, nconns, reaper_stop */
 	pthread_cond_t ccv;
 	struct conn *conns; /* newest first */
@@ -111,7 +111,7 @@ struct http {
 	void *live_data;
 	char address[INET6_ADDRSTRLEN + 16 + 108];
 	const char *sock_mode, *sock_group; /* for bind_unix, during http_new */
-	pthread_mutex_t mu; /* guards pool/busy and unhealthy */
+	pthread_mutex_t mu;                 /* guards pool/busy and unhealthy */
 	struct store *pool[POOL_SIZE];
 	bool busy[POOL_SIZE];
 	bool unhealthy; /* last /healthz answer, to log changes only */
@@ -1004,8 +1004,8 @@ static enum MHD_Result route(struct req *q)
 
 static struct conn *conn_of(struct MHD_Connection *c)
 {
-	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
-		c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 
 	return ci ? ci->socket_context : NULL;
 }
@@ -1035,12 +1035,16 @@ static bool addr_of(const struct sockaddr *sa, int *family,
 	if (!sa)
 		return false;
 	if (sa->sa_family == AF_INET) {
-		memcpy(addr, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
+		memcpy(addr,
+		       &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
+		       4);
 		*family = AF_INET;
 		return true;
 	}
 	if (sa->sa_family == AF_INET6) {
-		memcpy(addr, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+		memcpy(addr,
+		       &((const struct sockaddr_in6 *)(const void *)sa)
+				->sin6_addr,
 		       16);
 		*family = AF_INET6;
 		return true;
@@ -1109,8 +1113,9 @@ static enum MHD_Result on_accept(void *cls, const struct sockaddr *sa,
 	}
 	pthread_mutex_unlock(&h->cmu);
 	if (evicted)
-		log_info("http: at the connection limit: closed %u connection(s) still sending their request",
-			 evicted);
+		log_info(
+			"http: at the connection limit: closed %u connection(s) still sending their request",
+			evicted);
 	return ok ? MHD_YES : MHD_NO;
 }
 
@@ -1180,7 +1185,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	pthread_mutex_unlock(&h->cmu);
 }
 
-#define TOO_MANY_BODY "{\"error\":\"more than 32 query parameters\",\"status\":400}\n"
+#define TOO_MANY_BODY \
+	"{\"error\":\"more than 32 query parameters\",\"status\":400}\n"
 #define TOO_MANY_PARAMS                                     \
 	"HTTP/1.1 400 Bad Request\r\n"                      \
 	"Content-Type: application/json; charset=utf-8\r\n" \
@@ -1247,8 +1253,10 @@ static void *reaper(void *arg)
 			}
 		if (cut) {
 			pthread_mutex_unlock(&h->cmu);
-			log_info("http: closed %u connection(s) that sent no complete request within request_timeout_s=%llu",
-				 cut, (unsigned long long)(h->request_ms / 1000));
+			log_info(
+				"http: closed %u connection(s) that sent no complete request within request_timeout_s=%llu",
+				cut,
+				(unsigned long long)(h->request_ms / 1000));
 			cut = 0;
 			pthread_mutex_lock(&h->cmu);
 		}
@@ -1265,8 +1273,8 @@ static void *reaper(void *arg)
  * neither the time taken nor an early exit tells how much matched. */
 static bool authorized(struct http *h, struct MHD_Connection *c)
 {
-	const char *a = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-						    MHD_HTTP_HEADER_AUTHORIZATION);
+	const char *a = MHD_lookup_connection_value(
+		c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
 	unsigned char hash[SHA256_DIGEST_LENGTH];
 	bool ok = false;
 
@@ -1289,9 +1297,10 @@ static enum MHD_Result send_unauthorized(struct MHD_Connection *c)
 	struct buf b = BUF_INIT;
 	struct MHD_Response *resp;
 
-	if (buf_printf(&b,
-		       "{\"error\":\"a bearer token is required (Authorization: Bearer TOKEN)\",\"status\":%d}\n",
-		       MHD_HTTP_UNAUTHORIZED) < 0)
+	if (buf_printf(
+		    &b,
+		    "{\"error\":\"a bearer token is required (Authorization: Bearer TOKEN)\",\"status\":%d}\n",
+		    MHD_HTTP_UNAUTHORIZED) < 0)
 		return MHD_NO;
 	resp = MHD_create_response_from_buffer(b.len, b.p,
 					       MHD_RESPMEM_MUST_FREE);
@@ -1340,10 +1349,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 		}
 		/* DNS rebinding: a page of attacker.example that resolves to
 		 * this address may make a browser ask, with its own Host. */
-		if (!http_host_allowed(MHD_lookup_connection_value(
-					       c, MHD_HEADER_KIND,
-					       MHD_HTTP_HEADER_HOST),
-				       q.h->hosts, q.h->nhosts))
+		if (!http_host_allowed(
+			    MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+							MHD_HTTP_HEADER_HOST),
+			    q.h->hosts, q.h->nhosts))
 			return send_error(
 				c, MHD_HTTP_MISDIRECTED_REQUEST,
 				"this server does not answer for that Host (see http.allowed_hosts)");
@@ -1427,7 +1436,8 @@ static int bind_unix(struct http *h, const char *path)
 	if (h->sock_group) {
 		struct group gr, *res = NULL;
 		char gbuf[4096];
-		int e = getgrnam_r(h->sock_group, &gr, gbuf, sizeof(gbuf), &res);
+		int e = getgrnam_r(h->sock_group, &gr, gbuf, sizeof(gbuf),
+				   &res);
 
 		if (e || !res) {
 			log_err("http: socket_group %s: %s", h->sock_group,
@@ -1452,7 +1462,8 @@ static int bind_unix(struct http *h, const char *path)
 		err = -errno;
 		goto fail;
 	}
-	if (chmod(tmp, mode) < 0 || (gid != (gid_t)-1 && chown(tmp, (uid_t)-1, gid) < 0) ||
+	if (chmod(tmp, mode) < 0 ||
+	    (gid != (gid_t)-1 && chown(tmp, (uid_t)-1, gid) < 0) ||
 	    listen(fd, 128) < 0 || rename(tmp, path) < 0) {
 		err = -errno;
 		(void)unlink(tmp);
@@ -1686,7 +1697,8 @@ static void start(struct starter *s)
 		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
 			MHD_USE_ERROR_LOG,
 		0, on_accept, s->h, on_request, s->h,
-		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, /* first, to catch all */
+		MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+		NULL, /* first, to catch all */
 		MHD_OPTION_LISTEN_SOCKET, (MHD_socket)s->fd,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)HTTP_THREADS,
 		MHD_OPTION_NOTIFY_CONNECTION, on_connection, s->h,

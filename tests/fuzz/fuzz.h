@@ -59,64 +59,62 @@ static inline struct bytesrc memsrc_init(struct memsrc *m, const uint8_t *data,
 					 size_t n, const uint8_t *splits,
 					 size_t nsplits)
 {
-	*m = (struct memsrc){.data = data,
-			     .n = n,
-			     .splits = splits,
-			     .nsplits = nsplits};
+	*m = (struct memsrc){
+		.data = data, .n = n, .splits = splits, .nsplits = nsplits};
 	return (struct bytesrc){
 		.read = memsrc_read, .raw_offset = memsrc_offset, .ctx = m};
 }
 
 /* Datasets with one field of each type and every constraint. */
-#define FUZZ_CONFIG                                                                 \
-	"root: /tmp/ingestd-fuzz\n"                                                 \
-	"database: /tmp/ingestd-fuzz.db\n"                                          \
-	"datasets:\n"                                                               \
-	"  - name: every\n"                                                         \
-	"    match: \"*.csv\"\n"                                                    \
-	"    fieldsMatch: equal\n"                                                  \
-	"    schema:\n"                                                             \
-	"      primaryKey: [s]\n"                                                   \
-	"      missingValues: [\"\", \"NA\"]\n"                                     \
-	"      fields:\n"                                                           \
-	"        - {name: s, type: string, constraints: {required: true, "          \
-	"minLength: 1, maxLength: 20, pattern: \"[A-Z][a-z0-9-]*\"}}\n"             \
-	"        - {name: i, type: integer, constraints: {minimum: -5, maximum: "   \
-	"1000000}}\n"                                                               \
-	"        - {name: n, type: number, constraints: {minimum: 0, maximum: "     \
-	"99999999.99}}\n"                                                           \
-	"        - {name: b, type: boolean, trueValues: [Y, yes], falseValues: "    \
-	"[N, no]}\n"                                                                \
-	"        - {name: d, type: date, constraints: {minimum: \"2000-01-01\", "   \
-	"maximum: \"2099-12-31\"}}\n"                                               \
-	"        - {name: t, type: datetime}\n"                                     \
-	"        - {name: e, type: string, constraints: {enum: [red, green, "       \
-	"blue]}}\n"                                                                 \
-	"        - {name: ei, type: integer, constraints: {enum: [1, 2, 3]}}\n"     \
-	"  - name: subset\n"                                                        \
-	"    match: \"*.csv\"\n"                                                    \
-	"    fieldsMatch: subset\n"                                                 \
-	"    header_case: insensitive\n"                                            \
-	"    schema:\n"                                                             \
-	"      primaryKey: [id]\n"                                                  \
-	"      fields:\n"                                                           \
-	"        - {name: Größe, type: number}\n"                                   \
-	"        - {name: id, type: integer, constraints: {required: true}}\n"      \
-	"  - name: superset\n"                                                      \
-	"    match: \"*.csv\"\n"                                                    \
-	"    fieldsMatch: superset\n"                                               \
-	"    schema:\n"                                                             \
-	"      primaryKey: [a]\n"                                                   \
-	"      fields:\n"                                                           \
-	"        - {name: a, type: string}\n"                                       \
-	"        - {name: b, type: string}\n"                                       \
-	"  - name: exact\n"                                                         \
-	"    match: \"*.csv\"\n"                                                    \
-	"    fieldsMatch: exact\n"                                                  \
-	"    schema:\n"                                                             \
-	"      primaryKey: [x]\n"                                                   \
-	"      fields:\n"                                                           \
-	"        - {name: x, type: string}\n"                                       \
+#define FUZZ_CONFIG                                                               \
+	"root: /tmp/ingestd-fuzz\n"                                               \
+	"database: /tmp/ingestd-fuzz.db\n"                                        \
+	"datasets:\n"                                                             \
+	"  - name: every\n"                                                       \
+	"    match: \"*.csv\"\n"                                                  \
+	"    fieldsMatch: equal\n"                                                \
+	"    schema:\n"                                                           \
+	"      primaryKey: [s]\n"                                                 \
+	"      missingValues: [\"\", \"NA\"]\n"                                   \
+	"      fields:\n"                                                         \
+	"        - {name: s, type: string, constraints: {required: true, "        \
+	"minLength: 1, maxLength: 20, pattern: \"[A-Z][a-z0-9-]*\"}}\n"           \
+	"        - {name: i, type: integer, constraints: {minimum: -5, maximum: " \
+	"1000000}}\n"                                                             \
+	"        - {name: n, type: number, constraints: {minimum: 0, maximum: "   \
+	"99999999.99}}\n"                                                         \
+	"        - {name: b, type: boolean, trueValues: [Y, yes], falseValues: "  \
+	"[N, no]}\n"                                                              \
+	"        - {name: d, type: date, constraints: {minimum: \"2000-01-01\", " \
+	"maximum: \"2099-12-31\"}}\n"                                             \
+	"        - {name: t, type: datetime}\n"                                   \
+	"        - {name: e, type: string, constraints: {enum: [red, green, "     \
+	"blue]}}\n"                                                               \
+	"        - {name: ei, type: integer, constraints: {enum: [1, 2, 3]}}\n"   \
+	"  - name: subset\n"                                                      \
+	"    match: \"*.csv\"\n"                                                  \
+	"    fieldsMatch: subset\n"                                               \
+	"    header_case: insensitive\n"                                          \
+	"    schema:\n"                                                           \
+	"      primaryKey: [id]\n"                                                \
+	"      fields:\n"                                                         \
+	"        - {name: Größe, type: number}\n"                               \
+	"        - {name: id, type: integer, constraints: {required: true}}\n"    \
+	"  - name: superset\n"                                                    \
+	"    match: \"*.csv\"\n"                                                  \
+	"    fieldsMatch: superset\n"                                             \
+	"    schema:\n"                                                           \
+	"      primaryKey: [a]\n"                                                 \
+	"      fields:\n"                                                         \
+	"        - {name: a, type: string}\n"                                     \
+	"        - {name: b, type: string}\n"                                     \
+	"  - name: exact\n"                                                       \
+	"    match: \"*.csv\"\n"                                                  \
+	"    fieldsMatch: exact\n"                                                \
+	"    schema:\n"                                                           \
+	"      primaryKey: [x]\n"                                                 \
+	"      fields:\n"                                                         \
+	"        - {name: x, type: string}\n"                                     \
 	"        - {name: y, type: date}\n"
 
 /* Write text to a temp file and load it; NULL (problems on stderr) when it

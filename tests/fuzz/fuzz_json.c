@@ -66,8 +66,8 @@ static size_t decode(const char *s, size_t n, char *out)
 		assert(i < n - 1);
 		if (s[i] == 'u') {
 			assert(i + 4 < n - 1);
-			out[o++] = (char)strtol((char[]){s[i + 1], s[i + 2], s[i + 3],
-							 s[i + 4], 0},
+			out[o++] = (char)strtol((char[]){s[i + 1], s[i + 2],
+							 s[i + 3], s[i + 4], 0},
 						NULL, 16);
 			i += 4;
 		} else {

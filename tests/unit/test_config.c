@@ -85,7 +85,7 @@ struct bad_case {
 	const char *err; /* substring of errs */
 };
 
-#define LONG100                                                             \
+#define LONG100                                                                  \
 	"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" \
 	"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 static const struct bad_case bad_cases[] = {
@@ -177,15 +177,18 @@ static const struct bad_case bad_cases[] = {
 	{"http: {listen: \"unix:run/http.sock\"}\n" DS,
 	 "unix: must be followed by an absolute path"},
 	{"http: {listen: \"unix:\"}\n" DS, "unix: must be followed"},
-	{"http: {listen: \"unix:/" LONG100 "\"}\n" DS, "shorter than 100 bytes"},
+	{"http: {listen: \"unix:/" LONG100 "\"}\n" DS,
+	 "shorter than 100 bytes"},
 	{"http: {socket_mode: \"0778\"}\n" DS,
 	 "http.socket_mode: \"0778\" must be an octal mode"},
 	{"http: {socket_mode: \"1777\"}\n" DS, "must be an octal mode"},
 	{"http: {socket_mode: \"\"}\n" DS, "must be an octal mode"},
 	{"http: {request_timeout_s: 0}\n" DS,
 	 "http.request_timeout_s: 0 is out of range 1..3600"},
-	{"http: {tokens_file: \"\"}\n" DS, "http.tokens_file: \"\" must not be empty"},
-	{"http: {allowed_hosts: a.example}\n" DS, "http.allowed_hosts: expected a list"},
+	{"http: {tokens_file: \"\"}\n" DS,
+	 "http.tokens_file: \"\" must not be empty"},
+	{"http: {allowed_hosts: a.example}\n" DS,
+	 "http.allowed_hosts: expected a list"},
 	{"http: {listen: \"1.2.3:80\"}\n" DS, "is not a valid address"},
 	{"http: {listen: \"example.com:80\"}\n" DS, "is not a valid address"},
 	{"http: {listen: \"::1:80\"}\n" DS, "is not a valid address"},
@@ -700,34 +703,35 @@ static void test_defaults(void **state)
 /* Every key set to a non-default value. */
 static void test_all_keys(void **state)
 {
-	static const char yaml[] = "root: /srv/drop\n"
-				   "database: data/x.db\n"
-				   "workers: 64\n"
-				   "settle_ms: 0\n"
-				   "batch_rows: 1000000\n"
-				   "max_errors: 0\n"
-				   "keep_processed: no\n"
-				   "ignore: [\"*.bak\", '.~lock*']\n"
-				   "ready_marker: \"{name}.done\"\n"
-				   "rescan_s: 1\n"
-				   "watch: poll\n"
-				   "poll_ms: 100\n"
-				   "max_file_bytes: 4611686018427387904\n"
-				   "max_header_bytes: 1024\n"
-				   "max_columns: 65536\n"
-				   "duplicates: process\n"
-				   "http:\n"
-				   "  enabled: off\n"
-				   "  listen: \"[::1]:9000\"\n"
-				   "  max_connections: 100000\n"
-				   "  per_ip: 1\n"
-				   "  timeout_s: 3600\n"
-				   "  memory_limit: 16777216\n"
-				   "  request_timeout_s: 3600\n"
-				   "  allowed_hosts: [ingest.example.org, box]\n"
-				   "  tokens_file: /etc/ingestd/tokens\n"
-				   "  socket_mode: \"0600\"\n"
-				   "  socket_group: ingest-read\n" DS;
+	static const char yaml[] =
+		"root: /srv/drop\n"
+		"database: data/x.db\n"
+		"workers: 64\n"
+		"settle_ms: 0\n"
+		"batch_rows: 1000000\n"
+		"max_errors: 0\n"
+		"keep_processed: no\n"
+		"ignore: [\"*.bak\", '.~lock*']\n"
+		"ready_marker: \"{name}.done\"\n"
+		"rescan_s: 1\n"
+		"watch: poll\n"
+		"poll_ms: 100\n"
+		"max_file_bytes: 4611686018427387904\n"
+		"max_header_bytes: 1024\n"
+		"max_columns: 65536\n"
+		"duplicates: process\n"
+		"http:\n"
+		"  enabled: off\n"
+		"  listen: \"[::1]:9000\"\n"
+		"  max_connections: 100000\n"
+		"  per_ip: 1\n"
+		"  timeout_s: 3600\n"
+		"  memory_limit: 16777216\n"
+		"  request_timeout_s: 3600\n"
+		"  allowed_hosts: [ingest.example.org, box]\n"
+		"  tokens_file: /etc/ingestd/tokens\n"
+		"  socket_mode: \"0600\"\n"
+		"  socket_group: ingest-read\n" DS;
 	struct config *c = NULL;
 	struct buf errs = BUF_INIT;
 	char path[64];

@@ -34,7 +34,8 @@ static void test_routes(void **state)
 		{"/uploads/42/errors/", HR_ERRORS, 42},
 		{"/uploads/42/errors/x", HR_NOT_FOUND, 0},
 		{"/uploads/999999999999999999/", HR_UPLOAD, 999999999999999999},
-		{"/uploads/1000000000000000000/", HR_NOT_FOUND, 0}, /* 19 digits */
+		{"/uploads/1000000000000000000/", HR_NOT_FOUND,
+		 0}, /* 19 digits */
 		{"/uploads/99999999999999999999/", HR_NOT_FOUND, 0},
 		{"/uploads/0/", HR_NOT_FOUND, 0},
 		{"/uploads/01/", HR_NOT_FOUND, 0},
@@ -52,8 +53,9 @@ static void test_routes(void **state)
 		int64_t id = 0;
 		enum http_route r = http_route_parse(cases[i].path, &id);
 
-		CHECK(r == cases[i].want && ((r != HR_UPLOAD && r != HR_ERRORS) ||
-					     id == cases[i].id),
+		CHECK(r == cases[i].want &&
+			      ((r != HR_UPLOAD && r != HR_ERRORS) ||
+			       id == cases[i].id),
 		      "%s: route %d id %lld", cases[i].path, r, (long long)id);
 	}
 	assert_int_equal(bad, 0);
@@ -157,7 +159,8 @@ static void test_accept(void **state)
 	(void)state;
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++)
 		CHECK(http_prefers_html(cases[i].accept) == cases[i].html,
-		      "Accept %s", cases[i].accept ? cases[i].accept : "(none)");
+		      "Accept %s",
+		      cases[i].accept ? cases[i].accept : "(none)");
 	assert_int_equal(bad, 0);
 }
 
@@ -170,7 +173,10 @@ static void test_json_str(void **state)
 		{"plain", "\"plain\""},
 		{"a\"b\\c", "\"a\\\"b\\\\c\""},
 		{"\n\r\t\x01\x1f", "\"\\u000a\\u000d\\u0009\\u0001\\u001f\""},
-		{"Gr\xc3\xb6\xc3\x9f" "e", "\"Gr\xc3\xb6\xc3\x9f" "e\""},
+		{"Gr\xc3\xb6\xc3\x9f"
+		 "e",
+		 "\"Gr\xc3\xb6\xc3\x9f"
+		 "e\""},
 	};
 	int bad = 0;
 
@@ -189,8 +195,10 @@ static void test_json_str(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_routes),     cmocka_unit_test(test_query_params),
-		cmocka_unit_test(test_host),       cmocka_unit_test(test_accept),
+		cmocka_unit_test(test_routes),
+		cmocka_unit_test(test_query_params),
+		cmocka_unit_test(test_host),
+		cmocka_unit_test(test_accept),
 		cmocka_unit_test(test_json_str),
 	};
 
