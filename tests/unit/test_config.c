@@ -188,7 +188,7 @@ static const struct bad_case bad_cases[] = {
 	{"http: {tokens_file: \"\"}\n" DS,
 	 "http.tokens_file: \"\" must not be empty"},
 	{"http: {allowed_hosts: a.example}\n" DS,
-	 "http.allowed_hosts: expected a list"},
+	 ":1:23: allowed_hosts: expected a list of strings"},
 	{"http: {listen: \"1.2.3:80\"}\n" DS, "is not a valid address"},
 	{"http: {listen: \"example.com:80\"}\n" DS, "is not a valid address"},
 	{"http: {listen: \"::1:80\"}\n" DS, "is not a valid address"},
