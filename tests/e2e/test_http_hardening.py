@@ -453,3 +453,19 @@ def test_log_one_line_per_event(bin):
     check_eq(len(rej), 2, "one line for each rejection: %r" % rej)
     check(any(b"Expected columns:" in l and b"Found columns:" in l for l in rej),
           "the whole reason on the rejection's line: %r" % rej)
+
+
+# --------------------------------------------------------------------------
+# found by fuzzing
+
+
+def test_fuzz_sep_line_nul_rejected(d):
+    """An Excel sep= line naming NUL as the delimiter (found by
+    fuzz_header) aborted the daemon on an assert; it is now a header like
+    any other, and refused."""
+    d.drop("sepnul.csv", b"\xef\xbb\xbfsep=\x00\n;nu1;2\n")
+    d.drop("after.csv", csv_text(product_rows(2)))
+    st = d.wait_state("sepnul.csv", "rejected")
+    check("UTF-8" in st.get("reason", ""), "reason: %r" % st.get("reason"))
+    d.wait_state("after.csv", "completed")
+    check(d.alive(), "the daemon survived")
