@@ -9,10 +9,14 @@
  * one per chunk): no read snapshot outlives a callback, so a client that
  * reads slowly never holds back WAL checkpoints.
  *
- * Limits (config http.*): total connections, connections per IP, an idle
- * timeout (slowloris), and the per-connection memory that bounds the
- * request line and headers (libmicrohttpd answers an oversized request
- * itself, with 431 or 414). Responses are bounded: lists and error pages
+ * Limits (config http.*): total connections, connections per IP (both
+ * enforced here, with eviction of clients stuck sending a request; see
+ * "Connections"), an idle timeout, a total deadline for a request head
+ * (slowloris), at most HTTP_MAX_PARAMS query parameters, and the
+ * per-connection memory that bounds the request line and headers
+ * (libmicrohttpd answers an oversized request itself, with 431 or 414).
+ *
+ * Lock order: mu and cmu are never held together. Responses are bounded: lists and error pages
  * hold at most STORE_LIST_MAX items; the CSV of every error is streamed.
  *
  * Every response carries Content-Type with a charset, nosniff and

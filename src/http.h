@@ -11,7 +11,13 @@
  *   GET /metrics                  Prometheus text format 0.0.4
  *
  * HTML when Accept prefers text/html over JSON (or format=html). GET and
- * HEAD only (405 + Allow otherwise); 404 JSON for anything else.
+ * HEAD only (405 + Allow otherwise); 404 JSON for anything else. A Host
+ * that is not localhost, an IP literal or in http.allowed_hosts gets 421;
+ * with http.tokens_file every path but /healthz needs a bearer token (401).
+ *
+ * Listens on http.listen (HOST:PORT or unix:PATH) or on a socket passed by
+ * the service manager; without tokens only on loopback or a unix socket
+ * (http_new refuses anything else).
  *
  * Threads: libmicrohttpd's own pool of epoll threads; each request borrows
  * one of the module's read-only SQLite connections for the length of one
