@@ -275,9 +275,28 @@ static const char *check_listen(const char *s)
 	char host[INET6_ADDRSTRLEN + 1];
 	uint16_t port;
 
+	/* unix:PATH, an absolute path that fits sun_path (108 bytes) with
+	 * the ".PID" of the temporary name it is bound under (http.c). */
+	if (strncmp(s, "unix:", 5) == 0)
+		return s[5] == '/' && strlen(s + 5) < 100
+			       ? NULL
+			       : "unix: must be followed by an absolute path "
+				 "shorter than 100 bytes";
 	if (hostport_parse(s, host, sizeof(host), &port) < 0)
 		return "is not a valid address: use HOST:PORT with an IPv4 address, "
-		       "[IPv6] or localhost, and a port 1..65535";
+		       "[IPv6] or localhost, and a port 1..65535, or unix:PATH";
+	return NULL;
+}
+
+/* An octal file mode such as 0660: permission bits only. */
+static const char *check_mode(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n < 1 || n > 4 || strspn(s, "01234567") != n)
+		return "must be an octal mode from 0 to 0777, e.g. \"0660\"";
+	if (strtoul(s, NULL, 8) > 0777)
+		return "must be an octal mode from 0 to 0777, e.g. \"0660\"";
 	return NULL;
 }
 
@@ -340,6 +359,11 @@ static const struct key http_keys[] = {
 	K_U(C, "per_ip", http_per_ip, 1, 100000, 32),
 	K_U(C, "timeout_s", http_timeout_s, 1, 3600, 15),
 	K_U(C, "memory_limit", http_memory_limit, 4096, 16777216, 32768),
+	K_U(C, "request_timeout_s", http_request_timeout_s, 1, 3600, 10),
+	K_L(C, "allowed_hosts", http_allowed_hosts, http_nallowed_hosts, NULL),
+	K_SOPT(C, "tokens_file", http_tokens_file, check_nonempty),
+	K_S(C, "socket_mode", http_socket_mode, "0660", check_mode),
+	K_SOPT(C, "socket_group", http_socket_group, check_nonempty),
 };
 #undef C
 
@@ -2726,6 +2750,10 @@ static void config_free(struct config *c)
 	strv_free(c->ignore, c->nignore);
 	free(c->ready_marker);
 	free(c->http_listen);
+	strv_free(c->http_allowed_hosts, c->http_nallowed_hosts);
+	free(c->http_tokens_file);
+	free(c->http_socket_mode);
+	free(c->http_socket_group);
 	for (i = 0; c->datasets && i < c->ndatasets; i++)
 		dataset_clear(&c->datasets[i]);
 	free(c->datasets);

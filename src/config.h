@@ -81,11 +81,18 @@ struct config {
 
 	/* http */
 	bool http_enabled; /* default true */
-	char *http_listen; /* "HOST:PORT" or "[V6]:PORT", default 127.0.0.1:8080 */
+	char *http_listen; /* "HOST:PORT", "[V6]:PORT" or "unix:PATH", default 127.0.0.1:8080 */
 	unsigned http_max_connections; /* default 256 */
 	unsigned http_per_ip;          /* default 32 */
 	unsigned http_timeout_s;       /* default 15 */
 	unsigned http_memory_limit; /* bytes per connection, default 32 KiB */
+	unsigned http_request_timeout_s; /* whole request, default 10 */
+	char **http_allowed_hosts; /* Host names accepted besides localhost
+				    * and IP literals; none by default */
+	size_t http_nallowed_hosts;
+	char *http_tokens_file;  /* bearer tokens; NULL when unset */
+	char *http_socket_mode;  /* octal, for listen: unix:PATH; "0660" */
+	char *http_socket_group; /* group of that socket; NULL: unchanged */
 
 	/* feedback files in errors/ (feedback.c) */
 	uint64_t max_feedback_bytes;    /* all of errors/; default 1 GiB */

@@ -673,13 +673,15 @@ static void header_why(const struct header_ctx *hc, size_t max_bytes,
 }
 
 /* An Excel "sep=X" first line at p[0..n): its length with the line end
- * (0 if it is not one), and X in *delim. */
+ * (0 if it is not one), and X in *delim. X is printable ASCII or a tab: a
+ * NUL or other control character is no delimiter (the stream asserts one;
+ * found by fuzz_header), so such a line is read as a header and refused. */
 static size_t sep_line(const unsigned char *p, size_t n, unsigned char *delim)
 {
 	size_t k = 5;
 
-	if (n < 5 || memcmp(p, "sep=", 4) != 0 || p[4] == '\r' ||
-	    p[4] == '\n' || p[4] >= 0x80)
+	if (n < 5 || memcmp(p, "sep=", 4) != 0 ||
+	    (p[4] < 0x20 && p[4] != '\t') || p[4] >= 0x7f)
 		return 0;
 	if (k < n && p[k] == '\r')
 		k++;

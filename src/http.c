@@ -11,10 +11,14 @@
  * one per chunk): no read snapshot outlives a callback, so a client that
  * reads slowly never holds back WAL checkpoints.
  *
- * Limits (config http.*): total connections, connections per IP, an idle
- * timeout (slowloris), and the per-connection memory that bounds the
- * request line and headers (libmicrohttpd answers an oversized request
- * itself, with 431 or 414). Responses are bounded: lists and error pages
+ * Limits (config http.*): total connections, connections per IP (both
+ * enforced here, with eviction of clients stuck sending a request; see
+ * "Connections"), an idle timeout, a total deadline for a request head
+ * (slowloris), at most HTTP_MAX_PARAMS query parameters, and the
+ * per-connection memory that bounds the request line and headers
+ * (libmicrohttpd answers an oversized request itself, with 431 or 414).
+ *
+ * Lock order: mu and cmu are never held together. Responses are bounded: lists and error pages
  * hold at most STORE_LIST_MAX items; the CSV of every error is streamed.
  *
  * Every response carries Content-Type with a charset, nosniff and
@@ -22,6 +26,7 @@
  */
 #include "http.h"
 #include "http_html.h"
+#include "http_parse.h"
 #include "log.h"
 #include "store.h"
 #include "store_read.h"
@@ -34,7 +39,10 @@
 #include <fcntl.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <grp.h>
 #include <netinet/in.h>
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdarg.h>
@@ -43,6 +51,8 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <uv.h>
@@ -67,14 +77,50 @@
 #define CSV_TYPE "text/csv; charset=utf-8; header=present"
 #define METRICS_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
+/* One accepted connection, for the request deadline and for eviction at
+ * the connection limits. Guarded by http.cmu; linked from the notify
+ * callback (STARTED) until it is unlinked at CLOSED, which libmicrohttpd
+ * runs before it closes fd: so a shutdown(fd) under cmu never hits a
+ * descriptor number that was reused. */
+struct conn {
+	struct conn *prev, *next;
+	int fd;
+	int family;
+	unsigned char addr[16]; /* IPv4 (4 bytes) or IPv6 */
+	uint64_t since_ms;      /* accepted, or the previous request ended */
+	bool requested;         /* has had a complete request before */
+	bool in_line;           /* request line in, headers not yet */
+	bool in_handler;        /* headers in: being answered */
+	bool shut;              /* shutdown(fd) by us: closing */
+};
+
+struct token {
+	unsigned char hash[SHA256_DIGEST_LENGTH]; /* SHA-256 of the token */
+};
+
 struct http {
 	struct MHD_Daemon *mhd;
+	unsigned max_conns, per_ip;
+	uint64_t request_ms;      /* http.request_timeout_s */
+	struct config *start_cfg; /* referenced: hosts point into it */
+	char **hosts;             /* http.allowed_hosts */
+	size_t nhosts;
+	struct token *tokens; /* http.tokens_file; none: no authentication */
+	size_t ntokens;
+	char *unix_path;     /* the socket we bound, removed at exit */
+	pthread_mutex_t cmu; /* guards conns, nconns, reaper_stop */
+	pthread_cond_t ccv;
+	struct conn *conns; /* newest first */
+	unsigned nconns;
+	bool reaper_stop, reaper_started;
+	pthread_t reaper;
 	char *db_path;
 	void (*live)(void *data, struct http_live *out);
 	void *live_data;
-	char address[INET6_ADDRSTRLEN + 16];
+	char address[INET6_ADDRSTRLEN + 16 + 108];
+	const char *sock_mode, *sock_group; /* for bind_unix, during http_new */
 	pthread_mutex_t mu; /* guards pool/busy, unhealthy and cfg */
-	struct config *cfg; /* a reference: field titles for the pages */
+	struct config *cfg; /* the running one (reloads): field titles */
 	struct store *pool[POOL_SIZE];
 	bool busy[POOL_SIZE];
 	bool unhealthy; /* last /healthz answer, to log changes only */
@@ -197,24 +243,6 @@ static enum MHD_Result send_buf(struct MHD_Connection *c, unsigned status,
 	return send_resp(c, status, resp, type, negotiated);
 }
 
-/* A JSON string literal of s (quotes, backslashes and controls escaped). */
-static int json_str(struct buf *out, const char *s)
-{
-	int r = buf_addc(out, '"');
-
-	for (; r == 0 && *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-
-		if (ch == '"' || ch == '\\')
-			r = buf_printf(out, "\\%c", ch);
-		else if (ch < 0x20)
-			r = buf_printf(out, "\\u%04x", ch);
-		else
-			r = buf_addc(out, (char)ch);
-	}
-	return r ?: buf_addc(out, '"');
-}
-
 /* {"error": msg, "status": N}; msg is printf-formatted. */
 static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status,
 				  const char *fmt, ...)
@@ -231,7 +259,7 @@ static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status,
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	r = buf_adds(&b, "{\"error\":");
-	r = r ?: json_str(&b, msg);
+	r = r ?: http_json_str(&b, msg);
 	r = r ?: buf_printf(&b, ",\"status\":%u}\n", status);
 	if (r < 0) {
 		buf_free(&b);
@@ -261,108 +289,13 @@ static const char *arg(struct req *q, const char *key)
 	return MHD_lookup_connection_value(q->c, MHD_GET_ARGUMENT_KIND, key);
 }
 
-/* Whole-string decimal in [min, max]. */
-static bool parse_num(const char *s, int64_t min, int64_t max, int64_t *out)
-{
-	int64_t v = 0;
-
-	if (!s || !*s || strlen(s) > 18)
-		return false;
-	for (const char *p = s; *p; p++) {
-		if (*p < '0' || *p > '9')
-			return false;
-		v = v * 10 + (*p - '0');
-	}
-	if (v < min || v > max)
-		return false;
-	*out = v;
-	return true;
-}
-
-/* An upload id path segment: [1-9][0-9]*, fits int64. */
-static bool parse_id(const char *s, size_t n, int64_t *out)
-{
-	char tmp[20];
-
-	if (n == 0 || n >= sizeof(tmp) || s[0] == '0')
-		return false;
-	memcpy(tmp, s, n);
-	tmp[n] = '\0';
-	return parse_num(tmp, 1, INT64_MAX, out);
-}
-
-/* The q of the media range at [s, s+n): 1 unless ";q=" says otherwise. */
-static double media_q(const char *s, size_t n)
-{
-	const char *p = memchr(s, ';', n);
-
-	while (p && p < s + n) {
-		p++;
-		while (p < s + n && (*p == ' ' || *p == '\t'))
-			p++;
-		if (p + 2 <= s + n && (p[0] == 'q' || p[0] == 'Q') &&
-		    p[1] == '=') {
-			char tmp[8] = {0};
-			size_t len = (size_t)(s + n - p - 2);
-
-			memcpy(tmp, p + 2,
-			       len < sizeof(tmp) - 1 ? len : sizeof(tmp) - 1);
-			return strtod(tmp, NULL);
-		}
-		p = memchr(p, ';', (size_t)(s + n - p));
-	}
-	return 1.0;
-}
-
-/* True when Accept ranks text/html above application/json (a browser);
- * a tie, no Accept, or * / * alone means JSON (a program). */
-static bool prefers_html(const char *accept)
-{
-	double html = -1, json = -1, text_any = -1, app_any = -1, any = -1;
-	const char *s = accept;
-
-	if (!accept)
-		return false;
-	while (*s) {
-		size_t n = strcspn(s, ",");
-		const char *t = s;
-		size_t tn;
-		double qv;
-
-		while (t < s + n && (*t == ' ' || *t == '\t'))
-			t++;
-		tn = strcspn(t, ";, \t");
-		qv = media_q(t, (size_t)(s + n - t));
-#define IS(lit) (tn == sizeof(lit) - 1 && strncasecmp(t, lit, tn) == 0)
-		if (IS("text/html"))
-			html = qv > html ? qv : html;
-		else if (IS("application/json"))
-			json = qv > json ? qv : json;
-		else if (IS("text/*"))
-			text_any = qv;
-		else if (IS("application/*"))
-			app_any = qv;
-		else if (IS("*/*"))
-			any = qv;
-#undef IS
-		s += n;
-		if (*s == ',')
-			s++;
-	}
-	if (html < 0)
-		html = text_any >= 0 ? text_any : any;
-	if (json < 0)
-		json = app_any >= 0 ? app_any : any;
-	return html > 0 && html > json;
-}
-
 /* format= overrides Accept: json, html (and csv where allowed). Returns
  * 0, 1 for csv, or -1 after answering 400. */
 static int negotiate(struct req *q, bool csv_ok, enum MHD_Result *ret)
 {
 	const char *f = arg(q, "format");
 
-	q->html = prefers_html(MHD_lookup_connection_value(
+	q->html = http_prefers_html(MHD_lookup_connection_value(
 		q->c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT));
 	if (!f)
 		return 0;
@@ -393,7 +326,7 @@ static bool get_limit(struct req *q, unsigned def, unsigned *out,
 		*out = def;
 		return true;
 	}
-	if (!parse_num(s, 1, STORE_LIST_MAX, &v)) {
+	if (!http_parse_num(s, 1, STORE_LIST_MAX, &v)) {
 		*ret = send_error(q->c, MHD_HTTP_BAD_REQUEST,
 				  "limit must be an integer from 1 to %d",
 				  STORE_LIST_MAX);
@@ -465,7 +398,7 @@ static enum MHD_Result get_list(struct req *q)
 	    !get_limit(q, LIST_DEFAULT, &f.limit, &ret))
 		return ret;
 	l.html = q->html;
-	if (before && !parse_num(before, 1, INT64_MAX, &f.before))
+	if (before && !http_parse_num(before, 1, INT64_MAX, &f.before))
 		return send_error(q->c, MHD_HTTP_BAD_REQUEST,
 				  "before must be an upload id");
 	f.state = filter(q, "state");
@@ -508,7 +441,7 @@ static enum MHD_Result get_list(struct req *q)
 	} else {
 		r = r ?: buf_adds(&out, "],\"next\":");
 		r = r
-			    ?: (next_before ? json_str(&out, next.p)
+			    ?: (next_before ? http_json_str(&out, next.p)
 					    : buf_adds(&out, "null"));
 		r = r ?: buf_adds(&out, "}\n");
 	}
@@ -797,7 +730,7 @@ static enum MHD_Result get_errors(struct req *q, int64_t id)
 	fmt = negotiate(q, true, &ret);
 	if (fmt < 0 || !get_limit(q, LIST_DEFAULT, &limit, &ret))
 		return ret;
-	if (after_s && !parse_num(after_s, 0, INT64_MAX, &after))
+	if (after_s && !http_parse_num(after_s, 0, INT64_MAX, &after))
 		return send_error(q->c, MHD_HTTP_BAD_REQUEST,
 				  "after must be a record number");
 	x.html = q->html;
@@ -831,7 +764,7 @@ static enum MHD_Result get_errors(struct req *q, int64_t id)
 	} else if (r >= 0) {
 		r = buf_adds(&out, "],\"next\":");
 		r = r
-			    ?: (next_after ? json_str(&out, next.p)
+			    ?: (next_after ? http_json_str(&out, next.p)
 					   : buf_adds(&out, "null"));
 		r = r ?: buf_adds(&out, "}\n");
 	}
@@ -932,10 +865,10 @@ static enum MHD_Result get_healthz(struct req *q)
 		log_notice("http: /healthz: healthy again");
 
 	r = buf_adds(&out, "{\"status\":");
-	r = r ?: json_str(&out, why[0] ? "unhealthy" : "ok");
+	r = r ?: http_json_str(&out, why[0] ? "unhealthy" : "ok");
 	if (why[0]) {
 		r = r ?: buf_adds(&out, ",\"reason\":");
-		r = r ?: json_str(&out, why);
+		r = r ?: http_json_str(&out, why);
 	}
 	r = r
 		    ?: buf_printf(
@@ -1127,15 +1060,14 @@ static enum MHD_Result get_metrics(struct req *q)
 
 static enum MHD_Result route(struct req *q)
 {
-	const char *u = q->url;
-	const char *rest, *slash;
-	int64_t id;
+	int64_t id = 0;
 
-	if (strcmp(u, "/healthz") == 0)
+	switch (http_route_parse(q->url, &id)) {
+	case HR_HEALTHZ:
 		return get_healthz(q);
-	if (strcmp(u, "/metrics") == 0)
+	case HR_METRICS:
 		return get_metrics(q);
-	if (strcmp(u, "/") == 0) {
+	case HR_ROOT: {
 		struct MHD_Response *resp;
 		struct buf b = BUF_INIT;
 
@@ -1151,23 +1083,354 @@ static enum MHD_Result route(struct req *q)
 					      "/uploads/");
 		return send_resp(q->c, MHD_HTTP_FOUND, resp, JSON_TYPE, false);
 	}
-	if (strcmp(u, "/uploads") == 0 || strcmp(u, "/uploads/") == 0)
+	case HR_LIST:
 		return get_list(q);
-	if (strncmp(u, "/uploads/", 9) != 0)
-		goto notfound;
-	rest = u + 9;
-	slash = strchr(rest, '/');
-	if (!parse_id(rest, slash ? (size_t)(slash - rest) : strlen(rest), &id))
-		goto notfound;
-	if (!slash || strcmp(slash, "/") == 0)
+	case HR_UPLOAD:
 		return get_upload(q, id);
-	if (strcmp(slash, "/errors") == 0 || strcmp(slash, "/errors/") == 0)
+	case HR_ERRORS:
 		return get_errors(q, id);
-	if (strcmp(slash, "/deliveries") == 0 ||
-	    strcmp(slash, "/deliveries/") == 0)
+	case HR_DELIVERIES:
 		return get_deliveries(q, id);
-notfound:
+	case HR_NOT_FOUND:
+		break;
+	}
 	return send_error(q->c, MHD_HTTP_NOT_FOUND, "not found");
+}
+
+/* ------------------------------------------------------------------ */
+/* Connections: the request deadline, eviction, too many parameters    */
+
+/*
+ * libmicrohttpd's timeout is an idle timeout: a client that sends one
+ * header byte every few seconds keeps its connection (and its slot in the
+ * per-IP and total limits) forever. So every connection is tracked here:
+ *
+ *  - the reaper thread shuts down (shutdown(2); libmicrohttpd then sees
+ *    the end of the stream and closes it) any connection that has not
+ *    delivered a complete request head within http.request_timeout_s of
+ *    being accepted or of the end of its previous request;
+ *  - at a limit (per IP, or in total) a new connection evicts the oldest
+ *    connection that is stuck receiving a request (its request line is
+ *    in but not its headers, or it never completed one for EVICT_AGE_MS)
+ *    instead of being refused. Connections being answered and idle
+ *    keep-alive connections that did complete requests are never
+ *    evicted; when none can be, the new one is refused as before.
+ * libmicrohttpd's own limits sit EVICT_SLACK above ours, so that an
+ * evicted connection still closing does not refuse its replacement.
+ */
+#define EVICT_SLACK 16
+#define EVICT_AGE_MS 1000
+#define REAPER_TICK_MS 200
+
+static struct conn *conn_of(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return ci ? ci->socket_context : NULL;
+}
+
+/* Shut cn down (cmu held). */
+static void conn_shut(struct conn *cn)
+{
+	if (cn->shut)
+		return;
+	cn->shut = true;
+	(void)shutdown(cn->fd, SHUT_RDWR);
+}
+
+static bool same_addr(const struct conn *cn, int family,
+		      const unsigned char *addr)
+{
+	size_t n = family == AF_INET ? 4 : 16;
+
+	return cn->family == family && memcmp(cn->addr, addr, n) == 0;
+}
+
+/* The family and address bytes of sa; false for other families (a unix
+ * socket's clients are not limited per address). */
+static bool addr_of(const struct sockaddr *sa, int *family,
+		    unsigned char addr[16])
+{
+	if (!sa)
+		return false;
+	if (sa->sa_family == AF_INET) {
+		memcpy(addr,
+		       &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
+		       4);
+		*family = AF_INET;
+		return true;
+	}
+	if (sa->sa_family == AF_INET6) {
+		memcpy(addr,
+		       &((const struct sockaddr_in6 *)(const void *)sa)
+				->sin6_addr,
+		       16);
+		*family = AF_INET6;
+		return true;
+	}
+	return false;
+}
+
+static bool evictable(const struct conn *cn, uint64_t now)
+{
+	return !cn->shut && !cn->in_handler &&
+	       (cn->in_line ||
+		(!cn->requested && now - cn->since_ms >= EVICT_AGE_MS));
+}
+
+/* The oldest evictable connection (of family/addr when family != 0). */
+static struct conn *oldest_evictable(struct http *h, int family,
+				     const unsigned char *addr, uint64_t now)
+{
+	struct conn *best = NULL;
+
+	for (struct conn *cn = h->conns; cn; cn = cn->next)
+		if (evictable(cn, now) &&
+		    (!family || same_addr(cn, family, addr)))
+			best = cn; /* the list is newest first */
+	return best;
+}
+
+/* Accept policy: called before libmicrohttpd takes a new connection. */
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *sa,
+				 socklen_t len)
+{
+	struct http *h = cls;
+	unsigned char addr[16];
+	unsigned total = 0, same = 0, evicted = 0;
+	int family = 0;
+	bool ip = addr_of(sa, &family, addr), ok = true;
+	uint64_t now = mono_ms();
+	struct conn *v;
+
+	(void)len;
+	pthread_mutex_lock(&h->cmu);
+	for (struct conn *cn = h->conns; cn; cn = cn->next) {
+		if (cn->shut)
+			continue;
+		total++;
+		same += ip && same_addr(cn, family, addr);
+	}
+	if (ok && ip && same >= h->per_ip) {
+		v = oldest_evictable(h, family, addr, now);
+		if (v) {
+			conn_shut(v);
+			evicted++;
+			total--;
+		} else {
+			ok = false;
+		}
+	}
+	if (ok && total >= h->max_conns) {
+		v = oldest_evictable(h, 0, NULL, now);
+		if (v) {
+			conn_shut(v);
+			evicted++;
+		} else {
+			ok = false;
+		}
+	}
+	pthread_mutex_unlock(&h->cmu);
+	if (evicted)
+		log_info(
+			"http: at the connection limit: closed %u connection(s) still sending their request",
+			evicted);
+	return ok ? MHD_YES : MHD_NO;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c,
+			  void **socket_context,
+			  enum MHD_ConnectionNotificationCode toe)
+{
+	struct http *h = cls;
+	struct conn *cn = *socket_context;
+
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *fi = MHD_get_connection_info(
+			c, MHD_CONNECTION_INFO_CONNECTION_FD);
+		const union MHD_ConnectionInfo *ai = MHD_get_connection_info(
+			c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+
+		cn = calloc(1, sizeof(*cn));
+		if (!cn || !fi) { /* untracked: only libmicrohttpd's limits */
+			free(cn);
+			return;
+		}
+		cn->fd = fi->connect_fd;
+		if (!ai || !addr_of(ai->client_addr, &cn->family, cn->addr))
+			cn->family = 0;
+		cn->since_ms = mono_ms();
+		pthread_mutex_lock(&h->cmu);
+		cn->next = h->conns;
+		if (h->conns)
+			h->conns->prev = cn;
+		h->conns = cn;
+		h->nconns++;
+		pthread_mutex_unlock(&h->cmu);
+		*socket_context = cn;
+		return;
+	}
+	if (!cn)
+		return;
+	pthread_mutex_lock(&h->cmu);
+	if (cn->prev)
+		cn->prev->next = cn->next;
+	else
+		h->conns = cn->next;
+	if (cn->next)
+		cn->next->prev = cn->prev;
+	h->nconns--;
+	pthread_mutex_unlock(&h->cmu);
+	free(cn);
+	*socket_context = NULL;
+}
+
+/* A request is answered: the deadline starts again for the next one. */
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct http *h = cls;
+	struct conn *cn = conn_of(c);
+
+	(void)con_cls;
+	(void)toe;
+	if (!cn)
+		return;
+	pthread_mutex_lock(&h->cmu);
+	cn->in_handler = false;
+	cn->in_line = false;
+	cn->requested = true;
+	cn->since_ms = mono_ms();
+	pthread_mutex_unlock(&h->cmu);
+}
+
+#define TOO_MANY_BODY \
+	"{\"error\":\"more than 32 query parameters\",\"status\":400}\n"
+#define TOO_MANY_PARAMS                                     \
+	"HTTP/1.1 400 Bad Request\r\n"                      \
+	"Content-Type: application/json; charset=utf-8\r\n" \
+	"X-Content-Type-Options: nosniff\r\n"               \
+	"Cache-Control: no-store\r\n"                       \
+	"Connection: close\r\n"                             \
+	"Content-Length: 55\r\n\r\n" TOO_MANY_BODY
+_Static_assert(sizeof(TOO_MANY_BODY) - 1 == 55, "Content-Length above");
+_Static_assert(HTTP_MAX_PARAMS == 32, "the message above");
+
+/*
+ * Called once the request line is in, before libmicrohttpd splits the
+ * query into its memory pool: there, hundreds of parameters exhaust the
+ * pool and the connection hangs without an answer until the timeout. So
+ * a request with more than HTTP_MAX_PARAMS is answered here, on the
+ * socket directly (a short write to a fresh socket's empty buffer), and
+ * shut down. Returns the request's *con_cls: NULL (see on_request).
+ */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+	struct http *h = cls;
+	struct conn *cn = conn_of(c);
+	bool too_many = http_query_params(uri) > HTTP_MAX_PARAMS;
+
+	if (!cn)
+		return NULL;
+	pthread_mutex_lock(&h->cmu);
+	cn->in_line = true;
+	if (too_many && !cn->shut) {
+		ssize_t w = send(cn->fd, TOO_MANY_PARAMS,
+				 sizeof(TOO_MANY_PARAMS) - 1,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+		(void)w; /* nothing more to do if it did not fit */
+		conn_shut(cn);
+	}
+	pthread_mutex_unlock(&h->cmu);
+	return NULL;
+}
+
+/* Every REAPER_TICK_MS: shut down connections past the request deadline. */
+static void *reaper(void *arg)
+{
+	struct http *h = arg;
+	unsigned cut = 0;
+
+	pthread_mutex_lock(&h->cmu);
+	while (!h->reaper_stop) {
+		struct timespec ts;
+		uint64_t now;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += REAPER_TICK_MS * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		(void)pthread_cond_timedwait(&h->ccv, &h->cmu, &ts);
+		now = mono_ms();
+		for (struct conn *cn = h->conns; cn; cn = cn->next)
+			if (!cn->shut && !cn->in_handler &&
+			    now - cn->since_ms > h->request_ms) {
+				conn_shut(cn);
+				cut++;
+			}
+		if (cut) {
+			pthread_mutex_unlock(&h->cmu);
+			log_info(
+				"http: closed %u connection(s) that sent no complete request within request_timeout_s=%llu",
+				cut,
+				(unsigned long long)(h->request_ms / 1000));
+			cut = 0;
+			pthread_mutex_lock(&h->cmu);
+		}
+	}
+	pthread_mutex_unlock(&h->cmu);
+	return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Host check and authentication                                        */
+
+/* Whether the Authorization header carries one of the tokens. Every
+ * token is compared, each in constant time over its SHA-256, so that
+ * neither the time taken nor an early exit tells how much matched. */
+static bool authorized(struct http *h, struct MHD_Connection *c)
+{
+	const char *a = MHD_lookup_connection_value(
+		c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+	unsigned char hash[SHA256_DIGEST_LENGTH];
+	bool ok = false;
+
+	if (!h->ntokens)
+		return true;
+	if (!a || strncasecmp(a, "Bearer ", 7) != 0)
+		return false;
+	a += 7;
+	while (*a == ' ')
+		a++;
+	(void)SHA256((const unsigned char *)a, strlen(a), hash);
+	for (size_t i = 0; i < h->ntokens; i++)
+		ok |= CRYPTO_memcmp(hash, h->tokens[i].hash, sizeof(hash)) == 0;
+	OPENSSL_cleanse(hash, sizeof(hash));
+	return ok;
+}
+
+static enum MHD_Result send_unauthorized(struct MHD_Connection *c)
+{
+	struct buf b = BUF_INIT;
+	struct MHD_Response *resp;
+
+	if (buf_printf(
+		    &b,
+		    "{\"error\":\"a bearer token is required (Authorization: Bearer TOKEN)\",\"status\":%d}\n",
+		    MHD_HTTP_UNAUTHORIZED) < 0)
+		return MHD_NO;
+	resp = MHD_create_response_from_buffer(b.len, b.p,
+					       MHD_RESPMEM_MUST_FREE);
+	if (!resp) {
+		buf_free(&b);
+		return MHD_NO;
+	}
+	(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+				      "Bearer realm=\"ingestd\"");
+	return send_resp(c, MHD_HTTP_UNAUTHORIZED, resp, JSON_TYPE, false);
 }
 
 static char on_request_seen; /* a marker for *con_cls */
@@ -1189,13 +1452,34 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 		 * discarded): a response queued earlier would cost the
 		 * connection its keep-alive. */
 		if (!*con_cls) {
+			struct conn *cn = conn_of(c);
+
 			*con_cls = &on_request_seen;
+			if (cn) { /* the head is in: no deadline while answered */
+				pthread_mutex_lock(&q.h->cmu);
+				cn->in_line = false;
+				cn->in_handler = true;
+				pthread_mutex_unlock(&q.h->cmu);
+			}
 			return MHD_YES;
 		}
 		if (*upload_data_size) {
 			*upload_data_size = 0;
 			return MHD_YES;
 		}
+		/* DNS rebinding: a page of attacker.example that resolves to
+		 * this address may make a browser ask, with its own Host. */
+		if (!http_host_allowed(
+			    MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+							MHD_HTTP_HEADER_HOST),
+			    q.h->hosts, q.h->nhosts))
+			return send_error(
+				c, MHD_HTTP_MISDIRECTED_REQUEST,
+				"this server does not answer for that Host (see http.allowed_hosts)");
+		/* /healthz tells only whether ingestd works: probes need no
+		 * token. */
+		if (!authorized(q.h, c) && strcmp(url, "/healthz") != 0)
+			return send_unauthorized(c);
 		return route(
 			&q); /* HEAD: libmicrohttpd sends the headers only */
 	}
@@ -1249,6 +1533,77 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 /* ------------------------------------------------------------------ */
 /* Listening socket                                                     */
 
+/* Bind and listen on the unix socket path, with http.socket_mode and
+ * http.socket_group. The socket is bound under a temporary name, given
+ * its mode and group, then renamed over path: it never exists under path
+ * with a wider mode. A stale socket at path is replaced; any other file
+ * there is an error. Sets h->address and h->unix_path. Returns the fd or
+ * a negative errno (logged). */
+static int bind_unix(struct http *h, const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	mode_t mode = (mode_t)strtoul(h->sock_mode, NULL, 8);
+	gid_t gid = (gid_t)-1;
+	struct stat st;
+	int fd = -1, err = 0;
+	char tmp[sizeof(sa.sun_path)];
+
+	if (snprintf(tmp, sizeof(tmp), "%s.%ld", path, (long)getpid()) >=
+	    (int)sizeof(tmp)) {
+		log_err("http: listen unix:%s: path too long", path);
+		return -ENAMETOOLONG;
+	}
+	if (h->sock_group) {
+		struct group gr, *res = NULL;
+		char gbuf[4096];
+		int e = getgrnam_r(h->sock_group, &gr, gbuf, sizeof(gbuf),
+				   &res);
+
+		if (e || !res) {
+			log_err("http: socket_group %s: %s", h->sock_group,
+				e ? ERRSTR(e) : "no such group");
+			return e ? -e : -ENOENT;
+		}
+		gid = res->gr_gid;
+	}
+	if (lstat(path, &st) == 0 && !S_ISSOCK(st.st_mode)) {
+		log_err("http: listen unix:%s: exists and is not a socket",
+			path);
+		return -EEXIST;
+	}
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", tmp);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		err = -errno;
+		goto fail;
+	}
+	(void)unlink(tmp); /* a leftover of a crashed start with our pid */
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		err = -errno;
+		goto fail;
+	}
+	if (chmod(tmp, mode) < 0 ||
+	    (gid != (gid_t)-1 && chown(tmp, (uid_t)-1, gid) < 0) ||
+	    listen(fd, 128) < 0 || rename(tmp, path) < 0) {
+		err = -errno;
+		(void)unlink(tmp);
+		goto fail;
+	}
+	h->unix_path = strdup(path);
+	if (!h->unix_path) {
+		err = -ENOMEM;
+		(void)unlink(path);
+		goto fail;
+	}
+	snprintf(h->address, sizeof(h->address), "unix:%s", path);
+	return fd;
+fail:
+	log_err("http: cannot listen on unix:%s: %s", path, ERRSTR(err));
+	if (fd >= 0)
+		close(fd);
+	return err;
+}
+
 /* Bind and listen on "HOST:PORT" / "[V6]:PORT" / "localhost:PORT"
  * (checked by config.c). Sets h->address. Returns the fd or a negative
  * errno (logged). */
@@ -1261,6 +1616,8 @@ static int bind_listen(struct http *h, const char *listen_at)
 	uint16_t portnum;
 	int fd = -1, r, one = 1, err = 0;
 
+	if (strncmp(listen_at, "unix:", 5) == 0)
+		return bind_unix(h, listen_at + 5);
 	r = hostport_parse(listen_at, host, sizeof(host), &portnum);
 	if (r < 0) {
 		log_err("http: listen %s: not HOST:PORT", listen_at);
@@ -1301,7 +1658,7 @@ fail:
 	return err;
 }
 
-/* "ADDR:PORT" of a socket passed by the service manager. */
+/* "ADDR:PORT" or "unix:PATH" of a socket passed by the service manager. */
 static void describe_fd(struct http *h, int fd)
 {
 	struct sockaddr_storage ss = {0}; /* ss_family read even if short */
@@ -1311,7 +1668,11 @@ static void describe_fd(struct http *h, int fd)
 	snprintf(h->address, sizeof(h->address), "fd %d", fd);
 	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
 		return;
-	if (ss.ss_family == AF_INET) {
+	if (ss.ss_family == AF_UNIX) {
+		struct sockaddr_un *a = (struct sockaddr_un *)&ss;
+		snprintf(h->address, sizeof(h->address), "unix:%.*s",
+			 (int)sizeof(a->sun_path), a->sun_path);
+	} else if (ss.ss_family == AF_INET) {
 		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
 		(void)inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
 		snprintf(h->address, sizeof(h->address), "%s:%u", host,
@@ -1322,6 +1683,112 @@ static void describe_fd(struct http *h, int fd)
 		snprintf(h->address, sizeof(h->address), "[%s]:%u", host,
 			 ntohs(a->sin6_port));
 	}
+}
+
+/* Whether fd listens on a unix socket or a loopback address: the only
+ * places where ingestd answers without a token. */
+static bool local_only(int fd)
+{
+	struct sockaddr_storage ss = {0};
+	socklen_t len = sizeof(ss);
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+		return false;
+	if (ss.ss_family == AF_UNIX)
+		return true;
+	if (ss.ss_family == AF_INET) {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
+		return (ntohl(a->sin_addr.s_addr) >> 24) == 127;
+	}
+	if (ss.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
+		return IN6_IS_ADDR_LOOPBACK(&a->sin6_addr) ||
+		       (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr) &&
+			a->sin6_addr.s6_addr[12] == 127);
+	}
+	return false;
+}
+
+#define TOKEN_MIN 16
+#define TOKENS_MAX 1024
+
+/*
+ * Load http.tokens_file: one "TOKEN SCOPE" a line; blank lines and lines
+ * starting with # are skipped. SCOPE is "all" (every endpoint); partners'
+ * names come with partners. A token is at least TOKEN_MIN printable
+ * ASCII characters. Only SHA-256 hashes are kept; no token is ever
+ * logged (errors name the line). The file must not be readable by
+ * others. Returns 0 or a negative errno (logged).
+ */
+static int load_tokens(struct http *h, const char *path)
+{
+	FILE *f = NULL;
+	char line[1024];
+	struct stat st;
+	unsigned lineno = 0;
+	int r = 0;
+
+	f = fopen(path, "re");
+	if (!f) {
+		r = -errno;
+		log_err("http: tokens_file %s: %s", path, ERRSTR(r));
+		goto out;
+	}
+	if (fstat(fileno(f), &st) < 0 || (st.st_mode & 0007)) {
+		log_err("http: tokens_file %s: readable by other users: chmod o-rwx it",
+			path);
+		r = -EPERM;
+		goto out;
+	}
+	h->tokens = calloc(TOKENS_MAX, sizeof(*h->tokens));
+	if (!h->tokens) {
+		r = -ENOMEM;
+		goto out;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		char *tok, *scope, *extra, *save = NULL;
+		size_t n = strlen(line);
+
+		lineno++;
+		if (n == sizeof(line) - 1 && line[n - 1] != '\n') {
+			log_err("http: tokens_file %s:%u: line too long", path,
+				lineno);
+			r = -EINVAL;
+			goto out;
+		}
+		tok = strtok_r(line, " \t\r\n", &save);
+		if (!tok || tok[0] == '#')
+			continue;
+		scope = strtok_r(NULL, " \t\r\n", &save);
+		extra = scope ? strtok_r(NULL, " \t\r\n", &save) : NULL;
+		if (!scope || extra || strcmp(scope, "all") != 0) {
+			log_err("http: tokens_file %s:%u: expected \"TOKEN all\" (the only scope so far is all)",
+				path, lineno);
+			r = -EINVAL;
+		} else if (strlen(tok) < TOKEN_MIN) {
+			log_err("http: tokens_file %s:%u: a token must have at least %d characters",
+				path, lineno, TOKEN_MIN);
+			r = -EINVAL;
+		} else if (h->ntokens == TOKENS_MAX) {
+			log_err("http: tokens_file %s: more than %d tokens",
+				path, TOKENS_MAX);
+			r = -EINVAL;
+		} else {
+			(void)SHA256((const unsigned char *)tok, strlen(tok),
+				     h->tokens[h->ntokens++].hash);
+		}
+		OPENSSL_cleanse(line, sizeof(line));
+		if (r < 0)
+			goto out;
+	}
+	if (!h->ntokens) {
+		log_err("http: tokens_file %s: no token in it", path);
+		r = -EINVAL;
+	}
+out:
+	if (f)
+		fclose(f);
+	return r;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1349,14 +1816,20 @@ static void start(struct starter *s)
 	s->h->mhd = MHD_start_daemon(
 		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
 			MHD_USE_ERROR_LOG,
-		0, NULL, NULL, on_request, s->h, MHD_OPTION_EXTERNAL_LOGGER,
-		mhd_log, NULL, /* first, to catch all */
+		0, on_accept, s->h, on_request, s->h,
+		MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+		NULL, /* first, to catch all */
 		MHD_OPTION_LISTEN_SOCKET, (MHD_socket)s->fd,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)HTTP_THREADS,
+		MHD_OPTION_NOTIFY_CONNECTION, on_connection, s->h,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, s->h,
+		MHD_OPTION_URI_LOG_CALLBACK, on_uri, s->h,
+		/* ours are enforced in on_accept, with eviction */
 		MHD_OPTION_CONNECTION_LIMIT,
-		(unsigned int)cfg->http_max_connections,
+		(unsigned int)cfg->http_max_connections + EVICT_SLACK,
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-		(unsigned int)cfg->http_per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
+		(unsigned int)cfg->http_per_ip + EVICT_SLACK,
+		MHD_OPTION_CONNECTION_TIMEOUT,
 		(unsigned int)cfg->http_timeout_s,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT,
 		(size_t)cfg->http_memory_limit, MHD_OPTION_END);
@@ -1390,11 +1863,36 @@ int http_new(const struct http_env *env, struct http **out)
 		return -ENOMEM;
 	h->live = env->live;
 	h->live_data = env->data;
+	h->max_conns = cfg->http_max_connections;
+	h->per_ip = cfg->http_per_ip;
+	h->request_ms = (uint64_t)cfg->http_request_timeout_s * 1000;
+	/* A reload replaces the daemon's config: the HTTP server keeps its
+	 * own reference to the one it started with (allowed_hosts). */
+	h->start_cfg = config_ref(env->cfg);
+	h->hosts = cfg->http_allowed_hosts;
+	h->nhosts = cfg->http_nallowed_hosts;
+	h->sock_mode = cfg->http_socket_mode;
+	h->sock_group = cfg->http_socket_group;
 	h->db_path = strdup(env->db_path);
 	if (!h->db_path || pthread_mutex_init(&h->mu, NULL) != 0) {
+		config_unref(h->start_cfg);
 		free(h->db_path);
 		free(h);
 		return -ENOMEM;
+	}
+	if (pthread_mutex_init(&h->cmu, NULL) != 0 ||
+	    pthread_cond_init(&h->ccv, NULL) != 0) {
+		/* not reached on Linux: these cannot fail with default attrs */
+		pthread_mutex_destroy(&h->mu);
+		config_unref(h->start_cfg);
+		free(h->db_path);
+		free(h);
+		return -ENOMEM;
+	}
+	if (cfg->http_tokens_file) {
+		r = load_tokens(h, cfg->http_tokens_file);
+		if (r < 0)
+			goto fail;
 	}
 	/* One connection at start: a database that cannot be read is a
 	 * start-up error, not a surprise at the first request. */
@@ -1416,6 +1914,13 @@ int http_new(const struct http_env *env, struct http **out)
 			goto fail;
 		}
 	}
+	if (!h->ntokens && !local_only(fd)) {
+		log_err("http: refusing to serve %s without authentication: set http.tokens_file, "
+			"or listen on a loopback address or unix:PATH",
+			h->address);
+		r = -EPERM;
+		goto fail;
+	}
 	/* libmicrohttpd gets a duplicate of its own: whatever it does with
 	 * it on failure, fd stays ours to close (or the caller's). */
 	mfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
@@ -1434,6 +1939,16 @@ int http_new(const struct http_env *env, struct http **out)
 		else
 			start(&st); /* at the loop's priority, which must stay */
 	}
+	if (h->mhd) {
+		r = pthread_create(&h->reaper, NULL, reaper, h);
+		if (r != 0) {
+			log_err("http: cannot start the request deadline thread: %s",
+				ERRSTR(r));
+			r = -r;
+			goto fail;
+		}
+		h->reaper_started = true;
+	}
 	if (!h->mhd) {
 		log_err("http: cannot start the HTTP server on %s (libmicrohttpd %s; see above)",
 			h->address, MHD_get_version());
@@ -1441,9 +1956,10 @@ int http_new(const struct http_env *env, struct http **out)
 		goto fail;
 	}
 	log_notice(
-		"http: listening on %s: max_connections=%u per_ip=%u timeout_s=%u memory_limit=%u",
+		"http: listening on %s: max_connections=%u per_ip=%u timeout_s=%u request_timeout_s=%u memory_limit=%u tokens=%zu",
 		h->address, cfg->http_max_connections, cfg->http_per_ip,
-		cfg->http_timeout_s, cfg->http_memory_limit);
+		cfg->http_timeout_s, cfg->http_request_timeout_s,
+		cfg->http_memory_limit, h->ntokens);
 	close(fd); /* libmicrohttpd listens on mfd; a passed socket is taken */
 	*out = h;
 	return 0;
@@ -1452,7 +1968,10 @@ fail:
 	 * caller's (it closes it at exit). */
 	if (fd >= 0 && env->listen_fd < 0)
 		close(fd);
-	h->mhd = NULL;
+	if (h->mhd) { /* the reaper did not start */
+		MHD_stop_daemon(h->mhd);
+		h->mhd = NULL;
+	}
 	http_free(h);
 	return r;
 }
@@ -1461,9 +1980,25 @@ void http_free(struct http *h)
 {
 	if (!h)
 		return;
+	if (h->reaper_started) {
+		pthread_mutex_lock(&h->cmu);
+		h->reaper_stop = true;
+		pthread_cond_signal(&h->ccv);
+		pthread_mutex_unlock(&h->cmu);
+		(void)pthread_join(h->reaper, NULL);
+	}
 	if (h->mhd)
 		MHD_stop_daemon(
 			h->mhd); /* joins the threads, closes the listener */
+	if (h->unix_path)
+		(void)unlink(h->unix_path); /* ours: bound by bind_unix */
+	free(h->unix_path);
+	if (h->tokens)
+		OPENSSL_cleanse(h->tokens, TOKENS_MAX * sizeof(*h->tokens));
+	free(h->tokens);
+	pthread_cond_destroy(&h->ccv);
+	pthread_mutex_destroy(&h->cmu);
+	config_unref(h->start_cfg);
 	for (int i = 0; i < POOL_SIZE; i++)
 		store_free(h->pool[i]);
 	pthread_mutex_destroy(&h->mu);

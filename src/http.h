@@ -13,7 +13,13 @@
  *   GET /metrics                  Prometheus text format 0.0.4
  *
  * HTML when Accept prefers text/html over JSON (or format=html). GET and
- * HEAD only (405 + Allow otherwise); 404 JSON for anything else.
+ * HEAD only (405 + Allow otherwise); 404 JSON for anything else. A Host
+ * that is not localhost, an IP literal or in http.allowed_hosts gets 421;
+ * with http.tokens_file every path but /healthz needs a bearer token (401).
+ *
+ * Listens on http.listen (HOST:PORT or unix:PATH) or on a socket passed by
+ * the service manager; without tokens only on loopback or a unix socket
+ * (http_new refuses anything else).
  *
  * Threads: libmicrohttpd's own pool of epoll threads; each request borrows
  * one of the module's read-only SQLite connections for the length of one
@@ -39,7 +45,7 @@ struct http_live {
 };
 
 struct http_env {
-	const struct config *cfg; /* http.* keys; read by http_new only */
+	struct config *cfg; /* http.* keys; http_new keeps a reference */
 	const char *db_path;
 	/* >= 0: a listening socket passed by the service manager, taken on
 	 * success (the caller then forgets it); -1: bind cfg->http_listen. */

@@ -241,10 +241,38 @@ static int open_db(struct daemon *d)
 	return r;
 }
 
+/* Configuration problems at start-up: as they are on a terminal (one
+ * FILE:LINE:COL line each); under journald one error event per problem,
+ * so that each keeps its priority. */
+static bool str_equal(const char *a, const char *b)
+{
+	return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+static bool strv_equal(char *const *a, size_t na, char *const *b, size_t nb)
+{
+	if (na != nb)
+		return false;
+	for (size_t i = 0; i < na; i++)
+		if (strcmp(a[i], b[i]) != 0)
+			return false;
+	return true;
+}
+
 static void print_errors(const struct buf *errs)
 {
-	if (errs->len)
+	if (!errs->len)
+		return;
+	if (!log_journal()) {
 		fputs(errs->p, stderr);
+		return;
+	}
+	for (const char *line = errs->p; *line;) {
+		size_t n = strcspn(line, "\n");
+
+		log_err("%.*s", (int)n, line);
+		line += n + (line[n] == '\n');
+	}
 }
 
 /* ------------------------------------------------------------------ */
@@ -569,7 +597,14 @@ static void reload_config(struct daemon *d)
 	    cfg->http_max_connections != d->cfg->http_max_connections ||
 	    cfg->http_per_ip != d->cfg->http_per_ip ||
 	    cfg->http_timeout_s != d->cfg->http_timeout_s ||
-	    cfg->http_memory_limit != d->cfg->http_memory_limit)
+	    cfg->http_memory_limit != d->cfg->http_memory_limit ||
+	    cfg->http_request_timeout_s != d->cfg->http_request_timeout_s ||
+	    !strv_equal(cfg->http_allowed_hosts, cfg->http_nallowed_hosts,
+			d->cfg->http_allowed_hosts,
+			d->cfg->http_nallowed_hosts) ||
+	    !str_equal(cfg->http_tokens_file, d->cfg->http_tokens_file) ||
+	    strcmp(cfg->http_socket_mode, d->cfg->http_socket_mode) ||
+	    !str_equal(cfg->http_socket_group, d->cfg->http_socket_group))
 		log_warning(
 			"http.* changes apply at the next start: the HTTP server keeps its settings");
 	if (strcmp(cfg->root, d->cfg->root) ||

@@ -87,6 +87,9 @@ struct bad_case {
 	const char *err; /* substring of errs */
 };
 
+#define LONG100                                                                  \
+	"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" \
+	"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 static const struct bad_case bad_cases[] = {
 	/* unsigned numbers: range, sign, garbage, wrong node type */
 	{"workers: 0\n" DS, ":1:10: workers: 0 is out of range 1..64\n"},
@@ -173,6 +176,21 @@ static const struct bad_case bad_cases[] = {
 	{"http: {listen: \"1.2.3.4:-1\"}\n" DS, "is not a valid address"},
 	{"http: {listen: \"1.2.3.4:80x\"}\n" DS, "is not a valid address"},
 	{"http: {listen: \"256.1.1.1:80\"}\n" DS, "is not a valid address"},
+	{"http: {listen: \"unix:run/http.sock\"}\n" DS,
+	 "unix: must be followed by an absolute path"},
+	{"http: {listen: \"unix:\"}\n" DS, "unix: must be followed"},
+	{"http: {listen: \"unix:/" LONG100 "\"}\n" DS,
+	 "shorter than 100 bytes"},
+	{"http: {socket_mode: \"0778\"}\n" DS,
+	 "http.socket_mode: \"0778\" must be an octal mode"},
+	{"http: {socket_mode: \"1777\"}\n" DS, "must be an octal mode"},
+	{"http: {socket_mode: \"\"}\n" DS, "must be an octal mode"},
+	{"http: {request_timeout_s: 0}\n" DS,
+	 "http.request_timeout_s: 0 is out of range 1..3600"},
+	{"http: {tokens_file: \"\"}\n" DS,
+	 "http.tokens_file: \"\" must not be empty"},
+	{"http: {allowed_hosts: a.example}\n" DS,
+	 ":1:23: allowed_hosts: expected a list of strings"},
 	{"http: {listen: \"1.2.3:80\"}\n" DS, "is not a valid address"},
 	{"http: {listen: \"example.com:80\"}\n" DS, "is not a valid address"},
 	{"http: {listen: \"::1:80\"}\n" DS, "is not a valid address"},
@@ -770,6 +788,11 @@ static void test_defaults(void **state)
 	assert_int_equal(c->http_per_ip, 32);
 	assert_int_equal(c->http_timeout_s, 15);
 	assert_int_equal(c->http_memory_limit, 32768);
+	assert_int_equal(c->http_request_timeout_s, 10);
+	assert_int_equal(c->http_nallowed_hosts, 0);
+	assert_null(c->http_tokens_file);
+	assert_string_equal(c->http_socket_mode, "0660");
+	assert_null(c->http_socket_group);
 
 	assert_int_equal(c->ndatasets, 1);
 	d = config_dataset(c, "p");
@@ -828,29 +851,35 @@ static void test_defaults(void **state)
 /* Every key set to a non-default value. */
 static void test_all_keys(void **state)
 {
-	static const char yaml[] = "root: /srv/drop\n"
-				   "database: data/x.db\n"
-				   "workers: 64\n"
-				   "settle_ms: 0\n"
-				   "batch_rows: 1000000\n"
-				   "max_errors: 0\n"
-				   "keep_processed: no\n"
-				   "ignore: [\"*.bak\", '.~lock*']\n"
-				   "ready_marker: \"{name}.done\"\n"
-				   "rescan_s: 1\n"
-				   "watch: poll\n"
-				   "poll_ms: 100\n"
-				   "max_file_bytes: 4611686018427387904\n"
-				   "max_header_bytes: 1024\n"
-				   "max_columns: 65536\n"
-				   "duplicates: process\n"
-				   "http:\n"
-				   "  enabled: off\n"
-				   "  listen: \"[::1]:9000\"\n"
-				   "  max_connections: 100000\n"
-				   "  per_ip: 1\n"
-				   "  timeout_s: 3600\n"
-				   "  memory_limit: 16777216\n" DS;
+	static const char yaml[] =
+		"root: /srv/drop\n"
+		"database: data/x.db\n"
+		"workers: 64\n"
+		"settle_ms: 0\n"
+		"batch_rows: 1000000\n"
+		"max_errors: 0\n"
+		"keep_processed: no\n"
+		"ignore: [\"*.bak\", '.~lock*']\n"
+		"ready_marker: \"{name}.done\"\n"
+		"rescan_s: 1\n"
+		"watch: poll\n"
+		"poll_ms: 100\n"
+		"max_file_bytes: 4611686018427387904\n"
+		"max_header_bytes: 1024\n"
+		"max_columns: 65536\n"
+		"duplicates: process\n"
+		"http:\n"
+		"  enabled: off\n"
+		"  listen: \"[::1]:9000\"\n"
+		"  max_connections: 100000\n"
+		"  per_ip: 1\n"
+		"  timeout_s: 3600\n"
+		"  memory_limit: 16777216\n"
+		"  request_timeout_s: 3600\n"
+		"  allowed_hosts: [ingest.example.org, box]\n"
+		"  tokens_file: /etc/ingestd/tokens\n"
+		"  socket_mode: \"0600\"\n"
+		"  socket_group: ingest-read\n" DS;
 	struct config *c = NULL;
 	struct buf errs = BUF_INIT;
 	char path[64];
@@ -882,6 +911,13 @@ static void test_all_keys(void **state)
 	assert_int_equal(c->http_per_ip, 1);
 	assert_int_equal(c->http_timeout_s, 3600);
 	assert_int_equal(c->http_memory_limit, 16777216);
+	assert_int_equal(c->http_request_timeout_s, 3600);
+	assert_int_equal(c->http_nallowed_hosts, 2);
+	assert_string_equal(c->http_allowed_hosts[0], "ingest.example.org");
+	assert_string_equal(c->http_allowed_hosts[1], "box");
+	assert_string_equal(c->http_tokens_file, "/etc/ingestd/tokens");
+	assert_string_equal(c->http_socket_mode, "0600");
+	assert_string_equal(c->http_socket_group, "ingest-read");
 	config_unref(c);
 	free(db);
 }
