@@ -64,9 +64,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (size_t k = 0; k < cfg->ndatasets; k++) {
 		const struct dataset *ds = &cfg->datasets[k];
 		struct header_map hm = {0};
+		struct header_errors he = {0};
 
 		buf_reset(&why);
-		r = schema_match_header(ds, h.names, h.lens, h.n, &hm, &why);
+		r = schema_match_header(ds, h.names, h.lens, h.n, &hm, &why,
+					&he);
+		header_errors_clear(&he);
 		if (r == -EINVAL) {
 			check_why(&why);
 			continue;
