@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: 2026 the ingestd authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * http_parse.h - the pure parts of the HTTP API: routing a path, counting
  * query parameters, checking a Host header, ranking Accept, JSON string

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 the ingestd authors
+# SPDX-License-Identifier: MIT
 """
 test_http_hardening.py - issue 13, items 11-14 and 16: slow clients held
 to a total request deadline and evicted at the connection limits, too

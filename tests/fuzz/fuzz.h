@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: 2026 the ingestd authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz.h - helpers shared by the libFuzzer targets in tests/fuzz/.
  *

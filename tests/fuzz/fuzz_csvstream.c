@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: 2026 the ingestd authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_csvstream.c - the CSV stream with line counting: arbitrary bytes,
  * arbitrary read splits, every dialect knob.

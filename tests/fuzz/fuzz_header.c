@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: 2026 the ingestd authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_header.c - reading a header record and matching it against every
  * fieldsMatch mode, with the reason rendered on a rejection.

@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: 2026 the ingestd authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_http.c - routing and query parsing of the HTTP API (http_parse.h):
  * paths, query strings, Host headers, Accept headers.

@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: 2026 the ingestd authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_json.c - JSON escaping: http_json_str (the API's error bodies and
  * links) and the status document (SQLite's json_object over an upload

@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: 2026 the ingestd authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * test_http_parse.c - the pure parts of the HTTP API (http_parse.h):
  * routes, query parameter counts, the Host check, Accept ranking and JSON

@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: 2026 the ingestd authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * test_log.c - one line per event: what log_msg writes to stderr, read
  * back through a pipe, for messages with line breaks and other control
