@@ -641,7 +641,8 @@ static enum MHD_Result get_upload(struct req *q, int64_t id)
 			r = errors_head(s, &out, id, vc.errors);
 			if (r == 0 && vc.errors > 0)
 				r = store_errors_page(s, id, 0, PAGE_ERRORS,
-						      err_item, &x, &next_after);
+						      err_item, &x,
+						      &next_after);
 			if (r >= 0 && next_after)
 				r = buf_printf(
 					&next,
@@ -840,10 +841,10 @@ static enum MHD_Result get_errors(struct req *q, int64_t id)
 			r = buf_printf(&first, "/uploads/%lld/errors?limit=%u",
 				       (long long)id, limit);
 		if (r == 0 && prev_after > 0)
-			r = buf_printf(&prev,
-				       "/uploads/%lld/errors?after=%lld&limit=%u",
-				       (long long)id, (long long)prev_after,
-				       limit);
+			r = buf_printf(
+				&prev,
+				"/uploads/%lld/errors?after=%lld&limit=%u",
+				(long long)id, (long long)prev_after, limit);
 	} else {
 		r = buf_printf(&out, "{\"upload\":%lld,\"items\":[",
 			       (long long)id);

@@ -47,6 +47,7 @@ static const char style[] =
 	".processing{background:#0969da}.pending{background:#8250df}.duplicate{background:#57606a}"
 	".badge.warn{background:#f5c518;color:#1d1d1f}"
 	"progress{width:100%;height:1.2em}progress.stopped{accent-color:#cf222e}"
+	"progress:not([id]):not([class]){accent-color:#1a7f37}" /* completed */
 	".box{background:#fff;border:1px solid #ddd;padding:.6em;margin:.6em 0}"
 	".box.stop{border-color:#cf222e}.box.warn{border-color:#d4a72c;background:#fff8c5}"
 	"dl{display:grid;grid-template-columns:max-content 1fr;gap:.2em 1em;background:#fff;padding:.8em}"
@@ -123,11 +124,12 @@ int html_init(void)
 	if (r < 0)
 		return r;
 	/* connect-src 'self': the script's fetch() of the page's own JSON */
-	snprintf(csp, sizeof(csp),
-		 "default-src 'none'; style-src 'sha256-%s'; script-src 'sha256-%s';"
-		 " connect-src 'self'; img-src 'self'; form-action 'self';"
-		 " base-uri 'none'; frame-ancestors 'none'",
-		 st, sc);
+	snprintf(
+		csp, sizeof(csp),
+		"default-src 'none'; style-src 'sha256-%s'; script-src 'sha256-%s';"
+		" connect-src 'self'; img-src 'self'; form-action 'self';"
+		" base-uri 'none'; frame-ancestors 'none'",
+		st, sc);
 	return 0;
 }
 
@@ -255,7 +257,8 @@ static int badge(struct buf *out, const struct upload_view *v)
 
 	if (with_errors(v))
 		return buf_adds(
-			out, "<span class=\"badge warn\">completed with errors</span>");
+			out,
+			"<span class=\"badge warn\">completed with errors</span>");
 	r = buf_adds(out, "<span class=\"badge ");
 	r = r ?: html_escape(out, v->state);
 	r = r ?: buf_adds(out, "\">");
@@ -304,9 +307,9 @@ static int parse_iso(const char *iso, time_t *out)
 {
 	struct tm tm = {0};
 
-	if (!iso || sscanf(iso, "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year,
-			   &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
-			   &tm.tm_sec) != 6)
+	if (!iso ||
+	    sscanf(iso, "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon,
+		   &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6)
 		return -EINVAL;
 	tm.tm_year -= 1900;
 	tm.tm_mon -= 1;
@@ -346,7 +349,9 @@ static int opt(struct buf *out, const char *value, const char *label,
  * scrollable-region-focusable); cls: the table's class, or "". */
 static int scroll_begin(struct buf *out, const char *label, const char *cls)
 {
-	int r = buf_adds(out, "<div class=\"scroll\" tabindex=\"0\" role=\"region\" aria-label=\"");
+	int r = buf_adds(
+		out,
+		"<div class=\"scroll\" tabindex=\"0\" role=\"region\" aria-label=\"");
 
 	r = r ?: buf_adds(out, label);
 	return r ?: buf_printf(out, "\"><table class=\"%s\">", cls);
@@ -415,10 +420,11 @@ int html_list_row(struct buf *out, const struct upload_view *v)
 	r = r ?: buf_adds(out, "</td><td class=\"n\" data-label=\"Errors\">");
 	r = r ?: html_num(out, v->errors);
 	r = r
-		    ?: buf_printf(out,
-				  "</td><td class=\"n\" data-label=\"Progress\">%.0f%%</td>"
-				  "<td data-label=\"Created\">",
-				  v->progress * 100);
+		    ?: buf_printf(
+			       out,
+			       "</td><td class=\"n\" data-label=\"Progress\">%.0f%%</td>"
+			       "<td data-label=\"Created\">",
+			       v->progress * 100);
 	r = r ?: when(out, v->created_at);
 	r = r ?: buf_adds(out, " <span class=\"small\">(");
 	r = r ?: html_age(out, v->created_at, time(NULL));
@@ -435,8 +441,10 @@ int html_list_end(struct buf *out, const char *next_url, unsigned shown,
 	if (r == 0 && shown == 0)
 		r = buf_adds(out, "<p>No uploads here yet.</p>\n");
 	if (r == 0 && live)
-		r = buf_adds(out, "<noscript><p>Uploads are in flight: "
-				  "reload the page for their progress.</p></noscript>\n");
+		r = buf_adds(
+			out,
+			"<noscript><p>Uploads are in flight: "
+			"reload the page for their progress.</p></noscript>\n");
 	if (r == 0 && next_url) {
 		r = buf_adds(out, "<nav><a rel=\"next\" href=\"");
 		r = r ?: html_escape(out, next_url);
@@ -488,8 +496,7 @@ static int dd_text(struct buf *out, const char *term, const char *value)
 	return r ?: buf_adds(out, "</dd>");
 }
 
-static int dd_when(struct buf *out, const char *term, const char *iso,
-		   bool age)
+static int dd_when(struct buf *out, const char *term, const char *iso, bool age)
 {
 	int r;
 
@@ -575,7 +582,8 @@ int html_reason(struct buf *out, const char *reason)
 
 		close = strstr(mode, FM_CLOSE);
 		for (size_t i = 0; close && i < ARRAY_SIZE(fm_words); i++)
-			if ((size_t)(close - mode) == strlen(fm_words[i].mode) &&
+			if ((size_t)(close - mode) ==
+				    strlen(fm_words[i].mode) &&
 			    memcmp(mode, fm_words[i].mode,
 				   (size_t)(close - mode)) == 0)
 				k = i;
@@ -595,12 +603,16 @@ int html_reason(struct buf *out, const char *reason)
 	r = r ?: html_escape(out, p);
 	r = r ?: buf_adds(out, "</p>\n");
 	if (r == 0 && any) {
-		r = buf_adds(out, "<details><summary>Technical terms</summary><p>"
-				  "The rule is the dataset's <code>fieldsMatch</code> setting:");
+		r = buf_adds(
+			out,
+			"<details><summary>Technical terms</summary><p>"
+			"The rule is the dataset's <code>fieldsMatch</code> setting:");
 		for (size_t i = 0; r == 0 && i < ARRAY_SIZE(fm_words); i++)
 			if (seen[i])
-				r = buf_printf(out, " <code>fieldsMatch: %s</code> (%s).",
-					       fm_words[i].mode, fm_words[i].plain);
+				r = buf_printf(
+					out,
+					" <code>fieldsMatch: %s</code> (%s).",
+					fm_words[i].mode, fm_words[i].plain);
 		r = r ?: buf_adds(out, "</p></details>\n");
 	}
 	return r;
@@ -634,9 +646,11 @@ static int read_facts(struct buf *out, const struct upload_view *v,
 		if (r == 0 && !processing && v->elapsed_s >= 0.001 &&
 		    v->rows_total > 0) {
 			r = dt(out, "Rate");
-			r = r ?: html_num(out, (int64_t)(v->rows_total /
-							     v->elapsed_s +
-							 0.5));
+			r = r
+				    ?: html_num(out,
+						(int64_t)(v->rows_total /
+								  v->elapsed_s +
+							  0.5));
 			r = r ?: buf_adds(out, " rows/s</dd>");
 		}
 		if (r == 0 && processing) {
@@ -647,9 +661,11 @@ static int read_facts(struct buf *out, const struct upload_view *v,
 				r = r ?: buf_adds(out, "about ");
 				r = r
 					    ?: html_duration(
-						       out, v->elapsed_s *
-								    (1 - v->progress) /
-								    v->progress);
+						       out,
+						       v->elapsed_s *
+							       (1 -
+								v->progress) /
+							       v->progress);
 			} else {
 				r = r ?: buf_adds(out, "—");
 			}
@@ -689,10 +705,11 @@ int html_upload(struct buf *out, const struct upload_view *v)
 		r = r ?: buf_adds(out, "</span> of ");
 		r = r ?: html_num(out, v->bytes);
 		r = r
-			    ?: buf_printf(out,
-					  " bytes)</p><noscript><p><a href=\"/uploads/%lld/\">"
-					  "Reload</a> for the latest progress.</p></noscript></div>\n",
-					  (long long)v->id);
+			    ?: buf_printf(
+				       out,
+				       " bytes)</p><noscript><p><a href=\"/uploads/%lld/\">"
+				       "Reload</a> for the latest progress.</p></noscript></div>\n",
+				       (long long)v->id);
 	} else if (r == 0 && known && st == UP_FAILED) {
 		/* stopped, not running: a red bar where it stopped and what
 		 * of the file was applied before */
@@ -703,17 +720,25 @@ int html_upload(struct buf *out, const struct upload_view *v)
 			"<p><strong>Stopped</strong> at %.1f%% of the file: ",
 			v->progress, v->progress * 100, v->progress * 100);
 		r = r ?: html_num(out, v->rows_applied);
-		r = r ?: buf_adds(out, " rows were applied before it stopped and stay applied; "
+		r = r
+			    ?: buf_adds(
+				       out,
+				       " rows were applied before it stopped and stay applied; "
 				       "the rest of the file was not.</p></div>\n");
 	} else if (r == 0 && known && st == UP_COMPLETED) {
-		r = buf_printf(out,
-			       "<progress max=\"1\" value=\"%.4f\">%.0f%%</progress>\n",
-			       v->progress, v->progress * 100);
+		r = buf_printf(
+			out,
+			"<progress max=\"1\" value=\"%.4f\">%.0f%%</progress>\n",
+			v->progress, v->progress * 100);
 	} else if (r == 0 && known && st == UP_DUPLICATE) {
-		r = buf_adds(out, "<p class=\"box\">The same bytes as an upload already "
-				  "completed: nothing was applied again.</p>\n");
+		r = buf_adds(
+			out,
+			"<p class=\"box\">The same bytes as an upload already "
+			"completed: nothing was applied again.</p>\n");
 	} else if (r == 0 && known && st == UP_REJECTED) {
-		r = buf_adds(out, "<p class=\"box\">Nothing of this file was applied.</p>\n");
+		r = buf_adds(
+			out,
+			"<p class=\"box\">Nothing of this file was applied.</p>\n");
 	}
 	if (r == 0 && v->reason) {
 		r = buf_adds(out, "<h2>Why</h2>");
@@ -760,7 +785,7 @@ bool html_shows_errors(const struct upload_view *v)
 
 int html_errors_begin(struct buf *out, int64_t id, int64_t count)
 {
-	int r = buf_adds(out, "<h2>Row errors (");
+	int r = buf_adds(out, "<h2 id=\"errors\">Row errors (");
 
 	r = r ?: html_num(out, count);
 	r = r ?: buf_adds(out, ")</h2>\n");
@@ -777,14 +802,17 @@ int html_summary_begin(struct buf *out, int64_t groups)
 	int r = buf_adds(out, "<h3>Summary: ");
 
 	r = r ?: html_num(out, groups);
-	r = r ?: buf_adds(out, groups == 1 ? " kind of error" : " kinds of error");
+	r = r
+		    ?: buf_adds(out, groups == 1 ? " kind of error"
+						 : " kinds of error");
 	r = r ?: buf_adds(out, "</h3>\n");
 	r = r ?: scroll_begin(out, "Summary of row errors", "");
 	r = r
-		    ?: buf_adds(out,
-				"<thead><tr><th>Count</th><th>Column</th><th>Type</th>"
-				"<th>Message</th><th>First line</th><th>First value</th>"
-				"</tr></thead><tbody>\n");
+		    ?: buf_adds(
+			       out,
+			       "<thead><tr><th>Count</th><th>Column</th><th>Type</th>"
+			       "<th>Message</th><th>First line</th><th>First value</th>"
+			       "</tr></thead><tbody>\n");
 	return r;
 }
 
@@ -858,13 +886,13 @@ static int nav_link(struct buf *out, const char *rel, const char *url,
 		return 0;
 	r = buf_printf(out, "<a rel=\"%s\" href=\"", rel);
 	r = r ?: html_escape(out, url);
-	r = r ?: buf_printf(out, "\">%s</a>", label);
+	/* to the table, past the upload's facts */
+	r = r ?: buf_printf(out, "#errors\">%s</a>", label);
 	return r;
 }
 
 int html_errors_end(struct buf *out, const char *first_url,
-		    const char *prev_url, const char *next_url,
-		    unsigned shown)
+		    const char *prev_url, const char *next_url, unsigned shown)
 {
 	int r = buf_adds(out, "</tbody></table></div>\n");
 

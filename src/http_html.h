@@ -82,7 +82,6 @@ int html_summary_end(struct buf *out, int64_t groups, unsigned shown);
 int html_errors_table(struct buf *out);
 int html_error_row(struct buf *out, const struct error_view *e);
 int html_errors_end(struct buf *out, const char *first_url,
-		    const char *prev_url, const char *next_url,
-		    unsigned shown);
+		    const char *prev_url, const char *next_url, unsigned shown);
 
 #endif

@@ -337,7 +337,8 @@ int store_errors_prev(struct store *s, int64_t id, int64_t after,
 	if (r < 0)
 		return r;
 	if (!more) {
-		*prev_after = 0; /* at most limit errors before: the first page */
+		*prev_after =
+			0; /* at most limit errors before: the first page */
 		return 0;
 	}
 	r = query_i64(s,
@@ -371,22 +372,24 @@ int store_errors_summary(struct store *s, int64_t id, unsigned limit,
 
 	if (limit < 1 || limit > STORE_LIST_MAX)
 		return -EINVAL;
-	r = query_i64(s,
-		      "SELECT count(*) FROM (SELECT 1 FROM upload_errors"
-		      " WHERE upload_id = ?1 GROUP BY \"column\", type, message)",
-		      id, 0, &total);
+	r = query_i64(
+		s,
+		"SELECT count(*) FROM (SELECT 1 FROM upload_errors"
+		" WHERE upload_id = ?1 GROUP BY \"column\", type, message)",
+		id, 0, &total);
 	if (r < 0)
 		return r;
 	/* line and value are those of the row min(rowid) picks (SQLite's
 	 * bare columns beside one min()): the first of the group in file
 	 * order. The index on (upload_id, record) bounds the scan to this
 	 * upload's errors (at most max_errors + one record). */
-	r = store_prep(s,
-		       "SELECT \"column\", type, message, count(*) AS n,"
-		       " min(rowid) AS first, line, value FROM upload_errors"
-		       " WHERE upload_id = ?1 GROUP BY \"column\", type, message"
-		       " ORDER BY n DESC, first LIMIT ?2",
-		       &st);
+	r = store_prep(
+		s,
+		"SELECT \"column\", type, message, count(*) AS n,"
+		" min(rowid) AS first, line, value FROM upload_errors"
+		" WHERE upload_id = ?1 GROUP BY \"column\", type, message"
+		" ORDER BY n DESC, first LIMIT ?2",
+		&st);
 	if (r < 0)
 		return r;
 	sqlite3_bind_int64(st, 1, id);

@@ -101,7 +101,8 @@ int store_errors_prev(struct store *s, int64_t id, int64_t after,
 /* The errors of an upload grouped by (column, type, message): how many,
  * and the first (in file order) line and value of each. */
 struct error_group {
-	const char *column, *type, *message, *first_value; /* column, value may be NULL */
+	const char *column, *type, *message,
+		*first_value; /* column, value may be NULL */
 	int64_t count, first_line;
 };
 typedef int (*error_group_fn)(const struct error_group *g, void *data);

@@ -15,7 +15,8 @@
 //   {"mode": "live", "url": U, "until": CSS, "timeout_ms": T}
 //     Opens U, prints "opened", then waits (never navigating itself) until
 //     an element matching CSS exists: the page's own script must get it
-//     there. Prints a JSON {"ok", "reloaded", "csp", "html"}.
+//     there. Prints a JSON {"ok", "reloaded", "before" (the class of the
+//     first badge when opened), "csp", "html" (when not ok)}.
 //
 // Modules come from tests/e2e/node_modules (scripts/test-deps.sh). The
 // pages are audited under their real CSP: axe is injected over CDP, which
@@ -99,6 +100,7 @@ async function live(job) {
     await page.goto(job.url, { waitUntil: 'load' });
     // gone after a reload: tells a page that reloaded from one updated in place
     await page.evaluate(() => { window.__mark = true; });
+    const before = await page.evaluate(() => document.querySelectorAll('.badge')[0]?.className || '');
     process.stdout.write('opened\n');
     let ok = true;
     try {
@@ -110,7 +112,7 @@ async function live(job) {
     const csp = await page.evaluate(() => window.__csp);
     const reloaded = await page.evaluate(() => window.__mark !== true);
     const html = ok ? '' : (await page.content()).slice(0, 3000);
-    return { ok, reloaded, csp, html };
+    return { ok, reloaded, before, csp, html };
   } finally {
     await browser.close();
   }

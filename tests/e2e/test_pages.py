@@ -121,7 +121,9 @@ def html(d, path):
 
 
 def test_pages_axe_every_state_and_live_progress(bin):
-    d = http_daemon(bin, env={"INGESTD_TEST_STALL_WRITER": "1"})
+    # the stall outlasts the audit, however slow the machine (default 30 s)
+    d = http_daemon(bin, env={"INGESTD_TEST_STALL_WRITER": "1",
+                              "INGESTD_TEST_STALL_MAX_MS": str(int(300000 * SCALE))})
     shots = os.path.join(output_dir(bin), "pages")
     shutil.rmtree(shots, ignore_errors=True)
     os.makedirs(shots)
@@ -157,7 +159,7 @@ def test_pages_axe_every_state_and_live_progress(bin):
              ("completed", "/uploads/%d/" % cst["id"]),
              ("completed-with-errors", "/uploads/%d/" % werr["id"]),
              ("many-errors", "/uploads/%d/" % mst["id"]),
-             ("errors-page-2", "/uploads/%d/errors?after=20&limit=20" % mst["id"]),
+             ("errors-page-2", "/uploads/%d/errors?after=20&limit=20#errors" % mst["id"]),
              ("failed", "/uploads/%d/" % fst["id"]),
              ("rejected", "/uploads/%d/" % rst["id"]),
              ("duplicate", "/uploads/%d/" % dst["id"])]
@@ -186,6 +188,8 @@ def test_pages_axe_every_state_and_live_progress(bin):
     d.proc.send_signal(signal.SIGUSR1)  # release: the upload finishes
     ru, rl = node_result(up), node_result(li)
     check(ru["ok"], "the processing page never showed the finished state:\n%s" % ru["html"])
+    check_eq((ru["before"], rl["before"]), ("badge processing", "badge processing"),
+             "both pages were opened while the upload was processing")
     check(ru["reloaded"], "the page reloaded itself at the end")
     check(rl["ok"], "the list kept a row in flight:\n%s" % rl["html"])
     check(not rl["reloaded"], "the list updated in place")
@@ -257,17 +261,17 @@ def test_pages_say_it_plainly(bin):
                       r"<td class=\"msg\">[^<]+</td><td class=\"n\">2</td><td class=\"value\">nope</td></tr>",
                       summary)
     check_eq(rows, ["90"], "one group: count, column, type, first line and value")
-    check('rel="next" href="/uploads/%d/errors?after=50&amp;limit=50"' % same["id"] in page,
+    check('rel="next" href="/uploads/%d/errors?after=50&amp;limit=50#errors"' % same["id"] in page,
           "next link from the upload page")
     check('rel="prev"' not in page and 'rel="first"' not in page, "no previous page on the first")
     # later pages: first and previous links that lead back
     p2 = html(d, "/uploads/%d/errors?after=50&limit=50" % same["id"])
-    check('rel="first" href="/uploads/%d/errors?limit=50"' % same["id"] in p2, "first link:\n" + p2)
+    check('rel="first" href="/uploads/%d/errors?limit=50#errors"' % same["id"] in p2, "first link:\n" + p2)
     check('rel="prev"' not in p2 and 'rel="next"' not in p2, "the second and last page: first only")
     check("Summary: 1 kind of error" in p2, "the summary above every page of errors")
     p3 = html(d, "/uploads/%d/errors?after=40&limit=20" % same["id"])
-    check('rel="prev" href="/uploads/%d/errors?after=20&amp;limit=20"' % same["id"] in p3,
+    check('rel="prev" href="/uploads/%d/errors?after=20&amp;limit=20#errors"' % same["id"] in p3,
           "previous link:\n" + p3)
-    check('rel="next" href="/uploads/%d/errors?after=60&amp;limit=20"' % same["id"] in p3, "next link")
+    check('rel="next" href="/uploads/%d/errors?after=60&amp;limit=20#errors"' % same["id"] in p3, "next link")
     check_eq(re.findall(r"<tr><td class=\"n\">(\d+)</td><td class=\"n\">", p3.split("Each error", 1)[1]),
              [str(i) for i in range(41, 61)], "records of the third page")

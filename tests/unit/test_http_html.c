@@ -53,22 +53,14 @@ static void test_duration(void **state)
 		double s;
 		const char *want;
 	} cases[] = {
-		{-1, "under 1 ms"},
-		{0, "under 1 ms"},
-		{0.0004, "under 1 ms"},
-		{0.004, "4 ms"},
-		{0.0994, "99 ms"},
-		{0.1, "0.10 s"},
-		{0.43, "0.43 s"},
-		{0.994, "0.99 s"},
-		{0.996, "1.0 s"},
-		{2.54, "2.5 s"},
-		{9.94, "9.9 s"},
-		{12.4, "12 s"},
-		{59.4, "59 s"},
-		{65, "1 min 05 s"},
-		{3599, "59 min 59 s"},
-		{3720, "1 h 02 min"},
+		{-1, "under 1 ms"},     {0, "under 1 ms"},
+		{0.0004, "under 1 ms"}, {0.004, "4 ms"},
+		{0.0994, "99 ms"},      {0.1, "0.10 s"},
+		{0.43, "0.43 s"},       {0.994, "0.99 s"},
+		{0.996, "1.0 s"},       {2.54, "2.5 s"},
+		{9.94, "9.9 s"},        {12.4, "12 s"},
+		{59.4, "59 s"},         {65, "1 min 05 s"},
+		{3599, "59 min 59 s"},  {3720, "1 h 02 min"},
 	};
 
 	(void)state;
@@ -77,8 +69,8 @@ static void test_duration(void **state)
 
 		assert_int_equal(html_duration(&b, cases[i].s), 0);
 		if (strcmp(b.p, cases[i].want) != 0)
-			fail_msg("%g s: got \"%s\", want \"%s\"", cases[i].s, b.p,
-				 cases[i].want);
+			fail_msg("%g s: got \"%s\", want \"%s\"", cases[i].s,
+				 b.p, cases[i].want);
 		buf_free(&b);
 	}
 }
@@ -112,8 +104,8 @@ static void test_age(void **state)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct buf b = BUF_INIT;
 
-		assert_int_equal(html_age(&b, cases[i].iso, t0 + cases[i].later),
-				 0);
+		assert_int_equal(
+			html_age(&b, cases[i].iso, t0 + cases[i].later), 0);
 		if (strcmp(b.p ? b.p : "", cases[i].want) != 0)
 			fail_msg("%s +%ld s: got \"%s\", want \"%s\"",
 				 cases[i].iso ? cases[i].iso : "(null)",
@@ -154,7 +146,8 @@ static void test_reason(void **state)
 		 "<p class=\"reason\">more than 100 row errors (max_errors); &lt;stopped&gt;</p>\n",
 		 NULL},
 		{"Dataset \"q\" (fieldsMatch: equal",
-		 "<p class=\"reason\">Dataset &quot;q&quot; (fieldsMatch: equal</p>\n", NULL},
+		 "<p class=\"reason\">Dataset &quot;q&quot; (fieldsMatch: equal</p>\n",
+		 NULL},
 	};
 
 	(void)state;
@@ -169,7 +162,8 @@ static void test_reason(void **state)
 		if (!cases[i].details && b.len != plen)
 			fail_msg("case %zu: no details expected:\n%s", i, b.p);
 		if (cases[i].details &&
-		    (!strstr(b.p + plen, "<details><summary>Technical terms</summary>") ||
+		    (!strstr(b.p + plen,
+			     "<details><summary>Technical terms</summary>") ||
 		     !strstr(b.p + plen, cases[i].details)))
 			fail_msg("case %zu: details missing \"%s\":\n%s", i,
 				 cases[i].details, b.p);
@@ -189,35 +183,82 @@ static void test_upload_blocks(void **state)
 		const char *lacks[3];
 		bool errors_block;
 	} cases[] = {
-		{"processing", 10, 0,
-		 {"data-poll=\"/uploads/7/?format=json\"", "<noscript>", "Time left"},
-		 {"http-equiv", "badge warn", "Stopped"}, true},
-		{"pending", 0, 0, {"data-poll=", "badge pending", NULL}, {"http-equiv", NULL, NULL}, true},
-		{"completed", 4, 3,
+		{"processing",
+		 10,
+		 0,
+		 {"data-poll=\"/uploads/7/?format=json\"", "<noscript>",
+		  "Time left"},
+		 {"http-equiv", "badge warn", "Stopped"},
+		 true},
+		{"pending",
+		 0,
+		 0,
+		 {"data-poll=", "badge pending", NULL},
+		 {"http-equiv", NULL, NULL},
+		 true},
+		{"completed",
+		 4,
+		 3,
 		 {"<span class=\"badge warn\">completed with errors</span> 3 of 4 rows failed (75%)",
 		  "<dt>Rows</dt>", NULL},
-		 {"data-poll=\"", "badge completed", NULL}, true},
-		{"completed", 4, 0, {"badge completed", NULL, NULL}, {"badge warn", "data-poll=\"", NULL}, true},
-		{"completed", 100000, 1, {"1 of 100,000 rows failed (&lt;1%)", NULL, NULL}, {NULL, NULL, NULL}, true},
-		{"completed", 1000, 999, {"999 of 1,000 rows failed (99%)", NULL, NULL}, {NULL, NULL, NULL}, true},
-		{"failed", 10, 3,
-		 {"<progress class=\"stopped\"", "<strong>Stopped</strong> at 50.0% of the file: 7 rows were applied", NULL},
-		 {"data-poll=\"", "badge warn", NULL}, true},
-		{"rejected", 0, 0, {"Nothing of this file was applied.", NULL, NULL},
-		 {"<progress", "<dt>Rows</dt>", "<dt>Errors</dt>"}, false},
-		{"duplicate", 0, 0, {"nothing was applied again", NULL, NULL},
-		 {"<progress", "<dt>Rows</dt>", "data-poll=\""}, false},
+		 {"data-poll=\"", "badge completed", NULL},
+		 true},
+		{"completed",
+		 4,
+		 0,
+		 {"badge completed", NULL, NULL},
+		 {"badge warn", "data-poll=\"", NULL},
+		 true},
+		{"completed",
+		 100000,
+		 1,
+		 {"1 of 100,000 rows failed (&lt;1%)", NULL, NULL},
+		 {NULL, NULL, NULL},
+		 true},
+		{"completed",
+		 1000,
+		 999,
+		 {"999 of 1,000 rows failed (99%)", NULL, NULL},
+		 {NULL, NULL, NULL},
+		 true},
+		{"failed",
+		 10,
+		 3,
+		 {"<progress class=\"stopped\"",
+		  "<strong>Stopped</strong> at 50.0% of the file: 7 rows were applied",
+		  NULL},
+		 {"data-poll=\"", "badge warn", NULL},
+		 true},
+		{"rejected",
+		 0,
+		 0,
+		 {"Nothing of this file was applied.", NULL, NULL},
+		 {"<progress", "<dt>Rows</dt>", "<dt>Errors</dt>"},
+		 false},
+		{"duplicate",
+		 0,
+		 0,
+		 {"nothing was applied again", NULL, NULL},
+		 {"<progress", "<dt>Rows</dt>", "data-poll=\""},
+		 false},
 	};
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct upload_view v = {
-			.id = 7, .file = "f.csv", .dataset = "product",
-			.state = cases[i].state, .created_at = "2026-11-28T10:00:00.120Z",
-			.bytes = 2000, .bytes_done = 1000, .rows_total = cases[i].total,
+			.id = 7,
+			.file = "f.csv",
+			.dataset = "product",
+			.state = cases[i].state,
+			.created_at = "2026-11-28T10:00:00.120Z",
+			.bytes = 2000,
+			.bytes_done = 1000,
+			.rows_total = cases[i].total,
 			.rows_failed = cases[i].failed,
 			.rows_applied = cases[i].total - cases[i].failed,
-			.errors = cases[i].failed, .progress = 0.5, .elapsed_s = 2,
+			.errors = cases[i].failed,
+			.progress = 0.5,
+			.elapsed_s = 2,
 			.header = -1,
 		};
 		struct buf b = BUF_INIT;
@@ -226,10 +267,12 @@ static void test_upload_blocks(void **state)
 		for (int k = 0; k < 3; k++) {
 			if (cases[i].has[k] && !strstr(b.p, cases[i].has[k]))
 				fail_msg("%s (case %zu): missing \"%s\":\n%s",
-					 cases[i].state, i, cases[i].has[k], b.p);
+					 cases[i].state, i, cases[i].has[k],
+					 b.p);
 			if (cases[i].lacks[k] && strstr(b.p, cases[i].lacks[k]))
 				fail_msg("%s (case %zu): has \"%s\":\n%s",
-					 cases[i].state, i, cases[i].lacks[k], b.p);
+					 cases[i].state, i, cases[i].lacks[k],
+					 b.p);
 		}
 		assert_int_equal(html_shows_errors(&v), cases[i].errors_block);
 		buf_free(&b);

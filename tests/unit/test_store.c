@@ -482,9 +482,10 @@ static int group_cb(const struct error_group *g, void *data)
 	struct group_seen *gs = data;
 
 	assert_true(gs->n < 8);
-	snprintf(gs->text[gs->n++], sizeof(gs->text[0]), "%lld %s/%s/%s line %lld %s",
-		 (long long)g->count, g->column ? g->column : "-", g->type,
-		 g->message, (long long)g->first_line,
+	snprintf(gs->text[gs->n++], sizeof(gs->text[0]),
+		 "%lld %s/%s/%s line %lld %s", (long long)g->count,
+		 g->column ? g->column : "-", g->type, g->message,
+		 (long long)g->first_line,
 		 g->first_value ? g->first_value : "-");
 	return 0;
 }
@@ -512,15 +513,11 @@ static void test_errors_prev_and_summary(void **state)
 		unsigned limit;
 		int64_t prev;
 	} cases[] = {
-		{0, 3, -1},  /* the first page has none */
-		{3, 3, 0},   /* three errors before: the first page */
-		{2, 3, 0},
-		{6, 3, 3},
-		{10, 3, 7},
+		{0, 3, -1}, /* the first page has none */
+		{3, 3, 0},  /* three errors before: the first page */
+		{2, 3, 0},   {6, 3, 3},   {10, 3, 7},
 		{11, 3, 10}, /* record 11 alone is over the limit: its own page */
-		{12, 3, 11},
-		{14, 3, 11},
-		{14, 50, 0},
+		{12, 3, 11}, {14, 3, 11}, {14, 50, 0},
 		{14, 1, 13},
 	};
 	struct group_seen gs = {0};
@@ -534,13 +531,20 @@ static void test_errors_prev_and_summary(void **state)
 		int n = rec == 11 ? 5 : 1;
 
 		for (int k = 0; k < n; k++) {
-			snprintf(sql, sizeof(sql),
-				 "INSERT INTO upload_errors VALUES(%lld, %d, %d, %s, 'v%d', '%s', '%s')",
-				 (long long)id, rec, rec + 1,
-				 rec <= 10 ? "'price'" : rec == 11 ? "NULL" : "'active'", rec,
-				 rec == 11 ? "extra-cell" : "type-error",
-				 rec <= 10 ? "expected a number" : rec == 11 ? "column 6 has no header" : "expected true/false");
-			assert_int_equal(sqlite3_exec(raw, sql, NULL, NULL, NULL), SQLITE_OK);
+			snprintf(
+				sql, sizeof(sql),
+				"INSERT INTO upload_errors VALUES(%lld, %d, %d, %s, 'v%d', '%s', '%s')",
+				(long long)id, rec, rec + 1,
+				rec <= 10   ? "'price'"
+				: rec == 11 ? "NULL"
+					    : "'active'",
+				rec, rec == 11 ? "extra-cell" : "type-error",
+				rec <= 10   ? "expected a number"
+				: rec == 11 ? "column 6 has no header"
+					    : "expected true/false");
+			assert_int_equal(
+				sqlite3_exec(raw, sql, NULL, NULL, NULL),
+				SQLITE_OK);
 		}
 	}
 	sqlite3_close(raw);
@@ -549,29 +553,42 @@ static void test_errors_prev_and_summary(void **state)
 		int64_t prev = 99, next = 0;
 		struct rec_seen rs = {0};
 
-		assert_int_equal(store_errors_prev(db, id, cases[i].after, cases[i].limit, &prev), 0);
+		assert_int_equal(store_errors_prev(db, id, cases[i].after,
+						   cases[i].limit, &prev),
+				 0);
 		if (prev != cases[i].prev)
 			fail_msg("after %lld limit %u: prev %lld, want %lld",
-				 (long long)cases[i].after, cases[i].limit, (long long)prev,
-				 (long long)cases[i].prev);
+				 (long long)cases[i].after, cases[i].limit,
+				 (long long)prev, (long long)cases[i].prev);
 		if (prev < 0)
 			continue;
 		/* the page it leads to holds every record up to after */
-		assert_true(store_errors_page(db, id, prev, cases[i].limit, rec_cb, &rs, &next) > 0);
+		assert_true(store_errors_page(db, id, prev, cases[i].limit,
+					      rec_cb, &rs, &next) > 0);
 		if (rs.first != prev + 1 || rs.last < cases[i].after)
-			fail_msg("after %lld: the page from %lld holds %lld..%lld",
-				 (long long)cases[i].after, (long long)prev,
-				 (long long)rs.first, (long long)rs.last);
+			fail_msg(
+				"after %lld: the page from %lld holds %lld..%lld",
+				(long long)cases[i].after, (long long)prev,
+				(long long)rs.first, (long long)rs.last);
 	}
 
-	assert_int_equal(store_errors_summary(db, id, 2, group_cb, &gs, &groups), 2);
+	assert_int_equal(
+		store_errors_summary(db, id, 2, group_cb, &gs, &groups), 2);
 	assert_int_equal(groups, 3);
-	assert_string_equal(gs.text[0], "10 price/type-error/expected a number line 2 v1");
-	assert_string_equal(gs.text[1], "5 -/extra-cell/column 6 has no header line 12 v11");
+	assert_string_equal(gs.text[0],
+			    "10 price/type-error/expected a number line 2 v1");
+	assert_string_equal(
+		gs.text[1],
+		"5 -/extra-cell/column 6 has no header line 12 v11");
 	gs.n = 0;
-	assert_int_equal(store_errors_summary(db, id, 10, group_cb, &gs, &groups), 3);
-	assert_string_equal(gs.text[2], "3 active/type-error/expected true/false line 13 v12");
-	assert_int_equal(store_errors_summary(db, id, 0, group_cb, &gs, &groups), -EINVAL);
+	assert_int_equal(
+		store_errors_summary(db, id, 10, group_cb, &gs, &groups), 3);
+	assert_string_equal(
+		gs.text[2],
+		"3 active/type-error/expected true/false line 13 v12");
+	assert_int_equal(
+		store_errors_summary(db, id, 0, group_cb, &gs, &groups),
+		-EINVAL);
 	assert_int_equal(store_errors_prev(db, id, 5, 0, &groups), -EINVAL);
 }
 
