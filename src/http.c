@@ -69,7 +69,7 @@
 #define CSV_BLOCK (32 * 1024) /* libmicrohttpd's buffer for it */
 #define LOOP_STALL_MS 2000    /* 8 missed heartbeats (250 ms) */
 #define WRITER_STALL_MS 5000  /* one writer operation longer than this */
-#define REFRESH_S 2           /* pages of uploads in flight */
+#define SUMMARY_GROUPS 20     /* kinds of error in an upload page's summary */
 
 #define JSON_TYPE "application/json; charset=utf-8"
 #define HTML_TYPE "text/html; charset=utf-8"
@@ -342,6 +342,7 @@ static bool get_limit(struct req *q, unsigned def, unsigned *out,
 struct list_ctx {
 	struct buf *out;
 	bool html;
+	bool live; /* an upload in flight is listed */
 	unsigned n;
 };
 
@@ -349,8 +350,15 @@ static int list_item(const struct upload_view *v, void *data)
 {
 	struct list_ctx *l = data;
 
-	if (l->html)
+	if (l->html) {
+		enum upload_state st;
+
+		l->n++;
+		if (upload_state_parse(v->state, &st) == 0 &&
+		    !upload_state_terminal(st))
+			l->live = true;
 		return html_list_row(l->out, v);
+	}
 	if (l->n++ && buf_addc(l->out, ',') < 0)
 		return -ENOMEM;
 	return buf_add(l->out, v->json, v->json_len);
@@ -416,7 +424,7 @@ static enum MHD_Result get_list(struct req *q)
 	f.dataset = filter(q, "dataset");
 	f.name = filter(q, "name");
 
-	r = q->html ? html_begin(&out, "Uploads", 0) : 0;
+	r = q->html ? html_begin(&out, "Uploads") : 0;
 	r = r
 		    ?: (q->html ? html_list_begin(&out, &f)
 				: buf_adds(&out, "{\"items\":["));
@@ -436,7 +444,9 @@ static enum MHD_Result get_list(struct req *q)
 	if (next_before)
 		r = list_next_url(&next, &f, next_before);
 	if (q->html) {
-		r = r ?: html_list_end(&out, next_before ? next.p : NULL);
+		r = r
+			    ?: html_list_end(&out, next_before ? next.p : NULL,
+					     l.n, l.live);
 		r = r ?: html_end(&out);
 	} else {
 		r = r ?: buf_adds(&out, "],\"next\":");
@@ -464,7 +474,7 @@ out:
 
 struct view_copy {
 	struct buf *out;
-	bool terminal;
+	bool shows_errors; /* not for rejected and duplicate uploads */
 	int64_t errors;
 	struct buf title;
 	struct buf dataset; /* the upload's dataset, "" when none */
@@ -473,16 +483,14 @@ struct view_copy {
 static int view_html(const struct upload_view *v, void *data)
 {
 	struct view_copy *vc = data;
-	enum upload_state st = UP_PENDING;
 	int r;
 
-	(void)upload_state_parse(v->state, &st); /* unknown: not terminal */
-	vc->terminal = upload_state_terminal(st);
+	vc->shows_errors = html_shows_errors(v);
 	vc->errors = v->errors;
 	r = buf_adds(&vc->dataset, v->dataset ? v->dataset : "");
 	r = r ?: buf_printf(&vc->title, "Upload %lld: ", (long long)v->id);
 	r = r ?: buf_adds(&vc->title, v->file);
-	r = r ?: html_begin(vc->out, vc->title.p, vc->terminal ? 0 : REFRESH_S);
+	r = r ?: html_begin(vc->out, vc->title.p);
 	return r ?: html_upload(vc->out, v);
 }
 
@@ -531,6 +539,43 @@ static const struct field *err_field(const struct err_ctx *x,
 	return NULL;
 }
 
+struct sum_ctx {
+	struct buf *out;
+	unsigned n;
+};
+
+static int sum_item(const struct error_group *g, void *data)
+{
+	struct sum_ctx *sc = data;
+
+	sc->n++;
+	return html_summary_row(sc->out, g);
+}
+
+/* The head of a page's row-error block: heading, CSV link, the summary by
+ * column, type and message (when there are errors), the table's head. */
+static int errors_head(struct store *s, struct buf *out, int64_t id,
+		       int64_t count)
+{
+	struct sum_ctx sc = {.out = out};
+	int64_t groups = 0;
+	int r = html_errors_begin(out, id, count);
+
+	if (r == 0 && count > 0) {
+		struct buf tmp = BUF_INIT;
+
+		/* the count of kinds comes with the rows: write them aside */
+		sc.out = &tmp;
+		r = store_errors_summary(s, id, SUMMARY_GROUPS, sum_item, &sc,
+					 &groups);
+		r = r < 0 ? r : html_summary_begin(out, groups);
+		r = r ?: buf_add(out, tmp.p, tmp.len);
+		r = r ?: html_summary_end(out, groups, sc.n);
+		buf_free(&tmp);
+	}
+	return r ?: html_errors_table(out);
+}
+
 static int err_item(const struct error_view *e, void *data)
 {
 	struct err_ctx *x = data;
@@ -575,19 +620,23 @@ static enum MHD_Result get_upload(struct req *q, int64_t id)
 		r = store_upload_view(s, id, view_html, &vc);
 		if (r == 0)
 			err_ctx_dataset(&x, q->h, vc.dataset.p);
-		r = r ?: html_errors_begin(&out, id, vc.errors);
-		if (r == 0 && vc.errors > 0)
-			r = store_errors_page(s, id, -1, PAGE_ERRORS, err_item,
-					      &x, &next_after);
-		if (r >= 0 && next_after)
-			r = buf_printf(
-				&next,
-				"/uploads/%lld/errors?after=%lld&limit=%d",
-				(long long)id, (long long)next_after,
-				PAGE_ERRORS);
-		r = r < 0 ? r
-			  : html_errors_end(&out, id,
-					    next_after ? next.p : NULL, x.n);
+		if (r == 0 && vc.shows_errors) {
+			r = errors_head(s, &out, id, vc.errors);
+			if (r == 0 && vc.errors > 0)
+				r = store_errors_page(s, id, -1, PAGE_ERRORS,
+						      err_item, &x,
+						      &next_after);
+			if (r >= 0 && next_after)
+				r = buf_printf(
+					&next,
+					"/uploads/%lld/errors?after=%lld&limit=%d",
+					(long long)id, (long long)next_after,
+					PAGE_ERRORS);
+			r = r < 0 ? r
+				  : html_errors_end(&out, NULL, NULL,
+						    next_after ? next.p : NULL,
+						    x.n);
+		}
 		r = r ?: html_end(&out);
 	}
 	store_read_end(s);
@@ -715,7 +764,8 @@ static int view_exists(const struct upload_view *v, void *data)
 
 static enum MHD_Result get_errors(struct req *q, int64_t id)
 {
-	struct buf out = BUF_INIT, next = BUF_INIT;
+	struct buf out = BUF_INIT, next = BUF_INIT, first = BUF_INIT,
+		   prev = BUF_INIT;
 	struct err_ctx x = {.out = &out};
 	struct view_copy vc = {
 		.out = &out, .title = BUF_INIT, .dataset = BUF_INIT};
@@ -723,7 +773,7 @@ static enum MHD_Result get_errors(struct req *q, int64_t id)
 	const char *after_s = arg(q, "after");
 	struct store *s = NULL;
 	/* -1: from the start, header errors (record 0) included */
-	int64_t after = -1, next_after = 0;
+	int64_t after = -1, next_after = 0, prev_after = -1;
 	unsigned limit;
 	int fmt, r;
 
@@ -746,7 +796,21 @@ static enum MHD_Result get_errors(struct req *q, int64_t id)
 		r = store_upload_view(s, id, view_html, &vc);
 		if (r == 0)
 			err_ctx_dataset(&x, q->h, vc.dataset.p);
-		r = r ?: html_errors_begin(&out, id, vc.errors);
+		r = r ?: errors_head(s, &out, id, vc.errors);
+		/* The first page starts before record 0 (header errors); a
+		 * page from after = 0 still has it before itself. */
+		if (r == 0 && after >= 0)
+			r = store_errors_prev(s, id, after, limit, &prev_after);
+		if (r == 0 && after == 0)
+			prev_after = 0;
+		if (r == 0 && prev_after >= 0)
+			r = buf_printf(&first, "/uploads/%lld/errors?limit=%u",
+				       (long long)id, limit);
+		if (r == 0 && prev_after > 0)
+			r = buf_printf(
+				&prev,
+				"/uploads/%lld/errors?after=%lld&limit=%u",
+				(long long)id, (long long)prev_after, limit);
 	} else {
 		r = buf_printf(&out, "{\"upload\":%lld,\"items\":[",
 			       (long long)id);
@@ -759,7 +823,8 @@ static enum MHD_Result get_errors(struct req *q, int64_t id)
 			       "/uploads/%lld/errors?after=%lld&limit=%u",
 			       (long long)id, (long long)next_after, limit);
 	if (r >= 0 && q->html) {
-		r = html_errors_end(&out, id, next_after ? next.p : NULL, x.n);
+		r = html_errors_end(&out, first.p, prev.p,
+				    next_after ? next.p : NULL, x.n);
 		r = r ?: html_end(&out);
 	} else if (r >= 0) {
 		r = buf_adds(&out, "],\"next\":");
@@ -782,6 +847,8 @@ csv:
 					  true);
 	buf_free(&out);
 	buf_free(&next);
+	buf_free(&first);
+	buf_free(&prev);
 	buf_free(&vc.title);
 	buf_free(&vc.dataset);
 	config_unref(x.cfg);

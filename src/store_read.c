@@ -308,6 +308,126 @@ int store_errors_chunk(struct store *s, int64_t id, int64_t record,
 	return r;
 }
 
+int store_errors_prev(struct store *s, int64_t id, int64_t after,
+		      unsigned limit, int64_t *prev_after)
+{
+	int64_t extra = 0, last = 0, before = 0;
+	sqlite3_stmt *st;
+	bool more;
+	int r;
+
+	if (limit < 1 || limit > STORE_LIST_MAX)
+		return -EINVAL;
+	if (after <= 0) {
+		*prev_after = -1;
+		return 0;
+	}
+	/* Backwards as store_errors_page() goes forwards: the record of
+	 * error number limit+1 counting back from after. The records after
+	 * it hold at most limit errors, so a page from it holds them all. */
+	r = store_prep(s,
+		       "SELECT record FROM upload_errors"
+		       " WHERE upload_id = ?1 AND record <= ?2"
+		       " ORDER BY record DESC, rowid DESC LIMIT 1 OFFSET ?3",
+		       &st);
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, after);
+	sqlite3_bind_int64(st, 3, limit);
+	r = sqlite3_step(st);
+	more = r == SQLITE_ROW;
+	if (more)
+		extra = sqlite3_column_int64(st, 0);
+	r = r == SQLITE_ROW || r == SQLITE_DONE ? 0 : store_fail(s, r);
+	sqlite3_reset(st);
+	if (r < 0)
+		return r;
+	if (!more) {
+		*prev_after =
+			0; /* at most limit errors before: the first page */
+		return 0;
+	}
+	r = query_i64(s,
+		      "SELECT max(record) FROM upload_errors"
+		      " WHERE upload_id = ?1 AND record <= ?2",
+		      id, after, &last);
+	if (r < 0)
+		return r;
+	if (extra < last) {
+		*prev_after = extra;
+		return 0;
+	}
+	/* one record alone has more than limit errors: the page is that
+	 * record, from the one before it */
+	r = query_i64(s,
+		      "SELECT max(record) FROM upload_errors"
+		      " WHERE upload_id = ?1 AND record < ?2",
+		      id, last, &before);
+	if (r < 0 && r != -ENOENT)
+		return r;
+	*prev_after = r == -ENOENT ? 0 : before;
+	return 0;
+}
+
+int store_errors_summary(struct store *s, int64_t id, unsigned limit,
+			 error_group_fn fn, void *data, int64_t *groups)
+{
+	sqlite3_stmt *st;
+	int64_t total = 0;
+	int n = 0, r, rc;
+
+	if (limit < 1 || limit > STORE_LIST_MAX)
+		return -EINVAL;
+	r = query_i64(
+		s,
+		"SELECT count(*) FROM (SELECT 1 FROM upload_errors"
+		" WHERE upload_id = ?1 GROUP BY \"column\", type, message)",
+		id, 0, &total);
+	if (r < 0)
+		return r;
+	/* line and value are those of the row min(rowid) picks (SQLite's
+	 * bare columns beside one min()): the first of the group in file
+	 * order. The index on (upload_id, record) bounds the scan to this
+	 * upload's errors (at most max_errors + one record). */
+	r = store_prep(
+		s,
+		"SELECT \"column\", type, message, count(*) AS n,"
+		" min(rowid) AS first, line, value FROM upload_errors"
+		" WHERE upload_id = ?1 GROUP BY \"column\", type, message"
+		" ORDER BY n DESC, first LIMIT ?2",
+		&st);
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, limit);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct error_group g = {
+			.column = col_text(st, 0),
+			.type = col_text(st, 1),
+			.message = col_text(st, 2),
+			.count = sqlite3_column_int64(st, 3),
+			.first_line = sqlite3_column_int64(st, 5),
+			.first_value = col_text(st, 6),
+		};
+
+		if (!g.type || !g.message) {
+			r = -ENOMEM;
+			goto out;
+		}
+		r = fn(&g, data);
+		if (r < 0)
+			goto out;
+		n++;
+	}
+	r = rc == SQLITE_DONE ? n : store_fail(s, rc);
+out:
+	sqlite3_reset(st);
+	if (r >= 0)
+		*groups = total;
+	return r;
+}
+
 int store_ping(struct store *s, int64_t *max_id)
 {
 	int64_t v = 0;

@@ -92,6 +92,28 @@ int store_errors_chunk(struct store *s, int64_t id, int64_t record,
 		       int64_t rowid, unsigned limit, error_view_fn fn,
 		       void *data);
 
+/* The record to pass as after to show the page before the one that
+ * starts after record after (the same limit): *prev_after is 0 for the
+ * first page, -1 when after is 0 (there is none). The page it gives holds
+ * every record of (prev_after, after], and may reach into the next one. */
+int store_errors_prev(struct store *s, int64_t id, int64_t after,
+		      unsigned limit, int64_t *prev_after);
+
+/* The errors of an upload grouped by (column, type, message): how many,
+ * and the first (in file order) line and value of each. */
+struct error_group {
+	const char *column, *type, *message,
+		*first_value; /* column, value may be NULL */
+	int64_t count, first_line;
+};
+typedef int (*error_group_fn)(const struct error_group *g, void *data);
+
+/* Up to limit groups of upload id's errors, the most frequent first (ties
+ * in file order); *groups is set to how many there are in all. Returns
+ * the number passed to fn. */
+int store_errors_summary(struct store *s, int64_t id, unsigned limit,
+			 error_group_fn fn, void *data, int64_t *groups);
+
 /* Upper bounds (seconds) of the ingest duration histogram. */
 #define STORE_DURATION_BUCKETS 12
 extern const double store_duration_bounds[STORE_DURATION_BUCKETS];

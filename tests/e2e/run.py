@@ -19,7 +19,7 @@ E2E_ONLY=substring (or -k) runs only the tests whose name, or whose
 module's name (test_pipeline), contains it. E2E_SELF_CONTAINED=1 (or
 --self-contained; `make check`, the Debian package's test step) leaves out
 the tests that need a program or service beyond the package's build
-dependencies (harness.needs, a module's NEEDS: sshd, chromium, wrk,
+dependencies (harness.needs, a module's NEEDS: sshd, chromium, axe (node modules), wrk,
 PostgreSQL, LibreOffice, reuse, lintian), and those that need root when not
 run as root; it says how many it left out and why. Cleanups registered with
 harness.at_end() (a server shared by a module's tests) run after the last

@@ -264,6 +264,10 @@ def test_http_html_pages(d):
         check_eq(h.get("vary"), "Accept", "Vary of " + path)
         text = body.decode()
         check(text.startswith("<!doctype html>"), "not HTML: %r" % text[:80])
+        # the page's own script (one, at the end) aside, no markup from data
+        check(text.count("<script>") == 1 and text.endswith("</script></body></html>\n"),
+              "the page's script in %s" % path)
+        text = text.rsplit("<script>", 1)[0]
         check("<img" not in text and "<script" not in text,
               "unescaped markup in %s:\n%s" % (path, text))
         check("&lt;img src=x onerror=alert(1)&gt;.csv" in text, "escaped name missing in " + path)

@@ -19,6 +19,7 @@
 
 #include "batch.h"
 #include "store.h"
+#include "store_read.h"
 #include "upload.h"
 
 /* ---- state machine ---- */
@@ -533,6 +534,128 @@ static void test_append_table(void **state)
 	buf_free(&why);
 }
 
+/* ---- the pages' row-error queries: previous page, summary ---- */
+
+struct group_seen {
+	char text[8][96];
+	int n;
+};
+
+static int group_cb(const struct error_group *g, void *data)
+{
+	struct group_seen *gs = data;
+
+	assert_true(gs->n < 8);
+	snprintf(gs->text[gs->n++], sizeof(gs->text[0]),
+		 "%lld %s/%s/%s line %lld %s", (long long)g->count,
+		 g->column ? g->column : "-", g->type, g->message,
+		 (long long)g->first_line,
+		 g->first_value ? g->first_value : "-");
+	return 0;
+}
+
+struct rec_seen {
+	int64_t first, last;
+};
+
+static int rec_cb(const struct error_view *e, void *data)
+{
+	struct rec_seen *rs = data;
+
+	if (!rs->first)
+		rs->first = e->record;
+	rs->last = e->record;
+	return 0;
+}
+
+static void test_errors_prev_and_summary(void **state)
+{
+	/* records 1..10 one error each (price), record 11 five (no column),
+	 * 12..14 one each (active) */
+	static const struct {
+		int64_t after;
+		unsigned limit;
+		int64_t prev;
+	} cases[] = {
+		{0, 3, -1}, /* the first page has none */
+		{3, 3, 0},  /* three errors before: the first page */
+		{2, 3, 0},   {6, 3, 3},   {10, 3, 7},
+		{11, 3, 10}, /* record 11 alone is over the limit: its own page */
+		{12, 3, 11}, {14, 3, 11}, {14, 50, 0},
+		{14, 1, 13},
+	};
+	struct group_seen gs = {0};
+	int64_t id = create("errs.csv", 8), groups = 0;
+	sqlite3 *raw = NULL;
+	char sql[256];
+
+	(void)state;
+	assert_int_equal(sqlite3_open(dbpath, &raw), SQLITE_OK);
+	for (int rec = 1; rec <= 14; rec++) {
+		int n = rec == 11 ? 5 : 1;
+
+		for (int k = 0; k < n; k++) {
+			snprintf(
+				sql, sizeof(sql),
+				"INSERT INTO upload_errors(upload_id, record, line, \"column\", value, type, message) VALUES(%lld, %d, %d, %s, 'v%d', '%s', '%s')",
+				(long long)id, rec, rec + 1,
+				rec <= 10   ? "'price'"
+				: rec == 11 ? "NULL"
+					    : "'active'",
+				rec, rec == 11 ? "extra-cell" : "type-error",
+				rec <= 10   ? "expected a number"
+				: rec == 11 ? "column 6 has no header"
+					    : "expected true/false");
+			assert_int_equal(
+				sqlite3_exec(raw, sql, NULL, NULL, NULL),
+				SQLITE_OK);
+		}
+	}
+	sqlite3_close(raw);
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int64_t prev = 99, next = 0;
+		struct rec_seen rs = {0};
+
+		assert_int_equal(store_errors_prev(db, id, cases[i].after,
+						   cases[i].limit, &prev),
+				 0);
+		if (prev != cases[i].prev)
+			fail_msg("after %lld limit %u: prev %lld, want %lld",
+				 (long long)cases[i].after, cases[i].limit,
+				 (long long)prev, (long long)cases[i].prev);
+		if (prev < 0)
+			continue;
+		/* the page it leads to holds every record up to after */
+		assert_true(store_errors_page(db, id, prev, cases[i].limit,
+					      rec_cb, &rs, &next) > 0);
+		if (rs.first != prev + 1 || rs.last < cases[i].after)
+			fail_msg(
+				"after %lld: the page from %lld holds %lld..%lld",
+				(long long)cases[i].after, (long long)prev,
+				(long long)rs.first, (long long)rs.last);
+	}
+
+	assert_int_equal(
+		store_errors_summary(db, id, 2, group_cb, &gs, &groups), 2);
+	assert_int_equal(groups, 3);
+	assert_string_equal(gs.text[0],
+			    "10 price/type-error/expected a number line 2 v1");
+	assert_string_equal(
+		gs.text[1],
+		"5 -/extra-cell/column 6 has no header line 12 v11");
+	gs.n = 0;
+	assert_int_equal(
+		store_errors_summary(db, id, 10, group_cb, &gs, &groups), 3);
+	assert_string_equal(
+		gs.text[2],
+		"3 active/type-error/expected true/false line 13 v12");
+	assert_int_equal(
+		store_errors_summary(db, id, 0, group_cb, &gs, &groups),
+		-EINVAL);
+	assert_int_equal(store_errors_prev(db, id, 5, 0, &groups), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -545,6 +668,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_batches, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_group, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_errors_prev_and_summary,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_table_mismatch, setup,
 						teardown),
 	};
