@@ -304,6 +304,7 @@ static const struct key top_keys[] = {
 	K_U64(C, "max_uncompressed_bytes", max_uncompressed_bytes, 1,
 	      MAX_UNCOMPRESSED, 0),
 	K_N("http"),
+	K_N("retention"),
 	K_N("datasets"),
 };
 
@@ -314,6 +315,19 @@ static const struct key http_keys[] = {
 	K_U(C, "per_ip", http_per_ip, 1, 100000, 32),
 	K_U(C, "timeout_s", http_timeout_s, 1, 3600, 15),
 	K_U(C, "memory_limit", http_memory_limit, 4096, 16777216, 32768),
+};
+
+/* Ages in days (0: keep forever); 36500 is a century, the upper bound
+ * only keeps the cut-off time far from overflow. */
+static const struct key retention_keys[] = {
+	K_U(C, "processed", retention_processed_days, 0, 36500, 0),
+	K_U(C, "failed", retention_failed_days, 0, 36500, 0),
+	K_U(C, "rejected", retention_rejected_days, 0, 36500, 0),
+	K_U(C, "status", retention_status_days, 0, 36500, 0),
+	K_U(C, "upload_errors", retention_upload_errors_days, 0, 36500, 0),
+	K_U(C, "uploads", retention_uploads_days, 0, 36500, 0),
+	K_B(C, "keep_summary", retention_keep_summary, true),
+	K_U(C, "interval_s", retention_interval_s, 1, 86400, 3600),
 };
 #undef C
 
@@ -1843,6 +1857,7 @@ static void parse_top(struct ctx *x, const yaml_node_t *root, struct config *c)
 {
 	yaml_node_t *seen[ARRAY_SIZE(top_keys)];
 	yaml_node_t *hseen[ARRAY_SIZE(http_keys)];
+	yaml_node_t *rseen[ARRAY_SIZE(retention_keys)];
 	yaml_node_t *h, *d;
 	char g[ESC_MAX + 8];
 
@@ -1853,6 +1868,13 @@ static void parse_top(struct ctx *x, const yaml_node_t *root, struct config *c)
 			    ARRAY_SIZE(http_keys), c, hseen);
 	else if (h && !is_null(h))
 		report(x, AT(h), "http: expected a mapping, got %s",
+		       got(h, g, sizeof(g)));
+	h = SEEN(top_keys, seen, "retention");
+	if (h && h->type == YAML_MAPPING_NODE)
+		parse_table(x, h, "retention", "retention.", retention_keys,
+			    ARRAY_SIZE(retention_keys), c, rseen);
+	else if (h && !is_null(h))
+		report(x, AT(h), "retention: expected a mapping, got %s",
 		       got(h, g, sizeof(g)));
 	d = SEEN(top_keys, seen, "datasets");
 	if (d)
@@ -1977,6 +1999,7 @@ int config_load(const char *path, struct config **out, struct buf *errs)
 		oom(&x);
 	apply_defaults(&x, top_keys, ARRAY_SIZE(top_keys), c);
 	apply_defaults(&x, http_keys, ARRAY_SIZE(http_keys), c);
+	apply_defaults(&x, retention_keys, ARRAY_SIZE(retention_keys), c);
 
 	root = yaml_document_get_root_node(&doc);
 	if (!root)

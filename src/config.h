@@ -59,6 +59,16 @@ struct config {
 	unsigned http_timeout_s;       /* default 15 */
 	unsigned http_memory_limit; /* bytes per connection, default 32 KiB */
 
+	/* retention: ages in days, 0 keeps forever (the default) */
+	unsigned retention_processed_days; /* files in processed/ */
+	unsigned retention_failed_days;    /* files in failed/ */
+	unsigned retention_rejected_days;  /* files and reasons in rejected/ */
+	unsigned retention_status_days;    /* status/<id>.json and .txt */
+	unsigned retention_upload_errors_days; /* row errors of finished uploads */
+	unsigned retention_uploads_days; /* whole records of finished uploads */
+	bool retention_keep_summary;     /* a one-line summary of each; default true */
+	unsigned retention_interval_s;   /* between sweeps; default 3600 */
+
 	struct dataset *datasets;
 	size_t ndatasets;
 };
