@@ -23,6 +23,7 @@
 #include "http.h"
 #include "http_html.h"
 #include "log.h"
+#include "procstat.h"
 #include "store.h"
 #include "store_read.h"
 #include "util.h"
@@ -882,6 +883,13 @@ static enum MHD_Result get_healthz(struct req *q)
 		r = r ?: buf_adds(&out, ",\"reason\":");
 		r = r ?: json_str(&out, why);
 	}
+	/* Not a reason to restart (still 200): files an operator must fix. */
+	if (lv.inbox_unreadable)
+		r = r
+			    ?: buf_printf(
+				       &out,
+				       ",\"warning\":\"%u inbox file(s) cannot be opened by ingestd (permissions); see the log\"",
+				       lv.inbox_unreadable);
 	r = r
 		    ?: buf_printf(
 			       &out,
@@ -907,6 +915,156 @@ static int metric_head(struct buf *b, const char *name, const char *type,
 			  type);
 }
 
+/* A label value: \ " and newline escaped (the exposition format). */
+static int label_value(struct buf *b, const char *s)
+{
+	int r = 0;
+
+	for (; r == 0 && s && *s; s++)
+		r = *s == '\\'	? buf_adds(b, "\\\\")
+		    : *s == '"' ? buf_adds(b, "\\\"")
+		    : *s == '\n' ? buf_adds(b, "\\n")
+				 : buf_addc(b, *s);
+	return r;
+}
+
+struct series {
+	struct buf *out;
+	const char *name, *label_a, *label_b;
+};
+
+static int series_line(const char *a, const char *b, int64_t n, void *data)
+{
+	struct series *x = data;
+	int r = buf_printf(x->out, "%s{%s=\"", x->name, x->label_a);
+
+	r = r ?: label_value(x->out, a);
+	if (x->label_b) {
+		r = r ?: buf_printf(x->out, "\",%s=\"", x->label_b);
+		r = r ?: label_value(x->out, b);
+	}
+	return r ?: buf_printf(x->out, "\"} %lld\n", (long long)n);
+}
+
+/* One sample without labels. */
+static int metric1(struct buf *b, const char *name, const char *type,
+		   const char *help, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+static int metric1(struct buf *b, const char *name, const char *type,
+		   const char *help, const char *fmt, ...)
+{
+	va_list ap;
+	char v[64];
+
+	va_start(ap, fmt);
+	vsnprintf(v, sizeof(v), fmt, ap);
+	va_end(ap);
+	return metric_head(b, name, type, help)
+		       ?: buf_printf(b, "%s %s\n", name, v);
+}
+
+/* The database's part: one read snapshot for the sums, then the labelled
+ * counters. */
+static int metrics_db(struct store *s, struct buf *out,
+		      struct store_metrics *m)
+{
+	struct series up = {out, "ingestd_uploads_total", "state", "dataset"};
+	struct series er = {out, "ingestd_row_errors_total", "type", NULL};
+	int r = store_metrics(s, m);
+
+	r = r
+		    ?: metric_head(
+			       out, "ingestd_uploads", "gauge",
+			       "Uploads in a live state (pending: recorded, not yet processed; processing).");
+	for (int i = 0; r == 0 && i < UP__COUNT; i++)
+		if (!upload_state_terminal((enum upload_state)i))
+			r = buf_printf(out,
+				       "ingestd_uploads{state=\"%s\"} %lld\n",
+				       upload_state_name((enum upload_state)i),
+				       (long long)m->uploads[i]);
+	r = r
+		    ?: metric_head(
+			       out, "ingestd_uploads_total", "counter",
+			       "Uploads that reached a terminal state, by state and dataset (\"\": none chosen).");
+	r = r ?: store_metrics_each(s, STORE_UPLOADS_TOTAL, series_line, &up);
+	r = r
+		    ?: metric_head(
+			       out, "ingestd_row_errors_total", "counter",
+			       "Row errors recorded, by type.");
+	return r ?: store_metrics_each(s, STORE_ERRORS_TOTAL, series_line, &er);
+}
+
+static int metrics_process(struct buf *out)
+{
+	struct procstat ps;
+	int r = procstat_read(&ps);
+
+	if (r < 0)
+		return 0; /* no /proc: the series are left out */
+	return metric1(out, "process_start_time_seconds", "gauge",
+		       "Start time of the process since unix epoch in seconds.",
+		       "%.2f", ps.start_time_s)
+		       ?: metric1(out, "process_cpu_seconds_total", "counter",
+				  "Total user and system CPU time spent in seconds.",
+				  "%.2f", ps.cpu_s)
+		       ?: metric1(out, "process_resident_memory_bytes", "gauge",
+				  "Resident memory size in bytes.", "%llu",
+				  (unsigned long long)ps.rss_bytes)
+		       ?: metric1(out, "process_virtual_memory_bytes", "gauge",
+				  "Virtual memory size in bytes.", "%llu",
+				  (unsigned long long)ps.vsize_bytes)
+		       ?: metric1(out, "process_open_fds", "gauge",
+				  "Number of open file descriptors.", "%llu",
+				  (unsigned long long)ps.open_fds)
+		       ?: metric1(out, "process_max_fds", "gauge",
+				  "Maximum number of open file descriptors.",
+				  "%llu", (unsigned long long)ps.max_fds);
+}
+
+static int metrics_retention(struct buf *out, const struct retention_stats *rs)
+{
+	int r = metric1(out, "ingestd_retention_sweeps_total", "counter",
+			"Retention sweeps run since start.", "%llu",
+			(unsigned long long)rs->sweeps);
+
+	r = r
+		    ?: metric1(out, "ingestd_retention_sweep_failures_total",
+			       "counter",
+			       "Retention sweeps that met an error (logged).",
+			       "%llu", (unsigned long long)rs->failures);
+	r = r
+		    ?: metric_head(out, "ingestd_retention_removed_files_total",
+				   "counter",
+				   "Files removed by retention since start, by folder.");
+	for (int i = 0; r == 0 && i < RETAIN__COUNT; i++)
+		r = buf_printf(
+			out,
+			"ingestd_retention_removed_files_total{folder=\"%s\"} %llu\n",
+			retention_folder_name((enum retention_folder)i),
+			(unsigned long long)rs->files[i]);
+	r = r
+		    ?: metric1(out, "ingestd_retention_deleted_row_errors_total",
+			       "counter",
+			       "Row errors deleted by retention since start.",
+			       "%llu", (unsigned long long)rs->error_rows);
+	r = r
+		    ?: metric1(out, "ingestd_retention_deleted_uploads_total",
+			       "counter",
+			       "Upload records deleted by retention since start.",
+			       "%llu", (unsigned long long)rs->uploads);
+	r = r
+		    ?: metric1(out, "ingestd_retention_vacuumed_bytes_total",
+			       "counter",
+			       "Database bytes given back to the file system by incremental vacuum since start.",
+			       "%llu", (unsigned long long)rs->vacuum_bytes);
+	return r
+		       ?: metric1(out,
+				  "ingestd_retention_last_sweep_timestamp_seconds",
+				  "gauge",
+				  "Unix time the last retention sweep ended (0: none yet).",
+				  "%lld", (long long)rs->last_sweep_s);
+}
+
 static enum MHD_Result get_metrics(struct req *q)
 {
 	struct store_metrics m;
@@ -918,56 +1076,42 @@ static enum MHD_Result get_metrics(struct req *q)
 	s = store_get(q->h, &r);
 	if (!s)
 		return send_db_error(q, NULL, r);
-	r = store_metrics(s, &m);
-	if (r < 0) {
+	r = metrics_db(s, &out, &m);
+	if (r < 0 && r != -ENOMEM) {
 		enum MHD_Result ret = send_db_error(q, s, r);
 		store_put(q->h, s);
+		buf_free(&out);
 		return ret;
 	}
 	store_put(q->h, s);
 	q->h->live(q->h->live_data, &lv);
 
-	r = metric_head(&out, "ingestd_uploads", "gauge", "Uploads by state.");
-	for (int i = 0; r == 0 && i < UP__COUNT; i++)
-		r = buf_printf(&out, "ingestd_uploads{state=\"%s\"} %lld\n",
-			       upload_state_name((enum upload_state)i),
-			       (long long)m.uploads[i]);
 	r = r
-		    ?: metric_head(&out, "ingestd_rows_applied_total",
-				   "counter",
-				   "Rows upserted into dataset tables.");
+		    ?: metric1(&out, "ingestd_rows_applied_total", "counter",
+			       "Rows upserted into dataset tables.", "%lld",
+			       (long long)m.rows_applied);
 	r = r
-		    ?: buf_printf(&out, "ingestd_rows_applied_total %lld\n",
-				  (long long)m.rows_applied);
+		    ?: metric1(&out, "ingestd_rows_failed_total", "counter",
+			       "Rows not applied because of a row error.",
+			       "%lld", (long long)m.rows_failed);
 	r = r
-		    ?: metric_head(&out, "ingestd_rows_failed_total", "counter",
-				   "Rows not applied because of a row error.");
+		    ?: metric1(&out, "ingestd_bytes_ingested_total", "counter",
+			       "Bytes of uploaded files read and processed.",
+			       "%lld", (long long)m.bytes_ingested);
 	r = r
-		    ?: buf_printf(&out, "ingestd_rows_failed_total %lld\n",
-				  (long long)m.rows_failed);
+		    ?: metric1(&out, "ingestd_queue_depth", "gauge",
+			       "Accepted uploads waiting for a worker.", "%u",
+			       lv.queued);
 	r = r
-		    ?: metric_head(
-			       &out, "ingestd_bytes_ingested_total", "counter",
-			       "Bytes of uploaded files read and processed.");
-	r = r
-		    ?: buf_printf(&out, "ingestd_bytes_ingested_total %lld\n",
-				  (long long)m.bytes_ingested);
-	r = r
-		    ?: metric_head(&out, "ingestd_queue_depth", "gauge",
-				   "Accepted uploads waiting for a worker.");
-	r = r ?: buf_printf(&out, "ingestd_queue_depth %u\n", lv.queued);
-	r = r
-		    ?: metric_head(&out, "ingestd_uploads_in_progress", "gauge",
-				   "Uploads being processed by a worker.");
-	r = r
-		    ?: buf_printf(&out, "ingestd_uploads_in_progress %u\n",
-				  lv.running);
+		    ?: metric1(&out, "ingestd_uploads_in_progress", "gauge",
+			       "Uploads being processed by a worker.", "%u",
+			       lv.running);
 	r = r
 		    ?: metric_head(
 			       &out, "ingestd_ingest_duration_seconds",
 			       "histogram",
 			       "Time from the start of processing to completed or failed "
-			       "(1 s resolution).");
+			       "(millisecond timestamps).");
 	for (int i = 0; r == 0 && i < STORE_DURATION_BUCKETS; i++)
 		r = buf_printf(
 			&out,
@@ -982,15 +1126,36 @@ static enum MHD_Result get_metrics(struct req *q)
 			       (long long)m.duration_count, m.duration_sum,
 			       (long long)m.duration_count);
 	r = r
-		    ?: metric_head(
-			       &out, "ingestd_last_completed_timestamp_seconds",
+		    ?: metric1(&out, "ingestd_last_completed_timestamp_seconds",
 			       "gauge",
-			       "Unix time of the last completed upload (0: none yet).");
+			       "Unix time of the last completed upload (0: none yet).",
+			       "%lld", (long long)m.last_completed);
 	r = r
-		    ?: buf_printf(
-			       &out,
-			       "ingestd_last_completed_timestamp_seconds %lld\n",
-			       (long long)m.last_completed);
+		    ?: metric1(&out, "ingestd_inbox_files", "gauge",
+			       "Entries in the inbox not yet taken (being written, settling, or unreadable).",
+			       "%u", lv.inbox_waiting);
+	r = r
+		    ?: metric1(&out, "ingestd_inbox_oldest_file_age_seconds",
+			       "gauge",
+			       "How long the oldest inbox entry has waited since the daemon first saw it (0: none).",
+			       "%.3f", (double)lv.inbox_oldest_age_ms / 1000);
+	r = r
+		    ?: metric1(&out, "ingestd_inbox_unreadable_files", "gauge",
+			       "Inbox files the daemon may not open (permissions); each is logged once.",
+			       "%u", lv.inbox_unreadable);
+	r = r
+		    ?: metric1(&out, "ingestd_config_last_reload_successful",
+			       "gauge",
+			       "Whether the last configuration reload attempt succeeded (1) or not (0).",
+			       "%d", lv.reload_ok ? 1 : 0);
+	r = r
+		    ?: metric1(&out,
+			       "ingestd_config_last_reload_success_timestamp_seconds",
+			       "gauge",
+			       "Unix time of the last successful configuration load (start-up or reload).",
+			       "%lld", (long long)lv.reload_ok_s);
+	r = r ?: metrics_retention(&out, &lv.retention);
+	r = r ?: metrics_process(&out);
 	r = r
 		    ?: metric_head(
 			       &out, "ingestd_build_info", "gauge",

@@ -27,6 +27,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "retention.h"
 
 /* A snapshot of the daemon, published by the loop thread. */
 struct http_live {
@@ -36,6 +37,13 @@ struct http_live {
 	uint64_t writer_ms; /* mono_ms() when the writer was last seen idle
 			      * or having finished an operation */
 	bool stopping;
+	/* the inbox's backlog (intake_backlog), at the last heartbeat */
+	unsigned inbox_waiting, inbox_unreadable;
+	uint64_t inbox_oldest_age_ms;
+	/* the last configuration load: start-up or SIGHUP */
+	bool reload_ok;
+	int64_t reload_ok_s; /* unix time of the last successful one */
+	struct retention_stats retention;
 };
 
 struct http_env {

@@ -166,14 +166,14 @@ void store_read_end(struct store *s);
  * store_retain_uploads: deletes the records and their errors, never the
  * newest upload; folds them into the totals behind /metrics; keeps a
  * line in upload_summaries when keep_summary. *error_rows as above.
- * store_vacuum: gives the free pages back to the file system (*pages)
+ * store_vacuum: gives the free pages back to the file system (*bytes)
  * when the database's auto_vacuum is INCREMENTAL, else -ENOTSUP.
  */
 int store_retain_errors(struct store *s, unsigned days, unsigned limit,
 			int64_t *rows);
 int store_retain_uploads(struct store *s, unsigned days, unsigned limit,
 			 bool keep_summary, int64_t *error_rows);
-int store_vacuum(struct store *s, int64_t *pages);
+int store_vacuum(struct store *s, int64_t *bytes);
 
 /* Run the SQL in the writer transaction helpers (exposed for tests). */
 int store_exec(struct store *s, const char *sql);

@@ -14,7 +14,8 @@
 #include <string.h>
 
 const double store_duration_bounds[STORE_DURATION_BUCKETS] = {
-	0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600,
+	0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
+	2.5,   5,    10,    30,   60,  300,  1800, 3600,
 };
 
 /* Same formula as the status document's "progress" (store.c); {} are the
@@ -426,7 +427,79 @@ static int metrics_read(struct store *s, struct store_metrics *m)
 			m->duration_le[i] = sqlite3_column_int64(st, 2 + i);
 	}
 	sqlite3_reset(st);
-	return rc == SQLITE_ROW ? 0 : store_fail(s, rc);
+	if (rc != SQLITE_ROW)
+		return store_fail(s, rc);
+
+	/* What retention deleted (store_retain.c): the _total series count
+	 * it still. */
+	r = store_prep(s,
+		       "SELECT coalesce(sum(rows_applied), 0),"
+		       " coalesce(sum(rows_failed), 0), coalesce(sum(bytes), 0),"
+		       " coalesce(sum(duration_count), 0), total(duration_sum)"
+		       " FROM upload_totals",
+		       &st);
+	if (r < 0)
+		return r;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		m->rows_applied += sqlite3_column_int64(st, 0);
+		m->rows_failed += sqlite3_column_int64(st, 1);
+		m->bytes_ingested += sqlite3_column_int64(st, 2);
+		m->duration_count += sqlite3_column_int64(st, 3);
+		m->duration_sum += sqlite3_column_double(st, 4);
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW)
+		return store_fail(s, rc);
+	r = store_prep(s, "SELECT le, n FROM duration_totals", &st);
+	if (r < 0)
+		return r;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		double le = sqlite3_column_double(st, 0);
+
+		/* a bound no longer in the list (an older release's) is
+		 * left out of the buckets; _count and _sum keep it */
+		for (int i = 0; i < STORE_DURATION_BUCKETS; i++)
+			if (le == store_duration_bounds[i])
+				m->duration_le[i] += sqlite3_column_int64(st, 1);
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : store_fail(s, rc);
+}
+
+int store_metrics_each(struct store *s, enum store_metric_set set,
+		       store_count_fn fn, void *data)
+{
+	struct buf b = BUF_INIT;
+	sqlite3_stmt *st;
+	int r, rc;
+
+	if (set == STORE_UPLOADS_TOTAL)
+		r = store_sql_fill(
+			&b,
+			"SELECT state, dataset, sum(n) FROM ("
+			" SELECT state, coalesce(dataset, '') AS dataset, count(*) AS n"
+			"  FROM uploads WHERE state IN ({}) GROUP BY 1, 2"
+			" UNION ALL SELECT state, dataset, uploads FROM upload_totals)"
+			" GROUP BY 1, 2 ORDER BY 1, 2",
+			upload_state_terminal_mask());
+	else
+		r = buf_adds(&b,
+			     "SELECT type, NULL, n FROM error_totals ORDER BY 1");
+	r = r ?: store_prep(s, b.p, &st);
+	buf_free(&b);
+	if (r < 0)
+		return r;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		r = fn(col_text(st, 0), col_text(st, 1),
+		       sqlite3_column_int64(st, 2), data);
+		if (r < 0) {
+			sqlite3_reset(st);
+			return r;
+		}
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : store_fail(s, rc);
 }
 
 int store_metrics(struct store *s, struct store_metrics *out)

@@ -92,7 +92,7 @@ int store_errors_chunk(struct store *s, int64_t id, int64_t record,
 		       void *data);
 
 /* Upper bounds (seconds) of the ingest duration histogram. */
-#define STORE_DURATION_BUCKETS 12
+#define STORE_DURATION_BUCKETS 16
 extern const double store_duration_bounds[STORE_DURATION_BUCKETS];
 
 struct store_metrics {
@@ -107,8 +107,20 @@ struct store_metrics {
 	int64_t max_id;
 };
 
-/* The aggregates, from one read snapshot. */
+/* The aggregates, from one read snapshot; the _total sums include what
+ * retention deleted (store_retain.c). */
 int store_metrics(struct store *s, struct store_metrics *out);
+
+/* Labelled counts, one call of fn per series, sorted:
+ * STORE_UPLOADS_TOTAL: (state, dataset or "", n) of uploads that reached
+ * a terminal state, deleted records included; STORE_ERRORS_TOTAL: (type,
+ * NULL, n) of row errors ever recorded. A negative return of fn stops
+ * and is returned. */
+enum store_metric_set { STORE_UPLOADS_TOTAL, STORE_ERRORS_TOTAL };
+typedef int (*store_count_fn)(const char *a, const char *b, int64_t n,
+			      void *data);
+int store_metrics_each(struct store *s, enum store_metric_set set,
+		       store_count_fn fn, void *data);
 
 /* The cheapest query that proves the database answers: sets *max_id. */
 int store_ping(struct store *s, int64_t *max_id);

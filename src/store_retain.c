@@ -187,9 +187,9 @@ static int pragma_i64(struct store *s, const char *sql, int64_t *out)
 	return rc == SQLITE_ROW ? 0 : store_fail(s, rc);
 }
 
-int store_vacuum(struct store *s, int64_t *pages)
+int store_vacuum(struct store *s, int64_t *bytes)
 {
-	int64_t mode = 0, before = 0, after = 0;
+	int64_t mode = 0, before = 0, after = 0, page = 0;
 	int r;
 
 	r = pragma_i64(s, "PRAGMA auto_vacuum", &mode);
@@ -200,7 +200,8 @@ int store_vacuum(struct store *s, int64_t *pages)
 	r = pragma_i64(s, "PRAGMA freelist_count", &before);
 	r = r ?: store_exec(s, "PRAGMA incremental_vacuum");
 	r = r ?: pragma_i64(s, "PRAGMA freelist_count", &after);
+	r = r ?: pragma_i64(s, "PRAGMA page_size", &page);
 	if (r == 0)
-		*pages = before > after ? before - after : 0;
+		*bytes = before > after ? (before - after) * page : 0;
 	return r;
 }
