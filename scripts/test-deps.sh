@@ -10,9 +10,10 @@
 # server (COPY ... TO), LibreOffice headless (soffice --convert-to) and
 # compressed by zstd, xz, bzip2 and zip; tests/e2e/test_package.py runs
 # reuse lint, builds the Debian package (dpkg-dev, debhelper, fakeroot) and
-# checks it with lintian and hardening-check (devscripts), and runs git.
+# checks it with lintian and hardening-check (devscripts), and runs git;
+# tests/e2e/test_metrics.py runs promtool check metrics (prometheus).
 # Adds to INGESTD_TEST_DEPS and runs deps.sh.
 set -eu
-INGESTD_TEST_DEPS="${INGESTD_TEST_DEPS:-} openssh-server openssh-client rsync systemd mandoc strace chromium wrk clang clang-tools cppcheck clang-format postgresql zstd xz-utils bzip2 zip libreoffice-calc-nogui reuse dpkg-dev debhelper fakeroot lintian devscripts git"
+INGESTD_TEST_DEPS="${INGESTD_TEST_DEPS:-} openssh-server openssh-client rsync systemd mandoc strace chromium wrk clang clang-tools cppcheck clang-format postgresql zstd xz-utils bzip2 zip libreoffice-calc-nogui reuse dpkg-dev debhelper fakeroot lintian devscripts git prometheus"
 export INGESTD_TEST_DEPS
 exec "$(dirname "$0")/deps.sh"

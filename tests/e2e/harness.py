@@ -549,7 +549,7 @@ def with_config(**overrides):
 # tests that need none of these, and "root" only when run as root. A module
 # says it for all of its tests with NEEDS = (...); @needs for one test.
 NEEDS_EXTERNAL = ("sshd", "chromium", "wrk", "postgres", "libreoffice", "reuse", "lintian",
-                  "git")  # git: a checkout (the package builds from a copy without .git)
+                  "git", "promtool")  # git: a checkout (the package builds from a copy without .git)
 NEEDS_ALL = NEEDS_EXTERNAL + ("root",)
 
 
