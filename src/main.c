@@ -803,6 +803,7 @@ static int run(struct daemon *d)
 				  d->dirs[FOLDER_FAILED],
 				  d->dirs[FOLDER_REJECTED],
 				  d->dirs[FOLDER_STATUS]},
+			.byname_fd = d->dirs[FOLDER_BYNAME],
 			.stop = &d->stop,
 		};
 

@@ -75,9 +75,9 @@ static void add(uint64_t *counter, uint64_t n)
  * Returns the number removed or a negative errno (logged: the sweep
  * decides). */
 static int64_t sweep_dir(struct retention *rt, enum retention_folder f,
-			 time_t cutoff)
+			 int dirfd, time_t cutoff)
 {
-	int fd = openat(rt->env.dirfd[f], ".",
+	int fd = openat(dirfd, ".",
 			O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	struct dirent *e;
 	int64_t n = 0;
@@ -166,8 +166,14 @@ static void sweep(uv_work_t *w)
 
 		if (!days)
 			continue;
-		n = sweep_dir(rt, (enum retention_folder)f,
+		n = sweep_dir(rt, (enum retention_folder)f, rt->env.dirfd[f],
 			      now - (time_t)days * 86400);
+		if (n >= 0 && f == RETAIN_STATUS) {
+			int64_t m = sweep_dir(rt, RETAIN_STATUS,
+					      rt->env.byname_fd,
+					      now - (time_t)days * 86400);
+			n = m < 0 ? m : n + m;
+		}
 		if (n < 0)
 			failed = true;
 		else

@@ -2,7 +2,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * retention.h - the periodic sweep of the retention.* keys: files older
- * than N days (by mtime) in processed/, failed/, rejected/ and status/,
+ * than N days (by mtime) in processed/, failed/, rejected/ and status/
+ * (with status/by-name/),
  * then row errors and whole upload records of uploads finished more than
  * N days ago (writer calls, store_retain_*), then the free pages given
  * back (store_vacuum).
@@ -35,6 +36,7 @@ struct retention_env {
 	uv_loop_t *loop;
 	struct writer *writer;
 	int dirfd[RETAIN__COUNT]; /* not owned */
+	int byname_fd;            /* status/by-name, swept with status/ */
 	const int *stop;          /* set (atomically) when the daemon stops */
 };
 

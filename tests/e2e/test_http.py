@@ -322,8 +322,12 @@ def test_http_metrics(d):
             check(fam in types and fam in helps, "line %d: %s without HELP/TYPE before it" % (i, fam))
             samples[m.group(1) + (m.group(2) or "")] = float(m.group(5))
     want = dict(d.query("SELECT state, count(*) FROM uploads GROUP BY state"))
-    for s in ("pending", "processing", "completed", "failed", "rejected", "duplicate"):
+    for s in ("pending", "processing"):  # the gauge: live states only
         check_eq(samples['ingestd_uploads{state="%s"}' % s], want.get(s, 0), "uploads %s" % s)
+    for s in ("completed", "failed", "rejected", "duplicate"):  # the counter, summed over datasets
+        check_eq(sum(v for k, v in samples.items()
+                     if k.startswith('ingestd_uploads_total{state="%s",' % s)), want.get(s, 0),
+                 "uploads_total %s" % s)
     applied, failed, done = d.query("SELECT sum(rows_applied), sum(rows_failed), sum(bytes_done) FROM uploads")[0]
     check_eq(samples["ingestd_rows_applied_total"], applied, "rows applied")
     check_eq(samples["ingestd_rows_failed_total"], failed, "rows failed")
