@@ -43,6 +43,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -61,6 +62,7 @@
 #define REFRESH_S 2           /* pages of uploads in flight */
 
 #define JSON_TYPE "application/json; charset=utf-8"
+#define PROBLEM_TYPE "application/problem+json; charset=utf-8" /* RFC 9457 */
 #define HTML_TYPE "text/html; charset=utf-8"
 #define TEXT_TYPE "text/plain; charset=utf-8"
 #define CSV_TYPE "text/csv; charset=utf-8; header=present"
@@ -158,8 +160,9 @@ static enum MHD_Result send_resp(struct MHD_Connection *c, unsigned status,
 	(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
 	(void)MHD_add_response_header(resp, "X-Content-Type-Options",
 				      "nosniff");
-	(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
-				      "no-store");
+	if (!MHD_get_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL))
+		(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
+					      "no-store"); /* unless cacheable */
 	if (negotiated)
 		(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY,
 					      "Accept");
@@ -213,7 +216,19 @@ static int json_str(struct buf *out, const char *s)
 	return r ?: buf_addc(out, '"');
 }
 
-/* {"error": msg, "status": N}; msg is printf-formatted. */
+/* An RFC 9457 problem document: {"type":"about:blank","title": the
+ * status's reason phrase,"status":N,"detail":msg}. */
+static int problem_body(struct buf *b, unsigned status, const char *msg)
+{
+	int r = buf_adds(b, "{\"type\":\"about:blank\",\"title\":");
+
+	r = r ?: json_str(b, MHD_get_reason_phrase_for(status));
+	r = r ?: buf_printf(b, ",\"status\":%u,\"detail\":", status);
+	r = r ?: json_str(b, msg);
+	return r ?: buf_adds(b, "}\n");
+}
+
+/* A problem document (problem_body); msg is printf-formatted. */
 static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status,
 				  const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -228,14 +243,12 @@ static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status,
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	r = buf_adds(&b, "{\"error\":");
-	r = r ?: json_str(&b, msg);
-	r = r ?: buf_printf(&b, ",\"status\":%u}\n", status);
+	r = problem_body(&b, status, msg);
 	if (r < 0) {
 		buf_free(&b);
 		return MHD_NO;
 	}
-	return send_buf(c, status, JSON_TYPE, &b, false);
+	return send_buf(c, status, PROBLEM_TYPE, &b, false);
 }
 
 /* A failed query: logged here, where it is decided that the request
@@ -257,6 +270,49 @@ static enum MHD_Result send_db_error(struct req *q, struct store *s, int r)
 static const char *arg(struct req *q, const char *key)
 {
 	return MHD_lookup_connection_value(q->c, MHD_GET_ARGUMENT_KIND, key);
+}
+
+struct args_check {
+	const char *const *known;
+	const char *unknown; /* the first key not in known */
+};
+
+static enum MHD_Result args_each(void *cls, enum MHD_ValueKind kind,
+				 const char *key, const char *value)
+{
+	struct args_check *a = cls;
+
+	(void)kind;
+	(void)value;
+	for (const char *const *k = a->known; *k; k++)
+		if (strcmp(key, *k) == 0)
+			return MHD_YES;
+	a->unknown = key;
+	return MHD_NO; /* stop at the first */
+}
+
+/* Every query parameter is one of known (NULL-terminated): a misspelt
+ * filter (?stat=failed) must not silently answer everything. false after
+ * answering 400 with the known names. */
+static bool args_known(struct req *q, const char *const *known,
+		       enum MHD_Result *ret)
+{
+	struct args_check a = {.known = known};
+	char names[160] = "";
+	size_t n = 0;
+
+	(void)MHD_get_connection_values(q->c, MHD_GET_ARGUMENT_KIND, args_each,
+					&a);
+	if (!a.unknown)
+		return true;
+	for (const char *const *k = known; *k && n < sizeof(names); k++)
+		n += (size_t)snprintf(names + n, sizeof(names) - n, "%s%s",
+				      k == known ? "" : ", ", *k);
+	*ret = send_error(q->c, MHD_HTTP_BAD_REQUEST,
+			  "unknown query parameter \"%.64s\": %s%s", a.unknown,
+			  *known ? "this resource knows " : "this resource takes none",
+			  names);
+	return false;
 }
 
 /* Whole-string decimal in [min, max]. */
@@ -421,12 +477,14 @@ static int list_item(const struct upload_view *v, void *data)
 	return buf_add(l->out, v->json, v->json_len);
 }
 
-/* "/uploads/?before=N&limit=N[&state=..][&dataset=..][&name=..]" */
+/* "/uploads/?before=N&limit=N[&state=..][&dataset=..][&name=..]", or
+ * after=N for the ascending feed. */
 static int list_next_url(struct buf *u, const struct upload_query *f,
 			 int64_t before)
 {
-	int r = buf_printf(u, "/uploads/?before=%lld&limit=%u",
-			   (long long)before, f->limit);
+	int r = buf_printf(u, "/uploads/?%s=%lld&limit=%u",
+			   f->ascending ? "after" : "before", (long long)before,
+			   f->limit);
 	const char *keys[] = {"state", "dataset", "name"};
 	const char *vals[] = {f->state, f->dataset, f->name};
 
@@ -454,18 +512,29 @@ static enum MHD_Result get_list(struct req *q)
 	struct list_ctx l = {.out = &out};
 	enum upload_state state;
 	enum MHD_Result ret = MHD_NO;
-	const char *before = arg(q, "before");
+	const char *before = arg(q, "before"), *after = arg(q, "after");
+	static const char *const known[] = {"state",  "dataset", "name",
+					    "before", "after",	 "limit",
+					    "format", NULL};
 	struct store *s = NULL;
 	int64_t next_before = 0;
 	int r;
 
-	if (negotiate(q, false, &ret) < 0 ||
+	if (!args_known(q, known, &ret) || negotiate(q, false, &ret) < 0 ||
 	    !get_limit(q, LIST_DEFAULT, &f.limit, &ret))
 		return ret;
 	l.html = q->html;
+	if (before && after)
+		return send_error(q->c, MHD_HTTP_BAD_REQUEST,
+				  "before (newest first) and after (oldest first) exclude each other");
 	if (before && !parse_num(before, 1, INT64_MAX, &f.before))
 		return send_error(q->c, MHD_HTTP_BAD_REQUEST,
 				  "before must be an upload id");
+	/* after=0 starts a feed at the first upload */
+	if (after && !parse_num(after, 0, INT64_MAX, &f.after))
+		return send_error(q->c, MHD_HTTP_BAD_REQUEST,
+				  "after must be an upload id or 0");
+	f.ascending = after != NULL;
 	f.state = filter(q, "state");
 	if (f.state && upload_state_parse(f.state, &state) < 0) {
 		char msg[160];
@@ -498,16 +567,20 @@ static enum MHD_Result get_list(struct req *q)
 		goto out;
 	}
 	r = r < 0 ? r : 0;
-	if (next_before)
+	/* A feed always has a next page to poll: after its last id, or
+	 * after the same id while nothing newer exists. */
+	if (f.ascending && next_before < f.after)
+		next_before = f.after;
+	if (r == 0 && (next_before || f.ascending))
 		r = list_next_url(&next, &f, next_before);
 	if (q->html) {
-		r = r ?: html_list_end(&out, next_before ? next.p : NULL);
+		r = r ?: html_list_end(&out, next.p);
 		r = r ?: html_end(&out);
 	} else {
 		r = r ?: buf_adds(&out, "],\"next\":");
 		r = r
-			    ?: (next_before ? json_str(&out, next.p)
-					    : buf_adds(&out, "null"));
+			    ?: (next.p ? json_str(&out, next.p)
+				       : buf_adds(&out, "null"));
 		r = r ?: buf_adds(&out, "}\n");
 	}
 	if (r == 0)
@@ -532,16 +605,28 @@ struct view_copy {
 	bool terminal;
 	int64_t errors;
 	struct buf title;
+	char finished[40]; /* finished_at ("" while live) */
 };
+
+/* Only what caching needs: terminal, and when it finished. */
+static int view_state(const struct upload_view *v, void *data)
+{
+	struct view_copy *vc = data;
+	enum upload_state st = UP_PENDING;
+
+	(void)upload_state_parse(v->state, &st); /* unknown: not terminal */
+	vc->terminal = upload_state_terminal(st);
+	snprintf(vc->finished, sizeof(vc->finished), "%s",
+		 v->finished_at ? v->finished_at : "");
+	return 0;
+}
 
 static int view_html(const struct upload_view *v, void *data)
 {
 	struct view_copy *vc = data;
-	enum upload_state st = UP_PENDING;
 	int r;
 
-	(void)upload_state_parse(v->state, &st); /* unknown: not terminal */
-	vc->terminal = upload_state_terminal(st);
+	(void)view_state(v, vc);
 	vc->errors = v->errors;
 	r = buf_printf(&vc->title, "Upload %lld: ", (long long)v->id);
 	r = r ?: buf_adds(&vc->title, v->file);
@@ -568,6 +653,144 @@ static int err_item(const struct error_view *e, void *data)
 	return buf_add(x->out, e->json, e->json_len);
 }
 
+/* Caching of a finished upload, which never changes (retention may
+ * still thin its row errors or delete it: the ETag is the body's hash, so
+ * a revalidation then sees the change). */
+#define FINISHED_CACHE "max-age=3600"
+
+/* "YYYY-MM-DDTHH:MM:SS..." (UTC) as unix seconds; -1 if not one. */
+static int64_t iso_seconds(const char *s)
+{
+	struct tm tm = {0};
+	const char *end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+
+	return end ? (int64_t)timegm(&tm) : -1;
+}
+
+static const char *const wday[] = {"Sun", "Mon", "Tue", "Wed",
+				   "Thu", "Fri", "Sat"};
+static const char *const month[] = {"Jan", "Feb", "Mar", "Apr",
+				    "May", "Jun", "Jul", "Aug",
+				    "Sep", "Oct", "Nov", "Dec"};
+
+/* An IMF-fixdate (RFC 9110), without the locale's names. */
+static void http_date(int64_t t, char *out, size_t n)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	gmtime_r(&tt, &tm);
+	snprintf(out, n, "%s, %02d %s %04d %02d:%02d:%02d GMT",
+		 wday[tm.tm_wday % 7], tm.tm_mday, month[tm.tm_mon % 12],
+		 tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+/* An IMF-fixdate as unix seconds; -1 if not one (obsolete forms are
+ * ignored: then the If-Modified-Since is as if absent). */
+static int64_t parse_http_date(const char *s)
+{
+	char wd[4], mon[4], gmt[4];
+	struct tm tm = {0};
+	int day, year, h, m, sec;
+
+	if (sscanf(s, "%3s, %d %3s %d %d:%d:%d %3s", wd, &day, mon, &year, &h,
+		   &m, &sec, gmt) != 8 ||
+	    strcmp(gmt, "GMT") != 0)
+		return -1;
+	for (int i = 0; i < 12; i++)
+		if (strcmp(mon, month[i]) == 0) {
+			tm = (struct tm){.tm_year = year - 1900,
+					 .tm_mon = i,
+					 .tm_mday = day,
+					 .tm_hour = h,
+					 .tm_min = m,
+					 .tm_sec = sec};
+			return (int64_t)timegm(&tm);
+		}
+	return -1;
+}
+
+/* If-None-Match lists etag (weak comparison, RFC 9110 13.1.2) or is *. */
+static bool etag_listed(const char *header, const char *etag)
+{
+	size_t n = strlen(etag);
+
+	for (const char *p = header; *p;) {
+		size_t len;
+
+		p += strspn(p, " \t,");
+		if (strncmp(p, "W/", 2) == 0)
+			p += 2;
+		len = strcspn(p, ", \t");
+		if ((len == 1 && *p == '*') ||
+		    (len == n && strncmp(p, etag, n) == 0))
+			return true;
+		p += len;
+	}
+	return false;
+}
+
+/* FNV-1a 64 of the body: tells representations apart (JSON, HTML) and
+ * changes whenever the bytes do. */
+static void body_etag(const struct buf *b, char *out, size_t n)
+{
+	uint64_t h = 14695981039346656037ull;
+
+	for (size_t i = 0; i < b->len; i++)
+		h = (h ^ (unsigned char)b->p[i]) * 1099511628211ull;
+	snprintf(out, n, "\"%016llx\"", (unsigned long long)h);
+}
+
+/* The answer for a finished upload: ETag, Last-Modified, a cacheable
+ * Cache-Control, and 304 when the client's copy is current. Takes out. */
+static enum MHD_Result send_finished(struct req *q, struct buf *out,
+				     const char *finished)
+{
+	const char *inm = MHD_lookup_connection_value(q->c, MHD_HEADER_KIND,
+						      "If-None-Match");
+	const char *ims = MHD_lookup_connection_value(
+		q->c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_MODIFIED_SINCE);
+	int64_t mod = iso_seconds(finished), since;
+	const char *type = q->html ? HTML_TYPE : JSON_TYPE;
+	struct MHD_Response *resp;
+	char etag[24], date[40];
+	bool fresh;
+
+	body_etag(out, etag, sizeof(etag));
+	/* If-None-Match wins over If-Modified-Since (RFC 9110 13.2.2) */
+	if (inm)
+		fresh = etag_listed(inm, etag);
+	else
+		fresh = ims && mod >= 0 && (since = parse_http_date(ims)) >= 0 &&
+			mod <= since;
+	if (fresh) {
+		buf_free(out);
+		resp = MHD_create_response_from_buffer(0, (void *)"",
+						       MHD_RESPMEM_PERSISTENT);
+	} else {
+		resp = MHD_create_response_from_buffer(
+			out->len, out->p ? out->p : (void *)"",
+			out->p ? MHD_RESPMEM_MUST_FREE
+			       : MHD_RESPMEM_PERSISTENT);
+		if (resp)
+			(void)buf_take(out);
+		else
+			buf_free(out);
+	}
+	if (!resp)
+		return MHD_NO;
+	(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, etag);
+	if (mod >= 0) {
+		http_date(mod, date, sizeof(date));
+		(void)MHD_add_response_header(
+			resp, MHD_HTTP_HEADER_LAST_MODIFIED, date);
+	}
+	(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
+				      FINISHED_CACHE);
+	return send_resp(q->c, fresh ? MHD_HTTP_NOT_MODIFIED : MHD_HTTP_OK,
+			 resp, type, true);
+}
+
 static enum MHD_Result get_upload(struct req *q, int64_t id)
 {
 	struct buf out = BUF_INIT, next = BUF_INIT;
@@ -578,7 +801,9 @@ static enum MHD_Result get_upload(struct req *q, int64_t id)
 	int64_t next_after = 0;
 	int r;
 
-	if (negotiate(q, false, &ret) < 0)
+	static const char *const known[] = {"format", NULL};
+
+	if (!args_known(q, known, &ret) || negotiate(q, false, &ret) < 0)
 		return ret;
 	s = store_get(q->h, &r);
 	if (!s)
@@ -589,7 +814,8 @@ static enum MHD_Result get_upload(struct req *q, int64_t id)
 		/* fall through to the error answer below */
 	} else if (!q->html) {
 		/* The very document of status/<id>.json, its newline too. */
-		r = store_status_json(s, id, &out);
+		r = store_upload_view(s, id, view_state, &vc);
+		r = r ?: store_status_json(s, id, &out);
 		r = r ?: buf_addc(&out, '\n');
 	} else {
 		r = store_upload_view(s, id, view_html, &vc);
@@ -614,6 +840,8 @@ static enum MHD_Result get_upload(struct req *q, int64_t id)
 				 (long long)id);
 	else if (r < 0)
 		ret = send_db_error(q, s, r);
+	else if (vc.terminal)
+		ret = send_finished(q, &out, vc.finished);
 	else
 		ret = send_buf(q->c, MHD_HTTP_OK,
 			       q->html ? HTML_TYPE : JSON_TYPE, &out, true);
@@ -769,6 +997,10 @@ static enum MHD_Result get_errors(struct req *q, int64_t id)
 	unsigned limit;
 	int fmt, r;
 
+	static const char *const known[] = {"after", "limit", "format", NULL};
+
+	if (!args_known(q, known, &ret))
+		return ret;
 	fmt = negotiate(q, true, &ret);
 	if (fmt < 0 || !get_limit(q, LIST_DEFAULT, &limit, &ret))
 		return ret;
@@ -1184,6 +1416,12 @@ static enum MHD_Result route(struct req *q)
 	const char *rest, *slash;
 	int64_t id;
 
+	static const char *const none[] = {NULL};
+	enum MHD_Result ret;
+
+	if ((strcmp(u, "/healthz") == 0 || strcmp(u, "/metrics") == 0) &&
+	    !args_known(q, none, &ret))
+		return ret;
 	if (strcmp(u, "/healthz") == 0)
 		return get_healthz(q);
 	if (strcmp(u, "/metrics") == 0)
@@ -1250,11 +1488,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 			&q); /* HEAD: libmicrohttpd sends the headers only */
 	}
 	/* Read-only: answered at once, a request body is never read. */
-	if (buf_printf(
-		    &b,
-		    "{\"error\":\"method not allowed: use GET or HEAD\",\"status\":%d}\n",
-		    MHD_HTTP_METHOD_NOT_ALLOWED) < 0)
+	if (problem_body(&b, MHD_HTTP_METHOD_NOT_ALLOWED,
+			 "method not allowed: use GET or HEAD") < 0) {
+		buf_free(&b);
 		return MHD_NO;
+	}
 	resp = MHD_create_response_from_buffer(b.len, b.p,
 					       MHD_RESPMEM_MUST_FREE);
 	if (!resp) {
@@ -1264,7 +1502,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 	(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
 	(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION,
 				      "close");
-	return send_resp(c, MHD_HTTP_METHOD_NOT_ALLOWED, resp, JSON_TYPE,
+	return send_resp(c, MHD_HTTP_METHOD_NOT_ALLOWED, resp, PROBLEM_TYPE,
 			 false);
 }
 

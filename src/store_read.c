@@ -38,7 +38,8 @@ const double store_duration_bounds[STORE_DURATION_BUCKETS] = {
 	"  'state', state, 'bytes', bytes,"                                   \
 	"  'rows', json_object('total', rows_total, 'applied', rows_applied," \
 	"   'failed', rows_failed),"                                          \
-	"  'progress', " PROGRESS_EXPR ", 'errors', errors_count,"            \
+	"  'progress', " PROGRESS_EXPR ","                                    \
+	"  'errors', json_object('count', errors_count),"                     \
 	"  'reason', reason, 'duplicate_of', duplicate_of,"                   \
 	"  'created_at', created_at, 'started_at', started_at,"               \
 	"  'finished_at', finished_at, 'url', '/uploads/' || id || '/'),"     \
@@ -100,13 +101,17 @@ int store_uploads_list(struct store *s, const struct upload_query *q,
 	if (q->limit < 1 || q->limit > STORE_LIST_MAX)
 		return -EINVAL;
 	r = store_prep(s,
-		       s->sql[q->name    ? SQL_LIST_NAME
-			      : q->state ? SQL_LIST_STATE
-					 : SQL_LIST_ALL],
+		       s->sql[q->ascending ? SQL_FEED
+			      : q->name    ? SQL_LIST_NAME
+			      : q->state   ? SQL_LIST_STATE
+					   : SQL_LIST_ALL],
 		       &st);
 	if (r < 0)
 		return r;
-	sqlite3_bind_int64(st, 1, q->before > 0 ? q->before : INT64_MAX);
+	if (q->ascending)
+		sqlite3_bind_int64(st, 1, q->after);
+	else
+		sqlite3_bind_int64(st, 1, q->before > 0 ? q->before : INT64_MAX);
 	if (q->state)
 		sqlite3_bind_text(st, 2, q->state, -1, SQLITE_STATIC);
 	if (q->dataset)
@@ -130,7 +135,7 @@ int store_uploads_list(struct store *s, const struct upload_query *q,
 		r = store_fail(s, rc);
 		goto out;
 	}
-	*next_before = next;
+	*next_before = q->ascending ? last : next;
 	r = n;
 out:
 	sqlite3_reset(st);
@@ -365,6 +370,16 @@ int store_read_build_sql(struct store *s)
 			       " WHERE file_name = ?5 AND id < ?1 AND (?2 IS NULL OR state = ?2)"
 			       " AND (?3 IS NULL OR dataset = ?3)"
 			       " ORDER BY id DESC LIMIT ?4",
+			       DONE_MASK, DONE_MASK);
+	/* The feed: ascending rowid from after, every filter optional. */
+	r = r
+		    ?: store_sql_set(
+			       s, SQL_FEED,
+			       "SELECT " VIEW_COLUMNS " FROM uploads"
+			       " WHERE id > ?1 AND (?2 IS NULL OR state = ?2)"
+			       " AND (?3 IS NULL OR dataset = ?3)"
+			       " AND (?5 IS NULL OR file_name = ?5)"
+			       " ORDER BY id LIMIT ?4",
 			       DONE_MASK, DONE_MASK);
 	r = r
 		    ?: store_sql_set(s, SQL_VIEW,

@@ -34,7 +34,8 @@ struct upload_view {
 	int64_t errors, duplicate_of;
 	double progress; /* 0..1, as in the status document */
 	double elapsed_s; /* started_at → finished_at or now; < 0: not started */
-	const char *json; /* the list item as a JSON object */
+	const char *json; /* the list item as a JSON object; its "errors" is
+			   * {"count": N}, the shape of the status document's */
 	size_t json_len;
 	/* The status document's "dialect" (NULL, header -1: not read yet);
 	 * compression NULL: a plain file. */
@@ -47,6 +48,10 @@ typedef int (*upload_view_fn)(const struct upload_view *v, void *data);
 
 struct upload_query {
 	int64_t before;      /* only ids below it; 0: no bound */
+	/* ascending: only ids above after, oldest first (a feed to follow);
+	 * before is then ignored */
+	bool ascending;
+	int64_t after;
 	const char *state;   /* exact state name, or NULL */
 	const char *dataset; /* exact dataset name, or NULL */
 	const char *name;    /* exact shown file name, or NULL */
@@ -55,7 +60,9 @@ struct upload_query {
 
 /* Up to q->limit uploads matching q, newest first. *next_before is set to
  * the id to pass as before for the next page, or 0 when this is the last
- * page. Returns the number of uploads passed to fn. */
+ * page. With q->ascending, oldest first after q->after, and *next_before
+ * is the last id passed to fn (0: none). Returns the number of uploads
+ * passed to fn. */
 int store_uploads_list(struct store *s, const struct upload_query *q,
 		       upload_view_fn fn, void *data, int64_t *next_before);
 
