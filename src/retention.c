@@ -31,6 +31,7 @@ struct retention {
 	uv_work_t work;
 	struct config *job_cfg; /* the worker's while a sweep runs */
 	bool running, closed;   /* loop */
+	bool vacuum_noted;      /* the worker's: auto_vacuum NONE said once */
 	struct retention_stats st; /* atomics */
 };
 
@@ -127,9 +128,7 @@ static int call_retain(struct store *s, void *arg)
 
 static int call_vacuum(struct store *s, void *arg)
 {
-	int r = store_vacuum(s, arg);
-
-	return r == -ENOTSUP ? 0 : r; /* auto_vacuum NONE: README says why */
+	return store_vacuum(s, arg);
 }
 
 /* Batches until none is left; *uploads and *rows summed. */
@@ -207,7 +206,14 @@ static void sweep(uv_work_t *w)
 	}
 	if ((err_rows || uploads) && !stopping(rt)) {
 		r = writer_call(rt->env.writer, call_vacuum, &freed, 0);
-		if (r < 0) {
+		if (r == -ENOTSUP && !rt->vacuum_noted) {
+			/* a database made before auto_vacuum=INCREMENTAL:
+			 * freed pages are reused, the file does not shrink */
+			rt->vacuum_noted = true;
+			log_notice(
+				"retention: the database's auto_vacuum mode is not INCREMENTAL: deleted rows' space is reused but not given back; "
+				"to change it, stop ingestd and run: sqlite3 DATABASE 'PRAGMA auto_vacuum=INCREMENTAL; VACUUM' (README, Retention)");
+		} else if (r < 0 && r != -ENOTSUP) {
 			log_err("retention: incremental vacuum failed: %s",
 				ERRSTR(r));
 			failed = true;

@@ -208,3 +208,41 @@ def test_retention_no_summary_and_off_by_default(bin):
     wait_until("the delete", lambda: d.query("SELECT count(*) FROM uploads")[0][0] == 1, 10, daemon=d)
     check_eq(d.query("SELECT count(*) FROM upload_summaries"), [(0,)], "no summary")
     check_eq(d.listdir("processed"), [b"1-a.csv", b"2-b.csv"], "files: no folder key, kept")
+
+
+def test_retention_database_without_auto_vacuum(bin):
+    # a database made before auto_vacuum=INCREMENTAL (as older releases
+    # made them): rows go, the space is reused, and the log says how to
+    # change the mode; the documented VACUUM then gives it back
+    d = Daemon(bin)
+    wait_listening(d)
+    d.drop("a.csv", H + "".join("S%d,a,nope,,true\n" % i for i in range(2000)))
+    d.wait_state("a.csv")
+    d.drop("b.csv", csv_text(product_rows(1)))
+    d.wait_state("b.csv")
+    d.wait_settled(2)
+    d.stop()
+    con = sqlite3.connect(d.dbpath)
+    con.execute("PRAGMA journal_mode=DELETE")
+    con.execute("PRAGMA auto_vacuum=NONE")
+    con.execute("VACUUM")
+    con.execute("UPDATE uploads SET finished_at = ?", (OLD,))
+    con.commit()
+    con.close()
+    check_eq(d.query("PRAGMA auto_vacuum"), [(0,)], "made without auto_vacuum")
+    d.overrides["extra"] = retention(upload_errors=1, interval_s=1)
+    d.write_config()
+    d.start()
+    wait_until("the sweep", lambda: "retention: removed" in d.log(), 10, daemon=d)
+    check_eq(d.query("SELECT count(*) FROM upload_errors"), [(0,)], "row errors deleted")
+    check("auto_vacuum mode is not INCREMENTAL" in d.log(), "the log says why the file keeps its size")
+    check(d.query("PRAGMA freelist_count")[0][0] > 0, "the pages stay in the file, free")
+    wait_sweep(d, 0)
+    check_eq(d.log().count("auto_vacuum mode is not INCREMENTAL"), 1, "said once")
+    d.stop()
+    size = os.path.getsize(d.dbpath)
+    con = sqlite3.connect(d.dbpath, isolation_level=None)  # the README's sqlite3 command
+    con.executescript("PRAGMA auto_vacuum=INCREMENTAL; VACUUM")
+    con.close()
+    check_eq(d.query("PRAGMA auto_vacuum"), [(2,)], "the README's command changes the mode")
+    check(os.path.getsize(d.dbpath) < size, "and gives the space back")
