@@ -66,8 +66,8 @@ struct config {
 	unsigned retention_status_days;    /* status/<id>.json and .txt */
 	unsigned retention_upload_errors_days; /* row errors of finished uploads */
 	unsigned retention_uploads_days; /* whole records of finished uploads */
-	bool retention_keep_summary;     /* a one-line summary of each; default true */
-	unsigned retention_interval_s;   /* between sweeps; default 3600 */
+	bool retention_keep_summary; /* a one-line summary of each; default true */
+	unsigned retention_interval_s; /* between sweeps; default 3600 */
 
 	struct dataset *datasets;
 	size_t ndatasets;

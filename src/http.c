@@ -18,7 +18,10 @@
  * hold at most STORE_LIST_MAX items; the CSV of every error is streamed.
  *
  * Every response carries Content-Type with a charset, nosniff and
- * Cache-Control: no-store; pages add a Content-Security-Policy.
+ * Cache-Control: no-store (but a finished upload: ETag, Last-Modified and
+ * max-age, see send_finished); pages add a Content-Security-Policy. Errors
+ * are RFC 9457 problem documents; a query parameter a resource does not
+ * know is a 400 (args_known).
  */
 #include "http.h"
 #include "http_html.h"
@@ -161,8 +164,9 @@ static enum MHD_Result send_resp(struct MHD_Connection *c, unsigned status,
 	(void)MHD_add_response_header(resp, "X-Content-Type-Options",
 				      "nosniff");
 	if (!MHD_get_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL))
-		(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
-					      "no-store"); /* unless cacheable */
+		(void)MHD_add_response_header(
+			resp, MHD_HTTP_HEADER_CACHE_CONTROL,
+			"no-store"); /* unless cacheable */
 	if (negotiated)
 		(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY,
 					      "Accept");
@@ -310,7 +314,8 @@ static bool args_known(struct req *q, const char *const *known,
 				      k == known ? "" : ", ", *k);
 	*ret = send_error(q->c, MHD_HTTP_BAD_REQUEST,
 			  "unknown query parameter \"%.64s\": %s%s", a.unknown,
-			  *known ? "this resource knows " : "this resource takes none",
+			  *known ? "this resource knows "
+				 : "this resource takes none",
 			  names);
 	return false;
 }
@@ -514,7 +519,7 @@ static enum MHD_Result get_list(struct req *q)
 	enum MHD_Result ret = MHD_NO;
 	const char *before = arg(q, "before"), *after = arg(q, "after");
 	static const char *const known[] = {"state",  "dataset", "name",
-					    "before", "after",	 "limit",
+					    "before", "after",   "limit",
 					    "format", NULL};
 	struct store *s = NULL;
 	int64_t next_before = 0;
@@ -525,8 +530,9 @@ static enum MHD_Result get_list(struct req *q)
 		return ret;
 	l.html = q->html;
 	if (before && after)
-		return send_error(q->c, MHD_HTTP_BAD_REQUEST,
-				  "before (newest first) and after (oldest first) exclude each other");
+		return send_error(
+			q->c, MHD_HTTP_BAD_REQUEST,
+			"before (newest first) and after (oldest first) exclude each other");
 	if (before && !parse_num(before, 1, INT64_MAX, &f.before))
 		return send_error(q->c, MHD_HTTP_BAD_REQUEST,
 				  "before must be an upload id");
@@ -669,9 +675,8 @@ static int64_t iso_seconds(const char *s)
 
 static const char *const wday[] = {"Sun", "Mon", "Tue", "Wed",
 				   "Thu", "Fri", "Sat"};
-static const char *const month[] = {"Jan", "Feb", "Mar", "Apr",
-				    "May", "Jun", "Jul", "Aug",
-				    "Sep", "Oct", "Nov", "Dec"};
+static const char *const month[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+				    "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 
 /* An IMF-fixdate (RFC 9110), without the locale's names. */
 static void http_date(int64_t t, char *out, size_t n)
@@ -761,8 +766,8 @@ static enum MHD_Result send_finished(struct req *q, struct buf *out,
 	if (inm)
 		fresh = etag_listed(inm, etag);
 	else
-		fresh = ims && mod >= 0 && (since = parse_http_date(ims)) >= 0 &&
-			mod <= since;
+		fresh = ims && mod >= 0 &&
+			(since = parse_http_date(ims)) >= 0 && mod <= since;
 	if (fresh) {
 		buf_free(out);
 		resp = MHD_create_response_from_buffer(0, (void *)"",
@@ -1153,8 +1158,8 @@ static int label_value(struct buf *b, const char *s)
 	int r = 0;
 
 	for (; r == 0 && s && *s; s++)
-		r = *s == '\\'	? buf_adds(b, "\\\\")
-		    : *s == '"' ? buf_adds(b, "\\\"")
+		r = *s == '\\'   ? buf_adds(b, "\\\\")
+		    : *s == '"'  ? buf_adds(b, "\\\"")
 		    : *s == '\n' ? buf_adds(b, "\\n")
 				 : buf_addc(b, *s);
 	return r;
@@ -1197,8 +1202,7 @@ static int metric1(struct buf *b, const char *name, const char *type,
 
 /* The database's part: one read snapshot for the sums, then the labelled
  * counters. */
-static int metrics_db(struct store *s, struct buf *out,
-		      struct store_metrics *m)
+static int metrics_db(struct store *s, struct buf *out, struct store_metrics *m)
 {
 	struct series up = {out, "ingestd_uploads_total", "state", "dataset"};
 	struct series er = {out, "ingestd_row_errors_total", "type", NULL};
@@ -1220,9 +1224,8 @@ static int metrics_db(struct store *s, struct buf *out,
 			       "Uploads that reached a terminal state, by state and dataset (\"\": none chosen).");
 	r = r ?: store_metrics_each(s, STORE_UPLOADS_TOTAL, series_line, &up);
 	r = r
-		    ?: metric_head(
-			       out, "ingestd_row_errors_total", "counter",
-			       "Row errors recorded, by type.");
+		    ?: metric_head(out, "ingestd_row_errors_total", "counter",
+				   "Row errors recorded, by type.");
 	return r ?: store_metrics_each(s, STORE_ERRORS_TOTAL, series_line, &er);
 }
 
@@ -1265,9 +1268,10 @@ static int metrics_retention(struct buf *out, const struct retention_stats *rs)
 			       "Retention sweeps that met an error (logged).",
 			       "%llu", (unsigned long long)rs->failures);
 	r = r
-		    ?: metric_head(out, "ingestd_retention_removed_files_total",
-				   "counter",
-				   "Files removed by retention since start, by folder.");
+		    ?: metric_head(
+			       out, "ingestd_retention_removed_files_total",
+			       "counter",
+			       "Files removed by retention since start, by folder.");
 	for (int i = 0; r == 0 && i < RETAIN__COUNT; i++)
 		r = buf_printf(
 			out,
@@ -1275,7 +1279,8 @@ static int metrics_retention(struct buf *out, const struct retention_stats *rs)
 			retention_folder_name((enum retention_folder)i),
 			(unsigned long long)rs->files[i]);
 	r = r
-		    ?: metric1(out, "ingestd_retention_deleted_row_errors_total",
+		    ?: metric1(out,
+			       "ingestd_retention_deleted_row_errors_total",
 			       "counter",
 			       "Row errors deleted by retention since start.",
 			       "%llu", (unsigned long long)rs->error_rows);

@@ -4,16 +4,19 @@
  * http.h - the read-only HTTP API and pages (libmicrohttpd).
  *
  *   GET /uploads/                 newest first; state= dataset= name=
- *                                 before= limit= (1..500); JSON or HTML
+ *                                 before= limit= (1..500); JSON or HTML;
+ *                                 after=ID: oldest first, a feed to poll
  *   GET /uploads/<id>/            the status document (store_status_json:
- *                                 the bytes of status/<id>.json), or HTML
+ *                                 the bytes of status/<id>.json), or HTML;
+ *                                 finished: ETag, Last-Modified, 304
  *   GET /uploads/<id>/errors      row errors, after=RECORD limit=; JSON,
  *                                 HTML, or format=csv (every error, streamed)
  *   GET /healthz                  200 {"status":"ok",...} or 503 + reason
  *   GET /metrics                  Prometheus text format 0.0.4
  *
  * HTML when Accept prefers text/html over JSON (or format=html). GET and
- * HEAD only (405 + Allow otherwise); 404 JSON for anything else.
+ * HEAD only (405 + Allow otherwise); 404 for anything else; unknown query
+ * parameters 400; every error an application/problem+json document.
  *
  * Threads: libmicrohttpd's own pool of epoll threads; each request borrows
  * one of the module's read-only SQLite connections for the length of one

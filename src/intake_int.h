@@ -79,8 +79,8 @@ struct cand {
 	bool writing;        /* created, no close-write seen yet */
 	bool closed;         /* a close-write was seen since the last change */
 	bool noted;          /* a directory: logged once */
-	bool unreadable;     /* open refused (EACCES/EPERM): logged once, counted */
-	uint64_t first_ms;   /* mono_ms() when first seen (backlog age) */
+	bool unreadable; /* open refused (EACCES/EPERM): logged once, counted */
+	uint64_t first_ms; /* mono_ms() when first seen (backlog age) */
 	bool scanned_new; /* added by the scan in progress (sorted at its end) */
 	int64_t seen_mtime_ns; /* its mtime when a scan found it */
 	size_t len;            /* of name, set once */

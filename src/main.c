@@ -300,7 +300,8 @@ static void http_live(void *data, struct http_live *out)
 	out->loop_ms = loop_heartbeat_ms(d);
 	out->writer_ms = __atomic_load_n(&d->live_writer_ms, __ATOMIC_RELAXED);
 	out->stopping = __atomic_load_n(&d->stop, __ATOMIC_RELAXED) != 0;
-	out->inbox_waiting = __atomic_load_n(&d->live_waiting, __ATOMIC_RELAXED);
+	out->inbox_waiting =
+		__atomic_load_n(&d->live_waiting, __ATOMIC_RELAXED);
 	out->inbox_unreadable =
 		__atomic_load_n(&d->live_unreadable, __ATOMIC_RELAXED);
 	out->inbox_oldest_age_ms =
@@ -867,7 +868,7 @@ static void cleanup(struct daemon *d)
 		uv_loop_close(&d->loop);
 	}
 	retention_free(d->retention); /* its sweep has ended: loop ran out */
-	writer_free(d->writer); /* drains what is queued */
+	writer_free(d->writer);       /* drains what is queued */
 	if (d->stall_hook) {
 		uv_cond_destroy(&d->stall_cv);
 		uv_mutex_destroy(&d->stall_mu);

@@ -17,8 +17,8 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-int procstat_parse(const char *stat, double ticks, uint64_t page,
-		   double btime, struct procstat *out)
+int procstat_parse(const char *stat, double ticks, uint64_t page, double btime,
+		   struct procstat *out)
 {
 	unsigned long long utime, stime, start, vsize;
 	long long rss;
@@ -98,9 +98,7 @@ int procstat_read(struct procstat *out)
 
 	r = read_small("/proc/self/stat", buf, sizeof(buf));
 	r = r ?: boot_time(&btime);
-	r = r
-		    ?: procstat_parse(buf, (double)ticks, (uint64_t)page,
-				      btime, &ps);
+	r = r ?: procstat_parse(buf, (double)ticks, (uint64_t)page, btime, &ps);
 	r = r ?: count_fds(&ps.open_fds);
 	if (r == 0 && getrlimit(RLIMIT_NOFILE, &rl) == 0)
 		ps.max_fds = (uint64_t)rl.rlim_cur;

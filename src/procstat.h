@@ -21,8 +21,8 @@ struct procstat {
  * parentheses: fields are counted after the last ')'). ticks: clock
  * ticks a second; page: the page size; btime: /proc/stat's boot time.
  * Fills start_time_s, cpu_s, rss_bytes, vsize_bytes. 0 or -EINVAL. */
-int procstat_parse(const char *stat, double ticks, uint64_t page,
-		   double btime, struct procstat *out);
+int procstat_parse(const char *stat, double ticks, uint64_t page, double btime,
+		   struct procstat *out);
 
 /* Read everything for this process. 0 or a negative errno; *out is
  * untouched on failure. */

@@ -78,8 +78,7 @@ static void add(uint64_t *counter, uint64_t n)
 static int64_t sweep_dir(struct retention *rt, enum retention_folder f,
 			 int dirfd, time_t cutoff)
 {
-	int fd = openat(dirfd, ".",
-			O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	struct dirent *e;
 	int64_t n = 0;
 	DIR *d;
@@ -132,8 +131,8 @@ static int call_vacuum(struct store *s, void *arg)
 }
 
 /* Batches until none is left; *uploads and *rows summed. */
-static int sweep_db(struct retention *rt, struct db_args *a,
-		    uint64_t *uploads, uint64_t *rows)
+static int sweep_db(struct retention *rt, struct db_args *a, uint64_t *uploads,
+		    uint64_t *rows)
 {
 	int r;
 
@@ -168,9 +167,9 @@ static void sweep(uv_work_t *w)
 		n = sweep_dir(rt, (enum retention_folder)f, rt->env.dirfd[f],
 			      now - (time_t)days * 86400);
 		if (n >= 0 && f == RETAIN_STATUS) {
-			int64_t m = sweep_dir(rt, RETAIN_STATUS,
-					      rt->env.byname_fd,
-					      now - (time_t)days * 86400);
+			int64_t m =
+				sweep_dir(rt, RETAIN_STATUS, rt->env.byname_fd,
+					  now - (time_t)days * 86400);
 			n = m < 0 ? m : n + m;
 		}
 		if (n < 0)

@@ -14,7 +14,7 @@
 #include <string.h>
 
 const double store_duration_bounds[STORE_DURATION_BUCKETS] = {
-	0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
+	0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,  1,
 	2.5,   5,    10,    30,   60,  300,  1800, 3600,
 };
 
@@ -111,7 +111,8 @@ int store_uploads_list(struct store *s, const struct upload_query *q,
 	if (q->ascending)
 		sqlite3_bind_int64(st, 1, q->after);
 	else
-		sqlite3_bind_int64(st, 1, q->before > 0 ? q->before : INT64_MAX);
+		sqlite3_bind_int64(st, 1,
+				   q->before > 0 ? q->before : INT64_MAX);
 	if (q->state)
 		sqlite3_bind_text(st, 2, q->state, -1, SQLITE_STATIC);
 	if (q->dataset)
@@ -447,12 +448,13 @@ static int metrics_read(struct store *s, struct store_metrics *m)
 
 	/* What retention deleted (store_retain.c): the _total series count
 	 * it still. */
-	r = store_prep(s,
-		       "SELECT coalesce(sum(rows_applied), 0),"
-		       " coalesce(sum(rows_failed), 0), coalesce(sum(bytes), 0),"
-		       " coalesce(sum(duration_count), 0), total(duration_sum)"
-		       " FROM upload_totals",
-		       &st);
+	r = store_prep(
+		s,
+		"SELECT coalesce(sum(rows_applied), 0),"
+		" coalesce(sum(rows_failed), 0), coalesce(sum(bytes), 0),"
+		" coalesce(sum(duration_count), 0), total(duration_sum)"
+		" FROM upload_totals",
+		&st);
 	if (r < 0)
 		return r;
 	rc = sqlite3_step(st);
@@ -476,7 +478,8 @@ static int metrics_read(struct store *s, struct store_metrics *m)
 		 * left out of the buckets; _count and _sum keep it */
 		for (int i = 0; i < STORE_DURATION_BUCKETS; i++)
 			if (le == store_duration_bounds[i])
-				m->duration_le[i] += sqlite3_column_int64(st, 1);
+				m->duration_le[i] +=
+					sqlite3_column_int64(st, 1);
 	}
 	sqlite3_reset(st);
 	return rc == SQLITE_DONE ? 0 : store_fail(s, rc);
@@ -499,8 +502,9 @@ int store_metrics_each(struct store *s, enum store_metric_set set,
 			" GROUP BY 1, 2 ORDER BY 1, 2",
 			upload_state_terminal_mask());
 	else
-		r = buf_adds(&b,
-			     "SELECT type, NULL, n FROM error_totals ORDER BY 1");
+		r = buf_adds(
+			&b,
+			"SELECT type, NULL, n FROM error_totals ORDER BY 1");
 	r = r ?: store_prep(s, b.p, &st);
 	buf_free(&b);
 	if (r < 0)

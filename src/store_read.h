@@ -47,7 +47,7 @@ typedef int (*upload_view_fn)(const struct upload_view *v, void *data);
 #define STORE_LIST_MAX 500
 
 struct upload_query {
-	int64_t before;      /* only ids below it; 0: no bound */
+	int64_t before; /* only ids below it; 0: no bound */
 	/* ascending: only ids above after, oldest first (a feed to follow);
 	 * before is then ignored */
 	bool ascending;
@@ -123,7 +123,10 @@ int store_metrics(struct store *s, struct store_metrics *out);
  * a terminal state, deleted records included; STORE_ERRORS_TOTAL: (type,
  * NULL, n) of row errors ever recorded. A negative return of fn stops
  * and is returned. */
-enum store_metric_set { STORE_UPLOADS_TOTAL, STORE_ERRORS_TOTAL };
+enum store_metric_set {
+	STORE_UPLOADS_TOTAL,
+	STORE_ERRORS_TOTAL
+};
 typedef int (*store_count_fn)(const char *a, const char *b, int64_t n,
 			      void *data);
 int store_metrics_each(struct store *s, enum store_metric_set set,

@@ -95,10 +95,10 @@ int store_retain_errors(struct store *s, unsigned days, unsigned limit,
 
 /* The durations of the picked uploads, as store_read.c's histogram
  * measures them. */
-#define PICKED_D                                                               \
-	"(SELECT u.*, CASE WHEN state IN ({}) AND started_at IS NOT NULL"     \
-	"  AND finished_at IS NOT NULL"                                        \
-	"  THEN (julianday(finished_at) - julianday(started_at)) * 86400.0"   \
+#define PICKED_D                                                            \
+	"(SELECT u.*, CASE WHEN state IN ({}) AND started_at IS NOT NULL"   \
+	"  AND finished_at IS NOT NULL"                                     \
+	"  THEN (julianday(finished_at) - julianday(started_at)) * 86400.0" \
 	"  END AS d FROM uploads u WHERE id IN (SELECT id FROM temp.retire))"
 
 static int fold_totals(struct store *s)
@@ -121,10 +121,11 @@ static int fold_totals(struct store *s)
 		" duration_sum = duration_sum + excluded.duration_sum;",
 		processed);
 	for (int i = 0; r == 0 && i < STORE_DURATION_BUCKETS; i++) {
-		r = buf_printf(&b,
-			       "INSERT INTO duration_totals(le, n) SELECT %.17g,"
-			       " count(*) FROM ",
-			       store_duration_bounds[i]);
+		r = buf_printf(
+			&b,
+			"INSERT INTO duration_totals(le, n) SELECT %.17g,"
+			" count(*) FROM ",
+			store_duration_bounds[i]);
 		r = r ?: store_sql_fill(&b, PICKED_D, processed);
 		r = r
 			    ?: buf_printf(

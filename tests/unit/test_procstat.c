@@ -25,9 +25,10 @@
 
 /* fields 3..24 after "PID (COMM)": utime at 14, stime 15, starttime 22,
  * vsize 23, rss 24 */
-#define TAIL(ut, st, start, vsize, rss)                                      \
-	" S 1 1234 1234 0 -1 4194560 5000 0 3 0 " ut " " st " 0 0 20 0 3 0 " \
-	start " " vsize " " rss " 18446744073709551615 1 1 0 0 0 0 0 0\n"
+#define TAIL(ut, st, start, vsize, rss)                     \
+	" S 1 1234 1234 0 -1 4194560 5000 0 3 0 " ut " " st \
+	" 0 0 20 0 3 0 " start " " vsize " " rss            \
+	" 18446744073709551615 1 1 0 0 0 0 0 0\n"
 
 static void test_parse(void **state)
 {
@@ -37,19 +38,20 @@ static void test_parse(void **state)
 		double cpu_s, start_s;
 		uint64_t vsize, rss;
 	} t[] = {
-		{"1234 (ingestd)" TAIL("250", "50", "1000", "104857600", "2560"),
+		{"1234 (ingestd)" TAIL("250", "50", "1000", "104857600",
+				       "2560"),
 		 0, 3.0, 1000010.0, 104857600, 2560 * 4096},
 		/* the command may hold ") (" and spaces: count after the last ')' */
-		{"77 (a) (b c)" TAIL("0", "0", "0", "0", "0"), 0, 0.0, 1000000.0,
-		 0, 0},
-		{"9 (x)" TAIL("100000000", "1", "99999900", "18446744073709551615",
-			      "1"),
+		{"77 (a) (b c)" TAIL("0", "0", "0", "0", "0"), 0, 0.0,
+		 1000000.0, 0, 0},
+		{"9 (x)" TAIL("100000000", "1", "99999900",
+			      "18446744073709551615", "1"),
 		 0, 1000000.01, 1999999.0, UINT64_MAX, 4096},
 		{"", -EINVAL, 0, 0, 0, 0},
 		{"1234 ingestd S 1", -EINVAL, 0, 0, 0, 0},
 		{"1234 (ingestd) S 1 2 3", -EINVAL, 0, 0, 0, 0},
-		{"1234 (ingestd)" TAIL("x", "50", "1000", "1", "1"), -EINVAL, 0, 0,
-		 0, 0},
+		{"1234 (ingestd)" TAIL("x", "50", "1000", "1", "1"), -EINVAL, 0,
+		 0, 0, 0},
 		{"1234 (ingestd)" TAIL("1", "1", "1", "1", "-5"), -EINVAL, 0, 0,
 		 0, 0},
 	};
@@ -90,14 +92,13 @@ static void test_self(void **state)
 
 	(void)state;
 	assert_int_equal(procstat_read(&ps), 0);
-	CHECK(fabs(ps.start_time_s - (double)time(NULL)) < 600,
-	      "start time %f", ps.start_time_s);
+	CHECK(fabs(ps.start_time_s - (double)time(NULL)) < 600, "start time %f",
+	      ps.start_time_s);
 	CHECK(ps.rss_bytes > 0 && ps.vsize_bytes >= ps.rss_bytes,
 	      "rss %llu vsize %llu", (unsigned long long)ps.rss_bytes,
 	      (unsigned long long)ps.vsize_bytes);
-	CHECK(ps.max_fds >= ps.open_fds && ps.open_fds >= 3,
-	      "fds %llu of %llu", (unsigned long long)ps.open_fds,
-	      (unsigned long long)ps.max_fds);
+	CHECK(ps.max_fds >= ps.open_fds && ps.open_fds >= 3, "fds %llu of %llu",
+	      (unsigned long long)ps.open_fds, (unsigned long long)ps.max_fds);
 	before = ps.open_fds;
 	fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	assert_true(fd >= 0);
