@@ -1304,7 +1304,7 @@ static int metrics_retention(struct buf *out, const struct retention_stats *rs)
 
 static enum MHD_Result get_metrics(struct req *q)
 {
-	struct store_metrics m;
+	struct store_metrics m = {0};
 	struct http_live lv = {0};
 	struct buf out = BUF_INIT;
 	struct store *s;

@@ -23,8 +23,8 @@ import subprocess
 import tempfile
 import time
 
-from harness import SCALE, Daemon, check, check_eq, csv_text, product_rows, wait_until, needs
-from httpc import SAMPLE_RE, get, http_daemon, stall_while_processing, wait_listening, big_products
+from harness import SCALE, check, check_eq, csv_text, needs, product_rows, wait_until
+from httpc import SAMPLE_RE, big_products, get, http_daemon, stall_while_processing
 
 H = "sku,name,price,description,active\n"
 
@@ -62,7 +62,6 @@ def promtool(body):
 @needs("promtool")
 def test_metrics_every_state_promtool(bin):
     d = http_daemon(bin, env={"INGESTD_TEST_STALL_WRITER": "1"})
-    d.overrides.update(max_errors=2)
     d.drop("good.csv", csv_text(product_rows(4)))
     d.wait_state("good.csv")
     d.drop("again.csv", csv_text(product_rows(4)))        # same bytes: duplicate
@@ -72,7 +71,7 @@ def test_metrics_every_state_promtool(bin):
     d.drop("bad.csv", H + "S1,a,nope,,true\nS2,b,1,,maybe\n")  # completed with row errors
     d.wait_state("bad.csv")
     d.wait_settled(4)
-    # failed: a file that cannot be decoded? use max_errors through a reload
+    # failed: more row errors than max_errors, set to 1 by a reload
     d.write_config(d.config_text(max_errors=1))
     d.proc.send_signal(signal.SIGHUP)
     wait_until("reloaded", lambda: "configuration reloaded" in d.log(), 10, daemon=d)

@@ -60,7 +60,7 @@ def sweeps(d):
     return metrics(d)["ingestd_retention_sweeps_total"]
 
 
-def wait_sweep(d, after):
+def wait_sweep(d):
     """Wait for a sweep that started after this call (two more ended)."""
     n = sweeps(d)
     wait_until("a retention sweep", lambda: sweeps(d) >= n + 2, 10, daemon=d)
@@ -139,7 +139,7 @@ def test_retention_folders_and_records(bin):
     check_eq(after["ingestd_retention_sweep_failures_total"], 0, "no failure")
     check_eq(d.query("PRAGMA freelist_count"), [(0,)], "free pages given back")
     # the next sweeps find nothing more and log nothing more
-    wait_sweep(d, 0)
+    wait_sweep(d)
     check_eq(d.log().count("retention: removed"), 1, "one log line for one sweep that removed")
     # a new upload after the deletes gets a new id (the newest is never deleted)
     d.drop("next.csv", csv_text(product_rows(1, start=30)))
@@ -237,7 +237,7 @@ def test_retention_database_without_auto_vacuum(bin):
     check_eq(d.query("SELECT count(*) FROM upload_errors"), [(0,)], "row errors deleted")
     check("auto_vacuum mode is not INCREMENTAL" in d.log(), "the log says why the file keeps its size")
     check(d.query("PRAGMA freelist_count")[0][0] > 0, "the pages stay in the file, free")
-    wait_sweep(d, 0)
+    wait_sweep(d)
     check_eq(d.log().count("auto_vacuum mode is not INCREMENTAL"), 1, "said once")
     d.stop()
     size = os.path.getsize(d.dbpath)
