@@ -16,10 +16,11 @@
 # tests/e2e/node_modules, which git ignores).
 # make fuzz builds tests/fuzz/ with clang's libFuzzer (libclang-rt-14-dev, a
 # dependency of clang on Debian 12, named so that a missing one is installed).
+# tests/e2e/test_metrics.py runs promtool check metrics (prometheus).
 # Adds to INGESTD_TEST_DEPS and runs deps.sh, then npm when the modules
 # are missing.
 set -eu
-INGESTD_TEST_DEPS="${INGESTD_TEST_DEPS:-} openssh-server openssh-client rsync systemd mandoc strace chromium wrk clang libclang-rt-14-dev clang-tools cppcheck clang-format postgresql zstd xz-utils bzip2 zip libreoffice-calc-nogui reuse dpkg-dev debhelper fakeroot lintian devscripts git"
+INGESTD_TEST_DEPS="${INGESTD_TEST_DEPS:-} openssh-server openssh-client rsync systemd mandoc strace chromium wrk clang libclang-rt-14-dev clang-tools cppcheck clang-format postgresql zstd xz-utils bzip2 zip libreoffice-calc-nogui reuse dpkg-dev debhelper fakeroot lintian devscripts git prometheus"
 # Debian's nodejs and npm, unless a node with its npm is already there
 command -v npm >/dev/null 2>&1 || INGESTD_TEST_DEPS="$INGESTD_TEST_DEPS nodejs npm"
 export INGESTD_TEST_DEPS

@@ -349,6 +349,7 @@ static const struct key top_keys[] = {
 	K_U(C, "notify_concurrency", notify_concurrency, 1, 64, 4),
 	K_U(C, "notify_backoff_ms", notify_backoff_ms, 10, 3600000, 5000),
 	K_N("http"),
+	K_N("retention"),
 	K_N("datasets"),
 };
 
@@ -364,6 +365,19 @@ static const struct key http_keys[] = {
 	K_SOPT(C, "tokens_file", http_tokens_file, check_nonempty),
 	K_S(C, "socket_mode", http_socket_mode, "0660", check_mode),
 	K_SOPT(C, "socket_group", http_socket_group, check_nonempty),
+};
+
+/* Ages in days (0: keep forever); 36500 is a century, the upper bound
+ * only keeps the cut-off time far from overflow. */
+static const struct key retention_keys[] = {
+	K_U(C, "processed", retention_processed_days, 0, 36500, 0),
+	K_U(C, "failed", retention_failed_days, 0, 36500, 0),
+	K_U(C, "rejected", retention_rejected_days, 0, 36500, 0),
+	K_U(C, "status", retention_status_days, 0, 36500, 0),
+	K_U(C, "upload_errors", retention_upload_errors_days, 0, 36500, 0),
+	K_U(C, "uploads", retention_uploads_days, 0, 36500, 0),
+	K_B(C, "keep_summary", retention_keep_summary, true),
+	K_U(C, "interval_s", retention_interval_s, 1, 86400, 3600),
 };
 #undef C
 
@@ -2687,6 +2701,7 @@ static void parse_top(struct ctx *x, const yaml_node_t *root, struct config *c)
 {
 	yaml_node_t *seen[ARRAY_SIZE(top_keys)];
 	yaml_node_t *hseen[ARRAY_SIZE(http_keys)];
+	yaml_node_t *rseen[ARRAY_SIZE(retention_keys)];
 	yaml_node_t *h, *d;
 	char g[ESC_MAX + 8];
 
@@ -2701,6 +2716,13 @@ static void parse_top(struct ctx *x, const yaml_node_t *root, struct config *c)
 	d = SEEN(top_keys, seen, "notify");
 	if (d)
 		parse_notify(x, "", d, &c->notify);
+	h = SEEN(top_keys, seen, "retention");
+	if (h && h->type == YAML_MAPPING_NODE)
+		parse_table(x, h, "retention", "retention.", retention_keys,
+			    ARRAY_SIZE(retention_keys), c, rseen);
+	else if (h && !is_null(h))
+		report(x, AT(h), "retention: expected a mapping, got %s",
+		       got(h, g, sizeof(g)));
 	d = SEEN(top_keys, seen, "datasets");
 	if (d)
 		parse_datasets(x, d, c);
@@ -2832,6 +2854,7 @@ int config_load(const char *path, struct config **out, struct buf *errs)
 		oom(&x);
 	apply_defaults(&x, top_keys, ARRAY_SIZE(top_keys), c);
 	apply_defaults(&x, http_keys, ARRAY_SIZE(http_keys), c);
+	apply_defaults(&x, retention_keys, ARRAY_SIZE(retention_keys), c);
 
 	root = yaml_document_get_root_node(&doc);
 	if (!root)

@@ -106,6 +106,16 @@ struct config {
 	unsigned notify_concurrency;       /* requests at once; default 4 */
 	unsigned notify_backoff_ms;        /* first retry delay; default 5000 */
 
+	/* retention: ages in days, 0 keeps forever (the default) */
+	unsigned retention_processed_days; /* files in processed/ */
+	unsigned retention_failed_days;    /* files in failed/ */
+	unsigned retention_rejected_days;  /* files and reasons in rejected/ */
+	unsigned retention_status_days;    /* status/<id>.json and .txt */
+	unsigned retention_upload_errors_days; /* row errors of finished uploads */
+	unsigned retention_uploads_days; /* whole records of finished uploads */
+	bool retention_keep_summary; /* a one-line summary of each; default true */
+	unsigned retention_interval_s; /* between sweeps; default 3600 */
+
 	struct dataset *datasets;
 	size_t ndatasets;
 	struct notify_list *ds_notify; /* [ndatasets]: each dataset's notify: */

@@ -22,12 +22,16 @@
  * hold at most STORE_LIST_MAX items; the CSV of every error is streamed.
  *
  * Every response carries Content-Type with a charset, nosniff and
- * Cache-Control: no-store; pages add a Content-Security-Policy.
+ * Cache-Control: no-store (but a finished upload: ETag, Last-Modified and
+ * max-age, see send_finished); pages add a Content-Security-Policy. Errors
+ * are RFC 9457 problem documents; a query parameter a resource does not
+ * know is a 400 (args_known).
  */
 #include "http.h"
 #include "http_html.h"
 #include "http_parse.h"
 #include "log.h"
+#include "procstat.h"
 #include "store.h"
 #include "store_read.h"
 #include "errcsv.h"
@@ -54,6 +58,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -72,6 +77,7 @@
 #define SUMMARY_GROUPS 20     /* kinds of error in an upload page's summary */
 
 #define JSON_TYPE "application/json; charset=utf-8"
+#define PROBLEM_TYPE "application/problem+json; charset=utf-8" /* RFC 9457 */
 #define HTML_TYPE "text/html; charset=utf-8"
 #define TEXT_TYPE "text/plain; charset=utf-8"
 #define CSV_TYPE "text/csv; charset=utf-8; header=present"
@@ -206,8 +212,10 @@ static enum MHD_Result send_resp(struct MHD_Connection *c, unsigned status,
 	(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
 	(void)MHD_add_response_header(resp, "X-Content-Type-Options",
 				      "nosniff");
-	(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
-				      "no-store");
+	if (!MHD_get_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL))
+		(void)MHD_add_response_header(
+			resp, MHD_HTTP_HEADER_CACHE_CONTROL,
+			"no-store"); /* unless cacheable */
 	if (negotiated)
 		(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY,
 					      "Accept");
@@ -243,7 +251,19 @@ static enum MHD_Result send_buf(struct MHD_Connection *c, unsigned status,
 	return send_resp(c, status, resp, type, negotiated);
 }
 
-/* {"error": msg, "status": N}; msg is printf-formatted. */
+/* An RFC 9457 problem document: {"type":"about:blank","title": the
+ * status's reason phrase,"status":N,"detail":msg}. */
+static int problem_body(struct buf *b, unsigned status, const char *msg)
+{
+	int r = buf_adds(b, "{\"type\":\"about:blank\",\"title\":");
+
+	r = r ?: http_json_str(b, MHD_get_reason_phrase_for(status));
+	r = r ?: buf_printf(b, ",\"status\":%u,\"detail\":", status);
+	r = r ?: http_json_str(b, msg);
+	return r ?: buf_adds(b, "}\n");
+}
+
+/* A problem document (problem_body); msg is printf-formatted. */
 static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status,
 				  const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -258,14 +278,12 @@ static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status,
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	r = buf_adds(&b, "{\"error\":");
-	r = r ?: http_json_str(&b, msg);
-	r = r ?: buf_printf(&b, ",\"status\":%u}\n", status);
+	r = problem_body(&b, status, msg);
 	if (r < 0) {
 		buf_free(&b);
 		return MHD_NO;
 	}
-	return send_buf(c, status, JSON_TYPE, &b, false);
+	return send_buf(c, status, PROBLEM_TYPE, &b, false);
 }
 
 /* A failed query: logged here, where it is decided that the request
@@ -287,6 +305,50 @@ static enum MHD_Result send_db_error(struct req *q, struct store *s, int r)
 static const char *arg(struct req *q, const char *key)
 {
 	return MHD_lookup_connection_value(q->c, MHD_GET_ARGUMENT_KIND, key);
+}
+
+struct args_check {
+	const char *const *known;
+	const char *unknown; /* the first key not in known */
+};
+
+static enum MHD_Result args_each(void *cls, enum MHD_ValueKind kind,
+				 const char *key, const char *value)
+{
+	struct args_check *a = cls;
+
+	(void)kind;
+	(void)value;
+	for (const char *const *k = a->known; *k; k++)
+		if (strcmp(key, *k) == 0)
+			return MHD_YES;
+	a->unknown = key;
+	return MHD_NO; /* stop at the first */
+}
+
+/* Every query parameter is one of known (NULL-terminated): a misspelt
+ * filter (?stat=failed) must not silently answer everything. false after
+ * answering 400 with the known names. */
+static bool args_known(struct req *q, const char *const *known,
+		       enum MHD_Result *ret)
+{
+	struct args_check a = {.known = known};
+	char names[160] = "";
+	size_t n = 0;
+
+	(void)MHD_get_connection_values(q->c, MHD_GET_ARGUMENT_KIND, args_each,
+					&a);
+	if (!a.unknown)
+		return true;
+	for (const char *const *k = known; *k && n < sizeof(names); k++)
+		n += (size_t)snprintf(names + n, sizeof(names) - n, "%s%s",
+				      k == known ? "" : ", ", *k);
+	*ret = send_error(q->c, MHD_HTTP_BAD_REQUEST,
+			  "unknown query parameter \"%.64s\": %s%s", a.unknown,
+			  *known ? "this resource knows "
+				 : "this resource takes none",
+			  names);
+	return false;
 }
 
 /* format= overrides Accept: json, html (and csv where allowed). Returns
@@ -364,12 +426,14 @@ static int list_item(const struct upload_view *v, void *data)
 	return buf_add(l->out, v->json, v->json_len);
 }
 
-/* "/uploads/?before=N&limit=N[&state=..][&dataset=..][&name=..]" */
+/* "/uploads/?before=N&limit=N[&state=..][&dataset=..][&name=..]", or
+ * after=N for the ascending feed. */
 static int list_next_url(struct buf *u, const struct upload_query *f,
 			 int64_t before)
 {
-	int r = buf_printf(u, "/uploads/?before=%lld&limit=%u",
-			   (long long)before, f->limit);
+	int r = buf_printf(u, "/uploads/?%s=%lld&limit=%u",
+			   f->ascending ? "after" : "before", (long long)before,
+			   f->limit);
 	const char *keys[] = {"state", "dataset", "name"};
 	const char *vals[] = {f->state, f->dataset, f->name};
 
@@ -397,18 +461,30 @@ static enum MHD_Result get_list(struct req *q)
 	struct list_ctx l = {.out = &out};
 	enum upload_state state;
 	enum MHD_Result ret = MHD_NO;
-	const char *before = arg(q, "before");
+	const char *before = arg(q, "before"), *after = arg(q, "after");
+	static const char *const known[] = {"state",  "dataset", "name",
+					    "before", "after",   "limit",
+					    "format", NULL};
 	struct store *s = NULL;
 	int64_t next_before = 0;
 	int r;
 
-	if (negotiate(q, false, &ret) < 0 ||
+	if (!args_known(q, known, &ret) || negotiate(q, false, &ret) < 0 ||
 	    !get_limit(q, LIST_DEFAULT, &f.limit, &ret))
 		return ret;
 	l.html = q->html;
+	if (before && after)
+		return send_error(
+			q->c, MHD_HTTP_BAD_REQUEST,
+			"before (newest first) and after (oldest first) exclude each other");
 	if (before && !http_parse_num(before, 1, INT64_MAX, &f.before))
 		return send_error(q->c, MHD_HTTP_BAD_REQUEST,
 				  "before must be an upload id");
+	/* after=0 starts a feed at the first upload */
+	if (after && !http_parse_num(after, 0, INT64_MAX, &f.after))
+		return send_error(q->c, MHD_HTTP_BAD_REQUEST,
+				  "after must be an upload id or 0");
+	f.ascending = after != NULL;
 	f.state = filter(q, "state");
 	if (f.state && upload_state_parse(f.state, &state) < 0) {
 		char msg[160];
@@ -441,18 +517,20 @@ static enum MHD_Result get_list(struct req *q)
 		goto out;
 	}
 	r = r < 0 ? r : 0;
-	if (next_before)
+	/* A feed always has a next page to poll: after its last id, or
+	 * after the same id while nothing newer exists. */
+	if (f.ascending && next_before < f.after)
+		next_before = f.after;
+	if (r == 0 && (next_before || f.ascending))
 		r = list_next_url(&next, &f, next_before);
 	if (q->html) {
-		r = r
-			    ?: html_list_end(&out, next_before ? next.p : NULL,
-					     l.n, l.live);
+		r = r ?: html_list_end(&out, next.p, l.n, l.live);
 		r = r ?: html_end(&out);
 	} else {
 		r = r ?: buf_adds(&out, "],\"next\":");
 		r = r
-			    ?: (next_before ? http_json_str(&out, next.p)
-					    : buf_adds(&out, "null"));
+			    ?: (next.p ? http_json_str(&out, next.p)
+				       : buf_adds(&out, "null"));
 		r = r ?: buf_adds(&out, "}\n");
 	}
 	if (r == 0)
@@ -478,7 +556,22 @@ struct view_copy {
 	int64_t errors;
 	struct buf title;
 	struct buf dataset; /* the upload's dataset, "" when none */
+	bool terminal;
+	char finished[40]; /* finished_at ("" while live) */
 };
+
+/* Only what caching needs: terminal, and when it finished. */
+static int view_state(const struct upload_view *v, void *data)
+{
+	struct view_copy *vc = data;
+	enum upload_state st = UP_PENDING;
+
+	(void)upload_state_parse(v->state, &st); /* unknown: not terminal */
+	vc->terminal = upload_state_terminal(st);
+	snprintf(vc->finished, sizeof(vc->finished), "%s",
+		 v->finished_at ? v->finished_at : "");
+	return 0;
+}
 
 static int view_html(const struct upload_view *v, void *data)
 {
@@ -486,6 +579,7 @@ static int view_html(const struct upload_view *v, void *data)
 	int r;
 
 	vc->shows_errors = html_shows_errors(v);
+	(void)view_state(v, vc);
 	vc->errors = v->errors;
 	r = buf_adds(&vc->dataset, v->dataset ? v->dataset : "");
 	r = r ?: buf_printf(&vc->title, "Upload %lld: ", (long long)v->id);
@@ -592,6 +686,143 @@ static int err_item(const struct error_view *e, void *data)
 	return buf_add(x->out, e->json, e->json_len);
 }
 
+/* Caching of a finished upload, which never changes (retention may
+ * still thin its row errors or delete it: the ETag is the body's hash, so
+ * a revalidation then sees the change). */
+#define FINISHED_CACHE "max-age=3600"
+
+/* "YYYY-MM-DDTHH:MM:SS..." (UTC) as unix seconds; -1 if not one. */
+static int64_t iso_seconds(const char *s)
+{
+	struct tm tm = {0};
+	const char *end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+
+	return end ? (int64_t)timegm(&tm) : -1;
+}
+
+static const char *const wday[] = {"Sun", "Mon", "Tue", "Wed",
+				   "Thu", "Fri", "Sat"};
+static const char *const month[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+				    "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+
+/* An IMF-fixdate (RFC 9110), without the locale's names. */
+static void http_date(int64_t t, char *out, size_t n)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	gmtime_r(&tt, &tm);
+	snprintf(out, n, "%s, %02d %s %04d %02d:%02d:%02d GMT",
+		 wday[tm.tm_wday % 7], tm.tm_mday, month[tm.tm_mon % 12],
+		 tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+/* An IMF-fixdate as unix seconds; -1 if not one (obsolete forms are
+ * ignored: then the If-Modified-Since is as if absent). */
+static int64_t parse_http_date(const char *s)
+{
+	char wd[4], mon[4], gmt[4];
+	struct tm tm = {0};
+	int day, year, h, m, sec;
+
+	if (sscanf(s, "%3s, %d %3s %d %d:%d:%d %3s", wd, &day, mon, &year, &h,
+		   &m, &sec, gmt) != 8 ||
+	    strcmp(gmt, "GMT") != 0)
+		return -1;
+	for (int i = 0; i < 12; i++)
+		if (strcmp(mon, month[i]) == 0) {
+			tm = (struct tm){.tm_year = year - 1900,
+					 .tm_mon = i,
+					 .tm_mday = day,
+					 .tm_hour = h,
+					 .tm_min = m,
+					 .tm_sec = sec};
+			return (int64_t)timegm(&tm);
+		}
+	return -1;
+}
+
+/* If-None-Match lists etag (weak comparison, RFC 9110 13.1.2) or is *. */
+static bool etag_listed(const char *header, const char *etag)
+{
+	size_t n = strlen(etag);
+
+	for (const char *p = header; *p;) {
+		size_t len;
+
+		p += strspn(p, " \t,");
+		if (strncmp(p, "W/", 2) == 0)
+			p += 2;
+		len = strcspn(p, ", \t");
+		if ((len == 1 && *p == '*') ||
+		    (len == n && strncmp(p, etag, n) == 0))
+			return true;
+		p += len;
+	}
+	return false;
+}
+
+/* FNV-1a 64 of the body: tells representations apart (JSON, HTML) and
+ * changes whenever the bytes do. */
+static void body_etag(const struct buf *b, char *out, size_t n)
+{
+	uint64_t h = 14695981039346656037ull;
+
+	for (size_t i = 0; i < b->len; i++)
+		h = (h ^ (unsigned char)b->p[i]) * 1099511628211ull;
+	snprintf(out, n, "\"%016llx\"", (unsigned long long)h);
+}
+
+/* The answer for a finished upload: ETag, Last-Modified, a cacheable
+ * Cache-Control, and 304 when the client's copy is current. Takes out. */
+static enum MHD_Result send_finished(struct req *q, struct buf *out,
+				     const char *finished)
+{
+	const char *inm = MHD_lookup_connection_value(q->c, MHD_HEADER_KIND,
+						      "If-None-Match");
+	const char *ims = MHD_lookup_connection_value(
+		q->c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_MODIFIED_SINCE);
+	int64_t mod = iso_seconds(finished), since;
+	const char *type = q->html ? HTML_TYPE : JSON_TYPE;
+	struct MHD_Response *resp;
+	char etag[24], date[40];
+	bool fresh;
+
+	body_etag(out, etag, sizeof(etag));
+	/* If-None-Match wins over If-Modified-Since (RFC 9110 13.2.2) */
+	if (inm)
+		fresh = etag_listed(inm, etag);
+	else
+		fresh = ims && mod >= 0 &&
+			(since = parse_http_date(ims)) >= 0 && mod <= since;
+	if (fresh) {
+		buf_free(out);
+		resp = MHD_create_response_from_buffer(0, (void *)"",
+						       MHD_RESPMEM_PERSISTENT);
+	} else {
+		resp = MHD_create_response_from_buffer(
+			out->len, out->p ? out->p : (void *)"",
+			out->p ? MHD_RESPMEM_MUST_FREE
+			       : MHD_RESPMEM_PERSISTENT);
+		if (resp)
+			(void)buf_take(out);
+		else
+			buf_free(out);
+	}
+	if (!resp)
+		return MHD_NO;
+	(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, etag);
+	if (mod >= 0) {
+		http_date(mod, date, sizeof(date));
+		(void)MHD_add_response_header(
+			resp, MHD_HTTP_HEADER_LAST_MODIFIED, date);
+	}
+	(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
+				      FINISHED_CACHE);
+	return send_resp(q->c, fresh ? MHD_HTTP_NOT_MODIFIED : MHD_HTTP_OK,
+			 resp, type, true);
+}
+
 static enum MHD_Result get_upload(struct req *q, int64_t id)
 {
 	struct buf out = BUF_INIT, next = BUF_INIT;
@@ -603,7 +834,9 @@ static enum MHD_Result get_upload(struct req *q, int64_t id)
 	int64_t next_after = 0;
 	int r;
 
-	if (negotiate(q, false, &ret) < 0)
+	static const char *const known[] = {"format", NULL};
+
+	if (!args_known(q, known, &ret) || negotiate(q, false, &ret) < 0)
 		return ret;
 	s = store_get(q->h, &r);
 	if (!s)
@@ -614,7 +847,8 @@ static enum MHD_Result get_upload(struct req *q, int64_t id)
 		/* fall through to the error answer below */
 	} else if (!q->html) {
 		/* The very document of status/<id>.json, its newline too. */
-		r = store_status_json(s, id, &out);
+		r = store_upload_view(s, id, view_state, &vc);
+		r = r ?: store_status_json(s, id, &out);
 		r = r ?: buf_addc(&out, '\n');
 	} else {
 		r = store_upload_view(s, id, view_html, &vc);
@@ -645,6 +879,8 @@ static enum MHD_Result get_upload(struct req *q, int64_t id)
 				 (long long)id);
 	else if (r < 0)
 		ret = send_db_error(q, s, r);
+	else if (vc.terminal)
+		ret = send_finished(q, &out, vc.finished);
 	else
 		ret = send_buf(q->c, MHD_HTTP_OK,
 			       q->html ? HTML_TYPE : JSON_TYPE, &out, true);
@@ -777,6 +1013,10 @@ static enum MHD_Result get_errors(struct req *q, int64_t id)
 	unsigned limit;
 	int fmt, r;
 
+	static const char *const known[] = {"after", "limit", "format", NULL};
+
+	if (!args_known(q, known, &ret))
+		return ret;
 	fmt = negotiate(q, true, &ret);
 	if (fmt < 0 || !get_limit(q, LIST_DEFAULT, &limit, &ret))
 		return ret;
@@ -937,6 +1177,13 @@ static enum MHD_Result get_healthz(struct req *q)
 		r = r ?: buf_adds(&out, ",\"reason\":");
 		r = r ?: http_json_str(&out, why);
 	}
+	/* Not a reason to restart (still 200): files an operator must fix. */
+	if (lv.inbox_unreadable)
+		r = r
+			    ?: buf_printf(
+				       &out,
+				       ",\"warning\":\"%u inbox file(s) cannot be opened by ingestd (permissions); see the log\"",
+				       lv.inbox_unreadable);
 	r = r
 		    ?: buf_printf(
 			       &out,
@@ -1016,10 +1263,160 @@ static int metrics_webhooks(struct buf *b, const struct outbox_metrics *m)
 				     (long long)m->events_pending);
 }
 
+/* A label value: \ " and newline escaped (the exposition format). */
+static int label_value(struct buf *b, const char *s)
+{
+	int r = 0;
+
+	for (; r == 0 && s && *s; s++)
+		r = *s == '\\'   ? buf_adds(b, "\\\\")
+		    : *s == '"'  ? buf_adds(b, "\\\"")
+		    : *s == '\n' ? buf_adds(b, "\\n")
+				 : buf_addc(b, *s);
+	return r;
+}
+
+struct series {
+	struct buf *out;
+	const char *name, *label_a, *label_b;
+};
+
+static int series_line(const char *a, const char *b, int64_t n, void *data)
+{
+	struct series *x = data;
+	int r = buf_printf(x->out, "%s{%s=\"", x->name, x->label_a);
+
+	r = r ?: label_value(x->out, a);
+	if (x->label_b) {
+		r = r ?: buf_printf(x->out, "\",%s=\"", x->label_b);
+		r = r ?: label_value(x->out, b);
+	}
+	return r ?: buf_printf(x->out, "\"} %lld\n", (long long)n);
+}
+
+/* One sample without labels. */
+static int metric1(struct buf *b, const char *name, const char *type,
+		   const char *help, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+static int metric1(struct buf *b, const char *name, const char *type,
+		   const char *help, const char *fmt, ...)
+{
+	va_list ap;
+	char v[64];
+
+	va_start(ap, fmt);
+	vsnprintf(v, sizeof(v), fmt, ap);
+	va_end(ap);
+	return metric_head(b, name, type, help)
+		       ?: buf_printf(b, "%s %s\n", name, v);
+}
+
+/* The database's part: one read snapshot for the sums, then the labelled
+ * counters. */
+static int metrics_db(struct store *s, struct buf *out, struct store_metrics *m)
+{
+	struct series up = {out, "ingestd_uploads_total", "state", "dataset"};
+	struct series er = {out, "ingestd_row_errors_total", "type", NULL};
+	int r = store_metrics(s, m);
+
+	r = r
+		    ?: metric_head(
+			       out, "ingestd_uploads", "gauge",
+			       "Uploads in a live state (pending: recorded, not yet processed; processing).");
+	for (int i = 0; r == 0 && i < UP__COUNT; i++)
+		if (!upload_state_terminal((enum upload_state)i))
+			r = buf_printf(out,
+				       "ingestd_uploads{state=\"%s\"} %lld\n",
+				       upload_state_name((enum upload_state)i),
+				       (long long)m->uploads[i]);
+	r = r
+		    ?: metric_head(
+			       out, "ingestd_uploads_total", "counter",
+			       "Uploads that reached a terminal state, by state and dataset (\"\": none chosen).");
+	r = r ?: store_metrics_each(s, STORE_UPLOADS_TOTAL, series_line, &up);
+	r = r
+		    ?: metric_head(out, "ingestd_row_errors_total", "counter",
+				   "Row errors recorded, by type.");
+	return r ?: store_metrics_each(s, STORE_ERRORS_TOTAL, series_line, &er);
+}
+
+static int metrics_process(struct buf *out)
+{
+	struct procstat ps;
+	int r = procstat_read(&ps);
+
+	if (r < 0)
+		return 0; /* no /proc: the series are left out */
+	return metric1(out, "process_start_time_seconds", "gauge",
+		       "Start time of the process since unix epoch in seconds.",
+		       "%.2f", ps.start_time_s)
+		       ?: metric1(out, "process_cpu_seconds_total", "counter",
+				  "Total user and system CPU time spent in seconds.",
+				  "%.2f", ps.cpu_s)
+		       ?: metric1(out, "process_resident_memory_bytes", "gauge",
+				  "Resident memory size in bytes.", "%llu",
+				  (unsigned long long)ps.rss_bytes)
+		       ?: metric1(out, "process_virtual_memory_bytes", "gauge",
+				  "Virtual memory size in bytes.", "%llu",
+				  (unsigned long long)ps.vsize_bytes)
+		       ?: metric1(out, "process_open_fds", "gauge",
+				  "Number of open file descriptors.", "%llu",
+				  (unsigned long long)ps.open_fds)
+		       ?: metric1(out, "process_max_fds", "gauge",
+				  "Maximum number of open file descriptors.",
+				  "%llu", (unsigned long long)ps.max_fds);
+}
+
+static int metrics_retention(struct buf *out, const struct retention_stats *rs)
+{
+	int r = metric1(out, "ingestd_retention_sweeps_total", "counter",
+			"Retention sweeps run since start.", "%llu",
+			(unsigned long long)rs->sweeps);
+
+	r = r
+		    ?: metric1(out, "ingestd_retention_sweep_failures_total",
+			       "counter",
+			       "Retention sweeps that met an error (logged).",
+			       "%llu", (unsigned long long)rs->failures);
+	r = r
+		    ?: metric_head(
+			       out, "ingestd_retention_removed_files_total",
+			       "counter",
+			       "Files removed by retention since start, by folder.");
+	for (int i = 0; r == 0 && i < RETAIN__COUNT; i++)
+		r = buf_printf(
+			out,
+			"ingestd_retention_removed_files_total{folder=\"%s\"} %llu\n",
+			retention_folder_name((enum retention_folder)i),
+			(unsigned long long)rs->files[i]);
+	r = r
+		    ?: metric1(out,
+			       "ingestd_retention_deleted_row_errors_total",
+			       "counter",
+			       "Row errors deleted by retention since start.",
+			       "%llu", (unsigned long long)rs->error_rows);
+	r = r
+		    ?: metric1(out, "ingestd_retention_deleted_uploads_total",
+			       "counter",
+			       "Upload records deleted by retention since start.",
+			       "%llu", (unsigned long long)rs->uploads);
+	r = r
+		    ?: metric1(out, "ingestd_retention_vacuumed_bytes_total",
+			       "counter",
+			       "Database bytes given back to the file system by incremental vacuum since start.",
+			       "%llu", (unsigned long long)rs->vacuum_bytes);
+	return r
+		       ?: metric1(out,
+				  "ingestd_retention_last_sweep_timestamp_seconds",
+				  "gauge",
+				  "Unix time the last retention sweep ended (0: none yet).",
+				  "%lld", (long long)rs->last_sweep_s);
+}
+
 static enum MHD_Result get_metrics(struct req *q)
 {
-	struct store_metrics m;
-	struct outbox_metrics om;
+	struct store_metrics m = {0};
+	struct outbox_metrics om = {0};
 	struct http_live lv = {0};
 	struct buf out = BUF_INIT;
 	struct store *s;
@@ -1028,57 +1425,43 @@ static enum MHD_Result get_metrics(struct req *q)
 	s = store_get(q->h, &r);
 	if (!s)
 		return send_db_error(q, NULL, r);
-	r = store_metrics(s, &m);
+	r = metrics_db(s, &out, &m);
 	r = r ?: outbox_metrics(s, &om);
-	if (r < 0) {
+	if (r < 0 && r != -ENOMEM) {
 		enum MHD_Result ret = send_db_error(q, s, r);
 		store_put(q->h, s);
+		buf_free(&out);
 		return ret;
 	}
 	store_put(q->h, s);
 	q->h->live(q->h->live_data, &lv);
 
-	r = metric_head(&out, "ingestd_uploads", "gauge", "Uploads by state.");
-	for (int i = 0; r == 0 && i < UP__COUNT; i++)
-		r = buf_printf(&out, "ingestd_uploads{state=\"%s\"} %lld\n",
-			       upload_state_name((enum upload_state)i),
-			       (long long)m.uploads[i]);
 	r = r
-		    ?: metric_head(&out, "ingestd_rows_applied_total",
-				   "counter",
-				   "Rows upserted into dataset tables.");
+		    ?: metric1(&out, "ingestd_rows_applied_total", "counter",
+			       "Rows upserted into dataset tables.", "%lld",
+			       (long long)m.rows_applied);
 	r = r
-		    ?: buf_printf(&out, "ingestd_rows_applied_total %lld\n",
-				  (long long)m.rows_applied);
+		    ?: metric1(&out, "ingestd_rows_failed_total", "counter",
+			       "Rows not applied because of a row error.",
+			       "%lld", (long long)m.rows_failed);
 	r = r
-		    ?: metric_head(&out, "ingestd_rows_failed_total", "counter",
-				   "Rows not applied because of a row error.");
+		    ?: metric1(&out, "ingestd_bytes_ingested_total", "counter",
+			       "Bytes of uploaded files read and processed.",
+			       "%lld", (long long)m.bytes_ingested);
 	r = r
-		    ?: buf_printf(&out, "ingestd_rows_failed_total %lld\n",
-				  (long long)m.rows_failed);
+		    ?: metric1(&out, "ingestd_queue_depth", "gauge",
+			       "Accepted uploads waiting for a worker.", "%u",
+			       lv.queued);
 	r = r
-		    ?: metric_head(
-			       &out, "ingestd_bytes_ingested_total", "counter",
-			       "Bytes of uploaded files read and processed.");
-	r = r
-		    ?: buf_printf(&out, "ingestd_bytes_ingested_total %lld\n",
-				  (long long)m.bytes_ingested);
-	r = r
-		    ?: metric_head(&out, "ingestd_queue_depth", "gauge",
-				   "Accepted uploads waiting for a worker.");
-	r = r ?: buf_printf(&out, "ingestd_queue_depth %u\n", lv.queued);
-	r = r
-		    ?: metric_head(&out, "ingestd_uploads_in_progress", "gauge",
-				   "Uploads being processed by a worker.");
-	r = r
-		    ?: buf_printf(&out, "ingestd_uploads_in_progress %u\n",
-				  lv.running);
+		    ?: metric1(&out, "ingestd_uploads_in_progress", "gauge",
+			       "Uploads being processed by a worker.", "%u",
+			       lv.running);
 	r = r
 		    ?: metric_head(
 			       &out, "ingestd_ingest_duration_seconds",
 			       "histogram",
 			       "Time from the start of processing to completed or failed "
-			       "(1 s resolution).");
+			       "(millisecond timestamps).");
 	for (int i = 0; r == 0 && i < STORE_DURATION_BUCKETS; i++)
 		r = buf_printf(
 			&out,
@@ -1093,15 +1476,36 @@ static enum MHD_Result get_metrics(struct req *q)
 			       (long long)m.duration_count, m.duration_sum,
 			       (long long)m.duration_count);
 	r = r
-		    ?: metric_head(
-			       &out, "ingestd_last_completed_timestamp_seconds",
+		    ?: metric1(&out, "ingestd_last_completed_timestamp_seconds",
 			       "gauge",
-			       "Unix time of the last completed upload (0: none yet).");
+			       "Unix time of the last completed upload (0: none yet).",
+			       "%lld", (long long)m.last_completed);
 	r = r
-		    ?: buf_printf(
-			       &out,
-			       "ingestd_last_completed_timestamp_seconds %lld\n",
-			       (long long)m.last_completed);
+		    ?: metric1(&out, "ingestd_inbox_files", "gauge",
+			       "Entries in the inbox not yet taken (being written, settling, or unreadable).",
+			       "%u", lv.inbox_waiting);
+	r = r
+		    ?: metric1(&out, "ingestd_inbox_oldest_file_age_seconds",
+			       "gauge",
+			       "How long the oldest inbox entry has waited since the daemon first saw it (0: none).",
+			       "%.3f", (double)lv.inbox_oldest_age_ms / 1000);
+	r = r
+		    ?: metric1(&out, "ingestd_inbox_unreadable_files", "gauge",
+			       "Inbox files the daemon may not open (permissions); each is logged once.",
+			       "%u", lv.inbox_unreadable);
+	r = r
+		    ?: metric1(&out, "ingestd_config_last_reload_successful",
+			       "gauge",
+			       "Whether the last configuration reload attempt succeeded (1) or not (0).",
+			       "%d", lv.reload_ok ? 1 : 0);
+	r = r
+		    ?: metric1(&out,
+			       "ingestd_config_last_reload_success_timestamp_seconds",
+			       "gauge",
+			       "Unix time of the last successful configuration load (start-up or reload).",
+			       "%lld", (long long)lv.reload_ok_s);
+	r = r ?: metrics_retention(&out, &lv.retention);
+	r = r ?: metrics_process(&out);
 	r = r ?: metrics_webhooks(&out, &om);
 	r = r
 		    ?: metric_head(
@@ -1129,7 +1533,14 @@ static enum MHD_Result route(struct req *q)
 {
 	int64_t id = 0;
 
-	switch (http_route_parse(q->url, &id)) {
+	static const char *const none[] = {NULL};
+	enum http_route rt = http_route_parse(q->url, &id);
+	enum MHD_Result ret;
+
+	if ((rt == HR_HEALTHZ || rt == HR_METRICS || rt == HR_DELIVERIES) &&
+	    !args_known(q, none, &ret))
+		return ret;
+	switch (rt) {
 	case HR_HEALTHZ:
 		return get_healthz(q);
 	case HR_METRICS:
@@ -1372,16 +1783,17 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	pthread_mutex_unlock(&h->cmu);
 }
 
-#define TOO_MANY_BODY \
-	"{\"error\":\"more than 32 query parameters\",\"status\":400}\n"
-#define TOO_MANY_PARAMS                                     \
-	"HTTP/1.1 400 Bad Request\r\n"                      \
-	"Content-Type: application/json; charset=utf-8\r\n" \
-	"X-Content-Type-Options: nosniff\r\n"               \
-	"Cache-Control: no-store\r\n"                       \
-	"Connection: close\r\n"                             \
-	"Content-Length: 55\r\n\r\n" TOO_MANY_BODY
-_Static_assert(sizeof(TOO_MANY_BODY) - 1 == 55, "Content-Length above");
+#define TOO_MANY_BODY                                                         \
+	"{\"type\":\"about:blank\",\"title\":\"Bad Request\",\"status\":400," \
+	"\"detail\":\"more than 32 query parameters\"}\n"
+#define TOO_MANY_PARAMS                       \
+	"HTTP/1.1 400 Bad Request\r\n"        \
+	"Content-Type: " PROBLEM_TYPE "\r\n"  \
+	"X-Content-Type-Options: nosniff\r\n" \
+	"Cache-Control: no-store\r\n"         \
+	"Connection: close\r\n"               \
+	"Content-Length: 99\r\n\r\n" TOO_MANY_BODY
+_Static_assert(sizeof(TOO_MANY_BODY) - 1 == 99, "Content-Length above");
 _Static_assert(HTTP_MAX_PARAMS == 32, "the message above");
 
 /*
@@ -1551,11 +1963,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 			&q); /* HEAD: libmicrohttpd sends the headers only */
 	}
 	/* Read-only: answered at once, a request body is never read. */
-	if (buf_printf(
-		    &b,
-		    "{\"error\":\"method not allowed: use GET or HEAD\",\"status\":%d}\n",
-		    MHD_HTTP_METHOD_NOT_ALLOWED) < 0)
+	if (problem_body(&b, MHD_HTTP_METHOD_NOT_ALLOWED,
+			 "method not allowed: use GET or HEAD") < 0) {
+		buf_free(&b);
 		return MHD_NO;
+	}
 	resp = MHD_create_response_from_buffer(b.len, b.p,
 					       MHD_RESPMEM_MUST_FREE);
 	if (!resp) {
@@ -1565,7 +1977,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 	(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
 	(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION,
 				      "close");
-	return send_resp(c, MHD_HTTP_METHOD_NOT_ALLOWED, resp, JSON_TYPE,
+	return send_resp(c, MHD_HTTP_METHOD_NOT_ALLOWED, resp, PROBLEM_TYPE,
 			 false);
 }
 

@@ -4,16 +4,19 @@
  * http.h - the read-only HTTP API and pages (libmicrohttpd).
  *
  *   GET /uploads/                 newest first; state= dataset= name=
- *                                 before= limit= (1..500); JSON or HTML
+ *                                 before= limit= (1..500); JSON or HTML;
+ *                                 after=ID: oldest first, a feed to poll
  *   GET /uploads/<id>/            the status document (store_status_json:
- *                                 the bytes of status/<id>.json), or HTML
+ *                                 the bytes of status/<id>.json), or HTML;
+ *                                 finished: ETag, Last-Modified, 304
  *   GET /uploads/<id>/errors      row errors, after=RECORD limit=; JSON,
  *                                 HTML, or format=csv (every error, streamed)
  *   GET /healthz                  200 {"status":"ok",...} or 503 + reason
  *   GET /metrics                  Prometheus text format 0.0.4
  *
  * HTML when Accept prefers text/html over JSON (or format=html). GET and
- * HEAD only (405 + Allow otherwise); 404 JSON for anything else. A Host
+ * HEAD only (405 + Allow otherwise); 404 for anything else; unknown query
+ * parameters 400; every error an application/problem+json document. A Host
  * that is not localhost, an IP literal or in http.allowed_hosts gets 421;
  * with http.tokens_file every path but /healthz needs a bearer token (401).
  *
@@ -33,6 +36,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "retention.h"
 
 /* A snapshot of the daemon, published by the loop thread. */
 struct http_live {
@@ -42,6 +46,13 @@ struct http_live {
 	uint64_t writer_ms; /* mono_ms() when the writer was last seen idle
 			      * or having finished an operation */
 	bool stopping;
+	/* the inbox's backlog (intake_backlog), at the last heartbeat */
+	unsigned inbox_waiting, inbox_unreadable;
+	uint64_t inbox_oldest_age_ms;
+	/* the last configuration load: start-up or SIGHUP */
+	bool reload_ok;
+	int64_t reload_ok_s; /* unix time of the last successful one */
+	struct retention_stats retention;
 };
 
 struct http_env {

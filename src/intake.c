@@ -439,6 +439,11 @@ void intake_stats(const struct intake *in, struct intake_stats *out)
 	out->rows = in->n_rows;
 }
 
+void intake_backlog(const struct intake *in, struct intake_backlog *out)
+{
+	inbox_backlog(&in->inbox, mono_ms(), out);
+}
+
 void intake_shutdown(struct intake *in, void (*done)(void *), void *data)
 {
 	ASSERT_LOOP(in);

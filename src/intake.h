@@ -67,6 +67,16 @@ struct intake_stats {
 };
 void intake_stats(const struct intake *in, struct intake_stats *out);
 
+/* The inbox's backlog: entries waiting to be taken, how long the oldest
+ * has waited (since the daemon first saw it: monotonic, restarts at a
+ * restart), and how many the daemon cannot open (permission denied; each
+ * logged once). Loop thread. */
+struct intake_backlog {
+	unsigned waiting, unreadable;
+	uint64_t oldest_age_ms; /* 0 when nothing waits */
+};
+void intake_backlog(const struct intake *in, struct intake_backlog *out);
+
 /* Stop taking files; running jobs commit their current batch and stop.
  * done(data) is called once no job runs any more. */
 void intake_shutdown(struct intake *in, void (*done)(void *), void *data);

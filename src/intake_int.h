@@ -79,6 +79,8 @@ struct cand {
 	bool writing;        /* created, no close-write seen yet */
 	bool closed;         /* a close-write was seen since the last change */
 	bool noted;          /* a directory: logged once */
+	bool unreadable; /* open refused (EACCES/EPERM): logged once, counted */
+	uint64_t first_ms; /* mono_ms() when first seen (backlog age) */
 	bool scanned_new; /* added by the scan in progress (sorted at its end) */
 	int64_t seen_mtime_ns; /* its mtime when a scan found it */
 	size_t len;            /* of name, set once */
@@ -91,6 +93,7 @@ struct inbox {
 	int dirfd;             /* the inbox folder; not owned */
 	struct cand **tab;     /* tabsize buckets, a power of two */
 	size_t tabsize, ncand; /* ncand <= CAND_MAX */
+	size_t nunreadable;    /* candidates with unreadable set */
 	/* Candidates in the order they were first seen: each tick walks
 	 * them oldest first, so files are taken in the order they arrived
 	 * (and none waits behind later ones while the queue is full). */
@@ -228,6 +231,9 @@ enum inbox_verdict {
 
 /* An empty table over the inbox folder dirfd. 0 or -ENOMEM. */
 int inbox_init(struct inbox *ib, int dirfd);
+/* The backlog for /metrics and /healthz (see struct intake_backlog). */
+void inbox_backlog(const struct inbox *ib, uint64_t now_ms,
+		   struct intake_backlog *out);
 /* Forget every candidate and free the table (the struct stays). */
 void inbox_fini(struct inbox *ib);
 /* True when name is not a candidate: an ignore glob matches it or it is a

@@ -39,6 +39,7 @@
 #include "status.h"
 #include "store.h"
 #include "watch.h"
+#include "retention.h"
 #include "writer.h"
 
 #ifndef INGESTD_VERSION
@@ -60,6 +61,7 @@ struct daemon {
 	struct http *http; /* NULL when http.enabled is false */
 	/* Terminal events: feedback files, webhooks (outbox.h). */
 	struct outbox *outbox;
+	struct retention *retention;
 	uv_signal_t sigterm, sigint, sighup, sigusr1;
 	/* Service manager side (notify.h). listen_fd: the socket passed by
 	 * socket activation, or -1; whoever takes it sets it back to -1. */
@@ -74,6 +76,11 @@ struct daemon {
 	 * having finished an operation. Atomics; written on the loop only. */
 	unsigned live_queued, live_running;
 	uint64_t live_writer_ms, live_writer_ops;
+	unsigned live_waiting, live_unreadable;
+	uint64_t live_oldest_ms;
+	/* The last configuration load (atomics; written on the loop). */
+	bool live_reload_ok;
+	int64_t live_reload_ok_s;
 	/* STATUS= line: refreshed every STATUS_TICK_MS, sent when it changed
 	 * or STATUS_REFRESH_MS passed; rows/s over the time since the last. */
 	uv_timer_t status_timer;
@@ -293,12 +300,19 @@ static void on_heartbeat(uv_timer_t *t)
 {
 	struct daemon *d = t->data;
 	struct intake_stats st = {0};
+	struct intake_backlog bl = {0};
 	uint64_t now = mono_ms(), ops;
 	bool idle;
 
 	__atomic_store_n(&d->heartbeat_ms, now, __ATOMIC_RELAXED);
-	if (d->intake)
+	if (d->intake) {
 		intake_stats(d->intake, &st);
+		intake_backlog(d->intake, &bl);
+	}
+	__atomic_store_n(&d->live_waiting, bl.waiting, __ATOMIC_RELAXED);
+	__atomic_store_n(&d->live_unreadable, bl.unreadable, __ATOMIC_RELAXED);
+	__atomic_store_n(&d->live_oldest_ms, bl.oldest_age_ms,
+			 __ATOMIC_RELAXED);
 	__atomic_store_n(&d->live_queued, st.queued, __ATOMIC_RELAXED);
 	__atomic_store_n(&d->live_running, st.running, __ATOMIC_RELAXED);
 	ops = writer_progress(d->writer, &idle);
@@ -318,6 +332,17 @@ static void http_live(void *data, struct http_live *out)
 	out->loop_ms = loop_heartbeat_ms(d);
 	out->writer_ms = __atomic_load_n(&d->live_writer_ms, __ATOMIC_RELAXED);
 	out->stopping = __atomic_load_n(&d->stop, __ATOMIC_RELAXED) != 0;
+	out->inbox_waiting =
+		__atomic_load_n(&d->live_waiting, __ATOMIC_RELAXED);
+	out->inbox_unreadable =
+		__atomic_load_n(&d->live_unreadable, __ATOMIC_RELAXED);
+	out->inbox_oldest_age_ms =
+		__atomic_load_n(&d->live_oldest_ms, __ATOMIC_RELAXED);
+	out->reload_ok = __atomic_load_n(&d->live_reload_ok, __ATOMIC_RELAXED);
+	out->reload_ok_s =
+		__atomic_load_n(&d->live_reload_ok_s, __ATOMIC_RELAXED);
+	if (d->retention) /* set before the HTTP server starts */
+		retention_stats(d->retention, &out->retention);
 }
 
 /* A port in use is a start-up error (exit 1). */
@@ -629,6 +654,7 @@ static void reload_config(struct daemon *d)
 	intake_set_config(d->intake, cfg);
 	outbox_set_config(d->outbox, cfg);
 	http_set_config(d->http, cfg);
+	retention_set_config(d->retention, cfg);
 	config_unref(d->cfg);
 	d->cfg = cfg;
 	d->reload_failed = false;
@@ -644,6 +670,11 @@ static void reload(struct daemon *d)
 
 	notified(d, notify_reloading(d->notify), "RELOADING=1");
 	reload_config(d);
+	__atomic_store_n(&d->live_reload_ok, !d->reload_failed,
+			 __ATOMIC_RELAXED);
+	if (!d->reload_failed)
+		__atomic_store_n(&d->live_reload_ok_s, (int64_t)time(NULL),
+				 __ATOMIC_RELAXED);
 	status_text(d, true, line, sizeof(line));
 	notified(d, notify_ready(d->notify, line), "READY=1");
 }
@@ -694,6 +725,7 @@ static void jobs_done(void *data)
 	/* Everything that holds the loop open goes; uv_run returns. */
 	intake_free(d->intake);
 	d->intake = NULL;
+	retention_close(d->retention); /* a sweep running ends first */
 	close_signals(d);
 }
 
@@ -817,6 +849,28 @@ static int run(struct daemon *d)
 			ERRSTR(r));
 		return r;
 	}
+	{
+		struct retention_env re = {
+			.loop = &d->loop,
+			.writer = d->writer,
+			.dirfd = {d->dirs[FOLDER_PROCESSED],
+				  d->dirs[FOLDER_FAILED],
+				  d->dirs[FOLDER_REJECTED],
+				  d->dirs[FOLDER_STATUS]},
+			.byname_fd = d->dirs[FOLDER_BYNAME],
+			.stop = &d->stop,
+		};
+
+		r = retention_new(&re, d->cfg, &d->retention);
+		if (r < 0) {
+			log_err("cannot start the retention timer: %s",
+				ERRSTR(r));
+			return r;
+		}
+	}
+	__atomic_store_n(&d->live_reload_ok, true, __ATOMIC_RELAXED);
+	__atomic_store_n(&d->live_reload_ok_s, (int64_t)time(NULL),
+			 __ATOMIC_RELAXED);
 	snprintf(inbox, sizeof(inbox), "%s/%s", d->cfg->root,
 		 folder_path(FOLDER_INBOX));
 	r = watch_new(&d->loop, d->cfg, inbox, d->dirs[FOLDER_INBOX],
@@ -861,12 +915,14 @@ static void cleanup(struct daemon *d)
 			close_signals(d);
 		stall_set(d, false);
 		service_close(d);
+		retention_close(d->retention);
 		/* Let running jobs end and close callbacks run. */
 		uv_run(&d->loop, UV_RUN_DEFAULT);
 		uv_loop_close(&d->loop);
 	}
-	outbox_free(d->outbox); /* before the writer it writes through */
-	writer_free(d->writer); /* drains what is queued */
+	retention_free(d->retention); /* its sweep has ended: loop ran out */
+	outbox_free(d->outbox);       /* before the writer it writes through */
+	writer_free(d->writer);       /* drains what is queued */
 	if (d->stall_hook) {
 		uv_cond_destroy(&d->stall_cv);
 		uv_mutex_destroy(&d->stall_mu);

@@ -345,7 +345,12 @@ int store_open(const char *path, bool readonly, struct store **out)
 		 * is synced at checkpoint; a power cut may lose the last
 		 * transactions but never corrupts, and the resume point lives
 		 * in the same transactions as the rows it describes. */
-		r = store_exec(s, "PRAGMA journal_mode=WAL;"
+		/* auto_vacuum first: it takes effect only in a database
+		 * without tables (a new one: page 1 is written by the WAL
+		 * switch); an older database keeps its mode until a VACUUM
+		 * (README, Retention). */
+		r = store_exec(s, "PRAGMA auto_vacuum=INCREMENTAL;"
+				  "PRAGMA journal_mode=WAL;"
 				  "PRAGMA synchronous=NORMAL;"
 				  "PRAGMA temp_store=MEMORY;"
 				  "PRAGMA cache_size=-16384;"
@@ -443,6 +448,44 @@ static const char *const migrations[] = {
 	 * duplicate_keys: error made it a row error) */
 	"ALTER TABLE uploads ADD COLUMN rows_duplicate_keys INTEGER NOT NULL"
 	" DEFAULT 0;",
+	/* 5 → 6: retention (store_retain.c). Counters that outlive the rows
+	 * they count: what a retention sweep deletes is folded into
+	 * upload_totals and duration_totals in the same transaction, and
+	 * error_totals counts every row error ever inserted (a trigger), so
+	 * the _total metrics never go down. upload_summaries: one line per
+	 * deleted upload record (retention.keep_summary). */
+	"CREATE TABLE upload_totals("
+	" state TEXT NOT NULL,"
+	" dataset TEXT NOT NULL,"
+	" uploads INTEGER NOT NULL,"
+	" rows_applied INTEGER NOT NULL,"
+	" rows_failed INTEGER NOT NULL,"
+	" bytes INTEGER NOT NULL,"
+	" duration_count INTEGER NOT NULL,"
+	" duration_sum REAL NOT NULL,"
+	" PRIMARY KEY(state, dataset));"
+	"CREATE TABLE duration_totals(le REAL PRIMARY KEY, n INTEGER NOT NULL);"
+	"CREATE TABLE error_totals(type TEXT PRIMARY KEY, n INTEGER NOT NULL);"
+	"INSERT INTO error_totals SELECT type, count(*) FROM upload_errors"
+	" GROUP BY type;"
+	"CREATE TRIGGER error_totals_count AFTER INSERT ON upload_errors BEGIN"
+	" INSERT INTO error_totals(type, n) VALUES(new.type, 1)"
+	"  ON CONFLICT(type) DO UPDATE SET n = n + 1;"
+	" END;"
+	"CREATE TABLE upload_summaries("
+	" id INTEGER PRIMARY KEY,"
+	" file_name TEXT NOT NULL,"
+	" dataset TEXT,"
+	" state TEXT NOT NULL,"
+	" sha256 TEXT,"
+	" bytes INTEGER NOT NULL,"
+	" rows_total INTEGER NOT NULL,"
+	" rows_applied INTEGER NOT NULL,"
+	" rows_failed INTEGER NOT NULL,"
+	" errors_count INTEGER NOT NULL,"
+	" created_at TEXT NOT NULL,"
+	" finished_at TEXT,"
+	" removed_at TEXT NOT NULL);",
 };
 
 int store_migrate(struct store *s)

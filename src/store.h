@@ -158,6 +158,27 @@ int store_group_end(struct store *s, bool commit);
 int store_read_begin(struct store *s);
 void store_read_end(struct store *s);
 
+/*
+ * Retention (store_retain.c; writer only, outside a group). days >= 1;
+ * one transaction over at most limit uploads that are terminal, have
+ * their status files and finished more than days ago, oldest first.
+ * Each returns the number of uploads it touched (0: none left; call again
+ * until then) or a negative errno.
+ *
+ * store_retain_errors: deletes their row errors (errors_count stays);
+ * *rows = row errors deleted.
+ * store_retain_uploads: deletes the records and their errors, never the
+ * newest upload; folds them into the totals behind /metrics; keeps a
+ * line in upload_summaries when keep_summary. *error_rows as above.
+ * store_vacuum: gives the free pages back to the file system (*bytes)
+ * when the database's auto_vacuum is INCREMENTAL, else -ENOTSUP.
+ */
+int store_retain_errors(struct store *s, unsigned days, unsigned limit,
+			int64_t *rows);
+int store_retain_uploads(struct store *s, unsigned days, unsigned limit,
+			 bool keep_summary, int64_t *error_rows);
+int store_vacuum(struct store *s, int64_t *bytes);
+
 /* Run the SQL in the writer transaction helpers (exposed for tests). */
 int store_exec(struct store *s, const char *sql);
 

@@ -32,6 +32,7 @@ enum store_sql {
 	SQL_LIST_ALL,  /* store_read.c: the pages of /uploads/ */
 	SQL_LIST_STATE,
 	SQL_LIST_NAME,
+	SQL_FEED,      /* store_read.c: ?after=, oldest first */
 	SQL_VIEW,      /* store_read.c: one upload */
 	SQL_LAST_DONE, /* store_read.c: /metrics aggregates */
 	SQL_DURATIONS, /* store_read.c: the duration histogram */

@@ -14,7 +14,8 @@
 #include <string.h>
 
 const double store_duration_bounds[STORE_DURATION_BUCKETS] = {
-	0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600,
+	0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,  1,
+	2.5,   5,    10,    30,   60,  300,  1800, 3600,
 };
 
 /* Same formula as the status document's "progress" (store.c); {} are the
@@ -40,7 +41,8 @@ const double store_duration_bounds[STORE_DURATION_BUCKETS] = {
 	"   'failed', rows_failed) ELSE"                                        \
 	"   json_object('total', rows_total, 'applied', rows_applied,"          \
 	"   'failed', rows_failed, 'duplicate_keys', rows_duplicate_keys) END," \
-	"  'progress', " PROGRESS_EXPR ", 'errors', errors_count,"              \
+	"  'progress', " PROGRESS_EXPR ","                                      \
+	"  'errors', json_object('count', errors_count),"                       \
 	"  'reason', reason, 'duplicate_of', duplicate_of,"                     \
 	"  'created_at', created_at, 'started_at', started_at,"                 \
 	"  'finished_at', finished_at, 'url', '/uploads/' || id || '/'),"       \
@@ -102,13 +104,18 @@ int store_uploads_list(struct store *s, const struct upload_query *q,
 	if (q->limit < 1 || q->limit > STORE_LIST_MAX)
 		return -EINVAL;
 	r = store_prep(s,
-		       s->sql[q->name    ? SQL_LIST_NAME
-			      : q->state ? SQL_LIST_STATE
-					 : SQL_LIST_ALL],
+		       s->sql[q->ascending ? SQL_FEED
+			      : q->name    ? SQL_LIST_NAME
+			      : q->state   ? SQL_LIST_STATE
+					   : SQL_LIST_ALL],
 		       &st);
 	if (r < 0)
 		return r;
-	sqlite3_bind_int64(st, 1, q->before > 0 ? q->before : INT64_MAX);
+	if (q->ascending)
+		sqlite3_bind_int64(st, 1, q->after);
+	else
+		sqlite3_bind_int64(st, 1,
+				   q->before > 0 ? q->before : INT64_MAX);
 	if (q->state)
 		sqlite3_bind_text(st, 2, q->state, -1, SQLITE_STATIC);
 	if (q->dataset)
@@ -132,7 +139,7 @@ int store_uploads_list(struct store *s, const struct upload_query *q,
 		r = store_fail(s, rc);
 		goto out;
 	}
-	*next_before = next;
+	*next_before = q->ascending ? last : next;
 	r = n;
 out:
 	sqlite3_reset(st);
@@ -492,6 +499,16 @@ int store_read_build_sql(struct store *s)
 			       " AND (?3 IS NULL OR dataset = ?3)"
 			       " ORDER BY id DESC LIMIT ?4",
 			       DONE_MASK, DONE_MASK);
+	/* The feed: ascending rowid from after, every filter optional. */
+	r = r
+		    ?: store_sql_set(
+			       s, SQL_FEED,
+			       "SELECT " VIEW_COLUMNS " FROM uploads"
+			       " WHERE id > ?1 AND (?2 IS NULL OR state = ?2)"
+			       " AND (?3 IS NULL OR dataset = ?3)"
+			       " AND (?5 IS NULL OR file_name = ?5)"
+			       " ORDER BY id LIMIT ?4",
+			       DONE_MASK, DONE_MASK);
 	r = r
 		    ?: store_sql_set(s, SQL_VIEW,
 				     "SELECT " VIEW_COLUMNS
@@ -553,7 +570,82 @@ static int metrics_read(struct store *s, struct store_metrics *m)
 			m->duration_le[i] = sqlite3_column_int64(st, 2 + i);
 	}
 	sqlite3_reset(st);
-	return rc == SQLITE_ROW ? 0 : store_fail(s, rc);
+	if (rc != SQLITE_ROW)
+		return store_fail(s, rc);
+
+	/* What retention deleted (store_retain.c): the _total series count
+	 * it still. */
+	r = store_prep(
+		s,
+		"SELECT coalesce(sum(rows_applied), 0),"
+		" coalesce(sum(rows_failed), 0), coalesce(sum(bytes), 0),"
+		" coalesce(sum(duration_count), 0), total(duration_sum)"
+		" FROM upload_totals",
+		&st);
+	if (r < 0)
+		return r;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		m->rows_applied += sqlite3_column_int64(st, 0);
+		m->rows_failed += sqlite3_column_int64(st, 1);
+		m->bytes_ingested += sqlite3_column_int64(st, 2);
+		m->duration_count += sqlite3_column_int64(st, 3);
+		m->duration_sum += sqlite3_column_double(st, 4);
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW)
+		return store_fail(s, rc);
+	r = store_prep(s, "SELECT le, n FROM duration_totals", &st);
+	if (r < 0)
+		return r;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		double le = sqlite3_column_double(st, 0);
+
+		/* a bound no longer in the list (an older release's) is
+		 * left out of the buckets; _count and _sum keep it */
+		for (int i = 0; i < STORE_DURATION_BUCKETS; i++)
+			if (le == store_duration_bounds[i])
+				m->duration_le[i] +=
+					sqlite3_column_int64(st, 1);
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : store_fail(s, rc);
+}
+
+int store_metrics_each(struct store *s, enum store_metric_set set,
+		       store_count_fn fn, void *data)
+{
+	struct buf b = BUF_INIT;
+	sqlite3_stmt *st;
+	int r, rc;
+
+	if (set == STORE_UPLOADS_TOTAL)
+		r = store_sql_fill(
+			&b,
+			"SELECT state, dataset, sum(n) FROM ("
+			" SELECT state, coalesce(dataset, '') AS dataset, count(*) AS n"
+			"  FROM uploads WHERE state IN ({}) GROUP BY 1, 2"
+			" UNION ALL SELECT state, dataset, uploads FROM upload_totals)"
+			" GROUP BY 1, 2 ORDER BY 1, 2",
+			upload_state_terminal_mask());
+	else
+		r = buf_adds(
+			&b,
+			"SELECT type, NULL, n FROM error_totals ORDER BY 1");
+	r = r ?: store_prep(s, b.p, &st);
+	buf_free(&b);
+	if (r < 0)
+		return r;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		r = fn(col_text(st, 0), col_text(st, 1),
+		       sqlite3_column_int64(st, 2), data);
+		if (r < 0) {
+			sqlite3_reset(st);
+			return r;
+		}
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : store_fail(s, rc);
 }
 
 int store_metrics(struct store *s, struct store_metrics *out)

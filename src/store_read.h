@@ -34,7 +34,8 @@ struct upload_view {
 	int64_t errors, duplicate_of;
 	double progress; /* 0..1, as in the status document */
 	double elapsed_s; /* started_at → finished_at or now; < 0: not started */
-	const char *json; /* the list item as a JSON object */
+	const char *json; /* the list item as a JSON object; its "errors" is
+			   * {"count": N}, the shape of the status document's */
 	size_t json_len;
 	/* The status document's "dialect" (NULL, header -1: not read yet);
 	 * compression NULL: a plain file. */
@@ -46,7 +47,11 @@ typedef int (*upload_view_fn)(const struct upload_view *v, void *data);
 #define STORE_LIST_MAX 500
 
 struct upload_query {
-	int64_t before;      /* only ids below it; 0: no bound */
+	int64_t before; /* only ids below it; 0: no bound */
+	/* ascending: only ids above after, oldest first (a feed to follow);
+	 * before is then ignored */
+	bool ascending;
+	int64_t after;
 	const char *state;   /* exact state name, or NULL */
 	const char *dataset; /* exact dataset name, or NULL */
 	const char *name;    /* exact shown file name, or NULL */
@@ -55,7 +60,9 @@ struct upload_query {
 
 /* Up to q->limit uploads matching q, newest first. *next_before is set to
  * the id to pass as before for the next page, or 0 when this is the last
- * page. Returns the number of uploads passed to fn. */
+ * page. With q->ascending, oldest first after q->after, and *next_before
+ * is the last id passed to fn (0: none). Returns the number of uploads
+ * passed to fn. */
 int store_uploads_list(struct store *s, const struct upload_query *q,
 		       upload_view_fn fn, void *data, int64_t *next_before);
 
@@ -115,7 +122,7 @@ int store_errors_summary(struct store *s, int64_t id, unsigned limit,
 			 error_group_fn fn, void *data, int64_t *groups);
 
 /* Upper bounds (seconds) of the ingest duration histogram. */
-#define STORE_DURATION_BUCKETS 12
+#define STORE_DURATION_BUCKETS 16
 extern const double store_duration_bounds[STORE_DURATION_BUCKETS];
 
 struct store_metrics {
@@ -130,8 +137,23 @@ struct store_metrics {
 	int64_t max_id;
 };
 
-/* The aggregates, from one read snapshot. */
+/* The aggregates, from one read snapshot; the _total sums include what
+ * retention deleted (store_retain.c). */
 int store_metrics(struct store *s, struct store_metrics *out);
+
+/* Labelled counts, one call of fn per series, sorted:
+ * STORE_UPLOADS_TOTAL: (state, dataset or "", n) of uploads that reached
+ * a terminal state, deleted records included; STORE_ERRORS_TOTAL: (type,
+ * NULL, n) of row errors ever recorded. A negative return of fn stops
+ * and is returned. */
+enum store_metric_set {
+	STORE_UPLOADS_TOTAL,
+	STORE_ERRORS_TOTAL
+};
+typedef int (*store_count_fn)(const char *a, const char *b, int64_t n,
+			      void *data);
+int store_metrics_each(struct store *s, enum store_metric_set set,
+		       store_count_fn fn, void *data);
 
 /* The cheapest query that proves the database answers: sets *max_id. */
 int store_ping(struct store *s, int64_t *max_id);

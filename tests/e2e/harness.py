@@ -550,7 +550,8 @@ def with_config(**overrides):
 # says it for all of its tests with NEEDS = (...); @needs for one test.
 NEEDS_EXTERNAL = ("sshd", "chromium", "wrk", "postgres", "libreoffice", "reuse", "lintian",
                   "git",  # git: a checkout (the package builds from a copy without .git)
-                  "axe")  # axe: node with axe-core and playwright-core (tests/e2e/node_modules)
+                  "axe",  # axe: node with axe-core and playwright-core (tests/e2e/node_modules)
+                  "promtool")
 NEEDS_ALL = NEEDS_EXTERNAL + ("root",)
 
 

@@ -191,7 +191,7 @@ def test_http_many_query_parameters(bin):
     code, body, took = raw_get(d.port, many, timeout=10)
     check_eq(code, 400, "470 query parameters (%r)" % body[:100])
     check(took < 2 * SCALE, "answered after %.1fs" % took)
-    check_eq(json.loads(body)["error"], "more than 32 query parameters", "message")
+    check_eq(json.loads(body)["detail"], "more than 32 query parameters", "message")
     code, _, _ = raw_get(d.port, "/uploads/?" + "&".join("p%d=1" % i for i in range(33)))
     check_eq(code, 400, "33 parameters")
     code, _, _ = raw_get(d.port, "/uploads/?" + "&".join("p%d=1" % i for i in range(32)))
@@ -226,7 +226,7 @@ def test_http_host_check(bin):
             code, h, body = get(d, path, headers={"Host": host})
             check_eq(code, want, "Host %r on %s" % (host, path))
             if want == 421:
-                check("allowed_hosts" in json.loads(body)["error"], "421 body %r" % body)
+                check("allowed_hosts" in json.loads(body)["detail"], "421 body %r" % body)
     # HTTP/1.0 without Host: not a browser, served
     with socket.create_connection(("127.0.0.1", p), timeout=5 * SCALE) as s:
         s.sendall(b"GET /healthz HTTP/1.0\r\n\r\n")

@@ -92,7 +92,7 @@ def _listed(extra):
 def test_self_contained_selection(bin):
     """make check leaves out exactly the tests that need what the package's
     build dependencies do not give: sshd, chromium, PostgreSQL, LibreOffice,
-    reuse, lintian, a git checkout (and root, when not root)."""
+    reuse, lintian, promtool, a git checkout (and root, when not root)."""
     every, kept = _listed([]), _listed(["--self-contained"])
     check(set(kept) < set(every), "the selection is not a strict subset")
     out = set(every) - set(kept)
@@ -107,12 +107,14 @@ def test_self_contained_selection(bin):
         want_out = (base in whole or base.startswith(("test_postgres_", "test_libreoffice_",
                                                       "test_workbook_rejected"))
                     or base in ("test_deploy_doc_sshd_block", "test_reuse_lint",
-                                "test_debian_package", "test_dist_is_the_committed_tree"))
+                                "test_debian_package", "test_dist_is_the_committed_tree",
+                                "test_metrics_every_state_promtool"))
         if os.geteuid() != 0 and (base in ("test_installed_layout_restart_rebuilds_drop_tree",
                                            "test_no_lease_falls_back_to_close_write",
                                            "test_byname_on_another_file_system",
                                            "test_inotify_overflow_rescans",
-                                           "test_sysusers_tmpfiles_layout")
+                                           "test_sysusers_tmpfiles_layout",
+                                           "test_metrics_unreadable_inbox_file")
                                   or name in ("test_hostile_entry_rejected[chardev]",
                                               "test_hostile_entry_rejected[blockdev]")):
             want_out = True

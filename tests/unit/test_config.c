@@ -210,6 +210,18 @@ static const struct bad_case bad_cases[] = {
 	{"http: {enabled: true, enabled: false}\n" DS,
 	 "http.duplicate key \"enabled\""},
 
+	/* retention */
+	{"retention:\n  processed: 36501\n" DS,
+	 ":2:14: retention.processed: 36501 is out of range 0..36500"},
+	{"retention: {uploads: -1}\n" DS, "retention.uploads: "},
+	{"retention: {interval_s: 0}\n" DS,
+	 "retention.interval_s: 0 is out of range 1..86400"},
+	{"retention: {keep_summary: maybe}\n" DS,
+	 "retention.keep_summary: expected true or false"},
+	{"retention:\n  processd: 1\n" DS,
+	 ":2:3: unknown key \"processd\" in retention"},
+	{"retention: 30\n" DS, "retention: expected a mapping"},
+
 	/* datasets */
 	{"workers: 2\n", ":1:1: missing required key \"datasets\""},
 	{"datasets: []\n", ":1:11: datasets: at least one dataset is required"},
@@ -793,6 +805,14 @@ static void test_defaults(void **state)
 	assert_null(c->http_tokens_file);
 	assert_string_equal(c->http_socket_mode, "0660");
 	assert_null(c->http_socket_group);
+	assert_int_equal(c->retention_processed_days, 0); /* keep forever */
+	assert_int_equal(c->retention_failed_days, 0);
+	assert_int_equal(c->retention_rejected_days, 0);
+	assert_int_equal(c->retention_status_days, 0);
+	assert_int_equal(c->retention_upload_errors_days, 0);
+	assert_int_equal(c->retention_uploads_days, 0);
+	assert_true(c->retention_keep_summary);
+	assert_int_equal(c->retention_interval_s, 3600);
 
 	assert_int_equal(c->ndatasets, 1);
 	d = config_dataset(c, "p");
@@ -879,7 +899,16 @@ static void test_all_keys(void **state)
 		"  allowed_hosts: [ingest.example.org, box]\n"
 		"  tokens_file: /etc/ingestd/tokens\n"
 		"  socket_mode: \"0600\"\n"
-		"  socket_group: ingest-read\n" DS;
+		"  socket_group: ingest-read\n"
+		"retention:\n"
+		"  processed: 1\n"
+		"  failed: 2\n"
+		"  rejected: 3\n"
+		"  status: 4\n"
+		"  upload_errors: 5\n"
+		"  uploads: 36500\n"
+		"  keep_summary: false\n"
+		"  interval_s: 86400\n" DS;
 	struct config *c = NULL;
 	struct buf errs = BUF_INIT;
 	char path[64];
@@ -918,6 +947,14 @@ static void test_all_keys(void **state)
 	assert_string_equal(c->http_tokens_file, "/etc/ingestd/tokens");
 	assert_string_equal(c->http_socket_mode, "0600");
 	assert_string_equal(c->http_socket_group, "ingest-read");
+	assert_int_equal(c->retention_processed_days, 1);
+	assert_int_equal(c->retention_failed_days, 2);
+	assert_int_equal(c->retention_rejected_days, 3);
+	assert_int_equal(c->retention_status_days, 4);
+	assert_int_equal(c->retention_upload_errors_days, 5);
+	assert_int_equal(c->retention_uploads_days, 36500);
+	assert_false(c->retention_keep_summary);
+	assert_int_equal(c->retention_interval_s, 86400);
 	config_unref(c);
 	free(db);
 }
