@@ -319,6 +319,8 @@ static enum MHD_Result args_each(void *cls, enum MHD_ValueKind kind,
 
 	(void)kind;
 	(void)value;
+	if (!*key) /* an empty piece ("a=1&&b=2"): nothing asked */
+		return MHD_YES;
 	for (const char *const *k = a->known; *k; k++)
 		if (strcmp(key, *k) == 0)
 			return MHD_YES;

@@ -779,10 +779,11 @@ bool html_shows_errors(const struct upload_view *v)
 {
 	enum upload_state st;
 
-	/* A rejection applied no row, but may carry typed header errors
-	 * (record 0): those are shown. */
+	/* A rejection applied no row: its page says why in words (the
+	 * reason); its typed header errors are for programs (the JSON
+	 * document and GET /uploads/<id>/errors). */
 	return upload_state_parse(v->state, &st) < 0 ||
-	       (st != UP_DUPLICATE && (st != UP_REJECTED || v->errors > 0));
+	       (st != UP_REJECTED && st != UP_DUPLICATE);
 }
 
 int html_errors_begin(struct buf *out, int64_t id, int64_t count)

@@ -92,12 +92,13 @@ def _listed(extra):
 def test_self_contained_selection(bin):
     """make check leaves out exactly the tests that need what the package's
     build dependencies do not give: sshd, chromium, PostgreSQL, LibreOffice,
-    reuse, lintian, promtool, a git checkout (and root, when not root)."""
+    reuse, lintian, promtool, node with axe-core, a git checkout (and root,
+    when not root)."""
     every, kept = _listed([]), _listed(["--self-contained"])
     check(set(kept) < set(every), "the selection is not a strict subset")
     out = set(every) - set(kept)
     whole = set()  # modules left out whole (NEEDS)
-    for mod in ("test_sftp.py", "test_browser.py"):
+    for mod in ("test_sftp.py", "test_browser.py", "test_pages.py"):
         with open(os.path.join(REPO, "tests", "e2e", mod)) as f:
             names = set(re.findall(r"^def (test_\w+)", f.read(), re.M))
         check(names, "no test found in %s" % mod)
