@@ -324,7 +324,7 @@ static const struct key dataset_keys[] = {
 	K_S(D, "match", match, "*.csv", check_nonempty),
 	K_E(D, "fieldsMatch", fields_match, fields_match_names,
 	    "fieldsMatch mode", FM_EQUAL),
-	K_B(D, "rowid", rowid, false),
+	K_B(D, "rowid", rowid, true),
 	K_N("dialect"),
 	K_N("encoding"),
 	K_N("encoding_fallback"),

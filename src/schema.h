@@ -184,7 +184,7 @@ struct dataset {
 	char *table;
 	char *match; /* fnmatch(3) glob on the file name */
 	enum fields_match fields_match;
-	bool rowid; /* create the table with a rowid even for a text key */
+	bool rowid; /* false: a new table is WITHOUT ROWID (see create_table) */
 	struct schema schema;
 	struct dataset_read read;
 };

@@ -25,6 +25,8 @@ struct wcall {
 	struct wcall *next;
 };
 
+#define GROUP_MAX 64
+
 /* Which thread owns what: mu guards the queues, stopping, busy, done_ops,
  * the busy/result of queued batches and the result of queued calls;
  * store, and self once set, belong to the writer thread alone. */
@@ -41,6 +43,11 @@ struct writer {
 	bool busy;
 	uint64_t done_ops;
 	struct store *store;
+	/* The open transaction (see HOLD_ROWS); writer thread only. */
+	bool txn;
+	size_t txn_rows;
+	size_t nheld;
+	int64_t held[GROUP_MAX]; /* the uploads of the batches handed back */
 	writer_notify_fn notify;
 	void *notify_data;
 };
@@ -54,8 +61,27 @@ struct writer {
  * commits at once, as before. Callers learn their result only after the
  * commit, so "done" still means durable in the database.
  */
-#define GROUP_MAX 64
 #define GROUP_ROWS 4096
+
+/*
+ * Holding the transaction open (issue 17). Adding rows to an open
+ * transaction is cheap; committing is dear when keys are shuffled: each
+ * commit writes every page it touched to the WAL (and the checkpoint
+ * copies them again), and 10,000 random keys touch most leaves of the key
+ * index. So while more batches are queued behind them, the writer keeps
+ * the transaction open across groups of batches, up to HOLD_ROWS rows or
+ * GROUP_MAX batches: their jobs get them back at once (the rows are in
+ * the transaction; the job may reuse the buffer) and their progress is
+ * told after the commit. It commits as soon as nothing is queued, a call
+ * or a final batch is among the operations, or a bound is reached. So a
+ * call's or a final batch's "done" still means committed, nothing stays
+ * uncommitted while the writer is idle, and a crash loses at most the
+ * open transaction, each batch's resume point in it beside its rows. If
+ * that commit fails, the batches handed back cannot run again: the next
+ * batch of their upload is refused (it does not follow the resume point)
+ * and the upload fails; nothing is applied twice or skipped.
+ */
+#define HOLD_ROWS 100000
 
 struct op {
 	struct wcall *c; /* a call, or */
@@ -134,29 +160,81 @@ static void finish(struct writer *w, struct op *ops, size_t n)
 	uv_cond_broadcast(&w->cv_done);
 }
 
-/* Runs ops[0..n) as one group; on failure of the group itself (nothing of
- * it stands) each runs again alone. */
-static void run_group(struct writer *w, struct op *ops, size_t n)
+static bool queued(struct writer *w)
 {
-	bool intact = true;
+	bool q;
+
+	uv_mutex_lock(&w->mu);
+	q = w->calls || w->batches;
+	uv_mutex_unlock(&w->mu);
+	return q;
+}
+
+/* Runs ops[0..n) as one group, in the open transaction if there is one;
+ * on failure of the group itself (nothing of it stands) each runs again
+ * alone. Returns false when it left the transaction open (HOLD_ROWS): the
+ * caller hands the batches back with release(), else with finish(). */
+static bool run_group(struct writer *w, struct op *ops, size_t n)
+{
+	bool intact = true, hold = true;
+	size_t rows = 0, held = w->nheld;
 
 	assert(on_writer(w) && n > 0 && n <= GROUP_MAX);
-	if (n == 1 || store_group_begin(w->store) < 0) {
-		for (size_t i = 0; i < n; i++)
-			ops[i].r = run_op(w, &ops[i]);
-		return;
+	for (size_t i = 0; i < n; i++) {
+		hold = hold && ops[i].b && !ops[i].b->final;
+		rows += ops[i].b ? ops[i].b->nrows : 0;
+	}
+	if (!w->txn) {
+		if ((n == 1 && !hold) || store_group_begin(w->store) < 0) {
+			for (size_t i = 0; i < n; i++)
+				ops[i].r = run_op(w, &ops[i]);
+			return true;
+		}
+		w->txn = true;
+		w->txn_rows = 0;
+		w->nheld = 0;
 	}
 	for (size_t i = 0; i < n && intact; i++) {
 		ops[i].r = run_op(w, &ops[i]);
 		intact = store_group_intact(w->store);
 	}
-	if (store_group_end(w->store, intact) == 0)
-		return;
+	w->txn_rows += rows;
+	if (intact && hold && w->txn_rows < HOLD_ROWS &&
+	    w->nheld + n <= GROUP_MAX && queued(w)) {
+		for (size_t i = 0; i < n; i++)
+			w->held[w->nheld++] = ops[i].b->upload_id;
+		return false;
+	}
+	w->txn = false;
+	if (store_group_end(w->store, intact) == 0) {
+		for (size_t i = 0; i < w->nheld; i++)
+			w->notify(w->notify_data, w->held[i], false);
+		w->nheld = 0;
+		return true;
+	}
+	w->nheld = 0;
 	log_warning(
-		"writer: a group of %zu operations did not commit (%s): running each alone",
-		n, store_errmsg(w->store));
+		"writer: a group of %zu operations did not commit (%s): running each alone%s",
+		n, store_errmsg(w->store),
+		held ? "; the uploads of the batches held before them fail at their next batch"
+		     : "");
 	for (size_t i = 0; i < n; i++)
 		ops[i].r = run_op(w, &ops[i]);
+	return true;
+}
+
+/* Hand held batches back uncommitted (run_group returned false): their
+ * jobs may go on; the writer stays busy. Returns with the mutex held. */
+static void release(struct writer *w, struct op *ops, size_t n)
+{
+	assert(on_writer(w));
+	uv_mutex_lock(&w->mu);
+	for (size_t i = 0; i < n; i++) {
+		ops[i].b->result = ops[i].r;
+		ops[i].b->busy = false;
+	}
+	w->done_ops += n;
+	uv_cond_broadcast(&w->cv_done);
 }
 
 static void run(void *arg)
@@ -195,8 +273,10 @@ static void run(void *arg)
 			w->batches_tail = &w->batches;
 		w->busy = true;
 		uv_mutex_unlock(&w->mu);
-		run_group(w, ops, n);
-		finish(w, ops, n); /* returns with the mutex held */
+		if (run_group(w, ops, n))
+			finish(w, ops, n); /* returns with the mutex held */
+		else
+			release(w, ops, n); /* the same */
 	}
 	uv_mutex_unlock(&w->mu);
 }
