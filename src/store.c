@@ -294,10 +294,16 @@ int store_open(const char *path, bool readonly, struct store **out)
 		 * for it. synchronous=NORMAL: a commit is durable once the WAL
 		 * is synced at checkpoint; a power cut may lose the last
 		 * transactions but never corrupts, and the resume point lives
-		 * in the same transactions as the rows it describes. */
+		 * in the same transactions as the rows it describes.
+		 * temp_store stays the default (a file): each batch is a
+		 * savepoint of the writer's transaction (writer.c), whose
+		 * statement journal holds the original of every page the batch
+		 * changes; SQLite keeps the first 64 KiB in memory and the rest
+		 * in a deleted temp file (SQLITE_TMPDIR, TMPDIR, /var/tmp or
+		 * /tmp), where temp_store=MEMORY would keep it all in the heap
+		 * (issue 17: 79 against 34 MiB peak RSS, 1M shuffled keys). */
 		r = store_exec(s, "PRAGMA journal_mode=WAL;"
 				  "PRAGMA synchronous=NORMAL;"
-				  "PRAGMA temp_store=MEMORY;"
 				  "PRAGMA cache_size=-16384;"
 				  "PRAGMA foreign_keys=OFF;");
 		if (r < 0)
