@@ -457,7 +457,7 @@ def pg_copy(path):
 def pg_grow(path, base_csv):
     """COPY into a TEMP staging table, then INSERT ... ON CONFLICT, into a
     copy (CREATE DATABASE ... TEMPLATE) of the 10M-row base database."""
-    stamp = os.path.join(DATA, "base-10m.pg.stamp")
+    stamp = os.path.splitext(base_csv)[0] + ".pg.stamp"
     if not os.path.exists(stamp) or open(stamp).read() != Pg.srv.dir:
         print("building the 10M-row base for PostgreSQL...", file=sys.stderr, flush=True)
         psql("DROP DATABASE IF EXISTS base10m;\nCREATE DATABASE base10m;\n")
@@ -504,9 +504,10 @@ def duck_case(path, seed_db=None):
 
 
 def base_db(kind, base_csv):
-    """The 10M-row base database of one contender ("ingestd", "sqlite",
-    "duckdb"), built once; ingestd's again when its binary changes."""
-    path = os.path.join(DATA, "base-10m.%s" % kind)
+    """The base database of one contender ("ingestd", "sqlite", "duckdb")
+    made from base_csv, built once beside it; ingestd's again when its
+    binary changes."""
+    path = "%s.%s" % (os.path.splitext(base_csv)[0], kind)
     stamp = "%d" % os.stat(BIN).st_mtime_ns if kind == "ingestd" else "1"
     if os.path.exists(path) and os.path.exists(path + ".stamp") and \
             open(path + ".stamp").read() == stamp:

@@ -294,16 +294,10 @@ int store_open(const char *path, bool readonly, struct store **out)
 		 * for it. synchronous=NORMAL: a commit is durable once the WAL
 		 * is synced at checkpoint; a power cut may lose the last
 		 * transactions but never corrupts, and the resume point lives
-		 * in the same transactions as the rows it describes.
-		 * temp_store stays the default (a file): each batch is a
-		 * savepoint of the writer's transaction (writer.c), whose
-		 * statement journal holds the original of every page the batch
-		 * changes; SQLite keeps the first 64 KiB in memory and the rest
-		 * in a deleted temp file (SQLITE_TMPDIR, TMPDIR, /var/tmp or
-		 * /tmp), where temp_store=MEMORY would keep it all in the heap
-		 * (issue 17: 79 against 34 MiB peak RSS, 1M shuffled keys). */
+		 * in the same transactions as the rows it describes. */
 		r = store_exec(s, "PRAGMA journal_mode=WAL;"
 				  "PRAGMA synchronous=NORMAL;"
+				  "PRAGMA temp_store=MEMORY;"
 				  "PRAGMA cache_size=-16384;"
 				  "PRAGMA foreign_keys=OFF;");
 		if (r < 0)
@@ -761,15 +755,21 @@ static void undo(struct store *s)
 	memcpy(s->err, keep, sizeof(keep));
 }
 
-/* One operation: a transaction of its own, or a savepoint in a group. */
+/* One operation: a transaction of its own, a savepoint in a group, or
+ * nothing inside store_txn_begin(). */
 static int begin(struct store *s)
 {
+	if (s->txn)
+		return 0;
 	return step1(s, s->group ? "SAVEPOINT op" : "BEGIN IMMEDIATE");
 }
 
-/* Commit (or release) the operation when r == 0, else undo it. */
+/* Commit (or release) the operation when r == 0, else undo it; inside
+ * store_txn_begin() the caller rolls the whole transaction back. */
 static int end(struct store *s, int r)
 {
+	if (s->txn)
+		return r;
 	if (r == 0) {
 		r = step1(s, s->group ? "RELEASE op" : "COMMIT");
 		if (r == 0)
@@ -812,6 +812,32 @@ int store_group_end(struct store *s, bool commit)
 		return r; /* rolled back under us: nothing of it stands */
 	if (s->group_broken)
 		commit = false;
+	if (commit) {
+		r = step1(s, "COMMIT");
+		if (r == 0)
+			return 0;
+	}
+	undo(s);
+	return r;
+}
+
+int store_txn_begin(struct store *s)
+{
+	int r;
+
+	assert(!s->group && !s->txn);
+	r = step1(s, "BEGIN IMMEDIATE");
+	s->txn = r == 0;
+	return r;
+}
+
+int store_txn_end(struct store *s, bool commit)
+{
+	int r = -EIO;
+
+	s->txn = false;
+	if (sqlite3_get_autocommit(s->db))
+		return r; /* rolled back under us: nothing of it stands */
 	if (commit) {
 		r = step1(s, "COMMIT");
 		if (r == 0)

@@ -47,6 +47,7 @@ struct store {
 	uint64_t clock;
 	bool group; /* inside store_group_begin(): operations are savepoints */
 	bool group_broken; /* an operation could not be undone alone */
+	bool txn; /* inside store_txn_begin(): operations neither begin nor end */
 };
 
 /* A cached prepared statement for sql, reset and unbound; the cache owns

@@ -134,7 +134,9 @@ static void fill(struct batch *b, int64_t id, int k)
 	}
 }
 
-static void test_held(void **state)
+/* refuse: the index of a batch given a wrong resume point (the database
+ * refuses it), or -1 */
+static void run_held(int refuse)
 {
 	struct store *s = NULL;
 	struct upload_new u = {.name = (const unsigned char *)"a.csv",
@@ -149,7 +151,6 @@ static void test_held(void **state)
 	int64_t id = 0, dup = -1;
 	int fd;
 
-	(void)state;
 	memset(b, 0, sizeof(b));
 	strcpy(dbpath, "/tmp/ingestd-writer-XXXXXX");
 	fd = mkstemp(dbpath);
@@ -173,21 +174,40 @@ static void test_held(void **state)
 	uv_sem_wait(&gate.entered);
 	for (int k = 0; k < NB; k++) {
 		fill(&b[k], id, k);
+		if (k == refuse)
+			b[k].start_offset = 7;
 		writer_submit(wr, &b[k]);
 	}
 	uv_sem_post(&gate.go);
-	for (int k = 0; k < NB; k++)
-		assert_int_equal(writer_wait(wr, &b[k]), 0);
+	for (int k = 0; k < NB; k++) {
+		int r = writer_wait(wr, &b[k]);
+
+		/* a batch handed back before the refusal had 0 */
+		if (refuse >= 0 ? (k >= refuse) != (r < 0) : r != 0)
+			fail_msg("refuse %d: batch %d: %d", refuse, k, r);
+	}
 	assert_int_equal(uv_thread_join(&t), 0);
 	writer_free(wr); /* drains: every notify has run */
+	if (refuse >= 0) {
+		/* rolled back whole: no row, counter or resume point of the
+		 * held batches stands, and none after the refused one */
+		assert_int_equal(seen.n, 0);
+		assert_int_equal(
+			count_rows(seen.rd, "SELECT count(*) FROM item"), 0);
+		assert_int_equal(count_rows(seen.rd,
+					    "SELECT rows_applied FROM uploads"),
+				 0);
+		goto out;
+	}
 
-	/* one commit for the three: each batch told once it was in */
-	assert_int_equal(seen.n, NB);
-	for (int k = 0; k < NB; k++) {
+	/* one commit for the three, told once it was in: the progress of
+	 * the held ones, then the final state */
+	assert_int_equal(seen.n, 2);
+	for (int k = 0; k < 2; k++) {
 		if (seen.rows[k] != 1 + NB * (ROWS - 1))
 			fail_msg("notify %d saw %lld rows", k,
 				 (long long)seen.rows[k]);
-		assert_int_equal(seen.final[k], k == NB - 1);
+		assert_int_equal(seen.final[k], k == 1);
 	}
 	assert_int_equal(count_rows(seen.rd, "SELECT qty FROM item"
 					     " WHERE sku = 'K0-00000'"),
@@ -196,6 +216,7 @@ static void test_held(void **state)
 					     " AND rows_applied = 15000"
 					     " FROM uploads"),
 			 1);
+out:
 	sqlite3_close(seen.rd);
 	for (int k = 0; k < NB; k++)
 		batch_free(&b[k]);
@@ -211,10 +232,25 @@ static void test_held(void **state)
 	}
 }
 
+static void test_held(void **state)
+{
+	(void)state;
+	run_held(-1);
+}
+
+/* The second batch refused: the first, already handed back, is rolled
+ * back with it; the final one does not follow the resume point. */
+static void test_held_refused(void **state)
+{
+	(void)state;
+	run_held(1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_held),
+		cmocka_unit_test(test_held_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
