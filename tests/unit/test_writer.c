@@ -164,9 +164,9 @@ static void run_held(int refuse)
 	assert_int_equal(store_upload_hashed(s, id, UP_PROCESSING, "ab", false,
 					     NULL, &dup),
 			 0);
-	assert_int_equal(sqlite3_open_v2(dbpath, &seen.rd,
-					 SQLITE_OPEN_READONLY, NULL),
-			 SQLITE_OK);
+	assert_int_equal(
+		sqlite3_open_v2(dbpath, &seen.rd, SQLITE_OPEN_READONLY, NULL),
+		SQLITE_OK);
 	assert_int_equal(writer_new(s, notify, &seen, &wr), 0);
 	assert_int_equal(uv_sem_init(&gate.entered, 0), 0);
 	assert_int_equal(uv_sem_init(&gate.go, 0), 0);
@@ -194,9 +194,9 @@ static void run_held(int refuse)
 		assert_int_equal(seen.n, 0);
 		assert_int_equal(
 			count_rows(seen.rd, "SELECT count(*) FROM item"), 0);
-		assert_int_equal(count_rows(seen.rd,
-					    "SELECT rows_applied FROM uploads"),
-				 0);
+		assert_int_equal(
+			count_rows(seen.rd, "SELECT rows_applied FROM uploads"),
+			0);
 		goto out;
 	}
 
@@ -224,7 +224,8 @@ out:
 	uv_sem_destroy(&gate.entered);
 	uv_sem_destroy(&gate.go);
 	unlink(dbpath);
-	for (const char *sfx = "-wal"; sfx; sfx = sfx[1] == 'w' ? "-shm" : NULL) {
+	for (const char *sfx = "-wal"; sfx;
+	     sfx = sfx[1] == 'w' ? "-shm" : NULL) {
 		char p[80];
 
 		snprintf(p, sizeof(p), "%s%s", dbpath, sfx);
