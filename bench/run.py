@@ -22,6 +22,35 @@ Contenders and cases (issue 6):
   rss-1g-utf16    the same rows as UTF-16LE with a BOM (2 GB of bytes: iconv
                   beneath the parser), peak RSS beside rss-1g
 
+Issue 17: real key order and growing tables. Each case group runs its
+contenders side by side, alternating (odd rounds run the list backwards):
+  A  ingestd-1m, import-1m (above), import-wr-1m (.import into a WITHOUT ROWID
+     table), stage-1m (sqlite3: .import into a TEMP staging table, then
+     INSERT ... SELECT ... ON CONFLICT DO UPDATE), pg-copy-1m (PostgreSQL 15
+     COPY into a table with a PRIMARY KEY), duckdb-1m (DuckDB INSERT OR
+     REPLACE ... FROM read_csv)
+  B  the same six on the same 1M rows shuffled (gen.py --shuffle):
+     ingestd-shuf, import-shuf, import-wr-shuf, stage-shuf, pg-copy-shuf,
+     duckdb-shuf
+  C  1M upserts, half updates of random existing keys and half new ones,
+     shuffled (gen.py --upsert-into), into a table of 10M rows: ingestd-grow,
+     stage-grow, pg-grow (COPY into a staging table + INSERT ... ON
+     CONFLICT), duckdb-grow. Each contender's 10M-row base is built once
+     (bench/data/base-10m.*, rebuilt when build/ingestd changes, for
+     ingestd) and copied per round: only the upsert is timed.
+  E  burst-5k (5,000 files x 100 rows at once), import-loop-5k (one sqlite3
+     .import per file, as a cron loop would)
+A group letter in --only stands for its cases: --only A,B,C,E --rounds 3.
+PostgreSQL runs as tests/e2e/pg.py starts it (fsync=off: its figures are a
+lower bound) and DuckDB through bench/duck.mjs with the npm package
+@duckdb/node-api (npm install --no-save @duckdb/node-api in bench/; the
+binary it ships lands in bench/node_modules, ignored by git); either is
+skipped with a note when absent. Beside each time the table shows the CPU
+time (user + system of the contender's processes; ingestd: the daemon, from
+the rename to the terminal state) and the peak RSS (VmHWM of the daemon;
+ru_maxrss of the sqlite3/node process; not measured for the PostgreSQL
+server). --bin PATH benchmarks another ingestd build (A/B of a change).
+
 --only a,b,c runs only those cases (names above), e.g.
   python3 bench/run.py --only rss-1g,rss-1g-gzip,rss-1g-utf16 --rounds 1
 and then writes no RESULTS.md (a partial table would replace the full one).
@@ -30,6 +59,7 @@ ran: compare it before and after a change (issue 11: at most 5% slower).
 """
 import argparse
 import csv
+import json
 import os
 import platform
 import shutil
@@ -100,10 +130,12 @@ def gen(name, rows, *extra):
 
 
 class Daemon:
-    def __init__(self, **cfg):
+    def __init__(self, seed_db=None, **cfg):
         self.dir = tempfile.mkdtemp(prefix="ingestd-bench-", dir=DATA)
         self.root = os.path.join(self.dir, "drop")
         self.db = os.path.join(self.dir, "ingestd.db")
+        if seed_db:
+            shutil.copyfile(seed_db, self.db)
         conf = {"workers": 2, "settle_ms": 200, "batch_rows": 10000, "max_errors": 100000000}
         conf.update(cfg)
         with open(os.path.join(self.dir, "c.yaml"), "w") as f:
@@ -159,7 +191,15 @@ class Daemon:
                     return int(line.split()[1])
         return 0
 
-    def close(self):
+    def cpu_s(self):
+        """User + system CPU seconds of the daemon so far."""
+        with open("/proc/%d/stat" % self.p.pid) as f:
+            st = f.read().rsplit(")", 1)[1].split()
+        return (int(st[11]) + int(st[12])) / os.sysconf("SC_CLK_TCK")
+
+    def close(self, keep_db=None):
+        """Stop the daemon (SIGTERM: the database is checkpointed and
+        closed); keep_db: move the database file there first."""
         self.p.send_signal(signal.SIGTERM)
         try:
             self.p.wait(timeout=30)
@@ -167,6 +207,8 @@ class Daemon:
             self.p.kill()
             self.p.wait()
         self.log.close()
+        if keep_db:
+            os.rename(self.db, keep_db)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
@@ -191,22 +233,6 @@ def ingest_one(path, expect_rows, prepopulate=None):
         return t1 - t0
     finally:
         d.close()
-
-
-def sqlite_import(path):
-    tmp = tempfile.mkdtemp(prefix="import-", dir=DATA)
-    db = os.path.join(tmp, "import.db")
-    try:
-        t0 = time.monotonic()
-        subprocess.run(["sqlite3", db,
-                        "PRAGMA journal_mode=WAL;", "PRAGMA synchronous=NORMAL;",
-                        "CREATE TABLE product(sku TEXT PRIMARY KEY, name TEXT NOT NULL,"
-                        " price REAL NOT NULL, description TEXT, active INTEGER);",
-                        ".import --csv --skip 1 %s product" % path],
-                       check=True, stdout=subprocess.DEVNULL)
-        return time.monotonic() - t0
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def prototype(path):
@@ -243,23 +269,18 @@ def prototype(path):
 
 
 def burst(nfiles, rows):
+    """nfiles files of rows rows renamed in at once -> all terminal:
+    (seconds, CPU seconds, peak RSS MiB)."""
     d = Daemon(settle_ms=200)
     try:
-        stage = os.path.join(d.dir, "stage")
-        os.mkdir(stage)
-        head = "sku,name,price,description,active\n"
-        for i in range(nfiles):
-            with open(os.path.join(stage, "f%05d.csv" % i), "w") as f:
-                f.write(head)
-                f.write("".join("B%05d-%03d,Item %d,%d.50,small file row,true\n"
-                                % (i, k, k, k) for k in range(rows)))
+        names = small_files(d.dir, nfiles, rows)
         inbox = os.path.join(d.root, "inbox")
+        c0 = d.cpu_s()
         t0 = time.monotonic()
-        for i in range(nfiles):
-            name = "f%05d.csv" % i
-            os.rename(os.path.join(stage, name), os.path.join(inbox, name))
+        for path in names:
+            os.rename(path, os.path.join(inbox, os.path.basename(path)))
         t1 = d.wait(nfiles, timeout=900)
-        return t1 - t0
+        return t1 - t0, d.cpu_s() - c0, d.hwm_kib() / 1024.0
     finally:
         d.close()
 
@@ -276,6 +297,244 @@ def peak_rss(path, rows, name="big.csv"):
         return d.hwm_kib() / 1024.0
     finally:
         d.close()
+
+
+def ingest_timed(path, expect_rows, seed_db=None):
+    """(seconds, CPU seconds, peak RSS MiB) from the rename of path into
+    the inbox to its terminal state; seed_db: start on a copy of it."""
+    d = Daemon(seed_db=seed_db)
+    try:
+        n = d.count_done()
+        staged = d.stage(path, "file.csv")
+        c0 = d.cpu_s()
+        t0 = time.monotonic()
+        os.rename(staged, os.path.join(d.root, "inbox", "file.csv"))
+        t1 = d.wait(n + 1, timeout=1800)
+        cpu = d.cpu_s() - c0
+        state, total, _ = d.rows(n + 1)
+        if state != "completed" or total != expect_rows:
+            raise RuntimeError("unexpected result %s %s" % (state, total))
+        return t1 - t0, cpu, d.hwm_kib() / 1024.0
+    finally:
+        d.close()
+
+
+def run_timed(argv):
+    """(seconds, CPU seconds, peak RSS MiB) of one process."""
+    t0 = time.monotonic()
+    p = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
+    _, status, ru = os.wait4(p.pid, 0)
+    dt = time.monotonic() - t0
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError("%s exited %d" % (argv[0], os.waitstatus_to_exitcode(status)))
+    return dt, ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024.0
+
+
+PRODUCT_COLS = ("sku TEXT PRIMARY KEY, name TEXT NOT NULL, price REAL NOT NULL,"
+                " description TEXT, active INTEGER")
+SQLITE_PRAGMAS = ["PRAGMA journal_mode=WAL;", "PRAGMA synchronous=NORMAL;"]
+SQLITE_UPSERT = ("INSERT INTO product SELECT * FROM stage WHERE true ON CONFLICT(sku)"
+                 " DO UPDATE SET name=excluded.name, price=excluded.price,"
+                 " description=excluded.description, active=excluded.active;")
+
+
+def sqlite_case(path, how, seed_db=None):
+    """sqlite3 CLI on a fresh database (or a copy of seed_db): how is
+    "rowid" (.import into a rowid table, TEXT PRIMARY KEY), "wr" (.import
+    into a WITHOUT ROWID table) or "stage" (.import into a TEMP table, then
+    one INSERT ... ON CONFLICT DO UPDATE). (seconds, CPU, RSS MiB)."""
+    tmp = tempfile.mkdtemp(prefix="sqlite-", dir=DATA)
+    db = os.path.join(tmp, "s.db")
+    try:
+        if seed_db:
+            shutil.copyfile(seed_db, db)
+        sql = list(SQLITE_PRAGMAS)
+        if not seed_db:
+            sql.append("CREATE TABLE product(%s)%s;"
+                       % (PRODUCT_COLS, " WITHOUT ROWID" if how == "wr" else ""))
+        if how == "stage":
+            sql += ["CREATE TEMP TABLE stage(sku TEXT, name TEXT, price REAL,"
+                    " description TEXT, active INTEGER);",
+                    ".import --csv --skip 1 --schema temp %s stage" % path, SQLITE_UPSERT]
+        else:
+            sql.append(".import --csv --skip 1 %s product" % path)
+        return run_timed(["sqlite3", db] + sql)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def small_files(where, nfiles, rows):
+    """nfiles files of rows product rows each in where/stage; their paths."""
+    stage = os.path.join(where, "stage")
+    os.mkdir(stage)
+    head = "sku,name,price,description,active\n"
+    out = []
+    for i in range(nfiles):
+        out.append(os.path.join(stage, "f%05d.csv" % i))
+        with open(out[-1], "w") as f:
+            f.write(head)
+            f.write("".join("B%05d-%03d,Item %d,%d.50,small file row,true\n"
+                            % (i, k, k, k) for k in range(rows)))
+    return out
+
+
+def import_loop(nfiles, rows):
+    """One sqlite3 .import per small file into one database, as a cron loop
+    would: (seconds, CPU of all of them, largest RSS MiB)."""
+    tmp = tempfile.mkdtemp(prefix="loop-", dir=DATA)
+    db = os.path.join(tmp, "s.db")
+    try:
+        subprocess.run(["sqlite3", db, "PRAGMA journal_mode=WAL;",
+                        "CREATE TABLE product(%s);" % PRODUCT_COLS],
+                       check=True, stdout=subprocess.DEVNULL)
+        names = small_files(tmp, nfiles, rows)
+        wall = cpu = rss = 0.0
+        for name in names:
+            w, c, m = run_timed(["sqlite3", db, "PRAGMA synchronous=NORMAL;",
+                                 ".import --csv --skip 1 %s product" % name])
+            wall, cpu, rss = wall + w, cpu + c, max(rss, m)
+        return wall, cpu, rss
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+class Pg:
+    """The PostgreSQL 15 server of tests/e2e/pg.py, started on first use;
+    None (and why in .missing) when it cannot start."""
+    srv = None
+    missing = None
+
+    @classmethod
+    def get(cls):
+        if cls.srv is None and cls.missing is None:
+            sys.path.insert(0, os.path.join(TOP, "tests", "e2e"))
+            try:
+                import pg
+                srv = pg.Server()
+                srv.start()
+                cls.srv = srv
+            except (ImportError, AssertionError, OSError, subprocess.SubprocessError) as e:
+                cls.missing = "PostgreSQL skipped: %s" % e
+        return cls.srv
+
+    @classmethod
+    def stop(cls):
+        if cls.srv:
+            cls.srv.stop()
+
+
+PG_COLS = ("sku text PRIMARY KEY, name text NOT NULL, price double precision NOT NULL,"
+           " description text, active boolean")
+PG_UPSERT = ("INSERT INTO product SELECT * FROM stage ON CONFLICT (sku) DO UPDATE SET"
+             " name = excluded.name, price = excluded.price,"
+             " description = excluded.description, active = excluded.active;")
+
+
+def psql_argv(db, script_path):
+    return ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", Pg.srv.sock,
+            "-U", "postgres", "-d", db, "-f", script_path]
+
+
+def psql(script, db="postgres", timed=False):
+    """Run script (psql text, \\copy streams the file from the client);
+    (seconds, CPU of psql, None) when timed: the server's RSS is not seen."""
+    with tempfile.NamedTemporaryFile("w", suffix=".sql", dir=DATA) as f:
+        f.write("SET client_min_messages = warning;\n" + script)
+        f.flush()
+        if timed:
+            dt, cpu, _ = run_timed(psql_argv(db, f.name))
+            return dt, cpu, None
+        subprocess.run(psql_argv(db, f.name), check=True, stdout=subprocess.DEVNULL)
+    return None
+
+
+def pg_copy(path):
+    """COPY into a fresh table with a primary key."""
+    psql("DROP TABLE IF EXISTS product;\nCREATE TABLE product(%s);\n" % PG_COLS)
+    return psql("\\copy product FROM '%s' WITH (FORMAT csv, HEADER)\n" % path, timed=True)
+
+
+def pg_grow(path, base_csv):
+    """COPY into a TEMP staging table, then INSERT ... ON CONFLICT, into a
+    copy (CREATE DATABASE ... TEMPLATE) of the 10M-row base database."""
+    stamp = os.path.splitext(base_csv)[0] + ".pg.stamp"
+    if not os.path.exists(stamp) or open(stamp).read() != Pg.srv.dir:
+        print("building the 10M-row base for PostgreSQL...", file=sys.stderr, flush=True)
+        psql("DROP DATABASE IF EXISTS base10m;\nCREATE DATABASE base10m;\n")
+        psql("CREATE TABLE product(%s);\n\\copy product FROM '%s' WITH (FORMAT csv, HEADER)\n"
+             "VACUUM ANALYZE product;\n" % (PG_COLS, base_csv), "base10m")
+        with open(stamp, "w") as f:
+            f.write(Pg.srv.dir)
+    psql("DROP DATABASE IF EXISTS round;\nCREATE DATABASE round TEMPLATE base10m;\n")
+    return psql("CREATE TEMP TABLE stage (LIKE product);\n"
+                "\\copy stage FROM '%s' WITH (FORMAT csv, HEADER)\n%s\n" % (path, PG_UPSERT),
+                "round", timed=True)
+
+
+DUCK = os.path.join(HERE, "duck.mjs")
+DUCK_COLS = ("sku VARCHAR PRIMARY KEY, name VARCHAR NOT NULL, price DOUBLE NOT NULL,"
+             " description VARCHAR, active BOOLEAN")
+
+
+def duck_missing():
+    if not shutil.which("node"):
+        return "DuckDB skipped: node is not installed"
+    if not os.path.isdir(os.path.join(HERE, "node_modules", "@duckdb", "node-api")):
+        return ("DuckDB skipped: @duckdb/node-api is not installed"
+                " (npm install --no-save @duckdb/node-api in bench/)")
+    return None
+
+
+def duck_case(path, seed_db=None):
+    """DuckDB: INSERT OR REPLACE ... FROM read_csv into a fresh table (or a
+    copy of seed_db). RSS is node's, DuckDB in it."""
+    tmp = tempfile.mkdtemp(prefix="duck-", dir=DATA)
+    db = os.path.join(tmp, "d.duckdb")
+    try:
+        sql = []
+        if seed_db:
+            shutil.copyfile(seed_db, db)
+        else:
+            sql.append("CREATE TABLE product(%s)" % DUCK_COLS)
+        sql.append("INSERT OR REPLACE INTO product SELECT * FROM read_csv('%s', header=true)"
+                   % path)
+        return run_timed(["node", DUCK, db] + sql)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def base_db(kind, base_csv):
+    """The base database of one contender ("ingestd", "sqlite", "duckdb")
+    made from base_csv, built once beside it; ingestd's again when its
+    binary changes."""
+    path = "%s.%s" % (os.path.splitext(base_csv)[0], kind)
+    stamp = "%d" % os.stat(BIN).st_mtime_ns if kind == "ingestd" else "1"
+    if os.path.exists(path) and os.path.exists(path + ".stamp") and \
+            open(path + ".stamp").read() == stamp:
+        return path
+    print("building the 10M-row base for %s..." % kind, file=sys.stderr, flush=True)
+    if os.path.exists(path):
+        os.unlink(path)
+    if kind == "ingestd":
+        d = Daemon()
+        try:
+            staged = d.stage(base_csv, "base.csv")
+            os.rename(staged, os.path.join(d.root, "inbox", "base.csv"))
+            d.wait(1, timeout=3600)
+        finally:
+            d.close(keep_db=path)
+    elif kind == "sqlite":
+        subprocess.run(["sqlite3", path] + SQLITE_PRAGMAS +
+                       ["CREATE TABLE product(%s);" % PRODUCT_COLS,
+                        ".import --csv --skip 1 %s product" % base_csv,
+                        "PRAGMA wal_checkpoint(TRUNCATE);"], check=True, stdout=subprocess.DEVNULL)
+    else:
+        subprocess.run(["node", DUCK, path, "CREATE TABLE product(%s)" % DUCK_COLS,
+                        "INSERT INTO product SELECT * FROM read_csv('%s', header=true)" % base_csv],
+                       check=True)
+    with open(path + ".stamp", "w") as f:
+        f.write(stamp)
+    return path
 
 
 def machine():
@@ -296,17 +555,21 @@ def med(xs):
 
 
 def main():
+    global BIN
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--rows", type=int, default=1000000)
     ap.add_argument("--quick", action="store_true", help="only ingestd-1m and import-1m")
     ap.add_argument("--only", default="", help="comma-separated cases to run (see the top of this file)")
     ap.add_argument("--out", default=os.path.join(HERE, "RESULTS.md"))
+    ap.add_argument("--bin", default=BIN, help="the ingestd binary (default build/ingestd)")
     a = ap.parse_args()
+    BIN = os.path.abspath(a.bin)
     os.makedirs(DATA, exist_ok=True)
     if not os.access(BIN, os.X_OK):
-        sys.exit("build/ingestd is missing: run make first")
+        sys.exit("%s is missing: run make first" % BIN)
     N = a.rows
+    NB = 10 * N  # rows of case C's base table
     # case -> (the data it needs, how to run it once); data made lazily
     data = {}
 
@@ -321,12 +584,16 @@ def main():
                 "1gb": lambda: gen("product-1gb.csv", 9000000, "--seed", "9"),
                 "1gb-gz": lambda: derived(need("1gb"), "product-1gb.csv.gz", "gzip"),
                 "1gb-utf16": lambda: derived(need("1gb"), "product-1gb-utf16.csv", "utf16"),
+                "shuffled": lambda: gen("product-%d-shuffled.csv" % N, N, "--shuffle"),
+                "base": lambda: gen("base-%d.csv" % NB, NB, "--seed", "5"),
+                "grow": lambda: gen("upsert-%d-into-%d.csv" % (N, NB), N, "--seed", "5",
+                                    "--upsert-into", str(NB)),
             }[key]()
         return data[key]
 
     cases = [
-        ("ingestd-1m", lambda: ingest_one(need("clean"), N)),
-        ("import-1m", lambda: sqlite_import(need("clean"))),
+        ("ingestd-1m", lambda: ingest_timed(need("clean"), N)),
+        ("import-1m", lambda: sqlite_case(need("clean"), "rowid")),
         ("ingestd-update", lambda: ingest_one(need("changed"), N, prepopulate=need("clean"))),
         ("ingestd-bad10", lambda: ingest_one(need("bad"), N)),
         ("prototype-20k", lambda: prototype(need("20k"))[0]),
@@ -335,10 +602,41 @@ def main():
         ("rss-1g", lambda: peak_rss(need("1gb"), 9000000)),
         ("rss-1g-gzip", lambda: peak_rss(need("1gb-gz"), 9000000, "big.csv.gz")),
         ("rss-1g-utf16", lambda: peak_rss(need("1gb-utf16"), 9000000)),
+        # issue 17: groups A (sorted), B (shuffled), C (growth), E (small files)
+        ("import-wr-1m", lambda: sqlite_case(need("clean"), "wr")),
+        ("stage-1m", lambda: sqlite_case(need("clean"), "stage")),
+        ("pg-copy-1m", lambda: pg_copy(need("clean"))),
+        ("duckdb-1m", lambda: duck_case(need("clean"))),
+        ("ingestd-shuf", lambda: ingest_timed(need("shuffled"), N)),
+        ("import-shuf", lambda: sqlite_case(need("shuffled"), "rowid")),
+        ("import-wr-shuf", lambda: sqlite_case(need("shuffled"), "wr")),
+        ("stage-shuf", lambda: sqlite_case(need("shuffled"), "stage")),
+        ("pg-copy-shuf", lambda: pg_copy(need("shuffled"))),
+        ("duckdb-shuf", lambda: duck_case(need("shuffled"))),
+        ("ingestd-grow", lambda: ingest_timed(need("grow"), N,
+                                              seed_db=base_db("ingestd", need("base")))),
+        ("stage-grow", lambda: sqlite_case(need("grow"), "stage",
+                                           seed_db=base_db("sqlite", need("base")))),
+        ("pg-grow", lambda: pg_grow(need("grow"), need("base"))),
+        ("duckdb-grow", lambda: duck_case(need("grow"), seed_db=base_db("duckdb", need("base")))),
+        ("burst-5k", lambda: burst(5000, 100)),
+        ("import-loop-5k", lambda: import_loop(5000, 100)),
     ]
+    groups = {
+        "A": ["ingestd-1m", "import-1m", "import-wr-1m", "stage-1m", "pg-copy-1m", "duckdb-1m"],
+        "B": ["ingestd-shuf", "import-shuf", "import-wr-shuf", "stage-shuf", "pg-copy-shuf",
+              "duckdb-shuf"],
+        "C": ["ingestd-grow", "stage-grow", "pg-grow", "duckdb-grow"],
+        "E": ["burst-5k", "import-loop-5k"],
+    }
     names = [c[0] for c in cases]
+    notes = []
     if a.only:
-        only = [x.strip() for x in a.only.split(",") if x.strip()]
+        only = []
+        for x in a.only.split(","):
+            for k in groups.get(x.strip(), [x.strip()] if x.strip() else []):
+                if k not in only:
+                    only.append(k)
         unknown = [x for x in only if x not in names]
         if unknown:
             sys.exit("unknown case(s) %s; cases: %s" % (", ".join(unknown), ", ".join(names)))
@@ -347,25 +645,34 @@ def main():
     else:
         only = names
     full = only == names
+    if any(k.startswith("pg-") for k in only) and Pg.get() is None:
+        notes.append(Pg.missing)
+        only = [k for k in only if not k.startswith("pg-")]
+    if any(k.startswith("duckdb-") for k in only) and duck_missing():
+        notes.append(duck_missing())
+        only = [k for k in only if not k.startswith("duckdb-")]
     cases = [c for c in cases if c[0] in only]
 
-    res = {}
+    res, cpu, rss = {}, {}, {}
 
     def add(k, v):
+        """v: seconds (or MiB for rss-*), or (seconds, CPU s, RSS MiB)."""
+        if isinstance(v, tuple):
+            v, c, m = v
+            cpu.setdefault(k, []).append(c)
+            if m is not None:
+                rss.setdefault(k, []).append(m)
         res.setdefault(k, []).append(v)
         print("  %-16s %10.3f" % (k, v), file=sys.stderr, flush=True)
 
-    for r in range(a.rounds):
-        print("round %d/%d" % (r + 1, a.rounds), file=sys.stderr, flush=True)
-        # ingestd and .import alternate which goes first
-        run = list(cases)
-        if r % 2 == 1:
-            i = [k for k, _ in run]
-            if "ingestd-1m" in i and "import-1m" in i:
-                a1, b1 = i.index("ingestd-1m"), i.index("import-1m")
-                run[a1], run[b1] = run[b1], run[a1]
-        for k, fn in run:
-            add(k, fn())
+    try:
+        for r in range(a.rounds):
+            print("round %d/%d" % (r + 1, a.rounds), file=sys.stderr, flush=True)
+            # the contenders alternate: odd rounds run the list backwards
+            for k, fn in (cases if r % 2 == 0 else cases[::-1]):
+                add(k, fn())
+    finally:
+        Pg.stop()
 
     def rate(k, rows):
         return rows / med(res[k])
@@ -375,11 +682,15 @@ def main():
     lines.append("Machine: %s.  " % machine())
     lines.append("Run: %s, %d rounds, contenders alternating; medians (min..max).\n"
                  % (time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), a.rounds))
-    lines.append("| case | median | min..max | rate |")
-    lines.append("| --- | --- | --- | --- |")
+    for n in notes:
+        lines.append("Note: %s.\n" % n)
+    lines.append("| case | median | min..max | CPU (median) | peak RSS (max) | rate |")
+    lines.append("| --- | --- | --- | --- | --- | --- |")
     units = {"rss-1g": "MiB", "rss-100m": "MiB", "rss-1g-gzip": "MiB", "rss-1g-utf16": "MiB"}
     rows_of = {"ingestd-1m": N, "import-1m": N, "ingestd-update": N, "ingestd-bad10": N,
                "prototype-20k": 20000}
+    for g in ("A", "B", "C"):
+        rows_of.update({k: N for k in groups[g]})
     for k, v in res.items():
         u = units.get(k, "s")
         rt = ""
@@ -387,7 +698,12 @@ def main():
             rt = "%.0f rows/s" % rate(k, rows_of[k])
         elif k == "burst-10k":
             rt = "%.0f files/s" % (10000 / med(v))
-        lines.append("| %s | %.2f %s | %.2f..%.2f | %s |" % (k, med(v), u, min(v), max(v), rt))
+        elif k in groups["E"]:
+            rt = "%.0f files/s" % (5000 / med(v))
+        c = "%.2f s" % med(cpu[k]) if k in cpu else ""
+        m = "%.1f MiB" % max(rss[k]) if k in rss else ""
+        lines.append("| %s | %.2f %s | %.2f..%.2f | %s | %s | %s |"
+                     % (k, med(v), u, min(v), max(v), c, m, rt))
     lines.append("")
     lines.append("| goal | measured | target |")
     lines.append("| --- | --- | --- |")
@@ -414,6 +730,32 @@ def main():
              lambda k=k: "%.1f MiB ÷ %.1f MiB = %.2f×" % (med(res[k]), med(res["rss-1g"]),
                                                           med(res[k]) / med(res["rss-1g"])),
              "≤ 1.10×")
+    def faster(k, others):
+        """time of the fastest of others ÷ time of k, and which it was."""
+        have = [o for o in others if o in res]
+        best = min(have, key=lambda o: med(res[o]))
+        return "%.2f× (%s: %.2f s, ingestd %.2f s)" % (med(res[best]) / med(res[k]), best,
+                                                     med(res[best]), med(res[k]))
+
+    goal(["ingestd-1m", "import-wr-1m"], "A sorted: ingestd ÷ fastest sqlite3",
+         lambda: faster("ingestd-1m", ["import-1m", "import-wr-1m", "stage-1m"]), "≥ 1.5×")
+    goal(["ingestd-shuf", "import-shuf"], "B shuffled: ingestd ÷ fastest sqlite3",
+         lambda: faster("ingestd-shuf", ["import-shuf", "import-wr-shuf", "stage-shuf"]),
+         "≥ 1.5×")
+    goal(["ingestd-shuf", "pg-copy-shuf"], "B shuffled: ingestd ÷ PostgreSQL COPY",
+         lambda: faster("ingestd-shuf", ["pg-copy-shuf"]), "≥ 1.0×")
+    goal(["ingestd-shuf", "duckdb-shuf"], "B shuffled: ingestd ÷ DuckDB",
+         lambda: faster("ingestd-shuf", ["duckdb-shuf"]), "")
+    goal(["ingestd-grow", "stage-grow"], "C growth: ingestd ÷ sqlite3 staging upsert",
+         lambda: faster("ingestd-grow", ["stage-grow"]), "≥ 1.5×")
+    goal(["ingestd-grow", "pg-grow"], "C growth: ingestd ÷ PostgreSQL staging upsert",
+         lambda: faster("ingestd-grow", ["pg-grow"]), "")
+    goal(["ingestd-grow", "duckdb-grow"], "C growth: ingestd ÷ DuckDB",
+         lambda: faster("ingestd-grow", ["duckdb-grow"]), "")
+    goal(["burst-5k"], "E 5,000 small files",
+         lambda: "%.0f files/s" % (5000 / med(res["burst-5k"])), "≥ 1000")
+    goal(["burst-5k", "import-loop-5k"], "E: ingestd ÷ a loop of .import",
+         lambda: faster("burst-5k", ["import-loop-5k"]), "")
     goal(["ingestd-1m", "prototype-20k"], "ingestd ÷ prototype",
          lambda: "%.0f×" % (rate("ingestd-1m", N) / rate("prototype-20k", 20000)), "")
     text = "\n".join(lines) + "\n"

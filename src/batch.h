@@ -62,6 +62,12 @@ struct batch {
 	struct row_pos {
 		int64_t record, line;
 	} * pos;
+	/* The order the writer applies rows in, by batch_sort(): order[i] is
+	 * the index of the i-th row to apply. Valid while `sorted`; else rows
+	 * go in the order read. */
+	uint32_t *order;
+	size_t cap_order;
+	bool sorted;
 
 	/* Counts in this batch, added to the upload's totals on commit;
 	 * dup_keys is set by the writer (keys repeated within the upload). */
@@ -96,5 +102,19 @@ void batch_clear(struct batch *b);
 void batch_free(struct batch *b);
 /* Bytes of memory the batch content occupies (for flush decisions). */
 size_t batch_bytes(const struct batch *b);
+/* Sort the rows by primary key into b->order (the cells stay where they
+ * are), stable: rows with equal keys keep the order they were read in, so
+ * the later one is still applied last and wins. Equal is what SQLite
+ * calls equal for the column: TEXT keys compare as bytes (BINARY
+ * collation), numbers by value (an integer and a real of one value are
+ * equal in a REAL column). The keys are the cells of the dataset's key
+ * fields, all present (the header check requires them); a batch whose key
+ * is not among its cells stays unsorted. Why: shuffled keys then reach the
+ * b-trees in order within each batch, so neighbouring rows land on the
+ * same pages (issue 17). A dataset with unique keys stays in file order
+ * (the later repeat is the unique-error). Runs on the job's thread,
+ * before writer_submit.
+ * Returns 0, or -ENOMEM (b unsorted). */
+int batch_sort(struct batch *b);
 
 #endif

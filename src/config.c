@@ -388,7 +388,7 @@ static const struct key dataset_keys[] = {
 	K_S(D, "match", match, "*.csv", check_nonempty),
 	K_E(D, "fieldsMatch", fields_match, fields_match_names,
 	    "fieldsMatch mode", FM_EQUAL),
-	K_B(D, "rowid", rowid, false),
+	K_B(D, "rowid", rowid, true),
 	K_E(D, "duplicate_keys", duplicate_keys, duplicate_keys_names,
 	    "duplicate_keys mode", DUPKEYS_COUNT),
 	K_N("dialect"),

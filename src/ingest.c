@@ -517,6 +517,15 @@ static struct batch *other_batch(struct job_state *js)
 	return js->cur == &js->b[0] ? &js->b[1] : &js->b[0];
 }
 
+/* Hand b to the writer, its rows sorted by key (batch_sort: the writer
+ * then walks the key's b-tree in order). A sort that fails for memory is
+ * only slower: the rows go as read. */
+static void submit(struct ingest_job *job, struct batch *b)
+{
+	(void)batch_sort(b);
+	writer_submit(job->writer, b);
+}
+
 /* Hand the current batch to the writer and take the other one (once the
  * writer is done with it). Returns the writer's error for that one. */
 static int flush(struct job_state *js)
@@ -528,7 +537,7 @@ static int flush(struct job_state *js)
 	if (r < 0)
 		return r;
 	js->cur->nerrs_job = js->cur->nerrs;
-	writer_submit(job->writer, js->cur);
+	submit(job, js->cur);
 	r = writer_wait(job->writer, next);
 	if (r < 0)
 		refused(job, next);
@@ -954,7 +963,7 @@ static enum step commit_interrupted(struct job_state *js)
 	struct batch *bad = NULL;
 
 	if (js->cur->records > 0) {
-		writer_submit(job->writer, js->cur);
+		submit(job, js->cur);
 		if (writer_wait(job->writer, js->cur) < 0)
 			bad = js->cur;
 	}
@@ -1046,7 +1055,7 @@ static void commit(struct job_state *js, bool failed)
 		(void)buf_adds(&b->final_reason, hint);
 	if (loc)
 		(void)buf_adds(&b->final_location, loc);
-	writer_submit(job->writer, b);
+	submit(job, b);
 	if (writer_wait(job->writer, b) == 0) {
 		job->committed = true;
 		job->final_state = b->final_state;

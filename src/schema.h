@@ -214,7 +214,7 @@ struct dataset {
 	char *table;
 	char *match; /* fnmatch(3) glob on the file name */
 	enum fields_match fields_match;
-	bool rowid; /* create the table with a rowid even for a text key */
+	bool rowid; /* false: a new table is WITHOUT ROWID (see create_table) */
 	enum duplicate_keys duplicate_keys;
 	struct schema schema;
 	struct dataset_read read;

@@ -50,6 +50,7 @@ struct store {
 	bool group_broken; /* an operation could not be undone alone */
 	int64_t dup_keys;  /* writer: keys repeated within their upload, as
 			      ingestd_dupkey() saw them (issue 12) */
+	bool txn; /* inside store_txn_begin(): operations neither begin nor end */
 };
 
 /* A cached prepared statement for sql, reset and unbound; the cache owns
