@@ -405,6 +405,24 @@ def test_duplicate_keys(bin, mode):
     check_eq(d.query("SELECT v FROM p WHERE k = 'a'"), [("9",)], "g.csv applied")
 
 
+def test_duplicate_keys_error_in_a_sorted_batch(bin):
+    """Batches go to the writer sorted by key (issue 17): a repeat found
+    there is still reported on its own record and line, in file order."""
+    ds = ("datasets:\n  - name: p\n    match: \"*.csv\"\n    duplicate_keys: error\n"
+          "    schema:\n      primaryKey: k\n      fields: [{name: k}, {name: v}]\n")
+    d = Daemon(bin, datasets=ds)
+    # one batch, key order c, b, a, b, a: sorted a(3) a(5) b(2) b(4) c(1)
+    content = b"k,v\nc,1\nb,2\na,3\nb,4\na,5\n"
+    d.drop("s.csv", content)
+    st = d.wait_state("s.csv")
+    check_upload(d, st, "s.csv", content, "completed", dataset="p")
+    check_eq(st["rows"], {"total": 5, "applied": 3, "failed": 2, "duplicate_keys": 2}, "rows")
+    check_eq(row_errors(st), [(4, 5, "k", "b", "primary-key"), (5, 6, "k", "a", "primary-key")],
+             "errors on the repeats, in file order")
+    check_eq(d.query("SELECT k, v FROM p ORDER BY k"), [("a", "3"), ("b", "2"), ("c", "1")],
+             "the first of each key stays")
+
+
 UNIQUE_APPEND = """\
 datasets:
   - name: ev
