@@ -297,6 +297,7 @@ void claim_check(struct intake *in, struct up *u, int fd, uint64_t bytes,
 
 /* ---- taking ready files ---- */
 
+
 enum take claim_take(struct intake *in, struct cand *c, uint64_t now,
 		     struct prep *p)
 {
@@ -396,6 +397,8 @@ static bool claim(struct intake *in, struct prep *p, int64_t id, int r)
 {
 	struct cand *c = p->c;
 	int fd = p->t.fd;
+	const char *sealed;
+	struct stat now;
 	struct up *u;
 	char q[512];
 
@@ -443,6 +446,28 @@ static bool claim(struct intake *in, struct prep *p, int64_t id, int r)
 		render_mark(in, u->id);
 	else
 		u->render_at = mono_ms() + PENDING_RENDER_MS;
+	u->leased = p->t.leased;
+	sealed = file_sealed(fd, u->leased);
+	if (!sealed && fstat(fd, &now) == 0)
+		u->ctime_ns = (int64_t)now.st_ctim.tv_sec * 1000000000 +
+			      now.st_ctim.tv_nsec; /* renaming sets it */
+	if (sealed) {
+		/* A link or a writer slipped in between the checks and the
+		 * rename: what we would read is no longer only ours. */
+		struct buf why = BUF_INIT;
+
+		(void)buf_printf(&why,
+				 "The file changed after it was taken: %s.\n"
+				 "How to fix: upload it again, and let nothing else open or link it once it is in the inbox.",
+				 sealed);
+		log_warning("upload=%lld file=\"%s\" %s: failed",
+			    (long long)u->id,
+			    log_quote(q, sizeof(q), c->name, c->len), sealed);
+		admit(in, u, fd, (uint64_t)p->t.st.st_size,
+		      st_mtime_ns(&p->t.st), -EIO, &why, true);
+		buf_free(&why);
+		return true;
+	}
 	u->ds = p->ds;
 	admit(in, u, fd, (uint64_t)p->t.st.st_size, st_mtime_ns(&p->t.st),
 	      p->cr, &p->why, true);

@@ -298,9 +298,13 @@ static enum inbox_verdict look_open(const struct config *cfg, struct cand *c,
 				    struct inbox_take *t)
 {
 	/* A read lease cannot be taken while any process has the file open
-	 * for writing: the one check that tells "still being written". */
+	 * for writing: the one check that tells "still being written". It is
+	 * kept from here until the upload's descriptor closes: any open for
+	 * writing from now on breaks it (the opener waits, up to
+	 * /proc/sys/fs/lease-break-time, until we let go), and the claim and
+	 * the job check that it still holds (claim_sealed). */
 	if (fcntl(fd, F_SETLEASE, F_RDLCK) == 0) {
-		(void)fcntl(fd, F_SETLEASE, F_UNLCK);
+		t->leased = true;
 	} else if (errno == EAGAIN || errno == EBUSY) {
 		c->changed_ms = now; /* a writer has it open: wait */
 		c->moved_in = false;
@@ -347,7 +351,8 @@ enum inbox_verdict inbox_look(struct inbox *ib, const struct config *cfg,
 	}
 	v = look_open(cfg, c, now, fd, &fst, t);
 	if (v != INBOX_READY) {
-		(void)close(fd);
+		(void)close(fd); /* and with it the lease */
+		t->leased = false;
 		return v;
 	}
 	t->fd = fd;

@@ -97,6 +97,7 @@ struct job_state {
 	uint8_t *rownorm;
 	char msg[256];
 	bool writer_failed;
+	const char *stale_why; /* changed() said so at a batch: stop */
 	unsigned char *buf; /* INGEST_READ_SIZE bytes: hashing, then reading */
 	uint64_t from;      /* where parsing starts: after the header, or */
 	int64_t from_line;  /* at the resume point */
@@ -504,6 +505,8 @@ static int flush(struct job_state *js)
 	return r;
 }
 
+static const char *changed(int fd, const struct ingest_job *job);
+
 static int on_data_row(void *data, const struct csvstream_row *row)
 {
 	struct job_state *js = data;
@@ -540,6 +543,11 @@ static int on_data_row(void *data, const struct csvstream_row *row)
 	}
 	if (b->records >= (int64_t)job->cfg->batch_rows ||
 	    batch_bytes(b) >= BATCH_BYTES_MAX) {
+		/* At each batch: a writer waiting on our lease is let go soon
+		 * (the upload fails), not after the whole file. */
+		js->stale_why = changed(job->fd, job);
+		if (js->stale_why)
+			return -ESTALE;
 		r = flush(js);
 		if (r < 0)
 			return r;
@@ -631,15 +639,31 @@ out:
 	return r;
 }
 
-static bool changed(int fd, const struct ingest_job *job)
+/* Has the file changed since it was taken? NULL when not, else how (a
+ * phrase for the reason). Size and mtime can be set back by the file's
+ * owner, ctime cannot (any change of times, mode or owner sets it); the
+ * lease and the link count say whether anyone could write it at all: held
+ * since the readiness check, a lease breaks at any open for writing (the
+ * opener waits for us to let go), so while it holds the bytes read are
+ * the bytes hashed. */
+static const char *changed(int fd, const struct ingest_job *job)
 {
+	const char *why = file_sealed(fd, job->leased);
 	struct stat st;
 
+	if (why)
+		return why;
 	if (fstat(fd, &st) < 0)
-		return true;
-	return (uint64_t)st.st_size != job->expect_bytes ||
-	       (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec !=
-		       job->expect_mtime_ns;
+		return "it could no longer be examined";
+	if ((uint64_t)st.st_size != job->expect_bytes ||
+	    (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec !=
+		    job->expect_mtime_ns)
+		return "size or modification time differs";
+	if (job->expect_ctime_ns &&
+	    (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec !=
+		    job->expect_ctime_ns)
+		return "its inode change time differs: its times, mode or owner were set";
+	return NULL;
 }
 
 /* Parse from js->from to the end of the file. Returns STOP_NONE at the end,
@@ -711,6 +735,7 @@ static enum step check_hash(struct job_state *js)
 {
 	struct ingest_job *job = js->job;
 	struct hashed_args ha = {.id = job->upload_id};
+	const char *why;
 	char sha[65] = "";
 	uint64_t size = 0;
 	int r;
@@ -721,9 +746,11 @@ static enum step check_hash(struct job_state *js)
 		reason(job, "cannot read the file: %s", ERRSTR(-r));
 		return STEP_FAILED;
 	}
-	if (size != job->expect_bytes || changed(job->fd, job)) {
-		reason(job,
-		       "the file changed after it was taken (size or modification time differs); upload it again");
+	why = size != job->expect_bytes ? "size differs"
+					: changed(job->fd, job);
+	if (why) {
+		reason(job, "the file changed after it was taken (%s); upload it again",
+		       why);
 		return STEP_FAILED;
 	}
 	ha.from = job->state;
@@ -931,6 +958,7 @@ static enum step parse_file(struct job_state *js)
 {
 	struct ingest_job *job = js->job;
 	int r = parse(js);
+	const char *why;
 
 	if (r == STOP_ASKED)
 		return commit_interrupted(js);
@@ -940,9 +968,15 @@ static enum step parse_file(struct job_state *js)
 		       job->cfg->max_errors, (long long)js->stop_line);
 		return STEP_FAILED;
 	}
-	if (r == -ESTALE || (r == STOP_NONE && changed(job->fd, job))) {
+	why = r == -ESTALE || r == STOP_NONE ? changed(job->fd, job) : NULL;
+	if (r == -ESTALE && !js->stale_why && !why)
+		why = "size or modification time differs";
+	if (js->stale_why)
+		why = js->stale_why;
+	if (why) {
 		reason(job,
-		       "the file changed while it was being read (its size or modification time differs from when it was taken); upload it again");
+		       "the file changed while it was being read (%s); upload it again",
+		       why);
 		return STEP_FAILED;
 	}
 	if (r < 0) {

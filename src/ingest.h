@@ -37,6 +37,8 @@ struct ingest_job {
 	enum upload_state state; /* pending, or processing when resuming */
 	uint64_t expect_bytes;   /* size and mtime at claim time */
 	int64_t expect_mtime_ns;
+	int64_t expect_ctime_ns; /* after the rename into .work/; 0: unknown */
+	bool leased; /* fd holds a read lease: a break means a writer */
 	uint64_t resume_offset; /* 0, or the committed resume point */
 	int64_t resume_line;
 	int64_t resume_records;

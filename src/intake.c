@@ -287,6 +287,8 @@ void intake_enqueue(struct intake *in, struct up *u, int fd,
 	j->done_location = u->done_loc.len ? u->done_loc.p : NULL;
 	j->failed_location = u->failed_loc.p;
 	j->stop = in->env.stop;
+	j->leased = u->leased;
+	j->expect_ctime_ns = u->ctime_ns;
 	if (resume) {
 		j->expect_bytes = resume->bytes;
 		j->expect_mtime_ns = resume->mtime_ns;

@@ -111,6 +111,8 @@ struct up {
 	struct buf wn;       /* "<id>-<name>" as in the folders */
 	struct buf done_loc; /* "processed/<wn>", empty when deleted */
 	struct buf failed_loc;
+	int64_t ctime_ns; /* of the claimed file after the rename; 0: unknown */
+	bool leased;      /* its descriptor holds a read lease */
 	uint64_t started_ms;     /* loop */
 	uint64_t last_render_ms; /* loop: last progress render */
 	uint64_t render_at; /* loop: queued, not yet rendered: render after this */
@@ -136,6 +138,7 @@ struct synced {
 struct inbox_take {
 	int fd;            /* READY: the entry, open read-only; -1 otherwise */
 	struct stat st;    /* READY: fstat of fd; REJECT: what was rejected */
+	bool leased;       /* READY: fd holds a read lease (kept until closed) */
 	const char *why;   /* REJECT: the reason for the partner */
 	char why_buf[256]; /* room for a reason with numbers in it */
 	struct buf marker; /* its ready marker's name when one is configured */

@@ -724,6 +724,10 @@ static int run(struct daemon *d)
 	(void)uv_signal_start(&d->sigint, on_signal, SIGINT);
 	(void)uv_signal_start(&d->sighup, on_signal, SIGHUP);
 	(void)signal(SIGPIPE, SIG_IGN);
+	/* Breaking one of intake's read leases (someone opens a claimed file
+	 * for writing) signals SIGIO, which would kill us; the job sees the
+	 * break itself (F_GETLEASE) and fails the upload. */
+	(void)signal(SIGIO, SIG_IGN);
 	r = service_init(d);
 	if (r < 0)
 		return r;

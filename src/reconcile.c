@@ -31,7 +31,10 @@
 #include "log.h"
 #include "status.h"
 
-static int open_work(struct intake *in, const struct up *u, struct stat *st)
+/* Open u's claimed file in .work/ and take its read lease again (as the
+ * claim does): a writer holding it open now (EAGAIN) still counts as
+ * leased, so that the job finds the lease broken and fails the upload. */
+static int open_work(struct intake *in, struct up *u, struct stat *st)
 {
 	int fd = openat(in->env.work_fd, u->wn.p,
 			O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC |
@@ -43,6 +46,11 @@ static int open_work(struct intake *in, const struct up *u, struct stat *st)
 		(void)close(fd);
 		return -EINVAL;
 	}
+	if (fcntl(fd, F_SETLEASE, F_RDLCK) == 0 || errno == EAGAIN ||
+	    errno == EBUSY)
+		u->leased = true;
+	u->ctime_ns =
+		(int64_t)st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec;
 	return fd;
 }
 

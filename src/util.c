@@ -8,12 +8,14 @@
 #include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 
 /* The invariants of util.h, checked on entry to every buf_* function. */
 static void buf_check(const struct buf *b)
@@ -248,6 +250,22 @@ int sql_ident(struct buf *b, const char *name)
 		b->p[old] = '\0';
 	}
 	return r;
+}
+
+const char *file_sealed(int fd, bool leased)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return "it could no longer be examined";
+	if (st.st_nlink != 1)
+		return "another hard link to it was made after it was taken";
+	/* While a lease is being broken F_GETLEASE says what it will become
+	 * (F_UNLCK): someone opened the file for writing (or truncated it)
+	 * and waits for us to let go. */
+	if (leased && fcntl(fd, F_GETLEASE) != F_RDLCK)
+		return "another program opened it for writing after it was taken";
+	return NULL;
 }
 
 uint64_t mono_ms(void)

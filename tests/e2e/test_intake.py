@@ -721,13 +721,15 @@ def test_changed_after_claim(d, modify):
     work = wait_until("big.csv claimed into .work/", lambda: d.listdir(".work"), 30,
                       daemon=d, poll=0.001)
     check_eq(work, [b"1-big.csv"], ".work/")
+    # Read before the change: an open for writing (append, truncate) now
+    # waits until the daemon has failed the upload and let go of its lease.
+    state = d.query("SELECT state FROM uploads WHERE id = 1")[0][0]
+    check(state in ("pending", "processing"),
+          "the upload was already %r when its file changed: the test file is too small" % state)
     try:
         modify(d.path(".work", work[0]))
     except FileNotFoundError:
         raise AssertionError("big.csv left .work/ before the test could change it")
-    state = d.query("SELECT state FROM uploads WHERE id = 1")[0][0]
-    check(state in ("pending", "processing"),
-          "the upload was already %r when its file changed: the test file is too small" % state)
     st = d.wait_state("big.csv", timeout=60)
     check_eq(st["state"], "failed", "state (reason %r)" % st.get("reason"))
     check("changed" in (st.get("reason") or ""), "reason should say the file changed: %r" % st["reason"])

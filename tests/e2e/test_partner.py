@@ -1,0 +1,210 @@
+# SPDX-FileCopyrightText: 2026 the ingestd authors
+# SPDX-License-Identifier: MIT
+"""
+test_partner.py - a hostile partner and full disks (issue 13, items 1-10):
+what a partner who can write only into inbox/ can do to the uploads of
+others, and what a disk that fills and empties again leaves behind.
+
+Writers and linkers are real processes (HELPER below, run with python3):
+they open, write and link the way a partner's script would, from outside
+the daemon. Full disks are small tmpfs mounts made for the test (root) and
+always unmounted in a finally.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from harness import (PRODUCT_HEADER, Daemon, cases, check, check_clean, check_eq,
+                     csv_text, needs, product_rows, sha256, wait_until, with_config)
+
+NEEDS = ("root",)  # leases on any file, tmpfs mounts
+
+# A partner's process. argv: mode path [arg]
+#   write-fd  path      wait for the daemon's read lease on path (shown in
+#                       /proc/locks), open it for writing, keep the fd
+#                       until the file left the inbox, then rewrite a row
+#                       in place and set the mtime back
+#   write-open path     open path for writing (blocks while a lease is being
+#                       broken), rewrite a row in place, set the mtime back
+#   link path dst       once path exists (the claimed file in .work/), link
+#                       it under dst (a partner does it through
+#                       /proc/self/fd/N of a descriptor opened before the
+#                       claim; this kernel refuses that link with EXDEV, so
+#                       the test links the .work/ name, as root)
+# It prints one line per step ("opened", "written", "linked") on stdout.
+HELPER = r'''
+import os, sys, time
+mode, path = sys.argv[1], sys.argv[2]
+def say(s):
+    sys.stdout.write(s + "\n"); sys.stdout.flush()
+def leased(ino):
+    with open("/proc/locks") as f:
+        return any("LEASE" in l and l.split()[5].endswith(":%d" % ino) for l in f)
+def rewrite(fd, st):
+    os.pwrite(fd, b"EVIL", len(b"sku,name,price,description,active\n"))
+    os.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns))
+    say("written")
+if mode == "write-fd":
+    ino = os.stat(path).st_ino
+    deadline = time.monotonic() + 20
+    while not leased(ino):
+        if time.monotonic() > deadline:
+            say("no lease seen"); sys.exit(2)
+        time.sleep(0.0005)
+    st = os.stat(path)
+    fd = os.open(path, os.O_WRONLY)
+    say("opened")
+    while os.path.exists(path) and time.monotonic() < deadline:
+        time.sleep(0.001)
+    time.sleep(0.2)
+    rewrite(fd, st)
+    os.close(fd)
+elif mode == "write-open":
+    st = os.stat(path)
+    fd = os.open(path, os.O_WRONLY)
+    say("opened")
+    rewrite(fd, st)
+    os.close(fd)
+elif mode == "link":
+    dst = sys.argv[3]
+    deadline = time.monotonic() + 20
+    while not os.path.exists(path) and time.monotonic() < deadline:
+        time.sleep(0.0005)
+    os.link(path, dst)
+    say("linked")
+'''
+
+
+def helper(d, *args):
+    p = subprocess.Popen([sys.executable, "-c", HELPER] + [os.fsdecode(a) for a in args],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return p
+
+
+def finish(p, timeout=30):
+    try:
+        out, _ = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, _ = p.communicate()
+        raise AssertionError("helper did not finish: %r" % out)
+    return out
+
+
+def big_rows(n, start=1, pad=180):
+    tail = "x" * pad
+    lines = [",".join(PRODUCT_HEADER)]
+    lines += ["BIG-%07d,Item %d,%d.25,%s,true" % (i, i, i % 1000, tail)
+              for i in range(start, start + n)]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def product_count(d):
+    return d.query("SELECT count(*) FROM product")[0][0]
+
+
+def check_not_completed(d, st, mentions):
+    check_eq(st["state"], "failed", "state (reason %r)" % st.get("reason"))
+    check(mentions in (st.get("reason") or ""), "reason should say %r: %r" % (mentions, st.get("reason")))
+    sha = d.query("SELECT count(*) FROM uploads WHERE state = 'completed'")[0][0]
+    check_eq(sha, 0, "completed uploads (a completed hash)")
+    check_eq(d.listdir("processed"), [], "processed/")
+
+
+# --------------------------------------------------------------------------
+# 1/2: the bytes applied are the bytes hashed
+
+def stalled_daemon(bin, **cfg):
+    """A daemon whose writer can be stalled (test hook): the loop then
+    waits on the record between the readiness check and the rename."""
+    d = Daemon(bin, start=False, **cfg)
+    base = d.env
+    d.env = lambda: dict(base(), INGESTD_TEST_STALL_WRITER="1", INGESTD_TEST_STALL_MAX_MS="1500")
+    d.start()
+    return d
+
+
+WORKERS = [("workers-1", 1), ("workers-2", 2)]
+
+
+@cases(WORKERS)
+def test_write_fd_opened_after_lease_probe(bin, workers):
+    """Item 1: a partner opens the file for writing right after the lease
+    probe, keeps the descriptor across the claim and rewrites a row once
+    the file left the inbox, setting the mtime back. The upload fails (the
+    lease broke), no hash is recorded as completed, and the original bytes
+    sent again are an upload of their own, not a duplicate."""
+    d = stalled_daemon(bin, workers=workers)
+    content = csv_text(product_rows(50)).encode()
+    d.proc.send_signal(signal.SIGUSR1)  # stall the writer: the claim waits
+    wait_until("writer stalled", lambda: "test hook: writer stalled" in d.log(), 10, daemon=d)
+    d.drop("w.csv", content)
+    p = helper(d, "write-fd", d.path("inbox", "w.csv"))
+    st = d.wait_id(1, timeout=30)
+    out = finish(p)
+    check("opened" in out, "helper: %r" % out)
+    check_not_completed(d, st, "opened it for writing")
+    check_eq(product_count(d), 0, "product rows")
+    d.drop("w.csv", content)
+    st2 = d.wait_state("w.csv", timeout=30)
+    check_eq(st2["state"], "completed", "the original sent again (reason %r)" % st2.get("reason"))
+    check_eq(st2["sha256"], sha256(content), "sha256")
+    check_eq(product_count(d), 50, "product rows")
+    check_clean(d, "w.csv")
+
+
+@with_config(batch_rows=2000)
+def test_write_open_while_processing(d):
+    """Item 1: an open for writing of the claimed file while it is being
+    processed (the partner's process is blocked in open(2) until the daemon
+    lets go): the upload fails saying so, and the rewrite lands in the
+    failed/ copy only after that."""
+    content = big_rows(200000)  # about 45 MB: long enough to catch it in .work/
+    d.drop("big.csv", content)
+    work = wait_until("big.csv claimed into .work/", lambda: d.listdir(".work"), 30,
+                      daemon=d, poll=0.001)
+    p = helper(d, "write-open", d.path(".work", work[0]))
+    st = d.wait_state("big.csv", timeout=60)
+    out = finish(p)
+    check("written" in out, "helper: %r" % out)
+    check_not_completed(d, st, "opened it for writing")
+    check_eq(st.get("location"), "failed/1-big.csv", "location")
+
+
+@cases(WORKERS)
+def test_hard_link_after_check(bin, workers):
+    """Item 2: once the file is claimed, a second link to it appears in the
+    inbox under a dot name (ignored by the daemon): the upload fails, and
+    no processed/ copy exists that the link could rewrite later."""
+    d = Daemon(bin, workers=workers, batch_rows=2000)
+    content = big_rows(200000)
+    p = helper(d, "link", d.path(".work", "1-l.csv"), d.path("inbox", ".l-again"))
+    d.drop("l.csv", content)
+    st = d.wait_state("l.csv", timeout=60)
+    out = finish(p)
+    check("linked" in out, "helper: %r" % out)
+    check_not_completed(d, st, "hard link")
+
+
+def test_hard_link_before_rename(bin):
+    """Item 2: a link made between the readiness check and the rename into
+    .work/ (held open by the stalled writer) is found by the check after
+    the rename: failed, nothing applied."""
+    d = stalled_daemon(bin)
+    content = csv_text(product_rows(5)).encode()
+    d.proc.send_signal(signal.SIGUSR1)
+    wait_until("writer stalled", lambda: "test hook: writer stalled" in d.log(), 10, daemon=d)
+    d.drop("h.csv", content)
+    ino = os.stat(d.path("inbox", "h.csv")).st_ino
+
+    def leased():
+        with open("/proc/locks") as f:
+            return any("LEASE" in l and l.split()[5].endswith(":%d" % ino) for l in f)
+    wait_until("the daemon's lease on h.csv", leased, 10, daemon=d, poll=0.001)
+    os.link(d.path("inbox", "h.csv"), d.path("inbox", ".h-link"))
+    st = d.wait_id(1, timeout=30)
+    check_not_completed(d, st, "hard link")
+    check_eq(product_count(d), 0, "product rows")
