@@ -297,6 +297,8 @@ static enum inbox_verdict look_open(const struct config *cfg, struct cand *c,
 				    const struct stat *fst,
 				    struct inbox_take *t)
 {
+	off_t hole;
+
 	/* A read lease cannot be taken while any process has the file open
 	 * for writing: the one check that tells "still being written". It is
 	 * kept from here until the upload's descriptor closes: any open for
@@ -317,6 +319,30 @@ static enum inbox_verdict look_open(const struct config *cfg, struct cand *c,
 		return reject(
 			t, fst,
 			"This file has more than one hard link: another name for it exists elsewhere on this host, so its content could change after upload.\nHow to fix: upload a copy of the file.");
+	/* What it occupies counts too: space allocated past its end
+	 * (fallocate with KEEP_SIZE) is disk a partner holds. */
+	if ((uint64_t)fst->st_blocks * 512 > cfg->max_file_bytes) {
+		snprintf(
+			t->why_buf, sizeof(t->why_buf),
+			"The file occupies %llu bytes on disk, more than the limit of %llu bytes (max_file_bytes).\nHow to fix: upload it without space allocated past its end.",
+			(unsigned long long)fst->st_blocks * 512,
+			(unsigned long long)cfg->max_file_bytes);
+		return reject(t, fst, t->why_buf);
+	}
+	/* A hole reads as a run of NUL bytes no CSV file has; a sparse file
+	 * costs the workers its apparent size (3 GB in 8 KiB of disk) in
+	 * hashing and parsing. Where SEEK_HOLE is not supported it answers
+	 * the size: no hole. */
+	hole = fst->st_size > 0 ? lseek(fd, 0, SEEK_HOLE) : -1;
+	(void)lseek(fd, 0, SEEK_SET); /* SEEK_HOLE moved it */
+	if (hole >= 0 && hole < fst->st_size) {
+		snprintf(
+			t->why_buf, sizeof(t->why_buf),
+			"The file is sparse: %lld bytes with holes in them (%llu bytes on disk); a CSV file has none.\nHow to fix: upload the file as written by the program that made it.",
+			(long long)fst->st_size,
+			(unsigned long long)fst->st_blocks * 512);
+		return reject(t, fst, t->why_buf);
+	}
 	if ((uint64_t)fst->st_size > cfg->max_file_bytes) {
 		snprintf(
 			t->why_buf, sizeof(t->why_buf),

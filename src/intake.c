@@ -195,6 +195,7 @@ static void after_work_cb(uv_work_t *w, int status)
 	ASSERT_LOOP(in);
 	assert(in->running > 0);
 	in->running--;
+	in->running_big -= u->big;
 	active_remove(in, u);
 	if (u->job.committed) {
 		place(in, u, u->job.final_state);
@@ -222,16 +223,41 @@ static void after_work_cb(uv_work_t *w, int status)
 	pump(in);
 }
 
+/* Large uploads run on at most workers - 1 workers (with two or more):
+ * one worker stays for the small ones, which never wait behind large ones
+ * for longer than the small ones before them take. */
+static unsigned big_lane(const struct intake *in)
+{
+	return in->cfg->workers > 1 ? in->cfg->workers - 1 : 1;
+}
+
+/* Unlink and return the first queued upload that may start now (oldest
+ * first), or NULL. */
+static struct up *take_next(struct intake *in)
+{
+	struct up **pp = &in->qhead, *u;
+
+	while (*pp && (*pp)->big && in->running_big >= big_lane(in))
+		pp = &(*pp)->next;
+	u = *pp;
+	if (!u)
+		return NULL;
+	*pp = u->next;
+	if (in->qtail == &u->next)
+		in->qtail = pp;
+	u->next = NULL;
+	return u;
+}
+
 static void pump(struct intake *in)
 {
 	ASSERT_LOOP(in);
 	while (!in->stopping && in->qhead && in->running < in->cfg->workers) {
-		struct up *u = in->qhead;
+		struct up *u = take_next(in);
 		int r;
 
-		in->qhead = u->next;
-		if (!in->qhead)
-			in->qtail = &in->qhead;
+		if (!u)
+			break; /* only large files wait, and their lane is full */
 		in->queued--;
 		if (in->nactive == in->capactive) {
 			size_t cap = in->capactive ? in->capactive * 2 : 8;
@@ -259,6 +285,7 @@ static void pump(struct intake *in)
 		}
 		in->active[in->nactive++] = u;
 		in->running++;
+		in->running_big += u->big;
 		u->render_at = 0; /* its job renders it from now on */
 	}
 	/* Room in the queue and files waiting: take them now, not at the
@@ -288,6 +315,7 @@ void intake_enqueue(struct intake *in, struct up *u, int fd,
 	j->failed_location = u->failed_loc.p;
 	j->stop = in->env.stop;
 	j->leased = u->leased;
+	u->big = resume && resume->bytes >= LANE_BIG_BYTES;
 	j->expect_ctime_ns = u->ctime_ns;
 	if (resume) {
 		j->expect_bytes = resume->bytes;

@@ -63,6 +63,9 @@
  * round trip to the writer each (in a burst of small files, the loop's
  * largest wait). Each holds its open descriptor until claimed. */
 #define CREATE_BATCH 64
+/* Uploads of this size or more run in the large lane: at most workers - 1
+ * of them at once when workers > 1 (see pump in intake.c). */
+#define LANE_BIG_BYTES (16 << 20)
 
 /* An inbox entry that may become an upload. Loop thread only (inbox.c
  * owns the links; take and claim update the readiness fields). */
@@ -113,6 +116,7 @@ struct up {
 	struct buf failed_loc;
 	int64_t ctime_ns; /* of the claimed file after the rename; 0: unknown */
 	bool leased;      /* its descriptor holds a read lease */
+	bool big;         /* LANE_BIG_BYTES or more: runs in the large lane */
 	uint64_t started_ms;     /* loop */
 	uint64_t last_render_ms; /* loop: last progress render */
 	uint64_t render_at; /* loop: queued, not yet rendered: render after this */
@@ -163,6 +167,7 @@ struct intake {
 
 	struct up *qhead, **qtail; /* loop: accepted, waiting for a worker */
 	unsigned queued, running;  /* loop */
+	unsigned running_big;      /* loop: of running, big ones */
 	struct up **active; /* loop: running jobs, for status throttling */
 	size_t nactive, capactive;
 

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 
-from harness import (PRODUCT_HEADER, Daemon, cases, check, check_clean, check_eq,
+from harness import (DATASETS_YAML, PRODUCT_HEADER, Daemon, cases, check, check_clean, check_eq,
                      csv_text, needs, product_rows, sha256, wait_until, with_config)
 
 NEEDS = ("root",)  # leases on any file, tmpfs mounts
@@ -208,3 +208,73 @@ def test_hard_link_before_rename(bin):
     st = d.wait_id(1, timeout=30)
     check_not_completed(d, st, "hard link")
     check_eq(product_count(d), 0, "product rows")
+
+
+# --------------------------------------------------------------------------
+# 9: sparse and preallocated files, a lane for small files
+
+SPARSE = [
+    # id, how the file is made, what the reason says
+    ("hole-3g", "hole", "sparse"),
+    ("prealloc-keep-size", "prealloc", "occupies"),
+]
+
+
+@with_config(extra="max_file_bytes: 4000000000")
+@cases(SPARSE)
+def test_sparse_or_preallocated_rejected(d, how, mentions):
+    """Item 9: a 3 GB file with 8 KiB of data (holes), or a small file with
+    64 MiB allocated past its end, is rejected at once with a reason: the
+    workers never spend its apparent size."""
+    head = csv_text(product_rows(3)).encode()
+    stage = d.path(".stage-sparse")
+    with open(stage, "wb") as f:
+        f.write(head)
+        if how == "hole":
+            f.truncate(3 * 10**9)
+            f.seek(3 * 10**9 - 4096)
+            f.write(b"x" * 4096)
+    if how == "prealloc":
+        d.overrides["extra"] = "max_file_bytes: 1000000"
+        d.stop()
+        d.write_config()
+        d.start()
+        subprocess.run(["fallocate", "-n", "-o", "0", "-l", str(64 << 20), stage], check=True)
+    os.rename(stage, d.path("inbox", "s.csv"))
+    t0 = time.monotonic()
+    st = d.wait_state("s.csv", timeout=30)
+    check_eq(st["state"], "rejected", "state (reason %r)" % st.get("reason"))
+    check(mentions in st["reason"], "reason should say %r: %r" % (mentions, st["reason"]))
+    check(time.monotonic() - t0 < 5, "took %.1fs" % (time.monotonic() - t0))
+
+
+COMMENTED = DATASETS_YAML.replace("    fieldsMatch: equal\n",
+                                  "    fieldsMatch: equal\n    dialect: {commentChar: \"#\"}\n", 1)
+
+
+def comment_file(mb):
+    """A product CSV of about mb MB that is all comment lines: slow to read,
+    nothing for the writer (which the loop shares)."""
+    line = b"#" + b"c" * 98 + b"\n"
+    return (",".join(PRODUCT_HEADER) + "\n").encode() + line * (mb * 10000)
+
+
+@with_config(datasets=COMMENTED)
+def test_small_file_not_behind_large_ones(d):
+    """Item 9: two large uploads on the two workers; a 3-row file sent after
+    them completes while both are still unfinished (one worker is kept for
+    files under LANE_BIG_BYTES)."""
+    for i in (1, 2):  # staged first: both arrive together
+        with open(d.path(".stage-big%d" % i), "wb") as f:
+            f.write(comment_file(150) + b"#%d\n" % i)
+    for i in (1, 2):
+        os.rename(d.path(".stage-big%d" % i), d.path("inbox", "big%d.csv" % i))
+    wait_until("both large files claimed", lambda: len(d.listdir(".work")) == 2, 30,
+               daemon=d, poll=0.005)
+    d.drop("small.csv", csv_text(product_rows(3)).encode())
+    st = d.wait_state("small.csv", timeout=60)
+    check_eq(st["state"], "completed", "small.csv")
+    big = d.query("SELECT state FROM uploads WHERE file_name LIKE 'big%' ORDER BY id")
+    check(not any(s == "completed" for (s,) in big),
+          "a large upload completed before the small one: %r" % big)
+    d.wait_uploads(3, timeout=90)
