@@ -87,6 +87,7 @@ struct job_state {
 	struct batch *cur;
 	int64_t record; /* records so far (committed + in memory) */
 	int64_t errors; /* row errors so far */
+	uint64_t error_bytes; /* stored by this run, as max_error_bytes counts */
 	bool too_many_errors;
 	int64_t stop_line;
 	struct cell *rowcells;
@@ -132,6 +133,7 @@ enum stop {
 	STOP_NONE = 0,        /* go on; from parse(): the end of the file */
 	STOP_TOO_MANY_ERRORS, /* more than max_errors row errors */
 	STOP_ASKED,           /* *job->stop: shutting down, resume later */
+	STOP_ERROR_BYTES,     /* row errors past max_error_bytes */
 };
 
 /* How a step of ingest_run ends. */
@@ -194,6 +196,7 @@ static int add_error(struct job_state *js, int64_t line, int field,
 	e->msg_len = (uint32_t)(b->arena.len - e->msg_off);
 	b->nerrs++;
 	js->errors++;
+	js->error_bytes += e->value_len + e->msg_len + INGEST_ERROR_OVERHEAD;
 	return 0;
 }
 
@@ -540,6 +543,10 @@ static int on_data_row(void *data, const struct csvstream_row *row)
 		js->too_many_errors = true;
 		js->stop_line = row->line;
 		return STOP_TOO_MANY_ERRORS;
+	}
+	if (js->error_bytes > job->cfg->max_error_bytes) {
+		js->stop_line = row->line;
+		return STOP_ERROR_BYTES;
 	}
 	if (b->records >= (int64_t)job->cfg->batch_rows ||
 	    batch_bytes(b) >= BATCH_BYTES_MAX) {
@@ -962,6 +969,12 @@ static enum step parse_file(struct job_state *js)
 
 	if (r == STOP_ASKED)
 		return commit_interrupted(js);
+	if (r == STOP_ERROR_BYTES) {
+		reason(job,
+		       "its row errors take more than %u bytes (max_error_bytes); stopped at line %lld. Rows before it were applied; fix the file and upload it again",
+		       job->cfg->max_error_bytes, (long long)js->stop_line);
+		return STEP_FAILED;
+	}
 	if (r == STOP_TOO_MANY_ERRORS) {
 		reason(job,
 		       "more than %u row errors (max_errors); stopped at line %lld. Rows before it were applied; fix the file and upload it again",

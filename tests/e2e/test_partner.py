@@ -278,3 +278,23 @@ def test_small_file_not_behind_large_ones(d):
     check(not any(s == "completed" for (s,) in big),
           "a large upload completed before the small one: %r" % big)
     d.wait_uploads(3, timeout=90)
+
+
+# --------------------------------------------------------------------------
+# 10: row errors bounded in bytes
+
+@with_config(batch_rows=100, max_errors=100000, extra="max_error_bytes: 20000")
+def test_error_bytes_bounded(d):
+    """Item 10: every row fails with a long value (kept to 200 bytes each):
+    the upload stops once its stored errors pass max_error_bytes, long
+    before max_errors, and the database holds about that much of them."""
+    bad = [["E-%05d" % i, "Bad", "z" * 5000, "", "true"] for i in range(2000)]
+    content = csv_text(bad).encode()
+    d.drop("errs.csv", content)
+    st = d.wait_state("errs.csv", timeout=60)
+    check_eq(st["state"], "failed", "state (reason %r)" % st.get("reason"))
+    check("max_error_bytes" in st["reason"], "reason: %r" % st["reason"])
+    n, size = d.query("SELECT count(*), sum(length(value) + length(message) + 48)"
+                      " FROM upload_errors WHERE upload_id = ?", (st["id"],))[0]
+    check(0 < n < 2000, "stored errors: %d" % n)
+    check(size <= 20000 + 100 * 400, "stored error bytes: %d" % size)
