@@ -357,12 +357,22 @@ static void take_ready(struct intake *in, uint64_t now)
 	struct cand *done[CLAIMS_PER_TICK];
 	size_t np = 0, ndone = 0;
 	unsigned claims = 0;
+	uint64_t t0 = uv_hrtime();
+	bool more = false;
 
 	for (struct cand *c = in->inbox.oldest;
 	     c && claims < CLAIMS_PER_TICK && in->queued + np < QUEUE_MAX;
 	     c = c->newer) {
 		struct prep *p = &prep[np];
 
+		/* A rejection costs two writer calls and an fsync'ed reason
+		 * file: in a burst (hundreds of symlinks) the tick stops after
+		 * TICK_BUDGET_MS and the next one follows at once, so the
+		 * loop (status files, the watch, the heartbeat) keeps going. */
+		if (uv_hrtime() - t0 > (uint64_t)TICK_BUDGET_MS * 1000000) {
+			more = true;
+			break;
+		}
 		*p = (struct prep){.t = {.fd = -1, .marker = BUF_INIT},
 				   .why = BUF_INIT};
 		switch (claim_take(in, c, now, p)) {
@@ -388,6 +398,11 @@ static void take_ready(struct intake *in, uint64_t now)
 	/* Only now: the walk above follows the candidates' links. */
 	for (size_t i = 0; i < ndone; i++)
 		inbox_forget(&in->inbox, done[i]);
+	if ((more || claims >= CLAIMS_PER_TICK) && !in->kicked) {
+		in->kicked = true;
+		(void)uv_timer_start(&in->tick, on_tick, 0,
+				     uv_timer_get_repeat(&in->tick));
+	}
 }
 
 static void on_tick(uv_timer_t *t)

@@ -43,6 +43,9 @@
 
 #define CAND_MAX 65536      /* inbox entries tracked at once */
 #define CLAIMS_PER_TICK 256 /* keep the loop responsive in bursts */
+/* A tick's walk stops after this long (the next tick follows at once):
+ * rejections and their fsyncs never hold the loop for long in a burst. */
+#define TICK_BUDGET_MS 50
 /* Files are taken only as fast as the workers take them: at most
  * QUEUE_MAX uploads wait in the queue (each holds an open descriptor);
  * the rest wait, safe, in the inbox. */

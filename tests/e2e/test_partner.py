@@ -298,3 +298,39 @@ def test_error_bytes_bounded(d):
                       " FROM upload_errors WHERE upload_id = ?", (st["id"],))[0]
     check(0 < n < 2000, "stored errors: %d" % n)
     check(size <= 20000 + 100 * 400, "stored error bytes: %d" % size)
+
+
+# --------------------------------------------------------------------------
+# 8: a burst of rejections does not stall the loop
+
+def test_symlink_burst_keeps_loop_responsive(d):
+    """Item 8: 500 symlinks at once, each rejected with an fsync'ed reason
+    file: the loop's heartbeat age seen by /healthz (its HTTP threads do
+    not wait on the loop) stays under a second throughout."""
+    import json
+    import threading
+
+    import httpc
+
+    ages, stop = [], threading.Event()
+
+    def probe():
+        while not stop.is_set():
+            try:
+                code, _, body = httpc.get(d, "/healthz", timeout=5)
+                ages.append(json.loads(body)["loop_age_ms"])
+            except OSError:
+                pass
+            time.sleep(0.01)
+    t = threading.Thread(target=probe)
+    t.start()
+    try:
+        for i in range(500):
+            os.symlink("/etc/passwd", d.path("inbox", "l%03d.csv" % i))
+        d.wait_uploads(500, timeout=120)
+    finally:
+        stop.set()
+        t.join()
+    check_eq(len(d.listdir("rejected")), 1000, "rejected/ entries and reason files")
+    check(len(ages) > 20, "probes: %d" % len(ages))
+    check(max(ages) < 1000, "the loop stalled %d ms (probes: %d)" % (max(ages), len(ages)))
