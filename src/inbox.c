@@ -57,6 +57,8 @@ static void cand_remove(struct inbox *ib, struct cand **pp)
 	struct cand *c = *pp;
 
 	*pp = c->next;
+	if (c->parked)
+		ib->nparked--;
 	if (c->older)
 		c->older->newer = c->newer;
 	else
@@ -133,7 +135,7 @@ static struct cand *cand_add(struct inbox *ib, struct cand **pp,
 {
 	struct cand *c;
 
-	if (ib->ncand >= CAND_MAX)
+	if (ib->ncand - ib->nparked >= CAND_MAX)
 		return NULL; /* picked up by a later scan */
 	c = calloc(1, sizeof(*c) + len + 1);
 	if (!c)
@@ -154,6 +156,42 @@ static struct cand *cand_add(struct inbox *ib, struct cand **pp,
 	return c;
 }
 
+static void unpark(struct inbox *ib, struct cand *c)
+{
+	if (c->parked)
+		ib->nparked--;
+	c->parked = false;
+}
+
+/* c cannot be taken now: not looked at for PARK_MS. Returns WAIT, or GONE
+ * (forget it) when CAND_MAX are parked already. */
+static enum inbox_verdict park(struct inbox *ib, struct cand *c, uint64_t now)
+{
+	if (!c->parked) {
+		if (ib->nparked >= CAND_MAX)
+			return INBOX_GONE;
+		c->parked = true;
+		ib->nparked++;
+	}
+	c->parked_until = now + PARK_MS;
+	return INBOX_WAIT;
+}
+
+/* The ready marker name (prefix{name}suffix) arrived: its file, parked
+ * while waiting for it, is looked at in the next tick. */
+static void unpark_marked(struct inbox *ib, const struct config *cfg,
+			  const char *name, size_t len)
+{
+	const char *at = strstr(cfg->ready_marker, "{name}");
+	size_t pre = (size_t)(at - cfg->ready_marker), suf = strlen(at + 6);
+	const char *base = name + pre;
+	size_t blen = len - pre - suf;
+	struct cand *c = *cand_slot(ib, base, blen, hash_name(base, blen));
+
+	if (c)
+		unpark(ib, c);
+}
+
 void inbox_entry(struct inbox *ib, const struct config *cfg, const char *name,
 		 enum watch_event ev)
 {
@@ -161,7 +199,11 @@ void inbox_entry(struct inbox *ib, const struct config *cfg, const char *name,
 	uint32_t h = hash_name(name, len);
 	struct cand **pp, *c;
 
-	if (inbox_skip(cfg, name, len))
+	if (is_marker(cfg, name, len)) {
+		unpark_marked(ib, cfg, name, len);
+		return;
+	}
+	if (ignored(cfg, name))
 		return;
 	pp = cand_slot(ib, name, len, h);
 	c = *pp;
@@ -260,7 +302,7 @@ static enum inbox_verdict look_stat(struct inbox *ib, const struct config *cfg,
 				"inbox entry \"%s\" is a directory: left alone",
 				log_quote(q, sizeof(q), c->name, c->len));
 		c->noted = true;
-		return INBOX_WAIT;
+		return park(ib, c, now);
 	}
 	if (!S_ISREG(st->st_mode))
 		return reject(
@@ -286,7 +328,7 @@ static enum inbox_verdict look_stat(struct inbox *ib, const struct config *cfg,
 	if (cfg->ready_marker &&
 	    (inbox_marker_name(cfg, c->name, c->len, &t->marker) < 0 ||
 	     faccessat(ib->dirfd, t->marker.p, F_OK, AT_SYMLINK_NOFOLLOW) < 0))
-		return INBOX_WAIT;
+		return park(ib, c, now); /* the marker's event unparks it */
 	return INBOX_READY;
 }
 
@@ -363,11 +405,28 @@ enum inbox_verdict inbox_look(struct inbox *ib, const struct config *cfg,
 	int fd;
 
 	assert(t->fd < 0);
+	unpark(ib, c);
 	v = look_stat(ib, cfg, c, now, t, &st);
 	if (v != INBOX_READY)
 		return v;
 	fd = openat(ib->dirfd, c->name,
 		    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0 && (errno == EACCES || errno == EPERM)) {
+		char q[512];
+
+		/* Not ours to read (mode 0600 of another owner): said once,
+		 * counted once, looked at again every PARK_MS in case its
+		 * owner fixes the mode. */
+		if (!c->unreadable) {
+			c->unreadable = true;
+			ib->nunreadable++;
+			log_warning(
+				"inbox entry \"%s\" cannot be read by ingestd (%s): left alone until it can",
+				log_quote(q, sizeof(q), c->name, c->len),
+				ERRSTR(errno));
+		}
+		return park(ib, c, now);
+	}
 	if (fd < 0)
 		return errno == ENOENT ? INBOX_GONE : INBOX_WAIT;
 	if (fstat(fd, &fst) < 0 || fst.st_ino != st.st_ino ||

@@ -365,6 +365,8 @@ static void take_ready(struct intake *in, uint64_t now)
 	     c = c->newer) {
 		struct prep *p = &prep[np];
 
+		if (inbox_parked(c, now))
+			continue;
 		/* A rejection costs two writer calls and an fsync'ed reason
 		 * file: in a burst (hundreds of symlinks) the tick stops after
 		 * TICK_BUDGET_MS and the next one follows at once, so the
@@ -478,6 +480,8 @@ void intake_stats(const struct intake *in, struct intake_stats *out)
 	out->queued = in->queued;
 	out->running = in->running;
 	out->tracked = (unsigned)in->inbox.ncand;
+	out->parked = (unsigned)in->inbox.nparked;
+	out->unreadable = in->inbox.nunreadable;
 	out->completed = in->n_completed;
 	out->failed = in->n_failed;
 	out->rejected = in->n_rejected;

@@ -63,6 +63,8 @@ void intake_notify(void *in, int64_t id, bool state_changed);
 /* Counts for the service status line. */
 struct intake_stats {
 	unsigned queued, running, tracked;
+	unsigned parked;     /* of tracked: directories, unreadable, waiting */
+	uint64_t unreadable; /* inbox entries we may not read (each once) */
 	uint64_t completed, failed, rejected, rows;
 };
 void intake_stats(const struct intake *in, struct intake_stats *out);

@@ -42,6 +42,13 @@
 #include "util.h"
 
 #define CAND_MAX 65536      /* inbox entries tracked at once */
+/* Entries that cannot be taken now (a directory, a file we may not read,
+ * a file waiting for its ready marker) are parked: not looked at for
+ * PARK_MS (a marker's arrival unparks its file at once), and not counted
+ * against CAND_MAX, so that they never keep other files out. At most
+ * CAND_MAX are parked; past that they are forgotten (a later scan finds
+ * them again). */
+#define PARK_MS 5000
 #define CLAIMS_PER_TICK 256 /* keep the loop responsive in bursts */
 /* A tick's walk stops after this long (the next tick follows at once):
  * rejections and their fsyncs never hold the loop for long in a burst. */
@@ -85,6 +92,9 @@ struct cand {
 	bool writing;        /* created, no close-write seen yet */
 	bool closed;         /* a close-write was seen since the last change */
 	bool noted;          /* a directory: logged once */
+	bool unreadable;     /* open(2) refused (EACCES): logged and counted once */
+	bool parked;         /* see PARK_MS; counted in inbox.nparked */
+	uint64_t parked_until; /* mono ms: not looked at before */
 	bool scanned_new; /* added by the scan in progress (sorted at its end) */
 	int64_t seen_mtime_ns; /* its mtime when a scan found it */
 	size_t len;            /* of name, set once */
@@ -96,7 +106,9 @@ struct cand {
 struct inbox {
 	int dirfd;             /* the inbox folder; not owned */
 	struct cand **tab;     /* tabsize buckets, a power of two */
-	size_t tabsize, ncand; /* ncand <= CAND_MAX */
+	size_t tabsize, ncand; /* ncand - nparked <= CAND_MAX */
+	size_t nparked;        /* <= CAND_MAX */
+	uint64_t nunreadable;  /* entries found unreadable (each counted once) */
 	/* Candidates in the order they were first seen: each tick walks
 	 * them oldest first, so files are taken in the order they arrived
 	 * (and none waits behind later ones while the queue is full). */
@@ -249,6 +261,11 @@ void inbox_entry(struct inbox *ib, const struct config *cfg, const char *name,
 		 enum watch_event ev);
 /* A scan ended: the entries it added are put in mtime order. */
 void inbox_scanned(struct inbox *ib);
+/* Is c parked at now (skip it without a look)? */
+static inline bool inbox_parked(const struct cand *c, uint64_t now)
+{
+	return c->parked && now < c->parked_until;
+}
 /* Remove c from the table and free it. */
 void inbox_forget(struct inbox *ib, struct cand *c);
 /* The ready marker's name for name (cfg->ready_marker set) into out

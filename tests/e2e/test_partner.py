@@ -334,3 +334,68 @@ def test_symlink_burst_keeps_loop_responsive(d):
     check_eq(len(d.listdir("rejected")), 1000, "rejected/ entries and reason files")
     check(len(ages) > 20, "probes: %d" % len(ages))
     check(max(ages) < 1000, "the loop stalled %d ms (probes: %d)" % (max(ages), len(ages)))
+
+
+# --------------------------------------------------------------------------
+# 7: entries that cannot be taken do not starve the others
+
+def cpu_s(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_full_candidate_table_of_directories(bin):
+    """Item 7: 65,537 directories (more than CAND_MAX) in the inbox at start:
+    a file dropped afterwards is taken at once, and the daemon idles
+    instead of looking at every directory at every tick."""
+    d = Daemon(bin, start=False)
+    inbox = d.path("inbox")
+    os.makedirs(inbox, exist_ok=True)
+    for i in range(65537):
+        os.mkdir(os.path.join(inbox, b"d%05d" % i))
+    d.start(timeout=60)
+    time.sleep(2)  # the scan's candidates looked at once, and parked
+    content = csv_text(product_rows(3)).encode()
+    d.drop("after.csv", content)
+    st = d.wait_state("after.csv", timeout=15)
+    check_eq(st["state"], "completed", "after.csv (reason %r)" % st.get("reason"))
+    c0, t0 = cpu_s(d.proc.pid), time.monotonic()
+    time.sleep(3)
+    use = (cpu_s(d.proc.pid) - c0) / (time.monotonic() - t0)
+    check(use < 0.25, "idle CPU with 65,537 directories: %.0f%% of a core" % (use * 100))
+
+
+def test_unreadable_file_logged_once_not_blocking(bin):
+    """Item 7: the daemon runs as nobody; a file it may not read (mode 0600,
+    root's) is logged once and left alone, while a readable file dropped
+    after it is taken."""
+    d = Daemon(bin, start=False, settle_ms=100)
+    wrapper = os.path.join(d.dir, "ingestd-nobody")
+    with open(wrapper, "w") as f:
+        f.write('#!/bin/sh\nexec setpriv --reuid=65534 --regid=65534 --clear-groups -- %s "$@"\n'
+                % d.bin)
+    os.chmod(wrapper, 0o755)
+    d.bin = wrapper
+    for dirpath, dirnames, filenames in os.walk(d.dir):
+        os.chown(dirpath, 65534, 65534)
+        for fn in filenames:
+            os.chown(os.path.join(dirpath, fn), 65534, 65534)
+    d.start()
+    os.chown(d.root, 65534, 65534)
+    for dirpath, dirnames, filenames in os.walk(d.root):
+        os.chown(dirpath, 65534, 65534)
+    p = d.path("inbox", "secret.csv")
+    fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.write(fd, csv_text(product_rows(2)).encode())
+    os.close(fd)
+    time.sleep(1.5)
+    content = csv_text(product_rows(3, start=10)).encode()
+    d.drop("open.csv", content)
+    os.chmod(d.path("inbox", "open.csv"), 0o644)
+    st = d.wait_state("open.csv", timeout=30)
+    check_eq(st["state"], "completed", "open.csv (reason %r)" % st.get("reason"))
+    time.sleep(1)
+    n = d.log().count('"secret.csv" cannot be read')
+    check_eq(n, 1, "log lines about secret.csv")
+    check(os.path.exists(p), "secret.csv stays in the inbox")
