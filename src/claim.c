@@ -89,9 +89,11 @@ static void reject(struct intake *in, struct up *u, int from_fd,
 	int r;
 
 	r = claim_write_reason(in, u, why);
-	if (r < 0)
-		log_err("upload=%lld cannot write reason file: %s",
-			(long long)u->id, ERRSTR(-r));
+	if (r < 0) {
+		log_err("upload=%lld cannot write reason file: %s; trying again every %d ms",
+			(long long)u->id, ERRSTR(-r), RETRY_MS);
+		render_due(in, u->id, DUE_REASON);
+	}
 	if (buf_printf(&loc, "%s/", folder_path(FOLDER_REJECTED)) < 0 ||
 	    utf8_escape(&loc, u->wn.p, u->wn.len, SIZE_MAX) < 0) {
 		buf_free(&loc);

@@ -518,6 +518,7 @@ static void on_closed(uv_handle_t *h)
 	uv_mutex_destroy(&in->nmu);
 	free(in->notes);
 	free(in->sy);
+	free(in->due);
 	free(in->dirty);
 	free(in->active);
 	config_unref(in->cfg);

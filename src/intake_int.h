@@ -146,6 +146,19 @@ struct note {
 	bool state_changed;
 };
 
+/* A file that could not be written (a full disk) and is tried again every
+ * RETRY_MS until it is: the status files or the reason file of upload
+ * id. Loop thread only. */
+enum due_what {
+	DUE_STATUS = 1,
+	DUE_REASON = 2,
+};
+#define RETRY_MS 1000
+struct due {
+	int64_t id;
+	unsigned what; /* enum due_what bits */
+};
+
 /* A terminal state whose status files are written: to record in the
  * database (store_status_synced). Loop thread only. */
 struct synced {
@@ -194,6 +207,11 @@ struct intake {
 
 	struct synced *sy; /* loop */
 	size_t nsy, capsy; /* loop */
+
+	struct due *due;     /* loop: files to write again (render.c) */
+	size_t ndue, capdue; /* loop */
+	uint64_t due_at;     /* loop: mono ms of the next try */
+	bool status_failing; /* loop: a status file failed, logged once */
 
 	/* State changes to render: rendered together a moment later, so that
 	 * an upload passing through several states in a few milliseconds
@@ -313,6 +331,9 @@ int render_now(struct intake *in, int64_t id);
 void render_mark(struct intake *in, int64_t id);
 /* Render every marked upload now, then render_flush_synced. */
 void render_dirty(struct intake *in);
+/* Upload id's files of kind what (enum due_what) could not be written:
+ * try again every RETRY_MS (render_tick) until they are. */
+void render_due(struct intake *in, int64_t id, unsigned what);
 /* Record the terminal states rendered since the last flush. */
 void render_flush_synced(struct intake *in);
 /* The tick's share: queued uploads due a first render, and the progress

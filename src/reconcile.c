@@ -65,20 +65,38 @@ static void settle(struct intake *in, const struct upload_rec *rec,
 	struct stat st;
 	char q[512];
 
-	if (fstatat(in->env.work_fd, u->wn.p, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return; /* already moved */
 	if (!loc || folder_of_location(loc, &where) < 0)
 		where = FOLDER__COUNT;
+	/* A rejected upload's reason file, lost to a full disk (or a crash
+	 * before its fsync): written again, moved or not. */
+	if (where == FOLDER_REJECTED && rec->reason) {
+		struct buf rn = BUF_INIT;
+
+		if (buf_printf(&rn, "%s.reason.txt", u->wn.p) == 0 &&
+		    faccessat(in->env.rejected_fd, rn.p, F_OK,
+			      AT_SYMLINK_NOFOLLOW) < 0) {
+			int r = claim_write_reason(in, u, rec->reason);
+
+			if (r < 0) {
+				log_err("upload=%lld cannot write reason file: %s; trying again every %d ms",
+					(long long)rec->id, ERRSTR(-r),
+					RETRY_MS);
+				render_due(in, rec->id, DUE_REASON);
+			} else {
+				log_info("upload=%lld reason file written after a restart",
+					 (long long)rec->id);
+			}
+		}
+		buf_free(&rn);
+	}
+	if (fstatat(in->env.work_fd, u->wn.p, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return; /* already moved */
 	if (where == FOLDER_PROCESSED) {
 		dst_fd = in->env.processed_fd;
 	} else if (where == FOLDER_FAILED) {
 		dst_fd = in->env.failed_fd;
 	} else if (where == FOLDER_REJECTED) {
 		dst_fd = in->env.rejected_fd;
-		/* Best effort: the state already says why. */
-		if (rec->reason &&
-		    faccessat(in->env.rejected_fd, u->wn.p, F_OK, 0) < 0)
-			(void)claim_write_reason(in, u, rec->reason);
 	}
 	assert(u->wn.p); /* folder_name() made it, or up_new failed */
 	if (dst_fd >= 0)

@@ -399,3 +399,88 @@ def test_unreadable_file_logged_once_not_blocking(bin):
     n = d.log().count('"secret.csv" cannot be read')
     check_eq(n, 1, "log lines about secret.csv")
     check(os.path.exists(p), "secret.csv stays in the inbox")
+
+
+# --------------------------------------------------------------------------
+# 3/4/5: a disk fills and empties again
+
+def mount_tmpfs(path, size="1m"):
+    os.makedirs(path, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%s" % size, "tmpfs", path], check=True)
+
+
+def umount(path):
+    subprocess.run(["umount", "-l", path], check=False)
+
+
+def fill(dirpath):
+    """Fill the file system of dirpath; returns the filler's path."""
+    p = os.path.join(dirpath, b".filler" if isinstance(dirpath, bytes) else ".filler")
+    fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        for size in (65536, 4096, 512, 1):
+            try:
+                while True:
+                    os.write(fd, b"\0" * size)
+            except OSError:
+                pass
+    finally:
+        os.close(fd)
+    return p
+
+
+def test_status_file_enospc_retried(bin):
+    """Item 3: status/ on a full file system: the upload's status file
+    cannot be written; once space is freed it is written without a
+    restart."""
+    d = Daemon(bin, start=False)
+    status = d.path("status")
+    mount_tmpfs(status)
+    try:
+        d.start()
+        filler = fill(status)
+        d.drop("s.csv", csv_text(product_rows(2)).encode())
+        d.wait_uploads(1, timeout=30)
+        time.sleep(1)
+        check(not os.path.exists(d.path("status", "1.json")), "status/1.json written on a full disk?")
+        os.unlink(filler)
+        st = d.wait_id(1, timeout=10)
+        check_eq(st["state"], "completed", "state")
+        check(d.by_name("s.csv") is not None, "by-name/s.csv.json")
+        d.stop()
+    finally:
+        d.kill()
+        umount(status)
+
+
+def test_reason_file_enospc_not_lost(bin):
+    """Item 4: the drop folders on a full file system (the database is not):
+    a rejection's reason file fails; it is written once space is freed,
+    while running, and after a kill -9 and a restart too."""
+    d = Daemon(bin, start=False)
+    mount_tmpfs(d.root, "2m")
+    try:
+        d.start()
+        filler = fill(d.root)
+        os.symlink("/etc/passwd", d.path("inbox", "one.csv"))
+        d.wait_uploads(1, timeout=30)
+        time.sleep(0.5)
+        check_eq(d.listdir("rejected"), [b"1-one.csv"], "rejected/ without its reason file")
+        d.kill()  # kill -9: only a restart can write it now
+        os.unlink(filler)
+        d.start()
+        wait_until("rejected/1-one.csv.reason.txt after the restart",
+                   lambda: os.path.exists(d.path("rejected", "1-one.csv.reason.txt")), 10, daemon=d)
+        check(b"symbolic link" in d.read("rejected", "1-one.csv.reason.txt"), "reason text")
+        filler = fill(d.root)
+        os.symlink("/etc/passwd", d.path("inbox", "two.csv"))
+        d.wait_uploads(2, timeout=30)
+        time.sleep(0.5)
+        check(not os.path.exists(d.path("rejected", "2-two.csv.reason.txt")), "written on a full disk?")
+        os.unlink(filler)
+        wait_until("rejected/2-two.csv.reason.txt while running",
+                   lambda: os.path.exists(d.path("rejected", "2-two.csv.reason.txt")), 10, daemon=d)
+        d.stop()
+    finally:
+        d.kill()
+        umount(d.root)
