@@ -360,7 +360,16 @@ static bool claim_lost(struct intake *in, struct cand *c, struct up *u, int e)
 /* The name was renamed by name: if another file replaced the one opened
  * (a partner uploading again) in between, the new one goes back and is
  * taken as an upload of its own. Returns true when it was replaced (and
- * the upload is recorded failed). */
+ * the upload is recorded failed).
+ *
+ * Where the new file ends, always one place: back in the inbox under its
+ * name (then the upload is failed without a location); or, when that name
+ * is taken again meanwhile (EEXIST) or it cannot go back otherwise, in
+ * failed/ as this upload's file (failed, located there, the reason says
+ * so). Crash-safe: the record stays pending while the file is in .work/
+ * (start-up then checks and processes it as this upload), and it is
+ * recorded failed without a location only once the file has left .work/,
+ * so start-up never deletes it. */
 static bool claim_replaced(struct intake *in, struct prep *p, struct up *u)
 {
 	struct upload_change ch = {
@@ -372,6 +381,7 @@ static bool claim_replaced(struct intake *in, struct prep *p, struct up *u)
 	struct cand *c = p->c;
 	struct stat now;
 	char q[512], qw[512];
+	int r;
 
 	if (fstatat(in->env.work_fd, u->wn.p, &now, AT_SYMLINK_NOFOLLOW) == 0 &&
 	    now.st_ino == p->t.st.st_ino && now.st_dev == p->t.st.st_dev)
@@ -379,13 +389,26 @@ static bool claim_replaced(struct intake *in, struct prep *p, struct up *u)
 	log_warning(
 		"upload=%lld file=\"%s\" replaced while being taken: the new file goes back to the inbox",
 		(long long)u->id, log_quote(q, sizeof(q), c->name, c->len));
-	if (renameat2(in->env.work_fd, u->wn.p, in->env.inbox_fd, c->name,
-		      RENAME_NOREPLACE) < 0 &&
-	    errno != ENOENT)
-		log_err("upload=%lld cannot move the new \"%s\" back to the inbox: %s; it stays in .work/%s",
+	r = rename_noreplace(in->env.work_fd, u->wn.p, in->env.inbox_fd,
+			     c->name, true);
+	if (r < 0 && r != -ENOENT) {
+		log_err("upload=%lld cannot move the new \"%s\" back to the inbox: %s; it goes to failed/%s",
 			(long long)u->id,
-			log_quote(q, sizeof(q), c->name, c->len), ERRSTR(errno),
+			log_quote(q, sizeof(q), c->name, c->len), ERRSTR(-r),
 			log_quote(qw, sizeof(qw), u->wn.p, u->wn.len));
+		ch.reason =
+			"The file was replaced by another while it was being taken, and its name was taken again before the new one could go back to the inbox: the new file is kept in failed/ as this upload's file.\nHow to fix: upload it again.";
+		ch.clear_location = false;
+		ch.location = u->failed_loc.p;
+		if (intake_change(in, u->id, &ch) == 0 &&
+		    renameat(in->env.work_fd, u->wn.p, in->env.failed_fd,
+			     u->wn.p) < 0)
+			log_err("upload=%lld cannot move the file to failed/: %s",
+				(long long)u->id, ERRSTR(errno));
+		c->changed_ms = mono_ms();
+		c->moved_in = false;
+		return true;
+	}
 	(void)intake_change(in, u->id, &ch);
 	c->changed_ms = mono_ms();
 	c->moved_in = false;
