@@ -36,6 +36,8 @@ struct http_live {
 	uint64_t writer_ms; /* mono_ms() when the writer was last seen idle
 			      * or having finished an operation */
 	bool stopping;
+	unsigned stuck;  /* uploads waiting to retry after a writer error */
+	int stuck_error; /* the last such error (negative errno) */
 };
 
 struct http_env {

@@ -170,6 +170,64 @@ static void place(struct intake *in, struct up *u, enum upload_state st)
 			ERRSTR(errno));
 }
 
+/* Upload id's job stopped on writer error e: try it again later (each
+ * time twice as late, up to STUCK_MAX_MS). Returns the wait in ms. */
+static uint64_t stuck_add(struct intake *in, int64_t id, int e)
+{
+	uint64_t wait = RETRY_MS;
+	size_t i;
+
+	in->stuck_error = e;
+	for (i = 0; i < in->nstuck; i++)
+		if (in->stuck[i].id == id)
+			break;
+	if (i == in->nstuck) {
+		if (in->nstuck == in->capstuck) {
+			size_t cap = in->capstuck ? in->capstuck * 2 : 8;
+			struct stuck *n =
+				realloc(in->stuck, cap * sizeof(*n));
+			if (!n)
+				return 0; /* resumes at the next start */
+			in->stuck = n;
+			in->capstuck = cap;
+		}
+		in->stuck[in->nstuck++] = (struct stuck){.id = id};
+	} else {
+		wait = in->stuck[i].wait_ms * 2;
+		if (wait > STUCK_MAX_MS)
+			wait = STUCK_MAX_MS;
+	}
+	in->stuck[i].wait_ms = wait;
+	in->stuck[i].at = mono_ms() + wait;
+	return wait;
+}
+
+/* The tick's share: run again the stuck uploads whose time came. One that
+ * stops again comes back through after_work_cb with a longer wait; one
+ * whose retry itself cannot read its record waits again. */
+static void stuck_retry(struct intake *in, uint64_t now)
+{
+	for (size_t i = 0; i < in->nstuck;) {
+		struct stuck s = in->stuck[i];
+		int r;
+
+		if (now < s.at) {
+			i++;
+			continue;
+		}
+		in->stuck[i] = in->stuck[--in->nstuck];
+		log_info("upload=%lld trying again", (long long)s.id);
+		r = reconcile_upload(in, s.id);
+		if (r < 0) {
+			uint64_t w = s.wait_ms * 2;
+
+			s.wait_ms = w > STUCK_MAX_MS ? STUCK_MAX_MS : w;
+			s.at = now + s.wait_ms;
+			in->stuck[in->nstuck++] = s; /* room: it was there */
+		}
+	}
+}
+
 static void active_remove(struct intake *in, struct up *u)
 {
 	for (size_t i = 0; i < in->nactive; i++)
@@ -208,10 +266,12 @@ static void after_work_cb(uv_work_t *w, int status)
 			(long long)u->id,
 			log_quote(q, sizeof(q), u->name, u->name_len));
 	} else {
-		log_err("upload=%lld file=\"%s\" stopped: %s; it stays in .work/ and resumes at the next start",
+		uint64_t wait = stuck_add(in, u->id, u->job.error);
+
+		log_err("upload=%lld file=\"%s\" stopped: %s; it stays in .work/ and is tried again in %llu ms",
 			(long long)u->id,
 			log_quote(q, sizeof(q), u->name, u->name_len),
-			ERRSTR(-u->job.error));
+			ERRSTR(-u->job.error), (unsigned long long)wait);
 	}
 	intake_up_free(u);
 	if (in->stopping && in->running == 0 && in->on_done) {
@@ -415,6 +475,8 @@ static void on_tick(uv_timer_t *t)
 	ASSERT_LOOP(in);
 	in->kicked = false;
 	render_tick(in, now);
+	if (!in->stopping && in->nstuck)
+		stuck_retry(in, now);
 	if (!in->stopping)
 		take_ready(in, now);
 	render_flush_synced(in);
@@ -480,6 +542,8 @@ void intake_stats(const struct intake *in, struct intake_stats *out)
 	out->queued = in->queued;
 	out->running = in->running;
 	out->tracked = (unsigned)in->inbox.ncand;
+	out->stuck = (unsigned)in->nstuck;
+	out->stuck_error = in->nstuck ? in->stuck_error : 0;
 	out->parked = (unsigned)in->inbox.nparked;
 	out->unreadable = in->inbox.nunreadable;
 	out->completed = in->n_completed;
@@ -519,6 +583,7 @@ static void on_closed(uv_handle_t *h)
 	free(in->notes);
 	free(in->sy);
 	free(in->due);
+	free(in->stuck);
 	free(in->dirty);
 	free(in->active);
 	config_unref(in->cfg);

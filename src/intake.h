@@ -66,6 +66,8 @@ struct intake_stats {
 	unsigned parked;     /* of tracked: directories, unreadable, waiting */
 	uint64_t unreadable; /* inbox entries we may not read (each once) */
 	uint64_t completed, failed, rejected, rows;
+	unsigned stuck;  /* uploads waiting to retry after a writer error */
+	int stuck_error; /* the last such error (negative errno), or 0 */
 };
 void intake_stats(const struct intake *in, struct intake_stats *out);
 

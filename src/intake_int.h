@@ -159,6 +159,17 @@ struct due {
 	unsigned what; /* enum due_what bits */
 };
 
+/* An upload whose job stopped on a writer error (the database's disk
+ * full, say) while hashing or failing it: its file stays in .work/ and it
+ * is run again from its record after a backoff (RETRY_MS doubling up to
+ * STUCK_MAX_MS). Loop thread only. */
+#define STUCK_MAX_MS 60000
+struct stuck {
+	int64_t id;
+	uint64_t at;      /* mono ms of the next try */
+	uint64_t wait_ms; /* the backoff used for it */
+};
+
 /* A terminal state whose status files are written: to record in the
  * database (store_status_synced). Loop thread only. */
 struct synced {
@@ -213,6 +224,10 @@ struct intake {
 	uint64_t due_at;     /* loop: mono ms of the next try */
 	bool status_failing; /* loop: a status file failed, logged once */
 
+	struct stuck *stuck;     /* loop: uploads to run again (intake.c) */
+	size_t nstuck, capstuck; /* loop */
+	int stuck_error;         /* loop: the last such writer error */
+
 	/* State changes to render: rendered together a moment later, so that
 	 * an upload passing through several states in a few milliseconds
 	 * (small files) writes its status files once. Loop. */
@@ -256,6 +271,13 @@ int intake_change(struct intake *in, int64_t id,
  * open; resume: the recorded resume point, or NULL. */
 void intake_enqueue(struct intake *in, struct up *u, int fd,
 		    enum upload_state state, const struct upload_rec *resume);
+
+/* ---- reconcile.c ---- */
+
+/* Bring upload id to its next step from its record, as start-up does
+ * (resume, check, settle or fail it). 0 or a negative errno (the record
+ * could not be read). */
+int reconcile_upload(struct intake *in, int64_t id);
 
 /* ---- inbox.c ---- */
 

@@ -222,6 +222,20 @@ static int reconcile_one(struct intake *in, const struct upload_rec *rec)
 	return 0;
 }
 
+int reconcile_upload(struct intake *in, int64_t id)
+{
+	struct upload_rec rec;
+	int r;
+
+	ASSERT_LOOP(in);
+	r = store_upload_get(status_store(in->env.status), id, &rec);
+	if (r < 0)
+		return r;
+	r = reconcile_one(in, &rec);
+	upload_rec_clear(&rec);
+	return r;
+}
+
 struct idlist {
 	int64_t *v;
 	size_t n, cap;

@@ -484,3 +484,41 @@ def test_reason_file_enospc_not_lost(bin):
     finally:
         d.kill()
         umount(d.root)
+
+
+@with_config(datasets=COMMENTED)
+def test_database_full_while_hashing_retried(bin):
+    """Item 5: the database's file system fills while an upload is being
+    hashed: recording its hash fails; /healthz says so (503, the reason
+    names the database); once space is freed the upload is run again
+    without a restart and completes."""
+    import json
+
+    import httpc
+
+    d = Daemon(bin, start=False, datasets=COMMENTED)
+    dbdir = os.path.join(d.dir, "db")
+    mount_tmpfs(dbdir, "8m")
+    try:
+        d.dbpath = os.path.join(dbdir, "ingestd.db")
+        d.write_config(d.config_text(database=d.dbpath))
+        d.start()
+        d.drop("full.csv", comment_file(150))
+        wait_until("full.csv claimed", lambda: d.listdir(".work"), 30, daemon=d, poll=0.001)
+        filler = fill(dbdir)
+
+        def unhealthy():
+            code, _, body = httpc.get(d, "/healthz")
+            return json.loads(body) if code == 503 else None
+        doc = wait_until("503 from /healthz", unhealthy, 20, daemon=d, poll=0.1)
+        check("could not be recorded" in doc.get("reason", ""), "reason %r" % doc)
+        check_eq(d.listdir(".work"), [b"1-full.csv"], ".work/ while the disk is full")
+        os.unlink(filler)
+        st = d.wait_id(1, timeout=30)
+        check_eq(st["state"], "completed", "state (reason %r)" % st.get("reason"))
+        wait_until("200 from /healthz", lambda: httpc.get(d, "/healthz")[0] == 200, 10, daemon=d)
+        check_clean(d, "full.csv")
+        d.stop()
+    finally:
+        d.kill()
+        umount(dbdir)
