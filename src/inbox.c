@@ -25,6 +25,8 @@
 
 #include "log.h"
 
+#define ALLOC_SLACK (1u << 20)
+
 static uint32_t hash_name(const char *s, size_t n)
 {
 	uint32_t h = 2166136261u;
@@ -362,8 +364,9 @@ static enum inbox_verdict look_open(const struct config *cfg, struct cand *c,
 			t, fst,
 			"This file has more than one hard link: another name for it exists elsewhere on this host, so its content could change after upload.\nHow to fix: upload a copy of the file.");
 	/* What it occupies counts too: space allocated past its end
-	 * (fallocate with KEEP_SIZE) is disk a partner holds. */
-	if ((uint64_t)fst->st_blocks * 512 > cfg->max_file_bytes) {
+	 * (fallocate with KEEP_SIZE) is disk a partner holds. ALLOC_SLACK
+	 * for block rounding and a file system's own preallocation. */
+	if ((uint64_t)fst->st_blocks * 512 > cfg->max_file_bytes + ALLOC_SLACK) {
 		snprintf(
 			t->why_buf, sizeof(t->why_buf),
 			"The file occupies %llu bytes on disk, more than the limit of %llu bytes (max_file_bytes).\nHow to fix: upload it without space allocated past its end.",
