@@ -7,7 +7,9 @@
  * Invariants: a name is in the table at most once; the arrival list holds
  * every candidate, oldest first, except that the tail added by a scan in
  * progress (scanned_new) is put in mtime order when the scan ends;
- * ignored names and ready markers are never candidates. inbox_look opens
+ * ignored names and ready markers are never candidates; nparked counts
+ * the parked candidates and ncand - nparked never passes CAND_MAX, nor
+ * nparked CAND_MAX. inbox_look opens
  * nothing but the entry itself (O_NOFOLLOW, never a link's target) and
  * only reads: claiming and rejecting are claim.c's.
  *

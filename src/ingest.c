@@ -737,7 +737,10 @@ out:
 
 /* Step 1. The whole file is hashed first: a duplicate must be known before
  * any row is applied. The upload becomes processing with its hash, in one
- * transaction. */
+ * transaction. Not folded into the parse: the duplicate check comes first,
+ * and the bytes parsed are the bytes hashed because nobody can write them
+ * meanwhile (changed(): the lease held since the readiness check, one
+ * link, ctime), checked here, at every batch and before the last commit. */
 static enum step check_hash(struct job_state *js)
 {
 	struct ingest_job *job = js->job;

@@ -10,7 +10,9 @@
  *
  * Invariants: queued counts the queue, running the jobs between
  * uv_queue_work and after_work_cb (each also in active[]); at most
- * cfg->workers run; the queue never holds more than QUEUE_MAX; once
+ * cfg->workers run, of them at most big_lane() big ones (running_big);
+ * the queue never holds more than QUEUE_MAX; an upload whose job stopped
+ * on a writer error is in stuck[] until it runs again; once
  * stopping, nothing is taken or started, and on_done is called once, when
  * running reaches 0.
  *

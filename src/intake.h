@@ -10,7 +10,10 @@
  * Claim protocol (crash-safe at every step):
  *   1. record: an upload row in state pending (writer call) with the
  *      entry's name, size, mtime and inode;
- *   2. claim:  rename inbox/<name> → .work/<id>-<name>;
+ *   2. claim:  rename inbox/<name> → .work/<id>-<name>; the read lease
+ *      taken by the readiness check is held until the upload's descriptor
+ *      closes, and one link and the lease are checked again after the
+ *      rename (a writer or a second link fails the upload);
  *   3. header check: accepted → dataset recorded, queued; rejected →
  *      reason file written, state rejected with its location, then the
  *      file moved to rejected/.
