@@ -230,6 +230,47 @@ static void stuck_retry(struct intake *in, uint64_t now)
 	}
 }
 
+/* Queued uploads whose lease broke (someone opened the file for writing
+ * and waits for us): failed now, so that the opener waits for a tick, not
+ * for a worker (or lease-break-time). */
+static void queue_check_leases(struct intake *in)
+{
+	for (struct up **pp = &in->qhead; *pp;) {
+		struct up *u = *pp;
+		const char *why = u->leased ? file_sealed(u->job.fd, true) : NULL;
+		struct upload_change ch = {.from = u->job.state,
+					   .to = UP_FAILED,
+					   .location = u->failed_loc.p};
+		struct buf r = BUF_INIT;
+		char q[512];
+
+		if (!why) {
+			pp = &u->next;
+			continue;
+		}
+		*pp = u->next;
+		if (in->qtail == &u->next)
+			in->qtail = pp;
+		in->queued--;
+		(void)close(u->job.fd); /* lets the opener go */
+		u->job.fd = -1;
+		log_warning("upload=%lld file=\"%s\" %s: failed",
+			    (long long)u->id,
+			    log_quote(q, sizeof(q), u->name, u->name_len), why);
+		(void)buf_printf(
+			&r,
+			"the file changed after it was taken (%s); upload it again",
+			why);
+		ch.reason = r.p;
+		if (intake_change(in, u->id, &ch) == 0) {
+			place(in, u, UP_FAILED);
+			in->n_failed++;
+		}
+		buf_free(&r);
+		intake_up_free(u);
+	}
+}
+
 static void active_remove(struct intake *in, struct up *u)
 {
 	for (size_t i = 0; i < in->nactive; i++)
@@ -477,6 +518,8 @@ static void on_tick(uv_timer_t *t)
 	ASSERT_LOOP(in);
 	in->kicked = false;
 	render_tick(in, now);
+	if (!in->stopping && in->qhead)
+		queue_check_leases(in);
 	if (!in->stopping && in->nstuck)
 		stuck_retry(in, now);
 	if (!in->stopping)

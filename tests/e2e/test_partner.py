@@ -522,3 +522,25 @@ def test_database_full_while_hashing_retried(bin):
     finally:
         d.kill()
         umount(dbdir)
+
+
+@with_config(workers=1, datasets=COMMENTED)
+def test_write_open_while_queued(d):
+    """Item 1: a file waiting in the queue (the only worker is busy) is
+    opened for writing: the opener waits about a tick, not until a worker
+    is free nor for lease-break-time, and the upload fails saying so."""
+    d.drop("busy.csv", comment_file(300))
+    wait_until("busy.csv claimed", lambda: d.listdir(".work"), 30, daemon=d, poll=0.005)
+    d.drop("q.csv", csv_text(product_rows(3)).encode())
+    wait_until("q.csv claimed", lambda: b"2-q.csv" in d.listdir(".work"), 30, daemon=d,
+               poll=0.005)
+    t0 = time.monotonic()
+    p = helper(d, "write-open", d.path(".work", "2-q.csv"))
+    out = finish(p)
+    took = time.monotonic() - t0
+    check("written" in out, "helper: %r" % out)
+    st = d.wait_id(2, timeout=30)
+    check_eq(st["state"], "failed", "state (reason %r)" % st.get("reason"))
+    check("opened it for writing" in st["reason"], "reason %r" % st["reason"])
+    check(took < 3, "the opener waited %.1fs for the queued upload" % took)
+    d.wait_uploads(2, timeout=60)
