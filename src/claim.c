@@ -299,7 +299,6 @@ void claim_check(struct intake *in, struct up *u, int fd, uint64_t bytes,
 
 /* ---- taking ready files ---- */
 
-
 enum take claim_take(struct intake *in, struct cand *c, uint64_t now,
 		     struct prep *p)
 {
@@ -481,10 +480,11 @@ static bool claim(struct intake *in, struct prep *p, int64_t id, int r)
 		 * rename: what we would read is no longer only ours. */
 		struct buf why = BUF_INIT;
 
-		(void)buf_printf(&why,
-				 "The file changed after it was taken: %s.\n"
-				 "How to fix: upload it again, and let nothing else open or link it once it is in the inbox.",
-				 sealed);
+		(void)buf_printf(
+			&why,
+			"The file changed after it was taken: %s.\n"
+			"How to fix: upload it again, and let nothing else open or link it once it is in the inbox.",
+			sealed);
 		log_warning("upload=%lld file=\"%s\" %s: failed",
 			    (long long)u->id,
 			    log_quote(q, sizeof(q), c->name, c->len), sealed);

@@ -36,9 +36,11 @@ struct config {
 	unsigned settle_ms;  /* 0..3600000, default 1000 */
 	unsigned batch_rows; /* 1..1000000, default 10000 */
 	unsigned max_errors; /* 0..100000000, default 10000 */
-	unsigned max_error_bytes; /* 0..1 GiB, default 1 MiB: stored row
-				     errors of one upload (INGEST_ERROR_BYTES) */
 	bool keep_processed; /* default true */
+
+	/* 0..1 GiB, default 1 MiB: stored row errors of one upload, as
+	 * ingest.c counts them (INGEST_ERROR_OVERHEAD) */
+	unsigned max_error_bytes;
 
 	/* intake */
 	char **ignore; /* globs; default .* *.part *.filepart *.tmp *.crdownload *~ */

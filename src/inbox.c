@@ -368,7 +368,8 @@ static enum inbox_verdict look_open(const struct config *cfg, struct cand *c,
 	/* What it occupies counts too: space allocated past its end
 	 * (fallocate with KEEP_SIZE) is disk a partner holds. ALLOC_SLACK
 	 * for block rounding and a file system's own preallocation. */
-	if ((uint64_t)fst->st_blocks * 512 > cfg->max_file_bytes + ALLOC_SLACK) {
+	if ((uint64_t)fst->st_blocks * 512 >
+	    cfg->max_file_bytes + ALLOC_SLACK) {
 		snprintf(
 			t->why_buf, sizeof(t->why_buf),
 			"The file occupies %llu bytes on disk, more than the limit of %llu bytes (max_file_bytes).\nHow to fix: upload it without space allocated past its end.",

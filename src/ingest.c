@@ -85,8 +85,8 @@ struct job_state {
 	size_t ncells_row;
 	struct batch b[2];
 	struct batch *cur;
-	int64_t record; /* records so far (committed + in memory) */
-	int64_t errors; /* row errors so far */
+	int64_t record;       /* records so far (committed + in memory) */
+	int64_t errors;       /* row errors so far */
 	uint64_t error_bytes; /* stored by this run, as max_error_bytes counts */
 	bool too_many_errors;
 	int64_t stop_line;
@@ -759,7 +759,8 @@ static enum step check_hash(struct job_state *js)
 	why = size != job->expect_bytes ? "size differs"
 					: changed(job->fd, job);
 	if (why) {
-		reason(job, "the file changed after it was taken (%s); upload it again",
+		reason(job,
+		       "the file changed after it was taken (%s); upload it again",
 		       why);
 		return STEP_FAILED;
 	}

@@ -23,7 +23,7 @@
 
 struct writer;
 
-#define INGEST_VALUE_MAX 200          /* bytes of a value in an error */
+#define INGEST_VALUE_MAX 200 /* bytes of a value in an error */
 /* What one stored row error counts against max_error_bytes: its value and
  * message plus this much for the rest of its row and index entry. */
 #define INGEST_ERROR_OVERHEAD 48

@@ -186,8 +186,7 @@ static uint64_t stuck_add(struct intake *in, int64_t id, int e)
 	if (i == in->nstuck) {
 		if (in->nstuck == in->capstuck) {
 			size_t cap = in->capstuck ? in->capstuck * 2 : 8;
-			struct stuck *n =
-				realloc(in->stuck, cap * sizeof(*n));
+			struct stuck *n = realloc(in->stuck, cap * sizeof(*n));
 			if (!n)
 				return 0; /* resumes at the next start */
 			in->stuck = n;
@@ -237,7 +236,8 @@ static void queue_check_leases(struct intake *in)
 {
 	for (struct up **pp = &in->qhead; *pp;) {
 		struct up *u = *pp;
-		const char *why = u->leased ? file_sealed(u->job.fd, true) : NULL;
+		const char *why =
+			u->leased ? file_sealed(u->job.fd, true) : NULL;
 		struct upload_change ch = {.from = u->job.state,
 					   .to = UP_FAILED,
 					   .location = u->failed_loc.p};

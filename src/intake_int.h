@@ -41,7 +41,7 @@
 #include "upload.h"
 #include "util.h"
 
-#define CAND_MAX 65536      /* inbox entries tracked at once */
+#define CAND_MAX 65536 /* inbox entries tracked at once */
 /* Entries that cannot be taken now (a directory, a file we may not read,
  * a file waiting for its ready marker) are parked: not looked at for
  * PARK_MS (a marker's arrival unparks its file at once), and not counted
@@ -92,8 +92,8 @@ struct cand {
 	bool writing;        /* created, no close-write seen yet */
 	bool closed;         /* a close-write was seen since the last change */
 	bool noted;          /* a directory: logged once */
-	bool unreadable;     /* open(2) refused (EACCES): logged and counted once */
-	bool parked;         /* see PARK_MS; counted in inbox.nparked */
+	bool unreadable; /* open(2) refused (EACCES): logged and counted once */
+	bool parked;     /* see PARK_MS; counted in inbox.nparked */
 	uint64_t parked_until; /* mono ms: not looked at before */
 	bool scanned_new; /* added by the scan in progress (sorted at its end) */
 	int64_t seen_mtime_ns; /* its mtime when a scan found it */
@@ -108,7 +108,7 @@ struct inbox {
 	struct cand **tab;     /* tabsize buckets, a power of two */
 	size_t tabsize, ncand; /* ncand - nparked <= CAND_MAX */
 	size_t nparked;        /* <= CAND_MAX */
-	uint64_t nunreadable;  /* entries found unreadable (each counted once) */
+	uint64_t nunreadable; /* entries found unreadable (each counted once) */
 	/* Candidates in the order they were first seen: each tick walks
 	 * them oldest first, so files are taken in the order they arrived
 	 * (and none waits behind later ones while the queue is full). */
@@ -179,10 +179,10 @@ struct synced {
 
 /* What inbox_look found for a candidate (INBOX_READY or INBOX_REJECT). */
 struct inbox_take {
-	int fd;            /* READY: the entry, open read-only; -1 otherwise */
-	struct stat st;    /* READY: fstat of fd; REJECT: what was rejected */
-	bool leased;       /* READY: fd holds a read lease (kept until closed) */
-	const char *why;   /* REJECT: the reason for the partner */
+	int fd;          /* READY: the entry, open read-only; -1 otherwise */
+	struct stat st;  /* READY: fstat of fd; REJECT: what was rejected */
+	bool leased;     /* READY: fd holds a read lease (kept until closed) */
+	const char *why; /* REJECT: the reason for the partner */
 	char why_buf[256]; /* room for a reason with numbers in it */
 	struct buf marker; /* its ready marker's name when one is configured */
 };

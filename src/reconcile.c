@@ -83,8 +83,9 @@ static void settle(struct intake *in, const struct upload_rec *rec,
 					RETRY_MS);
 				render_due(in, rec->id, DUE_REASON);
 			} else {
-				log_info("upload=%lld reason file written after a restart",
-					 (long long)rec->id);
+				log_info(
+					"upload=%lld reason file written after a restart",
+					(long long)rec->id);
 			}
 		}
 		buf_free(&rn);
