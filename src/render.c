@@ -170,9 +170,28 @@ void render_dirty(struct intake *in)
 	render_flush_synced(in);
 }
 
+/* The flush timer: render the marked uploads, for TICK_BUDGET_MS at most
+ * (after a burst of rejections, hundreds of them); the rest stay marked
+ * and the timer comes back at once, so the loop runs in between. */
 static void on_flush(uv_timer_t *t)
 {
-	render_dirty(t->data);
+	struct intake *in = t->data;
+	uint64_t t0 = uv_hrtime();
+	size_t n = in->ndirty, i = 0;
+
+	qsort(in->dirty, n, sizeof(*in->dirty), cmp_id);
+	for (; i < n; i++) {
+		if (uv_hrtime() - t0 > (uint64_t)TICK_BUDGET_MS * 1000000)
+			break;
+		if (i == 0 || in->dirty[i] != in->dirty[i - 1])
+			(void)render_now(in, in->dirty[i]);
+	}
+	/* render_now never marks: dirty[] is as it was */
+	memmove(in->dirty, in->dirty + i, (n - i) * sizeof(*in->dirty));
+	in->ndirty = n - i;
+	render_flush_synced(in);
+	if (in->ndirty)
+		(void)uv_timer_start(&in->flush, on_flush, 0, 0);
 }
 
 void render_mark(struct intake *in, int64_t id)
