@@ -91,9 +91,11 @@ static void reject(struct intake *in, struct up *u, int from_fd,
 	int r;
 
 	r = claim_write_reason(in, u, why);
-	if (r < 0)
-		log_err("upload=%lld cannot write reason file: %s",
-			(long long)u->id, ERRSTR(-r));
+	if (r < 0) {
+		log_err("upload=%lld cannot write reason file: %s; trying again every %d ms",
+			(long long)u->id, ERRSTR(-r), RETRY_MS);
+		render_due(in, u->id, DUE_REASON);
+	}
 	if (buf_printf(&loc, "%s/", folder_path(FOLDER_REJECTED)) < 0 ||
 	    utf8_escape(&loc, u->wn.p, u->wn.len, SIZE_MAX) < 0) {
 		buf_free(&loc);
@@ -378,7 +380,16 @@ static bool claim_lost(struct intake *in, struct cand *c, struct up *u, int e)
 /* The name was renamed by name: if another file replaced the one opened
  * (a partner uploading again) in between, the new one goes back and is
  * taken as an upload of its own. Returns true when it was replaced (and
- * the upload is recorded failed). */
+ * the upload is recorded failed).
+ *
+ * Where the new file ends, always one place: back in the inbox under its
+ * name (then the upload is failed without a location); or, when that name
+ * is taken again meanwhile (EEXIST) or it cannot go back otherwise, in
+ * failed/ as this upload's file (failed, located there, the reason says
+ * so). Crash-safe: the record stays pending while the file is in .work/
+ * (start-up then checks and processes it as this upload), and it is
+ * recorded failed without a location only once the file has left .work/,
+ * so start-up never deletes it. */
 static bool claim_replaced(struct intake *in, struct prep *p, struct up *u)
 {
 	struct upload_change ch = {
@@ -390,6 +401,7 @@ static bool claim_replaced(struct intake *in, struct prep *p, struct up *u)
 	struct cand *c = p->c;
 	struct stat now;
 	char q[512], qw[512];
+	int r;
 
 	if (fstatat(in->env.work_fd, u->wn.p, &now, AT_SYMLINK_NOFOLLOW) == 0 &&
 	    now.st_ino == p->t.st.st_ino && now.st_dev == p->t.st.st_dev)
@@ -397,13 +409,26 @@ static bool claim_replaced(struct intake *in, struct prep *p, struct up *u)
 	log_warning(
 		"upload=%lld file=\"%s\" replaced while being taken: the new file goes back to the inbox",
 		(long long)u->id, log_quote(q, sizeof(q), c->name, c->len));
-	if (renameat2(in->env.work_fd, u->wn.p, in->env.inbox_fd, c->name,
-		      RENAME_NOREPLACE) < 0 &&
-	    errno != ENOENT)
-		log_err("upload=%lld cannot move the new \"%s\" back to the inbox: %s; it stays in .work/%s",
+	r = rename_noreplace(in->env.work_fd, u->wn.p, in->env.inbox_fd,
+			     c->name, true);
+	if (r < 0 && r != -ENOENT) {
+		log_err("upload=%lld cannot move the new \"%s\" back to the inbox: %s; it goes to failed/%s",
 			(long long)u->id,
-			log_quote(q, sizeof(q), c->name, c->len), ERRSTR(errno),
+			log_quote(q, sizeof(q), c->name, c->len), ERRSTR(-r),
 			log_quote(qw, sizeof(qw), u->wn.p, u->wn.len));
+		ch.reason =
+			"The file was replaced by another while it was being taken, and its name was taken again before the new one could go back to the inbox: the new file is kept in failed/ as this upload's file.\nHow to fix: upload it again.";
+		ch.clear_location = false;
+		ch.location = u->failed_loc.p;
+		if (intake_change(in, u->id, &ch) == 0 &&
+		    renameat(in->env.work_fd, u->wn.p, in->env.failed_fd,
+			     u->wn.p) < 0)
+			log_err("upload=%lld cannot move the file to failed/: %s",
+				(long long)u->id, ERRSTR(errno));
+		c->changed_ms = mono_ms();
+		c->moved_in = false;
+		return true;
+	}
 	(void)intake_change(in, u->id, &ch);
 	c->changed_ms = mono_ms();
 	c->moved_in = false;
@@ -417,6 +442,8 @@ static bool claim(struct intake *in, struct prep *p, int64_t id, int r)
 {
 	struct cand *c = p->c;
 	int fd = p->t.fd;
+	const char *sealed;
+	struct stat now;
 	struct up *u;
 	char q[512];
 
@@ -464,6 +491,29 @@ static bool claim(struct intake *in, struct prep *p, int64_t id, int r)
 		render_mark(in, u->id);
 	else
 		u->render_at = mono_ms() + PENDING_RENDER_MS;
+	u->leased = p->t.leased;
+	sealed = file_sealed(fd, u->leased);
+	if (!sealed && fstat(fd, &now) == 0)
+		u->ctime_ns = (int64_t)now.st_ctim.tv_sec * 1000000000 +
+			      now.st_ctim.tv_nsec; /* renaming sets it */
+	if (sealed) {
+		/* A link or a writer slipped in between the checks and the
+		 * rename: what we would read is no longer only ours. */
+		struct buf why = BUF_INIT;
+
+		(void)buf_printf(
+			&why,
+			"The file changed after it was taken: %s.\n"
+			"How to fix: upload it again, and let nothing else open or link it once it is in the inbox.",
+			sealed);
+		log_warning("upload=%lld file=\"%s\" %s: failed",
+			    (long long)u->id,
+			    log_quote(q, sizeof(q), c->name, c->len), sealed);
+		admit(in, u, fd, (uint64_t)p->t.st.st_size,
+		      st_mtime_ns(&p->t.st), -EIO, &why, NULL, true);
+		buf_free(&why);
+		return true;
+	}
 	u->ds = p->ds;
 	admit(in, u, fd, (uint64_t)p->t.st.st_size, st_mtime_ns(&p->t.st),
 	      p->cr, &p->why, &p->herrs, true);

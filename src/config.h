@@ -66,6 +66,10 @@ struct config {
 	unsigned max_errors; /* 0..100000000, default 10000 */
 	bool keep_processed; /* default true */
 
+	/* 0..1 GiB, default 1 MiB: stored row errors of one upload, as
+	 * ingest.c counts them (INGEST_ERROR_OVERHEAD) */
+	unsigned max_error_bytes;
+
 	/* intake */
 	char **ignore; /* globs; default .* *.part *.filepart *.tmp *.crdownload *~ */
 	size_t nignore;

@@ -1154,6 +1154,11 @@ static enum MHD_Result get_healthz(struct req *q)
 	else if (writer_age > WRITER_STALL_MS)
 		snprintf(why, sizeof(why), "writer: no progress for %.1f s",
 			 writer_age / 1000.0);
+	if (!why[0] && lv.stuck)
+		snprintf(
+			why, sizeof(why),
+			"database: %u upload(s) could not be recorded (%s); retrying",
+			lv.stuck, ERRSTR(lv.stuck_error));
 	if (!why[0]) {
 		s = store_get(q->h, &r);
 		r = s ? store_ping(s, &max_id) : r;

@@ -53,6 +53,8 @@ struct http_live {
 	bool reload_ok;
 	int64_t reload_ok_s; /* unix time of the last successful one */
 	struct retention_stats retention;
+	unsigned stuck;  /* uploads waiting to retry after a writer error */
+	int stuck_error; /* the last such error (negative errno) */
 };
 
 struct http_env {

@@ -109,8 +109,9 @@ struct job_state {
 	size_t ncells_batch; /* cells of a batch row: + the record, appending */
 	struct batch b[2];
 	struct batch *cur;
-	int64_t record; /* records so far (committed + in memory) */
-	int64_t errors; /* row errors so far */
+	int64_t record;       /* records so far (committed + in memory) */
+	int64_t errors;       /* row errors so far */
+	uint64_t error_bytes; /* stored by this run, as max_error_bytes counts */
 	bool too_many_errors;
 	int64_t stop_line;
 	struct cell *rowcells;
@@ -121,6 +122,7 @@ struct job_state {
 	uint8_t *rownorm;
 	char msg[256];
 	bool writer_failed;
+	const char *stale_why; /* changed() said so at a batch: stop */
 	unsigned char *buf; /* INGEST_READ_SIZE bytes: hashing, then reading */
 	uint64_t from;      /* where parsing starts: after the header, or */
 	int64_t from_line;  /* at the resume point */
@@ -155,6 +157,7 @@ enum stop {
 	STOP_NONE = 0,        /* go on; from parse(): the end of the file */
 	STOP_TOO_MANY_ERRORS, /* more than max_errors row errors */
 	STOP_ASKED,           /* *job->stop: shutting down, resume later */
+	STOP_ERROR_BYTES,     /* row errors past max_error_bytes */
 };
 
 /* How a step of ingest_run ends. */
@@ -223,6 +226,7 @@ static int add_error(struct job_state *js, int64_t line, int field,
 	e->msg_len = (uint32_t)(b->arena.len - e->msg_off);
 	b->nerrs++;
 	js->errors++;
+	js->error_bytes += e->value_len + e->msg_len + INGEST_ERROR_OVERHEAD;
 	return 0;
 }
 
@@ -555,6 +559,8 @@ static int flush(struct job_state *js)
 	return r;
 }
 
+static const char *changed(int fd, const struct ingest_job *job);
+
 static int on_data_row(void *data, const struct csvstream_row *row)
 {
 	struct job_state *js = data;
@@ -589,8 +595,17 @@ static int on_data_row(void *data, const struct csvstream_row *row)
 		js->stop_line = row->line;
 		return STOP_TOO_MANY_ERRORS;
 	}
+	if (js->error_bytes > job->cfg->max_error_bytes) {
+		js->stop_line = row->line;
+		return STOP_ERROR_BYTES;
+	}
 	if (b->records >= (int64_t)job->cfg->batch_rows ||
 	    batch_bytes(b) >= BATCH_BYTES_MAX) {
+		/* At each batch: a writer waiting on our lease is let go soon
+		 * (the upload fails), not after the whole file. */
+		js->stale_why = changed(job->fd, job);
+		if (js->stale_why)
+			return -ESTALE;
 		r = flush(js);
 		if (r < 0)
 			return r;
@@ -682,15 +697,31 @@ out:
 	return r;
 }
 
-static bool changed(int fd, const struct ingest_job *job)
+/* Has the file changed since it was taken? NULL when not, else how (a
+ * phrase for the reason). Size and mtime can be set back by the file's
+ * owner, ctime cannot (any change of times, mode or owner sets it); the
+ * lease and the link count say whether anyone could write it at all: held
+ * since the readiness check, a lease breaks at any open for writing (the
+ * opener waits for us to let go), so while it holds the bytes read are
+ * the bytes hashed. */
+static const char *changed(int fd, const struct ingest_job *job)
 {
+	const char *why = file_sealed(fd, job->leased);
 	struct stat st;
 
+	if (why)
+		return why;
 	if (fstat(fd, &st) < 0)
-		return true;
-	return (uint64_t)st.st_size != job->expect_bytes ||
-	       (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec !=
-		       job->expect_mtime_ns;
+		return "it could no longer be examined";
+	if ((uint64_t)st.st_size != job->expect_bytes ||
+	    (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec !=
+		    job->expect_mtime_ns)
+		return "size or modification time differs";
+	if (job->expect_ctime_ns &&
+	    (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec !=
+		    job->expect_ctime_ns)
+		return "its inode change time differs: its times, mode or owner were set";
+	return NULL;
 }
 
 /* Parse from js->from to the end of the file. Returns STOP_NONE at the end,
@@ -757,11 +788,15 @@ out:
 
 /* Step 1. The whole file is hashed first: a duplicate must be known before
  * any row is applied. The upload becomes processing with its hash, in one
- * transaction. */
+ * transaction. Not folded into the parse: the duplicate check comes first,
+ * and the bytes parsed are the bytes hashed because nobody can write them
+ * meanwhile (changed(): the lease held since the readiness check, one
+ * link, ctime), checked here, at every batch and before the last commit. */
 static enum step check_hash(struct job_state *js)
 {
 	struct ingest_job *job = js->job;
 	struct hashed_args ha = {.id = job->upload_id};
+	const char *why;
 	char sha[65] = "";
 	uint64_t size = 0;
 	int r;
@@ -772,9 +807,12 @@ static enum step check_hash(struct job_state *js)
 		reason(job, "cannot read the file: %s", ERRSTR(-r));
 		return STEP_FAILED;
 	}
-	if (size != job->expect_bytes || changed(job->fd, job)) {
+	why = size != job->expect_bytes ? "size differs"
+					: changed(job->fd, job);
+	if (why) {
 		reason(job,
-		       "the file changed after it was taken (size or modification time differs); upload it again");
+		       "the file changed after it was taken (%s); upload it again",
+		       why);
 		return STEP_FAILED;
 	}
 	ha.from = job->state;
@@ -983,18 +1021,31 @@ static enum step parse_file(struct job_state *js)
 {
 	struct ingest_job *job = js->job;
 	int r = parse(js);
+	const char *why;
 
 	if (r == STOP_ASKED)
 		return commit_interrupted(js);
+	if (r == STOP_ERROR_BYTES) {
+		reason(job,
+		       "its row errors take more than %u bytes (max_error_bytes); stopped at line %lld. Rows before it were applied; fix the file and upload it again",
+		       job->cfg->max_error_bytes, (long long)js->stop_line);
+		return STEP_FAILED;
+	}
 	if (r == STOP_TOO_MANY_ERRORS) {
 		reason(job,
 		       "more than %u row errors (max_errors); stopped at line %lld. Rows before it were applied; fix the file and upload it again",
 		       job->cfg->max_errors, (long long)js->stop_line);
 		return STEP_FAILED;
 	}
-	if (r == -ESTALE || (r == STOP_NONE && changed(job->fd, job))) {
+	why = r == -ESTALE || r == STOP_NONE ? changed(job->fd, job) : NULL;
+	if (r == -ESTALE && !js->stale_why && !why)
+		why = "size or modification time differs";
+	if (js->stale_why)
+		why = js->stale_why;
+	if (why) {
 		reason(job,
-		       "the file changed while it was being read (its size or modification time differs from when it was taken); upload it again");
+		       "the file changed while it was being read (%s); upload it again",
+		       why);
 		return STEP_FAILED;
 	}
 	if (r < 0) {

@@ -23,7 +23,10 @@
 
 struct writer;
 
-#define INGEST_VALUE_MAX 200          /* bytes of a value in an error */
+#define INGEST_VALUE_MAX 200 /* bytes of a value in an error */
+/* What one stored row error counts against max_error_bytes: its value and
+ * message plus this much for the rest of its row and index entry. */
+#define INGEST_ERROR_OVERHEAD 48
 #define INGEST_READ_SIZE (256 * 1024) /* one read(2) */
 
 /* A job: everything it needs, set by the loop before queueing. */
@@ -37,6 +40,8 @@ struct ingest_job {
 	enum upload_state state; /* pending, or processing when resuming */
 	uint64_t expect_bytes;   /* size and mtime at claim time */
 	int64_t expect_mtime_ns;
+	int64_t expect_ctime_ns; /* after the rename into .work/; 0: unknown */
+	bool leased; /* fd holds a read lease: a break means a writer */
 	uint64_t resume_offset; /* 0, or the committed resume point */
 	int64_t resume_line;
 	int64_t resume_records;

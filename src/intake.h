@@ -10,7 +10,10 @@
  * Claim protocol (crash-safe at every step):
  *   1. record: an upload row in state pending (writer call) with the
  *      entry's name, size, mtime and inode;
- *   2. claim:  rename inbox/<name> → .work/<id>-<name>;
+ *   2. claim:  rename inbox/<name> → .work/<id>-<name>; the read lease
+ *      taken by the readiness check is held until the upload's descriptor
+ *      closes, and one link and the lease are checked again after the
+ *      rename (a writer or a second link fails the upload);
  *   3. header check: accepted → dataset recorded, queued; rejected →
  *      reason file written, state rejected with its location, then the
  *      file moved to rejected/.
@@ -63,7 +66,11 @@ void intake_notify(void *in, int64_t id, bool state_changed);
 /* Counts for the service status line. */
 struct intake_stats {
 	unsigned queued, running, tracked;
+	unsigned parked;     /* of tracked: directories, unreadable, waiting */
+	uint64_t unreadable; /* inbox entries we may not read (each once) */
 	uint64_t completed, failed, rejected, rows;
+	unsigned stuck;  /* uploads waiting to retry after a writer error */
+	int stuck_error; /* the last such error (negative errno), or 0 */
 };
 void intake_stats(const struct intake *in, struct intake_stats *out);
 

@@ -75,6 +75,8 @@ struct daemon {
 	 * queue counts, and mono_ms() when the writer was last seen idle or
 	 * having finished an operation. Atomics; written on the loop only. */
 	unsigned live_queued, live_running;
+	unsigned live_stuck; /* uploads waiting to retry a writer error */
+	int live_stuck_error;
 	uint64_t live_writer_ms, live_writer_ops;
 	unsigned live_waiting, live_unreadable;
 	uint64_t live_oldest_ms;
@@ -315,6 +317,9 @@ static void on_heartbeat(uv_timer_t *t)
 			 __ATOMIC_RELAXED);
 	__atomic_store_n(&d->live_queued, st.queued, __ATOMIC_RELAXED);
 	__atomic_store_n(&d->live_running, st.running, __ATOMIC_RELAXED);
+	__atomic_store_n(&d->live_stuck, st.stuck, __ATOMIC_RELAXED);
+	__atomic_store_n(&d->live_stuck_error, st.stuck_error,
+			 __ATOMIC_RELAXED);
 	ops = writer_progress(d->writer, &idle);
 	if (idle || ops != d->live_writer_ops) {
 		d->live_writer_ops = ops;
@@ -329,6 +334,9 @@ static void http_live(void *data, struct http_live *out)
 
 	out->queued = __atomic_load_n(&d->live_queued, __ATOMIC_RELAXED);
 	out->running = __atomic_load_n(&d->live_running, __ATOMIC_RELAXED);
+	out->stuck = __atomic_load_n(&d->live_stuck, __ATOMIC_RELAXED);
+	out->stuck_error =
+		__atomic_load_n(&d->live_stuck_error, __ATOMIC_RELAXED);
 	out->loop_ms = loop_heartbeat_ms(d);
 	out->writer_ms = __atomic_load_n(&d->live_writer_ms, __ATOMIC_RELAXED);
 	out->stopping = __atomic_load_n(&d->stop, __ATOMIC_RELAXED) != 0;
@@ -798,6 +806,10 @@ static int run(struct daemon *d)
 	(void)uv_signal_start(&d->sigint, on_signal, SIGINT);
 	(void)uv_signal_start(&d->sighup, on_signal, SIGHUP);
 	(void)signal(SIGPIPE, SIG_IGN);
+	/* Breaking one of intake's read leases (someone opens a claimed file
+	 * for writing) signals SIGIO, which would kill us; the job sees the
+	 * break itself (F_GETLEASE) and fails the upload. */
+	(void)signal(SIGIO, SIG_IGN);
 	r = service_init(d);
 	if (r < 0)
 		return r;

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,10 +84,25 @@ int folder_name(struct buf *out, int64_t id, const unsigned char *name,
 			break;
 		}
 	keep = FOLDER_NAME_MAX - plen - ext - 3; /* 3: "…" */
+	if (id <= 0)
+		keep -= FOLDER_HASH_LEN;
 	while (keep > 0 && (name[keep] & 0xc0) == 0x80)
 		keep--; /* do not split a UTF-8 sequence */
 	r = buf_add(out, name, keep);
 	r = r ?: buf_adds(out, "\xe2\x80\xa6");
+	/* Without an id the shortened name must still be unique (by-name/):
+	 * the full name's hash goes in, so two long names sharing their first
+	 * ~200 bytes and their extension never share a file. */
+	if (r == 0 && id <= 0) {
+		unsigned char dig[EVP_MAX_MD_SIZE];
+		unsigned int dlen = 0;
+
+		if (!EVP_Digest(name, len, dig, &dlen, EVP_sha256(), NULL) ||
+		    dlen < FOLDER_HASH_LEN / 2)
+			return -ENOMEM;
+		for (unsigned i = 0; r == 0 && i < FOLDER_HASH_LEN / 2; i++)
+			r = buf_printf(out, "%02x", dig[i]);
+	}
 	return r ?: buf_add(out, name + len - ext, ext);
 }
 

@@ -53,10 +53,16 @@ int folder_of_location(const char *loc, enum folder *out);
  * ".reason.txt" and temporary suffixes). */
 #define FOLDER_NAME_MAX 230
 
+/* Hex digits of the full name's SHA-256 in a shortened by-name name. */
+#define FOLDER_HASH_LEN 16
+
 /* "<id>-<name>" for the folders (.work, processed, rejected, failed), or
  * "<name>" when id == 0: names too long are shortened in the middle of the
  * stem, keeping the extension (up to 16 bytes) and never splitting a UTF-8
- * sequence; the full name stays in the database. Appends to out. */
+ * sequence; the full name stays in the database. Without an id (by-name/)
+ * "…" is followed by the first FOLDER_HASH_LEN hex digits of the SHA-256
+ * of the full name, so that two long names never share a by-name file
+ * (with an id, the id makes it unique). Appends to out. */
 int folder_name(struct buf *out, int64_t id, const unsigned char *name,
 		size_t len);
 

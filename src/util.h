@@ -78,6 +78,18 @@ int text_escape(struct buf *b, const void *s, size_t n, size_t max_bytes);
 int sql_ident(struct buf *b, const char *name);
 
 /* Milliseconds on CLOCK_MONOTONIC. */
+/* Is the file open at fd (leased: fd holds a read lease, kept since it was
+ * taken) still ours alone: one link, and no open for writing since the
+ * lease was taken? NULL when it is, else why not, a phrase for a reason
+ * ("another hard link to it was made after it was taken"). Any thread. */
+const char *file_sealed(int fd, bool leased);
+/* Rename from_fd/from to to_fd/to unless to exists. by_rename: try
+ * renameat2(RENAME_NOREPLACE) first (false: only the fallback, for
+ * tests); where the file system has no RENAME_NOREPLACE (EINVAL), link
+ * then unlink, which fails as atomically on an existing name. 0, or a
+ * negative errno (-EEXIST: to exists; the file stays at from). */
+int rename_noreplace(int from_fd, const char *from, int to_fd, const char *to,
+		     bool by_rename);
 uint64_t mono_ms(void);
 
 /* The message of errno err (positive or negative), written to buf[0..n)

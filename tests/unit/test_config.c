@@ -113,6 +113,8 @@ static const struct bad_case bad_cases[] = {
 	{"batch_rows: 0\n" DS, "batch_rows: 0 is out of range 1..1000000"},
 	{"max_errors: 100000001\n" DS,
 	 "max_errors: 100000001 is out of range 0..100000000"},
+	{"max_error_bytes: 1073741825\n" DS,
+	 "max_error_bytes: 1073741825 is out of range 0..1073741824"},
 	{"rescan_s: 86401\n" DS, "rescan_s: 86401 is out of range 1..86400"},
 	{"poll_ms: 99\n" DS, "poll_ms: 99 is out of range 100..3600000"},
 	{"max_file_bytes: 0\n" DS,
@@ -782,6 +784,7 @@ static void test_defaults(void **state)
 	assert_int_equal(c->settle_ms, 1000);
 	assert_int_equal(c->batch_rows, 10000);
 	assert_int_equal(c->max_errors, 10000);
+	assert_int_equal(c->max_error_bytes, 1048576);
 	assert_true(c->keep_processed);
 	assert_int_equal(c->nignore, ARRAY_SIZE(ignore));
 	for (i = 0; i < ARRAY_SIZE(ignore); i++)
