@@ -396,7 +396,7 @@ def test_unreadable_file_logged_once_not_blocking(bin):
     st = d.wait_state("open.csv", timeout=30)
     check_eq(st["state"], "completed", "open.csv (reason %r)" % st.get("reason"))
     time.sleep(1)
-    n = d.log().count('"secret.csv" cannot be read')
+    n = d.log().count('"secret.csv" cannot be opened')
     check_eq(n, 1, "log lines about secret.csv")
     check(os.path.exists(p), "secret.csv stays in the inbox")
 
