@@ -1,7 +1,7 @@
 # SPDX-FileCopyrightText: 2026 the ingestd authors
 # SPDX-License-Identifier: MIT
 """
-test_partner.py - a hostile partner and full disks (issue 13, items 1-10):
+test_hostile.py - a hostile partner and full disks (issue 13, items 1-10):
 what a partner who can write only into inbox/ can do to the uploads of
 others, and what a disk that fills and empties again leaves behind.
 
