@@ -185,6 +185,9 @@ struct dataset {
 	char *match; /* fnmatch(3) glob on the file name */
 	enum fields_match fields_match;
 	bool rowid; /* create the table with a rowid even for a text key */
+	/* key_includes_partner: a "_partner" column leads the primary key,
+	 * so that partners have key spaces of their own (issue 14) */
+	bool key_partner;
 	struct schema schema;
 	struct dataset_read read;
 };

@@ -3,7 +3,7 @@
 /*
  * store.c - see store.h.
  *
- * Schema (user_version 4; the migrations below):
+ * Schema (user_version 5; the migrations below):
  *   uploads        one row per upload; offset/line/rows_* are the resume
  *                  point and counters, advanced only in the transaction that
  *                  applies the rows they describe, so a restart resumes after
@@ -189,7 +189,7 @@ int store_sql_set(struct store *s, enum store_sql id, const char *tmpl, ...)
 #define REC_COLUMNS                                                           \
 	"id, state, dataset, file_name_raw, reason, location, bytes, inode,"  \
 	" mtime_ns, sha256, bytes_done, line_done, rows_total, rows_applied," \
-	" rows_failed, errors_count"
+	" rows_failed, errors_count, partner"
 
 static int build_sql(struct store *s)
 {
@@ -217,6 +217,7 @@ static int build_sql(struct store *s)
 			       "SELECT o.id FROM uploads o, uploads u"
 			       " WHERE u.id = ?1 AND o.state = {}"
 			       " AND o.dataset = u.dataset AND o.sha256 = ?2"
+			       " AND o.partner IS u.partner"
 			       " ORDER BY o.id LIMIT 1",
 			       UP_BIT(UP_COMPLETED));
 	r = r
@@ -245,6 +246,9 @@ static int build_sql(struct store *s)
 			       s, SQL_STATUS,
 			       "SELECT json_object("
 			       " 'id', u.id, 'file', u.file_name, 'dataset', u.dataset,"
+			       " 'partner', u.partner, 'user', CASE WHEN u.user_uid IS NULL"
+			       "   THEN NULL ELSE json_object('uid', u.user_uid,"
+			       "   'name', u.user_name) END,"
 			       " 'state', u.state, 'sha256', u.sha256, 'bytes', u.bytes,"
 			       " 'rows', json_object('total', u.rows_total, 'applied', u.rows_applied,"
 			       "   'failed', u.rows_failed),"
@@ -389,6 +393,13 @@ static const char *const migrations[] = {
 	/* 3 → 4: the outbox of terminal events (issue 14; outbox.c owns
 	 * these tables and their queries) */
 	OUTBOX_MIGRATION,
+	/* 4 → 5: partners (issue 14): who sent each upload, the partner
+	 * (NULL: the implicit one of a config without partners:) and the
+	 * owner of the dropped file; GET /uploads/?partner= by index */
+	"ALTER TABLE uploads ADD COLUMN partner TEXT;"
+	"ALTER TABLE uploads ADD COLUMN user_uid INTEGER;"
+	"ALTER TABLE uploads ADD COLUMN user_name TEXT;"
+	"CREATE INDEX uploads_partner ON uploads(partner, id);",
 };
 
 int store_migrate(struct store *s)
@@ -613,6 +624,7 @@ void upload_rec_clear(struct upload_rec *r)
 	free(r->name);
 	free(r->reason);
 	free(r->location);
+	free(r->partner);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -629,8 +641,9 @@ int store_upload_create(struct store *s, const struct upload_new *u,
 	r = store_prep(
 		s,
 		"INSERT INTO uploads(file_name, file_name_raw, state, bytes,"
-		" inode, mtime_ns, dataset, created_at)"
-		" VALUES(?1, ?2, ?7, ?3, ?4, ?5, ?6, " NOW ")",
+		" inode, mtime_ns, dataset, partner, user_uid, user_name,"
+		" created_at)"
+		" VALUES(?1, ?2, ?7, ?3, ?4, ?5, ?6, ?8, ?9, ?10, " NOW ")",
 		&st);
 	if (r < 0)
 		goto out;
@@ -645,6 +658,18 @@ int store_upload_create(struct store *s, const struct upload_new *u,
 		sqlite3_bind_text(st, 6, u->dataset, -1, SQLITE_STATIC);
 	else
 		sqlite3_bind_null(st, 6);
+	if (u->partner && *u->partner)
+		sqlite3_bind_text(st, 8, u->partner, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 8);
+	if (u->has_uid)
+		sqlite3_bind_int64(st, 9, (sqlite3_int64)u->uid);
+	else
+		sqlite3_bind_null(st, 9);
+	if (u->user)
+		sqlite3_bind_text(st, 10, u->user, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 10);
 	r = sqlite3_step(st);
 	if (r != SQLITE_DONE) {
 		r = store_fail(s, r);
@@ -1119,6 +1144,7 @@ static int read_rec(sqlite3_stmt *st, struct upload_rec *r)
 	r->applied = sqlite3_column_int64(st, 13);
 	r->failed = sqlite3_column_int64(st, 14);
 	r->errors = sqlite3_column_int64(st, 15);
+	r->partner = col_strdup(st, 16);
 	return 0;
 }
 
@@ -1152,7 +1178,8 @@ int store_upload_latest_same_name(struct store *s, int64_t id, int64_t *latest)
 	int r = store_prep(s,
 			   "SELECT max(o.id) FROM uploads u, uploads o"
 			   " WHERE u.id = ?1 AND o.file_name = u.file_name"
-			   " AND o.file_name_raw = u.file_name_raw",
+			   " AND o.file_name_raw = u.file_name_raw"
+			   " AND o.partner IS u.partner",
 			   &st);
 
 	if (r < 0)

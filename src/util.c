@@ -9,6 +9,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -248,6 +249,22 @@ int sql_ident(struct buf *b, const char *name)
 		b->p[old] = '\0';
 	}
 	return r;
+}
+
+int user_name(unsigned uid, char *out, size_t n)
+{
+	struct passwd pw, *res = NULL;
+	char tmp[4096];
+	int e = getpwuid_r((uid_t)uid, &pw, tmp, sizeof(tmp), &res);
+
+	if (e)
+		return -e;
+	if (!res)
+		return -ENOENT;
+	if (strlen(pw.pw_name) >= n)
+		return -ENAMETOOLONG;
+	memcpy(out, pw.pw_name, strlen(pw.pw_name) + 1);
+	return 0;
 }
 
 uint64_t mono_ms(void)

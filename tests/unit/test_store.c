@@ -169,7 +169,9 @@ static void test_schema_text(void **state)
 		 " location TEXT,"
 		 " status_pending INTEGER NOT NULL DEFAULT 1,"
 		 /* schema 3: ALTER TABLE ADD COLUMN appends to the stored text */
-		 " dialect TEXT, bytes_read INTEGER)"},
+		 " dialect TEXT, bytes_read INTEGER,"
+		 /* schema 5: partners (issue 14) */
+		 " partner TEXT, user_uid INTEGER, user_name TEXT)"},
 		{"uploads_unsettled",
 		 "CREATE INDEX uploads_unsettled ON uploads(id)"
 		 " WHERE status_pending OR state IN ('pending','processing')"},
@@ -178,6 +180,8 @@ static void test_schema_text(void **state)
 		 " WHERE state = 'completed'"},
 		{"uploads_state",
 		 "CREATE INDEX uploads_state ON uploads(state, id)"},
+		{"uploads_partner",
+		 "CREATE INDEX uploads_partner ON uploads(partner, id)"},
 	};
 	sqlite3 *h = NULL;
 	sqlite3_stmt *st = NULL;
