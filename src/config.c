@@ -211,6 +211,7 @@ static const char *check_text_name(const char *s)
 }
 
 #define RESERVED_COLUMN "_upload_id"
+#define RESERVED_PARTNER "_partner" /* key_includes_partner's column */
 #define RESERVED_WHY "is reserved for ingestd's own column"
 
 static const char *check_column(const char *s)
@@ -219,7 +220,8 @@ static const char *check_column(const char *s)
 
 	if (why)
 		return why;
-	if (strcasecmp(s, RESERVED_COLUMN) == 0)
+	if (strcasecmp(s, RESERVED_COLUMN) == 0 ||
+	    strcasecmp(s, RESERVED_PARTNER) == 0)
 		return RESERVED_WHY;
 	return NULL;
 }
@@ -1377,7 +1379,8 @@ static void parse_field(struct ctx *x, const yaml_node_t *item, struct field *f,
 	*column_node = SEEN(field_keys, fseen, "column");
 	if (f->name && !f->column) {
 		/* The column defaults to the name, reserved words included. */
-		if (strcasecmp(f->name, RESERVED_COLUMN) == 0)
+		if (strcasecmp(f->name, RESERVED_COLUMN) == 0 ||
+		    strcasecmp(f->name, RESERVED_PARTNER) == 0)
 			report(x, AT(*name_node),
 			       "name: \"%s\" " RESERVED_WHY
 			       " (give the field another \"column\")",

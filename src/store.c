@@ -481,6 +481,15 @@ static int field_pk_pos(const struct schema *sc, size_t f)
 	return 0;
 }
 
+/* f's 1-based position in the table's primary key, 0 when not in it
+ * (after "_partner" for key_includes_partner). */
+static int pk_pos(const struct dataset *ds, size_t f)
+{
+	int k = field_pk_pos(&ds->schema, f);
+
+	return k && ds->key_partner ? k + 1 : k;
+}
+
 static int create_table(struct store *s, const struct dataset *ds)
 {
 	const struct schema *sc = &ds->schema;
@@ -498,7 +507,13 @@ static int create_table(struct store *s, const struct dataset *ds)
 					  field_pk_pos(sc, f) ? " NOT NULL"
 							      : "");
 	}
+	/* key_includes_partner: the partner leads the key, so that two
+	 * partners' rows with the same declared key both stand. */
+	if (r == 0 && ds->key_partner)
+		r = buf_adds(&b, "\"_partner\" TEXT NOT NULL DEFAULT '', ");
 	r = r ?: buf_adds(&b, "\"_upload_id\" INTEGER, PRIMARY KEY(");
+	if (r == 0 && ds->key_partner)
+		r = buf_adds(&b, "\"_partner\", ");
 	for (size_t k = 0; r == 0 && k < sc->npk; k++) {
 		r = buf_adds(&b, k ? ", " : "");
 		r = r ?: add_ident(&b, field_column(&sc->fields[sc->pk[k]]));
@@ -510,7 +525,8 @@ static int create_table(struct store *s, const struct dataset *ds)
 	 * better in a rowid table: the dataset key `rowid: true` asks for
 	 * one. */
 	if (r == 0 && !ds->rowid &&
-	    !(sc->npk == 1 && sc->fields[sc->pk[0]].type == FT_INTEGER))
+	    !(sc->npk == 1 && sc->fields[sc->pk[0]].type == FT_INTEGER &&
+	      !ds->key_partner))
 		r = buf_adds(&b, " WITHOUT ROWID");
 	if (r == 0)
 		r = store_exec(s, b.p);
@@ -524,7 +540,7 @@ int store_ensure_table(struct store *s, const struct dataset *ds,
 	const struct schema *sc = &ds->schema;
 	sqlite3_stmt *st = NULL;
 	size_t nfound = 0;
-	bool have_upload_id = false, bad = false;
+	bool have_upload_id = false, have_partner = false, bad = false;
 	int rc, r = 0;
 
 	rc = sqlite3_prepare_v2(s->db,
@@ -545,6 +561,23 @@ int store_ensure_table(struct store *s, const struct dataset *ds,
 		nfound++;
 		if (strcmp(name, "_upload_id") == 0) {
 			have_upload_id = true;
+			continue;
+		}
+		if (strcmp(name, "_partner") == 0) {
+			have_partner = true;
+			if (ds->key_partner && pk != 1) {
+				buf_printf(
+					why,
+					"column \"_partner\" of table \"%s\" does not lead the primary key; ",
+					ds->table);
+				bad = true;
+			} else if (!ds->key_partner && pk) {
+				buf_printf(
+					why,
+					"table \"%s\" has the partner in its key: set key_includes_partner: true for dataset \"%s\", or ",
+					ds->table, ds->name);
+				bad = true;
+			}
 			continue;
 		}
 		for (f = 0; f < sc->nfields; f++)
@@ -568,12 +601,12 @@ int store_ensure_table(struct store *s, const struct dataset *ds,
 				sql_type(sc->fields[f].type));
 			bad = true;
 		}
-		if (pk != field_pk_pos(sc, f)) {
+		if (pk != pk_pos(ds, f)) {
 			buf_printf(
 				why,
 				"column \"%s\" of table \"%s\" is %s the primary key (position %d), the schema says %d; ",
 				name, ds->table, pk ? "in" : "not in", pk,
-				field_pk_pos(sc, f));
+				pk_pos(ds, f));
 			bad = true;
 		}
 	}
@@ -602,6 +635,13 @@ int store_ensure_table(struct store *s, const struct dataset *ds,
 				   ds->table, field_column(&sc->fields[f]));
 			bad = true;
 		}
+	}
+	if (ds->key_partner && !have_partner) {
+		buf_printf(why,
+			   "table \"%s\" has no column \"_partner\" "
+			   "(key_includes_partner: true); ",
+			   ds->table);
+		bad = true;
 	}
 	if (!have_upload_id) {
 		buf_printf(why, "table \"%s\" has no column \"_upload_id\"; ",

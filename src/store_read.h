@@ -50,6 +50,7 @@ struct upload_query {
 	const char *state;   /* exact state name, or NULL */
 	const char *dataset; /* exact dataset name, or NULL */
 	const char *name;    /* exact shown file name, or NULL */
+	const char *partner; /* exact partner name ("" the implicit), or NULL */
 	unsigned limit;      /* 1..STORE_LIST_MAX */
 };
 
@@ -109,6 +110,15 @@ struct store_metrics {
 
 /* The aggregates, from one read snapshot. */
 int store_metrics(struct store *s, struct store_metrics *out);
+
+/* Uploads and rows by partner, dataset and state: fn(partner ("" the
+ * implicit one), dataset (NULL: not chosen), state, uploads, rows applied,
+ * rows failed, data) for each group. Returns 0 or a negative errno (fn's
+ * first negative return). */
+typedef int (*partner_metrics_fn)(const char *partner, const char *dataset,
+				  const char *state, int64_t uploads,
+				  int64_t applied, int64_t failed, void *data);
+int store_partner_metrics(struct store *s, partner_metrics_fn fn, void *data);
 
 /* The cheapest query that proves the database answers: sets *max_id. */
 int store_ping(struct store *s, int64_t *max_id);
