@@ -17,8 +17,8 @@ import shutil
 import subprocess
 import tempfile
 
-from harness import (PRODUCT_HEADER, Daemon, check, check_eq, csv_text,
-                     needs, wait_until, with_config)
+from harness import (PRODUCT_HEADER, REPO, Daemon, check, check_eq, csv_text,
+                     free_port, needs, wait_until, with_config)
 from httpc import get
 
 # acme sends prices, beta sends orders; both send stock (shared).
@@ -310,3 +310,189 @@ def test_no_partners_upload_has_user(d):
     check_eq(st["user"]["uid"], os.getuid(), "uid")
     code, _, body = get(d, "/uploads/?partner=")
     check_eq(len(json.loads(body)["items"]), 1, "an empty filter is no filter")
+
+
+# --------------------------------------------------------------------------
+# sshd: one chroot per partner, from the shipped tmpfiles lines and the
+# README's Match block
+
+SSH_USERS = ("ie2eacme", "ie2ebeta")  # partner names = SFTP user names (%u)
+SSH_GROUP = "ie2e-drop"               # stands for ingest-drop
+SSH_OPTS = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+            "-o", "LogLevel=ERROR", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
+            "-o", "ConnectTimeout=10"]
+
+
+def readme_match_block():
+    with open(os.path.join(REPO, "README.md")) as f:
+        text = f.read()
+    for block in text.split("```")[1::2]:
+        if "partners/%u" in block and block.lstrip().startswith("Match Group"):
+            return block.strip("\n") + "\n"
+    raise AssertionError("README: no Match block with ChrootDirectory .../partners/%u")
+
+
+def tmpfiles_partner_lines(root, name):
+    with open(os.path.join(REPO, "systemd", "ingestd.tmpfiles")) as f:
+        lines = [l[3:] for l in f if l.startswith("#p ")]
+    check(len(lines) >= 9, "ingestd.tmpfiles: the #p partner lines")
+    # the daemon runs as root here, and the group is the test's own
+    return "".join(l.replace("/srv/ingestd", root).replace("NAME", name)
+                   .replace(" ingestd ", " root ").replace("ingest-drop", SSH_GROUP)
+                   .replace(" ingestd ", " root ") for l in lines)
+
+
+def run(argv, **kw):
+    return subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          stdin=subprocess.DEVNULL, timeout=60, **kw)
+
+
+def make_users():
+    if run(["getent", "group", SSH_GROUP]).returncode != 0:
+        check(run(["groupadd", SSH_GROUP]).returncode == 0, "groupadd")
+    for u in SSH_USERS:
+        if run(["getent", "passwd", u]).returncode != 0:
+            r = run(["useradd", "--gid", SSH_GROUP, "--no-create-home", "--home-dir", "/",
+                     "--shell", "/usr/sbin/nologin", u])
+            check(r.returncode == 0, "useradd %s: %s" % (u, r.stdout))
+        # an account without a password but not locked ("!"): key login only
+        check(run(["usermod", "-p", "*", u]).returncode == 0, "usermod")
+
+
+def drop_users():
+    for u in SSH_USERS:
+        run(["userdel", u])
+    run(["groupdel", SSH_GROUP])
+
+
+@needs("sshd", "root")
+def test_partners_sshd_chroot(bin):
+    make_users()
+    # sshd refuses a chroot below a group- or world-writable folder such
+    # as /tmp: the tree lives under /var/lib (root-owned, 0755).
+    base = tempfile.mkdtemp(prefix="ingestd-e2e-chroot-", dir="/var/lib")
+    os.chmod(base, 0o755)
+    sdir = tempfile.mkdtemp(prefix="ingestd-sshd-", dir="/tmp")
+    os.chmod(sdir, 0o755)  # sshd reads <user>.keys as that user
+    proc = None
+    try:
+        root = os.path.join(base, "srv")
+        conf = os.path.join(sdir, "tmpfiles.conf")
+        with open(conf, "w") as f:
+            for u in SSH_USERS:
+                f.write(tmpfiles_partner_lines(root, u))
+        r = run(["systemd-tmpfiles", "--create", conf])
+        check(r.returncode == 0, "systemd-tmpfiles: %s" % r.stdout.decode())
+        parts = "partners:\n" + "".join(
+            "  - {name: %s, datasets: [%s, stock], users: [%s]}\n" % (u, ds, u)
+            for u, ds in zip(SSH_USERS, ("product", "order")))
+        d = Daemon(bin, start=False, datasets=DATASETS % "", extra=parts, workers=1)
+        d.root = root
+        d.overrides["root"] = root
+        d.write_config()
+        d.start()
+        acme, beta = Tree(d, SSH_USERS[0]), Tree(d, SSH_USERS[1])
+        st = os.stat(acme.path("inbox"))
+        check_eq(oct(st.st_mode & 0o7777), "0o3770", "inbox mode kept by the daemon")
+
+        # sshd with the README's block
+        os.makedirs("/run/sshd", exist_ok=True)
+        host_key = os.path.join(sdir, "host_key")
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", host_key])
+        keys = {}
+        for u in SSH_USERS:
+            k = os.path.join(sdir, u)
+            run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", k])
+            shutil.copy(k + ".pub", os.path.join(sdir, "%s.keys" % u))
+            os.chmod(os.path.join(sdir, "%s.keys" % u), 0o644)
+            keys[u] = k
+        match = (readme_match_block().replace("/srv/ingestd", root)
+                 .replace("/etc/ssh/authorized_keys/%u", os.path.join(sdir, "%u.keys"))
+                 .replace("ingest-drop", SSH_GROUP))
+        port = free_port()
+        cfgp = os.path.join(sdir, "sshd_config")
+        with open(cfgp, "w") as f:
+            f.write("ListenAddress 127.0.0.1\nPort %d\nHostKey %s\nPidFile %s\nUsePAM no\n"
+                    "StrictModes no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
+                    "AuthorizedKeysFile /nonexistent\nSubsystem sftp internal-sftp\n%s"
+                    % (port, host_key, os.path.join(sdir, "sshd.pid"), match))
+        logp = os.path.join(sdir, "sshd.log")
+        proc = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", cfgp],
+                                stdout=open(logp, "wb"), stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL)
+
+        def sftp(user, batch, ok=True):
+            bp = os.path.join(sdir, "batch")
+            with open(bp, "w") as f:
+                f.write(batch)
+            r = run(["sftp"] + SSH_OPTS + ["-i", keys[user], "-P", str(port), "-b", bp,
+                                           "%s@127.0.0.1" % user])
+            out = r.stdout.decode("utf-8", "replace")
+            if ok:
+                check(r.returncode == 0, "sftp as %s failed:\n%s\nsshd:\n%s"
+                      % (user, out, open(logp, errors="replace").read()[-2000:]))
+            return r.returncode, out
+
+        last = []
+
+        def up():
+            rc, out = sftp(SSH_USERS[0], "pwd\n", ok=False)
+            last[:] = [out + "\nsshd:\n" + open(logp, errors="replace").read()[-2000:]]
+            return rc == 0
+        try:
+            wait_until("sshd up", up, 15)
+        except AssertionError as e:
+            raise AssertionError("%s\n%s" % (e, last[0] if last else ""))
+        src = os.path.join(sdir, "prices.csv")
+        with open(src, "w") as f:
+            f.write(csv_text([["A1", "One", "1.00", "", "true"]]))
+        bad = os.path.join(sdir, "orders.csv")
+        with open(bad, "w") as f:
+            f.write("order_id,secret_margin\nO1,1\n")
+        # acme puts prices (its dataset) and orders (beta's only: rejected)
+        rc, out = sftp(SSH_USERS[0], "pwd\nput %s prices.csv\nput %s orders.csv\n" % (src, bad))
+        check("/inbox" in out, "lands in /inbox: %s" % out)
+        p = acme.status("prices.csv")
+        x = acme.status("orders.csv")
+        check_eq((p["state"], p["partner"], p["user"]["name"]), ("completed", SSH_USERS[0], SSH_USERS[0]),
+                 "uploaded over SFTP by the partner's user")
+        check_eq(x["state"], "rejected", "beta's dataset from acme")
+        # beta uploads orders
+        sftp(SSH_USERS[1], "put %s orders.csv\n" % bad)
+        o = beta.status("orders.csv")
+        check_eq((o["state"], o["user"]["name"]), ("completed", SSH_USERS[1]), "beta's upload")
+        # what each sees: its own tree only
+        for u, mine, theirs in ((SSH_USERS[0], {p["id"], x["id"]}, {o["id"]}),
+                                (SSH_USERS[1], {o["id"]}, {p["id"], x["id"]})):
+            _, out = sftp(u, "ls -1 /\nls -1 /status\nls -1 /rejected\nls -1 /status/by-name\n")
+            names = {l.strip().rsplit("/", 1)[-1] for l in out.splitlines() if not l.startswith("sftp>")}
+            check("partners" not in names and SSH_USERS[0 if u == SSH_USERS[1] else 1] not in names,
+                  "%s cannot list the other's tree: %r" % (u, sorted(names)))
+            for i in mine:
+                check("%d.json" % i in names, "%s sees its status %d: %r" % (u, i, sorted(names)))
+            for i in theirs:
+                check("%d.json" % i not in names, "%s does not see %d" % (u, i))
+            if u == SSH_USERS[0]:
+                check("%d-orders.csv.reason.txt" % x["id"] in names, "acme sees its reject's reason")
+            else:
+                check(not any(n.endswith(".reason.txt") for n in names), "beta sees no rejects: %r" % names)
+        rc, out = sftp(SSH_USERS[0], "get /status/by-name/orders.csv.json %s\n"
+                       % os.path.join(sdir, "got.json"), ok=False)
+        check_eq(json.load(open(os.path.join(sdir, "got.json")))["id"], x["id"],
+                 "acme's by-name/orders.csv.json is its own reject, not beta's upload")
+        # acme cannot write into beta's inbox, by any path
+        for target in ("/../%s/inbox/evil.csv" % SSH_USERS[1],
+                       "%s/partners/%s/inbox/evil.csv" % (root, SSH_USERS[1])):
+            rc, out = sftp(SSH_USERS[0], "put %s %s\n" % (src, target), ok=False)
+            check(rc != 0, "put %s must fail: %s" % (target, out))
+        check_eq(beta.listdir("inbox"), [], "nothing reached beta's inbox")
+        check_eq(d.query("SELECT count(*) FROM uploads WHERE partner = ? AND user_name = ?",
+                         (SSH_USERS[1], SSH_USERS[0])), [(0,)], "no upload of acme's in beta's")
+        check_eq(d.stop(), 0, "clean stop")
+    finally:
+        if proc is not None:
+            proc.terminate()
+            proc.wait(10)
+        shutil.rmtree(sdir, ignore_errors=True)
+        shutil.rmtree(base, ignore_errors=True)
+        drop_users()
