@@ -816,8 +816,10 @@ static int run(struct daemon *d)
 	char threads[16], inbox[4096];
 	int r;
 
-	/* The work pool runs `workers` jobs; one more thread stays free. */
-	snprintf(threads, sizeof(threads), "%u", d->cfg->workers + 1);
+	/* The work pool runs `workers` jobs per partner (each partner's
+	 * intake dispatches its own); one more thread stays free. */
+	snprintf(threads, sizeof(threads), "%zu",
+		 (size_t)d->cfg->workers * d->cfg->npartners + 1);
 	setenv("UV_THREADPOOL_SIZE", threads, 0);
 
 	r = uv_loop_init(&d->loop);

@@ -496,3 +496,41 @@ def test_partners_sshd_chroot(bin):
         shutil.rmtree(sdir, ignore_errors=True)
         shutil.rmtree(base, ignore_errors=True)
         drop_users()
+
+
+def test_partners_notify(bin):
+    """notify: per partner, beside the dataset's: each upload's event goes
+    to its partner's targets and its dataset's, never another partner's."""
+    from test_notify import SECRET, Receiver
+    rx = Receiver().start()
+    try:
+        d = Daemon(bin, start=False, **cfg())
+        secret = os.path.join(d.dir, "hook.secret")
+        with open(secret, "wb") as f:
+            f.write(SECRET)
+        hook = "\n    notify:\n      - {webhook: \"http://127.0.0.1:%d/%%s\", secret_file: %s}\n" % (
+            rx.port, json.dumps(secret))
+        d.overrides["extra"] = ("notify_backoff_ms: 100\n" + PARTNERS.replace(
+            "    datasets: [product, stock]\n", "    datasets: [product, stock]" + (hook % "acme")))
+        d.overrides["datasets"] = (DATASETS % "").replace(
+            '    match: "stock*.csv"\n', '    match: "stock*.csv"' + (hook % "stock").replace("\n    ", "\n    ", 1))
+        d.write_config()
+        d.start()
+        acme, beta = Tree(d, "acme"), Tree(d, "beta")
+        acme.drop("prices.csv", csv_text([["A1", "One", "1.00", "", "true"]]))
+        a = acme.status("prices.csv")
+        beta.drop("stock.csv", "sku,qty\nS1,1\n")
+        b = beta.status("stock.csv")
+        acme.drop("stock.csv", "sku,qty\nS1,2\n")
+        s = acme.status("stock.csv")
+
+        def paths():
+            got = rx.requests()
+            return sorted((json.loads(r["body"])["id"], r["path"]) for r in got) if len(got) >= 4 else None
+        got = wait_until("4 deliveries", paths, 20, daemon=d)
+        check_eq(got, sorted([(a["id"], "/acme"), (b["id"], "/stock"), (s["id"], "/acme"), (s["id"], "/stock")]),
+                 "acme's to acme's hook, every stock upload to the dataset's, beta's to no partner hook")
+        check(all(r["ok"] for r in rx.requests()), "signed")
+        check_eq(len(rx.requests()), 4, "no more")
+    finally:
+        rx.stop()
