@@ -57,6 +57,7 @@ struct ctx {
 	size_t np, cap;
 	unsigned nerr;
 	bool oom;
+	yaml_mark_t *pmarks; /* [npartners]: where each partner: item starts */
 };
 
 enum ktype {
@@ -2127,6 +2128,11 @@ static void parse_partners(struct ctx *x, const yaml_node_t *v,
 		return;
 	}
 	c->npartners = n;
+	x->pmarks = calloc(n, sizeof(*x->pmarks));
+	if (!x->pmarks) {
+		oom(x);
+		return;
+	}
 	for (it = v->data.sequence.items.start; it < v->data.sequence.items.top;
 	     it++, i++) {
 		yaml_node_t *item = node_at(x, *it);
@@ -2134,6 +2140,7 @@ static void parse_partners(struct ctx *x, const yaml_node_t *v,
 
 		if (!item)
 			continue;
+		x->pmarks[i] = item->start_mark;
 		parse_partner(x, item, c, p);
 		for (size_t j = 0; j < i && p->name; j++)
 			if (c->partners[j].name &&
@@ -2157,8 +2164,9 @@ static bool path_within(const char *a, const char *b)
 }
 
 /* With the paths absolute: each partner's root (default
- * <root>/partners/<name>), none inside another's; without partners: the
- * implicit one. Returns 0 or a negative errno; reports overlaps. */
+ * <root>/partners/<name>), none inside another's (reported at the
+ * partner's item); without partners: the implicit one. Returns 0 or a
+ * negative errno (out of memory, getcwd). */
 static int finish_partners(struct ctx *x, struct config *c)
 {
 	int r;
@@ -2192,14 +2200,13 @@ static int finish_partners(struct ctx *x, struct config *c)
 		for (size_t j = 0; j < c->npartners; j++)
 			if (i != j && path_within(c->partners[i].root,
 						  c->partners[j].root)) {
-				buf_printf(x->errs,
-					   "%s: partner \"%s\": its root %s is "
-					   "inside partner \"%s\"'s root %s\n",
-					   x->path, c->partners[i].name,
-					   c->partners[i].root,
-					   c->partners[j].name,
-					   c->partners[j].root);
-				return -EINVAL;
+				report(x, &x->pmarks[i],
+				       "partner \"%s\": its root %s is inside "
+				       "partner \"%s\"'s root %s",
+				       c->partners[i].name, c->partners[i].root,
+				       c->partners[j].name,
+				       c->partners[j].root);
+				break;
 			}
 	return 0;
 }
@@ -2437,8 +2444,6 @@ int config_load(const char *path, struct config **out, struct buf *errs)
 			r = make_absolute(&c->database);
 		if (r == 0)
 			r = finish_partners(&x, c);
-		if (r == -EINVAL)
-			goto out;
 		if (r < 0) {
 			buf_printf(errs, "%s: cannot make paths absolute: %s\n",
 				   path, ERRSTR(r));
@@ -2454,6 +2459,7 @@ done:
 	}
 out:
 	flush_problems(&x);
+	free(x.pmarks);
 	config_free(c);
 	if (doc_ok)
 		yaml_document_delete(&doc);

@@ -569,7 +569,7 @@ static const struct bad_case bad_cases[] = {
 	 "partner.notify: expected a list"},
 	{DS "partners:\n  - {name: a, datasets: [p], root: /srv/x}\n"
 	    "  - {name: b, datasets: [p], root: /srv/x/b}\n",
-	 "partner \"b\": its root /srv/x/b is inside partner \"a\"'s root /srv/x"},
+	 ":8:5: partner \"b\": its root /srv/x/b is inside partner \"a\"'s root /srv/x"},
 	{DS "partners:\n  - {name: a, datasets: [p], root: /srv/x}\n"
 	    "  - {name: b, datasets: [p], root: /srv/x/}\n",
 	 "is inside partner"},
