@@ -205,19 +205,24 @@ static int open_dirs(struct daemon *d)
 	}
 	d->drops = calloc(d->cfg->npartners, sizeof(*d->drops));
 	d->trees = calloc(d->cfg->npartners, sizeof(*d->trees));
-	if (!d->drops || !d->trees)
+	if (!d->drops || !d->trees) {
+		log_err("cannot open the partners' folders: out of memory");
 		return -ENOMEM;
+	}
 	d->ndrops = d->cfg->npartners;
+	for (size_t k = 0; k < d->ndrops; k++) /* all, before any fails */
+		for (int i = 0; i < FOLDER__COUNT; i++)
+			d->drops[k].dirs[i] = -1;
 	for (size_t k = 0; k < d->ndrops; k++) {
 		struct drop *dr = &d->drops[k];
 
-		for (int i = 0; i < FOLDER__COUNT; i++)
-			dr->dirs[i] = -1;
 		dr->d = d;
 		dr->partner = strdup(d->cfg->partners[k].name);
 		dr->root = strdup(d->cfg->partners[k].root);
-		if (!dr->partner || !dr->root)
+		if (!dr->partner || !dr->root) {
+			log_err("cannot open the partners' folders: out of memory");
 			return -ENOMEM;
+		}
 		r = open_tree(dr->root, dr->dirs);
 		if (r < 0)
 			return r;
