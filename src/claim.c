@@ -53,6 +53,17 @@ static int call_create_many(struct store *s, void *arg)
 	return store_upload_create_many(s, a->u, a->n, a->id);
 }
 
+/* Who sent it: the intake's partner and the owner of the entry (from its
+ * fstat or lstat), with the owner's name when the system knows it. */
+static void sender(const struct intake *in, const struct stat *st,
+		   struct upload_new *u, char *user, size_t n)
+{
+	u->partner = intake_partner(in);
+	u->has_uid = true;
+	u->uid = (uint32_t)st->st_uid;
+	u->user = user_name((unsigned)st->st_uid, user, n) == 0 ? user : NULL;
+}
+
 /* ---- rejection ---- */
 
 int claim_write_reason(struct intake *in, struct up *u, const char *why)
@@ -130,8 +141,11 @@ static void reject_entry(struct intake *in, struct cand *c,
 		      .inode = (int64_t)st->st_ino,
 		      .mtime_ns = st_mtime_ns(st)},
 	};
+	char user[256];
 	struct up *u;
 	int r;
+
+	sender(in, st, &a.u, user, sizeof(user));
 
 	r = writer_call(in->env.writer, call_create, &a, 0);
 	if (r < 0) {
@@ -152,10 +166,13 @@ static void reject_entry(struct intake *in, struct cand *c,
  * whose schema accepts the header, read as readplan decides. When none
  * does, why says so for each dataset tried, and herrs gets the typed
  * header errors of the closest one (fewest errors; the first of those). */
-static int choose(const struct config *cfg, int fd, const unsigned char *name,
-		  const struct dataset **out, struct buf *why,
-		  struct header_errors *herrs)
+static int choose(const struct config *cfg, const char *partner, int fd,
+		  const unsigned char *name, const struct dataset **out,
+		  struct buf *why, struct header_errors *herrs)
 {
+	/* Only the partner's datasets are matched and named in reasons: a
+	 * name of another partner's dataset is "no dataset" here. */
+	const struct partner *pt = config_partner(cfg, partner);
 	struct decode_probe pr = {0};
 	struct buf one = BUF_INIT, inner = BUF_INIT;
 	struct header_errors cur = {0};
@@ -189,15 +206,18 @@ static int choose(const struct config *cfg, int fd, const unsigned char *name,
 		mname = inner.p ? inner.p : "";
 	}
 	for (size_t i = 0; i < cfg->ndatasets && !globbed; i++)
-		globbed = dataset_match_name(&cfg->datasets[i], mname);
+		globbed = partner_feeds(pt, &cfg->datasets[i]) &&
+			  dataset_match_name(&cfg->datasets[i], mname);
 	if (!globbed) {
 		(void)buf_adds(
 			why,
 			"No dataset accepts this file name. Names accepted: ");
-		for (size_t i = 0; i < cfg->ndatasets; i++)
-			(void)buf_printf(why, "%s\"%s\" (dataset %s)",
-					 i ? ", " : "", cfg->datasets[i].match,
-					 cfg->datasets[i].name);
+		for (size_t i = 0, k = 0; i < cfg->ndatasets; i++)
+			if (partner_feeds(pt, &cfg->datasets[i]))
+				(void)buf_printf(why, "%s\"%s\" (dataset %s)",
+						 k++ ? ", " : "",
+						 cfg->datasets[i].match,
+						 cfg->datasets[i].name);
 		(void)buf_adds(
 			why,
 			".\nHow to fix: rename the file to match one of these patterns.");
@@ -212,7 +232,7 @@ static int choose(const struct config *cfg, int fd, const unsigned char *name,
 		struct header_map m;
 		int k;
 
-		if (!dataset_match_name(ds, mname))
+		if (!partner_feeds(pt, ds) || !dataset_match_name(ds, mname))
 			continue;
 		buf_reset(&one);
 		k = readplan_decide(fd, cfg, ds, &pr, -1, &plan, &one);
@@ -308,7 +328,8 @@ void claim_check(struct intake *in, struct up *u, int fd, uint64_t bytes,
 {
 	struct buf why = BUF_INIT;
 	struct header_errors herrs = {0};
-	int r = choose(u->cfg, fd, u->name, &u->ds, &why, &herrs);
+	int r = choose(u->cfg, intake_partner(in), fd, u->name, &u->ds, &why,
+		       &herrs);
 
 	ASSERT_LOOP(in);
 	admit(in, u, fd, bytes, mt, r, &why, &herrs, false);
@@ -337,8 +358,9 @@ enum take claim_take(struct intake *in, struct cand *c, uint64_t now,
 	p->c = c;
 	p->ds = NULL;
 	memset(&p->herrs, 0, sizeof(p->herrs));
-	p->cr = choose(in->cfg, p->t.fd, (const unsigned char *)c->name, &p->ds,
-		       &p->why, &p->herrs);
+	p->cr = choose(in->cfg, intake_partner(in), p->t.fd,
+		       (const unsigned char *)c->name, &p->ds, &p->why,
+		       &p->herrs);
 	return TAKE_READY;
 }
 
@@ -524,11 +546,12 @@ void claim_batch(struct intake *in, struct prep *p, size_t n,
 		 struct cand **done, size_t *ndone)
 {
 	struct create_many_args a;
+	char users[CREATE_BATCH][64];
 	int r;
 
 	ASSERT_LOOP(in);
 	assert(n <= CREATE_BATCH);
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		a.u[i] = (struct upload_new){
 			.name = (const unsigned char *)p[i].c->name,
 			.name_len = p[i].c->len,
@@ -537,6 +560,9 @@ void claim_batch(struct intake *in, struct prep *p, size_t n,
 			.mtime_ns = st_mtime_ns(&p[i].t.st),
 			.dataset = p[i].cr == 0 ? p[i].ds->name : NULL,
 		};
+		/* t.st: fstat of the open file that is claimed */
+		sender(in, &p[i].t.st, &a.u[i], users[i], sizeof(users[i]));
+	}
 	a.n = n;
 	r = writer_call(in->env.writer, call_create_many, &a, 0);
 	for (size_t i = 0; i < n; i++) {

@@ -57,6 +57,7 @@ struct ctx {
 	size_t np, cap;
 	unsigned nerr;
 	bool oom;
+	yaml_mark_t *pmarks; /* [npartners]: where each partner: item starts */
 };
 
 enum ktype {
@@ -224,6 +225,7 @@ static const char *check_text_name(const char *s)
 }
 
 #define RESERVED_COLUMN "_upload_id"
+#define RESERVED_PARTNER "_partner" /* key_includes_partner's column */
 #define RESERVED_WHY "is reserved for ingestd's own column"
 
 static const char *check_column(const char *s)
@@ -232,7 +234,8 @@ static const char *check_column(const char *s)
 
 	if (why)
 		return why;
-	if (strcasecmp(s, RESERVED_COLUMN) == 0)
+	if (strcasecmp(s, RESERVED_COLUMN) == 0 ||
+	    strcasecmp(s, RESERVED_PARTNER) == 0)
 		return RESERVED_WHY;
 	return NULL;
 }
@@ -352,6 +355,7 @@ static const struct key top_keys[] = {
 	K_N("http"),
 	K_N("retention"),
 	K_N("datasets"),
+	K_N("partners"),
 };
 
 static const struct key http_keys[] = {
@@ -392,6 +396,7 @@ static const struct key dataset_keys[] = {
 	K_B(D, "rowid", rowid, true),
 	K_E(D, "duplicate_keys", duplicate_keys, duplicate_keys_names,
 	    "duplicate_keys mode", DUPKEYS_COUNT),
+	K_B(D, "key_includes_partner", key_partner, false),
 	K_N("dialect"),
 	K_N("encoding"),
 	K_N("encoding_fallback"),
@@ -401,6 +406,30 @@ static const struct key dataset_keys[] = {
 	K_N("notify"),
 };
 #undef D
+
+/* A partner: a name its folders and labels use, hence [a-z0-9_-]. */
+static const char *check_partner_name(const char *s)
+{
+	size_t i;
+
+	for (i = 0; s[i]; i++)
+		if (i >= PARTNER_NAME_MAX || !((s[i] >= 'a' && s[i] <= 'z') ||
+					       (s[i] >= '0' && s[i] <= '9') ||
+					       s[i] == '_' || s[i] == '-'))
+			return "is not a valid partner name: use a-z, 0-9, _ and -, at most 64 characters";
+	return i ? NULL : "is empty";
+}
+
+#define P struct partner
+static const struct key partner_keys[] = {
+	K_S(P, "name", name, NULL, check_partner_name),
+	K_SOPT(P, "root", root, check_nonempty),
+	K_L(P, "datasets", datasets, ndatasets, NULL),
+	K_L(P, "users", users, nusers, NULL),
+	K_SOPT(P, "group", group, check_nonempty),
+	K_N("notify"),
+};
+#undef P
 
 /* One entry of a notify: list. webhook is K_NODE: its value is never
  * echoed in a message (a URL may carry credentials). */
@@ -1578,7 +1607,8 @@ static void parse_field(struct ctx *x, const yaml_node_t *item, struct field *f,
 	*column_node = SEEN(field_keys, fseen, "column");
 	if (f->name && !f->column) {
 		/* The column defaults to the name, reserved words included. */
-		if (strcasecmp(f->name, RESERVED_COLUMN) == 0)
+		if (strcasecmp(f->name, RESERVED_COLUMN) == 0 ||
+		    strcasecmp(f->name, RESERVED_PARTNER) == 0)
 			report(x, AT(*name_node),
 			       "name: \"%s\" " RESERVED_WHY
 			       " (give the field another \"column\")",
@@ -2052,6 +2082,12 @@ static void parse_ukeys(struct ctx *x, const yaml_node_t *sv, yaml_node_t *v,
 		report(x, AT(sv),
 		       "duplicate_keys: error needs a primaryKey (dataset "
 		       "\"%s\" has none: it appends)",
+		       d->name ? d->name : "?");
+	if (d->key_partner && !s->npk)
+		report(x, AT(sv),
+		       "key_includes_partner needs a primaryKey (dataset "
+		       "\"%s\" has none: it appends, and each row is its "
+		       "upload's already)",
 		       d->name ? d->name : "?");
 }
 
@@ -2646,6 +2682,166 @@ static void parse_datasets(struct ctx *x, const yaml_node_t *v,
 }
 
 /* ------------------------------------------------------------------ */
+/* Partners                                                            */
+
+static void partner_clear(struct partner *p)
+{
+	free(p->name);
+	free(p->root);
+	strv_free(p->datasets, p->ndatasets);
+	strv_free(p->users, p->nusers);
+	free(p->group);
+	notify_list_clear(&p->notify);
+}
+
+static void parse_partner(struct ctx *x, const yaml_node_t *item,
+			  const struct config *c, struct partner *p)
+{
+	yaml_node_t *seen[ARRAY_SIZE(partner_keys)];
+	yaml_node_t *n;
+	char e[ESC_MAX];
+
+	if (item->type != YAML_MAPPING_NODE) {
+		report(x, AT(item), "partners: each partner must be a mapping");
+		return;
+	}
+	apply_defaults(x, partner_keys, ARRAY_SIZE(partner_keys), p);
+	parse_table(x, item, "partner", "partner.", partner_keys,
+		    ARRAY_SIZE(partner_keys), p, seen);
+	if (!SEEN(partner_keys, seen, "name"))
+		report(x, AT(item), "partner: missing required key \"name\"");
+	n = SEEN(partner_keys, seen, "datasets");
+	if (!n)
+		report(x, AT(item),
+		       "partner: missing required key \"datasets\"");
+	else if (p->datasets && !p->ndatasets)
+		report(x, AT(n), "partner.datasets: at least one dataset");
+	for (size_t i = 0; p->datasets && i < p->ndatasets; i++) {
+		if (!config_dataset(c, p->datasets[i]))
+			report(x, AT(n), "partner.datasets: no dataset \"%s\"",
+			       esc(e, sizeof(e), p->datasets[i]));
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(p->datasets[i], p->datasets[j]) == 0)
+				report(x, AT(n),
+				       "partner.datasets: \"%s\" twice",
+				       esc(e, sizeof(e), p->datasets[i]));
+	}
+	n = SEEN(partner_keys, seen, "notify");
+	if (n)
+		parse_notify(x, "partner.", n, &p->notify);
+}
+
+static void parse_partners(struct ctx *x, const yaml_node_t *v,
+			   struct config *c)
+{
+	char g[ESC_MAX + 8];
+	yaml_node_item_t *it;
+	size_t n, i = 0;
+
+	c->partners_set = true;
+	if (v->type != YAML_SEQUENCE_NODE) {
+		report(x, AT(v),
+		       "partners: expected a list of partners, got %s",
+		       got(v, g, sizeof(g)));
+		return;
+	}
+	n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+	if (!n) {
+		report(x, AT(v),
+		       "partners: at least one partner (or no "
+		       "partners: key at all)");
+		return;
+	}
+	c->partners = calloc(n, sizeof(*c->partners));
+	if (!c->partners) {
+		oom(x);
+		return;
+	}
+	c->npartners = n;
+	x->pmarks = calloc(n, sizeof(*x->pmarks));
+	if (!x->pmarks) {
+		oom(x);
+		return;
+	}
+	for (it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+	     it++, i++) {
+		yaml_node_t *item = node_at(x, *it);
+		struct partner *p = &c->partners[i];
+
+		if (!item)
+			continue;
+		x->pmarks[i] = item->start_mark;
+		parse_partner(x, item, c, p);
+		for (size_t j = 0; j < i && p->name; j++)
+			if (c->partners[j].name &&
+			    strcmp(c->partners[j].name, p->name) == 0)
+				report(x, AT(item),
+				       "partner: duplicate partner \"%s\"",
+				       p->name);
+	}
+}
+
+static int make_absolute(char **p);
+
+/* a is b or a folder inside it (both absolute, without "//"). */
+static bool path_within(const char *a, const char *b)
+{
+	size_t n = strlen(b);
+
+	while (n > 1 && b[n - 1] == '/')
+		n--;
+	return strncmp(a, b, n) == 0 && (a[n] == '\0' || a[n] == '/');
+}
+
+/* With the paths absolute: each partner's root (default
+ * <root>/partners/<name>), none inside another's (reported at the
+ * partner's item); without partners: the implicit one. Returns 0 or a
+ * negative errno (out of memory, getcwd). */
+static int finish_partners(struct ctx *x, struct config *c)
+{
+	int r;
+
+	if (!c->partners_set) {
+		c->partners = calloc(1, sizeof(*c->partners));
+		if (!c->partners)
+			return -ENOMEM;
+		c->npartners = 1;
+		c->partners[0].all_datasets = true;
+		c->partners[0].name = strdup("");
+		c->partners[0].root = strdup(c->root);
+		return c->partners[0].name && c->partners[0].root ? 0 : -ENOMEM;
+	}
+	for (size_t i = 0; i < c->npartners; i++) {
+		struct partner *p = &c->partners[i];
+
+		if (!p->root) {
+			size_t n = strlen(c->root) + strlen(p->name) + 16;
+			if (!(p->root = malloc(n)))
+				return -ENOMEM;
+			snprintf(p->root, n, "%s/partners/%s", c->root,
+				 p->name);
+		}
+		r = make_absolute(&p->root);
+		if (r < 0)
+			return r;
+	}
+	/* Nothing of one partner may land in another's tree. */
+	for (size_t i = 0; i < c->npartners; i++)
+		for (size_t j = 0; j < c->npartners; j++)
+			if (i != j && path_within(c->partners[i].root,
+						  c->partners[j].root)) {
+				report(x, &x->pmarks[i],
+				       "partner \"%s\": its root %s is inside "
+				       "partner \"%s\"'s root %s",
+				       c->partners[i].name, c->partners[i].root,
+				       c->partners[j].name,
+				       c->partners[j].root);
+				break;
+			}
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
 /* Top level                                                           */
 
 /*
@@ -2729,6 +2925,9 @@ static void parse_top(struct ctx *x, const yaml_node_t *root, struct config *c)
 		parse_datasets(x, d, c);
 	else
 		report(x, AT(root), "missing required key \"datasets\"");
+	d = SEEN(top_keys, seen, "partners");
+	if (d)
+		parse_partners(x, d, c);
 	if (!c->max_uncompressed_bytes)
 		c->max_uncompressed_bytes =
 			c->max_file_bytes > MAX_UNCOMPRESSED / 10
@@ -2784,6 +2983,9 @@ static void config_free(struct config *c)
 	for (i = 0; c->ds_notify && i < c->ndatasets; i++)
 		notify_list_clear(&c->ds_notify[i]);
 	free(c->ds_notify);
+	for (i = 0; c->partners && i < c->npartners; i++)
+		partner_clear(&c->partners[i]);
+	free(c->partners);
 	free(c);
 }
 
@@ -2883,6 +3085,8 @@ int config_load(const char *path, struct config **out, struct buf *errs)
 		r = make_absolute(&c->root);
 		if (r == 0)
 			r = make_absolute(&c->database);
+		if (r == 0)
+			r = finish_partners(&x, c);
 		if (r < 0) {
 			buf_printf(errs, "%s: cannot make paths absolute: %s\n",
 				   path, ERRSTR(r));
@@ -2898,6 +3102,7 @@ done:
 	}
 out:
 	flush_problems(&x);
+	free(x.pmarks);
 	config_free(c);
 	if (doc_ok)
 		yaml_document_delete(&doc);
@@ -2934,6 +3139,38 @@ const struct dataset *config_dataset(const struct config *c, const char *name)
 		    strcmp(c->datasets[i].name, name) == 0)
 			return &c->datasets[i];
 	return NULL;
+}
+
+const struct partner *config_partner(const struct config *c, const char *name)
+{
+	if (!name)
+		name = "";
+	for (size_t i = 0; c && i < c->npartners; i++)
+		if (c->partners[i].name &&
+		    strcmp(c->partners[i].name, name) == 0)
+			return &c->partners[i];
+	return NULL;
+}
+
+bool partner_feeds(const struct partner *p, const struct dataset *ds)
+{
+	if (!p || !ds || !ds->name)
+		return false;
+	if (p->all_datasets)
+		return true;
+	for (size_t i = 0; i < p->ndatasets; i++)
+		if (strcmp(p->datasets[i], ds->name) == 0)
+			return true;
+	return false;
+}
+
+const struct notify_list *config_partner_notify(const struct config *c,
+						const char *name)
+{
+	static const struct notify_list none;
+	const struct partner *p = config_partner(c, name);
+
+	return p ? &p->notify : &none;
 }
 
 const struct notify_list *config_dataset_notify(const struct config *c,

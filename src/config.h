@@ -48,11 +48,30 @@ struct notify_target {
 };
 #define NOTIFY_SECRET_MAX 4096
 
-/* A notify: list (top level, per dataset; later per partner). */
+/* A notify: list (top level, per dataset, per partner). */
 struct notify_list {
 	struct notify_target *v;
 	size_t n;
 };
+
+/*
+ * A partner: one drop root (inbox/, status/, rejected/, errors/, ...) fed
+ * by one party, which may feed only its datasets and sees only its own
+ * uploads. A config without `partners:` has one implicit partner whose
+ * name is "" and whose root is the top-level root, feeding every dataset.
+ */
+struct partner {
+	char *name;      /* [a-z0-9_-]{1,64}; "" for the implicit partner */
+	char *root;      /* absolute; default <root>/partners/<name> */
+	char **datasets; /* names of the datasets it may feed */
+	size_t ndatasets;
+	bool all_datasets; /* the implicit partner: every dataset */
+	char **users;      /* Unix users it maps to (layout only) */
+	size_t nusers;
+	char *group; /* Unix group it maps to (layout only); NULL when unset */
+	struct notify_list notify;
+};
+#define PARTNER_NAME_MAX 64
 
 struct config {
 	int refs;   /* atomic */
@@ -123,6 +142,11 @@ struct config {
 	struct dataset *datasets;
 	size_t ndatasets;
 	struct notify_list *ds_notify; /* [ndatasets]: each dataset's notify: */
+
+	/* partners: (at least one: the implicit one without the key) */
+	struct partner *partners;
+	size_t npartners;
+	bool partners_set; /* the file has a partners: list */
 };
 
 /*
@@ -141,6 +165,14 @@ void config_unref(struct config *c); /* NULL-safe */
 /* The notify: list of dataset name (an empty list when it has none or
  * there is no such dataset). */
 const struct notify_list *config_dataset_notify(const struct config *c,
+						const char *name);
+
+/* The partner called name ("" or NULL: the implicit one), or NULL. */
+const struct partner *config_partner(const struct config *c, const char *name);
+/* Whether partner p may feed dataset ds. */
+bool partner_feeds(const struct partner *p, const struct dataset *ds);
+/* The notify: list of partner name (an empty list when none). */
+const struct notify_list *config_partner_notify(const struct config *c,
 						const char *name);
 
 /* First dataset whose name is name, or NULL. */

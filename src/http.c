@@ -428,16 +428,16 @@ static int list_item(const struct upload_view *v, void *data)
 	return buf_add(l->out, v->json, v->json_len);
 }
 
-/* "/uploads/?before=N&limit=N[&state=..][&dataset=..][&name=..]", or
- * after=N for the ascending feed. */
+/* "/uploads/?before=N&limit=N[&state=..][&dataset=..][&name=..][&partner=..]",
+ * or after=N for the ascending feed. */
 static int list_next_url(struct buf *u, const struct upload_query *f,
 			 int64_t before)
 {
 	int r = buf_printf(u, "/uploads/?%s=%lld&limit=%u",
 			   f->ascending ? "after" : "before", (long long)before,
 			   f->limit);
-	const char *keys[] = {"state", "dataset", "name"};
-	const char *vals[] = {f->state, f->dataset, f->name};
+	const char *keys[] = {"state", "dataset", "name", "partner"};
+	const char *vals[] = {f->state, f->dataset, f->name, f->partner};
 
 	for (size_t i = 0; r == 0 && i < ARRAY_SIZE(keys); i++) {
 		if (!vals[i])
@@ -501,6 +501,7 @@ static enum MHD_Result get_list(struct req *q)
 	}
 	f.dataset = filter(q, "dataset");
 	f.name = filter(q, "name");
+	f.partner = filter(q, "partner");
 
 	r = q->html ? html_begin(&out, "Uploads") : 0;
 	r = r
@@ -1216,6 +1217,89 @@ static int metric_head(struct buf *b, const char *name, const char *type,
 			  type);
 }
 
+/* Uploads and rows by partner and dataset (issue 14). Label values are
+ * partner and dataset names, which come from the configuration only
+ * (config.c checks their alphabets): bounded and never escaped. The
+ * groups arrive ordered by partner, dataset, state, so rows add up per
+ * (partner, dataset) until the pair changes. */
+struct pm_ctx {
+	struct buf up, ap, fl;
+	char partner[PARTNER_NAME_MAX + 1], dataset[128];
+	int64_t applied, failed;
+	bool have;
+};
+
+static int pm_flush(struct pm_ctx *x)
+{
+	int r;
+
+	if (!x->have)
+		return 0;
+	r = buf_printf(&x->ap,
+		       "ingestd_partner_rows_applied_total{partner=\"%s\","
+		       "dataset=\"%s\"} %lld\n",
+		       x->partner, x->dataset, (long long)x->applied);
+	return r
+		       ?: buf_printf(
+				  &x->fl,
+				  "ingestd_partner_rows_failed_total{partner=\"%s\","
+				  "dataset=\"%s\"} %lld\n",
+				  x->partner, x->dataset, (long long)x->failed);
+}
+
+static int pm_group(const char *partner, const char *dataset, const char *state,
+		    int64_t uploads, int64_t applied, int64_t failed,
+		    void *data)
+{
+	struct pm_ctx *x = data;
+	int r = 0;
+
+	dataset = dataset ? dataset : "";
+	if (!x->have || strcmp(x->partner, partner) ||
+	    strcmp(x->dataset, dataset)) {
+		r = pm_flush(x);
+		snprintf(x->partner, sizeof(x->partner), "%s", partner);
+		snprintf(x->dataset, sizeof(x->dataset), "%s", dataset);
+		x->applied = x->failed = 0;
+		x->have = true;
+	}
+	x->applied += applied;
+	x->failed += failed;
+	return r
+		       ?: buf_printf(&x->up,
+				     "ingestd_partner_uploads{partner=\"%s\","
+				     "dataset=\"%s\",state=\"%s\"} %lld\n",
+				     x->partner, x->dataset, state ? state : "",
+				     (long long)uploads);
+}
+
+static int metrics_partners(struct buf *b, struct store *s)
+{
+	struct pm_ctx x = {.up = BUF_INIT, .ap = BUF_INIT, .fl = BUF_INIT};
+	int r = store_partner_metrics(s, pm_group, &x);
+
+	r = r ?: pm_flush(&x);
+	r = r
+		    ?: metric_head(b, "ingestd_partner_uploads", "gauge",
+				   "Uploads by partner, dataset and state.");
+	r = r ?: buf_add(b, x.up.p, x.up.len);
+	r = r
+		    ?: metric_head(b, "ingestd_partner_rows_applied_total",
+				   "counter",
+				   "Rows upserted, by partner and dataset.");
+	r = r ?: buf_add(b, x.ap.p, x.ap.len);
+	r = r
+		    ?: metric_head(
+			       b, "ingestd_partner_rows_failed_total",
+			       "counter",
+			       "Rows not applied because of a row error, by partner and dataset.");
+	r = r ?: buf_add(b, x.fl.p, x.fl.len);
+	buf_free(&x.up);
+	buf_free(&x.ap);
+	buf_free(&x.fl);
+	return r;
+}
+
 /* The webhook outbox (outbox.h): attempts by result, deliveries given
  * up, the queue and its oldest entry. */
 static int metrics_webhooks(struct buf *b, const struct outbox_metrics *m)
@@ -1425,7 +1509,7 @@ static enum MHD_Result get_metrics(struct req *q)
 	struct store_metrics m = {0};
 	struct outbox_metrics om = {0};
 	struct http_live lv = {0};
-	struct buf out = BUF_INIT;
+	struct buf out = BUF_INIT, pm = BUF_INIT;
 	struct store *s;
 	int r;
 
@@ -1434,8 +1518,11 @@ static enum MHD_Result get_metrics(struct req *q)
 		return send_db_error(q, NULL, r);
 	r = metrics_db(s, &out, &m);
 	r = r ?: outbox_metrics(s, &om);
+	r = r ?: metrics_partners(&pm, s);
 	if (r < 0 && r != -ENOMEM) {
 		enum MHD_Result ret = send_db_error(q, s, r);
+
+		buf_free(&pm);
 		store_put(q->h, s);
 		buf_free(&out);
 		return ret;
@@ -1514,6 +1601,8 @@ static enum MHD_Result get_metrics(struct req *q)
 	r = r ?: metrics_retention(&out, &lv.retention);
 	r = r ?: metrics_process(&out);
 	r = r ?: metrics_webhooks(&out, &om);
+	r = r ?: buf_add(&out, pm.p, pm.len);
+	buf_free(&pm);
 	r = r
 		    ?: metric_head(
 			       &out, "ingestd_build_info", "gauge",

@@ -50,11 +50,21 @@ int ingest_upsert_sql(const struct dataset *ds, const int *fields, size_t n,
 	}
 	if (schema_appends(sc))
 		r = r ?: buf_adds(out, "\"" SCHEMA_RECORD_COLUMN "\", ");
-	r = r ?: buf_adds(out, "\"_upload_id\") VALUES");
+	r = r ?: buf_adds(out, "\"_upload_id\"");
+	r = r
+		    ?: buf_adds(out, ds->key_partner ? ", \"_partner\") VALUES"
+						     : ") VALUES");
 	for (size_t row = 0; r == 0 && row < rows; row++) {
 		r = buf_adds(out, row ? ", (" : "(");
 		for (size_t k = 0; r == 0 && k <= n + schema_appends(sc); k++)
 			r = buf_adds(out, k ? ", ?" : "?");
+		/* key_includes_partner: the upload's partner, looked up by the
+		 * row's _upload_id parameter (numbered: the one just before) */
+		if (r == 0 && ds->key_partner)
+			r = buf_printf(out,
+				       ", (SELECT coalesce(partner, '') FROM"
+				       " uploads WHERE id = ?%zu)",
+				       row * (n + 1) + n + 1);
 		r = r ?: buf_adds(out, ")");
 	}
 	/* Appending: (_upload_id, _record) is the key, and a row already
@@ -67,6 +77,8 @@ int ingest_upsert_sql(const struct dataset *ds, const int *fields, size_t n,
 					  " ON CONFLICT(\"_upload_id\", \"" SCHEMA_RECORD_COLUMN
 					  "\") DO NOTHING");
 	r = r ?: buf_adds(out, " ON CONFLICT(");
+	if (r == 0 && ds->key_partner)
+		r = buf_adds(out, "\"_partner\", ");
 	for (size_t k = 0; r == 0 && k < sc->npk; k++) {
 		r = k ? buf_adds(out, ", ") : 0;
 		r = r ?: sql_ident(out, field_column(&sc->fields[sc->pk[k]]));

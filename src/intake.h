@@ -40,6 +40,10 @@ struct intake_env {
 	uv_loop_t *loop;
 	struct writer *writer;
 	struct status *status;
+	/* The partner whose inbox this is (a name in cfg->partners; "" the
+	 * implicit one): its files match only its datasets and are recorded
+	 * as its uploads. Must stay the same name across reloads. */
+	const char *partner;
 	int inbox_fd, work_fd, rejected_fd, processed_fd, failed_fd;
 	const int *stop; /* set (atomically) when the daemon stops */
 };

@@ -253,6 +253,12 @@ static inline bool intake_on_loop(const struct intake *in)
 }
 #define ASSERT_LOOP(in) assert(intake_on_loop(in))
 
+/* The partner whose inbox this intake takes from ("" the implicit one). */
+static inline const char *intake_partner(const struct intake *in)
+{
+	return in->env.partner ? in->env.partner : "";
+}
+
 static inline int64_t st_mtime_ns(const struct stat *st)
 {
 	return (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;

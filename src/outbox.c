@@ -216,13 +216,25 @@ struct outbox {
 	bool stopping;      /* atomic */
 	struct writer *writer;
 	struct store *rs;
-	int root_fd, errors_fd;
+	/* Each partner's tree: its root and errors/ (outbox_env's). */
+	const struct outbox_tree *trees;
+	size_t ntrees;
 	CURLM *multi;
 	struct req *inflight;
 	unsigned ninflight;
 	uint32_t rnd;
 	uint64_t last_sweep;
 };
+
+/* The tree of partner name ("" the implicit one), or NULL. */
+static const struct outbox_tree *tree_of(const struct outbox *o,
+					 const char *name)
+{
+	for (size_t i = 0; i < o->ntrees; i++)
+		if (strcmp(o->trees[i].partner, name) == 0)
+			return &o->trees[i];
+	return NULL;
+}
 
 static int64_t now_ms(void)
 {
@@ -251,15 +263,27 @@ static struct config *cfg_get(struct outbox *o)
 	return c;
 }
 
-/* The target with key among the top level's and dataset's, or NULL. */
+/* The notify: lists an upload's event goes to: the top level's, its
+ * dataset's and its partner's. */
+static void event_lists(const struct config *c, const char *dataset,
+			const char *partner, const struct notify_list *l[3])
+{
+	l[0] = &c->notify;
+	l[1] = config_dataset_notify(c, dataset);
+	l[2] = config_partner_notify(c, partner);
+}
+
+/* The target with key among the top level's, dataset's and partner's, or
+ * NULL. */
 static const struct notify_target *find_target(const struct config *c,
 					       const char *dataset,
+					       const char *partner,
 					       const char *key)
 {
-	const struct notify_list *l[2] = {&c->notify,
-					  config_dataset_notify(c, dataset)};
+	const struct notify_list *l[3];
 
-	for (int k = 0; k < 2; k++)
+	event_lists(c, dataset, partner, l);
+	for (int k = 0; k < 3; k++)
 		for (size_t i = 0; i < l[k]->n; i++)
 			if (strcmp(l[k]->v[i].key, key) == 0)
 				return &l[k]->v[i];
@@ -386,6 +410,7 @@ struct event {
 	int64_t id, upload_id;
 	enum upload_state ev;
 	char dataset[128];
+	char partner[PARTNER_NAME_MAX + 1];
 };
 
 static int fetch_events(struct outbox *o, struct event *ev, size_t max)
@@ -393,7 +418,8 @@ static int fetch_events(struct outbox *o, struct event *ev, size_t max)
 	sqlite3_stmt *st;
 	size_t n = 0;
 	int r = store_prep(o->rs,
-			   "SELECT o.id, o.upload_id, o.event, u.dataset"
+			   "SELECT o.id, o.upload_id, o.event, u.dataset,"
+			   " coalesce(u.partner, '')"
 			   " FROM outbox o, uploads u"
 			   " WHERE o.done = 0 AND u.id = o.upload_id"
 			   " AND u.status_pending = 0 ORDER BY o.id LIMIT ?",
@@ -412,6 +438,8 @@ static int fetch_events(struct outbox *o, struct event *ev, size_t max)
 			continue;
 		snprintf(ev[n].dataset, sizeof(ev[n].dataset), "%s",
 			 d ? d : "");
+		snprintf(ev[n].partner, sizeof(ev[n].partner), "%s",
+			 (const char *)sqlite3_column_text(st, 4));
 		n++;
 	}
 	r = r == SQLITE_ROW || r == SQLITE_DONE ? 0 : store_fail(o->rs, r);
@@ -424,11 +452,7 @@ static int fetch_events(struct outbox *o, struct event *ev, size_t max)
 static int take_events(struct outbox *o, const struct config *c, int64_t now)
 {
 	struct event ev[EVENTS_PER_ROUND];
-	struct feedback_env fe = {.cfg = c,
-				  .rs = o->rs,
-				  .root_fd = o->root_fd,
-				  .errors_fd = o->errors_fd,
-				  .stop = &o->stopping};
+	struct feedback_env fe = {.cfg = c, .rs = o->rs, .stop = &o->stopping};
 	struct expand_arg a = {.now = now,
 			       .deadline = now + (int64_t)c->notify_deadline_s *
 							 1000};
@@ -439,11 +463,16 @@ static int take_events(struct outbox *o, const struct config *c, int64_t now)
 		return 0;
 	}
 	for (int i = 0; i < n; i++) {
-		const struct notify_list *l[2] = {
-			&c->notify, config_dataset_notify(c, ev[i].dataset)};
+		const struct notify_list *l[3];
+		const struct outbox_tree *tr = tree_of(o, ev[i].partner);
 		struct expand_one *x = &a.ev[a.n];
 
-		r = feedback_write(&fe, ev[i].upload_id);
+		event_lists(c, ev[i].dataset, ev[i].partner, l);
+		/* Only into the upload's own partner's tree; none for a
+		 * partner no longer configured. */
+		fe.root_fd = tr ? tr->root_fd : -1;
+		fe.errors_fd = tr ? tr->errors_fd : -1;
+		r = tr ? feedback_write(&fe, ev[i].upload_id) : 0;
 		if (r == -ECANCELED)
 			break; /* stopping: this one and the rest next start */
 		/* Logged and not retried: the event is done either way, and
@@ -456,7 +485,7 @@ static int take_events(struct outbox *o, const struct config *c, int64_t now)
 			log_info("upload=%lld feedback files written: %d",
 				 (long long)ev[i].upload_id, r);
 		x->event_id = ev[i].id;
-		for (int k = 0; k < 2; k++)
+		for (int k = 0; k < 3; k++)
 			for (size_t t = 0; t < l[k]->n && x->n < TARGETS_MAX;
 			     t++)
 				if (l[k]->v[t].events & UP_BIT(ev[i].ev))
@@ -591,6 +620,7 @@ struct due {
 	int64_t event_id, upload_id, deadline;
 	int attempts;
 	char target[17], event[16], dataset[128];
+	char partner[PARTNER_NAME_MAX + 1];
 };
 
 static void start_due(struct outbox *o, const struct config *c, int64_t now)
@@ -608,7 +638,8 @@ static void start_due(struct outbox *o, const struct config *c, int64_t now)
 	r = store_prep(
 		o->rs,
 		"SELECT d.event_id, o.upload_id, d.deadline_ms, d.attempts,"
-		" d.target, o.event, coalesce(u.dataset, '')"
+		" d.target, o.event, coalesce(u.dataset, ''),"
+		" coalesce(u.partner, '')"
 		" FROM deliveries d, outbox o, uploads u"
 		" WHERE d.state = 'pending' AND d.next_ms <= ?"
 		" AND o.id = d.event_id AND u.id = o.upload_id"
@@ -631,6 +662,8 @@ static void start_due(struct outbox *o, const struct config *c, int64_t now)
 			 (const char *)sqlite3_column_text(st, 5));
 		snprintf(d->dataset, sizeof(d->dataset), "%s",
 			 (const char *)sqlite3_column_text(st, 6));
+		snprintf(d->partner, sizeof(d->partner), "%s",
+			 (const char *)sqlite3_column_text(st, 7));
 	}
 	sqlite3_reset(st);
 	for (size_t i = 0; i < n && o->ninflight < c->notify_concurrency; i++) {
@@ -640,7 +673,7 @@ static void start_due(struct outbox *o, const struct config *c, int64_t now)
 
 		if (in_flight(o, d->event_id, d->target))
 			continue;
-		t = find_target(c, d->dataset, d->target);
+		t = find_target(c, d->dataset, d->partner, d->target);
 		if (!t || now > d->deadline) {
 			struct result_arg a = {
 				.event_id = d->event_id,
@@ -762,13 +795,15 @@ static void run(void *arg)
 		int64_t now = now_ms();
 
 		if ((uint64_t)now - o->last_sweep >= SWEEP_EVERY_MS) {
-			int n = feedback_sweep(o->errors_fd,
-					       c->feedback_max_age_days,
-					       (time_t)(now / 1000));
-			if (n > 0)
-				log_info(
-					"errors/: %d old feedback files removed",
-					n);
+			for (size_t k = 0; k < o->ntrees; k++) {
+				int n = feedback_sweep(o->trees[k].errors_fd,
+						       c->feedback_max_age_days,
+						       (time_t)(now / 1000));
+				if (n > 0)
+					log_info(
+						"errors/: %d old feedback files removed",
+						n);
+			}
 			o->last_sweep = (uint64_t)now;
 		}
 		more = take_events(o, c, now) == EVENTS_PER_ROUND;
@@ -803,8 +838,8 @@ int outbox_new(const struct outbox_env *env, struct outbox **out)
 	if (!o)
 		return -ENOMEM;
 	o->writer = env->writer;
-	o->root_fd = env->root_fd;
-	o->errors_fd = env->errors_fd;
+	o->trees = env->trees;
+	o->ntrees = env->ntrees;
 	o->rnd = (uint32_t)now_ms() ^ (uint32_t)getpid() ^ 0x9e3779b9u;
 	if (!o->rnd)
 		o->rnd = 1;

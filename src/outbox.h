@@ -104,12 +104,19 @@ int outbox_sign(const void *secret, size_t slen, const char *ts,
  * it plus rnd's share of the other half. */
 uint64_t outbox_backoff_ms(unsigned base_ms, unsigned attempt, uint32_t rnd);
 
+/* One partner's tree: feedback files of its uploads go there only. */
+struct outbox_tree {
+	const char *partner; /* "": the implicit partner */
+	int root_fd;         /* its drop root (locations are relative) */
+	int errors_fd;       /* its errors/ */
+};
+
 struct outbox_env {
-	struct writer *writer; /* outlives the outbox */
-	const char *db_path;   /* a read-only connection of its own */
-	int root_fd;           /* the drop root (locations are relative) */
-	int errors_fd;         /* errors/: feedback files */
-	struct config *cfg;    /* referenced */
+	struct writer *writer;           /* outlives the outbox */
+	const char *db_path;             /* a read-only connection of its own */
+	const struct outbox_tree *trees; /* [ntrees]: outlive the outbox */
+	size_t ntrees;
+	struct config *cfg; /* referenced */
 };
 
 struct outbox;

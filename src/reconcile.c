@@ -318,6 +318,12 @@ int intake_reconcile(struct intake *in)
 		struct upload_rec rec;
 
 		r = store_upload_get(db, l.v[i], &rec);
+		/* Each partner's intake settles its own uploads only. */
+		if (r == 0 && strcmp(rec.partner ? rec.partner : "",
+				     intake_partner(in)) != 0) {
+			upload_rec_clear(&rec);
+			continue;
+		}
 		if (r == 0) {
 			r = reconcile_one(in, &rec);
 			upload_rec_clear(&rec);

@@ -117,6 +117,8 @@ int render_now(struct intake *in, int64_t id)
 	r = status_write(in->env.status, id, is_running(in, id), &state);
 	if (r == -EAGAIN)
 		return -1; /* after_work_cb renders it once placed */
+	if (r == STATUS_NOT_OURS)
+		return -1; /* another partner's intake renders it */
 	if (r < 0) {
 		/* Logged once while they fail (a full disk fails them all):
 		 * each is tried again until written. */

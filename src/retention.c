@@ -164,13 +164,19 @@ static void sweep(uv_work_t *w)
 
 		if (!days)
 			continue;
-		n = sweep_dir(rt, (enum retention_folder)f, rt->env.dirfd[f],
-			      now - (time_t)days * 86400);
-		if (n >= 0 && f == RETAIN_STATUS) {
-			int64_t m =
-				sweep_dir(rt, RETAIN_STATUS, rt->env.byname_fd,
-					  now - (time_t)days * 86400);
+		n = 0;
+		for (size_t t = 0; n >= 0 && t < rt->env.ntrees; t++) {
+			const struct retention_tree *tr = &rt->env.trees[t];
+			int64_t m = sweep_dir(rt, (enum retention_folder)f,
+					      tr->dirfd[f],
+					      now - (time_t)days * 86400);
+
 			n = m < 0 ? m : n + m;
+			if (n >= 0 && f == RETAIN_STATUS) {
+				m = sweep_dir(rt, RETAIN_STATUS, tr->byname_fd,
+					      now - (time_t)days * 86400);
+				n = m < 0 ? m : n + m;
+			}
 		}
 		if (n < 0)
 			failed = true;

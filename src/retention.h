@@ -32,12 +32,18 @@ enum retention_folder {
 };
 const char *retention_folder_name(enum retention_folder f);
 
+/* One drop tree's folders (a partner's, or the root's): not owned. */
+struct retention_tree {
+	int dirfd[RETAIN__COUNT];
+	int byname_fd; /* status/by-name, swept with status/ */
+};
+
 struct retention_env {
 	uv_loop_t *loop;
 	struct writer *writer;
-	int dirfd[RETAIN__COUNT]; /* not owned */
-	int byname_fd;            /* status/by-name, swept with status/ */
-	const int *stop;          /* set (atomically) when the daemon stops */
+	const struct retention_tree *trees; /* [ntrees], kept by the caller */
+	size_t ntrees;
+	const int *stop; /* set (atomically) when the daemon stops */
 };
 
 /* Totals since start. */

@@ -216,6 +216,9 @@ struct dataset {
 	enum fields_match fields_match;
 	bool rowid; /* false: a new table is WITHOUT ROWID (see create_table) */
 	enum duplicate_keys duplicate_keys;
+	/* key_includes_partner: a "_partner" column leads the primary key,
+	 * so that partners have key spaces of their own (issue 14) */
+	bool key_partner;
 	struct schema schema;
 	struct dataset_read read;
 };

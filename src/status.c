@@ -57,6 +57,7 @@ int folder_of_location(const char *loc, enum folder *out)
 }
 
 struct status {
+	char *partner; /* "": the implicit partner */
 	struct store *db;
 	int dirfd;
 	int bynamefd;
@@ -179,24 +180,32 @@ static int link_atomic(int dirfd, const char *name, int dirfd2,
 	return 0;
 }
 
-int status_new(const char *db_path, int dirfd, struct status **out)
+int status_new(const char *db_path, int dirfd, const char *partner,
+	       struct status **out)
 {
 	struct status *st = calloc(1, sizeof(*st));
 	int r;
 
 	if (!st)
 		return -ENOMEM;
+	st->partner = strdup(partner ? partner : "");
+	if (!st->partner) {
+		free(st);
+		return -ENOMEM;
+	}
 	st->dirfd = dirfd;
 	st->bynamefd = openat(dirfd, folder_base(FOLDER_BYNAME),
 			      O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (st->bynamefd < 0) {
 		r = -errno;
+		free(st->partner);
 		free(st);
 		return r;
 	}
 	r = store_open(db_path, true, &st->db);
 	if (r < 0) {
 		close(st->bynamefd);
+		free(st->partner);
 		free(st);
 		return r;
 	}
@@ -212,6 +221,7 @@ void status_free(struct status *st)
 	close(st->bynamefd);
 	buf_free(&st->json);
 	buf_free(&st->name);
+	free(st->partner);
 	free(st);
 }
 
@@ -250,6 +260,11 @@ int status_write(struct status *st, int64_t id, bool running,
 	r = store_upload_get(st->db, id, &rec);
 	if (r < 0)
 		goto out;
+	/* Nothing of one partner is written into another's tree. */
+	if (strcmp(rec.partner ? rec.partner : "", st->partner) != 0) {
+		r = STATUS_NOT_OURS;
+		goto out;
+	}
 	if (running && upload_state_terminal(rec.state)) {
 		r = -EAGAIN;
 		goto out;

@@ -13,6 +13,7 @@
 #ifndef INGESTD_STATUS_H
 #define INGESTD_STATUS_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -68,8 +69,11 @@ int folder_name(struct buf *out, int64_t id, const unsigned char *name,
 
 struct status;
 
-/* dirfd: the status/ folder (kept open; the caller owns it). */
-int status_new(const char *db_path, int dirfd, struct status **out);
+/* dirfd: the status/ folder of partner's tree (kept open; the caller owns
+ * it); partner: its name ("" or NULL: the implicit one). A status writes
+ * only that partner's uploads. */
+int status_new(const char *db_path, int dirfd, const char *partner,
+	       struct status **out);
 void status_free(struct status *st);
 
 /* Render upload id and replace its status files. Returns 0 or a negative
@@ -79,6 +83,8 @@ void status_free(struct status *st);
  * file is not in yet; the job's end renders it. */
 int status_write(struct status *st, int64_t id, bool running,
 		 enum upload_state *state);
+/* status_write's answer for another partner's upload: nothing written. */
+#define STATUS_NOT_OURS (-ECHILD)
 
 /* True when status/by-name/ has a file for this upload name (an earlier
  * upload of the same name). */

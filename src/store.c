@@ -193,7 +193,7 @@ int store_sql_set(struct store *s, enum store_sql id, const char *tmpl, ...)
 #define REC_COLUMNS                                                           \
 	"id, state, dataset, file_name_raw, reason, location, bytes, inode,"  \
 	" mtime_ns, sha256, bytes_done, line_done, rows_total, rows_applied," \
-	" rows_failed, errors_count"
+	" rows_failed, errors_count, partner"
 
 static int build_sql(struct store *s)
 {
@@ -221,6 +221,7 @@ static int build_sql(struct store *s)
 			       "SELECT o.id FROM uploads o, uploads u"
 			       " WHERE u.id = ?1 AND o.state = {}"
 			       " AND o.dataset = u.dataset AND o.sha256 = ?2"
+			       " AND o.partner IS u.partner"
 			       " ORDER BY o.id LIMIT 1",
 			       UP_BIT(UP_COMPLETED));
 	r = r
@@ -250,6 +251,9 @@ static int build_sql(struct store *s)
 			       s, SQL_STATUS,
 			       "SELECT json_object("
 			       " 'id', u.id, 'file', u.file_name, 'dataset', u.dataset,"
+			       " 'partner', u.partner, 'user', CASE WHEN u.user_uid IS NULL"
+			       "   THEN NULL ELSE json_object('uid', u.user_uid,"
+			       "   'name', u.user_name) END,"
 			       " 'state', u.state, 'sha256', u.sha256, 'bytes', u.bytes,"
 			       " 'rows', CASE WHEN u.rows_duplicate_keys = 0 THEN"
 			       "   json_object('total', u.rows_total, 'applied', u.rows_applied,"
@@ -486,6 +490,13 @@ static const char *const migrations[] = {
 	" created_at TEXT NOT NULL,"
 	" finished_at TEXT,"
 	" removed_at TEXT NOT NULL);",
+	/* 6 → 7: partners (issue 14): who sent each upload, the partner
+	 * (NULL: the implicit one of a config without partners:) and the
+	 * owner of the dropped file; GET /uploads/?partner= by index */
+	"ALTER TABLE uploads ADD COLUMN partner TEXT;"
+	"ALTER TABLE uploads ADD COLUMN user_uid INTEGER;"
+	"ALTER TABLE uploads ADD COLUMN user_name TEXT;"
+	"CREATE INDEX uploads_partner ON uploads(partner, id);",
 };
 
 int store_migrate(struct store *s)
@@ -567,6 +578,15 @@ static int field_pk_pos(const struct schema *sc, size_t f)
 	return 0;
 }
 
+/* f's 1-based position in the table's primary key, 0 when not in it
+ * (after "_partner" for key_includes_partner). */
+static int pk_pos(const struct dataset *ds, size_t f)
+{
+	int k = field_pk_pos(&ds->schema, f);
+
+	return k && ds->key_partner ? k + 1 : k;
+}
+
 static int create_table(struct store *s, const struct dataset *ds)
 {
 	const struct schema *sc = &ds->schema;
@@ -584,9 +604,14 @@ static int create_table(struct store *s, const struct dataset *ds)
 					  field_pk_pos(sc, f) ? " NOT NULL"
 							      : "");
 	}
+	/* key_includes_partner: the partner leads the key, so that two
+	 * partners' rows with the same declared key both stand. */
+	if (r == 0 && ds->key_partner)
+		r = buf_adds(&b, "\"_partner\" TEXT NOT NULL DEFAULT '', ");
 	r = r ?: buf_adds(&b, "\"_upload_id\" INTEGER, ");
 	/* Appending: a row is its upload and record, so a batch applied
-	 * twice could never double a row. */
+	 * twice could never double a row (key_includes_partner needs a
+	 * primaryKey: config.c). */
 	if (schema_appends(sc))
 		r = r
 			    ?: buf_adds(&b,
@@ -594,7 +619,11 @@ static int create_table(struct store *s, const struct dataset *ds)
 					"PRIMARY KEY(\"_upload_id\", "
 					"\"" SCHEMA_RECORD_COLUMN "\"");
 	else
-		r = r ?: buf_adds(&b, "PRIMARY KEY(");
+		r = r
+			    ?: buf_adds(&b,
+					ds->key_partner
+						? "PRIMARY KEY(\"_partner\", "
+						: "PRIMARY KEY(");
 	for (size_t k = 0; r == 0 && k < sc->npk; k++) {
 		r = buf_adds(&b, k ? ", " : "");
 		r = r ?: add_ident(&b, field_column(&sc->fields[sc->pk[k]]));
@@ -608,7 +637,8 @@ static int create_table(struct store *s, const struct dataset *ds)
 	 * WITHOUT ROWID (one b-tree clustered on the key), which only pays
 	 * for input sorted by key. An existing table keeps its layout. */
 	if (r == 0 && !ds->rowid &&
-	    !(sc->npk == 1 && sc->fields[sc->pk[0]].type == FT_INTEGER))
+	    !(sc->npk == 1 && sc->fields[sc->pk[0]].type == FT_INTEGER &&
+	      !ds->key_partner))
 		r = buf_adds(&b, " WITHOUT ROWID");
 	if (r == 0)
 		r = store_exec(s, b.p);
@@ -764,7 +794,8 @@ int store_ensure_table(struct store *s, const struct dataset *ds,
 	const struct schema *sc = &ds->schema;
 	sqlite3_stmt *st = NULL;
 	size_t nfound = 0;
-	bool have_upload_id = false, have_record = false, bad = false;
+	bool have_upload_id = false, have_record = false, have_partner = false,
+	     bad = false;
 	int rc, r = 0;
 
 	rc = sqlite3_prepare_v2(s->db,
@@ -792,6 +823,23 @@ int store_ensure_table(struct store *s, const struct dataset *ds,
 			have_record = true;
 			continue;
 		}
+		if (strcmp(name, "_partner") == 0) {
+			have_partner = true;
+			if (ds->key_partner && pk != 1) {
+				buf_printf(
+					why,
+					"column \"_partner\" of table \"%s\" does not lead the primary key; ",
+					ds->table);
+				bad = true;
+			} else if (!ds->key_partner && pk) {
+				buf_printf(
+					why,
+					"table \"%s\" has the partner in its key: set key_includes_partner: true for dataset \"%s\", or ",
+					ds->table, ds->name);
+				bad = true;
+			}
+			continue;
+		}
 		for (f = 0; f < sc->nfields; f++)
 			if (strcasecmp(field_column(&sc->fields[f]), name) == 0)
 				break;
@@ -813,12 +861,12 @@ int store_ensure_table(struct store *s, const struct dataset *ds,
 				sql_type(sc->fields[f].type));
 			bad = true;
 		}
-		if (pk != field_pk_pos(sc, f)) {
+		if (pk != pk_pos(ds, f)) {
 			buf_printf(
 				why,
 				"column \"%s\" of table \"%s\" is %s the primary key (position %d), the schema says %d; ",
 				name, ds->table, pk ? "in" : "not in", pk,
-				field_pk_pos(sc, f));
+				pk_pos(ds, f));
 			bad = true;
 		}
 	}
@@ -850,6 +898,13 @@ int store_ensure_table(struct store *s, const struct dataset *ds,
 			bad = true;
 		}
 	}
+	if (ds->key_partner && !have_partner) {
+		buf_printf(why,
+			   "table \"%s\" has no column \"_partner\" "
+			   "(key_includes_partner: true); ",
+			   ds->table);
+		bad = true;
+	}
 	if (!have_upload_id) {
 		buf_printf(why, "table \"%s\" has no column \"_upload_id\"; ",
 			   ds->table);
@@ -879,6 +934,7 @@ void upload_rec_clear(struct upload_rec *r)
 	free(r->name);
 	free(r->reason);
 	free(r->location);
+	free(r->partner);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -895,8 +951,9 @@ int store_upload_create(struct store *s, const struct upload_new *u,
 	r = store_prep(
 		s,
 		"INSERT INTO uploads(file_name, file_name_raw, state, bytes,"
-		" inode, mtime_ns, dataset, created_at)"
-		" VALUES(?1, ?2, ?7, ?3, ?4, ?5, ?6, " NOW ")",
+		" inode, mtime_ns, dataset, partner, user_uid, user_name,"
+		" created_at)"
+		" VALUES(?1, ?2, ?7, ?3, ?4, ?5, ?6, ?8, ?9, ?10, " NOW ")",
 		&st);
 	if (r < 0)
 		goto out;
@@ -911,6 +968,18 @@ int store_upload_create(struct store *s, const struct upload_new *u,
 		sqlite3_bind_text(st, 6, u->dataset, -1, SQLITE_STATIC);
 	else
 		sqlite3_bind_null(st, 6);
+	if (u->partner && *u->partner)
+		sqlite3_bind_text(st, 8, u->partner, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 8);
+	if (u->has_uid)
+		sqlite3_bind_int64(st, 9, (sqlite3_int64)u->uid);
+	else
+		sqlite3_bind_null(st, 9);
+	if (u->user)
+		sqlite3_bind_text(st, 10, u->user, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 10);
 	r = sqlite3_step(st);
 	if (r != SQLITE_DONE) {
 		r = store_fail(s, r);
@@ -1702,6 +1771,7 @@ static int read_rec(sqlite3_stmt *st, struct upload_rec *r)
 	r->applied = sqlite3_column_int64(st, 13);
 	r->failed = sqlite3_column_int64(st, 14);
 	r->errors = sqlite3_column_int64(st, 15);
+	r->partner = col_strdup(st, 16);
 	return 0;
 }
 
@@ -1735,7 +1805,8 @@ int store_upload_latest_same_name(struct store *s, int64_t id, int64_t *latest)
 	int r = store_prep(s,
 			   "SELECT max(o.id) FROM uploads u, uploads o"
 			   " WHERE u.id = ?1 AND o.file_name = u.file_name"
-			   " AND o.file_name_raw = u.file_name_raw",
+			   " AND o.file_name_raw = u.file_name_raw"
+			   " AND o.partner IS u.partner",
 			   &st);
 
 	if (r < 0)

@@ -58,6 +58,7 @@ struct upload_rec {
 	int64_t line;
 	int64_t records, applied, failed, errors;
 	char sha256[65]; /* "" when unknown */
+	char *partner;   /* NULL: the implicit partner */
 };
 void upload_rec_clear(struct upload_rec *r);
 
@@ -68,6 +69,10 @@ struct upload_new {
 	int64_t inode;
 	int64_t mtime_ns;
 	const char *dataset; /* NULL: not chosen yet */
+	const char *partner; /* NULL or "": the implicit partner */
+	bool has_uid;        /* uid is the dropped file's owner */
+	uint32_t uid;
+	const char *user; /* its name (getpwuid_r); NULL when unknown */
 };
 
 /* Insert a pending upload; sets *id. Writer only. */

@@ -35,6 +35,7 @@ const double store_duration_bounds[STORE_DURATION_BUCKETS] = {
 	"  max(0.0, (julianday(coalesce(finished_at, 'now'))"                   \
 	"   - julianday(started_at)) * 86400.0) END,"                           \
 	" json_object('id', id, 'file', file_name, 'dataset', dataset,"         \
+	"  'partner', partner,"                                                 \
 	"  'state', state, 'bytes', bytes,"                                     \
 	"  'rows', CASE WHEN rows_duplicate_keys = 0 THEN"                      \
 	"   json_object('total', rows_total, 'applied', rows_applied,"          \
@@ -124,6 +125,8 @@ int store_uploads_list(struct store *s, const struct upload_query *q,
 	sqlite3_bind_int64(st, 4, (sqlite3_int64)q->limit + 1);
 	if (q->name)
 		sqlite3_bind_text(st, 5, q->name, -1, SQLITE_STATIC);
+	if (q->partner)
+		sqlite3_bind_text(st, 6, q->partner, -1, SQLITE_STATIC);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if ((unsigned)n == q->limit) {
 			next = last;
@@ -480,6 +483,7 @@ int store_read_build_sql(struct store *s)
 			      "SELECT " VIEW_COLUMNS " FROM uploads"
 			      " WHERE id < ?1 AND (?2 IS NULL OR state = ?2)"
 			      " AND (?3 IS NULL OR dataset = ?3)"
+			      " AND (?6 IS NULL OR coalesce(partner, '') = ?6)"
 			      " ORDER BY id DESC LIMIT ?4",
 			      DONE_MASK, DONE_MASK);
 
@@ -489,6 +493,7 @@ int store_read_build_sql(struct store *s)
 			       "SELECT " VIEW_COLUMNS " FROM uploads"
 			       " WHERE state = ?2 AND id < ?1"
 			       " AND (?3 IS NULL OR dataset = ?3)"
+			       " AND (?6 IS NULL OR coalesce(partner, '') = ?6)"
 			       " ORDER BY id DESC LIMIT ?4",
 			       DONE_MASK, DONE_MASK);
 	r = r
@@ -497,6 +502,7 @@ int store_read_build_sql(struct store *s)
 			       "SELECT " VIEW_COLUMNS " FROM uploads"
 			       " WHERE file_name = ?5 AND id < ?1 AND (?2 IS NULL OR state = ?2)"
 			       " AND (?3 IS NULL OR dataset = ?3)"
+			       " AND (?6 IS NULL OR coalesce(partner, '') = ?6)"
 			       " ORDER BY id DESC LIMIT ?4",
 			       DONE_MASK, DONE_MASK);
 	/* The feed: ascending rowid from after, every filter optional. */
@@ -670,4 +676,29 @@ int store_metrics(struct store *s, struct store_metrics *out)
 	if (r == 0)
 		*out = m;
 	return r;
+}
+
+int store_partner_metrics(struct store *s, partner_metrics_fn fn, void *data)
+{
+	sqlite3_stmt *st;
+	int r, rc;
+
+	r = store_prep(s,
+		       "SELECT coalesce(partner, ''), dataset, state, count(*),"
+		       " sum(rows_applied), sum(rows_failed) FROM uploads"
+		       " GROUP BY 1, 2, 3",
+		       &st);
+	if (r < 0)
+		return r;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		r = fn(col_text(st, 0), col_text(st, 1), col_text(st, 2),
+		       sqlite3_column_int64(st, 3), sqlite3_column_int64(st, 4),
+		       sqlite3_column_int64(st, 5), data);
+		if (r < 0)
+			break;
+	}
+	sqlite3_reset(st);
+	if (r < 0)
+		return r;
+	return rc == SQLITE_DONE ? 0 : store_fail(s, rc);
 }

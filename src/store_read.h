@@ -55,6 +55,7 @@ struct upload_query {
 	const char *state;   /* exact state name, or NULL */
 	const char *dataset; /* exact dataset name, or NULL */
 	const char *name;    /* exact shown file name, or NULL */
+	const char *partner; /* exact partner name ("" the implicit), or NULL */
 	unsigned limit;      /* 1..STORE_LIST_MAX */
 };
 
@@ -154,6 +155,14 @@ typedef int (*store_count_fn)(const char *a, const char *b, int64_t n,
 			      void *data);
 int store_metrics_each(struct store *s, enum store_metric_set set,
 		       store_count_fn fn, void *data);
+/* Uploads and rows by partner, dataset and state: fn(partner ("" the
+ * implicit one), dataset (NULL: not chosen), state, uploads, rows applied,
+ * rows failed, data) for each group. Returns 0 or a negative errno (fn's
+ * first negative return). */
+typedef int (*partner_metrics_fn)(const char *partner, const char *dataset,
+				  const char *state, int64_t uploads,
+				  int64_t applied, int64_t failed, void *data);
+int store_partner_metrics(struct store *s, partner_metrics_fn fn, void *data);
 
 /* The cheapest query that proves the database answers: sets *max_id. */
 int store_ping(struct store *s, int64_t *max_id);

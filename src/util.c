@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -287,6 +288,22 @@ int rename_noreplace(int from_fd, const char *from, int to_fd, const char *to,
 		(void)unlinkat(to_fd, to, 0);
 		return r;
 	}
+	return 0;
+}
+
+int user_name(unsigned uid, char *out, size_t n)
+{
+	struct passwd pw, *res = NULL;
+	char tmp[4096];
+	int e = getpwuid_r((uid_t)uid, &pw, tmp, sizeof(tmp), &res);
+
+	if (e)
+		return -e;
+	if (!res)
+		return -ENOENT;
+	if (strlen(pw.pw_name) >= n)
+		return -ENAMETOOLONG;
+	memcpy(out, pw.pw_name, strlen(pw.pw_name) + 1);
 	return 0;
 }
 

@@ -92,6 +92,11 @@ int rename_noreplace(int from_fd, const char *from, int to_fd, const char *to,
 		     bool by_rename);
 uint64_t mono_ms(void);
 
+/* The user name of uid (getpwuid_r) into out[n]. Returns 0, -ENOENT when
+ * no user has that uid, or another negative errno; out is untouched on
+ * failure. */
+int user_name(unsigned uid, char *out, size_t n);
+
 /* The message of errno err (positive or negative), written to buf[0..n)
  * when glibc does not return a static string; returns buf or that string.
  * Thread-safe (strerror_r), for code off the loop thread and everywhere

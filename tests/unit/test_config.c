@@ -630,6 +630,55 @@ static const struct bad_case bad_cases[] = {
 	{"feedback_max_age_days: 3651\n" DS,
 	 "feedback_max_age_days: 3651 is out of range 0..3650"},
 
+	/* partners: (issue 14) */
+	{DS "partners: x\n", ":6:11: partners: expected a list of partners"},
+	{DS "partners: []\n", ":6:11: partners: at least one partner"},
+	{DS "partners:\n  - x\n",
+	 ":7:5: partners: each partner must be a mapping"},
+	{DS "partners:\n  - {datasets: [p]}\n",
+	 ":7:5: partner: missing required key \"name\""},
+	{DS "partners:\n  - {name: Acme, datasets: [p]}\n",
+	 "partner.name: \"Acme\" is not a valid partner name"},
+	{DS "partners:\n  - {name: a/b, datasets: [p]}\n",
+	 "is not a valid partner name"},
+	{DS "partners:\n  - {name: " X64 "y, datasets: [p]}\n",
+	 "is not a valid partner name"},
+	{DS "partners:\n  - {name: \"\", datasets: [p]}\n", "is empty"},
+	{DS "partners:\n  - {name: a}\n",
+	 ":7:5: partner: missing required key \"datasets\""},
+	{DS "partners:\n  - {name: a, datasets: []}\n",
+	 "partner.datasets: at least one dataset"},
+	{DS "partners:\n  - {name: a, datasets: [nope]}\n",
+	 "partner.datasets: no dataset \"nope\""},
+	{DS "partners:\n  - {name: a, datasets: [p, p]}\n",
+	 "partner.datasets: \"p\" twice"},
+	{DS "partners:\n  - {name: a, datasets: p}\n",
+	 ":7:25: datasets: expected a list of strings"},
+	{DS
+	 "partners:\n  - {name: a, datasets: [p]}\n  - {name: a, datasets: [p]}\n",
+	 ":8:5: partner: duplicate partner \"a\""},
+	{DS "partners:\n  - {name: a, datasets: [p], inbox: x}\n",
+	 "unknown key \"inbox\" in partner"},
+	{DS "partners:\n  - {name: a, datasets: [p], root: \"\"}\n",
+	 "partner.root: \"\" must not be empty"},
+	{DS "partners:\n  - {name: a, datasets: [p], users: bob}\n",
+	 ":7:37: users: expected a list of strings"},
+	{DS "partners:\n  - {name: a, datasets: [p], group: [g]}\n",
+	 "partner.group: expected a string"},
+	{DS "partners:\n  - {name: a, datasets: [p], notify: x}\n",
+	 "partner.notify: expected a list"},
+	{DS "partners:\n  - {name: a, datasets: [p], root: /srv/x}\n"
+	    "  - {name: b, datasets: [p], root: /srv/x/b}\n",
+	 ":8:5: partner \"b\": its root /srv/x/b is inside partner \"a\"'s root /srv/x"},
+	{DS "partners:\n  - {name: a, datasets: [p], root: /srv/x}\n"
+	    "  - {name: b, datasets: [p], root: /srv/x/}\n",
+	 "is inside partner"},
+	{DSK("key_includes_partner: maybe"),
+	 ":3:27: key_includes_partner: expected true or false"},
+	{DSF("{name: _partner}"), "name: \"_partner\" is reserved"},
+	{DSF("{name: b, column: _Partner}"),
+	 "column: \"_Partner\" is reserved"},
+
 	/* YAML itself */
 	{"workers: [1, 2\n" DS,
 	 ":2:9: YAML error: did not find expected ',' or ']'"},
@@ -1712,6 +1761,102 @@ static void test_notify(void **state)
 	assert_int_equal(bad, 0);
 }
 
+/* partners: names, roots (default under the top-level root, explicit
+ * ones absolute), the datasets each may feed, users and group, notify:;
+ * without partners: the implicit one ("" with the top-level root, every
+ * dataset); key_includes_partner. */
+static void test_partners(void **state)
+{
+	char path[64], cwd[4096], want[4200];
+	struct config *c = NULL;
+	struct buf errs = BUF_INIT;
+	const struct partner *a, *b;
+	int bad = 0;
+
+	(void)state;
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	assert_int_equal(
+		load_text(
+			"root: /srv/drop\n"
+			"datasets:\n"
+			"  - name: p\n"
+			"    key_includes_partner: true\n"
+			"    schema: {primaryKey: a, fields: [{name: a}]}\n"
+			"  - name: q\n"
+			"    schema: {primaryKey: a, fields: [{name: a}]}\n"
+			"partners:\n"
+			"  - name: acme-1\n"
+			"    datasets: [p]\n"
+			"    users: [acme, acme2]\n"
+			"    group: suppliers\n"
+			"    notify:\n"
+			"      - {webhook: \"http://h:1/a\", secret_file: /dev/null}\n"
+			"  - {name: b_2, datasets: [q, p], root: rel/b}\n",
+			&c, &errs, path),
+		-EINVAL); /* /dev/null: an empty secret */
+	CHECK(strstr(errs.p,
+		     ":14:48: partner.secret_file: \"/dev/null\" is empty") !=
+		      NULL,
+	      "partner notify: checked like the others: %s", errs.p);
+	buf_reset(&errs);
+	assert_int_equal(
+		load_text("root: /srv/drop\n"
+			  "datasets:\n"
+			  "  - name: p\n"
+			  "    key_includes_partner: true\n"
+			  "    schema: {primaryKey: a, fields: [{name: a}]}\n"
+			  "  - name: q\n"
+			  "    schema: {primaryKey: a, fields: [{name: a}]}\n"
+			  "partners:\n"
+			  "  - name: acme-1\n"
+			  "    datasets: [p]\n"
+			  "    users: [acme, acme2]\n"
+			  "    group: suppliers\n"
+			  "  - {name: b_2, datasets: [q, p], root: rel/b}\n",
+			  &c, &errs, path),
+		0);
+	CHECK(c->partners_set && c->npartners == 2, "two partners: %zu",
+	      c->npartners);
+	a = config_partner(c, "acme-1");
+	b = config_partner(c, "b_2");
+	CHECK(a && strcmp(a->root, "/srv/drop/partners/acme-1") == 0,
+	      "default root: %s", a ? a->root : "?");
+	snprintf(want, sizeof(want), "%s/rel/b", cwd);
+	CHECK(b && strcmp(b->root, want) == 0,
+	      "relative root made absolute: %s", b ? b->root : "?");
+	CHECK(a && a->nusers == 2 && strcmp(a->users[1], "acme2") == 0 &&
+		      strcmp(a->group, "suppliers") == 0,
+	      "users and group");
+	CHECK(b && !b->nusers && !b->group, "no users, no group");
+	CHECK(a && partner_feeds(a, &c->datasets[0]) &&
+		      !partner_feeds(a, &c->datasets[1]),
+	      "acme-1 feeds p only");
+	CHECK(b && partner_feeds(b, &c->datasets[0]) &&
+		      partner_feeds(b, &c->datasets[1]),
+	      "b_2 feeds both");
+	CHECK(!config_partner(c, "") && !config_partner(c, "nope"),
+	      "no implicit partner beside configured ones");
+	CHECK(config_partner_notify(c, "acme-1")->n == 0 &&
+		      config_partner_notify(c, "nope")->n == 0,
+	      "no notify:");
+	CHECK(c->datasets[0].key_partner && !c->datasets[1].key_partner,
+	      "key_includes_partner: p only (default false)");
+	config_unref(c);
+	c = NULL;
+
+	assert_int_equal(load_text("root: /srv/one\n" DS, &c, &errs, path), 0);
+	CHECK(!c->partners_set && c->npartners == 1, "implicit: %zu",
+	      c->npartners);
+	a = config_partner(c, NULL);
+	CHECK(a && a == config_partner(c, "") && strcmp(a->name, "") == 0 &&
+		      strcmp(a->root, "/srv/one") == 0 && a->all_datasets &&
+		      partner_feeds(a, &c->datasets[0]),
+	      "the implicit partner: the top-level root, every dataset");
+	config_unref(c);
+	buf_free(&errs);
+	assert_int_equal(bad, 0);
+}
+
 static void test_hostport(void **state)
 {
 	static const struct {
@@ -1763,6 +1908,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_hostport),
 		cmocka_unit_test(test_notify),
+		cmocka_unit_test(test_partners),
 		cmocka_unit_test(test_bad),
 		cmocka_unit_test(test_all_errors),
 		cmocka_unit_test(test_missing_file),

@@ -171,8 +171,10 @@ static void test_schema_text(void **state)
 		 " status_pending INTEGER NOT NULL DEFAULT 1,"
 		 /* schema 3: ALTER TABLE ADD COLUMN appends to the stored text */
 		 " dialect TEXT, bytes_read INTEGER,"
-		 /* schema 4 */
-		 " rows_duplicate_keys INTEGER NOT NULL DEFAULT 0)"},
+		 /* schema 5 (issue 12) */
+		 " rows_duplicate_keys INTEGER NOT NULL DEFAULT 0,"
+		 /* schema 7: partners (issue 14) */
+		 " partner TEXT, user_uid INTEGER, user_name TEXT)"},
 		{"upload_errors", "CREATE TABLE upload_errors("
 				  " upload_id INTEGER NOT NULL,"
 				  " record INTEGER NOT NULL,"
@@ -189,6 +191,8 @@ static void test_schema_text(void **state)
 		 " WHERE state = 'completed'"},
 		{"uploads_state",
 		 "CREATE INDEX uploads_state ON uploads(state, id)"},
+		{"uploads_partner",
+		 "CREATE INDEX uploads_partner ON uploads(partner, id)"},
 	};
 	sqlite3 *h = NULL;
 	sqlite3_stmt *st = NULL;
