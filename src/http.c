@@ -464,9 +464,9 @@ static enum MHD_Result get_list(struct req *q)
 	enum upload_state state;
 	enum MHD_Result ret = MHD_NO;
 	const char *before = arg(q, "before"), *after = arg(q, "after");
-	static const char *const known[] = {"state",  "dataset", "name",
-					    "before", "after",   "limit",
-					    "format", NULL};
+	static const char *const known[] = {"state",   "dataset", "name",
+					    "partner", "before",  "after",
+					    "limit",   "format",  NULL};
 	struct store *s = NULL;
 	int64_t next_before = 0;
 	int r;
