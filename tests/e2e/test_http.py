@@ -530,7 +530,7 @@ def test_http_unknown_parameters(d):
     wait_listening(d)
     d.drop("p.csv", csv_text(product_rows(1)))
     d.wait_state("p.csv")
-    for path, known in (("/uploads/?stat=failed", "state, dataset, name, before, after, limit, format"),
+    for path, known in (("/uploads/?stat=failed", "state, dataset, name, partner, before, after, limit, format"),
                         ("/uploads/?state=failed&x=1", "state"),
                         ("/uploads/1/?limit=5", "format"),
                         ("/uploads/1/errors?before=3", "after, limit, format"),
