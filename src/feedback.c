@@ -16,6 +16,7 @@
 #include "feedback.h"
 
 #include <dirent.h>
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -158,6 +159,8 @@ static int write_errors(const struct feedback_env *env, int64_t id,
 	int r, n;
 
 	r = out_open(&o, env->errors_fd, base, ".errors.csv", budget);
+	/* x->o is set back to NULL before o goes (below) */
+	// cppcheck-suppress autoVariables
 	x->o = &o;
 	r = r ?: out_write(&o, ERRCSV_HEADER, strlen(ERRCSV_HEADER));
 	while (r == 0) {
@@ -241,6 +244,7 @@ static int cut_row(void *data, const struct csvstream_row *row)
 static int skip(const struct bytesrc *src, unsigned char *buf, uint64_t n,
 		unsigned char *prev)
 {
+	assert(src && src->read);
 	while (n > 0) {
 		size_t want = n < READ_SIZE ? (size_t)n : READ_SIZE;
 		ssize_t k = src->read(src->ctx, buf, want);

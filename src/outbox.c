@@ -366,7 +366,7 @@ struct result_arg {
 static int call_result(struct store *s, void *arg)
 {
 	struct result_arg *a = arg;
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = NULL;
 	int r = store_op_begin(s);
 
 	r = r

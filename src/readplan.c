@@ -237,6 +237,7 @@ static int head_fill(int fd, const struct config *cfg, const struct readplan *p,
 	r = plansrc_open(&ps, fd, p);
 	if (r < 0)
 		return r;
+	assert(ps.src.read);
 	while (t->n < want) {
 		k = ps.src.read(ps.src.ctx, t->p + t->n, want - t->n);
 		if (k <= 0)

@@ -622,7 +622,7 @@ int store_metrics_each(struct store *s, enum store_metric_set set,
 		       store_count_fn fn, void *data)
 {
 	struct buf b = BUF_INIT;
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = NULL;
 	int r, rc;
 
 	if (set == STORE_UPLOADS_TOTAL)
