@@ -62,7 +62,8 @@ int buf_add(struct buf *b, const void *p, size_t n)
 	/* The common case, kept short: it fits (cap > len is an invariant,
 	 * and cap never exceeds max + 1, so it also fits max). */
 	if (b->p && n < b->cap - b->len) {
-		memcpy(b->p + b->len, p, n);
+		if (n) /* p may be NULL then: memcpy wants it not */
+			memcpy(b->p + b->len, p, n);
 		b->len += n;
 		b->p[b->len] = '\0';
 		return 0;
