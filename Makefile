@@ -13,7 +13,7 @@ TMPFILESDIR ?= $(if $(SYSTEMD_PC),$(shell pkg-config --variable=tmpfilesdir syst
 BUILD    ?= build
 # SAN=1: AddressSanitizer + UBSan; SAN=thread: ThreadSanitizer.
 SAN      ?=
-PKGS      = libuv sqlite3 yaml-0.1 libcrypto libmicrohttpd libarchive
+PKGS      = libuv sqlite3 libpq yaml-0.1 libcrypto libmicrohttpd libarchive
 # The user's CPPFLAGS, CFLAGS and LDFLAGS are honoured as given (GNU
 # conventions; dpkg-buildflags passes -D_FORTIFY_SOURCE=2 in CPPFLAGS). What
 # the build needs lives apart in ING_* so that `make CFLAGS=-O1` still builds.

@@ -25,6 +25,8 @@
 #include <string.h>
 #include <strings.h>
 
+static const struct store_ops sqlite_ops;
+
 static int sqlite_errno(int rc)
 {
 	switch (rc & 0xff) {
@@ -61,23 +63,18 @@ int store_fail(struct store *s, int rc)
 	return e < 0 ? e : -EIO; /* always negative: callers rely on it */
 }
 
-const char *store_errmsg(const struct store *s)
-{
-	return s->err;
-}
-
-int store_read_begin(struct store *s)
+static int sq_read_begin(struct store *s)
 {
 	return store_exec(s, "BEGIN");
 }
 
-void store_read_end(struct store *s)
+static void sq_read_end(struct store *s)
 {
 	if (!sqlite3_get_autocommit(s->db))
 		(void)store_exec(s, "COMMIT");
 }
 
-int store_exec(struct store *s, const char *sql)
+static int sq_exec(struct store *s, const char *sql)
 {
 	char *msg = NULL;
 	int rc = sqlite3_exec(s->db, sql, NULL, NULL, &msg);
@@ -135,7 +132,6 @@ int store_prep(struct store *s, const char *sql, sqlite3_stmt **out)
 /* SQL made from the state table                                      */
 
 #define UNSETTLED_MASK (UP_ALL_MASK & ~upload_state_terminal_mask())
-#define DONE_MASK (UP_BIT(UP_COMPLETED) | UP_BIT(UP_DUPLICATE)) /* progress 1 */
 
 static int sql_vfill(struct buf *b, const char *tmpl, va_list ap)
 {
@@ -231,33 +227,16 @@ static int build_sql(struct store *s)
 				     " WHERE status_pending OR state IN ({})"
 				     " ORDER BY id",
 				     UNSETTLED_MASK);
-	/* The status document. json_object escapes every string (quotes,
-	 * control characters); file names are stored in their shown, valid
-	 * UTF-8 form, and error values are made valid UTF-8 before they are
-	 * stored. */
+	/* What the status document shows (store_render_status); its first
+	 * errors come from SQL_STATUS_ERRORS. */
 	r = r
 		    ?: store_sql_set(
 			       s, SQL_STATUS,
-			       "SELECT json_object("
-			       " 'id', u.id, 'file', u.file_name, 'dataset', u.dataset,"
-			       " 'state', u.state, 'sha256', u.sha256, 'bytes', u.bytes,"
-			       " 'rows', json_object('total', u.rows_total, 'applied', u.rows_applied,"
-			       "   'failed', u.rows_failed),"
-			       " 'progress', CASE WHEN u.state IN ({}) THEN 1.0"
-			       "   WHEN u.bytes > 0 THEN round(CAST(min(u.bytes, coalesce(u.bytes_read, u.bytes_done)) AS REAL) / u.bytes, 4)"
-			       "   ELSE 0.0 END,"
-			       " 'errors', json_object('count', u.errors_count, 'first', json(("
-			       "   SELECT json_group_array(json_object('record', e.record, 'line', e.line,"
-			       "     'column', e.\"column\", 'value', e.value, 'type', e.type,"
-			       "     'message', e.message))"
-			       "   FROM (SELECT * FROM upload_errors WHERE upload_id = u.id"
-			       "         ORDER BY rowid LIMIT 100) e))),"
-			       " 'dialect', json(u.dialect),"
-			       " 'reason', u.reason, 'duplicate_of', u.duplicate_of,"
-			       " 'created_at', u.created_at, 'started_at', u.started_at,"
-			       " 'finished_at', u.finished_at, 'location', u.location)"
-			       " FROM uploads u WHERE u.id = ?",
-			       DONE_MASK);
+			       "SELECT id, file_name, dataset, state, sha256, bytes,"
+			       " rows_total, rows_applied, rows_failed, errors_count,"
+			       " bytes_done, bytes_read, dialect, reason, location,"
+			       " duplicate_of, created_at, started_at, finished_at"
+			       " FROM uploads WHERE id = ?");
 	return r ?: store_read_build_sql(s);
 }
 
@@ -268,7 +247,7 @@ void store_global_init(void)
 	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 }
 
-int store_open(const char *path, bool readonly, struct store **out)
+int store_sqlite_open(const char *path, bool readonly, struct store **out)
 {
 	struct store *s;
 	int flags = SQLITE_OPEN_NOMUTEX |
@@ -279,6 +258,7 @@ int store_open(const char *path, bool readonly, struct store **out)
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
+	s->ops = &sqlite_ops;
 	s->readonly = readonly;
 	rc = sqlite3_open_v2(path, &s->db, flags, NULL);
 	if (rc != SQLITE_OK) {
@@ -311,7 +291,7 @@ err:
 	return r;
 }
 
-void store_free(struct store *s)
+static void sq_free(struct store *s)
 {
 	if (!s)
 		return;
@@ -383,7 +363,7 @@ static const char *const migrations[] = {
 	"ALTER TABLE uploads ADD COLUMN bytes_read INTEGER;",
 };
 
-int store_migrate(struct store *s)
+static int sq_migrate(struct store *s)
 {
 	sqlite3_stmt *st = NULL;
 	int version, r;
@@ -498,7 +478,7 @@ static int create_table(struct store *s, const struct dataset *ds)
 	return r;
 }
 
-int store_ensure_table(struct store *s, const struct dataset *ds,
+static int sq_ensure_table(struct store *s, const struct dataset *ds,
 		       struct buf *why)
 {
 	const struct schema *sc = &ds->schema;
@@ -607,7 +587,7 @@ void upload_rec_clear(struct upload_rec *r)
 	memset(r, 0, sizeof(*r));
 }
 
-int store_upload_create(struct store *s, const struct upload_new *u,
+static int sq_upload_create(struct store *s, const struct upload_new *u,
 			int64_t *id)
 {
 	struct buf shown = BUF_INIT;
@@ -768,7 +748,7 @@ static int end(struct store *s, int r)
 	return r;
 }
 
-int store_upload_create_many(struct store *s, const struct upload_new *u,
+static int sq_upload_create_many(struct store *s, const struct upload_new *u,
 			     size_t n, int64_t *ids)
 {
 	int r = begin(s);
@@ -778,7 +758,7 @@ int store_upload_create_many(struct store *s, const struct upload_new *u,
 	return end(s, r);
 }
 
-int store_group_begin(struct store *s)
+static int sq_group_begin(struct store *s)
 {
 	int r = step1(s, "BEGIN IMMEDIATE");
 
@@ -787,12 +767,12 @@ int store_group_begin(struct store *s)
 	return r;
 }
 
-bool store_group_intact(const struct store *s)
+static bool sq_group_intact(const struct store *s)
 {
 	return !s->group_broken && !sqlite3_get_autocommit(s->db);
 }
 
-int store_group_end(struct store *s, bool commit)
+static int sq_group_end(struct store *s, bool commit)
 {
 	int r = -EIO;
 
@@ -810,7 +790,7 @@ int store_group_end(struct store *s, bool commit)
 	return r;
 }
 
-int store_upload_change(struct store *s, int64_t id,
+static int sq_upload_change(struct store *s, int64_t id,
 			const struct upload_change *ch)
 {
 	int r = begin(s);
@@ -820,7 +800,7 @@ int store_upload_change(struct store *s, int64_t id,
 	return end(s, change(s, id, ch));
 }
 
-int store_upload_hashed(struct store *s, int64_t id, enum upload_state from,
+static int sq_upload_hashed(struct store *s, int64_t id, enum upload_state from,
 			const char *sha256, bool dedupe,
 			const char *dup_location, int64_t *dup_of)
 {
@@ -1009,7 +989,7 @@ static int advance(struct store *s, const struct batch *b)
 	return 0;
 }
 
-int store_apply_batch(struct store *s, const struct batch *b)
+static int sq_apply_batch(struct store *s, const struct batch *b)
 {
 	int r = begin(s);
 
@@ -1033,7 +1013,7 @@ int store_apply_batch(struct store *s, const struct batch *b)
 	return end(s, r);
 }
 
-int store_status_synced(struct store *s, const int64_t *ids,
+static int sq_status_synced(struct store *s, const int64_t *ids,
 			const enum upload_state *states, size_t n)
 {
 	sqlite3_stmt *st;
@@ -1098,7 +1078,7 @@ static int read_rec(sqlite3_stmt *st, struct upload_rec *r)
 	return 0;
 }
 
-int store_upload_get(struct store *s, int64_t id, struct upload_rec *out)
+static int sq_upload_get(struct store *s, int64_t id, struct upload_rec *out)
 {
 	struct upload_rec rec;
 	sqlite3_stmt *st;
@@ -1122,7 +1102,7 @@ int store_upload_get(struct store *s, int64_t id, struct upload_rec *out)
 	return r;
 }
 
-int store_upload_latest_same_name(struct store *s, int64_t id, int64_t *latest)
+static int sq_upload_latest_same_name(struct store *s, int64_t id, int64_t *latest)
 {
 	sqlite3_stmt *st;
 	int r = store_prep(s,
@@ -1145,7 +1125,7 @@ int store_upload_latest_same_name(struct store *s, int64_t id, int64_t *latest)
 	return r;
 }
 
-int store_upload_foreach_unsettled(struct store *s,
+static int sq_upload_foreach_unsettled(struct store *s,
 				   int (*fn)(const struct upload_rec *, void *),
 				   void *data)
 {
@@ -1170,27 +1150,91 @@ int store_upload_foreach_unsettled(struct store *s,
 	return r;
 }
 
-int store_status_json(struct store *s, int64_t id, struct buf *out)
+static const char *col_text(sqlite3_stmt *st, int i)
+{
+	return (const char *)sqlite3_column_text(st, i);
+}
+
+/* errors.first of upload id into arr, closed. */
+static int status_errors(struct store *s, int64_t id, struct buf *arr)
 {
 	sqlite3_stmt *st;
-	int r = store_prep(s, s->sql[SQL_STATUS], &st);
+	int r = store_prep(s,
+			   "SELECT record, line, \"column\", value, type, message"
+			   " FROM upload_errors WHERE upload_id = ?"
+			   " ORDER BY rowid LIMIT 100",
+			   &st);
+	int rc;
 
 	if (r < 0)
 		return r;
 	sqlite3_bind_int64(st, 1, id);
+	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct status_error e = {
+			.record = sqlite3_column_int64(st, 0),
+			.line = sqlite3_column_int64(st, 1),
+			.column = col_text(st, 2),
+			.value = col_text(st, 3),
+			.type = col_text(st, 4),
+			.message = col_text(st, 5),
+		};
+		r = store_status_error_add(arr, &e);
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = store_fail(s, rc);
+	sqlite3_reset(st);
+	return r ?: store_status_errors_close(arr);
+}
+
+static int sq_status_json(struct store *s, int64_t id, struct buf *out)
+{
+	struct buf first = BUF_INIT;
+	sqlite3_stmt *st;
+	int r = status_errors(s, id, &first);
+
+	r = r ?: store_prep(s, s->sql[SQL_STATUS], &st);
+	if (r < 0)
+		goto out;
+	sqlite3_bind_int64(st, 1, id);
 	r = sqlite3_step(st);
 	if (r == SQLITE_ROW) {
+		struct status_doc d = {
+			.id = sqlite3_column_int64(st, 0),
+			.file = col_text(st, 1),
+			.dataset = col_text(st, 2),
+			.state = col_text(st, 3),
+			.sha256 = col_text(st, 4),
+			.bytes = sqlite3_column_int64(st, 5),
+			.rows_total = sqlite3_column_int64(st, 6),
+			.rows_applied = sqlite3_column_int64(st, 7),
+			.rows_failed = sqlite3_column_int64(st, 8),
+			.errors_count = sqlite3_column_int64(st, 9),
+			.bytes_done = sqlite3_column_int64(st, 10),
+			.bytes_read = sqlite3_column_type(st, 11) == SQLITE_NULL
+					      ? -1
+					      : sqlite3_column_int64(st, 11),
+			.dialect = col_text(st, 12),
+			.reason = col_text(st, 13),
+			.location = col_text(st, 14),
+			.duplicate_of = sqlite3_column_int64(st, 15),
+			.created_at = col_text(st, 16),
+			.started_at = col_text(st, 17),
+			.finished_at = col_text(st, 18),
+			.first_json = first.p,
+			.first_len = first.len,
+		};
 		buf_reset(out);
-		r = buf_add(out, sqlite3_column_text(st, 0),
-			    (size_t)sqlite3_column_bytes(st, 0));
+		r = store_render_status(&d, out);
 	} else {
 		r = r == SQLITE_DONE ? -ENOENT : store_fail(s, r);
 	}
 	sqlite3_reset(st);
+out:
+	buf_free(&first);
 	return r;
 }
 
-int store_upload_dialect(struct store *s, int64_t id, const char *json)
+static int sq_upload_dialect(struct store *s, int64_t id, const char *json)
 {
 	sqlite3_stmt *st = NULL;
 	int r, rc;
@@ -1207,3 +1251,33 @@ int store_upload_dialect(struct store *s, int64_t id, const char *json)
 	sqlite3_reset(st);
 	return rc == SQLITE_DONE ? 0 : store_fail(s, rc);
 }
+
+static const struct store_ops sqlite_ops = {
+	.name = "sqlite",
+	.free = sq_free,
+	.migrate = sq_migrate,
+	.ensure_table = sq_ensure_table,
+	.upload_create = sq_upload_create,
+	.upload_create_many = sq_upload_create_many,
+	.upload_change = sq_upload_change,
+	.upload_dialect = sq_upload_dialect,
+	.upload_hashed = sq_upload_hashed,
+	.apply_batch = sq_apply_batch,
+	.status_synced = sq_status_synced,
+	.upload_get = sq_upload_get,
+	.upload_latest_same_name = sq_upload_latest_same_name,
+	.upload_foreach_unsettled = sq_upload_foreach_unsettled,
+	.status_json = sq_status_json,
+	.group_begin = sq_group_begin,
+	.group_intact = sq_group_intact,
+	.group_end = sq_group_end,
+	.read_begin = sq_read_begin,
+	.read_end = sq_read_end,
+	.exec = sq_exec,
+	.uploads_list = sq_uploads_list,
+	.upload_view = sq_upload_view,
+	.errors_page = sq_errors_page,
+	.errors_chunk = sq_errors_chunk,
+	.metrics = sq_metrics,
+	.ping = sq_ping,
+};

@@ -77,7 +77,7 @@ static int view_row(sqlite3_stmt *st, upload_view_fn fn, void *data)
 	return fn(&v, data);
 }
 
-int store_uploads_list(struct store *s, const struct upload_query *q,
+int sq_uploads_list(struct store *s, const struct upload_query *q,
 		       upload_view_fn fn, void *data, int64_t *next_before)
 {
 	sqlite3_stmt *st;
@@ -124,7 +124,7 @@ out:
 	return r;
 }
 
-int store_upload_view(struct store *s, int64_t id, upload_view_fn fn,
+int sq_upload_view(struct store *s, int64_t id, upload_view_fn fn,
 		      void *data)
 {
 	sqlite3_stmt *st;
@@ -202,7 +202,7 @@ static int query_i64(struct store *s, const char *sql, int64_t a, int64_t b,
 	return r;
 }
 
-int store_errors_page(struct store *s, int64_t id, int64_t after,
+int sq_errors_page(struct store *s, int64_t id, int64_t after,
 		      unsigned limit, error_view_fn fn, void *data,
 		      int64_t *next_after)
 {
@@ -266,7 +266,7 @@ int store_errors_page(struct store *s, int64_t id, int64_t after,
 	return r;
 }
 
-int store_errors_chunk(struct store *s, int64_t id, int64_t record,
+int sq_errors_chunk(struct store *s, int64_t id, int64_t record,
 		       int64_t rowid, unsigned limit, error_view_fn fn,
 		       void *data)
 {
@@ -289,7 +289,7 @@ int store_errors_chunk(struct store *s, int64_t id, int64_t record,
 	return r;
 }
 
-int store_ping(struct store *s, int64_t *max_id)
+int sq_ping(struct store *s, int64_t *max_id)
 {
 	int64_t v = 0;
 	int r = query_i64(s, "SELECT coalesce(max(id), 0) FROM uploads", 0, 0,
@@ -417,7 +417,7 @@ static int metrics_read(struct store *s, struct store_metrics *m)
 	return rc == SQLITE_ROW ? 0 : store_fail(s, rc);
 }
 
-int store_metrics(struct store *s, struct store_metrics *out)
+int sq_metrics(struct store *s, struct store_metrics *out)
 {
 	struct store_metrics m;
 	int r;

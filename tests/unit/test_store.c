@@ -17,6 +17,7 @@
 
 #include "batch.h"
 #include "store.h"
+#include "store_int.h"
 #include "upload.h"
 
 /* ---- state machine ---- */
@@ -467,6 +468,135 @@ static void test_table_mismatch(void **state)
 	buf_free(&why);
 }
 
+/* ---- the status document rendered in C, against the SQL it replaced ---- */
+
+/* The json_object() query that made the status document before
+ * store_render_status (store.c until the PostgreSQL backend), with the
+ * state lists spelled out: the reference the C renderer must match byte
+ * for byte. */
+static const char old_status_sql[] =
+	"SELECT json_object("
+	" 'id', u.id, 'file', u.file_name, 'dataset', u.dataset,"
+	" 'state', u.state, 'sha256', u.sha256, 'bytes', u.bytes,"
+	" 'rows', json_object('total', u.rows_total, 'applied', u.rows_applied,"
+	"   'failed', u.rows_failed),"
+	" 'progress', CASE WHEN u.state IN ('completed','duplicate') THEN 1.0"
+	"   WHEN u.bytes > 0 THEN round(CAST(min(u.bytes, coalesce(u.bytes_read, u.bytes_done)) AS REAL) / u.bytes, 4)"
+	"   ELSE 0.0 END,"
+	" 'errors', json_object('count', u.errors_count, 'first', json(("
+	"   SELECT json_group_array(json_object('record', e.record, 'line', e.line,"
+	"     'column', e.\"column\", 'value', e.value, 'type', e.type,"
+	"     'message', e.message))"
+	"   FROM (SELECT * FROM upload_errors WHERE upload_id = u.id"
+	"         ORDER BY rowid LIMIT 100) e))),"
+	" 'dialect', json(u.dialect),"
+	" 'reason', u.reason, 'duplicate_of', u.duplicate_of,"
+	" 'created_at', u.created_at, 'started_at', u.started_at,"
+	" 'finished_at', u.finished_at, 'location', u.location)"
+	" FROM uploads u WHERE u.id = ?";
+
+static void test_status_golden(void **state)
+{
+	/* Each row: SQL that sets columns of the upload just created (and
+	 * may add errors with ?1 = its id). */
+	static const char *const cases[] = {
+		"UPDATE uploads SET state = 'completed', bytes = 10, bytes_done = 10 WHERE id = ?1",
+		"UPDATE uploads SET state = 'processing', bytes = 32, bytes_done = 1 WHERE id = ?1", /* 1/32: a tie */
+		"UPDATE uploads SET state = 'processing', bytes = 3, bytes_done = 1 WHERE id = ?1",
+		"UPDATE uploads SET state = 'processing', bytes = 3, bytes_done = 2 WHERE id = ?1",
+		"UPDATE uploads SET state = 'processing', bytes = 7, bytes_done = 100 WHERE id = ?1",
+		"UPDATE uploads SET state = 'processing', bytes = 160000, bytes_done = 9, bytes_read = 13 WHERE id = ?1",
+		"UPDATE uploads SET state = 'processing', bytes = 20000, bytes_done = 1 WHERE id = ?1",
+		"UPDATE uploads SET state = 'processing', bytes = 20000, bytes_done = 3 WHERE id = ?1",
+		"UPDATE uploads SET state = 'failed', bytes = 0, reason = 'a \"quoted\" \\ reason'||char(10)||char(9)||char(1)||char(31)||char(127)||' é ✓' WHERE id = ?1",
+		"UPDATE uploads SET state = 'duplicate', duplicate_of = 1, sha256 = 'ab', location = 'processed/1-x' WHERE id = ?1",
+		"UPDATE uploads SET dataset = 'product', dialect = '{\"delimiter\":\"\\t\",\"encoding\":\"UTF-8\",\"compression\":null,\"header\":true}', started_at = 'x', finished_at = 'y' WHERE id = ?1",
+		"INSERT INTO upload_errors VALUES(?1, 1, 2, 'price', '-1'||char(8)||char(12)||char(13), 'constraint', 'too \"small\"'),"
+		" (?1, 2, 3, NULL, NULL, 'row', 'wrong number of fields')",
+		"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 150)"
+		" INSERT INTO upload_errors SELECT ?1, i, i + 1, 'sku', 'v' || i, 'type', 'm' FROM n",
+	};
+	sqlite3 *ref;
+	struct buf got = BUF_INIT;
+
+	(void)state;
+	assert_int_equal(sqlite3_open_v2(dbpath, &ref, SQLITE_OPEN_READWRITE, NULL),
+			 SQLITE_OK);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int64_t id = create("golden.csv", 10);
+		sqlite3_stmt *st;
+		const char *want;
+
+		assert_int_equal(sqlite3_prepare_v2(ref, cases[i], -1, &st, NULL),
+				 SQLITE_OK);
+		sqlite3_bind_int64(st, 1, id);
+		assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+		sqlite3_finalize(st);
+		assert_int_equal(sqlite3_prepare_v2(ref, old_status_sql, -1, &st,
+						    NULL),
+				 SQLITE_OK);
+		sqlite3_bind_int64(st, 1, id);
+		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+		want = (const char *)sqlite3_column_text(st, 0);
+		assert_int_equal(store_status_json(db, id, &got), 0);
+		if (strcmp(got.p, want) != 0)
+			fail_msg("case %zu:\n want %s\n got  %s", i, want, got.p);
+		sqlite3_finalize(st);
+	}
+	assert_int_equal(store_status_json(db, 99999, &got), -ENOENT);
+	/* progress over many fractions: SQLite's round(x, 4) as JSON */
+	{
+		sqlite3_stmt *st;
+
+		assert_int_equal(
+			sqlite3_prepare_v2(
+				ref,
+				"SELECT json_array(round(CAST(?1 AS REAL) / ?2, 4))",
+				-1, &st, NULL),
+			SQLITE_OK);
+		for (int64_t bytes = 1; bytes <= 300; bytes++)
+			for (int64_t done = 0; done <= bytes; done++) {
+				sqlite3_reset(st);
+				sqlite3_bind_int64(st, 1, done);
+				sqlite3_bind_int64(st, 2, bytes);
+				assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+				buf_reset(&got);
+				assert_int_equal(buf_addc(&got, '['), 0);
+				assert_int_equal(
+					store_json_real(&got,
+							store_progress("processing",
+								       bytes, done)),
+					0);
+				assert_int_equal(buf_addc(&got, ']'), 0);
+				if (strcmp(got.p,
+					   (const char *)sqlite3_column_text(st, 0)))
+					fail_msg("%lld/%lld: want %s got %s",
+						 (long long)done, (long long)bytes,
+						 sqlite3_column_text(st, 0), got.p);
+			}
+		for (int64_t done = 0; done <= 40000; done += 1) {
+			sqlite3_reset(st);
+			sqlite3_bind_int64(st, 1, done);
+			sqlite3_bind_int64(st, 2, 40000);
+			assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+			buf_reset(&got);
+			assert_int_equal(buf_addc(&got, '['), 0);
+			assert_int_equal(
+				store_json_real(&got, store_progress("processing",
+								     40000, done)),
+				0);
+			assert_int_equal(buf_addc(&got, ']'), 0);
+			if (strcmp(got.p, (const char *)sqlite3_column_text(st, 0)))
+				fail_msg("%lld/40000: want %s got %s",
+					 (long long)done,
+					 sqlite3_column_text(st, 0), got.p);
+		}
+		sqlite3_finalize(st);
+	}
+	sqlite3_close(ref);
+	buf_free(&got);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -478,6 +608,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_batches, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_group, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_table_mismatch, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_status_golden, setup,
 						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
