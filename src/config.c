@@ -33,6 +33,7 @@
 #include <yaml.h>
 
 #include "decode.h"
+#include "store.h"
 
 /* Bytes of a user-written string quoted in a message. */
 #define ESC_BYTES 128
@@ -78,6 +79,7 @@ struct key {
 	const char *what;         /* K_ENUM: "field type" in messages */
 	const char *(*check)(const char *s); /* K_STRING: why invalid */
 	bool optional; /* K_STRING: an explicit null unsets it */
+	bool secret;   /* K_STRING: messages never quote the value */
 };
 
 /* Offsets checked against the member's type at compile time, so a row can
@@ -106,6 +108,13 @@ struct key {
 	{                                                              \
 		.name = n, .type = K_STRING, .off = OFF(T, m, char *), \
 		.def_s = d, .check = chk                               \
+	}
+/* A string that may hold a secret by mistake (a password in a connection
+ * string): its messages do not quote it. */
+#define K_SSECRET(T, n, m, d, chk)                                     \
+	{                                                              \
+		.name = n, .type = K_STRING, .off = OFF(T, m, char *), \
+		.def_s = d, .check = chk, .secret = true               \
 	}
 #define K_SOPT(T, n, m, chk)                                           \
 	{                                                              \
@@ -242,6 +251,20 @@ static const char *check_marker(const char *s)
 	return strstr(s, "{name}") ? NULL : "must contain \"{name}\"";
 }
 
+/* A path (SQLite) or a PostgreSQL connection string without a password
+ * (store_database_check). */
+static const char *check_database(const char *s)
+{
+	return s[0] ? store_database_check(s) : "must not be empty";
+}
+
+/* A PostgreSQL schema name: quoted where it is used, but kept to the
+ * plain identifiers that need no quoting in a psql session either. */
+static const char *check_pg_schema(const char *s)
+{
+	return ident_ok(s) ? NULL : IDENT_WHY;
+}
+
 static const char *check_listen(const char *s)
 {
 	char host[INET6_ADDRSTRLEN + 1];
@@ -268,7 +291,7 @@ static const char *const default_ignore[] = {
 #define C struct config
 static const struct key top_keys[] = {
 	K_S(C, "root", root, "var/drop", check_nonempty),
-	K_S(C, "database", database, "var/ingestd.db", check_nonempty),
+	K_SSECRET(C, "database", database, "var/ingestd.db", check_database),
 	K_U(C, "workers", workers, 1, 64, 2),
 	K_U(C, "settle_ms", settle_ms, 0, 3600000, 1000),
 	K_U(C, "batch_rows", batch_rows, 1, 1000000, 10000),
@@ -291,7 +314,21 @@ static const struct key top_keys[] = {
 	K_U64(C, "max_uncompressed_bytes", max_uncompressed_bytes, 1,
 	      MAX_UNCOMPRESSED, 0),
 	K_N("http"),
+	K_N("postgresql"),
 	K_N("datasets"),
+};
+
+/* Used only when database is a PostgreSQL connection string. */
+static const struct key pg_keys[] = {
+	K_S(C, "schema", pg_schema, "ingestd", check_pg_schema),
+	K_S(C, "data_schema", pg_data_schema, "public", check_pg_schema),
+	K_SOPT(C, "password_file", pg_password_file, check_nonempty),
+	K_U(C, "statement_timeout_ms", pg_statement_timeout_ms, 0, 86400000,
+	    60000),
+	K_U(C, "lock_timeout_ms", pg_lock_timeout_ms, 0, 86400000, 10000),
+	K_U(C, "idle_in_transaction_timeout_ms", pg_idle_timeout_ms, 0,
+	    86400000, 60000),
+	K_U(C, "retry_max_ms", pg_retry_max_ms, 100, 3600000, 30000),
 };
 
 static const struct key http_keys[] = {
@@ -781,6 +818,11 @@ static void set_value(struct ctx *x, const char *prefix, const struct key *k,
 		if (!s)
 			return;
 		why = k->check ? k->check(s) : NULL;
+		if (why && k->secret) {
+			report(x, AT(v), "%s%s: the value %s", prefix, k->name,
+			       why);
+			return;
+		}
 		if (why) {
 			report(x, AT(v), "%s%s: \"%s\" %s", prefix, k->name,
 			       esc(e, sizeof(e), s), why);
@@ -1729,6 +1771,7 @@ static void parse_top(struct ctx *x, const yaml_node_t *root, struct config *c)
 {
 	yaml_node_t *seen[ARRAY_SIZE(top_keys)];
 	yaml_node_t *hseen[ARRAY_SIZE(http_keys)];
+	yaml_node_t *pseen[ARRAY_SIZE(pg_keys)];
 	yaml_node_t *h, *d;
 	char g[ESC_MAX + 8];
 
@@ -1739,6 +1782,13 @@ static void parse_top(struct ctx *x, const yaml_node_t *root, struct config *c)
 			    ARRAY_SIZE(http_keys), c, hseen);
 	else if (h && !is_null(h))
 		report(x, AT(h), "http: expected a mapping, got %s",
+		       got(h, g, sizeof(g)));
+	h = SEEN(top_keys, seen, "postgresql");
+	if (h && h->type == YAML_MAPPING_NODE)
+		parse_table(x, h, "postgresql", "postgresql.", pg_keys,
+			    ARRAY_SIZE(pg_keys), c, pseen);
+	else if (h && !is_null(h))
+		report(x, AT(h), "postgresql: expected a mapping, got %s",
 		       got(h, g, sizeof(g)));
 	d = SEEN(top_keys, seen, "datasets");
 	if (d)
@@ -1789,6 +1839,9 @@ static void config_free(struct config *c)
 	strv_free(c->ignore, c->nignore);
 	free(c->ready_marker);
 	free(c->http_listen);
+	free(c->pg_schema);
+	free(c->pg_data_schema);
+	free(c->pg_password_file);
 	for (i = 0; c->datasets && i < c->ndatasets; i++)
 		dataset_clear(&c->datasets[i]);
 	free(c->datasets);
@@ -1863,6 +1916,7 @@ int config_load(const char *path, struct config **out, struct buf *errs)
 		oom(&x);
 	apply_defaults(&x, top_keys, ARRAY_SIZE(top_keys), c);
 	apply_defaults(&x, http_keys, ARRAY_SIZE(http_keys), c);
+	apply_defaults(&x, pg_keys, ARRAY_SIZE(pg_keys), c);
 
 	root = yaml_document_get_root_node(&doc);
 	if (!root)
@@ -1888,8 +1942,10 @@ int config_load(const char *path, struct config **out, struct buf *errs)
 
 	if (!x.nerr && !x.oom) {
 		r = make_absolute(&c->root);
-		if (r == 0)
+		if (r == 0 && !store_database_is_pg(c->database))
 			r = make_absolute(&c->database);
+		if (r == 0 && c->pg_password_file)
+			r = make_absolute(&c->pg_password_file);
 		if (r < 0) {
 			buf_printf(errs, "%s: cannot make paths absolute: %s\n",
 				   path, ERRSTR(r));

@@ -29,7 +29,7 @@ struct config {
 	char *path; /* the file it came from */
 
 	char *root;          /* absolute */
-	char *database;      /* absolute */
+	char *database;      /* absolute path, or a PostgreSQL conninfo/URI */
 	unsigned workers;    /* 1..64, default 2 */
 	unsigned settle_ms;  /* 0..3600000, default 1000 */
 	unsigned batch_rows; /* 1..1000000, default 10000 */
@@ -56,6 +56,15 @@ struct config {
 	unsigned http_per_ip;          /* default 32 */
 	unsigned http_timeout_s;       /* default 15 */
 	unsigned http_memory_limit; /* bytes per connection, default 32 KiB */
+
+	/* postgresql (used when database is a connection string) */
+	char *pg_schema;		  /* control tables; default ingestd */
+	char *pg_data_schema;		  /* dataset tables; default public */
+	char *pg_password_file;		  /* absolute; NULL when unset */
+	unsigned pg_statement_timeout_ms; /* default 60000; 0: none */
+	unsigned pg_lock_timeout_ms;	  /* default 10000 */
+	unsigned pg_idle_timeout_ms; /* idle_in_transaction; default 60000 */
+	unsigned pg_retry_max_ms;    /* reconnect backoff cap; default 30000 */
 
 	struct dataset *datasets;
 	size_t ndatasets;

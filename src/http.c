@@ -65,7 +65,8 @@
 
 struct http {
 	struct MHD_Daemon *mhd;
-	char *db_path;
+	struct store_conf db;
+	const char *db_path; /* db.database, for log lines */
 	void (*live)(void *data, struct http_live *out);
 	void *live_data;
 	char address[INET6_ADDRSTRLEN + 16];
@@ -98,7 +99,7 @@ static struct store *store_get(struct http *h, int *err)
 	pthread_mutex_unlock(&h->mu);
 	if (s)
 		return s;
-	r = store_open(h->db_path, true, &s);
+	r = store_open_conf(&h->db, true, &s);
 	if (r < 0) {
 		log_err("http: cannot open database %s for reading: %s",
 			h->db_path, s ? store_errmsg(s) : ERRSTR(r));
@@ -1273,15 +1274,15 @@ int http_new(const struct http_env *env, struct http **out)
 		return -ENOMEM;
 	h->live = env->live;
 	h->live_data = env->data;
-	h->db_path = strdup(env->db_path);
-	if (!h->db_path || pthread_mutex_init(&h->mu, NULL) != 0) {
-		free(h->db_path);
+	h->db = *env->db;
+	h->db_path = h->db.database;
+	if (pthread_mutex_init(&h->mu, NULL) != 0) {
 		free(h);
 		return -ENOMEM;
 	}
 	/* One connection at start: a database that cannot be read is a
 	 * start-up error, not a surprise at the first request. */
-	r = store_open(h->db_path, true, &h->pool[0]);
+	r = store_open_conf(&h->db, true, &h->pool[0]);
 	if (r < 0) {
 		log_err("http: cannot open database %s for reading: %s",
 			h->db_path,
@@ -1350,6 +1351,5 @@ void http_free(struct http *h)
 	for (int i = 0; i < POOL_SIZE; i++)
 		store_free(h->pool[i]);
 	pthread_mutex_destroy(&h->mu);
-	free(h->db_path);
 	free(h);
 }

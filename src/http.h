@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "store.h"
 
 /* A snapshot of the daemon, published by the loop thread. */
 struct http_live {
@@ -38,7 +39,7 @@ struct http_live {
 
 struct http_env {
 	const struct config *cfg; /* http.* keys; read by http_new only */
-	const char *db_path;
+	const struct store_conf *db; /* copied by http_new */
 	/* >= 0: a listening socket passed by the service manager, taken on
 	 * success (the caller then forgets it); -1: bind cfg->http_listen. */
 	int listen_fd;

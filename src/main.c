@@ -47,6 +47,7 @@
 struct daemon {
 	uv_loop_t loop;
 	struct config *cfg;
+	struct store_conf db; /* from cfg at start-up: a restart changes it */
 	const char *config_path;
 	int dirs[FOLDER__COUNT];
 	struct writer *writer;
@@ -191,26 +192,60 @@ static int call_tables(struct store *s, void *arg)
 	return r;
 }
 
+/* The database keys of cfg into d->db. */
+static int db_conf(struct daemon *d)
+{
+	const struct config *c = d->cfg;
+	struct store_conf *o = &d->db;
+
+	memset(o, 0, sizeof(*o));
+	if (strlen(c->database) >= sizeof(o->database) ||
+	    (c->pg_password_file &&
+	     strlen(c->pg_password_file) >= sizeof(o->password_file)) ||
+	    strlen(c->pg_schema) >= sizeof(o->schema) ||
+	    strlen(c->pg_data_schema) >= sizeof(o->data_schema))
+		return -ENAMETOOLONG;
+	strcpy(o->database, c->database);
+	if (c->pg_password_file)
+		strcpy(o->password_file, c->pg_password_file);
+	strcpy(o->schema, c->pg_schema);
+	strcpy(o->data_schema, c->pg_data_schema);
+	o->statement_timeout_ms = c->pg_statement_timeout_ms;
+	o->lock_timeout_ms = c->pg_lock_timeout_ms;
+	o->idle_timeout_ms = c->pg_idle_timeout_ms;
+	o->retry_max_ms = c->pg_retry_max_ms;
+	return 0;
+}
+
 static int open_db(struct daemon *d)
 {
 	struct tables_args ta = {.cfg = d->cfg, .why = BUF_INIT};
 	struct store *s = NULL;
-	char *dir = strdup(d->cfg->database);
 	int r;
 
-	if (!dir)
-		return -ENOMEM;
-	r = mkdirs(dirname(dir), 0755);
-	free(dir);
+	r = db_conf(d);
 	if (r < 0) {
-		log_err("cannot create the folder of %s: %s", d->cfg->database,
-			ERRSTR(r));
+		log_err("database: %s", ERRSTR(r));
 		return r;
 	}
-	r = store_open(d->cfg->database, false, &s);
+	if (!store_database_is_pg(d->cfg->database)) {
+		char *dir = strdup(d->cfg->database);
+
+		if (!dir)
+			return -ENOMEM;
+		r = mkdirs(dirname(dir), 0755);
+		free(dir);
+		if (r < 0) {
+			log_err("cannot create the folder of %s: %s",
+				d->cfg->database, ERRSTR(r));
+			return r;
+		}
+	}
+	r = store_open_conf(&d->db, false, &s);
 	if (r < 0) {
 		log_err("cannot open database %s: %s", d->cfg->database,
 			s ? store_errmsg(s) : ERRSTR(r));
+		store_free(s);
 		return r;
 	}
 	r = store_migrate(s);
@@ -291,7 +326,7 @@ static int start_http(struct daemon *d)
 {
 	struct http_env env = {
 		.cfg = d->cfg,
-		.db_path = d->cfg->database,
+		.db = &d->db,
 		.listen_fd = d->listen_fd,
 		.live = http_live,
 		.data = d,
@@ -733,7 +768,7 @@ static int run(struct daemon *d)
 	r = open_db(d);
 	if (r < 0)
 		return r;
-	r = status_new(d->cfg->database, d->dirs[FOLDER_STATUS], &d->status);
+	r = status_new(&d->db, d->dirs[FOLDER_STATUS], &d->status);
 	if (r < 0) {
 		log_err("cannot open database %s for reading: %s",
 			d->cfg->database, ERRSTR(r));

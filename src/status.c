@@ -160,7 +160,7 @@ static int link_atomic(int dirfd, const char *name, int dirfd2,
 	return 0;
 }
 
-int status_new(const char *db_path, int dirfd, struct status **out)
+int status_new(const struct store_conf *db, int dirfd, struct status **out)
 {
 	struct status *st = calloc(1, sizeof(*st));
 	int r;
@@ -175,8 +175,9 @@ int status_new(const char *db_path, int dirfd, struct status **out)
 		free(st);
 		return r;
 	}
-	r = store_open(db_path, true, &st->db);
+	r = store_open_conf(db, true, &st->db);
 	if (r < 0) {
+		store_free(st->db);
 		close(st->bynamefd);
 		free(st);
 		return r;

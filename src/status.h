@@ -60,7 +60,7 @@ int folder_name(struct buf *out, int64_t id, const unsigned char *name,
 struct status;
 
 /* dirfd: the status/ folder (kept open; the caller owns it). */
-int status_new(const char *db_path, int dirfd, struct status **out);
+int status_new(const struct store_conf *db, int dirfd, struct status **out);
 void status_free(struct status *st);
 
 /* Render upload id and replace its status files. Returns 0 or a negative

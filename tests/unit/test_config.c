@@ -86,6 +86,23 @@ struct bad_case {
 };
 
 static const struct bad_case bad_cases[] = {
+	/* PostgreSQL: no password in the database string, a parseable one,
+	 * schema names as identifiers, the section a mapping */
+	{"database: \"postgresql://u:secret@h/db\"\n" DS,
+	 ":1:11: database: the value must not contain a password: use "
+	 "postgresql.password_file"},
+	{"database: \"host=h password=secret dbname=d\"\n" DS,
+	 "database: the value must not contain a password"},
+	{"database: \"host=h nosuchkey=1\"\n" DS,
+	 "database: the value is not a valid PostgreSQL connection string"},
+	{"postgresql: {schema: \"a-b\"}\n" DS,
+	 "postgresql.schema: \"a-b\" is not a valid name"},
+	{"postgresql: {data_schema: \"\"}\n" DS,
+	 "postgresql.data_schema: \"\" is not a valid name"},
+	{"postgresql: {retry_max_ms: 99}\n" DS,
+	 "postgresql.retry_max_ms: 99 is out of range 100..3600000"},
+	{"postgresql: {nosuch: 1}\n" DS, "unknown key \"nosuch\""},
+	{"postgresql: 5\n" DS, "postgresql: expected a mapping"},
 	/* unsigned numbers: range, sign, garbage, wrong node type */
 	{"workers: 0\n" DS, ":1:10: workers: 0 is out of range 1..64\n"},
 	{"root: var/x\nsettle_ms: 1\nworkers: 0\n" DS,
@@ -501,6 +518,28 @@ static void test_bad(void **state)
 }
 
 /* All problems are reported, in file order, not just the first. */
+/* A password in the database string is refused without being repeated. */
+static void test_secret_not_echoed(void **state)
+{
+	static const char *const texts[] = {
+		"database: \"postgresql://u:s3cr3tpw@h/db\"\n" DS,
+		"database: \"password=s3cr3tpw host=h\"\n" DS,
+		"database: \"host=h password=s3cr3tpw bogus=1\"\n" DS,
+	};
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(texts); i++) {
+		struct config *c = NULL;
+		struct buf errs = BUF_INIT;
+		char path[64];
+
+		assert_int_equal(load_text(texts[i], &c, &errs, path), -EINVAL);
+		assert_non_null(errs.p);
+		assert_null(strstr(errs.p, "s3cr3tpw"));
+		buf_free(&errs);
+	}
+}
+
 static void test_all_errors(void **state)
 {
 	static const char yaml[] =
@@ -928,7 +967,34 @@ static bool g_case_names(const struct config *c)
 	"datasets:\n  - name: p\n    schema:\n      primaryKey: a\n" \
 	"      fields:\n        - {name: a}\n" fields
 
+static bool g_pg(const struct config *c)
+{
+	return strcmp(c->database, "postgresql:///ingest?host=/run/pg") == 0 &&
+	       strcmp(c->pg_schema, "etl") == 0 &&
+	       strcmp(c->pg_data_schema, "landing") == 0 &&
+	       c->pg_password_file && c->pg_password_file[0] == '/' &&
+	       strstr(c->pg_password_file, "/pw.txt") &&
+	       c->pg_statement_timeout_ms == 5 && c->pg_lock_timeout_ms == 6 &&
+	       c->pg_idle_timeout_ms == 7 && c->pg_retry_max_ms == 800;
+}
+static bool g_pg_defaults(const struct config *c)
+{
+	/* a key=value string is not made an absolute path */
+	return strcmp(c->database, "host=/run/pg dbname=ingest") == 0 &&
+	       strcmp(c->pg_schema, "ingestd") == 0 &&
+	       strcmp(c->pg_data_schema, "public") == 0 &&
+	       !c->pg_password_file && c->pg_statement_timeout_ms == 60000 &&
+	       c->pg_lock_timeout_ms == 10000 &&
+	       c->pg_idle_timeout_ms == 60000 && c->pg_retry_max_ms == 30000;
+}
+
 static const struct good_case good_cases[] = {
+	{"database: \"postgresql:///ingest?host=/run/pg\"\npostgresql:\n"
+	 "  schema: etl\n  data_schema: landing\n  password_file: pw.txt\n"
+	 "  statement_timeout_ms: 5\n  lock_timeout_ms: 6\n"
+	 "  idle_in_transaction_timeout_ms: 7\n  retry_max_ms: 800\n" DS,
+	 g_pg},
+	{"database: \"host=/run/pg dbname=ingest\"\n" DS, g_pg_defaults},
 	{"datasets:\n  - name: p\n    schema:\n"
 	 "      primaryKey: Customer ID\n      fields:\n"
 	 "        - {name: Pr\xc3\xa9nom}\n"
@@ -1211,6 +1277,7 @@ int main(void)
 		cmocka_unit_test(test_hostport),
 		cmocka_unit_test(test_bad),
 		cmocka_unit_test(test_all_errors),
+		cmocka_unit_test(test_secret_not_echoed),
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_all_keys),
