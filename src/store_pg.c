@@ -72,7 +72,12 @@ struct pg_conn {
 	unsigned nstage, stage_seq;
 	struct buf copy; /* COPY text of one batch */
 	bool group, group_broken;
-	bool commit_unknown; /* the last COMMIT's answer was lost */
+	/* Operations still to run whose last COMMIT's answer was lost: the
+	 * operation itself retried, or the operations of a group that the
+	 * writer runs again alone. They check whether they happened. */
+	unsigned unknown_left;
+	unsigned group_ops; /* operations begun in the current group */
+	bool broken;	     /* the server said the session ends */
 	bool lost_logged;
 	int interrupted; /* atomic: store_interrupt() */
 };
@@ -127,7 +132,20 @@ static void set_err(struct store *s, const char *msg)
 
 static bool conn_bad(const struct store *s)
 {
-	return !s->pg->conn || PQstatus(s->pg->conn) != CONNECTION_OK;
+	return !s->pg->conn || s->pg->broken ||
+	       PQstatus(s->pg->conn) != CONNECTION_OK;
+}
+
+/* Whether res says the session is gone: libpq saw the socket close, or
+ * the server said so before closing it (class 08, or 57P01..57P03: shut
+ * down, crashed, starting), which libpq learns only at the next read. */
+static bool session_lost(const struct store *s, const PGresult *res)
+{
+	const char *st = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+
+	if (!s->pg->conn || PQstatus(s->pg->conn) != CONNECTION_OK)
+		return true;
+	return st && (strncmp(st, "08", 2) == 0 || strncmp(st, "57P0", 4) == 0);
 }
 
 /* Record the error of res (or of the connection) and map it to a
@@ -142,6 +160,8 @@ static int fail(struct store *s, PGresult *res)
 	int r = -EIO;
 
 	set_err(s, msg ? msg : PQerrorMessage(s->pg->conn));
+	if (session_lost(s, res))
+		s->pg->broken = true;
 	if (conn_bad(s))
 		r = -ENOTCONN;
 	else if (state && strncmp(state, "23", 2) == 0)
@@ -162,20 +182,47 @@ static int fail(struct store *s, PGresult *res)
 	return r;
 }
 
-/* Run sql with parameters p (NULL: none); *out gets the result when it
- * returned rows (caller PQclears). */
-static int run(struct store *s, const char *sql, const struct params *p,
-	       PGresult **out)
-{
-	PGresult *res;
-	ExecStatusType st;
+static int connect_once(struct store *s);
+static bool in_tx(const struct store *s);
 
-	if (!s->pg->conn)
-		return fail(s, NULL);
-	res = PQexecParams(s->pg->conn, sql, p ? p->n : 0, NULL,
-			   p ? p->v : NULL, p ? p->len : NULL,
-			   p ? p->fmt : NULL, 0);
-	st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+/* One statement: sql with parameters p (NULL: none; simple: several
+ * statements without parameters). A read session whose statement stood
+ * alone (no transaction) and found the session gone reconnects once and
+ * runs it again: nothing of it had happened. */
+static PGresult *exec_sql(struct store *s, const char *sql,
+			  const struct params *p, bool simple)
+{
+	bool alone = !in_tx(s);
+	PGresult *res = NULL;
+
+	for (int attempt = 0; attempt < 2; attempt++) {
+		ExecStatusType st;
+
+		if (!s->pg->conn || s->pg->broken) {
+			if (!s->readonly || !alone || connect_once(s) < 0)
+				return NULL;
+		}
+		PQclear(res);
+		res = simple ? PQexec(s->pg->conn, sql)
+			     : PQexecParams(s->pg->conn, sql, p ? p->n : 0, NULL,
+					    p ? p->v : NULL, p ? p->len : NULL,
+					    p ? p->fmt : NULL, 0);
+		st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+		if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+			return res;
+		if (!s->readonly || !alone || !session_lost(s, res))
+			return res;
+		s->pg->broken = true;
+	}
+	return res;
+}
+
+static int run_x(struct store *s, const char *sql, const struct params *p,
+		 PGresult **out, bool simple)
+{
+	PGresult *res = exec_sql(s, sql, p, simple);
+	ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
 		return fail(s, res);
 	if (out)
@@ -185,20 +232,16 @@ static int run(struct store *s, const char *sql, const struct params *p,
 	return 0;
 }
 
+static int run(struct store *s, const char *sql, const struct params *p,
+	       PGresult **out)
+{
+	return run_x(s, sql, p, out, false);
+}
+
 /* Several statements without parameters (simple query protocol). */
 static int run_simple(struct store *s, const char *sql)
 {
-	PGresult *res;
-	ExecStatusType st;
-
-	if (!s->pg->conn)
-		return fail(s, NULL);
-	res = PQexec(s->pg->conn, sql);
-	st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
-	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
-		return fail(s, res);
-	PQclear(res);
-	return 0;
+	return run_x(s, sql, NULL, NULL, true);
 }
 
 static int64_t val_i64(const PGresult *res, int row, int col)
@@ -412,6 +455,7 @@ static int connect_once(struct store *s)
 	kw[n] = NULL, val[n] = NULL;
 	PQfinish(p->conn);
 	stages_forget(p); /* temporary tables went with the old session */
+	p->broken = false;
 	p->conn = PQconnectdbParams(kw, val, 1);
 	explicit_bzero(pw, sizeof(pw));
 	if (!p->conn)
@@ -593,23 +637,30 @@ static int begin(struct store *s)
 {
 	int r = 0;
 
-	if (!s->pg->group) {
+	if (s->pg->group)
+		s->pg->group_ops++;
+	else
 		r = ensure(s);
-		s->pg->commit_unknown = false;
-	}
 	return r ?: run_simple(s, s->pg->group ? "SAVEPOINT op" : "BEGIN");
 }
 
 static int end(struct store *s, int r)
 {
+	struct pg_conn *p = s->pg;
+	bool commit = r == 0;
+
 	if (r == 0) {
-		r = run_simple(s, s->pg->group ? "RELEASE op" : "COMMIT");
-		if (r == 0)
-			return 0;
-		if (!s->pg->group && conn_bad(s))
-			s->pg->commit_unknown = true;
+		r = run_simple(s, p->group ? "RELEASE op" : "COMMIT");
+		if (r < 0 && !p->group && conn_bad(s)) {
+			p->unknown_left = 1; /* this operation, retried */
+			return r;
+		}
 	}
-	undo(s);
+	if (r < 0)
+		undo(s);
+	/* a lone operation that ran to its end (not to be retried) */
+	if (!p->group && p->unknown_left && (commit || !conn_bad(s)))
+		p->unknown_left--;
 	return r;
 }
 
@@ -620,6 +671,7 @@ static int pg_group_begin(struct store *s)
 	r = r ?: run_simple(s, "BEGIN");
 	s->pg->group = r == 0;
 	s->pg->group_broken = false;
+	s->pg->group_ops = 0;
 	return r;
 }
 
@@ -640,6 +692,8 @@ static int pg_group_end(struct store *s, bool commit)
 		r = run_simple(s, "COMMIT");
 		if (r == 0)
 			return 0;
+		if (conn_bad(s)) /* the writer runs each again alone */
+			s->pg->unknown_left = s->pg->group_ops;
 	}
 	if (in_tx(s))
 		(void)run_simple(s, "ROLLBACK");
@@ -1063,7 +1117,7 @@ static int change(struct store *s, int64_t id, const struct upload_change *ch)
 		return r;
 	if (cur != ch->from) {
 		/* a retry after a COMMIT whose answer was lost: done */
-		if (s->pg->commit_unknown && cur == ch->to)
+		if (s->pg->unknown_left && cur == ch->to)
 			return 0;
 		snprintf(s->err, sizeof(s->err), "upload %lld is %s, not %s",
 			 (long long)id, upload_state_name(cur),
@@ -1464,7 +1518,7 @@ static int applied_already(struct store *s, const struct batch *b)
 	char *sql = NULL;
 	int r;
 
-	if (!s->pg->commit_unknown || b->end_offset == b->start_offset)
+	if (!s->pg->unknown_left || b->end_offset == b->start_offset)
 		return 0;
 	r = sql_make(s->pg, &sql,
 		     "SELECT 1 FROM @.uploads WHERE id = $1 AND bytes_done = $2");

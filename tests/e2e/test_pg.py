@@ -1,0 +1,226 @@
+"""
+test_pg.py - what only the PostgreSQL backend has (issue 16), always on
+PostgreSQL whatever INGESTD_TEST_BACKEND says: the server stopped and
+started again mid-upload, a trigger refusing rows, a password file, other
+schemas, the declared types as PostgreSQL column types, a table that does
+not fit, and the status document byte for byte the same as on SQLite.
+
+The suites test_pipeline, test_crash, test_http (and the others) run on
+PostgreSQL with INGESTD_TEST_BACKEND=postgresql (make test-pg).
+"""
+
+import json
+import os
+import re
+
+import pg
+from harness import (Daemon, DaemonError, check, check_eq, check_upload, csv_text, example,
+                     product_rows, wait_until, with_config)
+from httpc import get, wait_listening
+
+PG = dict(backend="postgresql")
+
+
+def psql_rows(d, sql):
+    """Rows of sql on d's database, as lists of text fields."""
+    out = pg.server().psql(sql + "\n", db=d.pgdb).decode()
+    return [l.split("|") for l in out.splitlines() if l]
+
+
+@with_config(batch_rows=50, **PG)
+def test_pg_connection_lost_mid_upload(d):
+    """The server stops while a file is half applied: the upload pauses
+    (nothing fails), /healthz says the database is why; once the server is
+    back every row is there exactly once."""
+    wait_listening(d)
+    n = 20000
+    content = csv_text(product_rows(n))
+    d.drop("big.csv", content)
+    wait_until("a first batch applied",
+               lambda: d.query("SELECT bytes_done FROM uploads WHERE file_name = 'big.csv'")
+               and d.query("SELECT bytes_done FROM uploads WHERE file_name = 'big.csv'")[0][0] > 0,
+               30, daemon=d, poll=0.01)
+    srv = pg.server()
+    srv.halt("immediate")  # a crash of the server: nothing is said to clients
+    try:
+        def unhealthy():
+            st, _, body = get(d, "/healthz")
+            return st == 503 and body
+        body = wait_until("/healthz unhealthy", unhealthy, 30, daemon=d)
+        reason = json.loads(body).get("reason") or ""
+        check(reason.startswith("database:"), "healthz reason: %r" % reason)
+        left = d.by_name("big.csv")  # None: not written yet
+        check(left is None or left["state"] == "processing",
+              "state while the server is away: %r" % (left,))
+    finally:
+        srv.resume()
+    st = d.wait_state("big.csv", timeout=90)
+    check_upload(d, st, "big.csv", content.encode(), "completed", dataset="product")
+    check_eq(st["rows"], {"total": n, "applied": n, "failed": 0}, "rows")
+    check_eq(d.query("SELECT count(*), count(DISTINCT sku) FROM product"), [(n, n)], "product rows")
+    wait_until("/healthz ok again", lambda: get(d, "/healthz")[0] == 200, 30, daemon=d)
+    check("reconnected to PostgreSQL" in d.log(), "no reconnect line in the log")
+
+
+@with_config(batch_rows=2, **PG)
+def test_pg_trigger_refuses_rows(d):
+    """A trigger on the dataset table raises for some rows: the upload
+    fails with PostgreSQL's message, the batches before it stay."""
+    d.admin("", "CREATE FUNCTION no_bad() RETURNS trigger LANGUAGE plpgsql AS"
+                " $$BEGIN IF NEW.sku LIKE 'BAD%' THEN"
+                " RAISE EXCEPTION 'sku % is on the deny list', NEW.sku; END IF;"
+                " RETURN NEW; END$$;"
+                " CREATE TRIGGER no_bad BEFORE INSERT ON product"
+                " FOR EACH ROW EXECUTE FUNCTION no_bad();")
+    content = csv_text([[k, "n", "1", "", "true"] for k in ("A1", "A2", "A3", "BAD4", "A5")])
+    d.drop("deny.csv", content)
+    st = d.wait_state("deny.csv")
+    check_upload(d, st, "deny.csv", content.encode(), "failed")
+    check("sku BAD4 is on the deny list" in st["reason"], "reason: %r" % st["reason"])
+    check_eq([r[0] for r in d.query("SELECT sku FROM product ORDER BY sku")], ["A1", "A2"],
+             "rows of the batches before")
+
+
+def _pw_daemon(bin, pwfile_text):
+    srv = pg.server()
+    srv.psql("DO $$BEGIN CREATE ROLE e2e_pw LOGIN PASSWORD 'Pw-s3cret-16';"
+             " EXCEPTION WHEN duplicate_object THEN NULL; END$$;\n")
+    srv.hba_first("local all e2e_pw scram-sha-256")
+    d = Daemon(bin, start=False, backend="postgresql")
+    srv.psql('ALTER DATABASE "%s" OWNER TO e2e_pw;\n' % d.pgdb)
+    pw = os.path.join(d.dir, "pw.txt")
+    with open(pw, "w") as f:
+        f.write(pwfile_text)
+    os.chmod(pw, 0o600)
+    d.dbpath = "postgresql:///%s?host=%s&user=e2e_pw" % (d.pgdb, srv.sock)
+    d.overrides["extra"] = "postgresql:\n  password_file: %s\n" % pw
+    d.write_config()
+    return d
+
+
+def test_pg_password_file(bin):
+    """The role needs a password (scram): the one in password_file works,
+    a wrong one is a start-up error; neither shows up in the log."""
+    d = _pw_daemon(bin, "Pw-s3cret-16\n")
+    d.start()
+    d.drop("products.csv", example("products.csv"))
+    st = d.wait_state("products.csv")
+    check_eq(st["state"], "completed", "state (reason %r)" % st.get("reason"))
+    check_eq(psql_rows(d, "SELECT count(*) FROM product"), [["5"]], "product rows")
+    check("Pw-s3cret-16" not in d.log(), "the password is in the log")
+
+    bad = _pw_daemon(bin, "wrong-Pw-16\n")
+    try:
+        bad.start()
+    except DaemonError:
+        bad.stop()  # exited as it should: not a death for the runner
+    else:
+        raise AssertionError("started with a wrong password")
+    log = bad.log()
+    check("password authentication failed" in log, "log: %r" % log[-400:])
+    check("wrong-Pw-16" not in log and "Pw-s3cret-16" not in log, "a password is in the log")
+
+
+@with_config(extra="postgresql:\n  schema: etl_ctl\n  data_schema: landing\n", **PG)
+def test_pg_other_schemas(d):
+    """Control tables in postgresql.schema, dataset tables in
+    postgresql.data_schema, both created; nothing in public."""
+    d.drop("products.csv", example("products.csv"))
+    st = d.wait_state("products.csv")
+    check_eq(st["state"], "completed", "state (reason %r)" % st.get("reason"))
+    tables = psql_rows(d, "SELECT table_schema, table_name FROM information_schema.tables"
+                          " WHERE table_schema IN ('etl_ctl', 'landing', 'public', 'ingestd')"
+                          " ORDER BY 1, 2")
+    check_eq(tables, [["etl_ctl", "schema_version"], ["etl_ctl", "upload_errors"],
+                      ["etl_ctl", "uploads"], ["landing", "orders"], ["landing", "product"]],
+             "tables by schema")
+    check_eq(psql_rows(d, "SELECT count(*) FROM landing.product"), [["5"]], "landing.product rows")
+
+
+TYPES_DS = """\
+datasets:
+  - name: t
+    table: typed
+    match: "*.csv"
+    schema:
+      primaryKey: [k]
+      fields:
+        - {name: k, type: integer}
+        - {name: s, type: string}
+        - {name: n, type: number}
+        - {name: b, type: boolean}
+        - {name: d, type: date}
+        - {name: t, type: datetime}
+"""
+
+
+@with_config(datasets=TYPES_DS, **PG)
+def test_pg_type_mapping(d):
+    """Each declared type becomes its PostgreSQL type; a datetime without
+    an offset is UTC; text with tabs, newlines and backslashes arrives as
+    it was."""
+    cols = psql_rows(d, "SELECT column_name, data_type, is_nullable FROM information_schema.columns"
+                        " WHERE table_name = 'typed' ORDER BY ordinal_position")
+    check_eq(cols, [["k", "bigint", "NO"], ["s", "text", "YES"], ["n", "double precision", "YES"],
+                    ["b", "boolean", "YES"], ["d", "date", "YES"],
+                    ["t", "timestamp with time zone", "YES"], ["_upload_id", "bigint", "YES"]],
+             "columns of typed")
+    content = ('k,s,n,b,d,t\n'
+               '1,"a\tb\\\\c\nd",0.1,true,2024-02-29,2026-01-02T03:04:05\n'
+               '2,,1e300,false,1999-12-31,2026-01-02T03:04:05.500+02:00\n')
+    d.drop("typed.csv", content)
+    st = d.wait_state("typed.csv")
+    check_eq(st["state"], "completed", "state (reason %r)" % st.get("reason"))
+    got = psql_rows(d, "SET TimeZone = 'UTC'; SELECT k, coalesce(s = E'a\\tb\\\\\\\\c\\nd', false),"
+                       " n = 0.1::float8 OR n = 1e300, b, d, t FROM typed ORDER BY k")
+    check_eq(got, [["1", "t", "t", "t", "2024-02-29", "2026-01-02 03:04:05+00"],
+                   ["2", "f", "t", "f", "1999-12-31", "2026-01-02 01:04:05.5+00"]],
+             "typed rows")
+
+
+def test_pg_table_that_does_not_fit(bin):
+    """An existing table with another type and no key is a start-up error
+    that says what differs."""
+    d = Daemon(bin, start=False, backend="postgresql")
+    pg.server().psql("CREATE TABLE product (sku text, name text, price text,"
+                     " description text, active boolean, _upload_id bigint);\n", db=d.pgdb)
+    try:
+        d.start()
+    except DaemonError:
+        d.stop()
+    else:
+        raise AssertionError("started with a table that does not fit")
+    log = d.log()
+    check('column "price" of table "product" is text, the schema needs double precision' in log,
+          "log: %r" % log[-600:])
+    check('column "sku" of table "product" is not in the primary key' in log, "log: %r" % log[-600:])
+
+
+ODD = ("sku,name,price,description,active\n"
+       'S1,"Caf\u00e9 ""x""",1.5,"tab\there",true\n'
+       "S2,b,-1,,maybe\n"
+       "S3,c,abc,\x01ctl,false\n")
+
+
+def _masked(doc):
+    return re.sub(rb'"(created|started|finished)_at":"[^"]*"', rb'"\1_at":"T"', doc)
+
+
+def test_pg_status_same_bytes(bin):
+    """The same files on SQLite and on PostgreSQL give the same status
+    documents and the same /uploads/ JSON, byte for byte (timestamps
+    aside)."""
+    ds = [Daemon(bin, backend=b) for b in ("sqlite", "postgresql")]
+    for d in ds:
+        wait_listening(d)
+        d.drop("products.csv", example("products.csv"))
+        d.wait_settled(1)
+        d.drop("odd \u00e9.csv", ODD)
+        d.drop("products.csv", example("products.csv"))
+        d.wait_settled(3)
+    for id in (1, 2, 3):
+        a, b = (_masked(d.read("status", "%d.json" % id)) for d in ds)
+        check_eq(b, a, "status/%d.json on PostgreSQL vs SQLite" % id)
+    for path in ("/uploads/", "/uploads/2/errors/?limit=1", "/uploads/?state=completed"):
+        a, b = (_masked(get(d, path)[2]) for d in ds)
+        check_eq(b, a, "GET %s on PostgreSQL vs SQLite" % path)
