@@ -47,7 +47,7 @@ UNIT_SRC = $(wildcard tests/unit/test_*.c)
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/%)
 
 .PHONY: all deps test-deps run test test-fast asan tsan analyze format format-check \
-	check-units clean bench bench-http install uninstall
+	check-units clean bench bench-http install uninstall test-pg
 all: $(BUILD)/ingestd $(UNIT_BIN)
 
 deps:
@@ -87,9 +87,14 @@ test: test-deps
 	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 all
 	@tests/run build build-asan
 
-# One build, no sanitizers (quick local loop).
+# One build, no sanitizers (quick local loop); E2E_PG=0 skips the
+# PostgreSQL pass of the suites, E2E_PG=only runs only it.
 test-fast: all
 	@tests/run $(BUILD)
+
+# The suites on PostgreSQL only (tests/run's second pass).
+test-pg: all
+	@E2E_PG=only tests/run $(BUILD)
 
 asan: test-deps
 	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 all

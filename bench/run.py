@@ -15,6 +15,17 @@ Contenders and cases (issue 6):
   ingestd-bad10   a 1M-row file with 10% bad rows (rate vs the clean file)
   burst-10k       10,000 files x 100 rows renamed in at once -> all completed
   rss-1g, rss-100m  peak RSS (VmHWM) of the daemon ingesting a 1 GB / 100 MB file
+
+PostgreSQL section (issue 16; when PostgreSQL 15 is installed, or alone with
+--only-pg): one server (tests/e2e/pg.py, Unix socket, fsync on), a fresh
+database per run:
+  pg-ingestd-1m      ingestd -> PostgreSQL, the 1M-row file into an empty table
+  pg-copy-1m         COPY ... FROM STDIN (csv) into an empty keyed table
+  pg-upsert-1m       what a PostgreSQL user writes for an upsert: COPY into a
+                     temporary staging table, then one INSERT ... ON CONFLICT
+                     (sku) DO UPDATE, into the empty table
+  pg-ingestd-update  ingestd, every row an update (the changed file over the clean one)
+  pg-upsert-update   the staging upsert, every row an update
 """
 import argparse
 import csv
@@ -65,15 +76,57 @@ def gen(name, rows, *extra):
     return path
 
 
+class PG:
+    """The bench's PostgreSQL server and a client (psycopg2 as the tests
+    find it)."""
+
+    def __init__(self):
+        sys.path.insert(0, os.path.join(TOP, "tests", "e2e"))
+        import harness
+        import pg
+        self.psycopg2 = harness.psycopg2
+        if self.psycopg2 is None:
+            raise RuntimeError("python3-psycopg2 is missing: run scripts/test-deps.sh")
+        self.srv = pg.Server(settings="-c fsync=on -c shared_buffers=256MB -c max_wal_size=4GB")
+        self.srv.start()
+        self.n = 0
+
+    def fresh(self):
+        self.n += 1
+        name = "bench_%d" % self.n
+        self.srv.psql('DROP DATABASE IF EXISTS "%s"; CREATE DATABASE "%s";\n' % (name, name))
+        return name
+
+    def connect(self, db):
+        c = self.psycopg2.connect("dbname=%s host=%s user=postgres" % (db, self.srv.sock))
+        return c
+
+    def uri(self, db):
+        return "postgresql:///%s?host=%s&user=postgres" % (db, self.srv.sock)
+
+    def drop(self, db):
+        self.srv.psql('DROP DATABASE IF EXISTS "%s" WITH (FORCE);\n' % db)
+
+    def close(self):
+        self.srv.stop()
+
+
+PG_TABLE = ("CREATE TABLE product(sku text PRIMARY KEY, name text NOT NULL,"
+            " price double precision NOT NULL, description text, active boolean,"
+            " _upload_id bigint)")
+
+
 class Daemon:
-    def __init__(self, **cfg):
+    def __init__(self, pg=None, **cfg):
         self.dir = tempfile.mkdtemp(prefix="ingestd-bench-", dir=DATA)
         self.root = os.path.join(self.dir, "drop")
-        self.db = os.path.join(self.dir, "ingestd.db")
+        self.pg = pg
+        self.pgdb = pg.fresh() if pg else None
+        self.db = pg.uri(self.pgdb) if pg else os.path.join(self.dir, "ingestd.db")
         conf = {"workers": 2, "settle_ms": 200, "batch_rows": 10000, "max_errors": 100000000}
         conf.update(cfg)
         with open(os.path.join(self.dir, "c.yaml"), "w") as f:
-            f.write("root: %s\ndatabase: %s\n" % (self.root, self.db))
+            f.write("root: %s\ndatabase: \"%s\"\n" % (self.root, self.db))
             for k, v in conf.items():
                 f.write("%s: %s\n" % (k, v))
             f.write("http:\n  enabled: false\n")
@@ -93,7 +146,23 @@ class Daemon:
         shutil.copyfile(src, dst)
         return dst
 
+    def _pg_one(self, sql, args=()):
+        c = self.pg.connect(self.pgdb)
+        try:
+            with c.cursor() as cur:
+                cur.execute("SET search_path TO ingestd")
+                cur.execute(sql.replace("?", "%s"), args)
+                return cur.fetchone()
+        finally:
+            c.close()
+
     def count_done(self):
+        if self.pg:
+            try:
+                return self._pg_one("SELECT count(*) FROM uploads WHERE state IN"
+                                    " ('completed','failed','rejected','duplicate')")[0]
+            except self.pg.psycopg2.Error:
+                return 0
         try:
             c = sqlite3.connect("file:%s?mode=ro" % self.db, uri=True, timeout=5)
             n = c.execute("SELECT count(*) FROM uploads WHERE state IN"
@@ -112,6 +181,9 @@ class Daemon:
         return time.monotonic()
 
     def rows(self, uid):
+        if self.pg:
+            return self._pg_one("SELECT state, rows_total, rows_applied FROM uploads WHERE id=?",
+                                (uid,))
         c = sqlite3.connect("file:%s?mode=ro" % self.db, uri=True)
         r = c.execute("SELECT state, rows_total, rows_applied FROM uploads WHERE id=?",
                       (uid,)).fetchone()
@@ -134,11 +206,13 @@ class Daemon:
             self.p.wait()
         self.log.close()
         shutil.rmtree(self.dir, ignore_errors=True)
+        if self.pg:
+            self.pg.drop(self.pgdb)
 
 
-def ingest_one(path, expect_rows, prepopulate=None):
+def ingest_one(path, expect_rows, prepopulate=None, pg=None):
     """Seconds from the rename into the inbox to the terminal state."""
-    d = Daemon()
+    d = Daemon(pg=pg)
     try:
         n = 0
         if prepopulate:
@@ -157,6 +231,43 @@ def ingest_one(path, expect_rows, prepopulate=None):
         return t1 - t0
     finally:
         d.close()
+
+
+def pg_copy(pg, path, upsert=False, prepopulate=None):
+    """COPY into an empty keyed table; or (upsert) COPY into a temporary
+    staging table and one INSERT ... ON CONFLICT DO UPDATE, over the rows of
+    prepopulate when given. Seconds from the first byte sent to the commit."""
+    db = pg.fresh()
+    c = pg.connect(db)
+    try:
+        with c.cursor() as cur:
+            cur.execute(PG_TABLE)
+            if prepopulate:
+                with open(prepopulate) as f:
+                    cur.copy_expert("COPY product(sku, name, price, description, active)"
+                                    " FROM STDIN WITH (FORMAT csv, HEADER)", f)
+            c.commit()
+            t0 = time.monotonic()
+            with open(path) as f:
+                if not upsert:
+                    cur.copy_expert("COPY product(sku, name, price, description, active)"
+                                    " FROM STDIN WITH (FORMAT csv, HEADER)", f)
+                else:
+                    cur.execute("CREATE TEMP TABLE stage (LIKE product) ON COMMIT DROP")
+                    cur.copy_expert("COPY stage(sku, name, price, description, active)"
+                                    " FROM STDIN WITH (FORMAT csv, HEADER)", f)
+                    cur.execute("INSERT INTO product SELECT * FROM stage ON CONFLICT (sku)"
+                                " DO UPDATE SET name = EXCLUDED.name, price = EXCLUDED.price,"
+                                " description = EXCLUDED.description, active = EXCLUDED.active")
+            c.commit()
+            return time.monotonic() - t0
+    finally:
+        c.close()
+        pg.drop(db)
+
+
+def pg_available():
+    return os.path.isfile("/usr/lib/postgresql/15/bin/initdb") and os.geteuid() == 0
 
 
 def sqlite_import(path):
@@ -266,16 +377,21 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--rows", type=int, default=1000000)
     ap.add_argument("--quick", action="store_true", help="only ingestd-1m and import-1m")
-    ap.add_argument("--out", default=os.path.join(HERE, "RESULTS.md"))
+    ap.add_argument("--out", default=None,
+                    help="results file (default bench/RESULTS.md; --only-pg: none)")
+    ap.add_argument("--only-pg", action="store_true", help="only the PostgreSQL section")
+    ap.add_argument("--no-pg", action="store_true", help="skip the PostgreSQL section")
     a = ap.parse_args()
+    if a.out is None and not a.only_pg:
+        a.out = os.path.join(HERE, "RESULTS.md")
     os.makedirs(DATA, exist_ok=True)
     if not os.access(BIN, os.X_OK):
         sys.exit("build/ingestd is missing: run make first")
     N = a.rows
     clean = gen("product-%d.csv" % N, N)
     changed = gen("product-%d-changed.csv" % N, N, "--changed")
-    bad = gen("product-%d-bad10.csv" % N, N, "--bad-pct", "10")
-    if not a.quick:
+    bad = gen("product-%d-bad10.csv" % N, N, "--bad-pct", "10") if not a.only_pg else None
+    if not a.quick and not a.only_pg:
         slice20k = gen("product-20k.csv", 20000)
         mb100 = gen("product-100mb.csv", 900000, "--seed", "7")
         gb1 = gen("product-1gb.csv", 9000000, "--seed", "9")
@@ -286,7 +402,27 @@ def main():
         res.setdefault(k, []).append(v)
         print("  %-16s %10.3f" % (k, v), file=sys.stderr, flush=True)
 
-    for r in range(a.rounds):
+    pg = None
+    if not a.no_pg and (a.only_pg or pg_available()):
+        pg = PG()
+        try:
+            for r in range(a.rounds):
+                print("postgresql round %d/%d" % (r + 1, a.rounds), file=sys.stderr, flush=True)
+                cases = [("pg-ingestd-1m", lambda: ingest_one(clean, N, pg=pg)),
+                         ("pg-copy-1m", lambda: pg_copy(pg, clean)),
+                         ("pg-upsert-1m", lambda: pg_copy(pg, clean, upsert=True)),
+                         ("pg-ingestd-update",
+                          lambda: ingest_one(changed, N, prepopulate=clean, pg=pg)),
+                         ("pg-upsert-update",
+                          lambda: pg_copy(pg, changed, upsert=True, prepopulate=clean))]
+                if r % 2:
+                    cases.reverse()
+                for k, fn in cases:
+                    add(k, fn())
+        finally:
+            pg.close()
+
+    for r in range(0 if a.only_pg else a.rounds):
         print("round %d/%d" % (r + 1, a.rounds), file=sys.stderr, flush=True)
         order = [0, 1] if r % 2 == 0 else [1, 0]
         for o in order:
@@ -312,11 +448,16 @@ def main():
     lines.append("Machine: %s.  " % machine())
     lines.append("Run: %s, %d rounds, contenders alternating; medians (min..max).\n"
                  % (time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), a.rounds))
+    if pg:
+        lines.append("PostgreSQL: %s, server on a Unix socket, fsync on.\n" % subprocess.run(
+            ["/usr/lib/postgresql/15/bin/postgres", "--version"], capture_output=True,
+            text=True).stdout.strip())
     lines.append("| case | median | min..max | rate |")
     lines.append("| --- | --- | --- | --- |")
     units = {"rss-1g": "MiB", "rss-100m": "MiB"}
     rows_of = {"ingestd-1m": N, "import-1m": N, "ingestd-update": N, "ingestd-bad10": N,
-               "prototype-20k": 20000}
+               "prototype-20k": 20000, "pg-ingestd-1m": N, "pg-copy-1m": N, "pg-upsert-1m": N,
+               "pg-ingestd-update": N, "pg-upsert-update": N}
     for k, v in res.items():
         u = units.get(k, "s")
         rt = ""
@@ -326,11 +467,19 @@ def main():
             rt = "%.0f files/s" % (10000 / med(v))
         lines.append("| %s | %.2f %s | %.2f..%.2f | %s |" % (k, med(v), u, min(v), max(v), rt))
     lines.append("")
-    imp = rate("import-1m", N)
     lines.append("| goal | measured | target |")
     lines.append("| --- | --- | --- |")
-    lines.append("| 1M rows: ingestd ÷ .import | %.2f× | ≥ 1.5× |" % (rate("ingestd-1m", N) / imp))
-    if not a.quick:
+    if pg:
+        lines.append("| PostgreSQL 1M rows: ingestd ÷ staging upsert | %.2f× | ≥ 1.0× |"
+                     % (rate("pg-ingestd-1m", N) / rate("pg-upsert-1m", N)))
+        lines.append("| PostgreSQL 1M rows: ingestd ÷ bare COPY | %.2f× | ≥ 0.67× (within 1.5×) |"
+                     % (rate("pg-ingestd-1m", N) / rate("pg-copy-1m", N)))
+        lines.append("| PostgreSQL all updates: ingestd ÷ staging upsert | %.2f× | ≥ 1.0× |"
+                     % (rate("pg-ingestd-update", N) / rate("pg-upsert-update", N)))
+    if not a.only_pg:
+        imp = rate("import-1m", N)
+        lines.append("| 1M rows: ingestd ÷ .import | %.2f× | ≥ 1.5× |" % (rate("ingestd-1m", N) / imp))
+    if not a.quick and not a.only_pg:
         lines.append("| all updates ÷ .import | %.2f× | ≥ 1.0× |" % (rate("ingestd-update", N) / imp))
         lines.append("| 10%% bad rows ÷ clean | %.2f× | ≥ 0.8× |"
                      % (rate("ingestd-bad10", N) / rate("ingestd-1m", N)))
@@ -342,7 +491,7 @@ def main():
                      % (rate("ingestd-1m", N) / rate("prototype-20k", 20000)))
     text = "\n".join(lines) + "\n"
     print(text)
-    if not a.quick:
+    if a.out and not a.quick:
         with open(a.out, "w") as f:
             f.write(text)
 

@@ -3,7 +3,7 @@
 # Does nothing when everything is present. Uses sudo when not root.
 set -eu
 PKGS="build-essential pkg-config libuv1-dev libsqlite3-dev libcsv-dev libyaml-dev
-libssl-dev libcmocka-dev libmicrohttpd-dev libarchive-dev sqlite3 python3"
+libssl-dev libcmocka-dev libmicrohttpd-dev libarchive-dev libpq-dev sqlite3 python3"
 [ "${INGESTD_TEST_DEPS:-}" ] && PKGS="$PKGS $INGESTD_TEST_DEPS"
 missing=""
 for p in $PKGS; do

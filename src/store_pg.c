@@ -59,7 +59,10 @@
  * columns (the fields a file has). */
 struct stage {
 	char *key;
-	char *create_sql, *copy_sql, *apply_sql;
+	char *create_sql, *copy_sql, *truncate_sql;
+	char *apply_sql;   /* keys distinct within the batch */
+	char *dedupe_sql;  /* DISTINCT ON: the last row of a key wins */
+	bool made; /* created by a committed transaction of this session */
 };
 
 struct pg_conn {
@@ -420,14 +423,28 @@ static int read_password(const char *path, char *out, size_t n,
 	return 0;
 }
 
+static void stage_clear(struct stage *st)
+{
+	free(st->key);
+	free(st->create_sql);
+	free(st->copy_sql);
+	free(st->truncate_sql);
+	free(st->apply_sql);
+	free(st->dedupe_sql);
+	memset(st, 0, sizeof(*st));
+}
+
+/* A rollback may have undone a CREATE of a staging table. */
+static void stages_unmade(struct pg_conn *p)
+{
+	for (unsigned i = 0; i < p->nstage; i++)
+		p->stages[i].made = false;
+}
+
 static void stages_forget(struct pg_conn *p)
 {
-	for (unsigned i = 0; i < p->nstage; i++) {
-		free(p->stages[i].key);
-		free(p->stages[i].create_sql);
-		free(p->stages[i].copy_sql);
-		free(p->stages[i].apply_sql);
-	}
+	for (unsigned i = 0; i < p->nstage; i++)
+		stage_clear(&p->stages[i]);
 	memset(p->stages, 0, sizeof(p->stages));
 	p->nstage = 0;
 }
@@ -624,6 +641,7 @@ static void undo(struct store *s)
 		return;
 	}
 	memcpy(keep, s->err, sizeof(keep));
+	stages_unmade(s->pg);
 	if (s->pg->group) {
 		if (run_simple(s, "ROLLBACK TO op; RELEASE op") < 0)
 			s->pg->group_broken = true;
@@ -695,6 +713,7 @@ static int pg_group_end(struct store *s, bool commit)
 		if (conn_bad(s)) /* the writer runs each again alone */
 			s->pg->unknown_left = s->pg->group_ops;
 	}
+	stages_unmade(s->pg);
 	if (in_tx(s))
 		(void)run_simple(s, "ROLLBACK");
 	if (r == -EIO && !s->err[0])
@@ -1281,13 +1300,25 @@ static int copy_text(struct buf *b, const char *p, size_t n)
 }
 
 /* The staging table and statements for b's dataset and columns. */
+/* The key columns of sc, quoted, separated by sep. */
+static int add_pk(struct buf *b, const struct schema *sc, const char *sep)
+{
+	int r = 0;
+
+	for (size_t k = 0; r == 0 && k < sc->npk; k++) {
+		r = buf_adds(b, k ? sep : "");
+		r = r ?: sql_ident(b, field_column(&sc->fields[sc->pk[k]]));
+	}
+	return r;
+}
+
 static int stage_for(struct store *s, const struct batch *b,
-		     const struct stage **out)
+		     struct stage **out)
 {
 	struct pg_conn *p = s->pg;
 	const struct schema *sc = &b->ds->schema;
 	struct buf key = BUF_INIT, cr = BUF_INIT, cp = BUF_INIT,
-		   ap = BUF_INIT, cols = BUF_INIT;
+		   ap = BUF_INIT, dp = BUF_INIT, tr = BUF_INIT, cols = BUF_INIT;
 	struct stage *st;
 	char name[48];
 	int r;
@@ -1320,51 +1351,46 @@ static int stage_for(struct store *s, const struct batch *b,
 	}
 	r = r ?: buf_adds(&cr, "\"_upload_id\" bigint) ON COMMIT DELETE ROWS");
 	r = r ?: buf_printf(&cp, "COPY %s (%s) FROM STDIN", name, cols.p);
-	r = r ?: buf_printf(&ap, "INSERT INTO %s.", p->data);
-	r = r ?: sql_ident(&ap, b->ds->table);
-	r = r ?: buf_printf(&ap, " (%s) SELECT ", cols.p);
-	if (sc->npk) {
-		r = r ?: buf_adds(&ap, "DISTINCT ON (");
-		for (size_t k = 0; r == 0 && k < sc->npk; k++) {
-			r = buf_adds(&ap, k ? ", " : "");
-			r = r ?: sql_ident(&ap, field_column(&sc->fields[sc->pk[k]]));
-		}
-		r = r ?: buf_adds(&ap, ") ");
-	}
-	r = r ?: buf_printf(&ap, "%s FROM %s", cols.p, name);
-	if (sc->npk) {
-		r = r ?: buf_adds(&ap, " ORDER BY ");
-		for (size_t k = 0; r == 0 && k < sc->npk; k++) {
-			r = sql_ident(&ap, field_column(&sc->fields[sc->pk[k]]));
-			r = r ?: buf_adds(&ap, ", ");
-		}
-		r = r ?: buf_adds(&ap, "_ord DESC ON CONFLICT (");
-		for (size_t k = 0; r == 0 && k < sc->npk; k++) {
-			r = buf_adds(&ap, k ? ", " : "");
-			r = r ?: sql_ident(&ap, field_column(&sc->fields[sc->pk[k]]));
-		}
-		r = r ?: buf_adds(&ap, ") DO UPDATE SET ");
-		for (size_t k = 0; r == 0 && k < b->ncells_row; k++) {
-			size_t f = (size_t)b->cell_field[k];
-			const char *col = field_column(&sc->fields[f]);
+	for (int dd = 0; dd < 2; dd++) {
+		struct buf *o = dd ? &dp : &ap;
 
-			if (field_pk_pos(sc, f))
-				continue;
-			r = sql_ident(&ap, col);
-			r = r ?: buf_adds(&ap, " = EXCLUDED.");
-			r = r ?: sql_ident(&ap, col);
-			r = r ?: buf_adds(&ap, ", ");
+		r = r ?: buf_printf(o, "INSERT INTO %s.", p->data);
+		r = r ?: sql_ident(o, b->ds->table);
+		r = r ?: buf_printf(o, " (%s) SELECT ", cols.p);
+		if (dd) {
+			r = r ?: buf_adds(o, "DISTINCT ON (");
+			r = r ?: add_pk(o, sc, ", ");
+			r = r ?: buf_adds(o, ") ");
 		}
-		r = r ?: buf_adds(&ap, "\"_upload_id\" = EXCLUDED.\"_upload_id\"");
+		r = r ?: buf_printf(o, "%s FROM %s", cols.p, name);
+		if (dd) {
+			r = r ?: buf_adds(o, " ORDER BY ");
+			r = r ?: add_pk(o, sc, ", ");
+			r = r ?: buf_adds(o, ", _ord DESC");
+		}
+		if (sc->npk) {
+			r = r ?: buf_adds(o, " ON CONFLICT (");
+			r = r ?: add_pk(o, sc, ", ");
+			r = r ?: buf_adds(o, ") DO UPDATE SET ");
+			for (size_t k = 0; r == 0 && k < b->ncells_row; k++) {
+				size_t f = (size_t)b->cell_field[k];
+				const char *col = field_column(&sc->fields[f]);
+
+				if (field_pk_pos(sc, f))
+					continue;
+				r = sql_ident(o, col);
+				r = r ?: buf_adds(o, " = EXCLUDED.");
+				r = r ?: sql_ident(o, col);
+				r = r ?: buf_adds(o, ", ");
+			}
+			r = r ?: buf_adds(o, "\"_upload_id\" = EXCLUDED.\"_upload_id\"");
+		}
 	}
-	r = r ?: buf_printf(&ap, "; TRUNCATE %s", name);
+	r = r ?: buf_printf(&tr, "TRUNCATE %s", name);
 	if (r < 0)
 		goto out;
 	if (p->nstage == STAGES) { /* forget the oldest (its table stays) */
-		free(p->stages[0].key);
-		free(p->stages[0].create_sql);
-		free(p->stages[0].copy_sql);
-		free(p->stages[0].apply_sql);
+		stage_clear(&p->stages[0]);
 		memmove(&p->stages[0], &p->stages[1],
 			sizeof(p->stages[0]) * (STAGES - 1));
 		p->nstage--;
@@ -1373,12 +1399,17 @@ static int stage_for(struct store *s, const struct batch *b,
 	st->key = buf_take(&key);
 	st->create_sql = buf_take(&cr);
 	st->copy_sql = buf_take(&cp);
+	st->truncate_sql = buf_take(&tr);
 	st->apply_sql = buf_take(&ap);
+	st->dedupe_sql = buf_take(&dp);
+	st->made = false;
 	*out = st;
 out:
 	buf_free(&key);
 	buf_free(&cr);
 	buf_free(&cp);
+	buf_free(&tr);
+	buf_free(&dp);
 	buf_free(&ap);
 	buf_free(&cols);
 	return r;
@@ -1421,18 +1452,112 @@ static int copy_in(struct store *s, const char *sql)
 	return r;
 }
 
+/* Two key cells hold the same value. */
+static bool key_cell_eq(const struct batch *b, const struct cell *x,
+			const struct cell *y)
+{
+	if (x->kind != y->kind)
+		return false;
+	switch (x->kind) {
+	case V_INT:
+		return x->u.i == y->u.i;
+	case V_REAL:
+		return memcmp(&x->u.d, &y->u.d, sizeof(double)) == 0;
+	case V_TEXT:
+		return x->u.s.len == y->u.s.len &&
+		       memcmp(b->arena.p + x->u.s.off, b->arena.p + y->u.s.off,
+			      x->u.s.len) == 0;
+	default:
+		return true;
+	}
+}
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *c = p;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ c[i]) * 1099511628211u;
+	return h;
+}
+
+/* 1 when two rows of b have the same key (or the key is not all in the
+ * file: let PostgreSQL sort it out), 0 when every key is distinct, or
+ * -ENOMEM. Distinct keys, the common case, are applied without the sort
+ * that DISTINCT ON costs. */
+static int batch_dup_keys(const struct batch *b)
+{
+	const struct schema *sc = &b->ds->schema;
+	size_t pkc[64], cap = 16, mask;
+	uint32_t *slot;
+	int dup = 0;
+
+	if (sc->npk == 0)
+		return 0; /* no key: every row is inserted */
+	if (sc->npk > ARRAY_SIZE(pkc))
+		return 1;
+	for (size_t k = 0; k < sc->npk; k++) {
+		size_t c = 0;
+
+		while (c < b->ncells_row && (size_t)b->cell_field[c] != sc->pk[k])
+			c++;
+		if (c == b->ncells_row)
+			return 1;
+		pkc[k] = c;
+	}
+	while (cap < 2 * b->nrows)
+		cap *= 2;
+	mask = cap - 1;
+	slot = calloc(cap, sizeof(*slot));
+	if (!slot)
+		return -ENOMEM;
+	for (size_t i = 0; i < b->nrows && !dup; i++) {
+		const struct cell *row = &b->cells[i * b->ncells_row];
+		uint64_t h = 14695981039346656037u;
+		size_t at;
+
+		for (size_t k = 0; k < sc->npk; k++) {
+			const struct cell *c = &row[pkc[k]];
+
+			h = fnv(h, &c->kind, 1);
+			if (c->kind == V_TEXT)
+				h = fnv(h, b->arena.p + c->u.s.off, c->u.s.len);
+			else if (c->kind != V_NULL)
+				h = fnv(h, &c->u, 8);
+		}
+		for (at = h & mask; slot[at]; at = (at + 1) & mask) {
+			const struct cell *o =
+				&b->cells[(slot[at] - 1) * b->ncells_row];
+			bool same = true;
+
+			for (size_t k = 0; k < sc->npk && same; k++)
+				same = key_cell_eq(b, &row[pkc[k]], &o[pkc[k]]);
+			if (same) {
+				dup = 1;
+				break;
+			}
+		}
+		slot[at] = (uint32_t)i + 1;
+	}
+	free(slot);
+	return dup;
+}
+
 static int apply_rows(struct store *s, const struct batch *b)
 {
 	struct buf *t = &s->pg->copy;
 	const struct schema *sc = &b->ds->schema;
-	const struct stage *st;
+	struct stage *st = NULL;
 	char num[32];
-	int r;
+	int r, dup;
 
 	if (b->nrows == 0)
 		return 0;
 	r = stage_for(s, b, &st);
-	r = r ?: run_simple(s, st->create_sql);
+	if (r == 0 && !st->made) {
+		r = run_simple(s, st->create_sql);
+		st->made = r == 0; /* undone by a rollback: stages_unmade() */
+	}
 	if (r < 0)
 		return r;
 	buf_reset(t);
@@ -1469,7 +1594,17 @@ static int apply_rows(struct store *s, const struct batch *b)
 		r = r ?: buf_printf(t, "%lld\n", (long long)b->upload_id);
 	}
 	r = r ?: copy_in(s, st->copy_sql);
-	return r ?: run_simple(s, st->apply_sql);
+	if (r < 0)
+		return r;
+	dup = batch_dup_keys(b);
+	if (dup < 0)
+		return dup;
+	r = run_simple(s, dup ? st->dedupe_sql : st->apply_sql);
+	/* emptied at each commit (ON COMMIT DELETE ROWS); inside a group
+	 * the next batch shares the transaction */
+	if (r == 0 && s->pg->group)
+		r = run_simple(s, st->truncate_sql);
+	return r;
 }
 
 static int apply_errors(struct store *s, const struct batch *b)

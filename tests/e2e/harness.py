@@ -312,6 +312,12 @@ class PgConnection:
     def execute(self, sql, params=()):
         c = self.con.cursor()
         sql = re.sub(r"\btypeof\(([\w\".]+)\)", self.TYPEOF, sql)
+        # SQLite's other spellings the tests use
+        sql = re.sub(r"\bCAST\(([\w\".]+) AS BLOB\)", r"convert_to(\1, 'UTF8')", sql)
+        sql = re.sub(r"^PRAGMA table_info\((\w+)\)$",
+                     r"SELECT ordinal_position - 1, column_name, data_type"
+                     r" FROM information_schema.columns WHERE table_name = '\1'"
+                     r" AND table_schema = ANY (current_schemas(false)) ORDER BY 1", sql)
         c.execute(sql.replace("%", "%%").replace("?", "%s"), tuple(params))
         return _PgCursor(c, self.raw)
 

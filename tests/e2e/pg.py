@@ -27,7 +27,8 @@ BIN = "/usr/lib/postgresql/15/bin"
 
 
 class Server:
-    def __init__(self):
+    def __init__(self, settings="-c fsync=off"):
+        self.settings = settings  # bench/run.py: fsync on
         self.dir = None
         self.data = None
         self.sock = None
@@ -56,8 +57,7 @@ class Server:
             os.mkdir(p, 0o700)
             shutil.chown(p, "postgres", "postgres")
         self._su("%s/initdb -D %s -A trust -U postgres -E UTF8 --locale=C" % (BIN, self.data))
-        self._su("%s/pg_ctl -D %s -o '-k %s -c listen_addresses= -c fsync=off' -l %s/pg.log -w start"
-                 % (BIN, self.data, self.sock, self.data))
+        self.resume()
         self.running = True
 
     def halt(self, mode="fast"):
@@ -66,8 +66,8 @@ class Server:
         self._su("%s/pg_ctl -D %s -m %s stop" % (BIN, self.data, mode), timeout=30)
 
     def resume(self):
-        self._su("%s/pg_ctl -D %s -o '-k %s -c listen_addresses= -c fsync=off' -l %s/pg.log -w start"
-                 % (BIN, self.data, self.sock, self.data))
+        self._su("%s/pg_ctl -D %s -o '-k %s -c listen_addresses= %s' -l %s/pg.log -w start"
+                 % (BIN, self.data, self.sock, self.settings, self.data))
 
     def hba_first(self, line):
         """Put line first in pg_hba.conf and reload (a rule for one role)."""

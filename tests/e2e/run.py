@@ -14,7 +14,9 @@ stopped it), must exit 0 on SIGTERM and must have logged no sanitizer
 report. Each test is bounded by E2E_TEST_TIMEOUT seconds (default 120).
 
 E2E_ONLY=substring (or -k) runs only the tests whose name, or whose
-module's name (test_pipeline), contains it. Cleanups registered with
+module's name (test_pipeline), contains it. E2E_MODULES=a,b (or
+--modules) runs only those modules. INGESTD_TEST_BACKEND=postgresql runs
+the daemons on PostgreSQL (harness.py). Cleanups registered with
 harness.at_end() (a server shared by a module's tests) run after the last
 test.
 Last line: "e2e: N passed, N failed"; exit status 1 when anything failed.
@@ -126,10 +128,14 @@ def main():
     ap.add_argument("--bin", required=True, help="path to the ingestd binary")
     ap.add_argument("-k", default=os.environ.get("E2E_ONLY", ""),
                     help="run only tests whose name or module name contains this (env E2E_ONLY)")
+    ap.add_argument("--modules", default=os.environ.get("E2E_MODULES", ""),
+                    help="comma-separated module names to run (env E2E_MODULES)")
     ap.add_argument("--list", action="store_true", help="list test names and exit")
     a = ap.parse_args()
 
-    tests = [t for t in discover() if a.k in t[0] or a.k in t[3]]
+    mods = {m.strip() for m in a.modules.split(",") if m.strip()}
+    tests = [t for t in discover() if (a.k in t[0] or a.k in t[3])
+             and (not mods or t[3] in mods)]
     if a.list:
         for t in tests:
             print(t[0])
