@@ -849,13 +849,9 @@ static enum MHD_Result get_healthz(struct req *q)
 	writer_age = age_ms(now, lv.writer_ms);
 	if (lv.stopping)
 		snprintf(why, sizeof(why), "stopping");
-	else if (loop_age > LOOP_STALL_MS)
-		snprintf(why, sizeof(why),
-			 "event loop: no heartbeat for %.1f s",
-			 loop_age / 1000.0);
-	else if (writer_age > WRITER_STALL_MS)
-		snprintf(why, sizeof(why), "writer: no progress for %.1f s",
-			 writer_age / 1000.0);
+	/* The database first: a server that went away also stalls the
+	 * writer (it waits to reconnect) and, through it, the loop; the
+	 * reason should name the cause. */
 	if (!why[0]) {
 		s = store_get(q->h, &r);
 		r = s ? store_ping(s, &max_id) : r;
@@ -865,6 +861,13 @@ static enum MHD_Result get_healthz(struct req *q)
 		if (s)
 			store_put(q->h, s);
 	}
+	if (!why[0] && loop_age > LOOP_STALL_MS)
+		snprintf(why, sizeof(why),
+			 "event loop: no heartbeat for %.1f s",
+			 loop_age / 1000.0);
+	else if (!why[0] && writer_age > WRITER_STALL_MS)
+		snprintf(why, sizeof(why), "writer: no progress for %.1f s",
+			 writer_age / 1000.0);
 	/* Logged when the answer changes, not at every probe. */
 	pthread_mutex_lock(&q->h->mu);
 	was = q->h->unhealthy;

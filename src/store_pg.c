@@ -1339,10 +1339,10 @@ static int stage_for(struct store *s, const struct batch *b,
 		r = r ?: buf_adds(&cols, ", ");
 	}
 	r = r ?: buf_adds(&cols, "\"_upload_id\"");
-	/* _ord: file order, so that the last row of a key wins as on SQLite */
+	/* _ord: the row's place in the batch, sent with it (cheaper than a
+	 * sequence), so that the last row of a key wins as on SQLite */
 	r = r ?: buf_printf(&cr,
-			    "CREATE TEMP TABLE IF NOT EXISTS %s"
-			    " (_ord bigint GENERATED ALWAYS AS IDENTITY, ",
+			    "CREATE TEMP TABLE IF NOT EXISTS %s (_ord integer, ",
 			    name);
 	for (size_t k = 0; r == 0 && k < b->ncells_row; k++) {
 		const struct field *f = &sc->fields[b->cell_field[k]];
@@ -1350,7 +1350,7 @@ static int stage_for(struct store *s, const struct batch *b,
 		r = r ?: buf_printf(&cr, " %s, ", pg_type(f->type));
 	}
 	r = r ?: buf_adds(&cr, "\"_upload_id\" bigint) ON COMMIT DELETE ROWS");
-	r = r ?: buf_printf(&cp, "COPY %s (%s) FROM STDIN", name, cols.p);
+	r = r ?: buf_printf(&cp, "COPY %s (_ord, %s) FROM STDIN", name, cols.p);
 	for (int dd = 0; dd < 2; dd++) {
 		struct buf *o = dd ? &dp : &ap;
 
@@ -1564,6 +1564,8 @@ static int apply_rows(struct store *s, const struct batch *b)
 	for (size_t i = 0; r == 0 && i < b->nrows; i++) {
 		const struct cell *c = &b->cells[i * b->ncells_row];
 
+		r = buf_add(t, num,
+			    (size_t)snprintf(num, sizeof(num), "%zu\t", i));
 		for (size_t k = 0; r == 0 && k < b->ncells_row; k++) {
 			switch (c[k].kind) {
 			case V_INT:
