@@ -58,11 +58,11 @@ struct config {
 	unsigned http_memory_limit; /* bytes per connection, default 32 KiB */
 
 	/* postgresql (used when database is a connection string) */
-	char *pg_schema;		  /* control tables; default ingestd */
-	char *pg_data_schema;		  /* dataset tables; default public */
-	char *pg_password_file;		  /* absolute; NULL when unset */
+	char *pg_schema;                  /* control tables; default ingestd */
+	char *pg_data_schema;             /* dataset tables; default public */
+	char *pg_password_file;           /* absolute; NULL when unset */
 	unsigned pg_statement_timeout_ms; /* default 60000; 0: none */
-	unsigned pg_lock_timeout_ms;	  /* default 10000 */
+	unsigned pg_lock_timeout_ms;      /* default 10000 */
 	unsigned pg_idle_timeout_ms; /* idle_in_transaction; default 60000 */
 	unsigned pg_retry_max_ms;    /* reconnect backoff cap; default 30000 */
 

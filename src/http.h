@@ -38,7 +38,7 @@ struct http_live {
 };
 
 struct http_env {
-	const struct config *cfg; /* http.* keys; read by http_new only */
+	const struct config *cfg;    /* http.* keys; read by http_new only */
 	const struct store_conf *db; /* copied by http_new */
 	/* >= 0: a listening socket passed by the service manager, taken on
 	 * success (the caller then forgets it); -1: bind cfg->http_listen. */

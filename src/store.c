@@ -479,7 +479,7 @@ static int create_table(struct store *s, const struct dataset *ds)
 }
 
 static int sq_ensure_table(struct store *s, const struct dataset *ds,
-		       struct buf *why)
+			   struct buf *why)
 {
 	const struct schema *sc = &ds->schema;
 	sqlite3_stmt *st = NULL;
@@ -588,7 +588,7 @@ void upload_rec_clear(struct upload_rec *r)
 }
 
 static int sq_upload_create(struct store *s, const struct upload_new *u,
-			int64_t *id)
+			    int64_t *id)
 {
 	struct buf shown = BUF_INIT;
 	sqlite3_stmt *st = NULL; /* read at out: even when utf8_escape fails */
@@ -749,7 +749,7 @@ static int end(struct store *s, int r)
 }
 
 static int sq_upload_create_many(struct store *s, const struct upload_new *u,
-			     size_t n, int64_t *ids)
+				 size_t n, int64_t *ids)
 {
 	int r = begin(s);
 
@@ -791,7 +791,7 @@ static int sq_group_end(struct store *s, bool commit)
 }
 
 static int sq_upload_change(struct store *s, int64_t id,
-			const struct upload_change *ch)
+			    const struct upload_change *ch)
 {
 	int r = begin(s);
 
@@ -801,8 +801,8 @@ static int sq_upload_change(struct store *s, int64_t id,
 }
 
 static int sq_upload_hashed(struct store *s, int64_t id, enum upload_state from,
-			const char *sha256, bool dedupe,
-			const char *dup_location, int64_t *dup_of)
+			    const char *sha256, bool dedupe,
+			    const char *dup_location, int64_t *dup_of)
 {
 	struct upload_change ch = {
 		.from = UP_PROCESSING, .to = UP_PROCESSING, .sha256 = sha256};
@@ -1014,7 +1014,7 @@ static int sq_apply_batch(struct store *s, const struct batch *b)
 }
 
 static int sq_status_synced(struct store *s, const int64_t *ids,
-			const enum upload_state *states, size_t n)
+			    const enum upload_state *states, size_t n)
 {
 	sqlite3_stmt *st;
 	int r = begin(s), rc;
@@ -1102,7 +1102,8 @@ static int sq_upload_get(struct store *s, int64_t id, struct upload_rec *out)
 	return r;
 }
 
-static int sq_upload_latest_same_name(struct store *s, int64_t id, int64_t *latest)
+static int sq_upload_latest_same_name(struct store *s, int64_t id,
+				      int64_t *latest)
 {
 	sqlite3_stmt *st;
 	int r = store_prep(s,
@@ -1126,8 +1127,9 @@ static int sq_upload_latest_same_name(struct store *s, int64_t id, int64_t *late
 }
 
 static int sq_upload_foreach_unsettled(struct store *s,
-				   int (*fn)(const struct upload_rec *, void *),
-				   void *data)
+				       int (*fn)(const struct upload_rec *,
+						 void *),
+				       void *data)
 {
 	sqlite3_stmt *st = NULL;
 	int rc, r = 0;
@@ -1159,11 +1161,12 @@ static const char *col_text(sqlite3_stmt *st, int i)
 static int status_errors(struct store *s, int64_t id, struct buf *arr)
 {
 	sqlite3_stmt *st;
-	int r = store_prep(s,
-			   "SELECT record, line, \"column\", value, type, message"
-			   " FROM upload_errors WHERE upload_id = ?"
-			   " ORDER BY rowid LIMIT 100",
-			   &st);
+	int r = store_prep(
+		s,
+		"SELECT record, line, \"column\", value, type, message"
+		" FROM upload_errors WHERE upload_id = ?"
+		" ORDER BY rowid LIMIT 100",
+		&st);
 	int rc;
 
 	if (r < 0)

@@ -38,14 +38,14 @@ struct store;
 #define STORE_STR_MAX 4096
 #define STORE_IDENT_MAX 64 /* PostgreSQL identifiers: 63 bytes */
 struct store_conf {
-	char database[STORE_STR_MAX];	   /* a path, or a conninfo/URI */
+	char database[STORE_STR_MAX];      /* a path, or a conninfo/URI */
 	char password_file[STORE_STR_MAX]; /* "": none (libpq's passfile) */
-	char schema[STORE_IDENT_MAX];	   /* control tables; "" = ingestd */
+	char schema[STORE_IDENT_MAX];      /* control tables; "" = ingestd */
 	char data_schema[STORE_IDENT_MAX]; /* dataset tables; "" = public */
-	unsigned statement_timeout_ms;	   /* 0: the server's setting */
+	unsigned statement_timeout_ms;     /* 0: the server's setting */
 	unsigned lock_timeout_ms;
 	unsigned idle_timeout_ms; /* idle_in_transaction_session_timeout */
-	unsigned retry_max_ms;	  /* writer: reconnect backoff cap */
+	unsigned retry_max_ms;    /* writer: reconnect backoff cap */
 };
 
 /* Whether database names a PostgreSQL server (a postgresql:// or

@@ -75,7 +75,7 @@ struct status_doc {
 	const char *file, *dataset, *state, *sha256;
 	int64_t bytes, rows_total, rows_applied, rows_failed, errors_count;
 	int64_t bytes_done, bytes_read; /* bytes_read < 0: NULL */
-	const char *dialect; /* JSON text, or NULL */
+	const char *dialect;            /* JSON text, or NULL */
 	const char *reason, *location;
 	int64_t duplicate_of; /* 0: NULL */
 	const char *created_at, *started_at, *finished_at;
@@ -163,13 +163,11 @@ int store_pg_open(const struct store_conf *c, bool readonly,
 /* store_read.c's halves of the SQLite table. */
 int sq_uploads_list(struct store *s, const struct upload_query *q,
 		    upload_view_fn fn, void *data, int64_t *next_before);
-int sq_upload_view(struct store *s, int64_t id, upload_view_fn fn,
-		   void *data);
+int sq_upload_view(struct store *s, int64_t id, upload_view_fn fn, void *data);
 int sq_errors_page(struct store *s, int64_t id, int64_t after, unsigned limit,
 		   error_view_fn fn, void *data, int64_t *next_after);
-int sq_errors_chunk(struct store *s, int64_t id, int64_t record,
-		    int64_t rowid, unsigned limit, error_view_fn fn,
-		    void *data);
+int sq_errors_chunk(struct store *s, int64_t id, int64_t record, int64_t rowid,
+		    unsigned limit, error_view_fn fn, void *data);
 int sq_ping(struct store *s, int64_t *max_id);
 int sq_metrics(struct store *s, struct store_metrics *out);
 

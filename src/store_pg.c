@@ -60,8 +60,8 @@
 struct stage {
 	char *key;
 	char *create_sql, *copy_sql, *truncate_sql;
-	char *apply_sql;   /* keys distinct within the batch */
-	char *dedupe_sql;  /* DISTINCT ON: the last row of a key wins */
+	char *apply_sql;  /* keys distinct within the batch */
+	char *dedupe_sql; /* DISTINCT ON: the last row of a key wins */
 	bool made; /* created by a committed transaction of this session */
 };
 
@@ -80,7 +80,7 @@ struct pg_conn {
 	 * writer runs again alone. They check whether they happened. */
 	unsigned unknown_left;
 	unsigned group_ops; /* operations begun in the current group */
-	bool broken;	     /* the server said the session ends */
+	bool broken;        /* the server said the session ends */
 	bool lost_logged;
 	int interrupted; /* atomic: store_interrupt() */
 };
@@ -155,11 +155,10 @@ static bool session_lost(const struct store *s, const PGresult *res)
  * negative errno; clears res. */
 static int fail(struct store *s, PGresult *res)
 {
-	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE)
-				: NULL;
-	const char *msg = res ? PQresultErrorField(res,
-						   PG_DIAG_MESSAGE_PRIMARY)
-			      : NULL;
+	const char *state =
+		res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	const char *msg =
+		res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
 	int r = -EIO;
 
 	set_err(s, msg ? msg : PQerrorMessage(s->pg->conn));
@@ -173,11 +172,11 @@ static int fail(struct store *s, PGresult *res)
 		r = -ENOSPC;
 	else if (state && strcmp(state, "53200") == 0)
 		r = -ENOMEM;
-	else if (state && (strcmp(state, "40001") == 0 ||
-			   strcmp(state, "40P01") == 0))
+	else if (state &&
+		 (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0))
 		r = -EBUSY;
-	else if (state && (strcmp(state, "55P03") == 0 ||
-			   strcmp(state, "57014") == 0))
+	else if (state &&
+		 (strcmp(state, "55P03") == 0 || strcmp(state, "57014") == 0))
 		r = -ETIMEDOUT;
 	else if (state && strcmp(state, "42501") == 0)
 		r = -EACCES;
@@ -207,8 +206,9 @@ static PGresult *exec_sql(struct store *s, const char *sql,
 		}
 		PQclear(res);
 		res = simple ? PQexec(s->pg->conn, sql)
-			     : PQexecParams(s->pg->conn, sql, p ? p->n : 0, NULL,
-					    p ? p->v : NULL, p ? p->len : NULL,
+			     : PQexecParams(s->pg->conn, sql, p ? p->n : 0,
+					    NULL, p ? p->v : NULL,
+					    p ? p->len : NULL,
 					    p ? p->fmt : NULL, 0);
 		st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
 		if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
@@ -263,7 +263,7 @@ static const char *val_str(const PGresult *res, int row, int col)
 /* SQL texts                                                          */
 
 /* tmpl with "{}" state lists (store_sql_fill) and each '@' the quoted
- * control schema, '%' the quoted data schema. */
+ * control schema (no template has another '@'). */
 static int sql_make(struct pg_conn *p, char **out, const char *tmpl, ...)
 {
 	struct buf a = BUF_INIT, b = BUF_INIT;
@@ -277,9 +277,7 @@ static int sql_make(struct pg_conn *p, char **out, const char *tmpl, ...)
 	va_end(ap);
 	r = store_sql_fill(&a, tmpl, m[0], m[1], m[2], m[3]);
 	for (size_t i = 0; r == 0 && i < a.len; i++)
-		r = a.p[i] == '@'   ? buf_adds(&b, p->ctl)
-		    : a.p[i] == '%' ? buf_adds(&b, p->data)
-				    : buf_addc(&b, a.p[i]);
+		r = a.p[i] == '@' ? buf_adds(&b, p->ctl) : buf_addc(&b, a.p[i]);
 	buf_free(&a);
 	if (r < 0) {
 		buf_free(&b);
@@ -292,25 +290,26 @@ static int sql_make(struct pg_conn *p, char **out, const char *tmpl, ...)
 #define UNSETTLED_MASK (UP_ALL_MASK & ~upload_state_terminal_mask())
 #define DONE_MASK (UP_BIT(UP_COMPLETED) | UP_BIT(UP_DUPLICATE))
 #define NOW "date_trunc('milliseconds', clock_timestamp())"
-#define TS(c) "to_char(" c " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+#define TS(c) \
+	"to_char(" c " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 
 #define REC_COLUMNS                                                           \
 	"id, state, dataset, file_name_raw, reason, location, bytes, inode,"  \
 	" mtime_ns, sha256, bytes_done, line_done, rows_total, rows_applied," \
 	" rows_failed, errors_count"
 
-#define VIEW_COLUMNS                                                        \
-	"id, file_name, dataset, state, reason, location, sha256, " TS(     \
-		"created_at") ", " TS("started_at") ", " TS("finished_at") "," \
-					    " bytes, bytes_done, rows_total,"  \
-					    " rows_applied, rows_failed,"      \
-					    " errors_count, duplicate_of,"     \
-					    " CASE WHEN started_at IS NULL"    \
-					    " THEN -1.0 ELSE greatest(0.0,"    \
-					    " extract(epoch FROM"              \
-					    " coalesce(finished_at,"           \
-					    " clock_timestamp()) -"            \
-					    " started_at)::float8) END"
+#define VIEW_COLUMNS                                                                          \
+	"id, file_name, dataset, state, reason, location, sha256, " TS("created_at") ", " TS( \
+		"started_at") ", " TS("finished_at") ","                                      \
+						     " bytes, bytes_done, rows_total,"        \
+						     " rows_applied, rows_failed,"            \
+						     " errors_count, duplicate_of,"           \
+						     " CASE WHEN started_at IS NULL"          \
+						     " THEN -1.0 ELSE greatest(0.0,"          \
+						     " extract(epoch FROM"                    \
+						     " coalesce(finished_at,"                 \
+						     " clock_timestamp()) -"                  \
+						     " started_at)::float8) END"
 
 #define ERROR_COLUMNS "rowid, record, line, \"column\", value, type, message"
 
@@ -333,61 +332,77 @@ static int build_sql(struct pg_conn *p)
 		" status_pending = true"
 		" WHERE id = $1",
 		UP_BIT(UP_PROCESSING), upload_state_terminal_mask());
-	r = r ?: sql_make(p, &p->sql[SQL_DEDUPE],
-			  "SELECT o.id FROM @.uploads o, @.uploads u"
-			  " WHERE u.id = $1 AND o.state = {}"
-			  " AND o.dataset = u.dataset AND o.sha256 = $2"
-			  " ORDER BY o.id LIMIT 1",
-			  UP_BIT(UP_COMPLETED));
-	r = r ?: sql_make(p, &p->sql[SQL_ADVANCE],
-			  "UPDATE @.uploads SET rows_total = rows_total + $2,"
-			  " rows_applied = rows_applied + $3,"
-			  " rows_failed = rows_failed + $4,"
-			  " errors_count = errors_count + $5,"
-			  " bytes_done = $6, line_done = $7, bytes_read = $9"
-			  " WHERE id = $1 AND state = {} AND bytes_done = $8",
-			  UP_BIT(UP_PROCESSING));
-	r = r ?: sql_make(p, &p->sql[SQL_UNSETTLED],
-			  "SELECT " REC_COLUMNS " FROM @.uploads"
-			  " WHERE status_pending OR state IN ({})"
-			  " ORDER BY id",
-			  UNSETTLED_MASK);
-	r = r ?: sql_make(p, &p->sql[SQL_STATUS],
-			  "SELECT id, file_name, dataset, state, sha256, bytes,"
-			  " rows_total, rows_applied, rows_failed, errors_count,"
-			  " bytes_done, bytes_read, dialect, reason, location,"
-			  " duplicate_of, " TS("created_at") ", " TS(
-				  "started_at") ", " TS("finished_at")
-			  " FROM @.uploads WHERE id = $1");
-	r = r ?: sql_make(p, &p->sql[SQL_LIST_ALL],
-			  "SELECT " VIEW_COLUMNS " FROM @.uploads"
-			  " WHERE id < $1 AND ($2::text IS NULL OR state = $2)"
-			  " AND ($3::text IS NULL OR dataset = $3)"
-			  " AND ($5::text IS NULL OR file_name = $5)"
-			  " ORDER BY id DESC LIMIT $4");
-	r = r ?: sql_make(p, &p->sql[SQL_VIEW],
-			  "SELECT " VIEW_COLUMNS " FROM @.uploads WHERE id = $1");
-	r = r ?: sql_make(
-		      p, &p->sql[SQL_LAST_DONE],
-		      "SELECT coalesce(sum(rows_applied), 0),"
-		      " coalesce(sum(rows_failed), 0), coalesce(sum(bytes_done), 0),"
-		      " coalesce(max(id), 0),"
-		      " (SELECT coalesce(floor(extract(epoch FROM max(finished_at)))::bigint, 0)"
-		      "  FROM @.uploads WHERE state = {})"
-		      " FROM @.uploads",
-		      UP_BIT(UP_COMPLETED));
+	r = r
+		    ?: sql_make(p, &p->sql[SQL_DEDUPE],
+				"SELECT o.id FROM @.uploads o, @.uploads u"
+				" WHERE u.id = $1 AND o.state = {}"
+				" AND o.dataset = u.dataset AND o.sha256 = $2"
+				" ORDER BY o.id LIMIT 1",
+				UP_BIT(UP_COMPLETED));
+	r = r
+		    ?: sql_make(
+			       p, &p->sql[SQL_ADVANCE],
+			       "UPDATE @.uploads SET rows_total = rows_total + $2,"
+			       " rows_applied = rows_applied + $3,"
+			       " rows_failed = rows_failed + $4,"
+			       " errors_count = errors_count + $5,"
+			       " bytes_done = $6, line_done = $7, bytes_read = $9"
+			       " WHERE id = $1 AND state = {} AND bytes_done = $8",
+			       UP_BIT(UP_PROCESSING));
+	r = r
+		    ?: sql_make(p, &p->sql[SQL_UNSETTLED],
+				"SELECT " REC_COLUMNS " FROM @.uploads"
+				" WHERE status_pending OR state IN ({})"
+				" ORDER BY id",
+				UNSETTLED_MASK);
+	r = r
+		    ?: sql_make(
+			       p, &p->sql[SQL_STATUS],
+			       "SELECT id, file_name, dataset, state, sha256, bytes,"
+			       " rows_total, rows_applied, rows_failed, errors_count,"
+			       " bytes_done, bytes_read, dialect, reason, location,"
+			       " duplicate_of, " TS("created_at") ", " TS("started_at") ", " TS(
+				       "finished_at") " FROM @.uploads WHERE id = $1");
+	r = r
+		    ?: sql_make(
+			       p, &p->sql[SQL_LIST_ALL],
+			       "SELECT " VIEW_COLUMNS " FROM @.uploads"
+			       " WHERE id < $1 AND ($2::text IS NULL OR state = $2)"
+			       " AND ($3::text IS NULL OR dataset = $3)"
+			       " AND ($5::text IS NULL OR file_name = $5)"
+			       " ORDER BY id DESC LIMIT $4");
+	r = r
+		    ?: sql_make(p, &p->sql[SQL_VIEW],
+				"SELECT " VIEW_COLUMNS
+				" FROM @.uploads WHERE id = $1");
+	r = r
+		    ?: sql_make(
+			       p, &p->sql[SQL_LAST_DONE],
+			       "SELECT coalesce(sum(rows_applied), 0),"
+			       " coalesce(sum(rows_failed), 0), coalesce(sum(bytes_done), 0),"
+			       " coalesce(max(id), 0),"
+			       " (SELECT coalesce(floor(extract(epoch FROM max(finished_at)))::bigint, 0)"
+			       "  FROM @.uploads WHERE state = {})"
+			       " FROM @.uploads",
+			       UP_BIT(UP_COMPLETED));
 	if (r == 0) {
 		struct buf b = BUF_INIT;
 
 		r = buf_adds(&b, "SELECT count(*), coalesce(sum(d), 0)");
 		for (size_t i = 0; r == 0 && i < STORE_DURATION_BUCKETS; i++)
-			r = buf_printf(&b, ", count(*) FILTER (WHERE d <= %.17g)",
+			r = buf_printf(&b,
+				       ", count(*) FILTER (WHERE d <= %.17g)",
 				       store_duration_bounds[i]);
-		r = r ?: buf_adds(&b, " FROM (SELECT extract(epoch FROM finished_at - started_at)::float8 AS d"
-				  "  FROM @.uploads WHERE state IN ({})"
-				  "  AND started_at IS NOT NULL AND finished_at IS NOT NULL) x");
-		r = r ?: sql_make(p, &p->sql[SQL_DURATIONS], b.p,
-				  UP_BIT(UP_COMPLETED) | UP_BIT(UP_FAILED));
+		r = r
+			    ?: buf_adds(
+				       &b,
+				       " FROM (SELECT extract(epoch FROM finished_at - started_at)::float8 AS d"
+				       "  FROM @.uploads WHERE state IN ({})"
+				       "  AND started_at IS NOT NULL AND finished_at IS NOT NULL) x");
+		r = r
+			    ?: sql_make(p, &p->sql[SQL_DURATIONS], b.p,
+					UP_BIT(UP_COMPLETED) |
+						UP_BIT(UP_FAILED));
 		buf_free(&b);
 	}
 	return r;
@@ -403,16 +418,15 @@ static void no_notices(void *arg, const char *msg)
 }
 
 /* The password of password_file: its first line. */
-static int read_password(const char *path, char *out, size_t n,
-			 struct store *s)
+static int read_password(const char *path, char *out, size_t n, struct store *s)
 {
 	FILE *f = fopen(path, "re");
 	size_t len;
 
 	if (!f) {
 		int e = errno;
-		snprintf(s->err, sizeof(s->err), "password_file %.300s: %s", path,
-			 strerror(e));
+		snprintf(s->err, sizeof(s->err), "password_file %.300s: %s",
+			 path, strerror(e));
 		return -e;
 	}
 	if (!fgets(out, (int)n, f))
@@ -519,16 +533,18 @@ static int ensure(struct store *s)
 		attempts++;
 		if (r == 0) {
 			if (p->lost_logged)
-				log_notice("database: reconnected to PostgreSQL after %u attempts",
-					   attempts);
+				log_notice(
+					"database: reconnected to PostgreSQL after %u attempts",
+					attempts);
 			p->lost_logged = false;
 			return 0;
 		}
 		if (s->readonly || r != -ENOTCONN)
 			return r;
 		if (!p->lost_logged) {
-			log_warning("database: PostgreSQL unreachable (%s): retrying, uploads wait",
-				    s->err);
+			log_warning(
+				"database: PostgreSQL unreachable (%s): retrying, uploads wait",
+				s->err);
 			p->lost_logged = true;
 		}
 		/* waits in steps, so that an interrupt is seen soon */
@@ -564,8 +580,7 @@ static int quote_ident(char *out, size_t n, const char *id)
 	return r;
 }
 
-int store_pg_open(const struct store_conf *c, bool readonly,
-		  struct store **out)
+int store_pg_open(const struct store_conf *c, bool readonly, struct store **out)
 {
 	struct store *s = calloc(1, sizeof(*s));
 	struct pg_conn *p = calloc(1, sizeof(*p));
@@ -625,8 +640,9 @@ static int pg_exec(struct store *s, const char *sql)
 
 static bool in_tx(const struct store *s)
 {
-	PGTransactionStatusType t = s->pg->conn ? PQtransactionStatus(s->pg->conn)
-						 : PQTRANS_UNKNOWN;
+	PGTransactionStatusType t = s->pg->conn
+					    ? PQtransactionStatus(s->pg->conn)
+					    : PQTRANS_UNKNOWN;
 	return t == PQTRANS_INTRANS || t == PQTRANS_INERROR;
 }
 
@@ -833,7 +849,8 @@ static int migrate_tx(struct store *s, int *version)
 	PQclear(res);
 	*version = 0;
 	if (n) {
-		r = sql_make(p, &ver, "SELECT max(version) FROM @.schema_version");
+		r = sql_make(p, &ver,
+			     "SELECT max(version) FROM @.schema_version");
 		r = r ?: run(s, ver, NULL, &res);
 		free(ver);
 		if (r < 0)
@@ -842,9 +859,10 @@ static int migrate_tx(struct store *s, int *version)
 		PQclear(res);
 	}
 	if (*version > (int)ARRAY_SIZE(migrations)) {
-		snprintf(s->err, sizeof(s->err),
-			 "database schema version %d is newer than this ingestd (%d)",
-			 *version, (int)ARRAY_SIZE(migrations));
+		snprintf(
+			s->err, sizeof(s->err),
+			"database schema version %d is newer than this ingestd (%d)",
+			*version, (int)ARRAY_SIZE(migrations));
 		return -EINVAL;
 	}
 	for (int v = *version; r == 0 && v < (int)ARRAY_SIZE(migrations); v++) {
@@ -910,8 +928,11 @@ static int create_table(struct store *s, const struct dataset *ds)
 	r = r ?: buf_adds(&b, "(");
 	for (size_t f = 0; r == 0 && f < sc->nfields; f++) {
 		r = sql_ident(&b, field_column(&sc->fields[f]));
-		r = r ?: buf_printf(&b, " %s%s, ", pg_type(sc->fields[f].type),
-				    field_pk_pos(sc, f) ? " NOT NULL" : "");
+		r = r
+			    ?: buf_printf(&b, " %s%s, ",
+					  pg_type(sc->fields[f].type),
+					  field_pk_pos(sc, f) ? " NOT NULL"
+							      : "");
 	}
 	r = r ?: buf_adds(&b, "\"_upload_id\" bigint");
 	if (sc->npk)
@@ -971,25 +992,28 @@ static int check_table(struct store *s, const struct dataset *ds,
 				break;
 		if (f == sc->nfields) {
 			if (notnull && !has_default) {
-				buf_printf(why,
-					   "table \"%s\" has a NOT NULL column \"%s\" that dataset \"%s\" does not declare; ",
-					   ds->table, name, ds->name);
+				buf_printf(
+					why,
+					"table \"%s\" has a NOT NULL column \"%s\" that dataset \"%s\" does not declare; ",
+					ds->table, name, ds->name);
 				bad = true;
 			}
 			continue;
 		}
 		if (strcmp(type, pg_type(sc->fields[f].type)) != 0) {
-			buf_printf(why,
-				   "column \"%s\" of table \"%s\" is %s, the schema needs %s; ",
-				   name, ds->table, type,
-				   pg_type(sc->fields[f].type));
+			buf_printf(
+				why,
+				"column \"%s\" of table \"%s\" is %s, the schema needs %s; ",
+				name, ds->table, type,
+				pg_type(sc->fields[f].type));
 			bad = true;
 		}
 		if (pk != field_pk_pos(sc, f)) {
-			buf_printf(why,
-				   "column \"%s\" of table \"%s\" is %s the primary key (position %d), the schema says %d; ",
-				   name, ds->table, pk ? "in" : "not in", pk,
-				   field_pk_pos(sc, f));
+			buf_printf(
+				why,
+				"column \"%s\" of table \"%s\" is %s the primary key (position %d), the schema says %d; ",
+				name, ds->table, pk ? "in" : "not in", pk,
+				field_pk_pos(sc, f));
 			bad = true;
 		}
 	}
@@ -1012,9 +1036,10 @@ static int check_table(struct store *s, const struct dataset *ds,
 		bad = true;
 	}
 	if (bad) {
-		buf_printf(why,
-			   "drop or rename the table, or change dataset \"%s\" to match it",
-			   ds->name);
+		buf_printf(
+			why,
+			"drop or rename the table, or change dataset \"%s\" to match it",
+			ds->name);
 		return -EINVAL;
 	}
 	return 0;
@@ -1033,8 +1058,7 @@ static int pg_ensure_table(struct store *s, const struct dataset *ds,
 /* ------------------------------------------------------------------ */
 /* Uploads                                                            */
 
-static int create_one(struct store *s, const struct upload_new *u,
-		      int64_t *id)
+static int create_one(struct store *s, const struct upload_new *u, int64_t *id)
 {
 	struct buf shown = BUF_INIT;
 	struct params p = {0};
@@ -1043,11 +1067,13 @@ static int create_one(struct store *s, const struct upload_new *u,
 	int r;
 
 	r = utf8_escape(&shown, u->name, u->name_len, SIZE_MAX);
-	r = r ?: sql_make(s->pg, &sql,
-			  "INSERT INTO @.uploads(file_name, file_name_raw, state,"
-			  " bytes, inode, mtime_ns, dataset, created_at)"
-			  " VALUES($1, $2, $3, $4, $5, $6, $7, " NOW ")"
-			  " RETURNING id");
+	r = r
+		    ?: sql_make(
+			       s->pg, &sql,
+			       "INSERT INTO @.uploads(file_name, file_name_raw, state,"
+			       " bytes, inode, mtime_ns, dataset, created_at)"
+			       " VALUES($1, $2, $3, $4, $5, $6, $7, " NOW ")"
+			       " RETURNING id");
 	if (r < 0)
 		goto out;
 	p_str(&p, shown.p ? shown.p : "");
@@ -1101,7 +1127,8 @@ static int get_state(struct store *s, int64_t id, enum upload_state *out)
 	struct params p = {0};
 	PGresult *res;
 	char *sql = NULL;
-	int r = sql_make(s->pg, &sql, "SELECT state FROM @.uploads WHERE id = $1");
+	int r = sql_make(s->pg, &sql,
+			 "SELECT state FROM @.uploads WHERE id = $1");
 
 	if (r < 0)
 		return r;
@@ -1174,9 +1201,10 @@ static int dialect(struct store *s, int64_t id, const char *json)
 {
 	struct params p = {0};
 	char *sql = NULL;
-	int r = sql_make(s->pg, &sql,
-			 "UPDATE @.uploads SET dialect = $2, status_pending = true"
-			 " WHERE id = $1");
+	int r = sql_make(
+		s->pg, &sql,
+		"UPDATE @.uploads SET dialect = $2, status_pending = true"
+		" WHERE id = $1");
 
 	if (r < 0)
 		return r;
@@ -1239,10 +1267,9 @@ static int hashed(struct store *s, int64_t id, enum upload_state from,
 	return r;
 }
 
-static int pg_upload_hashed(struct store *s, int64_t id,
-			    enum upload_state from, const char *sha256,
-			    bool dedupe, const char *dup_location,
-			    int64_t *dup_of)
+static int pg_upload_hashed(struct store *s, int64_t id, enum upload_state from,
+			    const char *sha256, bool dedupe,
+			    const char *dup_location, int64_t *dup_of)
 {
 	int64_t orig = 0;
 	int r;
@@ -1312,13 +1339,12 @@ static int add_pk(struct buf *b, const struct schema *sc, const char *sep)
 	return r;
 }
 
-static int stage_for(struct store *s, const struct batch *b,
-		     struct stage **out)
+static int stage_for(struct store *s, const struct batch *b, struct stage **out)
 {
 	struct pg_conn *p = s->pg;
 	const struct schema *sc = &b->ds->schema;
-	struct buf key = BUF_INIT, cr = BUF_INIT, cp = BUF_INIT,
-		   ap = BUF_INIT, dp = BUF_INIT, tr = BUF_INIT, cols = BUF_INIT;
+	struct buf key = BUF_INIT, cr = BUF_INIT, cp = BUF_INIT, ap = BUF_INIT,
+		   dp = BUF_INIT, tr = BUF_INIT, cols = BUF_INIT;
 	struct stage *st;
 	char name[48];
 	int r;
@@ -1335,15 +1361,18 @@ static int stage_for(struct store *s, const struct batch *b,
 		}
 	snprintf(name, sizeof(name), "ingestd_stage_%u", ++p->stage_seq);
 	for (size_t k = 0; r == 0 && k < b->ncells_row; k++) {
-		r = sql_ident(&cols, field_column(&sc->fields[b->cell_field[k]]));
+		r = sql_ident(&cols,
+			      field_column(&sc->fields[b->cell_field[k]]));
 		r = r ?: buf_adds(&cols, ", ");
 	}
 	r = r ?: buf_adds(&cols, "\"_upload_id\"");
 	/* _ord: the row's place in the batch, sent with it (cheaper than a
 	 * sequence), so that the last row of a key wins as on SQLite */
-	r = r ?: buf_printf(&cr,
-			    "CREATE TEMP TABLE IF NOT EXISTS %s (_ord integer, ",
-			    name);
+	r = r
+		    ?: buf_printf(
+			       &cr,
+			       "CREATE TEMP TABLE IF NOT EXISTS %s (_ord integer, ",
+			       name);
 	for (size_t k = 0; r == 0 && k < b->ncells_row; k++) {
 		const struct field *f = &sc->fields[b->cell_field[k]];
 		r = sql_ident(&cr, field_column(f));
@@ -1499,7 +1528,8 @@ static int batch_dup_keys(const struct batch *b)
 	for (size_t k = 0; k < sc->npk; k++) {
 		size_t c = 0;
 
-		while (c < b->ncells_row && (size_t)b->cell_field[c] != sc->pk[k])
+		while (c < b->ncells_row &&
+		       (size_t)b->cell_field[c] != sc->pk[k])
 			c++;
 		if (c == b->ncells_row)
 			return 1;
@@ -1573,16 +1603,18 @@ static int apply_rows(struct store *s, const struct batch *b)
 				    FT_BOOLEAN)
 					r = buf_adds(t, c[k].u.i ? "t" : "f");
 				else
-					r = buf_add(t, num,
-						    (size_t)snprintf(
-							    num, sizeof(num),
-							    "%lld",
-							    (long long)c[k].u.i));
+					r = buf_add(
+						t, num,
+						(size_t)snprintf(
+							num, sizeof(num),
+							"%lld",
+							(long long)c[k].u.i));
 				break;
 			case V_REAL:
 				r = buf_add(t, num,
 					    (size_t)snprintf(num, sizeof(num),
-							     "%.17g", c[k].u.d));
+							     "%.17g",
+							     c[k].u.d));
 				break;
 			case V_TEXT:
 				r = copy_text(t, b->arena.p + c[k].u.s.off,
@@ -1634,8 +1666,9 @@ static int apply_errors(struct store *s, const struct batch *b)
 		}
 		r = r ?: buf_addc(t, '\t');
 		if (e->has_value)
-			r = r ?: copy_text(t, b->arena.p + e->value_off,
-					   e->value_len);
+			r = r
+				    ?: copy_text(t, b->arena.p + e->value_off,
+						 e->value_len);
 		else
 			r = r ?: buf_adds(t, "\\N");
 		r = r ?: buf_printf(t, "\t%s\t", err_type_name(e->type));
@@ -1657,8 +1690,9 @@ static int applied_already(struct store *s, const struct batch *b)
 
 	if (!s->pg->unknown_left || b->end_offset == b->start_offset)
 		return 0;
-	r = sql_make(s->pg, &sql,
-		     "SELECT 1 FROM @.uploads WHERE id = $1 AND bytes_done = $2");
+	r = sql_make(
+		s->pg, &sql,
+		"SELECT 1 FROM @.uploads WHERE id = $1 AND bytes_done = $2");
 	if (r < 0)
 		return r;
 	p_i64(&p, b->upload_id);
@@ -1693,9 +1727,10 @@ static int advance(struct store *s, const struct batch *b)
 	r = strcmp(PQcmdTuples(res), "1") == 0 ? 0 : -EINVAL;
 	PQclear(res);
 	if (r < 0)
-		snprintf(s->err, sizeof(s->err),
-			 "upload %lld is not processing, or a batch before this one was not applied",
-			 (long long)b->upload_id);
+		snprintf(
+			s->err, sizeof(s->err),
+			"upload %lld is not processing, or a batch before this one was not applied",
+			(long long)b->upload_id);
 	return r;
 }
 
@@ -1712,7 +1747,8 @@ static int batch_tx(struct store *s, const struct batch *b)
 		struct upload_change ch = {
 			.from = UP_PROCESSING,
 			.to = b->final_state,
-			.reason = b->final_reason.len ? b->final_reason.p : NULL,
+			.reason =
+				b->final_reason.len ? b->final_reason.p : NULL,
 			.location = b->final_location.len ? b->final_location.p
 							  : NULL,
 			.clear_location = b->final_location.len == 0,
@@ -1824,8 +1860,10 @@ static int pg_upload_get(struct store *s, int64_t id, struct upload_rec *out)
 	char *sql = NULL;
 	int r = read_ready(s);
 
-	r = r ?: sql_make(s->pg, &sql,
-			  "SELECT " REC_COLUMNS " FROM @.uploads WHERE id = $1");
+	r = r
+		    ?: sql_make(s->pg, &sql,
+				"SELECT " REC_COLUMNS
+				" FROM @.uploads WHERE id = $1");
 	if (r < 0)
 		return r;
 	p_i64(&p, id);
@@ -1854,10 +1892,11 @@ static int pg_upload_latest_same_name(struct store *s, int64_t id,
 	char *sql = NULL;
 	int r = read_ready(s);
 
-	r = r ?: sql_make(s->pg, &sql,
-			  "SELECT max(o.id) FROM @.uploads u, @.uploads o"
-			  " WHERE u.id = $1 AND o.file_name = u.file_name"
-			  " AND o.file_name_raw = u.file_name_raw");
+	r = r
+		    ?: sql_make(s->pg, &sql,
+				"SELECT max(o.id) FROM @.uploads u, @.uploads o"
+				" WHERE u.id = $1 AND o.file_name = u.file_name"
+				" AND o.file_name_raw = u.file_name_raw");
 	if (r < 0)
 		return r;
 	p_i64(&p, id);
@@ -1905,10 +1944,12 @@ static int pg_status_json(struct store *s, int64_t id, struct buf *out)
 	char *sql = NULL;
 	int r = read_ready(s);
 
-	r = r ?: sql_make(s->pg, &sql,
-			  "SELECT record, line, \"column\", value, type, message"
-			  " FROM @.upload_errors WHERE upload_id = $1"
-			  " ORDER BY rowid LIMIT 100");
+	r = r
+		    ?: sql_make(
+			       s->pg, &sql,
+			       "SELECT record, line, \"column\", value, type, message"
+			       " FROM @.upload_errors WHERE upload_id = $1"
+			       " ORDER BY rowid LIMIT 100");
 	if (r < 0)
 		goto out;
 	p_i64(&p, id);
@@ -1974,38 +2015,53 @@ static int view_json(struct buf *b, const struct upload_view *v)
 
 	r = r ?: store_json_str(b, v->file, strlen(v->file));
 	r = r ?: buf_adds(b, ",\"dataset\":");
-	r = r ?: store_json_str(b, v->dataset, v->dataset ? strlen(v->dataset) : 0);
+	r = r
+		    ?: store_json_str(b, v->dataset,
+				      v->dataset ? strlen(v->dataset) : 0);
 	r = r ?: buf_adds(b, ",\"state\":");
 	r = r ?: store_json_str(b, v->state, strlen(v->state));
-	r = r ?: buf_printf(b, ",\"bytes\":%lld,\"rows\":{\"total\":%lld,"
+	r = r
+		    ?: buf_printf(
+			       b,
+			       ",\"bytes\":%lld,\"rows\":{\"total\":%lld,"
 			       "\"applied\":%lld,\"failed\":%lld},\"progress\":",
-			    (long long)v->bytes, (long long)v->rows_total,
-			    (long long)v->rows_applied,
-			    (long long)v->rows_failed);
+			       (long long)v->bytes, (long long)v->rows_total,
+			       (long long)v->rows_applied,
+			       (long long)v->rows_failed);
 	r = r ?: store_json_real(b, v->progress);
-	r = r ?: buf_printf(b, ",\"errors\":%lld,\"reason\":",
-			    (long long)v->errors);
-	r = r ?: store_json_str(b, v->reason, v->reason ? strlen(v->reason) : 0);
+	r = r
+		    ?: buf_printf(b, ",\"errors\":%lld,\"reason\":",
+				  (long long)v->errors);
+	r = r
+		    ?: store_json_str(b, v->reason,
+				      v->reason ? strlen(v->reason) : 0);
 	if (v->duplicate_of)
-		r = r ?: buf_printf(b, ",\"duplicate_of\":%lld",
-				    (long long)v->duplicate_of);
+		r = r
+			    ?: buf_printf(b, ",\"duplicate_of\":%lld",
+					  (long long)v->duplicate_of);
 	else
 		r = r ?: buf_adds(b, ",\"duplicate_of\":null");
 	r = r ?: buf_adds(b, ",\"created_at\":");
-	r = r ?: store_json_str(b, v->created_at,
-				v->created_at ? strlen(v->created_at) : 0);
+	r = r
+		    ?: store_json_str(b, v->created_at,
+				      v->created_at ? strlen(v->created_at)
+						    : 0);
 	r = r ?: buf_adds(b, ",\"started_at\":");
-	r = r ?: store_json_str(b, v->started_at,
-				v->started_at ? strlen(v->started_at) : 0);
+	r = r
+		    ?: store_json_str(b, v->started_at,
+				      v->started_at ? strlen(v->started_at)
+						    : 0);
 	r = r ?: buf_adds(b, ",\"finished_at\":");
-	r = r ?: store_json_str(b, v->finished_at,
-				v->finished_at ? strlen(v->finished_at) : 0);
-	return r ?: buf_printf(b, ",\"url\":\"/uploads/%lld/\"}",
-			       (long long)v->id);
+	r = r
+		    ?: store_json_str(b, v->finished_at,
+				      v->finished_at ? strlen(v->finished_at)
+						     : 0);
+	return r
+		       ?: buf_printf(b, ",\"url\":\"/uploads/%lld/\"}",
+				     (long long)v->id);
 }
 
-static int view_row(const PGresult *res, int i, upload_view_fn fn,
-		    void *data)
+static int view_row(const PGresult *res, int i, upload_view_fn fn, void *data)
 {
 	struct buf json = BUF_INIT;
 	struct upload_view v = {
@@ -2112,7 +2168,7 @@ static int error_rows(struct store *s, PGresult *res, error_view_fn fn,
 			.message = val_str(res, i, 6),
 		};
 
-		se = (struct status_error){e.record, e.line,  e.column,
+		se = (struct status_error){e.record, e.line, e.column,
 					   e.value,  e.type, e.message};
 		buf_reset(&json);
 		r = store_status_error_add(&json, &se);
@@ -2138,7 +2194,8 @@ static int query_one(struct store *s, const char *tmpl, int64_t a, int64_t b,
 
 	if (r < 0)
 		return r;
-	p_i64(&p, a);
+	if (np > 0)
+		p_i64(&p, a);
 	if (np > 1)
 		p_i64(&p, b);
 	if (np > 2)
@@ -2166,8 +2223,9 @@ static int pg_errors_page(struct store *s, int64_t id, int64_t after,
 	bool more;
 	int r = read_ready(s);
 
-	r = r ?: query_one(s, "SELECT 1 FROM @.uploads WHERE id = $1", id, 0, 0,
-			   1, &dummy);
+	r = r
+		    ?: query_one(s, "SELECT 1 FROM @.uploads WHERE id = $1", id,
+				 0, 0, 1, &dummy);
 	if (r < 0)
 		return r;
 	/* as store_read.c: a record is never split across pages */
@@ -2217,10 +2275,12 @@ static int pg_errors_chunk(struct store *s, int64_t id, int64_t record,
 	char *sql = NULL;
 	int r = read_ready(s);
 
-	r = r ?: sql_make(s->pg, &sql,
-			  "SELECT " ERROR_COLUMNS " FROM @.upload_errors"
-			  " WHERE upload_id = $1 AND (record, rowid) > ($2, $3)"
-			  " ORDER BY record, rowid LIMIT $4");
+	r = r
+		    ?: sql_make(
+			       s->pg, &sql,
+			       "SELECT " ERROR_COLUMNS " FROM @.upload_errors"
+			       " WHERE upload_id = $1 AND (record, rowid) > ($2, $3)"
+			       " ORDER BY record, rowid LIMIT $4");
 	if (r < 0)
 		return r;
 	p_i64(&p, id);
@@ -2241,8 +2301,10 @@ static int pg_ping(struct store *s, int64_t *max_id)
 	int64_t v = 0;
 	int r = read_ready(s);
 
-	r = r ?: query_one(s, "SELECT coalesce(max(id), 0) FROM @.uploads WHERE $1 = $1",
-			   0, 0, 0, 1, &v);
+	r = r
+		    ?: query_one(s,
+				 "SELECT coalesce(max(id), 0) FROM @.uploads",
+				 0, 0, 0, 0, &v);
 	if (r == 0)
 		*max_id = v;
 	return r;
@@ -2252,8 +2314,9 @@ static int metrics_read(struct store *s, struct store_metrics *m)
 {
 	PGresult *res;
 	char *sql = NULL;
-	int r = sql_make(s->pg, &sql,
-			 "SELECT state, count(*) FROM @.uploads GROUP BY state");
+	int r = sql_make(
+		s->pg, &sql,
+		"SELECT state, count(*) FROM @.uploads GROUP BY state");
 
 	r = r ?: run(s, sql, NULL, &res);
 	free(sql);

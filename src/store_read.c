@@ -78,7 +78,7 @@ static int view_row(sqlite3_stmt *st, upload_view_fn fn, void *data)
 }
 
 int sq_uploads_list(struct store *s, const struct upload_query *q,
-		       upload_view_fn fn, void *data, int64_t *next_before)
+		    upload_view_fn fn, void *data, int64_t *next_before)
 {
 	sqlite3_stmt *st;
 	int64_t last = 0, next = 0;
@@ -124,8 +124,7 @@ out:
 	return r;
 }
 
-int sq_upload_view(struct store *s, int64_t id, upload_view_fn fn,
-		      void *data)
+int sq_upload_view(struct store *s, int64_t id, upload_view_fn fn, void *data)
 {
 	sqlite3_stmt *st;
 	int r = store_prep(s, s->sql[SQL_VIEW], &st);
@@ -202,9 +201,8 @@ static int query_i64(struct store *s, const char *sql, int64_t a, int64_t b,
 	return r;
 }
 
-int sq_errors_page(struct store *s, int64_t id, int64_t after,
-		      unsigned limit, error_view_fn fn, void *data,
-		      int64_t *next_after)
+int sq_errors_page(struct store *s, int64_t id, int64_t after, unsigned limit,
+		   error_view_fn fn, void *data, int64_t *next_after)
 {
 	int64_t extra = 0, first = 0, upto, last = 0, dummy;
 	sqlite3_stmt *st;
@@ -266,9 +264,8 @@ int sq_errors_page(struct store *s, int64_t id, int64_t after,
 	return r;
 }
 
-int sq_errors_chunk(struct store *s, int64_t id, int64_t record,
-		       int64_t rowid, unsigned limit, error_view_fn fn,
-		       void *data)
+int sq_errors_chunk(struct store *s, int64_t id, int64_t record, int64_t rowid,
+		    unsigned limit, error_view_fn fn, void *data)
 {
 	sqlite3_stmt *st;
 	int r = store_prep(

@@ -520,27 +520,30 @@ static void test_status_golden(void **state)
 	struct buf got = BUF_INIT;
 
 	(void)state;
-	assert_int_equal(sqlite3_open_v2(dbpath, &ref, SQLITE_OPEN_READWRITE, NULL),
-			 SQLITE_OK);
+	assert_int_equal(
+		sqlite3_open_v2(dbpath, &ref, SQLITE_OPEN_READWRITE, NULL),
+		SQLITE_OK);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		int64_t id = create("golden.csv", 10);
 		sqlite3_stmt *st;
 		const char *want;
 
-		assert_int_equal(sqlite3_prepare_v2(ref, cases[i], -1, &st, NULL),
-				 SQLITE_OK);
+		assert_int_equal(
+			sqlite3_prepare_v2(ref, cases[i], -1, &st, NULL),
+			SQLITE_OK);
 		sqlite3_bind_int64(st, 1, id);
 		assert_int_equal(sqlite3_step(st), SQLITE_DONE);
 		sqlite3_finalize(st);
-		assert_int_equal(sqlite3_prepare_v2(ref, old_status_sql, -1, &st,
-						    NULL),
-				 SQLITE_OK);
+		assert_int_equal(
+			sqlite3_prepare_v2(ref, old_status_sql, -1, &st, NULL),
+			SQLITE_OK);
 		sqlite3_bind_int64(st, 1, id);
 		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
 		want = (const char *)sqlite3_column_text(st, 0);
 		assert_int_equal(store_status_json(db, id, &got), 0);
 		if (strcmp(got.p, want) != 0)
-			fail_msg("case %zu:\n want %s\n got  %s", i, want, got.p);
+			fail_msg("case %zu:\n want %s\n got  %s", i, want,
+				 got.p);
 		sqlite3_finalize(st);
 	}
 	assert_int_equal(store_status_json(db, 99999, &got), -ENOENT);
@@ -563,16 +566,20 @@ static void test_status_golden(void **state)
 				buf_reset(&got);
 				assert_int_equal(buf_addc(&got, '['), 0);
 				assert_int_equal(
-					store_json_real(&got,
-							store_progress("processing",
-								       bytes, done)),
+					store_json_real(
+						&got,
+						store_progress("processing",
+							       bytes, done)),
 					0);
 				assert_int_equal(buf_addc(&got, ']'), 0);
 				if (strcmp(got.p,
-					   (const char *)sqlite3_column_text(st, 0)))
+					   (const char *)sqlite3_column_text(
+						   st, 0)))
 					fail_msg("%lld/%lld: want %s got %s",
-						 (long long)done, (long long)bytes,
-						 sqlite3_column_text(st, 0), got.p);
+						 (long long)done,
+						 (long long)bytes,
+						 sqlite3_column_text(st, 0),
+						 got.p);
 			}
 		for (int64_t done = 0; done <= 40000; done += 1) {
 			sqlite3_reset(st);
@@ -582,11 +589,13 @@ static void test_status_golden(void **state)
 			buf_reset(&got);
 			assert_int_equal(buf_addc(&got, '['), 0);
 			assert_int_equal(
-				store_json_real(&got, store_progress("processing",
-								     40000, done)),
+				store_json_real(&got,
+						store_progress("processing",
+							       40000, done)),
 				0);
 			assert_int_equal(buf_addc(&got, ']'), 0);
-			if (strcmp(got.p, (const char *)sqlite3_column_text(st, 0)))
+			if (strcmp(got.p,
+				   (const char *)sqlite3_column_text(st, 0)))
 				fail_msg("%lld/40000: want %s got %s",
 					 (long long)done,
 					 sqlite3_column_text(st, 0), got.p);
