@@ -607,6 +607,16 @@ static void reload_config(struct daemon *d)
 		config_unref(cfg);
 		return;
 	}
+	if (strcmp(cfg->pg_schema, d->cfg->pg_schema) ||
+	    strcmp(cfg->pg_data_schema, d->cfg->pg_data_schema) ||
+	    strcmp(cfg->pg_password_file ? cfg->pg_password_file : "",
+		   d->cfg->pg_password_file ? d->cfg->pg_password_file : "") ||
+	    cfg->pg_statement_timeout_ms != d->cfg->pg_statement_timeout_ms ||
+	    cfg->pg_lock_timeout_ms != d->cfg->pg_lock_timeout_ms ||
+	    cfg->pg_idle_timeout_ms != d->cfg->pg_idle_timeout_ms ||
+	    cfg->pg_retry_max_ms != d->cfg->pg_retry_max_ms)
+		log_warning(
+			"postgresql.* changes apply at the next start: the connections keep their settings");
 	{
 		struct tables_args ta = {.cfg = cfg, .why = BUF_INIT};
 		r = writer_call(d->writer, call_tables, &ta, 0);

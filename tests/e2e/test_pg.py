@@ -12,6 +12,7 @@ PostgreSQL with INGESTD_TEST_BACKEND=postgresql (make test-pg).
 import json
 import os
 import re
+import signal
 
 import pg
 from harness import (Daemon, DaemonError, check, check_eq, check_upload, csv_text, example,
@@ -224,3 +225,16 @@ def test_pg_status_same_bytes(bin):
     for path in ("/uploads/", "/uploads/2/errors/?limit=1", "/uploads/?state=completed"):
         a, b = (_masked(get(d, path)[2]) for d in ds)
         check_eq(b, a, "GET %s on PostgreSQL vs SQLite" % path)
+
+
+@with_config(**PG)
+def test_pg_reload_keeps_sessions(d):
+    """A reload that changes postgresql.* says it applies at the next start
+    and keeps working with the sessions it has."""
+    d.overrides["extra"] = "postgresql:\n  statement_timeout_ms: 1234\n"
+    d.write_config()
+    d.proc.send_signal(signal.SIGHUP)
+    wait_until("the reload's warning",
+               lambda: "postgresql.* changes apply at the next start" in d.log(), 10, daemon=d)
+    d.drop("products.csv", example("products.csv"))
+    check_eq(d.wait_state("products.csv")["state"], "completed", "state after the reload")
