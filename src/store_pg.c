@@ -62,6 +62,8 @@ struct stage {
 	char *create_sql, *copy_sql, *truncate_sql;
 	char *apply_sql;  /* keys distinct within the batch */
 	char *dedupe_sql; /* DISTINCT ON: the last row of a key wins */
+	char *direct_sql; /* COPY into the dataset table itself */
+	unsigned direct_pause; /* batches left before the next direct try */
 	bool made; /* created by a committed transaction of this session */
 };
 
@@ -81,6 +83,7 @@ struct pg_conn {
 	unsigned unknown_left;
 	unsigned group_ops; /* operations begun in the current group */
 	bool broken;        /* the server said the session ends */
+	char sqlstate[6];   /* of the last error; "" when it had none */
 	bool lost_logged;
 	int interrupted; /* atomic: store_interrupt() */
 };
@@ -162,6 +165,8 @@ static int fail(struct store *s, PGresult *res)
 	int r = -EIO;
 
 	set_err(s, msg ? msg : PQerrorMessage(s->pg->conn));
+	snprintf(s->pg->sqlstate, sizeof(s->pg->sqlstate), "%s",
+		 state ? state : "");
 	if (session_lost(s, res))
 		s->pg->broken = true;
 	if (conn_bad(s))
@@ -445,6 +450,7 @@ static void stage_clear(struct stage *st)
 	free(st->truncate_sql);
 	free(st->apply_sql);
 	free(st->dedupe_sql);
+	free(st->direct_sql);
 	memset(st, 0, sizeof(*st));
 }
 
@@ -1344,7 +1350,7 @@ static int stage_for(struct store *s, const struct batch *b, struct stage **out)
 	struct pg_conn *p = s->pg;
 	const struct schema *sc = &b->ds->schema;
 	struct buf key = BUF_INIT, cr = BUF_INIT, cp = BUF_INIT, ap = BUF_INIT,
-		   dp = BUF_INIT, tr = BUF_INIT, cols = BUF_INIT;
+		   dp = BUF_INIT, tr = BUF_INIT, dc = BUF_INIT, cols = BUF_INIT;
 	struct stage *st;
 	char name[48];
 	int r;
@@ -1380,6 +1386,9 @@ static int stage_for(struct store *s, const struct batch *b, struct stage **out)
 	}
 	r = r ?: buf_adds(&cr, "\"_upload_id\" bigint) ON COMMIT DELETE ROWS");
 	r = r ?: buf_printf(&cp, "COPY %s (_ord, %s) FROM STDIN", name, cols.p);
+	r = r ?: buf_printf(&dc, "COPY %s.", p->data);
+	r = r ?: sql_ident(&dc, b->ds->table);
+	r = r ?: buf_printf(&dc, " (%s) FROM STDIN", cols.p);
 	for (int dd = 0; dd < 2; dd++) {
 		struct buf *o = dd ? &dp : &ap;
 
@@ -1431,6 +1440,7 @@ static int stage_for(struct store *s, const struct batch *b, struct stage **out)
 	st->truncate_sql = buf_take(&tr);
 	st->apply_sql = buf_take(&ap);
 	st->dedupe_sql = buf_take(&dp);
+	st->direct_sql = buf_take(&dc);
 	st->made = false;
 	*out = st;
 out:
@@ -1438,6 +1448,7 @@ out:
 	buf_free(&cr);
 	buf_free(&cp);
 	buf_free(&tr);
+	buf_free(&dc);
 	buf_free(&dp);
 	buf_free(&ap);
 	buf_free(&cols);
@@ -1573,29 +1584,23 @@ static int batch_dup_keys(const struct batch *b)
 	return dup;
 }
 
-static int apply_rows(struct store *s, const struct batch *b)
+/* The COPY text of b's rows into p->copy: with ord, each row starts with
+ * its place in the batch (the staging table's _ord). */
+static int copy_rows(struct store *s, const struct batch *b, bool ord)
 {
 	struct buf *t = &s->pg->copy;
 	const struct schema *sc = &b->ds->schema;
-	struct stage *st = NULL;
 	char num[32];
-	int r, dup;
+	int r = 0;
 
-	if (b->nrows == 0)
-		return 0;
-	r = stage_for(s, b, &st);
-	if (r == 0 && !st->made) {
-		r = run_simple(s, st->create_sql);
-		st->made = r == 0; /* undone by a rollback: stages_unmade() */
-	}
-	if (r < 0)
-		return r;
 	buf_reset(t);
 	for (size_t i = 0; r == 0 && i < b->nrows; i++) {
 		const struct cell *c = &b->cells[i * b->ncells_row];
 
-		r = buf_add(t, num,
-			    (size_t)snprintf(num, sizeof(num), "%zu\t", i));
+		if (ord)
+			r = buf_add(t, num,
+				    (size_t)snprintf(num, sizeof(num), "%zu\t",
+						     i));
 		for (size_t k = 0; r == 0 && k < b->ncells_row; k++) {
 			switch (c[k].kind) {
 			case V_INT:
@@ -1627,13 +1632,59 @@ static int apply_rows(struct store *s, const struct batch *b)
 		}
 		r = r ?: buf_printf(t, "%lld\n", (long long)b->upload_id);
 	}
-	r = r ?: copy_in(s, st->copy_sql);
+	return r;
+}
+
+/* Batches to skip the direct COPY after one met a key already there. */
+#define DIRECT_PAUSE 16
+
+/*
+ * A batch whose keys are distinct is first COPYed straight into the
+ * dataset table, inside a savepoint: when none of its keys is there yet
+ * (a first load) that is all, at the speed of COPY. A key already there
+ * is a unique violation: the savepoint is rolled back and the batch goes
+ * the staging way (INSERT ... ON CONFLICT DO UPDATE), and so do the next
+ * DIRECT_PAUSE batches of that table, since a file of updates would fail
+ * every attempt. Both ways apply the same rows with the same triggers
+ * (BEFORE/AFTER INSERT fire for COPY too); any other error is the batch's.
+ */
+static int apply_rows(struct store *s, const struct batch *b)
+{
+	struct stage *st = NULL;
+	int r, dup;
+
+	if (b->nrows == 0)
+		return 0;
+	r = stage_for(s, b, &st);
 	if (r < 0)
 		return r;
 	dup = batch_dup_keys(b);
 	if (dup < 0)
 		return dup;
-	r = run_simple(s, dup ? st->dedupe_sql : st->apply_sql);
+	if (!dup && st->direct_pause == 0) {
+		r = copy_rows(s, b, false);
+		r = r ?: run_simple(s, "SAVEPOINT direct");
+		if (r < 0)
+			return r;
+		r = copy_in(s, st->direct_sql);
+		if (r == 0)
+			return run_simple(s, "RELEASE direct");
+		if (conn_bad(s) || strcmp(s->pg->sqlstate, "23505") != 0)
+			return r;
+		r = run_simple(s, "ROLLBACK TO direct; RELEASE direct");
+		if (r < 0)
+			return r;
+		st->direct_pause = DIRECT_PAUSE;
+	} else if (st->direct_pause) {
+		st->direct_pause--;
+	}
+	if (!st->made) {
+		r = run_simple(s, st->create_sql);
+		st->made = r == 0; /* undone by a rollback: stages_unmade() */
+	}
+	r = r ?: copy_rows(s, b, true);
+	r = r ?: copy_in(s, st->copy_sql);
+	r = r ?: run_simple(s, dup ? st->dedupe_sql : st->apply_sql);
 	/* emptied at each commit (ON COMMIT DELETE ROWS); inside a group
 	 * the next batch shares the transaction */
 	if (r == 0 && s->pg->group)

@@ -238,3 +238,25 @@ def test_pg_reload_keeps_sessions(d):
                lambda: "postgresql.* changes apply at the next start" in d.log(), 10, daemon=d)
     d.drop("products.csv", example("products.csv"))
     check_eq(d.wait_state("products.csv")["state"], "completed", "state after the reload")
+
+
+@with_config(batch_rows=100, **PG)
+def test_pg_direct_copy_then_staging(d):
+    """New keys go straight into the table by COPY (no staging table is
+    made); keys already there make the batch go through the staging
+    table and ON CONFLICT, with the same result as on SQLite."""
+    def stages():
+        return psql_rows(d, "SELECT count(*) FROM pg_class WHERE relname LIKE 'ingestd_stage_%'")
+
+    first = csv_text(product_rows(1000))
+    d.drop("first.csv", first)
+    check_eq(d.wait_state("first.csv")["state"], "completed", "first load")
+    check_eq(stages(), [["0"]], "staging tables after a load of new keys")
+    again = csv_text(product_rows(1000, price="2.25") + product_rows(5, start=1001))
+    d.drop("again.csv", again)
+    st = d.wait_state("again.csv")
+    check_eq(st["rows"], {"total": 1005, "applied": 1005, "failed": 0}, "rows of the update")
+    check(int(stages()[0][0]) >= 1, "no staging table after updates")
+    check_eq(d.query("SELECT count(*), sum(CASE WHEN price = 2.25 THEN 1 ELSE 0 END),"
+                     " min(_upload_id), max(_upload_id) FROM product"),
+             [(1005, 1000, st["id"], st["id"])], "rows after the update")
