@@ -60,9 +60,9 @@
 struct stage {
 	char *key;
 	char *create_sql, *copy_sql, *truncate_sql;
-	char *apply_sql;  /* keys distinct within the batch */
-	char *dedupe_sql; /* DISTINCT ON: the last row of a key wins */
-	char *direct_sql; /* COPY into the dataset table itself */
+	char *apply_sql;       /* keys distinct within the batch */
+	char *dedupe_sql;      /* DISTINCT ON: the last row of a key wins */
+	char *direct_sql;      /* COPY into the dataset table itself */
 	unsigned direct_pause; /* batches left before the next direct try */
 	bool made; /* created by a committed transaction of this session */
 };
@@ -1598,9 +1598,9 @@ static int copy_rows(struct store *s, const struct batch *b, bool ord)
 		const struct cell *c = &b->cells[i * b->ncells_row];
 
 		if (ord)
-			r = buf_add(t, num,
-				    (size_t)snprintf(num, sizeof(num), "%zu\t",
-						     i));
+			r = buf_add(
+				t, num,
+				(size_t)snprintf(num, sizeof(num), "%zu\t", i));
 		for (size_t k = 0; r == 0 && k < b->ncells_row; k++) {
 			switch (c[k].kind) {
 			case V_INT:
