@@ -1,4 +1,6 @@
 #!/usr/bin/env python3
+# SPDX-FileCopyrightText: 2026 the ingestd authors
+# SPDX-License-Identifier: MIT
 """bench/http.py - `make bench-http`: the HTTP API under load while a large
 file ingests (issue 4). Not part of make test.
 

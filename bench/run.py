@@ -1,4 +1,6 @@
 #!/usr/bin/env python3
+# SPDX-FileCopyrightText: 2026 the ingestd authors
+# SPDX-License-Identifier: MIT
 """bench/run.py - `make bench`: ingestd side by side with `sqlite3 .import`.
 
 Every contender runs in the same session, alternating, for --rounds rounds;
@@ -15,20 +17,49 @@ Contenders and cases (issue 6):
   ingestd-bad10   a 1M-row file with 10% bad rows (rate vs the clean file)
   burst-10k       10,000 files x 100 rows renamed in at once -> all completed
   rss-1g, rss-100m  peak RSS (VmHWM) of the daemon ingesting a 1 GB / 100 MB file
+  rss-1g-gzip     the same 1 GB file's rows gzip-compressed (issue 11: decoding
+                  layer), peak RSS beside rss-1g
+  rss-1g-utf16    the same rows as UTF-16LE with a BOM (2 GB of bytes: iconv
+                  beneath the parser), peak RSS beside rss-1g
 
-PostgreSQL section (issue 16; when PostgreSQL 15 is installed, or alone with
---only-pg): one server (tests/e2e/pg.py, Unix socket, fsync on), a fresh
-database per run:
-  pg-ingestd-1m      ingestd -> PostgreSQL, the 1M-row file into an empty table
-  pg-copy-1m         COPY ... FROM STDIN (csv) into an empty keyed table
-  pg-upsert-1m       what a PostgreSQL user writes for an upsert: COPY into a
-                     temporary staging table, then one INSERT ... ON CONFLICT
-                     (sku) DO UPDATE, into the empty table
-  pg-ingestd-update  ingestd, every row an update (the changed file over the clean one)
-  pg-upsert-update   the staging upsert, every row an update
+Issue 17: real key order and growing tables. Each case group runs its
+contenders side by side, alternating (odd rounds run the list backwards):
+  A  ingestd-1m, import-1m (above), import-wr-1m (.import into a WITHOUT ROWID
+     table), stage-1m (sqlite3: .import into a TEMP staging table, then
+     INSERT ... SELECT ... ON CONFLICT DO UPDATE), pg-copy-1m (PostgreSQL 15
+     COPY into a table with a PRIMARY KEY), duckdb-1m (DuckDB INSERT OR
+     REPLACE ... FROM read_csv)
+  B  the same six on the same 1M rows shuffled (gen.py --shuffle):
+     ingestd-shuf, import-shuf, import-wr-shuf, stage-shuf, pg-copy-shuf,
+     duckdb-shuf
+  C  1M upserts, half updates of random existing keys and half new ones,
+     shuffled (gen.py --upsert-into), into a table of 10M rows: ingestd-grow,
+     stage-grow, pg-grow (COPY into a staging table + INSERT ... ON
+     CONFLICT), duckdb-grow. Each contender's 10M-row base is built once
+     (bench/data/base-10m.*, rebuilt when build/ingestd changes, for
+     ingestd) and copied per round: only the upsert is timed.
+  E  burst-5k (5,000 files x 100 rows at once), import-loop-5k (one sqlite3
+     .import per file, as a cron loop would)
+A group letter in --only stands for its cases: --only A,B,C,E --rounds 3.
+PostgreSQL runs as tests/e2e/pg.py starts it (fsync=off: its figures are a
+lower bound) and DuckDB through bench/duck.mjs with the npm package
+@duckdb/node-api (npm install --no-save @duckdb/node-api in bench/; the
+binary it ships lands in bench/node_modules, ignored by git); either is
+skipped with a note when absent. Beside each time the table shows the CPU
+time (user + system of the contender's processes; ingestd: the daemon, from
+the rename to the terminal state) and the peak RSS (VmHWM of the daemon;
+ru_maxrss of the sqlite3/node process; not measured for the PostgreSQL
+server). --bin PATH benchmarks another ingestd build (A/B of a change).
+
+--only a,b,c runs only those cases (names above), e.g.
+  python3 bench/run.py --only rss-1g,rss-1g-gzip,rss-1g-utf16 --rounds 1
+and then writes no RESULTS.md (a partial table would replace the full one).
+The goals table always shows the plain UTF-8 1M-row speed when ingestd-1m
+ran: compare it before and after a change (issue 11: at most 5% slower).
 """
 import argparse
 import csv
+import json
 import os
 import platform
 import shutil
@@ -62,6 +93,28 @@ datasets:
 """
 
 
+def derived(src, name, how):
+    """DATA/name made from src by how ("gzip": gzip -6; "utf16": UTF-16LE
+    with a BOM), once; rebuilt when src is newer."""
+    path = os.path.join(DATA, name)
+    if os.path.exists(path) and os.path.getmtime(path) >= os.path.getmtime(src):
+        return path
+    print("deriving %s from %s..." % (name, os.path.basename(src)), file=sys.stderr, flush=True)
+    tmp = path + ".tmp"
+    with open(src, "rb") as fi, open(tmp, "wb") as fo:
+        if how == "gzip":
+            subprocess.run(["gzip", "-6", "-c"], stdin=fi, stdout=fo, check=True)
+        else:
+            fo.write("\ufeff".encode("utf-16-le"))
+            while True:
+                chunk = fi.read(1 << 20)
+                if not chunk:
+                    break
+                fo.write(chunk.decode("ascii").encode("utf-16-le"))  # gen.py writes ASCII
+    os.rename(tmp, path)
+    return path
+
+
 def gen(name, rows, *extra):
     path = os.path.join(DATA, name)
     stamp = path + ".args"
@@ -76,58 +129,17 @@ def gen(name, rows, *extra):
     return path
 
 
-class PG:
-    """The bench's PostgreSQL server and a client (psycopg2 as the tests
-    find it)."""
-
-    def __init__(self):
-        sys.path.insert(0, os.path.join(TOP, "tests", "e2e"))
-        import harness
-        import pg
-        self.psycopg2 = harness.psycopg2
-        if self.psycopg2 is None:
-            raise RuntimeError("python3-psycopg2 is missing: run scripts/test-deps.sh")
-        self.srv = pg.Server(settings="-c fsync=on -c shared_buffers=256MB -c max_wal_size=4GB")
-        self.srv.start()
-        self.n = 0
-
-    def fresh(self):
-        self.n += 1
-        name = "bench_%d" % self.n
-        self.srv.psql('DROP DATABASE IF EXISTS "%s"; CREATE DATABASE "%s";\n' % (name, name))
-        return name
-
-    def connect(self, db):
-        c = self.psycopg2.connect("dbname=%s host=%s user=postgres" % (db, self.srv.sock))
-        return c
-
-    def uri(self, db):
-        return "postgresql:///%s?host=%s&user=postgres" % (db, self.srv.sock)
-
-    def drop(self, db):
-        self.srv.psql('DROP DATABASE IF EXISTS "%s" WITH (FORCE);\n' % db)
-
-    def close(self):
-        self.srv.stop()
-
-
-PG_TABLE = ("CREATE TABLE product(sku text PRIMARY KEY, name text NOT NULL,"
-            " price double precision NOT NULL, description text, active boolean,"
-            " _upload_id bigint)")
-
-
 class Daemon:
-    def __init__(self, pg=None, **cfg):
+    def __init__(self, seed_db=None, **cfg):
         self.dir = tempfile.mkdtemp(prefix="ingestd-bench-", dir=DATA)
         self.root = os.path.join(self.dir, "drop")
-        self.pg = pg
-        self.pgcon = None
-        self.pgdb = pg.fresh() if pg else None
-        self.db = pg.uri(self.pgdb) if pg else os.path.join(self.dir, "ingestd.db")
+        self.db = os.path.join(self.dir, "ingestd.db")
+        if seed_db:
+            shutil.copyfile(seed_db, self.db)
         conf = {"workers": 2, "settle_ms": 200, "batch_rows": 10000, "max_errors": 100000000}
         conf.update(cfg)
         with open(os.path.join(self.dir, "c.yaml"), "w") as f:
-            f.write("root: %s\ndatabase: \"%s\"\n" % (self.root, self.db))
+            f.write("root: %s\ndatabase: %s\n" % (self.root, self.db))
             for k, v in conf.items():
                 f.write("%s: %s\n" % (k, v))
             f.write("http:\n  enabled: false\n")
@@ -147,28 +159,7 @@ class Daemon:
         shutil.copyfile(src, dst)
         return dst
 
-    def _pg_one(self, sql, args=()):
-        # one session for every poll: a connection is a server process,
-        # whose fork would cost more than what is measured
-        if self.pgcon is None:
-            self.pgcon = self.pg.connect(self.pgdb)
-            self.pgcon.autocommit = True
-            with self.pgcon.cursor() as cur:
-                cur.execute("SET search_path TO ingestd")
-        with self.pgcon.cursor() as cur:
-            cur.execute(sql.replace("?", "%s"), args)
-            return cur.fetchone()
-
     def count_done(self):
-        if self.pg:
-            try:
-                return self._pg_one("SELECT count(*) FROM uploads WHERE state IN"
-                                    " ('completed','failed','rejected','duplicate')")[0]
-            except self.pg.psycopg2.Error:
-                if self.pgcon is not None:
-                    self.pgcon.close()
-                    self.pgcon = None
-                return 0
         try:
             c = sqlite3.connect("file:%s?mode=ro" % self.db, uri=True, timeout=5)
             n = c.execute("SELECT count(*) FROM uploads WHERE state IN"
@@ -183,13 +174,10 @@ class Daemon:
         while self.count_done() < n:
             if time.monotonic() > deadline or self.p.poll() is not None:
                 raise RuntimeError("timed out / daemon died: see %s/log" % self.dir)
-            time.sleep(0.02 if self.pg else 0.01)
+            time.sleep(0.01)
         return time.monotonic()
 
     def rows(self, uid):
-        if self.pg:
-            return self._pg_one("SELECT state, rows_total, rows_applied FROM uploads WHERE id=?",
-                                (uid,))
         c = sqlite3.connect("file:%s?mode=ro" % self.db, uri=True)
         r = c.execute("SELECT state, rows_total, rows_applied FROM uploads WHERE id=?",
                       (uid,)).fetchone()
@@ -203,7 +191,15 @@ class Daemon:
                     return int(line.split()[1])
         return 0
 
-    def close(self):
+    def cpu_s(self):
+        """User + system CPU seconds of the daemon so far."""
+        with open("/proc/%d/stat" % self.p.pid) as f:
+            st = f.read().rsplit(")", 1)[1].split()
+        return (int(st[11]) + int(st[12])) / os.sysconf("SC_CLK_TCK")
+
+    def close(self, keep_db=None):
+        """Stop the daemon (SIGTERM: the database is checkpointed and
+        closed); keep_db: move the database file there first."""
         self.p.send_signal(signal.SIGTERM)
         try:
             self.p.wait(timeout=30)
@@ -211,16 +207,14 @@ class Daemon:
             self.p.kill()
             self.p.wait()
         self.log.close()
+        if keep_db:
+            os.rename(self.db, keep_db)
         shutil.rmtree(self.dir, ignore_errors=True)
-        if self.pgcon is not None:
-            self.pgcon.close()
-        if self.pg:
-            self.pg.drop(self.pgdb)
 
 
-def ingest_one(path, expect_rows, prepopulate=None, pg=None):
+def ingest_one(path, expect_rows, prepopulate=None):
     """Seconds from the rename into the inbox to the terminal state."""
-    d = Daemon(pg=pg)
+    d = Daemon()
     try:
         n = 0
         if prepopulate:
@@ -239,59 +233,6 @@ def ingest_one(path, expect_rows, prepopulate=None, pg=None):
         return t1 - t0
     finally:
         d.close()
-
-
-def pg_copy(pg, path, upsert=False, prepopulate=None):
-    """COPY into an empty keyed table; or (upsert) COPY into a temporary
-    staging table and one INSERT ... ON CONFLICT DO UPDATE, over the rows of
-    prepopulate when given. Seconds from the first byte sent to the commit."""
-    db = pg.fresh()
-    c = pg.connect(db)
-    try:
-        with c.cursor() as cur:
-            cur.execute(PG_TABLE)
-            if prepopulate:
-                with open(prepopulate) as f:
-                    cur.copy_expert("COPY product(sku, name, price, description, active)"
-                                    " FROM STDIN WITH (FORMAT csv, HEADER)", f)
-            c.commit()
-            t0 = time.monotonic()
-            with open(path) as f:
-                if not upsert:
-                    cur.copy_expert("COPY product(sku, name, price, description, active)"
-                                    " FROM STDIN WITH (FORMAT csv, HEADER)", f)
-                else:
-                    cur.execute("CREATE TEMP TABLE stage (LIKE product) ON COMMIT DROP")
-                    cur.copy_expert("COPY stage(sku, name, price, description, active)"
-                                    " FROM STDIN WITH (FORMAT csv, HEADER)", f)
-                    cur.execute("INSERT INTO product SELECT * FROM stage ON CONFLICT (sku)"
-                                " DO UPDATE SET name = EXCLUDED.name, price = EXCLUDED.price,"
-                                " description = EXCLUDED.description, active = EXCLUDED.active")
-            c.commit()
-            return time.monotonic() - t0
-    finally:
-        c.close()
-        pg.drop(db)
-
-
-def pg_available():
-    return os.path.isfile("/usr/lib/postgresql/15/bin/initdb") and os.geteuid() == 0
-
-
-def sqlite_import(path):
-    tmp = tempfile.mkdtemp(prefix="import-", dir=DATA)
-    db = os.path.join(tmp, "import.db")
-    try:
-        t0 = time.monotonic()
-        subprocess.run(["sqlite3", db,
-                        "PRAGMA journal_mode=WAL;", "PRAGMA synchronous=NORMAL;",
-                        "CREATE TABLE product(sku TEXT PRIMARY KEY, name TEXT NOT NULL,"
-                        " price REAL NOT NULL, description TEXT, active INTEGER);",
-                        ".import --csv --skip 1 %s product" % path],
-                       check=True, stdout=subprocess.DEVNULL)
-        return time.monotonic() - t0
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def prototype(path):
@@ -328,32 +269,27 @@ def prototype(path):
 
 
 def burst(nfiles, rows):
+    """nfiles files of rows rows renamed in at once -> all terminal:
+    (seconds, CPU seconds, peak RSS MiB)."""
     d = Daemon(settle_ms=200)
     try:
-        stage = os.path.join(d.dir, "stage")
-        os.mkdir(stage)
-        head = "sku,name,price,description,active\n"
-        for i in range(nfiles):
-            with open(os.path.join(stage, "f%05d.csv" % i), "w") as f:
-                f.write(head)
-                f.write("".join("B%05d-%03d,Item %d,%d.50,small file row,true\n"
-                                % (i, k, k, k) for k in range(rows)))
+        names = small_files(d.dir, nfiles, rows)
         inbox = os.path.join(d.root, "inbox")
+        c0 = d.cpu_s()
         t0 = time.monotonic()
-        for i in range(nfiles):
-            name = "f%05d.csv" % i
-            os.rename(os.path.join(stage, name), os.path.join(inbox, name))
+        for path in names:
+            os.rename(path, os.path.join(inbox, os.path.basename(path)))
         t1 = d.wait(nfiles, timeout=900)
-        return t1 - t0
+        return t1 - t0, d.cpu_s() - c0, d.hwm_kib() / 1024.0
     finally:
         d.close()
 
 
-def peak_rss(path, rows):
+def peak_rss(path, rows, name="big.csv"):
     d = Daemon()
     try:
-        staged = d.stage(path, "big.csv")
-        os.rename(staged, os.path.join(d.root, "inbox", "big.csv"))
+        staged = d.stage(path, name)
+        os.rename(staged, os.path.join(d.root, "inbox", name))
         d.wait(1, timeout=1800)
         state, total, _ = d.rows(1)
         if state != "completed" or total != rows:
@@ -361,6 +297,244 @@ def peak_rss(path, rows):
         return d.hwm_kib() / 1024.0
     finally:
         d.close()
+
+
+def ingest_timed(path, expect_rows, seed_db=None):
+    """(seconds, CPU seconds, peak RSS MiB) from the rename of path into
+    the inbox to its terminal state; seed_db: start on a copy of it."""
+    d = Daemon(seed_db=seed_db)
+    try:
+        n = d.count_done()
+        staged = d.stage(path, "file.csv")
+        c0 = d.cpu_s()
+        t0 = time.monotonic()
+        os.rename(staged, os.path.join(d.root, "inbox", "file.csv"))
+        t1 = d.wait(n + 1, timeout=1800)
+        cpu = d.cpu_s() - c0
+        state, total, _ = d.rows(n + 1)
+        if state != "completed" or total != expect_rows:
+            raise RuntimeError("unexpected result %s %s" % (state, total))
+        return t1 - t0, cpu, d.hwm_kib() / 1024.0
+    finally:
+        d.close()
+
+
+def run_timed(argv):
+    """(seconds, CPU seconds, peak RSS MiB) of one process."""
+    t0 = time.monotonic()
+    p = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
+    _, status, ru = os.wait4(p.pid, 0)
+    dt = time.monotonic() - t0
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError("%s exited %d" % (argv[0], os.waitstatus_to_exitcode(status)))
+    return dt, ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024.0
+
+
+PRODUCT_COLS = ("sku TEXT PRIMARY KEY, name TEXT NOT NULL, price REAL NOT NULL,"
+                " description TEXT, active INTEGER")
+SQLITE_PRAGMAS = ["PRAGMA journal_mode=WAL;", "PRAGMA synchronous=NORMAL;"]
+SQLITE_UPSERT = ("INSERT INTO product SELECT * FROM stage WHERE true ON CONFLICT(sku)"
+                 " DO UPDATE SET name=excluded.name, price=excluded.price,"
+                 " description=excluded.description, active=excluded.active;")
+
+
+def sqlite_case(path, how, seed_db=None):
+    """sqlite3 CLI on a fresh database (or a copy of seed_db): how is
+    "rowid" (.import into a rowid table, TEXT PRIMARY KEY), "wr" (.import
+    into a WITHOUT ROWID table) or "stage" (.import into a TEMP table, then
+    one INSERT ... ON CONFLICT DO UPDATE). (seconds, CPU, RSS MiB)."""
+    tmp = tempfile.mkdtemp(prefix="sqlite-", dir=DATA)
+    db = os.path.join(tmp, "s.db")
+    try:
+        if seed_db:
+            shutil.copyfile(seed_db, db)
+        sql = list(SQLITE_PRAGMAS)
+        if not seed_db:
+            sql.append("CREATE TABLE product(%s)%s;"
+                       % (PRODUCT_COLS, " WITHOUT ROWID" if how == "wr" else ""))
+        if how == "stage":
+            sql += ["CREATE TEMP TABLE stage(sku TEXT, name TEXT, price REAL,"
+                    " description TEXT, active INTEGER);",
+                    ".import --csv --skip 1 --schema temp %s stage" % path, SQLITE_UPSERT]
+        else:
+            sql.append(".import --csv --skip 1 %s product" % path)
+        return run_timed(["sqlite3", db] + sql)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def small_files(where, nfiles, rows):
+    """nfiles files of rows product rows each in where/stage; their paths."""
+    stage = os.path.join(where, "stage")
+    os.mkdir(stage)
+    head = "sku,name,price,description,active\n"
+    out = []
+    for i in range(nfiles):
+        out.append(os.path.join(stage, "f%05d.csv" % i))
+        with open(out[-1], "w") as f:
+            f.write(head)
+            f.write("".join("B%05d-%03d,Item %d,%d.50,small file row,true\n"
+                            % (i, k, k, k) for k in range(rows)))
+    return out
+
+
+def import_loop(nfiles, rows):
+    """One sqlite3 .import per small file into one database, as a cron loop
+    would: (seconds, CPU of all of them, largest RSS MiB)."""
+    tmp = tempfile.mkdtemp(prefix="loop-", dir=DATA)
+    db = os.path.join(tmp, "s.db")
+    try:
+        subprocess.run(["sqlite3", db, "PRAGMA journal_mode=WAL;",
+                        "CREATE TABLE product(%s);" % PRODUCT_COLS],
+                       check=True, stdout=subprocess.DEVNULL)
+        names = small_files(tmp, nfiles, rows)
+        wall = cpu = rss = 0.0
+        for name in names:
+            w, c, m = run_timed(["sqlite3", db, "PRAGMA synchronous=NORMAL;",
+                                 ".import --csv --skip 1 %s product" % name])
+            wall, cpu, rss = wall + w, cpu + c, max(rss, m)
+        return wall, cpu, rss
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+class Pg:
+    """The PostgreSQL 15 server of tests/e2e/pg.py, started on first use;
+    None (and why in .missing) when it cannot start."""
+    srv = None
+    missing = None
+
+    @classmethod
+    def get(cls):
+        if cls.srv is None and cls.missing is None:
+            sys.path.insert(0, os.path.join(TOP, "tests", "e2e"))
+            try:
+                import pg
+                srv = pg.Server()
+                srv.start()
+                cls.srv = srv
+            except (ImportError, AssertionError, OSError, subprocess.SubprocessError) as e:
+                cls.missing = "PostgreSQL skipped: %s" % e
+        return cls.srv
+
+    @classmethod
+    def stop(cls):
+        if cls.srv:
+            cls.srv.stop()
+
+
+PG_COLS = ("sku text PRIMARY KEY, name text NOT NULL, price double precision NOT NULL,"
+           " description text, active boolean")
+PG_UPSERT = ("INSERT INTO product SELECT * FROM stage ON CONFLICT (sku) DO UPDATE SET"
+             " name = excluded.name, price = excluded.price,"
+             " description = excluded.description, active = excluded.active;")
+
+
+def psql_argv(db, script_path):
+    return ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", Pg.srv.sock,
+            "-U", "postgres", "-d", db, "-f", script_path]
+
+
+def psql(script, db="postgres", timed=False):
+    """Run script (psql text, \\copy streams the file from the client);
+    (seconds, CPU of psql, None) when timed: the server's RSS is not seen."""
+    with tempfile.NamedTemporaryFile("w", suffix=".sql", dir=DATA) as f:
+        f.write("SET client_min_messages = warning;\n" + script)
+        f.flush()
+        if timed:
+            dt, cpu, _ = run_timed(psql_argv(db, f.name))
+            return dt, cpu, None
+        subprocess.run(psql_argv(db, f.name), check=True, stdout=subprocess.DEVNULL)
+    return None
+
+
+def pg_copy(path):
+    """COPY into a fresh table with a primary key."""
+    psql("DROP TABLE IF EXISTS product;\nCREATE TABLE product(%s);\n" % PG_COLS)
+    return psql("\\copy product FROM '%s' WITH (FORMAT csv, HEADER)\n" % path, timed=True)
+
+
+def pg_grow(path, base_csv):
+    """COPY into a TEMP staging table, then INSERT ... ON CONFLICT, into a
+    copy (CREATE DATABASE ... TEMPLATE) of the 10M-row base database."""
+    stamp = os.path.splitext(base_csv)[0] + ".pg.stamp"
+    if not os.path.exists(stamp) or open(stamp).read() != Pg.srv.dir:
+        print("building the 10M-row base for PostgreSQL...", file=sys.stderr, flush=True)
+        psql("DROP DATABASE IF EXISTS base10m;\nCREATE DATABASE base10m;\n")
+        psql("CREATE TABLE product(%s);\n\\copy product FROM '%s' WITH (FORMAT csv, HEADER)\n"
+             "VACUUM ANALYZE product;\n" % (PG_COLS, base_csv), "base10m")
+        with open(stamp, "w") as f:
+            f.write(Pg.srv.dir)
+    psql("DROP DATABASE IF EXISTS round;\nCREATE DATABASE round TEMPLATE base10m;\n")
+    return psql("CREATE TEMP TABLE stage (LIKE product);\n"
+                "\\copy stage FROM '%s' WITH (FORMAT csv, HEADER)\n%s\n" % (path, PG_UPSERT),
+                "round", timed=True)
+
+
+DUCK = os.path.join(HERE, "duck.mjs")
+DUCK_COLS = ("sku VARCHAR PRIMARY KEY, name VARCHAR NOT NULL, price DOUBLE NOT NULL,"
+             " description VARCHAR, active BOOLEAN")
+
+
+def duck_missing():
+    if not shutil.which("node"):
+        return "DuckDB skipped: node is not installed"
+    if not os.path.isdir(os.path.join(HERE, "node_modules", "@duckdb", "node-api")):
+        return ("DuckDB skipped: @duckdb/node-api is not installed"
+                " (npm install --no-save @duckdb/node-api in bench/)")
+    return None
+
+
+def duck_case(path, seed_db=None):
+    """DuckDB: INSERT OR REPLACE ... FROM read_csv into a fresh table (or a
+    copy of seed_db). RSS is node's, DuckDB in it."""
+    tmp = tempfile.mkdtemp(prefix="duck-", dir=DATA)
+    db = os.path.join(tmp, "d.duckdb")
+    try:
+        sql = []
+        if seed_db:
+            shutil.copyfile(seed_db, db)
+        else:
+            sql.append("CREATE TABLE product(%s)" % DUCK_COLS)
+        sql.append("INSERT OR REPLACE INTO product SELECT * FROM read_csv('%s', header=true)"
+                   % path)
+        return run_timed(["node", DUCK, db] + sql)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def base_db(kind, base_csv):
+    """The base database of one contender ("ingestd", "sqlite", "duckdb")
+    made from base_csv, built once beside it; ingestd's again when its
+    binary changes."""
+    path = "%s.%s" % (os.path.splitext(base_csv)[0], kind)
+    stamp = "%d" % os.stat(BIN).st_mtime_ns if kind == "ingestd" else "1"
+    if os.path.exists(path) and os.path.exists(path + ".stamp") and \
+            open(path + ".stamp").read() == stamp:
+        return path
+    print("building the 10M-row base for %s..." % kind, file=sys.stderr, flush=True)
+    if os.path.exists(path):
+        os.unlink(path)
+    if kind == "ingestd":
+        d = Daemon()
+        try:
+            staged = d.stage(base_csv, "base.csv")
+            os.rename(staged, os.path.join(d.root, "inbox", "base.csv"))
+            d.wait(1, timeout=3600)
+        finally:
+            d.close(keep_db=path)
+    elif kind == "sqlite":
+        subprocess.run(["sqlite3", path] + SQLITE_PRAGMAS +
+                       ["CREATE TABLE product(%s);" % PRODUCT_COLS,
+                        ".import --csv --skip 1 %s product" % base_csv,
+                        "PRAGMA wal_checkpoint(TRUNCATE);"], check=True, stdout=subprocess.DEVNULL)
+    else:
+        subprocess.run(["node", DUCK, path, "CREATE TABLE product(%s)" % DUCK_COLS,
+                        "INSERT INTO product SELECT * FROM read_csv('%s', header=true)" % base_csv],
+                       check=True)
+    with open(path + ".stamp", "w") as f:
+        f.write(stamp)
+    return path
 
 
 def machine():
@@ -381,75 +555,124 @@ def med(xs):
 
 
 def main():
+    global BIN
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--rows", type=int, default=1000000)
     ap.add_argument("--quick", action="store_true", help="only ingestd-1m and import-1m")
-    ap.add_argument("--out", default=None,
-                    help="results file (default bench/RESULTS.md; --only-pg: none)")
-    ap.add_argument("--only-pg", action="store_true", help="only the PostgreSQL section")
-    ap.add_argument("--no-pg", action="store_true", help="skip the PostgreSQL section")
-    ap.add_argument("--pg-cases", default="", help="comma-separated PostgreSQL cases (default all)")
+    ap.add_argument("--only", default="", help="comma-separated cases to run (see the top of this file)")
+    ap.add_argument("--out", default=os.path.join(HERE, "RESULTS.md"))
+    ap.add_argument("--bin", default=BIN, help="the ingestd binary (default build/ingestd)")
     a = ap.parse_args()
-    if a.out is None and not a.only_pg:
-        a.out = os.path.join(HERE, "RESULTS.md")
+    BIN = os.path.abspath(a.bin)
     os.makedirs(DATA, exist_ok=True)
     if not os.access(BIN, os.X_OK):
-        sys.exit("build/ingestd is missing: run make first")
+        sys.exit("%s is missing: run make first" % BIN)
     N = a.rows
-    clean = gen("product-%d.csv" % N, N)
-    changed = gen("product-%d-changed.csv" % N, N, "--changed")
-    bad = gen("product-%d-bad10.csv" % N, N, "--bad-pct", "10") if not a.only_pg else None
-    if not a.quick and not a.only_pg:
-        slice20k = gen("product-20k.csv", 20000)
-        mb100 = gen("product-100mb.csv", 900000, "--seed", "7")
-        gb1 = gen("product-1gb.csv", 9000000, "--seed", "9")
+    NB = 10 * N  # rows of case C's base table
+    # case -> (the data it needs, how to run it once); data made lazily
+    data = {}
 
-    res = {}
+    def need(key):
+        if key not in data:
+            data[key] = {
+                "clean": lambda: gen("product-%d.csv" % N, N),
+                "changed": lambda: gen("product-%d-changed.csv" % N, N, "--changed"),
+                "bad": lambda: gen("product-%d-bad10.csv" % N, N, "--bad-pct", "10"),
+                "20k": lambda: gen("product-20k.csv", 20000),
+                "100mb": lambda: gen("product-100mb.csv", 900000, "--seed", "7"),
+                "1gb": lambda: gen("product-1gb.csv", 9000000, "--seed", "9"),
+                "1gb-gz": lambda: derived(need("1gb"), "product-1gb.csv.gz", "gzip"),
+                "1gb-utf16": lambda: derived(need("1gb"), "product-1gb-utf16.csv", "utf16"),
+                "shuffled": lambda: gen("product-%d-shuffled.csv" % N, N, "--shuffle"),
+                "base": lambda: gen("base-%d.csv" % NB, NB, "--seed", "5"),
+                "grow": lambda: gen("upsert-%d-into-%d.csv" % (N, NB), N, "--seed", "5",
+                                    "--upsert-into", str(NB)),
+            }[key]()
+        return data[key]
+
+    cases = [
+        ("ingestd-1m", lambda: ingest_timed(need("clean"), N)),
+        ("import-1m", lambda: sqlite_case(need("clean"), "rowid")),
+        ("ingestd-update", lambda: ingest_one(need("changed"), N, prepopulate=need("clean"))),
+        ("ingestd-bad10", lambda: ingest_one(need("bad"), N)),
+        ("prototype-20k", lambda: prototype(need("20k"))[0]),
+        ("burst-10k", lambda: burst(10000, 100)),
+        ("rss-100m", lambda: peak_rss(need("100mb"), 900000)),
+        ("rss-1g", lambda: peak_rss(need("1gb"), 9000000)),
+        ("rss-1g-gzip", lambda: peak_rss(need("1gb-gz"), 9000000, "big.csv.gz")),
+        ("rss-1g-utf16", lambda: peak_rss(need("1gb-utf16"), 9000000)),
+        # issue 17: groups A (sorted), B (shuffled), C (growth), E (small files)
+        ("import-wr-1m", lambda: sqlite_case(need("clean"), "wr")),
+        ("stage-1m", lambda: sqlite_case(need("clean"), "stage")),
+        ("pg-copy-1m", lambda: pg_copy(need("clean"))),
+        ("duckdb-1m", lambda: duck_case(need("clean"))),
+        ("ingestd-shuf", lambda: ingest_timed(need("shuffled"), N)),
+        ("import-shuf", lambda: sqlite_case(need("shuffled"), "rowid")),
+        ("import-wr-shuf", lambda: sqlite_case(need("shuffled"), "wr")),
+        ("stage-shuf", lambda: sqlite_case(need("shuffled"), "stage")),
+        ("pg-copy-shuf", lambda: pg_copy(need("shuffled"))),
+        ("duckdb-shuf", lambda: duck_case(need("shuffled"))),
+        ("ingestd-grow", lambda: ingest_timed(need("grow"), N,
+                                              seed_db=base_db("ingestd", need("base")))),
+        ("stage-grow", lambda: sqlite_case(need("grow"), "stage",
+                                           seed_db=base_db("sqlite", need("base")))),
+        ("pg-grow", lambda: pg_grow(need("grow"), need("base"))),
+        ("duckdb-grow", lambda: duck_case(need("grow"), seed_db=base_db("duckdb", need("base")))),
+        ("burst-5k", lambda: burst(5000, 100)),
+        ("import-loop-5k", lambda: import_loop(5000, 100)),
+    ]
+    groups = {
+        "A": ["ingestd-1m", "import-1m", "import-wr-1m", "stage-1m", "pg-copy-1m", "duckdb-1m"],
+        "B": ["ingestd-shuf", "import-shuf", "import-wr-shuf", "stage-shuf", "pg-copy-shuf",
+              "duckdb-shuf"],
+        "C": ["ingestd-grow", "stage-grow", "pg-grow", "duckdb-grow"],
+        "E": ["burst-5k", "import-loop-5k"],
+    }
+    names = [c[0] for c in cases]
+    notes = []
+    if a.only:
+        only = []
+        for x in a.only.split(","):
+            for k in groups.get(x.strip(), [x.strip()] if x.strip() else []):
+                if k not in only:
+                    only.append(k)
+        unknown = [x for x in only if x not in names]
+        if unknown:
+            sys.exit("unknown case(s) %s; cases: %s" % (", ".join(unknown), ", ".join(names)))
+    elif a.quick:
+        only = ["ingestd-1m", "import-1m"]
+    else:
+        only = names
+    full = only == names
+    if any(k.startswith("pg-") for k in only) and Pg.get() is None:
+        notes.append(Pg.missing)
+        only = [k for k in only if not k.startswith("pg-")]
+    if any(k.startswith("duckdb-") for k in only) and duck_missing():
+        notes.append(duck_missing())
+        only = [k for k in only if not k.startswith("duckdb-")]
+    cases = [c for c in cases if c[0] in only]
+
+    res, cpu, rss = {}, {}, {}
 
     def add(k, v):
+        """v: seconds (or MiB for rss-*), or (seconds, CPU s, RSS MiB)."""
+        if isinstance(v, tuple):
+            v, c, m = v
+            cpu.setdefault(k, []).append(c)
+            if m is not None:
+                rss.setdefault(k, []).append(m)
         res.setdefault(k, []).append(v)
         print("  %-16s %10.3f" % (k, v), file=sys.stderr, flush=True)
 
-    pg = None
-    if not a.no_pg and (a.only_pg or pg_available()):
-        pg = PG()
-        try:
-            for r in range(a.rounds):
-                print("postgresql round %d/%d" % (r + 1, a.rounds), file=sys.stderr, flush=True)
-                cases = [("pg-ingestd-1m", lambda: ingest_one(clean, N, pg=pg)),
-                         ("pg-copy-1m", lambda: pg_copy(pg, clean)),
-                         ("pg-upsert-1m", lambda: pg_copy(pg, clean, upsert=True)),
-                         ("pg-ingestd-update",
-                          lambda: ingest_one(changed, N, prepopulate=clean, pg=pg)),
-                         ("pg-upsert-update",
-                          lambda: pg_copy(pg, changed, upsert=True, prepopulate=clean))]
-                if a.pg_cases:
-                    cases = [c for c in cases if c[0] in a.pg_cases.split(",")]
-                if r % 2:
-                    cases.reverse()
-                for k, fn in cases:
-                    add(k, fn())
-        finally:
-            pg.close()
-
-    for r in range(0 if a.only_pg else a.rounds):
-        print("round %d/%d" % (r + 1, a.rounds), file=sys.stderr, flush=True)
-        order = [0, 1] if r % 2 == 0 else [1, 0]
-        for o in order:
-            if o == 0:
-                add("ingestd-1m", ingest_one(clean, N))
-            else:
-                add("import-1m", sqlite_import(clean))
-        if a.quick:
-            continue
-        add("ingestd-update", ingest_one(changed, N, prepopulate=clean))
-        add("ingestd-bad10", ingest_one(bad, N))
-        dt, n = prototype(slice20k)
-        add("prototype-20k", dt)
-        add("burst-10k", burst(10000, 100))
-        add("rss-100m", peak_rss(mb100, 900000))
-        add("rss-1g", peak_rss(gb1, 9000000))
+    try:
+        for r in range(a.rounds):
+            print("round %d/%d" % (r + 1, a.rounds), file=sys.stderr, flush=True)
+            # the contenders alternate: odd rounds run the list backwards
+            for k, fn in (cases if r % 2 == 0 else cases[::-1]):
+                add(k, fn())
+    finally:
+        Pg.stop()
 
     def rate(k, rows):
         return rows / med(res[k])
@@ -459,16 +682,15 @@ def main():
     lines.append("Machine: %s.  " % machine())
     lines.append("Run: %s, %d rounds, contenders alternating; medians (min..max).\n"
                  % (time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), a.rounds))
-    if pg:
-        lines.append("PostgreSQL: %s, server on a Unix socket, fsync on.\n" % subprocess.run(
-            ["/usr/lib/postgresql/15/bin/postgres", "--version"], capture_output=True,
-            text=True).stdout.strip())
-    lines.append("| case | median | min..max | rate |")
-    lines.append("| --- | --- | --- | --- |")
-    units = {"rss-1g": "MiB", "rss-100m": "MiB"}
+    for n in notes:
+        lines.append("Note: %s.\n" % n)
+    lines.append("| case | median | min..max | CPU (median) | peak RSS (max) | rate |")
+    lines.append("| --- | --- | --- | --- | --- | --- |")
+    units = {"rss-1g": "MiB", "rss-100m": "MiB", "rss-1g-gzip": "MiB", "rss-1g-utf16": "MiB"}
     rows_of = {"ingestd-1m": N, "import-1m": N, "ingestd-update": N, "ingestd-bad10": N,
-               "prototype-20k": 20000, "pg-ingestd-1m": N, "pg-copy-1m": N, "pg-upsert-1m": N,
-               "pg-ingestd-update": N, "pg-upsert-update": N}
+               "prototype-20k": 20000}
+    for g in ("A", "B", "C"):
+        rows_of.update({k: N for k in groups[g]})
     for k, v in res.items():
         u = units.get(k, "s")
         rt = ""
@@ -476,35 +698,69 @@ def main():
             rt = "%.0f rows/s" % rate(k, rows_of[k])
         elif k == "burst-10k":
             rt = "%.0f files/s" % (10000 / med(v))
-        lines.append("| %s | %.2f %s | %.2f..%.2f | %s |" % (k, med(v), u, min(v), max(v), rt))
+        elif k in groups["E"]:
+            rt = "%.0f files/s" % (5000 / med(v))
+        c = "%.2f s" % med(cpu[k]) if k in cpu else ""
+        m = "%.1f MiB" % max(rss[k]) if k in rss else ""
+        lines.append("| %s | %.2f %s | %.2f..%.2f | %s | %s | %s |"
+                     % (k, med(v), u, min(v), max(v), c, m, rt))
     lines.append("")
     lines.append("| goal | measured | target |")
     lines.append("| --- | --- | --- |")
-    for what, x, y, target in (
-            ("PostgreSQL 1M rows: ingestd ÷ staging upsert", "pg-ingestd-1m", "pg-upsert-1m",
-             "≥ 1.0×"),
-            ("PostgreSQL 1M rows: ingestd ÷ bare COPY", "pg-ingestd-1m", "pg-copy-1m",
-             "≥ 0.67× (within 1.5×)"),
-            ("PostgreSQL all updates: ingestd ÷ staging upsert", "pg-ingestd-update",
-             "pg-upsert-update", "≥ 1.0×")):
-        if x in res and y in res:
-            lines.append("| %s | %.2f× | %s |" % (what, rate(x, N) / rate(y, N), target))
-    if not a.only_pg:
-        imp = rate("import-1m", N)
-        lines.append("| 1M rows: ingestd ÷ .import | %.2f× | ≥ 1.5× |" % (rate("ingestd-1m", N) / imp))
-    if not a.quick and not a.only_pg:
-        lines.append("| all updates ÷ .import | %.2f× | ≥ 1.0× |" % (rate("ingestd-update", N) / imp))
-        lines.append("| 10%% bad rows ÷ clean | %.2f× | ≥ 0.8× |"
-                     % (rate("ingestd-bad10", N) / rate("ingestd-1m", N)))
-        lines.append("| small files | %.0f files/s | ≥ 1000 |" % (10000 / med(res["burst-10k"])))
-        lines.append("| peak RSS, 1 GB file | %.1f MiB | ≤ 64 MiB |" % med(res["rss-1g"]))
-        lines.append("| peak RSS, 1 GB ÷ 100 MB | %.2f× | ≤ 1.10× |"
-                     % (med(res["rss-1g"]) / med(res["rss-100m"])))
-        lines.append("| ingestd ÷ prototype | %.0f× | |"
-                     % (rate("ingestd-1m", N) / rate("prototype-20k", 20000)))
+
+    def goal(keys, fmt, value, target):
+        if all(k in res for k in keys):
+            lines.append("| %s | %s | %s |" % (fmt, value(), target))
+
+    goal(["ingestd-1m"], "plain UTF-8, %d rows" % N, lambda: "%.0f rows/s" % rate("ingestd-1m", N),
+         "before ÷ after ≤ 1.05 (issue 11)")
+    goal(["ingestd-1m", "import-1m"], "1M rows: ingestd ÷ .import",
+         lambda: "%.2f×" % (rate("ingestd-1m", N) / rate("import-1m", N)), "≥ 1.5×")
+    goal(["ingestd-update", "import-1m"], "all updates ÷ .import",
+         lambda: "%.2f×" % (rate("ingestd-update", N) / rate("import-1m", N)), "≥ 1.0×")
+    goal(["ingestd-bad10", "ingestd-1m"], "10% bad rows ÷ clean",
+         lambda: "%.2f×" % (rate("ingestd-bad10", N) / rate("ingestd-1m", N)), "≥ 0.8×")
+    goal(["burst-10k"], "small files", lambda: "%.0f files/s" % (10000 / med(res["burst-10k"])),
+         "≥ 1000")
+    goal(["rss-1g"], "peak RSS, 1 GB file", lambda: "%.1f MiB" % med(res["rss-1g"]), "≤ 64 MiB")
+    goal(["rss-1g", "rss-100m"], "peak RSS, 1 GB ÷ 100 MB",
+         lambda: "%.2f×" % (med(res["rss-1g"]) / med(res["rss-100m"])), "≤ 1.10×")
+    for k, what in (("rss-1g-gzip", "gzip"), ("rss-1g-utf16", "UTF-16LE")):
+        goal([k, "rss-1g"], "peak RSS, 1 GB %s ÷ 1 GB UTF-8" % what,
+             lambda k=k: "%.1f MiB ÷ %.1f MiB = %.2f×" % (med(res[k]), med(res["rss-1g"]),
+                                                          med(res[k]) / med(res["rss-1g"])),
+             "≤ 1.10×")
+    def faster(k, others):
+        """time of the fastest of others ÷ time of k, and which it was."""
+        have = [o for o in others if o in res]
+        best = min(have, key=lambda o: med(res[o]))
+        return "%.2f× (%s: %.2f s, ingestd %.2f s)" % (med(res[best]) / med(res[k]), best,
+                                                     med(res[best]), med(res[k]))
+
+    goal(["ingestd-1m", "import-wr-1m"], "A sorted: ingestd ÷ fastest sqlite3",
+         lambda: faster("ingestd-1m", ["import-1m", "import-wr-1m", "stage-1m"]), "≥ 1.5×")
+    goal(["ingestd-shuf", "import-shuf"], "B shuffled: ingestd ÷ fastest sqlite3",
+         lambda: faster("ingestd-shuf", ["import-shuf", "import-wr-shuf", "stage-shuf"]),
+         "≥ 1.5×")
+    goal(["ingestd-shuf", "pg-copy-shuf"], "B shuffled: ingestd ÷ PostgreSQL COPY",
+         lambda: faster("ingestd-shuf", ["pg-copy-shuf"]), "≥ 1.0×")
+    goal(["ingestd-shuf", "duckdb-shuf"], "B shuffled: ingestd ÷ DuckDB",
+         lambda: faster("ingestd-shuf", ["duckdb-shuf"]), "")
+    goal(["ingestd-grow", "stage-grow"], "C growth: ingestd ÷ sqlite3 staging upsert",
+         lambda: faster("ingestd-grow", ["stage-grow"]), "≥ 1.5×")
+    goal(["ingestd-grow", "pg-grow"], "C growth: ingestd ÷ PostgreSQL staging upsert",
+         lambda: faster("ingestd-grow", ["pg-grow"]), "")
+    goal(["ingestd-grow", "duckdb-grow"], "C growth: ingestd ÷ DuckDB",
+         lambda: faster("ingestd-grow", ["duckdb-grow"]), "")
+    goal(["burst-5k"], "E 5,000 small files",
+         lambda: "%.0f files/s" % (5000 / med(res["burst-5k"])), "≥ 1000")
+    goal(["burst-5k", "import-loop-5k"], "E: ingestd ÷ a loop of .import",
+         lambda: faster("burst-5k", ["import-loop-5k"]), "")
+    goal(["ingestd-1m", "prototype-20k"], "ingestd ÷ prototype",
+         lambda: "%.0f×" % (rate("ingestd-1m", N) / rate("prototype-20k", 20000)), "")
     text = "\n".join(lines) + "\n"
     print(text)
-    if a.out and not a.quick:
+    if full:
         with open(a.out, "w") as f:
             f.write(text)
 

@@ -1,19 +1,25 @@
+/* SPDX-FileCopyrightText: 2026 the ingestd authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * batch.c - see batch.h.
  */
 #include "batch.h"
 
 #include <assert.h>
+#include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* Neither runs on a batch the writer holds: its owner clears it only
  * after writer_wait (which saw busy false under the writer mutex). */
 void batch_clear(struct batch *b)
 {
 	assert(!b->busy);
-	b->nrows = b->nerrs = 0;
-	b->records = b->applied = b->failed = 0;
+	b->nrows = b->nerrs = b->nerrs_job = 0;
+	b->records = b->applied = b->failed = b->dup_keys = 0;
 	b->final = false;
+	b->sorted = false;
 	b->result = 0;
 	buf_reset(&b->arena);
 	buf_reset(&b->final_reason);
@@ -24,17 +30,130 @@ void batch_free(struct batch *b)
 {
 	assert(!b->busy);
 	free(b->cells);
+	free(b->pos);
 	free(b->errs);
+	free(b->order);
 	buf_free(&b->arena);
 	buf_free(&b->final_reason);
 	buf_free(&b->final_location);
 	b->cells = NULL;
+	b->pos = NULL;
 	b->errs = NULL;
-	b->cap_rows = b->cap_errs = 0;
+	b->order = NULL;
+	b->cap_rows = b->cap_errs = b->cap_order = 0;
+	b->sorted = false;
 }
 
 size_t batch_bytes(const struct batch *b)
 {
 	return b->nrows * b->ncells_row * sizeof(struct cell) +
 	       b->nerrs * sizeof(struct row_error) + b->arena.len;
+}
+
+/* A key of at most this many columns is sorted; longer ones stay as read. */
+#define SORT_KEY_MAX 16
+
+struct sort_ctx {
+	const struct batch *b;
+	size_t nkey;
+	size_t cell[SORT_KEY_MAX]; /* the key's cells within a row */
+	bool real[SORT_KEY_MAX];   /* the column is REAL: compare as doubles */
+};
+
+static double as_double(const struct cell *c)
+{
+	return c->kind == V_INT ? (double)c->u.i : c->u.d;
+}
+
+/* -1, 0, 1 for two doubles; NaN first and equal to itself: a total order,
+ * which qsort needs. */
+static int cmp_double(double x, double y)
+{
+	bool nx = x != x, ny = y != y; /* NOLINT: NaN test without libm */
+
+	if (nx || ny)
+		return ny - nx;
+	return (x > y) - (x < y);
+}
+
+static int cmp_cell(const struct batch *b, const struct cell *x,
+		    const struct cell *y, bool real)
+{
+	bool nx = x->kind == V_INT || x->kind == V_REAL;
+	bool ny = y->kind == V_INT || y->kind == V_REAL;
+
+	if (nx && ny) {
+		if (real || x->kind != y->kind)
+			return cmp_double(as_double(x), as_double(y));
+		if (x->kind == V_INT)
+			return (x->u.i > y->u.i) - (x->u.i < y->u.i);
+		return cmp_double(x->u.d, y->u.d);
+	}
+	if (x->kind != y->kind)
+		return (x->kind > y->kind) - (x->kind < y->kind);
+	if (x->kind == V_TEXT) {
+		uint32_t n = x->u.s.len < y->u.s.len ? x->u.s.len : y->u.s.len;
+		int c = memcmp(b->arena.p + x->u.s.off, b->arena.p + y->u.s.off,
+			       n);
+
+		if (c)
+			return c < 0 ? -1 : 1;
+		return (x->u.s.len > y->u.s.len) - (x->u.s.len < y->u.s.len);
+	}
+	return 0; /* V_NULL */
+}
+
+/* Key order, then the order read: that tie-break makes qsort stable. */
+static int cmp_rows(const void *pa, const void *pb, void *arg)
+{
+	const struct sort_ctx *sc = arg;
+	const struct batch *b = sc->b;
+	uint32_t ra = *(const uint32_t *)pa, rb = *(const uint32_t *)pb;
+	const struct cell *ca = &b->cells[(size_t)ra * b->ncells_row];
+	const struct cell *cb = &b->cells[(size_t)rb * b->ncells_row];
+
+	for (size_t k = 0; k < sc->nkey; k++) {
+		int c = cmp_cell(b, &ca[sc->cell[k]], &cb[sc->cell[k]],
+				 sc->real[k]);
+		if (c)
+			return c;
+	}
+	return (ra > rb) - (ra < rb);
+}
+
+int batch_sort(struct batch *b)
+{
+	const struct schema *sch = &b->ds->schema;
+	struct sort_ctx sc = {.b = b, .nkey = sch->npk};
+
+	assert(!b->busy);
+	b->sorted = false;
+	/* Not with unique keys: of two rows repeating one, the later in the
+	 * file is the unique-error, so they go in file order. */
+	if (b->nrows < 2 || sch->npk == 0 || sch->npk > SORT_KEY_MAX ||
+	    sch->nukeys > 0 || b->nrows > UINT32_MAX)
+		return 0;
+	for (size_t k = 0; k < sch->npk; k++) {
+		size_t c = 0;
+
+		while (c < b->ncells_row && b->cell_field[c] != (int)sch->pk[k])
+			c++;
+		if (c == b->ncells_row)
+			return 0;
+		sc.cell[k] = c;
+		sc.real[k] = sch->fields[sch->pk[k]].type == FT_NUMBER;
+	}
+	if (b->cap_order < b->nrows) {
+		uint32_t *o = realloc(b->order, b->nrows * sizeof(*o));
+
+		if (!o)
+			return -ENOMEM;
+		b->order = o;
+		b->cap_order = b->nrows;
+	}
+	for (size_t i = 0; i < b->nrows; i++)
+		b->order[i] = (uint32_t)i;
+	qsort_r(b->order, b->nrows, sizeof(*b->order), cmp_rows, &sc);
+	b->sorted = true;
+	return 0;
 }

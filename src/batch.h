@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: 2026 the ingestd authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * batch.h - rows and row errors of one write transaction, handed from an
  * ingest job (worker thread) to the single writer (writer thread).
@@ -45,16 +47,31 @@ struct batch {
 	const char *upsert_multi_sql; /* the same for multi_rows rows, or NULL */
 	size_t multi_rows;
 	size_t ncells_row;     /* cells per row = bound parameters - 1 */
-	const int *cell_field; /* field index of each cell */
+	const int *cell_field; /* field index of each cell (appending: but the
+				last, the record number) */
 
 	struct cell *cells; /* nrows * ncells_row */
 	size_t nrows, cap_rows;
 	struct row_error *errs;
 	size_t nerrs, cap_errs;
+	size_t nerrs_job; /* of nerrs, the job's when submitted (the writer
+			     may add unique-error and primary-key ones) */
 	struct buf arena;
+	/* Each row's record and line (nrows, cap_rows), for the row errors
+	 * the writer finds (dataset_row_checks); NULL otherwise. */
+	struct row_pos {
+		int64_t record, line;
+	} * pos;
+	/* The order the writer applies rows in, by batch_sort(): order[i] is
+	 * the index of the i-th row to apply. Valid while `sorted`; else rows
+	 * go in the order read. */
+	uint32_t *order;
+	size_t cap_order;
+	bool sorted;
 
-	/* Counts in this batch, added to the upload's totals on commit. */
-	int64_t records, applied, failed;
+	/* Counts in this batch, added to the upload's totals on commit;
+	 * dup_keys is set by the writer (keys repeated within the upload). */
+	int64_t records, applied, failed, dup_keys;
 	/* Resume point after this batch: the byte offset just past the last
 	 * record in it, the physical line number at that offset, and the
 	 * number of records before it. */
@@ -85,5 +102,19 @@ void batch_clear(struct batch *b);
 void batch_free(struct batch *b);
 /* Bytes of memory the batch content occupies (for flush decisions). */
 size_t batch_bytes(const struct batch *b);
+/* Sort the rows by primary key into b->order (the cells stay where they
+ * are), stable: rows with equal keys keep the order they were read in, so
+ * the later one is still applied last and wins. Equal is what SQLite
+ * calls equal for the column: TEXT keys compare as bytes (BINARY
+ * collation), numbers by value (an integer and a real of one value are
+ * equal in a REAL column). The keys are the cells of the dataset's key
+ * fields, all present (the header check requires them); a batch whose key
+ * is not among its cells stays unsorted. Why: shuffled keys then reach the
+ * b-trees in order within each batch, so neighbouring rows land on the
+ * same pages (issue 17). A dataset with unique keys stays in file order
+ * (the later repeat is the unique-error). Runs on the job's thread,
+ * before writer_submit.
+ * Returns 0, or -ENOMEM (b unsorted). */
+int batch_sort(struct batch *b);
 
 #endif

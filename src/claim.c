@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: 2026 the ingestd authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * claim.c - from a ready inbox entry to an upload: record it, claim it
  * into .work/, choose its dataset by name and header, then admit it (the
@@ -51,6 +53,17 @@ static int call_create_many(struct store *s, void *arg)
 	return store_upload_create_many(s, a->u, a->n, a->id);
 }
 
+/* Who sent it: the intake's partner and the owner of the entry (from its
+ * fstat or lstat), with the owner's name when the system knows it. */
+static void sender(const struct intake *in, const struct stat *st,
+		   struct upload_new *u, char *user, size_t n)
+{
+	u->partner = intake_partner(in);
+	u->has_uid = true;
+	u->uid = (uint32_t)st->st_uid;
+	u->user = user_name((unsigned)st->st_uid, user, n) == 0 ? user : NULL;
+}
+
 /* ---- rejection ---- */
 
 int claim_write_reason(struct intake *in, struct up *u, const char *why)
@@ -76,20 +89,24 @@ int claim_write_reason(struct intake *in, struct up *u, const char *why)
 /* Reject a claimed (from_fd = work_fd) or hostile (from_fd = inbox_fd,
  * name = entry name) entry: reason file, state, then the move. */
 static void reject(struct intake *in, struct up *u, int from_fd,
-		   const char *from_name, const char *why, const char *dataset)
+		   const char *from_name, const char *why, const char *dataset,
+		   const struct header_errors *herrs)
 {
 	struct upload_change ch = {.from = UP_PENDING,
 				   .to = UP_REJECTED,
 				   .reason = why,
-				   .dataset = dataset};
+				   .dataset = dataset,
+				   .header_errors = herrs};
 	struct buf loc = BUF_INIT;
 	char q[512], qr[1024];
 	int r;
 
 	r = claim_write_reason(in, u, why);
-	if (r < 0)
-		log_err("upload=%lld cannot write reason file: %s",
-			(long long)u->id, ERRSTR(-r));
+	if (r < 0) {
+		log_err("upload=%lld cannot write reason file: %s; trying again every %d ms",
+			(long long)u->id, ERRSTR(-r), RETRY_MS);
+		render_due(in, u->id, DUE_REASON);
+	}
 	if (buf_printf(&loc, "%s/", folder_path(FOLDER_REJECTED)) < 0 ||
 	    utf8_escape(&loc, u->wn.p, u->wn.len, SIZE_MAX) < 0) {
 		buf_free(&loc);
@@ -124,8 +141,11 @@ static void reject_entry(struct intake *in, struct cand *c,
 		      .inode = (int64_t)st->st_ino,
 		      .mtime_ns = st_mtime_ns(st)},
 	};
+	char user[256];
 	struct up *u;
 	int r;
+
+	sender(in, st, &a.u, user, sizeof(user));
 
 	r = writer_call(in->env.writer, call_create, &a, 0);
 	if (r < 0) {
@@ -135,7 +155,7 @@ static void reject_entry(struct intake *in, struct cand *c,
 	u = intake_up_new(in->cfg, a.id, a.u.name, a.u.name_len);
 	if (!u)
 		return;
-	reject(in, u, in->env.inbox_fd, c->name, why, NULL);
+	reject(in, u, in->env.inbox_fd, c->name, why, NULL, NULL);
 	intake_up_free(u);
 }
 
@@ -143,13 +163,21 @@ static void reject_entry(struct intake *in, struct cand *c,
 
 /* Which dataset takes this file: the datasets whose glob matches the name
  * (of the file inside, for a compressed one), in config order; the first
- * whose schema accepts the header, read as readplan decides. */
-static int choose(const struct config *cfg, int fd, const unsigned char *name,
-		  const struct dataset **out, struct buf *why)
+ * whose schema accepts the header, read as readplan decides. When none
+ * does, why says so for each dataset tried, and herrs gets the typed
+ * header errors of the closest one (fewest errors; the first of those). */
+static int choose(const struct config *cfg, const char *partner, int fd,
+		  const unsigned char *name, const struct dataset **out,
+		  struct buf *why, struct header_errors *herrs)
 {
+	/* Only the partner's datasets are matched and named in reasons: a
+	 * name of another partner's dataset is "no dataset" here. */
+	const struct partner *pt = config_partner(cfg, partner);
 	struct decode_probe pr = {0};
 	struct buf one = BUF_INIT, inner = BUF_INIT;
+	struct header_errors cur = {0};
 	const char *mname = (const char *)name;
+	struct buf file_why = BUF_INIT;
 	bool globbed = false;
 	int r;
 
@@ -178,15 +206,18 @@ static int choose(const struct config *cfg, int fd, const unsigned char *name,
 		mname = inner.p ? inner.p : "";
 	}
 	for (size_t i = 0; i < cfg->ndatasets && !globbed; i++)
-		globbed = dataset_match_name(&cfg->datasets[i], mname);
+		globbed = partner_feeds(pt, &cfg->datasets[i]) &&
+			  dataset_match_name(&cfg->datasets[i], mname);
 	if (!globbed) {
 		(void)buf_adds(
 			why,
 			"No dataset accepts this file name. Names accepted: ");
-		for (size_t i = 0; i < cfg->ndatasets; i++)
-			(void)buf_printf(why, "%s\"%s\" (dataset %s)",
-					 i ? ", " : "", cfg->datasets[i].match,
-					 cfg->datasets[i].name);
+		for (size_t i = 0, k = 0; i < cfg->ndatasets; i++)
+			if (partner_feeds(pt, &cfg->datasets[i]))
+				(void)buf_printf(why, "%s\"%s\" (dataset %s)",
+						 k++ ? ", " : "",
+						 cfg->datasets[i].match,
+						 cfg->datasets[i].name);
 		(void)buf_adds(
 			why,
 			".\nHow to fix: rename the file to match one of these patterns.");
@@ -201,29 +232,44 @@ static int choose(const struct config *cfg, int fd, const unsigned char *name,
 		struct header_map m;
 		int k;
 
-		if (!dataset_match_name(ds, mname))
+		if (!partner_feeds(pt, ds) || !dataset_match_name(ds, mname))
 			continue;
 		buf_reset(&one);
 		k = readplan_decide(fd, cfg, ds, &pr, -1, &plan, &one);
 		if (k == 0)
-			k = readplan_header(fd, cfg, ds, &plan, &h, &m, &one);
+			k = readplan_header(fd, cfg, ds, &plan, &h, &m, &one,
+					    &cur);
 		if (k == 0) {
 			header_map_free(&m);
 			csvstream_header_free(&h);
+			header_errors_clear(herrs); /* of datasets before it */
+			header_errors_clear(&cur);
 			*out = ds;
 			r = 0;
 			break;
 		}
-		if (k != -EINVAL) {
+		if (k != -EINVAL && k != -EBADMSG) {
 			(void)buf_printf(why, "The file cannot be read: %s.",
 					 ERRSTR(k));
 			r = -EIO;
 			break;
 		}
-		/* A file-level reason (empty, not text) is the same for every
-		 * dataset: say it once. */
-		if (one.p && why->p && strstr(why->p, one.p))
-			continue;
+		if (cur.n && (!herrs->n || cur.n < herrs->n)) {
+			header_errors_clear(herrs);
+			*herrs = cur;
+			memset(&cur, 0, sizeof(cur));
+		}
+		header_errors_clear(&cur);
+		/* A reason about the file itself (empty, not text: readplan's
+		 * -EBADMSG) is the same for datasets read alike: say it once.
+		 * Datasets with another encoding may see the file otherwise. */
+		if (k == -EBADMSG) {
+			if (file_why.p && one.p &&
+			    strcmp(file_why.p, one.p) == 0)
+				continue;
+			if (!file_why.p)
+				(void)buf_add(&file_why, one.p, one.len);
+		}
 		if (why->len)
 			(void)buf_adds(why, "\n\n");
 		(void)buf_add(why, one.p, one.len);
@@ -232,6 +278,8 @@ out:
 	decode_probe_clear(&pr);
 	buf_free(&one);
 	buf_free(&inner);
+	buf_free(&file_why);
+	header_errors_clear(&cur);
 	return r;
 }
 
@@ -239,14 +287,15 @@ out:
  * choose() (r, u->ds, why): queue it, reject it or fail it. recorded: the
  * upload's record already names u->ds. Takes ownership of u and fd. */
 static void admit(struct intake *in, struct up *u, int fd, uint64_t bytes,
-		  int64_t mt, int r, const struct buf *why, bool recorded)
+		  int64_t mt, int r, const struct buf *why,
+		  const struct header_errors *herrs, bool recorded)
 {
 	struct upload_rec rec = {.bytes = bytes, .mtime_ns = mt, .line = 1};
 	struct upload_change ch = {.from = UP_PENDING, .to = UP_PENDING};
 
 	if (r == -EINVAL) {
 		(void)close(fd);
-		reject(in, u, in->env.work_fd, u->wn.p, why->p, NULL);
+		reject(in, u, in->env.work_fd, u->wn.p, why->p, NULL, herrs);
 		intake_up_free(u);
 		return;
 	}
@@ -278,11 +327,14 @@ void claim_check(struct intake *in, struct up *u, int fd, uint64_t bytes,
 		 int64_t mt)
 {
 	struct buf why = BUF_INIT;
-	int r = choose(u->cfg, fd, u->name, &u->ds, &why);
+	struct header_errors herrs = {0};
+	int r = choose(u->cfg, intake_partner(in), fd, u->name, &u->ds, &why,
+		       &herrs);
 
 	ASSERT_LOOP(in);
-	admit(in, u, fd, bytes, mt, r, &why, false);
+	admit(in, u, fd, bytes, mt, r, &why, &herrs, false);
 	buf_free(&why);
+	header_errors_clear(&herrs);
 }
 
 /* ---- taking ready files ---- */
@@ -305,14 +357,17 @@ enum take claim_take(struct intake *in, struct cand *c, uint64_t now,
 	 * that an accepted file costs one write, not two. */
 	p->c = c;
 	p->ds = NULL;
-	p->cr = choose(in->cfg, p->t.fd, (const unsigned char *)c->name, &p->ds,
-		       &p->why);
+	memset(&p->herrs, 0, sizeof(p->herrs));
+	p->cr = choose(in->cfg, intake_partner(in), p->t.fd,
+		       (const unsigned char *)c->name, &p->ds, &p->why,
+		       &p->herrs);
 	return TAKE_READY;
 }
 
 void claim_prep_free(struct prep *p)
 {
 	buf_free(&p->why);
+	header_errors_clear(&p->herrs);
 	buf_free(&p->t.marker);
 }
 
@@ -347,7 +402,16 @@ static bool claim_lost(struct intake *in, struct cand *c, struct up *u, int e)
 /* The name was renamed by name: if another file replaced the one opened
  * (a partner uploading again) in between, the new one goes back and is
  * taken as an upload of its own. Returns true when it was replaced (and
- * the upload is recorded failed). */
+ * the upload is recorded failed).
+ *
+ * Where the new file ends, always one place: back in the inbox under its
+ * name (then the upload is failed without a location); or, when that name
+ * is taken again meanwhile (EEXIST) or it cannot go back otherwise, in
+ * failed/ as this upload's file (failed, located there, the reason says
+ * so). Crash-safe: the record stays pending while the file is in .work/
+ * (start-up then checks and processes it as this upload), and it is
+ * recorded failed without a location only once the file has left .work/,
+ * so start-up never deletes it. */
 static bool claim_replaced(struct intake *in, struct prep *p, struct up *u)
 {
 	struct upload_change ch = {
@@ -359,6 +423,7 @@ static bool claim_replaced(struct intake *in, struct prep *p, struct up *u)
 	struct cand *c = p->c;
 	struct stat now;
 	char q[512], qw[512];
+	int r;
 
 	if (fstatat(in->env.work_fd, u->wn.p, &now, AT_SYMLINK_NOFOLLOW) == 0 &&
 	    now.st_ino == p->t.st.st_ino && now.st_dev == p->t.st.st_dev)
@@ -366,13 +431,26 @@ static bool claim_replaced(struct intake *in, struct prep *p, struct up *u)
 	log_warning(
 		"upload=%lld file=\"%s\" replaced while being taken: the new file goes back to the inbox",
 		(long long)u->id, log_quote(q, sizeof(q), c->name, c->len));
-	if (renameat2(in->env.work_fd, u->wn.p, in->env.inbox_fd, c->name,
-		      RENAME_NOREPLACE) < 0 &&
-	    errno != ENOENT)
-		log_err("upload=%lld cannot move the new \"%s\" back to the inbox: %s; it stays in .work/%s",
+	r = rename_noreplace(in->env.work_fd, u->wn.p, in->env.inbox_fd,
+			     c->name, true);
+	if (r < 0 && r != -ENOENT) {
+		log_err("upload=%lld cannot move the new \"%s\" back to the inbox: %s; it goes to failed/%s",
 			(long long)u->id,
-			log_quote(q, sizeof(q), c->name, c->len), ERRSTR(errno),
+			log_quote(q, sizeof(q), c->name, c->len), ERRSTR(-r),
 			log_quote(qw, sizeof(qw), u->wn.p, u->wn.len));
+		ch.reason =
+			"The file was replaced by another while it was being taken, and its name was taken again before the new one could go back to the inbox: the new file is kept in failed/ as this upload's file.\nHow to fix: upload it again.";
+		ch.clear_location = false;
+		ch.location = u->failed_loc.p;
+		if (intake_change(in, u->id, &ch) == 0 &&
+		    renameat(in->env.work_fd, u->wn.p, in->env.failed_fd,
+			     u->wn.p) < 0)
+			log_err("upload=%lld cannot move the file to failed/: %s",
+				(long long)u->id, ERRSTR(errno));
+		c->changed_ms = mono_ms();
+		c->moved_in = false;
+		return true;
+	}
 	(void)intake_change(in, u->id, &ch);
 	c->changed_ms = mono_ms();
 	c->moved_in = false;
@@ -386,6 +464,8 @@ static bool claim(struct intake *in, struct prep *p, int64_t id, int r)
 {
 	struct cand *c = p->c;
 	int fd = p->t.fd;
+	const char *sealed;
+	struct stat now;
 	struct up *u;
 	char q[512];
 
@@ -433,9 +513,32 @@ static bool claim(struct intake *in, struct prep *p, int64_t id, int r)
 		render_mark(in, u->id);
 	else
 		u->render_at = mono_ms() + PENDING_RENDER_MS;
+	u->leased = p->t.leased;
+	sealed = file_sealed(fd, u->leased);
+	if (!sealed && fstat(fd, &now) == 0)
+		u->ctime_ns = (int64_t)now.st_ctim.tv_sec * 1000000000 +
+			      now.st_ctim.tv_nsec; /* renaming sets it */
+	if (sealed) {
+		/* A link or a writer slipped in between the checks and the
+		 * rename: what we would read is no longer only ours. */
+		struct buf why = BUF_INIT;
+
+		(void)buf_printf(
+			&why,
+			"The file changed after it was taken: %s.\n"
+			"How to fix: upload it again, and let nothing else open or link it once it is in the inbox.",
+			sealed);
+		log_warning("upload=%lld file=\"%s\" %s: failed",
+			    (long long)u->id,
+			    log_quote(q, sizeof(q), c->name, c->len), sealed);
+		admit(in, u, fd, (uint64_t)p->t.st.st_size,
+		      st_mtime_ns(&p->t.st), -EIO, &why, NULL, true);
+		buf_free(&why);
+		return true;
+	}
 	u->ds = p->ds;
 	admit(in, u, fd, (uint64_t)p->t.st.st_size, st_mtime_ns(&p->t.st),
-	      p->cr, &p->why, true);
+	      p->cr, &p->why, &p->herrs, true);
 	return true;
 }
 
@@ -443,11 +546,12 @@ void claim_batch(struct intake *in, struct prep *p, size_t n,
 		 struct cand **done, size_t *ndone)
 {
 	struct create_many_args a;
+	char users[CREATE_BATCH][64];
 	int r;
 
 	ASSERT_LOOP(in);
 	assert(n <= CREATE_BATCH);
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		a.u[i] = (struct upload_new){
 			.name = (const unsigned char *)p[i].c->name,
 			.name_len = p[i].c->len,
@@ -456,6 +560,9 @@ void claim_batch(struct intake *in, struct prep *p, size_t n,
 			.mtime_ns = st_mtime_ns(&p[i].t.st),
 			.dataset = p[i].cr == 0 ? p[i].ds->name : NULL,
 		};
+		/* t.st: fstat of the open file that is claimed */
+		sender(in, &p[i].t.st, &a.u[i], users[i], sizeof(users[i]));
+	}
 	a.n = n;
 	r = writer_call(in->env.writer, call_create_many, &a, 0);
 	for (size_t i = 0; i < n; i++) {

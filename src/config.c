@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: 2026 the ingestd authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * config.c - YAML configuration → struct config.
  *
@@ -21,8 +23,9 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
 #include <inttypes.h>
-#include <regex.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +37,7 @@
 
 #include "decode.h"
 #include "store.h"
+#include "typefmt.h"
 
 /* Bytes of a user-written string quoted in a message. */
 #define ESC_BYTES 128
@@ -54,6 +58,7 @@ struct ctx {
 	size_t np, cap;
 	unsigned nerr;
 	bool oom;
+	yaml_mark_t *pmarks; /* [npartners]: where each partner: item starts */
 };
 
 enum ktype {
@@ -65,6 +70,8 @@ enum ktype {
 	K_ENUM,    /* enum stored as an int-sized value; names[] */
 	K_STRLIST, /* char ** at off, size_t count at off_n */
 	K_NODE,    /* handled by the caller through seen[] */
+	K_IGNORE,  /* accepted and ignored (documented as such) */
+	K_UNSUP,   /* a known key refused: .what says why */
 };
 
 struct key {
@@ -135,11 +142,22 @@ struct key {
 	{                                 \
 		.name = n, .type = K_NODE \
 	}
+/* K_X(NS_KEY): any namespaced key ("x:foo"), see ns_key(). */
+#define K_X(n)                              \
+	{                                   \
+		.name = n, .type = K_IGNORE \
+	}
+#define K_NO(n, why)                                    \
+	{                                               \
+		.name = n, .type = K_UNSUP, .what = why \
+	}
+#define NS_KEY ":"
 
 _Static_assert(sizeof(enum watch_mode) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum dup_mode) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum field_type) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum fields_match) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum duplicate_keys) == sizeof(int), "enum size");
 
 /* ------------------------------------------------------------------ */
 /* String checks: NULL when fine, else why (follows the quoted value).  */
@@ -216,6 +234,7 @@ static const char *check_text_name(const char *s)
 }
 
 #define RESERVED_COLUMN "_upload_id"
+#define RESERVED_PARTNER "_partner" /* key_includes_partner's column */
 #define RESERVED_WHY "is reserved for ingestd's own column"
 
 static const char *check_column(const char *s)
@@ -224,7 +243,8 @@ static const char *check_column(const char *s)
 
 	if (why)
 		return why;
-	if (strcasecmp(s, RESERVED_COLUMN) == 0)
+	if (strcasecmp(s, RESERVED_COLUMN) == 0 ||
+	    strcasecmp(s, RESERVED_PARTNER) == 0)
 		return RESERVED_WHY;
 	return NULL;
 }
@@ -238,6 +258,17 @@ static const char *check_char(const char *s)
 		return "must be exactly one ASCII character";
 	if (c == '\r' || c == '\n')
 		return "must not be a line break";
+	return NULL;
+}
+
+/* groupChar / decimalChar: a short text that cannot be part of a number
+ * itself. */
+static const char *check_numchar(const char *s)
+{
+	if (!s[0] || strlen(s) > 4)
+		return "must be one character (at most 4 bytes)";
+	if (strpbrk(s, "0123456789+-eE"))
+		return "must not be a digit, a sign or an exponent letter";
 	return NULL;
 }
 
@@ -270,9 +301,28 @@ static const char *check_listen(const char *s)
 	char host[INET6_ADDRSTRLEN + 1];
 	uint16_t port;
 
+	/* unix:PATH, an absolute path that fits sun_path (108 bytes) with
+	 * the ".PID" of the temporary name it is bound under (http.c). */
+	if (strncmp(s, "unix:", 5) == 0)
+		return s[5] == '/' && strlen(s + 5) < 100
+			       ? NULL
+			       : "unix: must be followed by an absolute path "
+				 "shorter than 100 bytes";
 	if (hostport_parse(s, host, sizeof(host), &port) < 0)
 		return "is not a valid address: use HOST:PORT with an IPv4 address, "
-		       "[IPv6] or localhost, and a port 1..65535";
+		       "[IPv6] or localhost, and a port 1..65535, or unix:PATH";
+	return NULL;
+}
+
+/* An octal file mode such as 0660: permission bits only. */
+static const char *check_mode(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n < 1 || n > 4 || strspn(s, "01234567") != n)
+		return "must be an octal mode from 0 to 0777, e.g. \"0660\"";
+	if (strtoul(s, NULL, 8) > 0777)
+		return "must be an octal mode from 0 to 0777, e.g. \"0660\"";
 	return NULL;
 }
 
@@ -296,6 +346,7 @@ static const struct key top_keys[] = {
 	K_U(C, "settle_ms", settle_ms, 0, 3600000, 1000),
 	K_U(C, "batch_rows", batch_rows, 1, 1000000, 10000),
 	K_U(C, "max_errors", max_errors, 0, 100000000, 10000),
+	K_U(C, "max_error_bytes", max_error_bytes, 0, 1073741824, 1048576),
 	K_B(C, "keep_processed", keep_processed, true),
 	K_L(C, "ignore", ignore, nignore, default_ignore),
 	K_SOPT(C, "ready_marker", ready_marker, check_marker),
@@ -313,9 +364,22 @@ static const struct key top_keys[] = {
 	 * finish_top(). */
 	K_U64(C, "max_uncompressed_bytes", max_uncompressed_bytes, 1,
 	      MAX_UNCOMPRESSED, 0),
+	/* issue 14: feedback files and webhooks */
+	K_U64(C, "max_feedback_bytes", max_feedback_bytes, 0, UINT64_C(1) << 62,
+	      INT64_C(1073741824)),
+	K_U(C, "feedback_max_age_days", feedback_max_age_days, 0, 3650, 30),
+	K_N("notify"),
+	K_U(C, "notify_deadline_s", notify_deadline_s, 1, 2592000, 86400),
+	K_U(C, "notify_connect_timeout_s", notify_connect_timeout_s, 1, 300,
+	    10),
+	K_U(C, "notify_timeout_s", notify_timeout_s, 1, 3600, 30),
+	K_U(C, "notify_concurrency", notify_concurrency, 1, 64, 4),
+	K_U(C, "notify_backoff_ms", notify_backoff_ms, 10, 3600000, 5000),
 	K_N("http"),
 	K_N("postgresql"),
+	K_N("retention"),
 	K_N("datasets"),
+	K_N("partners"),
 };
 
 /* Used only when database is a PostgreSQL connection string. */
@@ -338,6 +402,24 @@ static const struct key http_keys[] = {
 	K_U(C, "per_ip", http_per_ip, 1, 100000, 32),
 	K_U(C, "timeout_s", http_timeout_s, 1, 3600, 15),
 	K_U(C, "memory_limit", http_memory_limit, 4096, 16777216, 32768),
+	K_U(C, "request_timeout_s", http_request_timeout_s, 1, 3600, 10),
+	K_L(C, "allowed_hosts", http_allowed_hosts, http_nallowed_hosts, NULL),
+	K_SOPT(C, "tokens_file", http_tokens_file, check_nonempty),
+	K_S(C, "socket_mode", http_socket_mode, "0660", check_mode),
+	K_SOPT(C, "socket_group", http_socket_group, check_nonempty),
+};
+
+/* Ages in days (0: keep forever); 36500 is a century, the upper bound
+ * only keeps the cut-off time far from overflow. */
+static const struct key retention_keys[] = {
+	K_U(C, "processed", retention_processed_days, 0, 36500, 0),
+	K_U(C, "failed", retention_failed_days, 0, 36500, 0),
+	K_U(C, "rejected", retention_rejected_days, 0, 36500, 0),
+	K_U(C, "status", retention_status_days, 0, 36500, 0),
+	K_U(C, "upload_errors", retention_upload_errors_days, 0, 36500, 0),
+	K_U(C, "uploads", retention_uploads_days, 0, 36500, 0),
+	K_B(C, "keep_summary", retention_keep_summary, true),
+	K_U(C, "interval_s", retention_interval_s, 1, 86400, 3600),
 };
 #undef C
 
@@ -348,15 +430,53 @@ static const struct key dataset_keys[] = {
 	K_S(D, "match", match, "*.csv", check_nonempty),
 	K_E(D, "fieldsMatch", fields_match, fields_match_names,
 	    "fieldsMatch mode", FM_EQUAL),
-	K_B(D, "rowid", rowid, false),
+	K_B(D, "rowid", rowid, true),
+	K_E(D, "duplicate_keys", duplicate_keys, duplicate_keys_names,
+	    "duplicate_keys mode", DUPKEYS_COUNT),
+	K_B(D, "key_includes_partner", key_partner, false),
 	K_N("dialect"),
 	K_N("encoding"),
 	K_N("encoding_fallback"),
 	K_N("header_case"),
 	K_N("match_case"),
 	K_N("schema"),
+	K_N("notify"),
 };
 #undef D
+
+/* A partner: a name its folders and labels use, hence [a-z0-9_-]. */
+static const char *check_partner_name(const char *s)
+{
+	size_t i;
+
+	for (i = 0; s[i]; i++)
+		if (i >= PARTNER_NAME_MAX || !((s[i] >= 'a' && s[i] <= 'z') ||
+					       (s[i] >= '0' && s[i] <= '9') ||
+					       s[i] == '_' || s[i] == '-'))
+			return "is not a valid partner name: use a-z, 0-9, _ and -, at most 64 characters";
+	return i ? NULL : "is empty";
+}
+
+#define P struct partner
+static const struct key partner_keys[] = {
+	K_S(P, "name", name, NULL, check_partner_name),
+	K_SOPT(P, "root", root, check_nonempty),
+	K_L(P, "datasets", datasets, ndatasets, NULL),
+	K_L(P, "users", users, nusers, NULL),
+	K_SOPT(P, "group", group, check_nonempty),
+	K_N("notify"),
+};
+#undef P
+
+/* One entry of a notify: list. webhook is K_NODE: its value is never
+ * echoed in a message (a URL may carry credentials). */
+#define NT struct notify_target
+static const struct key webhook_keys[] = {
+	K_N("webhook"),
+	K_N("secret_file"),
+	K_N("events"),
+};
+#undef NT
 
 /* header_case and match_case are parsed into an int (the enum) with these
  * rows, then kept as the bools of struct dataset_read. */
@@ -398,11 +518,19 @@ static const struct key dialect_keys[] = {
 };
 #undef DI
 
+/*
+ * Table Schema properties (issue 12). A key of the spec that ingestd
+ * does not use is K_X (accepted and ignored: it changes nothing about
+ * which rows are valid), one that would change validation but is not
+ * implemented is K_NO (refused, never silently ignored). Any namespaced
+ * key ("x:foo", NS_KEY) is accepted and ignored; any other unknown key is
+ * an error, so that a misspelt core key ("constriants") is caught.
+ */
 static const struct key schema_keys[] = {
-	K_N("primaryKey"),
-	K_L(struct schema, "missingValues", missing, nmissing,
-	    schema_default_missing),
-	K_N("fields"),
+	K_N("primaryKey"),  K_N("missingValues"), K_N("fields"),
+	K_N("fieldsMatch"), K_X("$schema"),       K_X("name"),
+	K_X("title"),       K_X("description"),   K_X("foreignKeys"),
+	K_N("uniqueKeys"),  K_X(NS_KEY),
 };
 
 #define F struct field
@@ -413,6 +541,21 @@ static const struct key field_keys[] = {
 	K_L(F, "trueValues", true_values, n_true, NULL),
 	K_L(F, "falseValues", false_values, n_false, NULL),
 	K_N("constraints"),
+	/* Types and formats (issue 12): checked against the type in
+	 * finish_types(). */
+	K_SOPT(F, "format", format, check_nonempty),
+	K_N("bareNumber"),
+	K_SOPT(F, "groupChar", group_char, check_numchar),
+	K_SOPT(F, "decimalChar", decimal_char, check_numchar),
+	K_SOPT(F, "delimiter", delimiter, check_nonempty),
+	K_E(F, "itemType", item_type, field_type_names, "item type", FT_STRING),
+	/* issue 12, schema document */
+	K_SOPT(F, "title", title, NULL),
+	K_SOPT(F, "description", description, NULL),
+	K_X("example"),
+	K_X("rdfType"),
+	K_N("missingValues"),
+	K_X(NS_KEY),
 };
 
 static const struct key constraint_keys[] = {
@@ -423,8 +566,21 @@ static const struct key constraint_keys[] = {
 	K_N("maximum"),
 	K_N("pattern"),
 	K_N("enum"),
+	/* issue 12 */
+	K_N("exclusiveMinimum"),
+	K_N("exclusiveMaximum"),
+	K_B(F, "unique", unique, false),
 };
 #undef F
+
+/* One entry of a v2 missingValues list written as an object. */
+struct missing_obj {
+	char *value;
+};
+static const struct key missing_obj_keys[] = {
+	K_S(struct missing_obj, "value", value, NULL, NULL),
+	K_X("label"),
+};
 
 /* ------------------------------------------------------------------ */
 /* Reporting                                                           */
@@ -652,6 +808,8 @@ static void apply_defaults(struct ctx *x, const struct key *keys, size_t n,
 				oom(x);
 			break;
 		case K_NODE:
+		case K_IGNORE:
+		case K_UNSUP:
 			break;
 		}
 	}
@@ -871,8 +1029,73 @@ static void set_value(struct ctx *x, const char *prefix, const struct key *k,
 		*(size_t *)member(base, k->off_n) = n;
 		return;
 	case K_NODE:
+	case K_IGNORE:
+		return;
+	case K_UNSUP:
+		report(x, AT(v), "%s%s: not supported: %s", prefix, k->name,
+		       k->what);
 		return;
 	}
+}
+
+static size_t key_index(const struct key *keys, size_t nkeys, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < nkeys && strcmp(keys[i].name, name) != 0; i++)
+		;
+	return i;
+}
+
+/* Levenshtein distance of a and b, capped: anything above 3 is 3 (key
+ * names are short, a misspelling is one or two edits away). */
+static unsigned edit_distance(const char *a, const char *b)
+{
+	unsigned row[64], i, j, prev, cur;
+	size_t la = strlen(a), lb = strlen(b);
+
+	if (la >= ARRAY_SIZE(row) || lb >= ARRAY_SIZE(row))
+		return 3;
+	for (j = 0; j <= lb; j++)
+		row[j] = j;
+	for (i = 1; i <= la; i++) {
+		prev = row[0];
+		row[0] = i;
+		for (j = 1; j <= lb; j++) {
+			unsigned sub = prev + (a[i - 1] != b[j - 1]);
+			unsigned best = row[j] + 1 < row[j - 1] + 1
+						? row[j] + 1
+						: row[j - 1] + 1;
+			cur = row[j];
+			row[j] = sub < best ? sub : best;
+			prev = cur;
+		}
+	}
+	return row[lb] > 3 ? 3 : row[lb];
+}
+
+/* The key of the table closest to an unknown name, when it is one or two
+ * edits away (case differences count as edits: "PrimaryKey" finds
+ * "primaryKey"); NULL otherwise. */
+static const char *nearest_key(const struct key *keys, size_t nkeys,
+			       const char *name)
+{
+	const char *best = NULL;
+	unsigned bd = 3, d;
+	size_t i;
+
+	if (strlen(name) < 4)
+		return NULL;
+	for (i = 0; i < nkeys; i++) {
+		if (strcmp(keys[i].name, NS_KEY) == 0)
+			continue;
+		d = edit_distance(name, keys[i].name);
+		if (d < bd) {
+			bd = d;
+			best = keys[i].name;
+		}
+	}
+	return best;
 }
 
 /*
@@ -917,10 +1140,20 @@ static void parse_table(struct ctx *x, const yaml_node_t *map,
 		for (i = 0; i < nkeys; i++)
 			if (strcmp(keys[i].name, sval(kn)) == 0)
 				break;
+		if (i == nkeys && strchr(sval(kn), ':') &&
+		    key_index(keys, nkeys, NS_KEY) < nkeys)
+			continue; /* namespaced: accepted and ignored */
 		if (i == nkeys) {
-			report(x, AT(kn), "unknown key \"%s\"%s%s",
+			char hint[96] = "";
+			const char *near = nearest_key(keys, nkeys, sval(kn));
+
+			if (near)
+				snprintf(hint, sizeof(hint),
+					 " (did you mean \"%s\"?)", near);
+			report(x, AT(kn), "unknown key \"%s\"%s%s%s",
 			       esc(e, sizeof(e), sval(kn)),
-			       section ? " in " : "", section ? section : "");
+			       section ? " in " : "", section ? section : "",
+			       hint);
 			continue;
 		}
 		seen[i] = vn;
@@ -944,84 +1177,26 @@ static yaml_node_t *seen_get(const struct key *keys, size_t nkeys,
 /* ------------------------------------------------------------------ */
 /* Fields                                                              */
 
-/*
- * A pattern is wrapped as "^(" p ")$"; a ')' closing a group the pattern
- * never opened (e.g. "a)|(b") would let the alternation escape the anchors
- * and silently match partial values, so parentheses must balance.
- * Bracket expressions ("[)]", "[[:alpha:]]") and "\)" are skipped.
- */
-static bool parens_balanced(const char *p)
-{
-	int depth = 0;
-
-	while (*p) {
-		if (*p == '\\') {
-			p += p[1] ? 2 : 1;
-		} else if (*p == '[') {
-			p++;
-			if (*p == '^')
-				p++;
-			if (*p == ']')
-				p++;
-			while (*p && *p != ']') {
-				if (*p == '[' && (p[1] == ':' || p[1] == '.' ||
-						  p[1] == '=')) {
-					char t = p[1];
-					const char *c = p + 2;
-					while (*c &&
-					       !(c[0] == t && c[1] == ']'))
-						c++;
-					p = *c ? c + 2 : c;
-				} else {
-					p++;
-				}
-			}
-			if (*p)
-				p++;
-		} else {
-			if (*p == '(')
-				depth++;
-			else if (*p == ')' && --depth < 0)
-				return false;
-			p++;
-		}
-	}
-	return depth == 0;
-}
-
+/* Table Schema's pattern: compiled once here by field_set_pattern()
+ * (PCRE2, anchored at both ends, Unicode classes); worker threads share
+ * the code. */
 static void set_pattern(struct ctx *x, struct field *f, const yaml_node_t *v)
 {
-	char e[ESC_MAX], rerr[256];
+	char e[ESC_MAX], why[256];
 	const char *s = scalar_text(x, "pattern", v);
-	struct buf re = BUF_INIT;
-	int rc;
+	size_t off = 0;
+	int r;
 
 	if (!s)
 		return;
-	if (!parens_balanced(s)) {
-		report(x, AT(v), "pattern: \"%s\" has unbalanced parentheses",
-		       esc(e, sizeof(e), s));
-		return;
-	}
-	if (buf_printf(&re, "^(%s)$", s) < 0) {
+	r = field_set_pattern(f, s, why, sizeof(why), &off);
+	if (r == -ENOMEM)
 		oom(x);
-		return;
-	}
-	rc = regcomp(&f->re, re.p, REG_EXTENDED | REG_NOSUB);
-	buf_free(&re);
-	if (rc) {
-		regerror(rc, &f->re, rerr, sizeof(rerr));
+	else if (r < 0)
 		report(x, AT(v),
-		       "pattern: invalid regular expression \"%s\": %s",
-		       esc(e, sizeof(e), s), rerr);
-		return;
-	}
-	/* field_clear() calls regfree() exactly when pattern is set. */
-	f->pattern = strdup(s);
-	if (!f->pattern) {
-		regfree(&f->re);
-		oom(x);
-	}
+		       "pattern: invalid regular expression \"%s\": %s at "
+		       "offset %zu",
+		       esc(e, sizeof(e), s), why, off);
 }
 
 /* A field with f's type and boolean spelling but no constraints, to type
@@ -1037,6 +1212,13 @@ static struct field bare_field(const struct field *f)
 	t.n_true = f->n_true;
 	t.false_values = f->false_values;
 	t.n_false = f->n_false;
+	t.fmt = f->fmt;
+	t.format = f->format;
+	t.not_bare = f->not_bare;
+	t.group_char = f->group_char;
+	t.decimal_char = f->decimal_char;
+	t.delimiter = f->delimiter;
+	t.item_type = f->item_type;
 	return t;
 }
 
@@ -1124,6 +1306,124 @@ static void set_enum(struct ctx *x, struct field *f, const yaml_node_t *v)
 	}
 }
 
+/* format, bareNumber, groupChar, decimalChar, delimiter and itemType
+ * against the field's type (Table Schema v1; list is v2). */
+static void finish_types(struct ctx *x, struct field *f,
+			 yaml_node_t *const *fseen)
+{
+	yaml_node_t *fm = SEEN(field_keys, fseen, "format");
+	yaml_node_t *bn = SEEN(field_keys, fseen, "bareNumber");
+	yaml_node_t *gc = SEEN(field_keys, fseen, "groupChar");
+	yaml_node_t *dc = SEEN(field_keys, fseen, "decimalChar");
+	yaml_node_t *dl = SEEN(field_keys, fseen, "delimiter");
+	yaml_node_t *it = SEEN(field_keys, fseen, "itemType");
+	const char *tn = field_type_name(f->type);
+	bool numeric = f->type == FT_NUMBER || f->type == FT_INTEGER;
+	char e[ESC_MAX], g[ESC_MAX + 8];
+	const char *why;
+	bool b;
+
+	f->fmt = FF_DEFAULT;
+	if (fm && f->format && strcmp(f->format, "default") != 0) {
+		const char *v = f->format;
+		switch (f->type) {
+		case FT_STRING:
+			if (!strcmp(v, "email"))
+				f->fmt = FF_EMAIL;
+			else if (!strcmp(v, "uri"))
+				f->fmt = FF_URI;
+			else if (!strcmp(v, "uuid"))
+				f->fmt = FF_UUID;
+			else if (!strcmp(v, "binary"))
+				f->fmt = FF_BINARY;
+			else
+				report(x, AT(fm),
+				       "format: \"%s\" is not a string format "
+				       "(default, email, uri, uuid, binary)",
+				       esc(e, sizeof(e), v));
+			break;
+		case FT_DATE:
+		case FT_TIME:
+		case FT_DATETIME:
+			if (!strcmp(v, "any")) {
+				f->fmt = FF_ANY;
+				break;
+			}
+			f->fmt = FF_PATTERN;
+			/* Table Schema v1.0's "fmt:PATTERN" spelling: the
+			 * pattern after the prefix. */
+			if (!strncmp(v, "fmt:", 4))
+				memmove(f->format, f->format + 4,
+					strlen(f->format + 4) + 1);
+			why = typefmt_check(f->type == FT_DATE   ? TF_DATE
+					    : f->type == FT_TIME ? TF_TIME
+								 : TF_DATETIME,
+					    v);
+			if (why)
+				report(x, AT(fm),
+				       "format: \"%s\" %s (or use default or "
+				       "any)",
+				       esc(e, sizeof(e), v), why);
+			break;
+		case FT_GEOPOINT:
+			if (!strcmp(v, "array"))
+				f->fmt = FF_ARRAY;
+			else if (!strcmp(v, "object"))
+				f->fmt = FF_OBJECT;
+			else
+				report(x, AT(fm),
+				       "format: \"%s\" is not a geopoint format "
+				       "(default, array, object)",
+				       esc(e, sizeof(e), v));
+			break;
+		default:
+			report(x, AT(fm),
+			       "format: %s fields have only format default",
+			       tn);
+		}
+	}
+	if (bn) {
+		if (!numeric)
+			report(x, AT(bn),
+			       "bareNumber: only allowed for number and "
+			       "integer fields");
+		else if (!get_bool(bn, &b))
+			report(x, AT(bn),
+			       "bareNumber: expected true or false, got %s",
+			       got(bn, g, sizeof(g)));
+		else
+			f->not_bare = !b;
+	}
+	if (gc && !numeric)
+		report(x, AT(gc),
+		       "groupChar: only allowed for number and integer fields");
+	if (dc && f->type != FT_NUMBER)
+		report(x, AT(dc),
+		       "decimalChar: only allowed for number fields");
+	if (f->decimal_char && !strcmp(f->decimal_char, ".")) {
+		free(f->decimal_char); /* the default: keep the plain path */
+		f->decimal_char = NULL;
+	}
+	if (f->group_char && f->decimal_char &&
+	    !strcmp(f->group_char, f->decimal_char))
+		report(x, AT(gc), "groupChar: must differ from decimalChar");
+	if (f->group_char && !f->decimal_char && !strcmp(f->group_char, "."))
+		report(x, AT(gc),
+		       "groupChar: \".\" needs a decimalChar (such as \",\")");
+	if (dl && f->type != FT_LIST)
+		report(x, AT(dl), "delimiter: only allowed for list fields");
+	if (it && f->type != FT_LIST)
+		report(x, AT(it), "itemType: only allowed for list fields");
+	if (it && f->type == FT_LIST &&
+	    (f->item_type == FT_LIST || f->item_type == FT_OBJECT ||
+	     f->item_type == FT_ARRAY || f->item_type == FT_GEOPOINT))
+		report(x, AT(it),
+		       "itemType: %s items are not supported in a list "
+		       "(string, integer, number, boolean, date, time, "
+		       "datetime, year, yearmonth, duration, any)",
+		       field_type_name(f->item_type));
+}
+
 static void finish_field(struct ctx *x, struct field *f, bool type_ok,
 			 yaml_node_t *const *fseen, yaml_node_t *const *cseen)
 {
@@ -1141,6 +1441,12 @@ static void finish_field(struct ctx *x, struct field *f, bool type_ok,
 	yaml_node_t *pat =
 		cseen ? SEEN(constraint_keys, cseen, "pattern") : NULL;
 	yaml_node_t *en = cseen ? SEEN(constraint_keys, cseen, "enum") : NULL;
+	yaml_node_t *xmin =
+		cseen ? SEEN(constraint_keys, cseen, "exclusiveMinimum") : NULL;
+	yaml_node_t *xmax =
+		cseen ? SEEN(constraint_keys, cseen, "exclusiveMaximum") : NULL;
+	bool counted = f->type == FT_STRING || f->type == FT_OBJECT ||
+		       f->type == FT_ARRAY || f->type == FT_LIST;
 	char e[ESC_MAX];
 	size_t i;
 
@@ -1150,6 +1456,7 @@ static void finish_field(struct ctx *x, struct field *f, bool type_ok,
 	 * wrong rather than report errors that follow from that one. */
 	if (!type_ok)
 		return;
+	finish_types(x, f, fseen);
 
 	if (f->type != FT_BOOLEAN) {
 		if (tv)
@@ -1183,13 +1490,15 @@ static void finish_field(struct ctx *x, struct field *f, bool type_ok,
 		}
 	}
 
-	if (f->type != FT_STRING) {
+	if (!counted) {
 		if (minl)
 			report(x, AT(minl),
-			       "minLength: only allowed for string fields");
+			       "minLength: only allowed for string, object, "
+			       "array and list fields");
 		if (maxl)
 			report(x, AT(maxl),
-			       "maxLength: only allowed for string fields");
+			       "maxLength: only allowed for string, object, "
+			       "array and list fields");
 	} else if (minl && maxl && f->min_length >= 0 && f->max_length >= 0 &&
 		   f->max_length < f->min_length) {
 		report(x, AT(maxl),
@@ -1197,10 +1506,24 @@ static void finish_field(struct ctx *x, struct field *f, bool type_ok,
 		       f->max_length, f->min_length);
 	}
 
-	if ((min || max) && (f->type == FT_STRING || f->type == FT_BOOLEAN)) {
+	if ((xmin || xmax) && !field_type_ordered(f->type)) {
+		report(x, AT(xmin ? xmin : xmax),
+		       "%s: not allowed for %s fields (only integer, number, "
+		       "date, time, datetime, year, yearmonth)",
+		       xmin ? "exclusiveMinimum" : "exclusiveMaximum",
+		       field_type_name(f->type));
+	} else {
+		if (xmin)
+			f->has_xmin = get_bound(x, "exclusiveMinimum", f, xmin,
+						&f->xmin);
+		if (xmax)
+			f->has_xmax = get_bound(x, "exclusiveMaximum", f, xmax,
+						&f->xmax);
+	}
+	if ((min || max) && !field_type_ordered(f->type)) {
 		report(x, AT(min ? min : max),
 		       "%s: not allowed for %s fields (only integer, number, "
-		       "date, datetime)",
+		       "date, time, datetime, year, yearmonth)",
 		       min ? "minimum" : "maximum", field_type_name(f->type));
 	} else {
 		if (min)
@@ -1229,6 +1552,77 @@ static void finish_field(struct ctx *x, struct field *f, bool type_ok,
 		set_enum(x, f, en);
 }
 
+/*
+ * missingValues (schema or field): a list of strings, or (Table Schema
+ * v2) of objects {value, label} of which only value counts. Replaces
+ * *list and *n only when the whole list is valid.
+ */
+static bool parse_missing(struct ctx *x, const yaml_node_t *v, char ***list,
+			  size_t *n)
+{
+	char g[ESC_MAX + 8];
+	yaml_node_item_t *it;
+	size_t k, i = 0;
+	char **r;
+	bool bad = false;
+
+	if (v->type != YAML_SEQUENCE_NODE) {
+		report(x, AT(v),
+		       "missingValues: expected a list of strings or of "
+		       "{value, label} objects, got %s",
+		       got(v, g, sizeof(g)));
+		return false;
+	}
+	k = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+	r = calloc(k ? k : 1, sizeof(*r));
+	if (!r) {
+		oom(x);
+		return false;
+	}
+	for (it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+	     it++, i++) {
+		yaml_node_t *item = node_at(x, *it);
+		yaml_node_t *seen[ARRAY_SIZE(missing_obj_keys)];
+		struct missing_obj mo = {0};
+		const char *t;
+
+		if (!item)
+			continue;
+		if (item->type == YAML_MAPPING_NODE) {
+			parse_table(x, item, "missingValues", "missingValues.",
+				    missing_obj_keys,
+				    ARRAY_SIZE(missing_obj_keys), &mo, seen);
+			if (!SEEN(missing_obj_keys, seen, "value")) {
+				report(x, AT(item),
+				       "missingValues: missing required key "
+				       "\"value\"");
+				bad = true;
+			}
+			if (!mo.value)
+				bad = true;
+			r[i] = mo.value;
+			continue;
+		}
+		t = scalar_text(x, "missingValues", item);
+		if (!t) {
+			bad = true;
+			continue;
+		}
+		if (!(r[i] = strdup(t))) {
+			oom(x);
+			bad = true;
+		}
+	}
+	if (bad) {
+		strv_free(r, k);
+		return false;
+	}
+	strv_free(*list, *n);
+	*list = r;
+	*n = k;
+	return true;
+}
+
 static void parse_field(struct ctx *x, const yaml_node_t *item, struct field *f,
 			yaml_node_t **name_node, yaml_node_t **column_node)
 {
@@ -1255,7 +1649,8 @@ static void parse_field(struct ctx *x, const yaml_node_t *item, struct field *f,
 	*column_node = SEEN(field_keys, fseen, "column");
 	if (f->name && !f->column) {
 		/* The column defaults to the name, reserved words included. */
-		if (strcasecmp(f->name, RESERVED_COLUMN) == 0)
+		if (strcasecmp(f->name, RESERVED_COLUMN) == 0 ||
+		    strcasecmp(f->name, RESERVED_PARTNER) == 0)
 			report(x, AT(*name_node),
 			       "name: \"%s\" " RESERVED_WHY
 			       " (give the field another \"column\")",
@@ -1265,6 +1660,9 @@ static void parse_field(struct ctx *x, const yaml_node_t *item, struct field *f,
 	}
 	if (f->column && !*column_node)
 		*column_node = *name_node;
+	if ((cn = SEEN(field_keys, fseen, "missingValues")))
+		f->has_missing =
+			parse_missing(x, cn, &f->missing, &f->nmissing);
 
 	cn = SEEN(field_keys, fseen, "constraints");
 	if (cn && cn->type == YAML_MAPPING_NODE) {
@@ -1588,10 +1986,166 @@ static void parse_pk(struct ctx *x, yaml_node_t *v, struct dataset *d)
 	}
 }
 
-static void parse_schema(struct ctx *x, const yaml_node_t *v, struct dataset *d)
+/* Whether ukey k has the same fields as the n fields f (any order). */
+static bool ukey_same(const struct ukey *k, const size_t *f, size_t n)
+{
+	size_t i, j;
+
+	if (k->n != n)
+		return false;
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < n && k->f[j] != f[i]; j++)
+			;
+		if (j == n)
+			return false;
+	}
+	return true;
+}
+
+/* Add the unique key f[0..n) (taken over) unless the primary key or an
+ * earlier unique key already makes it unique. */
+static void ukey_add(struct ctx *x, struct schema *s, size_t *f, size_t n)
+{
+	struct ukey pkey = {.f = s->pk, .n = s->npk}, *v;
+	size_t i;
+
+	for (i = 0; i < s->nukeys && !ukey_same(&s->ukeys[i], f, n); i++)
+		;
+	if (i < s->nukeys || (s->npk && ukey_same(&pkey, f, n))) {
+		free(f);
+		return;
+	}
+	v = realloc(s->ukeys, (s->nukeys + 1) * sizeof(*v));
+	if (!v) {
+		free(f);
+		oom(x);
+		return;
+	}
+	s->ukeys = v;
+	s->ukeys[s->nukeys].f = f;
+	s->ukeys[s->nukeys].n = n;
+	s->nukeys++;
+}
+
+/*
+ * uniqueKeys (Table Schema v2: a list of lists of field names) and the
+ * fields with constraints.unique, as schema.ukeys; duplicate_keys: error
+ * needs a primary key.
+ */
+static void parse_ukeys(struct ctx *x, const yaml_node_t *sv, yaml_node_t *v,
+			struct dataset *d)
+{
+	struct schema *s = &d->schema;
+	char e[ESC_MAX], g[ESC_MAX + 8];
+	yaml_node_item_t *it, *jt;
+
+	if (v && v->type != YAML_SEQUENCE_NODE) {
+		report(x, AT(v),
+		       "uniqueKeys: expected a list of lists of field names, "
+		       "got %s",
+		       got(v, g, sizeof(g)));
+		v = NULL;
+	}
+	for (it = v ? v->data.sequence.items.start : NULL;
+	     v && it < v->data.sequence.items.top; it++) {
+		yaml_node_t *k = node_at(x, *it);
+		size_t n, m = 0, i;
+		size_t *f;
+		bool bad = false;
+
+		if (!k)
+			continue;
+		if (k->type != YAML_SEQUENCE_NODE ||
+		    !(n = (size_t)(k->data.sequence.items.top -
+				   k->data.sequence.items.start))) {
+			report(x, AT(k),
+			       "uniqueKeys: each key must be a non-empty list "
+			       "of field names, got %s",
+			       got(k, g, sizeof(g)));
+			continue;
+		}
+		if (!(f = calloc(n, sizeof(*f)))) {
+			oom(x);
+			return;
+		}
+		for (jt = k->data.sequence.items.start;
+		     jt < k->data.sequence.items.top; jt++) {
+			yaml_node_t *item = node_at(x, *jt);
+			const char *name =
+				item ? scalar_text(x, "uniqueKeys", item)
+				     : NULL;
+
+			if (!name) {
+				bad = true;
+				continue;
+			}
+			for (i = 0; i < s->nfields; i++)
+				if (s->fields[i].name &&
+				    strcmp(s->fields[i].name, name) == 0)
+					break;
+			if (i == s->nfields) {
+				if (s->nfields)
+					report(x, AT(item),
+					       "uniqueKeys: \"%s\" is not a "
+					       "field of dataset \"%s\"",
+					       esc(e, sizeof(e), name),
+					       d->name ? d->name : "?");
+				bad = true;
+				continue;
+			}
+			for (size_t q = 0; q < m; q++)
+				if (f[q] == i) {
+					report(x, AT(item),
+					       "uniqueKeys: \"%s\" is listed "
+					       "twice in one key",
+					       esc(e, sizeof(e), name));
+					bad = true;
+				}
+			f[m++] = i;
+		}
+		if (bad)
+			free(f);
+		else
+			ukey_add(x, s, f, m);
+	}
+	for (size_t i = 0; i < s->nfields; i++) {
+		size_t *f;
+
+		if (!s->fields[i].unique)
+			continue;
+		if (!(f = malloc(sizeof(*f)))) {
+			oom(x);
+			return;
+		}
+		f[0] = i;
+		ukey_add(x, s, f, 1);
+	}
+	if (d->duplicate_keys == DUPKEYS_ERROR && !s->npk)
+		report(x, AT(sv),
+		       "duplicate_keys: error needs a primaryKey (dataset "
+		       "\"%s\" has none: it appends)",
+		       d->name ? d->name : "?");
+	if (d->key_partner && !s->npk)
+		report(x, AT(sv),
+		       "key_includes_partner needs a primaryKey (dataset "
+		       "\"%s\" has none: it appends, and each row is its "
+		       "upload's already)",
+		       d->name ? d->name : "?");
+}
+
+static const struct key fields_match_key = {.name = "fieldsMatch",
+					    .type = K_ENUM,
+					    .off = 0,
+					    .names = fields_match_names,
+					    .what = "fieldsMatch mode",
+					    .def = FM_EQUAL};
+
+/* dataset_fm: the dataset has its own fieldsMatch key. */
+static void parse_schema(struct ctx *x, const yaml_node_t *v, struct dataset *d,
+			 bool dataset_fm)
 {
 	yaml_node_t *seen[ARRAY_SIZE(schema_keys)];
-	yaml_node_t *fn, *pk;
+	yaml_node_t *fn, *pk, *n;
 	char g[ESC_MAX + 8];
 
 	if (v->type != YAML_MAPPING_NODE) {
@@ -1602,6 +2156,23 @@ static void parse_schema(struct ctx *x, const yaml_node_t *v, struct dataset *d)
 	apply_defaults(x, schema_keys, ARRAY_SIZE(schema_keys), &d->schema);
 	parse_table(x, v, "schema", "", schema_keys, ARRAY_SIZE(schema_keys),
 		    &d->schema, seen);
+	if (!(d->schema.missing =
+		      strv_dup(schema_default_missing, &d->schema.nmissing)))
+		oom(x);
+	if ((n = SEEN(schema_keys, seen, "missingValues")))
+		(void)parse_missing(x, n, &d->schema.missing,
+				    &d->schema.nmissing);
+	if ((n = SEEN(schema_keys, seen, "fieldsMatch"))) {
+		/* Table Schema v2 puts fieldsMatch in the schema; the
+		 * dataset key says the same, so one place only. */
+		if (dataset_fm)
+			report(x, AT(n),
+			       "fieldsMatch: given both in the dataset and in "
+			       "its schema; keep one");
+		else
+			set_value(x, "", &fields_match_key, n,
+				  &d->fields_match);
+	}
 	fn = SEEN(schema_keys, seen, "fields");
 	if (fn)
 		parse_fields(x, fn, d);
@@ -1610,18 +2181,445 @@ static void parse_schema(struct ctx *x, const yaml_node_t *v, struct dataset *d)
 	pk = SEEN(schema_keys, seen, "primaryKey");
 	if (pk)
 		parse_pk(x, pk, d);
+	parse_ukeys(x, v, SEEN(schema_keys, seen, "uniqueKeys"), d);
+	if (!pk && d->schema.nfields > SCHEMA_MAX_FIELDS - 1 && fn)
+		report(x, AT(fn),
+		       "fields: dataset \"%s\" declares %zu fields and no "
+		       "primaryKey: at most %d are allowed (SQLite allows 2000 "
+		       "columns, the table adds _upload_id and _record)",
+		       d->name ? d->name : "?", d->schema.nfields,
+		       SCHEMA_MAX_FIELDS - 1);
+	for (size_t i = 0; !pk && i < d->schema.nfields; i++) {
+		/* Appending adds a column of its own. */
+		const struct field *f = &d->schema.fields[i];
+
+		if (f->column &&
+		    strcasecmp(f->column, SCHEMA_RECORD_COLUMN) == 0)
+			report(x, AT(v),
+			       "schema: field \"%s\" has the column \"%s\", "
+			       "reserved for the record number of a dataset "
+			       "without primaryKey (give the field another "
+			       "\"column\")",
+			       f->name, f->column);
+	}
+}
+
+static bool check_aliases(struct ctx *x);
+static void yaml_problem(struct ctx *x, const yaml_parser_t *ps);
+
+/* Bytes of a schema file (a Table Schema of 1999 described fields is far
+ * smaller). */
+#define SCHEMA_FILE_MAX (16u * 1024 * 1024)
+
+/*
+ * libyaml reads JSON as YAML flow (checked: \uXXXX escapes, "\/", tabs,
+ * lines of any length), except a UTF-16 surrogate pair "\ud83d\ude00",
+ * which YAML spells "\U0001f600". Rewrite the pairs in place (the text
+ * only shrinks); a column after such a pair on the same line is then two
+ * less per pair than in the file.
+ */
+static size_t json_surrogates(char *t, size_t n)
+{
+	size_t i = 0, o = 0;
+	unsigned hi, lo;
+	char tmp[8];
+
+	while (i < n) {
+		if (t[i] == '\\' && i + 11 < n && t[i + 1] == 'u' &&
+		    t[i + 6] == '\\' && t[i + 7] == 'u' &&
+		    sscanf(t + i + 2, "%4x", &hi) == 1 &&
+		    sscanf(t + i + 8, "%4x", &lo) == 1 && hi >= 0xd800 &&
+		    hi <= 0xdbff && lo >= 0xdc00 && lo <= 0xdfff) {
+			unsigned cp =
+				0x10000 + ((hi - 0xd800) << 10) + (lo - 0xdc00);
+			snprintf(tmp, sizeof(tmp), "%06X", cp);
+			t[o++] = '\\';
+			t[o++] = 'U';
+			t[o++] = '0';
+			t[o++] = '0';
+			memcpy(t + o, tmp, 6);
+			o += 6;
+			i += 12;
+		} else if (t[i] == '\\' && i + 1 < n) {
+			t[o++] = t[i++]; /* an escaped backslash is not a \u */
+			t[o++] = t[i++];
+		} else {
+			t[o++] = t[i++];
+		}
+	}
+	return o;
+}
+
+/* The text of a schema file: at most SCHEMA_FILE_MAX bytes, owned by the
+ * caller; NULL with errno on failure (EFBIG: too large). */
+static char *read_schema_file(const char *path, size_t *len)
+{
+	struct buf b = BUF_INIT;
+	char chunk[65536];
+	size_t k;
+	FILE *f = fopen(path, "rb");
+	int e = 0;
+
+	struct stat st;
+
+	if (!f)
+		return NULL;
+	if (fstat(fileno(f), &st) < 0)
+		e = errno;
+	else if (S_ISDIR(st.st_mode))
+		e = EISDIR;
+	if (e) {
+		fclose(f);
+		errno = e;
+		return NULL;
+	}
+	b.max = SCHEMA_FILE_MAX + 1;
+	while ((k = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+		if (b.len + k > SCHEMA_FILE_MAX) {
+			e = EFBIG;
+			break;
+		}
+		if (buf_add(&b, chunk, k) < 0) {
+			e = ENOMEM;
+			break;
+		}
+	}
+	if (!e && ferror(f))
+		e = EIO;
+	fclose(f);
+	if (!e && !b.p && buf_adds(&b, "") < 0)
+		e = ENOMEM;
+	if (e) {
+		buf_free(&b);
+		errno = e;
+		return NULL;
+	}
+	*len = b.len;
+	return buf_take(&b);
+}
+
+/* Move sub's problems (sorted, each "SCHEMAFILE:LINE:COL: ...") into x at
+ * the position of the schema key m, so they print where it is named. */
+static void adopt_problems(struct ctx *x, struct ctx *sub, const yaml_mark_t *m)
+{
+	size_t i;
+
+	if (sub->np)
+		qsort(sub->pv, sub->np, sizeof(*sub->pv), problem_cmp);
+	for (i = 0; i < sub->np; i++) {
+		if (x->np == x->cap) {
+			size_t cap = x->cap ? x->cap * 2 : 16;
+			struct problem *pv = realloc(x->pv, cap * sizeof(*pv));
+			if (!pv) {
+				x->oom = true;
+				free(sub->pv[i].text);
+				continue;
+			}
+			x->pv = pv;
+			x->cap = cap;
+		}
+		x->pv[x->np] = sub->pv[i];
+		x->pv[x->np].line = m->line;
+		x->pv[x->np].col = m->column;
+		x->pv[x->np].seq = x->np;
+		x->np++;
+	}
+	free(sub->pv);
+	sub->pv = NULL;
+	sub->np = sub->cap = 0;
+	x->nerr += sub->nerr;
+	x->oom |= sub->oom;
+}
+
+/*
+ * schema: PATH — a Table Schema in a JSON or YAML file, relative to the
+ * directory of the config file. It is parsed like an inline schema, with
+ * its own positions: errors read "SCHEMAFILE:LINE:COL: message".
+ */
+static void parse_schema_file(struct ctx *x, const yaml_node_t *v,
+			      struct dataset *d, bool dataset_fm)
+{
+	const char *rel = scalar_text(x, "schema", v), *slash;
+	struct ctx sub = {.errs = x->errs};
+	yaml_parser_t parser;
+	yaml_document_t doc, doc2;
+	bool parser_ok = false, doc_ok = false;
+	struct buf path = BUF_INIT;
+	yaml_node_t *root;
+	yaml_mark_t start = {0, 0, 0};
+	char e[ESC_MAX], *text = NULL;
+	size_t len = 0;
+
+	if (!rel)
+		return;
+	slash = strrchr(x->path, '/');
+	if (rel[0] != '/' && slash)
+		(void)buf_add(&path, x->path, (size_t)(slash - x->path) + 1);
+	if (buf_adds(&path, rel) < 0) {
+		oom(x);
+		goto out;
+	}
+	text = read_schema_file(path.p, &len);
+	if (!text) {
+		int err = errno;
+		report(x, AT(v), "schema: cannot read \"%s\": %s",
+		       esc(e, sizeof(e), path.p),
+		       err == EFBIG ? "larger than 16 MiB" : strerror(err));
+		goto out;
+	}
+	len = json_surrogates(text, len);
+	sub.path = path.p;
+	if (!yaml_parser_initialize(&parser)) {
+		oom(x);
+		goto out;
+	}
+	parser_ok = true;
+	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+	if (!yaml_parser_load(&parser, &doc)) {
+		yaml_problem(&sub, &parser);
+		goto out;
+	}
+	doc_ok = true;
+	sub.doc = &doc;
+	root = yaml_document_get_root_node(&doc);
+	if (!root)
+		report(&sub, &start, "the schema file is empty");
+	else if (root->type != YAML_MAPPING_NODE)
+		report(&sub, AT(root),
+		       "expected a Table Schema (a mapping with \"fields\")");
+	else if (check_aliases(&sub))
+		parse_schema(&sub, root, d, dataset_fm);
+	if (!yaml_parser_load(&parser, &doc2)) {
+		yaml_problem(&sub, &parser);
+	} else {
+		root = yaml_document_get_root_node(&doc2);
+		if (root)
+			report(&sub, AT(root),
+			       "only one YAML document is allowed");
+		yaml_document_delete(&doc2);
+	}
+out:
+	adopt_problems(x, &sub, AT(v));
+	if (doc_ok)
+		yaml_document_delete(&doc);
+	if (parser_ok)
+		yaml_parser_delete(&parser);
+	free(text);
+	buf_free(&path);
+}
+
+/* ------------------------------------------------------------------ */
+/* notify: (webhooks)                                                  */
+
+/* NULL when url is an http(s) URL with a host, else why. Never quotes
+ * the URL. */
+static const char *check_url(const char *url)
+{
+	const char *host;
+
+	if (strncmp(url, "https://", 8) == 0)
+		host = url + 8;
+	else if (strncmp(url, "http://", 7) == 0)
+		host = url + 7;
 	else
-		report(x, AT(v), "schema: missing required key \"primaryKey\"");
+		return "must start with http:// or https://";
+	if (!*host || *host == '/' || *host == '?' || *host == '#')
+		return "has no host";
+	for (const char *p = url; *p; p++)
+		if ((unsigned char)*p <= ' ' || *p == 0x7f)
+			return "must not contain spaces or control characters";
+	return NULL;
+}
+
+/* The secret_file's content: at most NOTIFY_SECRET_MAX bytes, one
+ * trailing newline (LF or CRLF) cut. Returns NULL with why set. */
+static char *read_secret(const char *path, size_t *len, const char **why)
+{
+	char *p = malloc(NOTIFY_SECRET_MAX + 2);
+	size_t n = 0;
+	ssize_t k;
+	int fd;
+
+	*why = "cannot be read";
+	if (!p)
+		return NULL;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		*why = ERRSTR(errno);
+		free(p);
+		return NULL;
+	}
+	while (n < NOTIFY_SECRET_MAX + 1 &&
+	       (k = read(fd, p + n, NOTIFY_SECRET_MAX + 1 - n)) > 0)
+		n += (size_t)k;
+	close(fd);
+	if (n > 0 && p[n - 1] == '\n')
+		n--;
+	if (n > 0 && p[n - 1] == '\r')
+		n--;
+	if (n == 0 || n > NOTIFY_SECRET_MAX) {
+		*why = n ? "is longer than 4096 bytes" : "is empty";
+		free(p);
+		return NULL;
+	}
+	p[n] = '\0';
+	*len = n;
+	return p;
+}
+
+static void notify_target_clear(struct notify_target *t)
+{
+	free(t->url);
+	if (t->secret)
+		OPENSSL_cleanse(t->secret, t->secret_len);
+	free(t->secret);
+	*t = (struct notify_target){0};
+}
+
+static void notify_list_clear(struct notify_list *l)
+{
+	for (size_t i = 0; l->v && i < l->n; i++)
+		notify_target_clear(&l->v[i]);
+	free(l->v);
+	*l = (struct notify_list){0};
+}
+
+static void parse_events(struct ctx *x, const char *prefix, yaml_node_t *v,
+			 unsigned *out)
+{
+	static const enum upload_state ok[] = {UP_COMPLETED, UP_FAILED,
+					       UP_REJECTED, UP_DUPLICATE};
+	char g[ESC_MAX + 8];
+	unsigned ev = 0;
+	yaml_node_item_t *it;
+
+	if (v->type != YAML_SEQUENCE_NODE ||
+	    v->data.sequence.items.top == v->data.sequence.items.start) {
+		report(x, AT(v),
+		       "%sevents: expected a list of completed, failed, rejected, duplicate, got %s",
+		       prefix, got(v, g, sizeof(g)));
+		return;
+	}
+	for (it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+	     it++) {
+		yaml_node_t *item = node_at(x, *it);
+		size_t i;
+
+		if (!item)
+			continue;
+		for (i = 0; i < ARRAY_SIZE(ok); i++)
+			if (item->type == YAML_SCALAR_NODE &&
+			    strcmp(sval(item), upload_state_name(ok[i])) == 0)
+				break;
+		if (i == ARRAY_SIZE(ok)) {
+			report(x, AT(item),
+			       "%sevents: unknown event %s (expected one of: completed, failed, rejected, duplicate)",
+			       prefix, got(item, g, sizeof(g)));
+			return;
+		}
+		ev |= UP_BIT(ok[i]);
+	}
+	*out = ev;
+}
+
+static void parse_webhook(struct ctx *x, const char *prefix,
+			  const yaml_node_t *item, struct notify_target *t)
+{
+	yaml_node_t *seen[ARRAY_SIZE(webhook_keys)];
+	yaml_node_t *u, *sf, *ev;
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned mdlen = 0;
+	const char *s, *why;
+	char e[ESC_MAX];
+
+	t->events = NOTIFY_EVENTS_ALL;
+	if (item->type != YAML_MAPPING_NODE) {
+		report(x, AT(item),
+		       "%snotify: each entry must be a mapping with a \"webhook\" URL",
+		       prefix);
+		return;
+	}
+	parse_table(x, item, "notify entry", prefix, webhook_keys,
+		    ARRAY_SIZE(webhook_keys), t, seen);
+	u = SEEN(webhook_keys, seen, "webhook");
+	sf = SEEN(webhook_keys, seen, "secret_file");
+	ev = SEEN(webhook_keys, seen, "events");
+	if (!u) {
+		report(x, AT(item),
+		       "%snotify: missing required key \"webhook\"", prefix);
+	} else if ((s = scalar_text(x, "webhook", u))) {
+		why = check_url(s);
+		if (why)
+			report(x, AT(u), "%swebhook: the URL %s", prefix, why);
+		else if (!(t->url = strdup(s)))
+			oom(x);
+		if (t->url &&
+		    EVP_Digest(s, strlen(s), md, &mdlen, EVP_sha256(), NULL))
+			for (unsigned i = 0; i < 8 && i < mdlen; i++)
+				snprintf(t->key + 2 * i, 3, "%02x", md[i]);
+	}
+	if (!sf) {
+		report(x, AT(item),
+		       "%snotify: missing required key \"secret_file\" (the key of the signature)",
+		       prefix);
+	} else if ((s = scalar_text(x, "secret_file", sf))) {
+		t->secret = read_secret(s, &t->secret_len, &why);
+		if (!t->secret)
+			report(x, AT(sf), "%ssecret_file: \"%s\" %s", prefix,
+			       esc(e, sizeof(e), s), why);
+	}
+	if (ev)
+		parse_events(x, prefix, ev, &t->events);
+}
+
+static void parse_notify(struct ctx *x, const char *prefix,
+			 const yaml_node_t *v, struct notify_list *out)
+{
+	char g[ESC_MAX + 8];
+	yaml_node_item_t *it;
+	size_t n, i = 0;
+
+	if (is_null(v))
+		return;
+	if (v->type != YAML_SEQUENCE_NODE) {
+		report(x, AT(v),
+		       "%snotify: expected a list of {webhook: URL, secret_file: FILE}, got %s",
+		       prefix, got(v, g, sizeof(g)));
+		return;
+	}
+	n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+	if (!n)
+		return;
+	out->v = calloc(n, sizeof(*out->v));
+	if (!out->v) {
+		oom(x);
+		return;
+	}
+	out->n = n;
+	for (it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+	     it++, i++) {
+		yaml_node_t *item = node_at(x, *it);
+
+		if (item)
+			parse_webhook(x, prefix, item, &out->v[i]);
+		for (size_t j = 0; item && j < i; j++)
+			if (out->v[i].url && out->v[j].url &&
+			    strcmp(out->v[i].url, out->v[j].url) == 0)
+				report(x, AT(item),
+				       "%snotify: the same webhook URL twice",
+				       prefix);
+	}
 }
 
 static void parse_dataset(struct ctx *x, const yaml_node_t *item,
-			  struct dataset *d, yaml_node_t **name_node,
-			  yaml_node_t **table_node)
+			  struct dataset *d, struct notify_list *nl,
+			  yaml_node_t **name_node, yaml_node_t **table_node)
 {
 	yaml_node_t *seen[ARRAY_SIZE(dataset_keys)];
 	yaml_node_t *sn;
 	const char *why;
 	char e[ESC_MAX];
+	bool fm;
 
 	*name_node = *table_node = NULL;
 	if (item->type != YAML_MAPPING_NODE) {
@@ -1649,11 +2647,47 @@ static void parse_dataset(struct ctx *x, const yaml_node_t *item,
 		*table_node = *name_node;
 	}
 	parse_read(x, dataset_keys, ARRAY_SIZE(dataset_keys), seen, d);
-	sn = SEEN(dataset_keys, seen, "schema");
+	sn = SEEN(dataset_keys, seen, "notify");
 	if (sn)
-		parse_schema(x, sn, d);
+		parse_notify(x, "", sn, nl);
+	sn = SEEN(dataset_keys, seen, "schema");
+	fm = SEEN(dataset_keys, seen, "fieldsMatch") != NULL;
+	if (sn && sn->type == YAML_SCALAR_NODE && !is_null(sn))
+		parse_schema_file(x, sn, d, fm);
+	else if (sn)
+		parse_schema(x, sn, d, fm);
 	else
 		report(x, AT(item), "dataset: missing required key \"schema\"");
+}
+
+/*
+ * What the PostgreSQL backend (store_pg.c) does not do yet: refused when
+ * the config loads, so that a PostgreSQL database never silently behaves
+ * otherwise than SQLite. The message names the key and says so.
+ */
+#define PG_NOT_YET "is not yet supported with a PostgreSQL database"
+
+static void pg_refuse_dataset(struct ctx *x, const yaml_node_t *item,
+			      const struct dataset *d,
+			      const struct notify_list *nl)
+{
+	const char *name = d->name ? d->name : "?";
+
+	if (d->schema.nukeys)
+		report(x, AT(item),
+		       "dataset \"%s\": uniqueKeys and unique " PG_NOT_YET,
+		       name);
+	if (d->duplicate_keys == DUPKEYS_ERROR)
+		report(x, AT(item),
+		       "dataset \"%s\": duplicate_keys: error " PG_NOT_YET,
+		       name);
+	if (d->key_partner)
+		report(x, AT(item),
+		       "dataset \"%s\": key_includes_partner " PG_NOT_YET,
+		       name);
+	if (nl->n)
+		report(x, AT(item), "dataset \"%s\": notify " PG_NOT_YET,
+		       name);
 }
 
 static void parse_datasets(struct ctx *x, const yaml_node_t *v,
@@ -1681,6 +2715,11 @@ static void parse_datasets(struct ctx *x, const yaml_node_t *v,
 		return;
 	}
 	c->ndatasets = n;
+	c->ds_notify = calloc(n, sizeof(*c->ds_notify));
+	if (!c->ds_notify) {
+		oom(x);
+		return;
+	}
 	for (it = v->data.sequence.items.start; it < v->data.sequence.items.top;
 	     it++, i++) {
 		yaml_node_t *item = node_at(x, *it), *nn, *tn;
@@ -1688,7 +2727,9 @@ static void parse_datasets(struct ctx *x, const yaml_node_t *v,
 
 		if (!item)
 			continue;
-		parse_dataset(x, item, d, &nn, &tn);
+		parse_dataset(x, item, d, &c->ds_notify[i], &nn, &tn);
+		if (c->database && store_database_is_pg(c->database))
+			pg_refuse_dataset(x, item, d, &c->ds_notify[i]);
 		dup = false;
 		for (j = 0; j < i && d->name && !dup; j++) {
 			dup = c->datasets[j].name &&
@@ -1712,6 +2753,166 @@ static void parse_datasets(struct ctx *x, const yaml_node_t *v,
 			}
 		}
 	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Partners                                                            */
+
+static void partner_clear(struct partner *p)
+{
+	free(p->name);
+	free(p->root);
+	strv_free(p->datasets, p->ndatasets);
+	strv_free(p->users, p->nusers);
+	free(p->group);
+	notify_list_clear(&p->notify);
+}
+
+static void parse_partner(struct ctx *x, const yaml_node_t *item,
+			  const struct config *c, struct partner *p)
+{
+	yaml_node_t *seen[ARRAY_SIZE(partner_keys)];
+	yaml_node_t *n;
+	char e[ESC_MAX];
+
+	if (item->type != YAML_MAPPING_NODE) {
+		report(x, AT(item), "partners: each partner must be a mapping");
+		return;
+	}
+	apply_defaults(x, partner_keys, ARRAY_SIZE(partner_keys), p);
+	parse_table(x, item, "partner", "partner.", partner_keys,
+		    ARRAY_SIZE(partner_keys), p, seen);
+	if (!SEEN(partner_keys, seen, "name"))
+		report(x, AT(item), "partner: missing required key \"name\"");
+	n = SEEN(partner_keys, seen, "datasets");
+	if (!n)
+		report(x, AT(item),
+		       "partner: missing required key \"datasets\"");
+	else if (p->datasets && !p->ndatasets)
+		report(x, AT(n), "partner.datasets: at least one dataset");
+	for (size_t i = 0; p->datasets && i < p->ndatasets; i++) {
+		if (!config_dataset(c, p->datasets[i]))
+			report(x, AT(n), "partner.datasets: no dataset \"%s\"",
+			       esc(e, sizeof(e), p->datasets[i]));
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(p->datasets[i], p->datasets[j]) == 0)
+				report(x, AT(n),
+				       "partner.datasets: \"%s\" twice",
+				       esc(e, sizeof(e), p->datasets[i]));
+	}
+	n = SEEN(partner_keys, seen, "notify");
+	if (n)
+		parse_notify(x, "partner.", n, &p->notify);
+}
+
+static void parse_partners(struct ctx *x, const yaml_node_t *v,
+			   struct config *c)
+{
+	char g[ESC_MAX + 8];
+	yaml_node_item_t *it;
+	size_t n, i = 0;
+
+	c->partners_set = true;
+	if (v->type != YAML_SEQUENCE_NODE) {
+		report(x, AT(v),
+		       "partners: expected a list of partners, got %s",
+		       got(v, g, sizeof(g)));
+		return;
+	}
+	n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+	if (!n) {
+		report(x, AT(v),
+		       "partners: at least one partner (or no "
+		       "partners: key at all)");
+		return;
+	}
+	c->partners = calloc(n, sizeof(*c->partners));
+	if (!c->partners) {
+		oom(x);
+		return;
+	}
+	c->npartners = n;
+	x->pmarks = calloc(n, sizeof(*x->pmarks));
+	if (!x->pmarks) {
+		oom(x);
+		return;
+	}
+	for (it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+	     it++, i++) {
+		yaml_node_t *item = node_at(x, *it);
+		struct partner *p = &c->partners[i];
+
+		if (!item)
+			continue;
+		x->pmarks[i] = item->start_mark;
+		parse_partner(x, item, c, p);
+		for (size_t j = 0; j < i && p->name; j++)
+			if (c->partners[j].name &&
+			    strcmp(c->partners[j].name, p->name) == 0)
+				report(x, AT(item),
+				       "partner: duplicate partner \"%s\"",
+				       p->name);
+	}
+}
+
+static int make_absolute(char **p);
+
+/* a is b or a folder inside it (both absolute, without "//"). */
+static bool path_within(const char *a, const char *b)
+{
+	size_t n = strlen(b);
+
+	while (n > 1 && b[n - 1] == '/')
+		n--;
+	return strncmp(a, b, n) == 0 && (a[n] == '\0' || a[n] == '/');
+}
+
+/* With the paths absolute: each partner's root (default
+ * <root>/partners/<name>), none inside another's (reported at the
+ * partner's item); without partners: the implicit one. Returns 0 or a
+ * negative errno (out of memory, getcwd). */
+static int finish_partners(struct ctx *x, struct config *c)
+{
+	int r;
+
+	if (!c->partners_set) {
+		c->partners = calloc(1, sizeof(*c->partners));
+		if (!c->partners)
+			return -ENOMEM;
+		c->npartners = 1;
+		c->partners[0].all_datasets = true;
+		c->partners[0].name = strdup("");
+		c->partners[0].root = strdup(c->root);
+		return c->partners[0].name && c->partners[0].root ? 0 : -ENOMEM;
+	}
+	for (size_t i = 0; i < c->npartners; i++) {
+		struct partner *p = &c->partners[i];
+
+		if (!p->root) {
+			size_t n = strlen(c->root) + strlen(p->name) + 16;
+			if (!(p->root = malloc(n)))
+				return -ENOMEM;
+			snprintf(p->root, n, "%s/partners/%s", c->root,
+				 p->name);
+		}
+		r = make_absolute(&p->root);
+		if (r < 0)
+			return r;
+	}
+	/* Nothing of one partner may land in another's tree. */
+	for (size_t i = 0; i < c->npartners; i++)
+		for (size_t j = 0; j < c->npartners; j++)
+			if (i != j && path_within(c->partners[i].root,
+						  c->partners[j].root)) {
+				report(x, &x->pmarks[i],
+				       "partner \"%s\": its root %s is inside "
+				       "partner \"%s\"'s root %s",
+				       c->partners[i].name, c->partners[i].root,
+				       c->partners[j].name,
+				       c->partners[j].root);
+				break;
+			}
+	return 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1772,6 +2973,7 @@ static void parse_top(struct ctx *x, const yaml_node_t *root, struct config *c)
 	yaml_node_t *seen[ARRAY_SIZE(top_keys)];
 	yaml_node_t *hseen[ARRAY_SIZE(http_keys)];
 	yaml_node_t *pseen[ARRAY_SIZE(pg_keys)];
+	yaml_node_t *rseen[ARRAY_SIZE(retention_keys)];
 	yaml_node_t *h, *d;
 	char g[ESC_MAX + 8];
 
@@ -1790,11 +2992,45 @@ static void parse_top(struct ctx *x, const yaml_node_t *root, struct config *c)
 	else if (h && !is_null(h))
 		report(x, AT(h), "postgresql: expected a mapping, got %s",
 		       got(h, g, sizeof(g)));
+	d = SEEN(top_keys, seen, "notify");
+	if (d)
+		parse_notify(x, "", d, &c->notify);
+	h = SEEN(top_keys, seen, "retention");
+	if (h && h->type == YAML_MAPPING_NODE)
+		parse_table(x, h, "retention", "retention.", retention_keys,
+			    ARRAY_SIZE(retention_keys), c, rseen);
+	else if (h && !is_null(h))
+		report(x, AT(h), "retention: expected a mapping, got %s",
+		       got(h, g, sizeof(g)));
 	d = SEEN(top_keys, seen, "datasets");
 	if (d)
 		parse_datasets(x, d, c);
 	else
 		report(x, AT(root), "missing required key \"datasets\"");
+	d = SEEN(top_keys, seen, "partners");
+	if (d)
+		parse_partners(x, d, c);
+	if (c->database && store_database_is_pg(c->database)) {
+		if (d)
+			report(x, AT(d), "partners " PG_NOT_YET);
+		h = SEEN(top_keys, seen, "notify");
+		if (h && c->notify.n)
+			report(x, AT(h), "notify " PG_NOT_YET);
+		h = SEEN(top_keys, seen, "retention");
+		if (h && c->retention_upload_errors_days)
+			report(x, AT(h),
+			       "retention.upload_errors " PG_NOT_YET);
+		if (h && c->retention_uploads_days)
+			report(x, AT(h), "retention.uploads " PG_NOT_YET);
+		/* Feedback files come from the outbox, which PostgreSQL has
+		 * not: off by default there, refused when asked for. */
+		h = SEEN(top_keys, seen, "max_feedback_bytes");
+		if (h && c->max_feedback_bytes)
+			report(x, AT(h),
+			       "feedback files (max_feedback_bytes other than "
+			       "0) " PG_NOT_YET);
+		c->max_feedback_bytes = 0;
+	}
 	if (!c->max_uncompressed_bytes)
 		c->max_uncompressed_bytes =
 			c->max_file_bytes > MAX_UNCOMPRESSED / 10
@@ -1842,9 +3078,20 @@ static void config_free(struct config *c)
 	free(c->pg_schema);
 	free(c->pg_data_schema);
 	free(c->pg_password_file);
+	strv_free(c->http_allowed_hosts, c->http_nallowed_hosts);
+	free(c->http_tokens_file);
+	free(c->http_socket_mode);
+	free(c->http_socket_group);
 	for (i = 0; c->datasets && i < c->ndatasets; i++)
 		dataset_clear(&c->datasets[i]);
 	free(c->datasets);
+	notify_list_clear(&c->notify);
+	for (i = 0; c->ds_notify && i < c->ndatasets; i++)
+		notify_list_clear(&c->ds_notify[i]);
+	free(c->ds_notify);
+	for (i = 0; c->partners && i < c->npartners; i++)
+		partner_clear(&c->partners[i]);
+	free(c->partners);
 	free(c);
 }
 
@@ -1917,6 +3164,7 @@ int config_load(const char *path, struct config **out, struct buf *errs)
 	apply_defaults(&x, top_keys, ARRAY_SIZE(top_keys), c);
 	apply_defaults(&x, http_keys, ARRAY_SIZE(http_keys), c);
 	apply_defaults(&x, pg_keys, ARRAY_SIZE(pg_keys), c);
+	apply_defaults(&x, retention_keys, ARRAY_SIZE(retention_keys), c);
 
 	root = yaml_document_get_root_node(&doc);
 	if (!root)
@@ -1946,6 +3194,8 @@ int config_load(const char *path, struct config **out, struct buf *errs)
 			r = make_absolute(&c->database);
 		if (r == 0 && c->pg_password_file)
 			r = make_absolute(&c->pg_password_file);
+		if (r == 0)
+			r = finish_partners(&x, c);
 		if (r < 0) {
 			buf_printf(errs, "%s: cannot make paths absolute: %s\n",
 				   path, ERRSTR(r));
@@ -1961,6 +3211,7 @@ done:
 	}
 out:
 	flush_problems(&x);
+	free(x.pmarks);
 	config_free(c);
 	if (doc_ok)
 		yaml_document_delete(&doc);
@@ -1997,4 +3248,48 @@ const struct dataset *config_dataset(const struct config *c, const char *name)
 		    strcmp(c->datasets[i].name, name) == 0)
 			return &c->datasets[i];
 	return NULL;
+}
+
+const struct partner *config_partner(const struct config *c, const char *name)
+{
+	if (!name)
+		name = "";
+	for (size_t i = 0; c && i < c->npartners; i++)
+		if (c->partners[i].name &&
+		    strcmp(c->partners[i].name, name) == 0)
+			return &c->partners[i];
+	return NULL;
+}
+
+bool partner_feeds(const struct partner *p, const struct dataset *ds)
+{
+	if (!p || !ds || !ds->name)
+		return false;
+	if (p->all_datasets)
+		return true;
+	for (size_t i = 0; i < p->ndatasets; i++)
+		if (strcmp(p->datasets[i], ds->name) == 0)
+			return true;
+	return false;
+}
+
+const struct notify_list *config_partner_notify(const struct config *c,
+						const char *name)
+{
+	static const struct notify_list none;
+	const struct partner *p = config_partner(c, name);
+
+	return p ? &p->notify : &none;
+}
+
+const struct notify_list *config_dataset_notify(const struct config *c,
+						const char *name)
+{
+	static const struct notify_list none;
+
+	for (size_t i = 0; c && name && c->ds_notify && i < c->ndatasets; i++)
+		if (c->datasets[i].name &&
+		    strcmp(c->datasets[i].name, name) == 0)
+			return &c->ds_notify[i];
+	return &none;
 }

@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: 2026 the ingestd authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * csvstream.c - see csvstream.h.
  *
@@ -439,15 +441,25 @@ static int parse_segment(struct csvstream *cs, const unsigned char *p,
 int csvstream_feed(struct csvstream *cs, const void *data, size_t n)
 {
 	const unsigned char *p = data;
-	size_t i = 0;
+	size_t i = 0, lf = SIZE_MAX; /* the next '\n' at or after i, n: none */
 
 	assert(cs && (p || n == 0));
 	while (i < n && !cs->stop) {
-		size_t j = i, seglen;
+		size_t j, seglen;
+		const unsigned char *cr;
 		bool term;
 
-		while (j < n && p[j] != '\n' && p[j] != '\r')
-			j++;
+		/* The line end: the first '\n' or '\r'. Two memchr (vector
+		 * code) instead of a byte loop; the '\n' found is kept for the
+		 * lines before it, so a file of bare '\r' line ends stays
+		 * linear. */
+		if (lf == SIZE_MAX || lf < i) {
+			const unsigned char *q = memchr(p + i, '\n', n - i);
+
+			lf = q ? (size_t)(q - p) : n;
+		}
+		cr = memchr(p + i, '\r', lf - i);
+		j = cr ? (size_t)(cr - p) : lf;
 		term = j < n;
 		if (term)
 			j++;
@@ -661,13 +673,15 @@ static void header_why(const struct header_ctx *hc, size_t max_bytes,
 }
 
 /* An Excel "sep=X" first line at p[0..n): its length with the line end
- * (0 if it is not one), and X in *delim. */
+ * (0 if it is not one), and X in *delim. X is printable ASCII or a tab: a
+ * NUL or other control character is no delimiter (the stream asserts one;
+ * found by fuzz_header), so such a line is read as a header and refused. */
 static size_t sep_line(const unsigned char *p, size_t n, unsigned char *delim)
 {
 	size_t k = 5;
 
-	if (n < 5 || memcmp(p, "sep=", 4) != 0 || p[4] == '\r' ||
-	    p[4] == '\n' || p[4] >= 0x80)
+	if (n < 5 || memcmp(p, "sep=", 4) != 0 ||
+	    (p[4] < 0x20 && p[4] != '\t') || p[4] >= 0x7f)
 		return 0;
 	if (k < n && p[k] == '\r')
 		k++;
@@ -695,9 +709,7 @@ int csvstream_read_header(const struct bytesrc *src, const struct csvdialect *d,
 	assert(src && out && why);
 	if (d)
 		dd = *d;
-	/* One byte more than allowed tells "too long" from "exactly fits";
-	 * a BOM and a sep= line come on top. */
-	want = max_bytes + 16;
+	want = CSVSTREAM_HEADER_READ(max_bytes);
 	data = malloc(want);
 	if (!data)
 		return -ENOMEM;

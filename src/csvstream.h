@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: 2026 the ingestd authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * csvstream.h - a line-counting CSV stream over libcsv, its byte sources,
  * and the header reader.
@@ -184,8 +186,11 @@ void csvstream_header_free(struct csvstream_header *h);
  * Returns 0 and fills *out; -EINVAL when the file cannot be a CSV file of
  * ours (empty, header over max_bytes, more than max_columns columns, not
  * UTF-8 text, broken CSV), with one sentence in why; or a negative errno
- * for an I/O error. *out untouched on failure.
+ * for an I/O error. *out untouched on failure. Reads at most
+ * CSVSTREAM_HEADER_READ(max_bytes) bytes from src (one more than allowed
+ * tells "too long" from "exactly fits"; a BOM and a sep= line come on top).
  */
+#define CSVSTREAM_HEADER_READ(max_bytes) ((size_t)(max_bytes) + 16)
 int csvstream_read_header(const struct bytesrc *src, const struct csvdialect *d,
 			  bool header, size_t max_bytes, size_t max_columns,
 			  struct csvstream_header *out, struct buf *why);

@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: 2026 the ingestd authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * csvstream_libcsv.h - the only place that reads or writes libcsv's
  * struct csv_parser behind its API (private to csvstream.c and its unit

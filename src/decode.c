@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: 2026 the ingestd authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * decode.c - see decode.h.
  *
@@ -270,17 +272,114 @@ static char *quote_name(const char *name)
 
 static const char ODS_MIME[] = "application/vnd.oasis.opendocument.spreadsheet";
 
+/* What one walk over a zip's entries saw. */
+struct zip_scan {
+	bool content_types, xl, ods, encrypted;
+	char *first; /* the first member a person put in (malloc'd) */
+	unsigned long entries;
+	int last; /* the last archive_read_next_header result */
+};
+
+/* Walks the entries of an open archive, counting members into p->nfiles.
+ * Returns 0 or -ENOMEM. */
+static int zip_scan(struct archive *a, struct decode_probe *p,
+		    struct zip_scan *z)
+{
+	struct archive_entry *e;
+	int r = ARCHIVE_OK;
+
+	while (r == ARCHIVE_OK || r == ARCHIVE_WARN) {
+		const char *name;
+
+		r = archive_read_next_header(a, &e);
+		if (r != ARCHIVE_OK && r != ARCHIVE_WARN)
+			break;
+		if (++z->entries > DECODE_ZIP_MAX_ENTRIES)
+			break;
+		name = archive_entry_pathname(e);
+		if (name && strcmp(name, "[Content_Types].xml") == 0)
+			z->content_types = true;
+		if (name && strncmp(name, "xl/", 3) == 0)
+			z->xl = true;
+		if (name && strcmp(name, "mimetype") == 0) {
+			char mime[sizeof(ODS_MIME) + 8];
+			la_ssize_t k = archive_read_data(a, mime, sizeof(mime));
+
+			if (k == (la_ssize_t)strlen(ODS_MIME) &&
+			    memcmp(mime, ODS_MIME, (size_t)k) == 0)
+				z->ods = true;
+		}
+		if (zip_entry_ignored(e))
+			continue;
+		if (++p->nfiles == 1) {
+			z->first = strdup(name ? name : "?");
+			if (!z->first)
+				return -ENOMEM;
+			z->encrypted = archive_entry_is_encrypted(e);
+		}
+	}
+	z->last = r;
+	return 0;
+}
+
+/* The refusal (or none) for what zip_scan saw. Returns 0 or -ENOMEM. */
+static int zip_verdict(struct archive *a, struct decode_probe *p,
+		       const struct zip_scan *z)
+{
+	char *q = NULL;
+	int rc = 0;
+
+	if (z->content_types && z->xl) {
+		rc = set_why(p, DECODE_XLSX,
+			     "this is an Excel workbook (.xlsx), not a CSV "
+			     "file: " EXPORT_XL);
+	} else if (z->ods) {
+		rc = set_why(
+			p, DECODE_ODS,
+			"this is an OpenDocument spreadsheet workbook (.ods), not "
+			"a CSV file: export the sheet as CSV (File \u203a "
+			"Save a Copy \u203a Text CSV, character set UTF-8) "
+			"and send that");
+	} else if (z->entries > DECODE_ZIP_MAX_ENTRIES) {
+		rc = set_why(
+			p, DECODE_ZIP_MANY,
+			"this is a zip archive with more than %d entries; " SEND_ONE,
+			DECODE_ZIP_MAX_ENTRIES);
+	} else if (z->last != ARCHIVE_EOF) {
+		const char *m = archive_error_string(a);
+
+		q = quote_name(m ? m : "unknown error");
+		rc = q ? set_why(p, DECODE_ZIP_BAD,
+				 "this starts like a zip archive but cannot "
+				 "be read as one (%s)",
+				 q)
+		       : -ENOMEM;
+	} else if (p->nfiles == 0) {
+		rc = set_why(p, DECODE_ZIP_EMPTY, ZIP_EMPTY_WHY);
+	} else if (p->nfiles > 1) {
+		rc = set_why(p, DECODE_ZIP_MANY,
+			     "this is a zip archive with %u files; " SEND_ONE,
+			     p->nfiles);
+	} else if (z->encrypted) {
+		q = quote_name(z->first);
+		rc = q ? set_why(p, DECODE_ENCRYPTED,
+				 "the zip member %s is encrypted; send it "
+				 "without a password",
+				 q)
+		       : -ENOMEM;
+	}
+	free(q);
+	return rc;
+}
+
 static int probe_zip(int fd, struct decode_probe *p)
 {
 	struct archive *a = NULL;
-	struct archive_entry *e;
 	struct pr *src = NULL;
+	struct zip_scan z = {0};
 	struct stat sb;
-	bool content_types = false, xl = false, ods = false, encrypted = false;
-	char *first = NULL, *q = NULL;
-	unsigned long entries = 0;
 	int64_t claimed;
-	int r, rc = 0;
+	int rc = 0;
 
 	if (fstat(fd, &sb) < 0)
 		return -errno;
@@ -311,89 +410,19 @@ static int probe_zip(int fd, struct decode_probe *p)
 	archive_read_set_seek_callback(a, pr_seek);
 	archive_read_set_skip_callback(a, pr_skip);
 	archive_read_set_callback_data(a, src);
-	r = archive_read_open1(a);
-	while (r == ARCHIVE_OK || r == ARCHIVE_WARN) {
-		const char *name;
-
-		r = archive_read_next_header(a, &e);
-		if (r != ARCHIVE_OK && r != ARCHIVE_WARN)
-			break;
-		if (++entries > DECODE_ZIP_MAX_ENTRIES)
-			break;
-		name = archive_entry_pathname(e);
-		if (name && strcmp(name, "[Content_Types].xml") == 0)
-			content_types = true;
-		if (name && strncmp(name, "xl/", 3) == 0)
-			xl = true;
-		if (name && strcmp(name, "mimetype") == 0) {
-			char mime[sizeof(ODS_MIME) + 8];
-			la_ssize_t k = archive_read_data(a, mime, sizeof(mime));
-
-			if (k == (la_ssize_t)strlen(ODS_MIME) &&
-			    memcmp(mime, ODS_MIME, (size_t)k) == 0)
-				ods = true;
-		}
-		if (zip_entry_ignored(e))
-			continue;
-		if (++p->nfiles == 1) {
-			first = strdup(name ? name : "?");
-			if (!first) {
-				rc = -ENOMEM;
-				goto out;
-			}
-			encrypted = archive_entry_is_encrypted(e);
-		}
-	}
-	if (src->err < 0) {
+	z.last = archive_read_open1(a);
+	if (z.last == ARCHIVE_OK || z.last == ARCHIVE_WARN)
+		rc = zip_scan(a, p, &z);
+	if (rc == 0 && src->err < 0)
 		rc = src->err;
-		goto out;
-	}
-	if (content_types && xl) {
-		rc = set_why(p, DECODE_XLSX,
-			     "this is an Excel workbook (.xlsx), not a CSV "
-			     "file: " EXPORT_XL);
-	} else if (ods) {
-		rc = set_why(
-			p, DECODE_ODS,
-			"this is an OpenDocument spreadsheet workbook (.ods), not "
-			"a CSV file: export the sheet as CSV (File \u203a "
-			"Save a Copy \u203a Text CSV, character set UTF-8) "
-			"and send that");
-	} else if (entries > DECODE_ZIP_MAX_ENTRIES) {
-		rc = set_why(
-			p, DECODE_ZIP_MANY,
-			"this is a zip archive with more than %d entries; " SEND_ONE,
-			DECODE_ZIP_MAX_ENTRIES);
-	} else if (r != ARCHIVE_EOF) {
-		const char *m = archive_error_string(a);
-
-		q = quote_name(m ? m : "unknown error");
-		rc = q ? set_why(p, DECODE_ZIP_BAD,
-				 "this starts like a zip archive but cannot "
-				 "be read as one (%s)",
-				 q)
-		       : -ENOMEM;
-	} else if (p->nfiles == 0) {
-		rc = set_why(p, DECODE_ZIP_EMPTY, ZIP_EMPTY_WHY);
-	} else if (p->nfiles > 1) {
-		rc = set_why(p, DECODE_ZIP_MANY,
-			     "this is a zip archive with %u files; " SEND_ONE,
-			     p->nfiles);
-	} else if (encrypted) {
-		q = quote_name(first);
-		rc = q ? set_why(p, DECODE_ENCRYPTED,
-				 "the zip member %s is encrypted; send it "
-				 "without a password",
-				 q)
-		       : -ENOMEM;
-	}
+	if (rc == 0)
+		rc = zip_verdict(a, p, &z);
 	if (rc == 0 && p->refusal == DECODE_READABLE) {
-		p->member = first;
-		first = NULL;
+		p->member = z.first;
+		z.first = NULL;
 	}
 out:
-	free(q);
-	free(first);
+	free(z.first);
 	archive_read_free(a);
 	free(src);
 	return rc;
@@ -578,6 +607,12 @@ const char *decode_guess(const void *p, size_t n)
 		return "utf-16le";
 	if (pairs && even * 4 >= pairs && odd * 8 <= even)
 		return "utf-16be";
+	/* The five bytes Windows-1252 leaves undefined are C1 controls in
+	 * ISO-8859-1, which decodes every byte. */
+	for (i = 0; i < n; i++)
+		if (b[i] == 0x81 || b[i] == 0x8d || b[i] == 0x8f ||
+		    b[i] == 0x90 || b[i] == 0x9d)
+			return "iso-8859-1";
 	return "windows-1252";
 }
 

@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: 2026 the ingestd authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * decode.h - the decoding layer beneath the CSV stream: what a dropped file
  * is (by its first bytes, never by its name), which text encoding it is in,
@@ -127,8 +129,10 @@ void utf8check_feed(struct utf8check *st, const void *p, size_t n);
 bool utf8check_done(struct utf8check *st);
 
 /* For a hint message, given a sample of bytes that are not valid UTF-8:
- * "utf-16le" / "utf-16be" when NULs alternate with other bytes, else
- * "windows-1252". Never NULL. */
+ * "utf-16le" / "utf-16be" when NULs alternate with other bytes (or a
+ * UTF-16 BOM starts it), else "iso-8859-1" when it holds one of the bytes
+ * Windows-1252 leaves undefined (81 8D 8F 90 9D), else "windows-1252".
+ * Never NULL; always one of these four names. */
 const char *decode_guess(const void *p, size_t n);
 
 /* Config time: 0 when iconv converts name to UTF-8, else -EINVAL. */

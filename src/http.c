@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: 2026 the ingestd authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * http.c - see http.h.
  *
@@ -9,20 +11,31 @@
  * one per chunk): no read snapshot outlives a callback, so a client that
  * reads slowly never holds back WAL checkpoints.
  *
- * Limits (config http.*): total connections, connections per IP, an idle
- * timeout (slowloris), and the per-connection memory that bounds the
- * request line and headers (libmicrohttpd answers an oversized request
- * itself, with 431 or 414). Responses are bounded: lists and error pages
+ * Limits (config http.*): total connections, connections per IP (both
+ * enforced here, with eviction of clients stuck sending a request; see
+ * "Connections"), an idle timeout, a total deadline for a request head
+ * (slowloris), at most HTTP_MAX_PARAMS query parameters, and the
+ * per-connection memory that bounds the request line and headers
+ * (libmicrohttpd answers an oversized request itself, with 431 or 414).
+ *
+ * Lock order: mu and cmu are never held together. Responses are bounded: lists and error pages
  * hold at most STORE_LIST_MAX items; the CSV of every error is streamed.
  *
  * Every response carries Content-Type with a charset, nosniff and
- * Cache-Control: no-store; pages add a Content-Security-Policy.
+ * Cache-Control: no-store (but a finished upload: ETag, Last-Modified and
+ * max-age, see send_finished); pages add a Content-Security-Policy. Errors
+ * are RFC 9457 problem documents; a query parameter a resource does not
+ * know is a 400 (args_known).
  */
 #include "http.h"
 #include "http_html.h"
+#include "http_parse.h"
 #include "log.h"
+#include "procstat.h"
 #include "store.h"
 #include "store_read.h"
+#include "errcsv.h"
+#include "outbox.h"
 #include "util.h"
 
 #include <arpa/inet.h>
@@ -30,7 +43,10 @@
 #include <fcntl.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <grp.h>
 #include <netinet/in.h>
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdarg.h>
@@ -39,7 +55,10 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -55,22 +74,60 @@
 #define CSV_BLOCK (32 * 1024) /* libmicrohttpd's buffer for it */
 #define LOOP_STALL_MS 2000    /* 8 missed heartbeats (250 ms) */
 #define WRITER_STALL_MS 5000  /* one writer operation longer than this */
-#define REFRESH_S 2           /* pages of uploads in flight */
+#define SUMMARY_GROUPS 20     /* kinds of error in an upload page's summary */
 
 #define JSON_TYPE "application/json; charset=utf-8"
+#define PROBLEM_TYPE "application/problem+json; charset=utf-8" /* RFC 9457 */
 #define HTML_TYPE "text/html; charset=utf-8"
 #define TEXT_TYPE "text/plain; charset=utf-8"
 #define CSV_TYPE "text/csv; charset=utf-8; header=present"
 #define METRICS_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
+/* One accepted connection, for the request deadline and for eviction at
+ * the connection limits. Guarded by http.cmu; linked from the notify
+ * callback (STARTED) until it is unlinked at CLOSED, which libmicrohttpd
+ * runs before it closes fd: so a shutdown(fd) under cmu never hits a
+ * descriptor number that was reused. */
+struct conn {
+	struct conn *prev, *next;
+	int fd;
+	int family;
+	unsigned char addr[16]; /* IPv4 (4 bytes) or IPv6 */
+	uint64_t since_ms;      /* accepted, or the previous request ended */
+	bool requested;         /* has had a complete request before */
+	bool in_line;           /* request line in, headers not yet */
+	bool in_handler;        /* headers in: being answered */
+	bool shut;              /* shutdown(fd) by us: closing */
+};
+
+struct token {
+	unsigned char hash[SHA256_DIGEST_LENGTH]; /* SHA-256 of the token */
+};
+
 struct http {
 	struct MHD_Daemon *mhd;
+	unsigned max_conns, per_ip;
+	uint64_t request_ms;      /* http.request_timeout_s */
+	struct config *start_cfg; /* referenced: hosts point into it */
+	char **hosts;             /* http.allowed_hosts */
+	size_t nhosts;
+	struct token *tokens; /* http.tokens_file; none: no authentication */
+	size_t ntokens;
+	char *unix_path;     /* the socket we bound, removed at exit */
+	pthread_mutex_t cmu; /* guards conns, nconns, reaper_stop */
+	pthread_cond_t ccv;
+	struct conn *conns; /* newest first */
+	unsigned nconns;
+	bool reaper_stop, reaper_started;
+	pthread_t reaper;
 	struct store_conf db;
 	const char *db_path; /* db.database, for log lines */
 	void (*live)(void *data, struct http_live *out);
 	void *live_data;
-	char address[INET6_ADDRSTRLEN + 16];
-	pthread_mutex_t mu; /* guards pool/busy and unhealthy */
+	char address[INET6_ADDRSTRLEN + 16 + 108];
+	const char *sock_mode, *sock_group; /* for bind_unix, during http_new */
+	pthread_mutex_t mu; /* guards pool/busy, unhealthy and cfg */
+	struct config *cfg; /* the running one (reloads): field titles */
 	struct store *pool[POOL_SIZE];
 	bool busy[POOL_SIZE];
 	bool unhealthy; /* last /healthz answer, to log changes only */
@@ -156,8 +213,10 @@ static enum MHD_Result send_resp(struct MHD_Connection *c, unsigned status,
 	(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
 	(void)MHD_add_response_header(resp, "X-Content-Type-Options",
 				      "nosniff");
-	(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
-				      "no-store");
+	if (!MHD_get_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL))
+		(void)MHD_add_response_header(
+			resp, MHD_HTTP_HEADER_CACHE_CONTROL,
+			"no-store"); /* unless cacheable */
 	if (negotiated)
 		(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY,
 					      "Accept");
@@ -193,25 +252,19 @@ static enum MHD_Result send_buf(struct MHD_Connection *c, unsigned status,
 	return send_resp(c, status, resp, type, negotiated);
 }
 
-/* A JSON string literal of s (quotes, backslashes and controls escaped). */
-static int json_str(struct buf *out, const char *s)
+/* An RFC 9457 problem document: {"type":"about:blank","title": the
+ * status's reason phrase,"status":N,"detail":msg}. */
+static int problem_body(struct buf *b, unsigned status, const char *msg)
 {
-	int r = buf_addc(out, '"');
+	int r = buf_adds(b, "{\"type\":\"about:blank\",\"title\":");
 
-	for (; r == 0 && *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-
-		if (ch == '"' || ch == '\\')
-			r = buf_printf(out, "\\%c", ch);
-		else if (ch < 0x20)
-			r = buf_printf(out, "\\u%04x", ch);
-		else
-			r = buf_addc(out, (char)ch);
-	}
-	return r ?: buf_addc(out, '"');
+	r = r ?: http_json_str(b, MHD_get_reason_phrase_for(status));
+	r = r ?: buf_printf(b, ",\"status\":%u,\"detail\":", status);
+	r = r ?: http_json_str(b, msg);
+	return r ?: buf_adds(b, "}\n");
 }
 
-/* {"error": msg, "status": N}; msg is printf-formatted. */
+/* A problem document (problem_body); msg is printf-formatted. */
 static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status,
 				  const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -226,14 +279,12 @@ static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status,
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	r = buf_adds(&b, "{\"error\":");
-	r = r ?: json_str(&b, msg);
-	r = r ?: buf_printf(&b, ",\"status\":%u}\n", status);
+	r = problem_body(&b, status, msg);
 	if (r < 0) {
 		buf_free(&b);
 		return MHD_NO;
 	}
-	return send_buf(c, status, JSON_TYPE, &b, false);
+	return send_buf(c, status, PROBLEM_TYPE, &b, false);
 }
 
 /* A failed query: logged here, where it is decided that the request
@@ -257,99 +308,50 @@ static const char *arg(struct req *q, const char *key)
 	return MHD_lookup_connection_value(q->c, MHD_GET_ARGUMENT_KIND, key);
 }
 
-/* Whole-string decimal in [min, max]. */
-static bool parse_num(const char *s, int64_t min, int64_t max, int64_t *out)
-{
-	int64_t v = 0;
+struct args_check {
+	const char *const *known;
+	const char *unknown; /* the first key not in known */
+};
 
-	if (!s || !*s || strlen(s) > 18)
-		return false;
-	for (const char *p = s; *p; p++) {
-		if (*p < '0' || *p > '9')
-			return false;
-		v = v * 10 + (*p - '0');
-	}
-	if (v < min || v > max)
-		return false;
-	*out = v;
-	return true;
+static enum MHD_Result args_each(void *cls, enum MHD_ValueKind kind,
+				 const char *key, const char *value)
+{
+	struct args_check *a = cls;
+
+	(void)kind;
+	(void)value;
+	if (!*key) /* an empty piece ("a=1&&b=2"): nothing asked */
+		return MHD_YES;
+	for (const char *const *k = a->known; *k; k++)
+		if (strcmp(key, *k) == 0)
+			return MHD_YES;
+	a->unknown = key;
+	return MHD_NO; /* stop at the first */
 }
 
-/* An upload id path segment: [1-9][0-9]*, fits int64. */
-static bool parse_id(const char *s, size_t n, int64_t *out)
+/* Every query parameter is one of known (NULL-terminated): a misspelt
+ * filter (?stat=failed) must not silently answer everything. false after
+ * answering 400 with the known names. */
+static bool args_known(struct req *q, const char *const *known,
+		       enum MHD_Result *ret)
 {
-	char tmp[20];
+	struct args_check a = {.known = known};
+	char names[160] = "";
+	size_t n = 0;
 
-	if (n == 0 || n >= sizeof(tmp) || s[0] == '0')
-		return false;
-	memcpy(tmp, s, n);
-	tmp[n] = '\0';
-	return parse_num(tmp, 1, INT64_MAX, out);
-}
-
-/* The q of the media range at [s, s+n): 1 unless ";q=" says otherwise. */
-static double media_q(const char *s, size_t n)
-{
-	const char *p = memchr(s, ';', n);
-
-	while (p && p < s + n) {
-		p++;
-		while (p < s + n && (*p == ' ' || *p == '\t'))
-			p++;
-		if (p + 2 <= s + n && (p[0] == 'q' || p[0] == 'Q') &&
-		    p[1] == '=') {
-			char tmp[8] = {0};
-			size_t len = (size_t)(s + n - p - 2);
-
-			memcpy(tmp, p + 2,
-			       len < sizeof(tmp) - 1 ? len : sizeof(tmp) - 1);
-			return strtod(tmp, NULL);
-		}
-		p = memchr(p, ';', (size_t)(s + n - p));
-	}
-	return 1.0;
-}
-
-/* True when Accept ranks text/html above application/json (a browser);
- * a tie, no Accept, or * / * alone means JSON (a program). */
-static bool prefers_html(const char *accept)
-{
-	double html = -1, json = -1, text_any = -1, app_any = -1, any = -1;
-	const char *s = accept;
-
-	if (!accept)
-		return false;
-	while (*s) {
-		size_t n = strcspn(s, ",");
-		const char *t = s;
-		size_t tn;
-		double qv;
-
-		while (t < s + n && (*t == ' ' || *t == '\t'))
-			t++;
-		tn = strcspn(t, ";, \t");
-		qv = media_q(t, (size_t)(s + n - t));
-#define IS(lit) (tn == sizeof(lit) - 1 && strncasecmp(t, lit, tn) == 0)
-		if (IS("text/html"))
-			html = qv > html ? qv : html;
-		else if (IS("application/json"))
-			json = qv > json ? qv : json;
-		else if (IS("text/*"))
-			text_any = qv;
-		else if (IS("application/*"))
-			app_any = qv;
-		else if (IS("*/*"))
-			any = qv;
-#undef IS
-		s += n;
-		if (*s == ',')
-			s++;
-	}
-	if (html < 0)
-		html = text_any >= 0 ? text_any : any;
-	if (json < 0)
-		json = app_any >= 0 ? app_any : any;
-	return html > 0 && html > json;
+	(void)MHD_get_connection_values(q->c, MHD_GET_ARGUMENT_KIND, args_each,
+					&a);
+	if (!a.unknown)
+		return true;
+	for (const char *const *k = known; *k && n < sizeof(names); k++)
+		n += (size_t)snprintf(names + n, sizeof(names) - n, "%s%s",
+				      k == known ? "" : ", ", *k);
+	*ret = send_error(q->c, MHD_HTTP_BAD_REQUEST,
+			  "unknown query parameter \"%.64s\": %s%s", a.unknown,
+			  *known ? "this resource knows "
+				 : "this resource takes none",
+			  names);
+	return false;
 }
 
 /* format= overrides Accept: json, html (and csv where allowed). Returns
@@ -358,7 +360,7 @@ static int negotiate(struct req *q, bool csv_ok, enum MHD_Result *ret)
 {
 	const char *f = arg(q, "format");
 
-	q->html = prefers_html(MHD_lookup_connection_value(
+	q->html = http_prefers_html(MHD_lookup_connection_value(
 		q->c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT));
 	if (!f)
 		return 0;
@@ -389,7 +391,7 @@ static bool get_limit(struct req *q, unsigned def, unsigned *out,
 		*out = def;
 		return true;
 	}
-	if (!parse_num(s, 1, STORE_LIST_MAX, &v)) {
+	if (!http_parse_num(s, 1, STORE_LIST_MAX, &v)) {
 		*ret = send_error(q->c, MHD_HTTP_BAD_REQUEST,
 				  "limit must be an integer from 1 to %d",
 				  STORE_LIST_MAX);
@@ -405,6 +407,7 @@ static bool get_limit(struct req *q, unsigned def, unsigned *out,
 struct list_ctx {
 	struct buf *out;
 	bool html;
+	bool live; /* an upload in flight is listed */
 	unsigned n;
 };
 
@@ -412,21 +415,30 @@ static int list_item(const struct upload_view *v, void *data)
 {
 	struct list_ctx *l = data;
 
-	if (l->html)
+	if (l->html) {
+		enum upload_state st;
+
+		l->n++;
+		if (upload_state_parse(v->state, &st) == 0 &&
+		    !upload_state_terminal(st))
+			l->live = true;
 		return html_list_row(l->out, v);
+	}
 	if (l->n++ && buf_addc(l->out, ',') < 0)
 		return -ENOMEM;
 	return buf_add(l->out, v->json, v->json_len);
 }
 
-/* "/uploads/?before=N&limit=N[&state=..][&dataset=..][&name=..]" */
+/* "/uploads/?before=N&limit=N[&state=..][&dataset=..][&name=..][&partner=..]",
+ * or after=N for the ascending feed. */
 static int list_next_url(struct buf *u, const struct upload_query *f,
 			 int64_t before)
 {
-	int r = buf_printf(u, "/uploads/?before=%lld&limit=%u",
-			   (long long)before, f->limit);
-	const char *keys[] = {"state", "dataset", "name"};
-	const char *vals[] = {f->state, f->dataset, f->name};
+	int r = buf_printf(u, "/uploads/?%s=%lld&limit=%u",
+			   f->ascending ? "after" : "before", (long long)before,
+			   f->limit);
+	const char *keys[] = {"state", "dataset", "name", "partner"};
+	const char *vals[] = {f->state, f->dataset, f->name, f->partner};
 
 	for (size_t i = 0; r == 0 && i < ARRAY_SIZE(keys); i++) {
 		if (!vals[i])
@@ -452,18 +464,30 @@ static enum MHD_Result get_list(struct req *q)
 	struct list_ctx l = {.out = &out};
 	enum upload_state state;
 	enum MHD_Result ret = MHD_NO;
-	const char *before = arg(q, "before");
+	const char *before = arg(q, "before"), *after = arg(q, "after");
+	static const char *const known[] = {"state",   "dataset", "name",
+					    "partner", "before",  "after",
+					    "limit",   "format",  NULL};
 	struct store *s = NULL;
 	int64_t next_before = 0;
 	int r;
 
-	if (negotiate(q, false, &ret) < 0 ||
+	if (!args_known(q, known, &ret) || negotiate(q, false, &ret) < 0 ||
 	    !get_limit(q, LIST_DEFAULT, &f.limit, &ret))
 		return ret;
 	l.html = q->html;
-	if (before && !parse_num(before, 1, INT64_MAX, &f.before))
+	if (before && after)
+		return send_error(
+			q->c, MHD_HTTP_BAD_REQUEST,
+			"before (newest first) and after (oldest first) exclude each other");
+	if (before && !http_parse_num(before, 1, INT64_MAX, &f.before))
 		return send_error(q->c, MHD_HTTP_BAD_REQUEST,
 				  "before must be an upload id");
+	/* after=0 starts a feed at the first upload */
+	if (after && !http_parse_num(after, 0, INT64_MAX, &f.after))
+		return send_error(q->c, MHD_HTTP_BAD_REQUEST,
+				  "after must be an upload id or 0");
+	f.ascending = after != NULL;
 	f.state = filter(q, "state");
 	if (f.state && upload_state_parse(f.state, &state) < 0) {
 		char msg[160];
@@ -474,12 +498,13 @@ static enum MHD_Result get_list(struct req *q)
 			n += (size_t)snprintf(msg + n, sizeof(msg) - n, "%s %s",
 					      i ? "," : "",
 					      upload_state_name(i));
-		return send_error(q->c, MHD_HTTP_BAD_REQUEST, msg);
+		return send_error(q->c, MHD_HTTP_BAD_REQUEST, "%s", msg);
 	}
 	f.dataset = filter(q, "dataset");
 	f.name = filter(q, "name");
+	f.partner = filter(q, "partner");
 
-	r = q->html ? html_begin(&out, "Uploads", 0) : 0;
+	r = q->html ? html_begin(&out, "Uploads") : 0;
 	r = r
 		    ?: (q->html ? html_list_begin(&out, &f)
 				: buf_adds(&out, "{\"items\":["));
@@ -496,16 +521,20 @@ static enum MHD_Result get_list(struct req *q)
 		goto out;
 	}
 	r = r < 0 ? r : 0;
-	if (next_before)
+	/* A feed always has a next page to poll: after its last id, or
+	 * after the same id while nothing newer exists. */
+	if (f.ascending && next_before < f.after)
+		next_before = f.after;
+	if (r == 0 && (next_before || f.ascending))
 		r = list_next_url(&next, &f, next_before);
 	if (q->html) {
-		r = r ?: html_list_end(&out, next_before ? next.p : NULL);
+		r = r ?: html_list_end(&out, next.p, l.n, l.live);
 		r = r ?: html_end(&out);
 	} else {
 		r = r ?: buf_adds(&out, "],\"next\":");
 		r = r
-			    ?: (next_before ? json_str(&out, next.p)
-					    : buf_adds(&out, "null"));
+			    ?: (next.p ? http_json_str(&out, next.p)
+				       : buf_adds(&out, "null"));
 		r = r ?: buf_adds(&out, "}\n");
 	}
 	if (r == 0)
@@ -527,23 +556,39 @@ out:
 
 struct view_copy {
 	struct buf *out;
-	bool terminal;
+	bool shows_errors; /* not for rejected and duplicate uploads */
 	int64_t errors;
 	struct buf title;
+	struct buf dataset; /* the upload's dataset, "" when none */
+	bool terminal;
+	char finished[40]; /* finished_at ("" while live) */
 };
+
+/* Only what caching needs: terminal, and when it finished. */
+static int view_state(const struct upload_view *v, void *data)
+{
+	struct view_copy *vc = data;
+	enum upload_state st = UP_PENDING;
+
+	(void)upload_state_parse(v->state, &st); /* unknown: not terminal */
+	vc->terminal = upload_state_terminal(st);
+	snprintf(vc->finished, sizeof(vc->finished), "%s",
+		 v->finished_at ? v->finished_at : "");
+	return 0;
+}
 
 static int view_html(const struct upload_view *v, void *data)
 {
 	struct view_copy *vc = data;
-	enum upload_state st = UP_PENDING;
 	int r;
 
-	(void)upload_state_parse(v->state, &st); /* unknown: not terminal */
-	vc->terminal = upload_state_terminal(st);
+	vc->shows_errors = html_shows_errors(v);
+	(void)view_state(v, vc);
 	vc->errors = v->errors;
-	r = buf_printf(&vc->title, "Upload %lld: ", (long long)v->id);
+	r = buf_adds(&vc->dataset, v->dataset ? v->dataset : "");
+	r = r ?: buf_printf(&vc->title, "Upload %lld: ", (long long)v->id);
 	r = r ?: buf_adds(&vc->title, v->file);
-	r = r ?: html_begin(vc->out, vc->title.p, vc->terminal ? 0 : REFRESH_S);
+	r = r ?: html_begin(vc->out, vc->title.p);
 	return r ?: html_upload(vc->out, v);
 }
 
@@ -551,32 +596,251 @@ struct err_ctx {
 	struct buf *out;
 	bool html;
 	unsigned n;
+	struct config *cfg;       /* a reference, or NULL */
+	const struct dataset *ds; /* the upload's, in cfg; or NULL */
 };
+
+void http_set_config(struct http *h, struct config *cfg)
+{
+	struct config *old;
+
+	if (!h)
+		return;
+	config_ref(cfg);
+	pthread_mutex_lock(&h->mu);
+	old = h->cfg;
+	h->cfg = cfg;
+	pthread_mutex_unlock(&h->mu);
+	config_unref(old);
+}
+
+/* The HTML error rows name the field's title and description when the
+ * running configuration has the upload's dataset (it may have changed
+ * since: then only the column name, as stored, is shown). */
+static void err_ctx_dataset(struct err_ctx *x, struct http *h,
+			    const char *dataset)
+{
+	pthread_mutex_lock(&h->mu);
+	x->cfg = config_ref(h->cfg);
+	pthread_mutex_unlock(&h->mu);
+	x->ds = config_dataset(x->cfg, dataset);
+}
+
+static const struct field *err_field(const struct err_ctx *x,
+				     const char *column)
+{
+	if (!x->ds || !column)
+		return NULL;
+	for (size_t i = 0; i < x->ds->schema.nfields; i++)
+		if (strcmp(x->ds->schema.fields[i].name, column) == 0)
+			return &x->ds->schema.fields[i];
+	return NULL;
+}
+
+struct sum_ctx {
+	struct buf *out;
+	unsigned n;
+};
+
+static int sum_item(const struct error_group *g, void *data)
+{
+	struct sum_ctx *sc = data;
+
+	sc->n++;
+	return html_summary_row(sc->out, g);
+}
+
+/* The head of a page's row-error block: heading, CSV link, the summary by
+ * column, type and message (when there are errors), the table's head. */
+static int errors_head(struct store *s, struct buf *out, int64_t id,
+		       int64_t count)
+{
+	struct sum_ctx sc = {.out = out};
+	int64_t groups = 0;
+	int r = html_errors_begin(out, id, count);
+
+	if (r == 0 && count > 0) {
+		struct buf tmp = BUF_INIT;
+
+		/* the count of kinds comes with the rows: write them aside */
+		sc.out = &tmp;
+		r = store_errors_summary(s, id, SUMMARY_GROUPS, sum_item, &sc,
+					 &groups);
+		r = r < 0 ? r : html_summary_begin(out, groups);
+		r = r ?: buf_add(out, tmp.p, tmp.len);
+		r = r ?: html_summary_end(out, groups, sc.n);
+		buf_free(&tmp);
+	}
+	return r ?: html_errors_table(out);
+}
 
 static int err_item(const struct error_view *e, void *data)
 {
 	struct err_ctx *x = data;
 
 	if (x->html) {
+		const struct field *f = err_field(x, e->column);
+
 		x->n++;
-		return html_error_row(x->out, e);
+		return html_error_row(x->out, e, f ? f->title : NULL,
+				      f ? f->description : NULL);
 	}
 	if (x->n++ && buf_addc(x->out, ',') < 0)
 		return -ENOMEM;
 	return buf_add(x->out, e->json, e->json_len);
 }
 
+/* Caching of a finished upload, which never changes (retention may
+ * still thin its row errors or delete it: the ETag is the body's hash, so
+ * a revalidation then sees the change). */
+#define FINISHED_CACHE "max-age=3600"
+
+/* "YYYY-MM-DDTHH:MM:SS..." (UTC) as unix seconds; -1 if not one. */
+static int64_t iso_seconds(const char *s)
+{
+	struct tm tm = {0};
+	const char *end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+
+	return end ? (int64_t)timegm(&tm) : -1;
+}
+
+static const char *const wday[] = {"Sun", "Mon", "Tue", "Wed",
+				   "Thu", "Fri", "Sat"};
+static const char *const month[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+				    "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+
+/* An IMF-fixdate (RFC 9110), without the locale's names. */
+static void http_date(int64_t t, char *out, size_t n)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	gmtime_r(&tt, &tm);
+	snprintf(out, n, "%s, %02d %s %04d %02d:%02d:%02d GMT",
+		 wday[tm.tm_wday % 7], tm.tm_mday, month[tm.tm_mon % 12],
+		 tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+/* An IMF-fixdate as unix seconds; -1 if not one (obsolete forms are
+ * ignored: then the If-Modified-Since is as if absent). */
+static int64_t parse_http_date(const char *s)
+{
+	char wd[4], mon[4], gmt[4];
+	struct tm tm = {0};
+	int day, year, h, m, sec;
+
+	if (sscanf(s, "%3s, %d %3s %d %d:%d:%d %3s", wd, &day, mon, &year, &h,
+		   &m, &sec, gmt) != 8 ||
+	    strcmp(gmt, "GMT") != 0)
+		return -1;
+	for (int i = 0; i < 12; i++)
+		if (strcmp(mon, month[i]) == 0) {
+			tm = (struct tm){.tm_year = year - 1900,
+					 .tm_mon = i,
+					 .tm_mday = day,
+					 .tm_hour = h,
+					 .tm_min = m,
+					 .tm_sec = sec};
+			return (int64_t)timegm(&tm);
+		}
+	return -1;
+}
+
+/* If-None-Match lists etag (weak comparison, RFC 9110 13.1.2) or is *. */
+static bool etag_listed(const char *header, const char *etag)
+{
+	size_t n = strlen(etag);
+
+	for (const char *p = header; *p;) {
+		size_t len;
+
+		p += strspn(p, " \t,");
+		if (strncmp(p, "W/", 2) == 0)
+			p += 2;
+		len = strcspn(p, ", \t");
+		if ((len == 1 && *p == '*') ||
+		    (len == n && strncmp(p, etag, n) == 0))
+			return true;
+		p += len;
+	}
+	return false;
+}
+
+/* FNV-1a 64 of the body: tells representations apart (JSON, HTML) and
+ * changes whenever the bytes do. */
+static void body_etag(const struct buf *b, char *out, size_t n)
+{
+	uint64_t h = 14695981039346656037ull;
+
+	for (size_t i = 0; i < b->len; i++)
+		h = (h ^ (unsigned char)b->p[i]) * 1099511628211ull;
+	snprintf(out, n, "\"%016llx\"", (unsigned long long)h);
+}
+
+/* The answer for a finished upload: ETag, Last-Modified, a cacheable
+ * Cache-Control, and 304 when the client's copy is current. Takes out. */
+static enum MHD_Result send_finished(struct req *q, struct buf *out,
+				     const char *finished)
+{
+	const char *inm = MHD_lookup_connection_value(q->c, MHD_HEADER_KIND,
+						      "If-None-Match");
+	const char *ims = MHD_lookup_connection_value(
+		q->c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_MODIFIED_SINCE);
+	int64_t mod = iso_seconds(finished), since;
+	const char *type = q->html ? HTML_TYPE : JSON_TYPE;
+	struct MHD_Response *resp;
+	char etag[24], date[40];
+	bool fresh;
+
+	body_etag(out, etag, sizeof(etag));
+	/* If-None-Match wins over If-Modified-Since (RFC 9110 13.2.2) */
+	if (inm)
+		fresh = etag_listed(inm, etag);
+	else
+		fresh = ims && mod >= 0 &&
+			(since = parse_http_date(ims)) >= 0 && mod <= since;
+	if (fresh) {
+		buf_free(out);
+		resp = MHD_create_response_from_buffer(0, (void *)"",
+						       MHD_RESPMEM_PERSISTENT);
+	} else {
+		resp = MHD_create_response_from_buffer(
+			out->len, out->p ? out->p : (void *)"",
+			out->p ? MHD_RESPMEM_MUST_FREE
+			       : MHD_RESPMEM_PERSISTENT);
+		if (resp)
+			(void)buf_take(out);
+		else
+			buf_free(out);
+	}
+	if (!resp)
+		return MHD_NO;
+	(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, etag);
+	if (mod >= 0) {
+		http_date(mod, date, sizeof(date));
+		(void)MHD_add_response_header(
+			resp, MHD_HTTP_HEADER_LAST_MODIFIED, date);
+	}
+	(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
+				      FINISHED_CACHE);
+	return send_resp(q->c, fresh ? MHD_HTTP_NOT_MODIFIED : MHD_HTTP_OK,
+			 resp, type, true);
+}
+
 static enum MHD_Result get_upload(struct req *q, int64_t id)
 {
 	struct buf out = BUF_INIT, next = BUF_INIT;
-	struct view_copy vc = {.out = &out, .title = BUF_INIT};
+	struct view_copy vc = {
+		.out = &out, .title = BUF_INIT, .dataset = BUF_INIT};
 	struct err_ctx x = {.out = &out, .html = true};
 	enum MHD_Result ret = MHD_NO;
 	struct store *s = NULL;
 	int64_t next_after = 0;
 	int r;
 
-	if (negotiate(q, false, &ret) < 0)
+	static const char *const known[] = {"format", NULL};
+
+	if (!args_known(q, known, &ret) || negotiate(q, false, &ret) < 0)
 		return ret;
 	s = store_get(q->h, &r);
 	if (!s)
@@ -587,23 +851,30 @@ static enum MHD_Result get_upload(struct req *q, int64_t id)
 		/* fall through to the error answer below */
 	} else if (!q->html) {
 		/* The very document of status/<id>.json, its newline too. */
-		r = store_status_json(s, id, &out);
+		r = store_upload_view(s, id, view_state, &vc);
+		r = r ?: store_status_json(s, id, &out);
 		r = r ?: buf_addc(&out, '\n');
 	} else {
 		r = store_upload_view(s, id, view_html, &vc);
-		r = r ?: html_errors_begin(&out, id, vc.errors);
-		if (r == 0 && vc.errors > 0)
-			r = store_errors_page(s, id, 0, PAGE_ERRORS, err_item,
-					      &x, &next_after);
-		if (r >= 0 && next_after)
-			r = buf_printf(
-				&next,
-				"/uploads/%lld/errors?after=%lld&limit=%d",
-				(long long)id, (long long)next_after,
-				PAGE_ERRORS);
-		r = r < 0 ? r
-			  : html_errors_end(&out, id,
-					    next_after ? next.p : NULL, x.n);
+		if (r == 0)
+			err_ctx_dataset(&x, q->h, vc.dataset.p);
+		if (r == 0 && vc.shows_errors) {
+			r = errors_head(s, &out, id, vc.errors);
+			if (r == 0 && vc.errors > 0)
+				r = store_errors_page(s, id, -1, PAGE_ERRORS,
+						      err_item, &x,
+						      &next_after);
+			if (r >= 0 && next_after)
+				r = buf_printf(
+					&next,
+					"/uploads/%lld/errors?after=%lld&limit=%d",
+					(long long)id, (long long)next_after,
+					PAGE_ERRORS);
+			r = r < 0 ? r
+				  : html_errors_end(&out, NULL, NULL,
+						    next_after ? next.p : NULL,
+						    x.n);
+		}
 		r = r ?: html_end(&out);
 	}
 	store_read_end(s);
@@ -612,6 +883,8 @@ static enum MHD_Result get_upload(struct req *q, int64_t id)
 				 (long long)id);
 	else if (r < 0)
 		ret = send_db_error(q, s, r);
+	else if (vc.terminal)
+		ret = send_finished(q, &out, vc.finished);
 	else
 		ret = send_buf(q->c, MHD_HTTP_OK,
 			       q->html ? HTML_TYPE : JSON_TYPE, &out, true);
@@ -619,6 +892,8 @@ static enum MHD_Result get_upload(struct req *q, int64_t id)
 	buf_free(&out);
 	buf_free(&next);
 	buf_free(&vc.title);
+	buf_free(&vc.dataset);
+	config_unref(x.cfg);
 	return ret;
 }
 
@@ -632,41 +907,14 @@ struct csv_stream {
 	bool done;
 };
 
-/* A quoted CSV field. Values come from uploaded files: one that starts
- * like a formula (= + - @, tab, CR) gets a leading ' so that a spreadsheet
- * shows it as text instead of evaluating it (CSV injection). */
-static int csv_field(struct buf *b, const char *s)
-{
-	int r;
-
-	if (!s)
-		return 0;
-	r = buf_addc(b, '"');
-	if (r == 0 && *s && strchr("=+-@\t\r", *s))
-		r = buf_addc(b, '\'');
-	for (const char *p = s; r == 0 && *p; p++)
-		r = *p == '"' ? buf_adds(b, "\"\"") : buf_addc(b, *p);
-	return r ?: buf_addc(b, '"');
-}
-
+/* The CSV text is errcsv.c's, shared with the partner's feedback file. */
 static int csv_row(const struct error_view *e, void *data)
 {
 	struct csv_stream *cs = data;
-	int r;
 
-	r = buf_printf(&cs->out, "%lld,%lld,", (long long)e->record,
-		       (long long)e->line);
-	r = r ?: csv_field(&cs->out, e->column);
-	r = r ?: buf_addc(&cs->out, ',');
-	r = r ?: csv_field(&cs->out, e->value);
-	r = r ?: buf_addc(&cs->out, ',');
-	r = r ?: csv_field(&cs->out, e->type);
-	r = r ?: buf_addc(&cs->out, ',');
-	r = r ?: csv_field(&cs->out, e->message);
-	r = r ?: buf_adds(&cs->out, "\r\n");
 	cs->record = e->record;
 	cs->rowid = e->rowid;
-	return r;
+	return errcsv_row(&cs->out, e);
 }
 
 static ssize_t csv_read(void *cls, uint64_t pos, char *dst, size_t max)
@@ -727,8 +975,7 @@ static enum MHD_Result send_csv(struct req *q, int64_t id)
 				  "out of memory");
 	cs->h = q->h;
 	cs->id = id;
-	if (buf_adds(&cs->out, "record,line,column,value,type,message\r\n") <
-	    0) {
+	if (buf_adds(&cs->out, ERRCSV_HEADER) < 0) {
 		csv_free(cs);
 		return send_error(q->c, MHD_HTTP_SERVICE_UNAVAILABLE,
 				  "out of memory");
@@ -757,20 +1004,27 @@ static int view_exists(const struct upload_view *v, void *data)
 
 static enum MHD_Result get_errors(struct req *q, int64_t id)
 {
-	struct buf out = BUF_INIT, next = BUF_INIT;
+	struct buf out = BUF_INIT, next = BUF_INIT, first = BUF_INIT,
+		   prev = BUF_INIT;
 	struct err_ctx x = {.out = &out};
-	struct view_copy vc = {.out = &out, .title = BUF_INIT};
+	struct view_copy vc = {
+		.out = &out, .title = BUF_INIT, .dataset = BUF_INIT};
 	enum MHD_Result ret = MHD_NO;
 	const char *after_s = arg(q, "after");
 	struct store *s = NULL;
-	int64_t after = 0, next_after = 0;
+	/* -1: from the start, header errors (record 0) included */
+	int64_t after = -1, next_after = 0, prev_after = -1;
 	unsigned limit;
 	int fmt, r;
 
+	static const char *const known[] = {"after", "limit", "format", NULL};
+
+	if (!args_known(q, known, &ret))
+		return ret;
 	fmt = negotiate(q, true, &ret);
 	if (fmt < 0 || !get_limit(q, LIST_DEFAULT, &limit, &ret))
 		return ret;
-	if (after_s && !parse_num(after_s, 0, INT64_MAX, &after))
+	if (after_s && !http_parse_num(after_s, 0, INT64_MAX, &after))
 		return send_error(q->c, MHD_HTTP_BAD_REQUEST,
 				  "after must be a record number");
 	x.html = q->html;
@@ -784,7 +1038,23 @@ static enum MHD_Result get_errors(struct req *q, int64_t id)
 	}
 	if (q->html) {
 		r = store_upload_view(s, id, view_html, &vc);
-		r = r ?: html_errors_begin(&out, id, vc.errors);
+		if (r == 0)
+			err_ctx_dataset(&x, q->h, vc.dataset.p);
+		r = r ?: errors_head(s, &out, id, vc.errors);
+		/* The first page starts before record 0 (header errors); a
+		 * page from after = 0 still has it before itself. */
+		if (r == 0 && after >= 0)
+			r = store_errors_prev(s, id, after, limit, &prev_after);
+		if (r == 0 && after == 0)
+			prev_after = 0;
+		if (r == 0 && prev_after >= 0)
+			r = buf_printf(&first, "/uploads/%lld/errors?limit=%u",
+				       (long long)id, limit);
+		if (r == 0 && prev_after > 0)
+			r = buf_printf(
+				&prev,
+				"/uploads/%lld/errors?after=%lld&limit=%u",
+				(long long)id, (long long)prev_after, limit);
 	} else {
 		r = buf_printf(&out, "{\"upload\":%lld,\"items\":[",
 			       (long long)id);
@@ -797,12 +1067,13 @@ static enum MHD_Result get_errors(struct req *q, int64_t id)
 			       "/uploads/%lld/errors?after=%lld&limit=%u",
 			       (long long)id, (long long)next_after, limit);
 	if (r >= 0 && q->html) {
-		r = html_errors_end(&out, id, next_after ? next.p : NULL, x.n);
+		r = html_errors_end(&out, first.p, prev.p,
+				    next_after ? next.p : NULL, x.n);
 		r = r ?: html_end(&out);
 	} else if (r >= 0) {
 		r = buf_adds(&out, "],\"next\":");
 		r = r
-			    ?: (next_after ? json_str(&out, next.p)
+			    ?: (next_after ? http_json_str(&out, next.p)
 					   : buf_adds(&out, "null"));
 		r = r ?: buf_adds(&out, "}\n");
 	}
@@ -820,7 +1091,36 @@ csv:
 					  true);
 	buf_free(&out);
 	buf_free(&next);
+	buf_free(&first);
+	buf_free(&prev);
 	buf_free(&vc.title);
+	buf_free(&vc.dataset);
+	config_unref(x.cfg);
+	return ret;
+}
+
+/* GET /uploads/<id>/deliveries: the upload's event and the state of each
+ * webhook delivery (outbox.c), JSON only. */
+static enum MHD_Result get_deliveries(struct req *q, int64_t id)
+{
+	struct buf out = BUF_INIT;
+	enum MHD_Result ret;
+	struct store *s;
+	int r;
+
+	s = store_get(q->h, &r);
+	if (!s)
+		return send_db_error(q, NULL, r);
+	r = outbox_deliveries_json(s, id, &out);
+	if (r == -ENOENT)
+		ret = send_error(q->c, MHD_HTTP_NOT_FOUND, "no upload %lld",
+				 (long long)id);
+	else if (r < 0)
+		ret = send_db_error(q, s, r);
+	store_put(q->h, s);
+	if (r >= 0)
+		ret = send_buf(q->c, MHD_HTTP_OK, JSON_TYPE, &out, true);
+	buf_free(&out);
 	return ret;
 }
 
@@ -868,6 +1168,11 @@ static enum MHD_Result get_healthz(struct req *q)
 	else if (!why[0] && writer_age > WRITER_STALL_MS)
 		snprintf(why, sizeof(why), "writer: no progress for %.1f s",
 			 writer_age / 1000.0);
+	if (!why[0] && lv.stuck)
+		snprintf(
+			why, sizeof(why),
+			"database: %u upload(s) could not be recorded (%s); retrying",
+			lv.stuck, ERRSTR(lv.stuck_error));
 	/* Logged when the answer changes, not at every probe. */
 	pthread_mutex_lock(&q->h->mu);
 	was = q->h->unhealthy;
@@ -879,11 +1184,18 @@ static enum MHD_Result get_healthz(struct req *q)
 		log_notice("http: /healthz: healthy again");
 
 	r = buf_adds(&out, "{\"status\":");
-	r = r ?: json_str(&out, why[0] ? "unhealthy" : "ok");
+	r = r ?: http_json_str(&out, why[0] ? "unhealthy" : "ok");
 	if (why[0]) {
 		r = r ?: buf_adds(&out, ",\"reason\":");
-		r = r ?: json_str(&out, why);
+		r = r ?: http_json_str(&out, why);
 	}
+	/* Not a reason to restart (still 200): files an operator must fix. */
+	if (lv.inbox_unreadable)
+		r = r
+			    ?: buf_printf(
+				       &out,
+				       ",\"warning\":\"%u inbox file(s) cannot be opened by ingestd (permissions); see the log\"",
+				       lv.inbox_unreadable);
 	r = r
 		    ?: buf_printf(
 			       &out,
@@ -909,67 +1221,345 @@ static int metric_head(struct buf *b, const char *name, const char *type,
 			  type);
 }
 
+/* Uploads and rows by partner and dataset (issue 14). Label values are
+ * partner and dataset names, which come from the configuration only
+ * (config.c checks their alphabets): bounded and never escaped. The
+ * groups arrive ordered by partner, dataset, state, so rows add up per
+ * (partner, dataset) until the pair changes. */
+struct pm_ctx {
+	struct buf up, ap, fl;
+	char partner[PARTNER_NAME_MAX + 1], dataset[128];
+	int64_t applied, failed;
+	bool have;
+};
+
+static int pm_flush(struct pm_ctx *x)
+{
+	int r;
+
+	if (!x->have)
+		return 0;
+	r = buf_printf(&x->ap,
+		       "ingestd_partner_rows_applied_total{partner=\"%s\","
+		       "dataset=\"%s\"} %lld\n",
+		       x->partner, x->dataset, (long long)x->applied);
+	return r
+		       ?: buf_printf(
+				  &x->fl,
+				  "ingestd_partner_rows_failed_total{partner=\"%s\","
+				  "dataset=\"%s\"} %lld\n",
+				  x->partner, x->dataset, (long long)x->failed);
+}
+
+static int pm_group(const char *partner, const char *dataset, const char *state,
+		    int64_t uploads, int64_t applied, int64_t failed,
+		    void *data)
+{
+	struct pm_ctx *x = data;
+	int r = 0;
+
+	dataset = dataset ? dataset : "";
+	if (!x->have || strcmp(x->partner, partner) ||
+	    strcmp(x->dataset, dataset)) {
+		r = pm_flush(x);
+		snprintf(x->partner, sizeof(x->partner), "%s", partner);
+		snprintf(x->dataset, sizeof(x->dataset), "%s", dataset);
+		x->applied = x->failed = 0;
+		x->have = true;
+	}
+	x->applied += applied;
+	x->failed += failed;
+	return r
+		       ?: buf_printf(&x->up,
+				     "ingestd_partner_uploads{partner=\"%s\","
+				     "dataset=\"%s\",state=\"%s\"} %lld\n",
+				     x->partner, x->dataset, state ? state : "",
+				     (long long)uploads);
+}
+
+static int metrics_partners(struct buf *b, struct store *s)
+{
+	struct pm_ctx x = {.up = BUF_INIT, .ap = BUF_INIT, .fl = BUF_INIT};
+	int r = store_partner_metrics(s, pm_group, &x);
+
+	r = r ?: pm_flush(&x);
+	r = r
+		    ?: metric_head(b, "ingestd_partner_uploads", "gauge",
+				   "Uploads by partner, dataset and state.");
+	r = r ?: buf_add(b, x.up.p, x.up.len);
+	r = r
+		    ?: metric_head(b, "ingestd_partner_rows_applied_total",
+				   "counter",
+				   "Rows upserted, by partner and dataset.");
+	r = r ?: buf_add(b, x.ap.p, x.ap.len);
+	r = r
+		    ?: metric_head(
+			       b, "ingestd_partner_rows_failed_total",
+			       "counter",
+			       "Rows not applied because of a row error, by partner and dataset.");
+	r = r ?: buf_add(b, x.fl.p, x.fl.len);
+	buf_free(&x.up);
+	buf_free(&x.ap);
+	buf_free(&x.fl);
+	return r;
+}
+
+/* The webhook outbox (outbox.h): attempts by result, deliveries given
+ * up, the queue and its oldest entry. */
+static int metrics_webhooks(struct buf *b, const struct outbox_metrics *m)
+{
+	int r;
+
+	r = metric_head(b, "ingestd_webhook_deliveries_total", "counter",
+			"Webhook delivery attempts by result (success: 2xx; "
+			"gone: 410; error: anything else).");
+	r = r
+		    ?: buf_printf(
+			       b,
+			       "ingestd_webhook_deliveries_total{result=\"success\"} %lld\n"
+			       "ingestd_webhook_deliveries_total{result=\"gone\"} %lld\n"
+			       "ingestd_webhook_deliveries_total{result=\"error\"} %lld\n",
+			       (long long)m->success, (long long)m->gone,
+			       (long long)m->error);
+	r = r
+		    ?: metric_head(
+			       b, "ingestd_webhook_given_up_total", "counter",
+			       "Webhook deliveries given up (expired: the "
+			       "deadline passed; dropped: target removed).");
+	r = r
+		    ?: buf_printf(
+			       b,
+			       "ingestd_webhook_given_up_total{reason=\"expired\"} %lld\n"
+			       "ingestd_webhook_given_up_total{reason=\"dropped\"} %lld\n",
+			       (long long)m->expired, (long long)m->dropped);
+	r = r
+		    ?: metric_head(b, "ingestd_webhook_queue_depth", "gauge",
+				   "Webhook deliveries not yet made.");
+	r = r
+		    ?: buf_printf(b, "ingestd_webhook_queue_depth %lld\n",
+				  (long long)m->pending);
+	r = r
+		    ?: metric_head(
+			       b, "ingestd_webhook_oldest_pending_age_seconds",
+			       "gauge",
+			       "Age of the event of the oldest delivery not yet made "
+			       "(0: none).");
+	r = r
+		    ?: buf_printf(
+			       b,
+			       "ingestd_webhook_oldest_pending_age_seconds %.3f\n",
+			       m->oldest_pending_s);
+	r = r
+		    ?: metric_head(b, "ingestd_outbox_events_pending", "gauge",
+				   "Terminal events whose feedback files and "
+				   "deliveries are not yet made.");
+	return r
+		       ?: buf_printf(b, "ingestd_outbox_events_pending %lld\n",
+				     (long long)m->events_pending);
+}
+
+/* A label value: \ " and newline escaped (the exposition format). */
+static int label_value(struct buf *b, const char *s)
+{
+	int r = 0;
+
+	for (; r == 0 && s && *s; s++)
+		r = *s == '\\'   ? buf_adds(b, "\\\\")
+		    : *s == '"'  ? buf_adds(b, "\\\"")
+		    : *s == '\n' ? buf_adds(b, "\\n")
+				 : buf_addc(b, *s);
+	return r;
+}
+
+struct series {
+	struct buf *out;
+	const char *name, *label_a, *label_b;
+};
+
+static int series_line(const char *a, const char *b, int64_t n, void *data)
+{
+	struct series *x = data;
+	int r = buf_printf(x->out, "%s{%s=\"", x->name, x->label_a);
+
+	r = r ?: label_value(x->out, a);
+	if (x->label_b) {
+		r = r ?: buf_printf(x->out, "\",%s=\"", x->label_b);
+		r = r ?: label_value(x->out, b);
+	}
+	return r ?: buf_printf(x->out, "\"} %lld\n", (long long)n);
+}
+
+/* One sample without labels. */
+static int metric1(struct buf *b, const char *name, const char *type,
+		   const char *help, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+static int metric1(struct buf *b, const char *name, const char *type,
+		   const char *help, const char *fmt, ...)
+{
+	va_list ap;
+	char v[64];
+
+	va_start(ap, fmt);
+	vsnprintf(v, sizeof(v), fmt, ap);
+	va_end(ap);
+	return metric_head(b, name, type, help)
+		       ?: buf_printf(b, "%s %s\n", name, v);
+}
+
+/* The database's part: one read snapshot for the sums, then the labelled
+ * counters. */
+static int metrics_db(struct store *s, struct buf *out, struct store_metrics *m)
+{
+	struct series up = {out, "ingestd_uploads_total", "state", "dataset"};
+	struct series er = {out, "ingestd_row_errors_total", "type", NULL};
+	int r = store_metrics(s, m);
+
+	r = r
+		    ?: metric_head(
+			       out, "ingestd_uploads", "gauge",
+			       "Uploads in a live state (pending: recorded, not yet processed; processing).");
+	for (int i = 0; r == 0 && i < UP__COUNT; i++)
+		if (!upload_state_terminal((enum upload_state)i))
+			r = buf_printf(out,
+				       "ingestd_uploads{state=\"%s\"} %lld\n",
+				       upload_state_name((enum upload_state)i),
+				       (long long)m->uploads[i]);
+	r = r
+		    ?: metric_head(
+			       out, "ingestd_uploads_total", "counter",
+			       "Uploads that reached a terminal state, by state and dataset (\"\": none chosen).");
+	r = r ?: store_metrics_each(s, STORE_UPLOADS_TOTAL, series_line, &up);
+	r = r
+		    ?: metric_head(out, "ingestd_row_errors_total", "counter",
+				   "Row errors recorded, by type.");
+	return r ?: store_metrics_each(s, STORE_ERRORS_TOTAL, series_line, &er);
+}
+
+static int metrics_process(struct buf *out)
+{
+	struct procstat ps;
+	int r = procstat_read(&ps);
+
+	if (r < 0)
+		return 0; /* no /proc: the series are left out */
+	return metric1(out, "process_start_time_seconds", "gauge",
+		       "Start time of the process since unix epoch in seconds.",
+		       "%.2f", ps.start_time_s)
+		       ?: metric1(out, "process_cpu_seconds_total", "counter",
+				  "Total user and system CPU time spent in seconds.",
+				  "%.2f", ps.cpu_s)
+		       ?: metric1(out, "process_resident_memory_bytes", "gauge",
+				  "Resident memory size in bytes.", "%llu",
+				  (unsigned long long)ps.rss_bytes)
+		       ?: metric1(out, "process_virtual_memory_bytes", "gauge",
+				  "Virtual memory size in bytes.", "%llu",
+				  (unsigned long long)ps.vsize_bytes)
+		       ?: metric1(out, "process_open_fds", "gauge",
+				  "Number of open file descriptors.", "%llu",
+				  (unsigned long long)ps.open_fds)
+		       ?: metric1(out, "process_max_fds", "gauge",
+				  "Maximum number of open file descriptors.",
+				  "%llu", (unsigned long long)ps.max_fds);
+}
+
+static int metrics_retention(struct buf *out, const struct retention_stats *rs)
+{
+	int r = metric1(out, "ingestd_retention_sweeps_total", "counter",
+			"Retention sweeps run since start.", "%llu",
+			(unsigned long long)rs->sweeps);
+
+	r = r
+		    ?: metric1(out, "ingestd_retention_sweep_failures_total",
+			       "counter",
+			       "Retention sweeps that met an error (logged).",
+			       "%llu", (unsigned long long)rs->failures);
+	r = r
+		    ?: metric_head(
+			       out, "ingestd_retention_removed_files_total",
+			       "counter",
+			       "Files removed by retention since start, by folder.");
+	for (int i = 0; r == 0 && i < RETAIN__COUNT; i++)
+		r = buf_printf(
+			out,
+			"ingestd_retention_removed_files_total{folder=\"%s\"} %llu\n",
+			retention_folder_name((enum retention_folder)i),
+			(unsigned long long)rs->files[i]);
+	r = r
+		    ?: metric1(out,
+			       "ingestd_retention_deleted_row_errors_total",
+			       "counter",
+			       "Row errors deleted by retention since start.",
+			       "%llu", (unsigned long long)rs->error_rows);
+	r = r
+		    ?: metric1(out, "ingestd_retention_deleted_uploads_total",
+			       "counter",
+			       "Upload records deleted by retention since start.",
+			       "%llu", (unsigned long long)rs->uploads);
+	r = r
+		    ?: metric1(out, "ingestd_retention_vacuumed_bytes_total",
+			       "counter",
+			       "Database bytes given back to the file system by incremental vacuum since start.",
+			       "%llu", (unsigned long long)rs->vacuum_bytes);
+	return r
+		       ?: metric1(out,
+				  "ingestd_retention_last_sweep_timestamp_seconds",
+				  "gauge",
+				  "Unix time the last retention sweep ended (0: none yet).",
+				  "%lld", (long long)rs->last_sweep_s);
+}
+
 static enum MHD_Result get_metrics(struct req *q)
 {
-	struct store_metrics m;
+	struct store_metrics m = {0};
+	struct outbox_metrics om = {0};
 	struct http_live lv = {0};
-	struct buf out = BUF_INIT;
+	struct buf out = BUF_INIT, pm = BUF_INIT;
 	struct store *s;
 	int r;
 
 	s = store_get(q->h, &r);
 	if (!s)
 		return send_db_error(q, NULL, r);
-	r = store_metrics(s, &m);
-	if (r < 0) {
+	r = metrics_db(s, &out, &m);
+	r = r ?: outbox_metrics(s, &om);
+	r = r ?: metrics_partners(&pm, s);
+	if (r < 0 && r != -ENOMEM) {
 		enum MHD_Result ret = send_db_error(q, s, r);
+
+		buf_free(&pm);
 		store_put(q->h, s);
+		buf_free(&out);
 		return ret;
 	}
 	store_put(q->h, s);
 	q->h->live(q->h->live_data, &lv);
 
-	r = metric_head(&out, "ingestd_uploads", "gauge", "Uploads by state.");
-	for (int i = 0; r == 0 && i < UP__COUNT; i++)
-		r = buf_printf(&out, "ingestd_uploads{state=\"%s\"} %lld\n",
-			       upload_state_name((enum upload_state)i),
-			       (long long)m.uploads[i]);
 	r = r
-		    ?: metric_head(&out, "ingestd_rows_applied_total",
-				   "counter",
-				   "Rows upserted into dataset tables.");
+		    ?: metric1(&out, "ingestd_rows_applied_total", "counter",
+			       "Rows upserted into dataset tables.", "%lld",
+			       (long long)m.rows_applied);
 	r = r
-		    ?: buf_printf(&out, "ingestd_rows_applied_total %lld\n",
-				  (long long)m.rows_applied);
+		    ?: metric1(&out, "ingestd_rows_failed_total", "counter",
+			       "Rows not applied because of a row error.",
+			       "%lld", (long long)m.rows_failed);
 	r = r
-		    ?: metric_head(&out, "ingestd_rows_failed_total", "counter",
-				   "Rows not applied because of a row error.");
+		    ?: metric1(&out, "ingestd_bytes_ingested_total", "counter",
+			       "Bytes of uploaded files read and processed.",
+			       "%lld", (long long)m.bytes_ingested);
 	r = r
-		    ?: buf_printf(&out, "ingestd_rows_failed_total %lld\n",
-				  (long long)m.rows_failed);
+		    ?: metric1(&out, "ingestd_queue_depth", "gauge",
+			       "Accepted uploads waiting for a worker.", "%u",
+			       lv.queued);
 	r = r
-		    ?: metric_head(
-			       &out, "ingestd_bytes_ingested_total", "counter",
-			       "Bytes of uploaded files read and processed.");
-	r = r
-		    ?: buf_printf(&out, "ingestd_bytes_ingested_total %lld\n",
-				  (long long)m.bytes_ingested);
-	r = r
-		    ?: metric_head(&out, "ingestd_queue_depth", "gauge",
-				   "Accepted uploads waiting for a worker.");
-	r = r ?: buf_printf(&out, "ingestd_queue_depth %u\n", lv.queued);
-	r = r
-		    ?: metric_head(&out, "ingestd_uploads_in_progress", "gauge",
-				   "Uploads being processed by a worker.");
-	r = r
-		    ?: buf_printf(&out, "ingestd_uploads_in_progress %u\n",
-				  lv.running);
+		    ?: metric1(&out, "ingestd_uploads_in_progress", "gauge",
+			       "Uploads being processed by a worker.", "%u",
+			       lv.running);
 	r = r
 		    ?: metric_head(
 			       &out, "ingestd_ingest_duration_seconds",
 			       "histogram",
 			       "Time from the start of processing to completed or failed "
-			       "(1 s resolution).");
+			       "(millisecond timestamps).");
 	for (int i = 0; r == 0 && i < STORE_DURATION_BUCKETS; i++)
 		r = buf_printf(
 			&out,
@@ -984,15 +1574,39 @@ static enum MHD_Result get_metrics(struct req *q)
 			       (long long)m.duration_count, m.duration_sum,
 			       (long long)m.duration_count);
 	r = r
-		    ?: metric_head(
-			       &out, "ingestd_last_completed_timestamp_seconds",
+		    ?: metric1(&out, "ingestd_last_completed_timestamp_seconds",
 			       "gauge",
-			       "Unix time of the last completed upload (0: none yet).");
+			       "Unix time of the last completed upload (0: none yet).",
+			       "%lld", (long long)m.last_completed);
 	r = r
-		    ?: buf_printf(
-			       &out,
-			       "ingestd_last_completed_timestamp_seconds %lld\n",
-			       (long long)m.last_completed);
+		    ?: metric1(&out, "ingestd_inbox_files", "gauge",
+			       "Entries in the inbox not yet taken (being written, settling, or unreadable).",
+			       "%u", lv.inbox_waiting);
+	r = r
+		    ?: metric1(&out, "ingestd_inbox_oldest_file_age_seconds",
+			       "gauge",
+			       "How long the oldest inbox entry has waited since the daemon first saw it (0: none).",
+			       "%.3f", (double)lv.inbox_oldest_age_ms / 1000);
+	r = r
+		    ?: metric1(&out, "ingestd_inbox_unreadable_files", "gauge",
+			       "Inbox files the daemon may not open (permissions); each is logged once.",
+			       "%u", lv.inbox_unreadable);
+	r = r
+		    ?: metric1(&out, "ingestd_config_last_reload_successful",
+			       "gauge",
+			       "Whether the last configuration reload attempt succeeded (1) or not (0).",
+			       "%d", lv.reload_ok ? 1 : 0);
+	r = r
+		    ?: metric1(&out,
+			       "ingestd_config_last_reload_success_timestamp_seconds",
+			       "gauge",
+			       "Unix time of the last successful configuration load (start-up or reload).",
+			       "%lld", (long long)lv.reload_ok_s);
+	r = r ?: metrics_retention(&out, &lv.retention);
+	r = r ?: metrics_process(&out);
+	r = r ?: metrics_webhooks(&out, &om);
+	r = r ?: buf_add(&out, pm.p, pm.len);
+	buf_free(&pm);
 	r = r
 		    ?: metric_head(
 			       &out, "ingestd_build_info", "gauge",
@@ -1017,15 +1631,21 @@ static enum MHD_Result get_metrics(struct req *q)
 
 static enum MHD_Result route(struct req *q)
 {
-	const char *u = q->url;
-	const char *rest, *slash;
-	int64_t id;
+	int64_t id = 0;
 
-	if (strcmp(u, "/healthz") == 0)
+	static const char *const none[] = {NULL};
+	enum http_route rt = http_route_parse(q->url, &id);
+	enum MHD_Result ret;
+
+	if ((rt == HR_HEALTHZ || rt == HR_METRICS || rt == HR_DELIVERIES) &&
+	    !args_known(q, none, &ret))
+		return ret;
+	switch (rt) {
+	case HR_HEALTHZ:
 		return get_healthz(q);
-	if (strcmp(u, "/metrics") == 0)
+	case HR_METRICS:
 		return get_metrics(q);
-	if (strcmp(u, "/") == 0) {
+	case HR_ROOT: {
 		struct MHD_Response *resp;
 		struct buf b = BUF_INIT;
 
@@ -1041,20 +1661,355 @@ static enum MHD_Result route(struct req *q)
 					      "/uploads/");
 		return send_resp(q->c, MHD_HTTP_FOUND, resp, JSON_TYPE, false);
 	}
-	if (strcmp(u, "/uploads") == 0 || strcmp(u, "/uploads/") == 0)
+	case HR_LIST:
 		return get_list(q);
-	if (strncmp(u, "/uploads/", 9) != 0)
-		goto notfound;
-	rest = u + 9;
-	slash = strchr(rest, '/');
-	if (!parse_id(rest, slash ? (size_t)(slash - rest) : strlen(rest), &id))
-		goto notfound;
-	if (!slash || strcmp(slash, "/") == 0)
+	case HR_UPLOAD:
 		return get_upload(q, id);
-	if (strcmp(slash, "/errors") == 0 || strcmp(slash, "/errors/") == 0)
+	case HR_ERRORS:
 		return get_errors(q, id);
-notfound:
+	case HR_DELIVERIES:
+		return get_deliveries(q, id);
+	case HR_NOT_FOUND:
+		break;
+	}
 	return send_error(q->c, MHD_HTTP_NOT_FOUND, "not found");
+}
+
+/* ------------------------------------------------------------------ */
+/* Connections: the request deadline, eviction, too many parameters    */
+
+/*
+ * libmicrohttpd's timeout is an idle timeout: a client that sends one
+ * header byte every few seconds keeps its connection (and its slot in the
+ * per-IP and total limits) forever. So every connection is tracked here:
+ *
+ *  - the reaper thread shuts down (shutdown(2); libmicrohttpd then sees
+ *    the end of the stream and closes it) any connection that has not
+ *    delivered a complete request head within http.request_timeout_s of
+ *    being accepted or of the end of its previous request;
+ *  - at a limit (per IP, or in total) a new connection evicts the oldest
+ *    connection that is stuck receiving a request (its request line is
+ *    in but not its headers, or it never completed one for EVICT_AGE_MS)
+ *    instead of being refused. Connections being answered and idle
+ *    keep-alive connections that did complete requests are never
+ *    evicted; when none can be, the new one is refused as before.
+ * libmicrohttpd's own limits sit EVICT_SLACK above ours, so that an
+ * evicted connection still closing does not refuse its replacement.
+ */
+#define EVICT_SLACK 16
+#define EVICT_AGE_MS 1000
+#define REAPER_TICK_MS 200
+
+static struct conn *conn_of(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return ci ? ci->socket_context : NULL;
+}
+
+/* Shut cn down (cmu held). */
+static void conn_shut(struct conn *cn)
+{
+	if (cn->shut)
+		return;
+	cn->shut = true;
+	(void)shutdown(cn->fd, SHUT_RDWR);
+}
+
+static bool same_addr(const struct conn *cn, int family,
+		      const unsigned char *addr)
+{
+	size_t n = family == AF_INET ? 4 : 16;
+
+	return cn->family == family && memcmp(cn->addr, addr, n) == 0;
+}
+
+/* The family and address bytes of sa; false for other families (a unix
+ * socket's clients are not limited per address). */
+static bool addr_of(const struct sockaddr *sa, int *family,
+		    unsigned char addr[16])
+{
+	if (!sa)
+		return false;
+	if (sa->sa_family == AF_INET) {
+		memcpy(addr,
+		       &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
+		       4);
+		*family = AF_INET;
+		return true;
+	}
+	if (sa->sa_family == AF_INET6) {
+		memcpy(addr,
+		       &((const struct sockaddr_in6 *)(const void *)sa)
+				->sin6_addr,
+		       16);
+		*family = AF_INET6;
+		return true;
+	}
+	return false;
+}
+
+static bool evictable(const struct conn *cn, uint64_t now)
+{
+	return !cn->shut && !cn->in_handler &&
+	       (cn->in_line ||
+		(!cn->requested && now - cn->since_ms >= EVICT_AGE_MS));
+}
+
+/* The oldest evictable connection (of family/addr when family != 0). */
+static struct conn *oldest_evictable(struct http *h, int family,
+				     const unsigned char *addr, uint64_t now)
+{
+	struct conn *best = NULL;
+
+	for (struct conn *cn = h->conns; cn; cn = cn->next)
+		if (evictable(cn, now) &&
+		    (!family || same_addr(cn, family, addr)))
+			best = cn; /* the list is newest first */
+	return best;
+}
+
+/* Accept policy: called before libmicrohttpd takes a new connection. */
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *sa,
+				 socklen_t len)
+{
+	struct http *h = cls;
+	unsigned char addr[16];
+	unsigned total = 0, same = 0, evicted = 0;
+	int family = 0;
+	bool ip = addr_of(sa, &family, addr), ok = true;
+	uint64_t now = mono_ms();
+	struct conn *v;
+
+	(void)len;
+	pthread_mutex_lock(&h->cmu);
+	for (struct conn *cn = h->conns; cn; cn = cn->next) {
+		if (cn->shut)
+			continue;
+		total++;
+		same += ip && same_addr(cn, family, addr);
+	}
+	if (ok && ip && same >= h->per_ip) {
+		v = oldest_evictable(h, family, addr, now);
+		if (v) {
+			conn_shut(v);
+			evicted++;
+			total--;
+		} else {
+			ok = false;
+		}
+	}
+	if (ok && total >= h->max_conns) {
+		v = oldest_evictable(h, 0, NULL, now);
+		if (v) {
+			conn_shut(v);
+			evicted++;
+		} else {
+			ok = false;
+		}
+	}
+	pthread_mutex_unlock(&h->cmu);
+	if (evicted)
+		log_info(
+			"http: at the connection limit: closed %u connection(s) still sending their request",
+			evicted);
+	return ok ? MHD_YES : MHD_NO;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c,
+			  void **socket_context,
+			  enum MHD_ConnectionNotificationCode toe)
+{
+	struct http *h = cls;
+	struct conn *cn = *socket_context;
+
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *fi = MHD_get_connection_info(
+			c, MHD_CONNECTION_INFO_CONNECTION_FD);
+		const union MHD_ConnectionInfo *ai = MHD_get_connection_info(
+			c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+
+		cn = calloc(1, sizeof(*cn));
+		if (!cn || !fi) { /* untracked: only libmicrohttpd's limits */
+			free(cn);
+			return;
+		}
+		cn->fd = fi->connect_fd;
+		if (!ai || !addr_of(ai->client_addr, &cn->family, cn->addr))
+			cn->family = 0;
+		cn->since_ms = mono_ms();
+		pthread_mutex_lock(&h->cmu);
+		cn->next = h->conns;
+		if (h->conns)
+			h->conns->prev = cn;
+		h->conns = cn;
+		h->nconns++;
+		pthread_mutex_unlock(&h->cmu);
+		*socket_context = cn;
+		return;
+	}
+	if (!cn)
+		return;
+	pthread_mutex_lock(&h->cmu);
+	if (cn->prev)
+		cn->prev->next = cn->next;
+	else
+		h->conns = cn->next;
+	if (cn->next)
+		cn->next->prev = cn->prev;
+	h->nconns--;
+	pthread_mutex_unlock(&h->cmu);
+	free(cn);
+	*socket_context = NULL;
+}
+
+/* A request is answered: the deadline starts again for the next one. */
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct http *h = cls;
+	struct conn *cn = conn_of(c);
+
+	(void)con_cls;
+	(void)toe;
+	if (!cn)
+		return;
+	pthread_mutex_lock(&h->cmu);
+	cn->in_handler = false;
+	cn->in_line = false;
+	cn->requested = true;
+	cn->since_ms = mono_ms();
+	pthread_mutex_unlock(&h->cmu);
+}
+
+#define TOO_MANY_BODY                                                         \
+	"{\"type\":\"about:blank\",\"title\":\"Bad Request\",\"status\":400," \
+	"\"detail\":\"more than 32 query parameters\"}\n"
+#define TOO_MANY_PARAMS                       \
+	"HTTP/1.1 400 Bad Request\r\n"        \
+	"Content-Type: " PROBLEM_TYPE "\r\n"  \
+	"X-Content-Type-Options: nosniff\r\n" \
+	"Cache-Control: no-store\r\n"         \
+	"Connection: close\r\n"               \
+	"Content-Length: 99\r\n\r\n" TOO_MANY_BODY
+_Static_assert(sizeof(TOO_MANY_BODY) - 1 == 99, "Content-Length above");
+_Static_assert(HTTP_MAX_PARAMS == 32, "the message above");
+
+/*
+ * Called once the request line is in, before libmicrohttpd splits the
+ * query into its memory pool: there, hundreds of parameters exhaust the
+ * pool and the connection hangs without an answer until the timeout. So
+ * a request with more than HTTP_MAX_PARAMS is answered here, on the
+ * socket directly (a short write to a fresh socket's empty buffer), and
+ * shut down. Returns the request's *con_cls: NULL (see on_request).
+ */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+	struct http *h = cls;
+	struct conn *cn = conn_of(c);
+	bool too_many = http_query_params(uri) > HTTP_MAX_PARAMS;
+
+	if (!cn)
+		return NULL;
+	pthread_mutex_lock(&h->cmu);
+	cn->in_line = true;
+	if (too_many && !cn->shut) {
+		ssize_t w = send(cn->fd, TOO_MANY_PARAMS,
+				 sizeof(TOO_MANY_PARAMS) - 1,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+		(void)w; /* nothing more to do if it did not fit */
+		conn_shut(cn);
+	}
+	pthread_mutex_unlock(&h->cmu);
+	return NULL;
+}
+
+/* Every REAPER_TICK_MS: shut down connections past the request deadline. */
+static void *reaper(void *arg)
+{
+	struct http *h = arg;
+	unsigned cut = 0;
+
+	pthread_mutex_lock(&h->cmu);
+	while (!h->reaper_stop) {
+		struct timespec ts;
+		uint64_t now;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += REAPER_TICK_MS * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		(void)pthread_cond_timedwait(&h->ccv, &h->cmu, &ts);
+		now = mono_ms();
+		for (struct conn *cn = h->conns; cn; cn = cn->next)
+			if (!cn->shut && !cn->in_handler &&
+			    now - cn->since_ms > h->request_ms) {
+				conn_shut(cn);
+				cut++;
+			}
+		if (cut) {
+			pthread_mutex_unlock(&h->cmu);
+			log_info(
+				"http: closed %u connection(s) that sent no complete request within request_timeout_s=%llu",
+				cut,
+				(unsigned long long)(h->request_ms / 1000));
+			cut = 0;
+			pthread_mutex_lock(&h->cmu);
+		}
+	}
+	pthread_mutex_unlock(&h->cmu);
+	return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Host check and authentication                                        */
+
+/* Whether the Authorization header carries one of the tokens. Every
+ * token is compared, each in constant time over its SHA-256, so that
+ * neither the time taken nor an early exit tells how much matched. */
+static bool authorized(struct http *h, struct MHD_Connection *c)
+{
+	const char *a = MHD_lookup_connection_value(
+		c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+	unsigned char hash[SHA256_DIGEST_LENGTH];
+	bool ok = false;
+
+	if (!h->ntokens)
+		return true;
+	if (!a || strncasecmp(a, "Bearer ", 7) != 0)
+		return false;
+	a += 7;
+	while (*a == ' ')
+		a++;
+	(void)SHA256((const unsigned char *)a, strlen(a), hash);
+	for (size_t i = 0; i < h->ntokens; i++)
+		ok |= CRYPTO_memcmp(hash, h->tokens[i].hash, sizeof(hash)) == 0;
+	OPENSSL_cleanse(hash, sizeof(hash));
+	return ok;
+}
+
+static enum MHD_Result send_unauthorized(struct MHD_Connection *c)
+{
+	struct buf b = BUF_INIT;
+	struct MHD_Response *resp;
+
+	if (buf_printf(
+		    &b,
+		    "{\"error\":\"a bearer token is required (Authorization: Bearer TOKEN)\",\"status\":%d}\n",
+		    MHD_HTTP_UNAUTHORIZED) < 0)
+		return MHD_NO;
+	resp = MHD_create_response_from_buffer(b.len, b.p,
+					       MHD_RESPMEM_MUST_FREE);
+	if (!resp) {
+		buf_free(&b);
+		return MHD_NO;
+	}
+	(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+				      "Bearer realm=\"ingestd\"");
+	return send_resp(c, MHD_HTTP_UNAUTHORIZED, resp, JSON_TYPE, false);
 }
 
 static char on_request_seen; /* a marker for *con_cls */
@@ -1076,22 +2031,43 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 		 * discarded): a response queued earlier would cost the
 		 * connection its keep-alive. */
 		if (!*con_cls) {
+			struct conn *cn = conn_of(c);
+
 			*con_cls = &on_request_seen;
+			if (cn) { /* the head is in: no deadline while answered */
+				pthread_mutex_lock(&q.h->cmu);
+				cn->in_line = false;
+				cn->in_handler = true;
+				pthread_mutex_unlock(&q.h->cmu);
+			}
 			return MHD_YES;
 		}
 		if (*upload_data_size) {
 			*upload_data_size = 0;
 			return MHD_YES;
 		}
+		/* DNS rebinding: a page of attacker.example that resolves to
+		 * this address may make a browser ask, with its own Host. */
+		if (!http_host_allowed(
+			    MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+							MHD_HTTP_HEADER_HOST),
+			    q.h->hosts, q.h->nhosts))
+			return send_error(
+				c, MHD_HTTP_MISDIRECTED_REQUEST,
+				"this server does not answer for that Host (see http.allowed_hosts)");
+		/* /healthz tells only whether ingestd works: probes need no
+		 * token. */
+		if (!authorized(q.h, c) && strcmp(url, "/healthz") != 0)
+			return send_unauthorized(c);
 		return route(
 			&q); /* HEAD: libmicrohttpd sends the headers only */
 	}
 	/* Read-only: answered at once, a request body is never read. */
-	if (buf_printf(
-		    &b,
-		    "{\"error\":\"method not allowed: use GET or HEAD\",\"status\":%d}\n",
-		    MHD_HTTP_METHOD_NOT_ALLOWED) < 0)
+	if (problem_body(&b, MHD_HTTP_METHOD_NOT_ALLOWED,
+			 "method not allowed: use GET or HEAD") < 0) {
+		buf_free(&b);
 		return MHD_NO;
+	}
 	resp = MHD_create_response_from_buffer(b.len, b.p,
 					       MHD_RESPMEM_MUST_FREE);
 	if (!resp) {
@@ -1101,7 +2077,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 	(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
 	(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION,
 				      "close");
-	return send_resp(c, MHD_HTTP_METHOD_NOT_ALLOWED, resp, JSON_TYPE,
+	return send_resp(c, MHD_HTTP_METHOD_NOT_ALLOWED, resp, PROBLEM_TYPE,
 			 false);
 }
 
@@ -1136,6 +2112,77 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 /* ------------------------------------------------------------------ */
 /* Listening socket                                                     */
 
+/* Bind and listen on the unix socket path, with http.socket_mode and
+ * http.socket_group. The socket is bound under a temporary name, given
+ * its mode and group, then renamed over path: it never exists under path
+ * with a wider mode. A stale socket at path is replaced; any other file
+ * there is an error. Sets h->address and h->unix_path. Returns the fd or
+ * a negative errno (logged). */
+static int bind_unix(struct http *h, const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	mode_t mode = (mode_t)strtoul(h->sock_mode, NULL, 8);
+	gid_t gid = (gid_t)-1;
+	struct stat st;
+	int fd = -1, err = 0;
+	char tmp[sizeof(sa.sun_path)];
+
+	if (snprintf(tmp, sizeof(tmp), "%s.%ld", path, (long)getpid()) >=
+	    (int)sizeof(tmp)) {
+		log_err("http: listen unix:%s: path too long", path);
+		return -ENAMETOOLONG;
+	}
+	if (h->sock_group) {
+		struct group gr, *res = NULL;
+		char gbuf[4096];
+		int e = getgrnam_r(h->sock_group, &gr, gbuf, sizeof(gbuf),
+				   &res);
+
+		if (e || !res) {
+			log_err("http: socket_group %s: %s", h->sock_group,
+				e ? ERRSTR(e) : "no such group");
+			return e ? -e : -ENOENT;
+		}
+		gid = res->gr_gid;
+	}
+	if (lstat(path, &st) == 0 && !S_ISSOCK(st.st_mode)) {
+		log_err("http: listen unix:%s: exists and is not a socket",
+			path);
+		return -EEXIST;
+	}
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", tmp);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		err = -errno;
+		goto fail;
+	}
+	(void)unlink(tmp); /* a leftover of a crashed start with our pid */
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		err = -errno;
+		goto fail;
+	}
+	if (chmod(tmp, mode) < 0 ||
+	    (gid != (gid_t)-1 && chown(tmp, (uid_t)-1, gid) < 0) ||
+	    listen(fd, 128) < 0 || rename(tmp, path) < 0) {
+		err = -errno;
+		(void)unlink(tmp);
+		goto fail;
+	}
+	h->unix_path = strdup(path);
+	if (!h->unix_path) {
+		err = -ENOMEM;
+		(void)unlink(path);
+		goto fail;
+	}
+	snprintf(h->address, sizeof(h->address), "unix:%s", path);
+	return fd;
+fail:
+	log_err("http: cannot listen on unix:%s: %s", path, ERRSTR(err));
+	if (fd >= 0)
+		close(fd);
+	return err;
+}
+
 /* Bind and listen on "HOST:PORT" / "[V6]:PORT" / "localhost:PORT"
  * (checked by config.c). Sets h->address. Returns the fd or a negative
  * errno (logged). */
@@ -1148,6 +2195,8 @@ static int bind_listen(struct http *h, const char *listen_at)
 	uint16_t portnum;
 	int fd = -1, r, one = 1, err = 0;
 
+	if (strncmp(listen_at, "unix:", 5) == 0)
+		return bind_unix(h, listen_at + 5);
 	r = hostport_parse(listen_at, host, sizeof(host), &portnum);
 	if (r < 0) {
 		log_err("http: listen %s: not HOST:PORT", listen_at);
@@ -1188,7 +2237,7 @@ fail:
 	return err;
 }
 
-/* "ADDR:PORT" of a socket passed by the service manager. */
+/* "ADDR:PORT" or "unix:PATH" of a socket passed by the service manager. */
 static void describe_fd(struct http *h, int fd)
 {
 	struct sockaddr_storage ss = {0}; /* ss_family read even if short */
@@ -1198,7 +2247,11 @@ static void describe_fd(struct http *h, int fd)
 	snprintf(h->address, sizeof(h->address), "fd %d", fd);
 	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
 		return;
-	if (ss.ss_family == AF_INET) {
+	if (ss.ss_family == AF_UNIX) {
+		struct sockaddr_un *a = (struct sockaddr_un *)&ss;
+		snprintf(h->address, sizeof(h->address), "unix:%.*s",
+			 (int)sizeof(a->sun_path), a->sun_path);
+	} else if (ss.ss_family == AF_INET) {
 		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
 		(void)inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
 		snprintf(h->address, sizeof(h->address), "%s:%u", host,
@@ -1209,6 +2262,112 @@ static void describe_fd(struct http *h, int fd)
 		snprintf(h->address, sizeof(h->address), "[%s]:%u", host,
 			 ntohs(a->sin6_port));
 	}
+}
+
+/* Whether fd listens on a unix socket or a loopback address: the only
+ * places where ingestd answers without a token. */
+static bool local_only(int fd)
+{
+	struct sockaddr_storage ss = {0};
+	socklen_t len = sizeof(ss);
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+		return false;
+	if (ss.ss_family == AF_UNIX)
+		return true;
+	if (ss.ss_family == AF_INET) {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
+		return (ntohl(a->sin_addr.s_addr) >> 24) == 127;
+	}
+	if (ss.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
+		return IN6_IS_ADDR_LOOPBACK(&a->sin6_addr) ||
+		       (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr) &&
+			a->sin6_addr.s6_addr[12] == 127);
+	}
+	return false;
+}
+
+#define TOKEN_MIN 16
+#define TOKENS_MAX 1024
+
+/*
+ * Load http.tokens_file: one "TOKEN SCOPE" a line; blank lines and lines
+ * starting with # are skipped. SCOPE is "all" (every endpoint); partners'
+ * names come with partners. A token is at least TOKEN_MIN printable
+ * ASCII characters. Only SHA-256 hashes are kept; no token is ever
+ * logged (errors name the line). The file must not be readable by
+ * others. Returns 0 or a negative errno (logged).
+ */
+static int load_tokens(struct http *h, const char *path)
+{
+	FILE *f = NULL;
+	char line[1024];
+	struct stat st;
+	unsigned lineno = 0;
+	int r = 0;
+
+	f = fopen(path, "re");
+	if (!f) {
+		r = -errno;
+		log_err("http: tokens_file %s: %s", path, ERRSTR(r));
+		goto out;
+	}
+	if (fstat(fileno(f), &st) < 0 || (st.st_mode & 0007)) {
+		log_err("http: tokens_file %s: readable by other users: chmod o-rwx it",
+			path);
+		r = -EPERM;
+		goto out;
+	}
+	h->tokens = calloc(TOKENS_MAX, sizeof(*h->tokens));
+	if (!h->tokens) {
+		r = -ENOMEM;
+		goto out;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		char *tok, *scope, *extra, *save = NULL;
+		size_t n = strlen(line);
+
+		lineno++;
+		if (n == sizeof(line) - 1 && line[n - 1] != '\n') {
+			log_err("http: tokens_file %s:%u: line too long", path,
+				lineno);
+			r = -EINVAL;
+			goto out;
+		}
+		tok = strtok_r(line, " \t\r\n", &save);
+		if (!tok || tok[0] == '#')
+			continue;
+		scope = strtok_r(NULL, " \t\r\n", &save);
+		extra = scope ? strtok_r(NULL, " \t\r\n", &save) : NULL;
+		if (!scope || extra || strcmp(scope, "all") != 0) {
+			log_err("http: tokens_file %s:%u: expected \"TOKEN all\" (the only scope so far is all)",
+				path, lineno);
+			r = -EINVAL;
+		} else if (strlen(tok) < TOKEN_MIN) {
+			log_err("http: tokens_file %s:%u: a token must have at least %d characters",
+				path, lineno, TOKEN_MIN);
+			r = -EINVAL;
+		} else if (h->ntokens == TOKENS_MAX) {
+			log_err("http: tokens_file %s: more than %d tokens",
+				path, TOKENS_MAX);
+			r = -EINVAL;
+		} else {
+			(void)SHA256((const unsigned char *)tok, strlen(tok),
+				     h->tokens[h->ntokens++].hash);
+		}
+		OPENSSL_cleanse(line, sizeof(line));
+		if (r < 0)
+			goto out;
+	}
+	if (!h->ntokens) {
+		log_err("http: tokens_file %s: no token in it", path);
+		r = -EINVAL;
+	}
+out:
+	if (f)
+		fclose(f);
+	return r;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1236,14 +2395,20 @@ static void start(struct starter *s)
 	s->h->mhd = MHD_start_daemon(
 		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
 			MHD_USE_ERROR_LOG,
-		0, NULL, NULL, on_request, s->h, MHD_OPTION_EXTERNAL_LOGGER,
-		mhd_log, NULL, /* first, to catch all */
+		0, on_accept, s->h, on_request, s->h,
+		MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+		NULL, /* first, to catch all */
 		MHD_OPTION_LISTEN_SOCKET, (MHD_socket)s->fd,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)HTTP_THREADS,
+		MHD_OPTION_NOTIFY_CONNECTION, on_connection, s->h,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, s->h,
+		MHD_OPTION_URI_LOG_CALLBACK, on_uri, s->h,
+		/* ours are enforced in on_accept, with eviction */
 		MHD_OPTION_CONNECTION_LIMIT,
-		(unsigned int)cfg->http_max_connections,
+		(unsigned int)cfg->http_max_connections + EVICT_SLACK,
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-		(unsigned int)cfg->http_per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
+		(unsigned int)cfg->http_per_ip + EVICT_SLACK,
+		MHD_OPTION_CONNECTION_TIMEOUT,
 		(unsigned int)cfg->http_timeout_s,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT,
 		(size_t)cfg->http_memory_limit, MHD_OPTION_END);
@@ -1277,11 +2442,35 @@ int http_new(const struct http_env *env, struct http **out)
 		return -ENOMEM;
 	h->live = env->live;
 	h->live_data = env->data;
+	h->max_conns = cfg->http_max_connections;
+	h->per_ip = cfg->http_per_ip;
+	h->request_ms = (uint64_t)cfg->http_request_timeout_s * 1000;
+	/* A reload replaces the daemon's config: the HTTP server keeps its
+	 * own reference to the one it started with (allowed_hosts). */
+	h->start_cfg = config_ref(env->cfg);
+	h->hosts = cfg->http_allowed_hosts;
+	h->nhosts = cfg->http_nallowed_hosts;
+	h->sock_mode = cfg->http_socket_mode;
+	h->sock_group = cfg->http_socket_group;
 	h->db = *env->db;
 	h->db_path = h->db.database;
 	if (pthread_mutex_init(&h->mu, NULL) != 0) {
+		config_unref(h->start_cfg);
 		free(h);
 		return -ENOMEM;
+	}
+	if (pthread_mutex_init(&h->cmu, NULL) != 0 ||
+	    pthread_cond_init(&h->ccv, NULL) != 0) {
+		/* not reached on Linux: these cannot fail with default attrs */
+		pthread_mutex_destroy(&h->mu);
+		config_unref(h->start_cfg);
+		free(h);
+		return -ENOMEM;
+	}
+	if (cfg->http_tokens_file) {
+		r = load_tokens(h, cfg->http_tokens_file);
+		if (r < 0)
+			goto fail;
 	}
 	/* One connection at start: a database that cannot be read is a
 	 * start-up error, not a surprise at the first request. */
@@ -1303,6 +2492,13 @@ int http_new(const struct http_env *env, struct http **out)
 			goto fail;
 		}
 	}
+	if (!h->ntokens && !local_only(fd)) {
+		log_err("http: refusing to serve %s without authentication: set http.tokens_file, "
+			"or listen on a loopback address or unix:PATH",
+			h->address);
+		r = -EPERM;
+		goto fail;
+	}
 	/* libmicrohttpd gets a duplicate of its own: whatever it does with
 	 * it on failure, fd stays ours to close (or the caller's). */
 	mfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
@@ -1321,6 +2517,16 @@ int http_new(const struct http_env *env, struct http **out)
 		else
 			start(&st); /* at the loop's priority, which must stay */
 	}
+	if (h->mhd) {
+		r = pthread_create(&h->reaper, NULL, reaper, h);
+		if (r != 0) {
+			log_err("http: cannot start the request deadline thread: %s",
+				ERRSTR(r));
+			r = -r;
+			goto fail;
+		}
+		h->reaper_started = true;
+	}
 	if (!h->mhd) {
 		log_err("http: cannot start the HTTP server on %s (libmicrohttpd %s; see above)",
 			h->address, MHD_get_version());
@@ -1328,9 +2534,10 @@ int http_new(const struct http_env *env, struct http **out)
 		goto fail;
 	}
 	log_notice(
-		"http: listening on %s: max_connections=%u per_ip=%u timeout_s=%u memory_limit=%u",
+		"http: listening on %s: max_connections=%u per_ip=%u timeout_s=%u request_timeout_s=%u memory_limit=%u tokens=%zu",
 		h->address, cfg->http_max_connections, cfg->http_per_ip,
-		cfg->http_timeout_s, cfg->http_memory_limit);
+		cfg->http_timeout_s, cfg->http_request_timeout_s,
+		cfg->http_memory_limit, h->ntokens);
 	close(fd); /* libmicrohttpd listens on mfd; a passed socket is taken */
 	*out = h;
 	return 0;
@@ -1339,7 +2546,10 @@ fail:
 	 * caller's (it closes it at exit). */
 	if (fd >= 0 && env->listen_fd < 0)
 		close(fd);
-	h->mhd = NULL;
+	if (h->mhd) { /* the reaper did not start */
+		MHD_stop_daemon(h->mhd);
+		h->mhd = NULL;
+	}
 	http_free(h);
 	return r;
 }
@@ -1348,11 +2558,28 @@ void http_free(struct http *h)
 {
 	if (!h)
 		return;
+	if (h->reaper_started) {
+		pthread_mutex_lock(&h->cmu);
+		h->reaper_stop = true;
+		pthread_cond_signal(&h->ccv);
+		pthread_mutex_unlock(&h->cmu);
+		(void)pthread_join(h->reaper, NULL);
+	}
 	if (h->mhd)
 		MHD_stop_daemon(
 			h->mhd); /* joins the threads, closes the listener */
+	if (h->unix_path)
+		(void)unlink(h->unix_path); /* ours: bound by bind_unix */
+	free(h->unix_path);
+	if (h->tokens)
+		OPENSSL_cleanse(h->tokens, TOKENS_MAX * sizeof(*h->tokens));
+	free(h->tokens);
+	pthread_cond_destroy(&h->ccv);
+	pthread_mutex_destroy(&h->cmu);
+	config_unref(h->start_cfg);
 	for (int i = 0; i < POOL_SIZE; i++)
 		store_free(h->pool[i]);
 	pthread_mutex_destroy(&h->mu);
+	config_unref(h->cfg);
 	free(h);
 }

@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: 2026 the ingestd authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * inbox.c - the candidates table: inbox entries that may become uploads,
  * in the order they arrived, and the readiness decision for each.
@@ -5,7 +7,9 @@
  * Invariants: a name is in the table at most once; the arrival list holds
  * every candidate, oldest first, except that the tail added by a scan in
  * progress (scanned_new) is put in mtime order when the scan ends;
- * ignored names and ready markers are never candidates. inbox_look opens
+ * ignored names and ready markers are never candidates; nparked counts
+ * the parked candidates and ncand - nparked never passes CAND_MAX, nor
+ * nparked CAND_MAX. inbox_look opens
  * nothing but the entry itself (O_NOFOLLOW, never a link's target) and
  * only reads: claiming and rejecting are claim.c's.
  *
@@ -22,6 +26,8 @@
 #include <unistd.h>
 
 #include "log.h"
+
+#define ALLOC_SLACK (1u << 20)
 
 static uint32_t hash_name(const char *s, size_t n)
 {
@@ -55,6 +61,8 @@ static void cand_remove(struct inbox *ib, struct cand **pp)
 	struct cand *c = *pp;
 
 	*pp = c->next;
+	if (c->parked)
+		ib->nparked--;
 	if (c->older)
 		c->older->newer = c->newer;
 	else
@@ -63,6 +71,8 @@ static void cand_remove(struct inbox *ib, struct cand **pp)
 		c->newer->older = c->older;
 	else
 		ib->newest = c->older;
+	if (c->unreadable)
+		ib->nunreadable--;
 	free(c);
 	ib->ncand--;
 }
@@ -131,7 +141,7 @@ static struct cand *cand_add(struct inbox *ib, struct cand **pp,
 {
 	struct cand *c;
 
-	if (ib->ncand >= CAND_MAX)
+	if (ib->ncand - ib->nparked >= CAND_MAX)
 		return NULL; /* picked up by a later scan */
 	c = calloc(1, sizeof(*c) + len + 1);
 	if (!c)
@@ -139,7 +149,7 @@ static struct cand *cand_add(struct inbox *ib, struct cand **pp,
 	c->hash = h;
 	c->len = len;
 	memcpy(c->name, name, len + 1);
-	c->changed_ms = mono_ms();
+	c->changed_ms = c->first_ms = mono_ms();
 	c->size = -1;
 	*pp = c;
 	c->older = ib->newest;
@@ -152,6 +162,42 @@ static struct cand *cand_add(struct inbox *ib, struct cand **pp,
 	return c;
 }
 
+static void unpark(struct inbox *ib, struct cand *c)
+{
+	if (c->parked)
+		ib->nparked--;
+	c->parked = false;
+}
+
+/* c cannot be taken now: not looked at for PARK_MS. Returns WAIT, or GONE
+ * (forget it) when CAND_MAX are parked already. */
+static enum inbox_verdict park(struct inbox *ib, struct cand *c, uint64_t now)
+{
+	if (!c->parked) {
+		if (ib->nparked >= CAND_MAX)
+			return INBOX_GONE;
+		c->parked = true;
+		ib->nparked++;
+	}
+	c->parked_until = now + PARK_MS;
+	return INBOX_WAIT;
+}
+
+/* The ready marker name (prefix{name}suffix) arrived: its file, parked
+ * while waiting for it, is looked at in the next tick. */
+static void unpark_marked(struct inbox *ib, const struct config *cfg,
+			  const char *name, size_t len)
+{
+	const char *at = strstr(cfg->ready_marker, "{name}");
+	size_t pre = (size_t)(at - cfg->ready_marker), suf = strlen(at + 6);
+	const char *base = name + pre;
+	size_t blen = len - pre - suf;
+	struct cand *c = *cand_slot(ib, base, blen, hash_name(base, blen));
+
+	if (c)
+		unpark(ib, c);
+}
+
 void inbox_entry(struct inbox *ib, const struct config *cfg, const char *name,
 		 enum watch_event ev)
 {
@@ -159,7 +205,11 @@ void inbox_entry(struct inbox *ib, const struct config *cfg, const char *name,
 	uint32_t h = hash_name(name, len);
 	struct cand **pp, *c;
 
-	if (inbox_skip(cfg, name, len))
+	if (is_marker(cfg, name, len)) {
+		unpark_marked(ib, cfg, name, len);
+		return;
+	}
+	if (ignored(cfg, name))
 		return;
 	pp = cand_slot(ib, name, len, h);
 	c = *pp;
@@ -258,7 +308,7 @@ static enum inbox_verdict look_stat(struct inbox *ib, const struct config *cfg,
 				"inbox entry \"%s\" is a directory: left alone",
 				log_quote(q, sizeof(q), c->name, c->len));
 		c->noted = true;
-		return INBOX_WAIT;
+		return park(ib, c, now);
 	}
 	if (!S_ISREG(st->st_mode))
 		return reject(
@@ -284,7 +334,7 @@ static enum inbox_verdict look_stat(struct inbox *ib, const struct config *cfg,
 	if (cfg->ready_marker &&
 	    (inbox_marker_name(cfg, c->name, c->len, &t->marker) < 0 ||
 	     faccessat(ib->dirfd, t->marker.p, F_OK, AT_SYMLINK_NOFOLLOW) < 0))
-		return INBOX_WAIT;
+		return park(ib, c, now); /* the marker's event unparks it */
 	return INBOX_READY;
 }
 
@@ -295,10 +345,16 @@ static enum inbox_verdict look_open(const struct config *cfg, struct cand *c,
 				    const struct stat *fst,
 				    struct inbox_take *t)
 {
+	off_t hole;
+
 	/* A read lease cannot be taken while any process has the file open
-	 * for writing: the one check that tells "still being written". */
+	 * for writing: the one check that tells "still being written". It is
+	 * kept from here until the upload's descriptor closes: any open for
+	 * writing from now on breaks it (the opener waits, up to
+	 * /proc/sys/fs/lease-break-time, until we let go), and the claim and
+	 * the job check that it still holds (claim_sealed). */
 	if (fcntl(fd, F_SETLEASE, F_RDLCK) == 0) {
-		(void)fcntl(fd, F_SETLEASE, F_UNLCK);
+		t->leased = true;
 	} else if (errno == EAGAIN || errno == EBUSY) {
 		c->changed_ms = now; /* a writer has it open: wait */
 		c->moved_in = false;
@@ -311,6 +367,32 @@ static enum inbox_verdict look_open(const struct config *cfg, struct cand *c,
 		return reject(
 			t, fst,
 			"This file has more than one hard link: another name for it exists elsewhere on this host, so its content could change after upload.\nHow to fix: upload a copy of the file.");
+	/* What it occupies counts too: space allocated past its end
+	 * (fallocate with KEEP_SIZE) is disk a partner holds. ALLOC_SLACK
+	 * for block rounding and a file system's own preallocation. */
+	if ((uint64_t)fst->st_blocks * 512 >
+	    cfg->max_file_bytes + ALLOC_SLACK) {
+		snprintf(
+			t->why_buf, sizeof(t->why_buf),
+			"The file occupies %llu bytes on disk, more than the limit of %llu bytes (max_file_bytes).\nHow to fix: upload it without space allocated past its end.",
+			(unsigned long long)fst->st_blocks * 512,
+			(unsigned long long)cfg->max_file_bytes);
+		return reject(t, fst, t->why_buf);
+	}
+	/* A hole reads as a run of NUL bytes no CSV file has; a sparse file
+	 * costs the workers its apparent size (3 GB in 8 KiB of disk) in
+	 * hashing and parsing. Where SEEK_HOLE is not supported it answers
+	 * the size: no hole. */
+	hole = fst->st_size > 0 ? lseek(fd, 0, SEEK_HOLE) : -1;
+	(void)lseek(fd, 0, SEEK_SET); /* SEEK_HOLE moved it */
+	if (hole >= 0 && hole < fst->st_size) {
+		snprintf(
+			t->why_buf, sizeof(t->why_buf),
+			"The file is sparse: %lld bytes with holes in them (%llu bytes on disk); a CSV file has none.\nHow to fix: upload the file as written by the program that made it.",
+			(long long)fst->st_size,
+			(unsigned long long)fst->st_blocks * 512);
+		return reject(t, fst, t->why_buf);
+	}
 	if ((uint64_t)fst->st_size > cfg->max_file_bytes) {
 		snprintf(
 			t->why_buf, sizeof(t->why_buf),
@@ -331,13 +413,39 @@ enum inbox_verdict inbox_look(struct inbox *ib, const struct config *cfg,
 	int fd;
 
 	assert(t->fd < 0);
+	unpark(ib, c);
 	v = look_stat(ib, cfg, c, now, t, &st);
 	if (v != INBOX_READY)
 		return v;
 	fd = openat(ib->dirfd, c->name,
 		    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0 && (errno == EACCES || errno == EPERM)) {
+		/* Sits in the inbox until its owner fixes the mode: said once,
+		 * counted for /metrics and /healthz (a gauge: inbox_backlog),
+		 * looked at again every PARK_MS. */
+		if (!c->unreadable) {
+			char q[512];
+			int e = errno;
+
+			log_warning(
+				"inbox entry \"%s\" cannot be opened: %s: left in the inbox until its permissions let ingestd read it",
+				log_quote(q, sizeof(q), c->name, c->len),
+				ERRSTR(e));
+			c->unreadable = true;
+			ib->nunreadable++;
+		}
+		return park(ib, c, now);
+	}
 	if (fd < 0)
 		return errno == ENOENT ? INBOX_GONE : INBOX_WAIT;
+	if (c->unreadable) {
+		char q[512];
+
+		log_notice("inbox entry \"%s\" is readable now",
+			   log_quote(q, sizeof(q), c->name, c->len));
+		c->unreadable = false;
+		ib->nunreadable--;
+	}
 	if (fstat(fd, &fst) < 0 || fst.st_ino != st.st_ino ||
 	    !S_ISREG(fst.st_mode)) {
 		(void)close(fd); /* swapped under us: look again next tick */
@@ -345,10 +453,23 @@ enum inbox_verdict inbox_look(struct inbox *ib, const struct config *cfg,
 	}
 	v = look_open(cfg, c, now, fd, &fst, t);
 	if (v != INBOX_READY) {
-		(void)close(fd);
+		(void)close(fd); /* and with it the lease */
+		t->leased = false;
 		return v;
 	}
 	t->fd = fd;
 	t->st = fst;
 	return INBOX_READY;
+}
+
+void inbox_backlog(const struct inbox *ib, uint64_t now_ms,
+		   struct intake_backlog *out)
+{
+	/* The arrival list is oldest first (a scan's tail is sorted by mtime
+	 * but was seen at the same moment): its head has waited longest. */
+	out->waiting = (unsigned)ib->ncand;
+	out->unreadable = (unsigned)ib->nunreadable;
+	out->oldest_age_ms = ib->oldest && now_ms > ib->oldest->first_ms
+				     ? now_ms - ib->oldest->first_ms
+				     : 0;
 }

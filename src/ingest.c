@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: 2026 the ingestd authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * ingest.c - see ingest.h.
  *
@@ -28,6 +30,7 @@
 #include "writer.h"
 
 #define BATCH_BYTES_MAX (8u * 1024 * 1024)
+#define GUESS__COUNT 4
 
 int ingest_upsert_sql(const struct dataset *ds, const int *fields, size_t n,
 		      size_t rows, struct buf *out)
@@ -45,14 +48,37 @@ int ingest_upsert_sql(const struct dataset *ds, const int *fields, size_t n,
 		r = sql_ident(out, field_column(&sc->fields[fields[k]]));
 		r = r ?: buf_adds(out, ", ");
 	}
-	r = r ?: buf_adds(out, "\"_upload_id\") VALUES");
+	if (schema_appends(sc))
+		r = r ?: buf_adds(out, "\"" SCHEMA_RECORD_COLUMN "\", ");
+	r = r ?: buf_adds(out, "\"_upload_id\"");
+	r = r
+		    ?: buf_adds(out, ds->key_partner ? ", \"_partner\") VALUES"
+						     : ") VALUES");
 	for (size_t row = 0; r == 0 && row < rows; row++) {
 		r = buf_adds(out, row ? ", (" : "(");
-		for (size_t k = 0; r == 0 && k <= n; k++)
+		for (size_t k = 0; r == 0 && k <= n + schema_appends(sc); k++)
 			r = buf_adds(out, k ? ", ?" : "?");
+		/* key_includes_partner: the upload's partner, looked up by the
+		 * row's _upload_id parameter (numbered: the one just before) */
+		if (r == 0 && ds->key_partner)
+			r = buf_printf(out,
+				       ", (SELECT coalesce(partner, '') FROM"
+				       " uploads WHERE id = ?%zu)",
+				       row * (n + 1) + n + 1);
 		r = r ?: buf_adds(out, ")");
 	}
+	/* Appending: (_upload_id, _record) is the key, and a row already
+	 * there is the very same row (a batch is applied once; this keeps a
+	 * replay harmless all the same). */
+	if (schema_appends(sc))
+		return r
+			       ?: buf_adds(
+					  out,
+					  " ON CONFLICT(\"_upload_id\", \"" SCHEMA_RECORD_COLUMN
+					  "\") DO NOTHING");
 	r = r ?: buf_adds(out, " ON CONFLICT(");
+	if (r == 0 && ds->key_partner)
+		r = buf_adds(out, "\"_partner\", ");
 	for (size_t k = 0; r == 0 && k < sc->npk; k++) {
 		r = k ? buf_adds(out, ", ") : 0;
 		r = r ?: sql_ident(out, field_column(&sc->fields[sc->pk[k]]));
@@ -71,7 +97,19 @@ int ingest_upsert_sql(const struct dataset *ds, const int *fields, size_t n,
 		r = r ?: sql_ident(out, col);
 		r = r ?: buf_adds(out, ", ");
 	}
-	return r ?: buf_adds(out, "\"_upload_id\" = excluded.\"_upload_id\"");
+	/* ingestd_dupkey (store.c) counts a key that repeats within the
+	 * upload (the row it replaces has this upload's _upload_id), and
+	 * under duplicate_keys: error refuses it; called for those rows
+	 * only, an update from another upload costs a comparison. */
+	r = r
+		    ?: buf_printf(out,
+				  "\"_upload_id\" = CASE WHEN \"_upload_id\" = "
+				  "excluded.\"_upload_id\" THEN "
+				  "ingestd_dupkey(\"_upload_id\", "
+				  "excluded.\"_upload_id\", %d) ELSE "
+				  "excluded.\"_upload_id\" END",
+				  ds->duplicate_keys == DUPKEYS_ERROR);
+	return r;
 }
 
 struct job_state {
@@ -80,15 +118,23 @@ struct job_state {
 	struct buf sql, sql_multi;
 	int *cell_field; /* present fields, in dataset order */
 	size_t ncells_row;
+	size_t ncells_batch; /* cells of a batch row: + the record, appending */
 	struct batch b[2];
 	struct batch *cur;
-	int64_t record; /* records so far (committed + in memory) */
-	int64_t errors; /* row errors so far */
+	int64_t record;       /* records so far (committed + in memory) */
+	int64_t errors;       /* row errors so far */
+	uint64_t error_bytes; /* stored by this run, as max_error_bytes counts */
 	bool too_many_errors;
 	int64_t stop_line;
 	struct cell *rowcells;
+	/* Text typing rewrote (struct value's norm: dates in another format,
+	 * datetimes in UTC, ...) for the current row; rownorm[f] says that
+	 * rowcells[f].u.s.off is an offset in here, not in the row. */
+	struct buf norm;
+	uint8_t *rownorm;
 	char msg[256];
 	bool writer_failed;
+	const char *stale_why; /* changed() said so at a batch: stop */
 	unsigned char *buf; /* INGEST_READ_SIZE bytes: hashing, then reading */
 	uint64_t from;      /* where parsing starts: after the header, or */
 	int64_t from_line;  /* at the resume point */
@@ -96,6 +142,25 @@ struct job_state {
 	struct decode_probe probe;
 	struct readplan plan;
 	struct plansrc src; /* open while parsing */
+	/* Under an explicit encoding: utf-8, what the rows that fail as
+	 * encoding-error most likely are (see guess_encoding). Counts are of
+	 * this run: a resumed upload counts from where it resumed. */
+	bool guessing;
+	bool row_enc_failed; /* the current record has an encoding-error */
+	int64_t rows_run;    /* records this run */
+	int64_t enc_rows;    /* of them, with an encoding-error */
+	int64_t guess_n[GUESS__COUNT]; /* failing rows by decode_guess() */
+	const char *shown_guess;       /* in the status document now, or NULL */
+};
+
+/* decode_guess()'s answers, and how a reason names them. */
+static const struct {
+	const char *name, *label;
+} guesses[GUESS__COUNT] = {
+	{"windows-1252", "Windows-1252"},
+	{"iso-8859-1", "ISO-8859-1 (Latin-1)"},
+	{"utf-16le", "UTF-16LE"},
+	{"utf-16be", "UTF-16BE"},
 };
 
 /* Why on_data_row stops the stream (its positive returns), and so how
@@ -104,6 +169,7 @@ enum stop {
 	STOP_NONE = 0,        /* go on; from parse(): the end of the file */
 	STOP_TOO_MANY_ERRORS, /* more than max_errors row errors */
 	STOP_ASKED,           /* *job->stop: shutting down, resume later */
+	STOP_ERROR_BYTES,     /* row errors past max_error_bytes */
 };
 
 /* How a step of ingest_run ends. */
@@ -123,6 +189,12 @@ static int batch_grow(struct batch *b, size_t ncells_row)
 		if (!nc)
 			return -ENOMEM;
 		b->cells = nc;
+		if (dataset_row_checks(b->ds)) {
+			struct row_pos *np = realloc(b->pos, cap * sizeof(*np));
+			if (!np)
+				return -ENOMEM;
+			b->pos = np;
+		}
 		b->cap_rows = cap;
 	}
 	return 0;
@@ -166,6 +238,7 @@ static int add_error(struct job_state *js, int64_t line, int field,
 	e->msg_len = (uint32_t)(b->arena.len - e->msg_off);
 	b->nerrs++;
 	js->errors++;
+	js->error_bytes += e->value_len + e->msg_len + INGEST_ERROR_OVERHEAD;
 	return 0;
 }
 
@@ -199,6 +272,33 @@ static const struct schema *cell_schema(const struct job_state *js, int f,
 	return &js->job->ds->schema;
 }
 
+/* A record's first encoding-error: which encoding its bytes look like
+ * (decode_guess: a cheap look at the failing value only). */
+static void note_guess(struct job_state *js, const char *s, size_t len)
+{
+	const char *g = decode_guess(s, len);
+
+	js->row_enc_failed = true;
+	js->enc_rows++;
+	for (size_t i = 0; i < GUESS__COUNT; i++)
+		if (strcmp(g, guesses[i].name) == 0)
+			js->guess_n[i]++;
+}
+
+/* The likeliest encoding once more than half of this run's records failed
+ * as encoding-error (an index into guesses), or -1. */
+static int guess_encoding(const struct job_state *js)
+{
+	int best = 0;
+
+	if (!js->guessing || js->enc_rows * 2 <= js->rows_run)
+		return -1;
+	for (int i = 1; i < GUESS__COUNT; i++)
+		if (js->guess_n[i] > js->guess_n[best])
+			best = i;
+	return best;
+}
+
 static int check_row(struct job_state *js, const struct csvstream_row *row,
 		     bool *ok)
 {
@@ -221,6 +321,7 @@ static int check_row(struct job_state *js, const struct csvstream_row *row,
 		r = add_error(js, row->line, -1, ERR_FIELD_TOO_LARGE, NULL, 0,
 			      js->msg);
 	}
+	buf_reset(&js->norm);
 	for (size_t c = 0; r == 0 && c < n; c++) {
 		int f = m->col_field[c];
 		const char *s = row->data + row->off[c];
@@ -229,6 +330,21 @@ static int check_row(struct job_state *js, const struct csvstream_row *row,
 		struct value v;
 		int e;
 
+		if (f == HEADER_COL_PADDING &&
+		    ((len > 0 && !(row->flags[c] & CSVSTREAM_CELL_NULL)) ||
+		     (row->flags[c] & CSVSTREAM_CELL_TOO_LARGE))) {
+			/* A padding column (empty header cell at the end) is
+			 * ignored only while it stays empty (or the dialect's
+			 * nullSequence): a value there has no column to go
+			 * to. */
+			snprintf(
+				js->msg, sizeof(js->msg),
+				"column %zu has no header (an empty header cell after the last named column) but holds a value",
+				c + 1);
+			r = add_error(js, row->line, -1, ERR_EXTRA_CELL, s, len,
+				      js->msg);
+			continue;
+		}
 		if (f < 0)
 			continue;
 		if (row->flags[c] & CSVSTREAM_CELL_TOO_LARGE) {
@@ -242,6 +358,8 @@ static int check_row(struct job_state *js, const struct csvstream_row *row,
 		if (row->flags[c] & CSVSTREAM_CELL_NULL)
 			len = 0;
 		if (!encoding_ok(s, len, &why)) {
+			if (js->guessing && !js->row_enc_failed)
+				note_guess(js, s, len);
 			r = add_error(js, row->line, f, ERR_ENCODING, s, len,
 				      why);
 			continue;
@@ -259,8 +377,14 @@ static int check_row(struct job_state *js, const struct csvstream_row *row,
 			js->rowcells[f].u.i = v.u.i;
 		} else if (v.kind == V_REAL) {
 			js->rowcells[f].u.d = v.u.d;
+		} else if (v.kind == V_TEXT && v.u.s.p == v.norm) {
+			js->rownorm[f] = 1;
+			js->rowcells[f].u.s.off = (uint32_t)js->norm.len;
+			js->rowcells[f].u.s.len = (uint32_t)v.u.s.len;
+			r = buf_add(&js->norm, v.norm, v.u.s.len);
 		} else if (v.kind == V_TEXT) {
 			/* offset into the row for now; copied when applied */
+			js->rownorm[f] = 0;
 			js->rowcells[f].u.s.off =
 				(uint32_t)(v.u.s.p - row->data);
 			js->rowcells[f].u.s.len = (uint32_t)v.u.s.len;
@@ -293,24 +417,35 @@ static int append_row(struct job_state *js, const struct csvstream_row *row)
 {
 	struct batch *b = js->cur;
 	struct cell *dst;
-	int r = batch_grow(b, js->ncells_row);
+	int r = batch_grow(b, js->ncells_batch);
 
 	if (r < 0)
 		return r;
-	dst = &b->cells[b->nrows * js->ncells_row];
+	dst = &b->cells[b->nrows * js->ncells_batch];
 	for (size_t k = 0; k < js->ncells_row; k++) {
 		int f = js->cell_field[k];
 		struct cell c = js->rowcells[f];
 
 		if (c.kind == V_TEXT) {
 			size_t at = b->arena.len;
-			r = buf_add(&b->arena, row->data + c.u.s.off,
+			r = buf_add(&b->arena,
+				    (js->rownorm[f] ? js->norm.p : row->data) +
+					    c.u.s.off,
 				    c.u.s.len);
 			if (r < 0)
 				return r;
 			c.u.s.off = (uint32_t)at;
 		}
 		dst[k] = c;
+	}
+	if (b->pos) {
+		b->pos[b->nrows].record = js->record;
+		b->pos[b->nrows].line = row->line;
+	}
+	if (js->ncells_batch > js->ncells_row) {
+		/* appending: the _record column, bound before _upload_id */
+		dst[js->ncells_row].kind = V_INT;
+		dst[js->ncells_row].u.i = js->record;
 	}
 	b->nrows++;
 	return 0;
@@ -336,10 +471,75 @@ static void refused(struct ingest_job *job, const struct batch *b)
 	       b->err);
 }
 
+struct dialect_args {
+	int64_t id;
+	struct buf json;
+};
+
+static int call_dialect(struct store *s, void *arg)
+{
+	struct dialect_args *a = arg;
+	return store_upload_dialect(s, a->id, a->json.p);
+}
+
+/* Record the plan as the status document's "dialect". */
+static int record_dialect(struct job_state *js)
+{
+	struct ingest_job *job = js->job;
+	struct dialect_args da = {.id = job->upload_id};
+	int r = readplan_json(&js->plan, &da.json);
+
+	if (r == 0)
+		r = writer_call(job->writer, call_dialect, &da, job->upload_id);
+	buf_free(&da.json);
+	return r;
+}
+
+/* Keep the status document's dialect.likely_encoding in step with
+ * guess_encoding: called as batches are handed over, so it follows the
+ * rows committed, not every row. Returns 0 or the writer's error. */
+static int show_guess(struct job_state *js)
+{
+	int g = guess_encoding(js);
+	const char *name = g < 0 ? NULL : guesses[g].name;
+
+	if (name == js->shown_guess)
+		return 0;
+	js->plan.likely_encoding = name;
+	js->shown_guess = name;
+	return record_dialect(js);
+}
+
+/* The sentence a reason ends with while guess_encoding holds, into
+ * out[0..size); "" when it does not. */
+static void guess_hint(const struct job_state *js, char *out, size_t size)
+{
+	int g = guess_encoding(js);
+
+	out[0] = '\0';
+	if (g < 0)
+		return;
+	snprintf(
+		out, size,
+		"%lld of %lld rows failed as encoding-error under encoding: %s; this looks like %s: set encoding: %s for dataset \"%s\" (or leave encoding unset to detect it) and upload the file again",
+		(long long)js->enc_rows, (long long)js->rows_run,
+		js->plan.encoding, guesses[g].label, guesses[g].name,
+		js->job->ds->name);
+}
+
 /* The other batch of the double buffer. */
 static struct batch *other_batch(struct job_state *js)
 {
 	return js->cur == &js->b[0] ? &js->b[1] : &js->b[0];
+}
+
+/* Hand b to the writer, its rows sorted by key (batch_sort: the writer
+ * then walks the key's b-tree in order). A sort that fails for memory is
+ * only slower: the rows go as read. */
+static void submit(struct ingest_job *job, struct batch *b)
+{
+	(void)batch_sort(b);
+	writer_submit(job->writer, b);
 }
 
 /* Hand the current batch to the writer and take the other one (once the
@@ -348,12 +548,17 @@ static int flush(struct job_state *js)
 {
 	struct ingest_job *job = js->job;
 	struct batch *next = other_batch(js);
-	int r;
+	int r = show_guess(js);
 
-	writer_submit(job->writer, js->cur);
+	if (r < 0)
+		return r;
+	js->cur->nerrs_job = js->cur->nerrs;
+	submit(job, js->cur);
 	r = writer_wait(job->writer, next);
 	if (r < 0)
 		refused(job, next);
+	else /* the row errors the writer found count for max_errors too */
+		js->errors += (int64_t)(next->nerrs - next->nerrs_job);
 	batch_clear(next);
 	/* An empty batch resumes where the last one ends. */
 	next->start_offset = js->cur->end_offset;
@@ -366,6 +571,8 @@ static int flush(struct job_state *js)
 	return r;
 }
 
+static const char *changed(int fd, const struct ingest_job *job);
+
 static int on_data_row(void *data, const struct csvstream_row *row)
 {
 	struct job_state *js = data;
@@ -375,6 +582,8 @@ static int on_data_row(void *data, const struct csvstream_row *row)
 	int r;
 
 	js->record++;
+	js->rows_run++;
+	js->row_enc_failed = false;
 	r = check_row(js, row, &ok);
 	if (r < 0)
 		return r;
@@ -398,8 +607,17 @@ static int on_data_row(void *data, const struct csvstream_row *row)
 		js->stop_line = row->line;
 		return STOP_TOO_MANY_ERRORS;
 	}
+	if (js->error_bytes > job->cfg->max_error_bytes) {
+		js->stop_line = row->line;
+		return STOP_ERROR_BYTES;
+	}
 	if (b->records >= (int64_t)job->cfg->batch_rows ||
 	    batch_bytes(b) >= BATCH_BYTES_MAX) {
+		/* At each batch: a writer waiting on our lease is let go soon
+		 * (the upload fails), not after the whole file. */
+		js->stale_why = changed(job->fd, job);
+		if (js->stale_why)
+			return -ESTALE;
 		r = flush(js);
 		if (r < 0)
 			return r;
@@ -491,15 +709,31 @@ out:
 	return r;
 }
 
-static bool changed(int fd, const struct ingest_job *job)
+/* Has the file changed since it was taken? NULL when not, else how (a
+ * phrase for the reason). Size and mtime can be set back by the file's
+ * owner, ctime cannot (any change of times, mode or owner sets it); the
+ * lease and the link count say whether anyone could write it at all: held
+ * since the readiness check, a lease breaks at any open for writing (the
+ * opener waits for us to let go), so while it holds the bytes read are
+ * the bytes hashed. */
+static const char *changed(int fd, const struct ingest_job *job)
 {
+	const char *why = file_sealed(fd, job->leased);
 	struct stat st;
 
+	if (why)
+		return why;
 	if (fstat(fd, &st) < 0)
-		return true;
-	return (uint64_t)st.st_size != job->expect_bytes ||
-	       (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec !=
-		       job->expect_mtime_ns;
+		return "it could no longer be examined";
+	if ((uint64_t)st.st_size != job->expect_bytes ||
+	    (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec !=
+		    job->expect_mtime_ns)
+		return "size or modification time differs";
+	if (job->expect_ctime_ns &&
+	    (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec !=
+		    job->expect_ctime_ns)
+		return "its inode change time differs: its times, mode or owner were set";
+	return NULL;
 }
 
 /* Parse from js->from to the end of the file. Returns STOP_NONE at the end,
@@ -566,11 +800,15 @@ out:
 
 /* Step 1. The whole file is hashed first: a duplicate must be known before
  * any row is applied. The upload becomes processing with its hash, in one
- * transaction. */
+ * transaction. Not folded into the parse: the duplicate check comes first,
+ * and the bytes parsed are the bytes hashed because nobody can write them
+ * meanwhile (changed(): the lease held since the readiness check, one
+ * link, ctime), checked here, at every batch and before the last commit. */
 static enum step check_hash(struct job_state *js)
 {
 	struct ingest_job *job = js->job;
 	struct hashed_args ha = {.id = job->upload_id};
+	const char *why;
 	char sha[65] = "";
 	uint64_t size = 0;
 	int r;
@@ -581,9 +819,12 @@ static enum step check_hash(struct job_state *js)
 		reason(job, "cannot read the file: %s", ERRSTR(-r));
 		return STEP_FAILED;
 	}
-	if (size != job->expect_bytes || changed(job->fd, job)) {
+	why = size != job->expect_bytes ? "size differs"
+					: changed(job->fd, job);
+	if (why) {
 		reason(job,
-		       "the file changed after it was taken (size or modification time differs); upload it again");
+		       "the file changed after it was taken (%s); upload it again",
+		       why);
 		return STEP_FAILED;
 	}
 	ha.from = job->state;
@@ -610,12 +851,14 @@ static int prepare_batches(struct job_state *js)
 {
 	struct ingest_job *job = js->job;
 	size_t nfields = job->ds->schema.nfields;
+	struct buf one = BUF_INIT, many = BUF_INIT;
 	size_t multi;
 	int r;
 
 	js->cell_field = calloc(nfields, sizeof(int));
 	js->rowcells = calloc(nfields, sizeof(struct cell));
-	if (!js->cell_field || !js->rowcells)
+	js->rownorm = calloc(nfields ? nfields : 1, 1);
+	if (!js->cell_field || !js->rowcells || !js->rownorm)
 		return -ENOMEM;
 	for (size_t f = 0; f < nfields; f++)
 		if (js->map.field_col[f] >= 0)
@@ -623,14 +866,18 @@ static int prepare_batches(struct job_state *js)
 	/* Rows go in groups of multi_rows per statement (fewer statement
 	 * executions), the rest one by one; within a statement a later row
 	 * with the same key still wins. */
-	multi = INGEST_MULTI_PARAMS / (js->ncells_row + 1);
+	js->ncells_batch = js->ncells_row + schema_appends(&job->ds->schema);
+	multi = INGEST_MULTI_PARAMS / (js->ncells_batch + 1);
 	if (multi > INGEST_MULTI_ROWS)
 		multi = INGEST_MULTI_ROWS;
-	r = ingest_upsert_sql(job->ds, js->cell_field, js->ncells_row, 1,
-			      &js->sql);
+	/* Built in locals and then moved in: a pointer into *js handed to
+	 * another file would make the clang analyzer forget what js holds. */
+	r = ingest_upsert_sql(job->ds, js->cell_field, js->ncells_row, 1, &one);
 	if (r == 0 && multi > 1)
 		r = ingest_upsert_sql(job->ds, js->cell_field, js->ncells_row,
-				      multi, &js->sql_multi);
+				      multi, &many);
+	js->sql = one;
+	js->sql_multi = many;
 	if (r < 0)
 		return r;
 	for (int i = 0; i < 2; i++) {
@@ -639,7 +886,7 @@ static int prepare_batches(struct job_state *js)
 		js->b[i].upsert_sql = js->sql.p;
 		js->b[i].upsert_multi_sql = multi > 1 ? js->sql_multi.p : NULL;
 		js->b[i].multi_rows = multi > 1 ? multi : 0;
-		js->b[i].ncells_row = js->ncells_row;
+		js->b[i].ncells_row = js->ncells_batch;
 		js->b[i].cell_field = js->cell_field;
 	}
 	return 0;
@@ -647,8 +894,11 @@ static int prepare_batches(struct job_state *js)
 
 /* Is the whole text UTF-8? For a plain file the hash pass said so; for a
  * compressed one (encoding auto, no BOM) it takes a pass over the
- * decompressed text. Returns 1, 0, or a negative errno; 1 when the answer
- * does not matter. */
+ * decompressed text. That second decompression cannot be folded into the
+ * parse: the verdict must be known before the first row is applied (never
+ * half a file as UTF-8), and keeping the text instead is unbounded memory.
+ * It stops at the first invalid byte. Returns 1, 0, or a negative errno; 1
+ * when the answer does not matter. */
 static int whole_text_utf8(struct job_state *js)
 {
 	struct ingest_job *job = js->job;
@@ -690,17 +940,6 @@ static int whole_text_utf8(struct job_state *js)
 	return u8.bad_at != UTF8CHECK_VALID ? 0 : utf8check_done(&u8);
 }
 
-struct dialect_args {
-	int64_t id;
-	struct buf json;
-};
-
-static int call_dialect(struct store *s, void *arg)
-{
-	struct dialect_args *a = arg;
-	return store_upload_dialect(s, a->id, a->json.p);
-}
-
 /* Step 2. The header again (the file is read whole from here on), the
  * batches, and where parsing starts: after the header, or at the resume
  * point. js->cur is set only when this returns STEP_NEXT. */
@@ -709,7 +948,6 @@ static enum step prepare(struct job_state *js)
 	struct ingest_job *job = js->job;
 	struct csvstream_header hdr = {0};
 	struct buf why = BUF_INIT;
-	struct dialect_args da = {.id = job->upload_id};
 	enum step s = STEP_DONE;
 	int r;
 
@@ -726,7 +964,7 @@ static enum step prepare(struct job_state *js)
 				    &js->plan, &why);
 	if (r == 0)
 		r = readplan_header(job->fd, job->cfg, job->ds, &js->plan, &hdr,
-				    &js->map, &why);
+				    &js->map, &why, NULL);
 	if (r < 0) {
 		reason(job, "the header no longer fits dataset \"%s\": %s",
 		       job->ds->name, why.p ? why.p : ERRSTR(-r));
@@ -734,10 +972,7 @@ static enum step prepare(struct job_state *js)
 		goto out;
 	}
 	/* What was used, for the status document. */
-	r = readplan_json(&js->plan, &da.json);
-	if (r == 0)
-		r = writer_call(job->writer, call_dialect, &da, job->upload_id);
-	buf_free(&da.json);
+	r = record_dialect(js);
 	if (r < 0) {
 		job->error = r;
 		goto out;
@@ -747,6 +982,8 @@ static enum step prepare(struct job_state *js)
 		job->error = r;
 		goto out;
 	}
+	js->guessing = !js->plan.auto_encoding &&
+		       strcmp(js->plan.encoding, "utf-8") == 0;
 	js->cur = &js->b[0];
 	js->record = job->resume_records;
 	js->errors = job->resume_errors;
@@ -776,7 +1013,7 @@ static enum step commit_interrupted(struct job_state *js)
 	struct batch *bad = NULL;
 
 	if (js->cur->records > 0) {
-		writer_submit(job->writer, js->cur);
+		submit(job, js->cur);
 		if (writer_wait(job->writer, js->cur) < 0)
 			bad = js->cur;
 	}
@@ -796,18 +1033,31 @@ static enum step parse_file(struct job_state *js)
 {
 	struct ingest_job *job = js->job;
 	int r = parse(js);
+	const char *why;
 
 	if (r == STOP_ASKED)
 		return commit_interrupted(js);
+	if (r == STOP_ERROR_BYTES) {
+		reason(job,
+		       "its row errors take more than %u bytes (max_error_bytes); stopped at line %lld. Rows before it were applied; fix the file and upload it again",
+		       job->cfg->max_error_bytes, (long long)js->stop_line);
+		return STEP_FAILED;
+	}
 	if (r == STOP_TOO_MANY_ERRORS) {
 		reason(job,
 		       "more than %u row errors (max_errors); stopped at line %lld. Rows before it were applied; fix the file and upload it again",
 		       job->cfg->max_errors, (long long)js->stop_line);
 		return STEP_FAILED;
 	}
-	if (r == -ESTALE || (r == STOP_NONE && changed(job->fd, job))) {
+	why = r == -ESTALE || r == STOP_NONE ? changed(job->fd, job) : NULL;
+	if (r == -ESTALE && !js->stale_why && !why)
+		why = "size or modification time differs";
+	if (js->stale_why)
+		why = js->stale_why;
+	if (why) {
 		reason(job,
-		       "the file changed while it was being read (its size or modification time differs from when it was taken); upload it again");
+		       "the file changed while it was being read (%s); upload it again",
+		       why);
 		return STEP_FAILED;
 	}
 	if (r < 0) {
@@ -836,9 +1086,22 @@ static void commit(struct job_state *js, bool failed)
 	struct ingest_job *job = js->job;
 	struct batch *b = js->cur;
 	const char *loc = failed ? job->failed_location : job->done_location;
+	char hint[320];
 
 	if (!b || js->writer_failed)
 		return;
+	/* Most rows not decodable under encoding: utf-8: the status and the
+	 * reason say what the file most likely is, even when it completed. */
+	guess_hint(js, hint, sizeof(hint));
+	if (hint[0] && failed) {
+		char why[sizeof(job->reason)];
+
+		memcpy(why, job->reason, sizeof(why));
+		reason(job, "%.*s; %s", (int)(sizeof(why) / 2), why, hint);
+	}
+	/* Only the status's "likely_encoding" is lost if this fails: the
+	 * reason still says it. */
+	(void)show_guess(js);
 	/* The batch before the last must have stood: the final one records
 	 * the upload as done. */
 	if (writer_wait(job->writer, other_batch(js)) < 0) {
@@ -851,9 +1114,11 @@ static void commit(struct job_state *js, bool failed)
 	/* A reason or location lost to ENOMEM still records the state. */
 	if (failed)
 		(void)buf_adds(&b->final_reason, job->reason);
+	else if (hint[0])
+		(void)buf_adds(&b->final_reason, hint);
 	if (loc)
 		(void)buf_adds(&b->final_location, loc);
-	writer_submit(job->writer, b);
+	submit(job, b);
 	if (writer_wait(job->writer, b) == 0) {
 		job->committed = true;
 		job->final_state = b->final_state;
@@ -904,6 +1169,8 @@ static void job_state_free(struct job_state *js)
 	buf_free(&js->sql_multi);
 	free(js->cell_field);
 	free(js->rowcells);
+	free(js->rownorm);
+	buf_free(&js->norm);
 	free(js->buf);
 	plansrc_close(&js->src);
 	decode_probe_clear(&js->probe);
@@ -911,8 +1178,10 @@ static void job_state_free(struct job_state *js)
 
 void ingest_run(struct ingest_job *job)
 {
-	struct job_state js = {
-		.job = job, .sql = BUF_INIT, .sql_multi = BUF_INIT};
+	struct job_state js = {.job = job,
+			       .sql = BUF_INIT,
+			       .sql_multi = BUF_INIT,
+			       .norm = BUF_INIT};
 	enum step s;
 
 	assert(job && job->fd >= 0 && job->cfg && job->ds && job->writer &&

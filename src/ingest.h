@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: 2026 the ingestd authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * ingest.h - the work-pool job that streams one accepted file through
  * csvstream (csvstream.h), validates and types every row, and hands row
@@ -21,7 +23,10 @@
 
 struct writer;
 
-#define INGEST_VALUE_MAX 200          /* bytes of a value in an error */
+#define INGEST_VALUE_MAX 200 /* bytes of a value in an error */
+/* What one stored row error counts against max_error_bytes: its value and
+ * message plus this much for the rest of its row and index entry. */
+#define INGEST_ERROR_OVERHEAD 48
 #define INGEST_READ_SIZE (256 * 1024) /* one read(2) */
 
 /* A job: everything it needs, set by the loop before queueing. */
@@ -35,6 +40,8 @@ struct ingest_job {
 	enum upload_state state; /* pending, or processing when resuming */
 	uint64_t expect_bytes;   /* size and mtime at claim time */
 	int64_t expect_mtime_ns;
+	int64_t expect_ctime_ns; /* after the rename into .work/; 0: unknown */
+	bool leased; /* fd holds a read lease: a break means a writer */
 	uint64_t resume_offset; /* 0, or the committed resume point */
 	int64_t resume_line;
 	int64_t resume_records;
@@ -59,7 +66,12 @@ void ingest_run(struct ingest_job *job);
 /* Build the upsert statement for ds, the fields present in a file, and
  * `rows` rows of values: INSERT INTO "t"(cols, _upload_id) VALUES(...),...
  * ON CONFLICT(pk) DO UPDATE SET col = excluded.col, ...,
- * _upload_id = excluded._upload_id. */
+ * _upload_id = CASE WHEN _upload_id = excluded._upload_id THEN
+ * ingestd_dupkey(_upload_id, excluded._upload_id, E) ELSE
+ * excluded._upload_id END (store.c: counts a key repeated within the
+ * upload; E = 1 for duplicate_keys: error). A dataset without primaryKey (schema_appends) appends instead:
+ * INSERT INTO "t"(cols, _record, _upload_id) VALUES(...),...
+ * ON CONFLICT(_upload_id, _record) DO NOTHING, one more value per row. */
 int ingest_upsert_sql(const struct dataset *ds, const int *fields, size_t n,
 		      size_t rows, struct buf *out);
 #define INGEST_MULTI_ROWS 64      /* rows per multi-row upsert */

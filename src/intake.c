@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: 2026 the ingestd authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * intake.c - see intake.h; the module's files are listed in intake_int.h.
  *
@@ -8,7 +10,9 @@
  *
  * Invariants: queued counts the queue, running the jobs between
  * uv_queue_work and after_work_cb (each also in active[]); at most
- * cfg->workers run; the queue never holds more than QUEUE_MAX; once
+ * cfg->workers run, of them at most big_lane() big ones (running_big);
+ * the queue never holds more than QUEUE_MAX; an upload whose job stopped
+ * on a writer error is in stuck[] until it runs again; once
  * stopping, nothing is taken or started, and on_done is called once, when
  * running reaches 0.
  *
@@ -168,6 +172,105 @@ static void place(struct intake *in, struct up *u, enum upload_state st)
 			ERRSTR(errno));
 }
 
+/* Upload id's job stopped on writer error e: try it again later (each
+ * time twice as late, up to STUCK_MAX_MS). Returns the wait in ms. */
+static uint64_t stuck_add(struct intake *in, int64_t id, int e)
+{
+	uint64_t wait = RETRY_MS;
+	size_t i;
+
+	in->stuck_error = e;
+	for (i = 0; i < in->nstuck; i++)
+		if (in->stuck[i].id == id)
+			break;
+	if (i == in->nstuck) {
+		if (in->nstuck == in->capstuck) {
+			size_t cap = in->capstuck ? in->capstuck * 2 : 8;
+			struct stuck *n = realloc(in->stuck, cap * sizeof(*n));
+			if (!n)
+				return 0; /* resumes at the next start */
+			in->stuck = n;
+			in->capstuck = cap;
+		}
+		in->stuck[in->nstuck++] = (struct stuck){.id = id};
+	} else {
+		wait = in->stuck[i].wait_ms * 2;
+		if (wait > STUCK_MAX_MS)
+			wait = STUCK_MAX_MS;
+	}
+	in->stuck[i].wait_ms = wait;
+	in->stuck[i].at = mono_ms() + wait;
+	return wait;
+}
+
+/* The tick's share: run again the stuck uploads whose time came. One that
+ * stops again comes back through after_work_cb with a longer wait; one
+ * whose retry itself cannot read its record waits again. */
+static void stuck_retry(struct intake *in, uint64_t now)
+{
+	for (size_t i = 0; i < in->nstuck;) {
+		struct stuck s = in->stuck[i];
+		int r;
+
+		if (now < s.at) {
+			i++;
+			continue;
+		}
+		in->stuck[i] = in->stuck[--in->nstuck];
+		log_info("upload=%lld trying again", (long long)s.id);
+		r = reconcile_upload(in, s.id);
+		if (r < 0) {
+			uint64_t w = s.wait_ms * 2;
+
+			s.wait_ms = w > STUCK_MAX_MS ? STUCK_MAX_MS : w;
+			s.at = now + s.wait_ms;
+			in->stuck[in->nstuck++] = s; /* room: it was there */
+		}
+	}
+}
+
+/* Queued uploads whose lease broke (someone opened the file for writing
+ * and waits for us): failed now, so that the opener waits for a tick, not
+ * for a worker (or lease-break-time). */
+static void queue_check_leases(struct intake *in)
+{
+	for (struct up **pp = &in->qhead; *pp;) {
+		struct up *u = *pp;
+		const char *why =
+			u->leased ? file_sealed(u->job.fd, true) : NULL;
+		struct upload_change ch = {.from = u->job.state,
+					   .to = UP_FAILED,
+					   .location = u->failed_loc.p};
+		struct buf r = BUF_INIT;
+		char q[512];
+
+		if (!why) {
+			pp = &u->next;
+			continue;
+		}
+		*pp = u->next;
+		if (in->qtail == &u->next)
+			in->qtail = pp;
+		in->queued--;
+		(void)close(u->job.fd); /* lets the opener go */
+		u->job.fd = -1;
+		log_warning("upload=%lld file=\"%s\" %s: failed",
+			    (long long)u->id,
+			    log_quote(q, sizeof(q), u->name, u->name_len), why);
+		(void)buf_printf(
+			&r,
+			"the file changed after it was taken (%s); upload it again",
+			why);
+		ch.reason = r.p;
+		if (intake_change(in, u->id, &ch) == 0) {
+			place(in, u, UP_FAILED);
+			in->n_failed++;
+		}
+		buf_free(&r);
+		intake_up_free(u);
+	}
+}
+
 static void active_remove(struct intake *in, struct up *u)
 {
 	for (size_t i = 0; i < in->nactive; i++)
@@ -193,6 +296,7 @@ static void after_work_cb(uv_work_t *w, int status)
 	ASSERT_LOOP(in);
 	assert(in->running > 0);
 	in->running--;
+	in->running_big -= u->big;
 	active_remove(in, u);
 	if (u->job.committed) {
 		place(in, u, u->job.final_state);
@@ -205,10 +309,12 @@ static void after_work_cb(uv_work_t *w, int status)
 			(long long)u->id,
 			log_quote(q, sizeof(q), u->name, u->name_len));
 	} else {
-		log_err("upload=%lld file=\"%s\" stopped: %s; it stays in .work/ and resumes at the next start",
+		uint64_t wait = stuck_add(in, u->id, u->job.error);
+
+		log_err("upload=%lld file=\"%s\" stopped: %s; it stays in .work/ and is tried again in %llu ms",
 			(long long)u->id,
 			log_quote(q, sizeof(q), u->name, u->name_len),
-			ERRSTR(-u->job.error));
+			ERRSTR(-u->job.error), (unsigned long long)wait);
 	}
 	intake_up_free(u);
 	if (in->stopping && in->running == 0 && in->on_done) {
@@ -220,16 +326,41 @@ static void after_work_cb(uv_work_t *w, int status)
 	pump(in);
 }
 
+/* Large uploads run on at most workers - 1 workers (with two or more):
+ * one worker stays for the small ones, which never wait behind large ones
+ * for longer than the small ones before them take. */
+static unsigned big_lane(const struct intake *in)
+{
+	return in->cfg->workers > 1 ? in->cfg->workers - 1 : 1;
+}
+
+/* Unlink and return the first queued upload that may start now (oldest
+ * first), or NULL. */
+static struct up *take_next(struct intake *in)
+{
+	struct up **pp = &in->qhead, *u;
+
+	while (*pp && (*pp)->big && in->running_big >= big_lane(in))
+		pp = &(*pp)->next;
+	u = *pp;
+	if (!u)
+		return NULL;
+	*pp = u->next;
+	if (in->qtail == &u->next)
+		in->qtail = pp;
+	u->next = NULL;
+	return u;
+}
+
 static void pump(struct intake *in)
 {
 	ASSERT_LOOP(in);
 	while (!in->stopping && in->qhead && in->running < in->cfg->workers) {
-		struct up *u = in->qhead;
+		struct up *u = take_next(in);
 		int r;
 
-		in->qhead = u->next;
-		if (!in->qhead)
-			in->qtail = &in->qhead;
+		if (!u)
+			break; /* only large files wait, and their lane is full */
 		in->queued--;
 		if (in->nactive == in->capactive) {
 			size_t cap = in->capactive ? in->capactive * 2 : 8;
@@ -257,6 +388,7 @@ static void pump(struct intake *in)
 		}
 		in->active[in->nactive++] = u;
 		in->running++;
+		in->running_big += u->big;
 		u->render_at = 0; /* its job renders it from now on */
 	}
 	/* Room in the queue and files waiting: take them now, not at the
@@ -285,6 +417,9 @@ void intake_enqueue(struct intake *in, struct up *u, int fd,
 	j->done_location = u->done_loc.len ? u->done_loc.p : NULL;
 	j->failed_location = u->failed_loc.p;
 	j->stop = in->env.stop;
+	j->leased = u->leased;
+	u->big = resume && resume->bytes >= LANE_BIG_BYTES;
+	j->expect_ctime_ns = u->ctime_ns;
 	if (resume) {
 		j->expect_bytes = resume->bytes;
 		j->expect_mtime_ns = resume->mtime_ns;
@@ -325,12 +460,24 @@ static void take_ready(struct intake *in, uint64_t now)
 	struct cand *done[CLAIMS_PER_TICK];
 	size_t np = 0, ndone = 0;
 	unsigned claims = 0;
+	uint64_t t0 = uv_hrtime();
+	bool more = false;
 
 	for (struct cand *c = in->inbox.oldest;
 	     c && claims < CLAIMS_PER_TICK && in->queued + np < QUEUE_MAX;
 	     c = c->newer) {
 		struct prep *p = &prep[np];
 
+		if (inbox_parked(c, now))
+			continue;
+		/* A rejection costs two writer calls and an fsync'ed reason
+		 * file: in a burst (hundreds of symlinks) the tick stops after
+		 * TICK_BUDGET_MS and the next one follows at once, so the
+		 * loop (status files, the watch, the heartbeat) keeps going. */
+		if (uv_hrtime() - t0 > (uint64_t)TICK_BUDGET_MS * 1000000) {
+			more = true;
+			break;
+		}
 		*p = (struct prep){.t = {.fd = -1, .marker = BUF_INIT},
 				   .why = BUF_INIT};
 		switch (claim_take(in, c, now, p)) {
@@ -356,6 +503,11 @@ static void take_ready(struct intake *in, uint64_t now)
 	/* Only now: the walk above follows the candidates' links. */
 	for (size_t i = 0; i < ndone; i++)
 		inbox_forget(&in->inbox, done[i]);
+	if ((more || claims >= CLAIMS_PER_TICK) && !in->kicked) {
+		in->kicked = true;
+		(void)uv_timer_start(&in->tick, on_tick, 0,
+				     uv_timer_get_repeat(&in->tick));
+	}
 }
 
 static void on_tick(uv_timer_t *t)
@@ -366,6 +518,10 @@ static void on_tick(uv_timer_t *t)
 	ASSERT_LOOP(in);
 	in->kicked = false;
 	render_tick(in, now);
+	if (!in->stopping && in->qhead)
+		queue_check_leases(in);
+	if (!in->stopping && in->nstuck)
+		stuck_retry(in, now);
 	if (!in->stopping)
 		take_ready(in, now);
 	render_flush_synced(in);
@@ -431,10 +587,19 @@ void intake_stats(const struct intake *in, struct intake_stats *out)
 	out->queued = in->queued;
 	out->running = in->running;
 	out->tracked = (unsigned)in->inbox.ncand;
+	out->stuck = (unsigned)in->nstuck;
+	out->stuck_error = in->nstuck ? in->stuck_error : 0;
+	out->parked = (unsigned)in->inbox.nparked;
+	out->unreadable = in->inbox.nunreadable;
 	out->completed = in->n_completed;
 	out->failed = in->n_failed;
 	out->rejected = in->n_rejected;
 	out->rows = in->n_rows;
+}
+
+void intake_backlog(const struct intake *in, struct intake_backlog *out)
+{
+	inbox_backlog(&in->inbox, mono_ms(), out);
 }
 
 void intake_shutdown(struct intake *in, void (*done)(void *), void *data)
@@ -467,6 +632,8 @@ static void on_closed(uv_handle_t *h)
 	uv_mutex_destroy(&in->nmu);
 	free(in->notes);
 	free(in->sy);
+	free(in->due);
+	free(in->stuck);
 	free(in->dirty);
 	free(in->active);
 	config_unref(in->cfg);

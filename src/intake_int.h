@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: 2026 the ingestd authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * intake_int.h - private to the intake module: the structs shared by its
  * files and the one-line contracts of the functions they share.
@@ -39,8 +41,18 @@
 #include "upload.h"
 #include "util.h"
 
-#define CAND_MAX 65536      /* inbox entries tracked at once */
+#define CAND_MAX 65536 /* inbox entries tracked at once */
+/* Entries that cannot be taken now (a directory, a file we may not read,
+ * a file waiting for its ready marker) are parked: not looked at for
+ * PARK_MS (a marker's arrival unparks its file at once), and not counted
+ * against CAND_MAX, so that they never keep other files out. At most
+ * CAND_MAX are parked; past that they are forgotten (a later scan finds
+ * them again). */
+#define PARK_MS 5000
 #define CLAIMS_PER_TICK 256 /* keep the loop responsive in bursts */
+/* A tick's walk stops after this long (the next tick follows at once):
+ * rejections and their fsyncs never hold the loop for long in a burst. */
+#define TICK_BUDGET_MS 50
 /* Files are taken only as fast as the workers take them: at most
  * QUEUE_MAX uploads wait in the queue (each holds an open descriptor);
  * the rest wait, safe, in the inbox. */
@@ -61,6 +73,9 @@
  * round trip to the writer each (in a burst of small files, the loop's
  * largest wait). Each holds its open descriptor until claimed. */
 #define CREATE_BATCH 64
+/* Uploads of this size or more run in the large lane: at most workers - 1
+ * of them at once when workers > 1 (see pump in intake.c). */
+#define LANE_BIG_BYTES (16 << 20)
 
 /* An inbox entry that may become an upload. Loop thread only (inbox.c
  * owns the links; take and claim update the readiness fields). */
@@ -77,6 +92,10 @@ struct cand {
 	bool writing;        /* created, no close-write seen yet */
 	bool closed;         /* a close-write was seen since the last change */
 	bool noted;          /* a directory: logged once */
+	bool unreadable; /* open refused (EACCES/EPERM): logged once, counted */
+	uint64_t first_ms;     /* mono_ms() when first seen (backlog age) */
+	bool parked;           /* see PARK_MS; counted in inbox.nparked */
+	uint64_t parked_until; /* mono ms: not looked at before */
 	bool scanned_new; /* added by the scan in progress (sorted at its end) */
 	int64_t seen_mtime_ns; /* its mtime when a scan found it */
 	size_t len;            /* of name, set once */
@@ -88,7 +107,9 @@ struct cand {
 struct inbox {
 	int dirfd;             /* the inbox folder; not owned */
 	struct cand **tab;     /* tabsize buckets, a power of two */
-	size_t tabsize, ncand; /* ncand <= CAND_MAX */
+	size_t tabsize, ncand; /* ncand - nparked <= CAND_MAX */
+	size_t nparked;        /* <= CAND_MAX */
+	size_t nunreadable;    /* candidates with unreadable set */
 	/* Candidates in the order they were first seen: each tick walks
 	 * them oldest first, so files are taken in the order they arrived
 	 * (and none waits behind later ones while the queue is full). */
@@ -109,6 +130,9 @@ struct up {
 	struct buf wn;       /* "<id>-<name>" as in the folders */
 	struct buf done_loc; /* "processed/<wn>", empty when deleted */
 	struct buf failed_loc;
+	int64_t ctime_ns; /* of the claimed file after the rename; 0: unknown */
+	bool leased;      /* its descriptor holds a read lease */
+	bool big;         /* LANE_BIG_BYTES or more: runs in the large lane */
 	uint64_t started_ms;     /* loop */
 	uint64_t last_render_ms; /* loop: last progress render */
 	uint64_t render_at; /* loop: queued, not yet rendered: render after this */
@@ -123,6 +147,30 @@ struct note {
 	bool state_changed;
 };
 
+/* A file that could not be written (a full disk) and is tried again every
+ * RETRY_MS until it is: the status files or the reason file of upload
+ * id. Loop thread only. */
+enum due_what {
+	DUE_STATUS = 1,
+	DUE_REASON = 2,
+};
+#define RETRY_MS 1000
+struct due {
+	int64_t id;
+	unsigned what; /* enum due_what bits */
+};
+
+/* An upload whose job stopped on a writer error (the database's disk
+ * full, say) while hashing or failing it: its file stays in .work/ and it
+ * is run again from its record after a backoff (RETRY_MS doubling up to
+ * STUCK_MAX_MS). Loop thread only. */
+#define STUCK_MAX_MS 60000
+struct stuck {
+	int64_t id;
+	uint64_t at;      /* mono ms of the next try */
+	uint64_t wait_ms; /* the backoff used for it */
+};
+
 /* A terminal state whose status files are written: to record in the
  * database (store_status_synced). Loop thread only. */
 struct synced {
@@ -132,9 +180,10 @@ struct synced {
 
 /* What inbox_look found for a candidate (INBOX_READY or INBOX_REJECT). */
 struct inbox_take {
-	int fd;            /* READY: the entry, open read-only; -1 otherwise */
-	struct stat st;    /* READY: fstat of fd; REJECT: what was rejected */
-	const char *why;   /* REJECT: the reason for the partner */
+	int fd;          /* READY: the entry, open read-only; -1 otherwise */
+	struct stat st;  /* READY: fstat of fd; REJECT: what was rejected */
+	bool leased;     /* READY: fd holds a read lease (kept until closed) */
+	const char *why; /* REJECT: the reason for the partner */
 	char why_buf[256]; /* room for a reason with numbers in it */
 	struct buf marker; /* its ready marker's name when one is configured */
 };
@@ -143,9 +192,10 @@ struct inbox_take {
 struct prep {
 	struct cand *c;
 	struct inbox_take t;
-	const struct dataset *ds; /* choose()'s dataset (cr == 0) */
-	int cr;                   /* choose()'s result */
-	struct buf why;           /* choose()'s reason when cr < 0 */
+	const struct dataset *ds;   /* choose()'s dataset (cr == 0) */
+	int cr;                     /* choose()'s result */
+	struct buf why;             /* choose()'s reason when cr < 0 */
+	struct header_errors herrs; /* and its typed header errors */
 };
 
 struct intake {
@@ -158,6 +208,7 @@ struct intake {
 
 	struct up *qhead, **qtail; /* loop: accepted, waiting for a worker */
 	unsigned queued, running;  /* loop */
+	unsigned running_big;      /* loop: of running, big ones */
 	struct up **active; /* loop: running jobs, for status throttling */
 	size_t nactive, capactive;
 
@@ -169,6 +220,15 @@ struct intake {
 
 	struct synced *sy; /* loop */
 	size_t nsy, capsy; /* loop */
+
+	struct due *due;     /* loop: files to write again (render.c) */
+	size_t ndue, capdue; /* loop */
+	uint64_t due_at;     /* loop: mono ms of the next try */
+	bool status_failing; /* loop: a status file failed, logged once */
+
+	struct stuck *stuck;     /* loop: uploads to run again (intake.c) */
+	size_t nstuck, capstuck; /* loop */
+	int stuck_error;         /* loop: the last such writer error */
 
 	/* State changes to render: rendered together a moment later, so that
 	 * an upload passing through several states in a few milliseconds
@@ -193,6 +253,12 @@ static inline bool intake_on_loop(const struct intake *in)
 }
 #define ASSERT_LOOP(in) assert(intake_on_loop(in))
 
+/* The partner whose inbox this intake takes from ("" the implicit one). */
+static inline const char *intake_partner(const struct intake *in)
+{
+	return in->env.partner ? in->env.partner : "";
+}
+
 static inline int64_t st_mtime_ns(const struct stat *st)
 {
 	return (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
@@ -214,6 +280,13 @@ int intake_change(struct intake *in, int64_t id,
 void intake_enqueue(struct intake *in, struct up *u, int fd,
 		    enum upload_state state, const struct upload_rec *resume);
 
+/* ---- reconcile.c ---- */
+
+/* Bring upload id to its next step from its record, as start-up does
+ * (resume, check, settle or fail it). 0 or a negative errno (the record
+ * could not be read). */
+int reconcile_upload(struct intake *in, int64_t id);
+
 /* ---- inbox.c ---- */
 
 enum inbox_verdict {
@@ -225,6 +298,9 @@ enum inbox_verdict {
 
 /* An empty table over the inbox folder dirfd. 0 or -ENOMEM. */
 int inbox_init(struct inbox *ib, int dirfd);
+/* The backlog for /metrics and /healthz (see struct intake_backlog). */
+void inbox_backlog(const struct inbox *ib, uint64_t now_ms,
+		   struct intake_backlog *out);
 /* Forget every candidate and free the table (the struct stays). */
 void inbox_fini(struct inbox *ib);
 /* True when name is not a candidate: an ignore glob matches it or it is a
@@ -236,6 +312,11 @@ void inbox_entry(struct inbox *ib, const struct config *cfg, const char *name,
 		 enum watch_event ev);
 /* A scan ended: the entries it added are put in mtime order. */
 void inbox_scanned(struct inbox *ib);
+/* Is c parked at now (skip it without a look)? */
+static inline bool inbox_parked(const struct cand *c, uint64_t now)
+{
+	return c->parked && now < c->parked_until;
+}
 /* Remove c from the table and free it. */
 void inbox_forget(struct inbox *ib, struct cand *c);
 /* The ready marker's name for name (cfg->ready_marker set) into out
@@ -283,6 +364,9 @@ int render_now(struct intake *in, int64_t id);
 void render_mark(struct intake *in, int64_t id);
 /* Render every marked upload now, then render_flush_synced. */
 void render_dirty(struct intake *in);
+/* Upload id's files of kind what (enum due_what) could not be written:
+ * try again every RETRY_MS (render_tick) until they are. */
+void render_due(struct intake *in, int64_t id, unsigned what);
 /* Record the terminal states rendered since the last flush. */
 void render_flush_synced(struct intake *in);
 /* The tick's share: queued uploads due a first render, and the progress

@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: 2026 the ingestd authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * log.c - see log.h.
  */
@@ -26,6 +28,11 @@ void log_init(void)
 		max_prio = LOG_DEBUG;
 }
 
+bool log_journal(void)
+{
+	return journal;
+}
+
 static const char *level_name(int prio)
 {
 	static const char *const names[] = {"emerg", "alert",   "crit",
@@ -36,7 +43,7 @@ static const char *level_name(int prio)
 
 void log_msg(int prio, const char *fmt, ...)
 {
-	char line[4096];
+	char line[4096], msg[4096];
 	size_t n = 0;
 	va_list ap;
 	int k, saved = errno;
@@ -59,11 +66,24 @@ void log_msg(int prio, const char *fmt, ...)
 	}
 	n = (size_t)k;
 	va_start(ap, fmt);
-	k = vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
+	k = vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (k < 0)
 		k = 0;
-	n += (size_t)k;
+	if ((size_t)k >= sizeof(msg))
+		k = sizeof(msg) - 1;
+	/* One event, one line: a line break or other control character that
+	 * reached the message (from text nobody quoted) becomes \xHH, so
+	 * that journald keeps the priority and -g finds the whole event. */
+	for (size_t i = 0; i < (size_t)k && n < sizeof(line) - 6; i++) {
+		unsigned char c = (unsigned char)msg[i];
+
+		if (c < 0x20 && c != '\t')
+			n += (size_t)snprintf(line + n, sizeof(line) - n,
+					      "\\x%02X", c);
+		else
+			line[n++] = (char)c;
+	}
 	if (n > sizeof(line) - 2)
 		n = sizeof(line) - 2; /* truncated: still one line */
 	line[n++] = '\n';

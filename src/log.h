@@ -1,7 +1,11 @@
+/* SPDX-FileCopyrightText: 2026 the ingestd authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * log.h - one line per event on stderr, written with a single write(2) so
  * that lines from several threads never interleave.
  *
+ * Every event is one line: control characters in a message (a line break
+ * that reached it unquoted) are written as \xHH.
  * Under journald (JOURNAL_STREAM set) each line starts with its "<N>"
  * priority prefix; otherwise with an ISO 8601 UTC timestamp and the level
  * name. Messages carry key=value context: upload=12 file="x.csv" ...
@@ -11,10 +15,13 @@
 #ifndef INGESTD_LOG_H
 #define INGESTD_LOG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <syslog.h>
 
 void log_init(void);
+/* True under journald (lines carry "<N>" priority prefixes). */
+bool log_journal(void);
 void log_msg(int prio, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 

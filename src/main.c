@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: 2026 the ingestd authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * main.c - CLI, start-up, wiring, signals, shutdown.
  *
@@ -15,6 +17,7 @@
  * at start-up, SIGUSR1 toggles a writer call that blocks until the next
  * SIGUSR1 (or shutdown), so tests can see the watchdog withheld.
  */
+#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -32,9 +35,11 @@
 #include "intake.h"
 #include "log.h"
 #include "notify.h"
+#include "outbox.h"
 #include "status.h"
 #include "store.h"
 #include "watch.h"
+#include "retention.h"
 #include "writer.h"
 
 #ifndef INGESTD_VERSION
@@ -44,17 +49,37 @@
 #define EXIT_USAGE 64
 #define EXIT_CONFIG 78
 
+struct daemon;
+
+/* One partner's drop root (the implicit partner's is the top-level root):
+ * its folders, status files, intake and inbox watch. Each intake takes
+ * files from its partner's inbox only and writes only into its tree. */
+struct drop {
+	struct daemon *d;
+	char *partner; /* the partner's name (a copy: configs are replaced) */
+	char *root;    /* absolute */
+	int dirs[FOLDER__COUNT];
+	struct status *status;
+	struct intake *intake;
+	struct watch *watch;
+};
+
 struct daemon {
 	uv_loop_t loop;
 	struct config *cfg;
 	struct store_conf db; /* from cfg at start-up: a restart changes it */
 	const char *config_path;
-	int dirs[FOLDER__COUNT];
+	int rootfd; /* the top-level root */
 	struct writer *writer;
-	struct status *status;
-	struct intake *intake;
-	struct watch *watch;
-	struct http *http; /* NULL when http.enabled is false */
+	struct drop *drops; /* [ndrops]: one per partner, in config order */
+	size_t ndrops;
+	unsigned intakes_running;      /* intakes not yet shut down */
+	struct outbox_tree *trees;     /* [ndrops]: for the outbox */
+	struct retention_tree *rtrees; /* [ndrops]: for retention */
+	struct http *http;             /* NULL when http.enabled is false */
+	/* Terminal events: feedback files, webhooks (outbox.h). */
+	struct outbox *outbox;
+	struct retention *retention;
 	uv_signal_t sigterm, sigint, sighup, sigusr1;
 	/* Service manager side (notify.h). listen_fd: the socket passed by
 	 * socket activation, or -1; whoever takes it sets it back to -1. */
@@ -68,7 +93,14 @@ struct daemon {
 	 * queue counts, and mono_ms() when the writer was last seen idle or
 	 * having finished an operation. Atomics; written on the loop only. */
 	unsigned live_queued, live_running;
+	unsigned live_stuck; /* uploads waiting to retry a writer error */
+	int live_stuck_error;
 	uint64_t live_writer_ms, live_writer_ops;
+	unsigned live_waiting, live_unreadable;
+	uint64_t live_oldest_ms;
+	/* The last configuration load (atomics; written on the loop). */
+	bool live_reload_ok;
+	int64_t live_reload_ok_s;
 	/* STATUS= line: refreshed every STATUS_TICK_MS, sent when it changed
 	 * or STATUS_REFRESH_MS passed; rows/s over the time since the last. */
 	uv_timer_t status_timer;
@@ -133,6 +165,42 @@ static int mkdirs(const char *path, mode_t mode)
 	return r;
 }
 
+/* Create (when missing) and open a drop root's folders into dirs. */
+static int open_tree(const char *root, int *dirs)
+{
+	int r = mkdirs(root, 0755);
+
+	if (r < 0) {
+		log_err("cannot create root %s: %s", root, ERRSTR(r));
+		return r;
+	}
+	dirs[FOLDER_ROOT] = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirs[FOLDER_ROOT] < 0) {
+		log_err("cannot open root %s: %s", root, ERRSTR(errno));
+		return -errno;
+	}
+	for (int i = 1; i < FOLDER__COUNT; i++) {
+		if (mkdirat(dirs[FOLDER_ROOT], folder_path(i),
+			    i == FOLDER_WORK ? 0700 : 0755) < 0 &&
+		    errno != EEXIST) {
+			log_err("cannot create %s/%s: %s", root, folder_path(i),
+				ERRSTR(errno));
+			return -errno;
+		}
+		dirs[i] =
+			openat(dirs[FOLDER_ROOT], folder_path(i),
+			       O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+		if (dirs[i] < 0) {
+			log_err("cannot open %s/%s: %s", root, folder_path(i),
+				ERRSTR(errno));
+			return -errno;
+		}
+	}
+	return 0;
+}
+
+/* The top-level root (it holds partners/ when partners: are set), then
+ * each partner's tree. */
 static int open_dirs(struct daemon *d)
 {
 	int r = mkdirs(d->cfg->root, 0755);
@@ -141,38 +209,100 @@ static int open_dirs(struct daemon *d)
 		log_err("cannot create root %s: %s", d->cfg->root, ERRSTR(r));
 		return r;
 	}
-	d->dirs[FOLDER_ROOT] =
-		open(d->cfg->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (d->dirs[FOLDER_ROOT] < 0) {
+	d->rootfd = open(d->cfg->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (d->rootfd < 0) {
 		log_err("cannot open root %s: %s", d->cfg->root, ERRSTR(errno));
 		return -errno;
 	}
-	for (int i = 1; i < FOLDER__COUNT; i++) {
-		if (mkdirat(d->dirs[FOLDER_ROOT], folder_path(i),
-			    i == FOLDER_WORK ? 0700 : 0755) < 0 &&
-		    errno != EEXIST) {
-			log_err("cannot create %s/%s: %s", d->cfg->root,
-				folder_path(i), ERRSTR(errno));
-			return -errno;
+	d->drops = calloc(d->cfg->npartners, sizeof(*d->drops));
+	d->trees = calloc(d->cfg->npartners, sizeof(*d->trees));
+	d->rtrees = calloc(d->cfg->npartners, sizeof(*d->rtrees));
+	if (!d->drops || !d->trees || !d->rtrees) {
+		log_err("cannot open the partners' folders: out of memory");
+		return -ENOMEM;
+	}
+	d->ndrops = d->cfg->npartners;
+	for (size_t k = 0; k < d->ndrops; k++) /* all, before any fails */
+		for (int i = 0; i < FOLDER__COUNT; i++)
+			d->drops[k].dirs[i] = -1;
+	for (size_t k = 0; k < d->ndrops; k++) {
+		struct drop *dr = &d->drops[k];
+
+		dr->d = d;
+		dr->partner = strdup(d->cfg->partners[k].name);
+		dr->root = strdup(d->cfg->partners[k].root);
+		if (!dr->partner || !dr->root) {
+			log_err("cannot open the partners' folders: out of memory");
+			return -ENOMEM;
 		}
-		d->dirs[i] =
-			openat(d->dirs[FOLDER_ROOT], folder_path(i),
-			       O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-		if (d->dirs[i] < 0) {
-			log_err("cannot open %s/%s: %s", d->cfg->root,
-				folder_path(i), ERRSTR(errno));
-			return -errno;
-		}
+		r = open_tree(dr->root, dr->dirs);
+		if (r < 0)
+			return r;
+		d->trees[k] = (struct outbox_tree){
+			.partner = dr->partner,
+			.root_fd = dr->dirs[FOLDER_ROOT],
+			.errors_fd = dr->dirs[FOLDER_ERRORS]};
+		d->rtrees[k] = (struct retention_tree){
+			.dirfd = {dr->dirs[FOLDER_PROCESSED],
+				  dr->dirs[FOLDER_FAILED],
+				  dr->dirs[FOLDER_REJECTED],
+				  dr->dirs[FOLDER_STATUS]},
+			.byname_fd = dr->dirs[FOLDER_BYNAME]};
 	}
 	return 0;
 }
 
+/* Every intake hears of every change; each renders only its partner's
+ * uploads (status_write's STATUS_NOT_OURS). Writer thread. */
 static void notify(void *data, int64_t id, bool state_changed)
 {
 	struct daemon *d = data;
 
-	if (d->intake)
-		intake_notify(d->intake, id, state_changed);
+	for (size_t k = 0; k < d->ndrops; k++)
+		if (d->drops[k].intake)
+			intake_notify(d->drops[k].intake, id, state_changed);
+}
+
+/* The sum of every intake's counts. */
+static void all_stats(const struct daemon *d, struct intake_stats *out)
+{
+	*out = (struct intake_stats){0};
+	for (size_t k = 0; k < d->ndrops; k++) {
+		struct intake_stats st = {0};
+
+		if (!d->drops[k].intake)
+			continue;
+		intake_stats(d->drops[k].intake, &st);
+		out->queued += st.queued;
+		out->running += st.running;
+		out->tracked += st.tracked;
+		out->completed += st.completed;
+		out->failed += st.failed;
+		out->rejected += st.rejected;
+		out->rows += st.rows;
+		out->parked += st.parked;
+		out->unreadable += st.unreadable;
+		out->stuck += st.stuck;
+		if (st.stuck_error)
+			out->stuck_error = st.stuck_error;
+	}
+}
+
+/* Every inbox's backlog together: the oldest wait of them all. */
+static void all_backlog(const struct daemon *d, struct intake_backlog *out)
+{
+	*out = (struct intake_backlog){0};
+	for (size_t k = 0; k < d->ndrops; k++) {
+		struct intake_backlog bl = {0};
+
+		if (!d->drops[k].intake)
+			continue;
+		intake_backlog(d->drops[k].intake, &bl);
+		out->waiting += bl.waiting;
+		out->unreadable += bl.unreadable;
+		if (bl.oldest_age_ms > out->oldest_age_ms)
+			out->oldest_age_ms = bl.oldest_age_ms;
+	}
 }
 
 struct tables_args {
@@ -270,10 +400,38 @@ static int open_db(struct daemon *d)
 	return r;
 }
 
+/* Configuration problems at start-up: as they are on a terminal (one
+ * FILE:LINE:COL line each); under journald one error event per problem,
+ * so that each keeps its priority. */
+static bool str_equal(const char *a, const char *b)
+{
+	return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+static bool strv_equal(char *const *a, size_t na, char *const *b, size_t nb)
+{
+	if (na != nb)
+		return false;
+	for (size_t i = 0; i < na; i++)
+		if (strcmp(a[i], b[i]) != 0)
+			return false;
+	return true;
+}
+
 static void print_errors(const struct buf *errs)
 {
-	if (errs->len)
+	if (!errs->len)
+		return;
+	if (!log_journal()) {
 		fputs(errs->p, stderr);
+		return;
+	}
+	for (const char *line = errs->p; *line;) {
+		size_t n = strcspn(line, "\n");
+
+		log_err("%.*s", (int)n, line);
+		line += n + (line[n] == '\n');
+	}
 }
 
 /* ------------------------------------------------------------------ */
@@ -294,14 +452,22 @@ static void on_heartbeat(uv_timer_t *t)
 {
 	struct daemon *d = t->data;
 	struct intake_stats st = {0};
+	struct intake_backlog bl = {0};
 	uint64_t now = mono_ms(), ops;
 	bool idle;
 
 	__atomic_store_n(&d->heartbeat_ms, now, __ATOMIC_RELAXED);
-	if (d->intake)
-		intake_stats(d->intake, &st);
+	all_stats(d, &st);
+	all_backlog(d, &bl);
+	__atomic_store_n(&d->live_waiting, bl.waiting, __ATOMIC_RELAXED);
+	__atomic_store_n(&d->live_unreadable, bl.unreadable, __ATOMIC_RELAXED);
+	__atomic_store_n(&d->live_oldest_ms, bl.oldest_age_ms,
+			 __ATOMIC_RELAXED);
 	__atomic_store_n(&d->live_queued, st.queued, __ATOMIC_RELAXED);
 	__atomic_store_n(&d->live_running, st.running, __ATOMIC_RELAXED);
+	__atomic_store_n(&d->live_stuck, st.stuck, __ATOMIC_RELAXED);
+	__atomic_store_n(&d->live_stuck_error, st.stuck_error,
+			 __ATOMIC_RELAXED);
 	ops = writer_progress(d->writer, &idle);
 	if (idle || ops != d->live_writer_ops) {
 		d->live_writer_ops = ops;
@@ -316,9 +482,23 @@ static void http_live(void *data, struct http_live *out)
 
 	out->queued = __atomic_load_n(&d->live_queued, __ATOMIC_RELAXED);
 	out->running = __atomic_load_n(&d->live_running, __ATOMIC_RELAXED);
+	out->stuck = __atomic_load_n(&d->live_stuck, __ATOMIC_RELAXED);
+	out->stuck_error =
+		__atomic_load_n(&d->live_stuck_error, __ATOMIC_RELAXED);
 	out->loop_ms = loop_heartbeat_ms(d);
 	out->writer_ms = __atomic_load_n(&d->live_writer_ms, __ATOMIC_RELAXED);
 	out->stopping = __atomic_load_n(&d->stop, __ATOMIC_RELAXED) != 0;
+	out->inbox_waiting =
+		__atomic_load_n(&d->live_waiting, __ATOMIC_RELAXED);
+	out->inbox_unreadable =
+		__atomic_load_n(&d->live_unreadable, __ATOMIC_RELAXED);
+	out->inbox_oldest_age_ms =
+		__atomic_load_n(&d->live_oldest_ms, __ATOMIC_RELAXED);
+	out->reload_ok = __atomic_load_n(&d->live_reload_ok, __ATOMIC_RELAXED);
+	out->reload_ok_s =
+		__atomic_load_n(&d->live_reload_ok_s, __ATOMIC_RELAXED);
+	if (d->retention) /* set before the HTTP server starts */
+		retention_stats(d->retention, &out->retention);
 }
 
 /* A port in use is a start-up error (exit 1). */
@@ -343,6 +523,7 @@ static int start_http(struct daemon *d)
 	if (r < 0)
 		return r;  /* logged by http_new */
 	d->listen_fd = -1; /* taken */
+	http_set_config(d->http, d->cfg);
 	return 0;
 }
 
@@ -373,8 +554,7 @@ static bool status_text(struct daemon *d, bool force, char *line, size_t n)
 	struct intake_stats st = {0};
 	uint64_t now = mono_ms(), dt, rate = 0;
 
-	if (d->intake)
-		intake_stats(d->intake, &st);
+	all_stats(d, &st);
 	if (!force && !stats_differ(&st, &d->status_last) &&
 	    now - d->status_ms < STATUS_REFRESH_MS)
 		return false;
@@ -568,6 +748,19 @@ static void service_close(struct daemon *d)
 
 /* ------------------------------------------------------------------ */
 
+/* The same partners, by name and root, in the same order: the trees and
+ * intakes stay (their datasets, users and notify: may change). */
+static bool partners_same(const struct config *a, const struct config *b)
+{
+	if (a->npartners != b->npartners)
+		return false;
+	for (size_t k = 0; k < a->npartners; k++)
+		if (strcmp(a->partners[k].name, b->partners[k].name) ||
+		    strcmp(a->partners[k].root, b->partners[k].root))
+			return false;
+	return true;
+}
+
 /* Sets d->reload_failed unless the new configuration is applied. */
 static void reload_config(struct daemon *d)
 {
@@ -597,13 +790,21 @@ static void reload_config(struct daemon *d)
 	    cfg->http_max_connections != d->cfg->http_max_connections ||
 	    cfg->http_per_ip != d->cfg->http_per_ip ||
 	    cfg->http_timeout_s != d->cfg->http_timeout_s ||
-	    cfg->http_memory_limit != d->cfg->http_memory_limit)
+	    cfg->http_memory_limit != d->cfg->http_memory_limit ||
+	    cfg->http_request_timeout_s != d->cfg->http_request_timeout_s ||
+	    !strv_equal(cfg->http_allowed_hosts, cfg->http_nallowed_hosts,
+			d->cfg->http_allowed_hosts,
+			d->cfg->http_nallowed_hosts) ||
+	    !str_equal(cfg->http_tokens_file, d->cfg->http_tokens_file) ||
+	    strcmp(cfg->http_socket_mode, d->cfg->http_socket_mode) ||
+	    !str_equal(cfg->http_socket_group, d->cfg->http_socket_group))
 		log_warning(
 			"http.* changes apply at the next start: the HTTP server keeps its settings");
 	if (strcmp(cfg->root, d->cfg->root) ||
-	    strcmp(cfg->database, d->cfg->database)) {
+	    strcmp(cfg->database, d->cfg->database) ||
+	    !partners_same(cfg, d->cfg)) {
 		log_warning(
-			"root and database changes need a restart: keeping the configuration");
+			"root, database and partner name or root changes need a restart: keeping the configuration");
 		config_unref(cfg);
 		return;
 	}
@@ -629,7 +830,11 @@ static void reload_config(struct daemon *d)
 		}
 		buf_free(&ta.why);
 	}
-	intake_set_config(d->intake, cfg);
+	for (size_t k = 0; k < d->ndrops; k++)
+		intake_set_config(d->drops[k].intake, cfg);
+	outbox_set_config(d->outbox, cfg);
+	http_set_config(d->http, cfg);
+	retention_set_config(d->retention, cfg);
 	config_unref(d->cfg);
 	d->cfg = cfg;
 	d->reload_failed = false;
@@ -645,27 +850,32 @@ static void reload(struct daemon *d)
 
 	notified(d, notify_reloading(d->notify), "RELOADING=1");
 	reload_config(d);
+	__atomic_store_n(&d->live_reload_ok, !d->reload_failed,
+			 __ATOMIC_RELAXED);
+	if (!d->reload_failed)
+		__atomic_store_n(&d->live_reload_ok_s, (int64_t)time(NULL),
+				 __ATOMIC_RELAXED);
 	status_text(d, true, line, sizeof(line));
 	notified(d, notify_ready(d->notify, line), "READY=1");
 }
 
 static void watch_entry(void *data, const char *name, enum watch_event ev)
 {
-	struct daemon *d = data;
-	intake_entry(d->intake, name, ev);
+	struct drop *dr = data;
+	intake_entry(dr->intake, name, ev);
 }
 
 static void watch_scanned(void *data)
 {
-	struct daemon *d = data;
-	intake_scanned(d->intake);
+	struct drop *dr = data;
+	intake_scanned(dr->intake);
 }
 
 static void shutdown_begin(struct daemon *d, int code);
 
 static void watch_fatal(void *data, int err, const char *what)
 {
-	struct daemon *d = data;
+	struct daemon *d = ((struct drop *)data)->d;
 
 	log_err("%s: %s; stopping", what, ERRSTR(err));
 	shutdown_begin(d, 1);
@@ -692,10 +902,36 @@ static void jobs_done(void *data)
 {
 	struct daemon *d = data;
 
+	if (d->intakes_running && --d->intakes_running)
+		return; /* another partner's jobs still run */
 	/* Everything that holds the loop open goes; uv_run returns. */
-	intake_free(d->intake);
-	d->intake = NULL;
+	for (size_t k = 0; k < d->ndrops; k++) {
+		intake_free(d->drops[k].intake);
+		d->drops[k].intake = NULL;
+	}
+	retention_close(d->retention); /* a sweep running ends first */
 	close_signals(d);
+}
+
+/* Stop every watch and intake; jobs_done closes the rest once all
+ * intakes' jobs have ended. */
+static void drops_shutdown(struct daemon *d)
+{
+	size_t n = 0;
+
+	for (size_t k = 0; k < d->ndrops; k++) {
+		watch_close(d->drops[k].watch);
+		d->drops[k].watch = NULL;
+		n += d->drops[k].intake != NULL;
+	}
+	d->intakes_running = (unsigned)n;
+	if (!n) {
+		close_signals(d);
+		return;
+	}
+	for (size_t k = 0; k < d->ndrops; k++)
+		if (d->drops[k].intake)
+			intake_shutdown(d->drops[k].intake, jobs_done, d);
 }
 
 static void shutdown_begin(struct daemon *d, int code)
@@ -709,9 +945,7 @@ static void shutdown_begin(struct daemon *d, int code)
 	stall_set(d, false);
 	status_text(d, true, line, sizeof(line));
 	notified(d, notify_stopping(d->notify, line), "STOPPING=1");
-	watch_close(d->watch);
-	d->watch = NULL;
-	intake_shutdown(d->intake, jobs_done, d);
+	drops_shutdown(d);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -738,8 +972,10 @@ static int run(struct daemon *d)
 	char threads[16], inbox[4096];
 	int r;
 
-	/* The work pool runs `workers` jobs; one more thread stays free. */
-	snprintf(threads, sizeof(threads), "%u", d->cfg->workers + 1);
+	/* The work pool runs `workers` jobs per partner (each partner's
+	 * intake dispatches its own); one more thread stays free. */
+	snprintf(threads, sizeof(threads), "%zu",
+		 (size_t)d->cfg->workers * d->cfg->npartners + 1);
 	setenv("UV_THREADPOOL_SIZE", threads, 0);
 
 	r = uv_loop_init(&d->loop);
@@ -767,6 +1003,10 @@ static int run(struct daemon *d)
 	(void)uv_signal_start(&d->sigint, on_signal, SIGINT);
 	(void)uv_signal_start(&d->sighup, on_signal, SIGHUP);
 	(void)signal(SIGPIPE, SIG_IGN);
+	/* Breaking one of intake's read leases (someone opens a claimed file
+	 * for writing) signals SIGIO, which would kill us; the job sees the
+	 * break itself (F_GETLEASE) and fails the upload. */
+	(void)signal(SIGIO, SIG_IGN);
 	r = service_init(d);
 	if (r < 0)
 		return r;
@@ -778,43 +1018,92 @@ static int run(struct daemon *d)
 	r = open_db(d);
 	if (r < 0)
 		return r;
-	r = status_new(&d->db, d->dirs[FOLDER_STATUS], &d->status);
-	if (r < 0) {
-		log_err("cannot open database %s for reading: %s",
-			d->cfg->database, ERRSTR(r));
-		return r;
+	for (size_t k = 0; k < d->ndrops; k++) {
+		struct drop *dr = &d->drops[k];
+
+		r = status_new(&d->db, dr->dirs[FOLDER_STATUS],
+			       dr->partner, &dr->status);
+		if (r < 0) {
+			log_err("cannot open database %s for reading: %s",
+				d->cfg->database, ERRSTR(r));
+			return r;
+		}
+		env = (struct intake_env){
+			.loop = &d->loop,
+			.writer = d->writer,
+			.status = dr->status,
+			.partner = dr->partner,
+			.inbox_fd = dr->dirs[FOLDER_INBOX],
+			.work_fd = dr->dirs[FOLDER_WORK],
+			.rejected_fd = dr->dirs[FOLDER_REJECTED],
+			.processed_fd = dr->dirs[FOLDER_PROCESSED],
+			.failed_fd = dr->dirs[FOLDER_FAILED],
+			.stop = &d->stop,
+		};
+		r = intake_new(&env, d->cfg, &dr->intake);
+		if (r < 0) {
+			log_err("cannot start intake for %s: %s", dr->root,
+				ERRSTR(r));
+			return r;
+		}
+		r = intake_reconcile(dr->intake);
+		if (r < 0) {
+			log_err("cannot reconcile uploads left by an earlier run: %s",
+				ERRSTR(r));
+			return r;
+		}
 	}
-	env = (struct intake_env){
-		.loop = &d->loop,
-		.writer = d->writer,
-		.status = d->status,
-		.inbox_fd = d->dirs[FOLDER_INBOX],
-		.work_fd = d->dirs[FOLDER_WORK],
-		.rejected_fd = d->dirs[FOLDER_REJECTED],
-		.processed_fd = d->dirs[FOLDER_PROCESSED],
-		.failed_fd = d->dirs[FOLDER_FAILED],
-		.stop = &d->stop,
-	};
-	r = intake_new(&env, d->cfg, &d->intake);
+	/* The outbox (feedback files, webhooks) keeps its queue in SQLite:
+	 * on PostgreSQL config.c refuses notify: and feedback files, and
+	 * there is none to run. */
+	r = store_database_is_pg(d->cfg->database)
+		    ? 0
+		    : outbox_new(&(struct outbox_env){.writer = d->writer,
+					    .db_path = d->cfg->database,
+					    .trees = d->trees,
+					    .ntrees = d->ndrops,
+					    .cfg = d->cfg},
+		       &d->outbox);
 	if (r < 0) {
-		log_err("cannot start intake for %s: %s", d->cfg->root,
+		log_err("cannot start the outbox (feedback files, webhooks): %s",
 			ERRSTR(r));
 		return r;
 	}
-	r = intake_reconcile(d->intake);
-	if (r < 0) {
-		log_err("cannot reconcile uploads left by an earlier run: %s",
-			ERRSTR(r));
-		return r;
+	{
+		struct retention_env re = {
+			.loop = &d->loop,
+			.writer = d->writer,
+			.trees = d->rtrees,
+			.ntrees = d->ndrops,
+			.stop = &d->stop,
+		};
+
+		r = retention_new(&re, d->cfg, &d->retention);
+		if (r < 0) {
+			log_err("cannot start the retention timer: %s",
+				ERRSTR(r));
+			return r;
+		}
 	}
-	snprintf(inbox, sizeof(inbox), "%s/%s", d->cfg->root,
-		 folder_path(FOLDER_INBOX));
-	r = watch_new(&d->loop, d->cfg, inbox, d->dirs[FOLDER_INBOX],
-		      &watch_ops, d, &d->watch);
-	if (r < 0) {
-		log_err("cannot watch %s: %s", inbox, ERRSTR(r));
-		return r;
+	__atomic_store_n(&d->live_reload_ok, true, __ATOMIC_RELAXED);
+	__atomic_store_n(&d->live_reload_ok_s, (int64_t)time(NULL),
+			 __ATOMIC_RELAXED);
+	for (size_t k = 0; k < d->ndrops; k++) {
+		struct drop *dr = &d->drops[k];
+
+		snprintf(inbox, sizeof(inbox), "%s/%s", dr->root,
+			 folder_path(FOLDER_INBOX));
+		r = watch_new(&d->loop, d->cfg, inbox, dr->dirs[FOLDER_INBOX],
+			      &watch_ops, dr, &dr->watch);
+		if (r < 0) {
+			log_err("cannot watch %s: %s", inbox, ERRSTR(r));
+			return r;
+		}
 	}
+	if (d->ndrops > 1 || d->cfg->partners_set)
+		snprintf(inbox, sizeof(inbox),
+			 "%s/partners/*/%s (%zu partners)", d->cfg->root,
+			 folder_path(FOLDER_INBOX), d->ndrops);
 	/* Last before READY=1, so that the inbox watch is up as early as
 	 * before (files dropped right after start-up are seen being written). */
 	if (d->listen_fd >= 0)
@@ -839,33 +1128,40 @@ static void cleanup(struct daemon *d)
 	/* First: no request reads the database while it closes. */
 	http_free(d->http);
 	d->http = NULL;
-	if (d->watch) {
-		watch_close(d->watch);
-		d->watch = NULL;
-	}
 	if (d->loop_ready) {
 		__atomic_store_n(&d->stop, 1, __ATOMIC_RELAXED);
-		if (d->intake)
-			intake_shutdown(d->intake, jobs_done, d);
-		else
-			close_signals(d);
+		drops_shutdown(d);
 		stall_set(d, false);
 		service_close(d);
+		retention_close(d->retention);
 		/* Let running jobs end and close callbacks run. */
 		uv_run(&d->loop, UV_RUN_DEFAULT);
 		uv_loop_close(&d->loop);
 	}
-	writer_free(d->writer); /* drains what is queued */
+	retention_free(d->retention); /* its sweep has ended: loop ran out */
+	outbox_free(d->outbox);       /* before the writer it writes through */
+	writer_free(d->writer);       /* drains what is queued */
 	if (d->stall_hook) {
 		uv_cond_destroy(&d->stall_cv);
 		uv_mutex_destroy(&d->stall_mu);
 	}
 	if (d->listen_fd >= 0)
 		close(d->listen_fd);
-	status_free(d->status);
-	for (int i = 0; i < FOLDER__COUNT; i++)
-		if (d->dirs[i] >= 0)
-			close(d->dirs[i]);
+	for (size_t k = 0; k < d->ndrops; k++) {
+		struct drop *dr = &d->drops[k];
+
+		status_free(dr->status);
+		for (int i = 0; i < FOLDER__COUNT; i++)
+			if (dr->dirs[i] >= 0)
+				close(dr->dirs[i]);
+		free(dr->root);
+		free(dr->partner);
+	}
+	free(d->drops);
+	free(d->trees);
+	free(d->rtrees);
+	if (d->rootfd >= 0)
+		close(d->rootfd);
 	config_unref(d->cfg);
 }
 
@@ -883,8 +1179,7 @@ int main(int argc, char **argv)
 	bool check = false;
 	int c, r;
 
-	for (int i = 0; i < FOLDER__COUNT; i++)
-		d.dirs[i] = -1;
+	d.rootfd = -1;
 	d.listen_fd = -1;
 	log_init();
 	store_global_init();
@@ -925,10 +1220,17 @@ int main(int argc, char **argv)
 		config_unref(d.cfg);
 		return 0;
 	}
+	/* Before any thread: libcurl's global state (webhooks, outbox.c). */
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		log_err("cannot initialise libcurl");
+		config_unref(d.cfg);
+		return 1;
+	}
 	r = run(&d);
 	if (r < 0 && d.exit_code == 0)
 		d.exit_code = 1;
 	cleanup(&d);
+	curl_global_cleanup();
 	if (d.exit_code == 0)
 		log_notice("stopped");
 	return d.exit_code;

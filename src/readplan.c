@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: 2026 the ingestd authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * readplan.c - see readplan.h.
  */
@@ -128,7 +130,7 @@ int readplan_decide(int fd, const struct config *cfg, const struct dataset *ds,
 		(void)buf_adds(why, probe->why
 					    ? probe->why
 					    : "the file cannot be read as CSV");
-		return -EINVAL;
+		return -EBADMSG;
 	}
 	p.comp = probe->comp;
 	p.dialect = ds->read.dialect;
@@ -193,38 +195,88 @@ static const char *delim_name(unsigned char c)
 	}
 }
 
-/* The header under delimiter d, matched against ds. Returns 0 (fits),
- * -EINVAL (does not: why says so; *readfail when it is the file that
- * cannot be read as CSV at all), or a negative errno. */
-static int try_delim(int fd, const struct config *cfg, const struct dataset *ds,
-		     const struct readplan *p, unsigned char d,
-		     struct csvstream_header *h, struct header_map *m,
-		     struct buf *why, bool *readfail)
+/* The start of the text, read once and served to csvstream_read_header
+ * once per delimiter candidate: it never reads more than
+ * CSVSTREAM_HEADER_READ(max_bytes), so each candidate sees what a fresh
+ * source would give it. */
+struct headtext {
+	unsigned char *p;
+	size_t n, pos;
+};
+
+static ssize_t head_read(void *ctx, void *buf, size_t n)
 {
-	struct csvdialect dl = p->dialect;
-	struct buf one = BUF_INIT;
+	struct headtext *t = ctx;
+	size_t k = t->n - t->pos < n ? t->n - t->pos : n;
+
+	memcpy(buf, t->p + t->pos, k);
+	t->pos += k;
+	return (ssize_t)k;
+}
+
+static uint64_t head_raw(const void *ctx)
+{
+	return ((const struct headtext *)ctx)->pos;
+}
+
+/* Read the start of fd's text under p into *t. Returns 0; -EBADMSG with
+ * the decoder's sentence in why (corrupt compressed data, over the bound,
+ * ...); or a negative errno. */
+static int head_fill(int fd, const struct config *cfg, const struct readplan *p,
+		     struct headtext *t, struct buf *why)
+{
+	size_t want = CSVSTREAM_HEADER_READ(cfg->max_header_bytes);
 	struct plansrc ps;
+	ssize_t k = 0;
 	int r;
 
-	dl.delimiter = d;
+	t->p = malloc(want);
+	t->n = t->pos = 0;
+	if (!t->p)
+		return -ENOMEM;
 	r = plansrc_open(&ps, fd, p);
 	if (r < 0)
 		return r;
-	r = csvstream_read_header(&ps.src, &dl, p->header,
-				  cfg->max_header_bytes, cfg->max_columns, h,
-				  &one);
-	if (r < 0 && ps.dec && decode_error(ps.dec)) {
-		/* corrupt compressed data, over the bound, ... */
+	while (t->n < want) {
+		k = ps.src.read(ps.src.ctx, t->p + t->n, want - t->n);
+		if (k <= 0)
+			break;
+		t->n += (size_t)k;
+	}
+	if (k < 0 && ps.dec && decode_error(ps.dec)) {
 		(void)buf_printf(why, "The file cannot be read: %s.",
 				 decode_error(ps.dec));
-		r = -EINVAL;
-		*readfail = true;
-	} else if (r == -EINVAL) {
-		(void)buf_printf(why, "The file cannot be read as CSV: %s.",
-				 one.p ? one.p : "");
-		*readfail = true;
+		r = -EBADMSG;
+	} else if (k < 0) {
+		r = (int)k;
 	}
 	plansrc_close(&ps);
+	return r;
+}
+
+/* The header under delimiter d, matched against ds. Returns 0 (fits),
+ * -EINVAL (does not: why says so), -EBADMSG (the text cannot be read as
+ * CSV at all, whatever the delimiter: why says so), or a negative errno. */
+static int try_delim(struct headtext *t, const struct config *cfg,
+		     const struct dataset *ds, const struct readplan *p,
+		     unsigned char d, struct csvstream_header *h,
+		     struct header_map *m, struct buf *why,
+		     struct header_errors *errs)
+{
+	struct csvdialect dl = p->dialect;
+	struct buf one = BUF_INIT;
+	struct bytesrc src = {head_read, head_raw, t};
+	int r;
+
+	dl.delimiter = d;
+	t->pos = 0;
+	r = csvstream_read_header(&src, &dl, p->header, cfg->max_header_bytes,
+				  cfg->max_columns, h, &one);
+	if (r == -EINVAL) {
+		(void)buf_printf(why, "The file cannot be read as CSV: %s.",
+				 one.p ? one.p : "");
+		r = -EBADMSG;
+	}
 	buf_free(&one);
 	if (r < 0)
 		return r;
@@ -252,7 +304,7 @@ static int try_delim(int fd, const struct config *cfg, const struct dataset *ds,
 			h->lens[i] = strlen(s);
 		}
 	}
-	r = schema_match_header(ds, h->names, h->lens, h->n, m, why);
+	r = schema_match_header(ds, h->names, h->lens, h->n, m, why, errs);
 	if (r < 0)
 		csvstream_header_free(h);
 	return r;
@@ -260,27 +312,34 @@ static int try_delim(int fd, const struct config *cfg, const struct dataset *ds,
 
 int readplan_header(int fd, const struct config *cfg, const struct dataset *ds,
 		    struct readplan *p, struct csvstream_header *hdr,
-		    struct header_map *map, struct buf *why)
+		    struct header_map *map, struct buf *why,
+		    struct header_errors *errs)
 {
+	struct header_errors cur = {0}, firsterrs = {0};
 	struct csvstream_header h = {0}, best = {0};
 	struct header_map m, bestm = {0};
 	struct buf one = BUF_INIT, first = BUF_INIT;
+	struct headtext text = {0};
 	unsigned char fit[4];
 	size_t nfit = 0, nfit_split = 0, first_n = 0;
-	bool detect = p->dialect.delimiter == 0;
+	bool detect;
 	int r = 0;
 
 	assert(cfg && ds && p && hdr && map && why);
+	detect = p->dialect.delimiter == 0;
+	r = head_fill(fd, cfg, p, &text, why);
+	if (r < 0)
+		goto out;
 	for (size_t i = 0; i < (detect ? sizeof(delimiters) : 1); i++) {
 		unsigned char d = detect ? delimiters[i] : p->dialect.delimiter;
 
 		if (detect && (d == p->dialect.quote || d == p->dialect.escape))
 			continue;
-		bool readfail = false;
-
 		buf_reset(&one);
-		r = try_delim(fd, cfg, ds, p, d, &h, &m, &one, &readfail);
-		if (r == -EINVAL && readfail) {
+		header_errors_clear(&cur);
+		r = try_delim(&text, cfg, ds, p, d, &h, &m, &one,
+			      errs ? &cur : NULL);
+		if (r == -EBADMSG) {
 			/* Empty, not text, too long, corrupt: no delimiter
 			 * helps; say that alone. */
 			(void)buf_add(why, one.p, one.len);
@@ -296,6 +355,10 @@ int readplan_header(int fd, const struct config *cfg, const struct dataset *ds,
 					goto out;
 				}
 				first_n = h.n;
+				/* its typed errors go with it */
+				header_errors_clear(&firsterrs);
+				firsterrs = cur;
+				memset(&cur, 0, sizeof(cur));
 			}
 			if (!detect)
 				break;
@@ -338,6 +401,10 @@ int readplan_header(int fd, const struct config *cfg, const struct dataset *ds,
 				"The header does not fit dataset %s with any of the delimiters tried (comma, semicolon, tab, pipe). Split at the likeliest one: ",
 				ds->name);
 		(void)buf_add(why, first.p, first.len);
+		if (errs && header_errors_move(errs, &firsterrs) < 0) {
+			r = -ENOMEM;
+			goto out;
+		}
 		r = -EINVAL;
 		goto out;
 	}
@@ -369,6 +436,9 @@ out:
 	header_map_free(&bestm);
 	buf_free(&one);
 	buf_free(&first);
+	free(text.p);
+	header_errors_clear(&cur);
+	header_errors_clear(&firsterrs);
 	return r;
 }
 
@@ -387,11 +457,15 @@ int readplan_json(const struct readplan *p, struct buf *out)
 		snprintf(d, sizeof(d), "\\u%04x", c);
 	else
 		snprintf(d, sizeof(d), "%c", c);
+	/* likely_encoding is one of decode_guess()'s names: no escaping */
 	return buf_printf(
 		out,
-		"{\"delimiter\":\"%s\",\"encoding\":\"%s\",\"compression\":%s%s%s,\"header\":%s}",
+		"{\"delimiter\":\"%s\",\"encoding\":\"%s\",\"compression\":%s%s%s,\"header\":%s%s%s%s}",
 		d, p->encoding, p->comp == DECODE_PLAIN ? "" : "\"",
 		p->comp == DECODE_PLAIN ? "null" : decode_comp_name(p->comp),
 		p->comp == DECODE_PLAIN ? "" : "\"",
-		p->header ? "true" : "false");
+		p->header ? "true" : "false",
+		p->likely_encoding ? ",\"likely_encoding\":\"" : "",
+		p->likely_encoding ? p->likely_encoding : "",
+		p->likely_encoding ? "\"" : "");
 }

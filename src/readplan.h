@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: 2026 the ingestd authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * readplan.h - how one file is read: its compression, its encoding, its
  * CSV dialect, and the byte source that yields its text as UTF-8.
@@ -42,6 +44,10 @@ struct readplan {
 	struct csvdialect dialect; /* delimiter decided */
 	bool header;
 	uint64_t max_out; /* max_uncompressed_bytes (compressed files) */
+	/* What the file most likely is when most rows failed to decode under
+	 * an explicit encoding (ingest.c guesses), or NULL; shown as
+	 * "likely_encoding" in the status document's "dialect". */
+	const char *likely_encoding;
 };
 
 /* A byte source that reads fd under a plan: the plain fd source for plain
@@ -61,8 +67,10 @@ bool readplan_seekable(const struct readplan *p);
  * Compression and encoding of the file at fd for dataset ds (the
  * delimiter is left to readplan_header). whole_utf8: the worker's verdict
  * on the whole text (1 valid, 0 not), or -1 at claim time (the header
- * region decides). Returns 0; -EINVAL with a sentence in why (a workbook,
- * a zip of several files, ...); or a negative errno.
+ * region decides). Returns 0; -EBADMSG with a sentence in why about the
+ * file itself, the same for every dataset (a workbook, a zip of several
+ * files, ...); -EINVAL with a sentence about this dataset (its encoding is
+ * not known here); or a negative errno.
  */
 int readplan_decide(int fd, const struct config *cfg, const struct dataset *ds,
 		    const struct decode_probe *probe, int whole_utf8,
@@ -79,14 +87,23 @@ const char *plansrc_error(const struct plansrc *ps);
 /*
  * Read the header of the file under plan p (its delimiter may be 0:
  * detect) and match it against ds. On success fills *hdr and *map, and
- * p->dialect.delimiter with the one used. Returns 0; -EINVAL with the
- * reason for people in why; or a negative errno.
+ * p->dialect.delimiter with the one used. The start of the text is read
+ * once (CSVSTREAM_HEADER_READ bytes) and split under each candidate.
+ * Returns 0; -EINVAL when the header does not fit ds, with the reason for
+ * people in why and, when errs is not NULL and the names were the problem,
+ * the same as typed header errors appended to errs (of the split the
+ * reason shows); -EBADMSG when the text cannot be a CSV file at all
+ * (empty, not text, header too long, corrupt compressed data: the same
+ * sentence for every dataset); or a negative errno.
  */
 int readplan_header(int fd, const struct config *cfg, const struct dataset *ds,
 		    struct readplan *p, struct csvstream_header *hdr,
-		    struct header_map *map, struct buf *why);
+		    struct header_map *map, struct buf *why,
+		    struct header_errors *errs);
 
-/* The status document's "dialect" object for a plan, as JSON text. */
+/* The status document's "dialect" object for a plan, as JSON text
+ * (appended to out): delimiter, encoding, compression, header, and
+ * likely_encoding when p->likely_encoding is set. */
 int readplan_json(const struct readplan *p, struct buf *out);
 
 #endif

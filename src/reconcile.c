@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: 2026 the ingestd authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * reconcile.c - start-up: bring every upload an earlier run left behind to
  * its next step (the claim protocol in intake.h says which leftovers each
@@ -29,7 +31,10 @@
 #include "log.h"
 #include "status.h"
 
-static int open_work(struct intake *in, const struct up *u, struct stat *st)
+/* Open u's claimed file in .work/ and take its read lease again (as the
+ * claim does): a writer holding it open now (EAGAIN) still counts as
+ * leased, so that the job finds the lease broken and fails the upload. */
+static int open_work(struct intake *in, struct up *u, struct stat *st)
 {
 	int fd = openat(in->env.work_fd, u->wn.p,
 			O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC |
@@ -41,6 +46,11 @@ static int open_work(struct intake *in, const struct up *u, struct stat *st)
 		(void)close(fd);
 		return -EINVAL;
 	}
+	if (fcntl(fd, F_SETLEASE, F_RDLCK) == 0 || errno == EAGAIN ||
+	    errno == EBUSY)
+		u->leased = true;
+	u->ctime_ns =
+		(int64_t)st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec;
 	return fd;
 }
 
@@ -55,20 +65,39 @@ static void settle(struct intake *in, const struct upload_rec *rec,
 	struct stat st;
 	char q[512];
 
-	if (fstatat(in->env.work_fd, u->wn.p, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return; /* already moved */
 	if (!loc || folder_of_location(loc, &where) < 0)
 		where = FOLDER__COUNT;
+	/* A rejected upload's reason file, lost to a full disk (or a crash
+	 * before its fsync): written again, moved or not. */
+	if (where == FOLDER_REJECTED && rec->reason) {
+		struct buf rn = BUF_INIT;
+
+		if (buf_printf(&rn, "%s.reason.txt", u->wn.p) == 0 &&
+		    faccessat(in->env.rejected_fd, rn.p, F_OK,
+			      AT_SYMLINK_NOFOLLOW) < 0) {
+			int r = claim_write_reason(in, u, rec->reason);
+
+			if (r < 0) {
+				log_err("upload=%lld cannot write reason file: %s; trying again every %d ms",
+					(long long)rec->id, ERRSTR(-r),
+					RETRY_MS);
+				render_due(in, rec->id, DUE_REASON);
+			} else {
+				log_info(
+					"upload=%lld reason file written after a restart",
+					(long long)rec->id);
+			}
+		}
+		buf_free(&rn);
+	}
+	if (fstatat(in->env.work_fd, u->wn.p, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return; /* already moved */
 	if (where == FOLDER_PROCESSED) {
 		dst_fd = in->env.processed_fd;
 	} else if (where == FOLDER_FAILED) {
 		dst_fd = in->env.failed_fd;
 	} else if (where == FOLDER_REJECTED) {
 		dst_fd = in->env.rejected_fd;
-		/* Best effort: the state already says why. */
-		if (rec->reason &&
-		    faccessat(in->env.rejected_fd, u->wn.p, F_OK, 0) < 0)
-			(void)claim_write_reason(in, u, rec->reason);
 	}
 	assert(u->wn.p); /* folder_name() made it, or up_new failed */
 	if (dst_fd >= 0)
@@ -194,6 +223,20 @@ static int reconcile_one(struct intake *in, const struct upload_rec *rec)
 	return 0;
 }
 
+int reconcile_upload(struct intake *in, int64_t id)
+{
+	struct upload_rec rec;
+	int r;
+
+	ASSERT_LOOP(in);
+	r = store_upload_get(status_store(in->env.status), id, &rec);
+	if (r < 0)
+		return r;
+	r = reconcile_one(in, &rec);
+	upload_rec_clear(&rec);
+	return r;
+}
+
 struct idlist {
 	int64_t *v;
 	size_t n, cap;
@@ -275,6 +318,12 @@ int intake_reconcile(struct intake *in)
 		struct upload_rec rec;
 
 		r = store_upload_get(db, l.v[i], &rec);
+		/* Each partner's intake settles its own uploads only. */
+		if (r == 0 && strcmp(rec.partner ? rec.partner : "",
+				     intake_partner(in)) != 0) {
+			upload_rec_clear(&rec);
+			continue;
+		}
 		if (r == 0) {
 			r = reconcile_one(in, &rec);
 			upload_rec_clear(&rec);

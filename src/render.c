@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: 2026 the ingestd authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * render.c - when status files are written: the writer's notices, state
  * changes rendered together a moment later, progress of running jobs at
@@ -31,6 +33,81 @@ static bool is_running(const struct intake *in, int64_t id)
 	return false;
 }
 
+static bool due_has(const struct intake *in, int64_t id, unsigned what)
+{
+	for (size_t i = 0; i < in->ndue; i++)
+		if (in->due[i].id == id && (in->due[i].what & what))
+			return true;
+	return false;
+}
+
+void render_due(struct intake *in, int64_t id, unsigned what)
+{
+	ASSERT_LOOP(in);
+	for (size_t i = 0; i < in->ndue; i++)
+		if (in->due[i].id == id) {
+			in->due[i].what |= what;
+			return;
+		}
+	if (in->ndue == in->capdue) {
+		size_t cap = in->capdue ? in->capdue * 2 : 16;
+		struct due *n = realloc(in->due, cap * sizeof(*n));
+		if (!n)
+			return; /* its status stays pending: the next start */
+		in->due = n;
+		in->capdue = cap;
+	}
+	if (in->ndue == 0)
+		in->due_at = mono_ms() + RETRY_MS;
+	in->due[in->ndue++] = (struct due){id, what};
+}
+
+/* Write upload id's reason file again (its state says why). 0 or a
+ * negative errno. */
+static int retry_reason(struct intake *in, int64_t id)
+{
+	struct upload_rec rec = {0};
+	struct up *u = NULL;
+	int r = store_upload_get(status_store(in->env.status), id, &rec);
+
+	if (r == 0 && rec.reason) {
+		u = intake_up_new(in->cfg, id, rec.name, rec.name_len);
+		r = u ? claim_write_reason(in, u, rec.reason) : -ENOMEM;
+	}
+	intake_up_free(u);
+	upload_rec_clear(&rec);
+	return r;
+}
+
+/* The tick's share: every RETRY_MS, try each due file once more. */
+static void retry_due(struct intake *in, uint64_t now)
+{
+	struct due *v = in->due;
+	size_t n = in->ndue;
+
+	if (!n || now < in->due_at)
+		return;
+	/* Taken whole: a failure appends to a fresh list. */
+	in->due = NULL;
+	in->ndue = in->capdue = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (v[i].what & DUE_REASON) {
+			int r = retry_reason(in, v[i].id);
+
+			if (r < 0) {
+				render_due(in, v[i].id, v[i].what);
+				continue;
+			}
+			log_notice("upload=%lld reason file written",
+				   (long long)v[i].id);
+			render_mark(in, v[i].id); /* now it may be synced */
+		} else if (v[i].what & DUE_STATUS) {
+			render_mark(in, v[i].id);
+		}
+	}
+	free(v);
+}
+
 int render_now(struct intake *in, int64_t id)
 {
 	enum upload_state state;
@@ -40,12 +117,26 @@ int render_now(struct intake *in, int64_t id)
 	r = status_write(in->env.status, id, is_running(in, id), &state);
 	if (r == -EAGAIN)
 		return -1; /* after_work_cb renders it once placed */
+	if (r == STATUS_NOT_OURS)
+		return -1; /* another partner's intake renders it */
 	if (r < 0) {
-		log_err("upload=%lld cannot write status file: %s",
-			(long long)id, ERRSTR(-r));
+		/* Logged once while they fail (a full disk fails them all):
+		 * each is tried again until written. */
+		if (!in->status_failing)
+			log_err("upload=%lld cannot write status file: %s; trying again every %d ms",
+				(long long)id, ERRSTR(-r), RETRY_MS);
+		in->status_failing = true;
+		render_due(in, id, DUE_STATUS);
 		return -1;
 	}
-	if (upload_state_terminal(state)) {
+	if (in->status_failing) {
+		in->status_failing = false;
+		log_notice("upload=%lld status files written again",
+			   (long long)id);
+	}
+	/* Not synced while its reason file is missing: a restart then
+	 * visits it and writes the reason (reconcile's settle). */
+	if (upload_state_terminal(state) && !due_has(in, id, DUE_REASON)) {
 		if (in->nsy == in->capsy) {
 			size_t cap = in->capsy ? in->capsy * 2 : 64;
 			struct synced *n = realloc(in->sy, cap * sizeof(*n));
@@ -81,9 +172,28 @@ void render_dirty(struct intake *in)
 	render_flush_synced(in);
 }
 
+/* The flush timer: render the marked uploads, for TICK_BUDGET_MS at most
+ * (after a burst of rejections, hundreds of them); the rest stay marked
+ * and the timer comes back at once, so the loop runs in between. */
 static void on_flush(uv_timer_t *t)
 {
-	render_dirty(t->data);
+	struct intake *in = t->data;
+	uint64_t t0 = uv_hrtime();
+	size_t n = in->ndirty, i = 0;
+
+	qsort(in->dirty, n, sizeof(*in->dirty), cmp_id);
+	for (; i < n; i++) {
+		if (uv_hrtime() - t0 > (uint64_t)TICK_BUDGET_MS * 1000000)
+			break;
+		if (i == 0 || in->dirty[i] != in->dirty[i - 1])
+			(void)render_now(in, in->dirty[i]);
+	}
+	/* render_now never marks: dirty[] is as it was */
+	memmove(in->dirty, in->dirty + i, (n - i) * sizeof(*in->dirty));
+	in->ndirty = n - i;
+	render_flush_synced(in);
+	if (in->ndirty)
+		(void)uv_timer_start(&in->flush, on_flush, 0, 0);
 }
 
 void render_mark(struct intake *in, int64_t id)
@@ -143,6 +253,7 @@ void render_flush_synced(struct intake *in)
 void render_tick(struct intake *in, uint64_t now)
 {
 	ASSERT_LOOP(in);
+	retry_due(in, now);
 	for (struct up *u = in->qhead; u; u = u->next)
 		if (u->render_at && now >= u->render_at) {
 			u->render_at = 0;

@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: 2026 the ingestd authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * status.c - see status.h.
  */
@@ -5,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +25,7 @@ static const char *const folders[FOLDER__COUNT] = {
 	[FOLDER_FAILED] = "failed",
 	[FOLDER_STATUS] = "status",
 	[FOLDER_BYNAME] = "status/by-name",
+	[FOLDER_ERRORS] = "errors",
 };
 
 const char *folder_path(enum folder f)
@@ -53,6 +57,7 @@ int folder_of_location(const char *loc, enum folder *out)
 }
 
 struct status {
+	char *partner; /* "": the implicit partner */
 	struct store *db;
 	int dirfd;
 	int bynamefd;
@@ -80,10 +85,25 @@ int folder_name(struct buf *out, int64_t id, const unsigned char *name,
 			break;
 		}
 	keep = FOLDER_NAME_MAX - plen - ext - 3; /* 3: "…" */
+	if (id <= 0)
+		keep -= FOLDER_HASH_LEN;
 	while (keep > 0 && (name[keep] & 0xc0) == 0x80)
 		keep--; /* do not split a UTF-8 sequence */
 	r = buf_add(out, name, keep);
 	r = r ?: buf_adds(out, "\xe2\x80\xa6");
+	/* Without an id the shortened name must still be unique (by-name/):
+	 * the full name's hash goes in, so two long names sharing their first
+	 * ~200 bytes and their extension never share a file. */
+	if (r == 0 && id <= 0) {
+		unsigned char dig[EVP_MAX_MD_SIZE];
+		unsigned int dlen = 0;
+
+		if (!EVP_Digest(name, len, dig, &dlen, EVP_sha256(), NULL) ||
+		    dlen < FOLDER_HASH_LEN / 2)
+			return -ENOMEM;
+		for (unsigned i = 0; r == 0 && i < FOLDER_HASH_LEN / 2; i++)
+			r = buf_printf(out, "%02x", dig[i]);
+	}
 	return r ?: buf_add(out, name + len - ext, ext);
 }
 
@@ -160,18 +180,25 @@ static int link_atomic(int dirfd, const char *name, int dirfd2,
 	return 0;
 }
 
-int status_new(const struct store_conf *db, int dirfd, struct status **out)
+int status_new(const struct store_conf *db, int dirfd, const char *partner,
+	       struct status **out)
 {
 	struct status *st = calloc(1, sizeof(*st));
 	int r;
 
 	if (!st)
 		return -ENOMEM;
+	st->partner = strdup(partner ? partner : "");
+	if (!st->partner) {
+		free(st);
+		return -ENOMEM;
+	}
 	st->dirfd = dirfd;
 	st->bynamefd = openat(dirfd, folder_base(FOLDER_BYNAME),
 			      O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (st->bynamefd < 0) {
 		r = -errno;
+		free(st->partner);
 		free(st);
 		return r;
 	}
@@ -179,6 +206,7 @@ int status_new(const struct store_conf *db, int dirfd, struct status **out)
 	if (r < 0) {
 		store_free(st->db);
 		close(st->bynamefd);
+		free(st->partner);
 		free(st);
 		return r;
 	}
@@ -194,6 +222,7 @@ void status_free(struct status *st)
 	close(st->bynamefd);
 	buf_free(&st->json);
 	buf_free(&st->name);
+	free(st->partner);
 	free(st);
 }
 
@@ -232,6 +261,11 @@ int status_write(struct status *st, int64_t id, bool running,
 	r = store_upload_get(st->db, id, &rec);
 	if (r < 0)
 		goto out;
+	/* Nothing of one partner is written into another's tree. */
+	if (strcmp(rec.partner ? rec.partner : "", st->partner) != 0) {
+		r = STATUS_NOT_OURS;
+		goto out;
+	}
 	if (running && upload_state_terminal(rec.state)) {
 		r = -EAGAIN;
 		goto out;

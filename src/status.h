@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: 2026 the ingestd authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * status.h - status files and the names of files in the drop folders.
  *
@@ -11,6 +13,7 @@
 #ifndef INGESTD_STATUS_H
 #define INGESTD_STATUS_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -33,6 +36,7 @@ enum folder {
 	FOLDER_FAILED,    /* "failed" */
 	FOLDER_STATUS,    /* "status" */
 	FOLDER_BYNAME,    /* "status/by-name" */
+	FOLDER_ERRORS,    /* "errors": feedback.c */
 	FOLDER__COUNT
 };
 
@@ -50,17 +54,26 @@ int folder_of_location(const char *loc, enum folder *out);
  * ".reason.txt" and temporary suffixes). */
 #define FOLDER_NAME_MAX 230
 
+/* Hex digits of the full name's SHA-256 in a shortened by-name name. */
+#define FOLDER_HASH_LEN 16
+
 /* "<id>-<name>" for the folders (.work, processed, rejected, failed), or
  * "<name>" when id == 0: names too long are shortened in the middle of the
  * stem, keeping the extension (up to 16 bytes) and never splitting a UTF-8
- * sequence; the full name stays in the database. Appends to out. */
+ * sequence; the full name stays in the database. Without an id (by-name/)
+ * "…" is followed by the first FOLDER_HASH_LEN hex digits of the SHA-256
+ * of the full name, so that two long names never share a by-name file
+ * (with an id, the id makes it unique). Appends to out. */
 int folder_name(struct buf *out, int64_t id, const unsigned char *name,
 		size_t len);
 
 struct status;
 
-/* dirfd: the status/ folder (kept open; the caller owns it). */
-int status_new(const struct store_conf *db, int dirfd, struct status **out);
+/* dirfd: the status/ folder of partner's tree (kept open; the caller owns
+ * it); partner: its name ("" or NULL: the implicit one). A status writes
+ * only that partner's uploads. */
+int status_new(const struct store_conf *db, int dirfd, const char *partner,
+	       struct status **out);
 void status_free(struct status *st);
 
 /* Render upload id and replace its status files. Returns 0 or a negative
@@ -70,6 +83,8 @@ void status_free(struct status *st);
  * file is not in yet; the job's end renders it. */
 int status_write(struct status *st, int64_t id, bool running,
 		 enum upload_state *state);
+/* status_write's answer for another partner's upload: nothing written. */
+#define STATUS_NOT_OURS (-ECHILD)
 
 /* True when status/by-name/ has a file for this upload name (an earlier
  * upload of the same name). */

@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: 2026 the ingestd authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * store.h - the database: schema and migrations, the queries on uploads
  * and row errors, the per-dataset tables, and the status document.
@@ -31,8 +33,6 @@
 #include "util.h"
 
 struct store;
-
-#define STORE_SCHEMA_VERSION 2
 
 /* Where the data lives. The PostgreSQL keys are ignored by SQLite. */
 #define STORE_STR_MAX 4096
@@ -99,6 +99,7 @@ struct upload_rec {
 	int64_t line;
 	int64_t records, applied, failed, errors;
 	char sha256[65]; /* "" when unknown */
+	char *partner;   /* NULL: the implicit partner */
 };
 void upload_rec_clear(struct upload_rec *r);
 
@@ -109,6 +110,10 @@ struct upload_new {
 	int64_t inode;
 	int64_t mtime_ns;
 	const char *dataset; /* NULL: not chosen yet */
+	const char *partner; /* NULL or "": the implicit partner */
+	bool has_uid;        /* uid is the dropped file's owner */
+	uint32_t uid;
+	const char *user; /* its name (getpwuid_r); NULL when unknown */
 };
 
 /* Insert a pending upload; sets *id. Writer only. */
@@ -128,6 +133,9 @@ struct upload_change {
 	bool clear_location; /* set location to NULL */
 	const char *sha256;
 	int64_t duplicate_of; /* 0: unset */
+	/* Recorded in upload_errors with the change (record 0, line 1, the
+	 * column position) and counted in errors_count; NULL: none. */
+	const struct header_errors *header_errors;
 };
 /* Apply ch to upload id when its state is ch->from (else -EINVAL; a
  * transition not in upload.c's table is -EINVAL too). from == to updates
@@ -152,8 +160,11 @@ int store_upload_hashed(struct store *s, int64_t id, enum upload_state from,
 /* Apply one batch in one BEGIN IMMEDIATE transaction: upsert its rows,
  * insert its errors, advance the upload's counters and resume point, and
  * for a final batch record the terminal state. All or nothing. Writer
- * only. */
-int store_apply_batch(struct store *s, const struct batch *b);
+ * only. A row the table refuses for a unique key, or under
+ * duplicate_keys: error for a repeated primary key, becomes a row error:
+ * b->errs, applied, failed and dup_keys are updated to what was
+ * committed. */
+int store_apply_batch(struct store *s, struct batch *b);
 
 /* Status files written: clear status_pending of each upload ids[i] that is
  * still in states[i] (a later change keeps it marked). Uploads still marked
@@ -187,11 +198,42 @@ int store_status_json(struct store *s, int64_t id, struct buf *out);
 int store_group_begin(struct store *s);
 bool store_group_intact(const struct store *s);
 int store_group_end(struct store *s, bool commit);
+/* One transaction for several batches of one upload (writer only, issue
+ * 17): between store_txn_begin and store_txn_end, store_apply_batch
+ * neither begins nor commits, and takes no savepoint (a savepoint copies
+ * every page a batch changes to its statement journal: as much again as
+ * the rows' own writes when keys are shuffled). A batch that fails leaves
+ * partial writes: the caller must then end with commit=false, which
+ * rolls back the whole transaction. Groups and calls do not run inside
+ * one. store_txn_end returns 0 only when it committed. */
+int store_txn_begin(struct store *s);
+int store_txn_end(struct store *s, bool commit);
 
 /* A read transaction, so that several queries see one snapshot (and take
  * the WAL read lock once). store_read_end is a no-op outside one. */
 int store_read_begin(struct store *s);
 void store_read_end(struct store *s);
+
+/*
+ * Retention (store_retain.c; writer only, outside a group). days >= 1;
+ * one transaction over at most limit uploads that are terminal, have
+ * their status files and finished more than days ago, oldest first.
+ * Each returns the number of uploads it touched (0: none left; call again
+ * until then) or a negative errno.
+ *
+ * store_retain_errors: deletes their row errors (errors_count stays);
+ * *rows = row errors deleted.
+ * store_retain_uploads: deletes the records and their errors, never the
+ * newest upload; folds them into the totals behind /metrics; keeps a
+ * line in upload_summaries when keep_summary. *error_rows as above.
+ * store_vacuum: gives the free pages back to the file system (*bytes)
+ * when the database's auto_vacuum is INCREMENTAL, else -ENOTSUP.
+ */
+int store_retain_errors(struct store *s, unsigned days, unsigned limit,
+			int64_t *rows);
+int store_retain_uploads(struct store *s, unsigned days, unsigned limit,
+			 bool keep_summary, int64_t *error_rows);
+int store_vacuum(struct store *s, int64_t *bytes);
 
 /* Run the SQL in the writer transaction helpers (exposed for tests). */
 int store_exec(struct store *s, const char *sql);

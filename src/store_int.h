@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: 2026 the ingestd authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * store_int.h - private to the store module: the connection struct, the
  * backend table behind store.h's functions, and SQLite's statement cache.
@@ -36,6 +38,7 @@ enum store_sql {
 	SQL_LIST_ALL,  /* store_read.c: the pages of /uploads/ */
 	SQL_LIST_STATE,
 	SQL_LIST_NAME,
+	SQL_FEED,      /* store_read.c: ?after=, oldest first */
 	SQL_VIEW,      /* store_read.c: one upload */
 	SQL_LAST_DONE, /* store_read.c: /metrics aggregates */
 	SQL_DURATIONS, /* store_read.c: the duration histogram */
@@ -58,6 +61,9 @@ struct store {
 	uint64_t clock;
 	bool group; /* inside store_group_begin(): operations are savepoints */
 	bool group_broken; /* an operation could not be undone alone */
+	int64_t dup_keys;  /* writer: keys repeated within their upload, as
+			      ingestd_dupkey() saw them (issue 12) */
+	bool txn; /* inside store_txn_begin(): operations neither begin nor end */
 	/* PostgreSQL (store_pg.c) */
 	struct pg_conn *pg;
 };
@@ -68,12 +74,18 @@ struct store {
 struct status_error {
 	int64_t record, line;
 	const char *column, *value, *type, *message;
+	bool has_position; /* a header error: its column's position */
+	int64_t position;
 };
 #define STATUS_FIRST_ERRORS 100 /* errors.first holds at most these */
 struct status_doc {
 	int64_t id;
-	const char *file, *dataset, *state, *sha256;
+	const char *file, *dataset, *partner, *state, *sha256;
+	bool has_user; /* "user": null unless the uid is known */
+	int64_t user_uid;
+	const char *user_name;
 	int64_t bytes, rows_total, rows_applied, rows_failed, errors_count;
+	int64_t rows_duplicate_keys; /* shown in "rows" when not 0 */
 	int64_t bytes_done, bytes_read; /* bytes_read < 0: NULL */
 	const char *dialect;            /* JSON text, or NULL */
 	const char *reason, *location;
@@ -121,7 +133,7 @@ struct store_ops {
 			     enum upload_state from, const char *sha256,
 			     bool dedupe, const char *dup_location,
 			     int64_t *dup_of);
-	int (*apply_batch)(struct store *s, const struct batch *b);
+	int (*apply_batch)(struct store *s, struct batch *b);
 	int (*status_synced)(struct store *s, const int64_t *ids,
 			     const enum upload_state *states, size_t n);
 	int (*upload_get)(struct store *s, int64_t id, struct upload_rec *out);
@@ -135,6 +147,23 @@ struct store_ops {
 	int (*group_begin)(struct store *s);
 	bool (*group_intact)(const struct store *s);
 	int (*group_end)(struct store *s, bool commit);
+	/* NULL in a backend that has them not (yet): store_api.c answers
+	 * -ENOTSUP with a message saying so. */
+	int (*txn_begin)(struct store *s);
+	int (*txn_end)(struct store *s, bool commit);
+	int (*retain_errors)(struct store *s, unsigned days, unsigned limit,
+			     int64_t *rows);
+	int (*retain_uploads)(struct store *s, unsigned days, unsigned limit,
+			      bool keep_summary, int64_t *error_rows);
+	int (*vacuum)(struct store *s, int64_t *bytes);
+	int (*errors_prev)(struct store *s, int64_t id, int64_t after,
+			   unsigned limit, int64_t *prev_after);
+	int (*errors_summary)(struct store *s, int64_t id, unsigned limit,
+			      error_group_fn fn, void *data, int64_t *groups);
+	int (*metrics_each)(struct store *s, enum store_metric_set set,
+			    store_count_fn fn, void *data);
+	int (*partner_metrics)(struct store *s, partner_metrics_fn fn,
+			       void *data);
 	int (*read_begin)(struct store *s);
 	void (*read_end)(struct store *s);
 	int (*exec)(struct store *s, const char *sql);
@@ -169,6 +198,19 @@ int sq_errors_page(struct store *s, int64_t id, int64_t after, unsigned limit,
 int sq_errors_chunk(struct store *s, int64_t id, int64_t record, int64_t rowid,
 		    unsigned limit, error_view_fn fn, void *data);
 int sq_ping(struct store *s, int64_t *max_id);
+int sq_errors_prev(struct store *s, int64_t id, int64_t after, unsigned limit,
+		   int64_t *prev_after);
+int sq_errors_summary(struct store *s, int64_t id, unsigned limit,
+		      error_group_fn fn, void *data, int64_t *groups);
+int sq_metrics_each(struct store *s, enum store_metric_set set,
+		    store_count_fn fn, void *data);
+int sq_partner_metrics(struct store *s, partner_metrics_fn fn, void *data);
+/* store_retain.c's. */
+int sq_retain_errors(struct store *s, unsigned days, unsigned limit,
+		     int64_t *rows);
+int sq_retain_uploads(struct store *s, unsigned days, unsigned limit,
+		      bool keep_summary, int64_t *error_rows);
+int sq_vacuum(struct store *s, int64_t *bytes);
 int sq_metrics(struct store *s, struct store_metrics *out);
 
 /* A cached prepared statement for sql, reset and unbound; the cache owns
@@ -182,6 +224,14 @@ int store_sql_fill(struct buf *b, const char *tmpl, ...);
 int store_sql_set(struct store *s, enum store_sql id, const char *tmpl, ...);
 /* Build the store_read.c texts of s->sql[]; 0 or -ENOMEM. */
 int store_read_build_sql(struct store *s);
+/* One write operation of a companion module (outbox.c): a transaction of
+ * its own, or a savepoint inside the writer's group. store_op_end commits
+ * when r == 0, else undoes; returns r or the commit's error. */
+int store_op_begin(struct store *s);
+int store_op_end(struct store *s, int r);
+/* The message of header error e (upload_errors.message), appended to m;
+ * both backends record it. 0 or -ENOMEM. */
+int store_header_error_msg(struct buf *m, const struct header_error *e);
 /* Record sqlite3_errmsg in s->err and map rc to a negative errno. */
 int store_fail(struct store *s, int rc);
 

@@ -51,7 +51,6 @@
 
 #include "log.h"
 
-#define PG_SCHEMA_VERSION 1
 #define STAGES 16
 #define NPARAMS 10
 
@@ -63,6 +62,7 @@ struct stage {
 	char *apply_sql;       /* keys distinct within the batch */
 	char *dedupe_sql;      /* DISTINCT ON: the last row of a key wins */
 	char *direct_sql;      /* COPY into the dataset table itself */
+	char *dupcount_sql;    /* staged rows whose key this upload has */
 	unsigned direct_pause; /* batches left before the next direct try */
 	bool made; /* created by a committed transaction of this session */
 };
@@ -314,9 +314,17 @@ static int sql_make(struct pg_conn *p, char **out, const char *tmpl, ...)
 						     " extract(epoch FROM"                    \
 						     " coalesce(finished_at,"                 \
 						     " clock_timestamp()) -"                  \
-						     " started_at)::float8) END"
+						     " started_at)::float8) END,"             \
+						     " partner, rows_duplicate_keys,"         \
+						     " dialect::json->>'delimiter',"          \
+						     " dialect::json->>'encoding',"           \
+						     " dialect::json->>'compression',"        \
+						     " coalesce((dialect::json->>'header')"   \
+						     "::boolean::int, -1),"                   \
+						     " dialect::json->>'likely_encoding'"
 
-#define ERROR_COLUMNS "rowid, record, line, \"column\", value, type, message"
+#define ERROR_COLUMNS \
+	"rowid, record, line, \"column\", value, type, message, position"
 
 static int build_sql(struct pg_conn *p)
 {
@@ -351,6 +359,7 @@ static int build_sql(struct pg_conn *p)
 			       " rows_applied = rows_applied + $3,"
 			       " rows_failed = rows_failed + $4,"
 			       " errors_count = errors_count + $5,"
+			       " rows_duplicate_keys = rows_duplicate_keys + $10,"
 			       " bytes_done = $6, line_done = $7, bytes_read = $9"
 			       " WHERE id = $1 AND state = {} AND bytes_done = $8",
 			       UP_BIT(UP_PROCESSING));
@@ -367,7 +376,9 @@ static int build_sql(struct pg_conn *p)
 			       " rows_total, rows_applied, rows_failed, errors_count,"
 			       " bytes_done, bytes_read, dialect, reason, location,"
 			       " duplicate_of, " TS("created_at") ", " TS("started_at") ", " TS(
-				       "finished_at") " FROM @.uploads WHERE id = $1");
+				       "finished_at") ", partner, user_uid, user_name,"
+						      " rows_duplicate_keys"
+						      " FROM @.uploads WHERE id = $1");
 	r = r
 		    ?: sql_make(
 			       p, &p->sql[SQL_LIST_ALL],
@@ -375,7 +386,19 @@ static int build_sql(struct pg_conn *p)
 			       " WHERE id < $1 AND ($2::text IS NULL OR state = $2)"
 			       " AND ($3::text IS NULL OR dataset = $3)"
 			       " AND ($5::text IS NULL OR file_name = $5)"
+			       " AND ($6::text IS NULL OR coalesce(partner, '') = $6)"
 			       " ORDER BY id DESC LIMIT $4");
+	/* the feed: like SQLite's SQL_FEED, without the partner filter
+	 * ($6 named only so that every query takes the same six) */
+	r = r
+		    ?: sql_make(
+			       p, &p->sql[SQL_FEED],
+			       "SELECT " VIEW_COLUMNS " FROM @.uploads"
+			       " WHERE id > $1 AND ($2::text IS NULL OR state = $2)"
+			       " AND ($3::text IS NULL OR dataset = $3)"
+			       " AND ($5::text IS NULL OR file_name = $5)"
+			       " AND ($6::text IS NULL OR true)"
+			       " ORDER BY id LIMIT $4");
 	r = r
 		    ?: sql_make(p, &p->sql[SQL_VIEW],
 				"SELECT " VIEW_COLUMNS
@@ -451,6 +474,7 @@ static void stage_clear(struct stage *st)
 	free(st->apply_sql);
 	free(st->dedupe_sql);
 	free(st->direct_sql);
+	free(st->dupcount_sql);
 	memset(st, 0, sizeof(*st));
 }
 
@@ -806,6 +830,13 @@ static const char *const migrations[] = {
 	" type text NOT NULL,"
 	" message text NOT NULL);"
 	"CREATE INDEX upload_errors_upload ON @.upload_errors(upload_id, record, rowid);",
+	/* 1 → 2: what SQLite's user_version 7 adds that PostgreSQL has:
+	 * partner and user of each upload (issue 14), keys repeated within
+	 * an upload (issue 12), a header error's column (issue 12) */
+	"ALTER TABLE @.uploads ADD COLUMN partner text,"
+	" ADD COLUMN user_uid bigint, ADD COLUMN user_name text,"
+	" ADD COLUMN rows_duplicate_keys bigint NOT NULL DEFAULT 0;"
+	"ALTER TABLE @.upload_errors ADD COLUMN position bigint;",
 };
 
 /* CREATE SCHEMA when missing (only then: IF NOT EXISTS still needs the
@@ -941,13 +972,20 @@ static int create_table(struct store *s, const struct dataset *ds)
 							      : "");
 	}
 	r = r ?: buf_adds(&b, "\"_upload_id\" bigint");
-	if (sc->npk)
+	/* appending (no primaryKey, issue 12): the key is (_upload_id,
+	 * _record), as on SQLite */
+	if (schema_appends(sc))
+		r = r
+			    ?: buf_adds(&b, ", \"_record\" bigint NOT NULL,"
+					    " PRIMARY KEY(\"_upload_id\", \"_record\"))");
+	else
 		r = r ?: buf_adds(&b, ", PRIMARY KEY(");
 	for (size_t k = 0; r == 0 && k < sc->npk; k++) {
 		r = buf_adds(&b, k ? ", " : "");
 		r = r ?: sql_ident(&b, field_column(&sc->fields[sc->pk[k]]));
 	}
-	r = r ?: buf_adds(&b, sc->npk ? "))" : ")");
+	if (!schema_appends(sc))
+		r = r ?: buf_adds(&b, "))");
 	r = r ?: run_simple(s, b.p);
 	buf_free(&b);
 	return r;
@@ -959,7 +997,7 @@ static int check_table(struct store *s, const struct dataset *ds,
 	const struct schema *sc = &ds->schema;
 	struct params p = {0};
 	PGresult *res;
-	bool have_upload_id = false, bad = false;
+	bool have_upload_id = false, have_record = false, bad = false;
 	int r, n;
 
 	p_str(&p, s->pg->conf.data_schema);
@@ -991,6 +1029,10 @@ static int check_table(struct store *s, const struct dataset *ds,
 
 		if (strcmp(name, "_upload_id") == 0) {
 			have_upload_id = true;
+			continue;
+		}
+		if (schema_appends(sc) && strcmp(name, "_record") == 0) {
+			have_record = true;
 			continue;
 		}
 		for (f = 0; f < sc->nfields; f++)
@@ -1041,6 +1083,13 @@ static int check_table(struct store *s, const struct dataset *ds,
 			   ds->table);
 		bad = true;
 	}
+	if (schema_appends(sc) && !have_record) {
+		buf_printf(why,
+			   "table \"%s\" has no column \"_record\" (dataset "
+			   "\"%s\" has no primaryKey: it appends); ",
+			   ds->table, ds->name);
+		bad = true;
+	}
 	if (bad) {
 		buf_printf(
 			why,
@@ -1077,8 +1126,9 @@ static int create_one(struct store *s, const struct upload_new *u, int64_t *id)
 		    ?: sql_make(
 			       s->pg, &sql,
 			       "INSERT INTO @.uploads(file_name, file_name_raw, state,"
-			       " bytes, inode, mtime_ns, dataset, created_at)"
-			       " VALUES($1, $2, $3, $4, $5, $6, $7, " NOW ")"
+			       " bytes, inode, mtime_ns, dataset, partner, user_uid,"
+			       " user_name, created_at)"
+			       " VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, " NOW ")"
 			       " RETURNING id");
 	if (r < 0)
 		goto out;
@@ -1089,6 +1139,12 @@ static int create_one(struct store *s, const struct upload_new *u, int64_t *id)
 	p_i64(&p, u->inode);
 	p_i64(&p, u->mtime_ns);
 	p_str(&p, u->dataset);
+	p_str(&p, u->partner && *u->partner ? u->partner : NULL);
+	if (u->has_uid)
+		p_i64(&p, (int64_t)u->uid);
+	else
+		p_str(&p, NULL);
+	p_str(&p, u->user);
 	r = run(s, sql, &p, &res);
 	if (r == 0) {
 		*id = val_i64(res, 0, 0);
@@ -1151,6 +1207,55 @@ static int get_state(struct store *s, int64_t id, enum upload_state *out)
 	return r;
 }
 
+/* Header errors of upload id (record 0, line 1, the column's position)
+ * and their count, as SQLite's header_errors_insert() records them. */
+static int header_errors_insert(struct store *s, int64_t id,
+				const struct header_errors *he)
+{
+	struct buf msg = BUF_INIT, val = BUF_INIT;
+	char *sql = NULL;
+	int r = sql_make(s->pg, &sql,
+			 "INSERT INTO @.upload_errors(upload_id, record, line,"
+			 " \"column\", value, type, message, position)"
+			 " VALUES($1, 0, 1, $2, $3, $4, $5, $6)");
+
+	for (size_t i = 0; r == 0 && i < he->n; i++) {
+		const struct header_error *e = &he->v[i];
+		struct params p = {0};
+
+		buf_reset(&msg);
+		buf_reset(&val);
+		r = store_header_error_msg(&msg, e);
+		if (r == 0 && e->label)
+			r = utf8_escape(&val, e->label, strlen(e->label), 200);
+		if (r < 0)
+			break;
+		p_i64(&p, id);
+		p_str(&p, e->field);
+		p_str(&p, e->label ? (val.p ? val.p : "") : NULL);
+		p_str(&p, err_type_name(e->type));
+		p_str(&p, msg.p);
+		p_i64(&p, (int64_t)e->position);
+		r = run(s, sql, &p, NULL);
+	}
+	free(sql);
+	sql = NULL;
+	buf_free(&msg);
+	buf_free(&val);
+	if (r == 0) {
+		struct params p = {0};
+
+		r = sql_make(s->pg, &sql,
+			     "UPDATE @.uploads SET errors_count = errors_count"
+			     " + $2 WHERE id = $1");
+		p_i64(&p, id);
+		p_i64(&p, (int64_t)he->n);
+		r = r ?: run(s, sql, &p, NULL);
+		free(sql);
+	}
+	return r;
+}
+
 static int change(struct store *s, int64_t id, const struct upload_change *ch)
 {
 	enum upload_state cur = UP__COUNT;
@@ -1187,7 +1292,10 @@ static int change(struct store *s, int64_t id, const struct upload_change *ch)
 		p_i64(&p, ch->duplicate_of);
 	else
 		p_str(&p, NULL);
-	return run(s, s->pg->sql[SQL_CHANGE], &p, NULL);
+	r = run(s, s->pg->sql[SQL_CHANGE], &p, NULL);
+	if (r == 0 && ch->header_errors && ch->header_errors->n)
+		r = header_errors_insert(s, id, ch->header_errors);
+	return r;
 }
 
 static int pg_upload_change(struct store *s, int64_t id,
@@ -1350,13 +1458,16 @@ static int stage_for(struct store *s, const struct batch *b, struct stage **out)
 	struct pg_conn *p = s->pg;
 	const struct schema *sc = &b->ds->schema;
 	struct buf key = BUF_INIT, cr = BUF_INIT, cp = BUF_INIT, ap = BUF_INIT,
-		   dp = BUF_INIT, tr = BUF_INIT, dc = BUF_INIT, cols = BUF_INIT;
+		   dp = BUF_INIT, tr = BUF_INIT, dc = BUF_INIT, cols = BUF_INIT,
+		   dk = BUF_INIT;
+	/* appending: the last cell is the record number (_record) */
+	size_t nf = b->ncells_row - schema_appends(sc);
 	struct stage *st;
 	char name[48];
 	int r;
 
 	r = buf_adds(&key, b->ds->table);
-	for (size_t k = 0; r == 0 && k < b->ncells_row; k++)
+	for (size_t k = 0; r == 0 && k < nf; k++)
 		r = buf_printf(&key, ",%d", b->cell_field[k]);
 	if (r < 0)
 		goto out;
@@ -1366,11 +1477,13 @@ static int stage_for(struct store *s, const struct batch *b, struct stage **out)
 			goto out;
 		}
 	snprintf(name, sizeof(name), "ingestd_stage_%u", ++p->stage_seq);
-	for (size_t k = 0; r == 0 && k < b->ncells_row; k++) {
+	for (size_t k = 0; r == 0 && k < nf; k++) {
 		r = sql_ident(&cols,
 			      field_column(&sc->fields[b->cell_field[k]]));
 		r = r ?: buf_adds(&cols, ", ");
 	}
+	if (nf < b->ncells_row)
+		r = r ?: buf_adds(&cols, "\"_record\", ");
 	r = r ?: buf_adds(&cols, "\"_upload_id\"");
 	/* _ord: the row's place in the batch, sent with it (cheaper than a
 	 * sequence), so that the last row of a key wins as on SQLite */
@@ -1379,11 +1492,13 @@ static int stage_for(struct store *s, const struct batch *b, struct stage **out)
 			       &cr,
 			       "CREATE TEMP TABLE IF NOT EXISTS %s (_ord integer, ",
 			       name);
-	for (size_t k = 0; r == 0 && k < b->ncells_row; k++) {
+	for (size_t k = 0; r == 0 && k < nf; k++) {
 		const struct field *f = &sc->fields[b->cell_field[k]];
 		r = sql_ident(&cr, field_column(f));
 		r = r ?: buf_printf(&cr, " %s, ", pg_type(f->type));
 	}
+	if (nf < b->ncells_row)
+		r = r ?: buf_adds(&cr, "\"_record\" bigint, ");
 	r = r ?: buf_adds(&cr, "\"_upload_id\" bigint) ON COMMIT DELETE ROWS");
 	r = r ?: buf_printf(&cp, "COPY %s (_ord, %s) FROM STDIN", name, cols.p);
 	r = r ?: buf_printf(&dc, "COPY %s.", p->data);
@@ -1410,7 +1525,7 @@ static int stage_for(struct store *s, const struct batch *b, struct stage **out)
 			r = r ?: buf_adds(o, " ON CONFLICT (");
 			r = r ?: add_pk(o, sc, ", ");
 			r = r ?: buf_adds(o, ") DO UPDATE SET ");
-			for (size_t k = 0; r == 0 && k < b->ncells_row; k++) {
+			for (size_t k = 0; r == 0 && k < nf; k++) {
 				size_t f = (size_t)b->cell_field[k];
 				const char *col = field_column(&sc->fields[f]);
 
@@ -1425,6 +1540,24 @@ static int stage_for(struct store *s, const struct batch *b, struct stage **out)
 		}
 	}
 	r = r ?: buf_printf(&tr, "TRUNCATE %s", name);
+	/* rows.duplicate_keys as SQLite's ingestd_dupkey() counts them: a
+	 * row whose key an earlier row of the same upload has, within the
+	 * batch or already in the table */
+	if (sc->npk) {
+		r = r ?: buf_printf(&dk, "SELECT (SELECT count(*) FROM %s) - count(*) + count(t.\"_upload_id\") FROM (SELECT DISTINCT ", name);
+		r = r ?: add_pk(&dk, sc, ", ");
+		r = r ?: buf_printf(&dk, " FROM %s) k LEFT JOIN %s.", name, p->data);
+		r = r ?: sql_ident(&dk, b->ds->table);
+		r = r ?: buf_adds(&dk, " t ON t.\"_upload_id\" = $1");
+		for (size_t k = 0; r == 0 && k < sc->npk; k++) {
+			const char *col = field_column(&sc->fields[sc->pk[k]]);
+
+			r = buf_adds(&dk, " AND k.");
+			r = r ?: sql_ident(&dk, col);
+			r = r ?: buf_adds(&dk, " = t.");
+			r = r ?: sql_ident(&dk, col);
+		}
+	}
 	if (r < 0)
 		goto out;
 	if (p->nstage == STAGES) { /* forget the oldest (its table stays) */
@@ -1441,6 +1574,7 @@ static int stage_for(struct store *s, const struct batch *b, struct stage **out)
 	st->apply_sql = buf_take(&ap);
 	st->dedupe_sql = buf_take(&dp);
 	st->direct_sql = buf_take(&dc);
+	st->dupcount_sql = dk.len ? buf_take(&dk) : NULL;
 	st->made = false;
 	*out = st;
 out:
@@ -1449,6 +1583,7 @@ out:
 	buf_free(&cp);
 	buf_free(&tr);
 	buf_free(&dc);
+	buf_free(&dk);
 	buf_free(&dp);
 	buf_free(&ap);
 	buf_free(&cols);
@@ -1604,8 +1739,9 @@ static int copy_rows(struct store *s, const struct batch *b, bool ord)
 		for (size_t k = 0; r == 0 && k < b->ncells_row; k++) {
 			switch (c[k].kind) {
 			case V_INT:
-				if (sc->fields[b->cell_field[k]].type ==
-				    FT_BOOLEAN)
+				if (k < b->ncells_row - schema_appends(sc) &&
+				    sc->fields[b->cell_field[k]].type ==
+					    FT_BOOLEAN)
 					r = buf_adds(t, c[k].u.i ? "t" : "f");
 				else
 					r = buf_add(
@@ -1648,16 +1784,23 @@ static int copy_rows(struct store *s, const struct batch *b, bool ord)
  * every attempt. Both ways apply the same rows with the same triggers
  * (BEFORE/AFTER INSERT fire for COPY too); any other error is the batch's.
  */
-static int apply_rows(struct store *s, const struct batch *b)
+static int apply_rows(struct store *s, struct batch *b)
 {
 	struct stage *st = NULL;
 	int r, dup;
 
+	b->dup_keys = 0; /* a first COPY meets no key of this upload */
 	if (b->nrows == 0)
 		return 0;
 	r = stage_for(s, b, &st);
 	if (r < 0)
 		return r;
+	if (schema_appends(&b->ds->schema)) {
+		/* every row is new: its key is (this upload, its record),
+		 * and a batch is applied once (the resume point) */
+		r = copy_rows(s, b, false);
+		return r ?: copy_in(s, st->direct_sql);
+	}
 	dup = batch_dup_keys(b);
 	if (dup < 0)
 		return dup;
@@ -1684,6 +1827,17 @@ static int apply_rows(struct store *s, const struct batch *b)
 	}
 	r = r ?: copy_rows(s, b, true);
 	r = r ?: copy_in(s, st->copy_sql);
+	if (r == 0 && st->dupcount_sql) {
+		struct params q = {0};
+		PGresult *res;
+
+		p_i64(&q, b->upload_id);
+		r = run(s, st->dupcount_sql, &q, &res);
+		if (r == 0) {
+			b->dup_keys = val_i64(res, 0, 0);
+			PQclear(res);
+		}
+	}
 	r = r ?: run_simple(s, dup ? st->dedupe_sql : st->apply_sql);
 	/* emptied at each commit (ON COMMIT DELETE ROWS); inside a group
 	 * the next batch shares the transaction */
@@ -1772,6 +1926,7 @@ static int advance(struct store *s, const struct batch *b)
 	p_i64(&p, b->end_line);
 	p_i64(&p, (int64_t)b->start_offset);
 	p_i64(&p, (int64_t)b->raw_offset);
+	p_i64(&p, b->dup_keys);
 	r = run(s, s->pg->sql[SQL_ADVANCE], &p, &res);
 	if (r < 0)
 		return r;
@@ -1785,7 +1940,7 @@ static int advance(struct store *s, const struct batch *b)
 	return r;
 }
 
-static int batch_tx(struct store *s, const struct batch *b)
+static int batch_tx(struct store *s, struct batch *b)
 {
 	int r = applied_already(s, b);
 
@@ -1809,7 +1964,7 @@ static int batch_tx(struct store *s, const struct batch *b)
 	return r;
 }
 
-static int pg_apply_batch(struct store *s, const struct batch *b)
+static int pg_apply_batch(struct store *s, struct batch *b)
 {
 	int r;
 
@@ -1998,8 +2153,8 @@ static int pg_status_json(struct store *s, int64_t id, struct buf *out)
 	r = r
 		    ?: sql_make(
 			       s->pg, &sql,
-			       "SELECT record, line, \"column\", value, type, message"
-			       " FROM @.upload_errors WHERE upload_id = $1"
+			       "SELECT record, line, \"column\", value, type, message,"
+			       " position FROM @.upload_errors WHERE upload_id = $1"
 			       " ORDER BY rowid LIMIT 100");
 	if (r < 0)
 		goto out;
@@ -2014,6 +2169,8 @@ static int pg_status_json(struct store *s, int64_t id, struct buf *out)
 			.value = val_str(er, i, 3),
 			.type = val_str(er, i, 4),
 			.message = val_str(er, i, 5),
+			.has_position = !PQgetisnull(er, i, 6),
+			.position = val_i64(er, i, 6),
 		};
 		r = store_status_error_add(&first, &e);
 	}
@@ -2045,6 +2202,11 @@ static int pg_status_json(struct store *s, int64_t id, struct buf *out)
 			.created_at = val_str(res, 0, 16),
 			.started_at = val_str(res, 0, 17),
 			.finished_at = val_str(res, 0, 18),
+			.partner = val_str(res, 0, 19),
+			.has_user = !PQgetisnull(res, 0, 20),
+			.user_uid = val_i64(res, 0, 20),
+			.user_name = val_str(res, 0, 21),
+			.rows_duplicate_keys = val_i64(res, 0, 22),
 			.first_json = first.p,
 			.first_len = first.len,
 		};
@@ -2060,7 +2222,8 @@ out:
 }
 
 /* The list item JSON of SQLite's VIEW_COLUMNS (store_read.c). */
-static int view_json(struct buf *b, const struct upload_view *v)
+static int view_json(struct buf *b, const struct upload_view *v,
+		     const char *partner, int64_t dup_keys)
 {
 	int r = buf_printf(b, "{\"id\":%lld,\"file\":", (long long)v->id);
 
@@ -2069,19 +2232,25 @@ static int view_json(struct buf *b, const struct upload_view *v)
 	r = r
 		    ?: store_json_str(b, v->dataset,
 				      v->dataset ? strlen(v->dataset) : 0);
+	r = r ?: buf_adds(b, ",\"partner\":");
+	r = r ?: store_json_str(b, partner, partner ? strlen(partner) : 0);
 	r = r ?: buf_adds(b, ",\"state\":");
 	r = r ?: store_json_str(b, v->state, strlen(v->state));
 	r = r
-		    ?: buf_printf(
-			       b,
-			       ",\"bytes\":%lld,\"rows\":{\"total\":%lld,"
-			       "\"applied\":%lld,\"failed\":%lld},\"progress\":",
-			       (long long)v->bytes, (long long)v->rows_total,
-			       (long long)v->rows_applied,
-			       (long long)v->rows_failed);
+		    ?: buf_printf(b,
+				  ",\"bytes\":%lld,\"rows\":{\"total\":%lld,"
+				  "\"applied\":%lld,\"failed\":%lld",
+				  (long long)v->bytes, (long long)v->rows_total,
+				  (long long)v->rows_applied,
+				  (long long)v->rows_failed);
+	if (dup_keys)
+		r = r
+			    ?: buf_printf(b, ",\"duplicate_keys\":%lld",
+					  (long long)dup_keys);
+	r = r ?: buf_adds(b, "},\"progress\":");
 	r = r ?: store_json_real(b, v->progress);
 	r = r
-		    ?: buf_printf(b, ",\"errors\":%lld,\"reason\":",
+		    ?: buf_printf(b, ",\"errors\":{\"count\":%lld},\"reason\":",
 				  (long long)v->errors);
 	r = r
 		    ?: store_json_str(b, v->reason,
@@ -2134,13 +2303,18 @@ static int view_row(const PGresult *res, int i, upload_view_fn fn, void *data)
 		.errors = val_i64(res, i, 15),
 		.duplicate_of = val_i64(res, i, 16),
 		.elapsed_s = strtod(PQgetvalue(res, i, 17), NULL),
+		.delimiter = val_str(res, i, 20),
+		.encoding = val_str(res, i, 21),
+		.compression = val_str(res, i, 22),
+		.header = (int)val_i64(res, i, 23),
+		.likely_encoding = val_str(res, i, 24),
 	};
 	int r;
 
 	if (!v.file || !v.state)
 		return -EIO;
 	v.progress = store_progress(v.state, v.bytes, v.bytes_done);
-	r = view_json(&json, &v);
+	r = view_json(&json, &v, val_str(res, i, 18), val_i64(res, i, 19));
 	if (r == 0) {
 		v.json = json.p;
 		v.json_len = json.len;
@@ -2160,12 +2334,19 @@ static int pg_uploads_list(struct store *s, const struct upload_query *q,
 
 	if (r < 0)
 		return r;
-	p_i64(&p, q->before > 0 ? q->before : INT64_MAX);
+	if (q->limit < 1 || q->limit > STORE_LIST_MAX)
+		return -EINVAL;
+	if (q->ascending)
+		p_i64(&p, q->after);
+	else
+		p_i64(&p, q->before > 0 ? q->before : INT64_MAX);
 	p_str(&p, q->state);
 	p_str(&p, q->dataset);
 	p_i64(&p, (int64_t)q->limit + 1); /* one more: is there a next page */
 	p_str(&p, q->name);
-	r = run(s, s->pg->sql[SQL_LIST_ALL], &p, &res);
+	p_str(&p, q->partner);
+	r = run(s, s->pg->sql[q->ascending ? SQL_FEED : SQL_LIST_ALL], &p,
+		&res);
 	if (r < 0)
 		return r;
 	n = PQntuples(res);
@@ -2173,6 +2354,8 @@ static int pg_uploads_list(struct store *s, const struct upload_query *q,
 		n = (int)q->limit;
 		next = val_i64(res, n - 1, 0);
 	}
+	if (q->ascending) /* the last id passed (0: none) */
+		next = n ? val_i64(res, n - 1, 0) : 0;
 	for (int i = 0; r == 0 && i < n; i++)
 		r = view_row(res, i, fn, data);
 	PQclear(res);
@@ -2219,8 +2402,17 @@ static int error_rows(struct store *s, PGresult *res, error_view_fn fn,
 			.message = val_str(res, i, 6),
 		};
 
-		se = (struct status_error){e.record, e.line, e.column,
-					   e.value,  e.type, e.message};
+		se = (struct status_error){
+			.record = e.record,
+			.line = e.line,
+			.column = e.column,
+			.value = e.value,
+			.type = e.type,
+			.message = e.message,
+			.has_position = !PQgetisnull(res, i, 7),
+			.position = PQgetisnull(res, i, 7) ? 0
+							  : val_i64(res, i, 7),
+		};
 		buf_reset(&json);
 		r = store_status_error_add(&json, &se);
 		if (r < 0)
@@ -2347,6 +2539,165 @@ static int pg_errors_chunk(struct store *s, int64_t id, int64_t record,
 	return r;
 }
 
+/* store_read.c's sq_errors_prev, on PostgreSQL. */
+static int pg_errors_prev(struct store *s, int64_t id, int64_t after,
+			  unsigned limit, int64_t *prev_after)
+{
+	int64_t extra = 0, last = 0, before = 0;
+	int r;
+
+	if (limit < 1 || limit > STORE_LIST_MAX)
+		return -EINVAL;
+	if (after <= 0) {
+		*prev_after = -1;
+		return 0;
+	}
+	r = read_ready(s);
+	r = r
+		    ?: query_one(s,
+				 "SELECT record FROM @.upload_errors"
+				 " WHERE upload_id = $1 AND record <= $2"
+				 " ORDER BY record DESC, rowid DESC LIMIT 1 OFFSET $3",
+				 id, after, limit, 3, &extra);
+	if (r == -ENOENT) {
+		*prev_after = 0; /* at most limit errors before: the first page */
+		return 0;
+	}
+	r = r
+		    ?: query_one(s,
+				 "SELECT max(record) FROM @.upload_errors"
+				 " WHERE upload_id = $1 AND record <= $2",
+				 id, after, 0, 2, &last);
+	if (r < 0)
+		return r;
+	if (extra < last) {
+		*prev_after = extra;
+		return 0;
+	}
+	/* one record alone has more than limit errors: the page is that
+	 * record, from the one before it */
+	r = query_one(s,
+		      "SELECT max(record) FROM @.upload_errors"
+		      " WHERE upload_id = $1 AND record < $2",
+		      id, last, 0, 2, &before);
+	if (r < 0 && r != -ENOENT)
+		return r;
+	*prev_after = r == -ENOENT ? 0 : before;
+	return 0;
+}
+
+/* store_read.c's sq_errors_summary: the first line and value of a group
+ * are those of its lowest rowid (SQLite's bare columns beside min()). */
+static int pg_errors_summary(struct store *s, int64_t id, unsigned limit,
+			     error_group_fn fn, void *data, int64_t *groups)
+{
+	struct params p = {0};
+	PGresult *res = NULL;
+	char *sql = NULL;
+	int64_t total = 0;
+	int n = 0, r;
+
+	if (limit < 1 || limit > STORE_LIST_MAX)
+		return -EINVAL;
+	r = read_ready(s);
+	r = r
+		    ?: query_one(s,
+				 "SELECT count(*) FROM (SELECT 1 FROM @.upload_errors"
+				 " WHERE upload_id = $1"
+				 " GROUP BY \"column\", type, message) g",
+				 id, 0, 0, 1, &total);
+	r = r
+		    ?: sql_make(
+			       s->pg, &sql,
+			       "SELECT g.\"column\", g.type, g.message, g.n,"
+			       " e.line, e.value FROM (SELECT \"column\", type, message,"
+			       " count(*) AS n, min(rowid) AS first FROM @.upload_errors"
+			       " WHERE upload_id = $1 GROUP BY \"column\", type, message) g"
+			       " JOIN @.upload_errors e ON e.rowid = g.first"
+			       " ORDER BY g.n DESC, g.first LIMIT $2");
+	if (r < 0)
+		goto out;
+	p_i64(&p, id);
+	p_i64(&p, limit);
+	r = run(s, sql, &p, &res);
+	for (int i = 0; r == 0 && i < PQntuples(res); i++) {
+		struct error_group g = {
+			.column = val_str(res, i, 0),
+			.type = val_str(res, i, 1),
+			.message = val_str(res, i, 2),
+			.count = val_i64(res, i, 3),
+			.first_line = val_i64(res, i, 4),
+			.first_value = val_str(res, i, 5),
+		};
+
+		r = fn(&g, data);
+		n++;
+	}
+	if (r == 0) {
+		*groups = total;
+		r = n;
+	}
+out:
+	PQclear(res);
+	free(sql);
+	return r;
+}
+
+/* store_read.c's sq_metrics_each without retention's totals (PostgreSQL
+ * refuses retention of records): sorted bytewise as SQLite sorts. */
+static int pg_metrics_each(struct store *s, enum store_metric_set set,
+			   store_count_fn fn, void *data)
+{
+	PGresult *res = NULL;
+	char *sql = NULL;
+	int r = read_ready(s);
+
+	if (set == STORE_UPLOADS_TOTAL)
+		r = r
+			    ?: sql_make(
+				       s->pg, &sql,
+				       "SELECT state, coalesce(dataset, '') AS ds,"
+				       " count(*) FROM @.uploads WHERE state IN ({})"
+				       " GROUP BY 1, 2 ORDER BY state COLLATE \"C\","
+				       " coalesce(dataset, '') COLLATE \"C\"",
+				       upload_state_terminal_mask());
+	else
+		r = r
+			    ?: sql_make(s->pg, &sql,
+					"SELECT type, NULL, count(*)"
+					" FROM @.upload_errors GROUP BY 1"
+					" ORDER BY type COLLATE \"C\"");
+	r = r ?: run(s, sql, NULL, &res);
+	free(sql);
+	for (int i = 0; r == 0 && i < PQntuples(res); i++)
+		r = fn(val_str(res, i, 0), val_str(res, i, 1),
+		       val_i64(res, i, 2), data);
+	PQclear(res);
+	return r;
+}
+
+static int pg_partner_metrics(struct store *s, partner_metrics_fn fn,
+			      void *data)
+{
+	PGresult *res = NULL;
+	char *sql = NULL;
+	int r = read_ready(s);
+
+	r = r
+		    ?: sql_make(s->pg, &sql,
+				"SELECT coalesce(partner, ''), dataset, state,"
+				" count(*), sum(rows_applied), sum(rows_failed)"
+				" FROM @.uploads GROUP BY 1, 2, 3");
+	r = r ?: run(s, sql, NULL, &res);
+	free(sql);
+	for (int i = 0; r == 0 && i < PQntuples(res); i++)
+		r = fn(val_str(res, i, 0), val_str(res, i, 1),
+		       val_str(res, i, 2), val_i64(res, i, 3),
+		       val_i64(res, i, 4), val_i64(res, i, 5), data);
+	PQclear(res);
+	return r;
+}
+
 static int pg_ping(struct store *s, int64_t *max_id)
 {
 	int64_t v = 0;
@@ -2426,6 +2777,12 @@ static const struct store_ops pg_ops = {
 	.upload_dialect = pg_upload_dialect,
 	.upload_hashed = pg_upload_hashed,
 	.apply_batch = pg_apply_batch,
+	/* no held transaction (txn_begin): each batch commits alone, as
+	 * before issue 17; no retention of records (config refuses it) */
+	.errors_prev = pg_errors_prev,
+	.errors_summary = pg_errors_summary,
+	.metrics_each = pg_metrics_each,
+	.partner_metrics = pg_partner_metrics,
 	.status_synced = pg_status_synced,
 	.upload_get = pg_upload_get,
 	.upload_latest_same_name = pg_upload_latest_same_name,

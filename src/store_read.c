@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: 2026 the ingestd authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * store_read.c - see store_read.h. Read-side companions of store.c: the
  * same connection struct and statement cache (store_int.h), only SELECTs.
@@ -12,7 +14,8 @@
 #include <string.h>
 
 const double store_duration_bounds[STORE_DURATION_BUCKETS] = {
-	0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600,
+	0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,  1,
+	2.5,   5,    10,    30,   60,  300,  1800, 3600,
 };
 
 /* Same formula as the status document's "progress" (store.c); {} are the
@@ -23,22 +26,32 @@ const double store_duration_bounds[STORE_DURATION_BUCKETS] = {
 	" WHEN bytes > 0 THEN round(CAST(bytes_done AS REAL) / bytes, 4)" \
 	" ELSE 0.0 END"
 
-#define VIEW_COLUMNS                                                          \
-	"id, file_name, dataset, state, reason, location, sha256,"            \
-	" created_at, started_at, finished_at, bytes, bytes_done,"            \
-	" rows_total, rows_applied, rows_failed, errors_count, duplicate_of," \
-	" " PROGRESS_EXPR ","                                                 \
-	" CASE WHEN started_at IS NULL THEN -1.0 ELSE"                        \
-	"  max(0.0, (julianday(coalesce(finished_at, 'now'))"                 \
-	"   - julianday(started_at)) * 86400.0) END,"                         \
-	" json_object('id', id, 'file', file_name, 'dataset', dataset,"       \
-	"  'state', state, 'bytes', bytes,"                                   \
-	"  'rows', json_object('total', rows_total, 'applied', rows_applied," \
-	"   'failed', rows_failed),"                                          \
-	"  'progress', " PROGRESS_EXPR ", 'errors', errors_count,"            \
-	"  'reason', reason, 'duplicate_of', duplicate_of,"                   \
-	"  'created_at', created_at, 'started_at', started_at,"               \
-	"  'finished_at', finished_at, 'url', '/uploads/' || id || '/')"
+#define VIEW_COLUMNS                                                            \
+	"id, file_name, dataset, state, reason, location, sha256,"              \
+	" created_at, started_at, finished_at, bytes, bytes_done,"              \
+	" rows_total, rows_applied, rows_failed, errors_count, duplicate_of,"   \
+	" " PROGRESS_EXPR ","                                                   \
+	" CASE WHEN started_at IS NULL THEN -1.0 ELSE"                          \
+	"  max(0.0, (julianday(coalesce(finished_at, 'now'))"                   \
+	"   - julianday(started_at)) * 86400.0) END,"                           \
+	" json_object('id', id, 'file', file_name, 'dataset', dataset,"         \
+	"  'partner', partner,"                                                 \
+	"  'state', state, 'bytes', bytes,"                                     \
+	"  'rows', CASE WHEN rows_duplicate_keys = 0 THEN"                      \
+	"   json_object('total', rows_total, 'applied', rows_applied,"          \
+	"   'failed', rows_failed) ELSE"                                        \
+	"   json_object('total', rows_total, 'applied', rows_applied,"          \
+	"   'failed', rows_failed, 'duplicate_keys', rows_duplicate_keys) END," \
+	"  'progress', " PROGRESS_EXPR ","                                      \
+	"  'errors', json_object('count', errors_count),"                       \
+	"  'reason', reason, 'duplicate_of', duplicate_of,"                     \
+	"  'created_at', created_at, 'started_at', started_at,"                 \
+	"  'finished_at', finished_at, 'url', '/uploads/' || id || '/'),"       \
+	" json_extract(dialect, '$.delimiter'),"                                \
+	" json_extract(dialect, '$.encoding'),"                                 \
+	" json_extract(dialect, '$.compression'),"                              \
+	" coalesce(json_extract(dialect, '$.header'), -1),"                     \
+	" json_extract(dialect, '$.likely_encoding')"
 
 static const char *col_text(sqlite3_stmt *st, int i)
 {
@@ -68,6 +81,11 @@ static int view_row(sqlite3_stmt *st, upload_view_fn fn, void *data)
 		.progress = sqlite3_column_double(st, 17),
 		.elapsed_s = sqlite3_column_double(st, 18),
 		.json = col_text(st, 19),
+		.delimiter = col_text(st, 20),
+		.encoding = col_text(st, 21),
+		.compression = col_text(st, 22),
+		.header = sqlite3_column_int(st, 23),
+		.likely_encoding = col_text(st, 24),
 	};
 
 	/* text pointers first, then their lengths (SQLite's documented order) */
@@ -87,13 +105,18 @@ int sq_uploads_list(struct store *s, const struct upload_query *q,
 	if (q->limit < 1 || q->limit > STORE_LIST_MAX)
 		return -EINVAL;
 	r = store_prep(s,
-		       s->sql[q->name    ? SQL_LIST_NAME
-			      : q->state ? SQL_LIST_STATE
-					 : SQL_LIST_ALL],
+		       s->sql[q->ascending ? SQL_FEED
+			      : q->name    ? SQL_LIST_NAME
+			      : q->state   ? SQL_LIST_STATE
+					   : SQL_LIST_ALL],
 		       &st);
 	if (r < 0)
 		return r;
-	sqlite3_bind_int64(st, 1, q->before > 0 ? q->before : INT64_MAX);
+	if (q->ascending)
+		sqlite3_bind_int64(st, 1, q->after);
+	else
+		sqlite3_bind_int64(st, 1,
+				   q->before > 0 ? q->before : INT64_MAX);
 	if (q->state)
 		sqlite3_bind_text(st, 2, q->state, -1, SQLITE_STATIC);
 	if (q->dataset)
@@ -102,6 +125,8 @@ int sq_uploads_list(struct store *s, const struct upload_query *q,
 	sqlite3_bind_int64(st, 4, (sqlite3_int64)q->limit + 1);
 	if (q->name)
 		sqlite3_bind_text(st, 5, q->name, -1, SQLITE_STATIC);
+	if (q->partner)
+		sqlite3_bind_text(st, 6, q->partner, -1, SQLITE_STATIC);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if ((unsigned)n == q->limit) {
 			next = last;
@@ -117,7 +142,7 @@ int sq_uploads_list(struct store *s, const struct upload_query *q,
 		r = store_fail(s, rc);
 		goto out;
 	}
-	*next_before = next;
+	*next_before = q->ascending ? last : next;
 	r = n;
 out:
 	sqlite3_reset(st);
@@ -143,8 +168,12 @@ int sq_upload_view(struct store *s, int64_t id, upload_view_fn fn, void *data)
 
 #define ERROR_COLUMNS                                                        \
 	"rowid, record, line, \"column\", value, type, message,"             \
+	" CASE WHEN position IS NULL THEN"                                   \
 	" json_object('record', record, 'line', line, 'column', \"column\"," \
-	"  'value', value, 'type', type, 'message', message)"
+	"  'value', value, 'type', type, 'message', message) ELSE"           \
+	" json_object('record', record, 'line', line, 'column', \"column\"," \
+	"  'value', value, 'type', type, 'message', message,"                \
+	"  'position', position) END"
 
 static int error_rows(struct store *s, sqlite3_stmt *st, error_view_fn fn,
 		      void *data, int64_t *last_record)
@@ -286,6 +315,126 @@ int sq_errors_chunk(struct store *s, int64_t id, int64_t record, int64_t rowid,
 	return r;
 }
 
+int sq_errors_prev(struct store *s, int64_t id, int64_t after, unsigned limit,
+		   int64_t *prev_after)
+{
+	int64_t extra = 0, last = 0, before = 0;
+	sqlite3_stmt *st;
+	bool more;
+	int r;
+
+	if (limit < 1 || limit > STORE_LIST_MAX)
+		return -EINVAL;
+	if (after <= 0) {
+		*prev_after = -1;
+		return 0;
+	}
+	/* Backwards as store_errors_page() goes forwards: the record of
+	 * error number limit+1 counting back from after. The records after
+	 * it hold at most limit errors, so a page from it holds them all. */
+	r = store_prep(s,
+		       "SELECT record FROM upload_errors"
+		       " WHERE upload_id = ?1 AND record <= ?2"
+		       " ORDER BY record DESC, rowid DESC LIMIT 1 OFFSET ?3",
+		       &st);
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, after);
+	sqlite3_bind_int64(st, 3, limit);
+	r = sqlite3_step(st);
+	more = r == SQLITE_ROW;
+	if (more)
+		extra = sqlite3_column_int64(st, 0);
+	r = r == SQLITE_ROW || r == SQLITE_DONE ? 0 : store_fail(s, r);
+	sqlite3_reset(st);
+	if (r < 0)
+		return r;
+	if (!more) {
+		*prev_after =
+			0; /* at most limit errors before: the first page */
+		return 0;
+	}
+	r = query_i64(s,
+		      "SELECT max(record) FROM upload_errors"
+		      " WHERE upload_id = ?1 AND record <= ?2",
+		      id, after, &last);
+	if (r < 0)
+		return r;
+	if (extra < last) {
+		*prev_after = extra;
+		return 0;
+	}
+	/* one record alone has more than limit errors: the page is that
+	 * record, from the one before it */
+	r = query_i64(s,
+		      "SELECT max(record) FROM upload_errors"
+		      " WHERE upload_id = ?1 AND record < ?2",
+		      id, last, &before);
+	if (r < 0 && r != -ENOENT)
+		return r;
+	*prev_after = r == -ENOENT ? 0 : before;
+	return 0;
+}
+
+int sq_errors_summary(struct store *s, int64_t id, unsigned limit,
+			 error_group_fn fn, void *data, int64_t *groups)
+{
+	sqlite3_stmt *st;
+	int64_t total = 0;
+	int n = 0, r, rc;
+
+	if (limit < 1 || limit > STORE_LIST_MAX)
+		return -EINVAL;
+	r = query_i64(
+		s,
+		"SELECT count(*) FROM (SELECT 1 FROM upload_errors"
+		" WHERE upload_id = ?1 GROUP BY \"column\", type, message)",
+		id, 0, &total);
+	if (r < 0)
+		return r;
+	/* line and value are those of the row min(rowid) picks (SQLite's
+	 * bare columns beside one min()): the first of the group in file
+	 * order. The index on (upload_id, record) bounds the scan to this
+	 * upload's errors (at most max_errors + one record). */
+	r = store_prep(
+		s,
+		"SELECT \"column\", type, message, count(*) AS n,"
+		" min(rowid) AS first, line, value FROM upload_errors"
+		" WHERE upload_id = ?1 GROUP BY \"column\", type, message"
+		" ORDER BY n DESC, first LIMIT ?2",
+		&st);
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, limit);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct error_group g = {
+			.column = col_text(st, 0),
+			.type = col_text(st, 1),
+			.message = col_text(st, 2),
+			.count = sqlite3_column_int64(st, 3),
+			.first_line = sqlite3_column_int64(st, 5),
+			.first_value = col_text(st, 6),
+		};
+
+		if (!g.type || !g.message) {
+			r = -ENOMEM;
+			goto out;
+		}
+		r = fn(&g, data);
+		if (r < 0)
+			goto out;
+		n++;
+	}
+	r = rc == SQLITE_DONE ? n : store_fail(s, rc);
+out:
+	sqlite3_reset(st);
+	if (r >= 0)
+		*groups = total;
+	return r;
+}
+
 int sq_ping(struct store *s, int64_t *max_id)
 {
 	int64_t v = 0;
@@ -331,6 +480,7 @@ int store_read_build_sql(struct store *s)
 			      "SELECT " VIEW_COLUMNS " FROM uploads"
 			      " WHERE id < ?1 AND (?2 IS NULL OR state = ?2)"
 			      " AND (?3 IS NULL OR dataset = ?3)"
+			      " AND (?6 IS NULL OR coalesce(partner, '') = ?6)"
 			      " ORDER BY id DESC LIMIT ?4",
 			      DONE_MASK, DONE_MASK);
 
@@ -340,6 +490,7 @@ int store_read_build_sql(struct store *s)
 			       "SELECT " VIEW_COLUMNS " FROM uploads"
 			       " WHERE state = ?2 AND id < ?1"
 			       " AND (?3 IS NULL OR dataset = ?3)"
+			       " AND (?6 IS NULL OR coalesce(partner, '') = ?6)"
 			       " ORDER BY id DESC LIMIT ?4",
 			       DONE_MASK, DONE_MASK);
 	r = r
@@ -348,7 +499,18 @@ int store_read_build_sql(struct store *s)
 			       "SELECT " VIEW_COLUMNS " FROM uploads"
 			       " WHERE file_name = ?5 AND id < ?1 AND (?2 IS NULL OR state = ?2)"
 			       " AND (?3 IS NULL OR dataset = ?3)"
+			       " AND (?6 IS NULL OR coalesce(partner, '') = ?6)"
 			       " ORDER BY id DESC LIMIT ?4",
+			       DONE_MASK, DONE_MASK);
+	/* The feed: ascending rowid from after, every filter optional. */
+	r = r
+		    ?: store_sql_set(
+			       s, SQL_FEED,
+			       "SELECT " VIEW_COLUMNS " FROM uploads"
+			       " WHERE id > ?1 AND (?2 IS NULL OR state = ?2)"
+			       " AND (?3 IS NULL OR dataset = ?3)"
+			       " AND (?5 IS NULL OR file_name = ?5)"
+			       " ORDER BY id LIMIT ?4",
 			       DONE_MASK, DONE_MASK);
 	r = r
 		    ?: store_sql_set(s, SQL_VIEW,
@@ -411,7 +573,82 @@ static int metrics_read(struct store *s, struct store_metrics *m)
 			m->duration_le[i] = sqlite3_column_int64(st, 2 + i);
 	}
 	sqlite3_reset(st);
-	return rc == SQLITE_ROW ? 0 : store_fail(s, rc);
+	if (rc != SQLITE_ROW)
+		return store_fail(s, rc);
+
+	/* What retention deleted (store_retain.c): the _total series count
+	 * it still. */
+	r = store_prep(
+		s,
+		"SELECT coalesce(sum(rows_applied), 0),"
+		" coalesce(sum(rows_failed), 0), coalesce(sum(bytes), 0),"
+		" coalesce(sum(duration_count), 0), total(duration_sum)"
+		" FROM upload_totals",
+		&st);
+	if (r < 0)
+		return r;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		m->rows_applied += sqlite3_column_int64(st, 0);
+		m->rows_failed += sqlite3_column_int64(st, 1);
+		m->bytes_ingested += sqlite3_column_int64(st, 2);
+		m->duration_count += sqlite3_column_int64(st, 3);
+		m->duration_sum += sqlite3_column_double(st, 4);
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW)
+		return store_fail(s, rc);
+	r = store_prep(s, "SELECT le, n FROM duration_totals", &st);
+	if (r < 0)
+		return r;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		double le = sqlite3_column_double(st, 0);
+
+		/* a bound no longer in the list (an older release's) is
+		 * left out of the buckets; _count and _sum keep it */
+		for (int i = 0; i < STORE_DURATION_BUCKETS; i++)
+			if (le == store_duration_bounds[i])
+				m->duration_le[i] +=
+					sqlite3_column_int64(st, 1);
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : store_fail(s, rc);
+}
+
+int sq_metrics_each(struct store *s, enum store_metric_set set,
+		       store_count_fn fn, void *data)
+{
+	struct buf b = BUF_INIT;
+	sqlite3_stmt *st;
+	int r, rc;
+
+	if (set == STORE_UPLOADS_TOTAL)
+		r = store_sql_fill(
+			&b,
+			"SELECT state, dataset, sum(n) FROM ("
+			" SELECT state, coalesce(dataset, '') AS dataset, count(*) AS n"
+			"  FROM uploads WHERE state IN ({}) GROUP BY 1, 2"
+			" UNION ALL SELECT state, dataset, uploads FROM upload_totals)"
+			" GROUP BY 1, 2 ORDER BY 1, 2",
+			upload_state_terminal_mask());
+	else
+		r = buf_adds(
+			&b,
+			"SELECT type, NULL, n FROM error_totals ORDER BY 1");
+	r = r ?: store_prep(s, b.p, &st);
+	buf_free(&b);
+	if (r < 0)
+		return r;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		r = fn(col_text(st, 0), col_text(st, 1),
+		       sqlite3_column_int64(st, 2), data);
+		if (r < 0) {
+			sqlite3_reset(st);
+			return r;
+		}
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : store_fail(s, rc);
 }
 
 int sq_metrics(struct store *s, struct store_metrics *out)
@@ -436,4 +673,29 @@ int sq_metrics(struct store *s, struct store_metrics *out)
 	if (r == 0)
 		*out = m;
 	return r;
+}
+
+int sq_partner_metrics(struct store *s, partner_metrics_fn fn, void *data)
+{
+	sqlite3_stmt *st;
+	int r, rc;
+
+	r = store_prep(s,
+		       "SELECT coalesce(partner, ''), dataset, state, count(*),"
+		       " sum(rows_applied), sum(rows_failed) FROM uploads"
+		       " GROUP BY 1, 2, 3",
+		       &st);
+	if (r < 0)
+		return r;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		r = fn(col_text(st, 0), col_text(st, 1), col_text(st, 2),
+		       sqlite3_column_int64(st, 3), sqlite3_column_int64(st, 4),
+		       sqlite3_column_int64(st, 5), data);
+		if (r < 0)
+			break;
+	}
+	sqlite3_reset(st);
+	if (r < 0)
+		return r;
+	return rc == SQLITE_DONE ? 0 : store_fail(s, rc);
 }

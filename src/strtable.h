@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: 2026 the ingestd authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * strtable.h - one string table per enum, both directions (after
  * systemd's src/basic/string-table.h).

@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: 2026 the ingestd authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * upload.c - see upload.h. The transition table is the single source of
  * truth; store.c asks it before every state change.

@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: 2026 the ingestd authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * util.c - see util.h.
  */
@@ -6,12 +8,17 @@
 #include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* The invariants of util.h, checked on entry to every buf_* function. */
 static void buf_check(const struct buf *b)
@@ -51,8 +58,16 @@ int buf_add(struct buf *b, const void *p, size_t n)
 {
 	int r;
 
+	assert(b && (p || n == 0));
+	/* The common case, kept short: it fits (cap > len is an invariant,
+	 * and cap never exceeds max + 1, so it also fits max). */
+	if (b->p && n < b->cap - b->len) {
+		memcpy(b->p + b->len, p, n);
+		b->len += n;
+		b->p[b->len] = '\0';
+		return 0;
+	}
 	buf_check(b);
-	assert(p || n == 0);
 	if (n > SIZE_MAX / 2 - b->len)
 		return -ENOSPC;
 	r = buf_grow(b, b->len + n);
@@ -238,6 +253,58 @@ int sql_ident(struct buf *b, const char *name)
 		b->p[old] = '\0';
 	}
 	return r;
+}
+
+const char *file_sealed(int fd, bool leased)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return "it could no longer be examined";
+	if (st.st_nlink != 1)
+		return "another hard link to it was made after it was taken";
+	/* While a lease is being broken F_GETLEASE says what it will become
+	 * (F_UNLCK): someone opened the file for writing (or truncated it)
+	 * and waits for us to let go. */
+	if (leased && fcntl(fd, F_GETLEASE) != F_RDLCK)
+		return "another program opened it for writing after it was taken";
+	return NULL;
+}
+
+int rename_noreplace(int from_fd, const char *from, int to_fd, const char *to,
+		     bool by_rename)
+{
+	if (by_rename) {
+		if (renameat2(from_fd, from, to_fd, to, RENAME_NOREPLACE) == 0)
+			return 0;
+		if (errno != EINVAL)
+			return -errno;
+	}
+	if (linkat(from_fd, from, to_fd, to, 0) < 0)
+		return -errno;
+	/* Both names now: drop the old one (the new one is the file). */
+	if (unlinkat(from_fd, from, 0) < 0) {
+		int r = -errno;
+		(void)unlinkat(to_fd, to, 0);
+		return r;
+	}
+	return 0;
+}
+
+int user_name(unsigned uid, char *out, size_t n)
+{
+	struct passwd pw, *res = NULL;
+	char tmp[4096];
+	int e = getpwuid_r((uid_t)uid, &pw, tmp, sizeof(tmp), &res);
+
+	if (e)
+		return -e;
+	if (!res)
+		return -ENOENT;
+	if (strlen(pw.pw_name) >= n)
+		return -ENAMETOOLONG;
+	memcpy(out, pw.pw_name, strlen(pw.pw_name) + 1);
+	return 0;
 }
 
 uint64_t mono_ms(void)

@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: 2026 the ingestd authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * util.h - small helpers shared by every module: a growable byte buffer
  * (after curl's dynbuf), UTF-8 checks and escaping, clocks.
@@ -25,7 +27,7 @@ struct buf {
 	char *p;
 	size_t len;
 	size_t cap;
-	size_t max; /* 0: no limit beyond SIZE_MAX/2 */
+	size_t max; /* 0: no limit beyond SIZE_MAX/2; set before the first add */
 };
 
 #define BUF_INIT              \
@@ -76,7 +78,24 @@ int text_escape(struct buf *b, const void *s, size_t n, size_t max_bytes);
 int sql_ident(struct buf *b, const char *name);
 
 /* Milliseconds on CLOCK_MONOTONIC. */
+/* Is the file open at fd (leased: fd holds a read lease, kept since it was
+ * taken) still ours alone: one link, and no open for writing since the
+ * lease was taken? NULL when it is, else why not, a phrase for a reason
+ * ("another hard link to it was made after it was taken"). Any thread. */
+const char *file_sealed(int fd, bool leased);
+/* Rename from_fd/from to to_fd/to unless to exists. by_rename: try
+ * renameat2(RENAME_NOREPLACE) first (false: only the fallback, for
+ * tests); where the file system has no RENAME_NOREPLACE (EINVAL), link
+ * then unlink, which fails as atomically on an existing name. 0, or a
+ * negative errno (-EEXIST: to exists; the file stays at from). */
+int rename_noreplace(int from_fd, const char *from, int to_fd, const char *to,
+		     bool by_rename);
 uint64_t mono_ms(void);
+
+/* The user name of uid (getpwuid_r) into out[n]. Returns 0, -ENOENT when
+ * no user has that uid, or another negative errno; out is untouched on
+ * failure. */
+int user_name(unsigned uid, char *out, size_t n);
 
 /* The message of errno err (positive or negative), written to buf[0..n)
  * when glibc does not return a static string; returns buf or that string.

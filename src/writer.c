@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: 2026 the ingestd authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * writer.c - see writer.h.
  */
@@ -23,6 +25,8 @@ struct wcall {
 	struct wcall *next;
 };
 
+#define GROUP_MAX 64
+
 /* Which thread owns what: mu guards the queues, stopping, busy, done_ops,
  * the busy/result of queued batches and the result of queued calls;
  * store, and self once set, belong to the writer thread alone. */
@@ -39,6 +43,11 @@ struct writer {
 	bool busy;
 	uint64_t done_ops;
 	struct store *store;
+	/* The held transaction (see HOLD_ROWS); writer thread only. */
+	bool txn;
+	int64_t txn_upload; /* whose batches it holds */
+	size_t txn_rows;
+	size_t nheld; /* batches handed back in it, told at the commit */
 	writer_notify_fn notify;
 	void *notify_data;
 };
@@ -52,8 +61,31 @@ struct writer {
  * commits at once, as before. Callers learn their result only after the
  * commit, so "done" still means durable in the database.
  */
-#define GROUP_MAX 64
 #define GROUP_ROWS 4096
+
+/*
+ * The held transaction (issue 17). Adding rows to an open transaction is
+ * cheap; committing is dear when keys are shuffled: each commit writes
+ * every page it touched to the WAL (and the checkpoint copies them again),
+ * and 10,000 random keys touch most leaves of the key index. So when an
+ * upload's batch comes with more work queued behind it, the writer opens
+ * one transaction (store_txn_begin: no savepoints) and keeps it open for
+ * the batches of that upload that follow, up to HOLD_ROWS rows: each goes
+ * back to its job at once (its rows are in the transaction; the job may
+ * reuse the buffer) and its progress is told after the commit. The
+ * writer commits when the queue is empty, when anything but a batch of
+ * that upload comes (a call, another upload's batch: those then run as
+ * before), at the upload's final batch, or at HOLD_ROWS. So a call's or
+ * a final batch's "done" still means committed, nothing waits uncommitted
+ * while the writer is idle, and a crash loses at most that transaction,
+ * each batch's resume point in it beside its rows. A batch that fails in
+ * it rolls the whole transaction back: its upload fails at its last
+ * committed batch (intake records that with a call), the rows, counters
+ * and resume point of the held batches gone with it; so does a failed
+ * commit, whose upload's next batch no longer follows the resume point
+ * and is refused. Nothing is applied twice or skipped.
+ */
+#define HOLD_ROWS 100000
 
 struct op {
 	struct wcall *c; /* a call, or */
@@ -157,6 +189,118 @@ static void run_group(struct writer *w, struct op *ops, size_t n)
 		ops[i].r = run_op(w, &ops[i]);
 }
 
+static bool queued(struct writer *w)
+{
+	bool q;
+
+	uv_mutex_lock(&w->mu);
+	q = w->calls || w->batches;
+	uv_mutex_unlock(&w->mu);
+	return q;
+}
+
+/* Whether ops[0..n) are batches of upload id (final ones too). */
+static bool batches_of(const struct op *ops, size_t n, int64_t id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!ops[i].b || ops[i].b->upload_id != id)
+			return false;
+	return true;
+}
+
+/* End the held transaction: commit (and tell the progress of the batches
+ * handed back in it) or roll back. Returns 0 or a negative errno. */
+static int txn_end(struct writer *w, bool commit)
+{
+	int r;
+
+	w->txn = false;
+	r = store_txn_end(w->store, commit);
+	if (r == 0 && w->nheld)
+		w->notify(w->notify_data, w->txn_upload, false);
+	else if (r < 0 && commit)
+		log_warning(
+			"writer: the transaction of %zu batches of upload %lld did not commit (%s): the upload fails at its next batch",
+			w->nheld, (long long)w->txn_upload,
+			store_errmsg(w->store));
+	w->nheld = 0;
+	return r;
+}
+
+/* Runs ops[0..n) (batches of the held transaction's upload) in it.
+ * Returns false when it keeps the transaction open: the caller hands the
+ * batches back with release(), else with finish(). */
+static bool run_held(struct writer *w, struct op *ops, size_t n)
+{
+	bool ok = true, last = false;
+	int r;
+
+	assert(on_writer(w) && w->txn);
+	for (size_t i = 0; i < n; i++) {
+		if (ok) {
+			ops[i].r = run_op(w, &ops[i]);
+			ok = ops[i].r == 0;
+		} else {
+			ops[i].r = -ECANCELED;
+			snprintf(ops[i].b->err, sizeof(ops[i].b->err),
+				 "an earlier batch of the upload was refused");
+		}
+		w->txn_rows += ops[i].b->nrows;
+		last = last || ops[i].b->final;
+	}
+	if (ok && !last && w->txn_rows < HOLD_ROWS && queued(w)) {
+		w->nheld += n;
+		return false;
+	}
+	r = txn_end(w, ok);
+	for (size_t i = 0; ok && r < 0 && i < n; i++) {
+		ops[i].r = r;
+		snprintf(ops[i].b->err, sizeof(ops[i].b->err), "%s",
+			 store_errmsg(w->store));
+	}
+	/* !ok: the failed batch says why; the ones before it in ops, rolled
+	 * back with it, too */
+	for (size_t i = 0; !ok && i < n && ops[i].r == 0; i++) {
+		ops[i].r = -ECANCELED;
+		snprintf(ops[i].b->err, sizeof(ops[i].b->err),
+			 "a later batch of the upload was refused");
+	}
+	return true;
+}
+
+/* Runs ops[0..n): in the held transaction, or as a group. Returns false
+ * when the batches go back uncommitted (release()). */
+static bool run_ops(struct writer *w, struct op *ops, size_t n)
+{
+	if (w->txn && !batches_of(ops, n, w->txn_upload))
+		(void)txn_end(w, true); /* logged there; refused next batch */
+	if (!w->txn && batches_of(ops, n, ops[0].b ? ops[0].b->upload_id : 0) &&
+	    !ops[n - 1].b->final && queued(w) &&
+	    store_txn_begin(w->store) == 0) {
+		w->txn = true;
+		w->txn_upload = ops[0].b->upload_id;
+		w->txn_rows = 0;
+	}
+	if (w->txn)
+		return run_held(w, ops, n);
+	run_group(w, ops, n);
+	return true;
+}
+
+/* Hand held batches back uncommitted (run_ops returned false): their
+ * jobs may go on; the writer stays busy. Returns with the mutex held. */
+static void release(struct writer *w, struct op *ops, size_t n)
+{
+	assert(on_writer(w));
+	uv_mutex_lock(&w->mu);
+	for (size_t i = 0; i < n; i++) {
+		ops[i].b->result = ops[i].r;
+		ops[i].b->busy = false;
+	}
+	w->done_ops += n;
+	uv_cond_broadcast(&w->cv_done);
+}
+
 static void run(void *arg)
 {
 	struct writer *w = arg;
@@ -193,9 +337,12 @@ static void run(void *arg)
 			w->batches_tail = &w->batches;
 		w->busy = true;
 		uv_mutex_unlock(&w->mu);
-		run_group(w, ops, n);
-		finish(w, ops, n); /* returns with the mutex held */
+		if (run_ops(w, ops, n))
+			finish(w, ops, n); /* returns with the mutex held */
+		else
+			release(w, ops, n); /* the same */
 	}
+	assert(!w->txn); /* it commits once the queue is empty */
 	uv_mutex_unlock(&w->mu);
 }
 

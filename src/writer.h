@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: 2026 the ingestd authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * writer.h - the single SQLite writer: one thread owns the only read-write
  * connection and applies, in order, the calls and row batches handed to it.

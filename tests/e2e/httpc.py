@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 the ingestd authors
+# SPDX-License-Identifier: MIT
 """
 httpc.py - HTTP helpers shared by test_http.py and test_browser.py.
 
@@ -6,6 +8,7 @@ headers with lower-case names, body bytes).
 """
 
 import http.client
+import json
 import os
 import re
 import signal
@@ -33,18 +36,33 @@ def get(d, path, **kw):
     return request(d.port, path, **kw)
 
 
-def check_common(h, ctype, what):
-    """The headers every response carries."""
+PROBLEM = "application/problem+json"  # RFC 9457 error bodies
+FINISHED_CACHE = "max-age=3600"       # a finished upload's page and document
+
+
+def check_problem(h, body, status, what):
+    """An RFC 9457 problem document with the common headers."""
+    check_common(h, PROBLEM, what)
+    doc = json.loads(body)
+    check_eq((doc.get("type"), doc.get("status")), ("about:blank", status), "%s: problem type, status" % what)
+    check(doc.get("title") and doc.get("detail"), "%s: problem title and detail: %r" % (what, doc))
+    return doc
+
+
+def check_common(h, ctype, what, cache="no-store"):
+    """The headers every response carries; cache: its Cache-Control
+    (no-store but for finished uploads)."""
     check(h.get("content-type", "").startswith(ctype),
           "%s: Content-Type %r, expected %s" % (what, h.get("content-type"), ctype))
     check("charset=utf-8" in h.get("content-type", ""),
           "%s: no charset in Content-Type %r" % (what, h.get("content-type")))
     check_eq(h.get("x-content-type-options"), "nosniff", "%s: X-Content-Type-Options" % what)
-    check_eq(h.get("cache-control"), "no-store", "%s: Cache-Control" % what)
+    check_eq(h.get("cache-control"), cache, "%s: Cache-Control" % what)
     if ctype.startswith("text/html"):
         csp = h.get("content-security-policy", "")
-        check("default-src 'none'" in csp and "script-src" not in csp
-              and "unsafe-inline" not in csp,
+        # the one script of the pages, by hash (issue 15: live progress)
+        check("default-src 'none'" in csp and "script-src 'sha256-" in csp
+              and "unsafe-inline" not in csp and "unsafe-eval" not in csp,
               "%s: Content-Security-Policy %r" % (what, csp))
 
 

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 the ingestd authors
+# SPDX-License-Identifier: MIT
 """
 pg.py - one real PostgreSQL 15 server for the tests of a module.
 

@@ -1,8 +1,12 @@
+# SPDX-FileCopyrightText: 2026 the ingestd authors
+# SPDX-License-Identifier: MIT
 """
 test_crash.py - kill -9 at several instants (after the drop, during the
 claim, during processing at several progress values, at the finish),
 restart on the same root and database each time, and compare the end
-result with a run of the same files without crashes (issue 3). Also
+result with a run of the same files without crashes (issue 3), tables
+and errors included: also an appending dataset's (no primaryKey, issue
+12), whose file is killed mid-way too. Also
 SIGTERM in the middle of an upload: exit 0 within 5 s, resume, exact
 counts.
 """
@@ -13,12 +17,24 @@ import time
 
 import harness
 
-from harness import (ORDER_HEADER, PRODUCT_HEADER, SCALE, TERMINAL, Daemon,
+from harness import (DATASETS_YAML, ORDER_HEADER, PRODUCT_HEADER, SCALE, TERMINAL, Daemon,
                      check, check_eq, csv_text, product_rows, wait_until,
                      with_config)
 
 BIG_ROWS = 200000
-CONFIG = dict(batch_rows=5000, max_errors=3000, settle_ms=100)
+# A dataset without primaryKey (issue 12) rides along: its rows append,
+# and a crash must neither lose nor double any of them.
+APPEND_YAML = """\
+  - name: ev
+    match: "ev*.csv"
+    schema:
+      fields:
+        - {name: kind, constraints: {required: true}}
+        - {name: n, type: integer}
+"""
+EV_ROWS = 400000
+CONFIG = dict(batch_rows=5000, max_errors=3000, settle_ms=100,
+              datasets=DATASETS_YAML + APPEND_YAML)
 
 
 def big_csv():
@@ -44,8 +60,11 @@ def big_csv():
                                                             "true" if i % 3 else "false"))
             good_keys.add(sku)
     data = ("\n".join(lines) + "\n").encode()
+    # a repeated key is counted (rows.duplicate_keys, issue 12) when both
+    # rows are valid: i % 250 == 125 never hits the bad rows' residues
+    dups = sum(1 for i in range(1, BIG_ROWS + 1) if i % 250 == 125)
     return data, {"total": BIG_ROWS, "failed": bad, "applied": BIG_ROWS - bad,
-                  "errors": errors, "keys": len(good_keys)}
+                  "errors": errors, "keys": len(good_keys), "dups": dups}
 
 
 def small_files():
@@ -62,6 +81,9 @@ def small_files():
                            for i in range(1, 21)], header=ORDER_HEADER).encode(),
         "rej.csv": b"what,is,this\n1,2,3\n",
         "fail.csv": csv_text(fail).encode(),  # more than max_errors: failed
+        # appended: EV_ROWS rows, every 1000th without its required kind
+        "ev.csv": ("kind,n\n" + "".join("%s,%d\n" % ("" if i % 1000 == 7 else "k%d" % (i % 5), i)
+                                         for i in range(1, EV_ROWS + 1))).encode(),
     }
 
 
@@ -89,9 +111,12 @@ def snapshot(d):
     s = {
         "product": d.query("SELECT sku, name, price, description, active FROM product ORDER BY sku"),
         "orders": d.query("SELECT order_id, sku, quantity, ordered_at FROM orders ORDER BY order_id"),
-        "errors": d.query('SELECT u.file_name, e.record, e.line, e."column", e.type, e.value'
+        "ev": d.query("SELECT u.file_name, e._record, e.kind, e.n FROM ev e"
+                      " JOIN uploads u ON u.id = e._upload_id ORDER BY 1, 2"),
+        "errors": d.query('SELECT u.file_name, e.record, e.line, e."column", e.type, e.value,'
+                          ' e.position'
                           ' FROM upload_errors e JOIN uploads u ON u.id = e.upload_id'
-                          ' ORDER BY 1, 2, 3, 4, 5, 6'),
+                          ' ORDER BY 1, 2, 3, 4, 5, 6, 7'),
         "uploads": sorted((u["file_name"], u["dataset"], u["state"], u["sha256"], u["bytes"],
                            u["rows_total"], u["rows_applied"], u["rows_failed"],
                            u["errors_count"], u["reason"]) for u in ups),
@@ -144,13 +169,13 @@ class Prober:
         self.d = d
         self.con = None
 
-    def big(self):
-        """(state, bytes_done, bytes) of big.csv's upload, or None."""
+    def big(self, name="big.csv"):
+        """(state, bytes_done, bytes) of big.csv's (name's) upload, or None."""
         try:
             if self.con is None:
                 self.con = self.d.db()
             r = self.con.execute("SELECT state, bytes_done, bytes FROM uploads"
-                                 " WHERE file_name = 'big.csv'").fetchone()
+                                 " WHERE file_name = ?", (name,)).fetchone()
             return tuple(r) if r else None
         except harness.DBError:
             return None  # not created yet
@@ -185,7 +210,7 @@ def kill_when(d, label, pred, timeout, trace):
         check(d.alive(), "daemon died before the %s kill\n%s" % (label, d.log_tail()))
         d.stop(signal.SIGKILL)
         trace.append((label, hit, p.big(), p.count(), len(d.listdir("inbox")),
-                      len(d.listdir(".work"))))
+                      len(d.listdir(".work")), p.big("ev.csv")))
     finally:
         p.close()
 
@@ -209,7 +234,7 @@ def test_crash_campaign(bin):
         d.drop(name, files[name])
     d.stop(signal.SIGKILL)
     trace.append(("after-drop", True, None, None, len(d.listdir("inbox")),
-                  len(d.listdir(".work"))))
+                  len(d.listdir(".work")), None))
     # 2. during the claim: files dropped while the daemon is down are taken
     #    by the start-up scan; kill once about a third of them are recorded
     p = Prober(d)
@@ -231,9 +256,11 @@ def test_crash_campaign(bin):
     d.wait_settled(len(files), timeout=90)
     got, ups = snapshot(d)
     where = ("\n  kills (label, hit, big.csv (state, bytes_done, bytes), uploads,"
-             " inbox/, .work/): %r" % (trace,))
+             " inbox/, .work/, ev.csv (state, bytes_done, bytes)): %r" % (trace,))
     mid = [t for t in trace if t[2] and t[2][0] == "processing" and 0 < t[2][1] < t[2][2]]
     check(mid, "no kill landed in the middle of big.csv's processing" + where)
+    check([t for t in trace if t[6] and t[6][0] == "processing" and 0 < t[6][1] < t[6][2]],
+          "no kill landed in the middle of ev.csv's processing" + where)
 
     check_eq(got["uploads"], ref["uploads"], "uploads (name, dataset, state, sha256, bytes,"
              " rows, errors, reason) vs the run without crashes" + where)
@@ -242,6 +269,9 @@ def test_crash_campaign(bin):
           % (len(got["product"]), len(ref["product"]),
              next(((a, b) for a, b in zip(got["product"], ref["product"]) if a != b), None), where))
     check_eq(got["orders"], ref["orders"], "orders table" + where)
+    check_eq(len(got["ev"]), EV_ROWS - EV_ROWS // 1000, "ev rows (appended)" + where)
+    check(got["ev"] == ref["ev"], "ev table (appended) differs from the run without crashes:"
+          " %d vs %d rows%s" % (len(got["ev"]), len(ref["ev"]), where))
     check_eq(len(set(got["errors"])), len(got["errors"]), "duplicate error records" + where)
     check(got["errors"] == ref["errors"], "upload_errors differ from the run without crashes:"
           " %d vs %d, first difference %r%s"
@@ -281,7 +311,8 @@ def test_sigterm_mid_upload_resumes(d):
     st = d.wait_state("big.csv", timeout=90)
     check_eq(st["state"], "completed", "state after the restart (reason %r)" % st.get("reason"))
     check_eq(st["rows"], {"total": want["total"], "applied": want["applied"],
-                          "failed": want["failed"]}, "rows (stopped at %r)" % (left,))
+                          "failed": want["failed"], "duplicate_keys": want["dups"]},
+             "rows (stopped at %r)" % (left,))
     check_eq(st["errors"]["count"], want["errors"], "errors.count")
     errs = d.query('SELECT record, "column", type FROM upload_errors WHERE upload_id = ?',
                    (st["id"],))

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 the ingestd authors
+# SPDX-License-Identifier: MIT
 """
 test_http.py - the read-only HTTP API (issue 4): every endpoint and
 filter, paging by next links, the status document byte for byte, the
@@ -17,16 +19,17 @@ import urllib.parse
 
 from harness import (SCALE, Daemon, DaemonError, check, check_eq, csv_text,
                      example, product_rows, wait_until)
-from httpc import (HTML_ACCEPT, SAMPLE_RE, check_common, get, http_daemon,
-                   request, wait_listening)
+from httpc import (FINISHED_CACHE, HTML_ACCEPT, SAMPLE_RE, big_products, check_common,
+                   check_problem, get, http_daemon, request, stall_while_processing,
+                   wait_listening)
 
 H = "sku,name,price,description,active\n"
 
 
-def jget(d, path, want=200, **kw):
+def jget(d, path, want=200, cache="no-store", **kw):
     st, h, body = get(d, path, **kw)
     check_eq(st, want, "status of GET %s (%r)" % (path, body[:200]))
-    check_common(h, "application/json", path)
+    check_common(h, "application/json", path, cache)
     return json.loads(body)
 
 
@@ -43,20 +46,19 @@ def test_http_detail_is_the_status_file(d):
         for path in ("/uploads/%d/" % id, "/uploads/%d" % id, "/uploads/%d/?format=json" % id):
             st, h, body = get(d, path)
             check_eq(st, 200, "GET " + path)
-            check_common(h, "application/json", path)
+            check_common(h, "application/json", path, FINISHED_CACHE)
             check_eq(body, disk, "GET %s vs status/%d.json" % (path, id))
         # HEAD: the same headers, no body
         st, h, body = get(d, "/uploads/%d/" % id, method="HEAD")
         check_eq((st, body), (200, b""), "HEAD status and body")
         check_eq(h.get("content-length"), str(len(disk)), "HEAD Content-Length")
-        check_common(h, "application/json", "HEAD")
+        check_common(h, "application/json", "HEAD", FINISHED_CACHE)
     for bad in ("/uploads/3/", "/uploads/0/", "/uploads/01/", "/uploads/-1/", "/uploads/abc/",
                 "/uploads/1x/", "/uploads/99999999999999999999/", "/uploads/1/nope",
                 "/uploads//", "/nope", "/uploads/1/errors/x", "/metrics/", "/healthz/x"):
         st, h, body = get(d, bad)
         check_eq(st, 404, "GET " + bad)
-        check_common(h, "application/json", bad)
-        check("error" in json.loads(body), "404 body of %s: %r" % (bad, body))
+        check_problem(h, body, 404, bad)
     st, h, _ = get(d, "/")
     check_eq((st, h.get("location")), (302, "/uploads/"), "GET /")
 
@@ -68,8 +70,7 @@ def test_http_methods(d):
             st, h, body = get(d, path, method=m, body=b"x=1" if m in ("POST", "PUT") else None)
             check_eq(st, 405, "%s %s" % (m, path))
             check_eq(h.get("allow"), "GET, HEAD", "Allow of %s %s" % (m, path))
-            check_common(h, "application/json", "%s %s" % (m, path))
-            check_eq(json.loads(body)["status"], 405, "405 body")
+            check_problem(h, body, 405, "%s %s" % (m, path))
     # HEAD of every endpoint: headers, no body
     for path in ("/uploads/", "/healthz", "/metrics"):
         st, h, body = get(d, path, method="HEAD")
@@ -104,7 +105,7 @@ def test_http_list_filters_and_paging(d):
     by_id = {r["id"]: r for r in rows}
     for it in doc["items"]:
         r = by_id[it["id"]]
-        check_eq((it["file"], it["dataset"], it["state"], it["bytes"], it["errors"]),
+        check_eq((it["file"], it["dataset"], it["state"], it["bytes"], it["errors"]["count"]),
                  (r["file_name"], r["dataset"], r["state"], r["bytes"], r["errors_count"]),
                  "item %d vs uploads row" % it["id"])
         check_eq(it["rows"], {"total": r["rows_total"], "applied": r["rows_applied"],
@@ -149,8 +150,7 @@ def test_http_list_filters_and_paging(d):
                 "before=0", "state=bogus", "format=xml"):
         st, h, body = get(d, "/uploads/?" + bad)
         check_eq(st, 400, "GET /uploads/?" + bad)
-        check_common(h, "application/json", bad)
-        check(json.loads(body)["error"], "400 body names the problem")
+        check_problem(h, body, 400, bad)
     check_eq(len(jget(d, "/uploads/?limit=500")["items"]), 5, "limit=500 is allowed")
 
 
@@ -258,10 +258,14 @@ def test_http_html_pages(d):
                  "/uploads/?state=completed&name=" + urllib.parse.quote(name, safe="")):
         code, h, body = get(d, path, headers={"Accept": HTML_ACCEPT})
         check_eq(code, 200, "HTML " + path)
-        check_common(h, "text/html", path)
+        check_common(h, "text/html", path, FINISHED_CACHE if path == "/uploads/%d/" % id else "no-store")
         check_eq(h.get("vary"), "Accept", "Vary of " + path)
         text = body.decode()
         check(text.startswith("<!doctype html>"), "not HTML: %r" % text[:80])
+        # the page's own script (one, at the end) aside, no markup from data
+        check(text.count("<script>") == 1 and text.endswith("</script></body></html>\n"),
+              "the page's script in %s" % path)
+        text = text.rsplit("<script>", 1)[0]
         check("<img" not in text and "<script" not in text,
               "unescaped markup in %s:\n%s" % (path, text))
         check("&lt;img src=x onerror=alert(1)&gt;.csv" in text, "escaped name missing in " + path)
@@ -320,8 +324,12 @@ def test_http_metrics(d):
             check(fam in types and fam in helps, "line %d: %s without HELP/TYPE before it" % (i, fam))
             samples[m.group(1) + (m.group(2) or "")] = float(m.group(5))
     want = dict(d.query("SELECT state, count(*) FROM uploads GROUP BY state"))
-    for s in ("pending", "processing", "completed", "failed", "rejected", "duplicate"):
+    for s in ("pending", "processing"):  # the gauge: live states only
         check_eq(samples['ingestd_uploads{state="%s"}' % s], want.get(s, 0), "uploads %s" % s)
+    for s in ("completed", "failed", "rejected", "duplicate"):  # the counter, summed over datasets
+        check_eq(sum(v for k, v in samples.items()
+                     if k.startswith('ingestd_uploads_total{state="%s",' % s)), want.get(s, 0),
+                 "uploads_total %s" % s)
     applied, failed, done = d.query("SELECT sum(rows_applied), sum(rows_failed), sum(bytes_done) FROM uploads")[0]
     check_eq(samples["ingestd_rows_applied_total"], applied, "rows applied")
     check_eq(samples["ingestd_rows_failed_total"], failed, "rows failed")
@@ -513,3 +521,106 @@ def test_http_socket_activation(bin):
         check_eq(d.stop(), 0, "exit code")
     finally:
         lst.close()
+
+
+# --------------------------------------------------------------------------
+# the API's edges (issue 15)
+
+def test_http_unknown_parameters(d):
+    wait_listening(d)
+    d.drop("p.csv", csv_text(product_rows(1)))
+    d.wait_state("p.csv")
+    for path, known in (("/uploads/?stat=failed", "state, dataset, name, partner, before, after, limit, format"),
+                        ("/uploads/?state=failed&x=1", "state"),
+                        ("/uploads/1/?limit=5", "format"),
+                        ("/uploads/1/errors?before=3", "after, limit, format"),
+                        ("/metrics?debug=1", "takes none"),
+                        ("/healthz?verbose", "takes none")):
+        st, h, body = get(d, path)
+        check_eq(st, 400, "GET " + path)
+        doc = check_problem(h, body, 400, path)
+        bad = path.split("?")[1].split("&")[-1].split("=")[0]
+        check('"%s"' % bad in doc["detail"] and known in doc["detail"],
+              "%s: detail names the parameter and the known ones: %r" % (path, doc["detail"]))
+    for path in ("/uploads/?before=3&after=1", "/uploads/?after=x", "/uploads/?after=-1"):
+        st, h, body = get(d, path)
+        check_eq(st, 400, "GET " + path)
+        check_problem(h, body, 400, path)
+    check_eq(get(d, "/uploads/?state=&format=json&limit=3")[0], 200, "every known parameter")
+
+
+def test_http_feed_after(d):
+    wait_listening(d)
+    for i in range(5):
+        d.drop("f%d.csv" % i, csv_text(product_rows(1, start=10 * i + 1)))
+        d.wait_state("f%d.csv" % i)
+    d.wait_settled(5)
+    seen, path = [], "/uploads/?after=0&limit=2"
+    for _ in range(4):
+        page = jget(d, path)
+        seen += [i["id"] for i in page["items"]]
+        check(page["next"], "a feed always has a next URL: %r" % page)
+        path = page["next"]
+    check_eq(seen, [1, 2, 3, 4, 5], "oldest first, each once")
+    check_eq(path, "/uploads/?after=5&limit=2", "caught up: poll after the last id")
+    d.drop("f5.csv", csv_text(product_rows(1, start=99)))
+    d.wait_state("f5.csv")
+    page = jget(d, path)
+    check_eq([i["id"] for i in page["items"]], [6], "the new upload shows up")
+    check_eq(page["next"], "/uploads/?after=6&limit=2", "next after it")
+    check_eq([i["id"] for i in jget(d, "/uploads/?after=2&limit=2&state=completed")["items"]],
+             [3, 4], "filters apply to the feed")
+    # one shape per field name: errors is {"count": N} in the list and the document
+    for it in jget(d, "/uploads/?after=0")["items"]:
+        doc = jget(d, it["url"], cache=FINISHED_CACHE)
+        check_eq(it["errors"]["count"], doc["errors"]["count"], "errors.count of %d" % it["id"])
+
+
+def test_http_conditional_finished(d):
+    wait_listening(d)
+    d.drop("p.csv", H + "S1,a,nope,,true\n")
+    st = d.wait_state("p.csv")
+    d.wait_settled(1)
+    path = "/uploads/%d/" % st["id"]
+    code, h, body = get(d, path)
+    check_eq(code, 200, "first GET")
+    etag, lm = h.get("etag"), h.get("last-modified")
+    check(etag and etag.startswith('"') and etag.endswith('"'), "strong ETag: %r" % etag)
+    fin = time.strptime(st["finished_at"][:19], "%Y-%m-%dT%H:%M:%S")
+    check_eq(lm, time.strftime("%a, %d %b %Y %H:%M:%S GMT", fin), "Last-Modified is finished_at")
+    check_eq(h.get("cache-control"), FINISHED_CACHE, "cacheable")
+    for hdrs, want in (({"If-None-Match": etag}, 304),
+                       ({"If-None-Match": "W/" + etag}, 304),
+                       ({"If-None-Match": '"x", ' + etag}, 304),
+                       ({"If-None-Match": "*"}, 304),
+                       ({"If-None-Match": '"other"'}, 200),
+                       ({"If-Modified-Since": lm}, 304),
+                       ({"If-Modified-Since": "Sat, 01 Jan 2000 00:00:00 GMT"}, 200),
+                       ({"If-Modified-Since": "yesterday"}, 200),
+                       # If-None-Match wins
+                       ({"If-None-Match": '"other"', "If-Modified-Since": lm}, 200)):
+        code, h2, b2 = get(d, path, headers=hdrs)
+        check_eq(code, want, "GET with %r" % hdrs)
+        check_eq(h2.get("etag"), etag, "ETag with %r" % hdrs)
+        check_eq(b2, body if want == 200 else b"", "body with %r" % hdrs)
+        check_eq(h2.get("cache-control"), FINISHED_CACHE, "Cache-Control with %r" % hdrs)
+    code, h3, _ = get(d, path, headers={"Accept": HTML_ACCEPT})
+    check(h3.get("etag") not in (None, etag), "the HTML page has an ETag of its own: %r" % h3.get("etag"))
+    check_eq(get(d, path, headers={"Accept": HTML_ACCEPT, "If-None-Match": etag})[0], 200,
+             "the JSON ETag does not validate the HTML page")
+    check_eq(get(d, path, headers={"Accept": HTML_ACCEPT, "If-None-Match": h3["etag"]})[0], 304,
+             "its own does")
+    # the list and the errors stay uncached: they change as uploads arrive
+    check_eq(get(d, "/uploads/")[1].get("cache-control"), "no-store", "list")
+    check("etag" not in get(d, "/uploads/")[1], "no ETag on the list")
+
+
+def test_http_live_upload_not_cached(bin):
+    d = http_daemon(bin, env={"INGESTD_TEST_STALL_WRITER": "1"})
+    id = stall_while_processing(d, "big.csv", big_products(200000))
+    code, h, _ = get(d, "/uploads/%d/" % id, headers={"If-Modified-Since": "Sat, 01 Jan 2000 00:00:00 GMT"})
+    check_eq(code, 200, "a live upload is never 304")
+    check_eq(h.get("cache-control"), "no-store", "live: no-store")
+    check("etag" not in h and "last-modified" not in h, "live: no validators: %r" % h)
+    d.proc.send_signal(signal.SIGUSR1)
+    d.wait_state("big.csv")

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 the ingestd authors
+# SPDX-License-Identifier: MIT
 """
 test_intake.py - when an inbox entry is taken, and what happens to entries
 that are not plain, finished, single-named files (issue 3).
@@ -18,7 +20,7 @@ import time
 
 from harness import (PRODUCT_HEADER, Daemon, as_bytes, cases, check, check_clean,
                      check_eq, check_upload, csv_text, display_name, example,
-                     product_rows, sha256, wait_until, with_config)
+                     needs, product_rows, sha256, wait_until, with_config)
 
 SETTLE_S = 0.15  # harness default settle_ms
 
@@ -81,6 +83,7 @@ def test_writer_pauses_with_file_open(d):
     check_eq(product_count(d), 20000, "product rows")
 
 
+@needs("root")  # a file of another owner (fchown)
 def test_no_lease_falls_back_to_close_write(bin):
     """Where the lease probe is not permitted (a file of another owner, the
     daemon without CAP_LEASE), the close-write event decides."""
@@ -177,6 +180,7 @@ def test_inbox_gone_stops_and_restart_recreates(d, remove, cfg):
     check_upload(d, d.wait_state("after.csv"), "after.csv", after, "completed")
 
 
+@needs("root")  # writes /proc/sys/fs/inotify/max_queued_events
 def test_inotify_overflow_rescans(d):
     """An inotify queue that overflows (IN_Q_OVERFLOW) loses no file: the
     inbox is rescanned. The queue is made tiny for this daemon only
@@ -382,6 +386,7 @@ HOSTILE = [
 ]
 
 
+@needs("root", cases=("chardev", "blockdev"))  # mknod
 @cases(HOSTILE)
 def test_hostile_entry_rejected(d, make, is_kind, mentions):
     name = "entry.csv"
@@ -622,6 +627,7 @@ def test_taken_in_arrival_order(d):
              "the last file sent wins")
 
 
+@needs("root")  # mount -t tmpfs
 def test_byname_on_another_file_system(d):
     """status/by-name/ on a file system of its own (no hard link across):
     the by-name file is a copy, the same bytes as status/<id>.json."""
@@ -715,13 +721,15 @@ def test_changed_after_claim(d, modify):
     work = wait_until("big.csv claimed into .work/", lambda: d.listdir(".work"), 30,
                       daemon=d, poll=0.001)
     check_eq(work, [b"1-big.csv"], ".work/")
+    # Read before the change: an open for writing (append, truncate) now
+    # waits until the daemon has failed the upload and let go of its lease.
+    state = d.query("SELECT state FROM uploads WHERE id = 1")[0][0]
+    check(state in ("pending", "processing"),
+          "the upload was already %r when its file changed: the test file is too small" % state)
     try:
         modify(d.path(".work", work[0]))
     except FileNotFoundError:
         raise AssertionError("big.csv left .work/ before the test could change it")
-    state = d.query("SELECT state FROM uploads WHERE id = 1")[0][0]
-    check(state in ("pending", "processing"),
-          "the upload was already %r when its file changed: the test file is too small" % state)
     st = d.wait_state("big.csv", timeout=60)
     check_eq(st["state"], "failed", "state (reason %r)" % st.get("reason"))
     check("changed" in (st.get("reason") or ""), "reason should say the file changed: %r" % st["reason"])
@@ -784,6 +792,33 @@ def test_long_name_rejected(d):
     check_short_name(d, st, name, "rejected", content)
     reasons = [e for e in d.listdir("rejected") if e.endswith(b".reason.txt")]
     check_eq(len(reasons), 1, "reason files: %r" % reasons)
+
+
+def test_long_names_distinct_in_byname(d):
+    """Issue 13 item 15: two long names that share their first 240 bytes and
+    their extension get a by-name file each (the shortened name carries a
+    hash of the whole name), each the status of its own upload."""
+    a = b"p" * 240 + b"-alpha.csv"
+    b = b"p" * 240 + b"-beta.csv"
+    d.drop(a, csv_text(product_rows(1)).encode())
+    sa = d.wait_id(1, timeout=30)
+    d.drop(b, csv_text(product_rows(2, start=5)).encode())
+    sb = d.wait_id(2, timeout=30)
+    check_eq((sa["state"], sb["state"]), ("completed", "completed"), "states")
+
+    def by_name():
+        bn = sorted(e for e in d.listdir(os.path.join("status", "by-name"))
+                    if not e.startswith(b"."))
+        return bn if len(bn) == 2 else None
+    bn = wait_until("two status/by-name files", by_name, 10, daemon=d)
+    got = sorted(d._read_json(d.path("status", "by-name", e))["id"] for e in bn)
+    check_eq(got, [1, 2], "by-name files name uploads")
+    for e in bn:
+        check(len(e) + len(b".reason.txt") <= 255 and e.endswith(b".csv.json"),
+              "by-name entry %r" % e)
+        st = d._read_json(d.path("status", "by-name", e))
+        want = a if st["id"] == 1 else b
+        check(e.startswith(want[:100]), "by-name %r keeps the start of its name" % e)
 
 
 INVALID_UTF8 = [

@@ -1,13 +1,17 @@
+# SPDX-FileCopyrightText: 2026 the ingestd authors
+# SPDX-License-Identifier: MIT
 """
 test_pipeline.py - files dropped into inbox/ end in the right state, table,
 folder and status file.
 """
 
+import sqlite3
 import time
 
-from harness import (ANY, ORDER_HEADER, PRODUCT_HEADER, as_bytes, cases,
+from harness import (ANY, DATASETS_YAML, ORDER_HEADER, PRODUCT_HEADER, as_bytes, cases,
                      check, check_clean, check_eq, check_errors, check_upload,
-                     csv_text, display_name, example, product_rows, with_config)
+                     csv_text, display_name, example, product_rows, sqlite_only,
+                     with_config)
 
 H = ",".join(PRODUCT_HEADER) + "\n"
 OH = ",".join(ORDER_HEADER) + "\n"
@@ -447,6 +451,7 @@ def test_upsert_within_file(d):
     check_upload(d, st, "dup.csv", as_bytes(content), "completed")
     check_eq(st["rows"]["total"], 3, "rows.total")
     check_eq(st["rows"]["failed"], 0, "rows.failed")
+    check_eq(st["rows"].get("duplicate_keys"), 1, "rows.duplicate_keys (issue 12)")
     check_eq(products(d), [("K1", "new", 3.0, "later", 0, st["id"]),
                            ("K2", "other", 2.0, None, 1, st["id"])], "later row wins")
 
@@ -584,3 +589,68 @@ def test_large_file(d):
              [(n, n, n)], "product rows")
     check_eq(d.query("SELECT name FROM product WHERE sku IN ('SKU-0001', 'SKU-%04d') ORDER BY name" % n),
              [("Item %d" % 1,), ("Item %d" % n,)], "first and last rows")
+
+
+# --------------------------------------------------------------------------
+# table layout and key order (issue 17)
+
+def table_sql(d, name):
+    return d.query("SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = ?",
+                   (name,))[0][0]
+
+
+def drop_product_table(d):
+    con = sqlite3.connect(d.dbpath)
+    con.execute("DROP TABLE product")
+    con.commit()
+    con.close()
+
+
+# Keys out of order, repeated within a batch and across batches
+# (batch_rows=2: [C, A] [B, A] [C]): the later row of a key wins.
+SHUFFLED = [["C", "first c", "1", "", "true"], ["A", "first a", "2", "", "true"],
+            ["B", "only b", "3", "", "true"], ["A", "second a", "4", "", "false"],
+            ["C", "second c", "5", "", "false"]]
+LAYOUT = [
+    ("default-rowid", DATASETS_YAML, False),
+    ("rowid-false", DATASETS_YAML.replace("    table: product\n",
+                                          "    table: product\n    rowid: false\n"), True),
+]
+
+
+@sqlite_only("SQLite's table layout (rowid or WITHOUT ROWID)")
+@cases(LAYOUT)
+def test_new_table_layout(d, datasets, without_rowid):
+    """A new table is a rowid table with the key as a unique index unless
+    the dataset says rowid: false; either way rows arrive sorted by key per
+    batch and the later row of a key wins."""
+    d.stop()
+    drop_product_table(d)  # made at the first start, with the defaults
+    d.write_config(d.config_text(datasets=datasets, batch_rows=2))
+    d.start()
+    content = csv_text(SHUFFLED)
+    d.drop("shuffled.csv", content)
+    st = d.wait_state("shuffled.csv")
+    check_eq(st["state"], "completed", "state")
+    check_eq("WITHOUT ROWID" in table_sql(d, "product"), without_rowid, "layout")
+    check_eq([r[:2] for r in products(d)],
+             [("A", "second a"), ("B", "only b"), ("C", "second c")], "later row wins")
+
+
+@sqlite_only("SQLite's table layout (rowid or WITHOUT ROWID)")
+def test_existing_without_rowid_table_kept(d):
+    """A table an earlier version created WITHOUT ROWID keeps its layout."""
+    d.stop()
+    drop_product_table(d)
+    con = sqlite3.connect(d.dbpath)
+    con.execute("CREATE TABLE product(sku TEXT NOT NULL, name TEXT, price REAL,"
+                " description TEXT, active INTEGER, _upload_id INTEGER,"
+                " PRIMARY KEY(sku)) WITHOUT ROWID")
+    con.commit()
+    con.close()
+    d.start()
+    d.drop("kept.csv", csv_text(SHUFFLED))
+    st = d.wait_state("kept.csv")
+    check_eq(st["state"], "completed", "state")
+    check("WITHOUT ROWID" in table_sql(d, "product"), "layout kept")
+    check_eq(len(products(d)), 3, "rows")

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 the ingestd authors
+# SPDX-License-Identifier: MIT
 """
 test_real_files.py - files written by real programs load as their writer
 meant them (issue 11).
@@ -38,7 +40,7 @@ from xml.sax.saxutils import escape as xml_escape
 
 import harness
 import pg
-from harness import ANY, cases, check, check_eq, check_errors, check_upload, with_config
+from harness import ANY, cases, check, check_eq, check_errors, check_upload, needs, with_config
 
 
 # --------------------------------------------------------------------------
@@ -200,6 +202,7 @@ PG_CSV = [
 ]
 
 
+@needs("postgres", "root")  # pg.py: initdb and pg_ctl as the postgres user
 @cases(PG_CSV)
 @with_config(datasets=ITEM)
 def test_postgres_copy_csv(d, options, rows, delimiter, encoding):
@@ -220,6 +223,7 @@ PG_TEXT = [
 ]
 
 
+@needs("postgres", "root")
 @cases(PG_TEXT)
 @with_config(datasets=datasets(dataset("item", ITEM_FIELDS, pk=["id"], schema={"missingValues": []},
                                        dialect={"escapeChar": "\\", "nullSequence": "\\N"})))
@@ -377,14 +381,21 @@ def test_encoding_setting(bin, keys, codec, detected):
     check_loaded(d, "items.csv", content, empty_is_null(ROWS), ",", detected)
 
 
+HINT_1252 = "this looks like Windows-1252: set encoding: windows-1252"
+
+
 @with_config(datasets=item(encoding="utf-8"))
 def test_encoding_utf_8_forced(d):
     """encoding: utf-8 turns detection off: a Windows-1252 file's accented
-    cells are encoding-errors (as before issue 11), the ASCII row applies."""
+    cells are encoding-errors (as before issue 11), the ASCII row applies.
+    4 of 5 rows failing that way: the reason and dialect.likely_encoding
+    say what the file most likely is."""
     content = python_csv(ROWS, "cp1252")
     d.drop("items.csv", content)
     st = d.wait_state("items.csv")
-    check_upload(d, st, "items.csv", content, "completed", dataset="item")
+    check_upload(d, st, "items.csv", content, "completed", dataset="item", completed_reason=ANY)
+    check(HINT_1252 in st["reason"] and "4 of 5 rows" in st["reason"], "reason: %r" % st["reason"])
+    check_eq(st["dialect"].get("likely_encoding"), "windows-1252", "dialect.likely_encoding")
     check_eq(st["rows"], {"total": 5, "applied": 1, "failed": 4}, "rows")
     # lines: header 1, row 1 on 2, row 2 on 3-4 (a newline in note), then 5, 6, 7
     check_errors(d, st, [(1, 2, "name", "encoding-error"), (1, 2, "note", "encoding-error"),
@@ -392,6 +403,80 @@ def test_encoding_utf_8_forced(d):
                          (4, 6, "name", "encoding-error")])
     check_eq(stored(d), want_rows(empty_is_null(ROWS[4:])), "stored rows")
     check_dialect(st, ",", "utf-8")
+
+
+# (case id, rows written as Windows-1252 under encoding: utf-8, max_errors,
+#  state, whether the guess is made: more than half of the rows fail)
+ASCII_ROWS = [(i, "plain %d" % i, "n", 1.0) for i in range(10, 14)]
+GUESS = [
+    ("half-fail-no-guess", ROWS[:2] + ASCII_ROWS[:2], 1000, "completed", False),
+    ("most-fail-guess", ROWS[:3] + ASCII_ROWS[:2], 1000, "completed", True),
+    ("too-many-errors-guess", ROWS, 2, "failed", True),
+]
+
+
+@cases(GUESS)
+def test_encoding_utf_8_guess(bin, rows, max_errors, state, guessed):
+    d = harness.Daemon(bin, datasets=item(encoding="utf-8"), max_errors=max_errors)
+    content = python_csv(rows, "cp1252")
+    d.drop("items.csv", content)
+    st = d.wait_state("items.csv")
+    check_upload(d, st, "items.csv", content, state, dataset="item",
+                 completed_reason=ANY if guessed else None)
+    if guessed:
+        check(HINT_1252 in st["reason"], "reason: %r" % st["reason"])
+        check_eq(st["dialect"].get("likely_encoding"), "windows-1252", "dialect.likely_encoding")
+    else:
+        check("likely_encoding" not in st["dialect"], "dialect: %r" % st["dialect"])
+    if state == "failed":
+        check("max_errors" in st["reason"], "reason keeps its cause: %r" % st["reason"])
+
+
+# --------------------------------------------------------------------------
+# The upload's HTML page shows the dialect
+
+def _http_daemon(bin, datasets):
+    from httpc import wait_listening
+    d = harness.Daemon(bin, start=False, datasets=datasets)
+    d.overrides.update(listen=None, extra='http:\n  listen: "127.0.0.1:%d"\n' % d.port)
+    d.write_config()
+    d.start()
+    wait_listening(d)
+    return d
+
+
+# (case id, dataset keys, name, content, what the page's <dl> says)
+PAGE_DIALECT = [
+    ("gzip-1252-semicolon", {}, "items.csv.gz",
+     lambda: compressed("gzip", python_csv(ROWS, "cp1252", delimiter=";")),
+     ["<dt>Delimiter</dt><dd>semicolon (;)</dd>", "<dt>Encoding</dt><dd>windows-1252</dd>",
+      "<dt>Compression</dt><dd>gzip</dd>", "<dt>Header</dt><dd>first line names the columns</dd>"]),
+    ("tab-utf8", {}, "items.csv", lambda: python_csv(ROWS, delimiter="\t"),
+     ["<dt>Delimiter</dt><dd>tab</dd>", "<dt>Encoding</dt><dd>utf-8</dd>",
+      "<dt>Compression</dt><dd>none</dd>"]),
+    ("no-header", {"dialect": {"header": False}}, "items.csv",
+     lambda: python_csv(ROWS).split(b"\n", 1)[1],
+     ["<dt>Delimiter</dt><dd>comma (,)</dd>", "<dt>Header</dt><dd>none (columns in schema order)</dd>"]),
+    ("forced-utf8-guess", {"encoding": "utf-8"}, "items.csv", lambda: python_csv(ROWS, "cp1252"),
+     ["<dt>Encoding</dt><dd>utf-8</dd>",
+      "<dt>Looks like</dt><dd>windows-1252 (most rows are not valid utf-8)</dd>"]),
+]
+
+
+@cases(PAGE_DIALECT)
+def test_html_page_shows_dialect(bin, keys, name, make, want):
+    from httpc import HTML_ACCEPT, get
+    d = _http_daemon(bin, item(**keys))
+    d.drop(name, make())
+    st = d.wait_state(name)
+    check(st["state"] == "completed", "state %r (reason %r)" % (st["state"], st.get("reason")))
+    code, _, body = get(d, "/uploads/%d/" % st["id"], headers={"Accept": HTML_ACCEPT})
+    check_eq(code, 200, "HTML page")
+    text = body.decode()
+    for w in want:
+        check(w in text, "page should hold %r:\n%s" % (w, text))
+    if "Looks like" not in "".join(want):
+        check("Looks like" not in text, "no guess on the page")
 
 
 # --------------------------------------------------------------------------
@@ -451,6 +536,7 @@ def fods(rows, header=HEADER):
 LO_ROWS = [r if r[0] != 3 else (3, "Zoë", "", 0.25) for r in ROWS]
 
 
+@needs("libreoffice")
 @with_config(datasets=ITEM)
 def test_libreoffice_csv_default_filter(d):
     """soffice --convert-to csv with its default filter: Windows-1252, comma,
@@ -535,6 +621,7 @@ WORKBOOKS = [
 ]
 
 
+@needs("libreoffice")
 @cases(WORKBOOKS)
 @with_config(datasets=ITEM)
 def test_workbook_rejected(d, fmt, name):
@@ -676,6 +763,57 @@ def test_excel_trailing_empty_columns(d):
     content = b"id,name,price,,,\r\n1,a,1.5,,,\r\n2,b,2,,,\r\n3,\xc3\xa9,3,,,\r\n"
     d.drop("prices.csv", content)
     check_prices(d, "prices.csv", content, [(1, "a", 1.5), (2, "b", 2.0), (3, "é", 3.0)])
+
+
+# (case id, the rows after the header "id,name,price,,", the stored rows,
+#  the errors: (record, line, column, type, value, message part))
+PADDING = [
+    ("empty-and-quoted-empty", b'1,a,1.5,,\r\n2,b,2,"",\r\n', [(1, "a", 1.5), (2, "b", 2.0)], []),
+    ("value-in-padding", b'1,a,1.5,,\r\n2,b,2,x,\r\n3,c,3,,\r\n', [(1, "a", 1.5), (3, "c", 3.0)],
+     [(2, 3, None, "extra-cell", "x", "column 4 has no header")]),
+    ("space-is-a-value", b'1,a,1.5,, \r\n', [],
+     [(1, 2, None, "extra-cell", " ", "column 5 has no header")]),
+    ("two-padding-values", b'1,a,1.5,y,z\r\n', [],
+     [(1, 2, None, "extra-cell", "y", "column 4"), (1, 2, None, "extra-cell", "z", "column 5")]),
+    ("more-cells-than-header", b'1,a,1.5,,,w\r\n', [],
+     [(1, 2, None, "extra-cell", "w", "the row has 6 cells")]),
+]
+
+
+@cases(PADDING)
+def test_excel_padding_column_values(bin, rows, want, errors):
+    """A padding column (empty header cell after the last named one) is
+    ignored while its cells are empty; a value in it is an extra-cell error
+    of its row naming the column number, with the value."""
+    d = harness.Daemon(bin, datasets=PRICE)
+    content = b"id,name,price,,\r\n" + rows
+    d.drop("prices.csv", content)
+    check_prices(d, "prices.csv", content, want, errors=[e[:4] for e in errors],
+                 total=rows.count(b"\n"))
+    first = d.wait_state("prices.csv")["errors"]["first"]
+    for e, g in zip(errors, first):
+        check_eq(g["value"], e[4], "value of %r" % (g,))
+        check(e[5] in g["message"], "message of %r should say %r" % (g, e[5]))
+
+
+TWO = datasets(dataset("item", ITEM_FIELDS, pk=["id"]),
+               dataset("price", [("id", "integer"), ("name", "string"), ("price", "number")], pk=["id"]))
+# (case id, content, text in the reason and how many times)
+TWO_REASONS = [
+    ("empty-said-once", b"", "the file is empty", 1),
+    ("unclosed-quote-header-said-once", b'id,"name\n', "cannot be read as csv", 1),
+    ("header-fits-neither-both-said", b"a,b\n1,2\n", "does not fit dataset", 2),
+]
+
+
+@cases(TWO_REASONS)
+def test_two_datasets_reasons(bin, content, text, times):
+    """A reason about the file itself (readplan's -EBADMSG) is said once
+    however many datasets tried it; each dataset's own reason is said."""
+    d = harness.Daemon(bin, datasets=TWO)
+    d.drop("x.csv", content)
+    st = check_rejected(d, "x.csv", content)
+    check_eq(st["reason"].lower().count(text), times, "times %r in %r" % (text, st["reason"]))
 
 
 @with_config(datasets=PRICE)

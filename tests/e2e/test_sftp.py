@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 the ingestd authors
+# SPDX-License-Identifier: MIT
 """
 test_sftp.py - real clients (scp, sftp, rsync over ssh) writing into the
 inbox through a real OpenSSH server that each test starts on a free
@@ -20,6 +22,8 @@ import time
 
 from harness import (PRODUCT_HEADER, SCALE, check, check_eq, check_upload,
                      free_port, sha256, with_config)
+
+NEEDS = ("sshd", "root")  # a real OpenSSH server, run as root
 
 SSHD = "/usr/sbin/sshd"
 CLIENT_OPTS = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",

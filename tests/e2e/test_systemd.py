@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 the ingestd authors
+# SPDX-License-Identifier: MIT
 """
 test_systemd.py - ingestd as a systemd service (issue 5).
 
@@ -26,7 +28,7 @@ import sys
 import tempfile
 import time
 
-from harness import (REPO, SCALE, Daemon, cases, check, check_eq, csv_text,
+from harness import (REPO, SCALE, Daemon, cases, check, check_eq, csv_text, needs,
                      product_rows, wait_until)
 
 MAX_EXPOSURE = 1.5
@@ -431,7 +433,7 @@ def test_install_tree(bin):
                   "TMPFILESDIR=/usr/lib/tmpfiles.d"]
         _make(["install"] + common)
         want = {
-            "opt/ingestd/bin/ingestd": 0o755,
+            "opt/ingestd/sbin/ingestd": 0o755,
             "opt/etc/ingestd/ingestd.yaml": 0o644,
             "usr/lib/systemd/system/ingestd.service": 0o644,
             "usr/lib/systemd/system/ingestd.socket": 0o644,
@@ -443,14 +445,16 @@ def test_install_tree(bin):
         check_eq(_tree(dest), want, "installed files and modes")
         with open(os.path.join(dest, "usr/lib/systemd/system/ingestd.service")) as f:
             unit = f.read()
-        check("ExecStart=/opt/ingestd/bin/ingestd -c /opt/etc/ingestd/ingestd.yaml\n" in unit,
+        check("ExecStart=/opt/ingestd/sbin/ingestd -c /opt/etc/ingestd/ingestd.yaml\n" in unit,
               "ExecStart follows PREFIX and SYSCONFDIR:\n%s" % unit)
+        check("ExecStartPre=+systemd-tmpfiles --create /usr/lib/tmpfiles.d/ingestd.conf\n" in unit,
+              "ExecStartPre follows TMPFILESDIR:\n%s" % unit)
         with open(os.path.join(REPO, "config", "ingestd.yaml"), "rb") as f:
             default = f.read()
         conf = os.path.join(dest, "opt/etc/ingestd/ingestd.yaml")
         with open(conf, "rb") as f:
             check_eq(f.read(), default, "installed configuration")
-        p = subprocess.run([os.path.join(dest, "opt/ingestd/bin/ingestd"), "-c", conf,
+        p = subprocess.run([os.path.join(dest, "opt/ingestd/sbin/ingestd"), "-c", conf,
                             "--check-config"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         check_eq((p.returncode, p.stdout), (0, b""), "--check-config of the installed default")
 
@@ -467,7 +471,7 @@ def test_install_tree(bin):
         check_eq(_tree(dest), {"opt/etc/ingestd/ingestd.yaml": 0o644}, "after uninstall")
 
         # an unmodified one goes with the rest
-        _make(["install"] + common[:-3])  # unit dirs from pkg-config (or PREFIX)
+        _make(["install"] + common[:-3])  # unit dirs under PREFIX
         os.unlink(conf)
         _make(["install"] + common[:-3])
         _make(["uninstall"] + common[:-3])
@@ -476,6 +480,143 @@ def test_install_tree(bin):
         shutil.rmtree(dest, ignore_errors=True)
 
 
+def _pkg_dir(var, fallback):
+    p = subprocess.run(["pkg-config", "--variable=" + var, "systemd"],
+                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    out = p.stdout.decode().strip()
+    return (out if p.returncode == 0 and out else fallback).lstrip("/")
+
+
+# (case id, PREFIX, where the daemon, units, sysusers.d and tmpfiles.d go):
+# only PREFIX=/usr takes the distribution's directories; any other PREFIX
+# keeps everything under it, in the /usr/local/lib/... directories that
+# systemd searches for PREFIX=/usr/local.
+INSTALL_DIRS = [
+    ("usr-local", "/usr/local", lambda: ("usr/local/sbin", "usr/local/lib/systemd/system",
+                                         "usr/local/lib/sysusers.d", "usr/local/lib/tmpfiles.d")),
+    ("usr", "/usr", lambda: ("usr/sbin",
+                             _pkg_dir("systemdsystemunitdir", "/usr/lib/systemd/system"),
+                             _pkg_dir("sysusersdir", "/usr/lib/sysusers.d"),
+                             _pkg_dir("tmpfilesdir", "/usr/lib/tmpfiles.d"))),
+    ("opt", "/opt/ingestd", lambda: ("opt/ingestd/sbin", "opt/ingestd/lib/systemd/system",
+                                     "opt/ingestd/lib/sysusers.d", "opt/ingestd/lib/tmpfiles.d")),
+]
+
+
+@cases(INSTALL_DIRS)
+def test_install_dirs_follow_prefix(bin, prefix, dirs):
+    build = os.path.dirname(os.path.abspath(bin))
+    sbin, units, sysusers, tmpfiles = dirs()
+    dest = tempfile.mkdtemp(prefix="ingestd-destdir-")
+    try:
+        _make(["install", "BUILD=" + build, "-o", os.path.join(build, "ingestd"),
+               "DESTDIR=" + dest, "PREFIX=" + prefix])
+        tree = _tree(dest)
+        for f in (sbin + "/ingestd", units + "/ingestd.service", units + "/ingestd.socket",
+                  sysusers + "/ingestd.conf", tmpfiles + "/ingestd.conf"):
+            check(f in tree, "%s not installed; tree: %r" % (f, sorted(tree)))
+        with open(os.path.join(dest, units, "ingestd.service")) as f:
+            unit = f.read()
+        check("\nExecStart=/%s/ingestd -c /etc/ingestd/ingestd.yaml\n" % sbin in unit,
+              "ExecStart:\n%s" % unit)
+        check("\nExecStartPre=+systemd-tmpfiles --create /%s/ingestd.conf\n" % tmpfiles in unit,
+              "ExecStartPre:\n%s" % unit)
+        _make(["uninstall", "DESTDIR=" + dest, "PREFIX=" + prefix])
+        check_eq(_tree(dest), {}, "after uninstall")
+    finally:
+        shutil.rmtree(dest, ignore_errors=True)
+
+
+@needs("root")  # chown to the ingestd user, setpriv to become it
+def test_installed_layout_restart_rebuilds_drop_tree(bin):
+    """make install into a scratch root, users and drop tree from the
+    installed sysusers.d/tmpfiles.d files, the daemon run as the ingestd user
+    on /srv/ingestd. A deleted inbox/ cannot be recreated by the daemon (the
+    root is root's); the unit's ExecStartPre= (run here with --root) brings
+    it back and the next start works."""
+    sysusers_t, tmpfiles_t, setpriv = (tool("systemd-sysusers"), tool("systemd-tmpfiles"),
+                                       tool("setpriv"))
+    build = os.path.dirname(os.path.abspath(bin))
+    top = tempfile.mkdtemp(prefix="ingestd-installed-")
+    try:
+        os.chmod(top, 0o755)
+        dest = os.path.join(top, "root")
+        _make(["install", "BUILD=" + build, "-o", os.path.join(build, "ingestd"),
+               "DESTDIR=" + dest, "PREFIX=/usr/local"])
+        os.makedirs(os.path.join(dest, "etc"), exist_ok=True)
+        p = subprocess.run([sysusers_t, "--root=" + dest,
+                            os.path.join(dest, "usr/local/lib/sysusers.d/ingestd.conf")],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
+        check(p.returncode == 0, "sysusers: %s" % p.stdout.decode(errors="replace"))
+        with open(os.path.join(dest, "usr/local/lib/systemd/system/ingestd.service")) as f:
+            pre = [l.split("=", 1)[1] for l in f.read().splitlines()
+                   if l.startswith("ExecStartPre=")]
+        check_eq(len(pre), 1, "ExecStartPre= lines")
+        check(pre[0].startswith("+systemd-tmpfiles "), "ExecStartPre runs as root: %r" % pre)
+        argv = pre[0][1:].split()
+        # the unit's own command line, in the scratch root (--root does not
+        # apply to a file named on the command line)
+        pre_argv = [tmpfiles_t, "--root=" + dest] + [dest + a if a.startswith("/") else a
+                                                     for a in argv[1:]]
+
+        def exec_start_pre():
+            p = subprocess.run(pre_argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               timeout=60)
+            check(p.returncode == 0, "%r: %s" % (pre_argv, p.stdout.decode(errors="replace")))
+
+        exec_start_pre()
+        users = {l.split(":")[0]: l.split(":") for l in open(os.path.join(dest, "etc/passwd"))}
+        groups = {l.split(":")[0]: l.split(":") for l in open(os.path.join(dest, "etc/group"))}
+        uid, gid = int(users["ingestd"][2]), int(groups["ingestd"][2])
+        drop_gid = int(groups["ingest-drop"][2])
+        srv = os.path.join(dest, "srv/ingestd")
+        check_eq(os.stat(srv).st_uid, 0, "owner of the drop root")
+        state = os.path.join(dest, "var/lib/ingestd")
+        os.makedirs(state)
+        os.chown(state, uid, gid)
+
+        d = Daemon(bin, start=False, root=srv, database=os.path.join(state, "ingestd.db"))
+        d.root = srv  # where the harness reads status files
+        os.chmod(d.dir, 0o755)
+        wrapper = os.path.join(d.dir, "as-ingestd")
+        with open(wrapper, "w") as f:
+            f.write("#!/bin/sh\nexec %s --reuid=%d --regid=%d --groups=%d,%d --inh-caps=-all %s \"$@\"\n"
+                    % (setpriv, uid, gid, gid, drop_gid, d.bin))
+        os.chmod(wrapper, 0o755)
+        d.bin = wrapper
+
+        def drop_and_complete(name, start):
+            path = os.path.join(srv, "inbox", name)
+            with open(path + ".part", "w") as f:
+                f.write(csv_text(product_rows(2, start=start)))
+            os.chown(path + ".part", uid, drop_gid)
+            os.rename(path + ".part", path)
+            d.wait_state(name, "completed")
+
+        d.start()
+        drop_and_complete("a.csv", 1)
+        check_eq(d.stop(), 0, "exit code")
+
+        shutil.rmtree(os.path.join(srv, "inbox"))
+        try:
+            d.start()
+            started_anyway = True
+        except AssertionError:
+            started_anyway = False
+        check(not started_anyway, "the daemon rebuilt inbox/ in a root-owned drop root?")
+
+        exec_start_pre()
+        st = os.stat(os.path.join(srv, "inbox"))
+        check_eq((oct(st.st_mode & 0o7777), st.st_uid, st.st_gid), (oct(0o3770), uid, drop_gid),
+                 "inbox/ after ExecStartPre")
+        d.start()
+        drop_and_complete("b.csv", 10)
+        check_eq(d.stop(), 0, "exit code")  # before the scratch root goes
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
+
+
+@needs("root")  # systemd-tmpfiles chowns to the new users
 def test_sysusers_tmpfiles_layout(bin):
     sysusers, tmpfiles = tool("systemd-sysusers"), tool("systemd-tmpfiles")
     root = tempfile.mkdtemp(prefix="ingestd-root-")
@@ -501,6 +642,7 @@ def test_sysusers_tmpfiles_layout(bin):
             "rejected": (0o2750, uid, drop),
             "status": (0o2750, uid, drop),
             "status/by-name": (0o2750, uid, drop),
+            "errors": (0o2750, uid, drop),
             "processed": (0o750, uid, gid),
             "failed": (0o750, uid, gid),
             ".work": (0o700, uid, gid),
@@ -519,8 +661,8 @@ def _unit_copy(bin):
     tmp = tempfile.mkdtemp(prefix="ingestd-unit-")
     with open(os.path.join(REPO, "systemd", "ingestd.service")) as f:
         unit = f.read()
-    check("ExecStart=/usr/local/bin/ingestd " in unit, "ExecStart of the shipped unit")
-    unit = unit.replace("/usr/local/bin/ingestd", os.path.abspath(bin))
+    check("ExecStart=/usr/local/sbin/ingestd " in unit, "ExecStart of the shipped unit")
+    unit = unit.replace("/usr/local/sbin/ingestd", os.path.abspath(bin))
     with open(os.path.join(tmp, "ingestd.service"), "w") as f:
         f.write(unit)
     shutil.copy(os.path.join(REPO, "systemd", "ingestd.socket"), tmp)
@@ -585,6 +727,7 @@ def test_man_documents_every_config_key(bin):
     check_eq(sorted(keys - documented), [], "config keys missing from ingestd.yaml(5)")
 
 
+@needs("sshd")
 def test_deploy_doc_sshd_block(bin):
     """The Match block of the README's deployment guide is valid sshd_config (sshd -t)."""
     sshd = "/usr/sbin/sshd"

@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: 2026 the ingestd authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * check.h - CHECK(cond, fmt, ...) for table-driven cmocka tests: a failed
  * row is printed with its file:line and counted in the caller's local

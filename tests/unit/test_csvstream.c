@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: 2026 the ingestd authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * test_csvstream.c - csvstream: records, physical line numbers (quoted
  * newlines, CRLF, lone CR, blank lines), resume offsets, strict-mode format
@@ -263,6 +265,14 @@ static const struct header_case header_cases[] = {
 	{"sep line, bom", "\xEF\xBB\xBFsep=|\na|b\n", 0, 0, 2, "a", 13, 3,
 	 NULL},
 	{"sep= as a header name", "sep=1,b\n", 0, 0, 2, "sep=1", 8, 2, NULL},
+	{"sep line, tab", "sep=\t\na\tb\n", 0, 0, 2, "a", 10, 3, NULL},
+	/* fuzz_header crasher: a NUL delimiter reached an assert */
+	{"sep line, NUL", "\xEF\xBB\xBFsep=\0\n;nu1;2\n", 16, -EINVAL, 0, NULL,
+	 0, 0, "UTF-8"},
+	/* not sep lines: a header of one column */
+	{"sep line, control", "sep=\x01\na\x01b\n", 0, 0, 1, "sep=\x01", 6, 2,
+	 NULL},
+	{"sep line, DEL", "sep=\x7f\na,b\n", 0, 0, 1, "sep=\x7f", 6, 2, NULL},
 	{"too many columns", "a,b,c,d,e,f\n", 0, -EINVAL, 0, NULL, 0, 0,
 	 "more than 5 columns"},
 };

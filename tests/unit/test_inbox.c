@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: 2026 the ingestd authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * test_inbox.c - the inbox's decisions on a scratch folder, without a
  * daemon: arrival order against mtime order of scanned files, ignore
@@ -493,12 +495,59 @@ static void test_ready(void **state)
 	assert_int_equal(bad, 0);
 }
 
+/* rename_noreplace: the file ends at exactly one of its two names. Issue 13
+ * item 6: a new file that cannot go back to a taken inbox name stays
+ * where it is (the caller moves it to failed/), never replaced nor lost. */
+static void test_rename_noreplace(void **state)
+{
+	static const struct {
+		bool by_rename; /* false: the link+unlink fallback (EINVAL) */
+		bool taken;     /* the target name exists */
+		int want;
+	} rows[] = {
+		{true, false, 0},
+		{true, true, -EEXIST},
+		{false, false, 0},
+		{false, true, -EEXIST},
+	};
+	char buf[16];
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		struct stat st;
+		int fd;
+		ssize_t k;
+
+		reset();
+		put("from", "new", 0);
+		if (rows[i].taken)
+			put("to", "other", 0);
+		assert_int_equal(rename_noreplace(dfd, "from", dfd, "to",
+						  rows[i].by_rename),
+				 rows[i].want);
+		/* exactly one place for "new", and "other" untouched */
+		assert_int_equal(fstatat(dfd, "from", &st, 0) == 0,
+				 rows[i].want < 0);
+		fd = openat(dfd, "to", O_RDONLY | O_CLOEXEC);
+		assert_true(fd >= 0);
+		k = read(fd, buf, sizeof(buf) - 1);
+		(void)close(fd);
+		assert_true(k >= 0);
+		buf[k] = '\0';
+		assert_string_equal(buf, rows[i].taken ? "other" : "new");
+		assert_int_equal(fstatat(dfd, "to", &st, 0), 0);
+		assert_int_equal(st.st_nlink, 1);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ready, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rename_noreplace, setup,
+						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: 2026 the ingestd authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * test_notify.c - notify.c: NOTIFY_SOCKET addresses (path, abstract, bad),
  * the messages and their framing, STATUS= de-duplication, WATCHDOG_PID,
@@ -140,7 +142,7 @@ static void test_addresses(void **state)
 
 static void test_messages(void **state)
 {
-	const char *addr = "@ingestd-test-notify-msgs";
+	char addr[64];
 	uv_loop_t loop;
 	struct notify *n = NULL;
 	char buf[256];
@@ -148,6 +150,10 @@ static void test_messages(void **state)
 	unsigned long long us;
 
 	(void)state;
+	/* Abstract names are one namespace for the machine: the pid keeps
+	 * two builds' runs (plain, ASan, TSan at once) apart. */
+	snprintf(addr, sizeof(addr), "@ingestd-test-notify-msgs-%ld",
+		 (long)getpid());
 	clear_env();
 	fd = bind_dgram(addr);
 	assert_true(fd >= 0);
@@ -216,12 +222,14 @@ static void wd_stop(uv_timer_t *t)
 static int watchdog_pings(const char *usec, const char *pid, bool healthy,
 			  int *calls)
 {
-	const char *addr = "@ingestd-test-notify-wd";
+	char addr[64];
 	struct wd w = {.healthy = healthy};
 	uv_loop_t loop;
 	char buf[256];
 	int fd, pings = 0;
 
+	snprintf(addr, sizeof(addr), "@ingestd-test-notify-wd-%ld",
+		 (long)getpid());
 	clear_env();
 	fd = bind_dgram(addr);
 	assert_true(fd >= 0);

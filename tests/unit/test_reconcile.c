@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: 2026 the ingestd authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * test_reconcile.c - start-up reconciliation as a table of the leftovers
  * a crash can leave (see the claim protocol in intake.h): each row sets up
@@ -286,7 +288,7 @@ static void run(struct world *w, struct store *s)
 		static struct store_conf conf; /* large: not on the stack */
 
 		snprintf(conf.database, sizeof(conf.database), "%s", w->db);
-		assert_int_equal(status_new(&conf, w->status_fd, &st), 0);
+		assert_int_equal(status_new(&conf, w->status_fd, NULL, &st), 0);
 	}
 	env = (struct intake_env){
 		.loop = &loop,

@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: 2026 the ingestd authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * test_store.c - the state machine table, the status document (JSON
  * escaping of odd names and values), batches with their resume point, and
@@ -18,6 +20,7 @@
 #include "batch.h"
 #include "store.h"
 #include "store_int.h"
+#include "store_read.h"
 #include "upload.h"
 
 /* ---- state machine ---- */
@@ -168,7 +171,19 @@ static void test_schema_text(void **state)
 		 " location TEXT,"
 		 " status_pending INTEGER NOT NULL DEFAULT 1,"
 		 /* schema 3: ALTER TABLE ADD COLUMN appends to the stored text */
-		 " dialect TEXT, bytes_read INTEGER)"},
+		 " dialect TEXT, bytes_read INTEGER,"
+		 /* schema 5 (issue 12) */
+		 " rows_duplicate_keys INTEGER NOT NULL DEFAULT 0,"
+		 /* schema 7: partners (issue 14) */
+		 " partner TEXT, user_uid INTEGER, user_name TEXT)"},
+		{"upload_errors", "CREATE TABLE upload_errors("
+				  " upload_id INTEGER NOT NULL,"
+				  " record INTEGER NOT NULL,"
+				  " line INTEGER NOT NULL,"
+				  " \"column\" TEXT,"
+				  " value TEXT,"
+				  " type TEXT NOT NULL,"
+				  " message TEXT NOT NULL, position INTEGER)"},
 		{"uploads_unsettled",
 		 "CREATE INDEX uploads_unsettled ON uploads(id)"
 		 " WHERE status_pending OR state IN ('pending','processing')"},
@@ -177,6 +192,8 @@ static void test_schema_text(void **state)
 		 " WHERE state = 'completed'"},
 		{"uploads_state",
 		 "CREATE INDEX uploads_state ON uploads(state, id)"},
+		{"uploads_partner",
+		 "CREATE INDEX uploads_partner ON uploads(partner, id)"},
 	};
 	sqlite3 *h = NULL;
 	sqlite3_stmt *st = NULL;
@@ -470,23 +487,33 @@ static void test_table_mismatch(void **state)
 
 /* ---- the status document rendered in C, against the SQL it replaced ---- */
 
-/* The json_object() query that made the status document before
- * store_render_status (store.c until the PostgreSQL backend), with the
- * state lists spelled out: the reference the C renderer must match byte
- * for byte. */
+/* The json_object() query that makes the status document on main's
+ * SQLite-only store.c (issues 12-17: partner, user, rows.duplicate_keys,
+ * errors' position), with the state lists spelled out: the reference the
+ * C renderer must match byte for byte. */
 static const char old_status_sql[] =
 	"SELECT json_object("
 	" 'id', u.id, 'file', u.file_name, 'dataset', u.dataset,"
+	" 'partner', u.partner, 'user', CASE WHEN u.user_uid IS NULL"
+	"   THEN NULL ELSE json_object('uid', u.user_uid,"
+	"   'name', u.user_name) END,"
 	" 'state', u.state, 'sha256', u.sha256, 'bytes', u.bytes,"
-	" 'rows', json_object('total', u.rows_total, 'applied', u.rows_applied,"
-	"   'failed', u.rows_failed),"
+	" 'rows', CASE WHEN u.rows_duplicate_keys = 0 THEN"
+	"   json_object('total', u.rows_total, 'applied', u.rows_applied,"
+	"   'failed', u.rows_failed) ELSE"
+	"   json_object('total', u.rows_total, 'applied', u.rows_applied,"
+	"   'failed', u.rows_failed, 'duplicate_keys', u.rows_duplicate_keys) END,"
 	" 'progress', CASE WHEN u.state IN ('completed','duplicate') THEN 1.0"
 	"   WHEN u.bytes > 0 THEN round(CAST(min(u.bytes, coalesce(u.bytes_read, u.bytes_done)) AS REAL) / u.bytes, 4)"
 	"   ELSE 0.0 END,"
 	" 'errors', json_object('count', u.errors_count, 'first', json(("
-	"   SELECT json_group_array(json_object('record', e.record, 'line', e.line,"
+	"   SELECT json_group_array(CASE WHEN e.position IS NULL THEN"
+	"     json_object('record', e.record, 'line', e.line,"
 	"     'column', e.\"column\", 'value', e.value, 'type', e.type,"
-	"     'message', e.message))"
+	"     'message', e.message) ELSE"
+	"     json_object('record', e.record, 'line', e.line,"
+	"     'column', e.\"column\", 'value', e.value, 'type', e.type,"
+	"     'message', e.message, 'position', e.position) END)"
 	"   FROM (SELECT * FROM upload_errors WHERE upload_id = u.id"
 	"         ORDER BY rowid LIMIT 100) e))),"
 	" 'dialect', json(u.dialect),"
@@ -511,10 +538,24 @@ static void test_status_golden(void **state)
 		"UPDATE uploads SET state = 'failed', bytes = 0, reason = 'a \"quoted\" \\ reason'||char(10)||char(9)||char(1)||char(31)||char(127)||' é ✓' WHERE id = ?1",
 		"UPDATE uploads SET state = 'duplicate', duplicate_of = 1, sha256 = 'ab', location = 'processed/1-x' WHERE id = ?1",
 		"UPDATE uploads SET dataset = 'product', dialect = '{\"delimiter\":\"\\t\",\"encoding\":\"UTF-8\",\"compression\":null,\"header\":true}', started_at = 'x', finished_at = 'y' WHERE id = ?1",
-		"INSERT INTO upload_errors VALUES(?1, 1, 2, 'price', '-1'||char(8)||char(12)||char(13), 'constraint', 'too \"small\"'),"
+		"INSERT INTO upload_errors(upload_id, record, line, \"column\", value, type, message)"
+		" VALUES(?1, 1, 2, 'price', '-1'||char(8)||char(12)||char(13), 'constraint', 'too \"small\"'),"
 		" (?1, 2, 3, NULL, NULL, 'row', 'wrong number of fields')",
 		"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 150)"
-		" INSERT INTO upload_errors SELECT ?1, i, i + 1, 'sku', 'v' || i, 'type', 'm' FROM n",
+		" INSERT INTO upload_errors(upload_id, record, line, \"column\", value, type, message)"
+		" SELECT ?1, i, i + 1, 'sku', 'v' || i, 'type', 'm' FROM n",
+		/* issue 14: partner and user; a user whose name is unknown */
+		"UPDATE uploads SET partner = 'acme', user_uid = 1001, user_name = 'ac\"me' WHERE id = ?1",
+		"UPDATE uploads SET user_uid = 0, user_name = NULL WHERE id = ?1",
+		/* issue 12: repeated keys shown only when not 0 */
+		"UPDATE uploads SET state = 'completed', rows_total = 5, rows_applied = 4, rows_failed = 1, rows_duplicate_keys = 2 WHERE id = ?1",
+		/* issue 12: typed header errors carry their column's position,
+		 * row errors none */
+		"INSERT INTO upload_errors(upload_id, record, line, \"column\", value, type, message, position)"
+		" VALUES(?1, 0, 1, 'sku', 'SKU', 'incorrect-label', 'dataset \"d\": column 1 should be \"sku\"', 1),"
+		" (?1, 0, 1, NULL, '', 'blank-label', 'column 3 has no name', 3),"
+		" (?1, 0, 1, 'qty', NULL, 'missing-label', 'no qty', 2),"
+		" (?1, 1, 2, 'qty', 'x', 'type', 'not an integer', NULL)",
 	};
 	sqlite3 *ref;
 	struct buf got = BUF_INIT;
@@ -606,16 +647,196 @@ static void test_status_golden(void **state)
 	buf_free(&got);
 }
 
+/* Issue 12: a dataset without primaryKey gets (_upload_id, _record) as
+ * its key, and unique keys as UNIQUE indexes; a table without _record does
+ * not fit it. */
+static void test_append_table(void **state)
+{
+	static size_t uk0[] = {1};
+	static struct ukey uks[] = {{.f = uk0, .n = 1}};
+	struct dataset a = ds, old = ds;
+	struct buf why = BUF_INIT;
+	sqlite3_stmt *st = NULL;
+	sqlite3 *h = NULL;
+	const char *want[] = {
+		"CREATE TABLE \"ev\"(\"sku\" TEXT, \"qty\" INTEGER, "
+		"\"_upload_id\" INTEGER, \"_record\" INTEGER, PRIMARY "
+		"KEY(\"_upload_id\", \"_record\")) WITHOUT ROWID",
+		"CREATE UNIQUE INDEX \"ingestd_unique_ev_1\" ON \"ev\"(\"qty\")"};
+	const char *names[] = {"ev", "ingestd_unique_ev_1"};
+
+	(void)state;
+	a.name = a.table = "ev";
+	a.schema.npk = 0;
+	a.schema.pk = NULL;
+	a.schema.ukeys = uks;
+	a.schema.nukeys = 1;
+	assert_int_equal(store_ensure_table(db, &a, &why), 0);
+	assert_int_equal(store_ensure_table(db, &a, &why), 0); /* fits */
+	assert_int_equal(
+		sqlite3_open_v2(dbpath, &h, SQLITE_OPEN_READONLY, NULL),
+		SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(
+				 h,
+				 "SELECT sql FROM sqlite_schema WHERE name = ?",
+				 -1, &st, NULL),
+			 SQLITE_OK);
+	for (size_t i = 0; i < 2; i++) {
+		sqlite3_reset(st);
+		sqlite3_bind_text(st, 1, names[i], -1, SQLITE_STATIC);
+		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+		assert_string_equal((const char *)sqlite3_column_text(st, 0),
+				    want[i]);
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(h);
+	/* a keyed table of the same name does not fit an appending dataset */
+	old.name = old.table = "kept";
+	assert_int_equal(store_ensure_table(db, &old, &why), 0);
+	a.name = a.table = "kept";
+	a.schema.nukeys = 0;
+	assert_int_equal(store_ensure_table(db, &a, &why), -EINVAL);
+	assert_non_null(strstr(why.p, "(position 1), the schema says 0"));
+	assert_non_null(strstr(why.p, "no column \"_record\""));
+	buf_free(&why);
+}
+
+/* ---- the pages' row-error queries: previous page, summary ---- */
+
+struct group_seen {
+	char text[8][96];
+	int n;
+};
+
+static int group_cb(const struct error_group *g, void *data)
+{
+	struct group_seen *gs = data;
+
+	assert_true(gs->n < 8);
+	snprintf(gs->text[gs->n++], sizeof(gs->text[0]),
+		 "%lld %s/%s/%s line %lld %s", (long long)g->count,
+		 g->column ? g->column : "-", g->type, g->message,
+		 (long long)g->first_line,
+		 g->first_value ? g->first_value : "-");
+	return 0;
+}
+
+struct rec_seen {
+	int64_t first, last;
+};
+
+static int rec_cb(const struct error_view *e, void *data)
+{
+	struct rec_seen *rs = data;
+
+	if (!rs->first)
+		rs->first = e->record;
+	rs->last = e->record;
+	return 0;
+}
+
+static void test_errors_prev_and_summary(void **state)
+{
+	/* records 1..10 one error each (price), record 11 five (no column),
+	 * 12..14 one each (active) */
+	static const struct {
+		int64_t after;
+		unsigned limit;
+		int64_t prev;
+	} cases[] = {
+		{0, 3, -1}, /* the first page has none */
+		{3, 3, 0},  /* three errors before: the first page */
+		{2, 3, 0},   {6, 3, 3},   {10, 3, 7},
+		{11, 3, 10}, /* record 11 alone is over the limit: its own page */
+		{12, 3, 11}, {14, 3, 11}, {14, 50, 0},
+		{14, 1, 13},
+	};
+	struct group_seen gs = {0};
+	int64_t id = create("errs.csv", 8), groups = 0;
+	sqlite3 *raw = NULL;
+	char sql[256];
+
+	(void)state;
+	assert_int_equal(sqlite3_open(dbpath, &raw), SQLITE_OK);
+	for (int rec = 1; rec <= 14; rec++) {
+		int n = rec == 11 ? 5 : 1;
+
+		for (int k = 0; k < n; k++) {
+			snprintf(
+				sql, sizeof(sql),
+				"INSERT INTO upload_errors(upload_id, record, line, \"column\", value, type, message) VALUES(%lld, %d, %d, %s, 'v%d', '%s', '%s')",
+				(long long)id, rec, rec + 1,
+				rec <= 10   ? "'price'"
+				: rec == 11 ? "NULL"
+					    : "'active'",
+				rec, rec == 11 ? "extra-cell" : "type-error",
+				rec <= 10   ? "expected a number"
+				: rec == 11 ? "column 6 has no header"
+					    : "expected true/false");
+			assert_int_equal(
+				sqlite3_exec(raw, sql, NULL, NULL, NULL),
+				SQLITE_OK);
+		}
+	}
+	sqlite3_close(raw);
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int64_t prev = 99, next = 0;
+		struct rec_seen rs = {0};
+
+		assert_int_equal(store_errors_prev(db, id, cases[i].after,
+						   cases[i].limit, &prev),
+				 0);
+		if (prev != cases[i].prev)
+			fail_msg("after %lld limit %u: prev %lld, want %lld",
+				 (long long)cases[i].after, cases[i].limit,
+				 (long long)prev, (long long)cases[i].prev);
+		if (prev < 0)
+			continue;
+		/* the page it leads to holds every record up to after */
+		assert_true(store_errors_page(db, id, prev, cases[i].limit,
+					      rec_cb, &rs, &next) > 0);
+		if (rs.first != prev + 1 || rs.last < cases[i].after)
+			fail_msg(
+				"after %lld: the page from %lld holds %lld..%lld",
+				(long long)cases[i].after, (long long)prev,
+				(long long)rs.first, (long long)rs.last);
+	}
+
+	assert_int_equal(
+		store_errors_summary(db, id, 2, group_cb, &gs, &groups), 2);
+	assert_int_equal(groups, 3);
+	assert_string_equal(gs.text[0],
+			    "10 price/type-error/expected a number line 2 v1");
+	assert_string_equal(
+		gs.text[1],
+		"5 -/extra-cell/column 6 has no header line 12 v11");
+	gs.n = 0;
+	assert_int_equal(
+		store_errors_summary(db, id, 10, group_cb, &gs, &groups), 3);
+	assert_string_equal(
+		gs.text[2],
+		"3 active/type-error/expected true/false line 13 v12");
+	assert_int_equal(
+		store_errors_summary(db, id, 0, group_cb, &gs, &groups),
+		-EINVAL);
+	assert_int_equal(store_errors_prev(db, id, 5, 0, &groups), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_transitions),
+		cmocka_unit_test_setup_teardown(test_append_table, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_schema_text, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_status_names, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_batches, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_group, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_errors_prev_and_summary,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_table_mismatch, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_status_golden, setup,
