@@ -2686,8 +2686,7 @@ static void pg_refuse_dataset(struct ctx *x, const yaml_node_t *item,
 		       "dataset \"%s\": key_includes_partner " PG_NOT_YET,
 		       name);
 	if (nl->n)
-		report(x, AT(item), "dataset \"%s\": notify " PG_NOT_YET,
-		       name);
+		report(x, AT(item), "dataset \"%s\": notify " PG_NOT_YET, name);
 }
 
 static void parse_datasets(struct ctx *x, const yaml_node_t *v,
@@ -3018,8 +3017,7 @@ static void parse_top(struct ctx *x, const yaml_node_t *root, struct config *c)
 			report(x, AT(h), "notify " PG_NOT_YET);
 		h = SEEN(top_keys, seen, "retention");
 		if (h && c->retention_upload_errors_days)
-			report(x, AT(h),
-			       "retention.upload_errors " PG_NOT_YET);
+			report(x, AT(h), "retention.upload_errors " PG_NOT_YET);
 		if (h && c->retention_uploads_days)
 			report(x, AT(h), "retention.uploads " PG_NOT_YET);
 		/* Feedback files come from the outbox, which PostgreSQL has

@@ -1021,8 +1021,8 @@ static int run(struct daemon *d)
 	for (size_t k = 0; k < d->ndrops; k++) {
 		struct drop *dr = &d->drops[k];
 
-		r = status_new(&d->db, dr->dirs[FOLDER_STATUS],
-			       dr->partner, &dr->status);
+		r = status_new(&d->db, dr->dirs[FOLDER_STATUS], dr->partner,
+			       &dr->status);
 		if (r < 0) {
 			log_err("cannot open database %s for reading: %s",
 				d->cfg->database, ERRSTR(r));
@@ -1058,12 +1058,13 @@ static int run(struct daemon *d)
 	 * there is none to run. */
 	r = store_database_is_pg(d->cfg->database)
 		    ? 0
-		    : outbox_new(&(struct outbox_env){.writer = d->writer,
-					    .db_path = d->cfg->database,
-					    .trees = d->trees,
-					    .ntrees = d->ndrops,
-					    .cfg = d->cfg},
-		       &d->outbox);
+		    : outbox_new(
+			      &(struct outbox_env){.writer = d->writer,
+						   .db_path = d->cfg->database,
+						   .trees = d->trees,
+						   .ntrees = d->ndrops,
+						   .cfg = d->cfg},
+			      &d->outbox);
 	if (r < 0) {
 		log_err("cannot start the outbox (feedback files, webhooks): %s",
 			ERRSTR(r));

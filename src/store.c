@@ -1857,8 +1857,8 @@ static int status_errors(struct store *s, int64_t id, struct buf *arr)
 			.value = col_text(st, 3),
 			.type = col_text(st, 4),
 			.message = col_text(st, 5),
-			.has_position = sqlite3_column_type(st, 6) !=
-					SQLITE_NULL,
+			.has_position =
+				sqlite3_column_type(st, 6) != SQLITE_NULL,
 			.position = sqlite3_column_int64(st, 6),
 		};
 		r = store_status_error_add(arr, &e);

@@ -512,8 +512,9 @@ int store_render_status(const struct status_doc *d, struct buf *out)
 	r = r ?: key_i64(out, "applied", d->rows_applied, false);
 	r = r ?: key_i64(out, "failed", d->rows_failed, false);
 	if (d->rows_duplicate_keys)
-		r = r ?: key_i64(out, "duplicate_keys", d->rows_duplicate_keys,
-				 false);
+		r = r
+			    ?: key_i64(out, "duplicate_keys",
+				       d->rows_duplicate_keys, false);
 	r = r ?: buf_addc(out, '}');
 	r = r ?: key(out, "progress", false);
 	r = r ?: store_json_real(out, store_progress(d->state, d->bytes, done));

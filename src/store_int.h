@@ -85,7 +85,7 @@ struct status_doc {
 	int64_t user_uid;
 	const char *user_name;
 	int64_t bytes, rows_total, rows_applied, rows_failed, errors_count;
-	int64_t rows_duplicate_keys; /* shown in "rows" when not 0 */
+	int64_t rows_duplicate_keys;    /* shown in "rows" when not 0 */
 	int64_t bytes_done, bytes_read; /* bytes_read < 0: NULL */
 	const char *dialect;            /* JSON text, or NULL */
 	const char *reason, *location;

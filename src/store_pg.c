@@ -976,8 +976,10 @@ static int create_table(struct store *s, const struct dataset *ds)
 	 * _record), as on SQLite */
 	if (schema_appends(sc))
 		r = r
-			    ?: buf_adds(&b, ", \"_record\" bigint NOT NULL,"
-					    " PRIMARY KEY(\"_upload_id\", \"_record\"))");
+			    ?: buf_adds(
+				       &b,
+				       ", \"_record\" bigint NOT NULL,"
+				       " PRIMARY KEY(\"_upload_id\", \"_record\"))");
 	else
 		r = r ?: buf_adds(&b, ", PRIMARY KEY(");
 	for (size_t k = 0; r == 0 && k < sc->npk; k++) {
@@ -1128,7 +1130,8 @@ static int create_one(struct store *s, const struct upload_new *u, int64_t *id)
 			       "INSERT INTO @.uploads(file_name, file_name_raw, state,"
 			       " bytes, inode, mtime_ns, dataset, partner, user_uid,"
 			       " user_name, created_at)"
-			       " VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, " NOW ")"
+			       " VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, " NOW
+			       ")"
 			       " RETURNING id");
 	if (r < 0)
 		goto out;
@@ -1544,9 +1547,15 @@ static int stage_for(struct store *s, const struct batch *b, struct stage **out)
 	 * row whose key an earlier row of the same upload has, within the
 	 * batch or already in the table */
 	if (sc->npk) {
-		r = r ?: buf_printf(&dk, "SELECT (SELECT count(*) FROM %s) - count(*) + count(t.\"_upload_id\") FROM (SELECT DISTINCT ", name);
+		r = r
+			    ?: buf_printf(
+				       &dk,
+				       "SELECT (SELECT count(*) FROM %s) - count(*) + count(t.\"_upload_id\") FROM (SELECT DISTINCT ",
+				       name);
 		r = r ?: add_pk(&dk, sc, ", ");
-		r = r ?: buf_printf(&dk, " FROM %s) k LEFT JOIN %s.", name, p->data);
+		r = r
+			    ?: buf_printf(&dk, " FROM %s) k LEFT JOIN %s.",
+					  name, p->data);
 		r = r ?: sql_ident(&dk, b->ds->table);
 		r = r ?: buf_adds(&dk, " t ON t.\"_upload_id\" = $1");
 		for (size_t k = 0; r == 0 && k < sc->npk; k++) {
@@ -2410,8 +2419,8 @@ static int error_rows(struct store *s, PGresult *res, error_view_fn fn,
 			.type = e.type,
 			.message = e.message,
 			.has_position = !PQgetisnull(res, i, 7),
-			.position = PQgetisnull(res, i, 7) ? 0
-							  : val_i64(res, i, 7),
+			.position =
+				PQgetisnull(res, i, 7) ? 0 : val_i64(res, i, 7),
 		};
 		buf_reset(&json);
 		r = store_status_error_add(&json, &se);
@@ -2554,13 +2563,15 @@ static int pg_errors_prev(struct store *s, int64_t id, int64_t after,
 	}
 	r = read_ready(s);
 	r = r
-		    ?: query_one(s,
-				 "SELECT record FROM @.upload_errors"
-				 " WHERE upload_id = $1 AND record <= $2"
-				 " ORDER BY record DESC, rowid DESC LIMIT 1 OFFSET $3",
-				 id, after, limit, 3, &extra);
+		    ?: query_one(
+			       s,
+			       "SELECT record FROM @.upload_errors"
+			       " WHERE upload_id = $1 AND record <= $2"
+			       " ORDER BY record DESC, rowid DESC LIMIT 1 OFFSET $3",
+			       id, after, limit, 3, &extra);
 	if (r == -ENOENT) {
-		*prev_after = 0; /* at most limit errors before: the first page */
+		*prev_after =
+			0; /* at most limit errors before: the first page */
 		return 0;
 	}
 	r = r
@@ -2601,11 +2612,12 @@ static int pg_errors_summary(struct store *s, int64_t id, unsigned limit,
 		return -EINVAL;
 	r = read_ready(s);
 	r = r
-		    ?: query_one(s,
-				 "SELECT count(*) FROM (SELECT 1 FROM @.upload_errors"
-				 " WHERE upload_id = $1"
-				 " GROUP BY \"column\", type, message) g",
-				 id, 0, 0, 1, &total);
+		    ?: query_one(
+			       s,
+			       "SELECT count(*) FROM (SELECT 1 FROM @.upload_errors"
+			       " WHERE upload_id = $1"
+			       " GROUP BY \"column\", type, message) g",
+			       id, 0, 0, 1, &total);
 	r = r
 		    ?: sql_make(
 			       s->pg, &sql,

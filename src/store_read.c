@@ -378,7 +378,7 @@ int sq_errors_prev(struct store *s, int64_t id, int64_t after, unsigned limit,
 }
 
 int sq_errors_summary(struct store *s, int64_t id, unsigned limit,
-			 error_group_fn fn, void *data, int64_t *groups)
+		      error_group_fn fn, void *data, int64_t *groups)
 {
 	sqlite3_stmt *st;
 	int64_t total = 0;
@@ -616,7 +616,7 @@ static int metrics_read(struct store *s, struct store_metrics *m)
 }
 
 int sq_metrics_each(struct store *s, enum store_metric_set set,
-		       store_count_fn fn, void *data)
+		    store_count_fn fn, void *data)
 {
 	struct buf b = BUF_INIT;
 	sqlite3_stmt *st;

@@ -70,7 +70,7 @@ static int rollback(struct store *s, int r)
 }
 
 int sq_retain_errors(struct store *s, unsigned days, unsigned limit,
-			int64_t *rows)
+		     int64_t *rows)
 {
 	int64_t uploads;
 	int r;
@@ -140,7 +140,7 @@ static int fold_totals(struct store *s)
 }
 
 int sq_retain_uploads(struct store *s, unsigned days, unsigned limit,
-			 bool keep_summary, int64_t *error_rows)
+		      bool keep_summary, int64_t *error_rows)
 {
 	int64_t uploads;
 	int r;

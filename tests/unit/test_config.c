@@ -118,8 +118,9 @@ static const struct bad_case bad_cases[] = {
 	{PGDB "datasets:\n  - name: p\n    schema:\n      primaryKey: a\n"
 	      "      uniqueKeys: [[b]]\n      fields: [{name: a}, {name: b}]\n",
 	 ":3:5: dataset \"p\": uniqueKeys and unique " PG_NOT_YET},
-	{PGDB "datasets:\n  - name: p\n    schema:\n      primaryKey: a\n"
-	      "      fields: [{name: a}, {name: b, constraints: {unique: true}}]\n",
+	{PGDB
+	 "datasets:\n  - name: p\n    schema:\n      primaryKey: a\n"
+	 "      fields: [{name: a}, {name: b, constraints: {unique: true}}]\n",
 	 "dataset \"p\": uniqueKeys and unique " PG_NOT_YET},
 	{PGDB DSK("duplicate_keys: error"),
 	 ":3:5: dataset \"p\": duplicate_keys: error " PG_NOT_YET},
@@ -127,7 +128,8 @@ static const struct bad_case bad_cases[] = {
 	 "dataset \"p\": key_includes_partner " PG_NOT_YET},
 	{PGDB DSK("notify: [{webhook: \"https://h/\", secret_file: /dev/null}]"),
 	 "dataset \"p\": notify " PG_NOT_YET},
-	{PGDB "notify:\n  - webhook: \"https://h/\"\n    secret_file: /dev/null\n" DS,
+	{PGDB
+	 "notify:\n  - webhook: \"https://h/\"\n    secret_file: /dev/null\n" DS,
 	 ":3:3: notify " PG_NOT_YET},
 	{PGDB DS "partners:\n  - name: a\n    datasets: [p]\n",
 	 ":8:3: partners " PG_NOT_YET},
