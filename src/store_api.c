@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: 2026 the ingestd authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * store_api.c - store.h's entry points: the backend chosen from the
  * database string, every call passed to it through s->ops, and what both

@@ -1,3 +1,5 @@
+/* SPDX-FileCopyrightText: 2026 the ingestd authors */
+/* SPDX-License-Identifier: MIT */
 /*
  * store_pg.c - the PostgreSQL backend of store.h, through libpq.
  *

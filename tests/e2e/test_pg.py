@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 the ingestd authors
+# SPDX-License-Identifier: MIT
 """
 test_pg.py - what only the PostgreSQL backend has (issue 16), always on
 PostgreSQL whatever INGESTD_TEST_BACKEND says: the server stopped and
