@@ -24,7 +24,7 @@ endif
 BUILD    ?= build
 # SAN=1: AddressSanitizer + UBSan; SAN=thread: ThreadSanitizer.
 SAN      ?=
-PKGS      = libuv sqlite3 yaml-0.1 libcrypto libmicrohttpd libarchive libpcre2-8 libcurl
+PKGS      = libuv sqlite3 libpq yaml-0.1 libcrypto libmicrohttpd libarchive libpcre2-8 libcurl
 # The user's CPPFLAGS, CFLAGS and LDFLAGS are honoured as given (GNU
 # conventions; dpkg-buildflags passes -D_FORTIFY_SOURCE=2 in CPPFLAGS). What
 # the build needs lives apart in ING_* so that `make CFLAGS=-O1` still builds.
@@ -58,7 +58,7 @@ UNIT_SRC = $(wildcard tests/unit/test_*.c)
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/%)
 
 .PHONY: all deps test-deps run test test-fast check dist asan tsan analyze format format-check \
-	check-units clean bench bench-http install uninstall fuzz fuzz-short fuzz-build
+	check-units clean bench bench-http install uninstall fuzz fuzz-short fuzz-build test-pg
 all: $(BUILD)/ingestd $(UNIT_BIN)
 
 deps:
@@ -98,9 +98,14 @@ test: test-deps
 	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 all
 	@tests/run build build-asan
 
-# One build, no sanitizers (quick local loop).
+# One build, no sanitizers (quick local loop); E2E_PG=0 skips the
+# PostgreSQL pass of the suites, E2E_PG=only runs only it.
 test-fast: all
 	@tests/run $(BUILD)
+
+# The suites on PostgreSQL only (tests/run's second pass).
+test-pg: all
+	@E2E_PG=only tests/run $(BUILD)
 
 # What the Debian package's test step (dh_auto_test) runs: the unit tests and
 # the e2e tests that need nothing beyond the package's build dependencies (no

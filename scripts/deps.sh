@@ -6,7 +6,7 @@
 set -eu
 PKGS="build-essential pkg-config libuv1-dev libsqlite3-dev libcsv-dev libyaml-dev
 libssl-dev libcmocka-dev libmicrohttpd-dev libarchive-dev libpcre2-dev libcurl4-openssl-dev
-sqlite3 python3"
+libpq-dev sqlite3 python3"
 [ "${INGESTD_TEST_DEPS:-}" ] && PKGS="$PKGS $INGESTD_TEST_DEPS"
 missing=""
 for p in $PKGS; do

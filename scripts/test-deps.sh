@@ -8,7 +8,9 @@
 # tests/e2e/test_browser.py runs chromium headless; bench/http.sh runs wrk;
 # tests/e2e/test_real_files.py has files written by a real PostgreSQL 15
 # server (COPY ... TO), LibreOffice headless (soffice --convert-to) and
-# compressed by zstd, xz, bzip2 and zip; tests/e2e/test_package.py runs
+# compressed by zstd, xz, bzip2 and zip; the PostgreSQL backend's runs
+# of the suites (INGESTD_TEST_BACKEND=postgresql) read the database
+# through python3-psycopg2; tests/e2e/test_package.py runs
 # reuse lint, builds the Debian package (dpkg-dev, debhelper, fakeroot) and
 # checks it with lintian and hardening-check (devscripts), and runs git;
 # tests/e2e/test_pages.py drives chromium with playwright-core and checks
@@ -20,7 +22,7 @@
 # Adds to INGESTD_TEST_DEPS and runs deps.sh, then npm when the modules
 # are missing.
 set -eu
-INGESTD_TEST_DEPS="${INGESTD_TEST_DEPS:-} openssh-server openssh-client rsync systemd mandoc strace chromium wrk clang libclang-rt-14-dev clang-tools cppcheck clang-format postgresql zstd xz-utils bzip2 zip libreoffice-calc-nogui reuse dpkg-dev debhelper fakeroot lintian devscripts git prometheus"
+INGESTD_TEST_DEPS="${INGESTD_TEST_DEPS:-} openssh-server openssh-client rsync systemd mandoc strace chromium wrk clang libclang-rt-14-dev clang-tools cppcheck clang-format postgresql python3-psycopg2 zstd xz-utils bzip2 zip libreoffice-calc-nogui reuse dpkg-dev debhelper fakeroot lintian devscripts git prometheus"
 # Debian's nodejs and npm, unless a node with its npm is already there
 command -v npm >/dev/null 2>&1 || INGESTD_TEST_DEPS="$INGESTD_TEST_DEPS nodejs npm"
 export INGESTD_TEST_DEPS

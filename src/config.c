@@ -36,6 +36,7 @@
 #include <yaml.h>
 
 #include "decode.h"
+#include "store.h"
 #include "typefmt.h"
 
 /* Bytes of a user-written string quoted in a message. */
@@ -85,6 +86,7 @@ struct key {
 	const char *what;         /* K_ENUM: "field type" in messages */
 	const char *(*check)(const char *s); /* K_STRING: why invalid */
 	bool optional; /* K_STRING: an explicit null unsets it */
+	bool secret;   /* K_STRING: messages never quote the value */
 };
 
 /* Offsets checked against the member's type at compile time, so a row can
@@ -113,6 +115,13 @@ struct key {
 	{                                                              \
 		.name = n, .type = K_STRING, .off = OFF(T, m, char *), \
 		.def_s = d, .check = chk                               \
+	}
+/* A string that may hold a secret by mistake (a password in a connection
+ * string): its messages do not quote it. */
+#define K_SSECRET(T, n, m, d, chk)                                     \
+	{                                                              \
+		.name = n, .type = K_STRING, .off = OFF(T, m, char *), \
+		.def_s = d, .check = chk, .secret = true               \
 	}
 #define K_SOPT(T, n, m, chk)                                           \
 	{                                                              \
@@ -273,6 +282,20 @@ static const char *check_marker(const char *s)
 	return strstr(s, "{name}") ? NULL : "must contain \"{name}\"";
 }
 
+/* A path (SQLite) or a PostgreSQL connection string without a password
+ * (store_database_check). */
+static const char *check_database(const char *s)
+{
+	return s[0] ? store_database_check(s) : "must not be empty";
+}
+
+/* A PostgreSQL schema name: quoted where it is used, but kept to the
+ * plain identifiers that need no quoting in a psql session either. */
+static const char *check_pg_schema(const char *s)
+{
+	return ident_ok(s) ? NULL : IDENT_WHY;
+}
+
 static const char *check_listen(const char *s)
 {
 	char host[INET6_ADDRSTRLEN + 1];
@@ -318,7 +341,7 @@ static const char *const default_ignore[] = {
 #define C struct config
 static const struct key top_keys[] = {
 	K_S(C, "root", root, "var/drop", check_nonempty),
-	K_S(C, "database", database, "var/ingestd.db", check_nonempty),
+	K_SSECRET(C, "database", database, "var/ingestd.db", check_database),
 	K_U(C, "workers", workers, 1, 64, 2),
 	K_U(C, "settle_ms", settle_ms, 0, 3600000, 1000),
 	K_U(C, "batch_rows", batch_rows, 1, 1000000, 10000),
@@ -353,9 +376,23 @@ static const struct key top_keys[] = {
 	K_U(C, "notify_concurrency", notify_concurrency, 1, 64, 4),
 	K_U(C, "notify_backoff_ms", notify_backoff_ms, 10, 3600000, 5000),
 	K_N("http"),
+	K_N("postgresql"),
 	K_N("retention"),
 	K_N("datasets"),
 	K_N("partners"),
+};
+
+/* Used only when database is a PostgreSQL connection string. */
+static const struct key pg_keys[] = {
+	K_S(C, "schema", pg_schema, "ingestd", check_pg_schema),
+	K_S(C, "data_schema", pg_data_schema, "public", check_pg_schema),
+	K_SOPT(C, "password_file", pg_password_file, check_nonempty),
+	K_U(C, "statement_timeout_ms", pg_statement_timeout_ms, 0, 86400000,
+	    60000),
+	K_U(C, "lock_timeout_ms", pg_lock_timeout_ms, 0, 86400000, 10000),
+	K_U(C, "idle_in_transaction_timeout_ms", pg_idle_timeout_ms, 0,
+	    86400000, 60000),
+	K_U(C, "retry_max_ms", pg_retry_max_ms, 100, 3600000, 30000),
 };
 
 static const struct key http_keys[] = {
@@ -939,6 +976,11 @@ static void set_value(struct ctx *x, const char *prefix, const struct key *k,
 		if (!s)
 			return;
 		why = k->check ? k->check(s) : NULL;
+		if (why && k->secret) {
+			report(x, AT(v), "%s%s: the value %s", prefix, k->name,
+			       why);
+			return;
+		}
 		if (why) {
 			report(x, AT(v), "%s%s: \"%s\" %s", prefix, k->name,
 			       esc(e, sizeof(e), s), why);
@@ -2618,6 +2660,35 @@ static void parse_dataset(struct ctx *x, const yaml_node_t *item,
 		report(x, AT(item), "dataset: missing required key \"schema\"");
 }
 
+/*
+ * What the PostgreSQL backend (store_pg.c) does not do yet: refused when
+ * the config loads, so that a PostgreSQL database never silently behaves
+ * otherwise than SQLite. The message names the key and says so.
+ */
+#define PG_NOT_YET "is not yet supported with a PostgreSQL database"
+
+static void pg_refuse_dataset(struct ctx *x, const yaml_node_t *item,
+			      const struct dataset *d,
+			      const struct notify_list *nl)
+{
+	const char *name = d->name ? d->name : "?";
+
+	if (d->schema.nukeys)
+		report(x, AT(item),
+		       "dataset \"%s\": uniqueKeys and unique " PG_NOT_YET,
+		       name);
+	if (d->duplicate_keys == DUPKEYS_ERROR)
+		report(x, AT(item),
+		       "dataset \"%s\": duplicate_keys: error " PG_NOT_YET,
+		       name);
+	if (d->key_partner)
+		report(x, AT(item),
+		       "dataset \"%s\": key_includes_partner " PG_NOT_YET,
+		       name);
+	if (nl->n)
+		report(x, AT(item), "dataset \"%s\": notify " PG_NOT_YET, name);
+}
+
 static void parse_datasets(struct ctx *x, const yaml_node_t *v,
 			   struct config *c)
 {
@@ -2656,6 +2727,8 @@ static void parse_datasets(struct ctx *x, const yaml_node_t *v,
 		if (!item)
 			continue;
 		parse_dataset(x, item, d, &c->ds_notify[i], &nn, &tn);
+		if (c->database && store_database_is_pg(c->database))
+			pg_refuse_dataset(x, item, d, &c->ds_notify[i]);
 		dup = false;
 		for (j = 0; j < i && d->name && !dup; j++) {
 			dup = c->datasets[j].name &&
@@ -2898,6 +2971,7 @@ static void parse_top(struct ctx *x, const yaml_node_t *root, struct config *c)
 {
 	yaml_node_t *seen[ARRAY_SIZE(top_keys)];
 	yaml_node_t *hseen[ARRAY_SIZE(http_keys)];
+	yaml_node_t *pseen[ARRAY_SIZE(pg_keys)];
 	yaml_node_t *rseen[ARRAY_SIZE(retention_keys)];
 	yaml_node_t *h, *d;
 	char g[ESC_MAX + 8];
@@ -2909,6 +2983,13 @@ static void parse_top(struct ctx *x, const yaml_node_t *root, struct config *c)
 			    ARRAY_SIZE(http_keys), c, hseen);
 	else if (h && !is_null(h))
 		report(x, AT(h), "http: expected a mapping, got %s",
+		       got(h, g, sizeof(g)));
+	h = SEEN(top_keys, seen, "postgresql");
+	if (h && h->type == YAML_MAPPING_NODE)
+		parse_table(x, h, "postgresql", "postgresql.", pg_keys,
+			    ARRAY_SIZE(pg_keys), c, pseen);
+	else if (h && !is_null(h))
+		report(x, AT(h), "postgresql: expected a mapping, got %s",
 		       got(h, g, sizeof(g)));
 	d = SEEN(top_keys, seen, "notify");
 	if (d)
@@ -2928,6 +3009,26 @@ static void parse_top(struct ctx *x, const yaml_node_t *root, struct config *c)
 	d = SEEN(top_keys, seen, "partners");
 	if (d)
 		parse_partners(x, d, c);
+	if (c->database && store_database_is_pg(c->database)) {
+		if (d)
+			report(x, AT(d), "partners " PG_NOT_YET);
+		h = SEEN(top_keys, seen, "notify");
+		if (h && c->notify.n)
+			report(x, AT(h), "notify " PG_NOT_YET);
+		h = SEEN(top_keys, seen, "retention");
+		if (h && c->retention_upload_errors_days)
+			report(x, AT(h), "retention.upload_errors " PG_NOT_YET);
+		if (h && c->retention_uploads_days)
+			report(x, AT(h), "retention.uploads " PG_NOT_YET);
+		/* Feedback files come from the outbox, which PostgreSQL has
+		 * not: off by default there, refused when asked for. */
+		h = SEEN(top_keys, seen, "max_feedback_bytes");
+		if (h && c->max_feedback_bytes)
+			report(x, AT(h),
+			       "feedback files (max_feedback_bytes other than "
+			       "0) " PG_NOT_YET);
+		c->max_feedback_bytes = 0;
+	}
 	if (!c->max_uncompressed_bytes)
 		c->max_uncompressed_bytes =
 			c->max_file_bytes > MAX_UNCOMPRESSED / 10
@@ -2972,6 +3073,9 @@ static void config_free(struct config *c)
 	strv_free(c->ignore, c->nignore);
 	free(c->ready_marker);
 	free(c->http_listen);
+	free(c->pg_schema);
+	free(c->pg_data_schema);
+	free(c->pg_password_file);
 	strv_free(c->http_allowed_hosts, c->http_nallowed_hosts);
 	free(c->http_tokens_file);
 	free(c->http_socket_mode);
@@ -3057,6 +3161,7 @@ int config_load(const char *path, struct config **out, struct buf *errs)
 		oom(&x);
 	apply_defaults(&x, top_keys, ARRAY_SIZE(top_keys), c);
 	apply_defaults(&x, http_keys, ARRAY_SIZE(http_keys), c);
+	apply_defaults(&x, pg_keys, ARRAY_SIZE(pg_keys), c);
 	apply_defaults(&x, retention_keys, ARRAY_SIZE(retention_keys), c);
 
 	root = yaml_document_get_root_node(&doc);
@@ -3083,8 +3188,10 @@ int config_load(const char *path, struct config **out, struct buf *errs)
 
 	if (!x.nerr && !x.oom) {
 		r = make_absolute(&c->root);
-		if (r == 0)
+		if (r == 0 && !store_database_is_pg(c->database))
 			r = make_absolute(&c->database);
+		if (r == 0 && c->pg_password_file)
+			r = make_absolute(&c->pg_password_file);
 		if (r == 0)
 			r = finish_partners(&x, c);
 		if (r < 0) {

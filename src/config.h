@@ -78,7 +78,7 @@ struct config {
 	char *path; /* the file it came from */
 
 	char *root;          /* absolute */
-	char *database;      /* absolute */
+	char *database;      /* absolute path, or a PostgreSQL conninfo/URI */
 	unsigned workers;    /* 1..64, default 2 */
 	unsigned settle_ms;  /* 0..3600000, default 1000 */
 	unsigned batch_rows; /* 1..1000000, default 10000 */
@@ -138,6 +138,15 @@ struct config {
 	unsigned retention_uploads_days; /* whole records of finished uploads */
 	bool retention_keep_summary; /* a one-line summary of each; default true */
 	unsigned retention_interval_s; /* between sweeps; default 3600 */
+
+	/* postgresql (used when database is a connection string) */
+	char *pg_schema;                  /* control tables; default ingestd */
+	char *pg_data_schema;             /* dataset tables; default public */
+	char *pg_password_file;           /* absolute; NULL when unset */
+	unsigned pg_statement_timeout_ms; /* default 60000; 0: none */
+	unsigned pg_lock_timeout_ms;      /* default 10000 */
+	unsigned pg_idle_timeout_ms; /* idle_in_transaction; default 60000 */
+	unsigned pg_retry_max_ms;    /* reconnect backoff cap; default 30000 */
 
 	struct dataset *datasets;
 	size_t ndatasets;

@@ -120,7 +120,8 @@ struct http {
 	unsigned nconns;
 	bool reaper_stop, reaper_started;
 	pthread_t reaper;
-	char *db_path;
+	struct store_conf db;
+	const char *db_path; /* db.database, for log lines */
 	void (*live)(void *data, struct http_live *out);
 	void *live_data;
 	char address[INET6_ADDRSTRLEN + 16 + 108];
@@ -155,7 +156,7 @@ static struct store *store_get(struct http *h, int *err)
 	pthread_mutex_unlock(&h->mu);
 	if (s)
 		return s;
-	r = store_open(h->db_path, true, &s);
+	r = store_open_conf(&h->db, true, &s);
 	if (r < 0) {
 		log_err("http: cannot open database %s for reading: %s",
 			h->db_path, s ? store_errmsg(s) : ERRSTR(r));
@@ -1148,18 +1149,9 @@ static enum MHD_Result get_healthz(struct req *q)
 	writer_age = age_ms(now, lv.writer_ms);
 	if (lv.stopping)
 		snprintf(why, sizeof(why), "stopping");
-	else if (loop_age > LOOP_STALL_MS)
-		snprintf(why, sizeof(why),
-			 "event loop: no heartbeat for %.1f s",
-			 loop_age / 1000.0);
-	else if (writer_age > WRITER_STALL_MS)
-		snprintf(why, sizeof(why), "writer: no progress for %.1f s",
-			 writer_age / 1000.0);
-	if (!why[0] && lv.stuck)
-		snprintf(
-			why, sizeof(why),
-			"database: %u upload(s) could not be recorded (%s); retrying",
-			lv.stuck, ERRSTR(lv.stuck_error));
+	/* The database first: a server that went away also stalls the
+	 * writer (it waits to reconnect) and, through it, the loop; the
+	 * reason should name the cause. */
 	if (!why[0]) {
 		s = store_get(q->h, &r);
 		r = s ? store_ping(s, &max_id) : r;
@@ -1169,6 +1161,18 @@ static enum MHD_Result get_healthz(struct req *q)
 		if (s)
 			store_put(q->h, s);
 	}
+	if (!why[0] && loop_age > LOOP_STALL_MS)
+		snprintf(why, sizeof(why),
+			 "event loop: no heartbeat for %.1f s",
+			 loop_age / 1000.0);
+	else if (!why[0] && writer_age > WRITER_STALL_MS)
+		snprintf(why, sizeof(why), "writer: no progress for %.1f s",
+			 writer_age / 1000.0);
+	if (!why[0] && lv.stuck)
+		snprintf(
+			why, sizeof(why),
+			"database: %u upload(s) could not be recorded (%s); retrying",
+			lv.stuck, ERRSTR(lv.stuck_error));
 	/* Logged when the answer changes, not at every probe. */
 	pthread_mutex_lock(&q->h->mu);
 	was = q->h->unhealthy;
@@ -2448,10 +2452,10 @@ int http_new(const struct http_env *env, struct http **out)
 	h->nhosts = cfg->http_nallowed_hosts;
 	h->sock_mode = cfg->http_socket_mode;
 	h->sock_group = cfg->http_socket_group;
-	h->db_path = strdup(env->db_path);
-	if (!h->db_path || pthread_mutex_init(&h->mu, NULL) != 0) {
+	h->db = *env->db;
+	h->db_path = h->db.database;
+	if (pthread_mutex_init(&h->mu, NULL) != 0) {
 		config_unref(h->start_cfg);
-		free(h->db_path);
 		free(h);
 		return -ENOMEM;
 	}
@@ -2460,7 +2464,6 @@ int http_new(const struct http_env *env, struct http **out)
 		/* not reached on Linux: these cannot fail with default attrs */
 		pthread_mutex_destroy(&h->mu);
 		config_unref(h->start_cfg);
-		free(h->db_path);
 		free(h);
 		return -ENOMEM;
 	}
@@ -2471,7 +2474,7 @@ int http_new(const struct http_env *env, struct http **out)
 	}
 	/* One connection at start: a database that cannot be read is a
 	 * start-up error, not a surprise at the first request. */
-	r = store_open(h->db_path, true, &h->pool[0]);
+	r = store_open_conf(&h->db, true, &h->pool[0]);
 	if (r < 0) {
 		log_err("http: cannot open database %s for reading: %s",
 			h->db_path,
@@ -2578,6 +2581,5 @@ void http_free(struct http *h)
 		store_free(h->pool[i]);
 	pthread_mutex_destroy(&h->mu);
 	config_unref(h->cfg);
-	free(h->db_path);
 	free(h);
 }

@@ -37,6 +37,7 @@
 
 #include "config.h"
 #include "retention.h"
+#include "store.h"
 
 /* A snapshot of the daemon, published by the loop thread. */
 struct http_live {
@@ -59,7 +60,7 @@ struct http_live {
 
 struct http_env {
 	struct config *cfg; /* http.* keys; http_new keeps a reference */
-	const char *db_path;
+	const struct store_conf *db; /* copied by http_new */
 	/* >= 0: a listening socket passed by the service manager, taken on
 	 * success (the caller then forgets it); -1: bind cfg->http_listen. */
 	int listen_fd;

@@ -67,6 +67,7 @@ struct drop {
 struct daemon {
 	uv_loop_t loop;
 	struct config *cfg;
+	struct store_conf db; /* from cfg at start-up: a restart changes it */
 	const char *config_path;
 	int rootfd; /* the top-level root */
 	struct writer *writer;
@@ -321,26 +322,60 @@ static int call_tables(struct store *s, void *arg)
 	return r;
 }
 
+/* The database keys of cfg into d->db. */
+static int db_conf(struct daemon *d)
+{
+	const struct config *c = d->cfg;
+	struct store_conf *o = &d->db;
+
+	memset(o, 0, sizeof(*o));
+	if (strlen(c->database) >= sizeof(o->database) ||
+	    (c->pg_password_file &&
+	     strlen(c->pg_password_file) >= sizeof(o->password_file)) ||
+	    strlen(c->pg_schema) >= sizeof(o->schema) ||
+	    strlen(c->pg_data_schema) >= sizeof(o->data_schema))
+		return -ENAMETOOLONG;
+	strcpy(o->database, c->database);
+	if (c->pg_password_file)
+		strcpy(o->password_file, c->pg_password_file);
+	strcpy(o->schema, c->pg_schema);
+	strcpy(o->data_schema, c->pg_data_schema);
+	o->statement_timeout_ms = c->pg_statement_timeout_ms;
+	o->lock_timeout_ms = c->pg_lock_timeout_ms;
+	o->idle_timeout_ms = c->pg_idle_timeout_ms;
+	o->retry_max_ms = c->pg_retry_max_ms;
+	return 0;
+}
+
 static int open_db(struct daemon *d)
 {
 	struct tables_args ta = {.cfg = d->cfg, .why = BUF_INIT};
 	struct store *s = NULL;
-	char *dir = strdup(d->cfg->database);
 	int r;
 
-	if (!dir)
-		return -ENOMEM;
-	r = mkdirs(dirname(dir), 0755);
-	free(dir);
+	r = db_conf(d);
 	if (r < 0) {
-		log_err("cannot create the folder of %s: %s", d->cfg->database,
-			ERRSTR(r));
+		log_err("database: %s", ERRSTR(r));
 		return r;
 	}
-	r = store_open(d->cfg->database, false, &s);
+	if (!store_database_is_pg(d->cfg->database)) {
+		char *dir = strdup(d->cfg->database);
+
+		if (!dir)
+			return -ENOMEM;
+		r = mkdirs(dirname(dir), 0755);
+		free(dir);
+		if (r < 0) {
+			log_err("cannot create the folder of %s: %s",
+				d->cfg->database, ERRSTR(r));
+			return r;
+		}
+	}
+	r = store_open_conf(&d->db, false, &s);
 	if (r < 0) {
 		log_err("cannot open database %s: %s", d->cfg->database,
 			s ? store_errmsg(s) : ERRSTR(r));
+		store_free(s);
 		return r;
 	}
 	r = store_migrate(s);
@@ -471,7 +506,7 @@ static int start_http(struct daemon *d)
 {
 	struct http_env env = {
 		.cfg = d->cfg,
-		.db_path = d->cfg->database,
+		.db = &d->db,
 		.listen_fd = d->listen_fd,
 		.live = http_live,
 		.data = d,
@@ -773,6 +808,16 @@ static void reload_config(struct daemon *d)
 		config_unref(cfg);
 		return;
 	}
+	if (strcmp(cfg->pg_schema, d->cfg->pg_schema) ||
+	    strcmp(cfg->pg_data_schema, d->cfg->pg_data_schema) ||
+	    strcmp(cfg->pg_password_file ? cfg->pg_password_file : "",
+		   d->cfg->pg_password_file ? d->cfg->pg_password_file : "") ||
+	    cfg->pg_statement_timeout_ms != d->cfg->pg_statement_timeout_ms ||
+	    cfg->pg_lock_timeout_ms != d->cfg->pg_lock_timeout_ms ||
+	    cfg->pg_idle_timeout_ms != d->cfg->pg_idle_timeout_ms ||
+	    cfg->pg_retry_max_ms != d->cfg->pg_retry_max_ms)
+		log_warning(
+			"postgresql.* changes apply at the next start: the connections keep their settings");
 	{
 		struct tables_args ta = {.cfg = cfg, .why = BUF_INIT};
 		r = writer_call(d->writer, call_tables, &ta, 0);
@@ -976,8 +1021,8 @@ static int run(struct daemon *d)
 	for (size_t k = 0; k < d->ndrops; k++) {
 		struct drop *dr = &d->drops[k];
 
-		r = status_new(d->cfg->database, dr->dirs[FOLDER_STATUS],
-			       dr->partner, &dr->status);
+		r = status_new(&d->db, dr->dirs[FOLDER_STATUS], dr->partner,
+			       &dr->status);
 		if (r < 0) {
 			log_err("cannot open database %s for reading: %s",
 				d->cfg->database, ERRSTR(r));
@@ -1008,12 +1053,18 @@ static int run(struct daemon *d)
 			return r;
 		}
 	}
-	r = outbox_new(&(struct outbox_env){.writer = d->writer,
-					    .db_path = d->cfg->database,
-					    .trees = d->trees,
-					    .ntrees = d->ndrops,
-					    .cfg = d->cfg},
-		       &d->outbox);
+	/* The outbox (feedback files, webhooks) keeps its queue in SQLite:
+	 * on PostgreSQL config.c refuses notify: and feedback files, and
+	 * there is none to run. */
+	r = store_database_is_pg(d->cfg->database)
+		    ? 0
+		    : outbox_new(
+			      &(struct outbox_env){.writer = d->writer,
+						   .db_path = d->cfg->database,
+						   .trees = d->trees,
+						   .ntrees = d->ndrops,
+						   .cfg = d->cfg},
+			      &d->outbox);
 	if (r < 0) {
 		log_err("cannot start the outbox (feedback files, webhooks): %s",
 			ERRSTR(r));

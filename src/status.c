@@ -180,7 +180,7 @@ static int link_atomic(int dirfd, const char *name, int dirfd2,
 	return 0;
 }
 
-int status_new(const char *db_path, int dirfd, const char *partner,
+int status_new(const struct store_conf *db, int dirfd, const char *partner,
 	       struct status **out)
 {
 	struct status *st = calloc(1, sizeof(*st));
@@ -202,8 +202,9 @@ int status_new(const char *db_path, int dirfd, const char *partner,
 		free(st);
 		return r;
 	}
-	r = store_open(db_path, true, &st->db);
+	r = store_open_conf(db, true, &st->db);
 	if (r < 0) {
+		store_free(st->db);
 		close(st->bynamefd);
 		free(st->partner);
 		free(st);

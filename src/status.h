@@ -72,7 +72,7 @@ struct status;
 /* dirfd: the status/ folder of partner's tree (kept open; the caller owns
  * it); partner: its name ("" or NULL: the implicit one). A status writes
  * only that partner's uploads. */
-int status_new(const char *db_path, int dirfd, const char *partner,
+int status_new(const struct store_conf *db, int dirfd, const char *partner,
 	       struct status **out);
 void status_free(struct status *st);
 

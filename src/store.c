@@ -34,6 +34,8 @@
 #include <string.h>
 #include <strings.h>
 
+static const struct store_ops sqlite_ops;
+
 static int sqlite_errno(int rc)
 {
 	switch (rc & 0xff) {
@@ -70,23 +72,18 @@ int store_fail(struct store *s, int rc)
 	return e < 0 ? e : -EIO; /* always negative: callers rely on it */
 }
 
-const char *store_errmsg(const struct store *s)
-{
-	return s->err;
-}
-
-int store_read_begin(struct store *s)
+static int sq_read_begin(struct store *s)
 {
 	return store_exec(s, "BEGIN");
 }
 
-void store_read_end(struct store *s)
+static void sq_read_end(struct store *s)
 {
 	if (!sqlite3_get_autocommit(s->db))
 		(void)store_exec(s, "COMMIT");
 }
 
-int store_exec(struct store *s, const char *sql)
+static int sq_exec(struct store *s, const char *sql)
 {
 	char *msg = NULL;
 	int rc = sqlite3_exec(s->db, sql, NULL, NULL, &msg);
@@ -108,6 +105,13 @@ int store_prep(struct store *s, const char *sql, sqlite3_stmt **out)
 	struct cached_stmt *victim = &s->cache[0];
 	int rc;
 
+	if (!s->db) {
+		/* a companion module's SQL on another backend's store */
+		snprintf(s->err, sizeof(s->err),
+			 "this query is not yet supported with a %s database",
+			 s->ops->name);
+		return -ENOTSUP;
+	}
 	for (int i = 0; i < STMT_CACHE; i++) {
 		struct cached_stmt *c = &s->cache[i];
 		if (c->sql && strcmp(c->sql, sql) == 0) {
@@ -144,7 +148,6 @@ int store_prep(struct store *s, const char *sql, sqlite3_stmt **out)
 /* SQL made from the state table                                      */
 
 #define UNSETTLED_MASK (UP_ALL_MASK & ~upload_state_terminal_mask())
-#define DONE_MASK (UP_BIT(UP_COMPLETED) | UP_BIT(UP_DUPLICATE)) /* progress 1 */
 
 static int sql_vfill(struct buf *b, const char *tmpl, va_list ap)
 {
@@ -242,43 +245,17 @@ static int build_sql(struct store *s)
 				     " WHERE status_pending OR state IN ({})"
 				     " ORDER BY id",
 				     UNSETTLED_MASK);
-	/* The status document. json_object escapes every string (quotes,
-	 * control characters); file names are stored in their shown, valid
-	 * UTF-8 form, and error values are made valid UTF-8 before they are
-	 * stored. */
+	/* What the status document shows (store_render_status); its first
+	 * errors come from SQL_STATUS_ERRORS. */
 	r = r
 		    ?: store_sql_set(
 			       s, SQL_STATUS,
-			       "SELECT json_object("
-			       " 'id', u.id, 'file', u.file_name, 'dataset', u.dataset,"
-			       " 'partner', u.partner, 'user', CASE WHEN u.user_uid IS NULL"
-			       "   THEN NULL ELSE json_object('uid', u.user_uid,"
-			       "   'name', u.user_name) END,"
-			       " 'state', u.state, 'sha256', u.sha256, 'bytes', u.bytes,"
-			       " 'rows', CASE WHEN u.rows_duplicate_keys = 0 THEN"
-			       "   json_object('total', u.rows_total, 'applied', u.rows_applied,"
-			       "   'failed', u.rows_failed) ELSE"
-			       "   json_object('total', u.rows_total, 'applied', u.rows_applied,"
-			       "   'failed', u.rows_failed, 'duplicate_keys', u.rows_duplicate_keys) END,"
-			       " 'progress', CASE WHEN u.state IN ({}) THEN 1.0"
-			       "   WHEN u.bytes > 0 THEN round(CAST(min(u.bytes, coalesce(u.bytes_read, u.bytes_done)) AS REAL) / u.bytes, 4)"
-			       "   ELSE 0.0 END,"
-			       " 'errors', json_object('count', u.errors_count, 'first', json(("
-			       "   SELECT json_group_array(CASE WHEN e.position IS NULL THEN"
-			       "     json_object('record', e.record, 'line', e.line,"
-			       "     'column', e.\"column\", 'value', e.value, 'type', e.type,"
-			       "     'message', e.message) ELSE"
-			       "     json_object('record', e.record, 'line', e.line,"
-			       "     'column', e.\"column\", 'value', e.value, 'type', e.type,"
-			       "     'message', e.message, 'position', e.position) END)"
-			       "   FROM (SELECT * FROM upload_errors WHERE upload_id = u.id"
-			       "         ORDER BY rowid LIMIT 100) e))),"
-			       " 'dialect', json(u.dialect),"
-			       " 'reason', u.reason, 'duplicate_of', u.duplicate_of,"
-			       " 'created_at', u.created_at, 'started_at', u.started_at,"
-			       " 'finished_at', u.finished_at, 'location', u.location)"
-			       " FROM uploads u WHERE u.id = ?",
-			       DONE_MASK);
+			       "SELECT id, file_name, dataset, state, sha256, bytes,"
+			       " rows_total, rows_applied, rows_failed, errors_count,"
+			       " bytes_done, bytes_read, dialect, reason, location,"
+			       " duplicate_of, created_at, started_at, finished_at,"
+			       " partner, user_uid, user_name, rows_duplicate_keys"
+			       " FROM uploads WHERE id = ?");
 	return r ?: store_read_build_sql(s);
 }
 
@@ -315,7 +292,7 @@ void store_global_init(void)
 	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 }
 
-int store_open(const char *path, bool readonly, struct store **out)
+int store_sqlite_open(const char *path, bool readonly, struct store **out)
 {
 	struct store *s;
 	int flags = SQLITE_OPEN_NOMUTEX |
@@ -326,6 +303,7 @@ int store_open(const char *path, bool readonly, struct store **out)
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
+	s->ops = &sqlite_ops;
 	s->readonly = readonly;
 	rc = sqlite3_open_v2(path, &s->db, flags, NULL);
 	if (rc != SQLITE_OK) {
@@ -372,7 +350,7 @@ err:
 	return r;
 }
 
-void store_free(struct store *s)
+static void sq_free(struct store *s)
 {
 	if (!s)
 		return;
@@ -499,7 +477,7 @@ static const char *const migrations[] = {
 	"CREATE INDEX uploads_partner ON uploads(partner, id);",
 };
 
-int store_migrate(struct store *s)
+static int sq_migrate(struct store *s)
 {
 	sqlite3_stmt *st = NULL;
 	int version, r;
@@ -788,8 +766,8 @@ out:
 	return r;
 }
 
-int store_ensure_table(struct store *s, const struct dataset *ds,
-		       struct buf *why)
+static int sq_ensure_table(struct store *s, const struct dataset *ds,
+			   struct buf *why)
 {
 	const struct schema *sc = &ds->schema;
 	sqlite3_stmt *st = NULL;
@@ -938,8 +916,8 @@ void upload_rec_clear(struct upload_rec *r)
 	memset(r, 0, sizeof(*r));
 }
 
-int store_upload_create(struct store *s, const struct upload_new *u,
-			int64_t *id)
+static int sq_upload_create(struct store *s, const struct upload_new *u,
+			    int64_t *id)
 {
 	struct buf shown = BUF_INIT;
 	sqlite3_stmt *st = NULL; /* read at out: even when utf8_escape fails */
@@ -1014,8 +992,9 @@ static int get_state(struct store *s, int64_t id, enum upload_state *out)
 	return r;
 }
 
-/* The sentence of a header error; labels and names bounded like values. */
-static int header_error_msg(struct buf *m, const struct header_error *e)
+/* The sentence of a header error; labels and names bounded like values
+ * (store_int.h: PostgreSQL records the same). */
+int store_header_error_msg(struct buf *m, const struct header_error *e)
 {
 	const char *f = e->field ? e->field : "";
 	int r = buf_adds(m, "dataset \"");
@@ -1066,7 +1045,7 @@ static int header_errors_insert(struct store *s, int64_t id,
 
 		buf_reset(&msg);
 		buf_reset(&val);
-		r = header_error_msg(&msg, e);
+		r = store_header_error_msg(&msg, e);
 		if (r == 0 && e->label)
 			r = utf8_escape(&val, e->label, strlen(e->label), 200);
 		if (r < 0)
@@ -1228,8 +1207,8 @@ int store_op_end(struct store *s, int r)
 	return end(s, r);
 }
 
-int store_upload_create_many(struct store *s, const struct upload_new *u,
-			     size_t n, int64_t *ids)
+static int sq_upload_create_many(struct store *s, const struct upload_new *u,
+				 size_t n, int64_t *ids)
 {
 	int r = begin(s);
 
@@ -1238,7 +1217,7 @@ int store_upload_create_many(struct store *s, const struct upload_new *u,
 	return end(s, r);
 }
 
-int store_group_begin(struct store *s)
+static int sq_group_begin(struct store *s)
 {
 	int r = step1(s, "BEGIN IMMEDIATE");
 
@@ -1247,12 +1226,12 @@ int store_group_begin(struct store *s)
 	return r;
 }
 
-bool store_group_intact(const struct store *s)
+static bool sq_group_intact(const struct store *s)
 {
 	return !s->group_broken && !sqlite3_get_autocommit(s->db);
 }
 
-int store_group_end(struct store *s, bool commit)
+static int sq_group_end(struct store *s, bool commit)
 {
 	int r = -EIO;
 
@@ -1270,7 +1249,7 @@ int store_group_end(struct store *s, bool commit)
 	return r;
 }
 
-int store_txn_begin(struct store *s)
+static int sq_txn_begin(struct store *s)
 {
 	int r;
 
@@ -1280,7 +1259,7 @@ int store_txn_begin(struct store *s)
 	return r;
 }
 
-int store_txn_end(struct store *s, bool commit)
+static int sq_txn_end(struct store *s, bool commit)
 {
 	int r = -EIO;
 
@@ -1296,8 +1275,8 @@ int store_txn_end(struct store *s, bool commit)
 	return r;
 }
 
-int store_upload_change(struct store *s, int64_t id,
-			const struct upload_change *ch)
+static int sq_upload_change(struct store *s, int64_t id,
+			    const struct upload_change *ch)
 {
 	int r = begin(s);
 
@@ -1306,9 +1285,9 @@ int store_upload_change(struct store *s, int64_t id,
 	return end(s, change(s, id, ch));
 }
 
-int store_upload_hashed(struct store *s, int64_t id, enum upload_state from,
-			const char *sha256, bool dedupe,
-			const char *dup_location, int64_t *dup_of)
+static int sq_upload_hashed(struct store *s, int64_t id, enum upload_state from,
+			    const char *sha256, bool dedupe,
+			    const char *dup_location, int64_t *dup_of)
 {
 	struct upload_change ch = {
 		.from = UP_PROCESSING, .to = UP_PROCESSING, .sha256 = sha256};
@@ -1685,7 +1664,7 @@ static int advance(struct store *s, const struct batch *b)
 	return 0;
 }
 
-int store_apply_batch(struct store *s, struct batch *b)
+static int sq_apply_batch(struct store *s, struct batch *b)
 {
 	int r = begin(s);
 
@@ -1709,8 +1688,8 @@ int store_apply_batch(struct store *s, struct batch *b)
 	return end(s, r);
 }
 
-int store_status_synced(struct store *s, const int64_t *ids,
-			const enum upload_state *states, size_t n)
+static int sq_status_synced(struct store *s, const int64_t *ids,
+			    const enum upload_state *states, size_t n)
 {
 	sqlite3_stmt *st;
 	int r = begin(s), rc;
@@ -1775,7 +1754,7 @@ static int read_rec(sqlite3_stmt *st, struct upload_rec *r)
 	return 0;
 }
 
-int store_upload_get(struct store *s, int64_t id, struct upload_rec *out)
+static int sq_upload_get(struct store *s, int64_t id, struct upload_rec *out)
 {
 	struct upload_rec rec;
 	sqlite3_stmt *st;
@@ -1799,7 +1778,8 @@ int store_upload_get(struct store *s, int64_t id, struct upload_rec *out)
 	return r;
 }
 
-int store_upload_latest_same_name(struct store *s, int64_t id, int64_t *latest)
+static int sq_upload_latest_same_name(struct store *s, int64_t id,
+				      int64_t *latest)
 {
 	sqlite3_stmt *st;
 	int r = store_prep(s,
@@ -1823,9 +1803,10 @@ int store_upload_latest_same_name(struct store *s, int64_t id, int64_t *latest)
 	return r;
 }
 
-int store_upload_foreach_unsettled(struct store *s,
-				   int (*fn)(const struct upload_rec *, void *),
-				   void *data)
+static int sq_upload_foreach_unsettled(struct store *s,
+				       int (*fn)(const struct upload_rec *,
+						 void *),
+				       void *data)
 {
 	sqlite3_stmt *st = NULL;
 	int rc, r = 0;
@@ -1848,27 +1829,100 @@ int store_upload_foreach_unsettled(struct store *s,
 	return r;
 }
 
-int store_status_json(struct store *s, int64_t id, struct buf *out)
+static const char *col_text(sqlite3_stmt *st, int i)
+{
+	return (const char *)sqlite3_column_text(st, i);
+}
+
+/* errors.first of upload id into arr, closed. */
+static int status_errors(struct store *s, int64_t id, struct buf *arr)
 {
 	sqlite3_stmt *st;
-	int r = store_prep(s, s->sql[SQL_STATUS], &st);
+	int r = store_prep(
+		s,
+		"SELECT record, line, \"column\", value, type, message,"
+		" position FROM upload_errors WHERE upload_id = ?"
+		" ORDER BY rowid LIMIT 100",
+		&st);
+	int rc;
 
 	if (r < 0)
 		return r;
 	sqlite3_bind_int64(st, 1, id);
+	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct status_error e = {
+			.record = sqlite3_column_int64(st, 0),
+			.line = sqlite3_column_int64(st, 1),
+			.column = col_text(st, 2),
+			.value = col_text(st, 3),
+			.type = col_text(st, 4),
+			.message = col_text(st, 5),
+			.has_position =
+				sqlite3_column_type(st, 6) != SQLITE_NULL,
+			.position = sqlite3_column_int64(st, 6),
+		};
+		r = store_status_error_add(arr, &e);
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = store_fail(s, rc);
+	sqlite3_reset(st);
+	return r ?: store_status_errors_close(arr);
+}
+
+static int sq_status_json(struct store *s, int64_t id, struct buf *out)
+{
+	struct buf first = BUF_INIT;
+	sqlite3_stmt *st;
+	int r = status_errors(s, id, &first);
+
+	r = r ?: store_prep(s, s->sql[SQL_STATUS], &st);
+	if (r < 0)
+		goto out;
+	sqlite3_bind_int64(st, 1, id);
 	r = sqlite3_step(st);
 	if (r == SQLITE_ROW) {
+		struct status_doc d = {
+			.id = sqlite3_column_int64(st, 0),
+			.file = col_text(st, 1),
+			.dataset = col_text(st, 2),
+			.state = col_text(st, 3),
+			.sha256 = col_text(st, 4),
+			.bytes = sqlite3_column_int64(st, 5),
+			.rows_total = sqlite3_column_int64(st, 6),
+			.rows_applied = sqlite3_column_int64(st, 7),
+			.rows_failed = sqlite3_column_int64(st, 8),
+			.errors_count = sqlite3_column_int64(st, 9),
+			.bytes_done = sqlite3_column_int64(st, 10),
+			.bytes_read = sqlite3_column_type(st, 11) == SQLITE_NULL
+					      ? -1
+					      : sqlite3_column_int64(st, 11),
+			.dialect = col_text(st, 12),
+			.reason = col_text(st, 13),
+			.location = col_text(st, 14),
+			.duplicate_of = sqlite3_column_int64(st, 15),
+			.created_at = col_text(st, 16),
+			.started_at = col_text(st, 17),
+			.finished_at = col_text(st, 18),
+			.partner = col_text(st, 19),
+			.has_user = sqlite3_column_type(st, 20) != SQLITE_NULL,
+			.user_uid = sqlite3_column_int64(st, 20),
+			.user_name = col_text(st, 21),
+			.rows_duplicate_keys = sqlite3_column_int64(st, 22),
+			.first_json = first.p,
+			.first_len = first.len,
+		};
 		buf_reset(out);
-		r = buf_add(out, sqlite3_column_text(st, 0),
-			    (size_t)sqlite3_column_bytes(st, 0));
+		r = store_render_status(&d, out);
 	} else {
 		r = r == SQLITE_DONE ? -ENOENT : store_fail(s, r);
 	}
 	sqlite3_reset(st);
+out:
+	buf_free(&first);
 	return r;
 }
 
-int store_upload_dialect(struct store *s, int64_t id, const char *json)
+static int sq_upload_dialect(struct store *s, int64_t id, const char *json)
 {
 	sqlite3_stmt *st = NULL;
 	int r, rc;
@@ -1885,3 +1939,42 @@ int store_upload_dialect(struct store *s, int64_t id, const char *json)
 	sqlite3_reset(st);
 	return rc == SQLITE_DONE ? 0 : store_fail(s, rc);
 }
+
+static const struct store_ops sqlite_ops = {
+	.name = "sqlite",
+	.free = sq_free,
+	.migrate = sq_migrate,
+	.ensure_table = sq_ensure_table,
+	.upload_create = sq_upload_create,
+	.upload_create_many = sq_upload_create_many,
+	.upload_change = sq_upload_change,
+	.upload_dialect = sq_upload_dialect,
+	.upload_hashed = sq_upload_hashed,
+	.apply_batch = sq_apply_batch,
+	.status_synced = sq_status_synced,
+	.upload_get = sq_upload_get,
+	.upload_latest_same_name = sq_upload_latest_same_name,
+	.upload_foreach_unsettled = sq_upload_foreach_unsettled,
+	.status_json = sq_status_json,
+	.group_begin = sq_group_begin,
+	.group_intact = sq_group_intact,
+	.group_end = sq_group_end,
+	.txn_begin = sq_txn_begin,
+	.txn_end = sq_txn_end,
+	.retain_errors = sq_retain_errors,
+	.retain_uploads = sq_retain_uploads,
+	.vacuum = sq_vacuum,
+	.errors_prev = sq_errors_prev,
+	.errors_summary = sq_errors_summary,
+	.metrics_each = sq_metrics_each,
+	.partner_metrics = sq_partner_metrics,
+	.read_begin = sq_read_begin,
+	.read_end = sq_read_end,
+	.exec = sq_exec,
+	.uploads_list = sq_uploads_list,
+	.upload_view = sq_upload_view,
+	.errors_page = sq_errors_page,
+	.errors_chunk = sq_errors_chunk,
+	.metrics = sq_metrics,
+	.ping = sq_ping,
+};

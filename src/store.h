@@ -1,13 +1,20 @@
 /* SPDX-FileCopyrightText: 2026 the ingestd authors */
 /* SPDX-License-Identifier: MIT */
 /*
- * store.h - the SQLite database: schema and migrations, the queries on
- * uploads and row errors, the per-dataset tables, and the status document.
+ * store.h - the database: schema and migrations, the queries on uploads
+ * and row errors, the per-dataset tables, and the status document.
+ *
+ * Two backends behind one interface, chosen when the connection opens
+ * from the `database` string: a file path is SQLite (store.c, the
+ * default), a libpq connection URI (postgresql://, postgres://) or
+ * key=value string is PostgreSQL (store_pg.c). Nothing above this module
+ * knows which one it talks to.
  *
  * A struct store is one connection, used by one thread at a time. The
  * writer thread owns the only read-write connection; the loop (status
- * files) and the HTTP server open read-only ones. WAL mode: readers never
- * wait for the writer.
+ * files) and the HTTP server open read-only ones (SQLite: WAL, readers
+ * never wait for the writer; PostgreSQL: each its own session, never
+ * shared between threads).
  *
  * Errors: negative errno (-EIO for most SQLite failures, -ENOSPC for
  * SQLITE_FULL, -EBUSY, -ENOMEM, -ENOENT for a missing upload, -EINVAL for a
@@ -27,13 +34,47 @@
 
 struct store;
 
+/* Where the data lives. The PostgreSQL keys are ignored by SQLite. */
+#define STORE_STR_MAX 4096
+#define STORE_IDENT_MAX 64 /* PostgreSQL identifiers: 63 bytes */
+struct store_conf {
+	char database[STORE_STR_MAX];      /* a path, or a conninfo/URI */
+	char password_file[STORE_STR_MAX]; /* "": none (libpq's passfile) */
+	char schema[STORE_IDENT_MAX];      /* control tables; "" = ingestd */
+	char data_schema[STORE_IDENT_MAX]; /* dataset tables; "" = public */
+	unsigned statement_timeout_ms;     /* 0: the server's setting */
+	unsigned lock_timeout_ms;
+	unsigned idle_timeout_ms; /* idle_in_transaction_session_timeout */
+	unsigned retry_max_ms;    /* writer: reconnect backoff cap */
+};
+
+/* Whether database names a PostgreSQL server (a postgresql:// or
+ * postgres:// URI, or a key=value conninfo string) rather than a file. */
+bool store_database_is_pg(const char *database);
+/* NULL when database is usable as the config's value, else why not (a
+ * PostgreSQL string that libpq cannot parse, or one with a password:
+ * passwords come from a password file only). */
+const char *store_database_check(const char *database);
+
 /* Once, before any other store call (process-wide SQLite settings). */
 void store_global_init(void);
-int store_open(const char *path, bool readonly, struct store **out);
+/* Open a connection to c->database with the backend it names. On failure
+ * *out may still be set to a store whose store_errmsg says why (free it);
+ * the message never contains a password. */
+int store_open_conf(const struct store_conf *c, bool readonly,
+		    struct store **out);
+/* store_open_conf with only database set. */
+int store_open(const char *database, bool readonly, struct store **out);
 void store_free(struct store *s); /* NULL-safe */
 const char *store_errmsg(const struct store *s);
+/* "sqlite" or "postgresql". */
+const char *store_backend(const struct store *s);
+/* Ask a call blocked in reconnecting (PostgreSQL's writer) to give up:
+ * it returns -ECANCELED. Any thread; for shutdown. */
+void store_interrupt(struct store *s);
 
-/* Create or upgrade the schema (PRAGMA user_version). Writer only. */
+/* Create or upgrade the schema (SQLite: PRAGMA user_version; PostgreSQL:
+ * the control schema's schema_version table). Writer only. */
 int store_migrate(struct store *s);
 
 /* Create the dataset's table when missing; when present check that it fits

@@ -95,8 +95,8 @@ static int view_row(sqlite3_stmt *st, upload_view_fn fn, void *data)
 	return fn(&v, data);
 }
 
-int store_uploads_list(struct store *s, const struct upload_query *q,
-		       upload_view_fn fn, void *data, int64_t *next_before)
+int sq_uploads_list(struct store *s, const struct upload_query *q,
+		    upload_view_fn fn, void *data, int64_t *next_before)
 {
 	sqlite3_stmt *st;
 	int64_t last = 0, next = 0;
@@ -149,8 +149,7 @@ out:
 	return r;
 }
 
-int store_upload_view(struct store *s, int64_t id, upload_view_fn fn,
-		      void *data)
+int sq_upload_view(struct store *s, int64_t id, upload_view_fn fn, void *data)
 {
 	sqlite3_stmt *st;
 	int r = store_prep(s, s->sql[SQL_VIEW], &st);
@@ -231,9 +230,8 @@ static int query_i64(struct store *s, const char *sql, int64_t a, int64_t b,
 	return r;
 }
 
-int store_errors_page(struct store *s, int64_t id, int64_t after,
-		      unsigned limit, error_view_fn fn, void *data,
-		      int64_t *next_after)
+int sq_errors_page(struct store *s, int64_t id, int64_t after, unsigned limit,
+		   error_view_fn fn, void *data, int64_t *next_after)
 {
 	int64_t extra = 0, first = 0, upto, last = 0, dummy;
 	sqlite3_stmt *st;
@@ -295,9 +293,8 @@ int store_errors_page(struct store *s, int64_t id, int64_t after,
 	return r;
 }
 
-int store_errors_chunk(struct store *s, int64_t id, int64_t record,
-		       int64_t rowid, unsigned limit, error_view_fn fn,
-		       void *data)
+int sq_errors_chunk(struct store *s, int64_t id, int64_t record, int64_t rowid,
+		    unsigned limit, error_view_fn fn, void *data)
 {
 	sqlite3_stmt *st;
 	int r = store_prep(
@@ -318,8 +315,8 @@ int store_errors_chunk(struct store *s, int64_t id, int64_t record,
 	return r;
 }
 
-int store_errors_prev(struct store *s, int64_t id, int64_t after,
-		      unsigned limit, int64_t *prev_after)
+int sq_errors_prev(struct store *s, int64_t id, int64_t after, unsigned limit,
+		   int64_t *prev_after)
 {
 	int64_t extra = 0, last = 0, before = 0;
 	sqlite3_stmt *st;
@@ -380,8 +377,8 @@ int store_errors_prev(struct store *s, int64_t id, int64_t after,
 	return 0;
 }
 
-int store_errors_summary(struct store *s, int64_t id, unsigned limit,
-			 error_group_fn fn, void *data, int64_t *groups)
+int sq_errors_summary(struct store *s, int64_t id, unsigned limit,
+		      error_group_fn fn, void *data, int64_t *groups)
 {
 	sqlite3_stmt *st;
 	int64_t total = 0;
@@ -438,7 +435,7 @@ out:
 	return r;
 }
 
-int store_ping(struct store *s, int64_t *max_id)
+int sq_ping(struct store *s, int64_t *max_id)
 {
 	int64_t v = 0;
 	int r = query_i64(s, "SELECT coalesce(max(id), 0) FROM uploads", 0, 0,
@@ -618,8 +615,8 @@ static int metrics_read(struct store *s, struct store_metrics *m)
 	return rc == SQLITE_DONE ? 0 : store_fail(s, rc);
 }
 
-int store_metrics_each(struct store *s, enum store_metric_set set,
-		       store_count_fn fn, void *data)
+int sq_metrics_each(struct store *s, enum store_metric_set set,
+		    store_count_fn fn, void *data)
 {
 	struct buf b = BUF_INIT;
 	sqlite3_stmt *st = NULL;
@@ -654,7 +651,7 @@ int store_metrics_each(struct store *s, enum store_metric_set set,
 	return rc == SQLITE_DONE ? 0 : store_fail(s, rc);
 }
 
-int store_metrics(struct store *s, struct store_metrics *out)
+int sq_metrics(struct store *s, struct store_metrics *out)
 {
 	struct store_metrics m;
 	int r;
@@ -678,7 +675,7 @@ int store_metrics(struct store *s, struct store_metrics *out)
 	return r;
 }
 
-int store_partner_metrics(struct store *s, partner_metrics_fn fn, void *data)
+int sq_partner_metrics(struct store *s, partner_metrics_fn fn, void *data)
 {
 	sqlite3_stmt *st;
 	int r, rc;

@@ -69,8 +69,8 @@ static int rollback(struct store *s, int r)
 	return r;
 }
 
-int store_retain_errors(struct store *s, unsigned days, unsigned limit,
-			int64_t *rows)
+int sq_retain_errors(struct store *s, unsigned days, unsigned limit,
+		     int64_t *rows)
 {
 	int64_t uploads;
 	int r;
@@ -139,8 +139,8 @@ static int fold_totals(struct store *s)
 	return r;
 }
 
-int store_retain_uploads(struct store *s, unsigned days, unsigned limit,
-			 bool keep_summary, int64_t *error_rows)
+int sq_retain_uploads(struct store *s, unsigned days, unsigned limit,
+		      bool keep_summary, int64_t *error_rows)
 {
 	int64_t uploads;
 	int r;
@@ -188,7 +188,7 @@ static int pragma_i64(struct store *s, const char *sql, int64_t *out)
 	return rc == SQLITE_ROW ? 0 : store_fail(s, rc);
 }
 
-int store_vacuum(struct store *s, int64_t *bytes)
+int sq_vacuum(struct store *s, int64_t *bytes)
 {
 	int64_t mode = 0, before = 0, after = 0, page = 0;
 	int r;

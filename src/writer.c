@@ -392,6 +392,7 @@ void writer_free(struct writer *w)
 	w->stopping = true;
 	uv_cond_signal(&w->cv_work);
 	uv_mutex_unlock(&w->mu);
+	store_interrupt(w->store); /* a reconnect loop gives up */
 	(void)uv_thread_join(&w->thread);
 	uv_cond_destroy(&w->cv_done);
 	uv_cond_destroy(&w->cv_work);

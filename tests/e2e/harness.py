@@ -10,6 +10,14 @@ A Daemon owns one temp dir under /tmp:
     <tmp>/ingestd.db     the SQLite database
     <tmp>/ingestd.log    the daemon's stdout and stderr
 
+The backend is a parameter: INGESTD_TEST_BACKEND=postgresql (or
+Daemon(..., backend="postgresql"), or @with_config(backend=...)) gives
+each Daemon a fresh database on the suite's PostgreSQL server (pg.py)
+instead of the SQLite file; d.query() and friends then ask PostgreSQL,
+with '?' placeholders and values as the sqlite3 module returns them
+(booleans as 0/1, timestamps as ingestd's text), so one test body checks
+both. d.pg says which one runs.
+
 Every wait is bounded in time (and every poll loop therefore in count);
 timeouts are generous because the suite also runs under ASan/UBSan.
 E2E_TIMEOUT_SCALE multiplies them; KEEP=1 keeps the temp dirs.
@@ -33,6 +41,31 @@ import subprocess
 import tempfile
 import time
 import urllib.parse
+
+def _import_psycopg2():
+    """Debian's python3-psycopg2 (scripts/test-deps.sh), also under another
+    python3 of the same minor version (a pyenv shim first on PATH)."""
+    import sys
+    try:
+        import psycopg2
+        return psycopg2
+    except ImportError:
+        pass
+    deb = "/usr/lib/python3/dist-packages"
+    if os.path.isdir(os.path.join(deb, "psycopg2")) and deb not in sys.path:
+        sys.path.append(deb)
+        try:
+            import psycopg2
+            return psycopg2
+        except ImportError:
+            pass
+    return None  # only the PostgreSQL runs need it
+
+
+psycopg2 = _import_psycopg2()
+DBError = (sqlite3.Error, psycopg2.Error) if psycopg2 else (sqlite3.Error,)
+
+BACKEND = os.environ.get("INGESTD_TEST_BACKEND", "sqlite") or "sqlite"
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EXAMPLES = os.path.join(REPO, "examples")
@@ -224,12 +257,97 @@ def check_eq(got, want, what):
 # --------------------------------------------------------------------------
 # the daemon
 
+def _pg_value(v, raw):
+    """A PostgreSQL value as the sqlite3 module would return ingestd's."""
+    import datetime
+    import decimal
+    if isinstance(v, bool):
+        return int(v)
+    if isinstance(v, datetime.datetime):
+        v = v.astimezone(datetime.timezone.utc)
+        t = v.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (v.microsecond // 1000)
+        return t.encode() if raw else t
+    if isinstance(v, datetime.date):
+        return v.isoformat().encode() if raw else v.isoformat()
+    if isinstance(v, memoryview):
+        return bytes(v)
+    if isinstance(v, decimal.Decimal):
+        return int(v) if v == v.to_integral_value() else float(v)
+    if raw and isinstance(v, str):
+        return v.encode()
+    return v
+
+
+class _PgCursor:
+    def __init__(self, cur, raw):
+        self.cur, self.raw = cur, raw
+        self.description = cur.description
+
+    def fetchall(self):
+        return [tuple(_pg_value(v, self.raw) for v in r) for r in self.cur.fetchall()]
+
+    def fetchone(self):
+        r = self.cur.fetchone()
+        return None if r is None else tuple(_pg_value(v, self.raw) for v in r)
+
+
+class PgConnection:
+    """The few sqlite3.Connection calls the tests make, on PostgreSQL:
+    autocommit (a test never holds a transaction open), the control schema
+    and the data schema on the search_path, '?' placeholders."""
+
+    def __init__(self, dsn, search_path):
+        self.con = psycopg2.connect(dsn)
+        self.con.autocommit = True
+        self.raw = False
+        with self.con.cursor() as c:
+            c.execute("SET search_path TO " + search_path)
+            c.execute("SET TimeZone TO 'UTC'")
+
+    # SQLite's typeof(col), the storage class, as PostgreSQL can tell it
+    # from the column's type: booleans are integers there, dates text.
+    TYPEOF = ("(CASE WHEN \\1 IS NULL THEN 'null'"
+              " WHEN pg_typeof(\\1)::text IN ('bigint', 'integer', 'boolean') THEN 'integer'"
+              " WHEN pg_typeof(\\1)::text = 'double precision' THEN 'real'"
+              " WHEN pg_typeof(\\1)::text = 'bytea' THEN 'blob' ELSE 'text' END)")
+
+    def execute(self, sql, params=()):
+        c = self.con.cursor()
+        sql = re.sub(r"\btypeof\(([\w\".]+)\)", self.TYPEOF, sql)
+        # SQLite's other spellings the tests use
+        sql = re.sub(r"\bCAST\(([\w\".]+) AS BLOB\)", r"convert_to(\1, 'UTF8')", sql)
+        sql = re.sub(r"^PRAGMA table_info\((\w+)\)$",
+                     r"SELECT ordinal_position - 1, column_name, data_type"
+                     r" FROM information_schema.columns WHERE table_name = '\1'"
+                     r" AND table_schema = ANY (current_schemas(false)) ORDER BY 1", sql)
+        c.execute(sql.replace("%", "%%").replace("?", "%s"), tuple(params))
+        return _PgCursor(c, self.raw)
+
+    def close(self):
+        self.con.close()
+
+
+_pg_seq = [0]
+
+
 class Daemon:
-    def __init__(self, bin, start=True, **overrides):
+    def __init__(self, bin, start=True, backend=None, **overrides):
         self.bin = os.path.abspath(bin)
         self.dir = tempfile.mkdtemp(prefix="ingestd-e2e-", dir="/tmp")
         self.root = os.path.join(self.dir, "drop")
-        self.dbpath = os.path.join(self.dir, "ingestd.db")
+        self.backend = backend or overrides.pop("backend", None) or BACKEND
+        self.pg = self.backend == "postgresql"
+        self.pgdb = None
+        if self.pg:
+            import pg  # noqa: E402 - the server is started on first use
+            srv = pg.server()
+            _pg_seq[0] += 1
+            self.pgdb = "e2e_%d_%d" % (os.getpid(), _pg_seq[0])
+            srv.psql('CREATE DATABASE "%s";\n' % self.pgdb)
+            self.pgsock = srv.sock
+            self.dbpath = "postgresql:///%s?host=%s&user=postgres" % (self.pgdb, srv.sock)
+        else:
+            self.dbpath = os.path.join(self.dir, "ingestd.db")
         self.config_path = os.path.join(self.dir, "ingestd.yaml")
         self.logpath = os.path.join(self.dir, "ingestd.log")
         self.port = free_port()
@@ -325,11 +443,19 @@ class Daemon:
                 pass
 
     def close(self):
-        """Kill whatever is left; remove the temp dir unless KEEP=1."""
+        """Kill whatever is left; remove the temp dir (and the PostgreSQL
+        database) unless KEEP=1."""
         self.kill()
         if os.environ.get("KEEP") == "1":
             return
         shutil.rmtree(self.dir, ignore_errors=True)
+        if self.pgdb:
+            import pg
+            try:
+                pg.server().psql('DROP DATABASE IF EXISTS "%s" WITH (FORCE);\n' % self.pgdb)
+            except AssertionError:
+                pass  # the server is gone (a test stopped it): nothing to drop
+            self.pgdb = None
 
     def log(self):
         try:
@@ -453,15 +579,49 @@ class Daemon:
 
     # -- database ---------------------------------------------------------------
 
+    def pg_schemas(self):
+        """The control and data schemas this daemon's config names."""
+        extra = self.overrides.get("extra") or ""
+        m = re.search(r"^\s+schema:\s*(\S+)", extra, re.M)
+        n = re.search(r"^\s+data_schema:\s*(\S+)", extra, re.M)
+        return (m.group(1) if m else "ingestd"), (n.group(1) if n else "public")
+
     def db(self):
+        """A read connection: sqlite3 on the file, or PgConnection."""
+        if self.pg:
+            ctl, data = self.pg_schemas()
+            return PgConnection("dbname=%s host=%s user=postgres" % (self.pgdb, self.pgsock),
+                                '"%s", "%s"' % (ctl, data))
         uri = "file:%s?mode=ro" % urllib.parse.quote(self.dbpath)
         return sqlite3.connect(uri, uri=True, timeout=10)
+
+    def admin(self, sqlite_sql, pg_sql):
+        """Change the database behind the daemon's back (a trigger, a
+        table): sqlite_sql on SQLite, pg_sql on PostgreSQL (in the data
+        schema)."""
+        if self.pg:
+            ctl, data = self.pg_schemas()
+            con = self.db()
+            try:
+                con.con.cursor().execute(pg_sql)
+            finally:
+                con.close()
+            return
+        con = sqlite3.connect(self.dbpath)
+        try:
+            con.executescript(sqlite_sql)
+            con.commit()
+        finally:
+            con.close()
 
     def query(self, sql, params=(), raw=False):
         con = self.db()
         try:
             if raw:
-                con.text_factory = bytes
+                if self.pg:
+                    con.raw = True
+                else:
+                    con.text_factory = bytes
             return con.execute(sql, params).fetchall()
         finally:
             con.close()
@@ -469,6 +629,10 @@ class Daemon:
     def query_dicts(self, sql, params=()):
         con = self.db()
         try:
+            if self.pg:
+                cur = con.execute(sql, params)
+                names = [c[0] for c in cur.description]
+                return [dict(zip(names, r)) for r in cur.fetchall()]
             con.row_factory = sqlite3.Row
             return [dict(r) for r in con.execute(sql, params).fetchall()]
         finally:
@@ -486,7 +650,7 @@ class Daemon:
         def ok():
             try:
                 rows = self.query_dicts("SELECT id, file_name, state FROM uploads ORDER BY id")
-            except sqlite3.Error:  # not created yet
+            except DBError:  # not created yet
                 return None
             return rows if len(rows) >= n and all(r["state"] in states for r in rows) else None
         wait_until("%d uploads in %s" % (n, sorted(states)), ok, timeout, daemon=self,
@@ -501,7 +665,7 @@ class Daemon:
         def ok():
             try:
                 rows = self.query("SELECT id, state FROM uploads ORDER BY id")
-            except sqlite3.Error:
+            except DBError:
                 return None
             if len(rows) < n or any(st not in TERMINAL for _, st in rows) or self.listdir(".work"):
                 return None
@@ -566,6 +730,25 @@ def needs(*what, cases=None):
             fn.needs = tuple(what)
         else:
             fn.case_needs = dict(getattr(fn, "case_needs", {}), **{c: tuple(what) for c in cases})
+        return fn
+    return deco
+
+
+def sqlite_only(why, cases=None):
+    """Mark a test (or, with cases=(ids), those rows of its @cases table) as
+    one of a feature that the PostgreSQL backend refuses so far (config.c:
+    "... is not yet supported with a PostgreSQL database"), or that looks
+    into SQLite itself: on INGESTD_TEST_BACKEND=postgresql run.py skips it
+    and prints why. A module says it for all of its tests with
+    SQLITE_ONLY = "why"."""
+    assert why
+
+    def deco(fn):
+        if cases is None:
+            fn.sqlite_only = why
+        else:
+            fn.case_sqlite_only = dict(getattr(fn, "case_sqlite_only", {}),
+                                       **{c: why for c in cases})
         return fn
     return deco
 

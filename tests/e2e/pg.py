@@ -29,7 +29,8 @@ BIN = "/usr/lib/postgresql/15/bin"
 
 
 class Server:
-    def __init__(self):
+    def __init__(self, settings="-c fsync=off"):
+        self.settings = settings  # bench/run.py: fsync on
         self.dir = None
         self.data = None
         self.sock = None
@@ -58,9 +59,27 @@ class Server:
             os.mkdir(p, 0o700)
             shutil.chown(p, "postgres", "postgres")
         self._su("%s/initdb -D %s -A trust -U postgres -E UTF8 --locale=C" % (BIN, self.data))
-        self._su("%s/pg_ctl -D %s -o '-k %s -c listen_addresses= -c fsync=off' -l %s/pg.log -w start"
-                 % (BIN, self.data, self.sock, self.data))
+        self.resume()
         self.running = True
+
+    def halt(self, mode="fast"):
+        """Stop the server but keep its data (a test that takes the
+        database away); resume() starts it again."""
+        self._su("%s/pg_ctl -D %s -m %s stop" % (BIN, self.data, mode), timeout=30)
+
+    def resume(self):
+        self._su("%s/pg_ctl -D %s -o '-k %s -c listen_addresses= %s' -l %s/pg.log -w start"
+                 % (BIN, self.data, self.sock, self.settings, self.data))
+
+    def hba_first(self, line):
+        """Put line first in pg_hba.conf and reload (a rule for one role)."""
+        path = os.path.join(self.data, "pg_hba.conf")
+        with open(path) as f:
+            old = f.read()
+        if line not in old:
+            with open(path, "w") as f:
+                f.write(line + "\n" + old)
+        self._su("%s/pg_ctl -D %s reload" % (BIN, self.data))
 
     def stop(self):
         if self.running:
@@ -74,12 +93,12 @@ class Server:
             shutil.rmtree(self.dir, ignore_errors=True)
         self.dir = None
 
-    def psql(self, sql):
+    def psql(self, sql, db="postgres"):
         """Run sql (text, UTF-8) through psql; returns its stdout as bytes
         (COPY ... TO STDOUT output exactly as the server sent it)."""
         env = dict(os.environ, PGCLIENTENCODING="UTF8")
-        r = subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", self.sock,
-                            "-U", "postgres", "-d", "postgres", "-f", "-"],
+        r = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", self.sock,
+                            "-U", "postgres", "-d", db, "-f", "-"],
                            input=sql.encode("utf-8"), capture_output=True, env=env,
                            timeout=60 * harness.SCALE)
         if r.returncode != 0:

@@ -13,8 +13,9 @@ counts.
 
 import os
 import signal
-import sqlite3
 import time
+
+import harness
 
 from harness import (DATASETS_YAML, ORDER_HEADER, PRODUCT_HEADER, SCALE, TERMINAL, Daemon,
                      check, check_eq, csv_text, product_rows, wait_until,
@@ -176,7 +177,7 @@ class Prober:
             r = self.con.execute("SELECT state, bytes_done, bytes FROM uploads"
                                  " WHERE file_name = ?", (name,)).fetchone()
             return tuple(r) if r else None
-        except sqlite3.Error:
+        except harness.DBError:
             return None  # not created yet
 
     def count(self):
@@ -185,7 +186,7 @@ class Prober:
             if self.con is None:
                 self.con = self.d.db()
             return self.con.execute("SELECT count(*) FROM uploads").fetchone()[0]
-        except sqlite3.Error:
+        except harness.DBError:
             return 0
 
     def close(self):
@@ -303,7 +304,8 @@ def test_sigterm_mid_upload_resumes(d):
     check(dt < 5, "exit took %.1fs (limit 5 s)" % dt)
     left = d.query("SELECT state, bytes_done, bytes FROM uploads WHERE file_name = 'big.csv'")[0]
     check(at[0] == "processing", "big.csv was already %r at SIGTERM: the test proves nothing" % (at,))
-    check_eq(d.query("PRAGMA integrity_check"), [("ok",)], "integrity_check")
+    if not d.pg:  # PostgreSQL checks its own pages
+        check_eq(d.query("PRAGMA integrity_check"), [("ok",)], "integrity_check")
 
     d.start()
     st = d.wait_state("big.csv", timeout=90)

@@ -32,7 +32,8 @@ def test_signal_after_work(d, sig):
     rc = d.stop(sig, timeout=5)
     check_eq(rc, 0, "exit code")
     check(time.monotonic() - t0 < 5, "exit took too long")
-    check_eq(d.query("PRAGMA integrity_check"), [("ok",)], "integrity_check")
+    if not d.pg:  # PostgreSQL checks its own pages
+        check_eq(d.query("PRAGMA integrity_check"), [("ok",)], "integrity_check")
     check_eq(d.query("SELECT count(*) FROM product"), [(5,)], "product rows after exit")
 
 
@@ -81,7 +82,8 @@ def test_sigterm_while_busy(d):
     dt = time.monotonic() - t0
     check_eq(rc, 0, "exit code")
     check(dt < 5, "exit took %.1fs" % dt)
-    check_eq(d.query("PRAGMA integrity_check"), [("ok",)], "integrity_check")
+    if not d.pg:  # PostgreSQL checks its own pages
+        check_eq(d.query("PRAGMA integrity_check"), [("ok",)], "integrity_check")
     # it starts again on the same root and takes new files with a new id
     d.start()
     small = as_bytes(csv_text(product_rows(2, start=900001)))

@@ -10,7 +10,8 @@ import time
 
 from harness import (ANY, DATASETS_YAML, ORDER_HEADER, PRODUCT_HEADER, as_bytes, cases,
                      check, check_clean, check_eq, check_errors, check_upload,
-                     csv_text, display_name, example, product_rows, with_config)
+                     csv_text, display_name, example, product_rows, sqlite_only,
+                     with_config)
 
 H = ",".join(PRODUCT_HEADER) + "\n"
 OH = ",".join(ORDER_HEADER) + "\n"
@@ -489,11 +490,12 @@ def test_batch_refused_fails_upload(d, keys, kept, total):
     a full disk alike) fails the upload with the database's reason; no
     later batch is applied after it, and the batches before it stand."""
     d.stop()
-    con = sqlite3.connect(d.dbpath)
-    con.execute("CREATE TRIGGER refuse BEFORE INSERT ON product WHEN NEW.sku = 'BAD'"
-                " BEGIN SELECT RAISE(ABORT, 'bad sku refused'); END")
-    con.commit()
-    con.close()
+    d.admin("CREATE TRIGGER refuse BEFORE INSERT ON product WHEN NEW.sku = 'BAD'"
+            " BEGIN SELECT RAISE(ABORT, 'bad sku refused'); END;",
+            "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS"
+            " $$BEGIN IF NEW.sku = 'BAD' THEN RAISE EXCEPTION 'bad sku refused'; END IF;"
+            " RETURN NEW; END$$;"
+            " CREATE TRIGGER refuse BEFORE INSERT ON product FOR EACH ROW EXECUTE FUNCTION refuse();")
     d.start()
     content = csv_text([[k, "n", "1", "", "true"] for k in keys])
     d.drop("refused.csv", content)
@@ -583,7 +585,7 @@ def test_large_file(d):
     st = d.wait_state("large.csv", timeout=120)
     check_upload(d, st, "large.csv", content, "completed")
     check_eq(st["rows"], {"total": n, "applied": n, "failed": 0}, "rows")
-    check_eq(d.query("SELECT count(*), count(DISTINCT sku), sum(_upload_id = ?) FROM product", (st["id"],)),
+    check_eq(d.query("SELECT count(*), count(DISTINCT sku), sum(CASE WHEN _upload_id = ? THEN 1 ELSE 0 END) FROM product", (st["id"],)),
              [(n, n, n)], "product rows")
     check_eq(d.query("SELECT name FROM product WHERE sku IN ('SKU-0001', 'SKU-%04d') ORDER BY name" % n),
              [("Item %d" % 1,), ("Item %d" % n,)], "first and last rows")
@@ -616,6 +618,7 @@ LAYOUT = [
 ]
 
 
+@sqlite_only("SQLite's table layout (rowid or WITHOUT ROWID)")
 @cases(LAYOUT)
 def test_new_table_layout(d, datasets, without_rowid):
     """A new table is a rowid table with the key as a unique index unless
@@ -634,6 +637,7 @@ def test_new_table_layout(d, datasets, without_rowid):
              [("A", "second a"), ("B", "only b"), ("C", "second c")], "later row wins")
 
 
+@sqlite_only("SQLite's table layout (rowid or WITHOUT ROWID)")
 def test_existing_without_rowid_table_kept(d):
     """A table an earlier version created WITHOUT ROWID keeps its layout."""
     d.stop()

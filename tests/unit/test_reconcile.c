@@ -284,7 +284,12 @@ static void run(struct world *w, struct store *s)
 
 	assert_int_equal(uv_loop_init(&loop), 0);
 	assert_int_equal(writer_new(s, notify, w, &wr), 0);
-	assert_int_equal(status_new(w->db, w->status_fd, NULL, &st), 0);
+	{
+		static struct store_conf conf; /* large: not on the stack */
+
+		snprintf(conf.database, sizeof(conf.database), "%s", w->db);
+		assert_int_equal(status_new(&conf, w->status_fd, NULL, &st), 0);
+	}
 	env = (struct intake_env){
 		.loop = &loop,
 		.writer = wr,

@@ -19,6 +19,7 @@
 
 #include "batch.h"
 #include "store.h"
+#include "store_int.h"
 #include "store_read.h"
 #include "upload.h"
 
@@ -484,6 +485,168 @@ static void test_table_mismatch(void **state)
 	buf_free(&why);
 }
 
+/* ---- the status document rendered in C, against the SQL it replaced ---- */
+
+/* The json_object() query that makes the status document on main's
+ * SQLite-only store.c (issues 12-17: partner, user, rows.duplicate_keys,
+ * errors' position), with the state lists spelled out: the reference the
+ * C renderer must match byte for byte. */
+static const char old_status_sql[] =
+	"SELECT json_object("
+	" 'id', u.id, 'file', u.file_name, 'dataset', u.dataset,"
+	" 'partner', u.partner, 'user', CASE WHEN u.user_uid IS NULL"
+	"   THEN NULL ELSE json_object('uid', u.user_uid,"
+	"   'name', u.user_name) END,"
+	" 'state', u.state, 'sha256', u.sha256, 'bytes', u.bytes,"
+	" 'rows', CASE WHEN u.rows_duplicate_keys = 0 THEN"
+	"   json_object('total', u.rows_total, 'applied', u.rows_applied,"
+	"   'failed', u.rows_failed) ELSE"
+	"   json_object('total', u.rows_total, 'applied', u.rows_applied,"
+	"   'failed', u.rows_failed, 'duplicate_keys', u.rows_duplicate_keys) END,"
+	" 'progress', CASE WHEN u.state IN ('completed','duplicate') THEN 1.0"
+	"   WHEN u.bytes > 0 THEN round(CAST(min(u.bytes, coalesce(u.bytes_read, u.bytes_done)) AS REAL) / u.bytes, 4)"
+	"   ELSE 0.0 END,"
+	" 'errors', json_object('count', u.errors_count, 'first', json(("
+	"   SELECT json_group_array(CASE WHEN e.position IS NULL THEN"
+	"     json_object('record', e.record, 'line', e.line,"
+	"     'column', e.\"column\", 'value', e.value, 'type', e.type,"
+	"     'message', e.message) ELSE"
+	"     json_object('record', e.record, 'line', e.line,"
+	"     'column', e.\"column\", 'value', e.value, 'type', e.type,"
+	"     'message', e.message, 'position', e.position) END)"
+	"   FROM (SELECT * FROM upload_errors WHERE upload_id = u.id"
+	"         ORDER BY rowid LIMIT 100) e))),"
+	" 'dialect', json(u.dialect),"
+	" 'reason', u.reason, 'duplicate_of', u.duplicate_of,"
+	" 'created_at', u.created_at, 'started_at', u.started_at,"
+	" 'finished_at', u.finished_at, 'location', u.location)"
+	" FROM uploads u WHERE u.id = ?";
+
+static void test_status_golden(void **state)
+{
+	/* Each row: SQL that sets columns of the upload just created (and
+	 * may add errors with ?1 = its id). */
+	static const char *const cases[] = {
+		"UPDATE uploads SET state = 'completed', bytes = 10, bytes_done = 10 WHERE id = ?1",
+		"UPDATE uploads SET state = 'processing', bytes = 32, bytes_done = 1 WHERE id = ?1", /* 1/32: a tie */
+		"UPDATE uploads SET state = 'processing', bytes = 3, bytes_done = 1 WHERE id = ?1",
+		"UPDATE uploads SET state = 'processing', bytes = 3, bytes_done = 2 WHERE id = ?1",
+		"UPDATE uploads SET state = 'processing', bytes = 7, bytes_done = 100 WHERE id = ?1",
+		"UPDATE uploads SET state = 'processing', bytes = 160000, bytes_done = 9, bytes_read = 13 WHERE id = ?1",
+		"UPDATE uploads SET state = 'processing', bytes = 20000, bytes_done = 1 WHERE id = ?1",
+		"UPDATE uploads SET state = 'processing', bytes = 20000, bytes_done = 3 WHERE id = ?1",
+		"UPDATE uploads SET state = 'failed', bytes = 0, reason = 'a \"quoted\" \\ reason'||char(10)||char(9)||char(1)||char(31)||char(127)||' é ✓' WHERE id = ?1",
+		"UPDATE uploads SET state = 'duplicate', duplicate_of = 1, sha256 = 'ab', location = 'processed/1-x' WHERE id = ?1",
+		"UPDATE uploads SET dataset = 'product', dialect = '{\"delimiter\":\"\\t\",\"encoding\":\"UTF-8\",\"compression\":null,\"header\":true}', started_at = 'x', finished_at = 'y' WHERE id = ?1",
+		"INSERT INTO upload_errors(upload_id, record, line, \"column\", value, type, message)"
+		" VALUES(?1, 1, 2, 'price', '-1'||char(8)||char(12)||char(13), 'constraint', 'too \"small\"'),"
+		" (?1, 2, 3, NULL, NULL, 'row', 'wrong number of fields')",
+		"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 150)"
+		" INSERT INTO upload_errors(upload_id, record, line, \"column\", value, type, message)"
+		" SELECT ?1, i, i + 1, 'sku', 'v' || i, 'type', 'm' FROM n",
+		/* issue 14: partner and user; a user whose name is unknown */
+		"UPDATE uploads SET partner = 'acme', user_uid = 1001, user_name = 'ac\"me' WHERE id = ?1",
+		"UPDATE uploads SET user_uid = 0, user_name = NULL WHERE id = ?1",
+		/* issue 12: repeated keys shown only when not 0 */
+		"UPDATE uploads SET state = 'completed', rows_total = 5, rows_applied = 4, rows_failed = 1, rows_duplicate_keys = 2 WHERE id = ?1",
+		/* issue 12: typed header errors carry their column's position,
+		 * row errors none */
+		"INSERT INTO upload_errors(upload_id, record, line, \"column\", value, type, message, position)"
+		" VALUES(?1, 0, 1, 'sku', 'SKU', 'incorrect-label', 'dataset \"d\": column 1 should be \"sku\"', 1),"
+		" (?1, 0, 1, NULL, '', 'blank-label', 'column 3 has no name', 3),"
+		" (?1, 0, 1, 'qty', NULL, 'missing-label', 'no qty', 2),"
+		" (?1, 1, 2, 'qty', 'x', 'type', 'not an integer', NULL)",
+	};
+	sqlite3 *ref;
+	struct buf got = BUF_INIT;
+
+	(void)state;
+	assert_int_equal(
+		sqlite3_open_v2(dbpath, &ref, SQLITE_OPEN_READWRITE, NULL),
+		SQLITE_OK);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int64_t id = create("golden.csv", 10);
+		sqlite3_stmt *st;
+		const char *want;
+
+		assert_int_equal(
+			sqlite3_prepare_v2(ref, cases[i], -1, &st, NULL),
+			SQLITE_OK);
+		sqlite3_bind_int64(st, 1, id);
+		assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+		sqlite3_finalize(st);
+		assert_int_equal(
+			sqlite3_prepare_v2(ref, old_status_sql, -1, &st, NULL),
+			SQLITE_OK);
+		sqlite3_bind_int64(st, 1, id);
+		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+		want = (const char *)sqlite3_column_text(st, 0);
+		assert_int_equal(store_status_json(db, id, &got), 0);
+		if (strcmp(got.p, want) != 0)
+			fail_msg("case %zu:\n want %s\n got  %s", i, want,
+				 got.p);
+		sqlite3_finalize(st);
+	}
+	assert_int_equal(store_status_json(db, 99999, &got), -ENOENT);
+	/* progress over many fractions: SQLite's round(x, 4) as JSON */
+	{
+		sqlite3_stmt *st;
+
+		assert_int_equal(
+			sqlite3_prepare_v2(
+				ref,
+				"SELECT json_array(round(CAST(?1 AS REAL) / ?2, 4))",
+				-1, &st, NULL),
+			SQLITE_OK);
+		for (int64_t bytes = 1; bytes <= 300; bytes++)
+			for (int64_t done = 0; done <= bytes; done++) {
+				sqlite3_reset(st);
+				sqlite3_bind_int64(st, 1, done);
+				sqlite3_bind_int64(st, 2, bytes);
+				assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+				buf_reset(&got);
+				assert_int_equal(buf_addc(&got, '['), 0);
+				assert_int_equal(
+					store_json_real(
+						&got,
+						store_progress("processing",
+							       bytes, done)),
+					0);
+				assert_int_equal(buf_addc(&got, ']'), 0);
+				if (strcmp(got.p,
+					   (const char *)sqlite3_column_text(
+						   st, 0)))
+					fail_msg("%lld/%lld: want %s got %s",
+						 (long long)done,
+						 (long long)bytes,
+						 sqlite3_column_text(st, 0),
+						 got.p);
+			}
+		for (int64_t done = 0; done <= 40000; done += 1) {
+			sqlite3_reset(st);
+			sqlite3_bind_int64(st, 1, done);
+			sqlite3_bind_int64(st, 2, 40000);
+			assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+			buf_reset(&got);
+			assert_int_equal(buf_addc(&got, '['), 0);
+			assert_int_equal(
+				store_json_real(&got,
+						store_progress("processing",
+							       40000, done)),
+				0);
+			assert_int_equal(buf_addc(&got, ']'), 0);
+			if (strcmp(got.p,
+				   (const char *)sqlite3_column_text(st, 0)))
+				fail_msg("%lld/40000: want %s got %s",
+					 (long long)done,
+					 sqlite3_column_text(st, 0), got.p);
+		}
+		sqlite3_finalize(st);
+	}
+	sqlite3_close(ref);
+	buf_free(&got);
+}
+
 /* Issue 12: a dataset without primaryKey gets (_upload_id, _record) as
  * its key, and unique keys as UNIQUE indexes; a table without _record does
  * not fit it. */
@@ -675,6 +838,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_errors_prev_and_summary,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_table_mismatch, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_status_golden, setup,
 						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
