@@ -1508,6 +1508,38 @@ static int metrics_retention(struct buf *out, const struct retention_stats *rs)
 				  "%lld", (long long)rs->last_sweep_s);
 }
 
+/* The daemon's live state: the inbox's backlog and the last reload. */
+static int metrics_live(struct buf *out, const struct http_live *lv)
+{
+	int r = 0;
+
+	r = r
+		    ?: metric1(out, "ingestd_inbox_files", "gauge",
+			       "Entries in the inbox not yet taken (being written, settling, or unreadable).",
+			       "%u", lv->inbox_waiting);
+	r = r
+		    ?: metric1(out, "ingestd_inbox_oldest_file_age_seconds",
+			       "gauge",
+			       "How long the oldest inbox entry has waited since the daemon first saw it (0: none).",
+			       "%.3f", (double)lv->inbox_oldest_age_ms / 1000);
+	r = r
+		    ?: metric1(out, "ingestd_inbox_unreadable_files", "gauge",
+			       "Inbox files the daemon may not open (permissions); each is logged once.",
+			       "%u", lv->inbox_unreadable);
+	r = r
+		    ?: metric1(out, "ingestd_config_last_reload_successful",
+			       "gauge",
+			       "Whether the last configuration reload attempt succeeded (1) or not (0).",
+			       "%d", lv->reload_ok ? 1 : 0);
+	r = r
+		    ?: metric1(out,
+			       "ingestd_config_last_reload_success_timestamp_seconds",
+			       "gauge",
+			       "Unix time of the last successful configuration load (start-up or reload).",
+			       "%lld", (long long)lv->reload_ok_s);
+	return r;
+}
+
 static enum MHD_Result get_metrics(struct req *q)
 {
 	struct store_metrics m = {0};
@@ -1578,30 +1610,7 @@ static enum MHD_Result get_metrics(struct req *q)
 			       "gauge",
 			       "Unix time of the last completed upload (0: none yet).",
 			       "%lld", (long long)m.last_completed);
-	r = r
-		    ?: metric1(&out, "ingestd_inbox_files", "gauge",
-			       "Entries in the inbox not yet taken (being written, settling, or unreadable).",
-			       "%u", lv.inbox_waiting);
-	r = r
-		    ?: metric1(&out, "ingestd_inbox_oldest_file_age_seconds",
-			       "gauge",
-			       "How long the oldest inbox entry has waited since the daemon first saw it (0: none).",
-			       "%.3f", (double)lv.inbox_oldest_age_ms / 1000);
-	r = r
-		    ?: metric1(&out, "ingestd_inbox_unreadable_files", "gauge",
-			       "Inbox files the daemon may not open (permissions); each is logged once.",
-			       "%u", lv.inbox_unreadable);
-	r = r
-		    ?: metric1(&out, "ingestd_config_last_reload_successful",
-			       "gauge",
-			       "Whether the last configuration reload attempt succeeded (1) or not (0).",
-			       "%d", lv.reload_ok ? 1 : 0);
-	r = r
-		    ?: metric1(&out,
-			       "ingestd_config_last_reload_success_timestamp_seconds",
-			       "gauge",
-			       "Unix time of the last successful configuration load (start-up or reload).",
-			       "%lld", (long long)lv.reload_ok_s);
+	r = r ?: metrics_live(&out, &lv);
 	r = r ?: metrics_retention(&out, &lv.retention);
 	r = r ?: metrics_process(&out);
 	r = r ?: metrics_webhooks(&out, &om);
@@ -2428,18 +2437,15 @@ static void start_low(void *arg)
 	start(arg);
 }
 
-int http_new(const struct http_env *env, struct http **out)
+/* A struct http with env's settings and its locks; NULL: out of memory. */
+static struct http *http_alloc(const struct http_env *env)
 {
 	const struct config *cfg = env->cfg;
 	struct http *h;
-	int fd = -1, mfd = -1, r;
 
-	r = html_init();
-	if (r < 0)
-		return r;
 	h = calloc(1, sizeof(*h));
 	if (!h)
-		return -ENOMEM;
+		return NULL;
 	h->live = env->live;
 	h->live_data = env->data;
 	h->max_conns = cfg->http_max_connections;
@@ -2457,7 +2463,7 @@ int http_new(const struct http_env *env, struct http **out)
 	if (pthread_mutex_init(&h->mu, NULL) != 0) {
 		config_unref(h->start_cfg);
 		free(h);
-		return -ENOMEM;
+		return NULL;
 	}
 	if (pthread_mutex_init(&h->cmu, NULL) != 0 ||
 	    pthread_cond_init(&h->ccv, NULL) != 0) {
@@ -2465,8 +2471,50 @@ int http_new(const struct http_env *env, struct http **out)
 		pthread_mutex_destroy(&h->mu);
 		config_unref(h->start_cfg);
 		free(h);
-		return -ENOMEM;
+		return NULL;
 	}
+	return h;
+}
+
+/* The listening socket: the one passed (env->listen_fd) or one bound to
+ * http.listen; without tokens only a local one. Returns it, or a negative
+ * errno (logged). */
+static int http_listen_fd(struct http *h, const struct http_env *env)
+{
+	const struct config *cfg = env->cfg;
+	int fd;
+
+	if (env->listen_fd >= 0) {
+		fd = env->listen_fd;
+		describe_fd(h, fd);
+	} else {
+		fd = bind_listen(h, cfg->http_listen);
+		if (fd < 0)
+			return fd;
+	}
+	if (!h->ntokens && !local_only(fd)) {
+		log_err("http: refusing to serve %s without authentication: set http.tokens_file, "
+			"or listen on a loopback address or unix:PATH",
+			h->address);
+		if (env->listen_fd < 0)
+			close(fd);
+		return -EPERM;
+	}
+	return fd;
+}
+
+int http_new(const struct http_env *env, struct http **out)
+{
+	const struct config *cfg = env->cfg;
+	struct http *h;
+	int fd = -1, mfd = -1, r;
+
+	r = html_init();
+	if (r < 0)
+		return r;
+	h = http_alloc(env);
+	if (!h)
+		return -ENOMEM;
 	if (cfg->http_tokens_file) {
 		r = load_tokens(h, cfg->http_tokens_file);
 		if (r < 0)
@@ -2481,22 +2529,10 @@ int http_new(const struct http_env *env, struct http **out)
 			h->pool[0] ? store_errmsg(h->pool[0]) : ERRSTR(r));
 		goto fail;
 	}
-	if (env->listen_fd >= 0) {
-		fd = env->listen_fd;
-		describe_fd(h, fd);
-	} else {
-		fd = bind_listen(h, cfg->http_listen);
-		if (fd < 0) {
-			r = fd;
-			fd = -1;
-			goto fail;
-		}
-	}
-	if (!h->ntokens && !local_only(fd)) {
-		log_err("http: refusing to serve %s without authentication: set http.tokens_file, "
-			"or listen on a loopback address or unix:PATH",
-			h->address);
-		r = -EPERM;
+	fd = http_listen_fd(h, env);
+	if (fd < 0) {
+		r = fd;
+		fd = -1;
 		goto fail;
 	}
 	/* libmicrohttpd gets a duplicate of its own: whatever it does with

@@ -966,10 +966,10 @@ static void on_signal(uv_signal_t *h, int signum)
 	shutdown_begin(d, 0);
 }
 
-static int run(struct daemon *d)
+/* The event loop and its signal handles (run's first step). */
+static int start_loop(struct daemon *d)
 {
-	struct intake_env env;
-	char threads[16], inbox[4096];
+	char threads[16];
 	int r;
 
 	/* The work pool runs `workers` jobs per partner (each partner's
@@ -1007,17 +1007,16 @@ static int run(struct daemon *d)
 	 * for writing) signals SIGIO, which would kill us; the job sees the
 	 * break itself (F_GETLEASE) and fails the upload. */
 	(void)signal(SIGIO, SIG_IGN);
-	r = service_init(d);
-	if (r < 0)
-		return r;
-	if (d->stall_hook)
-		(void)uv_signal_start(&d->sigusr1, on_signal, SIGUSR1);
-	r = open_dirs(d);
-	if (r < 0)
-		return r;
-	r = open_db(d);
-	if (r < 0)
-		return r;
+	return 0;
+}
+
+/* Each partner's status writer and intake, with what an earlier run left
+ * reconciled. */
+static int start_intakes(struct daemon *d)
+{
+	struct intake_env env;
+	int r;
+
 	for (size_t k = 0; k < d->ndrops; k++) {
 		struct drop *dr = &d->drops[k];
 
@@ -1053,6 +1052,14 @@ static int run(struct daemon *d)
 			return r;
 		}
 	}
+	return 0;
+}
+
+/* The outbox (feedback files, webhooks) and the retention timer. */
+static int start_aux(struct daemon *d)
+{
+	int r;
+
 	/* The outbox (feedback files, webhooks) keeps its queue in SQLite:
 	 * on PostgreSQL config.c refuses notify: and feedback files, and
 	 * there is none to run. */
@@ -1086,9 +1093,15 @@ static int run(struct daemon *d)
 			return r;
 		}
 	}
-	__atomic_store_n(&d->live_reload_ok, true, __ATOMIC_RELAXED);
-	__atomic_store_n(&d->live_reload_ok_s, (int64_t)time(NULL),
-			 __ATOMIC_RELAXED);
+	return 0;
+}
+
+/* Each partner's inbox watch. */
+static int start_watches(struct daemon *d)
+{
+	char inbox[4096];
+	int r;
+
 	for (size_t k = 0; k < d->ndrops; k++) {
 		struct drop *dr = &d->drops[k];
 
@@ -1101,6 +1114,35 @@ static int run(struct daemon *d)
 			return r;
 		}
 	}
+	return 0;
+}
+
+static int run(struct daemon *d)
+{
+	char inbox[4096];
+	int r;
+
+	r = start_loop(d);
+	r = r ?: service_init(d);
+	if (r < 0)
+		return r;
+	if (d->stall_hook)
+		(void)uv_signal_start(&d->sigusr1, on_signal, SIGUSR1);
+	r = open_dirs(d);
+	r = r ?: open_db(d);
+	r = r ?: start_intakes(d);
+	r = r ?: start_aux(d);
+	if (r < 0)
+		return r;
+	__atomic_store_n(&d->live_reload_ok, true, __ATOMIC_RELAXED);
+	__atomic_store_n(&d->live_reload_ok_s, (int64_t)time(NULL),
+			 __ATOMIC_RELAXED);
+	r = start_watches(d);
+	if (r < 0)
+		return r;
+	snprintf(inbox, sizeof(inbox), "%s/%s",
+		 d->ndrops ? d->drops[0].root : d->cfg->root,
+		 folder_path(FOLDER_INBOX));
 	if (d->ndrops > 1 || d->cfg->partners_set)
 		snprintf(inbox, sizeof(inbox),
 			 "%s/partners/*/%s (%zu partners)", d->cfg->root,
