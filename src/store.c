@@ -1872,7 +1872,7 @@ static int status_errors(struct store *s, int64_t id, struct buf *arr)
 static int sq_status_json(struct store *s, int64_t id, struct buf *out)
 {
 	struct buf first = BUF_INIT;
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = NULL;
 	int r = status_errors(s, id, &first);
 
 	r = r ?: store_prep(s, s->sql[SQL_STATUS], &st);

@@ -230,9 +230,13 @@ static PGresult *exec_sql(struct store *s, const char *sql,
 static int run_x(struct store *s, const char *sql, const struct params *p,
 		 PGresult **out, bool simple)
 {
-	PGresult *res = exec_sql(s, sql, p, simple);
-	ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+	PGresult *res = NULL;
+	ExecStatusType st;
 
+	if (out) /* never left unset, whatever the caller checks */
+		*out = NULL;
+	res = exec_sql(s, sql, p, simple);
+	st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
 		return fail(s, res);
 	if (out)
@@ -846,7 +850,7 @@ static const char *const migrations[] = {
 static int ensure_schema(struct store *s, const char *name, const char *quoted)
 {
 	struct params p = {0};
-	PGresult *res;
+	PGresult *res = NULL;
 	char sql[256];
 	int r, n;
 
@@ -866,7 +870,7 @@ static int migrate_tx(struct store *s, int *version)
 {
 	struct pg_conn *p = s->pg;
 	struct params q = {0};
-	PGresult *res;
+	PGresult *res = NULL;
 	char *sql = NULL, *ver = NULL;
 	int r, n;
 
@@ -1000,7 +1004,7 @@ static int check_table(struct store *s, const struct dataset *ds,
 {
 	const struct schema *sc = &ds->schema;
 	struct params p = {0};
-	PGresult *res;
+	PGresult *res = NULL;
 	bool have_upload_id = false, have_record = false, bad = false;
 	int r, n;
 
@@ -1121,7 +1125,7 @@ static int create_one(struct store *s, const struct upload_new *u, int64_t *id)
 {
 	struct buf shown = BUF_INIT;
 	struct params p = {0};
-	PGresult *res;
+	PGresult *res = NULL;
 	char *sql = NULL;
 	int r;
 
@@ -1192,7 +1196,7 @@ static int pg_upload_create_many(struct store *s, const struct upload_new *u,
 static int get_state(struct store *s, int64_t id, enum upload_state *out)
 {
 	struct params p = {0};
-	PGresult *res;
+	PGresult *res = NULL;
 	char *sql = NULL;
 	int r = sql_make(s->pg, &sql,
 			 "SELECT state FROM @.uploads WHERE id = $1");
@@ -1363,7 +1367,7 @@ static int hashed(struct store *s, int64_t id, enum upload_state from,
 	}
 	if (dedupe) {
 		struct params p = {0};
-		PGresult *res;
+		PGresult *res = NULL;
 
 		p_i64(&p, id);
 		p_str(&p, sha256);
@@ -1840,7 +1844,7 @@ static int apply_rows(struct store *s, struct batch *b)
 	r = r ?: copy_in(s, st->copy_sql);
 	if (r == 0 && st->dupcount_sql) {
 		struct params q = {0};
-		PGresult *res;
+		PGresult *res = NULL;
 
 		p_i64(&q, b->upload_id);
 		r = run(s, st->dupcount_sql, &q, &res);
@@ -1900,7 +1904,7 @@ static int apply_errors(struct store *s, const struct batch *b)
 static int applied_already(struct store *s, const struct batch *b)
 {
 	struct params p = {0};
-	PGresult *res;
+	PGresult *res = NULL;
 	char *sql = NULL;
 	int r;
 
@@ -1925,7 +1929,7 @@ static int applied_already(struct store *s, const struct batch *b)
 static int advance(struct store *s, const struct batch *b)
 {
 	struct params p = {0};
-	PGresult *res;
+	PGresult *res = NULL;
 	int r;
 
 	p_i64(&p, b->upload_id);
@@ -2073,7 +2077,7 @@ static int pg_upload_get(struct store *s, int64_t id, struct upload_rec *out)
 {
 	struct upload_rec rec;
 	struct params p = {0};
-	PGresult *res;
+	PGresult *res = NULL;
 	char *sql = NULL;
 	int r = read_ready(s);
 
@@ -2105,7 +2109,7 @@ static int pg_upload_latest_same_name(struct store *s, int64_t id,
 				      int64_t *latest)
 {
 	struct params p = {0};
-	PGresult *res;
+	PGresult *res = NULL;
 	char *sql = NULL;
 	int r = read_ready(s);
 
@@ -2134,7 +2138,7 @@ static int pg_upload_foreach_unsettled(struct store *s,
 						 void *),
 				       void *data)
 {
-	PGresult *res;
+	PGresult *res = NULL;
 	int r = read_ready(s);
 
 	r = r ?: run(s, s->pg->sql[SQL_UNSETTLED], NULL, &res);
@@ -2339,7 +2343,7 @@ static int pg_uploads_list(struct store *s, const struct upload_query *q,
 			   upload_view_fn fn, void *data, int64_t *next_before)
 {
 	struct params p = {0};
-	PGresult *res;
+	PGresult *res = NULL;
 	int64_t next = 0;
 	int n, r = read_ready(s);
 
@@ -2380,7 +2384,7 @@ static int pg_upload_view(struct store *s, int64_t id, upload_view_fn fn,
 			  void *data)
 {
 	struct params p = {0};
-	PGresult *res;
+	PGresult *res = NULL;
 	int r = read_ready(s);
 
 	if (r < 0)
@@ -2442,7 +2446,7 @@ static int query_one(struct store *s, const char *tmpl, int64_t a, int64_t b,
 		     int64_t c, int np, int64_t *out)
 {
 	struct params p = {0};
-	PGresult *res;
+	PGresult *res = NULL;
 	char *sql = NULL;
 	int r = sql_make(s->pg, &sql, tmpl);
 
@@ -2472,7 +2476,7 @@ static int pg_errors_page(struct store *s, int64_t id, int64_t after,
 {
 	int64_t extra = 0, first = 0, upto = INT64_MAX, last = 0, dummy;
 	struct params p = {0};
-	PGresult *res;
+	PGresult *res = NULL;
 	char *sql = NULL;
 	bool more;
 	int r = read_ready(s);
@@ -2525,7 +2529,7 @@ static int pg_errors_chunk(struct store *s, int64_t id, int64_t record,
 			   void *data)
 {
 	struct params p = {0};
-	PGresult *res;
+	PGresult *res = NULL;
 	char *sql = NULL;
 	int r = read_ready(s);
 
@@ -2728,7 +2732,7 @@ static int pg_ping(struct store *s, int64_t *max_id)
 
 static int metrics_read(struct store *s, struct store_metrics *m)
 {
-	PGresult *res;
+	PGresult *res = NULL;
 	char *sql = NULL;
 	int r = sql_make(
 		s->pg, &sql,
