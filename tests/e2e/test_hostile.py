@@ -12,6 +12,7 @@ always unmounted in a finally.
 """
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -363,7 +364,11 @@ def test_full_candidate_table_of_directories(bin):
     c0, t0 = cpu_s(d.proc.pid), time.monotonic()
     time.sleep(3)
     use = (cpu_s(d.proc.pid) - c0) / (time.monotonic() - t0)
-    check(use < 0.25, "idle CPU with 65,537 directories: %.0f%% of a core" % (use * 100))
+    # Before the fix: 40-90% of a core in a plain build. A sanitizer build
+    # does the same parked revisits 2-3 times slower.
+    limit = 0.6 if re.search(r"build-(asan|tsan)", bin) else 0.25
+    check(use < limit, "idle CPU with 65,537 directories: %.0f%% of a core (limit %.0f%%)"
+          % (use * 100, limit * 100))
 
 
 def test_unreadable_file_logged_once_not_blocking(bin):
