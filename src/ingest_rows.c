@@ -49,7 +49,8 @@ int ingest_upsert_sql(const struct dataset *ds, const int *fields, size_t n,
 			r = buf_printf(out,
 				       ", (SELECT coalesce(partner, '') FROM"
 				       " uploads WHERE id = ?%zu)",
-				       row * (n + 1) + n + 1);
+				       row * (n + schema_appends(sc) + 1) + n +
+					       schema_appends(sc) + 1);
 		r = r ?: buf_adds(out, ")");
 	}
 	/* Appending: (_upload_id, _record) is the key, and a row already
