@@ -1462,6 +1462,82 @@ static int add_pk(struct buf *b, const struct schema *sc, const char *sep)
 	return r;
 }
 
+/* INSERT INTO the table SELECT the staged rows, upserting on the key;
+ * dedupe: only the last staged row of each key (DISTINCT ON, by _ord). */
+static int stage_insert_sql(struct buf *o, const struct pg_conn *p,
+			    const struct batch *b, const char *cols,
+			    const char *name, size_t nf, bool dd)
+{
+	const struct schema *sc = &b->ds->schema;
+	int r = 0;
+
+	r = r ?: buf_printf(o, "INSERT INTO %s.", p->data);
+	r = r ?: sql_ident(o, b->ds->table);
+	r = r ?: buf_printf(o, " (%s) SELECT ", cols);
+	if (dd) {
+		r = r ?: buf_adds(o, "DISTINCT ON (");
+		r = r ?: add_pk(o, sc, ", ");
+		r = r ?: buf_adds(o, ") ");
+	}
+	r = r ?: buf_printf(o, "%s FROM %s", cols, name);
+	if (dd) {
+		r = r ?: buf_adds(o, " ORDER BY ");
+		r = r ?: add_pk(o, sc, ", ");
+		r = r ?: buf_adds(o, ", _ord DESC");
+	}
+	if (sc->npk) {
+		r = r ?: buf_adds(o, " ON CONFLICT (");
+		r = r ?: add_pk(o, sc, ", ");
+		r = r ?: buf_adds(o, ") DO UPDATE SET ");
+		for (size_t k = 0; r == 0 && k < nf; k++) {
+			size_t f = (size_t)b->cell_field[k];
+			const char *col = field_column(&sc->fields[f]);
+
+			if (field_pk_pos(sc, f))
+				continue;
+			r = sql_ident(o, col);
+			r = r ?: buf_adds(o, " = EXCLUDED.");
+			r = r ?: sql_ident(o, col);
+			r = r ?: buf_adds(o, ", ");
+		}
+		r = r ?: buf_adds(o, "\"_upload_id\" = EXCLUDED.\"_upload_id\"");
+	}
+	return r;
+}
+
+/* rows.duplicate_keys as SQLite's ingestd_dupkey() counts them: a row
+ * whose key an earlier row of the same upload has, within the batch or
+ * already in the table. */
+static int stage_dupcount_sql(struct buf *dk, const struct pg_conn *p,
+			      const struct batch *b, const char *name)
+{
+	const struct schema *sc = &b->ds->schema;
+	int r = 0;
+
+	if (sc->npk) {
+		r = r
+			    ?: buf_printf(
+				       dk,
+				       "SELECT (SELECT count(*) FROM %s) - count(*) + count(t.\"_upload_id\") FROM (SELECT DISTINCT ",
+				       name);
+		r = r ?: add_pk(dk, sc, ", ");
+		r = r
+			    ?: buf_printf(dk, " FROM %s) k LEFT JOIN %s.", name,
+					  p->data);
+		r = r ?: sql_ident(dk, b->ds->table);
+		r = r ?: buf_adds(dk, " t ON t.\"_upload_id\" = $1");
+		for (size_t k = 0; r == 0 && k < sc->npk; k++) {
+			const char *col = field_column(&sc->fields[sc->pk[k]]);
+
+			r = buf_adds(dk, " AND k.");
+			r = r ?: sql_ident(dk, col);
+			r = r ?: buf_adds(dk, " = t.");
+			r = r ?: sql_ident(dk, col);
+		}
+	}
+	return r;
+}
+
 static int stage_for(struct store *s, const struct batch *b, struct stage **out)
 {
 	struct pg_conn *p = s->pg;
@@ -1513,66 +1589,10 @@ static int stage_for(struct store *s, const struct batch *b, struct stage **out)
 	r = r ?: buf_printf(&dc, "COPY %s.", p->data);
 	r = r ?: sql_ident(&dc, b->ds->table);
 	r = r ?: buf_printf(&dc, " (%s) FROM STDIN", cols.p);
-	for (int dd = 0; dd < 2; dd++) {
-		struct buf *o = dd ? &dp : &ap;
-
-		r = r ?: buf_printf(o, "INSERT INTO %s.", p->data);
-		r = r ?: sql_ident(o, b->ds->table);
-		r = r ?: buf_printf(o, " (%s) SELECT ", cols.p);
-		if (dd) {
-			r = r ?: buf_adds(o, "DISTINCT ON (");
-			r = r ?: add_pk(o, sc, ", ");
-			r = r ?: buf_adds(o, ") ");
-		}
-		r = r ?: buf_printf(o, "%s FROM %s", cols.p, name);
-		if (dd) {
-			r = r ?: buf_adds(o, " ORDER BY ");
-			r = r ?: add_pk(o, sc, ", ");
-			r = r ?: buf_adds(o, ", _ord DESC");
-		}
-		if (sc->npk) {
-			r = r ?: buf_adds(o, " ON CONFLICT (");
-			r = r ?: add_pk(o, sc, ", ");
-			r = r ?: buf_adds(o, ") DO UPDATE SET ");
-			for (size_t k = 0; r == 0 && k < nf; k++) {
-				size_t f = (size_t)b->cell_field[k];
-				const char *col = field_column(&sc->fields[f]);
-
-				if (field_pk_pos(sc, f))
-					continue;
-				r = sql_ident(o, col);
-				r = r ?: buf_adds(o, " = EXCLUDED.");
-				r = r ?: sql_ident(o, col);
-				r = r ?: buf_adds(o, ", ");
-			}
-			r = r ?: buf_adds(o, "\"_upload_id\" = EXCLUDED.\"_upload_id\"");
-		}
-	}
+	r = r ?: stage_insert_sql(&ap, p, b, cols.p, name, nf, false);
+	r = r ?: stage_insert_sql(&dp, p, b, cols.p, name, nf, true);
 	r = r ?: buf_printf(&tr, "TRUNCATE %s", name);
-	/* rows.duplicate_keys as SQLite's ingestd_dupkey() counts them: a
-	 * row whose key an earlier row of the same upload has, within the
-	 * batch or already in the table */
-	if (sc->npk) {
-		r = r
-			    ?: buf_printf(
-				       &dk,
-				       "SELECT (SELECT count(*) FROM %s) - count(*) + count(t.\"_upload_id\") FROM (SELECT DISTINCT ",
-				       name);
-		r = r ?: add_pk(&dk, sc, ", ");
-		r = r
-			    ?: buf_printf(&dk, " FROM %s) k LEFT JOIN %s.",
-					  name, p->data);
-		r = r ?: sql_ident(&dk, b->ds->table);
-		r = r ?: buf_adds(&dk, " t ON t.\"_upload_id\" = $1");
-		for (size_t k = 0; r == 0 && k < sc->npk; k++) {
-			const char *col = field_column(&sc->fields[sc->pk[k]]);
-
-			r = buf_adds(&dk, " AND k.");
-			r = r ?: sql_ident(&dk, col);
-			r = r ?: buf_adds(&dk, " = t.");
-			r = r ?: sql_ident(&dk, col);
-		}
-	}
+	r = r ?: stage_dupcount_sql(&dk, p, b, name);
 	if (r < 0)
 		goto out;
 	if (p->nstage == STAGES) { /* forget the oldest (its table stays) */
