@@ -207,8 +207,8 @@ static int error_rows(struct store *s, sqlite3_stmt *st, error_view_fn fn,
 
 /* One int64 (or -ENOENT when the query returns no row or NULL); a and b
  * bind ?1 and ?2 when sql has them (SQLITE_RANGE otherwise, ignored). */
-static int query_i64(struct store *s, const char *sql, int64_t a, int64_t b,
-		     int64_t *out)
+static int query_i64_3(struct store *s, const char *sql, int64_t a, int64_t b,
+		       int64_t c, int64_t *out)
 {
 	sqlite3_stmt *st;
 	int r = store_prep(s, sql, &st);
@@ -217,6 +217,8 @@ static int query_i64(struct store *s, const char *sql, int64_t a, int64_t b,
 		return r;
 	sqlite3_bind_int64(st, 1, a);
 	sqlite3_bind_int64(st, 2, b);
+	if (sqlite3_bind_parameter_count(st) >= 3)
+		sqlite3_bind_int64(st, 3, c);
 	r = sqlite3_step(st);
 	if (r == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
 		*out = sqlite3_column_int64(st, 0);
@@ -228,6 +230,14 @@ static int query_i64(struct store *s, const char *sql, int64_t a, int64_t b,
 	}
 	sqlite3_reset(st);
 	return r;
+}
+
+/* The first column of the first row for ?1 = a, ?2 = b: 0, -ENOENT when
+ * there is none (or it is NULL), or a negative errno. */
+static int query_i64(struct store *s, const char *sql, int64_t a, int64_t b,
+		     int64_t *out)
+{
+	return query_i64_3(s, sql, a, b, 0, out);
 }
 
 int sq_errors_page(struct store *s, int64_t id, int64_t after, unsigned limit,
@@ -248,23 +258,13 @@ int sq_errors_page(struct store *s, int64_t id, int64_t after, unsigned limit,
 	 * when it alone has more than limit errors. Errors of one record are
 	 * committed together and records only grow, so the three queries
 	 * agree without a transaction. */
-	r = store_prep(s,
-		       "SELECT record FROM upload_errors"
-		       " WHERE upload_id = ?1 AND record > ?2"
-		       " ORDER BY record, rowid LIMIT 1 OFFSET ?3",
-		       &st);
-	if (r < 0)
-		return r;
-	sqlite3_bind_int64(st, 1, id);
-	sqlite3_bind_int64(st, 2, after);
-	sqlite3_bind_int64(st, 3, limit);
-	r = sqlite3_step(st);
-	more = r == SQLITE_ROW;
-	if (more)
-		extra = sqlite3_column_int64(st, 0);
-	r = r == SQLITE_ROW || r == SQLITE_DONE ? 0 : store_fail(s, r);
-	sqlite3_reset(st);
-	if (r < 0)
+	r = query_i64_3(s,
+			"SELECT record FROM upload_errors"
+			" WHERE upload_id = ?1 AND record > ?2"
+			" ORDER BY record, rowid LIMIT 1 OFFSET ?3",
+			id, after, limit, &extra);
+	more = r == 0;
+	if (r < 0 && r != -ENOENT)
 		return r;
 	upto = INT64_MAX;
 	if (more) {
@@ -319,7 +319,6 @@ int sq_errors_prev(struct store *s, int64_t id, int64_t after, unsigned limit,
 		   int64_t *prev_after)
 {
 	int64_t extra = 0, last = 0, before = 0;
-	sqlite3_stmt *st;
 	bool more;
 	int r;
 
@@ -332,23 +331,13 @@ int sq_errors_prev(struct store *s, int64_t id, int64_t after, unsigned limit,
 	/* Backwards as store_errors_page() goes forwards: the record of
 	 * error number limit+1 counting back from after. The records after
 	 * it hold at most limit errors, so a page from it holds them all. */
-	r = store_prep(s,
-		       "SELECT record FROM upload_errors"
-		       " WHERE upload_id = ?1 AND record <= ?2"
-		       " ORDER BY record DESC, rowid DESC LIMIT 1 OFFSET ?3",
-		       &st);
-	if (r < 0)
-		return r;
-	sqlite3_bind_int64(st, 1, id);
-	sqlite3_bind_int64(st, 2, after);
-	sqlite3_bind_int64(st, 3, limit);
-	r = sqlite3_step(st);
-	more = r == SQLITE_ROW;
-	if (more)
-		extra = sqlite3_column_int64(st, 0);
-	r = r == SQLITE_ROW || r == SQLITE_DONE ? 0 : store_fail(s, r);
-	sqlite3_reset(st);
-	if (r < 0)
+	r = query_i64_3(s,
+			"SELECT record FROM upload_errors"
+			" WHERE upload_id = ?1 AND record <= ?2"
+			" ORDER BY record DESC, rowid DESC LIMIT 1 OFFSET ?3",
+			id, after, limit, &extra);
+	more = r == 0;
+	if (r < 0 && r != -ENOENT)
 		return r;
 	if (!more) {
 		*prev_after =
