@@ -459,10 +459,12 @@ def test_max_file_bytes(d):
     check(len(small) <= 1000 < len(big), "test data sizes")
     d.drop("small.csv", small)
     d.drop("big.csv", big)
+    # Both terminal before either is checked: check_upload wants .work/
+    # empty, and the other file may still be in it.
     st = d.wait_state("big.csv", timeout=30)
+    ss = d.wait_state("small.csv", timeout=30)
     check_upload(d, st, "big.csv", big, "rejected")
     check("max_file_bytes" in st["reason"], "reason should name max_file_bytes: %r" % st["reason"])
-    ss = d.wait_state("small.csv", timeout=30)
     check_upload(d, ss, "small.csv", small, "completed")
     check_eq(product_count(d), 3, "product rows")
 
