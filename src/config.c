@@ -475,6 +475,7 @@ static const struct key webhook_keys[] = {
 	K_N("webhook"),
 	K_N("secret_file"),
 	K_N("events"),
+	K_N("ca_file"),
 };
 #undef NT
 
@@ -2470,6 +2471,7 @@ static char *read_secret(const char *path, size_t *len, const char **why)
 static void notify_target_clear(struct notify_target *t)
 {
 	free(t->url);
+	free(t->ca_file);
 	if (t->secret)
 		OPENSSL_cleanse(t->secret, t->secret_len);
 	free(t->secret);
@@ -2522,11 +2524,40 @@ static void parse_events(struct ctx *x, const char *prefix, yaml_node_t *v,
 	*out = ev;
 }
 
+/* ca_file: the CAs a private receiver's certificate is checked against
+ * (libcurl's CURLOPT_CAINFO). Read once here so that a typo is a start-up
+ * error, not a delivery retried for a day; https targets only. */
+static void parse_ca_file(struct ctx *x, const char *prefix,
+			  const yaml_node_t *v, struct notify_target *t)
+{
+	char e[ESC_MAX];
+	const char *s = scalar_text(x, "ca_file", v);
+	int fd;
+
+	if (!s)
+		return;
+	if (t->url && strncasecmp(t->url, "https://", 8) != 0) {
+		report(x, AT(v),
+		       "%sca_file: only an https:// webhook has a certificate to check",
+		       prefix);
+		return;
+	}
+	fd = open(s, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		report(x, AT(v), "%sca_file: \"%s\" %s", prefix,
+		       esc(e, sizeof(e), s), ERRSTR(errno));
+		return;
+	}
+	close(fd);
+	if (!(t->ca_file = strdup(s)))
+		oom(x);
+}
+
 static void parse_webhook(struct ctx *x, const char *prefix,
 			  const yaml_node_t *item, struct notify_target *t)
 {
 	yaml_node_t *seen[ARRAY_SIZE(webhook_keys)];
-	yaml_node_t *u, *sf, *ev;
+	yaml_node_t *u, *sf, *ev, *ca;
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned mdlen = 0;
 	const char *s, *why;
@@ -2544,6 +2575,7 @@ static void parse_webhook(struct ctx *x, const char *prefix,
 	u = SEEN(webhook_keys, seen, "webhook");
 	sf = SEEN(webhook_keys, seen, "secret_file");
 	ev = SEEN(webhook_keys, seen, "events");
+	ca = SEEN(webhook_keys, seen, "ca_file");
 	if (!u) {
 		report(x, AT(item),
 		       "%snotify: missing required key \"webhook\"", prefix);
@@ -2570,6 +2602,8 @@ static void parse_webhook(struct ctx *x, const char *prefix,
 	}
 	if (ev)
 		parse_events(x, prefix, ev, &t->events);
+	if (ca)
+		parse_ca_file(x, prefix, ca, t);
 }
 
 static void parse_notify(struct ctx *x, const char *prefix,

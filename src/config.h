@@ -41,6 +41,8 @@ enum dup_mode {
  */
 struct notify_target {
 	char *url;         /* http:// or https:// */
+	char *ca_file;     /* https only: PEM CAs trusted instead of the
+			    * system's store; NULL: the system's store */
 	char *secret;      /* the secret_file's content, trailing newline cut */
 	size_t secret_len; /* 1..NOTIFY_SECRET_MAX */
 	unsigned events;   /* UP_BIT()s of terminal states; default all four */

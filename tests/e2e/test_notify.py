@@ -14,10 +14,12 @@ import http.server
 import json
 import os
 import signal
+import ssl
+import subprocess
 import threading
 import time
 
-from harness import (SCALE, Daemon, check, check_eq, csv_text, free_port,
+from harness import (SCALE, Daemon, cases, check, check_eq, csv_text, free_port,
                      product_rows, wait_until)
 from httpc import get
 
@@ -39,8 +41,9 @@ class Receiver:
     with each request in turn ("ok", "500", "410", "hang"); after the list,
     "ok". Records every request (headers, body, verified)."""
 
-    def __init__(self, port=None, plan=(), hang_s=3.0):
+    def __init__(self, port=None, plan=(), hang_s=3.0, tls=None):
         self.port = port or free_port()
+        self.tls = tls  # (certfile, keyfile): serve https
         self.plan = list(plan)
         self.hang_s = hang_s
         self.got = []
@@ -74,6 +77,10 @@ class Receiver:
         http.server.ThreadingHTTPServer.allow_reuse_address = True
         self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), H)
         self.srv.daemon_threads = True
+        if self.tls:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*self.tls)
+            self.srv.socket = ctx.wrap_socket(self.srv.socket, server_side=True)
         self.thread = threading.Thread(target=self.srv.serve_forever, daemon=True)
         self.thread.start()
         return self
@@ -89,14 +96,17 @@ class Receiver:
             return list(self.got)
 
 
-def hook_yaml(d, port, events=None, path="/hook", extra_targets=()):
+def hook_yaml(d, port, events=None, path="/hook", extra_targets=(),
+              scheme="http", ca_file=None):
     secret = os.path.join(d.dir, "hook.secret")
     with open(secret, "wb") as f:
         f.write(SECRET)
     lines = ["notify_backoff_ms: 100", "notify_timeout_s: 1",
              "notify_connect_timeout_s: 1", "notify:",
-             "  - webhook: \"http://user:pw@127.0.0.1:%d%s\"" % (port, path),
+             "  - webhook: \"%s://user:pw@127.0.0.1:%d%s\"" % (scheme, port, path),
              "    secret_file: %s" % json.dumps(secret)]
+    if ca_file:
+        lines.append("    ca_file: %s" % json.dumps(ca_file))
     if events:
         lines.append("    events: [%s]" % ", ".join(events))
     for url in extra_targets:
@@ -292,9 +302,78 @@ def test_webhook_kill9_with_pending_events(bin):
         rx.stop()
 
 
+def make_certs(where):
+    """A private CA and two server certificates it signs: one for
+    127.0.0.1 (the receiver's address) and one for another name. Returns
+    the paths (ca, (cert, key) for 127.0.0.1, (cert, key) for the other)."""
+    def run(*argv):
+        subprocess.run(["openssl"] + list(argv), cwd=where, check=True,
+                       capture_output=True, timeout=30)
+    run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+        "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+        "-subj", "/CN=ingestd test CA")
+    out = []
+    for name, san in (("ip", "IP:127.0.0.1"), ("other", "DNS:other.example")):
+        run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-keyout", name + ".key", "-out", name + ".csr", "-subj", "/CN=" + name)
+        with open(os.path.join(where, name + ".ext"), "w") as f:
+            f.write("subjectAltName=%s\n" % san)
+        run("x509", "-req", "-in", name + ".csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-CAcreateserial", "-out", name + ".pem", "-days", "2",
+            "-extfile", name + ".ext")
+        out.append((os.path.join(where, name + ".pem"), os.path.join(where, name + ".key")))
+    return os.path.join(where, "ca.pem"), out[0], out[1]
+
+
+# https: the receiver's certificate is checked (against ca_file when
+# given, else the system's store) and a failed check is an error attempt,
+# retried, never a delivery.
+HTTPS_CASES = [
+    # id, server certificate, trust ca_file, delivered, error text
+    ("private-ca", "ip", True, True, None),
+    ("system-store-refuses", "ip", False, False, "SSL peer certificate"),
+    ("name-mismatch", "other", True, False, "SSL peer certificate"),
+]
+
+
+@cases(HTTPS_CASES)
+def test_webhook_https(bin, which, trust, delivered, error):
+    certs = Daemon(bin, start=False)  # only for its scratch directory
+    ca, ip, other = make_certs(certs.dir)
+    rx = Receiver(tls=ip if which == "ip" else other).start()
+    try:
+        d = Daemon(bin, start=False)
+        d.overrides["extra"] = hook_yaml(d, rx.port, scheme="https",
+                                         ca_file=ca if trust else None)
+        d.write_config()
+        d.start()
+        d.drop("p.csv", csv_text(product_rows(2)))
+        st = d.wait_state("p.csv")
+        if delivered:
+            items = wait_delivery(d, st["id"], "delivered")
+            check_eq(items[0]["attempts"], 1, "attempts")
+            got = rx.requests()
+            check_eq(len(got), 1, "requests at the receiver")
+            check(got[0]["ok"], "signature verifies over https")
+            check_eq(json.loads(got[0]["body"]), st, "the body is the status document")
+        else:
+            wait_until("two failed attempts",
+                       lambda: deliveries(d, st["id"])["items"] and
+                       deliveries(d, st["id"])["items"][0]["attempts"] >= 2, 20, daemon=d)
+            it = deliveries(d, st["id"])["items"][0]
+            check_eq(it["state"], "pending", "a refused certificate is retried, not delivered")
+            check(error in (it.get("last_error") or ""),
+                  "last_error names the check: %r" % it.get("last_error"))
+            check_eq(rx.requests(), [], "no request body reached a receiver that was not trusted")
+            check(metric(d, 'ingestd_webhook_deliveries_total{result="error"}') >= 2,
+                  "error attempts counted")
+        check_no_secret_in_log(d)
+    finally:
+        rx.stop()
+
+
 def test_webhook_config_errors(bin):
     d = Daemon(bin, start=False)
-    import subprocess
     cases = [
         ("notify:\n  - webhook: \"ftp://user:pw@x/\"\n    secret_file: /nonexistent\n",
          ["webhook: the URL must start with http:// or https://",
@@ -302,6 +381,12 @@ def test_webhook_config_errors(bin):
         ("notify:\n  - webhook: \"https://h/\"\n    secret_file: /dev/null\n    events: [done]\n",
          ["secret_file: \"/dev/null\" is empty", "events: unknown event \"done\""]),
         ("notify:\n  - secret_file: /dev/null\n", ["missing required key \"webhook\""]),
+        ("notify:\n  - webhook: \"http://user:pw@h/\"\n    secret_file: %s\n"
+         "    ca_file: /etc/hostname\n" % json.dumps(d.config_path),
+         ["ca_file: only an https:// webhook has a certificate to check"]),
+        ("notify:\n  - webhook: \"https://user:pw@h/\"\n    secret_file: %s\n"
+         "    ca_file: /nonexistent/ca.pem\n" % json.dumps(d.config_path),
+         ["ca_file: \"/nonexistent/ca.pem\" No such file or directory"]),
     ]
     for extra, wants in cases:
         d.overrides["extra"] = extra
