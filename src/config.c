@@ -2207,6 +2207,7 @@ static void parse_schema(struct ctx *x, const yaml_node_t *v, struct dataset *d,
 
 static bool check_aliases(struct ctx *x);
 static void yaml_problem(struct ctx *x, const yaml_parser_t *ps);
+static void check_one_document(struct ctx *x, yaml_parser_t *ps);
 
 /* Bytes of a schema file (a Table Schema of 1999 described fields is far
  * smaller). */
@@ -2343,7 +2344,7 @@ static void parse_schema_file(struct ctx *x, const yaml_node_t *v,
 	const char *rel = scalar_text(x, "schema", v), *slash;
 	struct ctx sub = {.errs = x->errs};
 	yaml_parser_t parser;
-	yaml_document_t doc, doc2;
+	yaml_document_t doc;
 	bool parser_ok = false, doc_ok = false;
 	struct buf path = BUF_INIT;
 	yaml_node_t *root;
@@ -2390,15 +2391,7 @@ static void parse_schema_file(struct ctx *x, const yaml_node_t *v,
 		       "expected a Table Schema (a mapping with \"fields\")");
 	else if (check_aliases(&sub))
 		parse_schema(&sub, root, d, dataset_fm);
-	if (!yaml_parser_load(&parser, &doc2)) {
-		yaml_problem(&sub, &parser);
-	} else {
-		root = yaml_document_get_root_node(&doc2);
-		if (root)
-			report(&sub, AT(root),
-			       "only one YAML document is allowed");
-		yaml_document_delete(&doc2);
-	}
+	check_one_document(&sub, &parser);
 out:
 	adopt_problems(x, &sub, AT(v));
 	if (doc_ok)
@@ -3151,10 +3144,58 @@ static void yaml_problem(struct ctx *x, const yaml_parser_t *ps)
 	       ps->context ? " " : "", ps->context ? ps->context : "");
 }
 
+/* A config with every key's default; NULL when out of memory. */
+static struct config *config_new(struct ctx *x, const char *path)
+{
+	struct config *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->refs = 1;
+	if (!(c->path = strdup(path)))
+		oom(x);
+	apply_defaults(x, top_keys, ARRAY_SIZE(top_keys), c);
+	apply_defaults(x, http_keys, ARRAY_SIZE(http_keys), c);
+	apply_defaults(x, pg_keys, ARRAY_SIZE(pg_keys), c);
+	apply_defaults(x, retention_keys, ARRAY_SIZE(retention_keys), c);
+	return c;
+}
+
+/* One document per file (the config and a schema file): a stray "---"
+ * usually means a paste gone wrong, better refused than silently
+ * ignored. */
+static void check_one_document(struct ctx *x, yaml_parser_t *ps)
+{
+	yaml_document_t doc2;
+	yaml_node_t *root;
+
+	if (!yaml_parser_load(ps, &doc2)) {
+		yaml_problem(x, ps);
+		return;
+	}
+	root = yaml_document_get_root_node(&doc2);
+	if (root)
+		report(x, AT(root), "only one YAML document is allowed");
+	yaml_document_delete(&doc2);
+}
+
+/* Paths made absolute (the daemon never depends on its working
+ * directory after start-up), then the partners' trees. */
+static int finish_paths(struct ctx *x, struct config *c)
+{
+	int r = make_absolute(&c->root);
+
+	if (r == 0 && !store_database_is_pg(c->database))
+		r = make_absolute(&c->database);
+	if (r == 0 && c->pg_password_file)
+		r = make_absolute(&c->pg_password_file);
+	return r ?: finish_partners(x, c);
+}
+
 int config_load(const char *path, struct config **out, struct buf *errs)
 {
 	yaml_parser_t parser;
-	yaml_document_t doc, doc2;
+	yaml_document_t doc;
 	bool parser_ok = false, doc_ok = false;
 	struct config *c = NULL;
 	struct ctx x = {.path = path, .errs = errs};
@@ -3187,16 +3228,8 @@ int config_load(const char *path, struct config **out, struct buf *errs)
 	doc_ok = true;
 	x.doc = &doc;
 
-	c = calloc(1, sizeof(*c));
-	if (!c)
+	if (!(c = config_new(&x, path)))
 		goto out;
-	c->refs = 1;
-	if (!(c->path = strdup(path)))
-		oom(&x);
-	apply_defaults(&x, top_keys, ARRAY_SIZE(top_keys), c);
-	apply_defaults(&x, http_keys, ARRAY_SIZE(http_keys), c);
-	apply_defaults(&x, pg_keys, ARRAY_SIZE(pg_keys), c);
-	apply_defaults(&x, retention_keys, ARRAY_SIZE(retention_keys), c);
 
 	root = yaml_document_get_root_node(&doc);
 	if (!root)
@@ -3208,26 +3241,9 @@ int config_load(const char *path, struct config **out, struct buf *errs)
 	else if (check_aliases(&x))
 		parse_top(&x, root, c);
 
-	/* One document per file: a stray "---" usually means a paste gone
-	 * wrong, better refused than silently ignored. */
-	if (!yaml_parser_load(&parser, &doc2)) {
-		yaml_problem(&x, &parser);
-	} else {
-		root = yaml_document_get_root_node(&doc2);
-		if (root)
-			report(&x, AT(root),
-			       "only one YAML document is allowed");
-		yaml_document_delete(&doc2);
-	}
-
+	check_one_document(&x, &parser);
 	if (!x.nerr && !x.oom) {
-		r = make_absolute(&c->root);
-		if (r == 0 && !store_database_is_pg(c->database))
-			r = make_absolute(&c->database);
-		if (r == 0 && c->pg_password_file)
-			r = make_absolute(&c->pg_password_file);
-		if (r == 0)
-			r = finish_partners(&x, c);
+		r = finish_paths(&x, c);
 		if (r < 0) {
 			buf_printf(errs, "%s: cannot make paths absolute: %s\n",
 				   path, ERRSTR(r));
