@@ -1221,11 +1221,13 @@ static int metric_head(struct buf *b, const char *name, const char *type,
 			  type);
 }
 
-/* Uploads and rows by partner and dataset (issue 14). Label values are
- * partner and dataset names, which come from the configuration only
- * (config.c checks their alphabets): bounded and never escaped. The
- * groups arrive ordered by partner, dataset, state, so rows add up per
- * (partner, dataset) until the pair changes. */
+/* The _total counters of uploads and rows, labelled by partner and
+ * dataset (issue 14). Label values are partner and dataset names, which
+ * come from the configuration only (config.c checks their alphabets):
+ * bounded and never escaped. The groups arrive ordered by partner,
+ * dataset, state, so rows add up per (partner, dataset) until the pair
+ * changes; uploads are counted once terminal (ingestd_uploads{state}
+ * has the live ones). */
 struct pm_ctx {
 	struct buf up, ap, fl;
 	char partner[PARTNER_NAME_MAX + 1], dataset[128];
@@ -1240,15 +1242,15 @@ static int pm_flush(struct pm_ctx *x)
 	if (!x->have)
 		return 0;
 	r = buf_printf(&x->ap,
-		       "ingestd_partner_rows_applied_total{partner=\"%s\","
+		       "ingestd_rows_applied_total{partner=\"%s\","
 		       "dataset=\"%s\"} %lld\n",
 		       x->partner, x->dataset, (long long)x->applied);
 	return r
-		       ?: buf_printf(
-				  &x->fl,
-				  "ingestd_partner_rows_failed_total{partner=\"%s\","
-				  "dataset=\"%s\"} %lld\n",
-				  x->partner, x->dataset, (long long)x->failed);
+		       ?: buf_printf(&x->fl,
+				     "ingestd_rows_failed_total{partner=\"%s\","
+				     "dataset=\"%s\"} %lld\n",
+				     x->partner, x->dataset,
+				     (long long)x->failed);
 }
 
 static int pm_group(const char *partner, const char *dataset, const char *state,
@@ -1256,6 +1258,7 @@ static int pm_group(const char *partner, const char *dataset, const char *state,
 		    void *data)
 {
 	struct pm_ctx *x = data;
+	enum upload_state st;
 	int r = 0;
 
 	dataset = dataset ? dataset : "";
@@ -1269,33 +1272,34 @@ static int pm_group(const char *partner, const char *dataset, const char *state,
 	}
 	x->applied += applied;
 	x->failed += failed;
-	return r
-		       ?: buf_printf(&x->up,
-				     "ingestd_partner_uploads{partner=\"%s\","
-				     "dataset=\"%s\",state=\"%s\"} %lld\n",
-				     x->partner, x->dataset, state ? state : "",
-				     (long long)uploads);
+	if (r < 0 || !state || upload_state_parse(state, &st) < 0 ||
+	    !upload_state_terminal(st))
+		return r;
+	return buf_printf(&x->up,
+			  "ingestd_uploads_total{partner=\"%s\",dataset=\"%s\","
+			  "state=\"%s\"} %lld\n",
+			  x->partner, x->dataset, state, (long long)uploads);
 }
 
-static int metrics_partners(struct buf *b, struct store *s)
+static int metrics_totals(struct buf *b, struct store *s)
 {
 	struct pm_ctx x = {.up = BUF_INIT, .ap = BUF_INIT, .fl = BUF_INIT};
 	int r = store_partner_metrics(s, pm_group, &x);
 
 	r = r ?: pm_flush(&x);
 	r = r
-		    ?: metric_head(b, "ingestd_partner_uploads", "gauge",
-				   "Uploads by partner, dataset and state.");
+		    ?: metric_head(
+			       b, "ingestd_uploads_total", "counter",
+			       "Uploads that reached a terminal state, by partner, dataset (\"\": none chosen) and state.");
 	r = r ?: buf_add(b, x.up.p, x.up.len);
 	r = r
-		    ?: metric_head(b, "ingestd_partner_rows_applied_total",
-				   "counter",
-				   "Rows upserted, by partner and dataset.");
+		    ?: metric_head(
+			       b, "ingestd_rows_applied_total", "counter",
+			       "Rows upserted into dataset tables, by partner and dataset.");
 	r = r ?: buf_add(b, x.ap.p, x.ap.len);
 	r = r
 		    ?: metric_head(
-			       b, "ingestd_partner_rows_failed_total",
-			       "counter",
+			       b, "ingestd_rows_failed_total", "counter",
 			       "Rows not applied because of a row error, by partner and dataset.");
 	r = r ?: buf_add(b, x.fl.p, x.fl.len);
 	buf_free(&x.up);
@@ -1410,7 +1414,6 @@ static int metric1(struct buf *b, const char *name, const char *type,
  * counters. */
 static int metrics_db(struct store *s, struct buf *out, struct store_metrics *m)
 {
-	struct series up = {out, "ingestd_uploads_total", "state", "dataset"};
 	struct series er = {out, "ingestd_row_errors_total", "type", NULL};
 	int r = store_metrics(s, m);
 
@@ -1424,11 +1427,6 @@ static int metrics_db(struct store *s, struct buf *out, struct store_metrics *m)
 				       "ingestd_uploads{state=\"%s\"} %lld\n",
 				       upload_state_name((enum upload_state)i),
 				       (long long)m->uploads[i]);
-	r = r
-		    ?: metric_head(
-			       out, "ingestd_uploads_total", "counter",
-			       "Uploads that reached a terminal state, by state and dataset (\"\": none chosen).");
-	r = r ?: store_metrics_each(s, STORE_UPLOADS_TOTAL, series_line, &up);
 	r = r
 		    ?: metric_head(out, "ingestd_row_errors_total", "counter",
 				   "Row errors recorded, by type.");
@@ -1554,7 +1552,7 @@ static enum MHD_Result get_metrics(struct req *q)
 		return send_db_error(q, NULL, r);
 	r = metrics_db(s, &out, &m);
 	r = r ?: outbox_metrics(s, &om);
-	r = r ?: metrics_partners(&pm, s);
+	r = r ?: metrics_totals(&pm, s);
 	if (r < 0 && r != -ENOMEM) {
 		enum MHD_Result ret = send_db_error(q, s, r);
 
@@ -1566,14 +1564,6 @@ static enum MHD_Result get_metrics(struct req *q)
 	store_put(q->h, s);
 	q->h->live(q->h->live_data, &lv);
 
-	r = r
-		    ?: metric1(&out, "ingestd_rows_applied_total", "counter",
-			       "Rows upserted into dataset tables.", "%lld",
-			       (long long)m.rows_applied);
-	r = r
-		    ?: metric1(&out, "ingestd_rows_failed_total", "counter",
-			       "Rows not applied because of a row error.",
-			       "%lld", (long long)m.rows_failed);
 	r = r
 		    ?: metric1(&out, "ingestd_bytes_ingested_total", "counter",
 			       "Bytes of uploaded files read and processed.",

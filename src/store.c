@@ -3,7 +3,7 @@
 /*
  * store.c - see store.h.
  *
- * Schema (user_version 5; the migrations below):
+ * Schema (user_version 8; the migrations below):
  *   uploads        one row per upload; offset/line/rows_* are the resume
  *                  point and counters, advanced only in the transaction that
  *                  applies the rows they describe, so a restart resumes after
@@ -475,6 +475,25 @@ static const char *const migrations[] = {
 	"ALTER TABLE uploads ADD COLUMN user_uid INTEGER;"
 	"ALTER TABLE uploads ADD COLUMN user_name TEXT;"
 	"CREATE INDEX uploads_partner ON uploads(partner, id);",
+	/* 7 → 8: upload_totals by partner as well ('' for the implicit one
+	 * and for records older than partners), so that the partner-labelled
+	 * _total metrics never go down when retention deletes records */
+	"CREATE TABLE upload_totals_8("
+	" partner TEXT NOT NULL,"
+	" state TEXT NOT NULL,"
+	" dataset TEXT NOT NULL,"
+	" uploads INTEGER NOT NULL,"
+	" rows_applied INTEGER NOT NULL,"
+	" rows_failed INTEGER NOT NULL,"
+	" bytes INTEGER NOT NULL,"
+	" duration_count INTEGER NOT NULL,"
+	" duration_sum REAL NOT NULL,"
+	" PRIMARY KEY(partner, state, dataset));"
+	"INSERT INTO upload_totals_8 SELECT '', state, dataset, uploads,"
+	" rows_applied, rows_failed, bytes, duration_count, duration_sum"
+	" FROM upload_totals;"
+	"DROP TABLE upload_totals;"
+	"ALTER TABLE upload_totals_8 RENAME TO upload_totals;",
 };
 
 static int sq_migrate(struct store *s)

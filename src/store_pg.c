@@ -2690,21 +2690,12 @@ static int pg_metrics_each(struct store *s, enum store_metric_set set,
 	char *sql = NULL;
 	int r = read_ready(s);
 
-	if (set == STORE_UPLOADS_TOTAL)
-		r = r
-			    ?: sql_make(
-				       s->pg, &sql,
-				       "SELECT state, coalesce(dataset, '') AS ds,"
-				       " count(*) FROM @.uploads WHERE state IN ({})"
-				       " GROUP BY 1, 2 ORDER BY state COLLATE \"C\","
-				       " coalesce(dataset, '') COLLATE \"C\"",
-				       upload_state_terminal_mask());
-	else
-		r = r
-			    ?: sql_make(s->pg, &sql,
-					"SELECT type, NULL, count(*)"
-					" FROM @.upload_errors GROUP BY 1"
-					" ORDER BY type COLLATE \"C\"");
+	assert(set == STORE_ERRORS_TOTAL);
+	r = r
+		    ?: sql_make(s->pg, &sql,
+				"SELECT type, NULL, count(*)"
+				" FROM @.upload_errors GROUP BY 1"
+				" ORDER BY type COLLATE \"C\"");
 	r = r ?: run(s, sql, NULL, &res);
 	free(sql);
 	for (int i = 0; r == 0 && i < PQntuples(res); i++)
@@ -2723,9 +2714,13 @@ static int pg_partner_metrics(struct store *s, partner_metrics_fn fn,
 
 	r = r
 		    ?: sql_make(s->pg, &sql,
-				"SELECT coalesce(partner, ''), dataset, state,"
-				" count(*), sum(rows_applied), sum(rows_failed)"
-				" FROM @.uploads GROUP BY 1, 2, 3");
+				"SELECT coalesce(partner, ''),"
+				" coalesce(dataset, ''), state, count(*),"
+				" sum(rows_applied), sum(rows_failed)"
+				" FROM @.uploads GROUP BY 1, 2, 3 ORDER BY"
+				" coalesce(partner, '') COLLATE \"C\","
+				" coalesce(dataset, '') COLLATE \"C\","
+				" state COLLATE \"C\"");
 	r = r ?: run(s, sql, NULL, &res);
 	free(sql);
 	for (int i = 0; r == 0 && i < PQntuples(res); i++)

@@ -611,19 +611,8 @@ int sq_metrics_each(struct store *s, enum store_metric_set set,
 	sqlite3_stmt *st = NULL;
 	int r, rc;
 
-	if (set == STORE_UPLOADS_TOTAL)
-		r = store_sql_fill(
-			&b,
-			"SELECT state, dataset, sum(n) FROM ("
-			" SELECT state, coalesce(dataset, '') AS dataset, count(*) AS n"
-			"  FROM uploads WHERE state IN ({}) GROUP BY 1, 2"
-			" UNION ALL SELECT state, dataset, uploads FROM upload_totals)"
-			" GROUP BY 1, 2 ORDER BY 1, 2",
-			upload_state_terminal_mask());
-	else
-		r = buf_adds(
-			&b,
-			"SELECT type, NULL, n FROM error_totals ORDER BY 1");
+	assert(set == STORE_ERRORS_TOTAL);
+	r = buf_adds(&b, "SELECT type, NULL, n FROM error_totals ORDER BY 1");
 	r = r ?: store_prep(s, b.p, &st);
 	buf_free(&b);
 	if (r < 0)
@@ -669,11 +658,18 @@ int sq_partner_metrics(struct store *s, partner_metrics_fn fn, void *data)
 	sqlite3_stmt *st;
 	int r, rc;
 
-	r = store_prep(s,
-		       "SELECT coalesce(partner, ''), dataset, state, count(*),"
-		       " sum(rows_applied), sum(rows_failed) FROM uploads"
-		       " GROUP BY 1, 2, 3",
-		       &st);
+	/* What retention deleted is in upload_totals: counted still. */
+	r = store_prep(
+		s,
+		"SELECT partner, dataset, state, sum(n), sum(a), sum(f) FROM ("
+		" SELECT coalesce(partner, '') AS partner,"
+		"  coalesce(dataset, '') AS dataset, state, count(*) AS n,"
+		"  sum(rows_applied) AS a, sum(rows_failed) AS f FROM uploads"
+		"  GROUP BY 1, 2, 3"
+		" UNION ALL SELECT partner, dataset, state, uploads, rows_applied,"
+		"  rows_failed FROM upload_totals)"
+		" GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+		&st);
 	if (r < 0)
 		return r;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {

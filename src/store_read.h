@@ -143,22 +143,21 @@ struct store_metrics {
 int store_metrics(struct store *s, struct store_metrics *out);
 
 /* Labelled counts, one call of fn per series, sorted:
- * STORE_UPLOADS_TOTAL: (state, dataset or "", n) of uploads that reached
- * a terminal state, deleted records included; STORE_ERRORS_TOTAL: (type,
- * NULL, n) of row errors ever recorded. A negative return of fn stops
- * and is returned. */
+ * STORE_ERRORS_TOTAL: (type, NULL, n) of row errors ever recorded. (Uploads
+ * and rows are counted by store_partner_metrics.) A negative return of fn
+ * stops and is returned. */
 enum store_metric_set {
-	STORE_UPLOADS_TOTAL,
 	STORE_ERRORS_TOTAL
 };
 typedef int (*store_count_fn)(const char *a, const char *b, int64_t n,
 			      void *data);
 int store_metrics_each(struct store *s, enum store_metric_set set,
 		       store_count_fn fn, void *data);
-/* Uploads and rows by partner, dataset and state: fn(partner ("" the
- * implicit one), dataset (NULL: not chosen), state, uploads, rows applied,
- * rows failed, data) for each group. Returns 0 or a negative errno (fn's
- * first negative return). */
+/* Uploads and rows by partner, dataset and state, deleted records
+ * included (retention's upload_totals): fn(partner ("" the implicit one),
+ * dataset ("" not chosen), state, uploads, rows applied, rows failed,
+ * data) for each group, sorted bytewise by partner, dataset, state.
+ * Returns 0 or a negative errno (fn's first negative return). */
 typedef int (*partner_metrics_fn)(const char *partner, const char *dataset,
 				  const char *state, int64_t uploads,
 				  int64_t applied, int64_t failed, void *data);

@@ -109,10 +109,11 @@ static int fold_totals(struct store *s)
 
 	r = store_sql_fill(
 		&b,
-		"INSERT INTO upload_totals SELECT state, coalesce(dataset, ''),"
-		" count(*), sum(rows_applied), sum(rows_failed), sum(bytes_done),"
-		" count(d), total(d) FROM " PICKED_D " WHERE true GROUP BY 1, 2"
-		" ON CONFLICT(state, dataset) DO UPDATE SET"
+		"INSERT INTO upload_totals SELECT coalesce(partner, ''), state,"
+		" coalesce(dataset, ''), count(*), sum(rows_applied),"
+		" sum(rows_failed), sum(bytes_done), count(d), total(d)"
+		" FROM " PICKED_D " WHERE true GROUP BY 1, 2, 3"
+		" ON CONFLICT(partner, state, dataset) DO UPDATE SET"
 		" uploads = uploads + excluded.uploads,"
 		" rows_applied = rows_applied + excluded.rows_applied,"
 		" rows_failed = rows_failed + excluded.rows_failed,"

@@ -328,11 +328,14 @@ def test_http_metrics(d):
         check_eq(samples['ingestd_uploads{state="%s"}' % s], want.get(s, 0), "uploads %s" % s)
     for s in ("completed", "failed", "rejected", "duplicate"):  # the counter, summed over datasets
         check_eq(sum(v for k, v in samples.items()
-                     if k.startswith('ingestd_uploads_total{state="%s",' % s)), want.get(s, 0),
-                 "uploads_total %s" % s)
+                     if k.startswith('ingestd_uploads_total{') and k.endswith(',state="%s"}' % s)),
+                 want.get(s, 0), "uploads_total %s" % s)
     applied, failed, done = d.query("SELECT sum(rows_applied), sum(rows_failed), sum(bytes_done) FROM uploads")[0]
-    check_eq(samples["ingestd_rows_applied_total"], applied, "rows applied")
-    check_eq(samples["ingestd_rows_failed_total"], failed, "rows failed")
+
+    def summed(family):  # over the partner and dataset labels
+        return sum(v for k, v in samples.items() if k.startswith(family + "{"))
+    check_eq(summed("ingestd_rows_applied_total"), applied, "rows applied")
+    check_eq(summed("ingestd_rows_failed_total"), failed, "rows failed")
     check_eq(samples["ingestd_bytes_ingested_total"], done, "bytes")
     check_eq(types["ingestd_ingest_duration_seconds"], "histogram", "histogram type")
     buckets = [(k, v) for k, v in samples.items() if k.startswith("ingestd_ingest_duration_seconds_bucket")]

@@ -90,11 +90,12 @@ def test_metrics_every_state_promtool(bin):
         check_eq(s['ingestd_uploads{state="%s"}' % state], 1, "live gauge %s" % state)
     for state in ("completed", "failed", "rejected", "duplicate"):
         check('ingestd_uploads{state="%s"}' % state not in s, "no gauge for terminal %s" % state)
-    want = d.query("SELECT state, coalesce(dataset, ''), count(*) FROM uploads"
-                   " WHERE state IN ('completed','failed','rejected','duplicate') GROUP BY 1, 2")
+    want = d.query("SELECT coalesce(partner, ''), coalesce(dataset, ''), state, count(*)"
+                   " FROM uploads WHERE state IN ('completed','failed','rejected','duplicate')"
+                   " GROUP BY 1, 2, 3")
     got = sorted((k, v) for k, v in s.items() if k.startswith("ingestd_uploads_total{"))
-    check_eq(got, sorted(('ingestd_uploads_total{state="%s",dataset="%s"}' % (a, b), n)
-                         for a, b, n in want), "uploads_total by state and dataset")
+    check_eq(got, sorted(('ingestd_uploads_total{partner="%s",dataset="%s",state="%s"}' % (p, ds, st), n)
+                         for p, ds, st, n in want), "uploads_total by partner, dataset and state")
     check_eq(types["ingestd_uploads_total"], "counter", "uploads_total type")
     for t, n in d.query("SELECT type, count(*) FROM upload_errors GROUP BY type"):
         check_eq(s['ingestd_row_errors_total{type="%s"}' % t], n, "row errors of type %s" % t)

@@ -170,14 +170,15 @@ def test_partners_isolated(d):
     # /metrics: partner and dataset labels
     _, _, m = get(d, "/metrics")
     m = m.decode()
-    for line in ('ingestd_partner_uploads{partner="acme",dataset="product",state="completed"} 1',
-                 'ingestd_partner_uploads{partner="acme",dataset="",state="rejected"} 1',
-                 'ingestd_partner_uploads{partner="beta",dataset="order",state="completed"} 1',
-                 'ingestd_partner_rows_applied_total{partner="acme",dataset="product"} 1',
-                 'ingestd_partner_rows_failed_total{partner="acme",dataset="product"} 1',
-                 'ingestd_partner_rows_applied_total{partner="beta",dataset="order"} 1'):
+    for line in ('ingestd_uploads_total{partner="acme",dataset="product",state="completed"} 1',
+                 'ingestd_uploads_total{partner="acme",dataset="",state="rejected"} 1',
+                 'ingestd_uploads_total{partner="beta",dataset="order",state="completed"} 1',
+                 'ingestd_rows_applied_total{partner="acme",dataset="product"} 1',
+                 'ingestd_rows_failed_total{partner="acme",dataset="product"} 1',
+                 'ingestd_rows_applied_total{partner="beta",dataset="order"} 1'):
         check(line + "\n" in m, "metrics lack %r" % line)
-    check("# TYPE ingestd_partner_uploads gauge" in m, "family typed")
+    check("# TYPE ingestd_uploads_total counter" in m, "family typed")
+    check('partner="beta",dataset="product"' not in m, "no series for a dataset beta cannot feed")
 
 
 @with_config(**cfg())

@@ -181,12 +181,54 @@ def test_retention_crash_mid_sweep(bin):
     wait_until("the sweep's end", lambda: d.query("SELECT count(*) FROM uploads")[0][0] == 2,
                30, daemon=d)
     s = metrics(d)
-    check_eq(s['ingestd_uploads_total{state="completed",dataset="product"}'], total,
+    check_eq(s['ingestd_uploads_total{partner="",dataset="product",state="completed"}'], total,
              "every upload counted once, deleted or not")
-    check_eq(s["ingestd_rows_applied_total"], 2 * n + 2 + 1, "rows applied kept")
+    check_eq(s['ingestd_rows_applied_total{partner="",dataset="product"}'], 2 * n + 2 + 1,
+             "rows applied kept")
     check_eq(d.query("SELECT count(*) FROM upload_summaries"), [(n,)], "a summary each")
     check_eq(d.query("SELECT count(*) FROM upload_errors"), [(0,)], "their errors went too")
     check_eq(s['ingestd_row_errors_total{type="type"}'], len(range(0, n, 3)), "row errors counter kept")
+
+
+def test_retention_keeps_partner_totals(bin):
+    """The partner-labelled counters count deleted records too, per
+    partner (also one no longer configured), and start from what the
+    database holds."""
+    d = Daemon(bin)
+    wait_listening(d)
+    d.drop("a.csv", csv_text(product_rows(2)))
+    d.wait_state("a.csv")
+    d.stop()
+    con = sqlite3.connect(d.dbpath)
+    con.executemany(
+        "INSERT INTO uploads(file_name, file_name_raw, dataset, state, created_at, started_at,"
+        " finished_at, rows_total, rows_applied, rows_failed, bytes_done, status_pending, partner)"
+        " VALUES(?, ?, ?, ?, ?, ?, ?, 3, ?, ?, 10, 0, ?)",
+        [("f%d.csv" % i, b"x", ds, st, OLD, OLD, OLD, ap, fl, p)
+         for i, (p, ds, st, ap, fl) in enumerate(
+             [("acme", "product", "completed", 2, 1)] * 4 +
+             [("acme", None, "rejected", 0, 0)] * 2 +
+             [("gone", "product", "failed", 1, 2)] * 3)])
+    con.commit()
+    con.close()
+    d.drop("z.csv", csv_text(product_rows(1, start=9)))  # the newest, kept
+    d.start()
+    d.wait_state("z.csv")
+    before = {k: v for k, v in metrics(d).items()
+              if k.startswith(("ingestd_uploads_total", "ingestd_rows_"))}
+    check_eq(before['ingestd_uploads_total{partner="acme",dataset="product",state="completed"}'], 4,
+             "acme's completed uploads")
+    check_eq(before['ingestd_rows_failed_total{partner="gone",dataset="product"}'], 6, "gone's failed rows")
+    d.stop()
+    d.overrides["extra"] = retention(uploads=1, interval_s=1)
+    d.write_config()
+    d.start()
+    wait_until("the sweep", lambda: d.query("SELECT count(*) FROM uploads")[0][0] == 2, 30, daemon=d)
+    after = {k: v for k, v in metrics(d).items()
+             if k.startswith(("ingestd_uploads_total", "ingestd_rows_"))}
+    check_eq(after, before, "every partner's _total series after the records went")
+    check_eq(after['ingestd_uploads_total{partner="acme",dataset="",state="rejected"}'], 2,
+             "rejected before a dataset was chosen")
 
 
 def test_retention_no_summary_and_off_by_default(bin):
