@@ -254,6 +254,13 @@ def test_schema_path_relative_to_config(bin):
     ("bad-json", '{"fields": [{"name": "a"}]\n', ":2:1: YAML error:"),
     ("unique-key-no-field", '{"fields": [{"name": "a"}], "uniqueKeys": [["a", "b"]]}',
      ':1:50: uniqueKeys: "b" is not a field of dataset "t"'),
+    # keys of the spec that would change which rows are valid: refused as
+    # such, never "unknown"
+    ("json-schema", '{"fields": [{"name": "a", "type": "object",'
+     ' "constraints": {"jsonSchema": {"type": "object"}}}]}',
+     ":1:75: jsonSchema: not supported: JSON Schema validation"),
+    ("categories", '{"fields": [{"name": "a", "type": "integer", "categories": [1, 2]}]}',
+     ":1:60: categories: not supported: v2 categorical fields"),
 ])
 def test_schema_file_errors_have_its_position(bin, text, want):
     d = Daemon(bin, start=False, datasets=dataset_yaml("s.json"))
