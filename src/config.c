@@ -556,6 +556,8 @@ static const struct key field_keys[] = {
 	K_X("example"),
 	K_X("rdfType"),
 	K_N("missingValues"),
+	K_NO("categories", "v2 categorical fields are not implemented"),
+	K_NO("categoriesOrdered", "v2 categorical fields are not implemented"),
 	K_X(NS_KEY),
 };
 
@@ -571,6 +573,8 @@ static const struct key constraint_keys[] = {
 	K_N("exclusiveMinimum"),
 	K_N("exclusiveMaximum"),
 	K_B(F, "unique", unique, false),
+	K_NO("jsonSchema", "JSON Schema validation of object and array "
+			   "fields is not implemented"),
 };
 #undef F
 

@@ -194,6 +194,10 @@ static const struct type_case type_cases[] = {
 	BAD(FT_BOOLEAN, "yes", "expected true/false"),
 	BAD(FT_BOOLEAN, "tRUE", "true: true, True, TRUE, 1"),
 	BAD(FT_BOOLEAN, "2", "false: false, False, FALSE, 0"),
+	/* PostgreSQL's output spellings are not the spec's defaults (issue 12:
+	 * its exports declare trueValues: [t], falseValues: [f]) */
+	BAD(FT_BOOLEAN, "t", "expected true/false"),
+	BAD(FT_BOOLEAN, "f", "expected true/false"),
 	N(FT_BOOLEAN, ""),
 
 	/* date */
