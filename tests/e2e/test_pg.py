@@ -329,11 +329,6 @@ REFUSED = [
         "    table: product\n", "    table: product\n    duplicate_keys: error\n")),
      'dataset "product": duplicate_keys: error'),
     ("partners", dict(extra="partners:\n  - name: acme\n    datasets: [product]\n"), "partners"),
-    ("notify", dict(extra="notify:\n  - webhook: \"http://127.0.0.1:9/\"\n"
-                          "    secret_file: SECRET\n"), "notify"),
-    ("retention-uploads", dict(extra="retention:\n  uploads: 30\n"), "retention.uploads"),
-    ("feedback", dict(extra="max_feedback_bytes: 1000\n"),
-     "feedback files (max_feedback_bytes other than 0)"),
 ]
 
 
