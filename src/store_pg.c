@@ -9,6 +9,10 @@
  *   uploads        as in store.c; timestamps are timestamptz (milliseconds),
  *                  shown as SQLite shows them (2026-01-02T03:04:05.678Z)
  *   upload_errors  as in store.c; rowid is an identity column: file order
+ *   outbox, deliveries  outbox.h's (version 3; queries: outbox_sql.h)
+ *   upload_totals, duration_totals, error_totals, upload_summaries
+ *                  retention's, as in store.c (version 3); error_totals
+ *                  kept by a statement trigger on upload_errors
  * Dataset tables live in the data schema (default "public"): the declared
  * columns with the types of pg_type() and "_upload_id" bigint, primary
  * key as declared.

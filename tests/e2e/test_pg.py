@@ -137,9 +137,10 @@ def test_pg_other_schemas(d):
     tables = psql_rows(d, "SELECT table_schema, table_name FROM information_schema.tables"
                           " WHERE table_schema IN ('etl_ctl', 'landing', 'public', 'ingestd')"
                           " ORDER BY 1, 2")
-    check_eq(tables, [["etl_ctl", "schema_version"], ["etl_ctl", "upload_errors"],
-                      ["etl_ctl", "uploads"], ["landing", "orders"], ["landing", "product"]],
-             "tables by schema")
+    check_eq(tables, [["etl_ctl", t] for t in (
+        "deliveries", "duration_totals", "error_totals", "outbox", "schema_version",
+        "upload_errors", "upload_summaries", "upload_totals", "uploads")]
+        + [["landing", "orders"], ["landing", "product"]], "tables by schema")
     check_eq(psql_rows(d, "SELECT count(*) FROM landing.product"), [["5"]], "landing.product rows")
 
 
@@ -312,10 +313,16 @@ def test_pg_issue12_same_bytes(bin):
                  "/uploads/?partner=", "/uploads/2/errors/", "/uploads/3/errors/?limit=1"):
         a, b = (_masked(get(d, path)[2]) for d in ds)
         check_eq(b, a, "GET %s on PostgreSQL vs SQLite" % path)
-    # no outbox on PostgreSQL (webhooks and feedback files are refused):
-    # an upload without events, and 404 as on SQLite for none
-    check_eq(get(ds[1], "/uploads/2/deliveries")[2], b'{"upload":2,"event":null,"items":[]}\n',
-             "deliveries on PostgreSQL")
+    # the outbox on both (issue 16): each terminal upload's event, taken
+    # (no webhook configured: no deliveries), the same bytes
+    for d in ds:
+        wait_until("the events taken", lambda: all(
+            b'"taken":true' in get(d, "/uploads/%d/deliveries" % i)[2] for i in (1, 2, 3)),
+            10, daemon=d)
+    for id in (1, 2, 3):
+        a, b = (_masked(get(d, "/uploads/%d/deliveries" % id)[2]) for d in ds)
+        check(b'"taken":true},"items":[]}' in a, "SQLite's event %d: %r" % (id, a))
+        check_eq(b, a, "GET /uploads/%d/deliveries on PostgreSQL vs SQLite" % id)
     check_eq([get(d, "/uploads/99/deliveries")[0] for d in ds], [404, 404], "no upload 99")
     check_eq(ds[1].query("SELECT _record, kind, n FROM ev ORDER BY _record"),
              ds[0].query("SELECT _record, kind, n FROM ev ORDER BY _record"), "ev rows")
