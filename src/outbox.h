@@ -17,7 +17,7 @@
  *
  * Why a thread and not curl_multi_socket_action on the libuv loop: the
  * loop must never wait, and every step here waits on something (the
- * writer for state changes, SQLite reads of the status document and the
+ * writer for state changes, database reads of the status document and the
  * errors, the files of the feedback); a thread of its own running
  * curl_multi_poll keeps all of that off the loop with one wake-up
  * mechanism (curl_multi_wakeup), and its state has one owner.

@@ -328,6 +328,39 @@ def test_pg_issue12_same_bytes(bin):
              ds[0].query("SELECT _record, kind, n FROM ev ORDER BY _record"), "ev rows")
 
 
+def test_pg_migration_2_to_3(bin):
+    """A control schema of the release before (schema_version 2: no outbox,
+    no retention tables) is upgraded at start (issue 16): the row errors it
+    holds are counted in error_totals, an upload of before has no event,
+    and the next upload's is recorded and taken."""
+    d = Daemon(bin, backend="postgresql")
+    wait_listening(d)
+    d.drop("e.csv", "sku,name,price,description,active\nS1,a,nope,,true\nS2,b,1,,maybe\n")
+    d.wait_settled(1)
+    d.stop()
+    d.admin(None, "DROP TABLE outbox, deliveries, upload_totals, duration_totals,"
+                  " error_totals, upload_summaries;"
+                  " DROP FUNCTION error_totals_count() CASCADE;"
+                  " UPDATE schema_version SET version = 2")
+    check_eq(psql_rows(d, "SELECT count(*) FROM pg_trigger WHERE tgname = 'error_totals_count'"),
+             [["0"]], "the version 2 schema has no trigger")
+    d.start()
+    wait_listening(d)
+    check_eq(d.query("SELECT version FROM schema_version"), [(3,)], "migrated")
+    check_eq(d.query("SELECT sum(n) FROM error_totals"), [(2,)], "the old row errors counted")
+    _, _, body = get(d, "/metrics")
+    errs = [float(l.split()[-1]) for l in body.decode().splitlines()
+            if l.startswith("ingestd_row_errors_total{")]
+    check_eq(sum(errs), 2, "ingestd_row_errors_total after the upgrade")
+    check_eq(get(d, "/uploads/1/deliveries")[2], b'{"upload":1,"event":null,"items":[]}\n',
+             "no event for an upload finished before the outbox")
+    d.drop("f.csv", "sku,name,price,description,active\nS3,c,bad,,true\n")
+    d.wait_settled(2)
+    wait_until("the new event taken",
+               lambda: b'"taken":true' in get(d, "/uploads/2/deliveries")[2], 10, daemon=d)
+    check_eq(d.query("SELECT sum(n) FROM error_totals"), [(3,)], "the trigger counts new ones")
+
+
 REFUSED = [
     ("uniqueKeys", dict(datasets=DATASETS_YAML.replace(
         "      primaryKey: [sku]\n", "      primaryKey: [sku]\n      uniqueKeys: [[name]]\n")),
