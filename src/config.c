@@ -2716,8 +2716,7 @@ static void pg_refuse_dataset(struct ctx *x, const yaml_node_t *item,
 		report(x, AT(item),
 		       "dataset \"%s\": key_includes_partner " PG_NOT_YET,
 		       name);
-	if (nl->n)
-		report(x, AT(item), "dataset \"%s\": notify " PG_NOT_YET, name);
+	(void)nl; /* notify: the outbox is in PostgreSQL too (outbox_sql.h) */
 }
 
 static void parse_datasets(struct ctx *x, const yaml_node_t *v,
@@ -3043,22 +3042,6 @@ static void parse_top(struct ctx *x, const yaml_node_t *root, struct config *c)
 	if (c->database && store_database_is_pg(c->database)) {
 		if (d)
 			report(x, AT(d), "partners " PG_NOT_YET);
-		h = SEEN(top_keys, seen, "notify");
-		if (h && c->notify.n)
-			report(x, AT(h), "notify " PG_NOT_YET);
-		h = SEEN(top_keys, seen, "retention");
-		if (h && c->retention_upload_errors_days)
-			report(x, AT(h), "retention.upload_errors " PG_NOT_YET);
-		if (h && c->retention_uploads_days)
-			report(x, AT(h), "retention.uploads " PG_NOT_YET);
-		/* Feedback files come from the outbox, which PostgreSQL has
-		 * not: off by default there, refused when asked for. */
-		h = SEEN(top_keys, seen, "max_feedback_bytes");
-		if (h && c->max_feedback_bytes)
-			report(x, AT(h),
-			       "feedback files (max_feedback_bytes other than "
-			       "0) " PG_NOT_YET);
-		c->max_feedback_bytes = 0;
 	}
 	if (!c->max_uncompressed_bytes)
 		c->max_uncompressed_bytes =

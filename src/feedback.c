@@ -257,29 +257,30 @@ static int skip(const struct bytesrc *src, unsigned char *buf, uint64_t n,
 	return 0;
 }
 
-/* The encoding the worker recorded (the status document's dialect). */
+struct encoding_arg {
+	char *out;
+	size_t size;
+};
+
+static int copy_encoding(const struct upload_view *v, void *data)
+{
+	struct encoding_arg *a = data;
+
+	if (!v->encoding)
+		return -ENOENT;
+	snprintf(a->out, a->size, "%s", v->encoding);
+	return 0;
+}
+
+/* The encoding the worker recorded (the status document's dialect), read
+ * through the upload's view: the same on either backend. -ENOENT when
+ * none is recorded. */
 static int recorded_encoding(struct store *s, int64_t id, char *out,
 			     size_t size)
 {
-	sqlite3_stmt *st;
-	int r = store_prep(s,
-			   "SELECT json_extract(dialect, '$.encoding')"
-			   " FROM uploads WHERE id = ?",
-			   &st);
+	struct encoding_arg a = {out, size};
 
-	if (r < 0)
-		return r;
-	sqlite3_bind_int64(st, 1, id);
-	r = sqlite3_step(st);
-	if (r == SQLITE_ROW && sqlite3_column_text(st, 0)) {
-		snprintf(out, size, "%s", sqlite3_column_text(st, 0));
-		r = 0;
-	} else {
-		r = r == SQLITE_ROW || r == SQLITE_DONE ? -ENOENT
-							: store_fail(s, r);
-	}
-	sqlite3_reset(st);
-	return r;
+	return store_upload_view(s, id, copy_encoding, &a);
 }
 
 /* Write <base>.rejects.csv of rec from the file open on fd. */

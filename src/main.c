@@ -1060,18 +1060,14 @@ static int start_aux(struct daemon *d)
 {
 	int r;
 
-	/* The outbox (feedback files, webhooks) keeps its queue in SQLite:
-	 * on PostgreSQL config.c refuses notify: and feedback files, and
-	 * there is none to run. */
-	r = store_database_is_pg(d->cfg->database)
-		    ? 0
-		    : outbox_new(
-			      &(struct outbox_env){.writer = d->writer,
-						   .db_path = d->cfg->database,
-						   .trees = d->trees,
-						   .ntrees = d->ndrops,
-						   .cfg = d->cfg},
-			      &d->outbox);
+	/* The outbox (feedback files, webhooks) keeps its queue in the
+	 * database, whichever backend (outbox_sql.h). */
+	r = outbox_new(&(struct outbox_env){.writer = d->writer,
+					    .db = &d->db,
+					    .trees = d->trees,
+					    .ntrees = d->ndrops,
+					    .cfg = d->cfg},
+		       &d->outbox);
 	if (r < 0) {
 		log_err("cannot start the outbox (feedback files, webhooks): %s",
 			ERRSTR(r));

@@ -40,11 +40,12 @@
 
 #include "feedback.h"
 #include "log.h"
+#include "outbox_sql.h"
 #include "store_int.h"
 #include "writer.h"
 
 #define OUTBOX_TICK_MS 200
-#define EVENTS_PER_ROUND 16
+#define EVENTS_PER_ROUND OUTBOX_EVENTS_PER_ROUND
 #define BACKOFF_MAX_MS (3600u * 1000)
 #define SWEEP_EVERY_MS (3600u * 1000)
 #define RESPONSE_MAX (64 * 1024) /* bytes of a response body read */
@@ -54,7 +55,9 @@
 /* ------------------------------------------------------------------ */
 /* SQL                                                                 */
 
-int outbox_event_add(struct store *s, int64_t id, enum upload_state ev)
+/* SQLite's half of outbox_sql.h (PostgreSQL's is in store_pg.c). */
+
+static int sq_event_add(struct store *s, int64_t id, enum upload_state ev)
 {
 	sqlite3_stmt *st;
 	int r = store_prep(s,
@@ -75,32 +78,11 @@ int outbox_event_add(struct store *s, int64_t id, enum upload_state ev)
 #define MS_TIME(x) \
 	"strftime('%Y-%m-%dT%H:%M:%fZ', (" x ") / 1000.0, 'unixepoch')"
 
-/* The outbox lives in SQLite only: config.c refuses notify: and feedback
- * files on PostgreSQL, and main.c starts no outbox there. */
-static bool has_outbox(const struct store *s)
-{
-	return strcmp(store_backend(s), "sqlite") == 0;
-}
-
-int outbox_deliveries_json(struct store *s, int64_t id, struct buf *out)
+static int sq_deliveries_json(struct store *s, int64_t id, struct buf *out)
 {
 	sqlite3_stmt *st;
 	int r;
 
-	if (!has_outbox(s)) {
-		/* no event is ever recorded: the document of an upload that
-		 * had none, once the upload is known to exist */
-		struct upload_rec rec;
-
-		r = store_upload_get(s, id, &rec);
-		if (r < 0)
-			return r;
-		upload_rec_clear(&rec);
-		return buf_printf(out,
-				  "{\"upload\":%lld,\"event\":null,"
-				  "\"items\":[]}\n",
-				  (long long)id);
-	}
 	r = store_prep(
 		s,
 		"SELECT json_object('upload', u.id,"
@@ -134,16 +116,12 @@ int outbox_deliveries_json(struct store *s, int64_t id, struct buf *out)
 	return r;
 }
 
-int outbox_metrics(struct store *s, struct outbox_metrics *out)
+static int sq_ob_metrics(struct store *s, struct outbox_metrics *out)
 {
 	struct outbox_metrics m = {0};
 	sqlite3_stmt *st;
 	int r;
 
-	if (!has_outbox(s)) {
-		*out = m; /* nothing is ever queued */
-		return 0;
-	}
 	r = store_prep(
 		s,
 		"SELECT coalesce(sum(d.state = 'delivered'), 0),"
@@ -179,6 +157,22 @@ int outbox_metrics(struct store *s, struct outbox_metrics *out)
 	if (r == 0)
 		*out = m;
 	return r;
+}
+
+/* The backend's outbox_sql.h table: its store_ops names it. */
+int outbox_event_add(struct store *s, int64_t id, enum upload_state ev)
+{
+	return s->ops->outbox->event_add(s, id, ev);
+}
+
+int outbox_deliveries_json(struct store *s, int64_t id, struct buf *out)
+{
+	return s->ops->outbox->deliveries_json(s, id, out);
+}
+
+int outbox_metrics(struct store *s, struct outbox_metrics *out)
+{
+	return s->ops->outbox->metrics(s, out);
 }
 
 /* ------------------------------------------------------------------ */
@@ -321,21 +315,7 @@ static const struct notify_target *find_target(const struct config *c,
 
 /* ---- writer calls ---- */
 
-#define TARGETS_MAX 64
-
-struct expand_one {
-	int64_t event_id;
-	const char *keys[TARGETS_MAX];
-	size_t n;
-};
-
-/* The deliveries of up to EVENTS_PER_ROUND events, and each marked done:
- * one writer operation for them all. */
-struct expand_arg {
-	int64_t now, deadline;
-	struct expand_one ev[EVENTS_PER_ROUND];
-	size_t n;
-};
+#define TARGETS_MAX OUTBOX_TARGETS_MAX
 
 static int step(struct store *s, sqlite3_stmt *st)
 {
@@ -346,16 +326,15 @@ static int step(struct store *s, sqlite3_stmt *st)
 	return r;
 }
 
-static int call_expand(struct store *s, void *arg)
+static int sq_expand(struct store *s, const struct outbox_expand *a)
 {
-	struct expand_arg *a = arg;
 	sqlite3_stmt *st;
 	int r = store_op_begin(s);
 
 	if (r < 0)
 		return r;
 	for (size_t e = 0; r == 0 && e < a->n; e++) {
-		const struct expand_one *o = &a->ev[e];
+		const struct outbox_expand_one *o = &a->ev[e];
 
 		for (size_t i = 0; r == 0 && i < o->n; i++) {
 			r = store_prep(
@@ -384,17 +363,8 @@ static int call_expand(struct store *s, void *arg)
 	return store_op_end(s, r);
 }
 
-struct result_arg {
-	int64_t event_id;
-	const char *target, *state, *error;
-	int attempts;
-	long status; /* 0: none */
-	int64_t next_ms;
-};
-
-static int call_result(struct store *s, void *arg)
+static int sq_result(struct store *s, const struct outbox_result *a)
 {
-	struct result_arg *a = arg;
 	sqlite3_stmt *st = NULL;
 	int r = store_op_begin(s);
 
@@ -424,7 +394,17 @@ static int call_result(struct store *s, void *arg)
 	return store_op_end(s, r);
 }
 
-static void record_result(struct outbox *o, struct result_arg *a)
+static int call_expand(struct store *s, void *arg)
+{
+	return s->ops->outbox->expand(s, arg);
+}
+
+static int call_result(struct store *s, void *arg)
+{
+	return s->ops->outbox->result(s, arg);
+}
+
+static void record_result(struct outbox *o, struct outbox_result *a)
 {
 	int r = writer_call(o->writer, call_result, a, 0);
 
@@ -435,18 +415,11 @@ static void record_result(struct outbox *o, struct result_arg *a)
 
 /* ---- 1. events ---- */
 
-struct event {
-	int64_t id, upload_id;
-	enum upload_state ev;
-	char dataset[128];
-	char partner[PARTNER_NAME_MAX + 1];
-};
-
-static int fetch_events(struct outbox *o, struct event *ev, size_t max)
+static int sq_events(struct store *s, struct outbox_event *ev, size_t max)
 {
 	sqlite3_stmt *st;
 	size_t n = 0;
-	int r = store_prep(o->rs,
+	int r = store_prep(s,
 			   "SELECT o.id, o.upload_id, o.event, u.dataset,"
 			   " coalesce(u.partner, '')"
 			   " FROM outbox o, uploads u"
@@ -471,20 +444,25 @@ static int fetch_events(struct outbox *o, struct event *ev, size_t max)
 			 (const char *)sqlite3_column_text(st, 4));
 		n++;
 	}
-	r = r == SQLITE_ROW || r == SQLITE_DONE ? 0 : store_fail(o->rs, r);
+	r = r == SQLITE_ROW || r == SQLITE_DONE ? 0 : store_fail(s, r);
 	sqlite3_reset(st);
 	return r < 0 ? r : (int)n;
+}
+
+static int fetch_events(struct outbox *o, struct outbox_event *ev, size_t max)
+{
+	return o->rs->ops->outbox->events(o->rs, ev, max);
 }
 
 /* Returns the number of events taken (EVENTS_PER_ROUND: there may be
  * more). */
 static int take_events(struct outbox *o, const struct config *c, int64_t now)
 {
-	struct event ev[EVENTS_PER_ROUND];
+	struct outbox_event ev[EVENTS_PER_ROUND];
 	struct feedback_env fe = {.cfg = c, .rs = o->rs, .stop = &o->stopping};
-	struct expand_arg a = {.now = now,
-			       .deadline = now + (int64_t)c->notify_deadline_s *
-							 1000};
+	struct outbox_expand a = {
+		.now = now,
+		.deadline = now + (int64_t)c->notify_deadline_s * 1000};
 	int n = fetch_events(o, ev, EVENTS_PER_ROUND), r;
 
 	if (n < 0) {
@@ -494,7 +472,7 @@ static int take_events(struct outbox *o, const struct config *c, int64_t now)
 	for (int i = 0; i < n; i++) {
 		const struct notify_list *l[3];
 		const struct outbox_tree *tr = tree_of(o, ev[i].partner);
-		struct expand_one *x = &a.ev[a.n];
+		struct outbox_expand_one *x = &a.ev[a.n];
 
 		event_lists(c, ev[i].dataset, ev[i].partner, l);
 		/* Only into the upload's own partner's tree; none for a
@@ -647,27 +625,15 @@ err:
 	return r;
 }
 
-struct due {
-	int64_t event_id, upload_id, deadline;
-	int attempts;
-	char target[17], event[16], dataset[128];
-	char partner[PARTNER_NAME_MAX + 1];
-};
-
-static void start_due(struct outbox *o, const struct config *c, int64_t now)
+static int sq_due(struct store *s, int64_t now, struct outbox_due *due,
+		  size_t want)
 {
-	struct due due[64];
 	sqlite3_stmt *st;
-	size_t n = 0, want;
+	size_t n = 0;
 	int r;
 
-	if (o->ninflight >= c->notify_concurrency)
-		return;
-	want = c->notify_concurrency + o->ninflight;
-	if (want > ARRAY_SIZE(due))
-		want = ARRAY_SIZE(due);
 	r = store_prep(
-		o->rs,
+		s,
 		"SELECT d.event_id, o.upload_id, d.deadline_ms, d.attempts,"
 		" d.target, o.event, coalesce(u.dataset, ''),"
 		" coalesce(u.partner, '')"
@@ -677,11 +643,11 @@ static void start_due(struct outbox *o, const struct config *c, int64_t now)
 		" ORDER BY d.next_ms LIMIT ?",
 		&st);
 	if (r < 0)
-		return;
+		return r;
 	sqlite3_bind_int64(st, 1, now);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)want);
 	while (n < want && sqlite3_step(st) == SQLITE_ROW) {
-		struct due *d = &due[n++];
+		struct outbox_due *d = &due[n++];
 
 		d->event_id = sqlite3_column_int64(st, 0);
 		d->upload_id = sqlite3_column_int64(st, 1);
@@ -697,8 +663,36 @@ static void start_due(struct outbox *o, const struct config *c, int64_t now)
 			 (const char *)sqlite3_column_text(st, 7));
 	}
 	sqlite3_reset(st);
+	return (int)n;
+}
+
+const struct outbox_sql outbox_sqlite = {
+	.event_add = sq_event_add,
+	.deliveries_json = sq_deliveries_json,
+	.metrics = sq_ob_metrics,
+	.events = sq_events,
+	.due = sq_due,
+	.expand = sq_expand,
+	.result = sq_result,
+};
+
+static void start_due(struct outbox *o, const struct config *c, int64_t now)
+{
+	struct outbox_due due[64];
+	size_t n, want;
+	int r;
+
+	if (o->ninflight >= c->notify_concurrency)
+		return;
+	want = c->notify_concurrency + o->ninflight;
+	if (want > ARRAY_SIZE(due))
+		want = ARRAY_SIZE(due);
+	r = o->rs->ops->outbox->due(o->rs, now, due, want);
+	if (r < 0)
+		return;
+	n = (size_t)r;
 	for (size_t i = 0; i < n && o->ninflight < c->notify_concurrency; i++) {
-		struct due *d = &due[i];
+		struct outbox_due *d = &due[i];
 		const struct notify_target *t;
 		struct req *q;
 
@@ -706,7 +700,7 @@ static void start_due(struct outbox *o, const struct config *c, int64_t now)
 			continue;
 		t = find_target(c, d->dataset, d->partner, d->target);
 		if (!t || now > d->deadline) {
-			struct result_arg a = {
+			struct outbox_result a = {
 				.event_id = d->event_id,
 				.target = d->target,
 				.state = t ? "expired" : "dropped",
@@ -744,9 +738,9 @@ static void start_due(struct outbox *o, const struct config *c, int64_t now)
 static void finish_req(struct outbox *o, const struct config *c, struct req *q,
 		       CURLcode res)
 {
-	struct result_arg a = {.event_id = q->event_id,
-			       .target = q->target,
-			       .attempts = q->attempts};
+	struct outbox_result a = {.event_id = q->event_id,
+				  .target = q->target,
+				  .attempts = q->attempts};
 	char err[64];
 	long code = 0;
 
@@ -880,7 +874,7 @@ int outbox_new(const struct outbox_env *env, struct outbox **out)
 		return r;
 	}
 	o->cfg = config_ref(env->cfg);
-	r = store_open(env->db_path, true, &o->rs);
+	r = store_open_conf(env->db, true, &o->rs);
 	if (r < 0)
 		goto err;
 	o->multi = curl_multi_init();

@@ -17,12 +17,14 @@
  *
  * Why a thread and not curl_multi_socket_action on the libuv loop: the
  * loop must never wait, and every step here waits on something (the
- * writer for state changes, SQLite reads of the status document and the
+ * writer for state changes, database reads of the status document and the
  * errors, the files of the feedback); a thread of its own running
  * curl_multi_poll keeps all of that off the loop with one wake-up
  * mechanism (curl_multi_wakeup), and its state has one owner.
  *
- * Tables (migration 3 → 4 in store.c):
+ * Tables (SQLite: migration 3 → 4 in store.c; PostgreSQL: schema_version
+ * 2 → 3 in store_pg.c, in the control schema; the queries of each are
+ * outbox_sql.h's table of its backend):
  *   outbox(id = the event id, upload_id UNIQUE, event, created_at, done)
  *   deliveries(event_id, target, state pending|delivered|gone|expired|
  *              dropped, attempts, next_ms, deadline_ms, last_status,
@@ -113,7 +115,7 @@ struct outbox_tree {
 
 struct outbox_env {
 	struct writer *writer;           /* outlives the outbox */
-	const char *db_path;             /* a read-only connection of its own */
+	const struct store_conf *db;     /* a read-only connection of its own */
 	const struct outbox_tree *trees; /* [ntrees]: outlive the outbox */
 	size_t ntrees;
 	struct config *cfg; /* referenced */

@@ -24,6 +24,7 @@
 #include "store.h"
 #include "store_int.h"
 #include "outbox.h"
+#include "outbox_sql.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -1983,6 +1984,7 @@ static const struct store_ops sqlite_ops = {
 	.retain_errors = sq_retain_errors,
 	.retain_uploads = sq_retain_uploads,
 	.vacuum = sq_vacuum,
+	.outbox = &outbox_sqlite,
 	.errors_prev = sq_errors_prev,
 	.errors_summary = sq_errors_summary,
 	.metrics_each = sq_metrics_each,

@@ -228,6 +228,8 @@ void store_read_end(struct store *s);
  * line in upload_summaries when keep_summary. *error_rows as above.
  * store_vacuum: gives the free pages back to the file system (*bytes)
  * when the database's auto_vacuum is INCREMENTAL, else -ENOTSUP.
+ * PostgreSQL (store_pg.c): the same deletes in its control schema;
+ * store_vacuum does nothing there (autovacuum's part) and sets *bytes 0.
  */
 int store_retain_errors(struct store *s, unsigned days, unsigned limit,
 			int64_t *rows);

@@ -47,6 +47,7 @@ enum store_sql {
 
 struct store_ops;
 struct pg_conn;
+struct outbox_sql;
 
 /* One connection. ops, err and readonly are common; the rest belongs to
  * one backend and stays zero for the other. */
@@ -156,6 +157,8 @@ struct store_ops {
 	int (*retain_uploads)(struct store *s, unsigned days, unsigned limit,
 			      bool keep_summary, int64_t *error_rows);
 	int (*vacuum)(struct store *s, int64_t *bytes);
+	/* The outbox's queries (outbox_sql.h); never NULL. */
+	const struct outbox_sql *outbox;
 	int (*errors_prev)(struct store *s, int64_t id, int64_t after,
 			   unsigned limit, int64_t *prev_after);
 	int (*errors_summary)(struct store *s, int64_t id, unsigned limit,

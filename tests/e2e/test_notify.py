@@ -13,6 +13,7 @@ import hmac
 import http.server
 import json
 import os
+import re
 import signal
 import ssl
 import subprocess
@@ -174,6 +175,15 @@ def test_webhook_delivered_and_signed(bin):
         check(not verify(SECRET.strip(), r["headers"], r["body"] + b" "), "a changed body fails")
         check_eq(metric(d, 'ingestd_webhook_deliveries_total{result="success"}'), 1, "success")
         check_eq(metric(d, "ingestd_webhook_queue_depth"), 0, "queue depth")
+        # the document's bytes, the same from either backend (SQLite's
+        # json_object(), PostgreSQL's renderer in store_pg.c)
+        _, _, raw = get(d, "/uploads/%d/deliveries" % st["id"])
+        ts = r'"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"'
+        want = (r'\{"upload":%d,"event":\{"id":%d,"type":"completed","created_at":%s,'
+                r'"taken":true\},"items":\[\{"target":"[0-9a-f]+","state":"delivered",'
+                r'"attempts":1,"last_status":200,"last_error":null,"next_attempt_at":null,'
+                r'"deadline_at":%s,"updated_at":%s\}\]\}\n\Z' % (st["id"], ev["id"], ts, ts, ts))
+        check(re.match(want, raw.decode()), "the deliveries document's bytes: %r" % raw)
         check_no_secret_in_log(d)
     finally:
         rx.stop()

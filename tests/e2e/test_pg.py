@@ -137,9 +137,10 @@ def test_pg_other_schemas(d):
     tables = psql_rows(d, "SELECT table_schema, table_name FROM information_schema.tables"
                           " WHERE table_schema IN ('etl_ctl', 'landing', 'public', 'ingestd')"
                           " ORDER BY 1, 2")
-    check_eq(tables, [["etl_ctl", "schema_version"], ["etl_ctl", "upload_errors"],
-                      ["etl_ctl", "uploads"], ["landing", "orders"], ["landing", "product"]],
-             "tables by schema")
+    check_eq(tables, [["etl_ctl", t] for t in (
+        "deliveries", "duration_totals", "error_totals", "outbox", "schema_version",
+        "upload_errors", "upload_summaries", "upload_totals", "uploads")]
+        + [["landing", "orders"], ["landing", "product"]], "tables by schema")
     check_eq(psql_rows(d, "SELECT count(*) FROM landing.product"), [["5"]], "landing.product rows")
 
 
@@ -312,13 +313,52 @@ def test_pg_issue12_same_bytes(bin):
                  "/uploads/?partner=", "/uploads/2/errors/", "/uploads/3/errors/?limit=1"):
         a, b = (_masked(get(d, path)[2]) for d in ds)
         check_eq(b, a, "GET %s on PostgreSQL vs SQLite" % path)
-    # no outbox on PostgreSQL (webhooks and feedback files are refused):
-    # an upload without events, and 404 as on SQLite for none
-    check_eq(get(ds[1], "/uploads/2/deliveries")[2], b'{"upload":2,"event":null,"items":[]}\n',
-             "deliveries on PostgreSQL")
+    # the outbox on both (issue 16): each terminal upload's event, taken
+    # (no webhook configured: no deliveries), the same bytes
+    for d in ds:
+        wait_until("the events taken", lambda: all(
+            b'"taken":true' in get(d, "/uploads/%d/deliveries" % i)[2] for i in (1, 2, 3)),
+            10, daemon=d)
+    for id in (1, 2, 3):
+        a, b = (_masked(get(d, "/uploads/%d/deliveries" % id)[2]) for d in ds)
+        check(b'"taken":true},"items":[]}' in a, "SQLite's event %d: %r" % (id, a))
+        check_eq(b, a, "GET /uploads/%d/deliveries on PostgreSQL vs SQLite" % id)
     check_eq([get(d, "/uploads/99/deliveries")[0] for d in ds], [404, 404], "no upload 99")
     check_eq(ds[1].query("SELECT _record, kind, n FROM ev ORDER BY _record"),
              ds[0].query("SELECT _record, kind, n FROM ev ORDER BY _record"), "ev rows")
+
+
+def test_pg_migration_2_to_3(bin):
+    """A control schema of the release before (schema_version 2: no outbox,
+    no retention tables) is upgraded at start (issue 16): the row errors it
+    holds are counted in error_totals, an upload of before has no event,
+    and the next upload's is recorded and taken."""
+    d = Daemon(bin, backend="postgresql")
+    wait_listening(d)
+    d.drop("e.csv", "sku,name,price,description,active\nS1,a,nope,,true\nS2,b,1,,maybe\n")
+    d.wait_settled(1)
+    d.stop()
+    d.admin(None, "DROP TABLE outbox, deliveries, upload_totals, duration_totals,"
+                  " error_totals, upload_summaries;"
+                  " DROP FUNCTION error_totals_count() CASCADE;"
+                  " UPDATE schema_version SET version = 2")
+    check_eq(psql_rows(d, "SELECT count(*) FROM pg_trigger WHERE tgname = 'error_totals_count'"),
+             [["0"]], "the version 2 schema has no trigger")
+    d.start()
+    wait_listening(d)
+    check_eq(d.query("SELECT version FROM schema_version"), [(3,)], "migrated")
+    check_eq(d.query("SELECT sum(n) FROM error_totals"), [(2,)], "the old row errors counted")
+    _, _, body = get(d, "/metrics")
+    errs = [float(l.split()[-1]) for l in body.decode().splitlines()
+            if l.startswith("ingestd_row_errors_total{")]
+    check_eq(sum(errs), 2, "ingestd_row_errors_total after the upgrade")
+    check_eq(get(d, "/uploads/1/deliveries")[2], b'{"upload":1,"event":null,"items":[]}\n',
+             "no event for an upload finished before the outbox")
+    d.drop("f.csv", "sku,name,price,description,active\nS3,c,bad,,true\n")
+    d.wait_settled(2)
+    wait_until("the new event taken",
+               lambda: b'"taken":true' in get(d, "/uploads/2/deliveries")[2], 10, daemon=d)
+    check_eq(d.query("SELECT sum(n) FROM error_totals"), [(3,)], "the trigger counts new ones")
 
 
 REFUSED = [
@@ -329,11 +369,6 @@ REFUSED = [
         "    table: product\n", "    table: product\n    duplicate_keys: error\n")),
      'dataset "product": duplicate_keys: error'),
     ("partners", dict(extra="partners:\n  - name: acme\n    datasets: [product]\n"), "partners"),
-    ("notify", dict(extra="notify:\n  - webhook: \"http://127.0.0.1:9/\"\n"
-                          "    secret_file: SECRET\n"), "notify"),
-    ("retention-uploads", dict(extra="retention:\n  uploads: 30\n"), "retention.uploads"),
-    ("feedback", dict(extra="max_feedback_bytes: 1000\n"),
-     "feedback files (max_feedback_bytes other than 0)"),
 ]
 
 

@@ -126,19 +126,8 @@ static const struct bad_case bad_cases[] = {
 	 ":3:5: dataset \"p\": duplicate_keys: error " PG_NOT_YET},
 	{PGDB DSK("key_includes_partner: true"),
 	 "dataset \"p\": key_includes_partner " PG_NOT_YET},
-	{PGDB DSK("notify: [{webhook: \"https://h/\", secret_file: /dev/null}]"),
-	 "dataset \"p\": notify " PG_NOT_YET},
-	{PGDB
-	 "notify:\n  - webhook: \"https://h/\"\n    secret_file: /dev/null\n" DS,
-	 ":3:3: notify " PG_NOT_YET},
 	{PGDB DS "partners:\n  - name: a\n    datasets: [p]\n",
 	 ":8:3: partners " PG_NOT_YET},
-	{PGDB "retention: {uploads: 5}\n" DS,
-	 ":2:12: retention.uploads " PG_NOT_YET},
-	{PGDB "retention: {upload_errors: 5}\n" DS,
-	 ":2:12: retention.upload_errors " PG_NOT_YET},
-	{PGDB "max_feedback_bytes: 10\n" DS,
-	 ":2:21: feedback files (max_feedback_bytes other than 0) " PG_NOT_YET},
 	/* unsigned numbers: range, sign, garbage, wrong node type */
 	{"workers: 0\n" DS, ":1:10: workers: 0 is out of range 1..64\n"},
 	{"root: var/x\nsettle_ms: 1\nworkers: 0\n" DS,
@@ -1338,9 +1327,21 @@ static bool g_pg_append(const struct config *c)
 	       c->retention_status_days == 4 && c->max_feedback_bytes == 0;
 }
 
-static bool g_pg_no_feedback(const struct config *c)
+/* Feedback files on PostgreSQL as on SQLite: the same default. */
+static bool g_pg_feedback(const struct config *c)
 {
-	return c->max_feedback_bytes == 0 && c->feedback_max_age_days == 30;
+	return c->max_feedback_bytes == UINT64_C(1073741824) &&
+	       c->feedback_max_age_days == 30;
+}
+
+/* issue 16: webhooks (top level and dataset), record retention and
+ * feedback files load with a PostgreSQL database */
+static bool g_pg_outbox(const struct config *c)
+{
+	return c->notify.n == 1 && c->ds_notify[0].n == 1 &&
+	       c->retention_uploads_days == 5 &&
+	       c->retention_upload_errors_days == 6 &&
+	       c->max_feedback_bytes == 10;
 }
 
 static bool g_sqlite_feedback(const struct config *c)
@@ -1407,12 +1408,20 @@ static const struct good_case good_cases[] = {
 	 g_pg},
 	{"database: \"host=/run/pg dbname=ingest\"\n" DS, g_pg_defaults},
 	/* what PostgreSQL has of issues 12-15: appending datasets, file
-	 * retention; feedback files off unless asked for (refused then) */
+	 * retention, feedback files (off when asked) */
 	{PGDB "max_feedback_bytes: 0\nretention: {processed: 3, status: 4}\n"
 	      "datasets:\n  - name: p\n    schema:\n"
 	      "      fields: [{name: a}]\n",
 	 g_pg_append},
-	{PGDB DS, g_pg_no_feedback},
+	{PGDB DS, g_pg_feedback},
+	{PGDB
+	 "notify:\n  - webhook: \"https://h/\"\n    secret_file: /etc/passwd\n"
+	 "retention: {uploads: 5, upload_errors: 6}\n"
+	 "max_feedback_bytes: 10\n"
+	 "datasets:\n  - name: p\n"
+	 "    notify: [{webhook: \"https://g/\", secret_file: /etc/passwd}]\n"
+	 "    schema:\n      fields: [{name: a}]\n",
+	 g_pg_outbox},
 	{DS, g_sqlite_feedback},
 	{"datasets:\n  - name: p\n    schema:\n"
 	 "      primaryKey: Customer ID\n      fields:\n"
