@@ -2673,18 +2673,6 @@ static void pg_refuse_dataset(struct ctx *x, const yaml_node_t *item,
 {
 	const char *name = d->name ? d->name : "?";
 
-	if (d->schema.nukeys)
-		report(x, AT(item),
-		       "dataset \"%s\": uniqueKeys and unique " PG_NOT_YET,
-		       name);
-	if (d->duplicate_keys == DUPKEYS_ERROR)
-		report(x, AT(item),
-		       "dataset \"%s\": duplicate_keys: error " PG_NOT_YET,
-		       name);
-	if (d->key_partner)
-		report(x, AT(item),
-		       "dataset \"%s\": key_includes_partner " PG_NOT_YET,
-		       name);
 	if (nl->n)
 		report(x, AT(item), "dataset \"%s\": notify " PG_NOT_YET, name);
 }
@@ -3010,8 +2998,6 @@ static void parse_top(struct ctx *x, const yaml_node_t *root, struct config *c)
 	if (d)
 		parse_partners(x, d, c);
 	if (c->database && store_database_is_pg(c->database)) {
-		if (d)
-			report(x, AT(d), "partners " PG_NOT_YET);
 		h = SEEN(top_keys, seen, "notify");
 		if (h && c->notify.n)
 			report(x, AT(h), "notify " PG_NOT_YET);
