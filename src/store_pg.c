@@ -318,7 +318,7 @@ static int sql_make(struct pg_conn *p, char **out, const char *tmpl, ...)
 #define REC_COLUMNS                                                           \
 	"id, state, dataset, file_name_raw, reason, location, bytes, inode,"  \
 	" mtime_ns, sha256, bytes_done, line_done, rows_total, rows_applied," \
-	" rows_failed, errors_count"
+	" rows_failed, errors_count, partner"
 
 #define VIEW_COLUMNS                                                                          \
 	"id, file_name, dataset, state, reason, location, sha256, " TS("created_at") ", " TS( \
@@ -2453,6 +2453,9 @@ static int read_rec(const PGresult *res, int i, struct upload_rec *r)
 	r->applied = val_i64(res, i, 13);
 	r->failed = val_i64(res, i, 14);
 	r->errors = val_i64(res, i, 15);
+	r->partner = val_str(res, i, 16) ? strdup(val_str(res, i, 16)) : NULL;
+	if (val_str(res, i, 16) && !r->partner)
+		return -ENOMEM;
 	return 0;
 }
 

@@ -18,7 +18,7 @@ import subprocess
 import tempfile
 
 from harness import (PRODUCT_HEADER, REPO, Daemon, check, check_eq, csv_text,
-                     free_port, needs, wait_until, with_config)
+                     free_port, needs, sqlite_only, wait_until, with_config)
 from httpc import get
 
 # acme sends prices, beta sends orders; both send stock (shared).
@@ -137,8 +137,9 @@ def test_partners_isolated(d):
     rtxt = open(acme.path("rejected", "%d-orders-x.csv.reason.txt" % x["id"])).read()
     check("secret_margin" not in rtxt and "dataset order" not in rtxt, "reason file: %r" % rtxt)
     # each tree holds only its own uploads' files
-    wait_until("acme's errors file", lambda: os.path.exists(
-        acme.path("errors", "%d-prices.csv.errors.csv" % p["id"])), 15, daemon=d)
+    if not d.pg:  # feedback files: SQLite only so far (config.c PG_NOT_YET)
+        wait_until("acme's errors file", lambda: os.path.exists(
+            acme.path("errors", "%d-prices.csv.errors.csv" % p["id"])), 15, daemon=d)
     ids = {"acme": {p["id"], x["id"]}, "beta": {o["id"]}}
     for t in (acme, beta):
         for rel in every_file(t.root):
@@ -206,8 +207,9 @@ def test_partners_same_name_and_restart(d):
     f = acme.status("stock-bad.csv")
     check_eq((f["state"], f["location"]), ("failed", "failed/%d-stock-bad.csv" % f["id"]), "failed")
     check(os.path.exists(acme.path("failed", "%d-stock-bad.csv" % f["id"])), "in acme's failed/")
-    wait_until("acme's failed reason file", lambda: os.path.exists(
-        acme.path("errors", "%d-stock-bad.csv.reason.txt" % f["id"])), 15, daemon=d)
+    if not d.pg:  # feedback files: SQLite only so far (config.c PG_NOT_YET)
+        wait_until("acme's failed reason file", lambda: os.path.exists(
+            acme.path("errors", "%d-stock-bad.csv.reason.txt" % f["id"])), 15, daemon=d)
     check_eq(beta.listdir("failed") + beta.listdir("errors"), [], "nothing in beta's")
     check_eq(beta.listdir("status"), sorted(["%d.json" % b["id"], "%d.json" % (b["id"] + 1), "by-name"]),
              "beta's status/ after the restart")
@@ -498,6 +500,7 @@ def test_partners_sshd_chroot(bin):
         drop_users()
 
 
+@sqlite_only("notify")
 def test_partners_notify(bin):
     """notify: per partner, beside the dataset's: each upload's event goes
     to its partner's targets and its dataset's, never another partner's."""

@@ -321,14 +321,10 @@ def test_pg_issue12_same_bytes(bin):
              ds[0].query("SELECT _record, kind, n FROM ev ORDER BY _record"), "ev rows")
 
 
+# (uniqueKeys, duplicate_keys: error, partners and key_includes_partner
+# work on PostgreSQL since issue 16: test_schema_doc.py and
+# test_partners.py run in its pass)
 REFUSED = [
-    ("uniqueKeys", dict(datasets=DATASETS_YAML.replace(
-        "      primaryKey: [sku]\n", "      primaryKey: [sku]\n      uniqueKeys: [[name]]\n")),
-     'dataset "product": uniqueKeys and unique'),
-    ("duplicate-keys-error", dict(datasets=DATASETS_YAML.replace(
-        "    table: product\n", "    table: product\n    duplicate_keys: error\n")),
-     'dataset "product": duplicate_keys: error'),
-    ("partners", dict(extra="partners:\n  - name: acme\n    datasets: [product]\n"), "partners"),
     ("notify", dict(extra="notify:\n  - webhook: \"http://127.0.0.1:9/\"\n"
                           "    secret_file: SECRET\n"), "notify"),
     ("retention-uploads", dict(extra="retention:\n  uploads: 30\n"), "retention.uploads"),
