@@ -758,7 +758,7 @@ out:
 }
 
 static const struct store_fit_rules sqlite_fit = {.nocase = true,
-						   .type_of = sql_type};
+						  .type_of = sql_type};
 
 /* cols[i].name and .type point into own[2 * i], own[2 * i + 1]. */
 static void columns_free(struct store_column *cols, char **own, size_t n)
@@ -810,8 +810,8 @@ static int sq_ensure_table(struct store *s, const struct dataset *ds,
 			.type = own[2 * n + 1],
 			.pk = sqlite3_column_int(st, 2),
 			.notnull = sqlite3_column_int(st, 3) != 0,
-			.has_default = sqlite3_column_type(st, 4) !=
-				       SQLITE_NULL,
+			.has_default =
+				sqlite3_column_type(st, 4) != SQLITE_NULL,
 		};
 		n++;
 		if (!own[2 * n - 2] || !own[2 * n - 1]) {

@@ -134,7 +134,8 @@ struct store_fit_rules {
  * or -EINVAL with why appended, one "...; " per difference and then what
  * to do. Pure: no database, any thread. */
 int store_table_fit(const struct dataset *ds, const struct store_column *cols,
-		    size_t n, const struct store_fit_rules *ru, struct buf *why);
+		    size_t n, const struct store_fit_rules *ru,
+		    struct buf *why);
 /* Field f's 1-based place in ds's table's primary key (after "_partner"
  * with key_includes_partner), 0 when not in it. */
 int store_pk_pos(const struct dataset *ds, size_t f);

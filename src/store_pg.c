@@ -1004,9 +1004,10 @@ static int create_table(struct store *s, const struct dataset *ds)
 				       " PRIMARY KEY(\"_upload_id\", \"_record\"))");
 	else
 		r = r
-			    ?: buf_adds(&b, ds->key_partner
-						    ? ", PRIMARY KEY(\"_partner\", "
-						    : ", PRIMARY KEY(");
+			    ?: buf_adds(&b,
+					ds->key_partner
+						? ", PRIMARY KEY(\"_partner\", "
+						: ", PRIMARY KEY(");
 	for (size_t k = 0; r == 0 && k < sc->npk; k++) {
 		r = buf_adds(&b, k ? ", " : "");
 		r = r ?: sql_ident(&b, field_column(&sc->fields[sc->pk[k]]));
@@ -1019,7 +1020,7 @@ static int create_table(struct store *s, const struct dataset *ds)
 }
 
 static const struct store_fit_rules pg_fit = {.nocase = false,
-					       .type_of = pg_type};
+					      .type_of = pg_type};
 
 #define UNIQUE_PREFIX "ingestd_unique_"
 
@@ -1042,9 +1043,9 @@ static bool ukey_is(const struct schema *sc, const struct ukey *k,
 }
 
 /* The columns of index name in the data schema, \x1f between them. */
-#define INDEX_COLUMNS                                                         \
-	"(SELECT string_agg(a.attname, E'\\x1f' ORDER BY k.i)"                \
-	" FROM unnest(x.indkey) WITH ORDINALITY k(att, i)"                    \
+#define INDEX_COLUMNS                                          \
+	"(SELECT string_agg(a.attname, E'\\x1f' ORDER BY k.i)" \
+	" FROM unnest(x.indkey) WITH ORDINALITY k(att, i)"     \
 	" JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k.att)"
 
 /*
@@ -1075,7 +1076,8 @@ static int sync_unique(struct store *s, const struct dataset *ds,
 		" JOIN pg_class t ON t.oid = x.indrelid"
 		" JOIN pg_namespace ns ON ns.oid = t.relnamespace"
 		" WHERE ns.nspname = $1 AND t.relname = $2 AND x.indisunique"
-		" AND NOT x.indisprimary AND i.relname LIKE '" UNIQUE_PREFIX "%'"
+		" AND NOT x.indisprimary AND i.relname LIKE '" UNIQUE_PREFIX
+		"%'"
 		" ORDER BY i.relname",
 		&p, &res);
 	if (r < 0)
@@ -1570,7 +1572,8 @@ static const char *key_col(const struct dataset *ds, size_t k)
 	const struct schema *sc = &ds->schema;
 
 	if (ds->key_partner && sc->npk)
-		return k == 0 ? "_partner" : field_column(&sc->fields[sc->pk[k - 1]]);
+		return k == 0 ? "_partner"
+			      : field_column(&sc->fields[sc->pk[k - 1]]);
 	return field_column(&sc->fields[sc->pk[k]]);
 }
 
@@ -2015,8 +2018,9 @@ static int batch_partner(struct store *s, const struct batch *b)
 
 	if (!b->ds->key_partner || p->partner_of == b->upload_id)
 		return 0;
-	r = sql_make(p, &sql,
-		     "SELECT coalesce(partner, '') FROM @.uploads WHERE id = $1");
+	r = sql_make(
+		p, &sql,
+		"SELECT coalesce(partner, '') FROM @.uploads WHERE id = $1");
 	p_i64(&q, b->upload_id);
 	r = r ?: run(s, sql, &q, &res);
 	free(sql);
@@ -2500,11 +2504,12 @@ static int pg_upload_latest_same_name(struct store *s, int64_t id,
 	int r = read_ready(s);
 
 	r = r
-		    ?: sql_make(s->pg, &sql,
-				"SELECT max(o.id) FROM @.uploads u, @.uploads o"
-				" WHERE u.id = $1 AND o.file_name = u.file_name"
-				" AND o.file_name_raw = u.file_name_raw"
-				" AND o.partner IS NOT DISTINCT FROM u.partner");
+		    ?: sql_make(
+			       s->pg, &sql,
+			       "SELECT max(o.id) FROM @.uploads u, @.uploads o"
+			       " WHERE u.id = $1 AND o.file_name = u.file_name"
+			       " AND o.file_name_raw = u.file_name_raw"
+			       " AND o.partner IS NOT DISTINCT FROM u.partner");
 	if (r < 0)
 		return r;
 	p_i64(&p, id);

@@ -1394,8 +1394,8 @@ static bool g_pg_unique_partners(const struct config *c)
 
 	return strcmp(c->database, "host=/run/pg dbname=i") == 0 &&
 	       d->duplicate_keys == DUPKEYS_ERROR && d->key_partner &&
-	       d->schema.nukeys == 2 && c->partners_set &&
-	       c->npartners == 1 && strcmp(c->partners[0].name, "a") == 0;
+	       d->schema.nukeys == 2 && c->partners_set && c->npartners == 1 &&
+	       strcmp(c->partners[0].name, "a") == 0;
 }
 
 static const struct good_case good_cases[] = {

@@ -31,8 +31,7 @@ static const char *pg_type(enum field_type t)
 
 static const struct store_fit_rules lite = {.nocase = true,
 					    .type_of = lite_type};
-static const struct store_fit_rules pg = {.nocase = false,
-					  .type_of = pg_type};
+static const struct store_fit_rules pg = {.nocase = false, .type_of = pg_type};
 
 /* Dataset t: sku (text, the key), qty (integer, column "Qty"). */
 static struct field fields[] = {
@@ -41,7 +40,11 @@ static struct field fields[] = {
 };
 static size_t pk[] = {0};
 
-enum kind { KEYED, APPENDS, PARTNER };
+enum kind {
+	KEYED,
+	APPENDS,
+	PARTNER
+};
 
 static void dataset_of(enum kind k, struct dataset *ds)
 {
@@ -55,9 +58,18 @@ static void dataset_of(enum kind k, struct dataset *ds)
 	ds->key_partner = k == PARTNER;
 }
 
-#define COL(n, t, p) {.name = n, .type = t, .pk = p}
-#define NN(n, t) {.name = n, .type = t, .notnull = true}
-#define NND(n, t) {.name = n, .type = t, .notnull = true, .has_default = true}
+#define COL(n, t, p)                          \
+	{                                     \
+		.name = n, .type = t, .pk = p \
+	}
+#define NN(n, t)                                      \
+	{                                             \
+		.name = n, .type = t, .notnull = true \
+	}
+#define NND(n, t)                                                          \
+	{                                                                  \
+		.name = n, .type = t, .notnull = true, .has_default = true \
+	}
 #define MAXC 6
 #define TAIL "drop or rename the table, or change dataset \"d\" to match it"
 
@@ -158,8 +170,8 @@ static void test_fit(void **state)
 		dataset_of(cases[i].kind, &ds);
 		r = store_table_fit(&ds, cases[i].cols, n, cases[i].ru, &why);
 		if (!cases[i].why) {
-			CHECK(r == 0 && why.len == 0, "%s: %d %s", cases[i].what,
-			      r, why.p ? why.p : "");
+			CHECK(r == 0 && why.len == 0, "%s: %d %s",
+			      cases[i].what, r, why.p ? why.p : "");
 		} else {
 			CHECK(r == -EINVAL && why.p &&
 				      strcmp(why.p, cases[i].why) == 0,
