@@ -2691,34 +2691,6 @@ static void parse_dataset(struct ctx *x, const yaml_node_t *item,
 		report(x, AT(item), "dataset: missing required key \"schema\"");
 }
 
-/*
- * What the PostgreSQL backend (store_pg.c) does not do yet: refused when
- * the config loads, so that a PostgreSQL database never silently behaves
- * otherwise than SQLite. The message names the key and says so.
- */
-#define PG_NOT_YET "is not yet supported with a PostgreSQL database"
-
-static void pg_refuse_dataset(struct ctx *x, const yaml_node_t *item,
-			      const struct dataset *d,
-			      const struct notify_list *nl)
-{
-	const char *name = d->name ? d->name : "?";
-
-	if (d->schema.nukeys)
-		report(x, AT(item),
-		       "dataset \"%s\": uniqueKeys and unique " PG_NOT_YET,
-		       name);
-	if (d->duplicate_keys == DUPKEYS_ERROR)
-		report(x, AT(item),
-		       "dataset \"%s\": duplicate_keys: error " PG_NOT_YET,
-		       name);
-	if (d->key_partner)
-		report(x, AT(item),
-		       "dataset \"%s\": key_includes_partner " PG_NOT_YET,
-		       name);
-	(void)nl; /* notify: the outbox is in PostgreSQL too (outbox_sql.h) */
-}
-
 static void parse_datasets(struct ctx *x, const yaml_node_t *v,
 			   struct config *c)
 {
@@ -2757,8 +2729,6 @@ static void parse_datasets(struct ctx *x, const yaml_node_t *v,
 		if (!item)
 			continue;
 		parse_dataset(x, item, d, &c->ds_notify[i], &nn, &tn);
-		if (c->database && store_database_is_pg(c->database))
-			pg_refuse_dataset(x, item, d, &c->ds_notify[i]);
 		dup = false;
 		for (j = 0; j < i && d->name && !dup; j++) {
 			dup = c->datasets[j].name &&
@@ -3039,10 +3009,6 @@ static void parse_top(struct ctx *x, const yaml_node_t *root, struct config *c)
 	d = SEEN(top_keys, seen, "partners");
 	if (d)
 		parse_partners(x, d, c);
-	if (c->database && store_database_is_pg(c->database)) {
-		if (d)
-			report(x, AT(d), "partners " PG_NOT_YET);
-	}
 	if (!c->max_uncompressed_bytes)
 		c->max_uncompressed_bytes =
 			c->max_file_bytes > MAX_UNCOMPRESSED / 10

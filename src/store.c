@@ -576,15 +576,6 @@ static int field_pk_pos(const struct schema *sc, size_t f)
 	return 0;
 }
 
-/* f's 1-based position in the table's primary key, 0 when not in it
- * (after "_partner" for key_includes_partner). */
-static int pk_pos(const struct dataset *ds, size_t f)
-{
-	int k = field_pk_pos(&ds->schema, f);
-
-	return k && ds->key_partner ? k + 1 : k;
-}
-
 static int create_table(struct store *s, const struct dataset *ds)
 {
 	const struct schema *sc = &ds->schema;
@@ -786,14 +777,25 @@ out:
 	return r;
 }
 
+static const struct store_fit_rules sqlite_fit = {.nocase = true,
+						  .type_of = sql_type};
+
+/* cols[i].name and .type point into own[2 * i], own[2 * i + 1]. */
+static void columns_free(struct store_column *cols, char **own, size_t n)
+{
+	for (size_t i = 0; i < 2 * n; i++)
+		free(own[i]);
+	free(own);
+	free(cols);
+}
+
 static int sq_ensure_table(struct store *s, const struct dataset *ds,
 			   struct buf *why)
 {
-	const struct schema *sc = &ds->schema;
+	struct store_column *cols = NULL;
+	char **own = NULL;
+	size_t n = 0, cap = 0;
 	sqlite3_stmt *st = NULL;
-	size_t nfound = 0;
-	bool have_upload_id = false, have_record = false, have_partner = false,
-	     bad = false;
 	int rc, r = 0;
 
 	rc = sqlite3_prepare_v2(s->db,
@@ -806,123 +808,45 @@ static int sq_ensure_table(struct store *s, const struct dataset *ds,
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *name = (const char *)sqlite3_column_text(st, 0);
 		const char *type = (const char *)sqlite3_column_text(st, 1);
-		int pk = sqlite3_column_int(st, 2);
-		int notnull = sqlite3_column_int(st, 3);
-		bool has_default = sqlite3_column_type(st, 4) != SQLITE_NULL;
-		size_t f;
 
-		nfound++;
-		if (strcmp(name, "_upload_id") == 0) {
-			have_upload_id = true;
-			continue;
-		}
-		if (schema_appends(sc) &&
-		    strcmp(name, SCHEMA_RECORD_COLUMN) == 0) {
-			have_record = true;
-			continue;
-		}
-		if (strcmp(name, "_partner") == 0) {
-			have_partner = true;
-			if (ds->key_partner && pk != 1) {
-				buf_printf(
-					why,
-					"column \"_partner\" of table \"%s\" does not lead the primary key; ",
-					ds->table);
-				bad = true;
-			} else if (!ds->key_partner && pk) {
-				buf_printf(
-					why,
-					"table \"%s\" has the partner in its key: set key_includes_partner: true for dataset \"%s\", or ",
-					ds->table, ds->name);
-				bad = true;
-			}
-			continue;
-		}
-		for (f = 0; f < sc->nfields; f++)
-			if (strcasecmp(field_column(&sc->fields[f]), name) == 0)
+		if (n == cap) {
+			size_t nc = cap ? 2 * cap : 16;
+			struct store_column *m = realloc(cols, nc * sizeof(*m));
+			char **o = m ? realloc(own, 2 * nc * sizeof(*o)) : NULL;
+
+			if (m)
+				cols = m;
+			if (!o) {
+				r = -ENOMEM;
 				break;
-		if (f == sc->nfields) {
-			if (notnull && !has_default) {
-				buf_printf(
-					why,
-					"table \"%s\" has a NOT NULL column \"%s\" that dataset \"%s\" does not declare; ",
-					ds->table, name, ds->name);
-				bad = true;
 			}
-			continue;
+			own = o;
+			cap = nc;
 		}
-		if (strcasecmp(type, sql_type(sc->fields[f].type)) != 0) {
-			buf_printf(
-				why,
-				"column \"%s\" of table \"%s\" is %s, the schema needs %s; ",
-				name, ds->table, type,
-				sql_type(sc->fields[f].type));
-			bad = true;
-		}
-		if (pk != pk_pos(ds, f)) {
-			buf_printf(
-				why,
-				"column \"%s\" of table \"%s\" is %s the primary key (position %d), the schema says %d; ",
-				name, ds->table, pk ? "in" : "not in", pk,
-				pk_pos(ds, f));
-			bad = true;
+		own[2 * n] = strdup(name ? name : "");
+		own[2 * n + 1] = strdup(type ? type : "");
+		cols[n] = (struct store_column){
+			.name = own[2 * n],
+			.type = own[2 * n + 1],
+			.pk = sqlite3_column_int(st, 2),
+			.notnull = sqlite3_column_int(st, 3) != 0,
+			.has_default =
+				sqlite3_column_type(st, 4) != SQLITE_NULL,
+		};
+		n++;
+		if (!own[2 * n - 2] || !own[2 * n - 1]) {
+			r = -ENOMEM;
+			break;
 		}
 	}
 	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE)
-		return store_fail(s, rc);
-	if (nfound == 0) {
+	if (r == 0 && rc != SQLITE_DONE)
+		r = store_fail(s, rc);
+	if (r == 0 && n == 0)
 		r = create_table(s, ds);
-		return r ?: sync_unique(s, ds, why);
-	}
-	for (size_t f = 0; f < sc->nfields; f++) {
-		sqlite3_stmt *q = NULL;
-		bool found;
-
-		rc = sqlite3_prepare_v2(
-			s->db,
-			"SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2",
-			-1, &q, NULL);
-		if (rc != SQLITE_OK)
-			return store_fail(s, rc);
-		sqlite3_bind_text(q, 1, ds->table, -1, SQLITE_STATIC);
-		sqlite3_bind_text(q, 2, field_column(&sc->fields[f]), -1,
-				  SQLITE_STATIC);
-		found = sqlite3_step(q) == SQLITE_ROW;
-		sqlite3_finalize(q);
-		if (!found) {
-			buf_printf(why, "table \"%s\" has no column \"%s\"; ",
-				   ds->table, field_column(&sc->fields[f]));
-			bad = true;
-		}
-	}
-	if (ds->key_partner && !have_partner) {
-		buf_printf(why,
-			   "table \"%s\" has no column \"_partner\" "
-			   "(key_includes_partner: true); ",
-			   ds->table);
-		bad = true;
-	}
-	if (!have_upload_id) {
-		buf_printf(why, "table \"%s\" has no column \"_upload_id\"; ",
-			   ds->table);
-		bad = true;
-	}
-	if (schema_appends(sc) && !have_record) {
-		buf_printf(
-			why,
-			"table \"%s\" has no column \"" SCHEMA_RECORD_COLUMN
-			"\" (dataset \"%s\" has no primaryKey: it appends); ",
-			ds->table, ds->name);
-		bad = true;
-	}
-	if (bad) {
-		buf_printf(
-			why,
-			"drop or rename the table, or change dataset \"%s\" to match it",
-			ds->name);
-		r = -EINVAL;
-	}
+	else if (r == 0)
+		r = store_table_fit(ds, cols, n, &sqlite_fit, why);
+	columns_free(cols, own, n);
 	return r ?: sync_unique(s, ds, why);
 }
 
@@ -1410,16 +1334,6 @@ static bool row_conflict(const struct batch *b, int rc)
 		 b->ds->duplicate_keys == DUPKEYS_ERROR));
 }
 
-/* The cell of field f in row i of b, or NULL when the file lacks f. */
-static const struct cell *row_cell(const struct batch *b, size_t i, size_t f)
-{
-	for (size_t k = 0; k < b->ncells_row; k++)
-		if (k < b->ncells_row - schema_appends(&b->ds->schema) &&
-		    b->cell_field[k] == (int)f)
-			return &b->cells[i * b->ncells_row + k];
-	return NULL;
-}
-
 /* The unique key SQLite named in "UNIQUE constraint failed: t.a, t.b". */
 static const struct ukey *failed_ukey(struct store *s, const struct batch *b)
 {
@@ -1445,76 +1359,16 @@ static const struct ukey *failed_ukey(struct store *s, const struct batch *b)
 	return sc->nukeys ? &sc->ukeys[0] : NULL;
 }
 
-/*
- * Row i of b was refused for rc (row_conflict): it becomes a row error of
- * its record, appended to b->errs (apply_rows puts them in file order),
- * and counts as failed instead of applied. The writer owns b while it
- * applies it (batch.h).
- */
+/* Row i of b was refused for rc (row_conflict): store_row_refused()
+ * with the key SQLite named. */
 static int row_refused(struct store *s, struct batch *b, size_t i, int rc)
 {
 	const struct schema *sc = &b->ds->schema;
 	struct ukey pkey = {.f = sc->pk, .n = sc->npk};
-	const struct ukey *k =
-		rc == SQLITE_CONSTRAINT_UNIQUE ? failed_ukey(s, b) : &pkey;
-	struct row_error *e;
-	struct buf *a = &b->arena;
-	int r = 0;
 
-	if (!k || !k->n)
-		return -EINVAL;
-	if (b->nerrs == b->cap_errs) {
-		size_t cap = b->cap_errs ? b->cap_errs * 2 : 64;
-		struct row_error *ne = realloc(b->errs, cap * sizeof(*ne));
-		if (!ne)
-			return -ENOMEM;
-		b->errs = ne;
-		b->cap_errs = cap;
-	}
-	e = &b->errs[b->nerrs];
-	memset(e, 0, sizeof(*e));
-	e->record = b->pos[i].record;
-	e->line = b->pos[i].line;
-	e->field = (int32_t)k->f[0];
-	e->type = rc == SQLITE_CONSTRAINT_UNIQUE ? ERR_UNIQUE : ERR_PRIMARY_KEY;
-	/* the key's values, as the file gave them */
-	e->value_off = (uint32_t)a->len;
-	for (size_t q = 0; r == 0 && q < k->n; q++) {
-		const struct cell *c = row_cell(b, i, k->f[q]);
-
-		r = q ? buf_adds(a, ", ") : 0;
-		if (r == 0 && c && c->kind == V_TEXT)
-			r = utf8_escape(a, a->p + c->u.s.off, c->u.s.len, 200);
-		else if (r == 0 && c && c->kind == V_INT)
-			r = buf_printf(a, "%lld", (long long)c->u.i);
-		else if (r == 0 && c && c->kind == V_REAL)
-			r = buf_printf(a, "%.17g", c->u.d);
-	}
-	e->value_len = (uint32_t)(a->len - e->value_off);
-	e->has_value = true;
-	e->msg_off = (uint32_t)a->len;
-	r = r
-		    ?: buf_adds(a,
-				rc == SQLITE_CONSTRAINT_UNIQUE
-					? "another row has the same value of "
-					  "the unique key ("
-					: "the primary key (");
-	for (size_t q = 0; r == 0 && q < k->n; q++) {
-		r = q ? buf_adds(a, ", ") : 0;
-		r = r ?: buf_adds(a, sc->fields[k->f[q]].name);
-	}
-	r = r
-		    ?: buf_adds(a, rc == SQLITE_CONSTRAINT_UNIQUE
-					   ? ")"
-					   : ") repeats an earlier row of this "
-					     "upload (duplicate_keys: error)");
-	if (r < 0)
-		return r;
-	e->msg_len = (uint32_t)(a->len - e->msg_off);
-	b->nerrs++;
-	b->applied--;
-	b->failed++;
-	return 0;
+	if (rc == SQLITE_CONSTRAINT_UNIQUE)
+		return store_row_refused(b, i, failed_ukey(s, b), ERR_UNIQUE);
+	return store_row_refused(b, i, &pkey, ERR_PRIMARY_KEY);
 }
 
 /* Rows [row, row + n) of b one by one: a row the table refuses for a
@@ -1537,43 +1391,6 @@ static int apply_one_by_one(struct store *s, struct batch *b, size_t row,
 		}
 	}
 	return r;
-}
-
-static int cmp_record(const void *a, const void *b)
-{
-	int64_t x = ((const struct row_error *)a)->record;
-	int64_t y = ((const struct row_error *)b)->record;
-
-	return (x > y) - (x < y);
-}
-
-/* The errors row_refused appended after the first n0 are merged into file
- * order. The first part is in record order; the appended part is put in
- * record order first (rows go in key order when the batch was sorted; a
- * refused row has one error and had none before, so records do not tie). */
-static int merge_errors(struct batch *b, size_t n0)
-{
-	struct row_error *m;
-	size_t i = 0, j = n0, k = 0;
-
-	if (b->nerrs == n0)
-		return 0;
-	if (b->sorted)
-		qsort(b->errs + n0, b->nerrs - n0, sizeof(*b->errs),
-		      cmp_record);
-	if (n0 == 0)
-		return 0;
-	m = malloc(b->nerrs * sizeof(*m));
-	if (!m)
-		return -ENOMEM;
-	while (i < n0 || j < b->nerrs)
-		m[k++] = j == b->nerrs || (i < n0 && b->errs[i].record <=
-							     b->errs[j].record)
-				 ? b->errs[i++]
-				 : b->errs[j++];
-	memcpy(b->errs, m, b->nerrs * sizeof(*m));
-	free(m);
-	return 0;
 }
 
 static int apply_rows(struct store *s, struct batch *b)
@@ -1606,7 +1423,7 @@ static int apply_rows(struct store *s, struct batch *b)
 	if (row < b->nrows)
 		r = apply_one_by_one(s, b, row, b->nrows - row);
 	b->dup_keys = s->dup_keys - dups0;
-	return r ?: merge_errors(b, n0);
+	return r ?: store_merge_errors(b, n0);
 }
 
 static int apply_errors(struct store *s, const struct batch *b)

@@ -115,6 +115,44 @@ int store_json_str(struct buf *b, const char *s, size_t n);
 /* A real as SQLite's JSON functions write it (%!.15g: 1.0, 0.5). */
 int store_json_real(struct buf *b, double v);
 
+/* One column of an existing dataset table, as its backend reports it
+ * (store_fit.c). Strings belong to the caller. */
+struct store_column {
+	const char *name;
+	const char *type; /* declared type, as the backend spells it */
+	int pk;           /* 1-based place in the primary key, 0: not in it */
+	bool notnull;     /* NOT NULL */
+	bool has_default; /* a default (identity, generated) fills it */
+};
+/* How a backend compares: SQLite's names and type names are
+ * case-insensitive, PostgreSQL's (quoted) are not; type_of is the
+ * backend's column type of a field type. */
+struct store_fit_rules {
+	bool nocase;
+	const char *(*type_of)(enum field_type t);
+};
+/* Whether the table with columns cols[0..n) (n > 0) fits dataset ds: 0,
+ * or -EINVAL with why appended, one "...; " per difference and then what
+ * to do. Pure: no database, any thread. */
+int store_table_fit(const struct dataset *ds, const struct store_column *cols,
+		    size_t n, const struct store_fit_rules *ru,
+		    struct buf *why);
+/* Field f's 1-based place in ds's table's primary key (after "_partner"
+ * with key_includes_partner), 0 when not in it. */
+int store_pk_pos(const struct dataset *ds, size_t f);
+
+/* Row errors the writer finds (store_rows.c), for both backends. Row i
+ * of b (its index as read) breaks key k: type ERR_UNIQUE (another row has
+ * the same unique key) or ERR_PRIMARY_KEY (the key repeats an earlier row
+ * of the upload, duplicate_keys: error). It becomes a row error of its
+ * record, appended to b->errs, and counts as failed instead of applied.
+ * 0, -EINVAL (k empty) or -ENOMEM. Writer thread (it owns b). */
+int store_row_refused(struct batch *b, size_t i, const struct ukey *k,
+		      enum err_type type);
+/* The errors store_row_refused appended after the first n0 merged into
+ * file order (record order). 0 or -ENOMEM. */
+int store_merge_errors(struct batch *b, size_t n0);
+
 /* The backend table: one function per store.h call (store_api.c checks
  * the arguments that both share, the backend does the rest). */
 struct store_ops {

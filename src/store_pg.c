@@ -71,6 +71,7 @@ struct stage {
 	char *dedupe_sql;      /* DISTINCT ON: the last row of a key wins */
 	char *direct_sql;      /* COPY into the dataset table itself */
 	char *dupcount_sql;    /* staged rows whose key this upload has */
+	char *row_sql;         /* one staged row ($1: _ord, $2: upload) */
 	unsigned direct_pause; /* batches left before the next direct try */
 	bool made; /* created by a committed transaction of this session */
 };
@@ -94,6 +95,12 @@ struct pg_conn {
 	char sqlstate[6];   /* of the last error; "" when it had none */
 	bool lost_logged;
 	int interrupted; /* atomic: store_interrupt() */
+	/* the constraint of the last error (PG_DIAG_CONSTRAINT_NAME) */
+	char constraint[64];
+	/* key_includes_partner: the partner of upload partner_of, cached
+	 * for its batches ("" for the implicit partner) */
+	int64_t partner_of;
+	char partner[72];
 };
 
 /* Text parameters of one statement (bytea as binary). */
@@ -175,6 +182,10 @@ static int fail(struct store *s, PGresult *res)
 	set_err(s, msg ? msg : PQerrorMessage(s->pg->conn));
 	snprintf(s->pg->sqlstate, sizeof(s->pg->sqlstate), "%s",
 		 state ? state : "");
+	snprintf(s->pg->constraint, sizeof(s->pg->constraint), "%s",
+		 res && PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME)
+			 ? PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME)
+			 : "");
 	if (session_lost(s, res))
 		s->pg->broken = true;
 	if (conn_bad(s))
@@ -313,7 +324,7 @@ static int sql_make(struct pg_conn *p, char **out, const char *tmpl, ...)
 #define REC_COLUMNS                                                           \
 	"id, state, dataset, file_name_raw, reason, location, bytes, inode,"  \
 	" mtime_ns, sha256, bytes_done, line_done, rows_total, rows_applied," \
-	" rows_failed, errors_count"
+	" rows_failed, errors_count, partner"
 
 #define VIEW_COLUMNS                                                                          \
 	"id, file_name, dataset, state, reason, location, sha256, " TS("created_at") ", " TS( \
@@ -362,6 +373,7 @@ static int build_sql(struct pg_conn *p)
 				"SELECT o.id FROM @.uploads o, @.uploads u"
 				" WHERE u.id = $1 AND o.state = {}"
 				" AND o.dataset = u.dataset AND o.sha256 = $2"
+				" AND o.partner IS NOT DISTINCT FROM u.partner"
 				" ORDER BY o.id LIMIT 1",
 				UP_BIT(UP_COMPLETED));
 	r = r
@@ -487,6 +499,7 @@ static void stage_clear(struct stage *st)
 	free(st->dedupe_sql);
 	free(st->direct_sql);
 	free(st->dupcount_sql);
+	free(st->row_sql);
 	memset(st, 0, sizeof(*st));
 }
 
@@ -1051,6 +1064,9 @@ static int create_table(struct store *s, const struct dataset *ds)
 					  field_pk_pos(sc, f) ? " NOT NULL"
 							      : "");
 	}
+	/* key_includes_partner: the partner leads the key, as on SQLite */
+	if (r == 0 && ds->key_partner)
+		r = buf_adds(&b, "\"_partner\" text NOT NULL DEFAULT '', ");
 	r = r ?: buf_adds(&b, "\"_upload_id\" bigint");
 	/* appending (no primaryKey, issue 12): the key is (_upload_id,
 	 * _record), as on SQLite */
@@ -1061,7 +1077,11 @@ static int create_table(struct store *s, const struct dataset *ds)
 				       ", \"_record\" bigint NOT NULL,"
 				       " PRIMARY KEY(\"_upload_id\", \"_record\"))");
 	else
-		r = r ?: buf_adds(&b, ", PRIMARY KEY(");
+		r = r
+			    ?: buf_adds(&b,
+					ds->key_partner
+						? ", PRIMARY KEY(\"_partner\", "
+						: ", PRIMARY KEY(");
 	for (size_t k = 0; r == 0 && k < sc->npk; k++) {
 		r = buf_adds(&b, k ? ", " : "");
 		r = r ?: sql_ident(&b, field_column(&sc->fields[sc->pk[k]]));
@@ -1073,13 +1093,164 @@ static int create_table(struct store *s, const struct dataset *ds)
 	return r;
 }
 
-static int check_table(struct store *s, const struct dataset *ds,
+static const struct store_fit_rules pg_fit = {.nocase = false,
+					      .type_of = pg_type};
+
+#define UNIQUE_PREFIX "ingestd_unique_"
+
+/* Whether unique key k of sc has the columns cols (names separated by
+ * \x1f, in index order). */
+static bool ukey_is(const struct schema *sc, const struct ukey *k,
+		    const char *cols)
+{
+	const char *p = cols;
+
+	for (size_t i = 0; i < k->n; i++) {
+		const char *c = field_column(&sc->fields[k->f[i]]);
+		size_t n = strlen(c);
+
+		if (strncmp(p, c, n) != 0 || (p[n] && p[n] != '\x1f'))
+			return false;
+		p += n + (p[n] ? 1 : 0);
+	}
+	return !*p;
+}
+
+/* The columns of index name in the data schema, \x1f between them. */
+#define INDEX_COLUMNS                                          \
+	"(SELECT string_agg(a.attname, E'\\x1f' ORDER BY k.i)" \
+	" FROM unnest(x.indkey) WITH ORDINALITY k(att, i)"     \
+	" JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k.att)"
+
+/*
+ * The UNIQUE indexes of ds's table (named UNIQUE_PREFIX<table>_<n>, as on
+ * SQLite) made to match schema.ukeys: one no key asks for is dropped, a
+ * missing one is created. Rows already in the table that repeat a new
+ * key refuse it (-EINVAL, why says which, in SQLite's words). Ours are
+ * told by the prefix among the table's indexes, so a name PostgreSQL
+ * would cut at 63 bytes is cut here first (the table part).
+ */
+static int sync_unique(struct store *s, const struct dataset *ds,
 		       struct buf *why)
 {
 	const struct schema *sc = &ds->schema;
+	bool *have = calloc(sc->nukeys + 1, sizeof(*have));
+	struct buf sql = BUF_INIT, name = BUF_INIT, drop = BUF_INIT;
 	struct params p = {0};
 	PGresult *res = NULL;
-	bool have_upload_id = false, have_record = false, bad = false;
+	int r, n;
+
+	if (!have)
+		return -ENOMEM;
+	p_str(&p, s->pg->conf.data_schema);
+	p_str(&p, ds->table);
+	r = run(s,
+		"SELECT i.relname, " INDEX_COLUMNS " FROM pg_index x"
+		" JOIN pg_class i ON i.oid = x.indexrelid"
+		" JOIN pg_class t ON t.oid = x.indrelid"
+		" JOIN pg_namespace ns ON ns.oid = t.relnamespace"
+		" WHERE ns.nspname = $1 AND t.relname = $2 AND x.indisunique"
+		" AND NOT x.indisprimary AND i.relname LIKE '" UNIQUE_PREFIX
+		"%'"
+		" ORDER BY i.relname",
+		&p, &res);
+	if (r < 0)
+		goto out;
+	n = PQntuples(res);
+	for (int i = 0; r == 0 && i < n; i++) {
+		const char *cols = val_str(res, i, 1);
+		size_t k;
+
+		for (k = 0; k < sc->nukeys; k++)
+			if (!have[k] &&
+			    ukey_is(sc, &sc->ukeys[k], cols ? cols : ""))
+				break;
+		if (k < sc->nukeys) {
+			have[k] = true;
+			continue;
+		}
+		r = buf_printf(&drop, "DROP INDEX %s.", s->pg->data);
+		r = r ?: sql_ident(&drop, PQgetvalue(res, i, 0));
+		r = r ?: buf_adds(&drop, ";");
+	}
+	PQclear(res);
+	res = NULL;
+	if (r == 0 && drop.len)
+		r = run_simple(s, drop.p);
+	for (size_t k = 0, seq = 1; r == 0 && k < sc->nukeys; k++) {
+		const struct ukey *u = &sc->ukeys[k];
+
+		if (have[k])
+			continue;
+		for (;; seq++) { /* the first free name in the schema */
+			struct params q = {0};
+			int taken;
+
+			buf_reset(&name);
+			/* 63: PostgreSQL's longest name (NAMEDATALEN - 1) */
+			r = buf_printf(&name, UNIQUE_PREFIX "%.*s_%zu",
+				       62 - (int)strlen(UNIQUE_PREFIX) -
+					       snprintf(NULL, 0, "%zu", seq),
+				       ds->table, seq);
+			p_str(&q, s->pg->conf.data_schema);
+			p_str(&q, name.p);
+			r = r
+				    ?: run(s,
+					   "SELECT 1 FROM pg_class c JOIN pg_namespace ns"
+					   " ON ns.oid = c.relnamespace"
+					   " WHERE ns.nspname = $1 AND c.relname = $2",
+					   &q, &res);
+			if (r < 0)
+				break;
+			taken = PQntuples(res);
+			PQclear(res);
+			res = NULL;
+			if (!taken)
+				break;
+		}
+		buf_reset(&sql);
+		r = r ?: buf_adds(&sql, "CREATE UNIQUE INDEX ");
+		r = r ?: sql_ident(&sql, name.p);
+		r = r ?: buf_printf(&sql, " ON %s.", s->pg->data);
+		r = r ?: sql_ident(&sql, ds->table);
+		r = r ?: buf_adds(&sql, "(");
+		for (size_t i = 0; r == 0 && i < u->n; i++) {
+			r = buf_adds(&sql, i ? ", " : "");
+			r = r
+				    ?: sql_ident(&sql,
+						 field_column(
+							 &sc->fields[u->f[i]]));
+		}
+		r = r ?: buf_adds(&sql, ")");
+		r = r ?: run_simple(s, sql.p);
+		if (r == -EINVAL && strcmp(s->pg->sqlstate, "23505") == 0) {
+			buf_printf(why,
+				   "table \"%s\" has rows that repeat the "
+				   "unique key (",
+				   ds->table);
+			for (size_t i = 0; i < u->n; i++)
+				buf_printf(why, "%s%s", i ? ", " : "",
+					   sc->fields[u->f[i]].name);
+			buf_printf(why,
+				   ") of dataset \"%s\": remove the repeats "
+				   "or the key",
+				   ds->name);
+		}
+	}
+out:
+	free(have);
+	buf_free(&sql);
+	buf_free(&name);
+	buf_free(&drop);
+	return r;
+}
+
+static int check_table(struct store *s, const struct dataset *ds,
+		       struct buf *why)
+{
+	struct store_column *cols = NULL;
+	struct params p = {0};
+	PGresult *res = NULL;
 	int r, n;
 
 	p_str(&p, s->pg->conf.data_schema);
@@ -1099,87 +1270,26 @@ static int check_table(struct store *s, const struct dataset *ds,
 	n = PQntuples(res);
 	if (n == 0) {
 		PQclear(res);
-		return create_table(s, ds);
+		r = create_table(s, ds);
+		return r ?: sync_unique(s, ds, why);
 	}
-	for (int i = 0; i < n; i++) {
-		const char *name = PQgetvalue(res, i, 0);
-		const char *type = PQgetvalue(res, i, 1);
-		bool notnull = PQgetvalue(res, i, 2)[0] == 't';
-		bool has_default = PQgetvalue(res, i, 3)[0] == 't';
-		int pk = (int)val_i64(res, i, 4);
-		size_t f;
-
-		if (strcmp(name, "_upload_id") == 0) {
-			have_upload_id = true;
-			continue;
-		}
-		if (schema_appends(sc) && strcmp(name, "_record") == 0) {
-			have_record = true;
-			continue;
-		}
-		for (f = 0; f < sc->nfields; f++)
-			if (strcmp(field_column(&sc->fields[f]), name) == 0)
-				break;
-		if (f == sc->nfields) {
-			if (notnull && !has_default) {
-				buf_printf(
-					why,
-					"table \"%s\" has a NOT NULL column \"%s\" that dataset \"%s\" does not declare; ",
-					ds->table, name, ds->name);
-				bad = true;
-			}
-			continue;
-		}
-		if (strcmp(type, pg_type(sc->fields[f].type)) != 0) {
-			buf_printf(
-				why,
-				"column \"%s\" of table \"%s\" is %s, the schema needs %s; ",
-				name, ds->table, type,
-				pg_type(sc->fields[f].type));
-			bad = true;
-		}
-		if (pk != field_pk_pos(sc, f)) {
-			buf_printf(
-				why,
-				"column \"%s\" of table \"%s\" is %s the primary key (position %d), the schema says %d; ",
-				name, ds->table, pk ? "in" : "not in", pk,
-				field_pk_pos(sc, f));
-			bad = true;
-		}
+	cols = calloc((size_t)n, sizeof(*cols));
+	if (!cols) {
+		PQclear(res);
+		return -ENOMEM;
 	}
-	for (size_t f = 0; f < sc->nfields; f++) {
-		bool found = false;
-
-		for (int i = 0; i < n && !found; i++)
-			found = strcmp(PQgetvalue(res, i, 0),
-				       field_column(&sc->fields[f])) == 0;
-		if (!found) {
-			buf_printf(why, "table \"%s\" has no column \"%s\"; ",
-				   ds->table, field_column(&sc->fields[f]));
-			bad = true;
-		}
-	}
+	for (int i = 0; i < n; i++)
+		cols[i] = (struct store_column){
+			.name = PQgetvalue(res, i, 0),
+			.type = PQgetvalue(res, i, 1),
+			.notnull = PQgetvalue(res, i, 2)[0] == 't',
+			.has_default = PQgetvalue(res, i, 3)[0] == 't',
+			.pk = (int)val_i64(res, i, 4),
+		};
+	r = store_table_fit(ds, cols, (size_t)n, &pg_fit, why);
+	free(cols);
 	PQclear(res);
-	if (!have_upload_id) {
-		buf_printf(why, "table \"%s\" has no column \"_upload_id\"; ",
-			   ds->table);
-		bad = true;
-	}
-	if (schema_appends(sc) && !have_record) {
-		buf_printf(why,
-			   "table \"%s\" has no column \"_record\" (dataset "
-			   "\"%s\" has no primaryKey: it appends); ",
-			   ds->table, ds->name);
-		bad = true;
-	}
-	if (bad) {
-		buf_printf(
-			why,
-			"drop or rename the table, or change dataset \"%s\" to match it",
-			ds->name);
-		return -EINVAL;
-	}
-	return 0;
+	return r ?: sync_unique(s, ds, why);
 }
 
 static int pg_ensure_table(struct store *s, const struct dataset *ds,
@@ -1529,25 +1639,45 @@ static int copy_text(struct buf *b, const char *p, size_t n)
 }
 
 /* The staging table and statements for b's dataset and columns. */
-/* The key columns of sc, quoted, separated by sep. */
-static int add_pk(struct buf *b, const struct schema *sc, const char *sep)
+/* The columns of ds's table's primary key: "_partner" first with
+ * key_includes_partner, then the declared key (none when appending). */
+static size_t key_cols(const struct dataset *ds)
+{
+	return ds->schema.npk + (ds->key_partner && ds->schema.npk ? 1 : 0);
+}
+
+static const char *key_col(const struct dataset *ds, size_t k)
+{
+	const struct schema *sc = &ds->schema;
+
+	if (ds->key_partner && sc->npk)
+		return k == 0 ? "_partner"
+			      : field_column(&sc->fields[sc->pk[k - 1]]);
+	return field_column(&sc->fields[sc->pk[k]]);
+}
+
+/* The key columns of ds, quoted, separated by sep. */
+static int add_pk(struct buf *b, const struct dataset *ds, const char *sep)
 {
 	int r = 0;
 
-	for (size_t k = 0; r == 0 && k < sc->npk; k++) {
+	for (size_t k = 0; r == 0 && k < key_cols(ds); k++) {
 		r = buf_adds(b, k ? sep : "");
-		r = r ?: sql_ident(b, field_column(&sc->fields[sc->pk[k]]));
+		r = r ?: sql_ident(b, key_col(ds, k));
 	}
 	return r;
 }
 
 /* INSERT INTO the table SELECT the staged rows, upserting on the key;
- * dedupe: only the last staged row of each key (DISTINCT ON, by _ord). */
+ * dedupe: only the last staged row of each key (DISTINCT ON, by _ord);
+ * tail (or NULL) follows the FROM (a WHERE, an ORDER BY). */
 static int stage_insert_sql(struct buf *o, const struct pg_conn *p,
 			    const struct batch *b, const char *cols,
-			    const char *name, size_t nf, bool dd)
+			    const char *name, size_t nf, bool dd,
+			    const char *tail)
 {
 	const struct schema *sc = &b->ds->schema;
+	const struct dataset *ds = b->ds;
 	int r = 0;
 
 	r = r ?: buf_printf(o, "INSERT INTO %s.", p->data);
@@ -1555,18 +1685,20 @@ static int stage_insert_sql(struct buf *o, const struct pg_conn *p,
 	r = r ?: buf_printf(o, " (%s) SELECT ", cols);
 	if (dd) {
 		r = r ?: buf_adds(o, "DISTINCT ON (");
-		r = r ?: add_pk(o, sc, ", ");
+		r = r ?: add_pk(o, ds, ", ");
 		r = r ?: buf_adds(o, ") ");
 	}
 	r = r ?: buf_printf(o, "%s FROM %s", cols, name);
 	if (dd) {
 		r = r ?: buf_adds(o, " ORDER BY ");
-		r = r ?: add_pk(o, sc, ", ");
+		r = r ?: add_pk(o, ds, ", ");
 		r = r ?: buf_adds(o, ", _ord DESC");
 	}
+	if (tail)
+		r = r ?: buf_adds(o, tail);
 	if (sc->npk) {
 		r = r ?: buf_adds(o, " ON CONFLICT (");
-		r = r ?: add_pk(o, sc, ", ");
+		r = r ?: add_pk(o, ds, ", ");
 		r = r ?: buf_adds(o, ") DO UPDATE SET ");
 		for (size_t k = 0; r == 0 && k < nf; k++) {
 			size_t f = (size_t)b->cell_field[k];
@@ -1599,14 +1731,14 @@ static int stage_dupcount_sql(struct buf *dk, const struct pg_conn *p,
 				       dk,
 				       "SELECT (SELECT count(*) FROM %s) - count(*) + count(t.\"_upload_id\") FROM (SELECT DISTINCT ",
 				       name);
-		r = r ?: add_pk(dk, sc, ", ");
+		r = r ?: add_pk(dk, b->ds, ", ");
 		r = r
 			    ?: buf_printf(dk, " FROM %s) k LEFT JOIN %s.", name,
 					  p->data);
 		r = r ?: sql_ident(dk, b->ds->table);
 		r = r ?: buf_adds(dk, " t ON t.\"_upload_id\" = $1");
-		for (size_t k = 0; r == 0 && k < sc->npk; k++) {
-			const char *col = field_column(&sc->fields[sc->pk[k]]);
+		for (size_t k = 0; r == 0 && k < key_cols(b->ds); k++) {
+			const char *col = key_col(b->ds, k);
 
 			r = buf_adds(dk, " AND k.");
 			r = r ?: sql_ident(dk, col);
@@ -1617,20 +1749,68 @@ static int stage_dupcount_sql(struct buf *dk, const struct pg_conn *p,
 	return r;
 }
 
+/*
+ * One staged row ($1: its _ord) applied as SQLite's one-by-one upsert
+ * applies it, for the datasets whose rows the writer checks
+ * (dataset_row_checks): answers whether its key repeats a row of upload
+ * $2 (counted in rows.duplicate_keys) and whether it was applied (not
+ * when it repeats one under duplicate_keys: error). A unique key it
+ * breaks fails the statement (23505).
+ */
+static int stage_row_sql(struct buf *o, const struct pg_conn *p,
+			 const struct batch *b, const char *cols,
+			 const char *name, size_t nf)
+{
+	const struct dataset *ds = b->ds;
+	bool refuse = ds->duplicate_keys == DUPKEYS_ERROR && ds->schema.npk;
+	int r;
+
+	r = buf_adds(o, "WITH d AS (SELECT ");
+	if (ds->schema.npk) {
+		r = r
+			    ?: buf_printf(o, "count(*) AS n FROM %s s JOIN %s.",
+					  name, p->data);
+		r = r ?: sql_ident(o, ds->table);
+		r = r ?: buf_adds(o, " t ON t.\"_upload_id\" = $2");
+		for (size_t k = 0; r == 0 && k < key_cols(ds); k++) {
+			r = buf_adds(o, " AND t.");
+			r = r ?: sql_ident(o, key_col(ds, k));
+			r = r ?: buf_adds(o, " = s.");
+			r = r ?: sql_ident(o, key_col(ds, k));
+		}
+		r = r ?: buf_adds(o, " WHERE s._ord = $1");
+	} else {
+		r = r ?: buf_adds(o, "$2::bigint * 0 AS n");
+	}
+	r = r ?: buf_adds(o, "), i AS (");
+	r = r
+		    ?: stage_insert_sql(o, p, b, cols, name, nf, false,
+					refuse ? " WHERE _ord = $1 AND"
+						 " (SELECT n FROM d) = 0"
+					       : " WHERE _ord = $1");
+	r = r
+		    ?: buf_adds(o, " RETURNING 1) SELECT (SELECT n FROM d),"
+				   " (SELECT count(*) FROM i)");
+	return r;
+}
+
 static int stage_for(struct store *s, const struct batch *b, struct stage **out)
 {
 	struct pg_conn *p = s->pg;
 	const struct schema *sc = &b->ds->schema;
 	struct buf key = BUF_INIT, cr = BUF_INIT, cp = BUF_INIT, ap = BUF_INIT,
 		   dp = BUF_INIT, tr = BUF_INIT, dc = BUF_INIT, cols = BUF_INIT,
-		   dk = BUF_INIT;
+		   dk = BUF_INIT, rw = BUF_INIT;
+	bool checks = dataset_row_checks(b->ds);
 	/* appending: the last cell is the record number (_record) */
 	size_t nf = b->ncells_row - schema_appends(sc);
 	struct stage *st;
 	char name[48];
 	int r;
 
-	r = buf_adds(&key, b->ds->table);
+	/* the flags too: a reload may change what the statements do */
+	r = buf_printf(&key, "%s%s%s", b->ds->table, checks ? ",c" : "",
+		       b->ds->key_partner ? ",p" : "");
 	for (size_t k = 0; r == 0 && k < nf; k++)
 		r = buf_printf(&key, ",%d", b->cell_field[k]);
 	if (r < 0)
@@ -1649,6 +1829,8 @@ static int stage_for(struct store *s, const struct batch *b, struct stage **out)
 	if (nf < b->ncells_row)
 		r = r ?: buf_adds(&cols, "\"_record\", ");
 	r = r ?: buf_adds(&cols, "\"_upload_id\"");
+	if (b->ds->key_partner)
+		r = r ?: buf_adds(&cols, ", \"_partner\"");
 	/* _ord: the row's place in the batch, sent with it (cheaper than a
 	 * sequence), so that the last row of a key wins as on SQLite */
 	r = r
@@ -1663,13 +1845,22 @@ static int stage_for(struct store *s, const struct batch *b, struct stage **out)
 	}
 	if (nf < b->ncells_row)
 		r = r ?: buf_adds(&cr, "\"_record\" bigint, ");
-	r = r ?: buf_adds(&cr, "\"_upload_id\" bigint) ON COMMIT DELETE ROWS");
+	r = r ?: buf_adds(&cr, "\"_upload_id\" bigint");
+	if (b->ds->key_partner)
+		r = r ?: buf_adds(&cr, ", \"_partner\" text");
+	r = r ?: buf_adds(&cr, ") ON COMMIT DELETE ROWS");
 	r = r ?: buf_printf(&cp, "COPY %s (_ord, %s) FROM STDIN", name, cols.p);
 	r = r ?: buf_printf(&dc, "COPY %s.", p->data);
 	r = r ?: sql_ident(&dc, b->ds->table);
 	r = r ?: buf_printf(&dc, " (%s) FROM STDIN", cols.p);
-	r = r ?: stage_insert_sql(&ap, p, b, cols.p, name, nf, false);
-	r = r ?: stage_insert_sql(&dp, p, b, cols.p, name, nf, true);
+	/* rows the writer checks go in file order, as SQLite applies them:
+	 * which of two rows breaks a unique key is the later one */
+	r = r
+		    ?: stage_insert_sql(&ap, p, b, cols.p, name, nf, false,
+					checks ? " ORDER BY _ord" : NULL);
+	r = r ?: stage_insert_sql(&dp, p, b, cols.p, name, nf, true, NULL);
+	if (checks)
+		r = r ?: stage_row_sql(&rw, p, b, cols.p, name, nf);
 	r = r ?: buf_printf(&tr, "TRUNCATE %s", name);
 	r = r ?: stage_dupcount_sql(&dk, p, b, name);
 	if (r < 0)
@@ -1689,6 +1880,7 @@ static int stage_for(struct store *s, const struct batch *b, struct stage **out)
 	st->dedupe_sql = buf_take(&dp);
 	st->direct_sql = buf_take(&dc);
 	st->dupcount_sql = dk.len ? buf_take(&dk) : NULL;
+	st->row_sql = rw.len ? buf_take(&rw) : NULL;
 	st->made = false;
 	*out = st;
 out:
@@ -1698,6 +1890,7 @@ out:
 	buf_free(&tr);
 	buf_free(&dc);
 	buf_free(&dk);
+	buf_free(&rw);
 	buf_free(&dp);
 	buf_free(&ap);
 	buf_free(&cols);
@@ -1880,9 +2073,175 @@ static int copy_rows(struct store *s, const struct batch *b, bool ord)
 			}
 			r = r ?: buf_addc(t, '\t');
 		}
-		r = r ?: buf_printf(t, "%lld\n", (long long)b->upload_id);
+		r = r ?: buf_printf(t, "%lld", (long long)b->upload_id);
+		if (b->ds->key_partner) {
+			r = r ?: buf_addc(t, '\t');
+			r = r
+				    ?: copy_text(t, s->pg->partner,
+						 strlen(s->pg->partner));
+		}
+		r = r ?: buf_addc(t, '\n');
 	}
 	return r;
+}
+
+/* key_includes_partner: the partner of b's upload into s->pg->partner,
+ * read once per upload (it never changes). */
+static int batch_partner(struct store *s, const struct batch *b)
+{
+	struct pg_conn *p = s->pg;
+	struct params q = {0};
+	PGresult *res = NULL;
+	char *sql = NULL;
+	int r;
+
+	if (!b->ds->key_partner || p->partner_of == b->upload_id)
+		return 0;
+	r = sql_make(
+		p, &sql,
+		"SELECT coalesce(partner, '') FROM @.uploads WHERE id = $1");
+	p_i64(&q, b->upload_id);
+	r = r ?: run(s, sql, &q, &res);
+	free(sql);
+	if (r < 0)
+		return r;
+	if (PQntuples(res) == 0) {
+		PQclear(res);
+		snprintf(s->err, sizeof(s->err), "upload %lld does not exist",
+			 (long long)b->upload_id);
+		return -ENOENT;
+	}
+	snprintf(p->partner, sizeof(p->partner), "%s", PQgetvalue(res, 0, 0));
+	p->partner_of = b->upload_id;
+	PQclear(res);
+	return 0;
+}
+
+/* The unique key of b's dataset whose index con is (by its columns), as
+ * SQLite's failed_ukey() tells it from its message: the first one when
+ * none matches (an index of the table's owner). */
+static int failed_ukey(struct store *s, const struct batch *b, const char *con,
+		       const struct ukey **out)
+{
+	const struct schema *sc = &b->ds->schema;
+	struct params q = {0};
+	PGresult *res = NULL;
+	const char *cols;
+	int r;
+
+	*out = &sc->ukeys[0];
+	p_str(&q, s->pg->conf.data_schema);
+	p_str(&q, con);
+	r = run(s,
+		"SELECT " INDEX_COLUMNS " FROM pg_index x"
+		" JOIN pg_class i ON i.oid = x.indexrelid"
+		" JOIN pg_namespace ns ON ns.oid = i.relnamespace"
+		" WHERE ns.nspname = $1 AND i.relname = $2",
+		&q, &res);
+	if (r < 0)
+		return r;
+	cols = PQntuples(res) ? val_str(res, 0, 0) : NULL;
+	for (size_t k = 0; cols && k < sc->nukeys; k++)
+		if (ukey_is(sc, &sc->ukeys[k], cols)) {
+			*out = &sc->ukeys[k];
+			break;
+		}
+	PQclear(res);
+	return 0;
+}
+
+/* A retry of the batch (a lost session) starts again from the job's
+ * errors: the writer's of the attempt before are undone. */
+static void unrefuse(struct batch *b)
+{
+	int64_t extra = (int64_t)(b->nerrs - b->nerrs_job);
+
+	b->applied += extra;
+	b->failed -= extra;
+	b->nerrs = b->nerrs_job;
+}
+
+/*
+ * The staged rows one by one, in the order SQLite applies them (key order
+ * when the batch was sorted): a row that breaks a unique key (undone
+ * alone, in a savepoint) or repeats a key of its upload under
+ * duplicate_keys: error is a row error of its record, as on SQLite; any
+ * other refusal fails the batch. One round trip or three per row: only
+ * for batches with such a row.
+ */
+static int apply_one_by_one(struct store *s, struct batch *b,
+			    const struct stage *st)
+{
+	const struct schema *sc = &b->ds->schema;
+	struct ukey pkey = {.f = sc->pk, .n = sc->npk};
+	size_t n0 = b->nerrs;
+	int64_t dups = 0;
+	int r = 0;
+
+	for (size_t j = 0; r == 0 && j < b->nrows; j++) {
+		size_t i = b->sorted ? b->order[j] : j; /* batch_sort() */
+		struct params q = {0};
+		PGresult *res = NULL;
+
+		p_i64(&q, (int64_t)i);
+		p_i64(&q, b->upload_id);
+		if (sc->nukeys)
+			r = run_simple(s, "SAVEPOINT ingestd_row");
+		r = r ?: run(s, st->row_sql, &q, &res);
+		if (r == 0) {
+			int64_t dup = val_i64(res, 0, 0);
+			bool applied = val_i64(res, 0, 1) > 0;
+
+			PQclear(res);
+			dups += dup;
+			if (sc->nukeys)
+				r = run_simple(s, "RELEASE ingestd_row");
+			if (r == 0 && !applied && dup &&
+			    b->ds->duplicate_keys == DUPKEYS_ERROR)
+				r = store_row_refused(b, i, &pkey,
+						      ERR_PRIMARY_KEY);
+		} else if (sc->nukeys && !conn_bad(s) &&
+			   strcmp(s->pg->sqlstate, "23505") == 0) {
+			const struct ukey *k = NULL;
+			char con[sizeof(s->pg->constraint)];
+
+			memcpy(con, s->pg->constraint, sizeof(con));
+			r = run_simple(s, "ROLLBACK TO ingestd_row;"
+					  " RELEASE ingestd_row");
+			r = r ?: failed_ukey(s, b, con, &k);
+			r = r ?: store_row_refused(b, i, k, ERR_UNIQUE);
+		}
+	}
+	b->dup_keys = dups;
+	return r ?: store_merge_errors(b, n0);
+}
+
+/*
+ * The staged rows of a dataset whose rows the writer checks: all at once
+ * (in file order) when that breaks nothing, else one by one. Rows with
+ * the same key in the batch, or a key this upload has already under
+ * duplicate_keys: error, go one by one at once: the statement for all
+ * would apply the last of a key only, or refuse none.
+ */
+static int apply_checked(struct store *s, struct batch *b,
+			 const struct stage *st, int dup)
+{
+	bool uq = b->ds->schema.nukeys > 0;
+	int r;
+
+	if (dup || (b->ds->duplicate_keys == DUPKEYS_ERROR && b->dup_keys))
+		return apply_one_by_one(s, b, st);
+	if (!uq)
+		return run_simple(s, st->apply_sql);
+	r = run_simple(s, "SAVEPOINT ingestd_checked");
+	r = r ?: run_simple(s, st->apply_sql);
+	if (r == 0)
+		return run_simple(s, "RELEASE ingestd_checked");
+	if (conn_bad(s) || strcmp(s->pg->sqlstate, "23505") != 0)
+		return r;
+	r = run_simple(s, "ROLLBACK TO ingestd_checked;"
+			  " RELEASE ingestd_checked");
+	return r ?: apply_one_by_one(s, b, st);
 }
 
 /* Batches to skip the direct COPY after one met a key already there. */
@@ -1900,22 +2259,27 @@ static int copy_rows(struct store *s, const struct batch *b, bool ord)
  */
 static int apply_rows(struct store *s, struct batch *b)
 {
+	bool checks = dataset_row_checks(b->ds);
 	struct stage *st = NULL;
 	int r, dup;
 
 	b->dup_keys = 0; /* a first COPY meets no key of this upload */
+	if (checks)
+		unrefuse(b);
 	if (b->nrows == 0)
 		return 0;
 	r = stage_for(s, b, &st);
+	r = r ?: batch_partner(s, b);
 	if (r < 0)
 		return r;
-	if (schema_appends(&b->ds->schema)) {
+	if (schema_appends(&b->ds->schema) && !checks) {
 		/* every row is new: its key is (this upload, its record),
 		 * and a batch is applied once (the resume point) */
 		r = copy_rows(s, b, false);
 		return r ?: copy_in(s, st->direct_sql);
 	}
-	dup = batch_dup_keys(b);
+	/* appending: no key of the rows' own (a unique one fails the COPY) */
+	dup = schema_appends(&b->ds->schema) ? 0 : batch_dup_keys(b);
 	if (dup < 0)
 		return dup;
 	if (!dup && st->direct_pause == 0) {
@@ -1952,7 +2316,10 @@ static int apply_rows(struct store *s, struct batch *b)
 			PQclear(res);
 		}
 	}
-	r = r ?: run_simple(s, dup ? st->dedupe_sql : st->apply_sql);
+	if (checks)
+		r = r ?: apply_checked(s, b, st, dup);
+	else
+		r = r ?: run_simple(s, dup ? st->dedupe_sql : st->apply_sql);
 	/* emptied at each commit (ON COMMIT DELETE ROWS); inside a group
 	 * the next batch shares the transaction */
 	if (r == 0 && s->pg->group)
@@ -2169,6 +2536,9 @@ static int read_rec(const PGresult *res, int i, struct upload_rec *r)
 	r->applied = val_i64(res, i, 13);
 	r->failed = val_i64(res, i, 14);
 	r->errors = val_i64(res, i, 15);
+	r->partner = val_str(res, i, 16) ? strdup(val_str(res, i, 16)) : NULL;
+	if (val_str(res, i, 16) && !r->partner)
+		return -ENOMEM;
 	return 0;
 }
 
@@ -2213,10 +2583,12 @@ static int pg_upload_latest_same_name(struct store *s, int64_t id,
 	int r = read_ready(s);
 
 	r = r
-		    ?: sql_make(s->pg, &sql,
-				"SELECT max(o.id) FROM @.uploads u, @.uploads o"
-				" WHERE u.id = $1 AND o.file_name = u.file_name"
-				" AND o.file_name_raw = u.file_name_raw");
+		    ?: sql_make(
+			       s->pg, &sql,
+			       "SELECT max(o.id) FROM @.uploads u, @.uploads o"
+			       " WHERE u.id = $1 AND o.file_name = u.file_name"
+			       " AND o.file_name_raw = u.file_name_raw"
+			       " AND o.partner IS NOT DISTINCT FROM u.partner");
 	if (r < 0)
 		return r;
 	p_i64(&p, id);

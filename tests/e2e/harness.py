@@ -316,9 +316,15 @@ class PgConnection:
         sql = re.sub(r"\btypeof\(([\w\".]+)\)", self.TYPEOF, sql)
         # SQLite's other spellings the tests use
         sql = re.sub(r"\bCAST\(([\w\".]+) AS BLOB\)", r"convert_to(\1, 'UTF8')", sql)
+        # cid, name, type, notnull, dflt_value, pk (its place in the key)
         sql = re.sub(r"^PRAGMA table_info\((\w+)\)$",
-                     r"SELECT ordinal_position - 1, column_name, data_type"
-                     r" FROM information_schema.columns WHERE table_name = '\1'"
+                     r"SELECT ordinal_position - 1, column_name, data_type,"
+                     r" (is_nullable = 'NO')::int, column_default,"
+                     r" coalesce((SELECT k.ordinal_position FROM information_schema.key_column_usage k"
+                     r" JOIN information_schema.table_constraints t USING (constraint_schema, constraint_name)"
+                     r" WHERE t.constraint_type = 'PRIMARY KEY' AND k.table_schema = c.table_schema"
+                     r" AND k.table_name = c.table_name AND k.column_name = c.column_name), 0)"
+                     r" FROM information_schema.columns c WHERE table_name = '\1'"
                      r" AND table_schema = ANY (current_schemas(false)) ORDER BY 1", sql)
         c.execute(sql.replace("%", "%%").replace("?", "%s"), tuple(params))
         return _PgCursor(c, self.raw)

@@ -17,10 +17,9 @@ import json
 import os
 import re
 import signal
-import tempfile
 
 import pg
-from harness import (DATASETS_YAML, Daemon, DaemonError, at_end, cases, check, check_eq, check_upload,
+from harness import (DATASETS_YAML, Daemon, DaemonError, check, check_eq, check_upload,
                      csv_text, example, product_rows, wait_until, with_config)
 from httpc import get, wait_listening
 
@@ -359,38 +358,3 @@ def test_pg_migration_2_to_3(bin):
     wait_until("the new event taken",
                lambda: b'"taken":true' in get(d, "/uploads/2/deliveries")[2], 10, daemon=d)
     check_eq(d.query("SELECT sum(n) FROM error_totals"), [(3,)], "the trigger counts new ones")
-
-
-REFUSED = [
-    ("uniqueKeys", dict(datasets=DATASETS_YAML.replace(
-        "      primaryKey: [sku]\n", "      primaryKey: [sku]\n      uniqueKeys: [[name]]\n")),
-     'dataset "product": uniqueKeys and unique'),
-    ("duplicate-keys-error", dict(datasets=DATASETS_YAML.replace(
-        "    table: product\n", "    table: product\n    duplicate_keys: error\n")),
-     'dataset "product": duplicate_keys: error'),
-    ("partners", dict(extra="partners:\n  - name: acme\n    datasets: [product]\n"), "partners"),
-]
-
-
-@cases(REFUSED)
-def test_pg_refuses_what_it_lacks(bin, cfg, what):
-    """A feature the PostgreSQL backend does not have yet is a start-up
-    error that names it, never a silent difference; the same file starts
-    on SQLite."""
-    if "SECRET" in cfg.get("extra", ""):  # a webhook's secret file, mode 0600
-        fd, path = tempfile.mkstemp(prefix="ingestd-e2e-secret-", dir="/tmp")
-        os.write(fd, b"s3cret-for-the-test\n")
-        os.close(fd)
-        at_end(lambda: os.unlink(path))
-        cfg = dict(cfg, extra=cfg["extra"].replace("SECRET", path))
-    d = Daemon(bin, start=False, backend="postgresql", **cfg)
-    try:
-        d.start()
-    except DaemonError:
-        d.stop()
-    else:
-        raise AssertionError("started on PostgreSQL with %s" % what)
-    log = d.log()
-    check("%s is not yet supported with a PostgreSQL database" % what in log,
-          "log: %r" % log[-600:])
-    Daemon(bin, backend="sqlite", **cfg)  # starts (it raises otherwise)

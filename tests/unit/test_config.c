@@ -85,7 +85,6 @@ static int load_text(const char *text, struct config **out, struct buf *errs,
 /* A PostgreSQL database (the key's value is not checked against a
  * server when the config loads), on line 1. */
 #define PGDB "database: \"host=/run/pg dbname=i\"\n"
-#define PG_NOT_YET "is not yet supported with a PostgreSQL database"
 
 struct bad_case {
 	const char *yaml;
@@ -115,19 +114,6 @@ static const struct bad_case bad_cases[] = {
 	{"postgresql: 5\n" DS, "postgresql: expected a mapping"},
 	/* PostgreSQL: what its backend does not do yet is refused, never a
 	 * silent difference (the key's place, and why) */
-	{PGDB "datasets:\n  - name: p\n    schema:\n      primaryKey: a\n"
-	      "      uniqueKeys: [[b]]\n      fields: [{name: a}, {name: b}]\n",
-	 ":3:5: dataset \"p\": uniqueKeys and unique " PG_NOT_YET},
-	{PGDB
-	 "datasets:\n  - name: p\n    schema:\n      primaryKey: a\n"
-	 "      fields: [{name: a}, {name: b, constraints: {unique: true}}]\n",
-	 "dataset \"p\": uniqueKeys and unique " PG_NOT_YET},
-	{PGDB DSK("duplicate_keys: error"),
-	 ":3:5: dataset \"p\": duplicate_keys: error " PG_NOT_YET},
-	{PGDB DSK("key_includes_partner: true"),
-	 "dataset \"p\": key_includes_partner " PG_NOT_YET},
-	{PGDB DS "partners:\n  - name: a\n    datasets: [p]\n",
-	 ":8:3: partners " PG_NOT_YET},
 	/* unsigned numbers: range, sign, garbage, wrong node type */
 	{"workers: 0\n" DS, ":1:10: workers: 0 is out of range 1..64\n"},
 	{"root: var/x\nsettle_ms: 1\nworkers: 0\n" DS,
@@ -1400,7 +1386,26 @@ static bool g_unique(const struct config *c)
 	       !s->fields[1].unique;
 }
 
+/* PostgreSQL has them too (issue 16): unique keys, duplicate_keys:
+ * error, key_includes_partner with partners. */
+static bool g_pg_unique_partners(const struct config *c)
+{
+	const struct dataset *d = &c->datasets[0];
+
+	return strcmp(c->database, "host=/run/pg dbname=i") == 0 &&
+	       d->duplicate_keys == DUPKEYS_ERROR && d->key_partner &&
+	       d->schema.nukeys == 2 && c->partners_set && c->npartners == 1 &&
+	       strcmp(c->partners[0].name, "a") == 0;
+}
+
 static const struct good_case good_cases[] = {
+	{PGDB "datasets:\n  - name: p\n    duplicate_keys: error\n"
+	      "    key_includes_partner: true\n    schema:\n"
+	      "      primaryKey: a\n      uniqueKeys: [[b]]\n"
+	      "      fields: [{name: a}, {name: b}, {name: c, constraints:"
+	      " {unique: true}}]\n"
+	      "partners:\n  - name: a\n    datasets: [p]\n",
+	 g_pg_unique_partners},
 	{"database: \"postgresql:///ingest?host=/run/pg\"\npostgresql:\n"
 	 "  schema: etl\n  data_schema: landing\n  password_file: pw.txt\n"
 	 "  statement_timeout_ms: 5\n  lock_timeout_ms: 6\n"
