@@ -3542,6 +3542,11 @@ static int retire_pick(struct store *s, unsigned days, unsigned limit,
 					 " AND coalesce(finished_at, created_at)"
 					 " < clock_timestamp() - make_interval(days => $1)"
 					 " AND id < (SELECT max(id) FROM @.uploads)"
+					 " AND NOT EXISTS (SELECT 1 FROM @.outbox o"
+					 " WHERE o.upload_id = u.id AND (NOT o.done"
+					 " OR EXISTS (SELECT 1 FROM @.deliveries d"
+					 " WHERE d.event_id = o.id"
+					 " AND d.state = 'pending')))"
 					 " ORDER BY id LIMIT $2",
 			       upload_state_terminal_mask());
 	p_i64(&p, days);
@@ -3685,6 +3690,19 @@ static int retain_uploads(struct store *s, unsigned days, unsigned limit,
 			       "DELETE FROM @.upload_errors WHERE upload_id IN"
 			       " (SELECT id FROM pg_temp.retire)",
 			       rows);
+	/* their events and deliveries too: an identity never gives an id
+	 * again, so the event ids receivers de-duplicate on stay unique */
+	r = r
+		    ?: run_t(s,
+			     "DELETE FROM @.deliveries WHERE event_id IN"
+			     " (SELECT id FROM @.outbox WHERE upload_id IN"
+			     " (SELECT id FROM pg_temp.retire))",
+			     NULL, NULL);
+	r = r
+		    ?: run_t(s,
+			     "DELETE FROM @.outbox WHERE upload_id IN"
+			     " (SELECT id FROM pg_temp.retire)",
+			     NULL, NULL);
 	return r
 		       ?: run_count(s,
 				    "DELETE FROM @.uploads WHERE id IN"

@@ -25,8 +25,24 @@
 
 #define NOW "strftime('%Y-%m-%dT%H:%M:%fZ','now')"
 
+/* A record is deleted only once its event is taken and no delivery of it
+ * is still pending (outbox.h): its feedback files and webhooks are done. */
+#define NOTIFIED                                                           \
+	" AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.upload_id = u.id" \
+	"  AND (o.done = 0 OR EXISTS (SELECT 1 FROM deliveries d"          \
+	"  WHERE d.event_id = o.id AND d.state = 'pending')))"
+
+/* The outbox rows of the retired records go with them, but for the newest
+ * event: ids are INTEGER PRIMARY KEY without AUTOINCREMENT, and an event
+ * id is what receivers de-duplicate on, so it must never be reused. */
+#define RETIRED_EVENTS                                     \
+	" (SELECT o.id FROM outbox o WHERE o.upload_id IN" \
+	"  (SELECT id FROM temp.retire)"                   \
+	"  AND o.id < (SELECT max(id) FROM outbox))"
+
 /* Uploads finished before "now - days", terminal and with their status
- * files written (status_pending = 0), oldest first, into temp.retire. */
+ * files written (status_pending = 0), oldest first, into temp.retire
+ * (whole records: NOTIFIED too). */
 static int pick(struct store *s, unsigned days, unsigned limit,
 		bool with_errors)
 {
@@ -52,7 +68,7 @@ static int pick(struct store *s, unsigned days, unsigned limit,
 			       with_errors
 				       ? " AND EXISTS (SELECT 1 FROM upload_errors e"
 					 " WHERE e.upload_id = u.id)"
-				       : " AND id < (SELECT max(id) FROM uploads)",
+				       : " AND id < (SELECT max(id) FROM uploads)" NOTIFIED,
 			       limit);
 	r = r ?: store_exec(s, b.p);
 	buf_free(&b);
@@ -168,8 +184,12 @@ int sq_retain_uploads(struct store *s, unsigned days, unsigned limit,
 	if (r < 0)
 		return rollback(s, r);
 	*error_rows = sqlite3_changes64(s->db);
-	r = store_exec(s, "DELETE FROM uploads WHERE id IN"
-			  " (SELECT id FROM temp.retire)");
+	r = store_exec(s,
+		       "DELETE FROM deliveries WHERE event_id IN" RETIRED_EVENTS
+		       ";DELETE FROM outbox WHERE id IN" RETIRED_EVENTS ";");
+	r = r
+		    ?: store_exec(s, "DELETE FROM uploads WHERE id IN"
+				     " (SELECT id FROM temp.retire)");
 	r = r ?: store_exec(s, "COMMIT");
 	if (r < 0)
 		return rollback(s, r);

@@ -140,6 +140,12 @@ def test_retention_folders_and_records(bin):
                      " FROM upload_summaries"),
              [(5, "gone.csv", "product", "completed", 1, 1, 1)], "the one-line summary")
     check_eq(get(d, "/uploads/5/")[0], 404, "a deleted record is gone from the API")
+    # the deleted record's event went with it (but for the newest event,
+    # whose id is never given again)
+    check_eq(d.query("SELECT count(*) FROM outbox WHERE upload_id NOT IN (SELECT id FROM uploads)"
+                     " AND id < (SELECT max(id) FROM outbox)"), [(0,)], "events of deleted records")
+    check_eq(d.query("SELECT count(*) FROM outbox WHERE upload_id IN (SELECT id FROM uploads)"),
+             [(5,)], "the events of the records kept")
     after = metrics(d)
     for k, v in before.items():
         if k.startswith(("ingestd_uploads_total", "ingestd_rows_", "ingestd_row_errors_total",

@@ -823,6 +823,104 @@ static void test_errors_prev_and_summary(void **state)
 	assert_int_equal(store_errors_prev(db, id, 5, 0, &groups), -EINVAL);
 }
 
+/* ---- retention and the outbox ---- */
+
+static int64_t count_of(sqlite3 *raw, const char *sql)
+{
+	sqlite3_stmt *st;
+	int64_t n = -1;
+
+	assert_int_equal(sqlite3_prepare_v2(raw, sql, -1, &st, NULL),
+			 SQLITE_OK);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
+/* A record goes only once its event is taken and no delivery of it is
+ * pending; its outbox rows go with it, but for the newest event, whose id
+ * must never be given again. */
+static void test_retain_outbox(void **state)
+{
+	static const struct {
+		int event;            /* 0: none; else its outbox id */
+		int done;             /* the event taken */
+		const char *delivery; /* NULL: none */
+		bool retired;
+	} cases[] = {
+		{0, 0, NULL, true},       {1, 0, NULL, false},
+		{2, 1, "pending", false}, {3, 1, "delivered", true},
+		{5, 1, "expired", true},  {4, 1, "gone", true},
+		{6, 1, "dropped", true},  {0, 0, NULL, false}, /* the newest */
+	};
+	const size_t n = sizeof(cases) / sizeof(cases[0]);
+	sqlite3 *raw = NULL;
+	int64_t rows = -1;
+	char sql[512];
+	int r;
+
+	(void)state;
+	assert_int_equal(sqlite3_open(dbpath, &raw), SQLITE_OK);
+	for (size_t i = 0; i < n; i++) {
+		snprintf(
+			sql, sizeof(sql),
+			"INSERT INTO uploads(id, file_name, file_name_raw, state,"
+			" created_at, started_at, finished_at, status_pending)"
+			" VALUES(%zu, 'f%zu.csv', x'00', 'completed',"
+			" '2020-01-01T00:00:00.000Z', '2020-01-01T00:00:00.000Z',"
+			" '2020-01-01T00:00:01.000Z', 0)",
+			i + 1, i + 1);
+		assert_int_equal(sqlite3_exec(raw, sql, NULL, NULL, NULL),
+				 SQLITE_OK);
+		if (!cases[i].event)
+			continue;
+		snprintf(
+			sql, sizeof(sql),
+			"INSERT INTO outbox(id, upload_id, event, created_at, done)"
+			" VALUES(%d, %zu, 'completed', '2020-01-01T00:00:01.000Z', %d)",
+			cases[i].event, i + 1, cases[i].done);
+		assert_int_equal(sqlite3_exec(raw, sql, NULL, NULL, NULL),
+				 SQLITE_OK);
+		if (!cases[i].delivery)
+			continue;
+		snprintf(
+			sql, sizeof(sql),
+			"INSERT INTO deliveries(event_id, target, state, next_ms,"
+			" deadline_ms) VALUES(%d, 'aaaaaaaaaaaaaaaa', '%s', 0, 0)",
+			cases[i].event, cases[i].delivery);
+		assert_int_equal(sqlite3_exec(raw, sql, NULL, NULL, NULL),
+				 SQLITE_OK);
+	}
+
+	r = store_retain_uploads(db, 1, 100, false, &rows);
+	assert_int_equal(r, 5);
+	assert_int_equal(store_retain_uploads(db, 1, 100, false, &rows), 0);
+	for (size_t i = 0; i < n; i++) {
+		snprintf(sql, sizeof(sql),
+			 "SELECT count(*) FROM uploads WHERE id = %zu", i + 1);
+		if (count_of(raw, sql) != (cases[i].retired ? 0 : 1))
+			fail_msg(
+				"upload %zu (event %d, done %d, delivery %s): %s",
+				i + 1, cases[i].event, cases[i].done,
+				cases[i].delivery ? cases[i].delivery : "none",
+				cases[i].retired ? "kept" : "deleted");
+		if (!cases[i].event)
+			continue;
+		/* 6 is the newest event: kept with its delivery */
+		snprintf(
+			sql, sizeof(sql),
+			"SELECT (SELECT count(*) FROM outbox WHERE id = %d) +"
+			" (SELECT count(*) FROM deliveries WHERE event_id = %d)",
+			cases[i].event, cases[i].event);
+		assert_int_equal(count_of(raw, sql),
+				 cases[i].retired && cases[i].event != 6
+					 ? 0
+					 : 1 + (cases[i].delivery != NULL));
+	}
+	sqlite3_close(raw);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -835,6 +933,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_batches, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_group, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_retain_outbox, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_errors_prev_and_summary,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_table_mismatch, setup,
