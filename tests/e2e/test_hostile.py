@@ -13,6 +13,7 @@ always unmounted in a finally.
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -209,6 +210,109 @@ def test_hard_link_before_rename(bin):
     st = d.wait_id(1, timeout=30)
     check_not_completed(d, st, "hard link")
     check_eq(product_count(d), 0, "product rows")
+
+
+# --------------------------------------------------------------------------
+# 6: a file replaced during the claim ends in exactly one place
+
+def strace_inject(pid, inject, out):
+    """Attach strace to every thread of pid, altering the first renameat2
+    (only rename_noreplace calls it; renameat(2) is a syscall of its own on
+    this architecture) as inject says, tracing to the file out; returns the
+    strace process once every thread is traced."""
+    path = shutil.which("strace")
+    check(path is not None, "strace missing: run scripts/test-deps.sh")
+    p = subprocess.Popen([path, "-qq", "-f", "-p", str(pid), "-o", out,
+                          "-e", "trace=renameat2", "-e", "inject=renameat2:%s:when=1" % inject],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+
+    def traced():
+        for t in os.listdir("/proc/%d/task" % pid):
+            with open("/proc/%d/task/%s/status" % (pid, t)) as f:
+                if "TracerPid:\t0\n" in f.read():
+                    return False
+        return True
+    wait_until("strace attached", traced, 10, poll=0.01)
+    return p
+
+
+def where_is(d, content):
+    """Every path under the daemon's tree (inbox/, .work/, processed/,
+    failed/, rejected/) whose bytes are content."""
+    found = []
+    for sub in ("inbox", ".work", "processed", "failed", "rejected"):
+        for n in d.listdir(sub):
+            full = d.path(sub, n)
+            if os.path.isfile(full) and not os.path.islink(full):
+                with open(full, "rb") as f:
+                    if f.read() == content:
+                        found.append("%s/%s" % (sub, os.fsdecode(n)))
+    return found
+
+
+REPLACED = [
+    # id, strace injection into the move back, what happens meanwhile,
+    # where the replacement ends, upload 1's location, what its reason says
+    ("name-taken-again", "delay_enter=3000000", "drop", "failed/1-x.csv", "failed/1-x.csv",
+     "its name was taken again"),
+    ("no-rename-noreplace", "error=EINVAL", None, "processed/2-x.csv", None,
+     "the new one is taken as an upload of its own"),
+]
+
+
+@cases(REPLACED)
+def test_replaced_during_claim_ends_in_one_place(bin, inject, meanwhile, ends, location,
+                                                 mentions):
+    """Item 6: the file under the name is replaced while the claim waits on
+    the (stalled) writer, so the rename into .work/ takes the replacement,
+    which must go back to the inbox. When it cannot, because the name was
+    taken again meanwhile (EEXIST; the move back is held by strace while a
+    third file is dropped) or because the file system has no
+    RENAME_NOREPLACE (EINVAL injected: the link+unlink fallback), every
+    file still ends in exactly one documented place, also after a restart:
+    nothing stays in .work/ and nothing is deleted."""
+    d = stalled_daemon(bin)
+    first = csv_text(product_rows(3)).encode()
+    second = csv_text(product_rows(4, start=100)).encode()
+    third = csv_text(product_rows(5, start=200)).encode()
+    trace = d.path("strace.out")
+    tracer = strace_inject(d.proc.pid, inject, trace)
+    try:
+        d.proc.send_signal(signal.SIGUSR1)  # stall the writer: the claim waits
+        wait_until("writer stalled", lambda: "test hook: writer stalled" in d.log(), 10, daemon=d)
+        d.drop("x.csv", first)
+        ino = os.stat(d.path("inbox", "x.csv")).st_ino
+
+        def leased():
+            with open("/proc/locks") as f:
+                return any("LEASE" in l and l.split()[5].endswith(":%d" % ino) for l in f)
+        wait_until("the daemon's lease on x.csv", leased, 10, daemon=d, poll=0.001)
+        d.drop("x.csv", second)  # replaces the first under its name
+        wait_until("the replacement seen", lambda: "replaced while being taken" in d.log(), 30,
+                   daemon=d, poll=0.001)
+        if meanwhile == "drop":  # the move back is held for 3 s
+            d.drop("x.csv", third)
+        d.wait_uploads(2, timeout=30)
+    finally:
+        tracer.terminate()
+        tracer.wait(10)
+    with open(trace) as f:
+        traced = f.read()
+    check(re.search(r"RENAME_NOREPLACE\) = .*\((INJECTED|DELAYED)\)", traced),
+          "strace altered no renameat2: %r" % traced)
+    d.stop()
+    d.start()  # start-up reconciles: it must neither delete nor keep in .work/
+    d.wait_uploads(2, timeout=30)
+    check_eq(where_is(d, second), [ends], "the replacement")
+    check_eq(where_is(d, first), [], "the first file (replaced by its sender)")
+    if meanwhile:
+        check_eq(where_is(d, third), ["processed/2-x.csv"], "the third file")
+    check_clean(d)
+    st = d.status(1)
+    check_eq(st["state"], "failed", "upload 1 (reason %r)" % st.get("reason"))
+    check(mentions in (st.get("reason") or ""), "reason should say %r: %r" % (mentions, st.get("reason")))
+    check_eq(st.get("location"), location, "upload 1's location")
 
 
 # --------------------------------------------------------------------------
