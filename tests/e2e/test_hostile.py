@@ -439,11 +439,12 @@ def test_symlink_burst_keeps_loop_responsive(d):
         tracer.terminate()
         tracer.wait(10)
     check_eq(len(d.listdir("rejected")), 600, "rejected/ entries and reason files")
-    # strace -f lines start with the thread id; the loop is the main thread
+    # strace -f lines start with the thread id (padded to 5 columns); the
+    # loop is the main thread
     polls, fsyncs, most, run = 0, 0, 0, 0
     with open(trace) as f:
         for line in f:
-            tid, _, call = line.partition(" ")
+            tid, call = line.split(None, 1)
             if int(tid) != pid or call.startswith("<..."):
                 continue
             if call.startswith("epoll_"):
