@@ -2292,8 +2292,8 @@ static bool local_only(int fd)
 
 /*
  * Load http.tokens_file: one "TOKEN SCOPE" a line; blank lines and lines
- * starting with # are skipped. SCOPE is "all" (every endpoint); partners'
- * names come with partners. A token is at least TOKEN_MIN printable
+ * starting with # are skipped. SCOPE is "all" (every endpoint, every
+ * partner; there are no partner scopes). A token is at least TOKEN_MIN printable
  * ASCII characters. Only SHA-256 hashes are kept; no token is ever
  * logged (errors name the line). The file must not be readable by
  * others. Returns 0 or a negative errno (logged).

@@ -396,7 +396,7 @@ static void pump(struct intake *in)
 	if (!in->stopping && !in->kicked && in->inbox.ncand &&
 	    in->queued < QUEUE_MAX / 2) {
 		in->kicked = true;
-		(void)uv_timer_start(&in->tick, on_tick, 0,
+		(void)uv_timer_start(&in->tick, on_tick, RESUME_MS,
 				     uv_timer_get_repeat(&in->tick));
 	}
 }
@@ -472,7 +472,7 @@ static void take_ready(struct intake *in, uint64_t now)
 			continue;
 		/* A rejection costs two writer calls and an fsync'ed reason
 		 * file: in a burst (hundreds of symlinks) the tick stops after
-		 * TICK_BUDGET_MS and the next one follows at once, so the
+		 * TICK_BUDGET_MS and the next one follows after RESUME_MS, so the
 		 * loop (status files, the watch, the heartbeat) keeps going. */
 		if (uv_hrtime() - t0 > (uint64_t)TICK_BUDGET_MS * 1000000) {
 			more = true;
@@ -505,7 +505,7 @@ static void take_ready(struct intake *in, uint64_t now)
 		inbox_forget(&in->inbox, done[i]);
 	if ((more || claims >= CLAIMS_PER_TICK) && !in->kicked) {
 		in->kicked = true;
-		(void)uv_timer_start(&in->tick, on_tick, 0,
+		(void)uv_timer_start(&in->tick, on_tick, RESUME_MS,
 				     uv_timer_get_repeat(&in->tick));
 	}
 }

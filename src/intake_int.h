@@ -50,9 +50,15 @@
  * them again). */
 #define PARK_MS 5000
 #define CLAIMS_PER_TICK 256 /* keep the loop responsive in bursts */
-/* A tick's walk stops after this long (the next tick follows at once):
+/* A tick's walk stops after this long (the next follows after RESUME_MS):
  * rejections and their fsyncs never hold the loop for long in a burst. */
 #define TICK_BUDGET_MS 50
+/* "At once" for a tick or a flush started again from a timer callback:
+ * after the loop has polled once. libuv before 1.45 (Debian 12 has 1.44)
+ * runs a timer started with 0 from a timer callback again in the same
+ * pass of its timers, before any I/O or other timer, so 0 would chain
+ * the slices of a burst into one stall of the loop. */
+#define RESUME_MS 1
 /* Files are taken only as fast as the workers take them: at most
  * QUEUE_MAX uploads wait in the queue (each holds an open descriptor);
  * the rest wait, safe, in the inbox. */

@@ -174,7 +174,7 @@ void render_dirty(struct intake *in)
 
 /* The flush timer: render the marked uploads, for TICK_BUDGET_MS at most
  * (after a burst of rejections, hundreds of them); the rest stay marked
- * and the timer comes back at once, so the loop runs in between. */
+ * and the timer comes back after RESUME_MS, so the loop polls in between. */
 static void on_flush(uv_timer_t *t)
 {
 	struct intake *in = t->data;
@@ -193,7 +193,7 @@ static void on_flush(uv_timer_t *t)
 	in->ndirty = n - i;
 	render_flush_synced(in);
 	if (in->ndirty)
-		(void)uv_timer_start(&in->flush, on_flush, 0, 0);
+		(void)uv_timer_start(&in->flush, on_flush, RESUME_MS, 0);
 }
 
 void render_mark(struct intake *in, int64_t id)

@@ -13,6 +13,7 @@ always unmounted in a finally.
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -212,6 +213,113 @@ def test_hard_link_before_rename(bin):
 
 
 # --------------------------------------------------------------------------
+# 6: a file replaced during the claim ends in exactly one place
+
+def strace_inject(pid, inject, out, syscalls=None):
+    """Attach strace to every thread of pid, tracing syscalls (default: the
+    one injected) to the file out and altering them as inject says
+    ("SYSCALL:ACTION[:when=N]", strace's -e inject=); returns the strace
+    process once every thread is traced. Detach (terminate it) before the
+    daemon exits: LeakSanitizer cannot run under ptrace."""
+    path = shutil.which("strace")
+    check(path is not None, "strace missing: run scripts/test-deps.sh")
+    p = subprocess.Popen([path, "-qq", "-f", "-p", str(pid), "-o", out,
+                          "-e", "trace=" + (syscalls or inject.split(":")[0]),
+                          "-e", "inject=" + inject],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+
+    def traced():
+        for t in os.listdir("/proc/%d/task" % pid):
+            with open("/proc/%d/task/%s/status" % (pid, t)) as f:
+                if "TracerPid:\t0\n" in f.read():
+                    return False
+        return True
+    wait_until("strace attached", traced, 10, poll=0.01)
+    return p
+
+
+def where_is(d, content):
+    """Every path under the daemon's tree (inbox/, .work/, processed/,
+    failed/, rejected/) whose bytes are content."""
+    found = []
+    for sub in ("inbox", ".work", "processed", "failed", "rejected"):
+        for n in d.listdir(sub):
+            full = d.path(sub, n)
+            if os.path.isfile(full) and not os.path.islink(full):
+                with open(full, "rb") as f:
+                    if f.read() == content:
+                        found.append("%s/%s" % (sub, os.fsdecode(n)))
+    return found
+
+
+REPLACED = [
+    # id, strace injection into the move back, what happens meanwhile,
+    # where the replacement ends, upload 1's location, what its reason says
+    ("name-taken-again", "delay_enter=3000000", "drop", "failed/1-x.csv", "failed/1-x.csv",
+     "its name was taken again"),
+    ("no-rename-noreplace", "error=EINVAL", None, "processed/2-x.csv", None,
+     "the new one is taken as an upload of its own"),
+]
+
+
+@cases(REPLACED)
+def test_replaced_during_claim_ends_in_one_place(bin, inject, meanwhile, ends, location,
+                                                 mentions):
+    """Item 6: the file under the name is replaced while the claim waits on
+    the (stalled) writer, so the rename into .work/ takes the replacement,
+    which must go back to the inbox. When it cannot, because the name was
+    taken again meanwhile (EEXIST; the move back is held by strace while a
+    third file is dropped) or because the file system has no
+    RENAME_NOREPLACE (EINVAL injected: the link+unlink fallback), every
+    file still ends in exactly one documented place, also after a restart:
+    nothing stays in .work/ and nothing is deleted."""
+    d = stalled_daemon(bin)
+    first = csv_text(product_rows(3)).encode()
+    second = csv_text(product_rows(4, start=100)).encode()
+    third = csv_text(product_rows(5, start=200)).encode()
+    trace = d.path("strace.out")
+    # only rename_noreplace calls renameat2 (renameat(2) is a syscall of
+    # its own on this architecture); the first call is altered
+    tracer = strace_inject(d.proc.pid, "renameat2:%s:when=1" % inject, trace)
+    try:
+        d.proc.send_signal(signal.SIGUSR1)  # stall the writer: the claim waits
+        wait_until("writer stalled", lambda: "test hook: writer stalled" in d.log(), 10, daemon=d)
+        d.drop("x.csv", first)
+        ino = os.stat(d.path("inbox", "x.csv")).st_ino
+
+        def leased():
+            with open("/proc/locks") as f:
+                return any("LEASE" in l and l.split()[5].endswith(":%d" % ino) for l in f)
+        wait_until("the daemon's lease on x.csv", leased, 10, daemon=d, poll=0.001)
+        d.drop("x.csv", second)  # replaces the first under its name
+        wait_until("the replacement seen", lambda: "replaced while being taken" in d.log(), 30,
+                   daemon=d, poll=0.001)
+        if meanwhile == "drop":  # the move back is held for 3 s
+            d.drop("x.csv", third)
+        d.wait_uploads(2, timeout=30)
+    finally:
+        tracer.terminate()
+        tracer.wait(10)
+    with open(trace) as f:
+        traced = f.read()
+    check(re.search(r"RENAME_NOREPLACE\) = .*\((INJECTED|DELAYED)\)", traced),
+          "strace altered no renameat2: %r" % traced)
+    d.stop()
+    d.start()  # start-up reconciles: it must neither delete nor keep in .work/
+    d.wait_uploads(2, timeout=30)
+    check_eq(where_is(d, second), [ends], "the replacement")
+    check_eq(where_is(d, first), [], "the first file (replaced by its sender)")
+    if meanwhile:
+        check_eq(where_is(d, third), ["processed/2-x.csv"], "the third file")
+    check_clean(d)
+    st = d.status(1)
+    check_eq(st["state"], "failed", "upload 1 (reason %r)" % st.get("reason"))
+    check(mentions in (st.get("reason") or ""), "reason should say %r: %r" % (mentions, st.get("reason")))
+    check_eq(st.get("location"), location, "upload 1's location")
+
+
+# --------------------------------------------------------------------------
 # 9: sparse and preallocated files, a lane for small files
 
 SPARSE = [
@@ -304,37 +412,52 @@ def test_error_bytes_bounded(d):
 # --------------------------------------------------------------------------
 # 8: a burst of rejections does not stall the loop
 
+TICK_BUDGET_MS = 50  # src/intake_int.h
+SLOW_FSYNC_MS = 10
+
+
 def test_symlink_burst_keeps_loop_responsive(d):
-    """Item 8: 500 symlinks at once, each rejected with an fsync'ed reason
-    file: the loop's heartbeat age seen by /healthz (its HTTP threads do
-    not wait on the loop) stays under a second throughout."""
-    import json
-    import threading
-
-    import httpc
-
-    ages, stop = [], threading.Event()
-
-    def probe():
-        while not stop.is_set():
-            try:
-                code, _, body = httpc.get(d, "/healthz", timeout=5)
-                ages.append(json.loads(body)["loop_age_ms"])
-            except OSError:
-                pass
-            time.sleep(0.01)
-    t = threading.Thread(target=probe)
-    t.start()
+    """Item 8: 300 symlinks at once (more than CLAIMS_PER_TICK, 256), each
+    rejected with an fsync'ed reason file, every fsync slowed to 10 ms by
+    strace: the loop thread polls (epoll_wait) between the slices of the
+    burst, so that between two polls it runs at most a tick budget's worth
+    of fsyncs (TICK_BUDGET_MS / 10 ms + 1) for the intake and as many for
+    the status-file flush. Counted, not timed: a loaded machine makes a
+    slice hold fewer fsyncs, never more. Before the budget one tick ran
+    256 of them (2.6 s) without polling; with the budget but the next slice
+    started by a 0 ms timer from the tick's own callback, libuv 1.44 ran
+    the slices back to back in one pass of its timers (248)."""
+    pid = d.proc.pid
+    trace = d.path("strace.out")
+    tracer = strace_inject(pid, "fsync:delay_exit=%d" % (SLOW_FSYNC_MS * 1000), trace,
+                           syscalls="epoll_wait,epoll_pwait,fsync")
     try:
-        for i in range(500):
+        for i in range(300):
             os.symlink("/etc/passwd", d.path("inbox", "l%03d.csv" % i))
-        d.wait_uploads(500, timeout=120)
+        d.wait_uploads(300, timeout=60)
     finally:
-        stop.set()
-        t.join()
-    check_eq(len(d.listdir("rejected")), 1000, "rejected/ entries and reason files")
-    check(len(ages) > 20, "probes: %d" % len(ages))
-    check(max(ages) < 1000, "the loop stalled %d ms (probes: %d)" % (max(ages), len(ages)))
+        tracer.terminate()
+        tracer.wait(10)
+    check_eq(len(d.listdir("rejected")), 600, "rejected/ entries and reason files")
+    # strace -f lines start with the thread id (padded to 5 columns); the
+    # loop is the main thread
+    polls, fsyncs, most, run = 0, 0, 0, 0
+    with open(trace) as f:
+        for line in f:
+            tid, call = line.split(None, 1)
+            if int(tid) != pid or call.startswith("<..."):
+                continue
+            if call.startswith("epoll_"):
+                polls += 1
+                run = 0
+            elif call.startswith("fsync("):
+                fsyncs += 1
+                run += 1
+                most = max(most, run)
+    check(fsyncs >= 300, "fsyncs on the loop thread: %d (one per reason file)" % fsyncs)
+    limit = 2 * (TICK_BUDGET_MS // SLOW_FSYNC_MS + 1)
+    check(most <= limit, "%d fsyncs of 10 ms between two polls of the loop (at most %d; %d polls)"
+          % (most, limit, polls))
 
 
 # --------------------------------------------------------------------------
