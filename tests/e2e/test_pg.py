@@ -21,7 +21,7 @@ import signal
 import pg
 from harness import (DATASETS_YAML, Daemon, DaemonError, check, check_eq, check_upload,
                      csv_text, example, product_rows, wait_until, with_config)
-from httpc import get, wait_listening
+from httpc import get, stall_while_processing, wait_listening
 
 PG = dict(backend="postgresql")
 
@@ -32,21 +32,23 @@ def psql_rows(d, sql):
     return [l.split("|") for l in out.splitlines() if l]
 
 
-@with_config(batch_rows=50, **PG)
-def test_pg_connection_lost_mid_upload(d):
+def test_pg_connection_lost_mid_upload(bin):
     """The server stops while a file is half applied: the upload pauses
     (nothing fails), /healthz says the database is why; once the server is
-    back every row is there exactly once."""
+    back every row is there exactly once. The writer is held (test hook)
+    between two batches while the server goes, so the next batch always
+    meets the lost connection, however fast the machine."""
+    d = Daemon(bin, start=False, batch_rows=50, **PG)
+    base = d.env
+    d.env = lambda: dict(base(), INGESTD_TEST_STALL_WRITER="1")
+    d.start()
     wait_listening(d)
-    n = 20000
+    n = 100000
     content = csv_text(product_rows(n))
-    d.drop("big.csv", content)
-    wait_until("a first batch applied",
-               lambda: d.query("SELECT bytes_done FROM uploads WHERE file_name = 'big.csv'")
-               and d.query("SELECT bytes_done FROM uploads WHERE file_name = 'big.csv'")[0][0] > 0,
-               30, daemon=d, poll=0.01)
+    stall_while_processing(d, "big.csv", content, min_progress=0.01)
     srv = pg.server()
     srv.halt("immediate")  # a crash of the server: nothing is said to clients
+    d.proc.send_signal(signal.SIGUSR1)  # the writer goes on, into the lost connection
     try:
         def unhealthy():
             st, _, body = get(d, "/healthz")
