@@ -130,10 +130,15 @@ def gen(name, rows, *extra):
 
 
 class Daemon:
-    def __init__(self, seed_db=None, **cfg):
+    def __init__(self, seed_db=None, pg_db=None, **cfg):
+        """pg_db: a database of the bench's PostgreSQL server instead of a
+        SQLite file (Pg.get() must have started it)."""
         self.dir = tempfile.mkdtemp(prefix="ingestd-bench-", dir=DATA)
         self.root = os.path.join(self.dir, "drop")
         self.db = os.path.join(self.dir, "ingestd.db")
+        self.pg_db = pg_db
+        if pg_db:
+            self.db = '"postgresql:///%s?host=%s&user=postgres"' % (pg_db, Pg.srv.sock)
         if seed_db:
             shutil.copyfile(seed_db, self.db)
         conf = {"workers": 2, "settle_ms": 200, "batch_rows": 10000, "max_errors": 100000000}
@@ -160,6 +165,9 @@ class Daemon:
         return dst
 
     def count_done(self):
+        if self.pg_db:
+            return int(pg_value(self.pg_db, "SELECT count(*) FROM ingestd.uploads WHERE state IN"
+                                " ('completed','failed','rejected','duplicate')") or 0)
         try:
             c = sqlite3.connect("file:%s?mode=ro" % self.db, uri=True, timeout=5)
             n = c.execute("SELECT count(*) FROM uploads WHERE state IN"
@@ -174,10 +182,16 @@ class Daemon:
         while self.count_done() < n:
             if time.monotonic() > deadline or self.p.poll() is not None:
                 raise RuntimeError("timed out / daemon died: see %s/log" % self.dir)
-            time.sleep(0.01)
+            # psql is a process per poll: poll PostgreSQL less often (the
+            # figure is then up to 50 ms late)
+            time.sleep(0.05 if self.pg_db else 0.01)
         return time.monotonic()
 
     def rows(self, uid):
+        if self.pg_db:
+            v = pg_value(self.pg_db, "SELECT state || ',' || rows_total || ',' || rows_applied"
+                         " FROM ingestd.uploads WHERE id = %d" % uid).split(",")
+            return v[0], int(v[1]), int(v[2])
         c = sqlite3.connect("file:%s?mode=ro" % self.db, uri=True)
         r = c.execute("SELECT state, rows_total, rows_applied FROM uploads WHERE id=?",
                       (uid,)).fetchone()
@@ -410,7 +424,7 @@ class Pg:
             sys.path.insert(0, os.path.join(TOP, "tests", "e2e"))
             try:
                 import pg
-                srv = pg.Server()
+                srv = pg.Server(settings="")  # fsync on: commits cost what they cost
                 srv.start()
                 cls.srv = srv
             except (ImportError, AssertionError, OSError, subprocess.SubprocessError) as e:
@@ -469,6 +483,59 @@ def pg_grow(path, base_csv):
     return psql("CREATE TEMP TABLE stage (LIKE product);\n"
                 "\\copy stage FROM '%s' WITH (FORMAT csv, HEADER)\n%s\n" % (path, PG_UPSERT),
                 "round", timed=True)
+
+
+def pg_value(db, sql):
+    """The single value of sql on db (text; "" when no row)."""
+    r = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-h", Pg.srv.sock, "-U", "postgres",
+                        "-d", db, "-c", sql], capture_output=True, text=True)
+    return r.stdout.strip() if r.returncode == 0 else ""
+
+
+def pg_fresh_db(name):
+    psql('DROP DATABASE IF EXISTS "%s";\nCREATE DATABASE "%s";\n' % (name, name))
+
+
+def pg_ingestd(path, expect_rows, prepopulate=None):
+    """ingestd -> PostgreSQL (a fresh database; prepopulate: a file ingested
+    first, untimed): (seconds, CPU of the daemon, its peak RSS MiB)."""
+    pg_fresh_db("bench_ingestd")
+    d = Daemon(pg_db="bench_ingestd")
+    try:
+        n = 0
+        if prepopulate:
+            staged = d.stage(prepopulate, "base.csv")
+            os.rename(staged, os.path.join(d.root, "inbox", "base.csv"))
+            n += 1
+            d.wait(n, timeout=1800)
+        staged = d.stage(path, "file.csv")
+        c0 = d.cpu_s()
+        t0 = time.monotonic()
+        os.rename(staged, os.path.join(d.root, "inbox", "file.csv"))
+        t1 = d.wait(n + 1, timeout=1800)
+        cpu = d.cpu_s() - c0
+        state, total, _ = d.rows(n + 1)
+        if state != "completed" or total != expect_rows:
+            raise RuntimeError("unexpected result %s %s" % (state, total))
+        return t1 - t0, cpu, d.hwm_kib() / 1024.0
+    finally:
+        d.close()
+
+
+def pg_stage(path, prepopulate=None):
+    """What a PostgreSQL user would write for an upsert: COPY into a TEMP
+    staging table, then one INSERT ... ON CONFLICT DO UPDATE, in one
+    transaction, into a keyed table that is empty or (prepopulate) holds
+    that file's rows, loaded untimed."""
+    pg_fresh_db("bench_stage")
+    setup = "CREATE TABLE product(%s);\n" % PG_COLS
+    if prepopulate:
+        setup += ("\\copy product FROM '%s' WITH (FORMAT csv, HEADER)\n"
+                  "VACUUM ANALYZE product;\n" % prepopulate)
+    psql(setup, "bench_stage")
+    return psql("BEGIN;\nCREATE TEMP TABLE stage (LIKE product) ON COMMIT DROP;\n"
+                "\\copy stage FROM '%s' WITH (FORMAT csv, HEADER)\n%s\nCOMMIT;\n"
+                % (path, PG_UPSERT), "bench_stage", timed=True)
 
 
 DUCK = os.path.join(HERE, "duck.mjs")
@@ -619,6 +686,12 @@ def main():
                                            seed_db=base_db("sqlite", need("base")))),
         ("pg-grow", lambda: pg_grow(need("grow"), need("base"))),
         ("duckdb-grow", lambda: duck_case(need("grow"), seed_db=base_db("duckdb", need("base")))),
+        # issue 16: group P, PostgreSQL as the destination
+        ("ingestd-pg-fresh", lambda: pg_ingestd(need("clean"), N)),
+        ("pg-copy-fresh", lambda: pg_copy(need("clean"))),
+        ("pg-stage-fresh", lambda: pg_stage(need("clean"))),
+        ("ingestd-pg-update", lambda: pg_ingestd(need("changed"), N, prepopulate=need("clean"))),
+        ("pg-stage-update", lambda: pg_stage(need("changed"), prepopulate=need("clean"))),
         ("burst-5k", lambda: burst(5000, 100)),
         ("import-loop-5k", lambda: import_loop(5000, 100)),
     ]
@@ -628,6 +701,8 @@ def main():
               "duckdb-shuf"],
         "C": ["ingestd-grow", "stage-grow", "pg-grow", "duckdb-grow"],
         "E": ["burst-5k", "import-loop-5k"],
+        "P": ["ingestd-pg-fresh", "pg-copy-fresh", "pg-stage-fresh", "ingestd-pg-update",
+              "pg-stage-update"],
     }
     names = [c[0] for c in cases]
     notes = []
@@ -645,9 +720,9 @@ def main():
     else:
         only = names
     full = only == names
-    if any(k.startswith("pg-") for k in only) and Pg.get() is None:
+    if any(k.startswith("pg-") or "-pg-" in k for k in only) and Pg.get() is None:
         notes.append(Pg.missing)
-        only = [k for k in only if not k.startswith("pg-")]
+        only = [k for k in only if not (k.startswith("pg-") or "-pg-" in k)]
     if any(k.startswith("duckdb-") for k in only) and duck_missing():
         notes.append(duck_missing())
         only = [k for k in only if not k.startswith("duckdb-")]
@@ -689,7 +764,7 @@ def main():
     units = {"rss-1g": "MiB", "rss-100m": "MiB", "rss-1g-gzip": "MiB", "rss-1g-utf16": "MiB"}
     rows_of = {"ingestd-1m": N, "import-1m": N, "ingestd-update": N, "ingestd-bad10": N,
                "prototype-20k": 20000}
-    for g in ("A", "B", "C"):
+    for g in ("A", "B", "C", "P"):
         rows_of.update({k: N for k in groups[g]})
     for k, v in res.items():
         u = units.get(k, "s")
@@ -752,6 +827,13 @@ def main():
          lambda: faster("ingestd-grow", ["pg-grow"]), "")
     goal(["ingestd-grow", "duckdb-grow"], "C growth: ingestd ÷ DuckDB",
          lambda: faster("ingestd-grow", ["duckdb-grow"]), "")
+    goal(["ingestd-pg-fresh", "pg-stage-fresh"], "P fresh: ingestd ÷ PostgreSQL staging upsert",
+         lambda: faster("ingestd-pg-fresh", ["pg-stage-fresh"]), "≥ 1.0×")
+    goal(["ingestd-pg-fresh", "pg-copy-fresh"], "P fresh: ingestd ÷ bare COPY",
+         lambda: faster("ingestd-pg-fresh", ["pg-copy-fresh"]), "≥ 0.67× (within 1.5×)")
+    goal(["ingestd-pg-update", "pg-stage-update"],
+         "P all updates: ingestd ÷ PostgreSQL staging upsert",
+         lambda: faster("ingestd-pg-update", ["pg-stage-update"]), "≥ 1.0×")
     goal(["burst-5k"], "E 5,000 small files",
          lambda: "%.0f files/s" % (5000 / med(res["burst-5k"])), "≥ 1000")
     goal(["burst-5k", "import-loop-5k"], "E: ingestd ÷ a loop of .import",
