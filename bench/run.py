@@ -59,6 +59,7 @@ ran: compare it before and after a change (issue 11: at most 5% slower).
 """
 import argparse
 import csv
+import hashlib
 import json
 import os
 import platform
@@ -75,6 +76,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(HERE)
 DATA = os.path.join(HERE, "data")
 BIN = os.path.join(TOP, "build", "ingestd")
+DEFAULT_BIN = BIN
 
 SCHEMA = """
 datasets:
@@ -496,11 +498,11 @@ def pg_fresh_db(name):
     psql('DROP DATABASE IF EXISTS "%s";\nCREATE DATABASE "%s";\n' % (name, name))
 
 
-def pg_ingestd(path, expect_rows, prepopulate=None):
+def pg_ingestd(path, expect_rows, prepopulate=None, **cfg):
     """ingestd -> PostgreSQL (a fresh database; prepopulate: a file ingested
     first, untimed): (seconds, CPU of the daemon, its peak RSS MiB)."""
     pg_fresh_db("bench_ingestd")
-    d = Daemon(pg_db="bench_ingestd")
+    d = Daemon(pg_db="bench_ingestd", **cfg)
     try:
         n = 0
         if prepopulate:
@@ -576,6 +578,8 @@ def base_db(kind, base_csv):
     binary changes."""
     path = "%s.%s" % (os.path.splitext(base_csv)[0], kind)
     stamp = "%d" % os.stat(BIN).st_mtime_ns if kind == "ingestd" else "1"
+    if kind == "ingestd" and BIN != DEFAULT_BIN:  # --bin, --base: a base of its own
+        path += "-" + hashlib.sha1(BIN.encode()).hexdigest()[:8]
     if os.path.exists(path) and os.path.exists(path + ".stamp") and \
             open(path + ".stamp").read() == stamp:
         return path
@@ -630,6 +634,9 @@ def main():
     ap.add_argument("--only", default="", help="comma-separated cases to run (see the top of this file)")
     ap.add_argument("--out", default=os.path.join(HERE, "RESULTS.md"))
     ap.add_argument("--bin", default=BIN, help="the ingestd binary (default build/ingestd)")
+    ap.add_argument("--base", default="",
+                    help="another ingestd binary: each ingestd case runs with it too, as"
+                    " CASE@base, alternating in the same rounds (before/after a change)")
     a = ap.parse_args()
     BIN = os.path.abspath(a.bin)
     os.makedirs(DATA, exist_ok=True)
@@ -727,6 +734,25 @@ def main():
         notes.append(duck_missing())
         only = [k for k in only if not k.startswith("duckdb-")]
     cases = [c for c in cases if c[0] in only]
+    if a.base:
+        base_bin = os.path.abspath(a.base)
+
+        def with_bin(fn):
+            def run_with():
+                global BIN
+                keep, BIN = BIN, base_bin
+                try:
+                    return fn()
+                finally:
+                    BIN = keep
+            return run_with
+
+        twins = []
+        for k, fn in cases:
+            twins.append((k, fn))
+            if k.startswith("ingestd-") or k.startswith("burst-"):
+                twins.append((k + "@base", with_bin(fn)))
+        cases = twins
 
     res, cpu, rss = {}, {}, {}
 
@@ -769,11 +795,12 @@ def main():
     for k, v in res.items():
         u = units.get(k, "s")
         rt = ""
-        if k in rows_of:
-            rt = "%.0f rows/s" % rate(k, rows_of[k])
-        elif k == "burst-10k":
+        kk = k.split("@")[0]
+        if kk in rows_of:
+            rt = "%.0f rows/s" % rate(k, rows_of[kk])
+        elif kk == "burst-10k":
             rt = "%.0f files/s" % (10000 / med(v))
-        elif k in groups["E"]:
+        elif kk in groups["E"]:
             rt = "%.0f files/s" % (5000 / med(v))
         c = "%.2f s" % med(cpu[k]) if k in cpu else ""
         m = "%.1f MiB" % max(rss[k]) if k in rss else ""
@@ -840,6 +867,13 @@ def main():
          lambda: faster("burst-5k", ["import-loop-5k"]), "")
     goal(["ingestd-1m", "prototype-20k"], "ingestd ÷ prototype",
          lambda: "%.0f×" % (rate("ingestd-1m", N) / rate("prototype-20k", 20000)), "")
+    for k in [k for k in res if k + "@base" in res]:
+        b = k + "@base"
+        goal([k, b], "%s: base ÷ this build" % k,
+             lambda k=k, b=b: "%.2f× wall, %.2f× CPU" % (
+                 med(res[b]) / med(res[k]),
+                 med(cpu[b]) / med(cpu[k]) if k in cpu and b in cpu else float("nan")),
+             "> 1: this build is faster")
     text = "\n".join(lines) + "\n"
     print(text)
     if full:
