@@ -40,16 +40,32 @@ contenders side by side, alternating (odd rounds run the list backwards):
      ingestd) and copied per round: only the upsert is timed.
   E  burst-5k (5,000 files x 100 rows at once), import-loop-5k (one sqlite3
      .import per file, as a cron loop would)
-A group letter in --only stands for its cases: --only A,B,C,E --rounds 3.
-PostgreSQL runs as tests/e2e/pg.py starts it (fsync=off: its figures are a
-lower bound) and DuckDB through bench/duck.mjs with the npm package
+Issue 16: PostgreSQL as the destination, 1M rows, fresh and all-updates:
+  P  ingestd-pg-fresh (ingestd -> PostgreSQL, a fresh database), pg-copy-fresh
+     (bare COPY into an empty table with a PRIMARY KEY), pg-stage-fresh (what
+     a PostgreSQL user would write: COPY into a TEMP staging table, then one
+     INSERT ... ON CONFLICT DO UPDATE, one transaction), ingestd-pg-update
+     and pg-stage-update (the table first holds the same keys, loaded
+     untimed; every row an update). Goals: ingestd >= 1.0x the staging
+     upsert, and within 1.5x of bare COPY (COPY's time / ingestd's >= 0.67).
+     The server's own CPU is not counted (only psql's, or the daemon's).
+A group letter in --only stands for its cases: --only A,B,C,E,P --rounds 3.
+PostgreSQL runs as tests/e2e/pg.py starts it, but with fsync on (commits
+cost what they cost: ingestd commits once per batch) and DuckDB through
+bench/duck.mjs with the npm package
 @duckdb/node-api (npm install --no-save @duckdb/node-api in bench/; the
 binary it ships lands in bench/node_modules, ignored by git); either is
 skipped with a note when absent. Beside each time the table shows the CPU
 time (user + system of the contender's processes; ingestd: the daemon, from
 the rename to the terminal state) and the peak RSS (VmHWM of the daemon;
 ru_maxrss of the sqlite3/node process; not measured for the PostgreSQL
-server). --bin PATH benchmarks another ingestd build (A/B of a change).
+server). --bin PATH benchmarks another ingestd build; --base PATH runs each
+ingestd case with that binary too, as CASE@base in the same rounds (the
+two alternate like the other contenders), and the goals table then shows
+base / this build for wall and CPU time: a before/after of a change,
+measured side by side, e.g.
+  git worktree add /tmp/old COMMIT && make -C /tmp/old
+  python3 bench/run.py --only B --rounds 5 --base /tmp/old/build/ingestd
 
 --only a,b,c runs only those cases (names above), e.g.
   python3 bench/run.py --only rss-1g,rss-1g-gzip,rss-1g-utf16 --rounds 1
