@@ -40,16 +40,32 @@ contenders side by side, alternating (odd rounds run the list backwards):
      ingestd) and copied per round: only the upsert is timed.
   E  burst-5k (5,000 files x 100 rows at once), import-loop-5k (one sqlite3
      .import per file, as a cron loop would)
-A group letter in --only stands for its cases: --only A,B,C,E --rounds 3.
-PostgreSQL runs as tests/e2e/pg.py starts it (fsync=off: its figures are a
-lower bound) and DuckDB through bench/duck.mjs with the npm package
+Issue 16: PostgreSQL as the destination, 1M rows, fresh and all-updates:
+  P  ingestd-pg-fresh (ingestd -> PostgreSQL, a fresh database), pg-copy-fresh
+     (bare COPY into an empty table with a PRIMARY KEY), pg-stage-fresh (what
+     a PostgreSQL user would write: COPY into a TEMP staging table, then one
+     INSERT ... ON CONFLICT DO UPDATE, one transaction), ingestd-pg-update
+     and pg-stage-update (the table first holds the same keys, loaded
+     untimed; every row an update). Goals: ingestd >= 1.0x the staging
+     upsert, and within 1.5x of bare COPY (COPY's time / ingestd's >= 0.67).
+     The server's own CPU is not counted (only psql's, or the daemon's).
+A group letter in --only stands for its cases: --only A,B,C,E,P --rounds 3.
+PostgreSQL runs as tests/e2e/pg.py starts it, but with fsync on (commits
+cost what they cost: ingestd commits once per batch) and DuckDB through
+bench/duck.mjs with the npm package
 @duckdb/node-api (npm install --no-save @duckdb/node-api in bench/; the
 binary it ships lands in bench/node_modules, ignored by git); either is
 skipped with a note when absent. Beside each time the table shows the CPU
 time (user + system of the contender's processes; ingestd: the daemon, from
 the rename to the terminal state) and the peak RSS (VmHWM of the daemon;
 ru_maxrss of the sqlite3/node process; not measured for the PostgreSQL
-server). --bin PATH benchmarks another ingestd build (A/B of a change).
+server). --bin PATH benchmarks another ingestd build; --base PATH runs each
+ingestd case with that binary too, as CASE@base in the same rounds (the
+two alternate like the other contenders), and the goals table then shows
+base / this build for wall and CPU time: a before/after of a change,
+measured side by side, e.g.
+  git worktree add /tmp/old COMMIT && make -C /tmp/old
+  python3 bench/run.py --only B --rounds 5 --base /tmp/old/build/ingestd
 
 --only a,b,c runs only those cases (names above), e.g.
   python3 bench/run.py --only rss-1g,rss-1g-gzip,rss-1g-utf16 --rounds 1
@@ -59,6 +75,7 @@ ran: compare it before and after a change (issue 11: at most 5% slower).
 """
 import argparse
 import csv
+import hashlib
 import json
 import os
 import platform
@@ -75,6 +92,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(HERE)
 DATA = os.path.join(HERE, "data")
 BIN = os.path.join(TOP, "build", "ingestd")
+DEFAULT_BIN = BIN
 
 SCHEMA = """
 datasets:
@@ -130,10 +148,15 @@ def gen(name, rows, *extra):
 
 
 class Daemon:
-    def __init__(self, seed_db=None, **cfg):
+    def __init__(self, seed_db=None, pg_db=None, **cfg):
+        """pg_db: a database of the bench's PostgreSQL server instead of a
+        SQLite file (Pg.get() must have started it)."""
         self.dir = tempfile.mkdtemp(prefix="ingestd-bench-", dir=DATA)
         self.root = os.path.join(self.dir, "drop")
         self.db = os.path.join(self.dir, "ingestd.db")
+        self.pg_db = pg_db
+        if pg_db:
+            self.db = '"postgresql:///%s?host=%s&user=postgres"' % (pg_db, Pg.srv.sock)
         if seed_db:
             shutil.copyfile(seed_db, self.db)
         conf = {"workers": 2, "settle_ms": 200, "batch_rows": 10000, "max_errors": 100000000}
@@ -160,6 +183,9 @@ class Daemon:
         return dst
 
     def count_done(self):
+        if self.pg_db:
+            return int(pg_value(self.pg_db, "SELECT count(*) FROM ingestd.uploads WHERE state IN"
+                                " ('completed','failed','rejected','duplicate')") or 0)
         try:
             c = sqlite3.connect("file:%s?mode=ro" % self.db, uri=True, timeout=5)
             n = c.execute("SELECT count(*) FROM uploads WHERE state IN"
@@ -174,10 +200,16 @@ class Daemon:
         while self.count_done() < n:
             if time.monotonic() > deadline or self.p.poll() is not None:
                 raise RuntimeError("timed out / daemon died: see %s/log" % self.dir)
-            time.sleep(0.01)
+            # psql is a process per poll: poll PostgreSQL less often (the
+            # figure is then up to 50 ms late)
+            time.sleep(0.05 if self.pg_db else 0.01)
         return time.monotonic()
 
     def rows(self, uid):
+        if self.pg_db:
+            v = pg_value(self.pg_db, "SELECT state || ',' || rows_total || ',' || rows_applied"
+                         " FROM ingestd.uploads WHERE id = %d" % uid).split(",")
+            return v[0], int(v[1]), int(v[2])
         c = sqlite3.connect("file:%s?mode=ro" % self.db, uri=True)
         r = c.execute("SELECT state, rows_total, rows_applied FROM uploads WHERE id=?",
                       (uid,)).fetchone()
@@ -410,7 +442,7 @@ class Pg:
             sys.path.insert(0, os.path.join(TOP, "tests", "e2e"))
             try:
                 import pg
-                srv = pg.Server()
+                srv = pg.Server(settings="")  # fsync on: commits cost what they cost
                 srv.start()
                 cls.srv = srv
             except (ImportError, AssertionError, OSError, subprocess.SubprocessError) as e:
@@ -471,6 +503,59 @@ def pg_grow(path, base_csv):
                 "round", timed=True)
 
 
+def pg_value(db, sql):
+    """The single value of sql on db (text; "" when no row)."""
+    r = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-h", Pg.srv.sock, "-U", "postgres",
+                        "-d", db, "-c", sql], capture_output=True, text=True)
+    return r.stdout.strip() if r.returncode == 0 else ""
+
+
+def pg_fresh_db(name):
+    psql('DROP DATABASE IF EXISTS "%s";\nCREATE DATABASE "%s";\n' % (name, name))
+
+
+def pg_ingestd(path, expect_rows, prepopulate=None, **cfg):
+    """ingestd -> PostgreSQL (a fresh database; prepopulate: a file ingested
+    first, untimed): (seconds, CPU of the daemon, its peak RSS MiB)."""
+    pg_fresh_db("bench_ingestd")
+    d = Daemon(pg_db="bench_ingestd", **cfg)
+    try:
+        n = 0
+        if prepopulate:
+            staged = d.stage(prepopulate, "base.csv")
+            os.rename(staged, os.path.join(d.root, "inbox", "base.csv"))
+            n += 1
+            d.wait(n, timeout=1800)
+        staged = d.stage(path, "file.csv")
+        c0 = d.cpu_s()
+        t0 = time.monotonic()
+        os.rename(staged, os.path.join(d.root, "inbox", "file.csv"))
+        t1 = d.wait(n + 1, timeout=1800)
+        cpu = d.cpu_s() - c0
+        state, total, _ = d.rows(n + 1)
+        if state != "completed" or total != expect_rows:
+            raise RuntimeError("unexpected result %s %s" % (state, total))
+        return t1 - t0, cpu, d.hwm_kib() / 1024.0
+    finally:
+        d.close()
+
+
+def pg_stage(path, prepopulate=None):
+    """What a PostgreSQL user would write for an upsert: COPY into a TEMP
+    staging table, then one INSERT ... ON CONFLICT DO UPDATE, in one
+    transaction, into a keyed table that is empty or (prepopulate) holds
+    that file's rows, loaded untimed."""
+    pg_fresh_db("bench_stage")
+    setup = "CREATE TABLE product(%s);\n" % PG_COLS
+    if prepopulate:
+        setup += ("\\copy product FROM '%s' WITH (FORMAT csv, HEADER)\n"
+                  "VACUUM ANALYZE product;\n" % prepopulate)
+    psql(setup, "bench_stage")
+    return psql("BEGIN;\nCREATE TEMP TABLE stage (LIKE product) ON COMMIT DROP;\n"
+                "\\copy stage FROM '%s' WITH (FORMAT csv, HEADER)\n%s\nCOMMIT;\n"
+                % (path, PG_UPSERT), "bench_stage", timed=True)
+
+
 DUCK = os.path.join(HERE, "duck.mjs")
 DUCK_COLS = ("sku VARCHAR PRIMARY KEY, name VARCHAR NOT NULL, price DOUBLE NOT NULL,"
              " description VARCHAR, active BOOLEAN")
@@ -509,6 +594,8 @@ def base_db(kind, base_csv):
     binary changes."""
     path = "%s.%s" % (os.path.splitext(base_csv)[0], kind)
     stamp = "%d" % os.stat(BIN).st_mtime_ns if kind == "ingestd" else "1"
+    if kind == "ingestd" and BIN != DEFAULT_BIN:  # --bin, --base: a base of its own
+        path += "-" + hashlib.sha1(BIN.encode()).hexdigest()[:8]
     if os.path.exists(path) and os.path.exists(path + ".stamp") and \
             open(path + ".stamp").read() == stamp:
         return path
@@ -563,6 +650,9 @@ def main():
     ap.add_argument("--only", default="", help="comma-separated cases to run (see the top of this file)")
     ap.add_argument("--out", default=os.path.join(HERE, "RESULTS.md"))
     ap.add_argument("--bin", default=BIN, help="the ingestd binary (default build/ingestd)")
+    ap.add_argument("--base", default="",
+                    help="another ingestd binary: each ingestd case runs with it too, as"
+                    " CASE@base, alternating in the same rounds (before/after a change)")
     a = ap.parse_args()
     BIN = os.path.abspath(a.bin)
     os.makedirs(DATA, exist_ok=True)
@@ -619,6 +709,12 @@ def main():
                                            seed_db=base_db("sqlite", need("base")))),
         ("pg-grow", lambda: pg_grow(need("grow"), need("base"))),
         ("duckdb-grow", lambda: duck_case(need("grow"), seed_db=base_db("duckdb", need("base")))),
+        # issue 16: group P, PostgreSQL as the destination
+        ("ingestd-pg-fresh", lambda: pg_ingestd(need("clean"), N)),
+        ("pg-copy-fresh", lambda: pg_copy(need("clean"))),
+        ("pg-stage-fresh", lambda: pg_stage(need("clean"))),
+        ("ingestd-pg-update", lambda: pg_ingestd(need("changed"), N, prepopulate=need("clean"))),
+        ("pg-stage-update", lambda: pg_stage(need("changed"), prepopulate=need("clean"))),
         ("burst-5k", lambda: burst(5000, 100)),
         ("import-loop-5k", lambda: import_loop(5000, 100)),
     ]
@@ -628,6 +724,8 @@ def main():
               "duckdb-shuf"],
         "C": ["ingestd-grow", "stage-grow", "pg-grow", "duckdb-grow"],
         "E": ["burst-5k", "import-loop-5k"],
+        "P": ["ingestd-pg-fresh", "pg-copy-fresh", "pg-stage-fresh", "ingestd-pg-update",
+              "pg-stage-update"],
     }
     names = [c[0] for c in cases]
     notes = []
@@ -645,13 +743,32 @@ def main():
     else:
         only = names
     full = only == names
-    if any(k.startswith("pg-") for k in only) and Pg.get() is None:
+    if any(k.startswith("pg-") or "-pg-" in k for k in only) and Pg.get() is None:
         notes.append(Pg.missing)
-        only = [k for k in only if not k.startswith("pg-")]
+        only = [k for k in only if not (k.startswith("pg-") or "-pg-" in k)]
     if any(k.startswith("duckdb-") for k in only) and duck_missing():
         notes.append(duck_missing())
         only = [k for k in only if not k.startswith("duckdb-")]
     cases = [c for c in cases if c[0] in only]
+    if a.base:
+        base_bin = os.path.abspath(a.base)
+
+        def with_bin(fn):
+            def run_with():
+                global BIN
+                keep, BIN = BIN, base_bin
+                try:
+                    return fn()
+                finally:
+                    BIN = keep
+            return run_with
+
+        twins = []
+        for k, fn in cases:
+            twins.append((k, fn))
+            if k.startswith("ingestd-") or k.startswith("burst-"):
+                twins.append((k + "@base", with_bin(fn)))
+        cases = twins
 
     res, cpu, rss = {}, {}, {}
 
@@ -689,16 +806,17 @@ def main():
     units = {"rss-1g": "MiB", "rss-100m": "MiB", "rss-1g-gzip": "MiB", "rss-1g-utf16": "MiB"}
     rows_of = {"ingestd-1m": N, "import-1m": N, "ingestd-update": N, "ingestd-bad10": N,
                "prototype-20k": 20000}
-    for g in ("A", "B", "C"):
+    for g in ("A", "B", "C", "P"):
         rows_of.update({k: N for k in groups[g]})
     for k, v in res.items():
         u = units.get(k, "s")
         rt = ""
-        if k in rows_of:
-            rt = "%.0f rows/s" % rate(k, rows_of[k])
-        elif k == "burst-10k":
+        kk = k.split("@")[0]
+        if kk in rows_of:
+            rt = "%.0f rows/s" % rate(k, rows_of[kk])
+        elif kk == "burst-10k":
             rt = "%.0f files/s" % (10000 / med(v))
-        elif k in groups["E"]:
+        elif kk in groups["E"]:
             rt = "%.0f files/s" % (5000 / med(v))
         c = "%.2f s" % med(cpu[k]) if k in cpu else ""
         m = "%.1f MiB" % max(rss[k]) if k in rss else ""
@@ -752,12 +870,26 @@ def main():
          lambda: faster("ingestd-grow", ["pg-grow"]), "")
     goal(["ingestd-grow", "duckdb-grow"], "C growth: ingestd ÷ DuckDB",
          lambda: faster("ingestd-grow", ["duckdb-grow"]), "")
+    goal(["ingestd-pg-fresh", "pg-stage-fresh"], "P fresh: ingestd ÷ PostgreSQL staging upsert",
+         lambda: faster("ingestd-pg-fresh", ["pg-stage-fresh"]), "≥ 1.0×")
+    goal(["ingestd-pg-fresh", "pg-copy-fresh"], "P fresh: ingestd ÷ bare COPY",
+         lambda: faster("ingestd-pg-fresh", ["pg-copy-fresh"]), "≥ 0.67× (within 1.5×)")
+    goal(["ingestd-pg-update", "pg-stage-update"],
+         "P all updates: ingestd ÷ PostgreSQL staging upsert",
+         lambda: faster("ingestd-pg-update", ["pg-stage-update"]), "≥ 1.0×")
     goal(["burst-5k"], "E 5,000 small files",
          lambda: "%.0f files/s" % (5000 / med(res["burst-5k"])), "≥ 1000")
     goal(["burst-5k", "import-loop-5k"], "E: ingestd ÷ a loop of .import",
          lambda: faster("burst-5k", ["import-loop-5k"]), "")
     goal(["ingestd-1m", "prototype-20k"], "ingestd ÷ prototype",
          lambda: "%.0f×" % (rate("ingestd-1m", N) / rate("prototype-20k", 20000)), "")
+    for k in [k for k in res if k + "@base" in res]:
+        b = k + "@base"
+        goal([k, b], "%s: base ÷ this build" % k,
+             lambda k=k, b=b: "%.2f× wall, %.2f× CPU" % (
+                 med(res[b]) / med(res[k]),
+                 med(cpu[b]) / med(cpu[k]) if k in cpu and b in cpu else float("nan")),
+             "> 1: this build is faster")
     text = "\n".join(lines) + "\n"
     print(text)
     if full:

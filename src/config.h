@@ -84,6 +84,7 @@ struct config {
 	unsigned workers;    /* 1..64, default 2 */
 	unsigned settle_ms;  /* 0..3600000, default 1000 */
 	unsigned batch_rows; /* 1..1000000, default 10000 */
+	unsigned cache_mib; /* SQLite writer's page cache, 1..4096, default 32 */
 	unsigned max_errors; /* 0..100000000, default 10000 */
 	bool keep_processed; /* default true */
 

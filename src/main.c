@@ -344,6 +344,8 @@ static int db_conf(struct daemon *d)
 	o->lock_timeout_ms = c->pg_lock_timeout_ms;
 	o->idle_timeout_ms = c->pg_idle_timeout_ms;
 	o->retry_max_ms = c->pg_retry_max_ms;
+	o->cache_mib = c->cache_mib;
+	o->ckpt_thread = true;
 	return 0;
 }
 

@@ -23,6 +23,7 @@
  */
 #include "store.h"
 #include "store_int.h"
+#include "ckpt.h"
 #include "outbox.h"
 #include "outbox_sql.h"
 
@@ -293,8 +294,22 @@ void store_global_init(void)
 	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 }
 
-int store_sqlite_open(const char *path, bool readonly, struct store **out)
+/* The page cache of a read-write connection: mib MiB (0: 16). A shuffled
+ * upsert walks the key's index at random, so the cache pays off once it
+ * holds that index (README, Performance; issue 17). */
+static int set_cache(struct store *s, unsigned mib)
 {
+	char sql[64];
+
+	snprintf(sql, sizeof(sql), "PRAGMA cache_size=-%u;",
+		 (mib ? mib : 16) * 1024);
+	return store_exec(s, sql);
+}
+
+int store_sqlite_open(const struct store_conf *c, bool readonly,
+		      struct store **out)
+{
+	const char *path = c->database;
 	struct store *s;
 	int flags = SQLITE_OPEN_NOMUTEX |
 		    (readonly ? SQLITE_OPEN_READONLY
@@ -336,10 +351,22 @@ int store_sqlite_open(const char *path, bool readonly, struct store **out)
 				  "PRAGMA journal_mode=WAL;"
 				  "PRAGMA synchronous=NORMAL;"
 				  "PRAGMA temp_store=MEMORY;"
-				  "PRAGMA cache_size=-16384;"
 				  "PRAGMA foreign_keys=OFF;");
 		if (r < 0)
 			goto err;
+		r = set_cache(s, c->cache_mib);
+		if (r < 0)
+			goto err;
+		if (c->ckpt_thread) {
+			r = ckpt_start(s->db, path, STORE_WAL_LIMIT, &s->ckpt);
+			if (r < 0) {
+				snprintf(
+					s->err, sizeof(s->err),
+					"cannot start the checkpoint thread: %s",
+					ERRSTR(r));
+				goto err;
+			}
+		}
 	}
 	r = build_sql(s);
 	if (r < 0)
@@ -361,6 +388,7 @@ static void sq_free(struct store *s)
 	}
 	for (int i = 0; i < SQL__COUNT; i++)
 		free(s->sql[i]);
+	ckpt_stop(s->ckpt); /* first: the writer's close checkpoints last */
 	(void)sqlite3_close_v2(s->db); /* close_v2 defers what is still open */
 	free(s);
 }

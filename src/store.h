@@ -46,7 +46,14 @@ struct store_conf {
 	unsigned lock_timeout_ms;
 	unsigned idle_timeout_ms; /* idle_in_transaction_session_timeout */
 	unsigned retry_max_ms;    /* writer: reconnect backoff cap */
+	/* SQLite, read-write connections only (issue 17): */
+	unsigned cache_mib; /* page cache; 0: 16 MiB */
+	bool ckpt_thread;   /* WAL checkpoints on a thread (ckpt.h) */
 };
+
+/* With ckpt_thread, the WAL bytes past which the writer truncates the WAL
+ * itself (ckpt.h): the file stays under this plus one transaction. */
+#define STORE_WAL_LIMIT (UINT64_C(64) << 20)
 
 /* Whether database names a PostgreSQL server (a postgresql:// or
  * postgres:// URI, or a key=value conninfo string) rather than a file. */

@@ -79,7 +79,7 @@ int store_open_conf(const struct store_conf *c, bool readonly,
 	*out = NULL;
 	if (store_database_is_pg(c->database))
 		return store_pg_open(c, readonly, out);
-	return store_sqlite_open(c->database, readonly, out);
+	return store_sqlite_open(c, readonly, out);
 }
 
 int store_open(const char *database, bool readonly, struct store **out)

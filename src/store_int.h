@@ -65,6 +65,7 @@ struct store {
 	int64_t dup_keys;  /* writer: keys repeated within their upload, as
 			      ingestd_dupkey() saw them (issue 12) */
 	bool txn; /* inside store_txn_begin(): operations neither begin nor end */
+	struct ckpt *ckpt; /* NULL: SQLite's automatic checkpoint */
 	/* PostgreSQL (store_pg.c) */
 	struct pg_conn *pg;
 };
@@ -226,7 +227,8 @@ struct store_ops {
 
 /* The backends: SQLite opens a path, PostgreSQL a libpq connection
  * string (with the PostgreSQL keys of c). */
-int store_sqlite_open(const char *path, bool readonly, struct store **out);
+int store_sqlite_open(const struct store_conf *c, bool readonly,
+		      struct store **out);
 int store_pg_open(const struct store_conf *c, bool readonly,
 		  struct store **out);
 

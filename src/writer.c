@@ -67,10 +67,12 @@ struct writer {
  * The held transaction (issue 17). Adding rows to an open transaction is
  * cheap; committing is dear when keys are shuffled: each commit writes
  * every page it touched to the WAL (and the checkpoint copies them again),
- * and 10,000 random keys touch most leaves of the key index. So when an
- * upload's batch comes with more work queued behind it, the writer opens
- * one transaction (store_txn_begin: no savepoints) and keeps it open for
- * the batches of that upload that follow, up to HOLD_ROWS rows: each goes
+ * and 10,000 random keys touch most leaves of the key index. So when a
+ * batch that is not its upload's last comes, the writer opens one
+ * transaction (store_txn_begin: no savepoints) and keeps it open for
+ * the batches of that upload that follow, up to HOLD_ROWS rows. It does
+ * not ask whether one is queued yet: a job's double buffer submits the
+ * next batch while this one runs, never before the writer takes it. Each goes
  * back to its job at once (its rows are in the transaction; the job may
  * reuse the buffer) and its progress is told after the commit. The
  * writer commits when the queue is empty, when anything but a batch of
@@ -275,8 +277,7 @@ static bool run_ops(struct writer *w, struct op *ops, size_t n)
 	if (w->txn && !batches_of(ops, n, w->txn_upload))
 		(void)txn_end(w, true); /* logged there; refused next batch */
 	if (!w->txn && batches_of(ops, n, ops[0].b ? ops[0].b->upload_id : 0) &&
-	    !ops[n - 1].b->final && queued(w) &&
-	    store_txn_begin(w->store) == 0) {
+	    !ops[n - 1].b->final && store_txn_begin(w->store) == 0) {
 		w->txn = true;
 		w->txn_upload = ops[0].b->upload_id;
 		w->txn_rows = 0;

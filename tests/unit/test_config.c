@@ -134,6 +134,9 @@ static const struct bad_case bad_cases[] = {
 	{"settle_ms: 3600001\n" DS,
 	 "settle_ms: 3600001 is out of range 0..3600000"},
 	{"batch_rows: 0\n" DS, "batch_rows: 0 is out of range 1..1000000"},
+	{"cache_mib: 0\n" DS, "cache_mib: 0 is out of range 1..4096"},
+	{"cache_mib: 4097\n" DS, "cache_mib: 4097 is out of range 1..4096"},
+	{"cache_mib: 32M\n" DS, "cache_mib: expected a number"},
 	{"max_errors: 100000001\n" DS,
 	 "max_errors: 100000001 is out of range 0..100000000"},
 	{"max_error_bytes: 1073741825\n" DS,
@@ -877,6 +880,7 @@ static void test_defaults(void **state)
 	assert_int_equal(c->workers, 2);
 	assert_int_equal(c->settle_ms, 1000);
 	assert_int_equal(c->batch_rows, 10000);
+	assert_int_equal(c->cache_mib, 32);
 	assert_int_equal(c->max_errors, 10000);
 	assert_int_equal(c->max_error_bytes, 1048576);
 	assert_true(c->keep_processed);
@@ -974,6 +978,7 @@ static void test_all_keys(void **state)
 		"workers: 64\n"
 		"settle_ms: 0\n"
 		"batch_rows: 1000000\n"
+		"cache_mib: 4096\n"
 		"max_errors: 0\n"
 		"keep_processed: no\n"
 		"ignore: [\"*.bak\", '.~lock*']\n"
@@ -1018,6 +1023,7 @@ static void test_all_keys(void **state)
 	assert_int_equal(c->workers, 64);
 	assert_int_equal(c->settle_ms, 0);
 	assert_int_equal(c->batch_rows, 1000000);
+	assert_int_equal(c->cache_mib, 4096);
 	assert_int_equal(c->max_errors, 0);
 	assert_false(c->keep_processed);
 	assert_int_equal(c->nignore, 2);

@@ -4,7 +4,9 @@
  * test_writer.c - the writer's held transaction (issue 17): batches queued
  * behind each other share one commit, their jobs get them back before it,
  * and their progress is told only once it is committed; a later batch's
- * row still wins over an earlier one's.
+ * row still wins over an earlier one's. And the double buffer of a job:
+ * a batch that the writer takes with nothing queued behind it still opens
+ * the held transaction, so the next one, queued while it runs, joins it.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -23,7 +25,8 @@
 #include "writer.h"
 
 #define NB 3
-#define ROWS 5000 /* more than a group takes at once: one batch a group */
+#define ROWS 5000       /* more than a group takes at once: one batch a group */
+#define LATE_ROWS 80000 /* late: batch 0, long enough to queue the next */
 
 static char dbpath[64];
 
@@ -96,7 +99,7 @@ static void caller(void *arg)
 	assert_int_equal(writer_call(wr, hold_writer, &gate, 0), 0);
 }
 
-static void fill(struct batch *b, int64_t id, int k)
+static void fill(struct batch *b, int64_t id, int k, int rows)
 {
 	static int cf[] = {0, 1};
 
@@ -108,10 +111,10 @@ static void fill(struct batch *b, int64_t id, int k)
 		" \"_upload_id\" = excluded.\"_upload_id\"";
 	b->ncells_row = 2;
 	b->cell_field = cf;
-	b->cells = calloc(ROWS * 2, sizeof(struct cell));
-	b->cap_rows = ROWS;
+	b->cells = calloc((size_t)rows * 2, sizeof(struct cell));
+	b->cap_rows = (size_t)rows;
 	assert_non_null(b->cells);
-	for (int r = 0; r < ROWS; r++) {
+	for (int r = 0; r < rows; r++) {
 		char key[16];
 		struct cell *c = &b->cells[r * 2];
 
@@ -123,11 +126,11 @@ static void fill(struct batch *b, int64_t id, int k)
 		assert_int_equal(buf_adds(&b->arena, key), 0);
 		c[1] = (struct cell){.kind = V_INT, .u.i = k};
 	}
-	b->nrows = ROWS;
-	b->records = b->applied = ROWS;
+	b->nrows = (size_t)rows;
+	b->records = b->applied = rows;
 	b->start_offset = (uint64_t)k * 100;
 	b->end_offset = (uint64_t)(k + 1) * 100;
-	b->end_line = (k + 1) * ROWS;
+	b->end_line = (k + 1) * rows;
 	if (k == NB - 1) {
 		b->final = true;
 		b->final_state = UP_COMPLETED;
@@ -135,8 +138,10 @@ static void fill(struct batch *b, int64_t id, int k)
 }
 
 /* refuse: the index of a batch given a wrong resume point (the database
- * refuses it), or -1 */
-static void run_held(int refuse)
+ * refuses it), or -1. late: the writer takes batch 0 alone, with nothing
+ * queued (it runs LATE_ROWS rows; with the others under HOLD_ROWS), and the others come 10 ms later, while
+ * it runs; as a job's double buffer does. */
+static void run_held(int refuse, bool late)
 {
 	struct store *s = NULL;
 	struct upload_new u = {.name = (const unsigned char *)"a.csv",
@@ -148,7 +153,7 @@ static void run_held(int refuse)
 	struct batch b[NB];
 	struct seen seen = {0};
 	uv_thread_t t;
-	int64_t id = 0, dup = -1;
+	int64_t id = 0, dup = -1, rows = 0;
 	int fd;
 
 	memset(b, 0, sizeof(b));
@@ -173,15 +178,22 @@ static void run_held(int refuse)
 	assert_int_equal(uv_thread_create(&t, caller, NULL), 0);
 	uv_sem_wait(&gate.entered);
 	for (int k = 0; k < NB; k++) {
-		fill(&b[k], id, k);
+		fill(&b[k], id, k, late && k == 0 ? LATE_ROWS : ROWS);
+		rows += (int64_t)b[k].nrows;
 		/* k counts from 0: refuse = -1 (none) never matches */
 		if (k == refuse)
 			// cppcheck-suppress negativeIndex
 			b[k].start_offset = 7;
+		if (late && k == 1) {
+			/* the writer has taken batch 0 and runs it */
+			uv_sem_post(&gate.go);
+			usleep(10000);
+		}
 		// cppcheck-suppress negativeIndex
 		writer_submit(wr, &b[k]);
 	}
-	uv_sem_post(&gate.go);
+	if (!late)
+		uv_sem_post(&gate.go);
 	for (int k = 0; k < NB; k++) {
 		int r = writer_wait(wr, &b[k]);
 
@@ -207,7 +219,7 @@ static void run_held(int refuse)
 	 * the held ones, then the final state */
 	assert_int_equal(seen.n, 2);
 	for (int k = 0; k < 2; k++) {
-		if (seen.rows[k] != 1 + NB * (ROWS - 1))
+		if (seen.rows[k] != 1 + rows - NB)
 			fail_msg("notify %d saw %lld rows", k,
 				 (long long)seen.rows[k]);
 		assert_int_equal(seen.final[k], k == 1);
@@ -215,10 +227,10 @@ static void run_held(int refuse)
 	assert_int_equal(count_rows(seen.rd, "SELECT qty FROM item"
 					     " WHERE sku = 'K0-00000'"),
 			 NB - 1);
-	assert_int_equal(count_rows(seen.rd, "SELECT state = 'completed'"
-					     " AND rows_applied = 15000"
-					     " FROM uploads"),
-			 1);
+	assert_int_equal(count_rows(seen.rd, "SELECT rows_applied"
+					     " FROM uploads"
+					     " WHERE state = 'completed'"),
+			 rows);
 out:
 	sqlite3_close(seen.rd);
 	for (int k = 0; k < NB; k++)
@@ -239,7 +251,7 @@ out:
 static void test_held(void **state)
 {
 	(void)state;
-	run_held(-1);
+	run_held(-1, false);
 }
 
 /* The second batch refused: the first, already handed back, is rolled
@@ -247,7 +259,16 @@ static void test_held(void **state)
 static void test_held_refused(void **state)
 {
 	(void)state;
-	run_held(1);
+	run_held(1, false);
+}
+
+/* Batch 0 taken alone: the batches queued while it runs share its commit
+ * (before issue 17's fix it committed alone, and a job's double buffer
+ * never had a batch queued when the writer took the next). */
+static void test_held_late(void **state)
+{
+	(void)state;
+	run_held(-1, true);
 }
 
 int main(void)
@@ -255,6 +276,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_held),
 		cmocka_unit_test(test_held_refused),
+		cmocka_unit_test(test_held_late),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
