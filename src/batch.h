@@ -38,6 +38,7 @@ struct row_error {
 	uint32_t value_off, value_len; /* value (valid UTF-8, <= 200 bytes) */
 	uint32_t msg_off, msg_len;
 	bool has_value;
+	bool writer; /* found by the writer (store_row_refused), not the job */
 };
 
 struct batch {

@@ -134,6 +134,7 @@ static struct batch *other_batch(struct job_state *js)
  * only slower: the rows go as read. */
 static void submit(struct ingest_job *job, struct batch *b)
 {
+	b->nerrs_job = b->nerrs; /* every batch, the final one too */
 	(void)batch_sort(b);
 	writer_submit(job->writer, b);
 }
@@ -148,7 +149,6 @@ static int flush(struct job_state *js)
 
 	if (r < 0)
 		return r;
-	js->cur->nerrs_job = js->cur->nerrs;
 	submit(job, js->cur);
 	r = writer_wait(job->writer, next);
 	if (r < 0)

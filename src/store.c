@@ -1125,7 +1125,8 @@ static int step1(struct store *s, const char *sql)
 }
 
 /* Undo the current operation keeping its first error message: its
- * savepoint inside a group, else the transaction. */
+ * savepoint inside a group or the held transaction, else the
+ * transaction. */
 static void undo(struct store *s)
 {
 	char keep[sizeof(s->err)];
@@ -1133,7 +1134,7 @@ static void undo(struct store *s)
 	if (sqlite3_get_autocommit(s->db))
 		return; /* SQLite rolled it back already (a group too) */
 	memcpy(keep, s->err, sizeof(keep));
-	if (s->group) {
+	if (s->group || s->txn) {
 		/* If the savepoint cannot be rolled back, the operation's
 		 * partial writes would commit with the group: not intact. */
 		if (step1(s, "ROLLBACK TO op") < 0)
@@ -1145,23 +1146,20 @@ static void undo(struct store *s)
 	memcpy(s->err, keep, sizeof(keep));
 }
 
-/* One operation: a transaction of its own, a savepoint in a group, or
- * nothing inside store_txn_begin(). */
+/* One operation: a transaction of its own, or a savepoint in a group or
+ * in the held transaction (store_txn_begin), so that a refused batch
+ * takes back only its own writes and the batches before it stand. */
 static int begin(struct store *s)
 {
-	if (s->txn)
-		return 0;
-	return step1(s, s->group ? "SAVEPOINT op" : "BEGIN IMMEDIATE");
+	return step1(s,
+		     s->group || s->txn ? "SAVEPOINT op" : "BEGIN IMMEDIATE");
 }
 
-/* Commit (or release) the operation when r == 0, else undo it; inside
- * store_txn_begin() the caller rolls the whole transaction back. */
+/* Commit (or release) the operation when r == 0, else undo it. */
 static int end(struct store *s, int r)
 {
-	if (s->txn)
-		return r;
 	if (r == 0) {
-		r = step1(s, s->group ? "RELEASE op" : "COMMIT");
+		r = step1(s, s->group || s->txn ? "RELEASE op" : "COMMIT");
 		if (r == 0)
 			return 0;
 	}
@@ -1228,6 +1226,7 @@ static int sq_txn_begin(struct store *s)
 	assert(!s->group && !s->txn);
 	r = step1(s, "BEGIN IMMEDIATE");
 	s->txn = r == 0;
+	s->group_broken = false;
 	return r;
 }
 
@@ -1238,6 +1237,8 @@ static int sq_txn_end(struct store *s, bool commit)
 	s->txn = false;
 	if (sqlite3_get_autocommit(s->db))
 		return r; /* rolled back under us: nothing of it stands */
+	if (s->group_broken)
+		commit = false; /* an operation's writes could not be undone */
 	if (commit) {
 		r = step1(s, "COMMIT");
 		if (r == 0)
@@ -1430,6 +1431,10 @@ static int apply_rows(struct store *s, struct batch *b)
 
 	if (b->nrows == 0)
 		return 0;
+	if (n0 > b->nerrs_job) { /* applied again: a group re-run alone */
+		store_rows_unrefuse(b);
+		n0 = b->nerrs;
+	}
 	if (b->upsert_multi_sql && b->nrows >= b->multi_rows) {
 		r = store_prep(s, b->upsert_multi_sql, &st);
 		if (r < 0)

@@ -153,6 +153,10 @@ int store_row_refused(struct batch *b, size_t i, const struct ukey *k,
 /* The errors store_row_refused appended after the first n0 merged into
  * file order (record order). 0 or -ENOMEM. */
 int store_merge_errors(struct batch *b, size_t n0);
+/* Undo what store_row_refused did to b (its errors, wherever the merge
+ * put them, and its counts): a batch applied again (a group re-run each
+ * alone, a retried session) starts from the job's errors. */
+void store_rows_unrefuse(struct batch *b);
 
 /* The backend table: one function per store.h call (store_api.c checks
  * the arguments that both share, the backend does the rest). */

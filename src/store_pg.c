@@ -1809,7 +1809,12 @@ static int stage_for(struct store *s, const struct batch *b, struct stage **out)
 	int r;
 
 	/* the flags too: a reload may change what the statements do */
-	r = buf_printf(&key, "%s%s%s", b->ds->table, checks ? ",c" : "",
+	/* what the statements depend on: a reload may change any of it
+	 * (duplicate_keys: error makes the row statement refuse repeats) */
+	r = buf_printf(&key, "%s%s%s", b->ds->table,
+		       !checks                                  ? ""
+		       : b->ds->duplicate_keys == DUPKEYS_ERROR ? ",e"
+								: ",c",
 		       b->ds->key_partner ? ",p" : "");
 	for (size_t k = 0; r == 0 && k < nf; k++)
 		r = buf_printf(&key, ",%d", b->cell_field[k]);
@@ -2150,17 +2155,6 @@ static int failed_ukey(struct store *s, const struct batch *b, const char *con,
 	return 0;
 }
 
-/* A retry of the batch (a lost session) starts again from the job's
- * errors: the writer's of the attempt before are undone. */
-static void unrefuse(struct batch *b)
-{
-	int64_t extra = (int64_t)(b->nerrs - b->nerrs_job);
-
-	b->applied += extra;
-	b->failed -= extra;
-	b->nerrs = b->nerrs_job;
-}
-
 /*
  * The staged rows one by one, in the order SQLite applies them (key order
  * when the batch was sorted): a row that breaks a unique key (undone
@@ -2265,7 +2259,7 @@ static int apply_rows(struct store *s, struct batch *b)
 
 	b->dup_keys = 0; /* a first COPY meets no key of this upload */
 	if (checks)
-		unrefuse(b);
+		store_rows_unrefuse(b);
 	if (b->nrows == 0)
 		return 0;
 	r = stage_for(s, b, &st);

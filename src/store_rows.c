@@ -81,10 +81,26 @@ int store_row_refused(struct batch *b, size_t i, const struct ukey *k,
 	if (r < 0)
 		return r;
 	e->msg_len = (uint32_t)(a->len - e->msg_off);
+	e->writer = true;
 	b->nerrs++;
 	b->applied--;
 	b->failed++;
 	return 0;
+}
+
+void store_rows_unrefuse(struct batch *b)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < b->nerrs; i++) {
+		if (!b->errs[i].writer) {
+			b->errs[k++] = b->errs[i];
+			continue;
+		}
+		b->applied++;
+		b->failed--;
+	}
+	b->nerrs = k;
 }
 
 static int cmp_record(const void *a, const void *b)

@@ -234,7 +234,7 @@ static int txn_end(struct writer *w, bool commit)
  * batches back with release(), else with finish(). */
 static bool run_held(struct writer *w, struct op *ops, size_t n)
 {
-	bool ok = true, last = false;
+	bool ok = true, last = false, commit;
 	int r;
 
 	assert(on_writer(w) && w->txn);
@@ -254,18 +254,21 @@ static bool run_held(struct writer *w, struct op *ops, size_t n)
 		w->nheld += n;
 		return false;
 	}
-	r = txn_end(w, ok);
-	for (size_t i = 0; ok && r < 0 && i < n; i++) {
-		ops[i].r = r;
+	/* A refused batch took back only its own writes (each batch is a
+	 * savepoint): the batches before it commit, and it says why. */
+	commit = ok || store_group_intact(w->store);
+	r = txn_end(w, commit);
+	if (commit && r == 0)
+		return true;
+	/* Nothing of the transaction stands (the commit failed, or the
+	 * database rolled it back under us): every batch of ops says so. */
+	for (size_t i = 0; i < n; i++) {
+		if (ops[i].r != 0)
+			continue; /* the refused one and those after it: said */
+		ops[i].r = r < 0 ? r : -ECANCELED;
 		snprintf(ops[i].b->err, sizeof(ops[i].b->err), "%s",
-			 store_errmsg(w->store));
-	}
-	/* !ok: the failed batch says why; the ones before it in ops, rolled
-	 * back with it, too */
-	for (size_t i = 0; !ok && i < n && ops[i].r == 0; i++) {
-		ops[i].r = -ECANCELED;
-		snprintf(ops[i].b->err, sizeof(ops[i].b->err),
-			 "a later batch of the upload was refused");
+			 ok ? store_errmsg(w->store)
+			    : "a later batch of the upload was refused");
 	}
 	return true;
 }

@@ -533,6 +533,47 @@ def test_duplicate_keys(bin, mode):
     check_eq(d.query("SELECT v FROM p WHERE k = 'a'"), [("9",)], "g.csv applied")
 
 
+@with_config(datasets=UNIQUE)
+def test_job_errors_beside_writer_errors_in_one_batch(d):
+    """A file of one batch (the final one) with a row error the job finds
+    (a type-error) and one the writer finds (a unique-error): both are
+    recorded, in file order, and neither row is counted applied."""
+    content = b"id,email,first,last\n1,a@x,Ann,Lee\nx,b@x,Bo,Kim\n3,a@x,Cy,Dunn\n4,d@x,Di,Fox\n"
+    d.drop("mixed.csv", content)
+    st = d.wait_state("mixed.csv")
+    check_upload(d, st, "mixed.csv", content, "completed", dataset="person")
+    check_eq([(e[0], e[4]) for e in row_errors(st)], [(2, "type-error"), (3, "unique-error")],
+             "errors (record, type)")
+    check_eq(st["rows"], {"total": 4, "applied": 2, "failed": 2}, "rows")
+    check_eq(d.query("SELECT id FROM person ORDER BY id"), [(1,), (4,)], "rows stored")
+
+
+def test_duplicate_keys_follows_a_reload(bin):
+    """duplicate_keys changed by a reload applies to the next upload (on
+    PostgreSQL the row statement depends on it: it must not be kept)."""
+    ds = ("datasets:\n  - name: p\n    match: \"*.csv\"\n    duplicate_keys: %s\n"
+          "    schema:\n      primaryKey: k\n      uniqueKeys: [[u]]\n"
+          "      fields: [{name: k}, {name: u}]\n")
+    d = Daemon(bin, datasets=ds % "error")
+    d.drop("a.csv", b"k,u\n5,e@x\n5,f@x\n")
+    st = d.wait_state("a.csv")
+    check_eq([(e[0], e[4]) for e in row_errors(st)], [(2, "primary-key")], "a.csv: refused repeat")
+    check_eq(d.query("SELECT k, u FROM p"), [("5", "e@x")], "a.csv: the first stays")
+    for mode, name, want, errors in (("count", "b.csv", "h@x", []),
+                                     ("error", "c.csv", "i@x", [(2, "primary-key")])):
+        n = d.log().count("configuration reloaded")
+        d.overrides["datasets"] = ds % mode
+        d.write_config()
+        d.proc.send_signal(signal.SIGHUP)
+        wait_until("configuration reloaded", lambda: d.log().count("configuration reloaded") > n,
+                   10, daemon=d)
+        first = "g@x" if mode == "count" else want
+        d.drop(name, ("k,u\n6,%s\n6,%s\n" % (first, "h@x" if mode == "count" else "j@x")).encode())
+        st = d.wait_state(name)
+        check_eq([(e[0], e[4]) for e in row_errors(st)], errors, "%s errors (%s)" % (name, mode))
+        check_eq(d.query("SELECT u FROM p WHERE k = '6'"), [(want,)], "%s: %s" % (name, mode))
+
+
 def test_duplicate_keys_error_in_a_sorted_batch(bin):
     """Batches go to the writer sorted by key (issue 17): a repeat found
     there is still reported on its own record and line, in file order."""
