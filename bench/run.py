@@ -159,7 +159,8 @@ class Daemon:
             self.db = '"postgresql:///%s?host=%s&user=postgres"' % (pg_db, Pg.srv.sock)
         if seed_db:
             shutil.copyfile(seed_db, self.db)
-        conf = {"workers": 2, "settle_ms": 200, "batch_rows": 10000, "max_errors": 100000000}
+        conf = {"workers": 2, "settle_ms": 200, "batch_rows": 10000, "max_errors": 100000000,
+                "max_error_bytes": 1073741824}  # case bad10: 100,000 row errors kept
         conf.update(cfg)
         with open(os.path.join(self.dir, "c.yaml"), "w") as f:
             f.write("root: %s\ndatabase: %s\n" % (self.root, self.db))

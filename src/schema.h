@@ -240,6 +240,7 @@ enum err_type {
 	ERR_INCORRECT_LABEL, /* incorrect-label: fieldsMatch exact, wrong place */
 	ERR_UNIQUE,          /* unique-error: a unique key's values repeat */
 	ERR_PRIMARY_KEY,     /* primary-key: a key repeats (duplicate_keys) */
+	/* keep ERR_PRIMARY_KEY last, or move store.c's NERR_TYPES */
 };
 
 /* Whether the writer checks rows against the table one by one when a
