@@ -599,7 +599,7 @@ static int start_req(struct outbox *o, const struct config *c,
 	curl_easy_setopt(q->easy, CURLOPT_SSL_VERIFYHOST, 2L);
 	if (t->ca_file) { /* instead of the system's store, not beside it */
 		curl_easy_setopt(q->easy, CURLOPT_CAINFO, t->ca_file);
-		curl_easy_setopt(q->easy, CURLOPT_CAPATH, NULL);
+		curl_easy_setopt(q->easy, CURLOPT_CAPATH, (char *)NULL);
 	}
 	curl_easy_setopt(q->easy, CURLOPT_URL, t->url);
 	curl_easy_setopt(q->easy, CURLOPT_HTTPHEADER, q->hdrs);

@@ -69,7 +69,8 @@ struct writer {
  * every page it touched to the WAL (and the checkpoint copies them again),
  * and 10,000 random keys touch most leaves of the key index. So when a
  * batch that is not its upload's last comes, the writer opens one
- * transaction (store_txn_begin: no savepoints) and keeps it open for
+ * transaction (store_txn_begin: each batch a savepoint of it, so that a
+ * refused batch takes back only its own writes) and keeps it open for
  * the batches of that upload that follow, up to HOLD_ROWS rows. It does
  * not ask whether one is queued yet: a job's double buffer submits the
  * next batch while this one runs, never before the writer takes it. Each goes

@@ -742,11 +742,9 @@ def needs(*what, cases=None):
 
 def sqlite_only(why, cases=None):
     """Mark a test (or, with cases=(ids), those rows of its @cases table) as
-    one of a feature that the PostgreSQL backend refuses so far (config.c:
-    "... is not yet supported with a PostgreSQL database"), or that looks
-    into SQLite itself: on INGESTD_TEST_BACKEND=postgresql run.py skips it
-    and prints why. A module says it for all of its tests with
-    SQLITE_ONLY = "why"."""
+    one that looks into SQLite itself (its table layouts, VACUUM): on
+    INGESTD_TEST_BACKEND=postgresql run.py skips it and prints why. A
+    module says it for all of its tests with SQLITE_ONLY = "why"."""
     assert why
 
     def deco(fn):
