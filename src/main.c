@@ -1177,11 +1177,17 @@ static void cleanup(struct daemon *d)
 		retention_close(d->retention);
 		/* Let running jobs end and close callbacks run. */
 		uv_run(&d->loop, UV_RUN_DEFAULT);
+		/* The outbox's thread ends before the loop closes its
+		 * descriptors: a number the loop frees could be the next one
+		 * that thread opens (TSan reported it, once, at shutdown). */
+		outbox_free(d->outbox);
+		d->outbox = NULL;
 		uv_loop_close(&d->loop);
 	}
 	retention_free(d->retention); /* its sweep has ended: loop ran out */
-	outbox_free(d->outbox);       /* before the writer it writes through */
-	writer_free(d->writer);       /* drains what is queued */
+	outbox_free(
+		d->outbox); /* NULL-safe; before the writer it writes through */
+	writer_free(d->writer); /* drains what is queued */
 	if (d->stall_hook) {
 		uv_cond_destroy(&d->stall_cv);
 		uv_mutex_destroy(&d->stall_mu);

@@ -135,8 +135,10 @@ def test_poll_mode(d):
         time.sleep(0.8)
         check(os.path.exists(p), "held.csv taken while open")
         f.write(c[20:])
-    for name, content in (("renamed.csv", a), ("written.csv", b), ("held.csv", c)):
-        st = d.wait_state(name, timeout=30)
+    # all terminal before any is checked (check_upload wants .work/ empty)
+    files = (("renamed.csv", a), ("written.csv", b), ("held.csv", c))
+    sts = [d.wait_state(name, timeout=30) for name, _ in files]
+    for (name, content), st in zip(files, sts):
         check_upload(d, st, name, content, "completed")
     check_eq(len(d.uploads()), 3, "uploads")
     check_eq(product_count(d), 9, "product rows")
@@ -286,8 +288,9 @@ def test_ignored_names_taken_after_rename(d):
         final = "final-%d.csv" % i
         os.rename(d.path("inbox", n), d.path("inbox", final))
         finals.append((final, contents[n]))
-    for final, content in finals:
-        st = d.wait_state(final, timeout=30)
+    # all terminal before any is checked (check_upload wants .work/ empty)
+    sts = [d.wait_state(final, timeout=30) for final, _ in finals]
+    for (final, content), st in zip(finals, sts):
         check_upload(d, st, final, content, "completed")
     check_eq(sorted(names_of(d)), sorted(as_bytes(f) for f, _ in finals),
              "one upload per renamed file")
