@@ -137,8 +137,10 @@ def test_partners_isolated(d):
     rtxt = open(acme.path("rejected", "%d-orders-x.csv.reason.txt" % x["id"])).read()
     check("secret_margin" not in rtxt and "dataset order" not in rtxt, "reason file: %r" % rtxt)
     # each tree holds only its own uploads' files
-    wait_until("acme's errors file", lambda: os.path.exists(
-        acme.path("errors", "%d-prices.csv.errors.csv" % p["id"])), 15, daemon=d)
+    # both feedback files in place (each is written under .tmp- and renamed)
+    for kind in ("errors", "rejects"):
+        wait_until("acme's %s file" % kind, lambda: os.path.exists(
+            acme.path("errors", "%d-prices.csv.%s.csv" % (p["id"], kind))), 15, daemon=d)
     ids = {"acme": {p["id"], x["id"]}, "beta": {o["id"]}}
     for t in (acme, beta):
         for rel in every_file(t.root):
