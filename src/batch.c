@@ -44,6 +44,21 @@ void batch_free(struct batch *b)
 	b->sorted = false;
 }
 
+struct row_error *batch_error_slot(struct batch *b)
+{
+	if (b->nerrs == b->cap_errs) {
+		size_t cap = b->cap_errs ? b->cap_errs * 2 : 64;
+		struct row_error *ne = realloc(b->errs, cap * sizeof(*ne));
+
+		if (!ne)
+			return NULL;
+		b->errs = ne;
+		b->cap_errs = cap;
+	}
+	memset(&b->errs[b->nerrs], 0, sizeof(b->errs[0]));
+	return &b->errs[b->nerrs];
+}
+
 size_t batch_bytes(const struct batch *b)
 {
 	return b->nrows * b->ncells_row * sizeof(struct cell) +

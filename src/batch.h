@@ -101,6 +101,9 @@ struct batch {
 /* Reset content (keeps allocations). */
 void batch_clear(struct batch *b);
 void batch_free(struct batch *b);
+/* The next row error of b, zeroed, at b->errs[b->nerrs] (the caller fills
+ * it, then counts it in nerrs), or NULL when out of memory. */
+struct row_error *batch_error_slot(struct batch *b);
 /* Bytes of memory the batch content occupies (for flush decisions). */
 size_t batch_bytes(const struct batch *b);
 /* Sort the rows by primary key into b->order (the cells stay where they

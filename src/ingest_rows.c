@@ -134,16 +134,9 @@ static int add_error(struct job_state *js, int64_t line, int field,
 	struct row_error *e;
 	int r;
 
-	if (b->nerrs == b->cap_errs) {
-		size_t cap = b->cap_errs ? b->cap_errs * 2 : 64;
-		struct row_error *ne = realloc(b->errs, cap * sizeof(*ne));
-		if (!ne)
-			return -ENOMEM;
-		b->errs = ne;
-		b->cap_errs = cap;
-	}
-	e = &b->errs[b->nerrs];
-	memset(e, 0, sizeof(*e));
+	e = batch_error_slot(b);
+	if (!e)
+		return -ENOMEM;
 	e->record = js->record;
 	e->line = line;
 	e->field = field;

@@ -772,35 +772,11 @@ static int sync_unique(struct store *s, const struct dataset *ds,
 				break;
 		}
 		buf_reset(&sql);
-		r = r ?: buf_adds(&sql, "CREATE UNIQUE INDEX ");
-		r = r ?: sql_ident(&sql, name.p);
-		r = r ?: buf_adds(&sql, " ON ");
-		r = r ?: sql_ident(&sql, ds->table);
-		r = r ?: buf_adds(&sql, "(");
-		for (size_t i = 0; r == 0 && i < u->n; i++) {
-			r = buf_adds(&sql, i ? ", " : "");
-			r = r
-				    ?: sql_ident(&sql,
-						 field_column(
-							 &sc->fields[u->f[i]]));
-		}
-		r = r ?: buf_adds(&sql, ")");
+		r = r ?: store_unique_index_sql(&sql, name.p, "", ds, u);
 		if (r == 0)
 			r = store_exec(s, sql.p);
-		if (r == -EINVAL && strstr(s->err, "UNIQUE")) {
-			buf_printf(why,
-				   "table \"%s\" has rows that repeat the "
-				   "unique key (",
-				   ds->table);
-			for (size_t i = 0; i < u->n; i++)
-				buf_printf(why, "%s%s", i ? ", " : "",
-					   sc->fields[u->f[i]].name);
-			buf_printf(why,
-				   ") of dataset \"%s\": remove the repeats "
-				   "or the key",
-				   ds->name);
-			r = -EINVAL;
-		}
+		if (r == -EINVAL && strstr(s->err, "UNIQUE"))
+			store_unique_repeats(why, ds, u);
 	}
 out:
 	free(have);

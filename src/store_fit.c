@@ -33,6 +33,37 @@ int store_pk_pos(const struct dataset *ds, size_t f)
 	return 0;
 }
 
+int store_unique_index_sql(struct buf *sql, const char *name,
+			   const char *schema, const struct dataset *ds,
+			   const struct ukey *u)
+{
+	const struct schema *sc = &ds->schema;
+	int r;
+
+	r = buf_adds(sql, "CREATE UNIQUE INDEX ");
+	r = r ?: sql_ident(sql, name);
+	r = r ?: buf_printf(sql, " ON %s", schema);
+	r = r ?: sql_ident(sql, ds->table);
+	r = r ?: buf_adds(sql, "(");
+	for (size_t i = 0; r == 0 && i < u->n; i++) {
+		r = buf_adds(sql, i ? ", " : "");
+		r = r ?: sql_ident(sql, field_column(&sc->fields[u->f[i]]));
+	}
+	return r ?: buf_adds(sql, ")");
+}
+
+void store_unique_repeats(struct buf *why, const struct dataset *ds,
+			  const struct ukey *u)
+{
+	buf_printf(why, "table \"%s\" has rows that repeat the unique key (",
+		   ds->table);
+	for (size_t i = 0; i < u->n; i++)
+		buf_printf(why, "%s%s", i ? ", " : "",
+			   ds->schema.fields[u->f[i]].name);
+	buf_printf(why, ") of dataset \"%s\": remove the repeats or the key",
+		   ds->name);
+}
+
 int store_table_fit(const struct dataset *ds, const struct store_column *cols,
 		    size_t n, const struct store_fit_rules *ru, struct buf *why)
 {

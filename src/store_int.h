@@ -141,6 +141,15 @@ int store_table_fit(const struct dataset *ds, const struct store_column *cols,
 /* Field f's 1-based place in ds's table's primary key (after "_partner"
  * with key_includes_partner), 0 when not in it. */
 int store_pk_pos(const struct dataset *ds, size_t f);
+/* The UNIQUE index name on ds's table for key u, as the statement that
+ * makes it into sql; schema: the table's, quoted with its dot, or "". */
+int store_unique_index_sql(struct buf *sql, const char *name,
+			   const char *schema, const struct dataset *ds,
+			   const struct ukey *u);
+/* Why that index could not be made over the rows already there, appended
+ * to why. */
+void store_unique_repeats(struct buf *why, const struct dataset *ds,
+			  const struct ukey *u);
 
 /* Row errors the writer finds (store_rows.c), for both backends. Row i
  * of b (its index as read) breaks key k: type ERR_UNIQUE (another row has

@@ -45,6 +45,7 @@
 #include "store.h"
 #include "store_int.h"
 #include "store_read.h"
+#include "typefmt.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -66,10 +67,13 @@
  * columns (the fields a file has). */
 struct stage {
 	char *key;
-	char *create_sql, *copy_sql, *truncate_sql;
-	char *apply_sql;       /* keys distinct within the batch */
-	char *dedupe_sql;      /* DISTINCT ON: the last row of a key wins */
-	char *direct_sql;      /* COPY into the dataset table itself */
+	char *create_sql, *truncate_sql;
+	char *copy_sql[2]; /* COPY into the staging table: text, binary */
+	char *apply_sql;   /* keys distinct within the batch */
+	char *dedupe_sql;  /* DISTINCT ON: the last row of a key wins */
+	/* (both, for the rows the writer does not check, three statements
+	 * whose last answers the keys of the upload updated: DUPKEYS_GUC) */
+	char *direct_sql[2];   /* COPY into the dataset table itself */
 	char *dupcount_sql;    /* staged rows whose key this upload has */
 	char *row_sql;         /* one staged row ($1: _ord, $2: upload) */
 	unsigned direct_pause; /* batches left before the next direct try */
@@ -493,11 +497,13 @@ static void stage_clear(struct stage *st)
 {
 	free(st->key);
 	free(st->create_sql);
-	free(st->copy_sql);
+	free(st->copy_sql[0]);
+	free(st->copy_sql[1]);
 	free(st->truncate_sql);
 	free(st->apply_sql);
 	free(st->dedupe_sql);
-	free(st->direct_sql);
+	free(st->direct_sql[0]);
+	free(st->direct_sql[1]);
 	free(st->dupcount_sql);
 	free(st->row_sql);
 	memset(st, 0, sizeof(*st));
@@ -930,6 +936,8 @@ static const char *const migrations[] = {
 	"ALTER TABLE @.upload_errors ADD COLUMN position bigint;",
 	/* 2 → 3: the outbox, retention (above) */
 	PG_MIGRATION_OUTBOX_RETENTION,
+	/* 3 → 4: GET /uploads/?partner= by index, as SQLite's version 7 */
+	"CREATE INDEX uploads_partner ON @.uploads(partner, id);",
 };
 
 /* CREATE SCHEMA when missing (only then: IF NOT EXISTS still needs the
@@ -1136,6 +1144,7 @@ static int sync_unique(struct store *s, const struct dataset *ds,
 	const struct schema *sc = &ds->schema;
 	bool *have = calloc(sc->nukeys + 1, sizeof(*have));
 	struct buf sql = BUF_INIT, name = BUF_INIT, drop = BUF_INIT;
+	char dot[sizeof(s->pg->data) + 1];
 	struct params p = {0};
 	PGresult *res = NULL;
 	int r, n;
@@ -1209,33 +1218,11 @@ static int sync_unique(struct store *s, const struct dataset *ds,
 				break;
 		}
 		buf_reset(&sql);
-		r = r ?: buf_adds(&sql, "CREATE UNIQUE INDEX ");
-		r = r ?: sql_ident(&sql, name.p);
-		r = r ?: buf_printf(&sql, " ON %s.", s->pg->data);
-		r = r ?: sql_ident(&sql, ds->table);
-		r = r ?: buf_adds(&sql, "(");
-		for (size_t i = 0; r == 0 && i < u->n; i++) {
-			r = buf_adds(&sql, i ? ", " : "");
-			r = r
-				    ?: sql_ident(&sql,
-						 field_column(
-							 &sc->fields[u->f[i]]));
-		}
-		r = r ?: buf_adds(&sql, ")");
+		snprintf(dot, sizeof(dot), "%s.", s->pg->data);
+		r = r ?: store_unique_index_sql(&sql, name.p, dot, ds, u);
 		r = r ?: run_simple(s, sql.p);
-		if (r == -EINVAL && strcmp(s->pg->sqlstate, "23505") == 0) {
-			buf_printf(why,
-				   "table \"%s\" has rows that repeat the "
-				   "unique key (",
-				   ds->table);
-			for (size_t i = 0; i < u->n; i++)
-				buf_printf(why, "%s%s", i ? ", " : "",
-					   sc->fields[u->f[i]].name);
-			buf_printf(why,
-				   ") of dataset \"%s\": remove the repeats "
-				   "or the key",
-				   ds->name);
-		}
+		if (r == -EINVAL && strcmp(s->pg->sqlstate, "23505") == 0)
+			store_unique_repeats(why, ds, u);
 	}
 out:
 	free(have);
@@ -1668,21 +1655,33 @@ static int add_pk(struct buf *b, const struct dataset *ds, const char *sep)
 	return r;
 }
 
+/* The custom setting an upsert counts, in its transaction, the rows it
+ * updates that this same upload wrote (stage_insert_sql's count). */
+#define DUPKEYS_GUC "'ingestd.dup_keys'"
+
 /* INSERT INTO the table SELECT the staged rows, upserting on the key;
  * dedupe: only the last staged row of each key (DISTINCT ON, by _ord);
- * tail (or NULL) follows the FROM (a WHERE, an ORDER BY). */
+ * tail (or NULL) follows the FROM (a WHERE, an ORDER BY). count: the
+ * statement is the middle one of three, and the last answers how many
+ * keys it updated were this upload's already (the old row's _upload_id,
+ * which only the DO UPDATE sees: counted there, in DUPKEYS_GUC, at no
+ * cost to the rows of other uploads). */
 static int stage_insert_sql(struct buf *o, const struct pg_conn *p,
 			    const struct batch *b, const char *cols,
 			    const char *name, size_t nf, bool dd,
-			    const char *tail)
+			    const char *tail, bool count)
 {
 	const struct schema *sc = &b->ds->schema;
 	const struct dataset *ds = b->ds;
 	int r = 0;
 
+	count = count && sc->npk;
+	if (count)
+		r = buf_adds(o,
+			     "SELECT set_config(" DUPKEYS_GUC ", '0', true); ");
 	r = r ?: buf_printf(o, "INSERT INTO %s.", p->data);
 	r = r ?: sql_ident(o, b->ds->table);
-	r = r ?: buf_printf(o, " (%s) SELECT ", cols);
+	r = r ?: buf_printf(o, " AS ingestd_old (%s) SELECT ", cols);
 	if (dd) {
 		r = r ?: buf_adds(o, "DISTINCT ON (");
 		r = r ?: add_pk(o, ds, ", ");
@@ -1711,7 +1710,17 @@ static int stage_insert_sql(struct buf *o, const struct pg_conn *p,
 			r = r ?: sql_ident(o, col);
 			r = r ?: buf_adds(o, ", ");
 		}
-		r = r ?: buf_adds(o, "\"_upload_id\" = EXCLUDED.\"_upload_id\"");
+		if (count) /* CASE: its WHENs are taken in order */
+			r = r
+				    ?: buf_adds(
+					       o,
+					       "\"_upload_id\" = CASE WHEN ingestd_old.\"_upload_id\" = EXCLUDED.\"_upload_id\" THEN EXCLUDED.\"_upload_id\" + 0 * set_config(" DUPKEYS_GUC
+					       ", (current_setting(" DUPKEYS_GUC
+					       ")::bigint + 1)::text, true)::bigint ELSE EXCLUDED.\"_upload_id\" END"
+					       "; SELECT current_setting(" DUPKEYS_GUC
+					       ")");
+		else
+			r = r ?: buf_adds(o, "\"_upload_id\" = EXCLUDED.\"_upload_id\"");
 	}
 	return r;
 }
@@ -1787,7 +1796,8 @@ static int stage_row_sql(struct buf *o, const struct pg_conn *p,
 		    ?: stage_insert_sql(o, p, b, cols, name, nf, false,
 					refuse ? " WHERE _ord = $1 AND"
 						 " (SELECT n FROM d) = 0"
-					       : " WHERE _ord = $1");
+					       : " WHERE _ord = $1",
+					false);
 	r = r
 		    ?: buf_adds(o, " RETURNING 1) SELECT (SELECT n FROM d),"
 				   " (SELECT count(*) FROM i)");
@@ -1800,7 +1810,7 @@ static int stage_for(struct store *s, const struct batch *b, struct stage **out)
 	const struct schema *sc = &b->ds->schema;
 	struct buf key = BUF_INIT, cr = BUF_INIT, cp = BUF_INIT, ap = BUF_INIT,
 		   dp = BUF_INIT, tr = BUF_INIT, dc = BUF_INIT, cols = BUF_INIT,
-		   dk = BUF_INIT, rw = BUF_INIT;
+		   dk = BUF_INIT, rw = BUF_INIT, cpb = BUF_INIT, dcb = BUF_INIT;
 	bool checks = dataset_row_checks(b->ds);
 	/* appending: the last cell is the record number (_record) */
 	size_t nf = b->ncells_row - schema_appends(sc);
@@ -1858,12 +1868,17 @@ static int stage_for(struct store *s, const struct batch *b, struct stage **out)
 	r = r ?: buf_printf(&dc, "COPY %s.", p->data);
 	r = r ?: sql_ident(&dc, b->ds->table);
 	r = r ?: buf_printf(&dc, " (%s) FROM STDIN", cols.p);
+	r = r ?: buf_printf(&cpb, "%s (FORMAT binary)", cp.p);
+	r = r ?: buf_printf(&dcb, "%s (FORMAT binary)", dc.p);
 	/* rows the writer checks go in file order, as SQLite applies them:
 	 * which of two rows breaks a unique key is the later one */
 	r = r
 		    ?: stage_insert_sql(&ap, p, b, cols.p, name, nf, false,
-					checks ? " ORDER BY _ord" : NULL);
-	r = r ?: stage_insert_sql(&dp, p, b, cols.p, name, nf, true, NULL);
+					checks ? " ORDER BY _ord" : NULL,
+					!checks);
+	r = r
+		    ?: stage_insert_sql(&dp, p, b, cols.p, name, nf, true, NULL,
+					!checks);
 	if (checks)
 		r = r ?: stage_row_sql(&rw, p, b, cols.p, name, nf);
 	r = r ?: buf_printf(&tr, "TRUNCATE %s", name);
@@ -1879,11 +1894,13 @@ static int stage_for(struct store *s, const struct batch *b, struct stage **out)
 	st = &p->stages[p->nstage++];
 	st->key = buf_take(&key);
 	st->create_sql = buf_take(&cr);
-	st->copy_sql = buf_take(&cp);
+	st->copy_sql[0] = buf_take(&cp);
+	st->copy_sql[1] = buf_take(&cpb);
 	st->truncate_sql = buf_take(&tr);
 	st->apply_sql = buf_take(&ap);
 	st->dedupe_sql = buf_take(&dp);
-	st->direct_sql = buf_take(&dc);
+	st->direct_sql[0] = buf_take(&dc);
+	st->direct_sql[1] = buf_take(&dcb);
 	st->dupcount_sql = dk.len ? buf_take(&dk) : NULL;
 	st->row_sql = rw.len ? buf_take(&rw) : NULL;
 	st->made = false;
@@ -1892,6 +1909,8 @@ out:
 	buf_free(&key);
 	buf_free(&cr);
 	buf_free(&cp);
+	buf_free(&cpb);
+	buf_free(&dcb);
 	buf_free(&tr);
 	buf_free(&dc);
 	buf_free(&dk);
@@ -1970,15 +1989,17 @@ static uint64_t fnv(uint64_t h, const void *p, size_t n)
 
 /* 1 when two rows of b have the same key (or the key is not all in the
  * file: let PostgreSQL sort it out), 0 when every key is distinct, or
- * -ENOMEM. Distinct keys, the common case, are applied without the sort
- * that DISTINCT ON costs. */
-static int batch_dup_keys(const struct batch *b)
+ * -ENOMEM; *repeats: how many rows repeat the key of an earlier row of
+ * b, or -1 when that is not known here. Distinct keys, the common case,
+ * are applied without the sort that DISTINCT ON costs. */
+static int batch_dup_keys(const struct batch *b, int64_t *repeats)
 {
 	const struct schema *sc = &b->ds->schema;
 	size_t pkc[64], cap = 16, mask;
 	uint32_t *slot;
-	int dup = 0;
+	int64_t n = 0;
 
+	*repeats = sc->npk ? -1 : 0;
 	if (sc->npk == 0)
 		return 0; /* no key: every row is inserted */
 	if (sc->npk > ARRAY_SIZE(pkc))
@@ -1999,9 +2020,10 @@ static int batch_dup_keys(const struct batch *b)
 	slot = calloc(cap, sizeof(*slot));
 	if (!slot)
 		return -ENOMEM;
-	for (size_t i = 0; i < b->nrows && !dup; i++) {
+	for (size_t i = 0; i < b->nrows; i++) {
 		const struct cell *row = &b->cells[i * b->ncells_row];
 		uint64_t h = 14695981039346656037u;
+		bool same = false;
 		size_t at;
 
 		for (size_t k = 0; k < sc->npk; k++) {
@@ -2013,27 +2035,179 @@ static int batch_dup_keys(const struct batch *b)
 			else if (c->kind != V_NULL)
 				h = fnv(h, &c->u, 8);
 		}
-		for (at = h & mask; slot[at]; at = (at + 1) & mask) {
+		for (at = h & mask; slot[at] && !same; at = (at + 1) & mask) {
 			const struct cell *o =
 				&b->cells[(slot[at] - 1) * b->ncells_row];
-			bool same = true;
 
+			same = true;
 			for (size_t k = 0; k < sc->npk && same; k++)
 				same = key_cell_eq(b, &row[pkc[k]], &o[pkc[k]]);
-			if (same) {
-				dup = 1;
-				break;
-			}
 		}
-		slot[at] = (uint32_t)i + 1;
+		if (same)
+			n++;
+		else
+			slot[at] = (uint32_t)i + 1;
 	}
 	free(slot);
-	return dup;
+	*repeats = n;
+	return n > 0;
+}
+
+static int put_be(struct buf *t, uint64_t v, unsigned bytes)
+{
+	unsigned char x[8];
+
+	for (unsigned i = 0; i < bytes; i++)
+		x[i] = (unsigned char)(v >> (8 * (bytes - 1 - i)));
+	return buf_add(t, x, bytes);
+}
+
+/* A field of COPY's binary format: its length, then its bytes. */
+static int put_field(struct buf *t, const void *p, size_t n)
+{
+	int r = put_be(t, (uint32_t)n, 4);
+
+	return r ?: buf_add(t, p, n);
+}
+
+static int put_i64(struct buf *t, int64_t v)
+{
+	int r = put_be(t, 8, 4);
+
+	return r ?: put_be(t, (uint64_t)v, 8);
+}
+
+/* PostgreSQL's epoch, 2000-01-01, in days since 1970-01-01. */
+#define PG_EPOCH_DAYS 10957
+
+/* A date or datetime cell (stored as ISO text, see schema.c's
+ * to_temporal) as PostgreSQL's binary date (days) or timestamptz
+ * (microseconds), both from 2000-01-01 UTC. Returns 1 for a value the
+ * text format had better carry, as it always did: a leap second, more
+ * than microseconds (PostgreSQL rounds those itself). */
+static int put_temporal(struct buf *t, enum field_type ft, const char *p,
+			size_t n)
+{
+	enum tf_kind k = ft == FT_DATE ? TF_DATE : TF_DATETIME;
+	struct tparts tp;
+	int64_t days, us = 0;
+	size_t nfrac;
+
+	if (!typefmt_iso(k, p, n, &tp) || tp.s > 59)
+		return 1;
+	nfrac = strlen(tp.frac);
+	if (nfrac > 6)
+		return 1;
+	days = typefmt_days(tp.y, tp.mo, tp.d) - PG_EPOCH_DAYS;
+	if (k == TF_DATE) {
+		int r = put_be(t, 4, 4);
+
+		return r ?: put_be(t, (uint32_t)(int32_t)days, 4);
+	}
+	for (size_t i = 0; i < 6; i++)
+		us = us * 10 + (i < nfrac ? tp.frac[i] - '0' : 0);
+	us += ((days * 24 + tp.h) * 60 + tp.mi -
+	       (tp.has_off ? tp.off_min : 0)) *
+		      60000000LL +
+	      tp.s * 1000000LL;
+	return put_i64(t, us);
+}
+
+/* One cell in the binary format of its column's type (pg_type: ft, or
+ * bigint for the record number). Returns 1 when this cell had better go
+ * as text (the caller then sends the batch as text). */
+static int put_cell(struct buf *t, const struct batch *b, const struct cell *c,
+		    enum field_type ft)
+{
+	char num[32];
+	double d;
+	uint64_t bits;
+
+	if (c->kind == V_NULL)
+		return put_be(t, 0xffffffffu, 4); /* -1: NULL */
+	switch (ft) {
+	case FT_INTEGER:
+		return c->kind == V_INT ? put_i64(t, c->u.i) : 1;
+	case FT_NUMBER:
+		if (c->kind != V_REAL && c->kind != V_INT)
+			return 1;
+		d = c->kind == V_REAL ? c->u.d : (double)c->u.i;
+		memcpy(&bits, &d, sizeof(bits));
+		return put_be(t, 8, 4) ?: put_be(t, bits, 8);
+	case FT_BOOLEAN:
+		return c->kind == V_INT
+			       ? put_be(t, 1, 4) ?: put_be(t, c->u.i != 0, 1)
+			       : 1;
+	case FT_DATE:
+	case FT_DATETIME:
+		return c->kind == V_TEXT
+			       ? put_temporal(t, ft, b->arena.p + c->u.s.off,
+					      c->u.s.len)
+			       : 1;
+	default: /* text: what the text format would have written */
+		if (c->kind == V_TEXT) {
+			const char *p = b->arena.p + c->u.s.off;
+
+			if (memchr(p, 0, c->u.s.len))
+				return 1; /* copy_text's \x00 */
+			return put_field(t, p, c->u.s.len);
+		}
+		if (c->kind == V_INT)
+			return put_field(t, num,
+					 (size_t)snprintf(num, sizeof(num),
+							  "%lld",
+							  (long long)c->u.i));
+		return put_field(
+			t, num,
+			(size_t)snprintf(num, sizeof(num), "%.17g", c->u.d));
+	}
+}
+
+/*
+ * b's rows into p->copy in COPY's binary format: no text to print and
+ * for the server none to parse (doubles were the largest share of the
+ * writer's time, printed with 17 digits). The columns are those of
+ * copy_rows. Returns 1, p->copy emptied, when a cell had better go as
+ * text (put_cell): the batch then goes in the text format.
+ */
+static int copy_binary(struct store *s, const struct batch *b, bool ord)
+{
+	static const char sig[] = "PGCOPY\n\377\r\n\0";
+	struct buf *t = &s->pg->copy;
+	const struct schema *sc = &b->ds->schema;
+	size_t nf = b->ncells_row - schema_appends(sc);
+	size_t plen = b->ds->key_partner ? strlen(s->pg->partner) : 0;
+	unsigned ncols = (unsigned)(b->ncells_row + 1 + ord +
+				    (b->ds->key_partner ? 1 : 0));
+	int r;
+
+	buf_reset(t);
+	r = buf_add(t, sig, sizeof(sig) - 1);
+	r = r ?: put_be(t, 0, 4); /* flags */
+	r = r ?: put_be(t, 0, 4); /* header extension */
+	for (size_t i = 0; r == 0 && i < b->nrows; i++) {
+		const struct cell *c = &b->cells[i * b->ncells_row];
+
+		r = put_be(t, ncols, 2);
+		if (ord)
+			r = r ?: put_be(t, 4, 4) ?: put_be(t, (uint32_t)i, 4);
+		for (size_t k = 0; r == 0 && k < b->ncells_row; k++)
+			r = put_cell(t, b, &c[k],
+				     k < nf ? sc->fields[b->cell_field[k]].type
+					    : FT_INTEGER);
+		r = r ?: put_i64(t, b->upload_id);
+		if (b->ds->key_partner)
+			r = r ?: put_field(t, s->pg->partner, plen);
+	}
+	r = r ?: put_be(t, 0xffff, 2); /* -1: the end */
+	if (r)
+		buf_reset(t);
+	return r;
 }
 
 /* The COPY text of b's rows into p->copy: with ord, each row starts with
  * its place in the batch (the staging table's _ord). */
-static int copy_rows(struct store *s, const struct batch *b, bool ord)
+static int copy_text_rows(struct store *s, const struct batch *b, bool ord)
 {
 	struct buf *t = &s->pg->copy;
 	const struct schema *sc = &b->ds->schema;
@@ -2088,6 +2262,22 @@ static int copy_rows(struct store *s, const struct batch *b, bool ord)
 		r = r ?: buf_addc(t, '\n');
 	}
 	return r;
+}
+
+/* b's rows into p->copy for a COPY of st (into the staging table with
+ * ord, else into the dataset table): binary when every cell can be,
+ * else text; *sql: the statement that reads that format. */
+static int copy_rows(struct store *s, const struct batch *b,
+		     const struct stage *st, bool ord, const char **sql)
+{
+	int r = copy_binary(s, b, ord);
+
+	if (r <= 0) {
+		*sql = ord ? st->copy_sql[1] : st->direct_sql[1];
+		return r;
+	}
+	*sql = ord ? st->copy_sql[0] : st->direct_sql[0];
+	return copy_text_rows(s, b, ord);
 }
 
 /* key_includes_partner: the partner of b's upload into s->pg->partner,
@@ -2255,6 +2445,9 @@ static int apply_rows(struct store *s, struct batch *b)
 {
 	bool checks = dataset_row_checks(b->ds);
 	struct stage *st = NULL;
+	PGresult *res = NULL;
+	const char *sql = NULL;
+	int64_t repeats = 0;
 	int r, dup;
 
 	b->dup_keys = 0; /* a first COPY meets no key of this upload */
@@ -2269,19 +2462,19 @@ static int apply_rows(struct store *s, struct batch *b)
 	if (schema_appends(&b->ds->schema) && !checks) {
 		/* every row is new: its key is (this upload, its record),
 		 * and a batch is applied once (the resume point) */
-		r = copy_rows(s, b, false);
-		return r ?: copy_in(s, st->direct_sql);
+		r = copy_rows(s, b, st, false, &sql);
+		return r ?: copy_in(s, sql);
 	}
 	/* appending: no key of the rows' own (a unique one fails the COPY) */
-	dup = schema_appends(&b->ds->schema) ? 0 : batch_dup_keys(b);
+	dup = schema_appends(&b->ds->schema) ? 0 : batch_dup_keys(b, &repeats);
 	if (dup < 0)
 		return dup;
 	if (!dup && st->direct_pause == 0) {
-		r = copy_rows(s, b, false);
+		r = copy_rows(s, b, st, false, &sql);
 		r = r ?: run_simple(s, "SAVEPOINT direct");
 		if (r < 0)
 			return r;
-		r = copy_in(s, st->direct_sql);
+		r = copy_in(s, sql);
 		if (r == 0)
 			return run_simple(s, "RELEASE direct");
 		if (conn_bad(s) || strcmp(s->pg->sqlstate, "23505") != 0)
@@ -2297,23 +2490,29 @@ static int apply_rows(struct store *s, struct batch *b)
 		r = run_simple(s, st->create_sql);
 		st->made = r == 0; /* undone by a rollback: stages_unmade() */
 	}
-	r = r ?: copy_rows(s, b, true);
-	r = r ?: copy_in(s, st->copy_sql);
-	if (r == 0 && st->dupcount_sql) {
+	r = r ?: copy_rows(s, b, st, true, &sql);
+	r = r ?: copy_in(s, sql);
+	/* the checked way needs the count first; the other counts as it
+	 * upserts, and needs the repeats within the batch from here */
+	if (r == 0 && st->dupcount_sql && (checks || repeats < 0)) {
 		struct params q = {0};
-		PGresult *res = NULL;
 
 		p_i64(&q, b->upload_id);
 		r = run(s, st->dupcount_sql, &q, &res);
-		if (r == 0) {
+		if (r == 0)
 			b->dup_keys = val_i64(res, 0, 0);
-			PQclear(res);
-		}
+		PQclear(res);
+		res = NULL;
 	}
-	if (checks)
+	if (checks) {
 		r = r ?: apply_checked(s, b, st, dup);
-	else
-		r = r ?: run_simple(s, dup ? st->dedupe_sql : st->apply_sql);
+	} else if (r == 0) {
+		r = run_x(s, dup ? st->dedupe_sql : st->apply_sql, NULL, &res,
+			  true);
+		if (r == 0 && b->ds->schema.npk && repeats >= 0)
+			b->dup_keys = repeats + val_i64(res, 0, 0);
+		PQclear(res);
+	}
 	/* emptied at each commit (ON COMMIT DELETE ROWS); inside a group
 	 * the next batch shares the transaction */
 	if (r == 0 && s->pg->group)

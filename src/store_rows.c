@@ -36,16 +36,9 @@ int store_row_refused(struct batch *b, size_t i, const struct ukey *k,
 
 	if (!k || !k->n)
 		return -EINVAL;
-	if (b->nerrs == b->cap_errs) {
-		size_t cap = b->cap_errs ? b->cap_errs * 2 : 64;
-		struct row_error *ne = realloc(b->errs, cap * sizeof(*ne));
-		if (!ne)
-			return -ENOMEM;
-		b->errs = ne;
-		b->cap_errs = cap;
-	}
-	e = &b->errs[b->nerrs];
-	memset(e, 0, sizeof(*e));
+	e = batch_error_slot(b);
+	if (!e)
+		return -ENOMEM;
 	e->record = b->pos[i].record;
 	e->line = b->pos[i].line;
 	e->field = (int32_t)k->f[0];

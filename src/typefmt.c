@@ -490,7 +490,7 @@ const char *typefmt_check(enum tf_kind k, const char *fmt)
 }
 
 /* Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm). */
-static int64_t days_from_civil(int64_t y, int m, int d)
+int64_t typefmt_days(int64_t y, int m, int d)
 {
 	int64_t era, yoe, doy, doe;
 
@@ -523,7 +523,7 @@ size_t typefmt_render(enum tf_kind k, const struct tparts *t, char *buf)
 	int len = 0;
 
 	if (k == TF_DATETIME && t->has_off && t->off_min) {
-		int64_t mins = days_from_civil(t->y, t->mo, t->d) * 1440 +
+		int64_t mins = typefmt_days(t->y, t->mo, t->d) * 1440 +
 			       t->h * 60 + t->mi - t->off_min;
 		int64_t days =
 			mins >= 0 ? mins / 1440 : -((-mins + 1439) / 1440);

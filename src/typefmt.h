@@ -15,6 +15,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 enum tf_kind {
 	TF_DATE,
@@ -53,6 +54,8 @@ const char *typefmt_check(enum tf_kind k, const char *fmt);
  * UTC with a trailing Z. Returns the length, or 0 when the UTC conversion
  * leaves years 0001..9999. */
 size_t typefmt_render(enum tf_kind k, const struct tparts *t, char *buf);
+/* Days since 1970-01-01 of a proleptic Gregorian date. */
+int64_t typefmt_days(int64_t y, int m, int d);
 /* Sample text (28 Nov 2026 09:05:07 +01:00) in pattern fmt, for messages. */
 void typefmt_example(const char *fmt, char *buf, size_t sz);
 

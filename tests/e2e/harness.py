@@ -29,6 +29,7 @@ kills what is left and removes the temp dir.
 """
 
 import errno
+import fcntl
 import hashlib
 import json
 import os
@@ -185,6 +186,15 @@ def config_yaml(**overrides):
         out.append(v["extra"] if v["extra"].endswith("\n") else v["extra"] + "\n")
     out.append(v["datasets"])
     return "".join(out)
+
+
+def machine_lock(name):
+    """An exclusive lock on something tests share across processes (the
+    machine's user accounts): tests/run runs two suites at once. Held
+    until the returned file is closed (or the process ends)."""
+    f = open("/tmp/ingestd-e2e-%s.lock" % name, "w")
+    fcntl.flock(f, fcntl.LOCK_EX)
+    return f
 
 
 def free_port():

@@ -17,7 +17,7 @@ import shutil
 import subprocess
 import tempfile
 
-from harness import (PRODUCT_HEADER, REPO, Daemon, check, check_eq, csv_text,
+from harness import (PRODUCT_HEADER, REPO, Daemon, check, check_eq, csv_text, machine_lock,
                      free_port, needs, wait_until, with_config)
 from httpc import get
 
@@ -370,6 +370,7 @@ def drop_users():
 
 @needs("sshd", "root")
 def test_partners_sshd_chroot(bin):
+    users = machine_lock("users")  # the accounts are the machine's
     make_users()
     # sshd refuses a chroot below a group- or world-writable folder such
     # as /tmp: the tree lives under /var/lib (root-owned, 0755).
@@ -499,6 +500,7 @@ def test_partners_sshd_chroot(bin):
         shutil.rmtree(sdir, ignore_errors=True)
         shutil.rmtree(base, ignore_errors=True)
         drop_users()
+        users.close()
 
 
 def test_partners_notify(bin):

@@ -186,6 +186,77 @@ def test_pg_type_mapping(d):
              "typed rows")
 
 
+BIN_DS = """
+datasets:
+  - name: v
+    table: vals
+    match: "*.csv"
+    schema:
+      primaryKey: [k]
+      fields:
+        - {name: k, type: integer}
+        - {name: raw, type: string}
+        - {name: d, type: date}
+        - {name: t, type: datetime}
+        - {name: n, type: number}
+        - {name: y, type: year}
+        - {name: b, type: boolean}
+"""
+
+# k, raw (the text each typed cell was written as), d, t, n, y, b
+BIN_ROWS = [
+    (-9223372036854775808, "0001-01-01", "0001-01-01", "0001-01-01T00:00:00", "5e-324", "0001", "true"),
+    (9223372036854775807, "9999-12-31", "9999-12-31", "9999-12-31T23:59:59Z", "-0", "9999", "false"),
+    (1, "1969-12-31", "1969-12-31", "1969-12-31T23:59:59.999999", "1e300", "1969", "0"),
+    (2, "1970-01-01", "1970-01-01", "1970-01-01T00:00:00.000001", "0.1", "1970", "1"),
+    (3, "1999-12-31", "1999-12-31", "1999-12-31T23:59:59.5", "NaN", "2026", ""),
+    (4, "2000-02-29", "2000-02-29", "2000-02-29T12:00:00-05:30", "INF", "2000", "true"),
+    (5, "2000-01-01", "2000-01-01", "2000-01-01T00:00:00+14:00", "-INF", "-0044", "true"),
+    (6, "2026-12-02", "", "", "", "", ""),
+]
+# cells the binary format leaves to the text one: the batch goes as text
+TEXT_ROWS = [
+    (7, "2016-12-31", "2016-12-31", "2016-12-31T23:59:60Z", "2", "2016", "true"),
+    (8, "2026-01-02", "2026-01-02", "2026-01-02T03:04:05.123456789", "3", "2026", "true"),
+]
+
+
+@with_config(datasets=BIN_DS, **PG)
+def test_pg_binary_copy_same_values_as_text(d):
+    """Rows go to PostgreSQL in COPY's binary format: each value is the
+    one PostgreSQL's own text input gives for what the file said (dates
+    and instants before 1970 and 2000, the ends of years 1 and 9999,
+    offsets, microseconds, doubles at their extremes, NaN and infinities,
+    -0, the ends of bigint, a year as its number, NULLs); a batch with a value
+    binary would round differently (a leap second, nanoseconds) goes as
+    text, as before, with the same result."""
+    def text(rows):
+        return "k,raw,d,t,n,y,b\n" + "".join(",".join(str(c) for c in r) + "\n" for r in rows)
+    for name, rows in (("bin.csv", BIN_ROWS), ("text.csv", TEXT_ROWS)):
+        d.drop(name, text(rows))
+        st = d.wait_state(name)
+        check_eq((st["state"], st["rows"]["applied"]), ("completed", len(rows)),
+                 "%s (reason %r)" % (name, st.get("reason")))
+    # each stored value against the server's parse of the file's text
+    got = psql_rows(d, "SET TimeZone = 'UTC'; SELECT v.k,"
+                       " v.d IS NOT DISTINCT FROM nullif(f.d, '')::date,"
+                       " v.t IS NOT DISTINCT FROM nullif(f.t, '')::timestamptz,"
+                       " v.n IS NOT DISTINCT FROM nullif(f.n, '')::float8,"
+                       " (v.n::text = nullif(f.n, '')::float8::text) IS NOT FALSE,"
+                       " v.y IS NOT DISTINCT FROM nullif(f.y, '')::int::text,"
+                       " v.b IS NOT DISTINCT FROM nullif(f.b, '')::boolean, v.raw"
+                       " FROM vals v JOIN (VALUES %s) f(k, d, t, n, y, b) ON f.k = v.k"
+                       " ORDER BY v.k" % ", ".join(
+                           "('%d'::bigint, '%s', '%s', '%s', '%s', '%s')" % (r[0], *r[2:])
+                           for r in BIN_ROWS + TEXT_ROWS))
+    want = sorted(BIN_ROWS + TEXT_ROWS)
+    check_eq(got, [[str(r[0]), "t", "t", "t", "t", "t", "t", r[1]] for r in want],
+             "each value as PostgreSQL reads the file's text")
+    check_eq(psql_rows(d, "SET TimeZone = 'UTC'; SELECT t FROM vals WHERE k IN (7, 8) ORDER BY k"),
+             [["2017-01-01 00:00:00+00"], ["2026-01-02 03:04:05.123457+00"]],
+             "the text format's rounding, as before")
+
+
 def test_pg_table_that_does_not_fit(bin):
     """An existing table with another type and no key is a start-up error
     that says what differs."""
@@ -330,8 +401,9 @@ def test_pg_issue12_same_bytes(bin):
 
 
 def test_pg_migration_2_to_3(bin):
-    """A control schema of the release before (schema_version 2: no outbox,
-    no retention tables) is upgraded at start (issue 16): the row errors it
+    """A control schema of an earlier release (schema_version 2: no outbox,
+    no retention tables, no partner index) is upgraded at start (issue 16)
+    to the current version 4: the row errors it
     holds are counted in error_totals, an upload of before has no event,
     and the next upload's is recorded and taken."""
     d = Daemon(bin, backend="postgresql")
@@ -341,13 +413,16 @@ def test_pg_migration_2_to_3(bin):
     d.stop()
     d.admin(None, "DROP TABLE outbox, deliveries, upload_totals, duration_totals,"
                   " error_totals, upload_summaries;"
-                  " DROP FUNCTION error_totals_count() CASCADE;"
+                  " DROP FUNCTION error_totals_count() CASCADE; DROP INDEX uploads_partner;"
                   " UPDATE schema_version SET version = 2")
     check_eq(psql_rows(d, "SELECT count(*) FROM pg_trigger WHERE tgname = 'error_totals_count'"),
              [["0"]], "the version 2 schema has no trigger")
     d.start()
     wait_listening(d)
-    check_eq(d.query("SELECT version FROM schema_version"), [(3,)], "migrated")
+    check_eq(d.query("SELECT version FROM schema_version"), [(4,)], "migrated")
+    check_eq(psql_rows(d, "SELECT indexdef FROM pg_indexes WHERE indexname = 'uploads_partner'"),
+             [["CREATE INDEX uploads_partner ON ingestd.uploads USING btree (partner, id)"]],
+             "version 4: GET /uploads/?partner= by index")
     check_eq(d.query("SELECT sum(n) FROM error_totals"), [(2,)], "the old row errors counted")
     _, _, body = get(d, "/metrics")
     errs = [float(l.split()[-1]) for l in body.decode().splitlines()
