@@ -139,6 +139,16 @@ static void submit(struct ingest_job *job, struct batch *b)
 	writer_submit(job->writer, b);
 }
 
+/* writer_wait for one of the job's batches, noting a lost session. */
+static int wait_batch(struct job_state *js, struct batch *b)
+{
+	int r = writer_wait(js->job->writer, b);
+
+	if (r == -EAGAIN)
+		js->writer_lost = true;
+	return r;
+}
+
 /* Hand the current batch to the writer and take the other one (once the
  * writer is done with it). Returns the writer's error for that one. */
 static int flush(struct job_state *js)
@@ -150,7 +160,7 @@ static int flush(struct job_state *js)
 	if (r < 0)
 		return r;
 	submit(job, js->cur);
-	r = writer_wait(job->writer, next);
+	r = wait_batch(js, next);
 	if (r < 0)
 		refused(job, next);
 	else /* the row errors the writer found count for max_errors too */
@@ -486,10 +496,10 @@ static enum step commit_interrupted(struct job_state *js)
 
 	if (js->cur->records > 0) {
 		submit(job, js->cur);
-		if (writer_wait(job->writer, js->cur) < 0)
+		if (wait_batch(js, js->cur) < 0)
 			bad = js->cur;
 	}
-	if (writer_wait(job->writer, other) < 0)
+	if (wait_batch(js, other) < 0)
 		bad = other; /* applied first: the cause */
 	if (!bad) {
 		job->interrupted = true;
@@ -583,7 +593,7 @@ static void commit(struct job_state *js, bool failed)
 	(void)show_guess(js);
 	/* The batch before the last must have stood: the final one records
 	 * the upload as done. */
-	if (writer_wait(job->writer, other_batch(js)) < 0) {
+	if (wait_batch(js, other_batch(js)) < 0) {
 		refused(job, other_batch(js));
 		js->writer_failed = true;
 		return;
@@ -598,7 +608,7 @@ static void commit(struct job_state *js, bool failed)
 	if (loc)
 		(void)buf_adds(&b->final_location, loc);
 	submit(job, b);
-	if (writer_wait(job->writer, b) == 0) {
+	if (wait_batch(js, b) == 0) {
 		job->committed = true;
 		job->final_state = b->final_state;
 	} else {
@@ -627,8 +637,12 @@ static void finish(struct job_state *js)
 	if (js->cur) {
 		/* Only for the batches to be idle: a refusal is already in
 		 * job->reason. */
-		(void)writer_wait(job->writer, &js->b[0]);
-		(void)writer_wait(job->writer, &js->b[1]);
+		(void)wait_batch(js, &js->b[0]);
+		(void)wait_batch(js, &js->b[1]);
+	}
+	if (js->writer_lost) { /* nothing to record: it runs again */
+		job->error = -EAGAIN;
+		return;
 	}
 	r = writer_call(job->writer, call_fail, &fa, job->upload_id);
 	if (r == 0) {

@@ -46,6 +46,9 @@ struct job_state {
 	uint8_t *rownorm;
 	char msg[256];
 	bool writer_failed;
+	/* a batch answered -EAGAIN: the database session went with it
+	 * (writer.c); the job stops, records nothing, and runs again */
+	bool writer_lost;
 	const char *stale_why; /* changed() said so at a batch: stop */
 	unsigned char *buf; /* INGEST_READ_SIZE bytes: hashing, then reading */
 	uint64_t from;      /* where parsing starts: after the header, or */

@@ -314,7 +314,10 @@ static void after_work_cb(uv_work_t *w, int status)
 		log_err("upload=%lld file=\"%s\" stopped: %s; it stays in .work/ and is tried again in %llu ms",
 			(long long)u->id,
 			log_quote(q, sizeof(q), u->name, u->name_len),
-			ERRSTR(-u->job.error), (unsigned long long)wait);
+			u->job.error == -EAGAIN
+				? "the database session was lost before its last batches committed"
+				: ERRSTR(-u->job.error),
+			(unsigned long long)wait);
 	}
 	intake_up_free(u);
 	if (in->stopping && in->running == 0 && in->on_done) {

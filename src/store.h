@@ -206,15 +206,17 @@ int store_group_begin(struct store *s);
 bool store_group_intact(const struct store *s);
 int store_group_end(struct store *s, bool commit);
 /* One transaction for several batches of one upload (writer only, issue
- * 17): between store_txn_begin and store_txn_end, store_apply_batch
- * neither begins nor commits, and takes no savepoint (a savepoint copies
- * every page a batch changes to its statement journal: as much again as
- * the rows' own writes when keys are shuffled). A batch that fails leaves
- * partial writes: the caller must then end with commit=false, which
- * rolls back the whole transaction. Groups and calls do not run inside
- * one. store_txn_end returns 0 only when it committed. */
+ * 17): between store_txn_begin and store_txn_end each store_apply_batch
+ * is a savepoint of it, so that a refused batch takes back only its own
+ * writes (store_group_intact says whether the earlier ones still stand).
+ * Groups and calls do not run inside one. store_txn_end returns 0 only
+ * when it committed. */
 int store_txn_begin(struct store *s);
 int store_txn_end(struct store *s, bool commit);
+/* Whether what just failed was the database session itself (PostgreSQL's
+ * connection lost): what it had not committed is gone, and the work can
+ * run again once a new session is up. Always false on SQLite. */
+bool store_session_lost(const struct store *s);
 
 /* A read transaction, so that several queries see one snapshot (and take
  * the WAL read lock once). store_read_end is a no-op outside one. */

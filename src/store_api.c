@@ -237,6 +237,11 @@ int store_txn_end(struct store *s, bool commit)
 	return s->ops->txn_end ? s->ops->txn_end(s, commit) : -ENOTSUP;
 }
 
+bool store_session_lost(const struct store *s)
+{
+	return s->ops->session_lost && s->ops->session_lost(s);
+}
+
 int store_retain_errors(struct store *s, unsigned days, unsigned limit,
 			int64_t *rows)
 {

@@ -204,6 +204,7 @@ struct store_ops {
 	 * -ENOTSUP with a message saying so. */
 	int (*txn_begin)(struct store *s);
 	int (*txn_end)(struct store *s, bool commit);
+	bool (*session_lost)(const struct store *s); /* NULL: never */
 	int (*retain_errors)(struct store *s, unsigned days, unsigned limit,
 			     int64_t *rows);
 	int (*retain_uploads)(struct store *s, unsigned days, unsigned limit,

@@ -798,6 +798,40 @@ static int pg_group_end(struct store *s, bool commit)
 	return r;
 }
 
+/* The held transaction (store_txn_begin): a group whose operations the
+ * writer does not run again alone. A COMMIT whose answer is lost leaves
+ * nothing to check here: the upload runs again from the resume point
+ * the database has (writer.c). */
+static int pg_txn_begin(struct store *s)
+{
+	return pg_group_begin(s);
+}
+
+static int pg_txn_end(struct store *s, bool commit)
+{
+	int r = -EIO;
+
+	if (!pg_group_intact(s))
+		commit = false;
+	s->pg->group = false;
+	if (commit) {
+		r = run_simple(s, "COMMIT");
+		if (r == 0)
+			return 0;
+	}
+	stages_unmade(s->pg);
+	if (in_tx(s))
+		(void)run_simple(s, "ROLLBACK");
+	if (r == -EIO && !s->err[0])
+		set_err(s, "the transaction was rolled back");
+	return r;
+}
+
+static bool pg_session_lost(const struct store *s)
+{
+	return conn_bad(s);
+}
+
 static int pg_read_begin(struct store *s)
 {
 	int r = ensure(s);
@@ -4046,8 +4080,9 @@ static const struct store_ops pg_ops = {
 	.upload_dialect = pg_upload_dialect,
 	.upload_hashed = pg_upload_hashed,
 	.apply_batch = pg_apply_batch,
-	/* no held transaction (txn_begin): each batch commits alone, as
-	 * before issue 17 */
+	.txn_begin = pg_txn_begin,
+	.txn_end = pg_txn_end,
+	.session_lost = pg_session_lost,
 	.retain_errors = pg_retain_errors,
 	.retain_uploads = pg_retain_uploads,
 	.vacuum = pg_vacuum,

@@ -46,6 +46,9 @@ struct writer {
 	/* The held transaction (see HOLD_ROWS); writer thread only. */
 	bool txn;
 	int64_t txn_upload; /* whose batches it holds */
+	/* The upload whose held batches went with a lost session, when none
+	 * of its batches was there to say so: its next one does (-EAGAIN). */
+	int64_t lost_upload;
 	size_t txn_rows;
 	size_t nheld; /* batches handed back in it, told at the commit */
 	writer_notify_fn notify;
@@ -86,7 +89,12 @@ struct writer {
  * committed batch (intake records that with a call), the rows, counters
  * and resume point of the held batches gone with it; so does a failed
  * commit, whose upload's next batch no longer follows the resume point
- * and is refused. Nothing is applied twice or skipped.
+ * and is refused. Nothing is applied twice or skipped. When what failed
+ * was the database session itself (store_session_lost: PostgreSQL went
+ * away), the upload does not fail: its batches answer -EAGAIN, its job
+ * stops without recording anything, and intake runs it again later from
+ * the resume point the database has, once it is back (the rows of the
+ * lost transaction are read again; those that did commit are not).
  */
 #define HOLD_ROWS 100000
 
@@ -221,13 +229,27 @@ static int txn_end(struct writer *w, bool commit)
 	r = store_txn_end(w->store, commit);
 	if (r == 0 && w->nheld)
 		w->notify(w->notify_data, w->txn_upload, false);
+	else if (r < 0 && store_session_lost(w->store))
+		log_warning(
+			"writer: the database session was lost with the uncommitted batches of upload %lld (%s): the upload goes on from its last committed batch",
+			(long long)w->txn_upload, store_errmsg(w->store));
 	else if (r < 0 && commit)
 		log_warning(
 			"writer: the transaction of %zu batches of upload %lld did not commit (%s): the upload fails at its next batch",
 			w->nheld, (long long)w->txn_upload,
 			store_errmsg(w->store));
+	if (r < 0 && w->nheld && store_session_lost(w->store))
+		w->lost_upload = w->txn_upload;
 	w->nheld = 0;
 	return r;
+}
+
+/* The answer of a batch that went with a lost session. */
+static void lost(struct op *o)
+{
+	o->r = -EAGAIN;
+	snprintf(o->b->err, sizeof(o->b->err),
+		 "the database session was lost before the batch committed");
 }
 
 /* Runs ops[0..n) (batches of the held transaction's upload) in it.
@@ -263,6 +285,12 @@ static bool run_held(struct writer *w, struct op *ops, size_t n)
 		return true;
 	/* Nothing of the transaction stands (the commit failed, or the
 	 * database rolled it back under us): every batch of ops says so. */
+	if (store_session_lost(w->store)) {
+		w->lost_upload = 0; /* told here */
+		for (size_t i = 0; i < n; i++)
+			lost(&ops[i]);
+		return true;
+	}
 	for (size_t i = 0; i < n; i++) {
 		if (ops[i].r != 0)
 			continue; /* the refused one and those after it: said */
@@ -274,12 +302,39 @@ static bool run_held(struct writer *w, struct op *ops, size_t n)
 	return true;
 }
 
+/* Moves the batches of the upload whose held transaction went with a
+ * lost session (txn_end) to the end of ops[0..n), answered -EAGAIN
+ * without running: its job stops at the first one it waits for. Returns
+ * how many remain to run. */
+static size_t answer_lost(struct writer *w, struct op *ops, size_t n)
+{
+	size_t m = n;
+
+	for (size_t i = 0; w->lost_upload && i < m;) {
+		struct op t = ops[i];
+
+		if (!t.b || t.b->upload_id != w->lost_upload) {
+			i++;
+			continue;
+		}
+		lost(&t);
+		memmove(&ops[i], &ops[i + 1], (m - i - 1) * sizeof(*ops));
+		ops[--m] = t;
+	}
+	if (m < n)
+		w->lost_upload = 0;
+	return m;
+}
+
 /* Runs ops[0..n): in the held transaction, or as a group. Returns false
  * when the batches go back uncommitted (release()). */
 static bool run_ops(struct writer *w, struct op *ops, size_t n)
 {
 	if (w->txn && !batches_of(ops, n, w->txn_upload))
 		(void)txn_end(w, true); /* logged there; refused next batch */
+	n = answer_lost(w, ops, n);
+	if (n == 0)
+		return true;
 	if (!w->txn && batches_of(ops, n, ops[0].b ? ops[0].b->upload_id : 0) &&
 	    !ops[n - 1].b->final && store_txn_begin(w->store) == 0) {
 		w->txn = true;

@@ -17,6 +17,7 @@ import json
 import os
 import re
 import signal
+import time
 
 import pg
 from harness import (DATASETS_YAML, Daemon, DaemonError, check, check_eq, check_upload,
@@ -67,6 +68,43 @@ def test_pg_connection_lost_mid_upload(bin):
     check_eq(d.query("SELECT count(*), count(DISTINCT sku) FROM product"), [(n, n)], "product rows")
     wait_until("/healthz ok again", lambda: get(d, "/healthz")[0] == 200, 30, daemon=d)
     check("reconnected to PostgreSQL" in d.log(), "no reconnect line in the log")
+
+
+def test_pg_session_lost_in_held_transaction(bin):
+    """The writer's session is killed (pg_terminate_backend) while its held
+    transaction has batches of an upload in it that their job has gone
+    past: the upload does not fail. Its job stops without recording
+    anything, intake runs it again from the resume point the database has
+    (the rows of the lost transaction are read again), and every row is
+    there exactly once."""
+    d = Daemon(bin, start=False, batch_rows=1000, **PG)
+    d.start()
+    wait_listening(d)
+    n = 400000
+    content = csv_text(product_rows(n))
+    d.drop("big.csv", content)
+    srv = pg.server()
+    kill = ("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND application_name = 'ingestd'"
+            " AND backend_xid IS NOT NULL AND query LIKE '%%product%%'"
+            " AND pid <> pg_backend_pid();\n")
+    lost = "the database session was lost with the uncommitted batches of upload"
+    deadline = time.monotonic() + 60
+    while lost not in d.log():
+        check(time.monotonic() < deadline, "no held transaction was lost")
+        st = d.by_name("big.csv")
+        check(st is None or st["state"] in ("pending", "processing"),
+              "the upload ended before its transaction could be lost: %r" % (st,))
+        srv.psql(kill, db=d.pgdb)
+        time.sleep(0.02)
+    st = d.wait_state("big.csv", timeout=90)
+    check_upload(d, st, "big.csv", content.encode(), "completed", dataset="product")
+    check_eq(st["rows"], {"total": n, "applied": n, "failed": 0}, "rows")
+    check_eq(d.query("SELECT count(*), count(DISTINCT sku) FROM product"), [(n, n)],
+             "product rows")
+    log = d.log()
+    check("trying again" in log and "session was lost before its last batches committed" in log,
+          "the job stopped and ran again: %s" % log[-2000:])
 
 
 @with_config(batch_rows=2, **PG)
