@@ -10,7 +10,9 @@
  * "_upload_id" column, "_record" for a dataset that appends, "_partner"
  * leading the key exactly when key_includes_partner says so, and no NOT
  * NULL column without a default that ingestd would never fill. Columns
- * beyond these are the table owner's and are left alone.
+ * beyond these are the table owner's and are left alone. Also the
+ * statement of a uniqueKeys index and the message when the rows already
+ * there repeat it, the same on either.
  */
 #include "store_int.h"
 
