@@ -77,6 +77,11 @@ struct stage {
 	char *dupcount_sql;    /* staged rows whose key this upload has */
 	char *row_sql;         /* one staged row ($1: _ord, $2: upload) */
 	unsigned direct_pause; /* batches left before the next direct try */
+	/* the dataset table's own columns take COPY's binary format: ingestd
+	 * makes _upload_id and _record bigint, _partner text, but a table
+	 * made by hand may have others (store_fit.c checks only the declared
+	 * fields' types), which only the text format converts */
+	bool direct_binary;
 	bool made; /* created by a committed transaction of this session */
 };
 
@@ -1838,6 +1843,32 @@ static int stage_row_sql(struct buf *o, const struct pg_conn *p,
 	return r;
 }
 
+/* Whether ds's table has ingestd's columns of the types COPY's binary
+ * format sends (stage.direct_binary): 1, 0, or a negative errno. */
+static int table_takes_binary(struct store *s, const struct dataset *ds)
+{
+	struct params p = {0};
+	PGresult *res = NULL;
+	int r;
+
+	p_str(&p, s->pg->conf.data_schema);
+	p_str(&p, ds->table);
+	r = run(s,
+		"SELECT count(*) FROM pg_attribute a"
+		" JOIN pg_class c ON c.oid = a.attrelid"
+		" JOIN pg_namespace n ON n.oid = c.relnamespace"
+		" WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0"
+		" AND NOT a.attisdropped AND ((a.attname IN ('_upload_id',"
+		" '_record') AND a.atttypid <> 'int8'::regtype)"
+		" OR (a.attname = '_partner' AND a.atttypid <> 'text'::regtype))",
+		&p, &res);
+	if (r < 0)
+		return r;
+	r = val_i64(res, 0, 0) == 0;
+	PQclear(res);
+	return r;
+}
+
 static int stage_for(struct store *s, const struct batch *b, struct stage **out)
 {
 	struct pg_conn *p = s->pg;
@@ -1850,7 +1881,7 @@ static int stage_for(struct store *s, const struct batch *b, struct stage **out)
 	size_t nf = b->ncells_row - schema_appends(sc);
 	struct stage *st;
 	char name[48];
-	int r;
+	int r, bin;
 
 	/* the flags too: a reload may change what the statements do */
 	/* what the statements depend on: a reload may change any of it
@@ -1917,8 +1948,11 @@ static int stage_for(struct store *s, const struct batch *b, struct stage **out)
 		r = r ?: stage_row_sql(&rw, p, b, cols.p, name, nf);
 	r = r ?: buf_printf(&tr, "TRUNCATE %s", name);
 	r = r ?: stage_dupcount_sql(&dk, p, b, name);
-	if (r < 0)
+	bin = r ?: table_takes_binary(s, b->ds);
+	if (r < 0 || bin < 0) {
+		r = r ?: bin;
 		goto out;
+	}
 	if (p->nstage == STAGES) { /* forget the oldest (its table stays) */
 		stage_clear(&p->stages[0]);
 		memmove(&p->stages[0], &p->stages[1],
@@ -1937,6 +1971,7 @@ static int stage_for(struct store *s, const struct batch *b, struct stage **out)
 	st->direct_sql[1] = buf_take(&dcb);
 	st->dupcount_sql = dk.len ? buf_take(&dk) : NULL;
 	st->row_sql = rw.len ? buf_take(&rw) : NULL;
+	st->direct_binary = bin == 1;
 	st->made = false;
 	*out = st;
 out:
@@ -2299,12 +2334,13 @@ static int copy_text_rows(struct store *s, const struct batch *b, bool ord)
 }
 
 /* b's rows into p->copy for a COPY of st (into the staging table with
- * ord, else into the dataset table): binary when every cell can be,
- * else text; *sql: the statement that reads that format. */
+ * ord, else into the dataset table): binary when every cell can be (and,
+ * into the dataset table, when its own columns take it), else text;
+ * *sql: the statement that reads that format. */
 static int copy_rows(struct store *s, const struct batch *b,
 		     const struct stage *st, bool ord, const char **sql)
 {
-	int r = copy_binary(s, b, ord);
+	int r = ord || st->direct_binary ? copy_binary(s, b, ord) : 1;
 
 	if (r <= 0) {
 		*sql = ord ? st->copy_sql[1] : st->direct_sql[1];

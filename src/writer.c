@@ -46,9 +46,13 @@ struct writer {
 	/* The held transaction (see HOLD_ROWS); writer thread only. */
 	bool txn;
 	int64_t txn_upload; /* whose batches it holds */
-	/* The upload whose held batches went with a lost session, when none
-	 * of its batches was there to say so: its next one does (-EAGAIN). */
-	int64_t lost_upload;
+	/* Uploads whose held batches went with a lost session when none of
+	 * their batches was there to say so: the next one does (-EAGAIN).
+	 * One at a time in practice (one held transaction at a time, and its
+	 * job's next batch comes soon); a fifth would forget the oldest, which
+	 * then fails at the resume point instead of running again. */
+	int64_t lost_upload[4];
+	unsigned lost_next;
 	size_t txn_rows;
 	size_t nheld; /* batches handed back in it, told at the commit */
 	writer_notify_fn notify;
@@ -238,10 +242,25 @@ static int txn_end(struct writer *w, bool commit)
 			"writer: the transaction of %zu batches of upload %lld did not commit (%s): the upload fails at its next batch",
 			w->nheld, (long long)w->txn_upload,
 			store_errmsg(w->store));
-	if (r < 0 && w->nheld && store_session_lost(w->store))
-		w->lost_upload = w->txn_upload;
+	if (r < 0 && w->nheld && store_session_lost(w->store)) {
+		w->lost_upload[w->lost_next] = w->txn_upload;
+		w->lost_next = (w->lost_next + 1) % ARRAY_SIZE(w->lost_upload);
+	}
 	w->nheld = 0;
 	return r;
+}
+
+/* Whether upload id is one of w->lost_upload; forgets it. */
+static bool forget_lost(struct writer *w, int64_t id)
+{
+	bool was = false;
+
+	for (size_t i = 0; id && i < ARRAY_SIZE(w->lost_upload); i++)
+		if (w->lost_upload[i] == id) {
+			w->lost_upload[i] = 0;
+			was = true;
+		}
+	return was;
 }
 
 /* The answer of a batch that went with a lost session. */
@@ -286,7 +305,7 @@ static bool run_held(struct writer *w, struct op *ops, size_t n)
 	/* Nothing of the transaction stands (the commit failed, or the
 	 * database rolled it back under us): every batch of ops says so. */
 	if (store_session_lost(w->store)) {
-		w->lost_upload = 0; /* told here */
+		forget_lost(w, w->txn_upload); /* told here */
 		for (size_t i = 0; i < n; i++)
 			lost(&ops[i]);
 		return true;
@@ -302,18 +321,26 @@ static bool run_held(struct writer *w, struct op *ops, size_t n)
 	return true;
 }
 
-/* Moves the batches of the upload whose held transaction went with a
+/* Moves the batches of the uploads whose held transaction went with a
  * lost session (txn_end) to the end of ops[0..n), answered -EAGAIN
- * without running: its job stops at the first one it waits for. Returns
- * how many remain to run. */
+ * without running: each one's job stops at the first it waits for.
+ * Returns how many remain to run. */
 static size_t answer_lost(struct writer *w, struct op *ops, size_t n)
 {
-	size_t m = n;
+	int64_t gone[ARRAY_SIZE(w->lost_upload)];
+	size_t m = n, ngone = 0;
 
-	for (size_t i = 0; w->lost_upload && i < m;) {
+	for (size_t i = 0; i < m;) {
 		struct op t = ops[i];
+		bool was = false;
 
-		if (!t.b || t.b->upload_id != w->lost_upload) {
+		for (size_t k = 0; t.b && k < ngone && !was; k++)
+			was = gone[k] == t.b->upload_id;
+		if (t.b && !was && forget_lost(w, t.b->upload_id)) {
+			gone[ngone++] = t.b->upload_id;
+			was = true;
+		}
+		if (!was) {
 			i++;
 			continue;
 		}
@@ -321,8 +348,6 @@ static size_t answer_lost(struct writer *w, struct op *ops, size_t n)
 		memmove(&ops[i], &ops[i + 1], (m - i - 1) * sizeof(*ops));
 		ops[--m] = t;
 	}
-	if (m < n)
-		w->lost_upload = 0;
 	return m;
 }
 

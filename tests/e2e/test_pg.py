@@ -259,18 +259,34 @@ TEXT_ROWS = [
 ]
 
 
-@with_config(datasets=BIN_DS, **PG)
-def test_pg_binary_copy_same_values_as_text(d):
-    """Rows go to PostgreSQL in COPY's binary format: each value is the
+def _statements_since(srv, at):
+    """The statements the server logged (log_statement = all) after byte
+    at of its log."""
+    with open(os.path.join(srv.data, "pg.log"), errors="replace") as f:
+        f.seek(at)
+        return [l.split("statement: ", 1)[1] for l in f if "statement: " in l]
+
+
+def test_pg_binary_copy_same_values_as_text(bin):
+    """Rows go to PostgreSQL in COPY's binary format, into the table (a
+    first load) and into the staging table (updates): each value is the
     one PostgreSQL's own text input gives for what the file said (dates
     and instants before 1970 and 2000, the ends of years 1 and 9999,
     offsets, microseconds, doubles at their extremes, NaN and infinities,
-    -0, the ends of bigint, a year as its number, NULLs); a batch with a value
-    binary would round differently (a leap second, nanoseconds) goes as
-    text, as before, with the same result."""
+    -0, the ends of bigint, a year as its number, NULLs); a batch with a
+    value binary would round differently (a leap second, nanoseconds)
+    goes as text, as before, with the same result. The server's log says
+    which format each COPY had."""
+    srv = pg.server()
+    d = Daemon(bin, start=False, datasets=BIN_DS, **PG)
+    srv.psql('ALTER DATABASE "%s" SET log_statement = \'all\';\n' % d.pgdb)
+    at = os.path.getsize(os.path.join(srv.data, "pg.log"))
+    d.start()
+
     def text(rows):
         return "k,raw,d,t,n,y,b\n" + "".join(",".join(str(c) for c in r) + "\n" for r in rows)
-    for name, rows in (("bin.csv", BIN_ROWS), ("text.csv", TEXT_ROWS)):
+    for name, rows in (("bin.csv", BIN_ROWS), ("text.csv", TEXT_ROWS),
+                       ("again.csv", BIN_ROWS[::-1])):  # the same keys, other bytes
         d.drop(name, text(rows))
         st = d.wait_state(name)
         check_eq((st["state"], st["rows"]["applied"]), ("completed", len(rows)),
@@ -293,6 +309,31 @@ def test_pg_binary_copy_same_values_as_text(d):
     check_eq(psql_rows(d, "SET TimeZone = 'UTC'; SELECT t FROM vals WHERE k IN (7, 8) ORDER BY k"),
              [["2017-01-01 00:00:00+00"], ["2026-01-02 03:04:05.123457+00"]],
              "the text format's rounding, as before")
+    copies = [l for l in _statements_since(srv, at) if l.startswith("COPY ")]
+    direct = [l for l in copies if l.startswith('COPY "public"."vals"')]
+    staged = [l for l in copies if l.startswith("COPY ingestd_stage_")]
+    check_eq([l.rstrip().endswith("(FORMAT binary)") for l in direct], [True, False, True],
+             "the direct COPYs of bin.csv, text.csv, again.csv: %r" % direct)
+    check_eq([l.rstrip().endswith("(FORMAT binary)") for l in staged], [True],
+             "the staging COPY of again.csv (its keys are there): %r" % staged)
+
+
+def test_pg_table_with_other_types_for_ingestd_columns(bin):
+    """A table made by hand whose _upload_id is integer (only the declared
+    fields' types are checked): rows go to it in the text format, which
+    PostgreSQL converts, as before; the staging table stays binary."""
+    d = Daemon(bin, start=False, **PG)
+    pg.server().psql("CREATE TABLE product (sku text PRIMARY KEY, name text NOT NULL,"
+                     " price double precision NOT NULL, description text, active boolean,"
+                     " _upload_id integer);\n", db=d.pgdb)
+    d.start()
+    for name, price in (("p.csv", "1.5"), ("q.csv", "2.5")):  # a first load, then updates
+        content = csv_text([["S%d" % i, "n", price, "", "true"] for i in range(5)])
+        d.drop(name, content)
+        st = d.wait_state(name)
+        check_upload(d, st, name, content.encode(), "completed")
+        check_eq(d.query("SELECT count(*), min(price), max(price), min(_upload_id) FROM product"),
+                 [(5, float(price), float(price), st["id"])], "rows after %s" % name)
 
 
 def test_pg_table_that_does_not_fit(bin):
