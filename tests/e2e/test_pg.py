@@ -479,7 +479,7 @@ def test_pg_issue12_same_bytes(bin):
              ds[0].query("SELECT _record, kind, n FROM ev ORDER BY _record"), "ev rows")
 
 
-def test_pg_migration_2_to_3(bin):
+def test_pg_migration_from_version_2(bin):
     """A control schema of an earlier release (schema_version 2: no outbox,
     no retention tables, no partner index) is upgraded at start (issue 16)
     to the current version 4: the row errors it
