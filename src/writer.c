@@ -281,6 +281,7 @@ static bool run_held(struct writer *w, struct op *ops, size_t n)
 
 	assert(on_writer(w) && w->txn);
 	for (size_t i = 0; i < n; i++) {
+		assert(ops[i].b); /* batches of its upload only: run_ops */
 		if (ok) {
 			ops[i].r = run_op(w, &ops[i]);
 			ok = ops[i].r == 0;
@@ -360,8 +361,9 @@ static bool run_ops(struct writer *w, struct op *ops, size_t n)
 	n = answer_lost(w, ops, n);
 	if (n == 0)
 		return true;
-	if (!w->txn && batches_of(ops, n, ops[0].b ? ops[0].b->upload_id : 0) &&
-	    !ops[n - 1].b->final && store_txn_begin(w->store) == 0) {
+	if (!w->txn && ops[0].b && ops[n - 1].b &&
+	    batches_of(ops, n, ops[0].b->upload_id) && !ops[n - 1].b->final &&
+	    store_txn_begin(w->store) == 0) {
 		w->txn = true;
 		w->txn_upload = ops[0].b->upload_id;
 		w->txn_rows = 0;
