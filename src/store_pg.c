@@ -781,7 +781,11 @@ static bool pg_group_intact(const struct store *s)
 	       PQtransactionStatus(s->pg->conn) == PQTRANS_INTRANS;
 }
 
-static int pg_group_end(struct store *s, bool commit)
+/* End a group (rerun: a COMMIT whose answer is lost leaves its
+ * operations to run again alone, each checking what stands) or the held
+ * transaction (nothing to check here: the upload runs again from the
+ * resume point the database has, writer.c). */
+static int tx_end(struct store *s, bool commit, bool rerun)
 {
 	int r = -EIO;
 
@@ -792,21 +796,25 @@ static int pg_group_end(struct store *s, bool commit)
 		r = run_simple(s, "COMMIT");
 		if (r == 0)
 			return 0;
-		if (conn_bad(s)) /* the writer runs each again alone */
+		if (rerun && conn_bad(s)) /* the writer runs each again */
 			s->pg->unknown_left = s->pg->group_ops;
 	}
 	stages_unmade(s->pg);
 	if (in_tx(s))
 		(void)run_simple(s, "ROLLBACK");
 	if (r == -EIO && !s->err[0])
-		set_err(s, "the group was rolled back");
+		set_err(s, rerun ? "the group was rolled back"
+				 : "the transaction was rolled back");
 	return r;
 }
 
+static int pg_group_end(struct store *s, bool commit)
+{
+	return tx_end(s, commit, true);
+}
+
 /* The held transaction (store_txn_begin): a group whose operations the
- * writer does not run again alone. A COMMIT whose answer is lost leaves
- * nothing to check here: the upload runs again from the resume point
- * the database has (writer.c). */
+ * writer does not run again alone. */
 static int pg_txn_begin(struct store *s)
 {
 	return pg_group_begin(s);
@@ -814,22 +822,7 @@ static int pg_txn_begin(struct store *s)
 
 static int pg_txn_end(struct store *s, bool commit)
 {
-	int r = -EIO;
-
-	if (!pg_group_intact(s))
-		commit = false;
-	s->pg->group = false;
-	if (commit) {
-		r = run_simple(s, "COMMIT");
-		if (r == 0)
-			return 0;
-	}
-	stages_unmade(s->pg);
-	if (in_tx(s))
-		(void)run_simple(s, "ROLLBACK");
-	if (r == -EIO && !s->err[0])
-		set_err(s, "the transaction was rolled back");
-	return r;
+	return tx_end(s, commit, false);
 }
 
 static bool pg_session_lost(const struct store *s)
@@ -1190,6 +1183,7 @@ static int sync_unique(struct store *s, const struct dataset *ds,
 
 	if (!have)
 		return -ENOMEM;
+	snprintf(dot, sizeof(dot), "%s.", s->pg->data);
 	p_str(&p, s->pg->conf.data_schema);
 	p_str(&p, ds->table);
 	r = run(s,
@@ -1257,7 +1251,6 @@ static int sync_unique(struct store *s, const struct dataset *ds,
 				break;
 		}
 		buf_reset(&sql);
-		snprintf(dot, sizeof(dot), "%s.", s->pg->data);
 		r = r ?: store_unique_index_sql(&sql, name.p, dot, ds, u);
 		r = r ?: run_simple(s, sql.p);
 		if (r == -EINVAL && strcmp(s->pg->sqlstate, "23505") == 0)

@@ -86,7 +86,7 @@ def test_pg_session_lost_in_held_transaction(bin):
     srv = pg.server()
     kill = ("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
             " WHERE datname = current_database() AND application_name = 'ingestd'"
-            " AND backend_xid IS NOT NULL AND query LIKE '%%product%%'"
+            " AND backend_xid IS NOT NULL AND query LIKE '%product%'"
             " AND pid <> pg_backend_pid();\n")
     lost = "the database session was lost with the uncommitted batches of upload"
     deadline = time.monotonic() + 60
