@@ -595,6 +595,11 @@ def duck_case(path, seed_db=None):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def NB_ROWS(base_csv):
+    """The rows of a base file, from its name (base-N.csv)."""
+    return int(os.path.basename(base_csv).split("-")[1].split(".")[0])
+
+
 def base_db(kind, base_csv):
     """The base database of one contender ("ingestd", "sqlite", "duckdb")
     made from base_csv, built once beside it; ingestd's again when its
@@ -615,6 +620,10 @@ def base_db(kind, base_csv):
             staged = d.stage(base_csv, "base.csv")
             os.rename(staged, os.path.join(d.root, "inbox", "base.csv"))
             d.wait(1, timeout=3600)
+            state, total, _ = d.rows(1)
+            if state != "completed" or total != NB_ROWS(base_csv):
+                raise RuntimeError("the base load ended %s with %s rows: see %s/log"
+                                   % (state, total, d.dir))
         finally:
             d.close(keep_db=path)
     elif kind == "sqlite":

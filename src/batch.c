@@ -65,16 +65,6 @@ size_t batch_bytes(const struct batch *b)
 	       b->nerrs * sizeof(struct row_error) + b->arena.len;
 }
 
-/* A key of at most this many columns is sorted; longer ones stay as read. */
-#define SORT_KEY_MAX 16
-
-struct sort_ctx {
-	const struct batch *b;
-	size_t nkey;
-	size_t cell[SORT_KEY_MAX]; /* the key's cells within a row */
-	bool real[SORT_KEY_MAX];   /* the column is REAL: compare as doubles */
-};
-
 static double as_double(const struct cell *c)
 {
 	return c->kind == V_INT ? (double)c->u.i : c->u.d;
@@ -91,8 +81,8 @@ static int cmp_double(double x, double y)
 	return (x > y) - (x < y);
 }
 
-static int cmp_cell(const struct batch *b, const struct cell *x,
-		    const struct cell *y, bool real)
+static int cmp_cell(const struct cell *x, const char *tx, const struct cell *y,
+		    const char *ty, bool real)
 {
 	bool nx = x->kind == V_INT || x->kind == V_REAL;
 	bool ny = y->kind == V_INT || y->kind == V_REAL;
@@ -108,8 +98,7 @@ static int cmp_cell(const struct batch *b, const struct cell *x,
 		return (x->kind > y->kind) - (x->kind < y->kind);
 	if (x->kind == V_TEXT) {
 		uint32_t n = x->u.s.len < y->u.s.len ? x->u.s.len : y->u.s.len;
-		int c = memcmp(b->arena.p + x->u.s.off, b->arena.p + y->u.s.off,
-			       n);
+		int c = memcmp(tx + x->u.s.off, ty + y->u.s.off, n);
 
 		if (c)
 			return c < 0 ? -1 : 1;
@@ -118,46 +107,66 @@ static int cmp_cell(const struct batch *b, const struct cell *x,
 	return 0; /* V_NULL */
 }
 
+int batch_key_cmp(const struct batch_key *k, const struct cell *a,
+		  const char *ta, const struct cell *b, const char *tb)
+{
+	for (size_t i = 0; i < k->nkey; i++) {
+		int c = cmp_cell(&a[k->cell[i]], ta, &b[k->cell[i]], tb,
+				 k->real[i]);
+		if (c)
+			return c;
+	}
+	return 0;
+}
+
+bool batch_key_of(const struct batch *b, struct batch_key *k)
+{
+	const struct schema *sch = &b->ds->schema;
+
+	k->nkey = sch->npk;
+	/* Not with unique keys: of two rows repeating one, the later in the
+	 * file is the unique-error, so they go in file order. */
+	if (sch->npk == 0 || sch->npk > BATCH_KEY_MAX || sch->nukeys > 0)
+		return false;
+	for (size_t i = 0; i < sch->npk; i++) {
+		size_t c = 0;
+
+		while (c < b->ncells_row && b->cell_field[c] != (int)sch->pk[i])
+			c++;
+		if (c == b->ncells_row)
+			return false;
+		k->cell[i] = c;
+		k->real[i] = sch->fields[sch->pk[i]].type == FT_NUMBER;
+	}
+	return true;
+}
+
+struct sort_ctx {
+	const struct batch *b;
+	struct batch_key key;
+};
+
 /* Key order, then the order read: that tie-break makes qsort stable. */
 static int cmp_rows(const void *pa, const void *pb, void *arg)
 {
 	const struct sort_ctx *sc = arg;
 	const struct batch *b = sc->b;
 	uint32_t ra = *(const uint32_t *)pa, rb = *(const uint32_t *)pb;
-	const struct cell *ca = &b->cells[(size_t)ra * b->ncells_row];
-	const struct cell *cb = &b->cells[(size_t)rb * b->ncells_row];
+	int c = batch_key_cmp(&sc->key, &b->cells[(size_t)ra * b->ncells_row],
+			      b->arena.p, &b->cells[(size_t)rb * b->ncells_row],
+			      b->arena.p);
 
-	for (size_t k = 0; k < sc->nkey; k++) {
-		int c = cmp_cell(b, &ca[sc->cell[k]], &cb[sc->cell[k]],
-				 sc->real[k]);
-		if (c)
-			return c;
-	}
-	return (ra > rb) - (ra < rb);
+	return c ? c : (ra > rb) - (ra < rb);
 }
 
 int batch_sort(struct batch *b)
 {
-	const struct schema *sch = &b->ds->schema;
-	struct sort_ctx sc = {.b = b, .nkey = sch->npk};
+	struct sort_ctx sc = {.b = b};
 
 	assert(!b->busy);
 	b->sorted = false;
-	/* Not with unique keys: of two rows repeating one, the later in the
-	 * file is the unique-error, so they go in file order. */
-	if (b->nrows < 2 || sch->npk == 0 || sch->npk > SORT_KEY_MAX ||
-	    sch->nukeys > 0 || b->nrows > UINT32_MAX)
+	if (b->nrows < 2 || b->nrows > UINT32_MAX || !batch_key_of(b, &sc.key))
 		return 0;
-	for (size_t k = 0; k < sch->npk; k++) {
-		size_t c = 0;
-
-		while (c < b->ncells_row && b->cell_field[c] != (int)sch->pk[k])
-			c++;
-		if (c == b->ncells_row)
-			return 0;
-		sc.cell[k] = c;
-		sc.real[k] = sch->fields[sch->pk[k]].type == FT_NUMBER;
-	}
 	if (b->cap_order < b->nrows) {
 		uint32_t *o = realloc(b->order, b->nrows * sizeof(*o));
 

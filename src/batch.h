@@ -83,6 +83,16 @@ struct batch {
 	/* The upload's resume point this batch follows: it is applied only
 	 * there, so a batch never lands after one that was refused. */
 	uint64_t start_offset;
+	/* Key order (keysort.h), when keyorder: the records of the
+	 * key-ordered remainder applied before this batch (-1: none yet, the
+	 * upload was in file order) and after it, and where that remainder
+	 * starts in records and row errors. end_offset and end_line then stay
+	 * at the start of the remainder. In file order (keyorder false) the
+	 * offsets alone are the resume point. */
+	bool keyorder;
+	int64_t sort_from, sort_to;
+	int64_t sort_records, sort_errors;
+	uint64_t sort_hash; /* keysort_hash() after this batch */
 
 	/* Set on the last batch of an upload: the terminal state recorded in
 	 * the same transaction. */
@@ -120,5 +130,23 @@ size_t batch_bytes(const struct batch *b);
  * before writer_submit.
  * Returns 0, or -ENOMEM (b unsorted). */
 int batch_sort(struct batch *b);
+
+/* A key of at most this many columns is sorted; longer ones stay as read. */
+#define BATCH_KEY_MAX 16
+
+/* Where a batch's key is within its rows, and how its columns compare. */
+struct batch_key {
+	size_t nkey;
+	size_t cell[BATCH_KEY_MAX]; /* the key's cells within a row */
+	bool real[BATCH_KEY_MAX];   /* the column is REAL: compare as doubles */
+};
+/* The key of b's rows into *k: false when they are not sorted (no key, a
+ * key of more than BATCH_KEY_MAX columns or not among the cells, unique
+ * keys; see batch_sort). */
+bool batch_key_of(const struct batch *b, struct batch_key *k);
+/* Compare the keys of two rows, as batch_sort does: a and b are a row's
+ * cells, ta and tb the text their offsets are in. */
+int batch_key_cmp(const struct batch_key *k, const struct cell *a,
+		  const char *ta, const struct cell *b, const char *tb);
 
 #endif

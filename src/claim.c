@@ -290,7 +290,8 @@ static void admit(struct intake *in, struct up *u, int fd, uint64_t bytes,
 		  int64_t mt, int r, const struct buf *why,
 		  const struct header_errors *herrs, bool recorded)
 {
-	struct upload_rec rec = {.bytes = bytes, .mtime_ns = mt, .line = 1};
+	struct upload_rec rec = {
+		.bytes = bytes, .mtime_ns = mt, .line = 1, .sort_done = -1};
 	struct upload_change ch = {.from = UP_PENDING, .to = UP_PENDING};
 
 	if (r == -EINVAL) {

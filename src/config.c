@@ -346,6 +346,7 @@ static const struct key top_keys[] = {
 	K_U(C, "settle_ms", settle_ms, 0, 3600000, 1000),
 	K_U(C, "batch_rows", batch_rows, 1, 1000000, 10000),
 	K_U(C, "cache_mib", cache_mib, 1, 4096, 32),
+	K_U(C, "sort_buffer_mib", sort_buffer_mib, 0, 4096, 64),
 	K_U(C, "max_errors", max_errors, 0, 100000000, 10000),
 	K_U(C, "max_error_bytes", max_error_bytes, 0, 1073741824, 1048576),
 	K_B(C, "keep_processed", keep_processed, true),

@@ -85,6 +85,9 @@ struct config {
 	unsigned settle_ms;  /* 0..3600000, default 1000 */
 	unsigned batch_rows; /* 1..1000000, default 10000 */
 	unsigned cache_mib; /* SQLite writer's page cache, 1..4096, default 32 */
+	/* key order (keysort.h): rows held before a run is written, per
+	 * upload sorted; 0..4096, default 64; 0: file order only */
+	unsigned sort_buffer_mib;
 	unsigned max_errors; /* 0..100000000, default 10000 */
 	bool keep_processed; /* default true */
 

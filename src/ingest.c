@@ -26,6 +26,7 @@
 #include "batch.h"
 #include "readplan.h"
 #include "csvstream.h"
+#include "log.h"
 #include "store.h"
 #include "writer.h"
 #include "ingest_int.h"
@@ -135,7 +136,8 @@ static struct batch *other_batch(struct job_state *js)
 static void submit(struct ingest_job *job, struct batch *b)
 {
 	b->nerrs_job = b->nerrs; /* every batch, the final one too */
-	(void)batch_sort(b);
+	if (!b->sorted)
+		(void)batch_sort(b);
 	writer_submit(job->writer, b);
 }
 
@@ -149,8 +151,121 @@ static int wait_batch(struct job_state *js, struct batch *b)
 	return r;
 }
 
+/* next, empty, follows b: it resumes where b ends. */
+static void follow(struct batch *next, const struct batch *b)
+{
+	next->start_offset = b->end_offset;
+	next->end_offset = b->end_offset;
+	next->end_line = b->end_line;
+	next->end_record = b->end_record;
+	next->raw_offset = b->raw_offset;
+	next->keyorder = b->keyorder;
+	next->sort_from = b->sort_to;
+	next->sort_to = b->sort_to;
+	next->sort_records = b->sort_records;
+	next->sort_errors = b->sort_errors;
+	next->sort_hash = b->sort_hash;
+}
+
+/* b, emptied, as the first batch of the key-ordered remainder (or the
+ * final one when none of it is applied): it follows the upload's resume
+ * point, js->sort_skip records of the sequence. */
+static void sorted_batch(struct job_state *js, struct batch *b)
+{
+	batch_clear(b);
+	b->start_offset = b->end_offset = js->sort_offset;
+	b->end_line = js->sort_line;
+	b->end_record = js->sort_records;
+	b->raw_offset = js->sort_raw0;
+	b->keyorder = true;
+	b->sort_from = js->sort_skip;
+	b->sort_to = js->sort_skip;
+	b->sort_records = js->sort_records;
+	b->sort_errors = js->sort_errors;
+	b->sort_hash = js->sort_hash;
+}
+
+static int start_sort(struct job_state *js, struct batch *first)
+{
+	size_t mib = js->job->cfg->sort_buffer_mib;
+	int r = keysort_new(first, js->job->work_fd,
+			    (mib ? mib : 64) * (size_t)1024 * 1024, &js->ks);
+
+	if (r < 0)
+		return r;
+	js->cur = keysort_chunk(js->ks);
+	js->sorting = true;
+	return 0;
+}
+
+/* Whether b (sorted, full) reaches back below the greatest key of the
+ * batches before it; if not, its greatest is the greatest so far. */
+static bool key_went_back(struct job_state *js, const struct batch *b)
+{
+	const struct cell *lo, *hi;
+	int r = 0;
+
+	if (!b->sorted || b->nrows == 0)
+		return false;
+	lo = &b->cells[(size_t)b->order[0] * b->ncells_row];
+	hi = &b->cells[(size_t)b->order[b->nrows - 1] * b->ncells_row];
+	if (js->have_max && batch_key_cmp(&js->key, lo, b->arena.p, js->maxrow,
+					  js->maxtext.p) < 0)
+		return true;
+	buf_reset(&js->maxtext);
+	for (size_t k = 0; r == 0 && k < js->key.nkey; k++) {
+		size_t c = js->key.cell[k];
+
+		js->maxrow[c] = hi[c];
+		if (hi[c].kind != V_TEXT)
+			continue;
+		js->maxrow[c].u.s.off = (uint32_t)js->maxtext.len;
+		r = buf_add(&js->maxtext, b->arena.p + hi[c].u.s.off,
+			    hi[c].u.s.len);
+	}
+	js->have_max = r == 0;
+	return false;
+}
+
+/* The current batch's keys went back: the batch before it must stand, and
+ * then this one and the rest of the file go to the sort. */
+static int switch_to_key_order(struct job_state *js)
+{
+	struct ingest_job *job = js->job;
+	struct batch *cur = js->cur, *other = other_batch(js);
+	int r = wait_batch(js, other);
+
+	if (r < 0) {
+		refused(job, other);
+		js->writer_failed = true;
+		return r;
+	}
+	js->errors += (int64_t)(other->nerrs - other->nerrs_job);
+	js->sort_offset = cur->start_offset;
+	js->sort_line = js->cur_line0;
+	js->sort_records = js->cur_rec0;
+	js->sort_errors = js->errors - (int64_t)cur->nerrs;
+	js->sort_raw0 = other->raw_offset;
+	js->sort_skip = -1;
+	js->sort_hash = 0;
+	batch_clear(other);
+	/* max_error_bytes counts from here, as when it resumes here */
+	js->error_bytes = 0;
+	for (size_t i = 0; i < cur->nerrs; i++)
+		js->error_bytes += cur->errs[i].value_len +
+				   cur->errs[i].msg_len + INGEST_ERROR_OVERHEAD;
+	r = start_sort(js, cur);
+	if (r < 0)
+		return r;
+	log_info(
+		"upload=%lld keys go back at line %lld: the rest of the file is applied in key order",
+		(long long)job->upload_id, (long long)js->sort_line);
+	return 0;
+}
+
 /* Hand the current batch to the writer and take the other one (once the
- * writer is done with it). Returns the writer's error for that one. */
+ * writer is done with it). Returns the writer's error for that one. In
+ * file order a batch whose keys go back starts key order instead. */
 static int flush(struct job_state *js)
 {
 	struct ingest_job *job = js->job;
@@ -159,6 +274,11 @@ static int flush(struct job_state *js)
 
 	if (r < 0)
 		return r;
+	if (js->can_sort && !js->sorting) {
+		(void)batch_sort(js->cur);
+		if (key_went_back(js, js->cur))
+			return switch_to_key_order(js);
+	}
 	submit(job, js->cur);
 	r = wait_batch(js, next);
 	if (r < 0)
@@ -167,10 +287,9 @@ static int flush(struct job_state *js)
 		js->errors += (int64_t)(next->nerrs - next->nerrs_job);
 	batch_clear(next);
 	/* An empty batch resumes where the last one ends. */
-	next->start_offset = js->cur->end_offset;
-	next->end_offset = js->cur->end_offset;
-	next->end_line = js->cur->end_line;
-	next->end_record = js->cur->end_record;
+	follow(next, js->cur);
+	js->cur_line0 = js->cur->end_line;
+	js->cur_rec0 = js->cur->end_record;
 	js->cur = next;
 	if (r < 0)
 		js->writer_failed = true;
@@ -215,8 +334,26 @@ static int on_data_row(void *data, const struct csvstream_row *row)
 		js->stop_line = row->line;
 		return STOP_ERROR_BYTES;
 	}
-	if (b->records >= (int64_t)job->cfg->batch_rows ||
-	    batch_bytes(b) >= BATCH_BYTES_MAX) {
+	if (js->sorting) {
+		if (keysort_chunk_full(js->ks)) {
+			js->stale_why = ingest_changed(job->fd, job);
+			if (js->stale_why)
+				return -ESTALE;
+			r = keysort_spill(js->ks);
+			if (r < 0) {
+				js->sort_failed = true;
+				ingest_reason(
+					job,
+					"cannot sort the rows by key: writing a run to .work/ failed: %s; the rows before line %lld were applied, and %lld after it",
+					ERRSTR(-r), (long long)js->sort_line,
+					(long long)(js->sort_skip > 0
+							    ? js->sort_skip
+							    : 0));
+				return r;
+			}
+		}
+	} else if (b->records >= (int64_t)job->cfg->batch_rows ||
+		   batch_bytes(b) >= BATCH_BYTES_MAX) {
 		/* At each batch: a writer waiting on our lease is let go soon
 		 * (the upload fails), not after the whole file. */
 		js->stale_why = ingest_changed(job->fd, job);
@@ -418,6 +555,56 @@ static int prepare_batches(struct job_state *js)
 		js->b[i].ncells_row = js->ncells_batch;
 		js->b[i].cell_field = js->cell_field;
 	}
+	/* Key order (keysort.h): not where the writer finds row errors
+	 * (unique keys, duplicate_keys: error; they go in file order), nor
+	 * appending (no key). */
+	js->can_sort = !schema_appends(&job->ds->schema) &&
+		       !dataset_row_checks(job->ds) && job->work_fd >= 0 &&
+		       batch_key_of(&js->b[0], &js->key);
+	if (js->can_sort) {
+		js->maxrow = calloc(js->ncells_batch, sizeof(*js->maxrow));
+		if (!js->maxrow)
+			return -ENOMEM;
+	}
+	js->can_sort = js->can_sort && job->cfg->sort_buffer_mib > 0;
+	return 0;
+}
+
+/* The upload was being applied in key order: the remainder from the
+ * resume point is sorted again, and the records of it already applied
+ * skipped. Returns 0, or -1 with job->error or the reason set. */
+static int resume_sorted(struct job_state *js)
+{
+	struct ingest_job *job = js->job;
+	int r;
+
+	js->record = job->resume_sort_records;
+	js->errors = job->resume_sort_errors;
+	js->sort_offset = js->from;
+	js->sort_line = js->from_line;
+	js->sort_records = job->resume_sort_records;
+	js->sort_errors = job->resume_sort_errors;
+	js->sort_skip = job->resume_sort_done;
+	js->sort_hash = job->resume_sort_hash;
+	js->sort_raw0 = js->from < job->expect_bytes ? js->from : 0;
+	/* Whatever sort_buffer_mib says now: the order does not depend on
+	 * it, and the records applied are counted in it. */
+	r = js->maxrow ? start_sort(js, &js->b[1]) : -EINVAL;
+	if (r == -EINVAL) {
+		ingest_reason(
+			job,
+			"it was being applied in key order and dataset \"%s\" no longer allows that (its key, unique keys or duplicate_keys changed); %lld rows before line %lld and %lld after it were applied; upload it again",
+			job->ds->name, (long long)js->sort_records,
+			(long long)js->sort_line, (long long)js->sort_skip);
+		js->cur = &js->b[0];
+		sorted_batch(js, js->cur);
+		return -1;
+	}
+	if (r < 0) {
+		job->error = r;
+		js->cur = NULL;
+		return -1;
+	}
 	return 0;
 }
 
@@ -479,6 +666,12 @@ static enum step prepare(struct job_state *js)
 	js->cur->end_offset = js->from;
 	js->cur->end_line = js->from_line;
 	js->cur->end_record = js->record;
+	js->cur_line0 = js->from_line;
+	js->cur_rec0 = js->record;
+	if (job->resume_sort_done >= 0 && resume_sorted(js) < 0) {
+		s = job->error ? STEP_DONE : STEP_FAILED;
+		goto out;
+	}
 	s = STEP_NEXT;
 out:
 	csvstream_header_free(&hdr);
@@ -510,6 +703,111 @@ static enum step commit_interrupted(struct job_state *js)
 	return STEP_FAILED;
 }
 
+/* The bytes of the file a key-ordered batch that ends after record k of
+ * the sequence's total stands for, for progress: the remainder's bytes
+ * shared out by records. */
+static uint64_t sorted_progress(const struct job_state *js, int64_t k,
+				int64_t total)
+{
+	uint64_t end = js->job->expect_bytes, raw0 = js->sort_raw0;
+
+	if (total <= 0 || raw0 >= end)
+		return end;
+	return raw0 +
+	       (uint64_t)((double)(end - raw0) * (double)k / (double)total);
+}
+
+static int sort_io_failed(struct job_state *js, int r)
+{
+	struct batch *b = js->cur;
+
+	js->sort_failed = true;
+	ingest_reason(
+		js->job,
+		"cannot sort the rows by key: reading its runs in .work/ failed: %s",
+		ERRSTR(-r));
+	/* what is in the current batch is not applied */
+	batch_clear(b);
+	b->sort_to = b->sort_from;
+	return r;
+}
+
+/* Apply the sorted remainder, batch by batch; the last batch is left in
+ * js->cur for commit(). Returns 0, STOP_ASKED, or a negative errno. */
+static int apply_sorted(struct job_state *js)
+{
+	struct ingest_job *job = js->job;
+	struct keysort *ks = js->ks;
+	int64_t total, k = 0;
+	int r = keysort_finish(ks);
+
+	js->cur = &js->b[0];
+	sorted_batch(js, js->cur);
+	if (r < 0)
+		return sort_io_failed(js, r);
+	total = keysort_total(ks);
+	log_info(
+		"upload=%lld %lld records in key order (%zu runs, %llu bytes written to .work/)",
+		(long long)job->upload_id, (long long)total, keysort_runs(ks),
+		(unsigned long long)keysort_bytes(ks));
+	for (; k < js->sort_skip && (r = keysort_next(ks, NULL)) == 1; k++)
+		;
+	if (r < 0)
+		return sort_io_failed(js, r);
+	if (js->sort_skip > 0 &&
+	    (k < js->sort_skip || keysort_hash(ks) != js->sort_hash)) {
+		/* Not the records applied before the restart: the dataset's
+		 * schema or the error limits changed meanwhile. */
+		ingest_reason(
+			job,
+			"it was being applied in key order and its rows no longer sort as they did before the restart (dataset \"%s\" or max_errors changed meanwhile?); %lld of them were applied; upload it again",
+			job->ds->name, (long long)js->sort_skip);
+		js->sort_failed = true;
+		return -EINVAL;
+	}
+	for (;;) {
+		struct batch *b = js->cur;
+
+		r = keysort_next(ks, b);
+		if (r < 0)
+			return sort_io_failed(js, r);
+		if (r == 0)
+			break;
+		b->sort_to = ++k;
+		b->sort_hash = keysort_hash(ks);
+		if (b->records < (int64_t)job->cfg->batch_rows &&
+		    batch_bytes(b) < BATCH_BYTES_MAX)
+			continue;
+		b->raw_offset = sorted_progress(js, k, total);
+		r = flush(js);
+		if (r < 0)
+			return r;
+		if (__atomic_load_n(job->stop, __ATOMIC_RELAXED))
+			return STOP_ASKED;
+	}
+	js->cur->raw_offset = sorted_progress(js, k, total);
+	return 0;
+}
+
+/* Parsing in key order ended as r says: apply the sorted remainder, unless
+ * it failed or was stopped (then the current batch is an empty one at the
+ * upload's resume point). Returns r, or apply_sorted's STOP_ASKED or
+ * error. */
+static int sorted_rest(struct job_state *js, int r)
+{
+	bool apply = r == STOP_TOO_MANY_ERRORS || r == STOP_ERROR_BYTES ||
+		     (r == STOP_NONE && !ingest_changed(js->job->fd, js->job));
+	int a;
+
+	if (!apply) {
+		js->cur = &js->b[0];
+		sorted_batch(js, js->cur);
+		return r;
+	}
+	a = apply_sorted(js);
+	return a ? a : r;
+}
+
 /* Step 3. Parse the file into batches; STEP_NEXT: completed, to commit. */
 static enum step parse_file(struct job_state *js)
 {
@@ -517,6 +815,8 @@ static enum step parse_file(struct job_state *js)
 	int r = parse(js);
 	const char *why;
 
+	if (js->sorting)
+		r = sorted_rest(js, r);
 	if (r == STOP_ASKED)
 		return commit_interrupted(js);
 	if (r == STOP_ERROR_BYTES) {
@@ -547,7 +847,7 @@ static enum step parse_file(struct job_state *js)
 		return STEP_FAILED;
 	}
 	if (r < 0) {
-		if (js->writer_failed) /* flush() said why */
+		if (js->writer_failed || js->sort_failed) /* said why */
 			;
 		else if (r == -EFBIG)
 			ingest_reason(
@@ -655,6 +955,9 @@ static void finish(struct job_state *js)
 
 static void job_state_free(struct job_state *js)
 {
+	keysort_free(js->ks);
+	free(js->maxrow);
+	buf_free(&js->maxtext);
 	batch_free(&js->b[0]);
 	batch_free(&js->b[1]);
 	header_map_free(&js->map);
@@ -674,7 +977,8 @@ void ingest_run(struct ingest_job *job)
 	struct job_state js = {.job = job,
 			       .sql = BUF_INIT,
 			       .sql_multi = BUF_INIT,
-			       .norm = BUF_INIT};
+			       .norm = BUF_INIT,
+			       .maxtext = BUF_INIT};
 	enum step s;
 
 	assert(job && job->fd >= 0 && job->cfg && job->ds && job->writer &&

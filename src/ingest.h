@@ -46,6 +46,11 @@ struct ingest_job {
 	int64_t resume_line;
 	int64_t resume_records;
 	int64_t resume_errors;
+	/* key order (keysort.h): records of the remainder from resume_offset
+	 * applied, -1 in file order; records and row errors before it */
+	int64_t resume_sort_done, resume_sort_records, resume_sort_errors;
+	uint64_t resume_sort_hash;
+	int work_fd; /* .work/: key order's run files; -1: file order only */
 	const char *done_location; /* where a completed or duplicate file goes;
 				      NULL: deleted */
 	const char *failed_location;

@@ -18,6 +18,7 @@
 #include "csvstream.h"
 #include "decode.h"
 #include "ingest.h"
+#include "keysort.h"
 #include "readplan.h"
 #include "schema.h"
 #include "util.h"
@@ -66,6 +67,23 @@ struct job_state {
 	int64_t enc_rows;    /* of them, with an encoding-error */
 	int64_t guess_n[GUESS__COUNT]; /* failing rows by decode_guess() */
 	const char *shown_guess;       /* in the status document now, or NULL */
+
+	/* Key order (keysort.h). can_sort: the dataset and configuration
+	 * allow it (a key, no unique keys, duplicate_keys not error). Once a
+	 * full batch reaches back below the greatest key of the batches
+	 * before it, the rest of the file is sorted (sorting; js->cur is
+	 * then the sort's chunk) and applied in key order. */
+	bool can_sort, sorting, sort_failed;
+	struct batch_key key;
+	struct cell *maxrow; /* the greatest key so far (its key cells) */
+	struct buf maxtext;
+	bool have_max;
+	struct keysort *ks;
+	int64_t sort_skip; /* records of the sequence applied; -1: none yet */
+	uint64_t sort_offset, sort_raw0; /* where the remainder starts */
+	int64_t sort_line, sort_records, sort_errors;
+	uint64_t sort_hash;          /* of the records applied, at sort_skip */
+	int64_t cur_line0, cur_rec0; /* where the current batch starts */
 };
 
 /* decode_guess()'s answers, and how a reason names them. */

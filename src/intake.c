@@ -423,6 +423,8 @@ void intake_enqueue(struct intake *in, struct up *u, int fd,
 	j->leased = u->leased;
 	u->big = resume && resume->bytes >= LANE_BIG_BYTES;
 	j->expect_ctime_ns = u->ctime_ns;
+	j->work_fd = in->env.work_fd;
+	j->resume_sort_done = -1;
 	if (resume) {
 		j->expect_bytes = resume->bytes;
 		j->expect_mtime_ns = resume->mtime_ns;
@@ -430,6 +432,10 @@ void intake_enqueue(struct intake *in, struct up *u, int fd,
 		j->resume_line = resume->line;
 		j->resume_records = resume->records;
 		j->resume_errors = resume->errors;
+		j->resume_sort_done = resume->sort_done;
+		j->resume_sort_records = resume->sort_records;
+		j->resume_sort_errors = resume->sort_errors;
+		j->resume_sort_hash = resume->sort_hash;
 	}
 	u->next = NULL;
 	*in->qtail = u;

@@ -3,7 +3,7 @@
 /*
  * store.c - see store.h.
  *
- * Schema (user_version 9; the migrations below):
+ * Schema (user_version 10; the migrations below):
  *   uploads        one row per upload; offset/line/rows_* are the resume
  *                  point and counters, advanced only in the transaction that
  *                  applies the rows they describe, so a restart resumes after
@@ -198,7 +198,8 @@ int store_sql_set(struct store *s, enum store_sql id, const char *tmpl, ...)
 #define REC_COLUMNS                                                           \
 	"id, state, dataset, file_name_raw, reason, location, bytes, inode,"  \
 	" mtime_ns, sha256, bytes_done, line_done, rows_total, rows_applied," \
-	" rows_failed, errors_count, partner"
+	" rows_failed, errors_count, partner, sort_done, sort_records,"       \
+	" sort_errors, sort_hash"
 
 static int build_sql(struct store *s)
 {
@@ -237,8 +238,13 @@ static int build_sql(struct store *s)
 			       " rows_failed = rows_failed + ?4,"
 			       " errors_count = errors_count + ?5,"
 			       " rows_duplicate_keys = rows_duplicate_keys + ?10,"
-			       " bytes_done = ?6, line_done = ?7, bytes_read = ?9"
-			       " WHERE id = ?1 AND state = {} AND bytes_done = ?8",
+			       " bytes_done = ?6, line_done = ?7, bytes_read = ?9,"
+			       " sort_done = ?12,"
+			       " sort_records = coalesce(?13, sort_records),"
+			       " sort_errors = coalesce(?14, sort_errors),"
+			       " sort_hash = ?15"
+			       " WHERE id = ?1 AND state = {} AND bytes_done = ?8"
+			       " AND sort_done = ?11",
 			       UP_BIT(UP_PROCESSING));
 	/* The same list as the uploads_unsettled partial index. */
 	r = r
@@ -528,6 +534,17 @@ static const char *const migrations[] = {
 	 * count_errors): the trigger of migration 6 ran once per row error
 	 * and doubled the cost of inserting them */
 	"DROP TRIGGER error_totals_count;",
+	/* 9 → 10: key order (keysort.h): of the remainder of the file from
+	 * bytes_done on, applied in key order, the records applied
+	 * (sort_done; -1: the upload goes in file order), and the records
+	 * and row errors before that remainder */
+	"ALTER TABLE uploads ADD COLUMN sort_done INTEGER NOT NULL"
+	" DEFAULT -1;"
+	"ALTER TABLE uploads ADD COLUMN sort_records INTEGER;"
+	"ALTER TABLE uploads ADD COLUMN sort_errors INTEGER;"
+	/* and a hash of what of the sequence is applied (keysort_hash): a
+	 * restart that sorts it differently is refused */
+	"ALTER TABLE uploads ADD COLUMN sort_hash INTEGER;",
 };
 
 static int sq_migrate(struct store *s)
@@ -1540,6 +1557,17 @@ static int advance(struct store *s, const struct batch *b)
 	sqlite3_bind_int64(st, 8, (sqlite3_int64)b->start_offset);
 	sqlite3_bind_int64(st, 9, (sqlite3_int64)b->raw_offset);
 	sqlite3_bind_int64(st, 10, b->dup_keys);
+	sqlite3_bind_int64(st, 11, b->keyorder ? b->sort_from : -1);
+	sqlite3_bind_int64(st, 12, b->keyorder ? b->sort_to : -1);
+	if (b->keyorder) {
+		sqlite3_bind_int64(st, 13, b->sort_records);
+		sqlite3_bind_int64(st, 14, b->sort_errors);
+		sqlite3_bind_int64(st, 15, (sqlite3_int64)b->sort_hash);
+	} else {
+		sqlite3_bind_null(st, 13);
+		sqlite3_bind_null(st, 14);
+		sqlite3_bind_null(st, 15);
+	}
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE)
@@ -1641,6 +1669,10 @@ static int read_rec(sqlite3_stmt *st, struct upload_rec *r)
 	r->failed = sqlite3_column_int64(st, 14);
 	r->errors = sqlite3_column_int64(st, 15);
 	r->partner = col_strdup(st, 16);
+	r->sort_done = sqlite3_column_int64(st, 17);
+	r->sort_records = sqlite3_column_int64(st, 18);
+	r->sort_errors = sqlite3_column_int64(st, 19);
+	r->sort_hash = (uint64_t)sqlite3_column_int64(st, 20);
 	return 0;
 }
 

@@ -105,6 +105,10 @@ struct upload_rec {
 	uint64_t offset; /* resume point */
 	int64_t line;
 	int64_t records, applied, failed, errors;
+	/* key order (keysort.h): records of the remainder applied, -1 in
+	 * file order; records and row errors before the remainder */
+	int64_t sort_done, sort_records, sort_errors;
+	uint64_t sort_hash;
 	char sha256[65]; /* "" when unknown */
 	char *partner;   /* NULL: the implicit partner */
 };

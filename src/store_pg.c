@@ -61,7 +61,7 @@
 #include "outbox_sql.h"
 
 #define STAGES 16
-#define NPARAMS 10
+#define NPARAMS 16
 
 /* A staging table of this session, for one dataset table and one set of
  * columns (the fields a file has). */
@@ -333,7 +333,8 @@ static int sql_make(struct pg_conn *p, char **out, const char *tmpl, ...)
 #define REC_COLUMNS                                                           \
 	"id, state, dataset, file_name_raw, reason, location, bytes, inode,"  \
 	" mtime_ns, sha256, bytes_done, line_done, rows_total, rows_applied," \
-	" rows_failed, errors_count, partner"
+	" rows_failed, errors_count, partner, sort_done, sort_records,"       \
+	" sort_errors, sort_hash"
 
 #define VIEW_COLUMNS                                                                          \
 	"id, file_name, dataset, state, reason, location, sha256, " TS("created_at") ", " TS( \
@@ -393,8 +394,13 @@ static int build_sql(struct pg_conn *p)
 			       " rows_failed = rows_failed + $4,"
 			       " errors_count = errors_count + $5,"
 			       " rows_duplicate_keys = rows_duplicate_keys + $10,"
-			       " bytes_done = $6, line_done = $7, bytes_read = $9"
-			       " WHERE id = $1 AND state = {} AND bytes_done = $8",
+			       " bytes_done = $6, line_done = $7, bytes_read = $9,"
+			       " sort_done = $12,"
+			       " sort_records = coalesce($13, sort_records),"
+			       " sort_errors = coalesce($14, sort_errors),"
+			       " sort_hash = $15"
+			       " WHERE id = $1 AND state = {} AND bytes_done = $8"
+			       " AND sort_done = $11",
 			       UP_BIT(UP_PROCESSING));
 	r = r
 		    ?: sql_make(p, &p->sql[SQL_UNSETTLED],
@@ -970,6 +976,10 @@ static const char *const migrations[] = {
 	PG_MIGRATION_OUTBOX_RETENTION,
 	/* 3 → 4: GET /uploads/?partner= by index, as SQLite's version 7 */
 	"CREATE INDEX uploads_partner ON @.uploads(partner, id);",
+	/* 4 → 5: key order, as SQLite's version 10 (keysort.h) */
+	"ALTER TABLE @.uploads ADD COLUMN sort_done bigint NOT NULL"
+	" DEFAULT -1, ADD COLUMN sort_records bigint,"
+	" ADD COLUMN sort_errors bigint, ADD COLUMN sort_hash bigint;",
 };
 
 /* CREATE SCHEMA when missing (only then: IF NOT EXISTS still needs the
@@ -2630,15 +2640,19 @@ static int applied_already(struct store *s, const struct batch *b)
 	char *sql = NULL;
 	int r;
 
-	if (!s->pg->unknown_left || b->end_offset == b->start_offset)
+	/* In key order the offset stays: sort_done is what moves. */
+	if (!s->pg->unknown_left ||
+	    (b->end_offset == b->start_offset &&
+	     (!b->keyorder || b->sort_to == b->sort_from)))
 		return 0;
-	r = sql_make(
-		s->pg, &sql,
-		"SELECT 1 FROM @.uploads WHERE id = $1 AND bytes_done = $2");
+	r = sql_make(s->pg, &sql,
+		     "SELECT 1 FROM @.uploads WHERE id = $1 AND bytes_done = $2"
+		     " AND sort_done = $3");
 	if (r < 0)
 		return r;
 	p_i64(&p, b->upload_id);
 	p_i64(&p, (int64_t)b->end_offset);
+	p_i64(&p, b->keyorder ? b->sort_to : -1);
 	r = run(s, sql, &p, &res);
 	free(sql);
 	if (r < 0)
@@ -2664,6 +2678,17 @@ static int advance(struct store *s, const struct batch *b)
 	p_i64(&p, (int64_t)b->start_offset);
 	p_i64(&p, (int64_t)b->raw_offset);
 	p_i64(&p, b->dup_keys);
+	p_i64(&p, b->keyorder ? b->sort_from : -1);
+	p_i64(&p, b->keyorder ? b->sort_to : -1);
+	if (b->keyorder) {
+		p_i64(&p, b->sort_records);
+		p_i64(&p, b->sort_errors);
+		p_i64(&p, (int64_t)b->sort_hash);
+	} else {
+		p_str(&p, NULL);
+		p_str(&p, NULL);
+		p_str(&p, NULL);
+	}
 	r = run(s, s->pg->sql[SQL_ADVANCE], &p, &res);
 	if (r < 0)
 		return r;
@@ -2795,6 +2820,10 @@ static int read_rec(const PGresult *res, int i, struct upload_rec *r)
 	r->partner = val_str(res, i, 16) ? strdup(val_str(res, i, 16)) : NULL;
 	if (val_str(res, i, 16) && !r->partner)
 		return -ENOMEM;
+	r->sort_done = val_i64(res, i, 17);
+	r->sort_records = val_i64(res, i, 18);
+	r->sort_errors = val_i64(res, i, 19);
+	r->sort_hash = (uint64_t)val_i64(res, i, 20);
 	return 0;
 }
 

@@ -482,7 +482,7 @@ def test_pg_issue12_same_bytes(bin):
 def test_pg_migration_from_version_2(bin):
     """A control schema of an earlier release (schema_version 2: no outbox,
     no retention tables, no partner index) is upgraded at start (issue 16)
-    to the current version 4: the row errors it
+    to the current version 5: the row errors it
     holds are counted in error_totals, an upload of before has no event,
     and the next upload's is recorded and taken."""
     d = Daemon(bin, backend="postgresql")
@@ -493,15 +493,22 @@ def test_pg_migration_from_version_2(bin):
     d.admin(None, "DROP TABLE outbox, deliveries, upload_totals, duration_totals,"
                   " error_totals, upload_summaries;"
                   " DROP FUNCTION error_totals_count() CASCADE; DROP INDEX uploads_partner;"
+                  " ALTER TABLE uploads DROP COLUMN sort_done, DROP COLUMN sort_records,"
+                  " DROP COLUMN sort_errors, DROP COLUMN sort_hash;"
                   " UPDATE schema_version SET version = 2")
     check_eq(psql_rows(d, "SELECT count(*) FROM pg_trigger WHERE tgname = 'error_totals_count'"),
              [["0"]], "the version 2 schema has no trigger")
     d.start()
     wait_listening(d)
-    check_eq(d.query("SELECT version FROM schema_version"), [(4,)], "migrated")
+    check_eq(d.query("SELECT version FROM schema_version"), [(5,)], "migrated")
     check_eq(psql_rows(d, "SELECT indexdef FROM pg_indexes WHERE indexname = 'uploads_partner'"),
              [["CREATE INDEX uploads_partner ON ingestd.uploads USING btree (partner, id)"]],
              "version 4: GET /uploads/?partner= by index")
+    check_eq(psql_rows(d, "SELECT column_name FROM information_schema.columns"
+                          " WHERE table_schema = 'ingestd' AND table_name = 'uploads'"
+                          " AND column_name LIKE 'sort%' ORDER BY 1"),
+             [["sort_done"], ["sort_errors"], ["sort_hash"], ["sort_records"]],
+             "version 5: key order's columns")
     check_eq(d.query("SELECT sum(n) FROM error_totals"), [(2,)], "the old row errors counted")
     _, _, body = get(d, "/metrics")
     errs = [float(l.split()[-1]) for l in body.decode().splitlines()

@@ -175,7 +175,10 @@ static void test_schema_text(void **state)
 		 /* schema 5 (issue 12) */
 		 " rows_duplicate_keys INTEGER NOT NULL DEFAULT 0,"
 		 /* schema 7: partners (issue 14) */
-		 " partner TEXT, user_uid INTEGER, user_name TEXT)"},
+		 " partner TEXT, user_uid INTEGER, user_name TEXT,"
+		 /* schema 10: key order (issue 17) */
+		 " sort_done INTEGER NOT NULL DEFAULT -1, sort_records INTEGER,"
+		 " sort_errors INTEGER, sort_hash INTEGER)"},
 		{"upload_errors", "CREATE TABLE upload_errors("
 				  " upload_id INTEGER NOT NULL,"
 				  " record INTEGER NOT NULL,"
