@@ -10,6 +10,12 @@
  * commit (the final batch records the terminal state with the last rows),
  * finish (when nothing could be committed, record the failure alone).
  * A step says how it ended with an enum step.
+ *
+ * Key order (keysort.h): while batches' keys keep rising they go in file
+ * order; the first full batch that reaches back below them starts the
+ * sort of the rest of the file (switch_to_key_order), which parse_file
+ * then applies in key order (sorted_rest, apply_sorted). Its resume point
+ * is the records of the sorted sequence applied (batch.h: keyorder).
  */
 #include "ingest.h"
 
