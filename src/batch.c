@@ -159,9 +159,99 @@ static int cmp_rows(const void *pa, const void *pb, void *arg)
 	return c ? c : (ra > rb) - (ra < rb);
 }
 
+/* A row's place in the sort: the first key column's leading bytes (past
+ * what every row's share) or its number, as an unsigned integer whose
+ * order is the column's; the full comparison only for equal ones. */
+struct sort_item {
+	uint64_t pfx;
+	uint32_t row;
+};
+
+/* The order-keeping integer of a number cell (as cmp_cell compares it:
+ * as a double in a REAL column, NaN first, -0 equal to 0). */
+static uint64_t num_prefix(const struct cell *c, bool real)
+{
+	uint64_t u;
+	double d;
+
+	if (!real && c->kind == V_INT)
+		return (uint64_t)c->u.i ^ (UINT64_C(1) << 63);
+	d = as_double(c);
+	if (d != d) /* NOLINT: NaN */
+		return 0;
+	if (d == 0)
+		d = 0; /* -0 */
+	memcpy(&u, &d, sizeof(u));
+	return (u >> 63) ? ~u : u | (UINT64_C(1) << 63);
+}
+
+/* The prefixes of b's rows into it[]: false when the first key column's
+ * cells are not all of one comparable kind (then the plain sort). */
+static bool prefixes(const struct batch *b, const struct batch_key *k,
+		     struct sort_item *it)
+{
+	size_t col = k->cell[0], n = b->nrows, common = SIZE_MAX;
+	const struct cell *c0 = &b->cells[col];
+	bool text = c0->kind == V_TEXT;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct cell *c = &b->cells[i * b->ncells_row + col];
+
+		if (text ? c->kind != V_TEXT
+			 : (c->kind != V_INT && c->kind != V_REAL) ||
+				    (!k->real[0] && c->kind != c0->kind))
+			return false;
+		if (text && common) {
+			/* the bytes every key starts with: no order there */
+			size_t m = c->u.s.len < common ? c->u.s.len : common;
+			const char *x = b->arena.p + c->u.s.off;
+			const char *y = b->arena.p + c0->u.s.off;
+			size_t j = 0;
+
+			if (m > c0->u.s.len)
+				m = c0->u.s.len;
+			while (j < m && x[j] == y[j])
+				j++;
+			common = j;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct cell *c = &b->cells[i * b->ncells_row + col];
+		uint64_t p = 0;
+
+		if (text) {
+			const unsigned char *t =
+				(const unsigned char *)b->arena.p + c->u.s.off;
+
+			/* big-endian, zero-padded: a value with no NUL byte
+			 * (encoding_ok) sorts as memcmp and length say */
+			for (size_t j = 0; j < 8; j++)
+				p = p << 8 |
+				    (common + j < c->u.s.len ? t[common + j]
+							     : 0);
+		} else {
+			p = num_prefix(c, k->real[0]);
+		}
+		it[i].pfx = p;
+		it[i].row = (uint32_t)i;
+	}
+	return true;
+}
+
+static int cmp_items(const void *pa, const void *pb, void *arg)
+{
+	const struct sort_item *a = pa, *b = pb;
+	uint32_t ra = a->row, rb = b->row;
+
+	if (a->pfx != b->pfx)
+		return a->pfx < b->pfx ? -1 : 1;
+	return cmp_rows(&ra, &rb, arg);
+}
+
 int batch_sort(struct batch *b)
 {
 	struct sort_ctx sc = {.b = b};
+	struct sort_item *it;
 
 	assert(!b->busy);
 	b->sorted = false;
@@ -175,9 +265,17 @@ int batch_sort(struct batch *b)
 		b->order = o;
 		b->cap_order = b->nrows;
 	}
-	for (size_t i = 0; i < b->nrows; i++)
-		b->order[i] = (uint32_t)i;
-	qsort_r(b->order, b->nrows, sizeof(*b->order), cmp_rows, &sc);
+	it = malloc(b->nrows * sizeof(*it));
+	if (it && prefixes(b, &sc.key, it)) {
+		qsort_r(it, b->nrows, sizeof(*it), cmp_items, &sc);
+		for (size_t i = 0; i < b->nrows; i++)
+			b->order[i] = it[i].row;
+	} else {
+		for (size_t i = 0; i < b->nrows; i++)
+			b->order[i] = (uint32_t)i;
+		qsort_r(b->order, b->nrows, sizeof(*b->order), cmp_rows, &sc);
+	}
+	free(it);
 	b->sorted = true;
 	return 0;
 }

@@ -142,7 +142,7 @@ static struct batch *other_batch(struct job_state *js)
 static void submit(struct ingest_job *job, struct batch *b)
 {
 	b->nerrs_job = b->nerrs; /* every batch, the final one too */
-	if (!b->sorted)
+	if (!b->sorted && !b->keyorder) /* key order: sorted already */
 		(void)batch_sort(b);
 	writer_submit(job->writer, b);
 }
