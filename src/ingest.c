@@ -141,8 +141,10 @@ static struct batch *other_batch(struct job_state *js)
  * only slower: the rows go as read. */
 static void submit(struct ingest_job *job, struct batch *b)
 {
-	b->nerrs_job = b->nerrs; /* every batch, the final one too */
-	if (!b->sorted && !b->keyorder) /* key order: sorted already */
+	/* every batch, the final one too */
+	b->nerrs_job = b->nerrs;
+	/* a key order's batch comes sorted already */
+	if (!b->sorted && !b->keyorder)
 		(void)batch_sort(b);
 	writer_submit(job->writer, b);
 }
