@@ -9,9 +9,10 @@
  * progress (scanned_new) is put in mtime order when the scan ends;
  * ignored names and ready markers are never candidates; nparked counts
  * the parked candidates and ncand - nparked never passes CAND_MAX, nor
- * nparked CAND_MAX. inbox_look opens
- * nothing but the entry itself (O_NOFOLLOW, never a link's target) and
- * only reads: claiming and rejecting are claim.c's.
+ * nparked CAND_MAX; wake_ms is never later than a parked candidate's
+ * parked_until. inbox_look opens nothing but the entry itself (O_NOFOLLOW,
+ * never a link's target) and only reads: claiming and rejecting are
+ * claim.c's.
  *
  * Thread: the loop thread (or a test's only thread); no locks.
  */
@@ -40,7 +41,8 @@ static uint32_t hash_name(const char *s, size_t n)
 
 int inbox_init(struct inbox *ib, int dirfd)
 {
-	*ib = (struct inbox){.dirfd = dirfd, .tabsize = 4096};
+	*ib = (struct inbox){
+		.dirfd = dirfd, .tabsize = 4096, .wake_ms = UINT64_MAX};
 	ib->tab = calloc(ib->tabsize, sizeof(*ib->tab));
 	return ib->tab ? 0 : -ENOMEM;
 }
@@ -180,6 +182,8 @@ static enum inbox_verdict park(struct inbox *ib, struct cand *c, uint64_t now)
 		ib->nparked++;
 	}
 	c->parked_until = now + PARK_MS;
+	if (c->parked_until < ib->wake_ms)
+		ib->wake_ms = c->parked_until;
 	return INBOX_WAIT;
 }
 

@@ -466,19 +466,27 @@ void intake_scanned(struct intake *in)
 static void take_ready(struct intake *in, uint64_t now)
 {
 	struct prep prep[CREATE_BATCH];
-	struct cand *done[CLAIMS_PER_TICK];
+	struct cand *done[CLAIMS_PER_TICK], *c;
 	size_t np = 0, ndone = 0;
 	unsigned claims = 0;
-	uint64_t t0 = uv_hrtime();
+	uint64_t t0 = uv_hrtime(), wake = UINT64_MAX, was = in->inbox.wake_ms;
 	bool more = false;
 
-	for (struct cand *c = in->inbox.oldest;
+	if (inbox_idle(&in->inbox, now))
+		return;
+	/* A whole walk sees every parked candidate: the ones it skips and
+	 * the ones it parks (park lowers wake_ms again) make the new bound. */
+	in->inbox.wake_ms = UINT64_MAX;
+	for (c = in->inbox.oldest;
 	     c && claims < CLAIMS_PER_TICK && in->queued + np < QUEUE_MAX;
 	     c = c->newer) {
 		struct prep *p = &prep[np];
 
-		if (inbox_parked(c, now))
+		if (inbox_parked(c, now)) {
+			if (c->parked_until < wake)
+				wake = c->parked_until;
 			continue;
+		}
 		/* A rejection costs two writer calls and an fsync'ed reason
 		 * file: in a burst (hundreds of symlinks) the tick stops after
 		 * TICK_BUDGET_MS and the next one follows after RESUME_MS, so the
@@ -509,6 +517,10 @@ static void take_ready(struct intake *in, uint64_t now)
 	}
 	if (np)
 		claim_batch(in, prep, np, done, &ndone);
+	if (c) /* stopped early: the old bound holds for the rest */
+		wake = was;
+	if (wake < in->inbox.wake_ms)
+		in->inbox.wake_ms = wake;
 	/* Only now: the walk above follows the candidates' links. */
 	for (size_t i = 0; i < ndone; i++)
 		inbox_forget(&in->inbox, done[i]);

@@ -115,7 +115,10 @@ struct inbox {
 	struct cand **tab;     /* tabsize buckets, a power of two */
 	size_t tabsize, ncand; /* ncand - nparked <= CAND_MAX */
 	size_t nparked;        /* <= CAND_MAX */
-	size_t nunreadable;    /* candidates with unreadable set */
+	/* Never later than the earliest parked_until of the parked (see
+	 * inbox_idle); UINT64_MAX when none is parked. */
+	uint64_t wake_ms;
+	size_t nunreadable; /* candidates with unreadable set */
 	/* Candidates in the order they were first seen: each tick walks
 	 * them oldest first, so files are taken in the order they arrived
 	 * (and none waits behind later ones while the queue is full). */
@@ -322,6 +325,13 @@ void inbox_scanned(struct inbox *ib);
 static inline bool inbox_parked(const struct cand *c, uint64_t now)
 {
 	return c->parked && now < c->parked_until;
+}
+/* Nothing to look at before wake_ms: every candidate is parked (a tick
+ * with 65,536 parked directories skips its walk instead of stepping over
+ * each). */
+static inline bool inbox_idle(const struct inbox *ib, uint64_t now)
+{
+	return ib->ncand == ib->nparked && now < ib->wake_ms;
 }
 /* Remove c from the table and free it. */
 void inbox_forget(struct inbox *ib, struct cand *c);

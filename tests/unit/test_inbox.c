@@ -495,6 +495,49 @@ static void test_ready(void **state)
 	assert_int_equal(bad, 0);
 }
 
+/* inbox_idle: a tick skips its walk only while every candidate is parked
+ * and none is due. A directory and a file waiting for its marker park;
+ * their earliest PARK_MS ends it, and so do the marker and a new entry. */
+static void test_idle(void **state)
+{
+	struct config cfg = base_config();
+	struct inbox ib;
+	uint64_t t0 = mono_ms();
+	int bad = 0;
+
+	(void)state;
+	reset();
+	cfg.ready_marker = "{name}.done";
+	assert_int_equal(mkdirat(dfd, "d", 0755), 0);
+	put("f.csv", "id\n1\n", 0);
+	assert_int_equal(inbox_init(&ib, dfd), 0);
+	CHECK(inbox_idle(&ib, t0), "empty: idle");
+	inbox_entry(&ib, &cfg, "d", WATCH_SEEN);
+	inbox_entry(&ib, &cfg, "f.csv", WATCH_MOVED_IN);
+	CHECK(!inbox_idle(&ib, t0), "new entries: not idle");
+	for (struct cand *c = ib.oldest; c; c = c->newer) {
+		struct inbox_take t = {.fd = -1, .marker = BUF_INIT};
+		uint64_t at = t0 + (c == ib.oldest ? 0 : 100);
+
+		CHECK(inbox_look(&ib, &cfg, c, at, &t) == INBOX_WAIT,
+		      "%s: parked", c->name);
+		buf_free(&t.marker);
+	}
+	CHECK(ib.nparked == 2, "parked: %zu", ib.nparked);
+	CHECK(inbox_idle(&ib, t0 + 100), "both parked: idle");
+	CHECK(inbox_idle(&ib, t0 + PARK_MS - 1), "before PARK_MS: idle");
+	CHECK(!inbox_idle(&ib, t0 + PARK_MS), "the first is due: not idle");
+	inbox_entry(&ib, &cfg, "f.csv.done", WATCH_MOVED_IN);
+	CHECK(!inbox_idle(&ib, t0 + 100), "the marker came: not idle");
+	CHECK(ib.nparked == 1, "the marker unparks its file");
+	inbox_forget(&ib, ib.newest);
+	CHECK(inbox_idle(&ib, t0 + 100), "taken: idle again");
+	inbox_entry(&ib, &cfg, "g.csv", WATCH_CREATED);
+	CHECK(!inbox_idle(&ib, t0 + 100), "another entry: not idle");
+	inbox_fini(&ib);
+	assert_int_equal(bad, 0);
+}
+
 /* rename_noreplace: the file ends at exactly one of its two names. Issue 13
  * item 6: a new file that cannot go back to a taken inbox name stays
  * where it is (the caller moves it to failed/), never replaced nor lost. */
@@ -546,6 +589,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ready, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_idle, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rename_noreplace, setup,
 						teardown),
 	};
